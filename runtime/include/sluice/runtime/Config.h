@@ -1,0 +1,98 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <Poco/Dynamic/Var.h>
+
+namespace sluice::runtime {
+
+// One configuration mistake: the file, the JSON pointer inside it and the rule broken.
+struct ConfigError {
+    std::string file;
+    std::string pointer;  // empty when the whole file is at fault (unreadable, not JSON)
+    std::string message;
+
+    std::string str() const;
+};
+
+// A handler in a chain: which component, the instance name and its configuration block.
+struct HandlerRef {
+    std::string component;
+    std::string name;           // defaults to the component name
+    Poco::Dynamic::Var config;  // a JSON object (empty object when not given)
+    std::string file;
+    std::string pointer;        // of the chain entry, e.g. "/handlers/0"
+};
+
+struct ListenerConfig {
+    std::string name;
+    std::string host = "0.0.0.0";
+    int port = 0;
+    Poco::Dynamic::Var tls;  // empty when plain HTTP
+};
+
+struct LoggingConfig {
+    std::string format = "text";  // text | json
+    std::string level = "info";
+    std::map<std::string, std::string> levels;  // per component logger
+    std::string output = "stderr";              // stderr | file
+    std::string file;
+};
+
+struct ResourceConfig {
+    std::string uriTemplate;
+    std::vector<std::string> methods;
+    std::vector<HandlerRef> handlers;
+};
+
+struct EndpointConfig {
+    std::string url;
+    int weight = 1;
+    std::string group;
+};
+
+struct ApiConfig {
+    std::string file;
+    std::string name;
+    std::string context;
+    std::string version;
+    bool defaultVersion = false;
+    std::vector<EndpointConfig> endpoints;
+    std::vector<ResourceConfig> resources;
+    std::vector<HandlerRef> handlers;
+};
+
+struct GatewayConfig {
+    std::string file;
+    std::string directory;  // of `file`; relative paths resolve against it
+    unsigned workers = 0;   // 0: one per core
+    std::vector<ListenerConfig> listeners;
+    std::vector<std::string> pluginDirectories;  // absolute
+    std::string apisDirectory;                   // absolute
+    std::vector<HandlerRef> handlers;            // global chain
+    Poco::Dynamic::Var stores;
+    LoggingConfig logging;
+    std::vector<ApiConfig> apis;
+};
+
+struct ConfigLoadResult {
+    std::optional<GatewayConfig> config;  // set when `errors` is empty
+    std::vector<ConfigError> errors;      // every mistake found, in file order
+};
+
+// Reads sluice.json and every apis/*.json, substitutes ${env:NAME}, validates each file against
+// its schema and reports every error at once. Plugin-dependent checks (component names, their
+// configuration) happen later, when the plugins are loaded (see Gateway).
+class ConfigLoader {
+public:
+    static ConfigLoadResult load(const std::string& path);
+};
+
+// Replaces every ${env:NAME} in the string values of `doc` (in place). A reference to an unset
+// variable is reported as an error at its pointer; "$${" writes a literal "${".
+void substituteEnvironment(Poco::Dynamic::Var& doc, const std::string& file, std::vector<ConfigError>& errors);
+
+}  // namespace sluice::runtime

@@ -1,0 +1,88 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sluice/abi.h"
+#include "sluice/runtime/Arena.h"
+
+namespace sluice::runtime {
+
+// An ordered header list with case-insensitive names, as on the wire.
+class HeaderList {
+public:
+    using Entry = std::pair<std::string, std::string>;
+
+    std::optional<std::string_view> get(std::string_view name, std::size_t index = 0) const;
+    void set(std::string_view name, std::string_view value);
+    void add(std::string_view name, std::string_view value);
+    void remove(std::string_view name);
+    const std::vector<Entry>& entries() const { return _entries; }
+    std::size_t size() const { return _entries.size(); }
+
+    // RFC 9110 field-name (token) and field-value (no CR, LF or NUL) checks.
+    static bool validName(std::string_view name);
+    static bool validValue(std::string_view value);
+
+private:
+    std::vector<Entry> _entries;
+};
+
+// A response the gateway prepared itself (respond / respond_error, or an error of its own).
+struct LocalResponse {
+    int status = 0;
+    std::string contentType;
+    std::string body;
+};
+
+// One request and its response as the handlers see them. The transport fills it; the host
+// table (HostApi) exposes it to plugins through the opaque sluice_exchange handle.
+class Exchange {
+public:
+    Exchange();
+
+    sluice_exchange* handle() noexcept { return reinterpret_cast<sluice_exchange*>(this); }
+    static Exchange& from(sluice_exchange* ex) noexcept { return *reinterpret_cast<Exchange*>(ex); }
+
+    sluice_phase phase = SLUICE_PHASE_REQUEST;
+
+    // Request attributes (sluice_attribute).
+    std::string method = "GET";
+    std::string path = "/";
+    std::string query;
+    std::string scheme = "http";
+    std::string host;
+    std::string clientAddress;
+    std::string apiName;
+    std::string apiVersion;
+    std::string resource;
+    std::string requestId;
+    std::string protocol = "HTTP/1.1";
+    std::vector<std::pair<std::string, std::string>> pathParams;
+    std::optional<std::string> peerCertificatePem;  // set only when verified
+
+    HeaderList requestHeaders;
+    HeaderList responseHeaders;
+    // Bodies are present only when buffered (a component asked for them).
+    std::optional<std::string> requestBody;
+    std::optional<std::string> responseBody;
+    int responseStatus = 0;
+
+    std::optional<LocalResponse> localResponse;
+    std::map<std::string, std::string, std::less<>> properties;
+    Arena arena;
+
+    std::optional<std::string_view> attribute(sluice_attribute which) const;
+    // The index-th value of query parameter `name`, percent-decoded ('+' as space).
+    std::optional<std::string> queryParam(std::string_view name, std::size_t index) const;
+};
+
+// Percent-decodes `in`; nullopt on a malformed escape.
+std::optional<std::string> percentDecode(std::string_view in, bool plusAsSpace);
+
+}  // namespace sluice::runtime

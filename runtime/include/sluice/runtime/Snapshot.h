@@ -1,0 +1,57 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+#include "sluice/runtime/Config.h"
+#include "sluice/runtime/Pipeline.h"
+#include "sluice/runtime/PluginLoader.h"
+
+namespace sluice::runtime {
+
+struct ResourceRuntime {
+    ResourceConfig config;
+    Pipeline pipeline;  // the API's chain followed by the resource's own handlers
+};
+
+struct ApiRuntime {
+    ApiConfig config;
+    Pipeline pipeline;
+    std::vector<ResourceRuntime> resources;
+};
+
+// Everything one configuration generation needs: the plugins it was built against, the created
+// component instances and the per-API chains. Immutable once built; a reload builds a new one
+// and swaps it in, and in-flight exchanges keep theirs alive through the shared_ptr.
+struct Snapshot {
+    GatewayConfig config;
+    std::shared_ptr<const PluginRegistry> plugins;
+    std::vector<ApiRuntime> apis;
+    std::size_t instanceCount = 0;
+};
+
+struct SnapshotResult {
+    std::shared_ptr<const Snapshot> snapshot;  // null when there are errors
+    std::vector<ConfigError> errors;
+    std::vector<LoadProblem> warnings;          // plugin files refused but not used by the config
+};
+
+// Where sluiced looks for plugins: its bundled directory, then the configured drop-in ones,
+// then any given on the command line.
+std::vector<std::string> pluginDirectories(const GatewayConfig* config, const std::vector<std::string>& extra);
+
+// The bundled plugin directory: $SLUICE_BUNDLED_PLUGIN_DIR, else <exe>/../lib/sluice/plugins.
+std::string bundledPluginDirectory();
+
+// Loads the plugins from `directories`.
+std::shared_ptr<PluginRegistry> loadPlugins(const std::vector<std::string>& directories,
+                                            const std::shared_ptr<spdlog::logger>& log);
+
+// Resolves every configured handler against the plugins, validates each component's
+// configuration against its schema and creates the instances. All errors are reported.
+SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginRegistry> plugins);
+
+}  // namespace sluice::runtime

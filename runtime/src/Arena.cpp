@@ -1,0 +1,42 @@
+#include "sluice/runtime/Arena.h"
+
+#include <cstring>
+#include <new>
+
+namespace sluice::runtime {
+
+namespace {
+constexpr std::size_t kAlign = alignof(std::max_align_t);
+
+std::size_t roundUp(std::size_t n) noexcept
+{
+    return (n + kAlign - 1) & ~(kAlign - 1);
+}
+}  // namespace
+
+Arena::Arena(std::size_t chunkSize, std::size_t limit) : _chunkSize(roundUp(chunkSize)), _limit(limit) {}
+
+void* Arena::allocate(std::size_t size) noexcept
+{
+    std::size_t need = roundUp(size == 0 ? 1 : size);
+    if (need > _limit || _total + need > _limit) {
+        return nullptr;
+    }
+    if (_chunks.empty() || _used + need > _capacity) {
+        std::size_t cap = need > _chunkSize ? need : _chunkSize;
+        std::unique_ptr<std::byte[]> chunk(new (std::nothrow) std::byte[cap]);
+        if (!chunk) {
+            return nullptr;
+        }
+        _chunks.push_back(std::move(chunk));
+        _used = 0;
+        _capacity = cap;
+    }
+    std::byte* p = _chunks.back().get() + _used;
+    _used += need;
+    _total += need;
+    std::memset(p, 0, need);
+    return p;
+}
+
+}  // namespace sluice::runtime

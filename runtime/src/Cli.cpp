@@ -1,0 +1,223 @@
+#include "sluice/runtime/Cli.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <optional>
+
+#include "sluice/abi_version.h"
+#include "sluice/runtime/Gateway.h"
+#include "sluice/runtime/Logging.h"
+#include "sluice/runtime/Version.h"
+
+namespace sluice::runtime {
+
+namespace {
+
+constexpr const char* kDefaultConfig = "/etc/sluice/sluice.json";
+
+const char* kUsage =
+    "Usage: sluiced [options]\n"
+    "  --config PATH      gateway configuration (default /etc/sluice/sluice.json)\n"
+    "  --plugin-dir DIR   also load plugins from DIR (repeatable)\n"
+    "  --check-config     validate the configuration and the plugins it uses, print every error\n"
+    "  --list-plugins     list loadable plugins and their components\n"
+    "  --version          print the runtime and plugin ABI versions\n"
+    "  --help             this text\n";
+
+struct Options {
+    std::string config = kDefaultConfig;
+    bool configGiven = false;
+    std::vector<std::string> pluginDirs;
+    enum class Command { Run, Check, List, Version, Help } command = Command::Run;
+};
+
+std::optional<Options> parse(const std::vector<std::string>& args, std::ostream& err)
+{
+    Options o;
+    int commands = 0;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        auto value = [&](const char* flag) -> std::optional<std::string> {
+            if (i + 1 >= args.size()) {
+                err << "sluiced: " << flag << " needs a value\n";
+                return std::nullopt;
+            }
+            return args[++i];
+        };
+        if (a == "--config" || a == "-c") {
+            auto v = value("--config");
+            if (!v) return std::nullopt;
+            o.config = *v;
+            o.configGiven = true;
+        } else if (a == "--plugin-dir") {
+            auto v = value("--plugin-dir");
+            if (!v) return std::nullopt;
+            o.pluginDirs.push_back(*v);
+        } else if (a == "--check-config" || a == "-t") {
+            o.command = Options::Command::Check;
+            ++commands;
+        } else if (a == "--list-plugins") {
+            o.command = Options::Command::List;
+            ++commands;
+        } else if (a == "--version" || a == "-v") {
+            o.command = Options::Command::Version;
+            ++commands;
+        } else if (a == "--help" || a == "-h") {
+            o.command = Options::Command::Help;
+            ++commands;
+        } else {
+            err << "sluiced: unknown argument '" << a << "'\n" << kUsage;
+            return std::nullopt;
+        }
+    }
+    if (commands > 1) {
+        err << "sluiced: give at most one of --check-config, --list-plugins, --version, --help\n";
+        return std::nullopt;
+    }
+    return o;
+}
+
+void printErrors(const std::vector<ConfigError>& errors, std::ostream& err)
+{
+    for (const auto& e : errors) {
+        err << "error: " << e.str() << "\n";
+    }
+}
+
+int listPlugins(const Options& o, std::ostream& out, std::ostream& err)
+{
+    std::optional<GatewayConfig> config;
+    if (o.configGiven || std::ifstream(o.config).good()) {
+        ConfigLoadResult loaded = ConfigLoader::load(o.config);
+        if (loaded.config) {
+            config = std::move(loaded.config);
+        } else {
+            err << "warning: configuration " << o.config
+                << " has errors; listing the bundled and --plugin-dir plugins only\n";
+        }
+    }
+    auto registry = loadPlugins(pluginDirectories(config ? &*config : nullptr, o.pluginDirs), Logging::get("loader"));
+    out << std::left << std::setw(24) << "NAME" << std::setw(13) << "KIND" << std::setw(10) << "VERSION"
+        << std::setw(6) << "ABI" << "FILE\n";
+    for (const auto& [name, c] : registry->components()) {
+        out << std::setw(24) << name << std::setw(13) << kindName(c.kind) << std::setw(10) << c.version
+            << std::setw(6) << (std::to_string(c.plugin->abiMajor) + "." + std::to_string(c.plugin->abiMinor))
+            << c.plugin->file << "\n";
+    }
+    for (const auto& p : registry->problems()) {
+        err << "refused: " << p.str() << "\n";
+    }
+    return registry->problems().empty() ? 0 : 1;
+}
+
+int checkConfig(const Options& o, std::ostream& out, std::ostream& err)
+{
+    Gateway gateway({o.config, o.pluginDirs});
+    SnapshotResult r = gateway.load();
+    for (const auto& w : r.warnings) {
+        err << "warning: plugin not used by this configuration was refused: " << w.str() << "\n";
+    }
+    if (!r.errors.empty()) {
+        printErrors(r.errors, err);
+        err << o.config << ": " << r.errors.size() << " error" << (r.errors.size() == 1 ? "" : "s") << "\n";
+        return 1;
+    }
+    out << o.config << ": configuration OK (" << r.snapshot->config.apis.size() << " API"
+        << (r.snapshot->config.apis.size() == 1 ? "" : "s") << ", " << r.snapshot->instanceCount
+        << " handler instance" << (r.snapshot->instanceCount == 1 ? "" : "s") << ", "
+        << r.snapshot->plugins->plugins().size() << " plugin" << (r.snapshot->plugins->plugins().size() == 1 ? "" : "s")
+        << ")\n";
+    return 0;
+}
+
+void logLoaded(const SnapshotResult& r, spdlog::logger& log)
+{
+    for (const auto& w : r.warnings) {
+        log.warn("plugin not used by this configuration was refused: {}", w.str());
+    }
+    for (const auto& e : r.errors) {
+        log.error("{}", e.str());
+    }
+}
+
+int run(const Options& o, std::ostream& err)
+{
+    // Block the signals we handle before any thread starts, so that only sigwait() sees them.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    Gateway gateway({o.config, o.pluginDirs});
+    SnapshotResult r = gateway.load();
+    if (!r.snapshot) {
+        printErrors(r.errors, err);
+        err << "sluiced: not starting: " << r.errors.size() << " configuration error"
+            << (r.errors.size() == 1 ? "" : "s") << "\n";
+        return 1;
+    }
+    try {
+        Logging::configure(r.snapshot->config.logging);
+    } catch (const std::exception& e) {
+        err << "sluiced: " << e.what() << "\n";
+        return 1;
+    }
+    auto log = Logging::get("runtime");
+    logLoaded(r, *log);
+    log->info("sluiced {} (plugin ABI {}) started with {}: {} API(s), {} handler instance(s)", kRuntimeVersion,
+              SLUICE_ABI_VERSION_STRING, o.config, r.snapshot->config.apis.size(), r.snapshot->instanceCount);
+    for (const auto& l : r.snapshot->config.listeners) {
+        log->warn("listener '{}' ({}:{}) is configured, but this build has no HTTP transport yet; it is not opened",
+                  l.name, l.host, l.port);
+    }
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&signals, &sig) != 0) {
+            continue;
+        }
+        if (sig == SIGHUP) {
+            log->info("SIGHUP: reloading {}", o.config);
+            SnapshotResult reloaded = gateway.load();
+            logLoaded(reloaded, *log);
+            if (reloaded.snapshot) {
+                Logging::configure(reloaded.snapshot->config.logging);
+                log->info("reload complete: {} API(s), {} handler instance(s)", reloaded.snapshot->config.apis.size(),
+                          reloaded.snapshot->instanceCount);
+            } else {
+                log->error("reload failed with {} error(s); the previous configuration stays active",
+                           reloaded.errors.size());
+            }
+            continue;
+        }
+        log->info("{}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        return 0;
+    }
+}
+
+}  // namespace
+
+int runCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err)
+{
+    auto options = parse(args, err);
+    if (!options) {
+        return 2;
+    }
+    switch (options->command) {
+        case Options::Command::Help: out << kUsage; return 0;
+        case Options::Command::Version:
+            out << "sluiced " << kRuntimeVersion << " (plugin ABI " << SLUICE_ABI_VERSION_STRING << ")\n";
+            return 0;
+        case Options::Command::List: return listPlugins(*options, out, err);
+        case Options::Command::Check: return checkConfig(*options, out, err);
+        case Options::Command::Run: return run(*options, err);
+    }
+    return 2;
+}
+
+}  // namespace sluice::runtime

@@ -1,0 +1,331 @@
+#include "sluice/runtime/Config.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+
+#include "sluice/runtime/EmbeddedSchemas.h"
+#include "sluice/runtime/Json.h"
+#include "sluice/runtime/SchemaValidator.h"
+
+namespace fs = std::filesystem;
+
+namespace sluice::runtime {
+
+std::string ConfigError::str() const
+{
+    std::string out = file;
+    if (!pointer.empty()) {
+        out += ": " + pointer;
+    }
+    return out + ": " + message;
+}
+
+namespace {
+
+using Poco::JSON::Array;
+using Poco::JSON::Object;
+
+const SchemaValidator& gatewaySchema()
+{
+    static const SchemaValidator schema{std::string(gatewaySchemaText())};
+    return schema;
+}
+
+const SchemaValidator& apiSchema()
+{
+    static const SchemaValidator schema{std::string(apiSchemaText())};
+    return schema;
+}
+
+// Returns the substituted text, or nullopt with `missing` set to the first unset variable.
+std::optional<std::string> substitute(const std::string& in, std::string& missing)
+{
+    std::string out;
+    std::size_t i = 0;
+    while (i < in.size()) {
+        if (in.compare(i, 3, "$${") == 0) {
+            out += "${";
+            i += 3;
+            continue;
+        }
+        if (in.compare(i, 6, "${env:") == 0) {
+            std::size_t end = in.find('}', i + 6);
+            if (end != std::string::npos) {
+                std::string name = in.substr(i + 6, end - i - 6);
+                const char* value = name.empty() ? nullptr : std::getenv(name.c_str());
+                if (value == nullptr) {
+                    missing = name;
+                    return std::nullopt;
+                }
+                out += value;
+                i = end + 1;
+                continue;
+            }
+        }
+        out.push_back(in[i]);
+        ++i;
+    }
+    return out;
+}
+
+void substituteAt(Poco::Dynamic::Var& node, const std::string& pointer, const std::string& file,
+                  std::vector<ConfigError>& errors)
+{
+    if (node.type() == typeid(Object::Ptr)) {
+        auto obj = node.extract<Object::Ptr>();
+        for (const auto& key : obj->getNames()) {
+            Poco::Dynamic::Var child = obj->get(key);
+            substituteAt(child, pointer + "/" + jsonPointerToken(key), file, errors);
+            obj->set(key, child);
+        }
+    } else if (node.type() == typeid(Array::Ptr)) {
+        auto arr = node.extract<Array::Ptr>();
+        for (unsigned i = 0; i < arr->size(); ++i) {
+            Poco::Dynamic::Var child = arr->get(i);
+            substituteAt(child, pointer + "/" + std::to_string(i), file, errors);
+            arr->set(i, child);
+        }
+    } else if (node.isString()) {
+        const std::string text = node.extract<std::string>();
+        if (text.find('$') == std::string::npos) {
+            return;
+        }
+        std::string missing;
+        auto replaced = substitute(text, missing);
+        if (!replaced) {
+            errors.push_back({file, pointer.empty() ? "/" : pointer,
+                              "environment variable '" + missing + "' is not set (referenced as ${env:" + missing + "})"});
+            return;
+        }
+        node = *replaced;
+    }
+}
+
+// Reads, parses, substitutes and schema-validates one file. nullopt when it has any error.
+std::optional<Poco::Dynamic::Var> loadDocument(const std::string& file, const SchemaValidator& schema,
+                                               std::vector<ConfigError>& errors)
+{
+    std::string error;
+    auto text = readTextFile(file, error);
+    if (!text) {
+        errors.push_back({file, "", error});
+        return std::nullopt;
+    }
+    auto doc = parseJson(*text, error);
+    if (!doc) {
+        errors.push_back({file, "", "not valid JSON: " + error});
+        return std::nullopt;
+    }
+    std::size_t before = errors.size();
+    substituteEnvironment(*doc, file, errors);
+    for (auto& issue : schema.validate(*doc)) {
+        errors.push_back({file, issue.pointer, issue.rule});
+    }
+    if (errors.size() != before) {
+        return std::nullopt;
+    }
+    return doc;
+}
+
+std::string absoluteFrom(const std::string& base, const std::string& path)
+{
+    fs::path p(path);
+    return (p.is_absolute() ? p : fs::path(base) / p).lexically_normal().string();
+}
+
+template <typename T>
+T get(const Object::Ptr& obj, const std::string& key, T fallback)
+{
+    return obj->has(key) ? obj->getValue<T>(key) : fallback;
+}
+
+std::vector<HandlerRef> readChain(const Object::Ptr& owner, const std::string& key, const std::string& pointer,
+                                  const std::string& file)
+{
+    std::vector<HandlerRef> chain;
+    if (!owner->has(key)) {
+        return chain;
+    }
+    auto arr = owner->getArray(key);
+    for (unsigned i = 0; i < arr->size(); ++i) {
+        auto entry = arr->getObject(i);
+        HandlerRef ref;
+        ref.component = entry->getValue<std::string>("component");
+        ref.name = get<std::string>(entry, "name", ref.component);
+        ref.config = entry->has("config") ? entry->get("config") : Poco::Dynamic::Var(Object::Ptr(new Object(true)));
+        ref.file = file;
+        ref.pointer = pointer + "/" + key + "/" + std::to_string(i);
+        chain.push_back(std::move(ref));
+    }
+    return chain;
+}
+
+GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file)
+{
+    auto root = doc.extract<Object::Ptr>();
+    GatewayConfig cfg;
+    cfg.file = file;
+    cfg.directory = fs::path(file).parent_path().string();
+    if (cfg.directory.empty()) {
+        cfg.directory = ".";
+    }
+    cfg.workers = get<unsigned>(root, "workers", 0);
+    auto listeners = root->getArray("listeners");
+    for (unsigned i = 0; i < listeners->size(); ++i) {
+        auto l = listeners->getObject(i);
+        ListenerConfig lc;
+        lc.name = l->getValue<std::string>("name");
+        lc.host = get<std::string>(l, "host", "0.0.0.0");
+        lc.port = l->getValue<int>("port");
+        if (l->has("tls")) {
+            lc.tls = l->get("tls");
+        }
+        cfg.listeners.push_back(lc);
+    }
+    if (root->has("plugins")) {
+        auto plugins = root->getObject("plugins");
+        if (plugins->has("directories")) {
+            auto dirs = plugins->getArray("directories");
+            for (unsigned i = 0; i < dirs->size(); ++i) {
+                cfg.pluginDirectories.push_back(absoluteFrom(cfg.directory, dirs->getElement<std::string>(i)));
+            }
+        }
+    }
+    cfg.apisDirectory = absoluteFrom(cfg.directory, get<std::string>(root, "apis_directory", "apis"));
+    cfg.handlers = readChain(root, "handlers", "", file);
+    if (root->has("stores")) {
+        cfg.stores = root->get("stores");
+    }
+    if (root->has("logging")) {
+        auto log = root->getObject("logging");
+        cfg.logging.format = get<std::string>(log, "format", "text");
+        cfg.logging.level = get<std::string>(log, "level", "info");
+        cfg.logging.output = get<std::string>(log, "output", "stderr");
+        if (log->has("file")) {
+            cfg.logging.file = absoluteFrom(cfg.directory, log->getValue<std::string>("file"));
+        }
+        if (log->has("levels")) {
+            auto levels = log->getObject("levels");
+            for (const auto& name : levels->getNames()) {
+                cfg.logging.levels[name] = levels->getValue<std::string>(name);
+            }
+        }
+    }
+    return cfg;
+}
+
+ApiConfig readApi(const Poco::Dynamic::Var& doc, const std::string& file)
+{
+    auto root = doc.extract<Object::Ptr>();
+    ApiConfig api;
+    api.file = file;
+    api.name = root->getValue<std::string>("name");
+    api.context = root->getValue<std::string>("context");
+    api.version = root->getValue<std::string>("version");
+    api.defaultVersion = get<bool>(root, "default_version", false);
+    auto endpoints = root->getArray("endpoints");
+    for (unsigned i = 0; i < endpoints->size(); ++i) {
+        auto e = endpoints->getObject(i);
+        api.endpoints.push_back({e->getValue<std::string>("url"), get<int>(e, "weight", 1), get<std::string>(e, "group", "")});
+    }
+    auto resources = root->getArray("resources");
+    for (unsigned i = 0; i < resources->size(); ++i) {
+        auto r = resources->getObject(i);
+        ResourceConfig rc;
+        rc.uriTemplate = r->getValue<std::string>("uri_template");
+        auto methods = r->getArray("methods");
+        for (unsigned m = 0; m < methods->size(); ++m) {
+            rc.methods.push_back(methods->getElement<std::string>(m));
+        }
+        rc.handlers = readChain(r, "handlers", "/resources/" + std::to_string(i), file);
+        api.resources.push_back(std::move(rc));
+    }
+    api.handlers = readChain(root, "handlers", "", file);
+    return api;
+}
+
+std::vector<std::string> apiFiles(const std::string& dir, std::vector<ConfigError>& errors)
+{
+    std::vector<std::string> files;
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) {
+        errors.push_back({dir, "", "APIs directory does not exist"});
+        return files;
+    }
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        if (it->path().extension() == ".json" && it->is_regular_file(ec)) {
+            files.push_back(it->path().string());
+        }
+    }
+    if (ec) {
+        errors.push_back({dir, "", "cannot list APIs directory: " + ec.message()});
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
+void checkDuplicateApis(const std::vector<ApiConfig>& apis, std::vector<ConfigError>& errors)
+{
+    std::map<std::string, const ApiConfig*> byContext;
+    for (const auto& api : apis) {
+        std::string key = api.context + "/" + api.version;
+        auto [it, inserted] = byContext.emplace(key, &api);
+        if (!inserted) {
+            errors.push_back({api.file, "/context", "API context '" + api.context + "' version '" + api.version +
+                                                        "' is already defined in " + it->second->file});
+        }
+    }
+    std::map<std::string, const ApiConfig*> defaults;
+    for (const auto& api : apis) {
+        if (!api.defaultVersion) {
+            continue;
+        }
+        auto [it, inserted] = defaults.emplace(api.context, &api);
+        if (!inserted) {
+            errors.push_back({api.file, "/default_version", "context '" + api.context +
+                                                                "' already has a default version in " + it->second->file});
+        }
+    }
+}
+
+}  // namespace
+
+void substituteEnvironment(Poco::Dynamic::Var& doc, const std::string& file, std::vector<ConfigError>& errors)
+{
+    substituteAt(doc, "", file, errors);
+}
+
+ConfigLoadResult ConfigLoader::load(const std::string& path)
+{
+    ConfigLoadResult result;
+    auto doc = loadDocument(path, gatewaySchema(), result.errors);
+    std::optional<GatewayConfig> cfg;
+    std::string apisDir;
+    if (doc) {
+        cfg = readGateway(*doc, path);
+        apisDir = cfg->apisDirectory;
+    } else {
+        // Still check the APIs so that one run reports every mistake.
+        std::string dir = fs::path(path).parent_path().string();
+        apisDir = absoluteFrom(dir.empty() ? "." : dir, "apis");
+    }
+    std::vector<ApiConfig> apis;
+    for (const auto& file : apiFiles(apisDir, result.errors)) {
+        if (auto apiDoc = loadDocument(file, apiSchema(), result.errors)) {
+            apis.push_back(readApi(*apiDoc, file));
+        }
+    }
+    checkDuplicateApis(apis, result.errors);
+    if (cfg && result.errors.empty()) {
+        cfg->apis = std::move(apis);
+        result.config = std::move(cfg);
+    }
+    return result;
+}
+
+}  // namespace sluice::runtime

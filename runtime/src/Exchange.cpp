@@ -1,0 +1,172 @@
+#include "sluice/runtime/Exchange.h"
+
+#include <atomic>
+#include <cstdio>
+#include <strings.h>
+
+namespace sluice::runtime {
+
+namespace {
+
+bool sameName(std::string_view a, std::string_view b)
+{
+    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool isTokenChar(unsigned char c)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+        return true;
+    }
+    switch (c) {
+        case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+        case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+            return true;
+        default:
+            return false;
+    }
+}
+
+int hexValue(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+std::string nextRequestId()
+{
+    static std::atomic<std::uint64_t> counter{0};
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(++counter));
+    return buf;
+}
+
+}  // namespace
+
+std::optional<std::string_view> HeaderList::get(std::string_view name, std::size_t index) const
+{
+    for (const auto& [n, v] : _entries) {
+        if (sameName(n, name)) {
+            if (index == 0) {
+                return std::string_view(v);
+            }
+            --index;
+        }
+    }
+    return std::nullopt;
+}
+
+void HeaderList::set(std::string_view name, std::string_view value)
+{
+    remove(name);
+    add(name, value);
+}
+
+void HeaderList::add(std::string_view name, std::string_view value)
+{
+    _entries.emplace_back(std::string(name), std::string(value));
+}
+
+void HeaderList::remove(std::string_view name)
+{
+    std::vector<Entry> kept;
+    kept.reserve(_entries.size());
+    for (auto& e : _entries) {
+        if (!sameName(e.first, name)) {
+            kept.push_back(std::move(e));
+        }
+    }
+    _entries.swap(kept);
+}
+
+bool HeaderList::validName(std::string_view name)
+{
+    if (name.empty() || name.size() > 256) {
+        return false;
+    }
+    for (unsigned char c : name) {
+        if (!isTokenChar(c)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool HeaderList::validValue(std::string_view value)
+{
+    for (unsigned char c : value) {
+        if (c == '\r' || c == '\n' || c == '\0' || (c < 0x20 && c != '\t') || c == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+Exchange::Exchange() : requestId(nextRequestId()) {}
+
+std::optional<std::string_view> Exchange::attribute(sluice_attribute which) const
+{
+    switch (which) {
+        case SLUICE_ATTR_METHOD: return std::string_view(method);
+        case SLUICE_ATTR_PATH: return std::string_view(path);
+        case SLUICE_ATTR_QUERY: return std::string_view(query);
+        case SLUICE_ATTR_SCHEME: return std::string_view(scheme);
+        case SLUICE_ATTR_HOST: return std::string_view(host);
+        case SLUICE_ATTR_CLIENT_ADDRESS: return std::string_view(clientAddress);
+        case SLUICE_ATTR_API_NAME: return std::string_view(apiName);
+        case SLUICE_ATTR_API_VERSION: return std::string_view(apiVersion);
+        case SLUICE_ATTR_RESOURCE: return std::string_view(resource);
+        case SLUICE_ATTR_REQUEST_ID: return std::string_view(requestId);
+        case SLUICE_ATTR_PROTOCOL: return std::string_view(protocol);
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> Exchange::queryParam(std::string_view name, std::size_t index) const
+{
+    std::string_view rest(query);
+    while (!rest.empty()) {
+        std::size_t amp = rest.find('&');
+        std::string_view pair = rest.substr(0, amp);
+        rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+        std::size_t eq = pair.find('=');
+        auto key = percentDecode(pair.substr(0, eq), true);
+        if (!key || *key != name) {
+            continue;
+        }
+        if (index-- == 0) {
+            return eq == std::string_view::npos ? std::string() : percentDecode(pair.substr(eq + 1), true);
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> percentDecode(std::string_view in, bool plusAsSpace)
+{
+    std::string out;
+    out.reserve(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        char c = in[i];
+        if (c == '%') {
+            if (i + 2 >= in.size()) {
+                return std::nullopt;
+            }
+            int hi = hexValue(in[i + 1]);
+            int lo = hexValue(in[i + 2]);
+            if (hi < 0 || lo < 0) {
+                return std::nullopt;
+            }
+            out.push_back(static_cast<char>(hi * 16 + lo));
+            i += 2;
+        } else if (c == '+' && plusAsSpace) {
+            out.push_back(' ');
+        } else {
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
+}  // namespace sluice::runtime

@@ -1,0 +1,32 @@
+#include "sluice/runtime/Gateway.h"
+
+#include "sluice/runtime/Logging.h"
+
+namespace sluice::runtime {
+
+Gateway::Gateway(GatewayOptions options) : _options(std::move(options)) {}
+
+SnapshotResult Gateway::load()
+{
+    ConfigLoadResult loaded = ConfigLoader::load(_options.configPath);
+    if (!loaded.config) {
+        SnapshotResult failed;
+        failed.errors = std::move(loaded.errors);
+        return failed;
+    }
+    auto plugins = loadPlugins(pluginDirectories(&*loaded.config, _options.extraPluginDirs), Logging::get("loader"));
+    SnapshotResult result = buildSnapshot(std::move(*loaded.config), std::move(plugins));
+    if (result.snapshot) {
+        std::lock_guard<std::mutex> lock(_mutex);
+        _current = result.snapshot;
+    }
+    return result;
+}
+
+std::shared_ptr<const Snapshot> Gateway::current() const
+{
+    std::lock_guard<std::mutex> lock(_mutex);
+    return _current;
+}
+
+}  // namespace sluice::runtime

@@ -1,0 +1,406 @@
+#include "sluice/runtime/HostApi.h"
+
+#include <cstring>
+
+#include "sluice/runtime/Exchange.h"
+#include "sluice/runtime/Json.h"
+#include "sluice/runtime/Logging.h"
+#include "sluice/runtime/Version.h"
+
+namespace sluice::runtime {
+
+namespace {
+
+std::string_view sv(sluice_str s)
+{
+    return s.data == nullptr ? std::string_view{} : std::string_view(s.data, s.len);
+}
+
+sluice_str out(std::string_view s)
+{
+    return sluice_str{s.data(), s.size()};
+}
+
+bool validStr(sluice_str s)
+{
+    return s.data != nullptr || s.len == 0;
+}
+
+bool inPhase(const Exchange& ex, std::initializer_list<sluice_phase> phases)
+{
+    for (auto p : phases) {
+        if (ex.phase == p) {
+            return true;
+        }
+    }
+    return false;
+}
+
+constexpr auto kReadPhases = {SLUICE_PHASE_REQUEST, SLUICE_PHASE_RESPONSE, SLUICE_PHASE_LOG};
+constexpr auto kActivePhases = {SLUICE_PHASE_REQUEST, SLUICE_PHASE_RESPONSE};
+
+spdlog::level::level_enum toSpd(sluice_log_level level)
+{
+    switch (level) {
+        case SLUICE_LOG_TRACE: return spdlog::level::trace;
+        case SLUICE_LOG_DEBUG: return spdlog::level::debug;
+        case SLUICE_LOG_INFO: return spdlog::level::info;
+        case SLUICE_LOG_WARN: return spdlog::level::warn;
+        case SLUICE_LOG_ERROR: return spdlog::level::err;
+    }
+    return spdlog::level::err;
+}
+
+// --- logging
+void hostLog(const sluice_logger* logger, sluice_log_level level, sluice_str message)
+{
+    if (logger == nullptr || !logger->logger || !validStr(message)) {
+        return;
+    }
+    logger->logger->log(toSpd(level), "{}", sv(message));
+}
+
+int hostLogEnabled(const sluice_logger* logger, sluice_log_level level)
+{
+    return logger != nullptr && logger->logger && logger->logger->should_log(toSpd(level)) ? 1 : 0;
+}
+
+// --- attributes
+sluice_status getAttribute(sluice_exchange* h, sluice_attribute which, sluice_str* o)
+{
+    if (h == nullptr || o == nullptr) return SLUICE_E_INVALID;
+    Exchange& ex = Exchange::from(h);
+    if (!inPhase(ex, kReadPhases)) return SLUICE_E_WRONG_PHASE;
+    auto value = ex.attribute(which);
+    if (!value) return SLUICE_E_INVALID;
+    *o = out(*value);
+    return SLUICE_OK;
+}
+
+sluice_status getPathParam(sluice_exchange* h, sluice_str name, sluice_str* o)
+{
+    if (h == nullptr || o == nullptr || !validStr(name)) return SLUICE_E_INVALID;
+    Exchange& ex = Exchange::from(h);
+    if (!inPhase(ex, kReadPhases)) return SLUICE_E_WRONG_PHASE;
+    for (const auto& [k, v] : ex.pathParams) {
+        if (k == sv(name)) {
+            *o = out(v);
+            return SLUICE_OK;
+        }
+    }
+    return SLUICE_E_NOT_FOUND;
+}
+
+sluice_status getQueryParam(sluice_exchange* h, sluice_str name, size_t index, sluice_str* o)
+{
+    if (h == nullptr || o == nullptr || !validStr(name)) return SLUICE_E_INVALID;
+    Exchange& ex = Exchange::from(h);
+    if (!inPhase(ex, kReadPhases)) return SLUICE_E_WRONG_PHASE;
+    auto value = ex.queryParam(sv(name), index);
+    if (!value) return SLUICE_E_NOT_FOUND;
+    // The decoded copy must outlive this call: keep it in the exchange's arena.
+    char* p = ex.arena.allocateArray<char>(value->size() + 1);
+    if (p == nullptr) return SLUICE_E_NO_MEMORY;
+    std::memcpy(p, value->data(), value->size());
+    *o = sluice_str{p, value->size()};
+    return SLUICE_OK;
+}
+
+sluice_status getPeerCertificate(sluice_exchange* h, sluice_str* o)
+{
+    if (h == nullptr || o == nullptr) return SLUICE_E_INVALID;
+    Exchange& ex = Exchange::from(h);
+    if (!inPhase(ex, kReadPhases)) return SLUICE_E_WRONG_PHASE;
+    if (!ex.peerCertificatePem) return SLUICE_E_NOT_FOUND;
+    *o = out(*ex.peerCertificatePem);
+    return SLUICE_OK;
+}
+
+// --- headers
+HeaderList* headersOf(Exchange& ex, sluice_message_kind msg)
+{
+    if (msg == SLUICE_MSG_REQUEST) return &ex.requestHeaders;
+    if (msg == SLUICE_MSG_RESPONSE) return &ex.responseHeaders;
+    return nullptr;
+}
+
+bool mayChangeHeaders(const Exchange& ex, sluice_message_kind msg)
+{
+    return msg == SLUICE_MSG_REQUEST ? ex.phase == SLUICE_PHASE_REQUEST : inPhase(ex, kActivePhases);
+}
+
+sluice_status headerGet(sluice_exchange* h, sluice_message_kind msg, sluice_str name, size_t index, sluice_str* o)
+{
+    if (h == nullptr || o == nullptr || !validStr(name)) return SLUICE_E_INVALID;
+    Exchange& ex = Exchange::from(h);
+    HeaderList* list = headersOf(ex, msg);
+    if (list == nullptr) return SLUICE_E_INVALID;
+    if (!inPhase(ex, kReadPhases)) return SLUICE_E_WRONG_PHASE;
+    auto value = list->get(sv(name), index);
+    if (!value) return SLUICE_E_NOT_FOUND;
+    *o = out(*value);
+    return SLUICE_OK;
+}
+
+sluice_status headerCount(sluice_exchange* h, sluice_message_kind msg, size_t* o)
+{
+    if (h == nullptr || o == nullptr) return SLUICE_E_INVALID;
+    Exchange& ex = Exchange::from(h);
+    HeaderList* list = headersOf(ex, msg);
+    if (list == nullptr) return SLUICE_E_INVALID;
+    if (!inPhase(ex, kReadPhases)) return SLUICE_E_WRONG_PHASE;
+    *o = list->size();
+    return SLUICE_OK;
+}
+
+sluice_status headerAt(sluice_exchange* h, sluice_message_kind msg, size_t index, sluice_header* o)
+{
+    if (h == nullptr || o == nullptr) return SLUICE_E_INVALID;
+    Exchange& ex = Exchange::from(h);
+    HeaderList* list = headersOf(ex, msg);
+    if (list == nullptr) return SLUICE_E_INVALID;
+    if (!inPhase(ex, kReadPhases)) return SLUICE_E_WRONG_PHASE;
+    if (index >= list->size()) return SLUICE_E_NOT_FOUND;
+    const auto& e = list->entries()[index];
+    o->name = out(e.first);
+    o->value = out(e.second);
+    return SLUICE_OK;
+}
+
+enum class HeaderOp { Set, Add, Remove };
+
+sluice_status headerChange(sluice_exchange* h, sluice_message_kind msg, sluice_str name, sluice_str value, HeaderOp op)
+{
+    if (h == nullptr || !validStr(name) || !validStr(value)) return SLUICE_E_INVALID;
+    Exchange& ex = Exchange::from(h);
+    HeaderList* list = headersOf(ex, msg);
+    if (list == nullptr || !HeaderList::validName(sv(name))) return SLUICE_E_INVALID;
+    if (op != HeaderOp::Remove && !HeaderList::validValue(sv(value))) return SLUICE_E_INVALID;
+    if (!mayChangeHeaders(ex, msg)) return SLUICE_E_WRONG_PHASE;
+    switch (op) {
+        case HeaderOp::Set: list->set(sv(name), sv(value)); break;
+        case HeaderOp::Add: list->add(sv(name), sv(value)); break;
+        case HeaderOp::Remove: list->remove(sv(name)); break;
+    }
+    return SLUICE_OK;
+}
+
+sluice_status headerSet(sluice_exchange* h, sluice_message_kind msg, sluice_str name, sluice_str value)
+{
+    return headerChange(h, msg, name, value, HeaderOp::Set);
+}
+sluice_status headerAdd(sluice_exchange* h, sluice_message_kind msg, sluice_str name, sluice_str value)
+{
+    return headerChange(h, msg, name, value, HeaderOp::Add);
+}
+sluice_status headerRemove(sluice_exchange* h, sluice_message_kind msg, sluice_str name)
+{
+    return headerChange(h, msg, name, sluice_str{"", 0}, HeaderOp::Remove);
+}
+
+// --- bodies
+std::optional<std::string>* bodyOf(Exchange& ex, sluice_message_kind msg)
+{
+    if (msg == SLUICE_MSG_REQUEST) return &ex.requestBody;
+    if (msg == SLUICE_MSG_RESPONSE) return &ex.responseBody;
+    return nullptr;
+}
+
+sluice_status bodyGet(sluice_exchange* h, sluice_message_kind msg, sluice_str* o)
+{
+    if (h == nullptr || o == nullptr) return SLUICE_E_INVALID;
+    Exchange& ex = Exchange::from(h);
+    auto* body = bodyOf(ex, msg);
+    if (body == nullptr) return SLUICE_E_INVALID;
+    bool legal = msg == SLUICE_MSG_REQUEST ? inPhase(ex, kReadPhases)
+                                           : inPhase(ex, {SLUICE_PHASE_RESPONSE, SLUICE_PHASE_LOG});
+    if (!legal) return SLUICE_E_WRONG_PHASE;
+    if (!body->has_value()) return SLUICE_E_UNSUPPORTED;  // streamed, not buffered
+    *o = out(**body);
+    return SLUICE_OK;
+}
+
+sluice_status bodySet(sluice_exchange* h, sluice_message_kind msg, sluice_str bytes)
+{
+    if (h == nullptr || !validStr(bytes)) return SLUICE_E_INVALID;
+    Exchange& ex = Exchange::from(h);
+    auto* body = bodyOf(ex, msg);
+    if (body == nullptr) return SLUICE_E_INVALID;
+    bool legal = msg == SLUICE_MSG_REQUEST ? ex.phase == SLUICE_PHASE_REQUEST : ex.phase == SLUICE_PHASE_RESPONSE;
+    if (!legal) return SLUICE_E_WRONG_PHASE;
+    *body = std::string(sv(bytes));
+    return SLUICE_OK;
+}
+
+sluice_status messageGet(sluice_exchange* h, sluice_message_kind, const sluice_value** o)
+{
+    if (h == nullptr || o == nullptr) return SLUICE_E_INVALID;
+    if (!inPhase(Exchange::from(h), kReadPhases)) return SLUICE_E_WRONG_PHASE;
+    return SLUICE_E_UNSUPPORTED;  // builders are wired in with the data plane
+}
+
+sluice_status messageSet(sluice_exchange* h, sluice_message_kind, const sluice_value* value, sluice_str)
+{
+    if (h == nullptr || value == nullptr) return SLUICE_E_INVALID;
+    if (!inPhase(Exchange::from(h), kActivePhases)) return SLUICE_E_WRONG_PHASE;
+    return SLUICE_E_UNSUPPORTED;  // formatters are wired in with the data plane
+}
+
+void* arenaAlloc(sluice_exchange* h, size_t size)
+{
+    if (h == nullptr) return nullptr;
+    return Exchange::from(h).arena.allocate(size);
+}
+
+// --- properties
+sluice_status propertyGet(sluice_exchange* h, sluice_str name, sluice_str* o)
+{
+    if (h == nullptr || o == nullptr || !validStr(name)) return SLUICE_E_INVALID;
+    Exchange& ex = Exchange::from(h);
+    if (!inPhase(ex, kReadPhases)) return SLUICE_E_WRONG_PHASE;
+    auto it = ex.properties.find(sv(name));
+    if (it == ex.properties.end()) return SLUICE_E_NOT_FOUND;
+    *o = out(it->second);
+    return SLUICE_OK;
+}
+
+sluice_status propertySet(sluice_exchange* h, sluice_str name, sluice_str value)
+{
+    if (h == nullptr || !validStr(name) || !validStr(value) || name.len == 0) return SLUICE_E_INVALID;
+    Exchange& ex = Exchange::from(h);
+    if (!inPhase(ex, kActivePhases)) return SLUICE_E_WRONG_PHASE;
+    ex.properties.insert_or_assign(std::string(sv(name)), std::string(sv(value)));
+    return SLUICE_OK;
+}
+
+// --- responding
+sluice_status respond(sluice_exchange* h, int32_t status, sluice_str contentType, sluice_str body)
+{
+    if (h == nullptr || status < 200 || status > 599 || !validStr(contentType) || !validStr(body) ||
+        !HeaderList::validValue(sv(contentType))) {
+        return SLUICE_E_INVALID;
+    }
+    Exchange& ex = Exchange::from(h);
+    if (!inPhase(ex, kActivePhases)) return SLUICE_E_WRONG_PHASE;
+    ex.localResponse = LocalResponse{status, std::string(sv(contentType)), std::string(sv(body))};
+    return SLUICE_OK;
+}
+
+sluice_status respondError(sluice_exchange* h, int32_t status, int64_t code, sluice_str message, sluice_str description)
+{
+    if (!validStr(message) || !validStr(description)) return SLUICE_E_INVALID;
+    std::string body = errorBody(code, sv(message), sv(description));
+    return respond(h, status, out("application/json"), out(body));
+}
+
+// --- services that arrive with the data plane
+sluice_status activeOnly(sluice_exchange* h)
+{
+    if (h == nullptr) return SLUICE_E_INVALID;
+    if (!inPhase(Exchange::from(h), kActivePhases)) return SLUICE_E_WRONG_PHASE;
+    return SLUICE_E_UNSUPPORTED;
+}
+
+sluice_status resume(sluice_exchange* h, sluice_action) { return activeOnly(h); }
+sluice_status timerStart(sluice_exchange* h, uint64_t, sluice_timer_callback, void*, sluice_timer_id*)
+{
+    return activeOnly(h);
+}
+sluice_status timerCancel(sluice_exchange* h, sluice_timer_id) { return activeOnly(h); }
+sluice_status httpCall(sluice_exchange* h, const sluice_http_request*, sluice_http_callback, void*)
+{
+    return activeOnly(h);
+}
+sluice_status counterAdd(sluice_exchange* h, sluice_str, int64_t, uint64_t, sluice_counter_callback, void*)
+{
+    return activeOnly(h);
+}
+sluice_status keyManagerValidate(sluice_exchange* h, sluice_str, sluice_str, sluice_token_callback, void*)
+{
+    return activeOnly(h);
+}
+sluice_status analyticsEmit(sluice_exchange* h, sluice_str, sluice_str)
+{
+    if (h == nullptr) return SLUICE_E_INVALID;
+    if (!inPhase(Exchange::from(h), kReadPhases)) return SLUICE_E_WRONG_PHASE;
+    return SLUICE_E_UNSUPPORTED;
+}
+
+sluice_status bufferAppend(sluice_buffer* buffer, sluice_str bytes)
+{
+    if (buffer == nullptr || !validStr(bytes)) return SLUICE_E_INVALID;
+    if (buffer->bytes.size() + bytes.len > buffer->limit) return SLUICE_E_TOO_LARGE;
+    buffer->bytes.append(bytes.data, bytes.len);
+    return SLUICE_OK;
+}
+
+const sluice_host_api kHostApi = {
+    sizeof(sluice_host_api),  // struct_size
+    SLUICE_ABI_MAJOR,         // abi_major
+    SLUICE_ABI_MINOR,         // abi_minor
+    kRuntimeVersion,          // runtime_version
+    // 1.0: logging
+    &hostLog,
+    &hostLogEnabled,
+    // 1.0: request attributes
+    &getAttribute,
+    &getPathParam,
+    &getQueryParam,
+    &getPeerCertificate,
+    // 1.0: headers
+    &headerGet,
+    &headerCount,
+    &headerAt,
+    &headerSet,
+    &headerAdd,
+    &headerRemove,
+    // 1.0: bodies
+    &bodyGet,
+    &bodySet,
+    &messageGet,
+    &messageSet,
+    &arenaAlloc,
+    // 1.0: properties
+    &propertyGet,
+    &propertySet,
+    // 1.0: responding
+    &respond,
+    &respondError,
+    // 1.0: pause and resume
+    &resume,
+    // 1.0: timers
+    &timerStart,
+    &timerCancel,
+    // 1.0: asynchronous HTTP client
+    &httpCall,
+    // 1.0: counters
+    &counterAdd,
+    // 1.0: Key Managers
+    &keyManagerValidate,
+    // 1.0: analytics
+    &analyticsEmit,
+    // 1.0: formatter output
+    &bufferAppend,
+};
+
+}  // namespace
+
+const sluice_host_api* hostApi() noexcept
+{
+    return &kHostApi;
+}
+
+std::unique_ptr<sluice_logger> makePluginLogger(const std::string& instanceName)
+{
+    auto handle = std::make_unique<sluice_logger>();
+    handle->logger = Logging::get("plugin." + instanceName);
+    return handle;
+}
+
+std::string errorBody(std::int64_t code, std::string_view message, std::string_view description)
+{
+    return "{\"code\":" + std::to_string(code) + ",\"message\":" + jsonQuote(message) +
+           ",\"description\":" + jsonQuote(description) + "}";
+}
+
+}  // namespace sluice::runtime

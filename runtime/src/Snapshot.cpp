@@ -1,0 +1,169 @@
+#include "sluice/runtime/Snapshot.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "sluice/runtime/HostApi.h"
+
+namespace fs = std::filesystem;
+
+namespace sluice::runtime {
+
+std::string bundledPluginDirectory()
+{
+    if (const char* env = std::getenv("SLUICE_BUNDLED_PLUGIN_DIR"); env != nullptr && *env != '\0') {
+        return env;
+    }
+    std::error_code ec;
+    fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (ec) {
+        return "/usr/lib/sluice/plugins";
+    }
+    return (exe.parent_path() / ".." / "lib" / "sluice" / "plugins").lexically_normal().string();
+}
+
+std::vector<std::string> pluginDirectories(const GatewayConfig* config, const std::vector<std::string>& extra)
+{
+    std::vector<std::string> dirs{bundledPluginDirectory()};
+    if (config != nullptr) {
+        dirs.insert(dirs.end(), config->pluginDirectories.begin(), config->pluginDirectories.end());
+    }
+    dirs.insert(dirs.end(), extra.begin(), extra.end());
+    std::vector<std::string> unique;
+    for (auto& d : dirs) {
+        if (std::find(unique.begin(), unique.end(), d) == unique.end()) {
+            unique.push_back(d);
+        }
+    }
+    return unique;
+}
+
+std::shared_ptr<PluginRegistry> loadPlugins(const std::vector<std::string>& directories,
+                                            const std::shared_ptr<spdlog::logger>& log)
+{
+    auto registry = std::make_shared<PluginRegistry>();
+    PluginLoader loader(hostApi(), log);
+    for (const auto& dir : directories) {
+        loader.loadDirectory(dir, *registry, false);
+    }
+    return registry;
+}
+
+namespace {
+
+class SnapshotBuilder {
+public:
+    SnapshotBuilder(const PluginRegistry& plugins, std::vector<ConfigError>& errors) : _plugins(plugins), _errors(errors) {}
+
+    std::vector<std::shared_ptr<ComponentInstance>> createChain(const std::vector<HandlerRef>& refs)
+    {
+        std::vector<std::shared_ptr<ComponentInstance>> chain;
+        for (const auto& ref : refs) {
+            const LoadedComponent* component = resolve(ref);
+            if (component == nullptr) {
+                continue;
+            }
+            if (auto instance = ComponentInstance::create(*component, ref, _errors)) {
+                chain.push_back(std::move(instance));
+                ++_created;
+            }
+        }
+        return chain;
+    }
+
+    std::size_t created() const { return _created; }
+    const std::set<std::string>& used() const { return _used; }
+
+private:
+    const LoadedComponent* resolve(const HandlerRef& ref)
+    {
+        _used.insert(ref.component);
+        const std::string pointer = ref.pointer + "/component";
+        const LoadedComponent* c = _plugins.find(ref.component);
+        if (c == nullptr) {
+            std::string message = "no loaded plugin provides component '" + ref.component + "'";
+            if (const LoadProblem* p = _plugins.problemFor(ref.component)) {
+                message += "; " + p->file + " offers it but was refused: " + p->message;
+            } else if (!_plugins.problems().empty()) {
+                message += "; plugin files that could not be loaded: ";
+                for (std::size_t i = 0; i < _plugins.problems().size(); ++i) {
+                    message += (i ? ", " : "") + _plugins.problems()[i].file;
+                }
+            }
+            _errors.push_back({ref.file, pointer, message});
+            return nullptr;
+        }
+        if (c->kind != SLUICE_KIND_HANDLER) {
+            _errors.push_back({ref.file, pointer, "component '" + ref.component + "' is a " + kindName(c->kind) +
+                                                      ", not a handler"});
+            return nullptr;
+        }
+        return c;
+    }
+
+    const PluginRegistry& _plugins;
+    std::vector<ConfigError>& _errors;
+    std::set<std::string> _used;
+    std::size_t _created = 0;
+};
+
+// Default chain order: priority (higher first), then instance name; stable for equal keys.
+void sortByPriority(std::vector<std::shared_ptr<ComponentInstance>>& chain)
+{
+    std::stable_sort(chain.begin(), chain.end(), [](const auto& a, const auto& b) {
+        if (a->component().priority != b->component().priority) {
+            return a->component().priority > b->component().priority;
+        }
+        return a->name() < b->name();
+    });
+}
+
+}  // namespace
+
+SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginRegistry> plugins)
+{
+    SnapshotResult result;
+    SnapshotBuilder builder(*plugins, result.errors);
+    auto snapshot = std::make_shared<Snapshot>();
+
+    // Global handlers have no written order relative to each other: they run by priority. An
+    // API's own chain, and a resource's, run after them exactly in the order written.
+    auto global = builder.createChain(config.handlers);
+    sortByPriority(global);
+    for (const auto& api : config.apis) {
+        ApiRuntime rt;
+        rt.config = api;
+        auto chain = global;
+        auto own = builder.createChain(api.handlers);
+        chain.insert(chain.end(), own.begin(), own.end());
+        rt.pipeline = Pipeline(chain);
+        for (const auto& resource : api.resources) {
+            auto resourceChain = chain;
+            auto extra = builder.createChain(resource.handlers);
+            resourceChain.insert(resourceChain.end(), extra.begin(), extra.end());
+            rt.resources.push_back(ResourceRuntime{resource, Pipeline(std::move(resourceChain))});
+        }
+        snapshot->apis.push_back(std::move(rt));
+    }
+
+    for (const auto& problem : plugins->problems()) {
+        bool used = std::any_of(problem.components.begin(), problem.components.end(),
+                                [&](const std::string& c) { return builder.used().count(c) != 0; });
+        if (!used) {
+            result.warnings.push_back(problem);
+        }
+    }
+    if (!result.errors.empty()) {
+        return result;  // instances created so far are destroyed with `snapshot`
+    }
+    snapshot->instanceCount = builder.created();
+    snapshot->config = std::move(config);
+    snapshot->plugins = std::move(plugins);
+    result.snapshot = std::move(snapshot);
+    return result;
+}
+
+}  // namespace sluice::runtime

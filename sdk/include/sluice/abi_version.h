@@ -1,0 +1,26 @@
+/*
+ * Sluice plugin ABI version.
+ *
+ * MAJOR changes when an existing type, slot or meaning changes: every plugin must be rebuilt.
+ * MINOR changes when something is appended (a host-table group, a vtable slot, an enum value):
+ * a plugin built for X.Y loads into a runtime X.Z if and only if Z >= Y.
+ *
+ * Every edit of abi.h must bump one of these; tests/unit/AbiPinTest.cpp pins a hash of abi.h.
+ */
+#ifndef SLUICE_ABI_VERSION_H
+#define SLUICE_ABI_VERSION_H
+
+#define SLUICE_ABI_MAJOR 1
+#define SLUICE_ABI_MINOR 0
+
+#define SLUICE_ABI_STR2_(x) #x
+#define SLUICE_ABI_STR_(x) SLUICE_ABI_STR2_(x)
+#define SLUICE_ABI_VERSION_STRING SLUICE_ABI_STR_(SLUICE_ABI_MAJOR) "." SLUICE_ABI_STR_(SLUICE_ABI_MINOR)
+
+#define SLUICE_ENTRY_CAT2_(a, b) a##b
+#define SLUICE_ENTRY_CAT_(a, b) SLUICE_ENTRY_CAT2_(a, b)
+/* The one symbol a plugin exports: sluice_plugin_entry_v<MAJOR>. */
+#define SLUICE_ENTRY_FUNCTION SLUICE_ENTRY_CAT_(sluice_plugin_entry_v, SLUICE_ABI_MAJOR)
+#define SLUICE_ENTRY_SYMBOL "sluice_plugin_entry_v" SLUICE_ABI_STR_(SLUICE_ABI_MAJOR)
+
+#endif
