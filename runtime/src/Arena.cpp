@@ -39,4 +39,14 @@ void* Arena::allocate(std::size_t size) noexcept
     return p;
 }
 
+void Arena::reset() noexcept
+{
+    if (_chunks.size() > 1) {
+        _chunks.erase(_chunks.begin() + 1, _chunks.end());
+    }
+    _used = 0;
+    _capacity = _chunks.empty() ? 0 : _chunkSize;
+    _total = 0;
+}
+
 }  // namespace sluice::runtime

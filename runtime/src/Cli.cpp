@@ -11,12 +11,14 @@
 #include "sluice/runtime/Gateway.h"
 #include "sluice/runtime/Logging.h"
 #include "sluice/runtime/Version.h"
+#include "sluice/runtime/transport/HttpServer.h"
 
 namespace sluice::runtime {
 
 namespace {
 
 constexpr const char* kDefaultConfig = "/etc/sluice/sluice.json";
+constexpr int kShutdownGraceMs = 30000;
 
 const char* kUsage =
     "Usage: sluiced [options]\n"
@@ -152,6 +154,7 @@ int run(const Options& o, std::ostream& err)
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);  // a peer that went away is an I/O error, not a reason to die
 
     Gateway gateway({o.config, o.pluginDirs});
     SnapshotResult r = gateway.load();
@@ -169,12 +172,18 @@ int run(const Options& o, std::ostream& err)
     }
     auto log = Logging::get("runtime");
     logLoaded(r, *log);
+    transport::HttpServer server(r.snapshot);
+    std::string error;
+    if (!server.start(error)) {
+        log->error("cannot start: {}", error);
+        return 1;
+    }
+    for (const auto& l : server.listeners()) {
+        log->info("listening on {}://{}:{} ({}), {} worker(s)", l.tls ? "https" : "http", l.host, l.port, l.name,
+                  server.workerCount());
+    }
     log->info("sluiced {} (plugin ABI {}) started with {}: {} API(s), {} handler instance(s)", kRuntimeVersion,
               SLUICE_ABI_VERSION_STRING, o.config, r.snapshot->config.apis.size(), r.snapshot->instanceCount);
-    for (const auto& l : r.snapshot->config.listeners) {
-        log->warn("listener '{}' ({}:{}) is configured, but this build has no HTTP transport yet; it is not opened",
-                  l.name, l.host, l.port);
-    }
 
     for (;;) {
         int sig = 0;
@@ -187,6 +196,7 @@ int run(const Options& o, std::ostream& err)
             logLoaded(reloaded, *log);
             if (reloaded.snapshot) {
                 Logging::configure(reloaded.snapshot->config.logging);
+                server.setSnapshot(reloaded.snapshot);
                 log->info("reload complete: {} API(s), {} handler instance(s)", reloaded.snapshot->config.apis.size(),
                           reloaded.snapshot->instanceCount);
             } else {
@@ -195,7 +205,9 @@ int run(const Options& o, std::ostream& err)
             }
             continue;
         }
-        log->info("{}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        log->info("{}: shutting down gracefully", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        server.stop(kShutdownGraceMs);
+        log->info("stopped");
         return 0;
     }
 }

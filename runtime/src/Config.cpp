@@ -187,6 +187,24 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
         }
         cfg.listeners.push_back(lc);
     }
+    if (root->has("http")) {
+        auto h = root->getObject("http");
+        cfg.http.maxRequestLine = get<std::size_t>(h, "max_request_line", cfg.http.maxRequestLine);
+        cfg.http.maxHeaderBytes = get<std::size_t>(h, "max_header_bytes", cfg.http.maxHeaderBytes);
+        cfg.http.maxHeaders = get<std::size_t>(h, "max_headers", cfg.http.maxHeaders);
+        cfg.http.maxBodyBytes = get<std::uint64_t>(h, "max_body_bytes", cfg.http.maxBodyBytes);
+        cfg.http.headerTimeoutMs = get<int>(h, "header_timeout_ms", cfg.http.headerTimeoutMs);
+        cfg.http.bodyTimeoutMs = get<int>(h, "body_timeout_ms", cfg.http.bodyTimeoutMs);
+        cfg.http.keepaliveTimeoutMs = get<int>(h, "keepalive_timeout_ms", cfg.http.keepaliveTimeoutMs);
+        cfg.http.maxRequestsPerConnection =
+            get<std::uint32_t>(h, "max_requests_per_connection", cfg.http.maxRequestsPerConnection);
+        if (h->has("trusted_proxies")) {
+            auto list = h->getArray("trusted_proxies");
+            for (unsigned i = 0; i < list->size(); ++i) {
+                cfg.http.trustedProxies.push_back(list->getElement<std::string>(i));
+            }
+        }
+    }
     if (root->has("plugins")) {
         auto plugins = root->getObject("plugins");
         if (plugins->has("directories")) {
@@ -232,6 +250,18 @@ ApiConfig readApi(const Poco::Dynamic::Var& doc, const std::string& file)
     for (unsigned i = 0; i < endpoints->size(); ++i) {
         auto e = endpoints->getObject(i);
         api.endpoints.push_back({e->getValue<std::string>("url"), get<int>(e, "weight", 1), get<std::string>(e, "group", "")});
+    }
+    if (root->has("timeouts")) {
+        auto t = root->getObject("timeouts");
+        api.connectTimeoutMs = get<int>(t, "connect_ms", api.connectTimeoutMs);
+        api.readTimeoutMs = get<int>(t, "read_ms", api.readTimeoutMs);
+    }
+    api.retries = get<int>(root, "retries", api.retries);
+    if (root->has("suspension")) {
+        auto s = root->getObject("suspension");
+        api.suspendInitialMs = get<std::int64_t>(s, "initial_ms", api.suspendInitialMs);
+        api.suspendMaxMs = get<std::int64_t>(s, "max_ms", api.suspendMaxMs);
+        api.suspendFactor = get<double>(s, "factor", api.suspendFactor);
     }
     auto resources = root->getArray("resources");
     for (unsigned i = 0; i < resources->size(); ++i) {

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <strings.h>
 
+#include "sluice/sdk/HttpSyntax.hpp"
+
 namespace sluice::runtime {
 
 namespace {
@@ -11,20 +13,6 @@ namespace {
 bool sameName(std::string_view a, std::string_view b)
 {
     return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-bool isTokenChar(unsigned char c)
-{
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-        return true;
-    }
-    switch (c) {
-        case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-        case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-            return true;
-        default:
-            return false;
-    }
 }
 
 int hexValue(char c)
@@ -83,28 +71,41 @@ void HeaderList::remove(std::string_view name)
 
 bool HeaderList::validName(std::string_view name)
 {
-    if (name.empty() || name.size() > 256) {
-        return false;
-    }
-    for (unsigned char c : name) {
-        if (!isTokenChar(c)) {
-            return false;
-        }
-    }
-    return true;
+    return sdk::isFieldName(name);
 }
 
 bool HeaderList::validValue(std::string_view value)
 {
-    for (unsigned char c : value) {
-        if (c == '\r' || c == '\n' || c == '\0' || (c < 0x20 && c != '\t') || c == 0x7f) {
-            return false;
-        }
-    }
-    return true;
+    return sdk::isFieldValue(value);
 }
 
 Exchange::Exchange() : requestId(nextRequestId()) {}
+
+void Exchange::reset()
+{
+    phase = SLUICE_PHASE_REQUEST;
+    method.clear();
+    path.clear();
+    query.clear();
+    host.clear();
+    clientAddress.clear();
+    apiName.clear();
+    apiVersion.clear();
+    resource.clear();
+    requestId = nextRequestId();
+    pathParams.clear();
+    resourcePath.clear();
+    peerCertificatePem.reset();
+    requestHeaders.clear();
+    responseHeaders.clear();
+    requestBody.reset();
+    responseBody.reset();
+    responseStatus = 0;
+    localResponse.reset();
+    properties.clear();
+    arena.reset();
+    owner = nullptr;
+}
 
 std::optional<std::string_view> Exchange::attribute(sluice_attribute which) const
 {

@@ -32,7 +32,13 @@ ChainResult settle(Exchange& ex, sluice_action action, const ComponentInstance& 
 
 }  // namespace
 
-Pipeline::Pipeline(std::vector<std::shared_ptr<ComponentInstance>> handlers) : _handlers(std::move(handlers)) {}
+Pipeline::Pipeline(std::vector<std::shared_ptr<ComponentInstance>> handlers) : _handlers(std::move(handlers))
+{
+    for (const auto& h : _handlers) {
+        _needsRequestBody = _needsRequestBody || (h->component().flags & SLUICE_COMPONENT_NEEDS_REQUEST_BODY) != 0;
+        _needsResponseBody = _needsResponseBody || (h->component().flags & SLUICE_COMPONENT_NEEDS_RESPONSE_BODY) != 0;
+    }
+}
 
 ChainResult Pipeline::runRequest(Exchange& ex, std::size_t from) const
 {

@@ -12,6 +12,11 @@ namespace fs = std::filesystem;
 
 namespace sluice::runtime {
 
+Snapshot::~Snapshot()
+{
+    router.reset();
+}
+
 std::string bundledPluginDirectory()
 {
     if (const char* env = std::getenv("SLUICE_BUNDLED_PLUGIN_DIR"); env != nullptr && *env != '\0') {
@@ -137,6 +142,12 @@ SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginR
         ApiRuntime rt;
         rt.config = api;
         auto chain = global;
+        rt.endpoints = upstream::EndpointSet::build(api, result.errors);
+        for (std::size_t r = 0; r < api.resources.size(); ++r) {
+            for (const auto& problem : routing::Router::validateTemplate(api.resources[r].uriTemplate)) {
+                result.errors.push_back({api.file, "/resources/" + std::to_string(r) + "/uri_template", problem});
+            }
+        }
         auto own = builder.createChain(api.handlers);
         chain.insert(chain.end(), own.begin(), own.end());
         rt.pipeline = Pipeline(chain);
@@ -156,9 +167,19 @@ SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginR
             result.warnings.push_back(problem);
         }
     }
+    for (std::size_t i = 0; i < config.http.trustedProxies.size(); ++i) {
+        transport::Cidr cidr;
+        if (transport::Cidr::parse(config.http.trustedProxies[i], cidr)) {
+            snapshot->trustedProxies.push_back(cidr);
+        } else {
+            result.errors.push_back({config.file, "/http/trusted_proxies/" + std::to_string(i),
+                                     "not an IP address or CIDR block: '" + config.http.trustedProxies[i] + "'"});
+        }
+    }
     if (!result.errors.empty()) {
         return result;  // instances created so far are destroyed with `snapshot`
     }
+    snapshot->router = std::make_unique<routing::Router>(snapshot->apis);
     snapshot->instanceCount = builder.created();
     snapshot->config = std::move(config);
     snapshot->plugins = std::move(plugins);

@@ -24,6 +24,8 @@ public:
     }
 
     std::size_t bytesAllocated() const noexcept { return _total; }
+    // Forgets every allocation but keeps the first chunk for reuse.
+    void reset() noexcept;
 
 private:
     std::vector<std::unique_ptr<std::byte[]>> _chunks;

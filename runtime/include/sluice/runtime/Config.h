@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -61,8 +62,27 @@ struct ApiConfig {
     std::string version;
     bool defaultVersion = false;
     std::vector<EndpointConfig> endpoints;
+    int connectTimeoutMs = 5000;
+    int readTimeoutMs = 60000;
+    int retries = 1;  // extra attempts on other endpoints, idempotent requests only
+    std::int64_t suspendInitialMs = 30000;
+    std::int64_t suspendMaxMs = 300000;
+    double suspendFactor = 2.0;
     std::vector<ResourceConfig> resources;
     std::vector<HandlerRef> handlers;
+};
+
+// HTTP limits and timeouts of the listeners (sluice.json "http").
+struct HttpConfig {
+    std::size_t maxRequestLine = 8 * 1024;
+    std::size_t maxHeaderBytes = 32 * 1024;
+    std::size_t maxHeaders = 100;
+    std::uint64_t maxBodyBytes = 10u * 1024 * 1024;
+    int headerTimeoutMs = 10000;
+    int bodyTimeoutMs = 30000;
+    int keepaliveTimeoutMs = 60000;
+    std::uint32_t maxRequestsPerConnection = 10000;
+    std::vector<std::string> trustedProxies;  // CIDRs whose X-Forwarded-For is believed
 };
 
 struct GatewayConfig {
@@ -70,6 +90,7 @@ struct GatewayConfig {
     std::string directory;  // of `file`; relative paths resolve against it
     unsigned workers = 0;   // 0: one per core
     std::vector<ListenerConfig> listeners;
+    HttpConfig http;
     std::vector<std::string> pluginDirectories;  // absolute
     std::string apisDirectory;                   // absolute
     std::vector<HandlerRef> handlers;            // global chain

@@ -22,6 +22,7 @@ public:
     void set(std::string_view name, std::string_view value);
     void add(std::string_view name, std::string_view value);
     void remove(std::string_view name);
+    void clear() noexcept { _entries.clear(); }
     const std::vector<Entry>& entries() const { return _entries; }
     std::size_t size() const { return _entries.size(); }
 
@@ -46,6 +47,10 @@ class Exchange {
 public:
     Exchange();
 
+    // Clears everything for the next request on the same connection (keeps allocations where
+    // it can) and takes a new request id.
+    void reset();
+
     sluice_exchange* handle() noexcept { return reinterpret_cast<sluice_exchange*>(this); }
     static Exchange& from(sluice_exchange* ex) noexcept { return *reinterpret_cast<Exchange*>(ex); }
 
@@ -64,6 +69,7 @@ public:
     std::string requestId;
     std::string protocol = "HTTP/1.1";
     std::vector<std::pair<std::string, std::string>> pathParams;
+    std::string resourcePath;  // the path after context and version, as sent to the backend
     std::optional<std::string> peerCertificatePem;  // set only when verified
 
     HeaderList requestHeaders;
@@ -76,6 +82,7 @@ public:
     std::optional<LocalResponse> localResponse;
     std::map<std::string, std::string, std::less<>> properties;
     Arena arena;
+    void* owner = nullptr;  // the transport connection running this exchange
 
     std::optional<std::string_view> attribute(sluice_attribute which) const;
     // The index-th value of query parameter `name`, percent-decoded ('+' as space).

@@ -23,6 +23,10 @@ public:
     explicit Pipeline(std::vector<std::shared_ptr<ComponentInstance>> handlers);
 
     const std::vector<std::shared_ptr<ComponentInstance>>& handlers() const noexcept { return _handlers; }
+    bool empty() const noexcept { return _handlers.empty(); }
+    // Some handler declared SLUICE_COMPONENT_NEEDS_REQUEST_BODY / _RESPONSE_BODY.
+    bool needsRequestBody() const noexcept { return _needsRequestBody; }
+    bool needsResponseBody() const noexcept { return _needsResponseBody; }
 
     // Runs on_request from handler `from` on. On Respond the local response is in the exchange;
     // on Error the pipeline prepares the standard 500 error.
@@ -34,6 +38,8 @@ public:
 
 private:
     std::vector<std::shared_ptr<ComponentInstance>> _handlers;
+    bool _needsRequestBody = false;
+    bool _needsResponseBody = false;
 };
 
 }  // namespace sluice::runtime

@@ -9,6 +9,9 @@
 #include "sluice/runtime/Config.h"
 #include "sluice/runtime/Pipeline.h"
 #include "sluice/runtime/PluginLoader.h"
+#include "sluice/runtime/routing/Router.h"
+#include "sluice/runtime/transport/Net.h"
+#include "sluice/runtime/upstream/EndpointSet.h"
 
 namespace sluice::runtime {
 
@@ -21,6 +24,7 @@ struct ApiRuntime {
     ApiConfig config;
     Pipeline pipeline;
     std::vector<ResourceRuntime> resources;
+    std::shared_ptr<upstream::EndpointSet> endpoints;
 };
 
 // Everything one configuration generation needs: the plugins it was built against, the created
@@ -30,7 +34,11 @@ struct Snapshot {
     GatewayConfig config;
     std::shared_ptr<const PluginRegistry> plugins;
     std::vector<ApiRuntime> apis;
+    std::unique_ptr<routing::Router> router;  // over `apis`
+    std::vector<transport::Cidr> trustedProxies;
     std::size_t instanceCount = 0;
+
+    ~Snapshot();  // the router goes before the APIs it points into
 };
 
 struct SnapshotResult {

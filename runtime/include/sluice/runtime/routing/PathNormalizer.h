@@ -1,0 +1,39 @@
+#pragma once
+
+// The request path is normalised once, and that canonical form is what routing, every policy and
+// the backend see. Anything that cannot be normalised without guessing is refused (400).
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sluice::runtime::routing {
+
+// Longest canonical path normalizePath() returns; longer ones are refused.
+inline constexpr std::size_t kMaxNormalizedPathBytes = 8 * 1024;
+
+// Normalises the path of an origin-form request target (without the query):
+//  - must start with '/'; characters outside RFC 3986 pchar / '/' are refused (controls,
+//    space, '\\', '#', '?', non-ASCII bytes must arrive percent-encoded);
+//  - percent-escapes: malformed ones ("%", "%1", "%G1") are refused; escapes of unreserved
+//    characters (ALPHA DIGIT - . _ ~) are decoded; the rest (including bytes >= 0x80) are kept
+//    with upper-case hex; an escaped '/' (%2F), '\\' (%5C) or NUL (%00) is refused (ambiguous
+//    segment boundaries); so are overlong UTF-8 forms (%C0, %C1, %E0%80-%E0%9F, %F0%80-%F0%8F),
+//    whose only use is to smuggle '.', '/' or '\\' past a filter to a lenient decoder;
+//  - repeated slashes are collapsed;
+//  - "." and ".." segments (also when written %2E, e.g. "%2e%2E" or ".%2e") are resolved as in
+//    RFC 3986 §5.2.4; ".." above the root is refused;
+//  - a trailing slash is kept, also one produced by resolving a final dot segment
+//    ("/a/b/.." -> "/a/", "/a/." -> "/a/");
+//  - ';' is an ordinary pchar: matrix parameters are not interpreted and stay part of their
+//    segment. A dot segment carrying one (".;x", "..;") is refused, because Tomcat and Jetty
+//    resolve it as "." / ".." after routing has seen a literal segment;
+//  - a result longer than kMaxNormalizedPathBytes is refused.
+// The result contains no "//", "/./" or "/../" and no final "/." or "/..", and is a fixed point:
+// normalizePath(normalizePath(p)) == normalizePath(p).
+// Returns the canonical path, or nullopt with `error` set to a short log-safe reason (a constant
+// text that never echoes the input).
+std::optional<std::string> normalizePath(std::string_view path, std::string& error);
+
+}  // namespace sluice::runtime::routing

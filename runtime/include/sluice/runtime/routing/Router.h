@@ -1,0 +1,87 @@
+#pragma once
+
+// Routes a normalised path + method to an API and a resource. Built once per configuration
+// snapshot (all parsing of contexts and URI templates happens here), then read-only and shared
+// by all workers.
+//
+// APIs. An API with context "/pets" and version "v1" serves "/pets/v1<resource path>"; with
+// default_version also "/pets<resource path>". Prefixes match whole segments only ("/petsx" is not
+// under "/pets"). When several APIs could serve a path, the longest context wins; for equal
+// contexts the versioned form beats the default-version one; remaining ties go to the order of
+// `apis`. The API is chosen by prefix alone: when none of its resources matches, the answer is
+// 404/405 from that API, never a fallback to an API with a shorter context.
+//
+// Resources. URI templates are made of literal segments (compared exactly, case-sensitively,
+// after the same normalisation as request paths, so "%7e" and "~" are equal), "{name}" (one whole
+// non-empty segment, captured as a path parameter) and a trailing "/*" (any remainder, including
+// nothing). One trailing slash is insignificant on both sides: "/pets/" matches "/pets" (so that it
+// reaches the same resource, and its policies, as the backend will treat it as), and the template
+// "/pets/" is the same as "/pets". Among the resources that match a path, literal segments beat
+// parameters, which beat the wildcard, compared segment by segment from the left; an exact end
+// beats a wildcard that would match nothing; ties go to the order written. The first resource in
+// that order that allows the method wins (HEAD is allowed wherever GET is); when the path matches
+// but no matching resource allows the method, the result is MethodNotAllowed with the union of
+// their methods.
+//
+// Hot path: route() does no regex, no parsing and no allocation other than the strings and the
+// vector of the RouteMatch it returns.
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sluice::runtime {
+struct ApiRuntime;
+struct ResourceRuntime;
+}  // namespace sluice::runtime
+
+namespace sluice::runtime::routing {
+
+enum class RouteStatus { Matched, NotFound, MethodNotAllowed };
+
+struct RouteMatch {
+    RouteStatus status = RouteStatus::NotFound;
+    const ApiRuntime* api = nullptr;            // the API chosen by prefix: set for Matched,
+                                                // MethodNotAllowed, and for NotFound inside an API
+                                                // (no resource matched); null when no API matched
+    const ResourceRuntime* resource = nullptr;  // set for Matched
+    std::vector<std::pair<std::string, std::string>> pathParams;  // values still percent-encoded
+    std::string resourcePath;   // the path after context and version: what is appended to the endpoint
+                                // ("/" when nothing follows); set whenever `api` is
+    std::string allowedMethods; // for 405: "GET, HEAD" (the Allow header), sorted, ", "-joined
+};
+
+class Router {
+public:
+    // `apis` must outlive the router and must not be resized (both live in the same Snapshot).
+    // ApiRuntime::resources[i] belongs to config.resources[i]. Invalid contexts, versions and
+    // templates (see the validate* functions) are skipped, as is a resource without its runtime.
+    explicit Router(const std::vector<ApiRuntime>& apis);
+    ~Router();
+    Router(const Router&) = delete;
+    Router& operator=(const Router&) = delete;
+
+    // `normalizedPath` is the output of normalizePath(). `method` is case-sensitive ("GET").
+    RouteMatch route(std::string_view method, std::string_view normalizedPath) const;
+
+    // Config-time checks, one message per problem (empty when valid), for reporting as config
+    // errors with the file and JSON pointer of the field.
+    // A URI template: starts with '/'; no query or fragment; no empty segment ("//") except one
+    // trailing slash; no "." or ".." segment; literal segments are valid path segments; a
+    // parameter is a whole segment "{name}" with name [A-Za-z0-9_][A-Za-z0-9_.-]* (at most 64
+    // characters), unique within the template; '*' only as the whole last segment (write %2A for a
+    // literal '*').
+    static std::vector<std::string> validateTemplate(std::string_view uriTemplate);
+    // A context: a valid path without "." / ".." or empty segments (one trailing slash is fine).
+    static std::vector<std::string> validateContext(std::string_view context);
+    // A version: one valid, non-empty path segment other than "." and "..".
+    static std::vector<std::string> validateVersion(std::string_view version);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> _impl;
+};
+
+}  // namespace sluice::runtime::routing

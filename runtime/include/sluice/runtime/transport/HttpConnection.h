@@ -1,0 +1,121 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sluice/runtime/Exchange.h"
+#include "sluice/runtime/Snapshot.h"
+#include "sluice/runtime/http/ChunkedDecoder.h"
+#include "sluice/runtime/http/HttpParser.h"
+#include "sluice/runtime/transport/Buffer.h"
+#include "sluice/runtime/transport/EventLoop.h"
+#include "sluice/runtime/transport/Net.h"
+#include "sluice/runtime/transport/UpstreamConnection.h"
+
+namespace sluice::runtime::transport {
+
+class Worker;
+
+// One client connection: parses requests strictly, routes them, runs the handler chain and
+// proxies to the backend, streaming bodies both ways with flow control. Requests on one
+// connection are handled one after another (pipelined bytes wait in the input buffer).
+class HttpConnection final : public IoHandler, public TimerTarget, public UpstreamSink {
+public:
+    HttpConnection(Worker& worker, std::unique_ptr<Stream> stream, Address peer, bool tls);
+    ~HttpConnection() override;
+
+    void start();
+    // Graceful shutdown: close now when idle, else after the current exchange.
+    void drain();
+
+    void onIo(std::uint32_t events) override;
+    Clock::time_point onTimer(Clock::time_point now) override;
+
+    void onUpstreamHead(const http::ResponseHead& head) override;
+    void onUpstreamData(std::string_view bytes) override;
+    void onUpstreamEnd() override;
+    void onUpstreamFailure(UpstreamFailure failure, bool responseStarted) override;
+    void onUpstreamDrained() override;
+
+private:
+    enum class State {
+        Handshake,    // TLS handshake in progress
+        ReadHead,     // waiting for (the rest of) a request head
+        ReadBody,     // buffering the request body for a handler that needs it
+        Proxy,        // forwarding to the backend and/or relaying its response
+        Respond,      // writing a local response
+        Closing       // flushing the last bytes, then close
+    };
+    enum class BodyMode { None, Length, Chunked };
+    enum class ClientFraming { Length, Chunked, Close, None };
+
+    void readLoop();
+    bool fillInput();
+    void processInput();
+    void startExchange();
+    void routeAndRun();
+    void runRequestChain();
+    void proxy();
+    bool connectUpstream();
+    void buildUpstreamHead();
+    void pumpRequestBody();
+    void bufferRequestBody();
+    void sendContinueIfExpected();
+    void respondLocal(int status, std::int64_t code, std::string_view message, std::string_view description,
+                      bool forceClose = false);
+    void respondPrepared(bool forceClose);
+    void finishExchange();
+    void writeOut(std::string_view bytes);
+    void flush();
+    void closeNow();
+    bool requestBodyDone() const noexcept;
+    void setDeadline(int ms);
+
+    Worker& _worker;
+    EventLoop& _loop;
+    std::unique_ptr<Stream> _stream;
+    Address _peer;
+    std::string _peerText;
+    bool _tls;
+    State _state = State::ReadHead;
+    bool _closed = false;
+    bool _readable = false;
+    bool _writable = true;
+    bool _peerClosed = false;
+    bool _draining = false;
+    Buffer _in;
+    Buffer _out;
+    Clock::time_point _deadline = Clock::time_point::max();
+    Clock::time_point _armed = Clock::time_point::max();
+    std::uint32_t _served = 0;
+
+    // The current exchange.
+    std::shared_ptr<const Snapshot> _snapshot;
+    http::RequestHead _head;
+    Exchange _exchange;
+    const ApiRuntime* _api = nullptr;
+    const Pipeline* _pipeline = nullptr;
+    bool _keepAlive = true;
+    bool _headConsumed = false;
+    bool _isHead = false;
+    int _versionMinor = 1;
+    BodyMode _bodyMode = BodyMode::None;
+    std::uint64_t _bodyRemaining = 0;
+    std::unique_ptr<http::ChunkedDecoder> _chunked;
+    bool _bodyEnded = false;
+    bool _continueSent = false;
+    std::string _bufferedBody;
+    std::string _upHead;
+    std::string _scratch;
+    UpstreamConnection* _upstream = nullptr;
+    upstream::Endpoint* _endpoint = nullptr;
+    std::vector<const upstream::Endpoint*> _tried;
+    bool _responseStarted = false;
+    ClientFraming _clientFraming = ClientFraming::Length;
+    bool _upstreamPaused = false;
+    bool _clientReadPaused = false;
+    std::size_t _chainEnd = 0;
+};
+
+}  // namespace sluice::runtime::transport

@@ -1,0 +1,75 @@
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sluice::runtime::transport {
+
+struct Address {
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+
+    std::string str() const;      // "1.2.3.4:80" or "[::1]:80"
+    std::string ip() const;       // "1.2.3.4" or "::1"
+};
+
+// An address block such as 10.0.0.0/8 or ::1/128 (a bare address is a /32 or /128).
+struct Cidr {
+    int family = 0;
+    unsigned char bytes[16] = {};
+    int prefix = 0;
+
+    static bool parse(const std::string& text, Cidr& out);
+    bool contains(const Address& address) const noexcept;
+};
+
+// Resolves host:port (numeric or by name) into addresses, blocking: configuration time only.
+std::vector<Address> resolve(const std::string& host, int port, std::string& error);
+
+// A non-blocking listening socket, SO_REUSEADDR, and SO_REUSEPORT when `reusePort`.
+int listenTcp(const Address& address, bool reusePort, int backlog, std::string& error);
+int localPort(int fd);
+
+// Starts a non-blocking connect; returns the fd (connect may still be in progress) or -1.
+int connectTcp(const Address& address, std::string& error);
+// The pending error of a socket whose connect completed (0 when connected).
+int socketError(int fd);
+
+void setNoDelay(int fd);
+
+enum class IoStatus { Ok, WouldBlock, Eof, Error };
+
+struct IoResult {
+    IoStatus status = IoStatus::Ok;
+    std::size_t bytes = 0;
+    int error = 0;
+};
+
+// Byte stream over a connected socket. The plain implementation is a thin wrapper over
+// read/writev; TLS implements the same interface.
+class Stream {
+public:
+    explicit Stream(int fd) : _fd(fd) {}
+    virtual ~Stream();
+    Stream(const Stream&) = delete;
+    Stream& operator=(const Stream&) = delete;
+
+    int fd() const noexcept { return _fd; }
+    virtual IoResult read(char* buffer, std::size_t length);
+    virtual IoResult writev(const iovec* parts, int count);
+    // TLS: drives the handshake; true when done. Plain streams are always done.
+    virtual IoResult handshake() { return {}; }
+    virtual bool handshakeDone() const { return true; }
+    // Verified client certificate (PEM) on a TLS stream; empty otherwise.
+    virtual std::string peerCertificatePem() const { return {}; }
+    virtual bool isTls() const { return false; }
+
+protected:
+    int _fd;
+};
+
+}  // namespace sluice::runtime::transport

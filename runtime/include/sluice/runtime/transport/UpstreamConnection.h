@@ -1,0 +1,134 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "sluice/runtime/http/ChunkedDecoder.h"
+#include "sluice/runtime/http/HttpParser.h"
+#include "sluice/runtime/transport/Buffer.h"
+#include "sluice/runtime/transport/EventLoop.h"
+#include "sluice/runtime/transport/Net.h"
+
+namespace sluice::runtime::transport {
+
+enum class UpstreamFailure {
+    Connect,     // could not connect (nothing was sent)
+    Timeout,     // connect or read timeout
+    Closed,      // the backend closed or reset the connection before the response was complete
+    BadResponse  // the response head or body framing was invalid
+};
+
+// What the proxying side receives from an upstream connection.
+class UpstreamSink {
+public:
+    virtual ~UpstreamSink() = default;
+    virtual void onUpstreamHead(const http::ResponseHead& head) = 0;
+    virtual void onUpstreamData(std::string_view bytes) = 0;
+    virtual void onUpstreamEnd() = 0;
+    // `responseStarted`: some response bytes already arrived.
+    virtual void onUpstreamFailure(UpstreamFailure failure, bool responseStarted) = 0;
+    // The request bytes queued with send() have drained below the low watermark.
+    virtual void onUpstreamDrained() = 0;
+};
+
+class UpstreamPool;
+
+// One connection to a backend, used by one exchange at a time and pooled between exchanges.
+class UpstreamConnection final : public IoHandler, public TimerTarget {
+public:
+    UpstreamConnection(EventLoop& loop, UpstreamPool& pool, std::string key, std::unique_ptr<Stream> stream,
+                       bool connecting);
+    ~UpstreamConnection() override;
+
+    // Starts an exchange: `sink` receives the response to the request sent with send().
+    void attach(UpstreamSink* sink, std::string_view requestMethod, int connectTimeoutMs, int readTimeoutMs);
+    // Queues request bytes and writes what the socket takes now.
+    void send(std::string_view bytes);
+    void send(std::string_view a, std::string_view b);
+    // Bytes queued but not yet written.
+    std::size_t pending() const noexcept { return _out.size(); }
+    // The whole request has been queued (starts the read timeout once written).
+    void requestComplete();
+    // Stops/starts delivering response data (flow control towards a slow client).
+    void pauseReading(bool paused);
+    // Detaches the sink. A connection whose response was complete and that may be kept alive
+    // returns to the pool; otherwise it is closed.
+    void release();
+    // Closes immediately (the exchange was abandoned).
+    void abort();
+
+    bool reused() const noexcept { return _reused; }
+    const std::string& key() const noexcept { return _key; }
+
+    void onIo(std::uint32_t events) override;
+    Clock::time_point onTimer(Clock::time_point now) override;
+
+private:
+    friend class UpstreamPool;
+    enum class State { Connecting, Active, Idle, Closed };
+
+    void flush();
+    void readResponse();
+    void fail(UpstreamFailure failure);
+    void close();
+    void idleEvent();
+
+    EventLoop& _loop;
+    UpstreamPool& _pool;
+    std::string _key;
+    std::unique_ptr<Stream> _stream;
+    State _state;
+    UpstreamSink* _sink = nullptr;
+    Buffer _in;
+    Buffer _out;
+    http::ResponseHead _head;
+    http::ParseLimits _limits;
+    std::string _method;
+    bool _headDone = false;
+    bool _responseDone = false;
+    bool _requestQueued = false;
+    bool _paused = false;
+    bool _writable = false;
+    bool _readable = false;
+    bool _reused = false;
+    bool _keepAlive = false;
+    bool _delivering = false;
+    std::uint64_t _bodyRemaining = 0;
+    std::unique_ptr<http::ChunkedDecoder> _chunked;
+    int _readTimeoutMs = 60000;
+    Clock::time_point _deadline = Clock::time_point::max();
+    Clock::time_point _armed = Clock::time_point::max();
+    void setDeadline(Clock::time_point deadline);
+};
+
+// Per-worker keep-alive pool of upstream connections, keyed by Endpoint::poolKey.
+class UpstreamPool {
+public:
+    explicit UpstreamPool(EventLoop& loop, std::size_t maxIdlePerKey = 1024, int idleTimeoutMs = 60000);
+    ~UpstreamPool();
+
+    // An idle connection for `key`, or a new one connecting to `address` (nullptr and `error`
+    // when the socket cannot even be created).
+    UpstreamConnection* acquire(const std::string& key, const Address& address, std::string& error);
+
+    std::size_t idleCount() const noexcept;
+    int idleTimeoutMs() const noexcept { return _idleTimeoutMs; }
+
+private:
+    friend class UpstreamConnection;
+    void putIdle(UpstreamConnection* c);
+    // Removes from the idle list and deletes at the end of the loop iteration.
+    void dispose(UpstreamConnection* c);
+
+    EventLoop& _loop;
+    std::size_t _maxIdle;
+    int _idleTimeoutMs;
+    std::unordered_map<std::string, std::vector<UpstreamConnection*>> _idle;
+    std::unordered_map<UpstreamConnection*, std::unique_ptr<UpstreamConnection>> _owned;
+};
+
+}  // namespace sluice::runtime::transport

@@ -1,0 +1,73 @@
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "sluice/runtime/Snapshot.h"
+#include "sluice/runtime/transport/EventLoop.h"
+#include "sluice/runtime/transport/UpstreamConnection.h"
+
+namespace sluice::runtime::transport {
+
+class HttpConnection;
+
+// A listening socket of one worker (each worker has its own, bound with SO_REUSEPORT).
+struct ListenSocket {
+    int fd = -1;
+    std::string name;
+    bool tls = false;
+};
+
+// One worker thread: an event loop, its listeners, its client connections and its upstream
+// pool. Everything here is touched only by the worker's thread, except the posted tasks.
+class Worker final : public TimerTarget {
+public:
+    // Wraps an accepted socket into a stream (plain or TLS); null refuses the connection.
+    using StreamFactory = std::function<std::unique_ptr<Stream>(int fd, bool tls)>;
+
+    Worker(unsigned index, std::shared_ptr<const Snapshot> snapshot);
+    ~Worker() override;
+
+    void setStreamFactory(StreamFactory factory) { _streamFactory = std::move(factory); }
+    void addListener(ListenSocket socket);
+    void start();
+    // Graceful: stop accepting, finish in-flight exchanges, then exit (thread-safe).
+    void stop(int graceMs);
+    void join();
+    // Swaps the configuration snapshot used by new exchanges (thread-safe).
+    void setSnapshot(std::shared_ptr<const Snapshot> snapshot);
+
+    // Loop-thread API for connections.
+    EventLoop& loop() noexcept { return _loop; }
+    UpstreamPool& pool() noexcept { return _pool; }
+    const std::shared_ptr<const Snapshot>& snapshot() const noexcept { return _snapshot; }
+    bool draining() const noexcept { return _draining; }
+    void closed(HttpConnection* connection);
+    void adopt(int fd, const Address& peer, bool tls);
+    Clock::time_point onTimer(Clock::time_point now) override;
+    unsigned index() const noexcept { return _index; }
+    std::size_t connectionCount() const noexcept { return _connections.size(); }
+
+private:
+    class Acceptor;
+    void beginDrain(int graceMs);
+    void maybeFinish();
+
+    unsigned _index;
+    EventLoop _loop;
+    UpstreamPool _pool;
+    std::shared_ptr<const Snapshot> _snapshot;
+    std::vector<std::unique_ptr<Acceptor>> _acceptors;
+    std::unordered_map<HttpConnection*, std::unique_ptr<HttpConnection>> _connections;
+    bool _draining = false;
+    Clock::time_point _drainDeadline = Clock::time_point::max();
+    StreamFactory _streamFactory;
+    std::thread _thread;
+};
+
+}  // namespace sluice::runtime::transport

@@ -1,0 +1,77 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sluice/runtime/Config.h"
+#include "sluice/runtime/transport/Net.h"
+
+namespace sluice::runtime::upstream {
+
+// Suspension after failures, WSO2-style: the first failure suspends an endpoint for
+// `initialMs`; each further consecutive failure multiplies the duration by `factor`, up to
+// `maxMs`; a success clears it.
+struct SuspensionPolicy {
+    std::int64_t initialMs = 30000;
+    std::int64_t maxMs = 300000;
+    double factor = 2.0;
+};
+
+struct EndpointTimeouts {
+    int connectMs = 5000;
+    int readMs = 60000;
+};
+
+class Endpoint {
+public:
+    std::string url;
+    bool tls = false;
+    std::string host;        // as written (no brackets for IPv6)
+    int port = 80;
+    std::string basePath;    // URL path without trailing '/', "" for none
+    std::string hostHeader;  // value for the Host header: host[:port]
+    std::string poolKey;     // identifies interchangeable connections (scheme, address, SNI)
+    std::vector<transport::Address> addresses;
+    int weight = 1;
+    std::string group;
+
+    bool available(std::int64_t nowMs) const noexcept { return _suspendedUntilMs.load(std::memory_order_relaxed) <= nowMs; }
+    std::int64_t suspendedUntilMs() const noexcept { return _suspendedUntilMs.load(std::memory_order_relaxed); }
+    // Returns the new suspension duration.
+    std::int64_t reportFailure(std::int64_t nowMs, const SuspensionPolicy& policy) noexcept;
+    void reportSuccess() noexcept;
+
+private:
+    std::atomic<std::int64_t> _suspendedUntilMs{0};
+    std::atomic<std::int64_t> _lastSuspensionMs{0};
+};
+
+// The endpoints of one API: failover groups in the order first written; inside a group,
+// smooth weighted round-robin. Shared by all workers (lock-free).
+class EndpointSet {
+public:
+    // Parses and resolves every endpoint (blocking DNS: configuration time). Errors name the
+    // JSON pointer of the bad endpoint.
+    static std::shared_ptr<EndpointSet> build(const ApiConfig& api, std::vector<ConfigError>& errors);
+
+    // The next endpoint to try, skipping suspended ones and those in `tried`; nullptr when none
+    // is available.
+    Endpoint* pick(std::int64_t nowMs, const std::vector<const Endpoint*>& tried);
+
+    const std::vector<std::unique_ptr<Endpoint>>& endpoints() const noexcept { return _endpoints; }
+    EndpointTimeouts timeouts;
+    SuspensionPolicy suspension;
+    int retries = 1;  // extra attempts, on other endpoints, for idempotent requests
+
+private:
+    std::vector<std::unique_ptr<Endpoint>> _endpoints;
+    std::vector<std::vector<std::size_t>> _schedules;  // per group: smooth WRR order of indices
+    std::atomic<std::uint64_t> _cursor{0};
+};
+
+std::int64_t monotonicMs() noexcept;
+
+}  // namespace sluice::runtime::upstream

@@ -1,0 +1,992 @@
+#include "sluice/runtime/transport/HttpConnection.h"
+
+#include <strings.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "sluice/runtime/HostApi.h"
+#include "sluice/runtime/Logging.h"
+#include "sluice/runtime/routing/PathNormalizer.h"
+#include "sluice/runtime/transport/Worker.h"
+
+namespace sluice::runtime::transport {
+
+namespace {
+
+constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr std::size_t kHighWatermark = 256 * 1024;
+
+// Stable error codes of the gateway's own responses (README, "Errors").
+constexpr std::int64_t kBadRequest = 101400;
+constexpr std::int64_t kRequestTimeout = 101408;
+constexpr std::int64_t kTooLarge = 101413;
+constexpr std::int64_t kInternal = 101500;
+constexpr std::int64_t kBackendUnreachable = 101503;
+constexpr std::int64_t kBackendTimeout = 101504;
+constexpr std::int64_t kBackendBadResponse = 101502;
+constexpr std::int64_t kNoEndpoint = 101507;
+constexpr std::int64_t kNoResource = 900906;
+constexpr std::int64_t kMethodNotAllowed = 900907;
+
+const char* reasonPhrase(int status)
+{
+    switch (status) {
+        case 200: return "OK";
+        case 400: return "Bad Request";
+        case 401: return "Unauthorized";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 408: return "Request Timeout";
+        case 413: return "Content Too Large";
+        case 414: return "URI Too Long";
+        case 417: return "Expectation Failed";
+        case 429: return "Too Many Requests";
+        case 431: return "Request Header Fields Too Large";
+        case 500: return "Internal Server Error";
+        case 501: return "Not Implemented";
+        case 502: return "Bad Gateway";
+        case 503: return "Service Unavailable";
+        case 504: return "Gateway Timeout";
+        case 505: return "HTTP Version Not Supported";
+        default: return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b)
+{
+    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// Headers the transport owns on the way to the backend: framing, Host, and the forwarding
+// headers it rebuilds itself.
+bool transportOwned(std::string_view name)
+{
+    return equalsIgnoreCase(name, "host") || equalsIgnoreCase(name, "content-length") ||
+           equalsIgnoreCase(name, "expect") || equalsIgnoreCase(name, "x-forwarded-for") ||
+           equalsIgnoreCase(name, "x-forwarded-proto") || equalsIgnoreCase(name, "x-forwarded-host") ||
+           equalsIgnoreCase(name, "via");
+}
+
+bool idempotent(std::string_view method)
+{
+    return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" || method == "OPTIONS";
+}
+
+void appendHeader(std::string& out, std::string_view name, std::string_view value)
+{
+    out.append(name);
+    out.append(": ");
+    out.append(value);
+    out.append("\r\n");
+}
+
+void appendHex(std::string& out, std::size_t n)
+{
+    char buf[20];
+    int len = std::snprintf(buf, sizeof buf, "%zx\r\n", n);
+    out.append(buf, static_cast<std::size_t>(len));
+}
+
+}  // namespace
+
+HttpConnection::HttpConnection(Worker& worker, std::unique_ptr<Stream> stream, Address peer, bool tls)
+    : _worker(worker), _loop(worker.loop()), _stream(std::move(stream)), _peer(peer), _peerText(peer.str()), _tls(tls)
+{
+}
+
+HttpConnection::~HttpConnection()
+{
+    _loop.disarm(this);
+}
+
+void HttpConnection::start()
+{
+    _state = _stream->handshakeDone() ? State::ReadHead : State::Handshake;
+    setDeadline(_worker.snapshot()->config.http.headerTimeoutMs);
+}
+
+void HttpConnection::setDeadline(int ms)
+{
+    _deadline = _loop.now() + std::chrono::milliseconds(ms);
+    if (_deadline < _armed) {
+        _armed = _deadline;
+        _loop.arm(this, _deadline);
+    }
+}
+
+void HttpConnection::drain()
+{
+    _draining = true;
+    if (_state == State::ReadHead && _in.empty()) {
+        closeNow();
+    } else {
+        _keepAlive = false;
+    }
+}
+
+void HttpConnection::onIo(std::uint32_t events)
+{
+    if (_closed) {
+        return;
+    }
+    if ((events & EPOLLOUT) != 0) {
+        _writable = true;
+    }
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+        _readable = true;
+    }
+    if (_state == State::Handshake) {
+        IoResult r = _stream->handshake();
+        if (r.status == IoStatus::Error || r.status == IoStatus::Eof) {
+            closeNow();
+            return;
+        }
+        if (!_stream->handshakeDone()) {
+            return;
+        }
+        _state = State::ReadHead;
+    }
+    if (_writable && !_out.empty()) {
+        flush();
+        if (_closed) {
+            return;
+        }
+    }
+    if (_readable) {
+        readLoop();
+    }
+}
+
+bool HttpConnection::fillInput()
+{
+    IoResult r = _stream->read(_in.prepare(kReadChunk), kReadChunk);
+    if (r.status == IoStatus::Ok) {
+        _in.commit(r.bytes);
+        return true;
+    }
+    _readable = false;
+    if (r.status != IoStatus::WouldBlock) {
+        _peerClosed = true;
+    }
+    return false;
+}
+
+void HttpConnection::readLoop()
+{
+    while (!_closed) {
+        switch (_state) {
+            case State::ReadHead:
+                if (!_in.empty()) {
+                    processInput();
+                    if (_state != State::ReadHead || _closed) {
+                        continue;
+                    }
+                }
+                if (_peerClosed) {
+                    closeNow();
+                    return;
+                }
+                if (!_readable) {
+                    return;
+                }
+                {
+                    bool wasEmpty = _in.empty();
+                    if (!fillInput()) {
+                        if (_peerClosed) {
+                            continue;
+                        }
+                        return;
+                    }
+                    if (wasEmpty) {
+                        // The request's first byte: the header deadline runs from here.
+                        setDeadline(_snapshot ? _snapshot->config.http.headerTimeoutMs
+                                              : _worker.snapshot()->config.http.headerTimeoutMs);
+                    }
+                }
+                break;
+            case State::ReadBody:
+                bufferRequestBody();
+                if (_state != State::ReadBody || _closed) {
+                    continue;
+                }
+                if (_peerClosed) {
+                    closeNow();
+                    return;
+                }
+                if (!_readable || !fillInput()) {
+                    if (_peerClosed) {
+                        continue;
+                    }
+                    return;
+                }
+                setDeadline(_snapshot->config.http.bodyTimeoutMs);
+                break;
+            case State::Proxy:
+                if (_bodyEnded || _clientReadPaused || _upstream == nullptr) {
+                    return;
+                }
+                pumpRequestBody();
+                if (_closed || _bodyEnded || _clientReadPaused || _state != State::Proxy) {
+                    continue;
+                }
+                if (_peerClosed) {
+                    closeNow();  // the client gave up in the middle of its body
+                    return;
+                }
+                if (!_readable || !fillInput()) {
+                    if (_peerClosed) {
+                        continue;
+                    }
+                    return;
+                }
+                setDeadline(_snapshot->config.http.bodyTimeoutMs);
+                break;
+            case State::Handshake:
+            case State::Respond:
+            case State::Closing:
+                return;
+        }
+    }
+}
+
+void HttpConnection::processInput()
+{
+    const HttpConfig& cfg = _worker.snapshot()->config.http;
+    http::ParseLimits limits;
+    limits.maxRequestLine = cfg.maxRequestLine;
+    limits.maxHeaderBytes = cfg.maxHeaderBytes;
+    limits.maxHeaderCount = cfg.maxHeaders;
+    http::ParseResult r = http::parseRequestHead(_in.view(), limits, _head);
+    if (r.status == http::ParseStatus::Incomplete) {
+        return;
+    }
+    if (r.status == http::ParseStatus::Error) {
+        _snapshot = _worker.snapshot();
+        _exchange.reset();
+        _headConsumed = false;
+        _isHead = false;
+        _in.clear();
+        _bodyMode = BodyMode::None;
+        _pipeline = nullptr;
+        int status = r.httpStatus;
+        std::int64_t code = status == 413 ? kTooLarge : 101000 + status;
+        respondLocal(status, code, reasonPhrase(status), r.reason, true);
+        return;
+    }
+    startExchange();
+}
+
+void HttpConnection::startExchange()
+{
+    _snapshot = _worker.snapshot();
+    _exchange.reset();
+    _isHead = _head.method == "HEAD";
+    _versionMinor = _head.versionMinor;
+    const HttpConfig& cfg = _snapshot->config.http;
+    ++_served;
+    _keepAlive = _head.keepAlive && !_draining && _served < cfg.maxRequestsPerConnection;
+    _headConsumed = false;
+    _bodyEnded = false;
+    _continueSent = false;
+    _responseStarted = false;
+    _tried.clear();
+    _endpoint = nullptr;
+    _api = nullptr;
+    _pipeline = nullptr;
+    _chainEnd = 0;
+    _bufferedBody.clear();
+    _chunked.reset();
+    switch (_head.framing) {
+        case http::BodyFraming::ContentLength:
+            _bodyMode = _head.contentLength > 0 ? BodyMode::Length : BodyMode::None;
+            _bodyRemaining = _head.contentLength;
+            break;
+        case http::BodyFraming::Chunked:
+            _bodyMode = BodyMode::Chunked;
+            _chunked = std::make_unique<http::ChunkedDecoder>(cfg.maxBodyBytes);
+            break;
+        default: _bodyMode = BodyMode::None; break;
+    }
+    if (_bodyMode == BodyMode::None) {
+        _bodyEnded = true;
+    }
+    if (_bodyMode == BodyMode::Length && _head.contentLength > cfg.maxBodyBytes) {
+        // Refused before any 100 Continue: the client never sends the body.
+        _in.consume(_head.headLength);
+        _headConsumed = true;
+        respondLocal(413, kTooLarge, "Content Too Large",
+                     "The request body exceeds the limit of " + std::to_string(cfg.maxBodyBytes) + " bytes.", true);
+        return;
+    }
+    routeAndRun();
+}
+
+void HttpConnection::routeAndRun()
+{
+    std::string error;
+    auto path = routing::normalizePath(_head.path, error);
+    if (!path) {
+        _in.consume(_head.headLength);
+        _headConsumed = true;
+        respondLocal(400, kBadRequest, "Bad Request", error.empty() ? "The request path is not acceptable." : error);
+        return;
+    }
+    routing::RouteMatch match = _snapshot->router->route(_head.method, *path);
+    if (match.status != routing::RouteStatus::Matched) {
+        _in.consume(_head.headLength);
+        _headConsumed = true;
+        if (match.status == routing::RouteStatus::MethodNotAllowed) {
+            _exchange.responseHeaders.set("Allow", match.allowedMethods);
+            respondLocal(405, kMethodNotAllowed, "Method Not Allowed",
+                         "The resource does not support " + std::string(_head.method) + ".");
+        } else {
+            respondLocal(404, kNoResource, "Not Found", "No matching resource found for the request.");
+        }
+        return;
+    }
+    _api = match.api;
+    _pipeline = match.resource != nullptr ? &match.resource->pipeline : &match.api->pipeline;
+
+    // The exchange: copies of everything handlers may see. Hop-by-hop fields (including those
+    // the client named in Connection) never enter it, so nothing a handler adds is stripped.
+    Exchange& ex = _exchange;
+    ex.method.assign(_head.method);
+    ex.path = std::move(*path);
+    ex.query.assign(_head.query);
+    ex.scheme = _tls ? "https" : "http";
+    ex.host.assign(_head.host);
+    ex.clientAddress = _peerText;
+    ex.apiName = _api->config.name;
+    ex.apiVersion = _api->config.version;
+    ex.resource = match.resource != nullptr ? match.resource->config.uriTemplate : std::string();
+    ex.protocol = _head.versionMinor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+    ex.pathParams = std::move(match.pathParams);
+    ex.resourcePath = std::move(match.resourcePath);
+    if (_stream->isTls()) {
+        std::string pem = _stream->peerCertificatePem();
+        if (!pem.empty()) {
+            ex.peerCertificatePem = std::move(pem);
+        }
+    }
+    for (const auto& h : _head.headers) {
+        if (http::isHopByHop(h.name, _head.headers) || equalsIgnoreCase(h.name, "content-length") ||
+            equalsIgnoreCase(h.name, "expect")) {
+            continue;
+        }
+        ex.requestHeaders.add(h.name, h.value);
+    }
+    ex.owner = this;
+    _in.consume(_head.headLength);
+    _headConsumed = true;
+
+    if (_pipeline->needsRequestBody() && _bodyMode != BodyMode::None) {
+        _state = State::ReadBody;
+        sendContinueIfExpected();
+        setDeadline(_snapshot->config.http.bodyTimeoutMs);
+        return;  // readLoop() continues with bufferRequestBody()
+    }
+    runRequestChain();
+}
+
+void HttpConnection::bufferRequestBody()
+{
+    const std::uint64_t limit = _snapshot->config.http.maxBodyBytes;
+    if (_bodyMode == BodyMode::Length) {
+        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, _in.size()));
+        _bufferedBody.append(_in.data(), n);
+        _in.consume(n);
+        _bodyRemaining -= n;
+        _bodyEnded = _bodyRemaining == 0;
+    } else if (_bodyMode == BodyMode::Chunked) {
+        std::size_t used = 0;
+        auto st = _chunked->feed(_in.view(), used, [this](std::string_view d) { _bufferedBody.append(d); });
+        _in.consume(used);
+        if (st == http::ChunkedDecoder::Status::Error) {
+            if (_chunked->tooLarge()) {
+                respondLocal(413, kTooLarge, "Content Too Large",
+                             "The request body exceeds the limit of " + std::to_string(limit) + " bytes.", true);
+            } else {
+                respondLocal(400, kBadRequest, "Bad Request", _chunked->error(), true);
+            }
+            return;
+        }
+        _bodyEnded = st == http::ChunkedDecoder::Status::Done;
+    }
+    if (_bodyEnded) {
+        _exchange.requestBody = std::move(_bufferedBody);
+        _bufferedBody.clear();
+        _bodyMode = BodyMode::Length;  // forwarded with a Content-Length from the buffer
+        runRequestChain();
+    }
+}
+
+void HttpConnection::runRequestChain()
+{
+    if (_pipeline->empty()) {
+        proxy();
+        return;
+    }
+    ChainResult r = _pipeline->runRequest(_exchange);
+    _chainEnd = r.index;
+    switch (r.outcome) {
+        case ChainOutcome::Continue: proxy(); return;
+        case ChainOutcome::Respond:
+        case ChainOutcome::Error: respondPrepared(false); return;
+        case ChainOutcome::Pause:
+            // Resumption arrives with the async host services; until then a pause is a failure.
+            Logging::get("pipeline")->error("a handler paused, which this runtime does not support yet");
+            _exchange.localResponse = LocalResponse{500, "application/json",
+                                                    errorBody(kInternal, "Internal Server Error",
+                                                              "The gateway could not process the request.")};
+            respondPrepared(false);
+            return;
+    }
+}
+
+void HttpConnection::sendContinueIfExpected()
+{
+    if (_head.expectContinue && !_continueSent && _head.versionMinor >= 1 && !_bodyEnded) {
+        _continueSent = true;
+        writeOut("HTTP/1.1 100 Continue\r\n\r\n");
+        flush();
+    }
+}
+
+void HttpConnection::proxy()
+{
+    _state = State::Proxy;
+    if (!connectUpstream()) {
+        return;
+    }
+    sendContinueIfExpected();
+    if (!_closed && !_bodyEnded) {
+        setDeadline(_snapshot->config.http.bodyTimeoutMs);
+        pumpRequestBody();
+    }
+}
+
+bool HttpConnection::connectUpstream()
+{
+    upstream::EndpointSet& endpoints = *_api->endpoints;
+    while (true) {
+        _endpoint = endpoints.pick(upstream::monotonicMs(), _tried);
+        if (_endpoint == nullptr) {
+            if (_tried.empty()) {
+                respondLocal(503, kNoEndpoint, "Service Unavailable",
+                             "Every endpoint of the API is suspended after failures; retry later.");
+            } else {
+                respondLocal(502, kBackendUnreachable, "Bad Gateway", "The backend could not be reached.");
+            }
+            return false;
+        }
+        _tried.push_back(_endpoint);
+        std::string error;
+        _upstream = _worker.pool().acquire(_endpoint->poolKey, _endpoint->addresses.front(), error);
+        if (_upstream == nullptr) {
+            Logging::get("upstream")->warn("{}: {}", _endpoint->url, error);
+            _endpoint->reportFailure(upstream::monotonicMs(), endpoints.suspension);
+            continue;
+        }
+        break;
+    }
+    buildUpstreamHead();
+    _upstream->attach(this, _exchange.method, _api->endpoints->timeouts.connectMs, _api->endpoints->timeouts.readMs);
+    if (_exchange.requestBody) {
+        _upstream->send(_upHead, *_exchange.requestBody);
+    } else {
+        _upstream->send(_upHead);
+    }
+    if (_bodyEnded && _upstream != nullptr) {
+        _upstream->requestComplete();
+    }
+    return _upstream != nullptr;
+}
+
+void HttpConnection::buildUpstreamHead()
+{
+    const Exchange& ex = _exchange;
+    std::string& h = _upHead;
+    h.clear();
+    h.append(ex.method);
+    h.push_back(' ');
+    h.append(_endpoint->basePath);
+    h.append(ex.resourcePath);
+    if (!ex.query.empty()) {
+        h.push_back('?');
+        h.append(ex.query);
+    }
+    h.append(" HTTP/1.1\r\n");
+    appendHeader(h, "Host", _endpoint->hostHeader);
+
+    bool trusted = false;
+    for (const auto& cidr : _snapshot->trustedProxies) {
+        if (cidr.contains(_peer)) {
+            trusted = true;
+            break;
+        }
+    }
+    std::string_view priorFor;
+    std::string_view priorVia;
+    for (const auto& [name, value] : ex.requestHeaders.entries()) {
+        if (transportOwned(name)) {
+            if (equalsIgnoreCase(name, "x-forwarded-for") && priorFor.empty()) {
+                priorFor = value;
+            } else if (equalsIgnoreCase(name, "via") && priorVia.empty()) {
+                priorVia = value;
+            }
+            continue;
+        }
+        appendHeader(h, name, value);
+    }
+    std::string clientIp = _peer.ip();
+    h.append("X-Forwarded-For: ");
+    if (trusted && !priorFor.empty()) {
+        h.append(priorFor);
+        h.append(", ");
+    }
+    h.append(clientIp);
+    h.append("\r\n");
+    appendHeader(h, "X-Forwarded-Proto", ex.scheme);
+    if (!ex.host.empty()) {
+        appendHeader(h, "X-Forwarded-Host", ex.host);
+    }
+    h.append("Via: ");
+    if (!priorVia.empty()) {
+        h.append(priorVia);
+        h.append(", ");
+    }
+    h.append(_versionMinor == 0 ? "1.0 sluice\r\n" : "1.1 sluice\r\n");
+    if (ex.requestBody) {
+        appendHeader(h, "Content-Length", std::to_string(ex.requestBody->size()));
+    } else if (_bodyMode == BodyMode::Length) {
+        appendHeader(h, "Content-Length", std::to_string(_head.contentLength));
+    } else if (_bodyMode == BodyMode::Chunked) {
+        h.append("Transfer-Encoding: chunked\r\n");
+    } else if (ex.method == "POST" || ex.method == "PUT" || ex.method == "PATCH") {
+        h.append("Content-Length: 0\r\n");
+    }
+    h.append("\r\n");
+}
+
+void HttpConnection::pumpRequestBody()
+{
+    if (_upstream == nullptr || _bodyEnded || _in.empty()) {
+        return;
+    }
+    if (_bodyMode == BodyMode::Length) {
+        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, _in.size()));
+        _bodyRemaining -= n;
+        _bodyEnded = _bodyRemaining == 0;
+        std::string_view data(_in.data(), n);
+        UpstreamConnection* up = _upstream;
+        up->send(data);
+        _in.consume(n);
+        if (_upstream == nullptr) {
+            return;  // the send failed and the failure was handled
+        }
+    } else if (_bodyMode == BodyMode::Chunked) {
+        _scratch.clear();
+        std::size_t used = 0;
+        auto st = _chunked->feed(_in.view(), used, [this](std::string_view d) {
+            appendHex(_scratch, d.size());
+            _scratch.append(d);
+            _scratch.append("\r\n");
+        });
+        _in.consume(used);
+        if (st == http::ChunkedDecoder::Status::Error) {
+            bool tooLarge = _chunked->tooLarge();
+            if (_upstream != nullptr) {
+                _upstream->abort();
+                _upstream = nullptr;
+            }
+            if (_responseStarted) {
+                closeNow();
+            } else if (tooLarge) {
+                respondLocal(413, kTooLarge, "Content Too Large", "The request body exceeds the limit.", true);
+            } else {
+                respondLocal(400, kBadRequest, "Bad Request", _chunked->error(), true);
+            }
+            return;
+        }
+        if (st == http::ChunkedDecoder::Status::Done) {
+            _scratch.append("0\r\n\r\n");
+            _bodyEnded = true;
+        }
+        if (!_scratch.empty()) {
+            _upstream->send(_scratch);
+            if (_upstream == nullptr) {
+                return;
+            }
+        }
+    }
+    if (_bodyEnded) {
+        _upstream->requestComplete();
+        _deadline = Clock::time_point::max();
+    } else if (_upstream->pending() > kHighWatermark) {
+        _clientReadPaused = true;
+    }
+}
+
+void HttpConnection::onUpstreamDrained()
+{
+    if (_clientReadPaused) {
+        _clientReadPaused = false;
+        if (_readable || !_in.empty()) {
+            readLoop();
+        }
+    }
+}
+
+void HttpConnection::onUpstreamHead(const http::ResponseHead& head)
+{
+    _responseStarted = true;
+    if (!_bodyEnded) {
+        _keepAlive = false;  // the backend answered before the whole body: never reuse this connection
+    }
+    Exchange& ex = _exchange;
+    ex.responseStatus = head.status;
+    ex.responseHeaders = HeaderList{};
+    bool passLength = _isHead;
+    for (const auto& f : head.headers) {
+        if (http::isHopByHop(f.name, head.headers)) {
+            continue;
+        }
+        if (equalsIgnoreCase(f.name, "content-length") && !passLength) {
+            continue;
+        }
+        ex.responseHeaders.add(f.name, f.value);
+    }
+    if (!_pipeline->empty()) {
+        ChainResult r = _pipeline->runResponse(ex, _chainEnd);
+        if (r.outcome != ChainOutcome::Continue && ex.localResponse) {
+            _upstream->abort();
+            _upstream = nullptr;
+            respondPrepared(false);
+            return;
+        }
+    }
+    switch (head.framing) {
+        case http::BodyFraming::ContentLength: _clientFraming = ClientFraming::Length; break;
+        case http::BodyFraming::None: _clientFraming = ClientFraming::None; break;
+        default:
+            if (_versionMinor >= 1) {
+                _clientFraming = ClientFraming::Chunked;
+            } else {
+                _clientFraming = ClientFraming::Close;
+                _keepAlive = false;
+            }
+    }
+    std::string& out = _scratch;
+    out.clear();
+    out.append(_versionMinor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    out.append(std::to_string(ex.responseStatus));
+    out.push_back(' ');
+    out.append(head.reason.empty() ? std::string_view(reasonPhrase(ex.responseStatus)) : head.reason);
+    out.append("\r\n");
+    for (const auto& [name, value] : ex.responseHeaders.entries()) {
+        appendHeader(out, name, value);
+    }
+    if (_clientFraming == ClientFraming::Length) {
+        appendHeader(out, "Content-Length", std::to_string(head.contentLength));
+    } else if (_clientFraming == ClientFraming::Chunked) {
+        out.append("Transfer-Encoding: chunked\r\n");
+    }
+    if (!_keepAlive) {
+        out.append("Connection: close\r\n");
+    } else if (_versionMinor == 0) {
+        out.append("Connection: keep-alive\r\n");
+    }
+    out.append("\r\n");
+    writeOut(out);
+}
+
+void HttpConnection::onUpstreamData(std::string_view bytes)
+{
+    if (!bytes.empty()) {
+        if (_clientFraming == ClientFraming::Chunked) {
+            _scratch.clear();
+            appendHex(_scratch, bytes.size());
+            writeOut(_scratch);
+            writeOut(bytes);
+            writeOut("\r\n");
+        } else {
+            writeOut(bytes);
+        }
+    }
+    flush();
+    if (!_closed && _out.size() > kHighWatermark && _upstream != nullptr) {
+        _upstreamPaused = true;
+        _upstream->pauseReading(true);
+    }
+}
+
+void HttpConnection::onUpstreamEnd()
+{
+    if (_clientFraming == ClientFraming::Chunked) {
+        writeOut("0\r\n\r\n");
+    }
+    _endpoint->reportSuccess();
+    UpstreamConnection* up = _upstream;
+    _upstream = nullptr;
+    if (_bodyEnded) {
+        up->release();
+    } else {
+        up->abort();
+    }
+    finishExchange();
+}
+
+void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseStarted)
+{
+    UpstreamConnection* up = _upstream;
+    _upstream = nullptr;
+    bool reused = up != nullptr && up->reused();
+    upstream::EndpointSet& endpoints = *_api->endpoints;
+    if (responseStarted || _responseStarted) {
+        closeNow();  // part of the response is out: the client must see the connection end
+        return;
+    }
+    // Nothing of the response arrived. A request whose body is fully in hand may go again:
+    // always when nothing was sent (connect failure, or a stale pooled connection), otherwise
+    // only when idempotent.
+    bool bodyInHand = _bodyMode == BodyMode::None || _exchange.requestBody.has_value();
+    bool staleReuse = reused && failure == UpstreamFailure::Closed;
+    if (failure == UpstreamFailure::Connect || failure == UpstreamFailure::Timeout ||
+        failure == UpstreamFailure::BadResponse) {
+        _endpoint->reportFailure(upstream::monotonicMs(), endpoints.suspension);
+    }
+    bool retry = bodyInHand &&
+                 (failure == UpstreamFailure::Connect || staleReuse ||
+                  (idempotent(_exchange.method) && failure != UpstreamFailure::BadResponse)) &&
+                 static_cast<int>(_tried.size()) <= endpoints.retries;
+    if (staleReuse) {
+        _tried.pop_back();  // the endpoint is fine; its pooled connection was not
+    }
+    Logging::get("upstream")->warn("{} {}: {} ({})", _exchange.method, _endpoint->url,
+                                   failure == UpstreamFailure::Connect   ? "connect failed"
+                                   : failure == UpstreamFailure::Timeout ? "timed out"
+                                   : failure == UpstreamFailure::Closed  ? "connection closed"
+                                                                         : "invalid response",
+                                   retry ? "retrying" : "giving up");
+    if (retry) {
+        connectUpstream();
+        return;
+    }
+    switch (failure) {
+        case UpstreamFailure::Timeout:
+            respondLocal(504, kBackendTimeout, "Gateway Timeout", "The backend did not answer in time.", !_bodyEnded);
+            break;
+        case UpstreamFailure::BadResponse:
+            respondLocal(502, kBackendBadResponse, "Bad Gateway", "The backend sent an invalid response.", !_bodyEnded);
+            break;
+        default:
+            respondLocal(502, kBackendUnreachable, "Bad Gateway", "The backend could not be reached.", !_bodyEnded);
+            break;
+    }
+}
+
+void HttpConnection::respondLocal(int status, std::int64_t code, std::string_view message, std::string_view description,
+                                  bool forceClose)
+{
+    _exchange.localResponse = LocalResponse{status, "application/json", errorBody(code, message, description)};
+    if (status == 401 && !_exchange.responseHeaders.get("WWW-Authenticate")) {
+        _exchange.responseHeaders.set("WWW-Authenticate", "Bearer realm=\"sluice\"");
+    }
+    respondPrepared(forceClose);
+}
+
+void HttpConnection::respondPrepared(bool forceClose)
+{
+    if (_upstream != nullptr) {
+        _upstream->abort();
+        _upstream = nullptr;
+    }
+    _state = State::Respond;
+    LocalResponse& r = *_exchange.localResponse;
+    if (_pipeline != nullptr && !_pipeline->empty() && _exchange.owner == this) {
+        _exchange.responseStatus = r.status;
+        _pipeline->runResponse(_exchange, _chainEnd);
+    }
+    if (forceClose || !_bodyEnded || !_headConsumed) {
+        _keepAlive = false;  // unread request bytes: the next request's framing is unknowable
+    }
+    int version = _headConsumed && _versionMinor == 0 ? 0 : 1;
+    std::string& out = _scratch;
+    out.clear();
+    out.append(version == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    out.append(std::to_string(r.status));
+    out.push_back(' ');
+    out.append(reasonPhrase(r.status));
+    out.append("\r\n");
+    for (const auto& [name, value] : _exchange.responseHeaders.entries()) {
+        if (equalsIgnoreCase(name, "content-length") || equalsIgnoreCase(name, "content-type") ||
+            equalsIgnoreCase(name, "transfer-encoding") || equalsIgnoreCase(name, "connection")) {
+            continue;
+        }
+        appendHeader(out, name, value);
+    }
+    if (!r.contentType.empty()) {
+        appendHeader(out, "Content-Type", r.contentType);
+    }
+    appendHeader(out, "Content-Length", std::to_string(r.body.size()));
+    if (!_keepAlive) {
+        out.append("Connection: close\r\n");
+    }
+    out.append("\r\n");
+    writeOut(out);
+    if (!(_headConsumed && _isHead)) {
+        writeOut(r.body);
+    }
+    _exchange.localResponse.reset();
+    finishExchange();
+}
+
+void HttpConnection::finishExchange()
+{
+    if (_pipeline != nullptr && !_pipeline->empty() && _exchange.owner == this) {
+        _pipeline->runLog(_exchange);
+    }
+    _exchange.owner = nullptr;
+    _pipeline = nullptr;
+    _api = nullptr;
+    _snapshot.reset();
+    flush();
+    if (_closed) {
+        return;
+    }
+    if (!_keepAlive || _peerClosed) {
+        _state = State::Closing;
+        if (_out.empty()) {
+            closeNow();
+        } else {
+            setDeadline(_worker.snapshot()->config.http.bodyTimeoutMs);
+        }
+        return;
+    }
+    _state = State::ReadHead;
+    _head.headers.clear();
+    _clientReadPaused = false;
+    _upstreamPaused = false;
+    if (_draining) {
+        closeNow();
+        return;
+    }
+    const HttpConfig& cfg = _worker.snapshot()->config.http;
+    setDeadline(_in.empty() ? cfg.keepaliveTimeoutMs : cfg.headerTimeoutMs);
+    if (!_in.empty() || _readable) {
+        // Pipelined bytes (or a pending edge): continue after the current call stack unwinds.
+        // Deletion of a closed connection is deferred too, and runs after this task.
+        _loop.defer([this] {
+            if (!_closed && _state == State::ReadHead) {
+                readLoop();
+            }
+        });
+    }
+}
+
+void HttpConnection::writeOut(std::string_view bytes)
+{
+    if (bytes.empty() || _closed) {
+        return;
+    }
+    _out.append(bytes);
+}
+
+void HttpConnection::flush()
+{
+    while (!_out.empty() && _writable && !_closed) {
+        iovec part{const_cast<char*>(_out.data()), _out.size()};
+        IoResult r = _stream->writev(&part, 1);
+        if (r.status == IoStatus::Ok) {
+            _out.consume(r.bytes);
+        } else if (r.status == IoStatus::WouldBlock) {
+            _writable = false;
+        } else {
+            closeNow();
+            return;
+        }
+    }
+    if (_closed) {
+        return;
+    }
+    if (_out.empty()) {
+        if (_upstreamPaused && _upstream != nullptr) {
+            _upstreamPaused = false;
+            _upstream->pauseReading(false);
+            if (_closed) {
+                return;
+            }
+        }
+        if (_state == State::Closing) {
+            closeNow();
+        }
+    } else if (!_writable) {
+        setDeadline(_worker.snapshot()->config.http.bodyTimeoutMs);
+    }
+}
+
+bool HttpConnection::requestBodyDone() const noexcept
+{
+    return _bodyEnded;
+}
+
+void HttpConnection::closeNow()
+{
+    if (_closed) {
+        return;
+    }
+    _closed = true;
+    if (_upstream != nullptr) {
+        _upstream->abort();
+        _upstream = nullptr;
+    }
+    if (_exchange.owner == this && _pipeline != nullptr && !_pipeline->empty()) {
+        _pipeline->runLog(_exchange);
+    }
+    _exchange.owner = nullptr;
+    _loop.remove(_stream->fd());
+    _loop.disarm(this);
+    _worker.closed(this);
+}
+
+Clock::time_point HttpConnection::onTimer(Clock::time_point now)
+{
+    _armed = Clock::time_point::max();
+    if (_closed) {
+        return Clock::time_point::max();
+    }
+    if (now < _deadline) {
+        _armed = _deadline;
+        return _deadline;
+    }
+    switch (_state) {
+        case State::ReadHead:
+            if (_in.empty()) {
+                closeNow();  // idle keep-alive connection
+            } else {
+                _headConsumed = false;
+                _in.clear();
+                _snapshot = _worker.snapshot();
+                _pipeline = nullptr;
+                _bodyEnded = true;
+                respondLocal(408, kRequestTimeout, "Request Timeout", "The request head did not arrive in time.", true);
+            }
+            break;
+        case State::ReadBody:
+            respondLocal(408, kRequestTimeout, "Request Timeout", "The request body stalled.", true);
+            break;
+        case State::Proxy:
+            if (!_bodyEnded && !_responseStarted) {
+                respondLocal(408, kRequestTimeout, "Request Timeout", "The request body stalled.", true);
+            } else {
+                closeNow();  // the client stopped reading the response
+            }
+            break;
+        default: closeNow(); break;
+    }
+    return _closed ? Clock::time_point::max() : _deadline;
+}
+
+}  // namespace sluice::runtime::transport

@@ -1,0 +1,237 @@
+#include "sluice/runtime/transport/Net.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace sluice::runtime::transport {
+
+std::string Address::ip() const
+{
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (storage.ss_family == AF_INET) {
+        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, buf, sizeof buf);
+    } else if (storage.ss_family == AF_INET6) {
+        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, buf, sizeof buf);
+    }
+    return buf;
+}
+
+std::string Address::str() const
+{
+    if (storage.ss_family == AF_INET) {
+        return ip() + ":" + std::to_string(ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port));
+    }
+    if (storage.ss_family == AF_INET6) {
+        return "[" + ip() + "]:" + std::to_string(ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port));
+    }
+    return "?";
+}
+
+bool Cidr::parse(const std::string& text, Cidr& out)
+{
+    std::string addr = text;
+    int prefix = -1;
+    if (std::size_t slash = text.find('/'); slash != std::string::npos) {
+        addr = text.substr(0, slash);
+        std::string p = text.substr(slash + 1);
+        if (p.empty() || p.size() > 3 || p.find_first_not_of("0123456789") != std::string::npos) {
+            return false;
+        }
+        prefix = std::stoi(p);
+    }
+    if (::inet_pton(AF_INET, addr.c_str(), out.bytes) == 1) {
+        out.family = AF_INET;
+        out.prefix = prefix < 0 ? 32 : prefix;
+        return out.prefix <= 32;
+    }
+    if (::inet_pton(AF_INET6, addr.c_str(), out.bytes) == 1) {
+        out.family = AF_INET6;
+        out.prefix = prefix < 0 ? 128 : prefix;
+        return out.prefix <= 128;
+    }
+    return false;
+}
+
+bool Cidr::contains(const Address& address) const noexcept
+{
+    const unsigned char* addr = nullptr;
+    unsigned char mapped[4];
+    if (address.storage.ss_family == AF_INET && family == AF_INET) {
+        addr = reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in*>(&address.storage)->sin_addr);
+    } else if (address.storage.ss_family == AF_INET6) {
+        const auto* a6 = &reinterpret_cast<const sockaddr_in6*>(&address.storage)->sin6_addr;
+        if (family == AF_INET6) {
+            addr = reinterpret_cast<const unsigned char*>(a6);
+        } else if (IN6_IS_ADDR_V4MAPPED(a6)) {
+            std::memcpy(mapped, reinterpret_cast<const unsigned char*>(a6) + 12, 4);
+            addr = mapped;
+        }
+    }
+    if (addr == nullptr) {
+        return false;
+    }
+    int full = prefix / 8;
+    if (std::memcmp(addr, bytes, static_cast<std::size_t>(full)) != 0) {
+        return false;
+    }
+    int rest = prefix % 8;
+    if (rest == 0) {
+        return true;
+    }
+    auto mask = static_cast<unsigned char>(0xff << (8 - rest));
+    return (addr[full] & mask) == (bytes[full] & mask);
+}
+
+std::vector<Address> resolve(const std::string& host, int port, std::string& error)
+{
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG;
+    addrinfo* result = nullptr;
+    std::string h = host;
+    if (h.size() >= 2 && h.front() == '[' && h.back() == ']') {
+        h = h.substr(1, h.size() - 2);
+    }
+    int rc = ::getaddrinfo(h.c_str(), std::to_string(port).c_str(), &hints, &result);
+    std::vector<Address> out;
+    if (rc != 0) {
+        error = std::string("cannot resolve ") + host + ": " + ::gai_strerror(rc);
+        return out;
+    }
+    for (addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
+        Address a;
+        std::memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
+        a.length = static_cast<socklen_t>(ai->ai_addrlen);
+        out.push_back(a);
+    }
+    ::freeaddrinfo(result);
+    return out;
+}
+
+int listenTcp(const Address& address, bool reusePort, int backlog, std::string& error)
+{
+    int fd = ::socket(address.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        error = std::string("socket: ") + std::strerror(errno);
+        return -1;
+    }
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (reusePort) {
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    }
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&address.storage), address.length) != 0) {
+        error = "bind " + address.str() + ": " + std::strerror(errno);
+        ::close(fd);
+        return -1;
+    }
+    if (::listen(fd, backlog) != 0) {
+        error = "listen " + address.str() + ": " + std::strerror(errno);
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int localPort(int fd)
+{
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+        return -1;
+    }
+    if (ss.ss_family == AF_INET) {
+        return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    }
+    return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+}
+
+int connectTcp(const Address& address, std::string& error)
+{
+    int fd = ::socket(address.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        error = std::string("socket: ") + std::strerror(errno);
+        return -1;
+    }
+    setNoDelay(fd);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address.storage), address.length) != 0 &&
+        errno != EINPROGRESS) {
+        error = "connect " + address.str() + ": " + std::strerror(errno);
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int socketError(int fd)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+        return errno;
+    }
+    return err;
+}
+
+void setNoDelay(int fd)
+{
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+Stream::~Stream()
+{
+    if (_fd >= 0) {
+        ::close(_fd);
+    }
+}
+
+IoResult Stream::read(char* buffer, std::size_t length)
+{
+    for (;;) {
+        ssize_t n = ::read(_fd, buffer, length);
+        if (n > 0) {
+            return {IoStatus::Ok, static_cast<std::size_t>(n), 0};
+        }
+        if (n == 0) {
+            return {IoStatus::Eof, 0, 0};
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return {IoStatus::WouldBlock, 0, 0};
+        }
+        return {IoStatus::Error, 0, errno};
+    }
+}
+
+IoResult Stream::writev(const iovec* parts, int count)
+{
+    for (;;) {
+        msghdr msg{};
+        msg.msg_iov = const_cast<iovec*>(parts);
+        msg.msg_iovlen = static_cast<std::size_t>(count);
+        ssize_t n = ::sendmsg(_fd, &msg, MSG_NOSIGNAL);
+        if (n >= 0) {
+            return {IoStatus::Ok, static_cast<std::size_t>(n), 0};
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return {IoStatus::WouldBlock, 0, 0};
+        }
+        return {IoStatus::Error, 0, errno};
+    }
+}
+
+}  // namespace sluice::runtime::transport

@@ -1,0 +1,412 @@
+#include "sluice/runtime/transport/UpstreamConnection.h"
+
+#include <algorithm>
+
+namespace sluice::runtime::transport {
+
+namespace {
+constexpr std::size_t kReadChunk = 16 * 1024;
+}
+
+UpstreamConnection::UpstreamConnection(EventLoop& loop, UpstreamPool& pool, std::string key, std::unique_ptr<Stream> stream,
+                                       bool connecting)
+    : _loop(loop), _pool(pool), _key(std::move(key)), _stream(std::move(stream)),
+      _state(connecting ? State::Connecting : State::Active), _writable(!connecting)
+{
+}
+
+UpstreamConnection::~UpstreamConnection()
+{
+    _loop.disarm(this);
+}
+
+void UpstreamConnection::setDeadline(Clock::time_point deadline)
+{
+    _deadline = deadline;
+    if (deadline < _armed) {
+        _armed = deadline;
+        _loop.arm(this, deadline);
+    }
+}
+
+void UpstreamConnection::attach(UpstreamSink* sink, std::string_view requestMethod, int connectTimeoutMs, int readTimeoutMs)
+{
+    _sink = sink;
+    _method.assign(requestMethod);
+    _headDone = false;
+    _responseDone = false;
+    _requestQueued = false;
+    _paused = false;
+    _keepAlive = false;
+    _chunked.reset();
+    _bodyRemaining = 0;
+    _readTimeoutMs = readTimeoutMs;
+    int ms = _state == State::Connecting ? connectTimeoutMs : readTimeoutMs;
+    setDeadline(_loop.now() + std::chrono::milliseconds(ms));
+}
+
+void UpstreamConnection::send(std::string_view bytes)
+{
+    send(bytes, std::string_view{});
+}
+
+void UpstreamConnection::send(std::string_view a, std::string_view b)
+{
+    if (_state == State::Active && _out.empty() && _writable) {
+        iovec parts[2] = {{const_cast<char*>(a.data()), a.size()}, {const_cast<char*>(b.data()), b.size()}};
+        IoResult r = _stream->writev(parts, b.empty() ? 1 : 2);
+        if (r.status == IoStatus::Ok) {
+            std::size_t n = r.bytes;
+            if (n < a.size()) {
+                _out.append(a.substr(n));
+                _out.append(b);
+            } else {
+                _out.append(b.substr(n - a.size()));
+            }
+            if (!_out.empty()) {
+                _writable = false;
+            }
+            return;
+        }
+        if (r.status == IoStatus::WouldBlock) {
+            _writable = false;
+        } else {
+            _out.append(a);
+            _out.append(b);
+            fail(UpstreamFailure::Closed);
+            return;
+        }
+    }
+    _out.append(a);
+    _out.append(b);
+}
+
+void UpstreamConnection::requestComplete()
+{
+    _requestQueued = true;
+}
+
+void UpstreamConnection::pauseReading(bool paused)
+{
+    _paused = paused;
+    if (!paused && _readable && _state == State::Active && _sink != nullptr) {
+        readResponse();
+    }
+}
+
+void UpstreamConnection::release()
+{
+    _sink = nullptr;
+    if (_state == State::Active && _responseDone && _keepAlive && _requestQueued && _out.empty() && _in.empty()) {
+        _pool.putIdle(this);
+    } else if (_state != State::Closed) {
+        close();
+    }
+}
+
+void UpstreamConnection::abort()
+{
+    _sink = nullptr;
+    close();
+}
+
+void UpstreamConnection::close()
+{
+    if (_state == State::Closed) {
+        return;
+    }
+    _state = State::Closed;
+    _loop.remove(_stream->fd());
+    _loop.disarm(this);
+    _pool.dispose(this);
+}
+
+void UpstreamConnection::fail(UpstreamFailure failure)
+{
+    UpstreamSink* sink = _sink;
+    bool started = _headDone || !_in.empty();
+    _sink = nullptr;
+    close();
+    if (sink != nullptr) {
+        sink->onUpstreamFailure(failure, started);
+    }
+}
+
+void UpstreamConnection::idleEvent()
+{
+    // An idle keep-alive connection has nothing to say: data or a close both end it.
+    close();
+}
+
+void UpstreamConnection::onIo(std::uint32_t events)
+{
+    if (_state == State::Closed) {
+        return;
+    }
+    if (_state == State::Idle) {
+        idleEvent();
+        return;
+    }
+    if (_state == State::Connecting) {
+        if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) {
+            return;
+        }
+        if (socketError(_stream->fd()) != 0 || (events & (EPOLLERR | EPOLLHUP)) != 0) {
+            fail(UpstreamFailure::Connect);
+            return;
+        }
+        _state = State::Active;
+        _writable = true;
+        setDeadline(_loop.now() + std::chrono::milliseconds(_readTimeoutMs));
+    }
+    if ((events & EPOLLOUT) != 0) {
+        _writable = true;
+    }
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+        _readable = true;
+    }
+    if (_writable && !_out.empty()) {
+        flush();
+        if (_state != State::Active) {
+            return;
+        }
+    }
+    if (_readable && _sink != nullptr) {
+        readResponse();
+    }
+}
+
+void UpstreamConnection::flush()
+{
+    bool hadData = !_out.empty();
+    while (!_out.empty() && _writable) {
+        iovec part{const_cast<char*>(_out.data()), _out.size()};
+        IoResult r = _stream->writev(&part, 1);
+        if (r.status == IoStatus::Ok) {
+            _out.consume(r.bytes);
+            _deadline = _loop.now() + std::chrono::milliseconds(_readTimeoutMs);
+        } else if (r.status == IoStatus::WouldBlock) {
+            _writable = false;
+        } else {
+            fail(UpstreamFailure::Closed);
+            return;
+        }
+    }
+    if (hadData && _out.empty() && _sink != nullptr) {
+        _sink->onUpstreamDrained();
+    }
+}
+
+void UpstreamConnection::readResponse()
+{
+    while (_state == State::Active && _sink != nullptr && !_paused && !_responseDone) {
+        bool eof = false;
+        if (_readable) {
+            IoResult r = _stream->read(_in.prepare(kReadChunk), kReadChunk);
+            if (r.status == IoStatus::Ok) {
+                _in.commit(r.bytes);
+                _deadline = _loop.now() + std::chrono::milliseconds(_readTimeoutMs);
+            } else if (r.status == IoStatus::WouldBlock) {
+                _readable = false;
+            } else {
+                eof = true;
+                _readable = false;
+            }
+        }
+        if (_in.empty() && !eof) {
+            return;
+        }
+        if (!_headDone) {
+            http::ParseResult pr = http::parseResponseHead(_in.view(), _limits, _method, _head);
+            if (pr.status == http::ParseStatus::Error) {
+                fail(UpstreamFailure::BadResponse);
+                return;
+            }
+            if (pr.status == http::ParseStatus::Incomplete) {
+                if (eof) {
+                    fail(UpstreamFailure::Closed);
+                    return;
+                }
+                if (!_readable) {
+                    return;
+                }
+                continue;
+            }
+            if (_head.status >= 100 && _head.status < 200) {
+                if (_head.status == 101) {
+                    fail(UpstreamFailure::BadResponse);  // protocol upgrades are not proxied
+                    return;
+                }
+                _in.consume(_head.headLength);  // interim response: the client gets its own 100
+                continue;
+            }
+            _headDone = true;
+            _keepAlive = _head.keepAlive;
+            if (_head.framing == http::BodyFraming::ContentLength) {
+                _bodyRemaining = _head.contentLength;
+            } else if (_head.framing == http::BodyFraming::Chunked) {
+                _chunked = std::make_unique<http::ChunkedDecoder>();
+            }
+            std::size_t headLength = _head.headLength;
+            _sink->onUpstreamHead(_head);  // views into _in stay valid during the call
+            _in.consume(headLength);
+            if (_sink == nullptr || _state != State::Active) {
+                return;
+            }
+            if (_head.framing == http::BodyFraming::None ||
+                (_head.framing == http::BodyFraming::ContentLength && _bodyRemaining == 0)) {
+                _responseDone = true;
+            }
+        }
+        if (!_responseDone && !_in.empty()) {
+            switch (_head.framing) {
+                case http::BodyFraming::ContentLength: {
+                    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, _in.size()));
+                    _bodyRemaining -= n;
+                    _responseDone = _bodyRemaining == 0;
+                    std::string_view data(_in.data(), n);
+                    _sink->onUpstreamData(data);
+                    _in.consume(n);
+                    break;
+                }
+                case http::BodyFraming::UntilClose: {
+                    std::string_view data = _in.view();
+                    _sink->onUpstreamData(data);
+                    _in.consume(data.size());
+                    break;
+                }
+                case http::BodyFraming::Chunked: {
+                    std::size_t used = 0;
+                    UpstreamSink* sink = _sink;
+                    auto st = _chunked->feed(_in.view(), used, [sink](std::string_view d) { sink->onUpstreamData(d); });
+                    _in.consume(used);
+                    if (st == http::ChunkedDecoder::Status::Error) {
+                        fail(UpstreamFailure::BadResponse);
+                        return;
+                    }
+                    _responseDone = st == http::ChunkedDecoder::Status::Done;
+                    break;
+                }
+                case http::BodyFraming::None: _responseDone = true; break;
+            }
+            if (_sink == nullptr || _state != State::Active) {
+                return;
+            }
+        }
+        if (!_responseDone && eof) {
+            if (_head.framing == http::BodyFraming::UntilClose) {
+                _responseDone = true;
+                _keepAlive = false;
+            } else {
+                fail(UpstreamFailure::Closed);
+                return;
+            }
+        }
+        if (_responseDone) {
+            if (!_in.empty()) {
+                _keepAlive = false;  // bytes after the response: never reuse this connection
+            }
+            if (eof) {
+                _keepAlive = false;
+            }
+            _deadline = Clock::time_point::max();
+            _sink->onUpstreamEnd();
+            return;
+        }
+        if (!_readable) {
+            return;
+        }
+    }
+}
+
+Clock::time_point UpstreamConnection::onTimer(Clock::time_point now)
+{
+    _armed = Clock::time_point::max();
+    if (_state == State::Closed) {
+        return Clock::time_point::max();
+    }
+    if (now < _deadline) {
+        _armed = _deadline;
+        return _deadline;
+    }
+    if (_state == State::Idle) {
+        close();
+        return Clock::time_point::max();
+    }
+    if (_sink == nullptr) {
+        return Clock::time_point::max();
+    }
+    fail(_state == State::Connecting ? UpstreamFailure::Connect : UpstreamFailure::Timeout);
+    return Clock::time_point::max();
+}
+
+UpstreamPool::UpstreamPool(EventLoop& loop, std::size_t maxIdlePerKey, int idleTimeoutMs)
+    : _loop(loop), _maxIdle(maxIdlePerKey), _idleTimeoutMs(idleTimeoutMs)
+{
+}
+
+UpstreamPool::~UpstreamPool() = default;
+
+UpstreamConnection* UpstreamPool::acquire(const std::string& key, const Address& address, std::string& error)
+{
+    auto it = _idle.find(key);
+    if (it != _idle.end()) {
+        while (!it->second.empty()) {
+            UpstreamConnection* c = it->second.back();
+            it->second.pop_back();
+            if (c->_state == UpstreamConnection::State::Idle) {
+                c->_state = UpstreamConnection::State::Active;
+                c->_reused = true;
+                c->_deadline = Clock::time_point::max();
+                return c;
+            }
+        }
+    }
+    int fd = connectTcp(address, error);
+    if (fd < 0) {
+        return nullptr;
+    }
+    auto conn = std::make_unique<UpstreamConnection>(_loop, *this, key, std::make_unique<Stream>(fd), true);
+    UpstreamConnection* raw = conn.get();
+    if (!_loop.add(fd, raw)) {
+        error = "cannot register upstream socket";
+        return nullptr;  // conn (and the fd) are released here
+    }
+    _owned.emplace(raw, std::move(conn));
+    return raw;
+}
+
+void UpstreamPool::putIdle(UpstreamConnection* c)
+{
+    auto& list = _idle[c->_key];
+    if (list.size() >= _maxIdle) {
+        c->close();
+        return;
+    }
+    c->_state = UpstreamConnection::State::Idle;
+    c->_readable = false;
+    list.push_back(c);
+    c->setDeadline(_loop.now() + std::chrono::milliseconds(_idleTimeoutMs));
+    c->_deadline = _loop.now() + std::chrono::milliseconds(_idleTimeoutMs);
+}
+
+void UpstreamPool::dispose(UpstreamConnection* c)
+{
+    auto it = _idle.find(c->_key);
+    if (it != _idle.end()) {
+        auto& list = it->second;
+        list.erase(std::remove(list.begin(), list.end(), c), list.end());
+    }
+    _loop.defer([this, c] { _owned.erase(c); });
+}
+
+std::size_t UpstreamPool::idleCount() const noexcept
+{
+    std::size_t n = 0;
+    for (const auto& [k, v] : _idle) {
+        n += v.size();
+    }
+    return n;
+}
+
+}  // namespace sluice::runtime::transport

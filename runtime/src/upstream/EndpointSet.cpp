@@ -1,0 +1,186 @@
+#include "sluice/runtime/upstream/EndpointSet.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace sluice::runtime::upstream {
+
+std::int64_t monotonicMs() noexcept
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+std::int64_t Endpoint::reportFailure(std::int64_t nowMs, const SuspensionPolicy& policy) noexcept
+{
+    std::int64_t last = _lastSuspensionMs.load(std::memory_order_relaxed);
+    std::int64_t next = last == 0 ? policy.initialMs
+                                  : std::min<std::int64_t>(policy.maxMs, static_cast<std::int64_t>(static_cast<double>(last) * policy.factor));
+    if (next <= 0) {
+        return 0;
+    }
+    _lastSuspensionMs.store(next, std::memory_order_relaxed);
+    _suspendedUntilMs.store(nowMs + next, std::memory_order_relaxed);
+    return next;
+}
+
+void Endpoint::reportSuccess() noexcept
+{
+    if (_lastSuspensionMs.load(std::memory_order_relaxed) != 0) {
+        _lastSuspensionMs.store(0, std::memory_order_relaxed);
+        _suspendedUntilMs.store(0, std::memory_order_relaxed);
+    }
+}
+
+namespace {
+
+// Splits http(s)://host[:port][/path] (the schema already checked the overall shape).
+bool parseUrl(const std::string& url, Endpoint& e, std::string& error)
+{
+    std::size_t schemeEnd = url.find("://");
+    std::string scheme = url.substr(0, schemeEnd);
+    e.tls = scheme == "https";
+    std::size_t authStart = schemeEnd + 3;
+    std::size_t pathStart = url.find('/', authStart);
+    std::string authority = url.substr(authStart, pathStart == std::string::npos ? std::string::npos : pathStart - authStart);
+    std::string path = pathStart == std::string::npos ? "" : url.substr(pathStart);
+    if (authority.find('@') != std::string::npos) {
+        error = "user information in an endpoint URL is not supported";
+        return false;
+    }
+    if (path.find('?') != std::string::npos || path.find('#') != std::string::npos) {
+        error = "an endpoint URL must not have a query or fragment";
+        return false;
+    }
+    while (!path.empty() && path.back() == '/') {
+        path.pop_back();
+    }
+    e.basePath = path;
+    e.port = e.tls ? 443 : 80;
+    std::string host = authority;
+    std::string portText;
+    if (!authority.empty() && authority.front() == '[') {
+        std::size_t close = authority.find(']');
+        if (close == std::string::npos) {
+            error = "unterminated IPv6 address";
+            return false;
+        }
+        host = authority.substr(1, close - 1);
+        if (close + 1 < authority.size()) {
+            if (authority[close + 1] != ':') {
+                error = "bad authority";
+                return false;
+            }
+            portText = authority.substr(close + 2);
+        }
+    } else if (std::size_t colon = authority.rfind(':'); colon != std::string::npos) {
+        host = authority.substr(0, colon);
+        portText = authority.substr(colon + 1);
+    }
+    if (!portText.empty()) {
+        if (portText.size() > 5 || !std::all_of(portText.begin(), portText.end(), ::isdigit)) {
+            error = "bad port '" + portText + "'";
+            return false;
+        }
+        e.port = std::stoi(portText);
+        if (e.port < 1 || e.port > 65535) {
+            error = "port out of range";
+            return false;
+        }
+    }
+    if (host.empty()) {
+        error = "missing host";
+        return false;
+    }
+    e.host = host;
+    bool defaultPort = e.port == (e.tls ? 443 : 80);
+    std::string hostForHeader = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    e.hostHeader = defaultPort ? hostForHeader : hostForHeader + ":" + std::to_string(e.port);
+    return true;
+}
+
+// Smooth weighted round-robin order for one group (config time).
+std::vector<std::size_t> schedule(const std::vector<std::unique_ptr<Endpoint>>& all, const std::vector<std::size_t>& members)
+{
+    int total = 0;
+    for (auto i : members) {
+        total += all[i]->weight;
+    }
+    std::vector<int> current(members.size(), 0);
+    std::vector<std::size_t> order;
+    order.reserve(static_cast<std::size_t>(total));
+    for (int step = 0; step < total; ++step) {
+        std::size_t best = 0;
+        for (std::size_t k = 0; k < members.size(); ++k) {
+            current[k] += all[members[k]]->weight;
+            if (current[k] > current[best]) {
+                best = k;
+            }
+        }
+        current[best] -= total;
+        order.push_back(members[best]);
+    }
+    return order;
+}
+
+}  // namespace
+
+std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vector<ConfigError>& errors)
+{
+    auto set = std::make_shared<EndpointSet>();
+    std::vector<std::string> groups;
+    std::vector<std::vector<std::size_t>> members;
+    for (std::size_t i = 0; i < api.endpoints.size(); ++i) {
+        const auto& cfg = api.endpoints[i];
+        auto e = std::make_unique<Endpoint>();
+        e->url = cfg.url;
+        e->weight = cfg.weight;
+        e->group = cfg.group;
+        std::string error;
+        std::string pointer = "/endpoints/" + std::to_string(i) + "/url";
+        if (!parseUrl(cfg.url, *e, error)) {
+            errors.push_back({api.file, pointer, "invalid endpoint URL: " + error});
+            continue;
+        }
+        e->addresses = transport::resolve(e->host, e->port, error);
+        if (e->addresses.empty()) {
+            errors.push_back({api.file, pointer, error});
+            continue;
+        }
+        e->poolKey = std::string(e->tls ? "https|" : "http|") + e->addresses.front().str() + "|" + e->host;
+        auto g = std::find(groups.begin(), groups.end(), e->group);
+        if (g == groups.end()) {
+            groups.push_back(e->group);
+            members.emplace_back();
+            g = groups.end() - 1;
+        }
+        members[static_cast<std::size_t>(g - groups.begin())].push_back(set->_endpoints.size());
+        set->_endpoints.push_back(std::move(e));
+    }
+    for (const auto& m : members) {
+        set->_schedules.push_back(schedule(set->_endpoints, m));
+    }
+    set->timeouts.connectMs = api.connectTimeoutMs;
+    set->timeouts.readMs = api.readTimeoutMs;
+    set->retries = api.retries;
+    set->suspension.initialMs = api.suspendInitialMs;
+    set->suspension.maxMs = api.suspendMaxMs;
+    set->suspension.factor = api.suspendFactor;
+    return set;
+}
+
+Endpoint* EndpointSet::pick(std::int64_t nowMs, const std::vector<const Endpoint*>& tried)
+{
+    std::uint64_t cursor = _cursor.fetch_add(1, std::memory_order_relaxed);
+    for (const auto& order : _schedules) {
+        for (std::size_t k = 0; k < order.size(); ++k) {
+            Endpoint* e = _endpoints[order[(cursor + k) % order.size()]].get();
+            if (e->available(nowMs) && std::find(tried.begin(), tried.end(), e) == tried.end()) {
+                return e;
+            }
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace sluice::runtime::upstream
