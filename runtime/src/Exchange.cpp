@@ -105,6 +105,11 @@ void Exchange::reset()
     properties.clear();
     arena.reset();
     owner = nullptr;
+    driver = nullptr;
+    codecs = nullptr;
+    requestMessage.reset();
+    responseMessage.reset();
+    paused = false;
 }
 
 std::optional<std::string_view> Exchange::attribute(sluice_attribute which) const

@@ -5,6 +5,7 @@
 #include "sluice/runtime/Exchange.h"
 #include "sluice/runtime/Json.h"
 #include "sluice/runtime/Logging.h"
+#include "sluice/runtime/MessageCodecs.h"
 #include "sluice/runtime/Version.h"
 
 namespace sluice::runtime {
@@ -232,18 +233,35 @@ sluice_status bodySet(sluice_exchange* h, sluice_message_kind msg, sluice_str by
     return SLUICE_OK;
 }
 
-sluice_status messageGet(sluice_exchange* h, sluice_message_kind, const sluice_value** o)
+sluice_status messageGet(sluice_exchange* h, sluice_message_kind msg, const sluice_value** o)
 {
-    if (h == nullptr || o == nullptr) return SLUICE_E_INVALID;
-    if (!inPhase(Exchange::from(h), kReadPhases)) return SLUICE_E_WRONG_PHASE;
-    return SLUICE_E_UNSUPPORTED;  // builders are wired in with the data plane
+    if (h == nullptr || o == nullptr || (msg != SLUICE_MSG_REQUEST && msg != SLUICE_MSG_RESPONSE)) return SLUICE_E_INVALID;
+    Exchange& ex = Exchange::from(h);
+    bool legal = msg == SLUICE_MSG_REQUEST ? inPhase(ex, kReadPhases)
+                                           : inPhase(ex, {SLUICE_PHASE_RESPONSE, SLUICE_PHASE_LOG});
+    if (!legal) return SLUICE_E_WRONG_PHASE;
+    if (ex.codecs == nullptr) return SLUICE_E_UNSUPPORTED;
+    return ex.codecs->build(ex, msg, o);
 }
 
-sluice_status messageSet(sluice_exchange* h, sluice_message_kind, const sluice_value* value, sluice_str)
+sluice_status messageSet(sluice_exchange* h, sluice_message_kind msg, const sluice_value* value, sluice_str mediaType)
 {
-    if (h == nullptr || value == nullptr) return SLUICE_E_INVALID;
-    if (!inPhase(Exchange::from(h), kActivePhases)) return SLUICE_E_WRONG_PHASE;
-    return SLUICE_E_UNSUPPORTED;  // formatters are wired in with the data plane
+    if (h == nullptr || value == nullptr || mediaType.len == 0 || !validStr(mediaType) ||
+        !HeaderList::validValue(sv(mediaType)) || (msg != SLUICE_MSG_REQUEST && msg != SLUICE_MSG_RESPONSE)) {
+        return SLUICE_E_INVALID;
+    }
+    Exchange& ex = Exchange::from(h);
+    bool legal = msg == SLUICE_MSG_REQUEST ? ex.phase == SLUICE_PHASE_REQUEST : ex.phase == SLUICE_PHASE_RESPONSE;
+    if (!legal) return SLUICE_E_WRONG_PHASE;
+    if (ex.codecs == nullptr) return SLUICE_E_UNSUPPORTED;
+    // The formatter runs on a buffered body only: the transport buffers when a handler declared
+    // it needs that body.
+    if (!(msg == SLUICE_MSG_REQUEST ? ex.requestBody : ex.responseBody)) return SLUICE_E_UNSUPPORTED;
+    BuiltMessage& m = msg == SLUICE_MSG_REQUEST ? ex.requestMessage : ex.responseMessage;
+    m.value = value;
+    m.mediaType = MessageCodecs::mediaTypeOf(sv(mediaType));
+    m.dirty = true;
+    return SLUICE_OK;
 }
 
 void* arenaAlloc(sluice_exchange* h, size_t size)
@@ -293,37 +311,90 @@ sluice_status respondError(sluice_exchange* h, int32_t status, int64_t code, slu
     return respond(h, status, out("application/json"), out(body));
 }
 
-// --- services that arrive with the data plane
-sluice_status activeOnly(sluice_exchange* h)
+// --- asynchronous services, provided by the transport that drives the exchange
+ExchangeDriver* driverFor(sluice_exchange* h, sluice_status& status)
 {
-    if (h == nullptr) return SLUICE_E_INVALID;
-    if (!inPhase(Exchange::from(h), kActivePhases)) return SLUICE_E_WRONG_PHASE;
-    return SLUICE_E_UNSUPPORTED;
+    if (h == nullptr) {
+        status = SLUICE_E_INVALID;
+        return nullptr;
+    }
+    Exchange& ex = Exchange::from(h);
+    if (!inPhase(ex, kActivePhases)) {
+        status = SLUICE_E_WRONG_PHASE;
+        return nullptr;
+    }
+    if (ex.driver == nullptr) {
+        status = SLUICE_E_UNSUPPORTED;
+    }
+    return ex.driver;
 }
 
-sluice_status resume(sluice_exchange* h, sluice_action) { return activeOnly(h); }
-sluice_status timerStart(sluice_exchange* h, uint64_t, sluice_timer_callback, void*, sluice_timer_id*)
+sluice_status resume(sluice_exchange* h, sluice_action next)
 {
-    return activeOnly(h);
+    sluice_status st = SLUICE_OK;
+    ExchangeDriver* d = driverFor(h, st);
+    return d != nullptr ? d->resume(next) : st;
 }
-sluice_status timerCancel(sluice_exchange* h, sluice_timer_id) { return activeOnly(h); }
-sluice_status httpCall(sluice_exchange* h, const sluice_http_request*, sluice_http_callback, void*)
+
+sluice_status timerStart(sluice_exchange* h, uint64_t delay, sluice_timer_callback cb, void* user, sluice_timer_id* id)
 {
-    return activeOnly(h);
+    if (cb == nullptr || id == nullptr) return SLUICE_E_INVALID;
+    sluice_status st = SLUICE_OK;
+    ExchangeDriver* d = driverFor(h, st);
+    return d != nullptr ? d->startTimer(delay, cb, user, id) : st;
 }
-sluice_status counterAdd(sluice_exchange* h, sluice_str, int64_t, uint64_t, sluice_counter_callback, void*)
+
+sluice_status timerCancel(sluice_exchange* h, sluice_timer_id id)
 {
-    return activeOnly(h);
+    sluice_status st = SLUICE_OK;
+    ExchangeDriver* d = driverFor(h, st);
+    return d != nullptr ? d->cancelTimer(id) : st;
 }
-sluice_status keyManagerValidate(sluice_exchange* h, sluice_str, sluice_str, sluice_token_callback, void*)
+
+sluice_status httpCall(sluice_exchange* h, const sluice_http_request* request, sluice_http_callback cb, void* user)
 {
-    return activeOnly(h);
+    if (request == nullptr || cb == nullptr || request->struct_size < sizeof(sluice_http_request)) {
+        return SLUICE_E_INVALID;
+    }
+    sluice_status st = SLUICE_OK;
+    ExchangeDriver* d = driverFor(h, st);
+    return d != nullptr ? d->httpCall(*request, cb, user) : st;
 }
-sluice_status analyticsEmit(sluice_exchange* h, sluice_str, sluice_str)
+
+sluice_status counterAdd(sluice_exchange* h, sluice_str key, int64_t delta, uint64_t window, sluice_counter_callback cb,
+                         void* user)
 {
-    if (h == nullptr) return SLUICE_E_INVALID;
-    if (!inPhase(Exchange::from(h), kReadPhases)) return SLUICE_E_WRONG_PHASE;
-    return SLUICE_E_UNSUPPORTED;
+    if (cb == nullptr || !validStr(key) || key.len == 0) return SLUICE_E_INVALID;
+    sluice_status st = SLUICE_OK;
+    ExchangeDriver* d = driverFor(h, st);
+    return d != nullptr ? d->counterAdd(sv(key), delta, window, cb, user) : st;
+}
+
+sluice_status keyManagerValidate(sluice_exchange* h, sluice_str, sluice_str, sluice_token_callback cb, void*)
+{
+    if (h == nullptr || cb == nullptr) return SLUICE_E_INVALID;
+    if (Exchange::from(h).phase != SLUICE_PHASE_REQUEST) return SLUICE_E_WRONG_PHASE;
+    return SLUICE_E_UNSUPPORTED;  // Key Manager connectors are configured with the security work
+}
+
+// Events go to the "analytics" logger as JSON lines until an analytics publisher is configured.
+sluice_status analyticsEmit(sluice_exchange* h, sluice_str type, sluice_str json)
+{
+    if (h == nullptr || !validStr(type) || !validStr(json) || type.len == 0) return SLUICE_E_INVALID;
+    Exchange& ex = Exchange::from(h);
+    if (!inPhase(ex, kReadPhases)) return SLUICE_E_WRONG_PHASE;
+    // The event must be one JSON object on one line (cheap shape check; the log line stays a line).
+    std::string_view event = sv(json);
+    while (!event.empty() && (event.front() == ' ' || event.front() == '\t')) event.remove_prefix(1);
+    while (!event.empty() && (event.back() == ' ' || event.back() == '\t')) event.remove_suffix(1);
+    if (event.size() < 2 || event.front() != '{' || event.back() != '}' ||
+        event.find_first_of("\r\n") != std::string_view::npos) {
+        return SLUICE_E_INVALID;
+    }
+    static const auto analytics = Logging::get("analytics");
+    analytics->info("{{\"type\":{},\"request_id\":{},\"event\":{}}}", jsonQuote(sv(type)), jsonQuote(ex.requestId),
+                    event);
+    return SLUICE_OK;
 }
 
 sluice_status bufferAppend(sluice_buffer* buffer, sluice_str bytes)

@@ -179,6 +179,10 @@ SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginR
     if (!result.errors.empty()) {
         return result;  // instances created so far are destroyed with `snapshot`
     }
+    snapshot->codecs = MessageCodecs::create(*plugins, config.file, result.errors);
+    if (!result.errors.empty()) {
+        return result;
+    }
     snapshot->router = std::make_unique<routing::Router>(snapshot->apis);
     snapshot->instanceCount = builder.created();
     snapshot->config = std::move(config);

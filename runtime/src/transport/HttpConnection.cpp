@@ -7,6 +7,9 @@
 
 #include "sluice/runtime/HostApi.h"
 #include "sluice/runtime/Logging.h"
+#include "sluice/runtime/MessageCodecs.h"
+#include "sluice/runtime/transport/HttpCall.h"
+#include "sluice/runtime/transport/Resolver.h"
 #include "sluice/runtime/routing/PathNormalizer.h"
 #include "sluice/runtime/transport/Worker.h"
 
@@ -91,6 +94,137 @@ void appendHex(std::string& out, std::size_t n)
 
 }  // namespace
 
+// A plugin's timer on the current exchange.
+class HttpConnection::ExchangeTimer final : public TimerTarget {
+public:
+    ExchangeTimer(HttpConnection& owner, sluice_timer_id id, sluice_timer_callback cb, void* user)
+        : _owner(owner), _id(id), _cb(cb), _user(user)
+    {
+    }
+    ~ExchangeTimer() override { _owner._loop.disarm(this); }
+
+    Clock::time_point onTimer(Clock::time_point) override
+    {
+        HttpConnection& owner = _owner;
+        auto it = owner._timers.find(_id);
+        if (it == owner._timers.end()) {
+            return Clock::time_point::max();
+        }
+        // Keep this object alive until the loop is done with it; the plugin may cancel other
+        // timers or start new ones from the callback.
+        std::unique_ptr<ExchangeTimer> self = std::move(it->second);
+        owner._timers.erase(it);
+        owner._loop.defer([dead = std::shared_ptr<ExchangeTimer>(std::move(self))] {});
+        if (owner.exchangeIfCurrent(owner._generation) != nullptr) {
+            _cb(_user, owner._exchange.handle(), _id);
+        }
+        return Clock::time_point::max();
+    }
+
+private:
+    HttpConnection& _owner;
+    sluice_timer_id _id;
+    sluice_timer_callback _cb;
+    void* _user;
+};
+
+sluice_status HttpConnection::startTimer(std::uint64_t delayMs, sluice_timer_callback cb, void* user, sluice_timer_id* id)
+{
+    if (_closed || _exchange.owner != this) {
+        return SLUICE_E_WRONG_PHASE;
+    }
+    constexpr std::uint64_t kMaxDelayMs = 24ull * 3600 * 1000;
+    if (delayMs > kMaxDelayMs) {
+        return SLUICE_E_INVALID;
+    }
+    sluice_timer_id timerId = ++_nextTimerId;
+    auto timer = std::make_unique<ExchangeTimer>(*this, timerId, cb, user);
+    _loop.arm(timer.get(), _loop.now() + std::chrono::milliseconds(delayMs));
+    _timers.emplace(timerId, std::move(timer));
+    *id = timerId;
+    return SLUICE_OK;
+}
+
+sluice_status HttpConnection::cancelTimer(sluice_timer_id id)
+{
+    auto it = _timers.find(id);
+    if (it == _timers.end()) {
+        return SLUICE_E_NOT_FOUND;
+    }
+    _timers.erase(it);
+    return SLUICE_OK;
+}
+
+sluice_status HttpConnection::resume(sluice_action next)
+{
+    if (!_exchange.paused || _state != State::Paused) {
+        return SLUICE_E_INVALID;  // only a paused exchange resumes, and only once
+    }
+    if (next != SLUICE_ACTION_CONTINUE && next != SLUICE_ACTION_RESPOND && next != SLUICE_ACTION_ERROR) {
+        return SLUICE_E_INVALID;
+    }
+    _exchange.paused = false;
+    // Continue after the plugin's callback has returned, never inside it.
+    _loop.defer([this, next, generation = _generation] {
+        if (exchangeIfCurrent(generation) != nullptr) {
+            continueAfterPause(next);
+        }
+    });
+    return SLUICE_OK;
+}
+
+sluice_status HttpConnection::httpCall(const sluice_http_request& request, sluice_http_callback cb, void* user)
+{
+    if (_closed || _exchange.owner != this) {
+        return SLUICE_E_WRONG_PHASE;
+    }
+    auto call = std::make_unique<HttpCall>(*this, _generation, cb, user);
+    HttpCall* raw = call.get();
+    _calls.emplace(raw, std::move(call));
+    sluice_status st = raw->start(request);
+    if (st != SLUICE_OK) {
+        _calls.erase(raw);
+    }
+    return st;
+}
+
+void HttpConnection::callFinished(HttpCall* call)
+{
+    auto it = _calls.find(call);
+    if (it == _calls.end()) {
+        return;
+    }
+    std::shared_ptr<HttpCall> dead(std::move(it->second));
+    _calls.erase(it);
+    _loop.defer([dead] {});  // the call's own frames may still be on the stack
+}
+
+sluice_status HttpConnection::counterAdd(std::string_view key, std::int64_t delta, std::uint64_t windowMs,
+                                         sluice_counter_callback cb, void* user)
+{
+    if (_closed || _exchange.owner != this) {
+        return SLUICE_E_WRONG_PHASE;
+    }
+    std::int64_t value = LocalCounters::instance().add(std::string(key), delta, windowMs);
+    _loop.defer([this, cb, user, value, generation = _generation] {
+        if (Exchange* ex = exchangeIfCurrent(generation)) {
+            cb(user, ex->handle(), SLUICE_OK, value);
+        }
+    });
+    return SLUICE_OK;
+}
+
+void HttpConnection::endExchangeServices()
+{
+    ++_generation;
+    _timers.clear();
+    for (auto& [raw, call] : _calls) {
+        call->cancel();
+        _loop.defer([dead = std::shared_ptr<HttpCall>(std::move(call))] {});
+    }
+    _calls.clear();
+}
+
 HttpConnection::HttpConnection(Worker& worker, std::unique_ptr<Stream> stream, Address peer, bool tls)
     : _worker(worker), _loop(worker.loop()), _stream(std::move(stream)), _peer(peer), _peerText(peer.str()), _tls(tls)
 {
@@ -98,6 +232,8 @@ HttpConnection::HttpConnection(Worker& worker, std::unique_ptr<Stream> stream, A
 
 HttpConnection::~HttpConnection()
 {
+    _timers.clear();
+    _calls.clear();
     _loop.disarm(this);
 }
 
@@ -244,6 +380,7 @@ void HttpConnection::readLoop()
                 setDeadline(_snapshot->config.http.bodyTimeoutMs);
                 break;
             case State::Handshake:
+            case State::Paused:
             case State::Respond:
             case State::Closing:
                 return;
@@ -291,6 +428,11 @@ void HttpConnection::startExchange()
     _bodyEnded = false;
     _continueSent = false;
     _responseStarted = false;
+    _headWritten = false;
+    _upstreamEnded = false;
+    _bufferResponse = false;
+    _heldBody.clear();
+    _responseBuffer.clear();
     _tried.clear();
     _endpoint = nullptr;
     _api = nullptr;
@@ -378,6 +520,8 @@ void HttpConnection::routeAndRun()
         ex.requestHeaders.add(h.name, h.value);
     }
     ex.owner = this;
+    ex.driver = this;
+    ex.codecs = _snapshot->codecs.get();
     _in.consume(_head.headLength);
     _headConsumed = true;
 
@@ -422,26 +566,66 @@ void HttpConnection::bufferRequestBody()
     }
 }
 
-void HttpConnection::runRequestChain()
+void HttpConnection::runRequestChain(std::size_t from)
 {
     if (_pipeline->empty()) {
         proxy();
         return;
     }
-    ChainResult r = _pipeline->runRequest(_exchange);
+    _state = State::Proxy;
+    ChainResult r = _pipeline->runRequest(_exchange, from);
     _chainEnd = r.index;
     switch (r.outcome) {
-        case ChainOutcome::Continue: proxy(); return;
+        case ChainOutcome::Continue:
+            _chainEnd = _pipeline->handlers().size();
+            if (_exchange.codecs != nullptr && _exchange.codecs->format(_exchange, SLUICE_MSG_REQUEST) != SLUICE_OK) {
+                respondLocal(500, kInternal, "Internal Server Error", "The changed request could not be formatted.");
+                return;
+            }
+            proxy();
+            return;
         case ChainOutcome::Respond:
         case ChainOutcome::Error: respondPrepared(false); return;
         case ChainOutcome::Pause:
-            // Resumption arrives with the async host services; until then a pause is a failure.
-            Logging::get("pipeline")->error("a handler paused, which this runtime does not support yet");
-            _exchange.localResponse = LocalResponse{500, "application/json",
-                                                    errorBody(kInternal, "Internal Server Error",
-                                                              "The gateway could not process the request.")};
-            respondPrepared(false);
+            _state = State::Paused;
+            _pausedPhase = SLUICE_PHASE_REQUEST;
+            _pausedIndex = r.index;
+            _exchange.paused = true;
+            setDeadline(_api->endpoints->timeouts.readMs);
             return;
+    }
+}
+
+void HttpConnection::continueAfterPause(sluice_action next)
+{
+    _state = State::Proxy;
+    if (next == SLUICE_ACTION_RESPOND && !_exchange.localResponse) {
+        Logging::get("pipeline")->error("a handler resumed with RESPOND without preparing a response");
+        next = SLUICE_ACTION_ERROR;
+    }
+    if (next == SLUICE_ACTION_ERROR) {
+        _exchange.localResponse = LocalResponse{500, "application/json",
+                                                errorBody(kInternal, "Internal Server Error",
+                                                          "The gateway could not process the request.")};
+        next = SLUICE_ACTION_RESPOND;
+    }
+    if (_pausedPhase == SLUICE_PHASE_REQUEST) {
+        if (next == SLUICE_ACTION_CONTINUE) {
+            runRequestChain(_pausedIndex + 1);
+        } else {
+            _chainEnd = _pausedIndex;
+            respondPrepared(false);
+        }
+        return;
+    }
+    if (next == SLUICE_ACTION_CONTINUE) {
+        runResponsePhase(_pausedIndex);
+    } else {
+        if (_upstream != nullptr) {
+            _upstream->abort();
+            _upstream = nullptr;
+        }
+        respondPrepared(false, false);
     }
 }
 
@@ -647,27 +831,89 @@ void HttpConnection::onUpstreamHead(const http::ResponseHead& head)
     }
     Exchange& ex = _exchange;
     ex.responseStatus = head.status;
-    ex.responseHeaders = HeaderList{};
-    bool passLength = _isHead;
+    ex.responseHeaders.clear();
     for (const auto& f : head.headers) {
         if (http::isHopByHop(f.name, head.headers)) {
             continue;
         }
-        if (equalsIgnoreCase(f.name, "content-length") && !passLength) {
-            continue;
+        if (equalsIgnoreCase(f.name, "content-length") && !_isHead) {
+            continue;  // the transport frames the response itself
         }
         ex.responseHeaders.add(f.name, f.value);
     }
-    if (!_pipeline->empty()) {
-        ChainResult r = _pipeline->runResponse(ex, _chainEnd);
-        if (r.outcome != ChainOutcome::Continue && ex.localResponse) {
+    _upFraming = head.framing;
+    _upLength = head.contentLength;
+    _upReason.assign(head.reason);
+    if (_pipeline->empty()) {
+        writeResponseHead();
+        return;
+    }
+    if (_pipeline->needsResponseBody() && head.framing != http::BodyFraming::None) {
+        _bufferResponse = true;  // the response chain runs once the whole body is here
+        _responseBuffer.clear();
+        return;
+    }
+    runResponsePhase(_chainEnd);
+}
+
+void HttpConnection::runResponsePhase(std::size_t until)
+{
+    _state = State::Proxy;
+    ChainResult r = _pipeline->runResponse(_exchange, until);
+    if (r.outcome == ChainOutcome::Pause) {
+        _state = State::Paused;
+        _pausedPhase = SLUICE_PHASE_RESPONSE;
+        _pausedIndex = r.index;
+        _exchange.paused = true;
+        if (_upstream != nullptr) {
+            _upstreamPaused = true;
+            _upstream->pauseReading(true);
+        }
+        setDeadline(_api->endpoints->timeouts.readMs);
+        return;
+    }
+    if (r.outcome != ChainOutcome::Continue) {
+        if (_upstream != nullptr) {
             _upstream->abort();
             _upstream = nullptr;
-            respondPrepared(false);
-            return;
         }
+        respondPrepared(false, false);
+        return;
     }
-    switch (head.framing) {
+    if (_bufferResponse) {
+        finishBufferedResponse();
+        return;
+    }
+    writeResponseHead();
+    if (_closed) {
+        return;
+    }
+    if (_upstream != nullptr && _upstreamPaused && _out.size() <= kHighWatermark) {
+        _upstreamPaused = false;
+        _upstream->pauseReading(false);
+    }
+}
+
+void HttpConnection::finishBufferedResponse()
+{
+    Exchange& ex = _exchange;
+    if (ex.codecs != nullptr && ex.codecs->format(ex, SLUICE_MSG_RESPONSE) != SLUICE_OK) {
+        respondLocal(500, kInternal, "Internal Server Error", "The changed response could not be formatted.");
+        return;
+    }
+    std::string body = ex.responseBody ? *ex.responseBody : std::string();
+    _upFraming = http::BodyFraming::ContentLength;
+    _upLength = body.size();
+    _bufferResponse = false;
+    writeResponseHead();
+    writeResponseData(body);
+    completeResponse();
+}
+
+void HttpConnection::writeResponseHead()
+{
+    Exchange& ex = _exchange;
+    switch (_upFraming) {
         case http::BodyFraming::ContentLength: _clientFraming = ClientFraming::Length; break;
         case http::BodyFraming::None: _clientFraming = ClientFraming::None; break;
         default:
@@ -683,13 +929,13 @@ void HttpConnection::onUpstreamHead(const http::ResponseHead& head)
     out.append(_versionMinor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
     out.append(std::to_string(ex.responseStatus));
     out.push_back(' ');
-    out.append(head.reason.empty() ? std::string_view(reasonPhrase(ex.responseStatus)) : head.reason);
+    out.append(_upReason.empty() ? std::string_view(reasonPhrase(ex.responseStatus)) : std::string_view(_upReason));
     out.append("\r\n");
     for (const auto& [name, value] : ex.responseHeaders.entries()) {
         appendHeader(out, name, value);
     }
     if (_clientFraming == ClientFraming::Length) {
-        appendHeader(out, "Content-Length", std::to_string(head.contentLength));
+        appendHeader(out, "Content-Length", std::to_string(_upLength));
     } else if (_clientFraming == ClientFraming::Chunked) {
         out.append("Transfer-Encoding: chunked\r\n");
     }
@@ -700,21 +946,53 @@ void HttpConnection::onUpstreamHead(const http::ResponseHead& head)
     }
     out.append("\r\n");
     writeOut(out);
+    _headWritten = true;
+    if (!_heldBody.empty()) {
+        std::string held = std::move(_heldBody);
+        _heldBody.clear();
+        writeResponseData(held);
+    }
+    if (_upstreamEnded) {
+        completeResponse();
+    } else {
+        flush();
+    }
+}
+
+void HttpConnection::writeResponseData(std::string_view bytes)
+{
+    if (bytes.empty()) {
+        return;
+    }
+    if (_clientFraming == ClientFraming::Chunked) {
+        std::string& size = _scratch;
+        size.clear();
+        appendHex(size, bytes.size());
+        writeOut(size);
+        writeOut(bytes);
+        writeOut("\r\n");
+    } else if (!_isHead) {
+        writeOut(bytes);
+    }
 }
 
 void HttpConnection::onUpstreamData(std::string_view bytes)
 {
-    if (!bytes.empty()) {
-        if (_clientFraming == ClientFraming::Chunked) {
-            _scratch.clear();
-            appendHex(_scratch, bytes.size());
-            writeOut(_scratch);
-            writeOut(bytes);
-            writeOut("\r\n");
-        } else {
-            writeOut(bytes);
+    if (_bufferResponse) {
+        if (_responseBuffer.size() + bytes.size() > _snapshot->config.http.maxBodyBytes) {
+            _upstream->abort();
+            _upstream = nullptr;
+            respondLocal(502, kBackendBadResponse, "Bad Gateway", "The backend response is larger than the limit.");
+            return;
         }
+        _responseBuffer.append(bytes);
+        return;
     }
+    if (!_headWritten) {
+        _heldBody.append(bytes);  // the response chain is paused; the upstream is paused too
+        return;
+    }
+    writeResponseData(bytes);
     flush();
     if (!_closed && _out.size() > kHighWatermark && _upstream != nullptr) {
         _upstreamPaused = true;
@@ -724,9 +1002,6 @@ void HttpConnection::onUpstreamData(std::string_view bytes)
 
 void HttpConnection::onUpstreamEnd()
 {
-    if (_clientFraming == ClientFraming::Chunked) {
-        writeOut("0\r\n\r\n");
-    }
     _endpoint->reportSuccess();
     UpstreamConnection* up = _upstream;
     _upstream = nullptr;
@@ -734,6 +1009,24 @@ void HttpConnection::onUpstreamEnd()
         up->release();
     } else {
         up->abort();
+    }
+    _upstreamEnded = true;
+    if (_bufferResponse) {
+        _exchange.responseBody = std::move(_responseBuffer);
+        _responseBuffer.clear();
+        runResponsePhase(_chainEnd);
+        return;
+    }
+    if (_headWritten) {
+        completeResponse();
+    }
+    // else: the response chain is paused; writeResponseHead() completes it on resume
+}
+
+void HttpConnection::completeResponse()
+{
+    if (_clientFraming == ClientFraming::Chunked) {
+        writeOut("0\r\n\r\n");
     }
     finishExchange();
 }
@@ -797,7 +1090,7 @@ void HttpConnection::respondLocal(int status, std::int64_t code, std::string_vie
     respondPrepared(forceClose);
 }
 
-void HttpConnection::respondPrepared(bool forceClose)
+void HttpConnection::respondPrepared(bool forceClose, bool runChain)
 {
     if (_upstream != nullptr) {
         _upstream->abort();
@@ -805,9 +1098,14 @@ void HttpConnection::respondPrepared(bool forceClose)
     }
     _state = State::Respond;
     LocalResponse& r = *_exchange.localResponse;
-    if (_pipeline != nullptr && !_pipeline->empty() && _exchange.owner == this) {
+    if (runChain && _pipeline != nullptr && !_pipeline->empty() && _exchange.owner == this) {
+        // Response hooks run for local responses too (not resumable: a pause here is an error).
         _exchange.responseStatus = r.status;
-        _pipeline->runResponse(_exchange, _chainEnd);
+        ChainResult cr = _pipeline->runResponse(_exchange, _chainEnd);
+        if (cr.outcome == ChainOutcome::Pause) {
+            Logging::get("pipeline")->error("a handler paused on a local response; not supported");
+            _exchange.paused = false;
+        }
     }
     if (forceClose || !_bodyEnded || !_headConsumed) {
         _keepAlive = false;  // unread request bytes: the next request's framing is unknowable
@@ -848,7 +1146,9 @@ void HttpConnection::finishExchange()
     if (_pipeline != nullptr && !_pipeline->empty() && _exchange.owner == this) {
         _pipeline->runLog(_exchange);
     }
+    endExchangeServices();
     _exchange.owner = nullptr;
+    _exchange.driver = nullptr;
     _pipeline = nullptr;
     _api = nullptr;
     _snapshot.reset();
@@ -945,7 +1245,9 @@ void HttpConnection::closeNow()
     if (_exchange.owner == this && _pipeline != nullptr && !_pipeline->empty()) {
         _pipeline->runLog(_exchange);
     }
+    endExchangeServices();
     _exchange.owner = nullptr;
+    _exchange.driver = nullptr;
     _loop.remove(_stream->fd());
     _loop.disarm(this);
     _worker.closed(this);
@@ -976,6 +1278,15 @@ Clock::time_point HttpConnection::onTimer(Clock::time_point now)
             break;
         case State::ReadBody:
             respondLocal(408, kRequestTimeout, "Request Timeout", "The request body stalled.", true);
+            break;
+        case State::Paused:
+            Logging::get("pipeline")->error("a paused handler did not resume in time");
+            _exchange.paused = false;
+            if (_responseStarted) {
+                closeNow();
+            } else {
+                respondLocal(504, kBackendTimeout, "Gateway Timeout", "A policy did not complete in time.", true);
+            }
             break;
         case State::Proxy:
             if (!_bodyEnded && !_responseStarted) {

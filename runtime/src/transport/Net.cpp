@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cctype>
 #include <cstring>
 
 namespace sluice::runtime::transport {
@@ -32,6 +33,86 @@ std::string Address::str() const
         return "[" + ip() + "]:" + std::to_string(ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port));
     }
     return "?";
+}
+
+bool parseHttpUrl(const std::string& url, HttpUrl& out, std::string& error)
+{
+    std::size_t schemeEnd = url.find("://");
+    if (schemeEnd == std::string::npos) {
+        error = "not an absolute URL";
+        return false;
+    }
+    std::string scheme = url.substr(0, schemeEnd);
+    for (char& c : scheme) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    if (scheme != "http" && scheme != "https") {
+        error = "unsupported scheme '" + scheme + "'";
+        return false;
+    }
+    out.tls = scheme == "https";
+    std::size_t authStart = schemeEnd + 3;
+    std::size_t authEnd = url.find_first_of("/?#", authStart);
+    std::string authority = url.substr(authStart, authEnd == std::string::npos ? std::string::npos : authEnd - authStart);
+    out.target = authEnd == std::string::npos ? "/" : url.substr(authEnd);
+    if (out.target.find('#') != std::string::npos) {
+        error = "a URL fragment is not allowed";
+        return false;
+    }
+    if (out.target.front() == '?') {
+        out.target.insert(out.target.begin(), '/');
+    }
+    for (unsigned char c : out.target) {
+        if (c <= 0x20 || c >= 0x7f) {
+            error = "the URL path contains a space, control or non-ASCII character";
+            return false;
+        }
+    }
+    if (authority.find('@') != std::string::npos) {
+        error = "user information in a URL is not supported";
+        return false;
+    }
+    out.port = out.tls ? 443 : 80;
+    std::string host = authority;
+    std::string portText;
+    if (!authority.empty() && authority.front() == '[') {
+        std::size_t close = authority.find(']');
+        if (close == std::string::npos) {
+            error = "unterminated IPv6 address";
+            return false;
+        }
+        host = authority.substr(1, close - 1);
+        if (close + 1 < authority.size()) {
+            if (authority[close + 1] != ':') {
+                error = "bad authority";
+                return false;
+            }
+            portText = authority.substr(close + 2);
+        }
+    } else if (std::size_t colon = authority.rfind(':'); colon != std::string::npos) {
+        host = authority.substr(0, colon);
+        portText = authority.substr(colon + 1);
+    }
+    if (!portText.empty()) {
+        if (portText.size() > 5 || portText.find_first_not_of("0123456789") != std::string::npos) {
+            error = "bad port '" + portText + "'";
+            return false;
+        }
+        out.port = std::stoi(portText);
+        if (out.port < 1 || out.port > 65535) {
+            error = "port out of range";
+            return false;
+        }
+    }
+    if (host.empty() || host.find_first_of(" \t/\\") != std::string::npos) {
+        error = "missing or invalid host";
+        return false;
+    }
+    out.host = host;
+    bool defaultPort = out.port == (out.tls ? 443 : 80);
+    std::string bracketed = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    out.hostHeader = defaultPort ? bracketed : bracketed + ":" + std::to_string(out.port);
+    return true;
 }
 
 bool Cidr::parse(const std::string& text, Cidr& out)

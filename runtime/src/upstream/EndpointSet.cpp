@@ -34,68 +34,25 @@ void Endpoint::reportSuccess() noexcept
 
 namespace {
 
-// Splits http(s)://host[:port][/path] (the schema already checked the overall shape).
 bool parseUrl(const std::string& url, Endpoint& e, std::string& error)
 {
-    std::size_t schemeEnd = url.find("://");
-    std::string scheme = url.substr(0, schemeEnd);
-    e.tls = scheme == "https";
-    std::size_t authStart = schemeEnd + 3;
-    std::size_t pathStart = url.find('/', authStart);
-    std::string authority = url.substr(authStart, pathStart == std::string::npos ? std::string::npos : pathStart - authStart);
-    std::string path = pathStart == std::string::npos ? "" : url.substr(pathStart);
-    if (authority.find('@') != std::string::npos) {
-        error = "user information in an endpoint URL is not supported";
+    transport::HttpUrl parsed;
+    if (!transport::parseHttpUrl(url, parsed, error)) {
         return false;
     }
-    if (path.find('?') != std::string::npos || path.find('#') != std::string::npos) {
-        error = "an endpoint URL must not have a query or fragment";
+    if (parsed.target.find('?') != std::string::npos) {
+        error = "an endpoint URL must not have a query";
         return false;
     }
+    std::string path = parsed.target;
     while (!path.empty() && path.back() == '/') {
         path.pop_back();
     }
+    e.tls = parsed.tls;
+    e.host = parsed.host;
+    e.port = parsed.port;
     e.basePath = path;
-    e.port = e.tls ? 443 : 80;
-    std::string host = authority;
-    std::string portText;
-    if (!authority.empty() && authority.front() == '[') {
-        std::size_t close = authority.find(']');
-        if (close == std::string::npos) {
-            error = "unterminated IPv6 address";
-            return false;
-        }
-        host = authority.substr(1, close - 1);
-        if (close + 1 < authority.size()) {
-            if (authority[close + 1] != ':') {
-                error = "bad authority";
-                return false;
-            }
-            portText = authority.substr(close + 2);
-        }
-    } else if (std::size_t colon = authority.rfind(':'); colon != std::string::npos) {
-        host = authority.substr(0, colon);
-        portText = authority.substr(colon + 1);
-    }
-    if (!portText.empty()) {
-        if (portText.size() > 5 || !std::all_of(portText.begin(), portText.end(), ::isdigit)) {
-            error = "bad port '" + portText + "'";
-            return false;
-        }
-        e.port = std::stoi(portText);
-        if (e.port < 1 || e.port > 65535) {
-            error = "port out of range";
-            return false;
-        }
-    }
-    if (host.empty()) {
-        error = "missing host";
-        return false;
-    }
-    e.host = host;
-    bool defaultPort = e.port == (e.tls ? 443 : 80);
-    std::string hostForHeader = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-    e.hostHeader = defaultPort ? hostForHeader : hostForHeader + ":" + std::to_string(e.port);
+    e.hostHeader = parsed.hostHeader;
     return true;
 }
 

@@ -34,6 +34,36 @@ private:
     std::vector<Entry> _entries;
 };
 
+// The transport side of an exchange: what the host table needs from the connection that runs
+// it (timers, resumption, outgoing calls). Absent (nullptr) when no transport drives the
+// exchange, in which case those host calls answer SLUICE_E_UNSUPPORTED.
+class ExchangeDriver {
+public:
+    virtual ~ExchangeDriver() = default;
+    virtual sluice_status startTimer(std::uint64_t delayMs, sluice_timer_callback cb, void* user,
+                                     sluice_timer_id* id) = 0;
+    virtual sluice_status cancelTimer(sluice_timer_id id) = 0;
+    virtual sluice_status resume(sluice_action next) = 0;
+    virtual sluice_status httpCall(const sluice_http_request& request, sluice_http_callback cb, void* user) = 0;
+    virtual sluice_status counterAdd(std::string_view key, std::int64_t delta, std::uint64_t windowMs,
+                                     sluice_counter_callback cb, void* user) = 0;
+};
+
+class MessageCodecs;
+
+// A message built from body bytes (message_get) or replaced by a handler (message_set).
+struct BuiltMessage {
+    const sluice_value* value = nullptr;
+    std::string mediaType;
+    bool dirty = false;  // replaced: the formatter must write it back before it leaves
+    void reset()
+    {
+        value = nullptr;
+        mediaType.clear();
+        dirty = false;
+    }
+};
+
 // A response the gateway prepared itself (respond / respond_error, or an error of its own).
 struct LocalResponse {
     int status = 0;
@@ -82,7 +112,12 @@ public:
     std::optional<LocalResponse> localResponse;
     std::map<std::string, std::string, std::less<>> properties;
     Arena arena;
-    void* owner = nullptr;  // the transport connection running this exchange
+    void* owner = nullptr;                  // the transport connection running this exchange
+    ExchangeDriver* driver = nullptr;       // its async services (nullptr: none)
+    const MessageCodecs* codecs = nullptr;  // builders and formatters of the snapshot
+    BuiltMessage requestMessage;
+    BuiltMessage responseMessage;
+    bool paused = false;                    // a hook returned PAUSE and has not resumed yet
 
     std::optional<std::string_view> attribute(sluice_attribute which) const;
     // The index-th value of query parameter `name`, percent-decoded ('+' as space).

@@ -7,6 +7,7 @@
 #include <spdlog/logger.h>
 
 #include "sluice/runtime/Config.h"
+#include "sluice/runtime/MessageCodecs.h"
 #include "sluice/runtime/Pipeline.h"
 #include "sluice/runtime/PluginLoader.h"
 #include "sluice/runtime/routing/Router.h"
@@ -35,6 +36,7 @@ struct Snapshot {
     std::shared_ptr<const PluginRegistry> plugins;
     std::vector<ApiRuntime> apis;
     std::unique_ptr<routing::Router> router;  // over `apis`
+    std::shared_ptr<MessageCodecs> codecs;    // builders and formatters by media type
     std::vector<transport::Cidr> trustedProxies;
     std::size_t instanceCount = 0;
 

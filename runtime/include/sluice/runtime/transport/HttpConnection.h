@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,11 +17,12 @@
 namespace sluice::runtime::transport {
 
 class Worker;
+class HttpCall;
 
 // One client connection: parses requests strictly, routes them, runs the handler chain and
 // proxies to the backend, streaming bodies both ways with flow control. Requests on one
 // connection are handled one after another (pipelined bytes wait in the input buffer).
-class HttpConnection final : public IoHandler, public TimerTarget, public UpstreamSink {
+class HttpConnection final : public IoHandler, public TimerTarget, public UpstreamSink, public ExchangeDriver {
 public:
     HttpConnection(Worker& worker, std::unique_ptr<Stream> stream, Address peer, bool tls);
     ~HttpConnection() override;
@@ -38,11 +40,31 @@ public:
     void onUpstreamFailure(UpstreamFailure failure, bool responseStarted) override;
     void onUpstreamDrained() override;
 
+    // ExchangeDriver: the async host services of the current exchange.
+    sluice_status startTimer(std::uint64_t delayMs, sluice_timer_callback cb, void* user, sluice_timer_id* id) override;
+    sluice_status cancelTimer(sluice_timer_id id) override;
+    sluice_status resume(sluice_action next) override;
+    sluice_status httpCall(const sluice_http_request& request, sluice_http_callback cb, void* user) override;
+    sluice_status counterAdd(std::string_view key, std::int64_t delta, std::uint64_t windowMs, sluice_counter_callback cb,
+                             void* user) override;
+
+    // For HttpCall: deliver its answer if the exchange that made it is still running.
+    Exchange* exchangeIfCurrent(std::uint64_t generation) noexcept
+    {
+        return !_closed && generation == _generation && _exchange.owner == this ? &_exchange : nullptr;
+    }
+    void callFinished(HttpCall* call);
+    bool hasCall(HttpCall* call) const { return _calls.count(call) != 0; }
+    EventLoop& loop() noexcept { return _loop; }
+    Worker& worker() noexcept { return _worker; }
+
 private:
+    class ExchangeTimer;
     enum class State {
         Handshake,    // TLS handshake in progress
         ReadHead,     // waiting for (the rest of) a request head
         ReadBody,     // buffering the request body for a handler that needs it
+        Paused,       // a handler paused the chain and will resume it
         Proxy,        // forwarding to the backend and/or relaying its response
         Respond,      // writing a local response
         Closing       // flushing the last bytes, then close
@@ -55,7 +77,14 @@ private:
     void processInput();
     void startExchange();
     void routeAndRun();
-    void runRequestChain();
+    void runRequestChain(std::size_t from = 0);
+    void runResponsePhase(std::size_t until);
+    void continueAfterPause(sluice_action next);
+    void writeResponseHead();
+    void writeResponseData(std::string_view bytes);
+    void completeResponse();
+    void finishBufferedResponse();
+    void endExchangeServices();
     void proxy();
     bool connectUpstream();
     void buildUpstreamHead();
@@ -64,7 +93,7 @@ private:
     void sendContinueIfExpected();
     void respondLocal(int status, std::int64_t code, std::string_view message, std::string_view description,
                       bool forceClose = false);
-    void respondPrepared(bool forceClose);
+    void respondPrepared(bool forceClose, bool runChain = true);
     void finishExchange();
     void writeOut(std::string_view bytes);
     void flush();
@@ -112,6 +141,20 @@ private:
     upstream::Endpoint* _endpoint = nullptr;
     std::vector<const upstream::Endpoint*> _tried;
     bool _responseStarted = false;
+    bool _headWritten = false;
+    bool _upstreamEnded = false;
+    bool _bufferResponse = false;
+    std::string _heldBody;        // response bytes that arrived while the head waits (pause)
+    std::string _responseBuffer;  // whole response body for handlers that need it
+    http::BodyFraming _upFraming = http::BodyFraming::None;
+    std::uint64_t _upLength = 0;
+    std::string _upReason;
+    sluice_phase _pausedPhase = SLUICE_PHASE_REQUEST;
+    std::size_t _pausedIndex = 0;
+    std::uint64_t _generation = 0;  // of the current exchange: stale async answers are dropped
+    sluice_timer_id _nextTimerId = 0;
+    std::map<sluice_timer_id, std::unique_ptr<ExchangeTimer>> _timers;
+    std::map<HttpCall*, std::unique_ptr<HttpCall>> _calls;
     ClientFraming _clientFraming = ClientFraming::Length;
     bool _upstreamPaused = false;
     bool _clientReadPaused = false;

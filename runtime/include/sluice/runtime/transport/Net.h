@@ -27,6 +27,18 @@ struct Cidr {
     bool contains(const Address& address) const noexcept;
 };
 
+// An absolute http:// or https:// URL split for a client.
+struct HttpUrl {
+    bool tls = false;
+    std::string host;        // without brackets
+    int port = 80;
+    std::string target;      // path and query, "/" when empty
+    std::string hostHeader;  // host[:port] as the Host header carries it
+};
+
+// Parses scheme://host[:port][/path][?query]; no user information, no fragment.
+bool parseHttpUrl(const std::string& url, HttpUrl& out, std::string& error);
+
 // Resolves host:port (numeric or by name) into addresses, blocking: configuration time only.
 std::vector<Address> resolve(const std::string& host, int port, std::string& error);
 

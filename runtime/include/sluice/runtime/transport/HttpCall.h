@@ -1,0 +1,57 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sluice/abi.h"
+#include "sluice/runtime/transport/Net.h"
+#include "sluice/runtime/transport/UpstreamConnection.h"
+
+namespace sluice::runtime::transport {
+
+class HttpConnection;
+
+// One outgoing HTTP call a plugin made through the host (http_call): resolved off-loop, sent
+// over the worker's upstream pool, answered once through the plugin's callback on the worker.
+// Dropped silently when the exchange that made it has ended.
+class HttpCall final : public UpstreamSink {
+public:
+    static constexpr std::size_t kMaxResponseBytes = 8u << 20;
+    static constexpr std::uint32_t kDefaultTimeoutMs = 10000;
+
+    HttpCall(HttpConnection& owner, std::uint64_t generation, sluice_http_callback cb, void* user);
+    ~HttpCall() override;
+
+    // Validates and starts the call; SLUICE_OK or an error (then the callback never runs).
+    sluice_status start(const sluice_http_request& request);
+    // The exchange ended: stop without calling back.
+    void cancel();
+
+    void onUpstreamHead(const http::ResponseHead& head) override;
+    void onUpstreamData(std::string_view bytes) override;
+    void onUpstreamEnd() override;
+    void onUpstreamFailure(UpstreamFailure failure, bool responseStarted) override;
+    void onUpstreamDrained() override {}
+
+private:
+    void connect(const Address& address);
+    void finish(sluice_status status, std::string error);
+
+    HttpConnection& _owner;
+    std::uint64_t _generation;
+    sluice_http_callback _cb;
+    void* _user;
+    HttpUrl _url;
+    std::string _method;
+    std::string _request;
+    std::uint32_t _timeoutMs = kDefaultTimeoutMs;
+    UpstreamConnection* _upstream = nullptr;
+    int _status = 0;
+    std::vector<std::pair<std::string, std::string>> _headers;
+    std::string _body;
+    bool _done = false;
+};
+
+}  // namespace sluice::runtime::transport

@@ -1,0 +1,184 @@
+#include "sluice/runtime/transport/HttpCall.h"
+
+#include "sluice/runtime/Exchange.h"
+#include "sluice/runtime/transport/HttpConnection.h"
+#include "sluice/runtime/transport/Resolver.h"
+#include "sluice/runtime/transport/Worker.h"
+#include "sluice/sdk/HttpSyntax.hpp"
+
+namespace sluice::runtime::transport {
+
+namespace {
+
+std::string_view sv(sluice_str s)
+{
+    return s.data == nullptr ? std::string_view{} : std::string_view(s.data, s.len);
+}
+
+bool isMethod(std::string_view m)
+{
+    return !m.empty() && m.size() <= 16 && sdk::isFieldName(m);
+}
+
+}  // namespace
+
+HttpCall::HttpCall(HttpConnection& owner, std::uint64_t generation, sluice_http_callback cb, void* user)
+    : _owner(owner), _generation(generation), _cb(cb), _user(user)
+{
+}
+
+HttpCall::~HttpCall()
+{
+    if (_upstream != nullptr) {
+        _upstream->abort();
+    }
+}
+
+sluice_status HttpCall::start(const sluice_http_request& request)
+{
+    std::string error;
+    std::string url(sv(request.url));
+    _method = std::string(sv(request.method).empty() ? "GET" : sv(request.method));
+    if (!isMethod(_method) || !parseHttpUrl(url, _url, error)) {
+        return SLUICE_E_INVALID;
+    }
+    if (_url.tls) {
+        return SLUICE_E_UNSUPPORTED;  // TLS to upstreams arrives with the TLS transport
+    }
+    if (request.timeout_ms != 0) {
+        _timeoutMs = request.timeout_ms;
+    }
+    _request = _method + " " + _url.target + " HTTP/1.1\r\nHost: " + _url.hostHeader + "\r\n";
+    for (std::size_t i = 0; i < request.header_count; ++i) {
+        std::string_view name = sv(request.headers[i].name);
+        std::string_view value = sv(request.headers[i].value);
+        if (!sdk::isFieldName(name) || !sdk::isFieldValue(value)) {
+            return SLUICE_E_INVALID;
+        }
+        if (name.size() == 4 && (name == "Host" || name == "host")) {
+            continue;
+        }
+        _request.append(name).append(": ").append(value).append("\r\n");
+    }
+    std::string_view body = sv(request.body);
+    if (!body.empty() || _method == "POST" || _method == "PUT" || _method == "PATCH") {
+        _request.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
+    }
+    _request.append("\r\n").append(body);
+
+    std::vector<Address> addresses;
+    EventLoop& loop = _owner.loop();
+    HttpConnection* owner = &_owner;
+    std::uint64_t generation = _generation;
+    HttpCall* self = this;
+    bool cached = Resolver::instance().lookup(
+        _url.host, _url.port, addresses,
+        [owner, generation, self](std::vector<Address> found, std::string err) {
+            // Runs on the worker; the call may have been cancelled (the exchange ended).
+            if (owner->exchangeIfCurrent(generation) == nullptr || !owner->hasCall(self)) {
+                return;
+            }
+            if (found.empty()) {
+                self->finish(SLUICE_E_NOT_FOUND, err);
+            } else {
+                self->connect(found.front());
+            }
+        },
+        [&loop](std::function<void()> task) { loop.post(std::move(task)); });
+    if (cached) {
+        connect(addresses.front());
+    }
+    return SLUICE_OK;
+}
+
+void HttpCall::connect(const Address& address)
+{
+    std::string error;
+    std::string key = "call|" + address.str();
+    _upstream = _owner.worker().pool().acquire(key, address, error);
+    if (_upstream == nullptr) {
+        // Called back later, never from inside http_call itself.
+        _owner.loop().defer([this, err = error] { finish(SLUICE_E_INTERNAL, err); });
+        return;
+    }
+    _upstream->attach(this, _method, static_cast<int>(_timeoutMs), static_cast<int>(_timeoutMs));
+    _upstream->send(_request);
+    if (_upstream != nullptr) {
+        _upstream->requestComplete();
+    }
+}
+
+void HttpCall::cancel()
+{
+    _done = true;
+    if (_upstream != nullptr) {
+        _upstream->abort();
+        _upstream = nullptr;
+    }
+}
+
+void HttpCall::onUpstreamHead(const http::ResponseHead& head)
+{
+    _status = head.status;
+    for (const auto& h : head.headers) {
+        _headers.emplace_back(std::string(h.name), std::string(h.value));
+    }
+}
+
+void HttpCall::onUpstreamData(std::string_view bytes)
+{
+    if (_body.size() + bytes.size() > kMaxResponseBytes) {
+        UpstreamConnection* up = _upstream;
+        _upstream = nullptr;
+        up->abort();
+        finish(SLUICE_E_TOO_LARGE, "the response is larger than " + std::to_string(kMaxResponseBytes) + " bytes");
+        return;
+    }
+    _body.append(bytes);
+}
+
+void HttpCall::onUpstreamEnd()
+{
+    UpstreamConnection* up = _upstream;
+    _upstream = nullptr;
+    up->release();
+    finish(SLUICE_OK, {});
+}
+
+void HttpCall::onUpstreamFailure(UpstreamFailure failure, bool)
+{
+    _upstream = nullptr;
+    const char* what = failure == UpstreamFailure::Connect   ? "connect failed"
+                       : failure == UpstreamFailure::Timeout ? "timed out"
+                       : failure == UpstreamFailure::Closed  ? "connection closed before the response was complete"
+                                                             : "invalid response";
+    finish(SLUICE_E_INTERNAL, what);
+}
+
+void HttpCall::finish(sluice_status status, std::string error)
+{
+    if (_done) {
+        return;
+    }
+    _done = true;
+    Exchange* ex = _owner.exchangeIfCurrent(_generation);
+    if (ex != nullptr) {
+        std::vector<sluice_header> headers;
+        headers.reserve(_headers.size());
+        for (const auto& [n, v] : _headers) {
+            headers.push_back({sluice_str{n.data(), n.size()}, sluice_str{v.data(), v.size()}});
+        }
+        sluice_http_response response{};
+        response.struct_size = sizeof response;
+        response.status = status;
+        response.http_status = status == SLUICE_OK ? _status : 0;
+        response.headers = headers.data();
+        response.header_count = headers.size();
+        response.body = sluice_str{_body.data(), _body.size()};
+        response.error = sluice_str{error.data(), error.size()};
+        _cb(_user, ex->handle(), &response);
+    }
+    _owner.callFinished(this);
+}
+
+}  // namespace sluice::runtime::transport

@@ -1,0 +1,65 @@
+// Test plugin: pauses the chain on a timer and resumes it, proving the asynchronous path.
+// Config: {"delay_ms": 20, "phase": "request"|"response", "then": "continue"|"respond"|"error"}.
+// It records what happened in X-Pause-* headers so the test can see it from the client side.
+#include <string>
+
+#include <sluice/sdk.hpp>
+
+namespace {
+
+using namespace sluice::sdk;
+
+class PauseTimer final : public Handler {
+public:
+    static constexpr ComponentInfo kInfo{
+        "test_pause_timer", "1.0.0", 0, 0,
+        R"({"type":"object","additionalProperties":false,"properties":{
+            "delay_ms":{"type":"integer","minimum":0},
+            "phase":{"enum":["request","response"]},
+            "then":{"enum":["continue","respond","error"]}}})",
+        "test: pause on a timer, then resume"};
+
+    explicit PauseTimer(const ComponentInit& init)
+        : Handler(init),
+          _delay(static_cast<std::uint64_t>(init.config()["delay_ms"].asInt(20))),
+          _onResponse(init.config()["phase"].asString("request") == "response"),
+          _then(init.config()["then"].asString("continue"))
+    {
+    }
+
+    Action onRequest(MessageContext& ctx) override { return _onResponse ? Action::Continue : pause(ctx); }
+    Action onResponse(MessageContext& ctx) override { return _onResponse ? pause(ctx) : Action::Continue; }
+
+private:
+    Action pause(MessageContext& ctx)
+    {
+        if (ctx.startTimer(_delay, &PauseTimer::fired, this) != SLUICE_OK) {
+            return Action::Error;
+        }
+        return Action::Pause;
+    }
+
+    static void fired(void* user, sluice_exchange* ex, sluice_timer_id)
+    {
+        auto* self = static_cast<PauseTimer*>(user);
+        MessageContext ctx(self->host(), ex, self->logger());
+        Message target = self->_onResponse ? Message::Response : Message::Request;
+        ctx.setHeader(target, "X-Pause-Resumed", "yes");
+        if (self->_then == "respond") {
+            ctx.respond(202, "text/plain", "answered after a pause");
+            ctx.resume(Action::Respond);
+        } else if (self->_then == "error") {
+            ctx.resume(Action::Error);
+        } else {
+            ctx.resume(Action::Continue);
+        }
+    }
+
+    std::uint64_t _delay;
+    bool _onResponse;
+    std::string _then;
+};
+
+}  // namespace
+
+SLUICE_PLUGIN("test_pause_timer", "1.0.0", "test plugin: pause and resume on a timer", PauseTimer)
