@@ -257,6 +257,17 @@ ApiConfig readApi(const Poco::Dynamic::Var& doc, const std::string& file)
         api.readTimeoutMs = get<int>(t, "read_ms", api.readTimeoutMs);
     }
     api.retries = get<int>(root, "retries", api.retries);
+    if (root->has("tls")) {
+        auto t = root->getObject("tls");
+        std::string dir = fs::path(file).parent_path().string();
+        api.tlsVerify = get<bool>(t, "verify", true);
+        api.tlsServerName = get<std::string>(t, "server_name", "");
+        if (t->has("ca_file")) api.tlsCaFile = absoluteFrom(dir, t->getValue<std::string>("ca_file"));
+        if (t->has("client_certificate")) {
+            api.tlsClientCertificate = absoluteFrom(dir, t->getValue<std::string>("client_certificate"));
+            api.tlsClientKey = absoluteFrom(dir, t->getValue<std::string>("client_key"));
+        }
+    }
     if (root->has("suspension")) {
         auto s = root->getObject("suspension");
         api.suspendInitialMs = get<std::int64_t>(s, "initial_ms", api.suspendInitialMs);

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "sluice/runtime/HostApi.h"
+#include "sluice/runtime/transport/Tls.h"
 
 namespace fs = std::filesystem;
 
@@ -165,6 +166,16 @@ SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginR
                                 [&](const std::string& c) { return builder.used().count(c) != 0; });
         if (!used) {
             result.warnings.push_back(problem);
+        }
+    }
+    for (std::size_t i = 0; i < config.listeners.size(); ++i) {
+        if (config.listeners[i].tls.isEmpty()) {
+            continue;
+        }
+        try {
+            transport::TlsServerContext::create(config.listeners[i].tls, config.directory);
+        } catch (const std::exception& e) {
+            result.errors.push_back({config.file, "/listeners/" + std::to_string(i) + "/tls", e.what()});
         }
     }
     for (std::size_t i = 0; i < config.http.trustedProxies.size(); ++i) {

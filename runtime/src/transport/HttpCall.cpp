@@ -3,6 +3,7 @@
 #include "sluice/runtime/Exchange.h"
 #include "sluice/runtime/transport/HttpConnection.h"
 #include "sluice/runtime/transport/Resolver.h"
+#include "sluice/runtime/transport/Tls.h"
 #include "sluice/runtime/transport/Worker.h"
 #include "sluice/sdk/HttpSyntax.hpp"
 
@@ -42,9 +43,7 @@ sluice_status HttpCall::start(const sluice_http_request& request)
     if (!isMethod(_method) || !parseHttpUrl(url, _url, error)) {
         return SLUICE_E_INVALID;
     }
-    if (_url.tls) {
-        return SLUICE_E_UNSUPPORTED;  // TLS to upstreams arrives with the TLS transport
-    }
+
     if (request.timeout_ms != 0) {
         _timeoutMs = request.timeout_ms;
     }
@@ -94,8 +93,17 @@ sluice_status HttpCall::start(const sluice_http_request& request)
 void HttpCall::connect(const Address& address)
 {
     std::string error;
-    std::string key = "call|" + address.str();
-    _upstream = _owner.worker().pool().acquire(key, address, error);
+    std::string key = std::string(_url.tls ? "call-tls|" : "call|") + address.str() + "|" + _url.host;
+    const TlsClientContext* tls = nullptr;
+    if (_url.tls) {
+        try {
+            tls = TlsClientContext::systemDefault().get();
+        } catch (const std::exception& e) {
+            _owner.loop().defer([this, err = std::string(e.what())] { finish(SLUICE_E_INTERNAL, err); });
+            return;
+        }
+    }
+    _upstream = _owner.worker().pool().acquire(key, address, error, tls, _url.host);
     if (_upstream == nullptr) {
         // Called back later, never from inside http_call itself.
         _owner.loop().defer([this, err = error] { finish(SLUICE_E_INTERNAL, err); });

@@ -283,8 +283,10 @@ void HttpConnection::onIo(std::uint32_t events)
             return;
         }
         _state = State::ReadHead;
+        _readable = true;  // TLS may already hold decrypted application data
     }
-    if (_writable && !_out.empty()) {
+    if (!_out.empty() && (_writable || _stream->isTls())) {
+        _writable = true;  // TLS may have waited for a read before it could write
         flush();
         if (_closed) {
             return;
@@ -667,7 +669,8 @@ bool HttpConnection::connectUpstream()
         }
         _tried.push_back(_endpoint);
         std::string error;
-        _upstream = _worker.pool().acquire(_endpoint->poolKey, _endpoint->addresses.front(), error);
+        _upstream = _worker.pool().acquire(_endpoint->poolKey, _endpoint->addresses.front(), error,
+                                           _endpoint->tlsContext.get(), _endpoint->serverName);
         if (_upstream == nullptr) {
             Logging::get("upstream")->warn("{}: {}", _endpoint->url, error);
             _endpoint->reportFailure(upstream::monotonicMs(), endpoints.suspension);

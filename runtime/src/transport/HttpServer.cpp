@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "sluice/runtime/Logging.h"
+#include "sluice/runtime/transport/Tls.h"
 
 namespace sluice::runtime::transport {
 
@@ -32,6 +33,15 @@ bool HttpServer::start(std::string& error)
         }
         Address address = addresses.front();
         bool tls = !listener.tls.isEmpty();
+        std::shared_ptr<TlsServerContext> tlsContext;
+        if (tls) {
+            try {
+                tlsContext = TlsServerContext::create(listener.tls, _snapshot->config.directory);
+            } catch (const std::exception& e) {
+                error = "listener '" + listener.name + "': TLS: " + e.what();
+                return false;
+            }
+        }
         int port = listener.port;
         for (auto& worker : _workers) {
             if (port == 0 && worker != _workers.front()) {
@@ -46,7 +56,7 @@ bool HttpServer::start(std::string& error)
             if (worker == _workers.front()) {
                 _bound.push_back(BoundListener{listener.name, listener.host, localPort(fd), tls});
             }
-            worker->addListener(ListenSocket{fd, listener.name, tls});
+            worker->addListener(ListenSocket{fd, listener.name, tlsContext});
         }
     }
     for (auto& worker : _workers) {

@@ -1,6 +1,10 @@
 #include "sluice/runtime/transport/UpstreamConnection.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+
+#include "sluice/runtime/transport/Tls.h"
 
 namespace sluice::runtime::transport {
 
@@ -41,7 +45,7 @@ void UpstreamConnection::attach(UpstreamSink* sink, std::string_view requestMeth
     _chunked.reset();
     _bodyRemaining = 0;
     _readTimeoutMs = readTimeoutMs;
-    int ms = _state == State::Connecting ? connectTimeoutMs : readTimeoutMs;
+    int ms = (_state == State::Connecting || _state == State::Handshaking) ? connectTimeoutMs : readTimeoutMs;
     setDeadline(_loop.now() + std::chrono::milliseconds(ms));
 }
 
@@ -155,8 +159,23 @@ void UpstreamConnection::onIo(std::uint32_t events)
             fail(UpstreamFailure::Connect);
             return;
         }
-        _state = State::Active;
+        _state = _stream->handshakeDone() ? State::Active : State::Handshaking;
         _writable = true;
+        if (_state == State::Active) {
+            setDeadline(_loop.now() + std::chrono::milliseconds(_readTimeoutMs));
+        }
+    }
+    if (_state == State::Handshaking) {
+        IoResult r = _stream->handshake();
+        if (r.status == IoStatus::Error || r.status == IoStatus::Eof) {
+            fail(UpstreamFailure::Connect);  // includes certificate verification failures
+            return;
+        }
+        if (!_stream->handshakeDone()) {
+            return;
+        }
+        _state = State::Active;
+        _readable = true;
         setDeadline(_loop.now() + std::chrono::milliseconds(_readTimeoutMs));
     }
     if ((events & EPOLLOUT) != 0) {
@@ -165,7 +184,8 @@ void UpstreamConnection::onIo(std::uint32_t events)
     if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
         _readable = true;
     }
-    if (_writable && !_out.empty()) {
+    if (!_out.empty() && (_writable || _stream->isTls())) {
+        _writable = true;
         flush();
         if (_state != State::Active) {
             return;
@@ -336,7 +356,8 @@ Clock::time_point UpstreamConnection::onTimer(Clock::time_point now)
     if (_sink == nullptr) {
         return Clock::time_point::max();
     }
-    fail(_state == State::Connecting ? UpstreamFailure::Connect : UpstreamFailure::Timeout);
+    bool connecting = _state == State::Connecting || _state == State::Handshaking;
+    fail(connecting ? UpstreamFailure::Connect : UpstreamFailure::Timeout);
     return Clock::time_point::max();
 }
 
@@ -347,7 +368,8 @@ UpstreamPool::UpstreamPool(EventLoop& loop, std::size_t maxIdlePerKey, int idleT
 
 UpstreamPool::~UpstreamPool() = default;
 
-UpstreamConnection* UpstreamPool::acquire(const std::string& key, const Address& address, std::string& error)
+UpstreamConnection* UpstreamPool::acquire(const std::string& key, const Address& address, std::string& error,
+                                          const TlsClientContext* tls, const std::string& serverName)
 {
     auto it = _idle.find(key);
     if (it != _idle.end()) {
@@ -366,7 +388,19 @@ UpstreamConnection* UpstreamPool::acquire(const std::string& key, const Address&
     if (fd < 0) {
         return nullptr;
     }
-    auto conn = std::make_unique<UpstreamConnection>(_loop, *this, key, std::make_unique<Stream>(fd), true);
+    std::unique_ptr<Stream> stream;
+    if (tls != nullptr) {
+        SSL* ssl = tls->newSession(fd, serverName);
+        if (ssl == nullptr) {
+            ::close(fd);
+            error = "cannot create a TLS session: " + opensslError();
+            return nullptr;
+        }
+        stream = std::make_unique<TlsStream>(fd, ssl, false);
+    } else {
+        stream = std::make_unique<Stream>(fd);
+    }
+    auto conn = std::make_unique<UpstreamConnection>(_loop, *this, key, std::move(stream), true);
     UpstreamConnection* raw = conn.get();
     if (!_loop.add(fd, raw)) {
         error = "cannot register upstream socket";

@@ -9,6 +9,7 @@
 
 #include "sluice/runtime/Logging.h"
 #include "sluice/runtime/transport/HttpConnection.h"
+#include "sluice/runtime/transport/Tls.h"
 
 namespace sluice::runtime::transport {
 
@@ -45,7 +46,7 @@ public:
                 return;
             }
             setNoDelay(fd);
-            _worker.adopt(fd, peer, _socket.tls);
+            _worker.adopt(fd, peer, _socket.tls.get());
         }
     }
 
@@ -72,14 +73,20 @@ void Worker::addListener(ListenSocket socket)
     _acceptors.push_back(std::move(acceptor));
 }
 
-void Worker::adopt(int fd, const Address& peer, bool tls)
+void Worker::adopt(int fd, const Address& peer, const TlsServerContext* tls)
 {
-    auto stream = _streamFactory ? _streamFactory(fd, tls) : std::make_unique<Stream>(fd);
-    if (!stream) {
-        ::close(fd);
-        return;
+    std::unique_ptr<Stream> stream;
+    if (tls != nullptr) {
+        SSL* ssl = tls->newSession(fd);
+        if (ssl == nullptr) {
+            ::close(fd);
+            return;
+        }
+        stream = std::make_unique<TlsStream>(fd, ssl, true);
+    } else {
+        stream = std::make_unique<Stream>(fd);
     }
-    auto connection = std::make_unique<HttpConnection>(*this, std::move(stream), peer, tls);
+    auto connection = std::make_unique<HttpConnection>(*this, std::move(stream), peer, tls != nullptr);
     HttpConnection* raw = connection.get();
     if (!_loop.add(fd, raw)) {
         return;

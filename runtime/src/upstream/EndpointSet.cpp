@@ -85,6 +85,7 @@ std::vector<std::size_t> schedule(const std::vector<std::unique_ptr<Endpoint>>& 
 std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vector<ConfigError>& errors)
 {
     auto set = std::make_shared<EndpointSet>();
+    std::shared_ptr<transport::TlsClientContext> tls;
     std::vector<std::string> groups;
     std::vector<std::vector<std::size_t>> members;
     for (std::size_t i = 0; i < api.endpoints.size(); ++i) {
@@ -104,7 +105,29 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
             errors.push_back({api.file, pointer, error});
             continue;
         }
-        e->poolKey = std::string(e->tls ? "https|" : "http|") + e->addresses.front().str() + "|" + e->host;
+        if (e->tls) {
+            if (!tls) {
+                try {
+                    transport::TlsClientContext::Options options;
+                    options.verify = api.tlsVerify;
+                    options.caFile = api.tlsCaFile;
+                    options.clientCertificate = api.tlsClientCertificate;
+                    options.clientKey = api.tlsClientKey;
+                    tls = transport::TlsClientContext::create(options);
+                } catch (const std::exception& ex) {
+                    errors.push_back({api.file, "/tls", ex.what()});
+                    continue;
+                }
+            }
+            e->tlsContext = tls;
+            e->serverName = api.tlsServerName.empty() ? e->host : api.tlsServerName;
+        }
+        // Connections are interchangeable only with the same address and the same TLS settings
+        // (a connection verified against one API's CA must never serve another's).
+        e->poolKey = std::string(e->tls ? "https|" : "http|") + e->addresses.front().str() + "|" + e->serverName;
+        if (e->tlsContext) {
+            e->poolKey += "|" + std::to_string(reinterpret_cast<std::uintptr_t>(e->tlsContext.get()));
+        }
         auto g = std::find(groups.begin(), groups.end(), e->group);
         if (g == groups.end()) {
             groups.push_back(e->group);

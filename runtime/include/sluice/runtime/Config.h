@@ -65,6 +65,11 @@ struct ApiConfig {
     int connectTimeoutMs = 5000;
     int readTimeoutMs = 60000;
     int retries = 1;  // extra attempts on other endpoints, idempotent requests only
+    bool tlsVerify = true;
+    std::string tlsCaFile;  // absolute, or empty for the system CAs
+    std::string tlsServerName;
+    std::string tlsClientCertificate;
+    std::string tlsClientKey;
     std::int64_t suspendInitialMs = 30000;
     std::int64_t suspendMaxMs = 300000;
     double suspendFactor = 2.0;

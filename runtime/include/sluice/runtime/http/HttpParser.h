@@ -36,10 +36,13 @@ enum class BodyFraming {
     UntilClose      // responses only: body runs until the connection closes
 };
 
+// Exceeding a limit is refused as soon as it is certain, without waiting for the end of the line
+// or head. Responses use the same limits and answer 502 instead.
 struct ParseLimits {
-    std::size_t maxRequestLine = 8 * 1024;     // longer request line -> 414
-    std::size_t maxHeaderBytes = 32 * 1024;    // whole head, start line included -> 431
-    std::size_t maxHeaderCount = 100;          // -> 431
+    std::size_t maxRequestLine = 8 * 1024;     // request line without CRLF (and without skipped
+                                               // empty lines before it) longer -> 414
+    std::size_t maxHeaderBytes = 32 * 1024;    // whole head (headLength) longer -> 431
+    std::size_t maxHeaderCount = 100;          // more field lines -> 431
 };
 
 enum class ParseStatus {

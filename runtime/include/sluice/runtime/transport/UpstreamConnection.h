@@ -36,6 +36,7 @@ public:
 };
 
 class UpstreamPool;
+class TlsClientContext;
 
 // One connection to a backend, used by one exchange at a time and pooled between exchanges.
 class UpstreamConnection final : public IoHandler, public TimerTarget {
@@ -69,7 +70,8 @@ public:
 
 private:
     friend class UpstreamPool;
-    enum class State { Connecting, Active, Idle, Closed };
+class TlsClientContext;
+    enum class State { Connecting, Handshaking, Active, Idle, Closed };
 
     void flush();
     void readResponse();
@@ -113,7 +115,9 @@ public:
 
     // An idle connection for `key`, or a new one connecting to `address` (nullptr and `error`
     // when the socket cannot even be created).
-    UpstreamConnection* acquire(const std::string& key, const Address& address, std::string& error);
+    // With `tls`, the connection runs TLS with SNI/verification for `serverName`.
+    UpstreamConnection* acquire(const std::string& key, const Address& address, std::string& error,
+                                const TlsClientContext* tls = nullptr, const std::string& serverName = {});
 
     std::size_t idleCount() const noexcept;
     int idleTimeoutMs() const noexcept { return _idleTimeoutMs; }

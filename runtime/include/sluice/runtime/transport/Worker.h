@@ -17,23 +17,23 @@ namespace sluice::runtime::transport {
 class HttpConnection;
 
 // A listening socket of one worker (each worker has its own, bound with SO_REUSEPORT).
+class TlsServerContext;
+
 struct ListenSocket {
     int fd = -1;
     std::string name;
-    bool tls = false;
+    std::shared_ptr<TlsServerContext> tls;  // null: plain HTTP
 };
 
 // One worker thread: an event loop, its listeners, its client connections and its upstream
 // pool. Everything here is touched only by the worker's thread, except the posted tasks.
 class Worker final : public TimerTarget {
 public:
-    // Wraps an accepted socket into a stream (plain or TLS); null refuses the connection.
-    using StreamFactory = std::function<std::unique_ptr<Stream>(int fd, bool tls)>;
 
     Worker(unsigned index, std::shared_ptr<const Snapshot> snapshot);
     ~Worker() override;
 
-    void setStreamFactory(StreamFactory factory) { _streamFactory = std::move(factory); }
+
     void addListener(ListenSocket socket);
     void start();
     // Graceful: stop accepting, finish in-flight exchanges, then exit (thread-safe).
@@ -48,7 +48,7 @@ public:
     const std::shared_ptr<const Snapshot>& snapshot() const noexcept { return _snapshot; }
     bool draining() const noexcept { return _draining; }
     void closed(HttpConnection* connection);
-    void adopt(int fd, const Address& peer, bool tls);
+    void adopt(int fd, const Address& peer, const TlsServerContext* tls);
     Clock::time_point onTimer(Clock::time_point now) override;
     unsigned index() const noexcept { return _index; }
     std::size_t connectionCount() const noexcept { return _connections.size(); }
@@ -66,7 +66,6 @@ private:
     std::unordered_map<HttpConnection*, std::unique_ptr<HttpConnection>> _connections;
     bool _draining = false;
     Clock::time_point _drainDeadline = Clock::time_point::max();
-    StreamFactory _streamFactory;
     std::thread _thread;
 };
 

@@ -8,6 +8,7 @@
 
 #include "sluice/runtime/Config.h"
 #include "sluice/runtime/transport/Net.h"
+#include "sluice/runtime/transport/Tls.h"
 
 namespace sluice::runtime::upstream {
 
@@ -37,6 +38,8 @@ public:
     std::vector<transport::Address> addresses;
     int weight = 1;
     std::string group;
+    std::shared_ptr<transport::TlsClientContext> tlsContext;  // https endpoints
+    std::string serverName;                                   // SNI and verified name
 
     bool available(std::int64_t nowMs) const noexcept { return _suspendedUntilMs.load(std::memory_order_relaxed) <= nowMs; }
     std::int64_t suspendedUntilMs() const noexcept { return _suspendedUntilMs.load(std::memory_order_relaxed); }

@@ -1,0 +1,91 @@
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <Poco/Dynamic/Var.h>
+
+#include "sluice/runtime/transport/Net.h"
+
+namespace sluice::runtime::transport {
+
+// Server-side TLS for one listener: one SSL_CTX per configured certificate, chosen by SNI
+// (exact name, then "*.domain" wildcard, else the first certificate); TLS 1.2 or 1.3; optional
+// or required client certificates verified against a CA bundle (mutual TLS).
+class TlsServerContext {
+public:
+    // Builds from the listener's "tls" object (already schema-valid); paths relative to
+    // `baseDir`. Throws std::runtime_error naming the file and OpenSSL's reason.
+    static std::shared_ptr<TlsServerContext> create(const Poco::Dynamic::Var& tls, const std::string& baseDir);
+    ~TlsServerContext();
+
+    SSL* newSession(int fd) const;
+    bool clientAuth() const noexcept { return _clientAuth != "none"; }
+
+private:
+    struct Certificate {
+        SSL_CTX* ctx = nullptr;
+        std::vector<std::string> names;  // lower-case; "*.example.com" wildcards allowed
+    };
+    static int onServerName(SSL* ssl, int* alert, void* arg);
+    SSL_CTX* select(const std::string& serverName) const;
+
+    std::vector<Certificate> _certificates;
+    std::string _clientAuth = "none";
+};
+
+// Client-side TLS for connections to backends (and plugin HTTP calls): certificate and host
+// name verification against the system CAs or a given bundle, SNI, optional client certificate.
+class TlsClientContext {
+public:
+    struct Options {
+        bool verify = true;
+        std::string caFile;             // empty: the system's default CAs
+        std::string clientCertificate;  // PEM chain, optional
+        std::string clientKey;
+    };
+    static std::shared_ptr<TlsClientContext> create(const Options& options);
+    // The context for calls with system CAs and verification on.
+    static std::shared_ptr<TlsClientContext> systemDefault();
+    ~TlsClientContext();
+
+    // A session for `fd` sending SNI `serverName` and verifying the peer for `verifyName`.
+    SSL* newSession(int fd, const std::string& serverName) const;
+    bool verifies() const noexcept { return _verify; }
+
+private:
+    SSL_CTX* _ctx = nullptr;
+    bool _verify = true;
+};
+
+// A Stream over OpenSSL in non-blocking mode.
+class TlsStream final : public Stream {
+public:
+    TlsStream(int fd, SSL* ssl, bool server);
+    ~TlsStream() override;
+
+    IoResult read(char* buffer, std::size_t length) override;
+    IoResult writev(const iovec* parts, int count) override;
+    IoResult handshake() override;
+    bool handshakeDone() const override { return _done; }
+    std::string peerCertificatePem() const override;
+    bool isTls() const override { return true; }
+    // A write that could not finish because TLS needs to read first (and vice versa).
+    bool wantsRead() const noexcept { return _wantRead; }
+
+private:
+    IoResult fromSslError(int rc);
+
+    SSL* _ssl;
+    bool _server;
+    bool _done = false;
+    bool _wantRead = false;
+};
+
+// OpenSSL's error queue as text (and cleared).
+std::string opensslError();
+
+}  // namespace sluice::runtime::transport

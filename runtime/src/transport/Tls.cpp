@@ -1,0 +1,391 @@
+#include "sluice/runtime/transport/Tls.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <stdexcept>
+
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+
+namespace sluice::runtime::transport {
+
+std::string opensslError()
+{
+    std::string out;
+    unsigned long code = 0;
+    while ((code = ERR_get_error()) != 0) {
+        char buf[256];
+        ERR_error_string_n(code, buf, sizeof buf);
+        if (!out.empty()) {
+            out += "; ";
+        }
+        out += buf;
+    }
+    return out.empty() ? "unknown OpenSSL error" : out;
+}
+
+namespace {
+
+std::string lower(std::string s)
+{
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+}
+
+std::string resolvePath(const std::string& baseDir, const std::string& path)
+{
+    std::filesystem::path p(path);
+    return (p.is_absolute() ? p : std::filesystem::path(baseDir) / p).lexically_normal().string();
+}
+
+SSL_CTX* newServerCtx(const std::string& cert, const std::string& key, int minVersion, const std::string& ciphers)
+{
+    SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == nullptr) {
+        throw std::runtime_error("cannot create a TLS context: " + opensslError());
+    }
+    SSL_CTX_set_min_proto_version(ctx, minVersion);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
+        std::string reason = opensslError();
+        SSL_CTX_free(ctx);
+        throw std::runtime_error("certificate " + cert + ": " + reason);
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+        std::string reason = opensslError();
+        SSL_CTX_free(ctx);
+        throw std::runtime_error("private key " + key + ": " + reason);
+    }
+    if (!ciphers.empty() && SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) != 1) {
+        std::string reason = opensslError();
+        SSL_CTX_free(ctx);
+        throw std::runtime_error("ciphers '" + ciphers + "': " + reason);
+    }
+    return ctx;
+}
+
+// The names a certificate is valid for (subjectAltName DNS entries, else the CN).
+std::vector<std::string> certificateNames(SSL_CTX* ctx)
+{
+    std::vector<std::string> names;
+    X509* x = SSL_CTX_get0_certificate(ctx);
+    if (x == nullptr) {
+        return names;
+    }
+    auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr));
+    if (sans != nullptr) {
+        for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+            const GENERAL_NAME* n = sk_GENERAL_NAME_value(sans, i);
+            if (n->type == GEN_DNS) {
+                const auto* data = ASN1_STRING_get0_data(n->d.dNSName);
+                names.push_back(lower(std::string(reinterpret_cast<const char*>(data),
+                                                  static_cast<std::size_t>(ASN1_STRING_length(n->d.dNSName)))));
+            }
+        }
+        GENERAL_NAMES_free(sans);
+    }
+    if (names.empty()) {
+        char cn[256] = {};
+        if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof cn) > 0) {
+            names.push_back(lower(cn));
+        }
+    }
+    return names;
+}
+
+// "optional" client authentication: the handshake goes on whatever the client presents; only a
+// certificate that verified is ever exposed to handlers (see peerCertificatePem).
+int acceptAnyClient(int, X509_STORE_CTX*)
+{
+    return 1;
+}
+
+bool nameMatches(const std::string& pattern, const std::string& name)
+{
+    if (pattern == name) {
+        return true;
+    }
+    if (pattern.size() > 2 && pattern[0] == '*' && pattern[1] == '.') {
+        std::size_t dot = name.find('.');
+        return dot != std::string::npos && name.compare(dot, std::string::npos, pattern, 1, std::string::npos) == 0;
+    }
+    return false;
+}
+
+}  // namespace
+
+std::shared_ptr<TlsServerContext> TlsServerContext::create(const Poco::Dynamic::Var& tlsVar, const std::string& baseDir)
+{
+    auto tls = tlsVar.extract<Poco::JSON::Object::Ptr>();
+    auto context = std::shared_ptr<TlsServerContext>(new TlsServerContext());
+    int minVersion = tls->optValue<std::string>("min_version", "TLSv1.2") == "TLSv1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
+    std::string ciphers = tls->optValue<std::string>("ciphers", "");
+    context->_clientAuth = tls->optValue<std::string>("client_auth", "none");
+    std::string clientCa = tls->has("client_ca") ? resolvePath(baseDir, tls->getValue<std::string>("client_ca")) : "";
+    if (context->_clientAuth != "none" && clientCa.empty()) {
+        throw std::runtime_error("client_auth '" + context->_clientAuth + "' needs client_ca (a CA bundle)");
+    }
+    auto certs = tls->getArray("certificates");
+    for (unsigned i = 0; i < certs->size(); ++i) {
+        auto entry = certs->getObject(i);
+        std::string cert = resolvePath(baseDir, entry->getValue<std::string>("certificate"));
+        std::string key = resolvePath(baseDir, entry->getValue<std::string>("key"));
+        Certificate c;
+        c.ctx = newServerCtx(cert, key, minVersion, ciphers);
+        context->_certificates.push_back(c);  // owned from here on (freed by the destructor)
+        if (entry->has("server_names")) {
+            auto names = entry->getArray("server_names");
+            for (unsigned n = 0; n < names->size(); ++n) {
+                context->_certificates.back().names.push_back(lower(names->getElement<std::string>(n)));
+            }
+        } else {
+            context->_certificates.back().names = certificateNames(c.ctx);
+        }
+        if (context->_clientAuth != "none") {
+            int mode = SSL_VERIFY_PEER | (context->_clientAuth == "required" ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
+            if (SSL_CTX_load_verify_locations(c.ctx, clientCa.c_str(), nullptr) != 1) {
+                throw std::runtime_error("client_ca " + clientCa + ": " + opensslError());
+            }
+            STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(clientCa.c_str());
+            if (names != nullptr) {
+                SSL_CTX_set_client_CA_list(c.ctx, names);
+            }
+            // With "optional", a certificate that does not verify is not fatal for the handshake,
+            // but it is never exposed to handlers as verified.
+            SSL_CTX_set_verify(c.ctx, mode, context->_clientAuth == "optional" ? &acceptAnyClient : nullptr);
+            SSL_CTX_set_verify_depth(c.ctx, 8);
+        }
+        SSL_CTX_set_tlsext_servername_callback(c.ctx, &TlsServerContext::onServerName);
+        SSL_CTX_set_tlsext_servername_arg(c.ctx, context.get());
+        unsigned char sid[] = "sluice";
+        SSL_CTX_set_session_id_context(c.ctx, sid, sizeof sid - 1);
+    }
+    return context;
+}
+
+TlsServerContext::~TlsServerContext()
+{
+    for (auto& c : _certificates) {
+        SSL_CTX_free(c.ctx);
+    }
+}
+
+SSL_CTX* TlsServerContext::select(const std::string& serverName) const
+{
+    std::string name = lower(serverName);
+    for (const auto& c : _certificates) {
+        for (const auto& pattern : c.names) {
+            if (pattern == name) {
+                return c.ctx;
+            }
+        }
+    }
+    for (const auto& c : _certificates) {
+        for (const auto& pattern : c.names) {
+            if (nameMatches(pattern, name)) {
+                return c.ctx;
+            }
+        }
+    }
+    return _certificates.front().ctx;
+}
+
+int TlsServerContext::onServerName(SSL* ssl, int*, void* arg)
+{
+    const auto* self = static_cast<const TlsServerContext*>(arg);
+    const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (name != nullptr) {
+        SSL_CTX* chosen = self->select(name);
+        if (chosen != SSL_get_SSL_CTX(ssl)) {
+            SSL_set_SSL_CTX(ssl, chosen);
+            // SSL_set_SSL_CTX does not copy the verification settings.
+            SSL_set_verify(ssl, SSL_CTX_get_verify_mode(chosen), SSL_CTX_get_verify_callback(chosen));
+        }
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+SSL* TlsServerContext::newSession(int fd) const
+{
+    SSL* ssl = SSL_new(_certificates.front().ctx);
+    if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1) {
+        SSL_free(ssl);
+        return nullptr;
+    }
+    SSL_set_accept_state(ssl);
+    return ssl;
+}
+
+std::shared_ptr<TlsClientContext> TlsClientContext::create(const Options& options)
+{
+    auto context = std::shared_ptr<TlsClientContext>(new TlsClientContext());
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == nullptr) {
+        throw std::runtime_error("cannot create a TLS client context: " + opensslError());
+    }
+    context->_ctx = ctx;
+    context->_verify = options.verify;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    if (options.verify) {
+        int ok = options.caFile.empty() ? SSL_CTX_set_default_verify_paths(ctx)
+                                        : SSL_CTX_load_verify_locations(ctx, options.caFile.c_str(), nullptr);
+        if (ok != 1) {
+            throw std::runtime_error("CA bundle " + (options.caFile.empty() ? std::string("(system)") : options.caFile) +
+                                     ": " + opensslError());
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+    }
+    if (!options.clientCertificate.empty()) {
+        if (SSL_CTX_use_certificate_chain_file(ctx, options.clientCertificate.c_str()) != 1 ||
+            SSL_CTX_use_PrivateKey_file(ctx, options.clientKey.c_str(), SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(ctx) != 1) {
+            throw std::runtime_error("client certificate " + options.clientCertificate + ": " + opensslError());
+        }
+    }
+    return context;
+}
+
+std::shared_ptr<TlsClientContext> TlsClientContext::systemDefault()
+{
+    static std::shared_ptr<TlsClientContext> context = create(Options{});
+    return context;
+}
+
+TlsClientContext::~TlsClientContext()
+{
+    SSL_CTX_free(_ctx);
+}
+
+SSL* TlsClientContext::newSession(int fd, const std::string& serverName) const
+{
+    SSL* ssl = SSL_new(_ctx);
+    if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1) {
+        SSL_free(ssl);
+        return nullptr;
+    }
+    bool isIp = serverName.find_first_not_of("0123456789.") == std::string::npos || serverName.find(':') != std::string::npos;
+    if (!isIp) {
+        SSL_set_tlsext_host_name(ssl, serverName.c_str());
+    }
+    if (_verify) {
+        if (isIp) {
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName.c_str());
+        } else {
+            SSL_set1_host(ssl, serverName.c_str());
+        }
+    }
+    SSL_set_connect_state(ssl);
+    return ssl;
+}
+
+TlsStream::TlsStream(int fd, SSL* ssl, bool server) : Stream(fd), _ssl(ssl), _server(server)
+{
+    (void)_server;
+}
+
+TlsStream::~TlsStream()
+{
+    if (_done) {
+        SSL_shutdown(_ssl);  // best effort close_notify; never waits
+    }
+    SSL_free(_ssl);
+}
+
+IoResult TlsStream::fromSslError(int rc)
+{
+    int err = SSL_get_error(_ssl, rc);
+    switch (err) {
+        case SSL_ERROR_WANT_READ:
+            _wantRead = true;
+            return {IoStatus::WouldBlock, 0, 0};
+        case SSL_ERROR_WANT_WRITE: return {IoStatus::WouldBlock, 0, 0};
+        case SSL_ERROR_ZERO_RETURN: return {IoStatus::Eof, 0, 0};
+        case SSL_ERROR_SYSCALL:
+            ERR_clear_error();
+            return {errno == 0 ? IoStatus::Eof : IoStatus::Error, 0, errno};
+        default: ERR_clear_error(); return {IoStatus::Error, 0, EPROTO};
+    }
+}
+
+IoResult TlsStream::handshake()
+{
+    if (_done) {
+        return {};
+    }
+    ERR_clear_error();
+    int rc = SSL_do_handshake(_ssl);
+    if (rc == 1) {
+        _done = true;
+        return {};
+    }
+    return fromSslError(rc);
+}
+
+IoResult TlsStream::read(char* buffer, std::size_t length)
+{
+    _wantRead = false;
+    ERR_clear_error();
+    std::size_t n = 0;
+    int rc = SSL_read_ex(_ssl, buffer, length, &n);
+    if (rc == 1) {
+        return {IoStatus::Ok, n, 0};
+    }
+    return fromSslError(rc);
+}
+
+IoResult TlsStream::writev(const iovec* parts, int count)
+{
+    _wantRead = false;
+    std::size_t total = 0;
+    for (int i = 0; i < count; ++i) {
+        if (parts[i].iov_len == 0) {
+            continue;
+        }
+        ERR_clear_error();
+        std::size_t n = 0;
+        int rc = SSL_write_ex(_ssl, parts[i].iov_base, parts[i].iov_len, &n);
+        if (rc != 1) {
+            IoResult r = fromSslError(rc);
+            if (total > 0 && r.status == IoStatus::WouldBlock) {
+                return {IoStatus::Ok, total, 0};
+            }
+            return r;
+        }
+        total += n;
+        if (n < parts[i].iov_len) {
+            break;
+        }
+    }
+    return {IoStatus::Ok, total, 0};
+}
+
+std::string TlsStream::peerCertificatePem() const
+{
+    X509* cert = SSL_get1_peer_certificate(_ssl);
+    if (cert == nullptr) {
+        return {};
+    }
+    std::string pem;
+    if (SSL_get_verify_result(_ssl) == X509_V_OK) {
+        BIO* bio = BIO_new(BIO_s_mem());
+        if (bio != nullptr && PEM_write_bio_X509(bio, cert) == 1) {
+            char* data = nullptr;
+            long len = BIO_get_mem_data(bio, &data);
+            pem.assign(data, static_cast<std::size_t>(len));
+        }
+        BIO_free(bio);
+    }
+    X509_free(cert);
+    return pem;
+}
+
+}  // namespace sluice::runtime::transport
