@@ -5,10 +5,13 @@
 #include <cstdio>
 #include <fstream>
 #include <iomanip>
+#include <mutex>
 #include <optional>
 
 #include "sluice/abi_version.h"
+#include "sluice/runtime/AdminServer.h"
 #include "sluice/runtime/Gateway.h"
+#include "sluice/runtime/Json.h"
 #include "sluice/runtime/Logging.h"
 #include "sluice/runtime/Version.h"
 #include "sluice/runtime/transport/HttpServer.h"
@@ -182,6 +185,63 @@ int run(const Options& o, std::ostream& err)
         log->info("listening on {}://{}:{} ({}), {} worker(s)", l.tls ? "https" : "http", l.host, l.port, l.name,
                   server.workerCount());
     }
+
+    // One reload at a time, whether SIGHUP or the admin endpoint asked for it. A failed reload
+    // leaves the running snapshot untouched.
+    std::mutex reloadMutex;
+    auto reload = [&](const char* trigger) {
+        std::lock_guard<std::mutex> lock(reloadMutex);
+        log->info("{}: reloading {}", trigger, o.config);
+        SnapshotResult reloaded = gateway.load();
+        logLoaded(reloaded, *log);
+        if (reloaded.snapshot) {
+            Logging::configure(reloaded.snapshot->config.logging);
+            server.setSnapshot(reloaded.snapshot);
+            log->info("reload complete: {} API(s), {} handler instance(s)", reloaded.snapshot->config.apis.size(),
+                      reloaded.snapshot->instanceCount);
+        } else {
+            log->error("reload failed with {} error(s); the previous configuration stays active",
+                       reloaded.errors.size());
+        }
+        return reloaded;
+    };
+    std::unique_ptr<AdminServer> admin;
+    const GatewayConfig& first = r.snapshot->config;
+    if (!first.adminHost.empty()) {
+        AdminServer::Hooks hooks;
+        hooks.status = [&gateway, &server] {
+            auto current = gateway.current();
+            std::string json = "{\"version\":" + jsonQuote(kRuntimeVersion) + ",\"abi\":" +
+                               jsonQuote(SLUICE_ABI_VERSION_STRING) + ",\"workers\":" +
+                               std::to_string(server.workerCount()) + ",\"apis\":[";
+            for (std::size_t i = 0; current && i < current->apis.size(); ++i) {
+                const auto& api = current->apis[i].config;
+                json += (i ? "," : "") + std::string("{\"name\":") + jsonQuote(api.name) +
+                        ",\"context\":" + jsonQuote(api.context) + ",\"version\":" + jsonQuote(api.version) + "}";
+            }
+            return json + "]}";
+        };
+        hooks.reload = [&reload] {
+            SnapshotResult result = reload("admin /reload");
+            if (result.snapshot) {
+                return std::make_pair(true, std::string("{\"reloaded\":true,\"apis\":") +
+                                                std::to_string(result.snapshot->config.apis.size()) + "}");
+            }
+            std::string json = "{\"reloaded\":false,\"errors\":[";
+            for (std::size_t i = 0; i < result.errors.size(); ++i) {
+                json += (i ? "," : "") + jsonQuote(result.errors[i].str());
+            }
+            return std::make_pair(false, json + "]}");
+        };
+        try {
+            admin = std::make_unique<AdminServer>(first.adminHost, first.adminPort, std::move(hooks));
+            log->info("admin endpoint on http://{}:{} (/status, /reload)", first.adminHost, admin->port());
+        } catch (const std::exception& e) {
+            log->error("cannot start the admin endpoint on {}:{}: {}", first.adminHost, first.adminPort, e.what());
+            server.stop(0);
+            return 1;
+        }
+    }
     log->info("sluiced {} (plugin ABI {}) started with {}: {} API(s), {} handler instance(s)", kRuntimeVersion,
               SLUICE_ABI_VERSION_STRING, o.config, r.snapshot->config.apis.size(), r.snapshot->instanceCount);
 
@@ -191,21 +251,11 @@ int run(const Options& o, std::ostream& err)
             continue;
         }
         if (sig == SIGHUP) {
-            log->info("SIGHUP: reloading {}", o.config);
-            SnapshotResult reloaded = gateway.load();
-            logLoaded(reloaded, *log);
-            if (reloaded.snapshot) {
-                Logging::configure(reloaded.snapshot->config.logging);
-                server.setSnapshot(reloaded.snapshot);
-                log->info("reload complete: {} API(s), {} handler instance(s)", reloaded.snapshot->config.apis.size(),
-                          reloaded.snapshot->instanceCount);
-            } else {
-                log->error("reload failed with {} error(s); the previous configuration stays active",
-                           reloaded.errors.size());
-            }
+            reload("SIGHUP");
             continue;
         }
         log->info("{}: shutting down gracefully", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        admin.reset();
         server.stop(kShutdownGraceMs);
         log->info("stopped");
         return 0;

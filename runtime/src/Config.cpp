@@ -187,6 +187,11 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
         }
         cfg.listeners.push_back(lc);
     }
+    if (root->has("admin")) {
+        auto admin = root->getObject("admin");
+        cfg.adminHost = get<std::string>(admin, "host", "127.0.0.1");
+        cfg.adminPort = get<int>(admin, "port", 9901);
+    }
     if (root->has("http")) {
         auto h = root->getObject("http");
         cfg.http.maxRequestLine = get<std::size_t>(h, "max_request_line", cfg.http.maxRequestLine);

@@ -96,6 +96,8 @@ struct GatewayConfig {
     unsigned workers = 0;   // 0: one per core
     std::vector<ListenerConfig> listeners;
     HttpConfig http;
+    std::string adminHost;  // empty: no admin endpoint
+    int adminPort = 0;
     std::vector<std::string> pluginDirectories;  // absolute
     std::string apisDirectory;                   // absolute
     std::vector<HandlerRef> handlers;            // global chain
