@@ -11,6 +11,8 @@ pkg_check_modules(Lua REQUIRED IMPORTED_TARGET lua5.4)
 find_path(VALIJSON_INCLUDE_DIR valijson/validator.hpp REQUIRED)
 add_library(sluice_valijson INTERFACE)
 target_include_directories(sluice_valijson SYSTEM INTERFACE "${VALIJSON_INCLUDE_DIR}")
+# Without this valijson prints and calls abort() on a malformed schema instead of throwing.
+target_compile_definitions(sluice_valijson INTERFACE VALIJSON_USE_EXCEPTIONS=1)
 add_library(Sluice::valijson ALIAS sluice_valijson)
 
 if(SLUICE_BUILD_TESTS)

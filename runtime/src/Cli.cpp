@@ -97,7 +97,7 @@ int listPlugins(const Options& o, std::ostream& out, std::ostream& err)
     std::optional<GatewayConfig> config;
     if (o.configGiven || std::ifstream(o.config).good()) {
         ConfigLoadResult loaded = ConfigLoader::load(o.config);
-        if (loaded.config) {
+        if (loaded.config && loaded.errors.empty()) {
             config = std::move(loaded.config);
         } else {
             err << "warning: configuration " << o.config

@@ -367,7 +367,9 @@ ConfigLoadResult ConfigLoader::load(const std::string& path)
         }
     }
     checkDuplicateApis(apis, result.errors);
-    if (cfg && result.errors.empty()) {
+    if (cfg) {
+        // Handed back even with errors, holding the APIs that are valid, so that the checks
+        // that need plugins can still run and report their mistakes in the same pass.
         cfg->apis = std::move(apis);
         result.config = std::move(cfg);
     }

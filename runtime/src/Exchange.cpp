@@ -1,6 +1,8 @@
 #include "sluice/runtime/Exchange.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <cstdio>
 #include <strings.h>
 
@@ -33,12 +35,29 @@ std::string nextRequestId()
 
 }  // namespace
 
+HeaderList::HeaderList() : _own(std::make_unique<Arena>(1024)), _arena(_own.get()) {}
+
+HeaderList::HeaderList(Arena& arena) : _arena(&arena) {}
+
+std::string_view HeaderList::keep(std::string_view text)
+{
+    if (text.empty()) {
+        return {};
+    }
+    char* p = static_cast<char*>(_arena->allocate(text.size()));
+    if (p == nullptr) {
+        return {};
+    }
+    std::memcpy(p, text.data(), text.size());
+    return {p, text.size()};
+}
+
 std::optional<std::string_view> HeaderList::get(std::string_view name, std::size_t index) const
 {
     for (const auto& [n, v] : _entries) {
         if (sameName(n, name)) {
             if (index == 0) {
-                return std::string_view(v);
+                return v;
             }
             --index;
         }
@@ -54,19 +73,14 @@ void HeaderList::set(std::string_view name, std::string_view value)
 
 void HeaderList::add(std::string_view name, std::string_view value)
 {
-    _entries.emplace_back(std::string(name), std::string(value));
+    _entries.emplace_back(keep(name), keep(value));
 }
 
 void HeaderList::remove(std::string_view name)
 {
-    std::vector<Entry> kept;
-    kept.reserve(_entries.size());
-    for (auto& e : _entries) {
-        if (!sameName(e.first, name)) {
-            kept.push_back(std::move(e));
-        }
-    }
-    _entries.swap(kept);
+    _entries.erase(std::remove_if(_entries.begin(), _entries.end(),
+                                  [name](const Entry& e) { return sameName(e.first, name); }),
+                   _entries.end());
 }
 
 bool HeaderList::validName(std::string_view name)
@@ -79,7 +93,7 @@ bool HeaderList::validValue(std::string_view value)
     return sdk::isFieldValue(value);
 }
 
-Exchange::Exchange() : requestId(nextRequestId()) {}
+Exchange::Exchange() : requestId(nextRequestId()), requestHeaders(arena), responseHeaders(arena) {}
 
 void Exchange::reset()
 {
@@ -103,7 +117,7 @@ void Exchange::reset()
     responseStatus = 0;
     localResponse.reset();
     properties.clear();
-    arena.reset();
+    arena.reset();  // after the header lists that point into it were cleared
     owner = nullptr;
     driver = nullptr;
     codecs = nullptr;

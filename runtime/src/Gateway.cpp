@@ -16,6 +16,12 @@ SnapshotResult Gateway::load()
     }
     auto plugins = loadPlugins(pluginDirectories(&*loaded.config, _options.extraPluginDirs), Logging::get("loader"));
     SnapshotResult result = buildSnapshot(std::move(*loaded.config), std::move(plugins));
+    if (!loaded.errors.empty()) {
+        // The file errors come first (file order), then what the plugin checks found.
+        loaded.errors.insert(loaded.errors.end(), result.errors.begin(), result.errors.end());
+        result.errors = std::move(loaded.errors);
+        result.snapshot.reset();
+    }
     if (result.snapshot) {
         std::lock_guard<std::mutex> lock(_mutex);
         _current = result.snapshot;

@@ -107,8 +107,10 @@ struct GatewayConfig {
 };
 
 struct ConfigLoadResult {
-    std::optional<GatewayConfig> config;  // set when `errors` is empty
-    std::vector<ConfigError> errors;      // every mistake found, in file order
+    // Set whenever sluice.json itself is valid: with errors it holds only the valid APIs and is
+    // good for further checking, never for serving. Success is `errors.empty()`.
+    std::optional<GatewayConfig> config;
+    std::vector<ConfigError> errors;  // every mistake found, in file order
 };
 
 // Reads sluice.json and every apis/*.json, substitutes ${env:NAME}, validates each file against

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,9 +15,17 @@
 namespace sluice::runtime {
 
 // An ordered header list with case-insensitive names, as on the wire.
+// Names and values live in an arena (the exchange's), so building and changing headers costs
+// no allocation per header on the request path; views handed out stay valid until the arena is
+// reset with the exchange.
 class HeaderList {
 public:
-    using Entry = std::pair<std::string, std::string>;
+    using Entry = std::pair<std::string_view, std::string_view>;
+
+    HeaderList();                      // with an arena of its own
+    explicit HeaderList(Arena& arena);  // in a shared arena that outlives the list's use
+    HeaderList(const HeaderList&) = delete;
+    HeaderList& operator=(const HeaderList&) = delete;
 
     std::optional<std::string_view> get(std::string_view name, std::size_t index = 0) const;
     void set(std::string_view name, std::string_view value);
@@ -31,6 +40,10 @@ public:
     static bool validValue(std::string_view value);
 
 private:
+    std::string_view keep(std::string_view text);
+
+    std::unique_ptr<Arena> _own;
+    Arena* _arena;
     std::vector<Entry> _entries;
 };
 
@@ -85,6 +98,7 @@ public:
     static Exchange& from(sluice_exchange* ex) noexcept { return *reinterpret_cast<Exchange*>(ex); }
 
     sluice_phase phase = SLUICE_PHASE_REQUEST;
+    Arena arena;  // exchange-scoped memory: plugin allocations and header storage
 
     // Request attributes (sluice_attribute).
     std::string method = "GET";
@@ -111,7 +125,6 @@ public:
 
     std::optional<LocalResponse> localResponse;
     std::map<std::string, std::string, std::less<>> properties;
-    Arena arena;
     void* owner = nullptr;                  // the transport connection running this exchange
     ExchangeDriver* driver = nullptr;       // its async services (nullptr: none)
     const MessageCodecs* codecs = nullptr;  // builders and formatters of the snapshot

@@ -7,9 +7,9 @@
 //   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
 // so SP/HTAB is accepted only next to ';' and '=' ("5 ;a=b" is fine, "5 " or "5 x" is not); names
 // are tokens, values tokens or quoted-strings; they are dropped. The whole chunk-size line is
-// bounded by maxLineBytes. Every line ends in CRLF (bare LF refused); chunk data must be followed
-// by CRLF. Trailer field lines are syntax-checked like header fields (no obs-fold), bounded in
-// total by maxTrailerBytes (counting the final CRLF), and dropped.
+// bounded by maxLineBytes (CRLF not counted). Every line ends in CRLF (bare LF refused); chunk
+// data must be followed by CRLF. Trailer field lines are syntax-checked like header fields (no
+// obs-fold), bounded in total by maxTrailerBytes (counting the final CRLF), and dropped.
 //
 // One decoder per message body: after Done or Error it stays in that state.
 

@@ -43,14 +43,18 @@ enum class RouteStatus { Matched, NotFound, MethodNotAllowed };
 
 struct RouteMatch {
     RouteStatus status = RouteStatus::NotFound;
-    const ApiRuntime* api = nullptr;            // the API chosen by prefix: set for Matched,
-                                                // MethodNotAllowed, and for NotFound inside an API
-                                                // (no resource matched); null when no API matched
-    const ResourceRuntime* resource = nullptr;  // set for Matched
-    std::vector<std::pair<std::string, std::string>> pathParams;  // values still percent-encoded
-    std::string resourcePath;   // the path after context and version: what is appended to the endpoint
-                                // ("/" when nothing follows); set whenever `api` is
-    std::string allowedMethods; // for 405: "GET, HEAD" (the Allow header), sorted, ", "-joined
+    // The API chosen by prefix: set for Matched, MethodNotAllowed, and NotFound inside an API (no
+    // resource matched); null when no API matched.
+    const ApiRuntime* api = nullptr;
+    // Set for Matched only.
+    const ResourceRuntime* resource = nullptr;
+    // The "{name}" captures in template order; values still percent-encoded (as in the path).
+    std::vector<std::pair<std::string, std::string>> pathParams;
+    // The path after context and version, what is appended to the endpoint ("/" when nothing
+    // follows, a trailing slash kept); set whenever `api` is.
+    std::string resourcePath;
+    // For 405: the Allow header, sorted and ", "-joined, e.g. "GET, HEAD, POST".
+    std::string allowedMethods;
 };
 
 class Router {
