@@ -144,6 +144,12 @@ SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginR
         rt.config = api;
         auto chain = global;
         rt.endpoints = upstream::EndpointSet::build(api, result.errors);
+        for (const auto& problem : routing::Router::validateContext(api.context)) {
+            result.errors.push_back({api.file, "/context", problem});
+        }
+        for (const auto& problem : routing::Router::validateVersion(api.version)) {
+            result.errors.push_back({api.file, "/version", problem});
+        }
         for (std::size_t r = 0; r < api.resources.size(); ++r) {
             for (const auto& problem : routing::Router::validateTemplate(api.resources[r].uriTemplate)) {
                 result.errors.push_back({api.file, "/resources/" + std::to_string(r) + "/uri_template", problem});

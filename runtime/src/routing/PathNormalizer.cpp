@@ -1,0 +1,222 @@
+#include "sluice/runtime/routing/PathNormalizer.h"
+
+#include <array>
+#include <cstdint>
+
+namespace sluice::runtime::routing {
+namespace {
+
+// What a byte may be when it appears literally in a path (RFC 3986 §3.3).
+enum class CharClass : std::uint8_t {
+    Refused,     // controls, space, '"', '#', '<', '>', '?', '[', '\\', ']', '^', '`', '{', '|', '}', DEL, >= 0x80
+    Unreserved,  // ALPHA DIGIT - . _ ~ : decoded when escaped
+    Reserved,    // sub-delims ':' '@' : legal literally, kept escaped when escaped
+    Percent,
+    Slash,
+};
+
+constexpr std::array<CharClass, 256> makeCharClasses()
+{
+    std::array<CharClass, 256> table{};  // value-initialised: all Refused
+    for (int c = 'A'; c <= 'Z'; ++c) {
+        table[static_cast<std::size_t>(c)] = CharClass::Unreserved;
+    }
+    for (int c = 'a'; c <= 'z'; ++c) {
+        table[static_cast<std::size_t>(c)] = CharClass::Unreserved;
+    }
+    for (int c = '0'; c <= '9'; ++c) {
+        table[static_cast<std::size_t>(c)] = CharClass::Unreserved;
+    }
+    for (char c : {'-', '.', '_', '~'}) {
+        table[static_cast<unsigned char>(c)] = CharClass::Unreserved;
+    }
+    for (char c : {'!', '$', '&', '\'', '(', ')', '*', '+', ',', ';', '=', ':', '@'}) {
+        table[static_cast<unsigned char>(c)] = CharClass::Reserved;
+    }
+    table[static_cast<unsigned char>('%')] = CharClass::Percent;
+    table[static_cast<unsigned char>('/')] = CharClass::Slash;
+    return table;
+}
+
+constexpr std::array<CharClass, 256> kCharClasses = makeCharClasses();
+
+constexpr CharClass classOf(char c) { return kCharClasses[static_cast<unsigned char>(c)]; }
+
+int hexValue(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    return -1;
+}
+
+constexpr char kHexDigits[] = "0123456789ABCDEF";
+
+// The error texts are constants so that nothing from the request reaches a log line through them.
+constexpr const char* kEmpty = "empty path";
+constexpr const char* kNotAbsolute = "path does not start with '/'";
+constexpr const char* kBadCharacter = "invalid character in path";
+constexpr const char* kBadEscape = "malformed percent-escape in path";
+constexpr const char* kEncodedSeparator = "encoded '/', '\\' or NUL in path";
+constexpr const char* kOverlong = "overlong UTF-8 encoding in path";
+constexpr const char* kAboveRoot = "'..' segment above the root";
+constexpr const char* kDotWithParameter = "dot segment with a ';' parameter";
+constexpr const char* kTooLong = "path too long";
+
+// Overlong UTF-8: lead bytes C0/C1 never occur in valid UTF-8; E0 and F0 are overlong when the
+// next byte is below A0 and 90 respectively.
+bool isOverlongLead(int byte) { return byte == 0xC0 || byte == 0xC1; }
+
+bool isOverlongContinuation(int previousEscaped, int byte)
+{
+    return (previousEscaped == 0xE0 && byte >= 0x80 && byte < 0xA0) ||
+           (previousEscaped == 0xF0 && byte >= 0x80 && byte < 0x90);
+}
+
+enum class SegmentKind { Empty, Dot, DotDot, Other };
+
+// Classifies the canonical segment text (already decoded).
+SegmentKind classify(std::string_view segment, const char*& error)
+{
+    if (segment.empty()) {
+        return SegmentKind::Empty;
+    }
+    if (segment[0] != '.') {
+        return SegmentKind::Other;
+    }
+    std::string_view beforeParameter = segment.substr(0, segment.find(';'));
+    bool dot = beforeParameter == ".";
+    bool dotDot = beforeParameter == "..";
+    if ((dot || dotDot) && beforeParameter.size() != segment.size()) {
+        error = kDotWithParameter;
+        return SegmentKind::Other;
+    }
+    if (dot) {
+        return SegmentKind::Dot;
+    }
+    return dotDot ? SegmentKind::DotDot : SegmentKind::Other;
+}
+
+// Appends the canonical form of the segment starting at path[pos] (up to the next '/' or the end)
+// to `out`, and advances `pos` to that '/' or the end. Returns false with `error` set on refusal.
+bool appendSegment(std::string_view path, std::size_t& pos, std::string& out, const char*& error)
+{
+    int previousEscaped = -1;  // the byte of the escape just before, for the overlong check
+    while (pos < path.size()) {
+        char c = path[pos];
+        switch (classOf(c)) {
+            case CharClass::Slash:
+                return true;
+            case CharClass::Unreserved:
+            case CharClass::Reserved:
+                out.push_back(c);
+                previousEscaped = -1;
+                ++pos;
+                break;
+            case CharClass::Percent: {
+                if (path.size() - pos < 3) {
+                    error = kBadEscape;
+                    return false;
+                }
+                int high = hexValue(path[pos + 1]);
+                int low = hexValue(path[pos + 2]);
+                if (high < 0 || low < 0) {
+                    error = kBadEscape;
+                    return false;
+                }
+                int byte = high * 16 + low;
+                if (byte == '/' || byte == '\\' || byte == 0) {
+                    error = kEncodedSeparator;
+                    return false;
+                }
+                if (isOverlongLead(byte) || isOverlongContinuation(previousEscaped, byte)) {
+                    error = kOverlong;
+                    return false;
+                }
+                auto decoded = static_cast<char>(byte);
+                if (classOf(decoded) == CharClass::Unreserved) {
+                    out.push_back(decoded);
+                    previousEscaped = -1;
+                } else {
+                    out.push_back('%');
+                    out.push_back(kHexDigits[high]);
+                    out.push_back(kHexDigits[low]);
+                    previousEscaped = byte;
+                }
+                pos += 3;
+                break;
+            }
+            case CharClass::Refused:
+                error = kBadCharacter;
+                return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+std::optional<std::string> normalizePath(std::string_view path, std::string& error)
+{
+    const char* failure = nullptr;
+    if (path.empty()) {
+        failure = kEmpty;
+    } else if (path[0] != '/') {
+        failure = kNotAbsolute;
+    }
+
+    // `out` holds the resolved segments, each as "/segment"; a new segment is written in place at
+    // its end, then kept, dropped (empty, ".") or used to pop the previous one ("..").
+    std::string out;
+    bool trailingSlash = false;
+    if (failure == nullptr) {
+        out.reserve(path.size() + 1);
+        std::size_t pos = 0;
+        while (pos < path.size()) {
+            ++pos;  // the '/' that starts this segment
+            std::size_t segmentStart = out.size();
+            out.push_back('/');
+            if (!appendSegment(path, pos, out, failure)) {
+                break;
+            }
+            std::string_view segment = std::string_view(out).substr(segmentStart + 1);
+            SegmentKind kind = classify(segment, failure);
+            if (failure != nullptr) {
+                break;
+            }
+            trailingSlash = kind != SegmentKind::Other;
+            if (kind == SegmentKind::Other) {
+                continue;
+            }
+            out.resize(segmentStart);
+            if (kind == SegmentKind::DotDot) {
+                if (out.empty()) {
+                    failure = kAboveRoot;
+                    break;
+                }
+                out.resize(out.rfind('/'));
+            }
+        }
+    }
+    if (failure == nullptr) {
+        if (out.empty() || trailingSlash) {
+            out.push_back('/');
+        }
+        if (out.size() > kMaxNormalizedPathBytes) {
+            failure = kTooLong;
+        }
+    }
+    if (failure != nullptr) {
+        error = failure;
+        return std::nullopt;
+    }
+    return out;
+}
+
+}  // namespace sluice::runtime::routing

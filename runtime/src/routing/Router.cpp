@@ -1,0 +1,496 @@
+#include "sluice/runtime/routing/Router.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+
+#include "sluice/runtime/Snapshot.h"
+#include "sluice/runtime/routing/PathNormalizer.h"
+
+namespace sluice::runtime::routing {
+namespace {
+
+// ---- methods ---------------------------------------------------------------------------------
+
+// In alphabetical order, so that walking the bits in order yields a sorted Allow header.
+constexpr std::array<std::string_view, 7> kMethodNames = {"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"};
+constexpr unsigned kGetBit = 1U << 1;
+constexpr unsigned kHeadBit = 1U << 2;
+
+unsigned methodBit(std::string_view method)
+{
+    for (std::size_t i = 0; i < kMethodNames.size(); ++i) {
+        if (kMethodNames[i] == method) {
+            return 1U << i;
+        }
+    }
+    return 0;  // anything else is never allowed
+}
+
+std::string allowHeader(unsigned methods)
+{
+    std::string out;
+    for (std::size_t i = 0; i < kMethodNames.size(); ++i) {
+        if ((methods & (1U << i)) != 0) {
+            if (!out.empty()) {
+                out += ", ";
+            }
+            out += kMethodNames[i];
+        }
+    }
+    return out;
+}
+
+// ---- segments --------------------------------------------------------------------------------
+
+// Reads the segment after the '/' at path[pos] and moves pos to the next '/' or the end.
+bool nextSegment(std::string_view path, std::size_t& pos, std::string_view& segment)
+{
+    if (pos >= path.size()) {
+        return false;
+    }
+    std::size_t start = pos + 1;
+    std::size_t end = path.find('/', start);
+    if (end == std::string_view::npos) {
+        end = path.size();
+    }
+    segment = path.substr(start, end - start);
+    pos = end;
+    return true;
+}
+
+// Splits "/a/b/" (one trailing slash ignored; "/" has no segment) into its raw segments; callers
+// pass non-empty strings starting with '/'.
+std::vector<std::string_view> splitRaw(std::string_view path)
+{
+    std::vector<std::string_view> segments;
+    if (path == "/") {
+        return segments;
+    }
+    if (path.back() == '/') {
+        path.remove_suffix(1);  // "//" becomes "/": one empty segment
+    }
+    std::size_t pos = 0;
+    std::string_view segment;
+    while (nextSegment(path, pos, segment)) {
+        segments.push_back(segment);
+    }
+    return segments;
+}
+
+// The canonical form of one literal segment (as normalizePath writes it), or nullopt with a
+// problem: invalid characters or escapes, empty, or a dot segment.
+std::optional<std::string> canonicalSegment(std::string_view raw, std::string& problem)
+{
+    if (raw.empty()) {
+        problem = "empty segment (\"//\")";
+        return std::nullopt;
+    }
+    std::string error;
+    std::string probe = "/s/";
+    probe += raw;
+    std::optional<std::string> normalized = normalizePath(probe, error);
+    if (!normalized) {
+        problem = error;
+        return std::nullopt;
+    }
+    // A dot segment resolves away: "/s/." -> "/s/", "/s/.." -> "/".
+    if (normalized->size() <= 3 || normalized->compare(0, 3, "/s/") != 0 || normalized->back() == '/') {
+        problem = "'.' or '..' segment";
+        return std::nullopt;
+    }
+    return normalized->substr(3);
+}
+
+bool isValidParameterName(std::string_view name)
+{
+    if (name.empty() || name.size() > 64) {
+        return false;
+    }
+    auto isWordChar = [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    };
+    if (!isWordChar(name[0])) {
+        return false;
+    }
+    return std::all_of(name.begin(), name.end(), [&](char c) { return isWordChar(c) || c == '.' || c == '-'; });
+}
+
+std::string segmentLabel(std::size_t index) { return "segment " + std::to_string(index + 1) + ": "; }
+
+// ---- templates -------------------------------------------------------------------------------
+
+// The order of the values is the precedence: at the first position where two templates differ,
+// the smaller kind wins. End marks where a template without wildcard stops.
+enum class SegmentType : std::uint8_t { Literal = 0, Param = 1, End = 2, Wildcard = 3 };
+
+struct TemplateSegment {
+    SegmentType type = SegmentType::Literal;
+    std::string text;  // the canonical literal, or the parameter name
+};
+
+// Parses a URI template; on any problem returns nullopt with the problems appended.
+std::optional<std::vector<TemplateSegment>> parseTemplate(std::string_view uriTemplate,
+                                                          std::vector<std::string>& problems)
+{
+    std::size_t before = problems.size();
+    if (uriTemplate.empty() || uriTemplate[0] != '/') {
+        problems.emplace_back("URI template must start with '/'");
+        return std::nullopt;
+    }
+    if (uriTemplate.find_first_of("?#") != std::string_view::npos) {
+        problems.emplace_back("query and fragment parts are not supported in a URI template");
+        return std::nullopt;
+    }
+    std::vector<std::string_view> raw = splitRaw(uriTemplate);
+    std::vector<TemplateSegment> segments;
+    segments.reserve(raw.size());
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+        std::string_view segment = raw[i];
+        std::string label = segmentLabel(i);
+        if (segment == "*") {
+            if (i + 1 != raw.size() || uriTemplate.back() == '/') {
+                problems.push_back(label + "'*' must be the last segment");
+            }
+            segments.push_back({SegmentType::Wildcard, {}});
+            continue;
+        }
+        if (segment.find('*') != std::string_view::npos) {
+            problems.push_back(label + "'*' is only allowed as the whole last segment (write %2A for a literal '*')");
+            continue;
+        }
+        if (segment.size() >= 2 && segment.front() == '{' && segment.back() == '}') {
+            std::string_view name = segment.substr(1, segment.size() - 2);
+            if (name.empty()) {
+                problems.push_back(label + "empty parameter name \"{}\"");
+            } else if (name.find_first_of("{}") != std::string_view::npos) {
+                problems.push_back(label + "a parameter must be a whole segment \"{name}\"");
+            } else if (!isValidParameterName(name)) {
+                problems.push_back(label + "invalid parameter name (allowed: [A-Za-z0-9_][A-Za-z0-9_.-]*, at most 64)");
+            } else {
+                bool duplicate = std::any_of(segments.begin(), segments.end(), [&](const TemplateSegment& s) {
+                    return s.type == SegmentType::Param && s.text == name;
+                });
+                if (duplicate) {
+                    problems.push_back(label + "duplicate parameter name '" + std::string(name) + "'");
+                }
+                segments.push_back({SegmentType::Param, std::string(name)});
+            }
+            continue;
+        }
+        if (segment.find_first_of("{}") != std::string_view::npos) {
+            problems.push_back(label + "a parameter must be a whole segment \"{name}\"");
+            continue;
+        }
+        std::string problem;
+        std::optional<std::string> literal = canonicalSegment(segment, problem);
+        if (!literal) {
+            problems.push_back(label + problem);
+            continue;
+        }
+        segments.push_back({SegmentType::Literal, std::move(*literal)});
+    }
+    if (problems.size() != before) {
+        return std::nullopt;
+    }
+    return segments;
+}
+
+// Parses a context into its canonical segments ("/" has none).
+std::optional<std::vector<std::string>> parseContext(std::string_view context, std::vector<std::string>& problems)
+{
+    std::size_t before = problems.size();
+    if (context.empty() || context[0] != '/') {
+        problems.emplace_back("context must start with '/'");
+        return std::nullopt;
+    }
+    std::vector<std::string> segments;
+    std::vector<std::string_view> raw = splitRaw(context);
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+        std::string problem;
+        std::optional<std::string> literal = canonicalSegment(raw[i], problem);
+        if (!literal) {
+            problems.push_back(segmentLabel(i) + problem);
+            continue;
+        }
+        segments.push_back(std::move(*literal));
+    }
+    if (problems.size() != before) {
+        return std::nullopt;
+    }
+    return segments;
+}
+
+std::optional<std::string> parseVersion(std::string_view version, std::vector<std::string>& problems)
+{
+    if (version.empty()) {
+        problems.emplace_back("version is empty");
+        return std::nullopt;
+    }
+    if (version.find('/') != std::string_view::npos) {
+        problems.emplace_back("version must be a single path segment (no '/')");
+        return std::nullopt;
+    }
+    std::string problem;
+    std::optional<std::string> canonical = canonicalSegment(version, problem);
+    if (!canonical) {
+        problems.push_back("version: " + problem);
+    }
+    return canonical;
+}
+
+}  // namespace
+
+// ---- the compiled routing table ------------------------------------------------------------------
+
+struct Router::Impl {
+    struct Resource {
+        std::vector<TemplateSegment> segments;  // the last one may be the wildcard
+        std::vector<SegmentType> rank;          // segment types, then End unless wildcard
+        std::size_t paramCount = 0;
+        unsigned methods = 0;
+        const ResourceRuntime* runtime = nullptr;
+    };
+
+    struct Api {
+        const ApiRuntime* runtime = nullptr;
+        std::vector<Resource> resources;  // in precedence order
+    };
+
+    // One way into an API: its context, followed by its version unless this is the
+    // default-version form.
+    struct Prefix {
+        std::vector<std::string> segments;
+        std::size_t contextSegments = 0;
+        bool versioned = false;
+        std::size_t apiIndex = 0;  // into `apis`, which follows the configured order
+    };
+
+    std::vector<Api> apis;
+    // Prefixes by their first segment, each list in precedence order; prefixes with no segment
+    // (the default-version form of the root context) serve every path and come last.
+    std::map<std::string, std::vector<Prefix>, std::less<>> byFirstSegment;
+    std::vector<Prefix> catchAll;
+
+    void addApi(const ApiRuntime& api);
+    static bool precedes(const Prefix& a, const Prefix& b);
+    const Prefix* findPrefix(std::string_view path, std::string_view& remainder) const;
+    static bool matches(const Resource& resource, std::string_view path);
+    static void capture(const Resource& resource, std::string_view path, RouteMatch& match);
+};
+
+void Router::Impl::addApi(const ApiRuntime& api)
+{
+    std::vector<std::string> problems;
+    std::optional<std::vector<std::string>> context = parseContext(api.config.context, problems);
+    std::optional<std::string> version = parseVersion(api.config.version, problems);
+    if (!context || !version) {
+        return;
+    }
+
+    Api compiled;
+    compiled.runtime = &api;
+    std::size_t count = std::min(api.config.resources.size(), api.resources.size());
+    for (std::size_t i = 0; i < count; ++i) {
+        const ResourceConfig& config = api.config.resources[i];
+        std::optional<std::vector<TemplateSegment>> segments = parseTemplate(config.uriTemplate, problems);
+        if (!segments) {
+            continue;
+        }
+        Resource resource;
+        resource.segments = std::move(*segments);
+        for (const TemplateSegment& segment : resource.segments) {
+            resource.rank.push_back(segment.type);
+            resource.paramCount += segment.type == SegmentType::Param ? 1 : 0;
+        }
+        if (resource.rank.empty() || resource.rank.back() != SegmentType::Wildcard) {
+            resource.rank.push_back(SegmentType::End);
+        }
+        for (const std::string& method : config.methods) {
+            resource.methods |= methodBit(method);
+        }
+        if ((resource.methods & kGetBit) != 0) {
+            resource.methods |= kHeadBit;
+        }
+        resource.runtime = &api.resources[i];
+        compiled.resources.push_back(std::move(resource));
+    }
+    std::stable_sort(compiled.resources.begin(), compiled.resources.end(),
+                     [](const Resource& a, const Resource& b) { return a.rank < b.rank; });
+    apis.push_back(std::move(compiled));
+
+    Prefix versioned;
+    versioned.segments = *context;
+    versioned.segments.push_back(*version);
+    versioned.contextSegments = context->size();
+    versioned.versioned = true;
+    versioned.apiIndex = apis.size() - 1;
+    byFirstSegment[versioned.segments.front()].push_back(std::move(versioned));
+
+    if (api.config.defaultVersion) {
+        Prefix unversioned;
+        unversioned.segments = std::move(*context);
+        unversioned.contextSegments = unversioned.segments.size();
+        unversioned.apiIndex = apis.size() - 1;
+        if (unversioned.segments.empty()) {
+            catchAll.push_back(std::move(unversioned));
+        } else {
+            byFirstSegment[unversioned.segments.front()].push_back(std::move(unversioned));
+        }
+    }
+}
+
+bool Router::Impl::precedes(const Prefix& a, const Prefix& b)
+{
+    if (a.contextSegments != b.contextSegments) {
+        return a.contextSegments > b.contextSegments;
+    }
+    if (a.versioned != b.versioned) {
+        return a.versioned;
+    }
+    return a.apiIndex < b.apiIndex;
+}
+
+const Router::Impl::Prefix* Router::Impl::findPrefix(std::string_view path, std::string_view& remainder) const
+{
+    std::size_t pos = 0;
+    std::string_view first;
+    if (nextSegment(path, pos, first)) {
+        auto bucket = byFirstSegment.find(first);
+        if (bucket != byFirstSegment.end()) {
+            for (const Prefix& prefix : bucket->second) {
+                std::size_t at = pos;
+                std::string_view segment;
+                bool matched = true;
+                for (std::size_t i = 1; i < prefix.segments.size() && matched; ++i) {
+                    matched = nextSegment(path, at, segment) && segment == prefix.segments[i];
+                }
+                if (matched) {
+                    remainder = path.substr(at);
+                    return &prefix;
+                }
+            }
+        }
+    }
+    if (!catchAll.empty()) {
+        remainder = path;
+        return &catchAll.front();
+    }
+    return nullptr;
+}
+
+bool Router::Impl::matches(const Resource& resource, std::string_view path)
+{
+    std::size_t pos = 0;
+    std::string_view segment;
+    for (const TemplateSegment& expected : resource.segments) {
+        if (expected.type == SegmentType::Wildcard) {
+            return true;
+        }
+        if (!nextSegment(path, pos, segment)) {
+            return false;
+        }
+        if (expected.type == SegmentType::Literal ? segment != expected.text : segment.empty()) {
+            return false;
+        }
+    }
+    return pos == path.size();
+}
+
+void Router::Impl::capture(const Resource& resource, std::string_view path, RouteMatch& match)
+{
+    match.pathParams.reserve(resource.paramCount);
+    std::size_t pos = 0;
+    std::string_view segment;
+    for (const TemplateSegment& expected : resource.segments) {
+        if (expected.type == SegmentType::Wildcard || !nextSegment(path, pos, segment)) {
+            return;
+        }
+        if (expected.type == SegmentType::Param) {
+            match.pathParams.emplace_back(expected.text, std::string(segment));
+        }
+    }
+}
+
+// ---- Router ------------------------------------------------------------------------------------
+
+Router::Router(const std::vector<ApiRuntime>& apis) : _impl(std::make_unique<Impl>())
+{
+    _impl->apis.reserve(apis.size());
+    for (const ApiRuntime& api : apis) {
+        _impl->addApi(api);
+    }
+    for (auto& [first, prefixes] : _impl->byFirstSegment) {
+        std::stable_sort(prefixes.begin(), prefixes.end(), &Impl::precedes);
+    }
+}
+
+Router::~Router() = default;
+
+RouteMatch Router::route(std::string_view method, std::string_view normalizedPath) const
+{
+    RouteMatch match;
+    if (normalizedPath.empty() || normalizedPath[0] != '/') {
+        return match;
+    }
+    std::string_view remainder;
+    const Impl::Prefix* prefix = _impl->findPrefix(normalizedPath, remainder);
+    if (prefix == nullptr) {
+        return match;
+    }
+    const Impl::Api& api = _impl->apis[prefix->apiIndex];
+    match.api = api.runtime;
+    match.resourcePath = remainder.empty() ? std::string("/") : std::string(remainder);
+
+    // One trailing slash does not count: "/pets/" is matched as "/pets", "/" as no segment.
+    std::string_view path = remainder;
+    if (!path.empty() && path.back() == '/') {
+        path.remove_suffix(1);
+    }
+    unsigned wanted = methodBit(method);
+    unsigned allowed = 0;
+    bool pathMatched = false;
+    for (const Impl::Resource& resource : api.resources) {
+        if (!Impl::matches(resource, path)) {
+            continue;
+        }
+        if ((resource.methods & wanted) != 0) {
+            match.status = RouteStatus::Matched;
+            match.resource = resource.runtime;
+            Impl::capture(resource, path, match);
+            return match;
+        }
+        pathMatched = true;
+        allowed |= resource.methods;
+    }
+    if (pathMatched) {
+        match.status = RouteStatus::MethodNotAllowed;
+        match.allowedMethods = allowHeader(allowed);
+    }
+    return match;
+}
+
+std::vector<std::string> Router::validateTemplate(std::string_view uriTemplate)
+{
+    std::vector<std::string> problems;
+    parseTemplate(uriTemplate, problems);
+    return problems;
+}
+
+std::vector<std::string> Router::validateContext(std::string_view context)
+{
+    std::vector<std::string> problems;
+    parseContext(context, problems);
+    return problems;
+}
+
+std::vector<std::string> Router::validateVersion(std::string_view version)
+{
+    std::vector<std::string> problems;
+    parseVersion(version, problems);
+    return problems;
+}
+
+}  // namespace sluice::runtime::routing
