@@ -393,6 +393,17 @@ void HttpConnection::readLoop()
 void HttpConnection::processInput()
 {
     const HttpConfig& cfg = _worker.snapshot()->config.http;
+    // A head ends with a line feed: while none arrived since the last attempt and no limit can
+    // have been passed, parsing again cannot decide anything (a byte-by-byte sender would
+    // otherwise make this quadratic).
+    std::string_view input = _in.view();
+    auto crossed = [&](std::size_t limit) { return _scanned <= limit && input.size() > limit; };
+    if (_scanned > 0 && _scanned <= input.size() && input.find('\n', _scanned) == std::string_view::npos &&
+        !crossed(cfg.maxRequestLine) && !crossed(cfg.maxHeaderBytes)) {
+        _scanned = input.size();
+        return;
+    }
+    _scanned = input.size();
     http::ParseLimits limits;
     limits.maxRequestLine = cfg.maxRequestLine;
     limits.maxHeaderBytes = cfg.maxHeaderBytes;
@@ -407,6 +418,7 @@ void HttpConnection::processInput()
         _headConsumed = false;
         _isHead = false;
         _in.clear();
+        _scanned = 0;
         _bodyMode = BodyMode::None;
         _pipeline = nullptr;
         int status = r.httpStatus;
@@ -419,6 +431,7 @@ void HttpConnection::processInput()
 
 void HttpConnection::startExchange()
 {
+    _scanned = 0;
     _snapshot = _worker.snapshot();
     _exchange.reset();
     _isHead = _head.method == "HEAD";

@@ -118,6 +118,7 @@ private:
     Clock::time_point _deadline = Clock::time_point::max();
     Clock::time_point _armed = Clock::time_point::max();
     std::uint32_t _served = 0;
+    std::size_t _scanned = 0;  // bytes of _in already tried as a head without success
 
     // The current exchange.
     std::shared_ptr<const Snapshot> _snapshot;
