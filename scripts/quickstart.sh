@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the dependencies, builds Sluice (Release) and starts sluiced in the foreground on the
-# embedded default configuration (conf/sluice.json: a sample API, bundled plugins, no external
-# service). Stop it with Ctrl-C; reload its configuration with `kill -HUP <pid>`.
+# Installs the dependencies, builds Sluice (Release) and starts, in the foreground, the sample
+# backend (127.0.0.1:8281) and sluiced on the embedded default configuration (conf/sluice.json:
+# the PetStore API on 127.0.0.1:8280, bundled plugins, no external service).
+# Stop both with Ctrl-C; reload sluiced's configuration with `kill -HUP <pid>`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -13,4 +14,10 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSLUICE_BUILD_TESTS=OFF
 cmake --build "$build" -j "$(nproc)"
 
 "$build/bin/sluiced" --check-config --config "$root/conf/sluice.json"
-exec "$build/bin/sluiced" --config "$root/conf/sluice.json"
+
+"$build/bin/sluice-sample-backend" --port 8281 &
+backend=$!
+trap 'kill "$backend" 2>/dev/null || true' EXIT
+echo "sample backend: pid $backend on 127.0.0.1:8281"
+echo "try: curl -i http://127.0.0.1:8280/petstore/v1/pets"
+"$build/bin/sluiced" --config "$root/conf/sluice.json"
