@@ -449,6 +449,7 @@ void HttpConnection::startExchange()
     _heldBody.clear();
     _responseBuffer.clear();
     _tried.clear();
+    _lastFailure.reset();
     _endpoint = nullptr;
     _api = nullptr;
     _pipeline = nullptr;
@@ -614,6 +615,7 @@ void HttpConnection::runRequestChain(std::size_t from)
 void HttpConnection::continueAfterPause(sluice_action next)
 {
     _state = State::Proxy;
+    _deadline = Clock::time_point::max();
     if (next == SLUICE_ACTION_RESPOND && !_exchange.localResponse) {
         Logging::get("pipeline")->error("a handler resumed with RESPOND without preparing a response");
         next = SLUICE_ACTION_ERROR;
@@ -656,6 +658,9 @@ void HttpConnection::sendContinueIfExpected()
 void HttpConnection::proxy()
 {
     _state = State::Proxy;
+    // From here the backend's wait is the upstream connection's read timeout; the client's
+    // deadline covers only a stalled request body or a client that stops reading.
+    _deadline = Clock::time_point::max();
     if (!connectUpstream()) {
         return;
     }
@@ -663,6 +668,14 @@ void HttpConnection::proxy()
     if (!_closed && !_bodyEnded) {
         setDeadline(_snapshot->config.http.bodyTimeoutMs);
         pumpRequestBody();
+        if (!_closed && !_bodyEnded && !_clientReadPaused && _readable) {
+            // The read edge may have been consumed before a pause: pick the body up again.
+            _loop.defer([this, generation = _generation] {
+                if (exchangeIfCurrent(generation) != nullptr && _state == State::Proxy) {
+                    readLoop();
+                }
+            });
+        }
     }
 }
 
@@ -672,11 +685,15 @@ bool HttpConnection::connectUpstream()
     while (true) {
         _endpoint = endpoints.pick(upstream::monotonicMs(), _tried);
         if (_endpoint == nullptr) {
-            if (_tried.empty()) {
+            if (_tried.empty() && !_lastFailure) {
                 respondLocal(503, kNoEndpoint, "Service Unavailable",
                              "Every endpoint of the API is suspended after failures; retry later.");
+            } else if (_lastFailure == UpstreamFailure::Timeout) {
+                respondLocal(504, kBackendTimeout, "Gateway Timeout", "The backend did not answer in time.", !_bodyEnded);
+            } else if (_lastFailure == UpstreamFailure::BadResponse) {
+                respondLocal(502, kBackendBadResponse, "Bad Gateway", "The backend sent an invalid response.", !_bodyEnded);
             } else {
-                respondLocal(502, kBackendUnreachable, "Bad Gateway", "The backend could not be reached.");
+                respondLocal(502, kBackendUnreachable, "Bad Gateway", "The backend could not be reached.", !_bodyEnded);
             }
             return false;
         }
@@ -727,14 +744,21 @@ void HttpConnection::buildUpstreamHead()
             break;
         }
     }
-    std::string_view priorFor;
-    std::string_view priorVia;
+    // Several field lines of a list header are one list, in order (RFC 9110 §5.3).
+    std::string& priorFor = _priorFor;
+    std::string& priorVia = _priorVia;
+    priorFor.clear();
+    priorVia.clear();
     for (const auto& [name, value] : ex.requestHeaders.entries()) {
         if (transportOwned(name)) {
-            if (equalsIgnoreCase(name, "x-forwarded-for") && priorFor.empty()) {
-                priorFor = value;
-            } else if (equalsIgnoreCase(name, "via") && priorVia.empty()) {
-                priorVia = value;
+            std::string* list = equalsIgnoreCase(name, "x-forwarded-for") ? &priorFor
+                                : equalsIgnoreCase(name, "via")           ? &priorVia
+                                                                          : nullptr;
+            if (list != nullptr && !value.empty()) {
+                if (!list->empty()) {
+                    list->append(", ");
+                }
+                list->append(value);
             }
             continue;
         }
@@ -1051,6 +1075,7 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
 {
     UpstreamConnection* up = _upstream;
     _upstream = nullptr;
+    _lastFailure = failure;
     bool reused = up != nullptr && up->reused();
     upstream::EndpointSet& endpoints = *_api->endpoints;
     if (responseStarted || _responseStarted) {
@@ -1228,6 +1253,9 @@ void HttpConnection::flush()
         return;
     }
     if (_out.empty()) {
+        if (_state == State::Proxy && _bodyEnded) {
+            _deadline = Clock::time_point::max();  // nothing of the client's is stalled now
+        }
         if (_upstreamPaused && _upstream != nullptr) {
             _upstreamPaused = false;
             _upstream->pauseReading(false);
@@ -1284,8 +1312,12 @@ Clock::time_point HttpConnection::onTimer(Clock::time_point now)
             if (_in.empty()) {
                 closeNow();  // idle keep-alive connection
             } else {
+                _exchange.reset();
                 _headConsumed = false;
+                _isHead = false;
+                _bodyMode = BodyMode::None;
                 _in.clear();
+                _scanned = 0;
                 _snapshot = _worker.snapshot();
                 _pipeline = nullptr;
                 _bodyEnded = true;
@@ -1305,6 +1337,10 @@ Clock::time_point HttpConnection::onTimer(Clock::time_point now)
             }
             break;
         case State::Proxy:
+            if (_bodyEnded && _out.empty()) {
+                _deadline = Clock::time_point::max();  // a stale deadline: nothing is stalled
+                break;
+            }
             if (!_bodyEnded && !_responseStarted) {
                 respondLocal(408, kRequestTimeout, "Request Timeout", "The request body stalled.", true);
             } else {

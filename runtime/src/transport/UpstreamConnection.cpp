@@ -128,7 +128,7 @@ void UpstreamConnection::close()
 void UpstreamConnection::fail(UpstreamFailure failure)
 {
     UpstreamSink* sink = _sink;
-    bool started = _headDone || !_in.empty();
+    bool started = _headDone;  // unparsed bytes are not a response: the client still gets a 502
     _sink = nullptr;
     close();
     if (sink != nullptr) {

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -141,6 +142,9 @@ private:
     UpstreamConnection* _upstream = nullptr;
     upstream::Endpoint* _endpoint = nullptr;
     std::vector<const upstream::Endpoint*> _tried;
+    std::optional<UpstreamFailure> _lastFailure;
+    std::string _priorFor;
+    std::string _priorVia;
     bool _responseStarted = false;
     bool _headWritten = false;
     bool _upstreamEnded = false;

@@ -1,0 +1,214 @@
+// Process lifecycle under load: graceful shutdown with a request in flight (SIGTERM) and
+// configuration reload with requests in flight (SIGHUP).
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "TransportTest.h"
+
+using namespace sluice::transport_test;
+
+namespace {
+
+// True once connecting to the port is refused (bounded by `timeout`).
+bool refusedWithin(int port, std::chrono::milliseconds timeout)
+{
+    auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+        int error = 0;
+        int fd = connectLoopback(port, error);
+        if (fd < 0) {
+            return error == ECONNREFUSED;
+        }
+        // Accepted into a backlog that is about to be closed; try again shortly.
+        ::close(fd);
+        std::this_thread::sleep_for(5ms);
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("shutdown: SIGTERM lets the request in flight finish, refuses new connections, exits 0")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.delay = r.target == "/slow" ? 500ms : 0ms;
+        reply.bytes = httpResponse(200, "done " + r.target);
+        return reply;
+    });
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.workers = 2;
+    SluicedProcess gw(spec);
+
+    RawClient idle(gw.port());
+    auto warm = idle.exchange(getRequest("/svc/v1/warm"));
+    REQUIRE_MESSAGE(warm, idle.error());
+
+    RawClient busy(gw.port());
+    REQUIRE(busy.send(getRequest("/svc/v1/slow")));
+    REQUIRE(backend.waitForRequests(2, 2s));
+    auto start = Clock::now();
+    gw.sendSignal(SIGTERM);
+
+    CHECK(refusedWithin(gw.port(), 400ms));
+    CHECK(idle.waitClosed(1s));  // an idle keep-alive connection is closed at once
+
+    auto r = busy.read(5s);
+    REQUIRE_MESSAGE(r, busy.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == "done /slow");
+    CHECK(r->hasToken("Connection", "close"));
+    CHECK(millisSince(start) >= 300);
+    CHECK(busy.waitClosed(1s));
+
+    auto code = gw.waitExit(10s);
+    REQUIRE(code);
+    CHECK(*code == 0);
+    CHECK(gw.log().find("shutting down gracefully") != std::string::npos);
+}
+
+TEST_CASE("reload: the request in flight finishes on the old configuration, new ones use the new one")
+{
+    ScriptedBackend oldBackend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.delay = r.target == "/slow" ? 500ms : 0ms;
+        reply.bytes = httpResponse(200, "old " + r.target, {{"X-Backend", "old"}});
+        return reply;
+    });
+    ScriptedBackend newBackend(echo("new"));
+    SluicedProcess gw(oneApi("/svc", endpointList({oldBackend.url()})));
+
+    RawClient inFlight(gw.port());
+    REQUIRE(inFlight.send(getRequest("/svc/v1/slow")));
+    REQUIRE(oldBackend.waitForRequests(1, 2s));
+    gw.writeApi("api", apiJson("/svc", endpointList({newBackend.url()})));
+    gw.writeApi("extra", apiJson("/added", endpointList({newBackend.url("/added-base")})));
+    REQUIRE(gw.reload());
+
+    RawClient fresh(gw.port());
+    auto now = fresh.exchange(getRequest("/svc/v1/fresh"));
+    REQUIRE_MESSAGE(now, fresh.error());
+    CHECK(now->header("X-Backend") == "new");
+    auto added = fresh.exchange(getRequest("/added/v1/thing"));
+    REQUIRE_MESSAGE(added, fresh.error());
+    CHECK(added->status == 200);
+    CHECK(added->body == "new GET /added-base/thing");
+
+    auto old = inFlight.read(5s);
+    REQUIRE_MESSAGE(old, inFlight.error());
+    CHECK(old->status == 200);
+    CHECK(old->body == "old /slow");
+    // The same keep-alive connection moves on to the new configuration with its next request.
+    auto next = inFlight.exchange(getRequest("/svc/v1/after"));
+    REQUIRE_MESSAGE(next, inFlight.error());
+    CHECK(next->header("X-Backend") == "new");
+
+    // A broken configuration is refused; the running one stays.
+    gw.writeApi("broken", "{ this is not JSON");
+    CHECK_FALSE(gw.reload());
+    auto stillNew = fresh.exchange(getRequest("/svc/v1/still"));
+    REQUIRE_MESSAGE(stillNew, fresh.error());
+    CHECK(stillNew->header("X-Backend") == "new");
+    CHECK(gw.running());
+}
+
+TEST_CASE("reload: no request fails during a stream of requests spanning several reloads")
+{
+    ScriptedBackend a(echo("a"));
+    ScriptedBackend b(echo("b"));
+    GatewaySpec spec = oneApi("/svc", endpointList({a.url()}));
+    spec.workers = 2;
+    SluicedProcess gw(spec);
+
+    std::atomic<bool> done{false};
+    std::atomic<int> ok{0};
+    std::vector<std::string> failures;
+    std::mutex failuresMutex;
+    auto fail = [&](std::string what) {
+        std::lock_guard<std::mutex> lock(failuresMutex);
+        failures.push_back(std::move(what));
+        return failures.size() < 50;  // give up on a gateway that is gone
+    };
+    auto load = [&](bool keepAlive) {
+        std::unique_ptr<RawClient> client;
+        while (!done) {
+            if (!client || !keepAlive) {
+                try {
+                    client = std::make_unique<RawClient>(gw.port());
+                } catch (const std::exception& e) {
+                    if (!fail(e.what())) {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            auto r = client->exchange(getRequest("/svc/v1/loop"));
+            if (r && r->status == 200) {
+                ++ok;
+            } else {
+                bool goOn = fail(r ? std::to_string(r->status) + " " + r->body : client->error());
+                client.reset();
+                if (!goOn) {
+                    return;
+                }
+            }
+        }
+    };
+    ClientThreads threads([&] { done = true; });
+    threads.run([&] { load(true); });
+    threads.run([&] { load(false); });
+
+    for (int i = 0; i < 4; ++i) {
+        const ScriptedBackend& target = i % 2 == 0 ? b : a;
+        int before = ok.load();
+        gw.writeApi("api", apiJson("/svc", endpointList({target.url()})));
+        REQUIRE(gw.reload());
+        auto deadline = Clock::now() + 2s;
+        while (ok.load() < before + 20 && Clock::now() < deadline) {
+            std::this_thread::sleep_for(5ms);
+        }
+    }
+    done = true;
+    threads.join();
+    CHECK(failures.empty());
+    if (!failures.empty()) {
+        MESSAGE("first failure: " << failures.front());
+    }
+    CHECK(ok.load() > 80);
+    CHECK(a.requestCount() > 0);
+    CHECK(b.requestCount() > 0);
+}
+
+TEST_CASE("reload: changed HTTP limits and trusted proxies apply to the next requests")
+{
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "", R"({"max_body_bytes": 1000})");
+    SluicedProcess gw(spec);
+    RawClient before(gw.port());
+    auto accepted = before.exchange(bodyRequest("POST", "/svc/v1/x", std::string(500, 'a'), {"X-Forwarded-For: 10.1.1.1"}));
+    REQUIRE_MESSAGE(accepted, before.error());
+    CHECK(accepted->status == 200);
+    REQUIRE(backend.waitForRequests(1, 2s));
+    CHECK(backend.request(0).header("X-Forwarded-For") == "127.0.0.1");
+
+    spec.http = R"({"max_body_bytes": 100, "trusted_proxies": ["127.0.0.0/8"]})";
+    gw.writeGatewayConfig(spec);
+    REQUIRE(gw.reload());
+    RawClient after(gw.port());
+    auto refused = after.exchange(bodyRequest("POST", "/svc/v1/x", std::string(500, 'a')));
+    REQUIRE_MESSAGE(refused, after.error());
+    CHECK(refused->status == 413);
+    CHECK(refused->errorCode() == 101413);
+
+    RawClient trusted(gw.port());
+    auto extended = trusted.exchange(getRequest("/svc/v1/y", {"X-Forwarded-For: 10.1.1.1"}));
+    REQUIRE_MESSAGE(extended, trusted.error());
+    CHECK(extended->status == 200);
+    REQUIRE(backend.waitForRequests(2, 2s));
+    CHECK(backend.request(1).header("X-Forwarded-For") == "10.1.1.1, 127.0.0.1");
+}

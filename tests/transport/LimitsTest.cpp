@@ -1,0 +1,294 @@
+// The client side's defences: strict parsing, size limits, timeouts, connection limits, and slow
+// clients that must not hold up anybody else. Every refusal is a JSON error with a stable code,
+// and a refused connection is closed.
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "TransportTest.h"
+
+using namespace sluice::transport_test;
+
+namespace {
+
+// Small limits so that each one is easy to cross.
+const std::string kTightLimits = R"({"max_request_line": 256, "max_header_bytes": 1024, "max_headers": 10,
+    "max_body_bytes": 1024, "header_timeout_ms": 300, "body_timeout_ms": 300, "keepalive_timeout_ms": 300,
+    "max_requests_per_connection": 3})";
+
+// Sends `bytes` on a fresh connection and checks the refusal: status, JSON code, Connection: close,
+// and the connection closed afterwards.
+void expectRefusal(int port, const std::string& bytes, int status, long long code)
+{
+    RawClient client(port);
+    REQUIRE(client.send(bytes));
+    auto r = client.read(3s);
+    REQUIRE_MESSAGE(r, client.error() << "; received: " << client.received());
+    CHECK(r->status == status);
+    CHECK(r->errorCode() == code);
+    CHECK(r->header("Content-Type") == "application/json");
+    CHECK(r->hasToken("Connection", "close"));
+    CHECK(client.waitClosed(2s));
+}
+
+}  // namespace
+
+TEST_CASE("limits: malformed request heads and bodies get 400 and the connection is closed")
+{
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", kTightLimits));
+    const std::vector<std::pair<const char*, std::string>> cases = {
+        {"bare LF", "GET /svc/v1/x HTTP/1.1\nHost: a\n\n"},
+        {"bare LF in a field line", "GET /svc/v1/x HTTP/1.1\r\nHost: a\nX-A: b\r\n\r\n"},
+        {"obs-fold", "GET /svc/v1/x HTTP/1.1\r\nHost: a\r\nX-A: b\r\n  c\r\n\r\n"},
+        {"space before colon", "GET /svc/v1/x HTTP/1.1\r\nHost: a\r\nX-A : b\r\n\r\n"},
+        {"invalid field name", "GET /svc/v1/x HTTP/1.1\r\nHost: a\r\nX@A: b\r\n\r\n"},
+        {"missing Host", "GET /svc/v1/x HTTP/1.1\r\nAccept: */*\r\n\r\n"},
+        {"two Hosts", "GET /svc/v1/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"},
+        {"Content-Length and Transfer-Encoding",
+         "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+        {"two Content-Lengths", "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"},
+        {"signed Content-Length", "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\nhello"},
+        {"chunked not last", "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n"},
+        {"Transfer-Encoding in HTTP/1.0", "POST /svc/v1/x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+        {"bad chunk size", "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"},
+        {"chunk size with 0x", "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n"},
+        {"chunk without CRLF", "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n"},
+    };
+    for (const auto& [name, bytes] : cases) {
+        CAPTURE(name);
+        expectRefusal(gw.port(), bytes, 400, 101400);
+    }
+    // Other refusals the parser makes, each with its own status.
+    expectRefusal(gw.port(), "GET /svc/v1/x HTTP/2.0\r\nHost: a\r\n\r\n", 505, 101505);
+    expectRefusal(gw.port(), "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501, 101501);
+    expectRefusal(gw.port(), "GET /svc/v1/x HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\n\r\n", 417, 101417);
+    CHECK(backend.requestCount() == 0);
+}
+
+TEST_CASE("limits: 414 for a long request line, 431 for big or many headers, 413 for big bodies")
+{
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", kTightLimits));
+    expectRefusal(gw.port(), "GET /svc/v1/" + std::string(300, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n", 414, 101414);
+    expectRefusal(gw.port(), "GET /svc/v1/x HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(1100, 'b') + "\r\n\r\n", 431,
+                  101431);
+    std::string many = "GET /svc/v1/x HTTP/1.1\r\nHost: a\r\n";
+    for (int i = 0; i < 12; ++i) {
+        many += "X-H" + std::to_string(i) + ": v\r\n";
+    }
+    expectRefusal(gw.port(), many + "\r\n", 431, 101431);
+    expectRefusal(gw.port(), "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 2048\r\n\r\n", 413, 101413);
+    // A chunked body crosses the limit in its second chunk.
+    expectRefusal(gw.port(),
+                  "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n" + std::string(1024, 'c') +
+                      "\r\n1\r\nx\r\n0\r\n\r\n",
+                  413, 101413);
+    CHECK(backend.requestCount() == 0);
+
+    // Exactly at the limits is fine.
+    RawClient client(gw.port());
+    auto atLimit = client.exchange(bodyRequest("POST", "/svc/v1/x", std::string(1024, 'd')));
+    REQUIRE_MESSAGE(atLimit, client.error());
+    CHECK(atLimit->status == 200);
+    std::string tenHeaders = "GET /svc/v1/y HTTP/1.1\r\nHost: a\r\n";
+    for (int i = 0; i < 9; ++i) {
+        tenHeaders += "X-H" + std::to_string(i) + ": v\r\n";
+    }
+    auto tenFields = client.exchange(tenHeaders + "\r\n");
+    REQUIRE_MESSAGE(tenFields, client.error());
+    CHECK(tenFields->status == 200);
+    CHECK(backend.waitForRequests(2, 2s));
+}
+
+TEST_CASE("timeouts: 408 when the head or the body stalls; an idle keep-alive connection closes silently")
+{
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", kTightLimits));
+
+    RawClient halfHead(gw.port());
+    auto start = Clock::now();
+    REQUIRE(halfHead.send("GET /svc/v1/x HTTP/1.1\r\nHost: a\r\n"));
+    auto r = halfHead.read(3s);
+    REQUIRE_MESSAGE(r, halfHead.error());
+    CHECK(r->status == 408);
+    CHECK(r->errorCode() == 101408);
+    CHECK(r->hasToken("Connection", "close"));
+    CHECK(millisSince(start) >= 250);
+    CHECK(halfHead.waitClosed(2s));
+
+    RawClient halfBody(gw.port());
+    start = Clock::now();
+    REQUIRE(halfBody.send("POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789"));
+    auto b = halfBody.read(3s);
+    REQUIRE_MESSAGE(b, halfBody.error());
+    CHECK(b->status == 408);
+    CHECK(b->errorCode() == 101408);
+    CHECK(b->hasToken("Connection", "close"));
+    CHECK(millisSince(start) >= 250);
+    CHECK(halfBody.waitClosed(2s));
+    CHECK(backend.requestCount() == 0);
+
+    RawClient idle(gw.port());
+    auto ok = idle.exchange(getRequest("/svc/v1/x"));
+    REQUIRE_MESSAGE(ok, idle.error());
+    CHECK(ok->status == 200);
+    start = Clock::now();
+    std::string extra;
+    CHECK(idle.waitClosed(3s, &extra));
+    CHECK(extra.empty());
+    CHECK(millisSince(start) >= 250);
+
+    RawClient silent(gw.port());  // never sends a byte
+    CHECK(silent.waitClosed(3s, &extra));
+    CHECK(extra.empty());
+}
+
+TEST_CASE("timeouts: a 408 after an earlier exchange carries none of that exchange's headers")
+{
+    ScriptedBackend backend([](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "ok", {{"X-Backend-Marker", "first"}, {"Set-Cookie", "session=secret"}});
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", kTightLimits));
+    RawClient client(gw.port());
+    auto first = client.exchange(getRequest("/svc/v1/x"));
+    REQUIRE_MESSAGE(first, client.error());
+    CHECK(first->header("Set-Cookie") == "session=secret");
+    REQUIRE(client.send("GET /svc/v1/y HTTP/1.1\r\n"));
+    auto timedOut = client.read(3s);
+    REQUIRE_MESSAGE(timedOut, client.error());
+    CHECK(timedOut->status == 408);
+    CHECK_FALSE(timedOut->header("X-Backend-Marker"));
+    CHECK_FALSE(timedOut->header("Set-Cookie"));
+}
+
+TEST_CASE("timeouts: header_timeout_ms does not limit how long the backend may take")
+{
+    ScriptedBackend backend([](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.delay = 800ms;  // within read_ms (the default, 60 s), far beyond header_timeout_ms
+        reply.bytes = httpResponse(200, "slow but fine");
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", kTightLimits));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/svc/v1/slow"), 5s);
+    REQUIRE_MESSAGE(r, client.error() << "; received: " << client.received());
+    CHECK(r->status == 200);
+    CHECK(r->body == "slow but fine");
+}
+
+TEST_CASE("timeouts: a response that streams for longer than header_timeout_ms is relayed whole")
+{
+    ScriptedBackend backend([](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\none\r\n";
+        for (const char* part : {"3\r\ntwo\r\n", "5\r\nthree\r\n", "4\r\nfour\r\n", "4\r\nfive\r\n0\r\n\r\n"}) {
+            reply.later.emplace_back(150ms, part);  // each gap well within read_ms (60 s)
+        }
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", kTightLimits));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/svc/v1/stream"), 5s);
+    REQUIRE_MESSAGE(r, client.error() << "; received: " << client.received());
+    CHECK(r->status == 200);
+    CHECK(r->body == "onetwothreefourfive");
+}
+
+TEST_CASE("timeouts: a client that was briefly slow to read is not cut off later while the backend trickles")
+{
+    const std::string burst(4u << 20, 'b');  // more than the socket buffers hold: the gateway's writes block
+    ScriptedBackend backend([&burst](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n400000\r\n" + burst + "\r\n";
+        for (const char* part : {"1\r\n1\r\n", "1\r\n2\r\n", "1\r\n3\r\n", "1\r\n4\r\n", "1\r\n5\r\n0\r\n\r\n"}) {
+            reply.later.emplace_back(200ms, part);
+        }
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"body_timeout_ms": 300})"));
+    RawClient client(gw.port());
+    REQUIRE(client.send(getRequest("/svc/v1/trickle")));
+    std::this_thread::sleep_for(150ms);  // slow to start reading, well within body_timeout_ms
+    auto r = client.read(5s);
+    REQUIRE_MESSAGE(r, client.error() << "; received " << client.received().size() << " bytes");
+    CHECK(r->status == 200);
+    CHECK(r->body.size() == burst.size() + 5);
+    CHECK(r->body.substr(burst.size()) == "12345");
+}
+
+TEST_CASE("limits: max_requests_per_connection closes the connection after the last answer")
+{
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", kTightLimits));
+    RawClient client(gw.port());
+    for (int i = 1; i <= 3; ++i) {
+        auto r = client.exchange(getRequest("/svc/v1/n" + std::to_string(i)));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        CHECK(r->hasToken("Connection", "close") == (i == 3));
+    }
+    CHECK(client.waitClosed(2s));
+
+    // Pipelined past the limit: three answers, then the connection ends; the rest is never served.
+    RawClient burst(gw.port());
+    std::string requests;
+    for (int i = 1; i <= 5; ++i) {
+        requests += getRequest("/svc/v1/b" + std::to_string(i));
+    }
+    REQUIRE(burst.send(requests));
+    for (int i = 1; i <= 3; ++i) {
+        auto r = burst.read();
+        REQUIRE_MESSAGE(r, burst.error());
+        CHECK(r->body == "backend GET /b" + std::to_string(i));
+    }
+    CHECK(burst.waitClosed(2s));
+    CHECK(backend.requestCount() == 6);
+}
+
+TEST_CASE("slow clients: a slowloris sender does not hold up a fast client on the same worker")
+{
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"header_timeout_ms": 10000})"));
+    std::optional<HttpResponse> slowHead;
+    std::optional<HttpResponse> slowBody;
+    ClientThreads slowSenders;
+    slowSenders.run([&] {
+        RawClient slow(gw.port());
+        if (slow.sendSlowly(getRequest("/svc/v1/slow-head", {"X-Padding: abcdefghij"}), 15ms)) {
+            slowHead = slow.read(5s);
+        }
+    });
+    slowSenders.run([&] {
+        RawClient slow(gw.port());
+        std::string request = bodyRequest("POST", "/svc/v1/slow-body", std::string(60, 'z'));
+        std::size_t headLength = request.find("\r\n\r\n") + 4;
+        if (slow.send(request.substr(0, headLength)) && slow.sendSlowly(request.substr(headLength), 15ms)) {
+            slowBody = slow.read(5s);
+        }
+    });
+
+    RawClient fast(gw.port());
+    long long worst = 0;
+    for (int i = 0; i < 30; ++i) {
+        auto start = Clock::now();
+        auto r = fast.exchange(getRequest("/svc/v1/fast"), 2s);
+        worst = std::max(worst, millisSince(start));
+        REQUIRE_MESSAGE(r, fast.error());
+        CHECK(r->status == 200);
+        std::this_thread::sleep_for(20ms);  // spread the fast requests over the slow sends
+    }
+    slowSenders.join();
+    CHECK(slowSenders.exceptions() == 0);
+    INFO("slowest fast request: " << worst << " ms");
+    CHECK(worst < 500);  // a blocked worker would hold them for the whole slow send (> 1 s)
+    REQUIRE(slowHead);
+    CHECK(slowHead->status == 200);
+    CHECK(slowHead->body == "backend GET /slow-head");
+    REQUIRE(slowBody);
+    CHECK(slowBody->status == 200);
+    CHECK(slowBody->body == "backend POST /slow-body");
+}

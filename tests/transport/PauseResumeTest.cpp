@@ -1,0 +1,254 @@
+// Asynchronous handlers through the real transport: a handler that pauses the chain on a timer
+// (request and response phase, then continue / respond / error), and one that makes an outgoing
+// HTTP call and counts requests while paused.
+#include "TransportTest.h"
+
+using namespace sluice::transport_test;
+
+namespace {
+
+std::string pauseChain(const std::string& phase, const std::string& then, int delayMs = 50)
+{
+    return R"("handlers": [{"component": "test_pause_timer", "config": {"delay_ms": )" + std::to_string(delayMs) +
+           R"(, "phase": ")" + phase + R"(", "then": ")" + then + R"("}}])";
+}
+
+GatewaySpec pausingGateway(const ScriptedBackend& backend)
+{
+    GatewaySpec spec;
+    spec.testPlugins = true;
+    std::string endpoints = endpointList({backend.url()});
+    spec.apis.emplace_back("req", apiJson("/req", endpoints, pauseChain("request", "continue")));
+    spec.apis.emplace_back("resp", apiJson("/resp", endpoints, pauseChain("response", "continue")));
+    spec.apis.emplace_back("respond", apiJson("/respond", endpoints, pauseChain("request", "respond")));
+    spec.apis.emplace_back("error", apiJson("/error", endpoints, pauseChain("request", "error")));
+    return spec;
+}
+
+BackendReply answer(const ReceivedRequest& r)
+{
+    BackendReply reply;
+    std::string seen = "resumed=" + r.header("X-Pause-Resumed").value_or("no") + " body=" + r.body;
+    if (r.target == "/chunked") {
+        reply.bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nhead\r\n";
+        reply.later = {{60ms, "5\r\n-tail\r\n0\r\n\r\n"}};
+    } else {
+        reply.bytes = httpResponse(200, seen, {{"X-Backend", "paused"}});
+    }
+    return reply;
+}
+
+}  // namespace
+
+TEST_CASE("pause: a request-phase pause resumes and the request reaches the backend")
+{
+    ScriptedBackend backend(answer);
+    SluicedProcess gw(pausingGateway(backend));
+    RawClient client(gw.port());
+    auto start = Clock::now();
+    auto r = client.exchange(getRequest("/req/v1/x"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == "resumed=yes body=");
+    CHECK(millisSince(start) >= 45);
+
+    // A body waits while the chain is paused and arrives whole.
+    auto post = client.exchange(bodyRequest("POST", "/req/v1/x", "payload-while-paused"));
+    REQUIRE_MESSAGE(post, client.error());
+    CHECK(post->body == "resumed=yes body=payload-while-paused");
+
+    // Pipelined requests through the pausing chain keep their order.
+    REQUIRE(client.send(getRequest("/req/v1/1") + bodyRequest("POST", "/req/v1/2", "two") + getRequest("/req/v1/3")));
+    for (const char* expected : {"resumed=yes body=", "resumed=yes body=two", "resumed=yes body="}) {
+        auto p = client.read();
+        REQUIRE_MESSAGE(p, client.error());
+        CHECK(p->body == expected);
+    }
+    REQUIRE(backend.waitForRequests(5, 2s));
+    CHECK(backend.request(3).target == "/2");
+}
+
+TEST_CASE("pause: a response-phase pause holds the answer, then relays it with the handler's header")
+{
+    ScriptedBackend backend(answer);
+    SluicedProcess gw(pausingGateway(backend));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/resp/v1/x"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->header("X-Pause-Resumed") == "yes");
+    CHECK(r->header("X-Backend") == "paused");
+    CHECK(r->body == "resumed=no body=");
+
+    // A chunked answer whose tail arrives while, or after, the chain is paused.
+    auto chunked = client.exchange(getRequest("/resp/v1/chunked"));
+    REQUIRE_MESSAGE(chunked, client.error());
+    CHECK(chunked->header("X-Pause-Resumed") == "yes");
+    CHECK(chunked->framing == HttpResponse::Framing::Chunked);
+    CHECK(chunked->body == "head-tail");
+
+    RawClient old(gw.port());
+    auto r10 = old.exchange("GET /resp/v1/chunked HTTP/1.0\r\n\r\n");
+    REQUIRE_MESSAGE(r10, old.error());
+    CHECK(r10->header("X-Pause-Resumed") == "yes");
+    CHECK(r10->framing == HttpResponse::Framing::Close);
+    CHECK(r10->body == "head-tail");
+}
+
+TEST_CASE("pause: a handler that resumes with respond or error answers itself; the backend sees nothing")
+{
+    ScriptedBackend backend(answer);
+    SluicedProcess gw(pausingGateway(backend));
+    RawClient client(gw.port());
+    auto accepted = client.exchange(getRequest("/respond/v1/x"));
+    REQUIRE_MESSAGE(accepted, client.error());
+    CHECK(accepted->status == 202);
+    CHECK(accepted->body == "answered after a pause");
+    CHECK(accepted->header("Content-Type") == "text/plain");
+
+    auto failed = client.exchange(getRequest("/error/v1/x"));
+    REQUIRE_MESSAGE(failed, client.error());
+    CHECK(failed->status == 500);
+    CHECK(failed->errorCode() == 101500);
+    CHECK(failed->header("Content-Type") == "application/json");
+
+    // The connection carries on.
+    auto ok = client.exchange(getRequest("/req/v1/after"));
+    REQUIRE_MESSAGE(ok, client.error());
+    CHECK(ok->status == 200);
+    REQUIRE(backend.waitForRequests(1, 2s));
+    CHECK(backend.requestCount() == 1);
+    CHECK(backend.request(0).target == "/after");
+}
+
+TEST_CASE("pause: a client that disconnects while paused does not disturb the gateway")
+{
+    ScriptedBackend backend(answer);
+    GatewaySpec spec;
+    spec.testPlugins = true;
+    spec.apis.emplace_back("req", apiJson("/req", endpointList({backend.url()}), pauseChain("request", "continue", 100)));
+    spec.apis.emplace_back("resp", apiJson("/resp", endpointList({backend.url()}), pauseChain("response", "continue", 100)));
+    SluicedProcess gw(spec);
+    for (const char* path : {"/req/v1/gone", "/resp/v1/gone"}) {
+        RawClient leaving(gw.port());
+        REQUIRE(leaving.send(getRequest(path)));
+    }  // closed while the chain is paused
+    for (const char* path : {"/req/v1/stay", "/resp/v1/stay"}) {
+        RawClient client(gw.port());
+        auto r = client.exchange(getRequest(path));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+    }
+    CHECK(gw.running());
+}
+
+TEST_CASE("pause: http_call from a handler reaches another backend; counters count across requests")
+{
+    ScriptedBackend callee([](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "callee-body-24-bytes-abc");
+        return reply;
+    });
+    ScriptedBackend backend(echo());
+    GatewaySpec spec;
+    spec.testPlugins = true;
+    spec.apis.emplace_back("call", apiJson("/call", endpointList({backend.url()}),
+                                           R"("handlers": [{"component": "test_call_out", "config": {"url": ")" +
+                                               callee.url("/callee?from=gw") + R"("}}])"));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    for (int i = 1; i <= 3; ++i) {
+        auto r = client.exchange(getRequest("/call/v1/x" + std::to_string(i)));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+    }
+    REQUIRE(backend.waitForRequests(3, 2s));
+    for (std::size_t i = 0; i < 3; ++i) {
+        ReceivedRequest up = backend.request(i);
+        CAPTURE(i);
+        CHECK(up.header("X-Call-Status") == "200");
+        CHECK(up.header("X-Call-Body-Length") == "24");
+        CHECK(up.header("X-Count") == std::to_string(i + 1));
+    }
+    REQUIRE(callee.waitForRequests(3, 2s));
+    ReceivedRequest call = callee.request(0);
+    CHECK(call.method == "GET");
+    CHECK(call.target == "/callee?from=gw");
+    CHECK(call.header("Host") == callee.hostPort());
+    CHECK(call.header("X-From-Plugin") == "call-out");
+
+    // A callee that is down is reported to the handler, which lets the request continue.
+    callee.stop();
+    auto r = client.exchange(getRequest("/call/v1/down"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    REQUIRE(backend.waitForRequests(4, 2s));
+    CHECK(backend.request(3).header("X-Call-Status") == "failed");
+    CHECK(backend.request(3).header("X-Count") == "4");
+}
+
+TEST_CASE("pause: a large request body that arrived during a request-phase pause is forwarded whole")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "length=" + std::to_string(r.bodyLength));
+        return reply;
+    });
+    GatewaySpec spec;
+    spec.testPlugins = true;
+    spec.http = R"({"body_timeout_ms": 2000})";
+    spec.apis.emplace_back("req", apiJson("/req", endpointList({backend.url()}), pauseChain("request", "continue", 100)));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    // Sent at once: most of it waits in the socket while the chain is paused.
+    auto start = Clock::now();
+    auto r = client.exchange(bodyRequest("POST", "/req/v1/upload", std::string(256 * 1024, 'u')), 5s);
+    REQUIRE_MESSAGE(r, client.error() << "; received: " << client.received());
+    CHECK(r->status == 200);
+    CHECK(r->body == "length=262144");
+    CHECK(millisSince(start) < 1500);  // not rescued by a timeout
+}
+
+TEST_CASE("pause: after a request-phase pause a slow backend still gets its full read_ms and a 504")
+{
+    ScriptedBackend backend([](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.delay = 1500ms;
+        reply.bytes = httpResponse(200, "too late");
+        return reply;
+    });
+    GatewaySpec spec;
+    spec.testPlugins = true;
+    spec.apis.emplace_back("req", apiJson("/req", endpointList({backend.url()}),
+                                          pauseChain("request", "continue", 50) +
+                                              R"(, "timeouts": {"read_ms": 300}, "retries": 0)"));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/req/v1/slow"), 5s);
+    REQUIRE_MESSAGE(r, client.error() << "; received: " << client.received());
+    CHECK(r->status == 504);
+    CHECK(r->errorCode() == 101504);
+}
+
+TEST_CASE("pause: after a response-phase pause a slowly streamed body is relayed whole")
+{
+    ScriptedBackend backend([](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\none\r\n";
+        for (const char* part : {"3\r\ntwo\r\n", "5\r\nthree\r\n", "4\r\nfour\r\n", "4\r\nfive\r\n0\r\n\r\n"}) {
+            reply.later.emplace_back(150ms, part);  // each gap within read_ms, the whole far beyond it
+        }
+        return reply;
+    });
+    GatewaySpec spec;
+    spec.testPlugins = true;
+    spec.apis.emplace_back("resp", apiJson("/resp", endpointList({backend.url()}),
+                                           pauseChain("response", "continue", 50) + R"(, "timeouts": {"read_ms": 300})"));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/resp/v1/stream"), 5s);
+    REQUIRE_MESSAGE(r, client.error() << "; received: " << client.received());
+    CHECK(r->status == 200);
+    CHECK(r->header("X-Pause-Resumed") == "yes");
+    CHECK(r->body == "onetwothreefourfive");
+}

@@ -1,0 +1,271 @@
+// Proxying through the real sluiced: what reaches the backend (request line, Host, forwarding
+// headers, hop-by-hop stripping, repeated fields) and what comes back (HEAD included).
+#include "TransportTest.h"
+
+using namespace sluice::transport_test;
+
+TEST_CASE("proxy: GET and POST reach the backend with Host, X-Forwarded-* and Via rebuilt")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(r.method == "POST" ? 201 : 200, "seen " + r.method + " " + r.target,
+                                   {{"X-Backend", "one"}, {"Cache-Control", "no-store"}});
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url("/base")})));
+    RawClient client(gw.port());
+
+    auto get = client.exchange("GET /svc/v1/items/7?x=1&y=%20z HTTP/1.1\r\nHost: gateway.test:8080\r\n"
+                               "User-Agent: transport-test\r\nAccept: */*\r\n\r\n");
+    REQUIRE_MESSAGE(get, client.error());
+    CHECK(get->status == 200);
+    CHECK(get->body == "seen GET /base/items/7?x=1&y=%20z");
+    CHECK(get->header("X-Backend") == "one");
+    CHECK(get->header("Cache-Control") == "no-store");
+    CHECK(get->header("Content-Length") == std::to_string(get->body.size()));
+    CHECK_FALSE(get->header("Connection"));
+
+    REQUIRE(backend.waitForRequests(1, 2s));
+    ReceivedRequest up = backend.request(0);
+    CHECK(up.method == "GET");
+    CHECK(up.target == "/base/items/7?x=1&y=%20z");
+    CHECK(up.version == "HTTP/1.1");
+    CHECK(up.header("Host") == backend.hostPort());
+    CHECK(up.headerCount("Host") == 1);
+    CHECK(up.header("X-Forwarded-For") == "127.0.0.1");
+    CHECK(up.header("X-Forwarded-Proto") == "http");
+    CHECK(up.header("X-Forwarded-Host") == "gateway.test:8080");
+    CHECK(up.header("Via") == "1.1 sluice");
+    CHECK(up.header("User-Agent") == "transport-test");
+    CHECK(up.header("Accept") == "*/*");
+    CHECK_FALSE(up.header("Content-Length"));
+    CHECK_FALSE(up.header("Transfer-Encoding"));
+
+    auto post = client.exchange(bodyRequest("POST", "/svc/v1/items", R"({"name":"rex"})",
+                                            {"Content-Type: application/json"}));
+    REQUIRE_MESSAGE(post, client.error());
+    CHECK(post->status == 201);
+    CHECK(post->body == "seen POST /base/items");
+    REQUIRE(backend.waitForRequests(2, 2s));
+    ReceivedRequest upPost = backend.request(1);
+    CHECK(upPost.header("Content-Length") == "14");
+    CHECK(upPost.headerCount("Content-Length") == 1);
+    CHECK(upPost.header("Content-Type") == "application/json");
+    CHECK(upPost.body == R"({"name":"rex"})");
+    CHECK_FALSE(upPost.chunked);
+
+    // An empty POST still tells the backend its length.
+    auto empty = client.exchange("POST /svc/v1/items HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 0\r\n\r\n");
+    REQUIRE_MESSAGE(empty, client.error());
+    CHECK(empty->status == 201);
+    REQUIRE(backend.waitForRequests(3, 2s));
+    CHECK(backend.request(2).header("Content-Length") == "0");
+    CHECK(backend.request(2).bodyLength == 0);
+}
+
+TEST_CASE("proxy: hop-by-hop headers never cross the gateway, in either direction")
+{
+    ScriptedBackend backend([](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "ok",
+                                   {{"Connection", "X-Internal"},
+                                    {"X-Internal", "backend-only"},
+                                    {"Keep-Alive", "timeout=5"},
+                                    {"Proxy-Authenticate", "Basic"},
+                                    {"Upgrade", "h2c"},
+                                    {"X-Public", "yes"}});
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    RawClient client(gw.port());
+    auto r = client.exchange("GET /svc/v1/x HTTP/1.1\r\nHost: gateway.test\r\n"
+                             "Connection: X-Secret, close\r\n"
+                             "Keep-Alive: timeout=5\r\n"
+                             "TE: trailers\r\n"
+                             "Upgrade: websocket\r\n"
+                             "Proxy-Authorization: Basic dXNlcjpwYXNz\r\n"
+                             "Proxy-Connection: keep-alive\r\n"
+                             "X-Secret: 1\r\n"
+                             "X-Kept: yes\r\n\r\n");
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    // The backend's hop-by-hop fields stay on the backend's side.
+    CHECK(r->header("X-Public") == "yes");
+    CHECK_FALSE(r->header("X-Internal"));
+    CHECK_FALSE(r->header("Keep-Alive"));
+    CHECK_FALSE(r->header("Proxy-Authenticate"));
+    CHECK_FALSE(r->header("Upgrade"));
+    // The client asked to close: the gateway says so and does it.
+    CHECK(r->hasToken("Connection", "close"));
+    CHECK_FALSE(r->hasToken("Connection", "X-Internal"));
+    CHECK(client.waitClosed(2s));
+
+    REQUIRE(backend.waitForRequests(1, 2s));
+    ReceivedRequest up = backend.request(0);
+    for (const char* name : {"Connection", "Keep-Alive", "TE", "Upgrade", "Proxy-Authorization", "Proxy-Connection",
+                             "X-Secret"}) {
+        INFO("header " << name << " in\n" << up.head);
+        CHECK_FALSE(up.header(name));
+    }
+    CHECK(up.header("X-Kept") == "yes");
+}
+
+TEST_CASE("proxy: X-Forwarded-For from an untrusted client is replaced; Via and the proto are rebuilt")
+{
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/svc/v1/x", {"X-Forwarded-For: 10.9.8.7", "X-Forwarded-Proto: https",
+                                                      "X-Forwarded-Host: evil.test", "Via: 1.0 edge"}));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    REQUIRE(backend.waitForRequests(1, 2s));
+    ReceivedRequest up = backend.request(0);
+    CHECK(up.header("X-Forwarded-For") == "127.0.0.1");
+    CHECK(up.headerCount("X-Forwarded-For") == 1);
+    CHECK(up.header("X-Forwarded-Proto") == "http");
+    CHECK(up.headerCount("X-Forwarded-Proto") == 1);
+    CHECK(up.header("X-Forwarded-Host") == "gateway.test");
+    CHECK(up.headerCount("X-Forwarded-Host") == 1);
+    CHECK(up.header("Via") == "1.0 edge, 1.1 sluice");
+    CHECK(up.headerCount("Via") == 1);
+
+    // An HTTP/1.0 client is named as such in Via.
+    RawClient old(gw.port());
+    auto r10 = old.exchange("GET /svc/v1/y HTTP/1.0\r\nHost: gateway.test\r\n\r\n");
+    REQUIRE_MESSAGE(r10, old.error());
+    CHECK(r10->status == 200);
+    CHECK(r10->versionMinor == 0);
+    REQUIRE(backend.waitForRequests(2, 2s));
+    CHECK(backend.request(1).header("Via") == "1.0 sluice");
+    CHECK(backend.request(1).version == "HTTP/1.1");
+}
+
+TEST_CASE("proxy: X-Forwarded-For from a trusted proxy is extended")
+{
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"trusted_proxies": ["127.0.0.1/32"]})"));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/svc/v1/x", {"X-Forwarded-For: 10.9.8.7"}));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    REQUIRE(backend.waitForRequests(1, 2s));
+    CHECK(backend.request(0).header("X-Forwarded-For") == "10.9.8.7, 127.0.0.1");
+    CHECK(backend.request(0).headerCount("X-Forwarded-For") == 1);
+
+    // No prior header: just the client.
+    auto plain = client.exchange(getRequest("/svc/v1/y"));
+    REQUIRE_MESSAGE(plain, client.error());
+    REQUIRE(backend.waitForRequests(2, 2s));
+    CHECK(backend.request(1).header("X-Forwarded-For") == "127.0.0.1");
+}
+
+TEST_CASE("proxy: a trusted proxy's X-Forwarded-For sent as several field lines keeps every hop")
+{
+    // RFC 9110 §5.3: several field lines of one list field are one comma-separated list.
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"trusted_proxies": ["127.0.0.1/32"]})"));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/svc/v1/x", {"X-Forwarded-For: 10.0.0.1", "X-Forwarded-For: 10.0.0.2"}));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    REQUIRE(backend.waitForRequests(1, 2s));
+    INFO("upstream head:\n" << backend.request(0).head);
+    CHECK(backend.request(0).header("X-Forwarded-For") == "10.0.0.1, 10.0.0.2, 127.0.0.1");
+}
+
+TEST_CASE("proxy: repeated fields keep their order; an absolute-form target is routed by its path")
+{
+    ScriptedBackend backend([](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "ok", {{"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}});
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    RawClient client(gw.port());
+    auto r = client.exchange("GET http://public.test/svc/v1/abs?q=1 HTTP/1.1\r\nHost: public.test\r\n"
+                             "X-Multi: one\r\nX-Other: x\r\nX-Multi: two\r\n\r\n");
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    REQUIRE(r->headerCount("Set-Cookie") == 2);
+    std::vector<std::string> cookies;
+    for (const auto& [name, value] : r->headers) {
+        if (equalsIgnoreCase(name, "Set-Cookie")) {
+            cookies.push_back(value);
+        }
+    }
+    CHECK(cookies == std::vector<std::string>{"a=1", "b=2"});
+
+    REQUIRE(backend.waitForRequests(1, 2s));
+    ReceivedRequest up = backend.request(0);
+    CHECK(up.target == "/abs?q=1");
+    CHECK(up.header("Host") == backend.hostPort());
+    CHECK(up.header("X-Forwarded-Host") == "public.test");
+    std::vector<std::string> multi;
+    for (const auto& [name, value] : up.headers) {
+        if (equalsIgnoreCase(name, "X-Multi")) {
+            multi.push_back(value);
+        }
+    }
+    CHECK(multi == std::vector<std::string>{"one", "two"});
+}
+
+TEST_CASE("proxy: a client that half-closes after its request still gets the answer")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.delay = 100ms;  // the FIN arrives long before the answer
+        reply.bytes = httpResponse(200, "for " + r.target);
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    RawClient client(gw.port());
+    REQUIRE(client.send(bodyRequest("POST", "/svc/v1/half", "data")));
+    client.shutdownWrite();
+    auto r = client.read();
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == "for /half");
+    CHECK(client.waitClosed(2s));
+}
+
+TEST_CASE("HEAD: no body is relayed, Content-Length passes through, the connection stays in sync")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        if (r.method == "HEAD") {
+            reply.bytes = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1234\r\nETag: \"v1\"\r\n\r\n";
+        } else {
+            reply.bytes = httpResponse(200, "full body");
+        }
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    RawClient client(gw.port());
+    auto head = client.exchange(getRequest("/svc/v1/file", {}, "HEAD"));
+    REQUIRE_MESSAGE(head, client.error());
+    CHECK(head->status == 200);
+    CHECK(head->header("Content-Length") == "1234");
+    CHECK(head->headerCount("Content-Length") == 1);
+    CHECK(head->header("ETag") == "\"v1\"");
+    CHECK_FALSE(head->header("Transfer-Encoding"));
+    CHECK(head->body.empty());
+    // Had the gateway relayed or expected a body, this answer would be out of step.
+    auto get = client.exchange(getRequest("/svc/v1/file"));
+    REQUIRE_MESSAGE(get, client.error());
+    CHECK(get->body == "full body");
+    REQUIRE(backend.waitForRequests(2, 2s));
+    CHECK(backend.request(0).method == "HEAD");
+    CHECK(backend.connectionCount() == 1);  // the upstream connection survived the HEAD too
+
+    // A local error answer to HEAD has a length but no body either.
+    auto missing = client.exchange(getRequest("/nowhere", {}, "HEAD"));
+    REQUIRE_MESSAGE(missing, client.error());
+    CHECK(missing->status == 404);
+    CHECK(missing->body.empty());
+    REQUIRE(missing->header("Content-Length"));
+    CHECK(std::stoi(*missing->header("Content-Length")) > 0);
+    auto after = client.exchange(getRequest("/svc/v1/file"));
+    REQUIRE_MESSAGE(after, client.error());
+    CHECK(after->body == "full body");
+}

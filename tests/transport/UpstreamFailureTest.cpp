@@ -1,0 +1,298 @@
+// Upstream failures: unreachable and slow backends, a backend that dies mid-answer, failover
+// between endpoint groups, retries (idempotent requests only), and endpoint suspension with
+// exponential back-off and recovery.
+#include <thread>
+
+#include "TransportTest.h"
+
+using namespace sluice::transport_test;
+
+namespace {
+
+BackendReply silentClose(const ReceivedRequest&)
+{
+    BackendReply reply;
+    reply.silentClose = true;
+    return reply;
+}
+
+std::size_t countMethod(const ScriptedBackend& backend, std::string_view method)
+{
+    std::size_t n = 0;
+    for (const auto& r : backend.requests()) {
+        n += r.method == method ? 1 : 0;
+    }
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("upstream: an unreachable backend gives 502, then 503 while its only endpoint is suspended")
+{
+    ClosedPort down;
+    SluicedProcess gw(oneApi("/svc", endpointList({down.url()})));
+    RawClient client(gw.port());
+    auto first = client.exchange(getRequest("/svc/v1/x"));
+    REQUIRE_MESSAGE(first, client.error());
+    CHECK(first->status == 502);
+    CHECK(first->errorCode() == 101503);
+    CHECK(first->header("Content-Type") == "application/json");
+    CHECK_FALSE(first->hasToken("Connection", "close"));  // nothing was left unread: keep-alive holds
+
+    auto second = client.exchange(getRequest("/svc/v1/x"));
+    REQUIRE_MESSAGE(second, client.error());
+    CHECK(second->status == 503);
+    CHECK(second->errorCode() == 101507);
+}
+
+TEST_CASE("upstream: a backend slower than read_ms gives 504")
+{
+    ScriptedBackend backend([](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.delay = 1500ms;
+        reply.bytes = httpResponse(200, "too late");
+        return reply;
+    });
+    GatewaySpec spec;
+    spec.apis.emplace_back("noretry", apiJson("/noretry", endpointList({backend.url()}),
+                                              R"("timeouts": {"read_ms": 300}, "retries": 0)"));
+    spec.apis.emplace_back("retry", apiJson("/retry", endpointList({backend.url()}), R"("timeouts": {"read_ms": 300})"));
+    SluicedProcess gw(spec);
+
+    RawClient client(gw.port());
+    auto start = Clock::now();
+    auto r = client.exchange(getRequest("/noretry/v1/x"), 5s);
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 504);
+    CHECK(r->errorCode() == 101504);
+    CHECK(millisSince(start) >= 280);
+    CHECK(millisSince(start) < 1400);
+
+    // With retries allowed but no other endpoint to try, the answer still names the timeout.
+    RawClient other(gw.port());
+    start = Clock::now();
+    auto retried = other.exchange(getRequest("/retry/v1/x"), 5s);
+    REQUIRE_MESSAGE(retried, other.error());
+    CHECK(retried->status == 504);
+    CHECK(retried->errorCode() == 101504);
+    CHECK(millisSince(start) < 1400);
+}
+
+TEST_CASE("upstream: a backend that closes in the middle of the body ends the client connection")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        if (r.target == "/length") {
+            reply.bytes = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + std::string(100, 'p');
+        } else {
+            reply.bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n8\r\nunfinish";
+        }
+        reply.truncateAt = reply.bytes.size();
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+
+    RawClient length(gw.port());
+    auto r = length.exchange(getRequest("/svc/v1/length"), 3s);
+    CHECK_FALSE(r);
+    CHECK(length.received().rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    CHECK(length.error().find("closed") != std::string::npos);
+
+    RawClient chunked(gw.port());
+    auto c = chunked.exchange(getRequest("/svc/v1/chunked"), 3s);
+    CHECK_FALSE(c);
+    CHECK(chunked.received().rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    CHECK(chunked.received().find("first") != std::string::npos);
+    CHECK(chunked.received().find("\r\n0\r\n\r\n") == std::string::npos);  // never a clean end
+    CHECK(chunked.error().find("closed") != std::string::npos);
+}
+
+TEST_CASE("upstream: the secondary group serves while the primary is down, the primary when it is up")
+{
+    ScriptedBackend primary(echo("primary"));
+    ScriptedBackend secondary(echo("secondary"));
+    std::string endpoints = R"([{"url": ")" + primary.url() + R"(", "group": "primary"},
+                                {"url": ")" + secondary.url() + R"(", "group": "secondary"}])";
+    SluicedProcess gw(oneApi("/svc", endpoints));
+    RawClient client(gw.port());
+    for (int i = 0; i < 5; ++i) {
+        auto r = client.exchange(getRequest("/svc/v1/a"));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->header("X-Backend") == "primary");
+    }
+    CHECK(secondary.requestCount() == 0);
+
+    primary.stop();
+    for (int i = 0; i < 5; ++i) {
+        auto r = client.exchange(getRequest("/svc/v1/b"));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        CHECK(r->header("X-Backend") == "secondary");
+    }
+    CHECK(secondary.requestCount() == 5);
+}
+
+TEST_CASE("upstream: an idempotent GET is retried on another endpoint when the first one fails")
+{
+    ScriptedBackend broken(silentClose);
+    ScriptedBackend healthy(echo("healthy"));
+    SluicedProcess gw(oneApi("/svc", endpointList({broken.url(), healthy.url()})));
+    RawClient client(gw.port());
+    for (int i = 0; i < 6; ++i) {
+        auto r = client.exchange(getRequest("/svc/v1/r" + std::to_string(i)));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        CHECK(r->header("X-Backend") == "healthy");
+    }
+    CHECK(broken.requestCount() >= 1);  // it was tried, and the retry hid its failure
+    CHECK(healthy.requestCount() == 6);
+}
+
+TEST_CASE("upstream: a POST is not retried after the backend read it and failed")
+{
+    ScriptedBackend a(silentClose);
+    ScriptedBackend b(silentClose);
+    SluicedProcess gw(oneApi("/svc", endpointList({a.url(), b.url()})));
+    RawClient client(gw.port());
+    auto post = client.exchange(bodyRequest("POST", "/svc/v1/order", "{\"qty\":1}"));
+    REQUIRE_MESSAGE(post, client.error());
+    CHECK(post->status == 502);
+    CHECK(post->errorCode() == 101503);
+    CHECK(countMethod(a, "POST") + countMethod(b, "POST") == 1);
+
+    RawClient empty(gw.port());
+    auto emptyPost = empty.exchange(bodyRequest("POST", "/svc/v1/order", ""));
+    REQUIRE_MESSAGE(emptyPost, empty.error());
+    CHECK(emptyPost->status == 502);
+    CHECK(countMethod(a, "POST") + countMethod(b, "POST") == 2);
+
+    // The same failure on a GET is retried once (retries defaults to 1).
+    RawClient get(gw.port());
+    auto r = get.exchange(getRequest("/svc/v1/order"));
+    REQUIRE_MESSAGE(r, get.error());
+    CHECK(r->status == 502);
+    CHECK(countMethod(a, "GET") + countMethod(b, "GET") == 2);
+}
+
+TEST_CASE("upstream: retries is the number of extra attempts, each on another endpoint")
+{
+    ScriptedBackend a(silentClose);
+    ScriptedBackend b(silentClose);
+    ScriptedBackend c(silentClose);
+    SluicedProcess gw(oneApi("/svc", endpointList({a.url(), b.url(), c.url()}), R"("retries": 2)"));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/svc/v1/x"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 502);
+    CHECK(a.requestCount() == 1);
+    CHECK(b.requestCount() == 1);
+    CHECK(c.requestCount() == 1);
+}
+
+TEST_CASE("upstream: endpoints of one group share the load by weight")
+{
+    ScriptedBackend heavy(echo("heavy"));
+    ScriptedBackend light(echo("light"));
+    std::string endpoints = R"([{"url": ")" + heavy.url() + R"(", "weight": 3}, {"url": ")" + light.url() + R"(", "weight": 1}])";
+    SluicedProcess gw(oneApi("/svc", endpoints));
+    RawClient client(gw.port());
+    for (int i = 0; i < 20; ++i) {
+        auto r = client.exchange(getRequest("/svc/v1/x"));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+    }
+    CHECK(heavy.requestCount() == 15);
+    CHECK(light.requestCount() == 5);
+}
+
+TEST_CASE("upstream: an invalid response head is a 502 with code 101502, not a dropped connection")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        if (r.target == "/garbage") {
+            reply.bytes = "NOT HTTP AT ALL\r\n\r\n";
+        } else {  // half a status line, then the backend goes away
+            reply.bytes = "HTTP/1.1 200 O";
+            reply.truncateAt = reply.bytes.size();
+        }
+        return reply;
+    });
+    GatewaySpec spec;
+    spec.apis.emplace_back("garbage", apiJson("/garbage", endpointList({backend.url()})));
+    spec.apis.emplace_back("partial", apiJson("/partial", endpointList({backend.url()})));
+    SluicedProcess gw(spec);
+
+    RawClient client(gw.port());
+    auto garbage = client.exchange(getRequest("/garbage/v1/garbage"));
+    CHECK_MESSAGE(garbage, client.error());
+    if (garbage) {
+        CHECK(garbage->status == 502);
+        CHECK(garbage->errorCode() == 101502);
+    }
+
+    RawClient other(gw.port());
+    auto partial = other.exchange(getRequest("/partial/v1/partial"));
+    CHECK_MESSAGE(partial, other.error());
+    if (partial) {
+        CHECK(partial->status == 502);
+        CHECK(partial->header("Content-Type") == "application/json");
+    }
+}
+
+TEST_CASE("upstream: a failing endpoint is suspended with growing back-off, then used again")
+{
+    // The flaky endpoint fails by timing out; the GET is retried on the steady one, so clients
+    // see no error. When the flaky endpoint is tried shows in its own request log.
+    std::atomic<bool> failing{true};
+    ScriptedBackend flaky([&](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.delay = failing ? 400ms : 0ms;
+        reply.bytes = httpResponse(200, "flaky", {{"X-Backend", "flaky"}});
+        return reply;
+    });
+    ScriptedBackend steady(echo("steady"));
+    SluicedProcess gw(oneApi("/svc", endpointList({flaky.url(), steady.url()}),
+                             R"("timeouts": {"read_ms": 150}, "suspension": {"initial_ms": 200, "factor": 2, "max_ms": 10000})"));
+    RawClient client(gw.port());
+    // Sends requests every ~10 ms until `flaky` has received `hits` requests.
+    auto driveUntil = [&](std::size_t hits, std::chrono::milliseconds limit) {
+        auto deadline = Clock::now() + limit;
+        while (flaky.requestCount() < hits && Clock::now() < deadline) {
+            auto r = client.exchange(getRequest("/svc/v1/x"));
+            REQUIRE_MESSAGE(r, client.error());
+            CHECK(r->status == 200);
+            std::this_thread::sleep_for(10ms);
+        }
+        REQUIRE(flaky.requestCount() >= hits);
+    };
+    // Milliseconds between the flaky endpoint's request `later` and the one before it. A failed
+    // attempt costs read_ms (150) before the suspension starts.
+    auto gap = [&](std::size_t later) {
+        auto all = flaky.requests();
+        return std::chrono::duration_cast<std::chrono::milliseconds>(all[later].at - all[later - 1].at).count();
+    };
+
+    driveUntil(3, 4s);
+    CHECK(gap(1) >= 150 + 200 - 10);  // suspended for initial_ms after the first failure
+    CHECK(gap(1) < 150 + 200 + 500);  // and used again soon after
+    CHECK(gap(2) >= 150 + 400 - 10);  // twice as long after the second
+    CHECK(gap(2) < 150 + 400 + 500);
+    CHECK(steady.requestCount() > 10);  // the other endpoint carried the traffic meanwhile
+
+    failing = false;  // recovery: the next attempt, after 4 x initial_ms, succeeds
+    driveUntil(4, 4s);
+    CHECK(gap(3) >= 150 + 800 - 10);
+    std::size_t before = flaky.requestCount();
+    for (int i = 0; i < 10; ++i) {
+        auto r = client.exchange(getRequest("/svc/v1/y"));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+    }
+    CHECK(flaky.requestCount() - before >= 4);  // back in the rotation
+
+    failing = true;  // the success reset the back-off: the next suspension is initial_ms again
+    driveUntil(flaky.requestCount() + 2, 4s);
+    auto n = flaky.requestCount();
+    CHECK(gap(n - 1) >= 150 + 200 - 10);
+    CHECK(gap(n - 1) < 150 + 200 + 500);
+}

@@ -1,0 +1,95 @@
+#pragma once
+
+// Runs the real sluiced binary on a temporary configuration: writes sluice.json and apis/*.json,
+// starts the process with --config (and --plugin-dir for the test plugins), waits for the
+// "started" line on stderr (read by a thread, every wait bounded), and takes the port from the
+// "listening on" line. Reload (SIGHUP), graceful stop (SIGTERM) and memory readings (VmHWM,
+// VmRSS) for the tests. A process still running at destruction is killed.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace sluice::transport_test {
+
+struct GatewaySpec {
+    unsigned workers = 1;
+    std::string http;      // JSON object text for the "http" block; empty: the defaults
+    std::string handlers;  // JSON array text of the global handler chain; empty: none
+    std::vector<std::pair<std::string, std::string>> apis;  // file stem -> API definition (JSON text)
+    bool testPlugins = false;     // also load the test plugins (test_pause_timer, test_call_out)
+    bool bundledPlugins = false;  // also pass the build's bundled plugin directory (correlation_id)
+};
+
+// The text of an API definition. `endpoints` is a JSON array text (see endpointList()); `extra`
+// is inserted as further top-level members (e.g. R"("timeouts": {"read_ms": 300})").
+std::string apiJson(std::string_view context, std::string_view endpoints, std::string_view extra = "",
+                    std::string_view resources = "");
+// [{"url": "..."}, ...] for plain URLs.
+std::string endpointList(const std::vector<std::string>& urls);
+
+class SluicedProcess {
+public:
+    using Duration = std::chrono::milliseconds;
+
+    // Writes the configuration and starts sluiced; throws (with the process's output) when it does
+    // not report "started" in time.
+    explicit SluicedProcess(const GatewaySpec& spec);
+    ~SluicedProcess();
+    SluicedProcess(const SluicedProcess&) = delete;
+    SluicedProcess& operator=(const SluicedProcess&) = delete;
+
+    int port() const noexcept { return _port; }
+    pid_t pid() const noexcept { return _pid; }
+    const std::string& directory() const noexcept { return _dir; }
+
+    // Rewrites sluice.json from `spec` (its APIs are not touched), e.g. before reload().
+    void writeGatewayConfig(const GatewaySpec& spec) const;
+    // Rewrites (or removes) apis/<stem>.json, e.g. before reload().
+    void writeApi(const std::string& stem, const std::string& json) const;
+    void removeApi(const std::string& stem) const;
+
+    // SIGHUP; waits for "reload complete" (true) or "reload failed" (false) after this call.
+    bool reload(Duration timeout = Duration(10000));
+    // SIGTERM; waits for the exit. The exit code (128 + signal when a signal ended it), nullopt
+    // when it did not exit within `timeout` (it is then killed).
+    std::optional<int> stop(Duration timeout = Duration(20000));
+    void sendSignal(int signal);
+    std::optional<int> waitExit(Duration timeout);
+    bool running();
+
+    // Everything written to stderr/stdout so far.
+    std::string log() const;
+    std::size_t logSize() const;
+    // Waits until the output after byte `from` contains `needle`.
+    bool waitForLog(std::string_view needle, std::size_t from, Duration timeout) const;
+
+    // A numeric field of /proc/PID/status: "VmHWM" and "VmRSS" in kB, "Threads"; -1 when unreadable.
+    long statusValue(const char* field) const;
+
+private:
+    void writeFile(const std::string& relative, const std::string& text) const;
+    void readOutput(int fd);
+    void shutDown();  // kills a running child, joins the reader, removes the directory
+
+    std::string _dir;
+    pid_t _pid = -1;
+    int _port = 0;
+    std::optional<int> _exit;
+    bool _signalled = false;  // the test asked it to stop (an exit is then no surprise)
+    std::thread _reader;
+    mutable std::mutex _mutex;
+    mutable std::condition_variable _grew;
+    std::string _log;
+    bool _outputClosed = false;
+};
+
+}  // namespace sluice::transport_test

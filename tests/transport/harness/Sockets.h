@@ -1,0 +1,33 @@
+#pragma once
+
+// Blocking loopback sockets for the test harness (every descriptor is close-on-exec, so the
+// sluiced child never inherits one).
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace sluice::transport_test {
+
+using Clock = std::chrono::steady_clock;
+
+// A listening socket on 127.0.0.1:0; `port` receives the chosen port. Throws on failure.
+// `receiveBuffer` sets SO_RCVBUF before listen() (accepted sockets inherit it) when non-zero.
+int listenLoopback(int& port, int backlog = 64, int receiveBuffer = 0);
+
+// Connects to 127.0.0.1:port; returns the descriptor, or -1 with `error` set to errno.
+int connectLoopback(int port, int& error);
+
+// Writes everything (MSG_NOSIGNAL); false when the peer went away.
+bool sendAll(int fd, std::string_view bytes);
+
+enum class ReadStatus { Data, Eof, Timeout, Error };
+
+// Appends what one recv() returns to `into`, waiting until `deadline` at most.
+ReadStatus readSome(int fd, std::string& into, Clock::time_point deadline, std::size_t maxBytes = 64 * 1024);
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b);
+std::string toLower(std::string_view text);
+std::string_view trim(std::string_view text);
+
+}  // namespace sluice::transport_test

@@ -1,0 +1,93 @@
+#pragma once
+
+// What every transport test file needs: the harness and a few shared helpers.
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "RawClient.h"
+#include "ScriptedBackend.h"
+#include "SluicedProcess.h"
+
+namespace sluice::transport_test {
+
+using namespace std::chrono_literals;
+
+// A backend script answering 200 with the body "<name> <method> <target>" and "X-Backend: <name>".
+inline BackendScript echo(std::string name = "backend")
+{
+    return [name](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, name + " " + r.method + " " + r.target, {{"X-Backend", name}});
+        return reply;
+    };
+}
+
+// A gateway with one API at `context` (version v1) in front of `endpoints` (a JSON array text).
+inline GatewaySpec oneApi(std::string_view context, std::string_view endpoints, std::string_view apiExtra = "",
+                          std::string http = "")
+{
+    GatewaySpec spec;
+    spec.http = std::move(http);
+    spec.apis.emplace_back("api", apiJson(context, endpoints, apiExtra));
+    return spec;
+}
+
+// Client threads of one test: started with run(), which turns an exception into a counted
+// failure (an escaping exception would terminate the test process), and always stopped (`stop`)
+// and joined, also when an assertion of the test thread fails first. Declare it after everything
+// its threads use.
+class ClientThreads {
+public:
+    explicit ClientThreads(std::function<void()> stop = {}) : _stop(std::move(stop)) {}
+    ClientThreads(const ClientThreads&) = delete;
+    ClientThreads& operator=(const ClientThreads&) = delete;
+    ~ClientThreads()
+    {
+        if (_stop) {
+            _stop();
+        }
+        join();
+    }
+
+    template <typename F>
+    void run(F body)
+    {
+        _threads.emplace_back([this, body = std::move(body)]() mutable {
+            try {
+                body();
+            } catch (const std::exception&) {
+                ++_exceptions;
+            }
+        });
+    }
+    void join()
+    {
+        for (auto& t : _threads) {
+            if (t.joinable()) {
+                t.join();
+            }
+        }
+    }
+    int exceptions() const noexcept { return _exceptions.load(); }
+
+private:
+    std::function<void()> _stop;
+    std::vector<std::thread> _threads;
+    std::atomic<int> _exceptions{0};
+};
+
+inline long long millisSince(Clock::time_point start)
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+}  // namespace sluice::transport_test

@@ -1,0 +1,258 @@
+// sluice.json and apis/*.json: every mistake of every file is reported at once, with the file and
+// the JSON pointer; ${env:NAME} is substituted in string values.
+#include "sluice/runtime/Config.h"
+
+#include <cstdlib>
+#include <string>
+
+#include <Poco/JSON/Object.h>
+#include <doctest/doctest.h>
+
+#include "sluice/runtime/Json.h"
+#include "support/TempDir.h"
+#include "support/TestPaths.h"
+
+using namespace sluice::runtime;
+using sluice::test::TempDir;
+
+namespace {
+
+const char* const kGateway = R"({
+  "listeners": [{"name": "http", "host": "127.0.0.1", "port": 0}]
+})";
+
+std::string api(const std::string& name, const std::string& context, const std::string& version,
+                const std::string& url = "http://127.0.0.1:9")
+{
+    return R"({"name": ")" + name + R"(", "context": ")" + context + R"(", "version": ")" + version +
+           R"(", "endpoints": [{"url": ")" + url + R"("}], "resources": [{"uri_template": "/", "methods": ["GET"]}]})";
+}
+
+const ConfigError* find(const ConfigLoadResult& r, const std::string& file, const std::string& pointer)
+{
+    for (const auto& e : r.errors) {
+        if (e.file == file && e.pointer == pointer) {
+            return &e;
+        }
+    }
+    return nullptr;
+}
+
+std::string all(const ConfigLoadResult& r)
+{
+    std::string out;
+    for (const auto& e : r.errors) {
+        out += e.str() + "\n";
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("ConfigLoader: a valid configuration loads with its APIs and resolved paths")
+{
+    TempDir dir;
+    const std::string config = dir.write("sluice.json", R"({
+      "workers": 2,
+      "listeners": [{"name": "http", "host": "127.0.0.1", "port": 0}],
+      "plugins": {"directories": ["plugins", "/abs/plugins"]},
+      "handlers": [{"component": "correlation_id", "name": "cid", "config": {"header": "X-Id"}}],
+      "logging": {"level": "debug", "levels": {"loader": "warn"}}
+    })");
+    dir.write("apis/b.json", api("Beta", "/beta", "v2"));
+    dir.write("apis/a.json", api("Alpha", "/alpha", "v1"));
+    dir.write("apis/notes.txt", "not an API");
+
+    ConfigLoadResult r = ConfigLoader::load(config);
+    INFO(all(r));
+    REQUIRE(r.errors.empty());
+    REQUIRE(r.config.has_value());
+    const GatewayConfig& c = *r.config;
+    CHECK(c.file == config);
+    CHECK(c.workers == 2);
+    REQUIRE(c.listeners.size() == 1);
+    CHECK(c.listeners[0].host == "127.0.0.1");
+    CHECK(c.pluginDirectories == std::vector<std::string>{dir.file("plugins"), "/abs/plugins"});
+    CHECK(c.apisDirectory == dir.file("apis"));
+    REQUIRE(c.handlers.size() == 1);
+    CHECK(c.handlers[0].component == "correlation_id");
+    CHECK(c.handlers[0].name == "cid");
+    CHECK(c.handlers[0].pointer == "/handlers/0");
+    CHECK(c.handlers[0].file == config);
+    CHECK(c.logging.level == "debug");
+    CHECK(c.logging.levels.at("loader") == "warn");
+    REQUIRE(c.apis.size() == 2);
+    CHECK(c.apis[0].name == "Alpha");  // files in name order
+    CHECK(c.apis[1].name == "Beta");
+    CHECK(c.apis[0].file == dir.file("apis/a.json"));
+}
+
+TEST_CASE("ConfigLoader: three independent mistakes in three files are all reported with file and pointer")
+{
+    TempDir dir;
+    const std::string config = dir.write("sluice.json", R"({
+      "workers": "four",
+      "listeners": [{"name": "http", "host": "127.0.0.1", "port": 0}]
+    })");
+    const std::string a = dir.write("apis/a.json", R"({"name": "A", "context": "/a", "version": 1,
+        "endpoints": [{"url": "http://127.0.0.1:9"}], "resources": [{"uri_template": "/", "methods": ["GET"]}]})");
+    const std::string b = dir.write("apis/b.json", api("B", "/b", "v1", "ftp://127.0.0.1/x"));
+
+    ConfigLoadResult r = ConfigLoader::load(config);
+    INFO(all(r));
+    CHECK_FALSE(r.config.has_value());
+    CHECK(r.errors.size() == 3);  // one per mistake: no echoes of enclosing levels
+    const ConfigError* workers = find(r, config, "/workers");
+    const ConfigError* version = find(r, a, "/version");
+    const ConfigError* url = find(r, b, "/endpoints/0/url");
+    REQUIRE(workers != nullptr);
+    REQUIRE(version != nullptr);
+    REQUIRE(url != nullptr);
+    CHECK(workers->message.find("type") != std::string::npos);
+    CHECK(version->message.find("type") != std::string::npos);
+    CHECK(url->message.find("pattern") != std::string::npos);
+    CHECK(url->str() == b + ": /endpoints/0/url: " + url->message);
+}
+
+TEST_CASE("ConfigLoader: a file that is not JSON is reported while the others are still checked")
+{
+    TempDir dir;
+    const std::string config = dir.write("sluice.json", kGateway);
+    const std::string broken = dir.write("apis/a.json", R"({"name": "A", "context": )");
+    const std::string wrong = dir.write("apis/b.json", api("B", "b-without-slash", "v1"));
+    dir.write("apis/c.json", api("C", "/c", "v1"));
+
+    ConfigLoadResult r = ConfigLoader::load(config);
+    INFO(all(r));
+    REQUIRE(r.errors.size() == 2);
+    // sluice.json itself is valid: its configuration comes back, with only the valid APIs, for
+    // the plugin checks that follow; success is still "no errors".
+    REQUIRE(r.config.has_value());
+    REQUIRE(r.config->apis.size() == 1);
+    CHECK(r.config->apis[0].name == "C");
+    const ConfigError* json = find(r, broken, "");
+    REQUIRE(json != nullptr);
+    CHECK(json->message.rfind("not valid JSON: ", 0) == 0);
+    CHECK(json->str().rfind(broken + ": not valid JSON", 0) == 0);
+    CHECK(find(r, wrong, "/context") != nullptr);
+}
+
+TEST_CASE("ConfigLoader: a broken sluice.json does not hide the mistakes of the API files")
+{
+    TempDir dir;
+    const std::string config = dir.write("sluice.json", "{ this is not json");
+    const std::string a = dir.write("apis/a.json", api("A", "/a", "v1", "not-a-url"));
+    ConfigLoadResult r = ConfigLoader::load(config);
+    INFO(all(r));
+    REQUIRE(r.errors.size() == 2);
+    CHECK(find(r, config, "") != nullptr);
+    CHECK(find(r, a, "/endpoints/0/url") != nullptr);
+}
+
+TEST_CASE("ConfigLoader: unreadable files and a missing APIs directory are errors")
+{
+    TempDir dir;
+    ConfigLoadResult missing = ConfigLoader::load(dir.file("absent.json"));
+    REQUIRE(missing.errors.size() == 2);
+    CHECK(missing.errors[0].file == dir.file("absent.json"));
+    CHECK(missing.errors[0].message.find("cannot open") != std::string::npos);
+    CHECK(missing.errors[1].file == dir.file("apis"));
+    CHECK(missing.errors[1].message == "APIs directory does not exist");
+}
+
+TEST_CASE("ConfigLoader: the same context and version in two files is a duplicate")
+{
+    TempDir dir;
+    const std::string config = dir.write("sluice.json", kGateway);
+    const std::string first = dir.write("apis/a.json", api("First", "/pets", "v1"));
+    const std::string second = dir.write("apis/b.json", api("Second", "/pets", "v1"));
+    dir.write("apis/c.json", api("Third", "/pets", "v2"));  // other version: fine
+
+    ConfigLoadResult r = ConfigLoader::load(config);
+    INFO(all(r));
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].file == second);
+    CHECK(r.errors[0].pointer == "/context");
+    CHECK(r.errors[0].message.find("already defined in " + first) != std::string::npos);
+}
+
+TEST_CASE("ConfigLoader: two default versions of one context are a duplicate")
+{
+    TempDir dir;
+    const std::string config = dir.write("sluice.json", kGateway);
+    auto withDefault = [](std::string text) { return text.insert(1, R"("default_version": true, )"); };
+    const std::string first = dir.write("apis/a.json", withDefault(api("First", "/pets", "v1")));
+    const std::string second = dir.write("apis/b.json", withDefault(api("Second", "/pets", "v2")));
+    ConfigLoadResult r = ConfigLoader::load(config);
+    INFO(all(r));
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].file == second);
+    CHECK(r.errors[0].pointer == "/default_version");
+    CHECK(r.errors[0].message.find(first) != std::string::npos);
+}
+
+TEST_CASE("ConfigLoader: env substitution fills string values before validation")
+{
+    ::setenv("SLUICE_TEST_BACKEND", "http://127.0.0.1:9", 1);
+    ::setenv("SLUICE_TEST_HOST", "127.0.0.1", 1);
+    TempDir dir;
+    const std::string config = dir.write("sluice.json", R"({
+      "listeners": [{"name": "http", "host": "${env:SLUICE_TEST_HOST}", "port": 0}]
+    })");
+    std::string text = api("Pets", "/pets", "v1", "${env:SLUICE_TEST_BACKEND}/base");
+    text.replace(text.find(R"("}])"), 3, R"(", "group": "$${env:SLUICE_TEST_BACKEND}"}])");
+    dir.write("apis/pets.json", text);
+
+    ConfigLoadResult r = ConfigLoader::load(config);
+    INFO(all(r));
+    REQUIRE(r.config.has_value());
+    CHECK(r.config->listeners[0].host == "127.0.0.1");
+    REQUIRE(r.config->apis.size() == 1);
+    CHECK(r.config->apis[0].endpoints[0].url == "http://127.0.0.1:9/base");
+    CHECK(r.config->apis[0].endpoints[0].group == "${env:SLUICE_TEST_BACKEND}");  // $${ escapes
+}
+
+TEST_CASE("ConfigLoader: a reference to an unset environment variable is an error at its pointer")
+{
+    ::unsetenv("SLUICE_TEST_SURELY_UNSET");
+    TempDir dir;
+    const std::string config = dir.write("sluice.json", R"({
+      "listeners": [{"name": "http", "host": "${env:SLUICE_TEST_SURELY_UNSET}", "port": 0}]
+    })");
+    dir.write("apis/pets.json", api("Pets", "/pets", "v1"));
+    ConfigLoadResult r = ConfigLoader::load(config);
+    INFO(all(r));
+    CHECK_FALSE(r.config.has_value());
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].file == config);
+    CHECK(r.errors[0].pointer == "/listeners/0/host");
+    CHECK(r.errors[0].message.find("'SLUICE_TEST_SURELY_UNSET' is not set") != std::string::npos);
+}
+
+TEST_CASE("ConfigLoader: substituteEnvironment works on nested values and leaves other text alone")
+{
+    ::setenv("SLUICE_TEST_A", "alpha", 1);
+    ::unsetenv("SLUICE_TEST_UNSET_B");
+    std::string error;
+    auto doc = parseJson(R"({"x": ["${env:SLUICE_TEST_A}-${env:SLUICE_TEST_A}", "$${env:SLUICE_TEST_A}", "$5 ${unclosed",
+        "${other:x}", 7], "y": {"a/b": "${env:SLUICE_TEST_UNSET_B}"}})",
+                         error);
+    REQUIRE(doc.has_value());
+    std::vector<ConfigError> errors;
+    substituteEnvironment(*doc, "f.json", errors);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].file == "f.json");
+    CHECK(errors[0].pointer == "/y/a~1b");
+    CHECK(errors[0].message.find("SLUICE_TEST_UNSET_B") != std::string::npos);
+    CHECK(toJson(doc->extract<Poco::JSON::Object::Ptr>()->get("x")) ==
+          R"(["alpha-alpha","${env:SLUICE_TEST_A}","$5 ${unclosed","${other:x}",7])");
+}
+
+TEST_CASE("ConfigLoader: the shipped conf/ passes")
+{
+    ConfigLoadResult r = ConfigLoader::load(sluice::test::sourceDir() + "/conf/sluice.json");
+    INFO(all(r));
+    CHECK(r.errors.empty());
+    REQUIRE(r.config.has_value());
+    CHECK_FALSE(r.config->apis.empty());
+}

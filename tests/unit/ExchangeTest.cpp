@@ -1,0 +1,127 @@
+// HeaderList, request attributes, query parameters and percent-decoding.
+#include "sluice/runtime/Exchange.h"
+
+#include <cstring>
+#include <string>
+
+#include <doctest/doctest.h>
+
+using namespace sluice::runtime;
+
+namespace {
+
+// An enum value outside the declared enumerators, as a C plugin could pass one.
+template <typename Enum>
+Enum outOfRange(int value)
+{
+    static_assert(sizeof(Enum) == sizeof(int), "C enums are int-sized");
+    Enum e;
+    std::memcpy(&e, &value, sizeof e);
+    return e;
+}
+
+}  // namespace
+
+TEST_CASE("HeaderList: names compare case-insensitively and values keep wire order")
+{
+    HeaderList h;
+    h.add("Accept", "text/plain");
+    h.add("X-Trace", "a");
+    h.add("x-trace", "b");
+    CHECK(h.size() == 3);
+    CHECK(h.get("accept") == std::optional<std::string_view>("text/plain"));
+    CHECK(h.get("ACCEPT") == std::optional<std::string_view>("text/plain"));
+    CHECK(h.get("X-TRACE", 0) == std::optional<std::string_view>("a"));
+    CHECK(h.get("X-TRACE", 1) == std::optional<std::string_view>("b"));
+    CHECK_FALSE(h.get("x-trace", 2).has_value());
+    CHECK_FALSE(h.get("Missing").has_value());
+    CHECK(h.entries()[1].first == "X-Trace");  // the name keeps its spelling
+}
+
+TEST_CASE("HeaderList: set replaces every value, remove drops every value")
+{
+    HeaderList h;
+    h.add("Host", "example");
+    h.add("X-A", "1");
+    h.add("x-a", "2");
+    h.set("X-a", "3");
+    CHECK(h.size() == 2);
+    CHECK(h.get("x-A") == std::optional<std::string_view>("3"));
+    CHECK_FALSE(h.get("x-a", 1).has_value());
+    CHECK(h.entries().back().first == "X-a");
+    h.remove("X-A");
+    CHECK(h.size() == 1);
+    CHECK_FALSE(h.get("x-a").has_value());
+    h.remove("not-there");
+    CHECK(h.size() == 1);
+    CHECK(h.get("host") == std::optional<std::string_view>("example"));
+}
+
+TEST_CASE("HeaderList: header names must be tokens and values must not carry CR, LF or NUL")
+{
+    CHECK(HeaderList::validName("X-Correlation-ID"));
+    CHECK(HeaderList::validName("a!#$%&'*+-.^_`|~9"));
+    CHECK_FALSE(HeaderList::validName(""));
+    CHECK_FALSE(HeaderList::validName("Bad Name"));
+    CHECK_FALSE(HeaderList::validName("Bad:Name"));
+    CHECK_FALSE(HeaderList::validName("X-Inject\r\nEvil"));
+    CHECK_FALSE(HeaderList::validName(std::string(257, 'a')));
+
+    CHECK(HeaderList::validValue("text/html; charset=utf-8"));
+    CHECK(HeaderList::validValue("tab\tseparated"));
+    CHECK(HeaderList::validValue(""));
+    CHECK_FALSE(HeaderList::validValue("a\r\nSet-Cookie: x"));
+    CHECK_FALSE(HeaderList::validValue("a\rb"));
+    CHECK_FALSE(HeaderList::validValue("a\nb"));
+    CHECK_FALSE(HeaderList::validValue(std::string("a\0b", 3)));
+    CHECK_FALSE(HeaderList::validValue("bell\x07"));
+    CHECK_FALSE(HeaderList::validValue("del\x7f"));
+}
+
+TEST_CASE("Exchange: query parameters are percent-decoded, repeated and '+' means space")
+{
+    Exchange ex;
+    ex.query = "a=1&name=J%C3%BCrgen+M%2B&a=2&flag&empty=&sp%20ace=x";
+    CHECK(ex.queryParam("a", 0) == std::optional<std::string>("1"));
+    CHECK(ex.queryParam("a", 1) == std::optional<std::string>("2"));
+    CHECK_FALSE(ex.queryParam("a", 2).has_value());
+    CHECK(ex.queryParam("name", 0) == std::optional<std::string>("J\xC3\xBCrgen M+"));
+    CHECK(ex.queryParam("flag", 0) == std::optional<std::string>(""));
+    CHECK(ex.queryParam("empty", 0) == std::optional<std::string>(""));
+    CHECK(ex.queryParam("sp ace", 0) == std::optional<std::string>("x"));
+    CHECK_FALSE(ex.queryParam("missing", 0).has_value());
+}
+
+TEST_CASE("Exchange: percentDecode rejects malformed escapes")
+{
+    CHECK(percentDecode("%41%62c", false) == std::optional<std::string>("Abc"));
+    CHECK(percentDecode("a+b", false) == std::optional<std::string>("a+b"));
+    CHECK(percentDecode("a+b", true) == std::optional<std::string>("a b"));
+    CHECK(percentDecode("%2f%2F", false) == std::optional<std::string>("//"));
+    CHECK(percentDecode("", false) == std::optional<std::string>(""));
+    CHECK_FALSE(percentDecode("%", false).has_value());
+    CHECK_FALSE(percentDecode("%4", false).has_value());
+    CHECK_FALSE(percentDecode("abc%4", false).has_value());
+    CHECK_FALSE(percentDecode("%zz", false).has_value());
+    CHECK_FALSE(percentDecode("%g1", false).has_value());
+}
+
+TEST_CASE("Exchange: attributes expose the request and every exchange gets its own id")
+{
+    Exchange a;
+    Exchange b;
+    a.method = "POST";
+    a.path = "/pets/v1/pets/7";
+    a.query = "x=1";
+    a.apiName = "Pets";
+    a.resource = "/pets/{id}";
+    CHECK(a.attribute(SLUICE_ATTR_METHOD) == std::optional<std::string_view>("POST"));
+    CHECK(a.attribute(SLUICE_ATTR_PATH) == std::optional<std::string_view>("/pets/v1/pets/7"));
+    CHECK(a.attribute(SLUICE_ATTR_QUERY) == std::optional<std::string_view>("x=1"));
+    CHECK(a.attribute(SLUICE_ATTR_API_NAME) == std::optional<std::string_view>("Pets"));
+    CHECK(a.attribute(SLUICE_ATTR_RESOURCE) == std::optional<std::string_view>("/pets/{id}"));
+    CHECK(a.attribute(SLUICE_ATTR_PROTOCOL) == std::optional<std::string_view>("HTTP/1.1"));
+    CHECK_FALSE(a.attribute(outOfRange<sluice_attribute>(99)).has_value());
+    CHECK_FALSE(a.requestId.empty());
+    CHECK(a.requestId != b.requestId);
+}
