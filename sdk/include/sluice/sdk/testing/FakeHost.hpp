@@ -106,6 +106,11 @@ public:
     std::optional<std::string> responseBody;
     const sluice_value* requestMessage = nullptr;
     const sluice_value* responseMessage = nullptr;
+    std::string requestMessageMediaType;   // as given to message_set
+    std::string responseMessageMediaType;
+    // What message_get answers when not OK (e.g. SLUICE_E_INVALID: the builder refused the body).
+    sluice_status requestMessageStatus = SLUICE_OK;
+    sluice_status responseMessageStatus = SLUICE_OK;
     std::map<std::string, std::string, std::less<>> properties;
 
     // What the plugin did.
@@ -529,15 +534,20 @@ private:
         a.message_get = [](sluice_exchange* h, sluice_message_kind m, const sluice_value** o) {
             auto& ex = FakeExchange::from(h);
             if (!readable(ex)) return SLUICE_E_WRONG_PHASE;
+            sluice_status forced = m == SLUICE_MSG_REQUEST ? ex.requestMessageStatus : ex.responseMessageStatus;
+            if (forced != SLUICE_OK) return forced;
             const sluice_value* v = m == SLUICE_MSG_REQUEST ? ex.requestMessage : ex.responseMessage;
             if (v == nullptr) return SLUICE_E_NOT_FOUND;
             *o = v;
             return SLUICE_OK;
         };
-        a.message_set = [](sluice_exchange* h, sluice_message_kind m, const sluice_value* v, sluice_str) {
+        a.message_set = [](sluice_exchange* h, sluice_message_kind m, const sluice_value* v, sluice_str type) {
             auto& ex = FakeExchange::from(h);
-            if (!active(ex)) return SLUICE_E_WRONG_PHASE;
-            (m == SLUICE_MSG_REQUEST ? ex.requestMessage : ex.responseMessage) = v;
+            if (v == nullptr || type.len == 0) return SLUICE_E_INVALID;
+            bool req = m == SLUICE_MSG_REQUEST;
+            if (ex.phase != (req ? SLUICE_PHASE_REQUEST : SLUICE_PHASE_RESPONSE)) return SLUICE_E_WRONG_PHASE;
+            (req ? ex.requestMessage : ex.responseMessage) = v;
+            (req ? ex.requestMessageMediaType : ex.responseMessageMediaType) = std::string(sv(type));
             return SLUICE_OK;
         };
         a.arena_alloc = [](sluice_exchange* h, size_t size) { return FakeExchange::from(h).allocate(size); };

@@ -1,0 +1,6 @@
+// Registration only: the manifest and the exported entry symbol.
+#include <sluice/sdk.hpp>
+
+#include "XmlFormatter.h"
+
+SLUICE_PLUGIN("xml_formatter", "1.0.0", "XML message formatter", sluice::plugins::XmlFormatter)

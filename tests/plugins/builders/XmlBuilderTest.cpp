@@ -1,0 +1,287 @@
+// The xml_builder plugin (its real .so) through the fake host: the XML -> tree half of the
+// mapping in docs/message-mapping.md, and the hardening against hostile documents.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "CodecTesting.hpp"
+
+using namespace sluice::test;
+
+namespace {
+
+struct Fixture {
+    FakeHost host;
+    std::unique_ptr<FakeInstance> builder;
+    FakeExchange ex = host.exchange();
+
+    explicit Fixture(std::string_view config = "{}")
+    {
+        host.open(SLUICE_XML_BUILDER_PATH);
+        builder = host.create("xml_builder", config);
+    }
+    const sluice_value* build(std::string_view bytes) { return sluice::test::build(*builder, ex, bytes); }
+    std::string tree(std::string_view bytes)
+    {
+        const sluice_value* v = build(bytes);
+        return v == nullptr ? "<refused>" : dump(v);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("manifest: one builder for XML types")
+{
+    FakeHost host;
+    host.open(SLUICE_XML_BUILDER_PATH);
+    const sluice_component* c = host.find("xml_builder");
+    REQUIRE(c != nullptr);
+    CHECK(c->kind == SLUICE_KIND_BUILDER);
+    const auto* vt = static_cast<const sluice_builder_vtable*>(c->vtable);
+    CHECK(handles(vt->media_types, "application/xml"));
+    CHECK(handles(vt->media_types, "text/xml"));
+    CHECK(handles(vt->media_types, "application/soap+xml"));
+    CHECK_FALSE(handles(vt->media_types, "application/json"));
+}
+
+TEST_CASE_FIXTURE(Fixture, "mapping: the document is {root: content}, a leaf is its text")
+{
+    CHECK(tree("<a>hello</a>") == R"({"a":"hello"})");
+    CHECK(tree("<?xml version=\"1.0\"?>\n<a>  spaced  </a>\n") == R"({"a":"  spaced  "})");
+    CHECK(tree("<a/>") == R"({"a":""})");
+    CHECK(tree("<a></a>") == R"({"a":""})");
+    CHECK(tree("<a>5</a>") == R"({"a":"5"})");  // XML text is never typed
+}
+
+TEST_CASE_FIXTURE(Fixture, "mapping: children are members, repeated siblings an array at the first one's place")
+{
+    CHECK(tree("<order><id>7</id><item>a</item><note/><item>b</item><item>c</item></order>") ==
+          R"({"order":{"id":"7","item":["a","b","c"],"note":""}})");
+    CHECK(tree("<r><x><y>1</y></x><x><y>2</y><y>3</y></x></r>") == R"({"r":{"x":[{"y":"1"},{"y":["2","3"]}]}})");
+}
+
+TEST_CASE_FIXTURE(Fixture, "mapping: many distinct and repeated children (the indexed grouping)")
+{
+    std::string doc = "<r>";
+    std::string expected = R"({"r":{)";
+    for (int i = 0; i < 40; ++i) {
+        doc += "<e" + std::to_string(i) + ">" + std::to_string(i) + "</e" + std::to_string(i) + ">";
+        expected += (i > 0 ? "," : "") + std::string("\"e") + std::to_string(i) + "\":";
+        expected += i == 3 ? "[\"3\",\"x\"]" : "\"" + std::to_string(i) + "\"";
+    }
+    doc += "<e3>x</e3></r>";
+    expected += "}}";
+    CHECK(tree(doc) == expected);
+}
+
+TEST_CASE_FIXTURE(Fixture, "mapping: attributes are @members first, text beside them is #text")
+{
+    CHECK(tree(R"(<a id="1" lang='en'>hi</a>)") == R"({"a":{"@id":"1","@lang":"en","#text":"hi"}})");
+    CHECK(tree(R"(<a id="1"/>)") == R"({"a":{"@id":"1"}})");
+    CHECK(tree(R"(<a id="1"><b>x</b></a>)") == R"({"a":{"@id":"1","b":"x"}})");
+    CHECK(tree(R"(<a v="&lt;&amp;&quot;&#x41;"/>)") == R"({"a":{"@v":"<&\"A"}})");
+}
+
+TEST_CASE_FIXTURE(Fixture, "mapping: mixed content keeps one #text where the first text was")
+{
+    CHECK(tree("<p>Hello <b>big</b> world</p>") == R"({"p":{"#text":"Hello  world","b":"big"}})");
+    CHECK(tree("<p><b>big</b> world</p>") == R"({"p":{"b":"big","#text":" world"}})");
+    CHECK(tree("<p>\n  <b>x</b>\n  <c>y</c>\n</p>") == R"({"p":{"b":"x","c":"y"}})");  // blank text is layout
+    CHECK(tree("<p><b>x</b>tail<c>y</c></p>") == R"({"p":{"b":"x","#text":"tail","c":"y"}})");
+}
+
+TEST_CASE_FIXTURE(Fixture, "mapping: CDATA is text, comments and processing instructions are dropped")
+{
+    CHECK(tree("<a><![CDATA[<not> & markup]]></a>") == R"({"a":"<not> & markup"})");
+    CHECK(tree("<!-- c --><a>x<!-- c -->y<?pi data?></a><?pi?>") == R"({"a":"xy"})");
+}
+
+TEST_CASE_FIXTURE(Fixture, "mapping: namespaces stay in names as written, declarations as @xmlns members")
+{
+    CHECK(tree(R"(<s:Envelope xmlns:s="urn:s"><s:Body x:id="1" xmlns:x="urn:x"/></s:Envelope>)") ==
+          R"({"s:Envelope":{"@xmlns:s":"urn:s","s:Body":{"@x:id":"1","@xmlns:x":"urn:x"}}})");
+    CHECK(tree(R"(<a xmlns="urn:d"><b/></a>)") == R"({"a":{"@xmlns":"urn:d","b":""}})");
+    CHECK(tree(R"(<a xml:lang="en">x</a>)") == R"({"a":{"@xml:lang":"en","#text":"x"}})");
+}
+
+TEST_CASE_FIXTURE(Fixture, "mapping: xsi:nil=\"true\" alone is null")
+{
+    const char* xsi = "http://www.w3.org/2001/XMLSchema-instance";
+    CHECK(tree(std::string("<a xmlns:xsi=\"") + xsi + "\" xsi:nil=\"true\"/>") == R"({"a":null})");
+    CHECK(tree(std::string("<r xmlns:i=\"") + xsi + "\"><a i:nil=\"true\"></a><b>x</b></r>") ==
+          std::string(R"({"r":{"@xmlns:i":")") + xsi + R"(","a":null,"b":"x"}})");
+    // anything more, or less, is not null
+    CHECK(tree(std::string("<a xmlns:xsi=\"") + xsi + "\" xsi:nil=\"false\"/>") ==
+          std::string(R"({"a":{"@xmlns:xsi":")") + xsi + R"(","@xsi:nil":"false"}})");
+    CHECK(tree(std::string("<a xmlns:xsi=\"") + xsi + "\" xsi:nil=\"true\" id=\"1\"/>") ==
+          std::string(R"({"a":{"@xmlns:xsi":")") + xsi + R"(","@xsi:nil":"true","@id":"1"}})");
+    CHECK(tree("<a xmlns:xsi=\"urn:not-xsi\" xsi:nil=\"true\"/>") ==
+          R"({"a":{"@xmlns:xsi":"urn:not-xsi","@xsi:nil":"true"}})");
+}
+
+TEST_CASE_FIXTURE(Fixture, "text is UTF-8 whatever the document's encoding")
+{
+    CHECK(tree("<a>&#x1F600;&#233;</a>") == R"({"a":"\xF0\x9F\x98\x80\xC3\xA9"})");
+    CHECK(tree("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>caf\xE9</a>") == R"({"a":"caf\xC3\xA9"})");
+    std::string utf16("\xFF\xFE", 2);
+    for (char c : std::string("<a>z</a>")) {
+        utf16.push_back(c);
+        utf16.push_back('\0');
+    }
+    CHECK(tree(utf16) == R"({"a":"z"})");
+}
+
+TEST_CASE_FIXTURE(Fixture, "the tree lives in the exchange's arena, not in the body bytes")
+{
+    std::string body = R"(<a id="1"><b>x</b><b>y</b>text</a>)";
+    const sluice_value* v = build(body);
+    REQUIRE(v != nullptr);
+    std::string before = dump(v);
+    body.assign(body.size(), '#');
+    CHECK(dump(v) == before);
+}
+
+TEST_CASE_FIXTURE(Fixture, "DOCTYPE is refused: billion laughs, XXE, external DTD, parameter entities")
+{
+    const char* attacks[] = {
+        "<!DOCTYPE a><a/>",
+        "<!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">"
+        "<!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">]><lolz>&lol3;</lolz>",
+        "<?xml version=\"1.0\"?><!DOCTYPE foo [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]><foo>&xxe;</foo>",
+        "<!DOCTYPE foo SYSTEM \"http://127.0.0.1:1/evil.dtd\"><foo/>",
+        "<!DOCTYPE foo [<!ENTITY % p SYSTEM \"file:///etc/passwd\"> %p;]><foo/>",
+        "<!DOCTYPE a [<!ATTLIST a b CDATA \"injected\">]><a/>",
+    };
+    for (const char* doc : attacks) {
+        const std::string shown_doc = shown(doc);
+        CAPTURE(shown_doc);
+        CHECK(build(doc) == nullptr);
+    }
+    CHECK(logged(host, "DOCTYPE"));
+}
+
+TEST_CASE_FIXTURE(Fixture, "undeclared entities and malformed documents are refused")
+{
+    const char* invalid[] = {
+        "",
+        "   ",
+        "just text",
+        "<a>",
+        "<a></b>",
+        "<a><b></a></b>",
+        "<a/><b/>",
+        "<a>&xxe;</a>",
+        "<a>&#1;</a>",
+        "<a b=\"1\" b=\"2\"/>",
+        "<p:a/>",  // unbound prefix
+        "<a p:b=\"1\"/>",
+        "<a>\xC3\x28</a>",      // invalid UTF-8
+        "<a>\xED\xA0\x80</a>",  // an encoded surrogate
+        "<a>\x01</a>",          // not an XML character
+        "<a x=\"<\"/>",
+        "<1a/>",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><?xml version=\"1.0\"?><a/>",
+    };
+    for (const char* doc : invalid) {
+        const std::string shown_doc = shown(doc);
+        CAPTURE(shown_doc);
+        CHECK(build(doc) == nullptr);
+    }
+}
+
+TEST_CASE_FIXTURE(Fixture, "a refused parse leaves the thread's parser ready for the next body")
+{
+    CHECK(build("<!DOCTYPE a><a/>") == nullptr);
+    CHECK(build("<a><b></a>") == nullptr);
+    CHECK(build(repeat("<a>", 100)) == nullptr);
+    CHECK(tree("<ok>yes</ok>") == R"({"ok":"yes"})");
+}
+
+TEST_CASE_FIXTURE(Fixture, "depth: max_depth nested elements are fine, one more is refused, a bomb quickly")
+{
+    CHECK(build(repeat("<a>", 64) + repeat("</a>", 64)) != nullptr);
+    CHECK(build(repeat("<a>", 65) + repeat("</a>", 65)) == nullptr);
+    auto start = std::chrono::steady_clock::now();
+    CHECK(build(repeat("<a>", 2u << 20) + repeat("</a>", 2u << 20)) == nullptr);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+}
+
+TEST_CASE("every limit is configurable and enforced")
+{
+    SUBCASE("max_bytes")
+    {
+        Fixture f(R"({"max_bytes": 8})");
+        CHECK(f.build("<a>1</a>") != nullptr);
+        CHECK(f.build("<a>12</a>") == nullptr);
+    }
+    SUBCASE("max_depth")
+    {
+        Fixture f(R"({"max_depth": 2})");
+        CHECK(f.build("<a><b/></a>") != nullptr);
+        CHECK(f.build("<a><b><c/></b></a>") == nullptr);
+    }
+    SUBCASE("max_string_bytes: text, attribute values and names")
+    {
+        Fixture f(R"({"max_string_bytes": 4})");
+        CHECK(f.build("<a>abcd</a>") != nullptr);
+        CHECK(f.build("<a>abcde</a>") == nullptr);
+        CHECK(f.build("<a>ab<b/>cde</a>") == nullptr);  // an element's text pieces add up
+        CHECK(f.build("<a v=\"abcde\"/>") == nullptr);
+        CHECK(f.build("<abcde/>") == nullptr);
+        CHECK(f.build("<a abcd=\"1\"/>") == nullptr);  // "@abcd"
+    }
+    SUBCASE("max_attributes, max_children, max_nodes")
+    {
+        Fixture f(R"({"max_attributes": 2, "max_children": 3, "max_nodes": 6})");
+        CHECK(f.build("<a x=\"1\" y=\"2\"/>") != nullptr);
+        CHECK(f.build("<a x=\"1\" y=\"2\" z=\"3\"/>") == nullptr);
+        CHECK(f.build("<a><b/><b/><b/></a>") != nullptr);
+        CHECK(f.build("<a><b/><b/><b/><b/></a>") == nullptr);
+        CHECK(f.build("<a><b x=\"1\"/><b x=\"1\"/><c/></a>") != nullptr);
+        CHECK(f.build("<a x=\"1\"><b x=\"1\"/><b x=\"1\"/><c/></a>") == nullptr);
+    }
+    SUBCASE("a huge text is refused while it streams in")
+    {
+        Fixture f;
+        CHECK(f.build("<a>" + std::string((1u << 20) + 1, 'x') + "</a>") == nullptr);
+        CHECK(f.build("<a>" + std::string(1u << 20, 'x') + "</a>") != nullptr);
+    }
+}
+
+TEST_CASE("builds run concurrently, one parser per worker thread")
+{
+    FakeHost host;
+    host.open(SLUICE_XML_BUILDER_PATH);
+    auto builder = host.create("xml_builder");
+    std::atomic<int> good{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 200; ++i) {
+                auto ex = host.exchange();
+                std::string n = std::to_string(t * 1000 + i);
+                const sluice_value* v = build(*builder, ex, "<r><n>" + n + "</n><n>x</n></r>");
+                if (v != nullptr && dump(v) == R"({"r":{"n":[")" + n + R"(","x"]}})") {
+                    ++good;
+                }
+            }
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    CHECK(good == 800);
+}
+
+TEST_CASE("a configuration outside the bounds is refused at create")
+{
+    FakeHost host;
+    host.open(SLUICE_XML_BUILDER_PATH);
+    CHECK_THROWS(host.create("xml_builder", R"({"max_depth": 0})"));
+    CHECK_THROWS(host.create("xml_builder", R"({"max_attributes": -1})"));
+    CHECK_NOTHROW(host.create("xml_builder", R"({"max_depth": 100})"));
+}

@@ -1,0 +1,359 @@
+// The json_xml plugin (its real .so) with the real builder and formatter plugins around it, the
+// way the runtime chains them: the builder for the message's Content-Type builds the tree that
+// message_get returns, the handler converts it and calls message_set, and the formatter for the
+// media type it set writes the new body.
+//
+// The fake host's message_get cannot report a builder's refusal and its message_set does not
+// keep the media type, so the handler is created here with a copy of the fake's host table
+// whose two message slots do both (everything else is the fake's).
+#include <doctest/doctest.h>
+
+#include <optional>
+#include <string>
+
+#include "CodecTesting.hpp"
+
+using namespace sluice::test;
+using sluice::sdk::testing::JsonTree;
+
+namespace {
+
+constexpr const char* kXsi = "http://www.w3.org/2001/XMLSchema-instance";
+
+struct Outcome {
+    sluice_action action = SLUICE_ACTION_CONTINUE;
+    std::optional<std::string> mediaType;  // what the handler passed to message_set
+    std::string body;                      // the body the formatter wrote (when set)
+    std::optional<int> status;             // a local response
+    std::string response;
+    std::string contentType;  // the message's Content-Type header afterwards
+};
+
+class Gateway {
+public:
+    Gateway()
+    {
+        for (const char* path : {SLUICE_JSON_XML_PATH, SLUICE_JSON_BUILDER_PATH, SLUICE_XML_BUILDER_PATH,
+                                 SLUICE_JSON_FORMATTER_PATH, SLUICE_XML_FORMATTER_PATH}) {
+            host.open(path);
+        }
+        jsonBuilder = host.create("json_builder");
+        xmlBuilder = host.create("xml_builder");
+        jsonFormatter = host.create("json_formatter");
+        xmlFormatter = host.create("xml_formatter", R"({"xml_declaration": false})");
+        _api = *host.api();
+        _api.message_get = &messageGet;
+        _api.message_set = &messageSet;
+        current() = this;
+    }
+    ~Gateway() { current() = nullptr; }
+
+    // Creates json_xml_request or json_xml_response against the patched host table.
+    std::unique_ptr<FakeInstance> handler(const char* component, std::string_view config)
+    {
+        const sluice_component* c = host.find(component);
+        REQUIRE(c != nullptr);
+        JsonTree tree(config);
+        auto logger = std::make_unique<sluice_logger>();
+        logger->name = std::string("plugin.") + component;
+        logger->host = &host;
+        char error[512] = {};
+        sluice_create_args args{};
+        args.struct_size = sizeof args;
+        args.host = &_api;
+        args.logger = logger.get();
+        args.instance_name = component;
+        args.config = tree.root();
+        args.error = error;
+        args.error_capacity = sizeof error;
+        void* instance = nullptr;
+        if (c->create(&args, &instance) != SLUICE_OK) {
+            lastError = error;
+            return nullptr;
+        }
+        return std::make_unique<FakeInstance>(c, instance, std::move(logger));
+    }
+
+    // Runs one conversion: a message with this Content-Type and body through the handler.
+    Outcome run(const char* component, std::string_view config, std::string_view contentType, std::string_view body)
+    {
+        const bool request = std::string_view(component) == "json_xml_request";
+        auto h = handler(component, config);
+        REQUIRE(h != nullptr);
+        FakeExchange ex = host.exchange();
+        ex.phase = request ? SLUICE_PHASE_REQUEST : SLUICE_PHASE_RESPONSE;
+        auto& headers = request ? ex.requestHeaders : ex.responseHeaders;
+        if (!contentType.empty()) {
+            headers.emplace_back("Content-Type", std::string(contentType));
+        }
+        (request ? ex.requestBody : ex.responseBody) = std::string(body);
+
+        // the runtime: the builder registered for the media type builds the message
+        std::string type = contentType.empty() ? "" : std::string(contentType.substr(0, contentType.find(';')));
+        FakeInstance* builder = handles(builderTable(*jsonBuilder).media_types, type)  ? jsonBuilder.get()
+                                : handles(builderTable(*xmlBuilder).media_types, type) ? xmlBuilder.get()
+                                                                                       : nullptr;
+        _built = builder == nullptr ? nullptr : build(*builder, ex, body, type);
+        _buildStatus = builder == nullptr ? SLUICE_E_NOT_FOUND : _built != nullptr ? SLUICE_OK : SLUICE_E_INVALID;
+        _setType.reset();
+        _set = nullptr;
+
+        Outcome out;
+        out.action = request ? host.request(*h, ex) : host.response(*h, ex);
+        out.mediaType = _setType;
+        if (_setType) {
+            FakeInstance& formatter = *_setType == "application/xml" ? *xmlFormatter : *jsonFormatter;
+            out.body = format(formatter, ex, _set, *_setType).value_or("<formatter failed>");
+            CHECK((request ? ex.requestMessage : ex.responseMessage) == _set);
+        }
+        out.status = ex.respondedStatus;
+        out.response = ex.respondedBody;
+        out.contentType = ex.header(headers, "Content-Type").value_or("");
+        return out;
+    }
+
+    FakeHost host;
+    std::unique_ptr<FakeInstance> jsonBuilder, xmlBuilder, jsonFormatter, xmlFormatter;
+    std::string lastError;
+
+private:
+    static Gateway*& current()
+    {
+        static Gateway* g = nullptr;
+        return g;
+    }
+    static sluice_status messageGet(sluice_exchange*, sluice_message_kind, const sluice_value** out)
+    {
+        *out = current()->_built;
+        return current()->_buildStatus;
+    }
+    static sluice_status messageSet(sluice_exchange* ex, sluice_message_kind msg, const sluice_value* value,
+                                    sluice_str mediaType)
+    {
+        Gateway& g = *current();
+        g._set = value;
+        g._setType = std::string(sluice::sdk::view(mediaType));
+        return g.host.api()->message_set(ex, msg, value, mediaType);
+    }
+
+    sluice_host_api _api{};
+    const sluice_value* _built = nullptr;
+    sluice_status _buildStatus = SLUICE_E_NOT_FOUND;
+    const sluice_value* _set = nullptr;
+    std::optional<std::string> _setType;
+};
+
+constexpr const char* kToXml = R"({"to": "xml"})";
+constexpr const char* kToJson = R"({"to": "json"})";
+
+}  // namespace
+
+TEST_CASE("manifest: one component per direction, each buffering only its own body")
+{
+    FakeHost host;
+    host.open(SLUICE_JSON_XML_PATH);
+    const sluice_component* req = host.find("json_xml_request");
+    const sluice_component* res = host.find("json_xml_response");
+    REQUIRE(req != nullptr);
+    REQUIRE(res != nullptr);
+    CHECK(req->kind == SLUICE_KIND_HANDLER);
+    CHECK(req->flags == SLUICE_COMPONENT_NEEDS_REQUEST_BODY);
+    CHECK(res->flags == SLUICE_COMPONENT_NEEDS_RESPONSE_BODY);
+    REQUIRE(req->config_schema != nullptr);
+    CHECK(std::string(req->config_schema).find("\"root\"") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(Gateway, "request JSON -> XML: wrapped in <root>, per the mapping")
+{
+    Outcome o = run("json_xml_request", kToXml, "application/json",
+                    R"({"order":{"@id":"7","item":["a","b"],"qty":2,"paid":true,"note":null,"memo":""}})");
+    CHECK(o.action == SLUICE_ACTION_CONTINUE);
+    CHECK(o.mediaType == std::string("application/xml"));
+    CHECK(o.contentType == "application/xml");
+    CHECK(o.body == std::string(R"(<root><order id="7"><item>a</item><item>b</item><qty>2</qty><paid>true</paid>)") +
+                        "<note xmlns:xsi=\"" + kXsi + "\" xsi:nil=\"true\"/><memo/></order></root>");
+}
+
+TEST_CASE_FIXTURE(Gateway, "request JSON -> XML: top-level arrays, scalars, empty objects")
+{
+    CHECK(run("json_xml_request", kToXml, "application/json", R"([1,"x",{"a":"b"}])").body ==
+          "<root><item>1</item><item>x</item><item><a>b</a></item></root>");
+    CHECK(run("json_xml_request", kToXml, "application/json", R"("text")").body == "<root>text</root>");
+    CHECK(run("json_xml_request", kToXml, "application/json", "{}").body == "<root/>");
+    CHECK(run("json_xml_request", kToXml, "application/json", "[]").body == "<root/>");
+    CHECK(run("json_xml_request", kToXml, "application/problem+json; charset=utf-8", R"({"title":"t"})").body ==
+          "<root><title>t</title></root>");
+}
+
+TEST_CASE_FIXTURE(Gateway, "the root element is configurable")
+{
+    CHECK(run("json_xml_request", R"({"to":"xml","root":"Request"})", "application/json", R"({"a":1})").body ==
+          "<Request><a>1</a></Request>");
+}
+
+TEST_CASE_FIXTURE(Gateway, "response XML -> JSON: the configured root is unwrapped, any other kept")
+{
+    Outcome o = run("json_xml_response", kToJson, "application/xml",
+                    R"(<root><order id="7"><item>a</item><item>b</item><qty>2</qty></order></root>)");
+    CHECK(o.action == SLUICE_ACTION_CONTINUE);
+    CHECK(o.mediaType == std::string("application/json"));
+    CHECK(o.contentType == "application/json");
+    CHECK(o.body == R"({"order":{"@id":"7","item":["a","b"],"qty":"2"}})");
+    CHECK(run("json_xml_response", kToJson, "text/xml", "<order><id>7</id></order>").body == R"({"order":{"id":"7"}})");
+    CHECK(run("json_xml_response", kToJson, "application/soap+xml", "<root>plain</root>").body == R"("plain")");
+    CHECK(run("json_xml_response", R"({"to":"json","root":"order"})", "application/xml", "<order><id>7</id></order>")
+              .body == R"({"id":"7"})");
+}
+
+TEST_CASE_FIXTURE(Gateway, "messages that are already the target type, of other types, or empty, pass unchanged")
+{
+    for (auto [component, config, type, body] : {
+             std::tuple{"json_xml_request", kToXml, "application/xml", "<a/>"},
+             std::tuple{"json_xml_request", kToXml, "text/plain", "hello"},
+             std::tuple{"json_xml_request", kToXml, "", "{}"},
+             std::tuple{"json_xml_request", kToXml, "application/json", ""},
+             std::tuple{"json_xml_response", kToJson, "application/json", "{}"},
+             std::tuple{"json_xml_response", kToJson, "application/x-www-form-urlencoded", "a=1"},
+             std::tuple{"json_xml_response", kToJson, "application/xml", ""},
+         }) {
+        const std::string shown_type = shown(type);
+        CAPTURE(shown_type);
+        const std::string shown_body = shown(body);
+        CAPTURE(shown_body);
+        Outcome o = run(component, config, type, body);
+        CHECK(o.action == SLUICE_ACTION_CONTINUE);
+        CHECK_FALSE(o.mediaType);
+        CHECK_FALSE(o.status);
+        CHECK(o.contentType == type);
+    }
+}
+
+TEST_CASE_FIXTURE(Gateway, "a request body that does not parse: 400, code 900950")
+{
+    for (const char* body : {R"({"a":)", R"({"a":1,"a":2})", "[\"\xC3\x28\"]"}) {
+        const std::string shown_body = shown(body);
+        CAPTURE(shown_body);
+        Outcome o = run("json_xml_request", kToXml, "application/json", body);
+        CHECK(o.action == SLUICE_ACTION_RESPOND);
+        CHECK(o.status == 400);
+        CHECK(o.response.find("\"code\":900950") != std::string::npos);
+        CHECK_FALSE(o.mediaType);
+    }
+    Outcome o = run("json_xml_request", kToJson, "application/xml", "<!DOCTYPE a><a/>");
+    CHECK(o.status == 400);
+    CHECK(o.response.find("\"code\":900950") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(Gateway, "a backend response that does not parse: 502, code 101510")
+{
+    Outcome o = run("json_xml_response", kToJson, "application/xml", "<a><b></a>");
+    CHECK(o.action == SLUICE_ACTION_RESPOND);
+    CHECK(o.status == 502);
+    CHECK(o.response.find("\"code\":101510") != std::string::npos);
+    o = run("json_xml_response", kToXml, "application/json", "[1,]");
+    CHECK(o.status == 502);
+}
+
+TEST_CASE_FIXTURE(Gateway, "JSON without an XML form: 400/900951 on requests, 502/101511 on responses")
+{
+    for (const char* body : {R"({"first name":"x"})", R"({"a":[[1,2]]})", R"({"1st":"x"})", R"({"a":"\u0001"})",
+                             R"({"p:a":"unbound prefix"})", R"({"@a":{"b":1}})"}) {
+        const std::string shown_body = shown(body);
+        CAPTURE(shown_body);
+        Outcome o = run("json_xml_request", kToXml, "application/json", body);
+        CHECK(o.action == SLUICE_ACTION_RESPOND);
+        CHECK(o.status == 400);
+        CHECK(o.response.find("\"code\":900951") != std::string::npos);
+        CHECK_FALSE(o.mediaType);
+    }
+    Outcome o = run("json_xml_request", kToXml, "application/json", R"({"first name":"x"})");
+    CHECK(o.response.find("first name") != std::string::npos);  // the description names the key
+    o = run("json_xml_response", kToXml, "application/json", R"({"a b":1})");
+    CHECK(o.status == 502);
+    CHECK(o.response.find("\"code\":101511") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(Gateway, "no builder for the message: a handler error, logged")
+{
+    auto h = handler("json_xml_request", kToXml);
+    FakeExchange ex = host.exchange();
+    ex.requestHeaders.emplace_back("Content-Type", "application/json");
+    ex.requestBody = "{}";
+    // nothing built: the patched message_get says NOT_FOUND, as for a media type without builder
+    CHECK(host.request(*h, ex) == SLUICE_ACTION_ERROR);
+    CHECK(logged(host, "is its builder loaded?"));
+}
+
+TEST_CASE_FIXTURE(Gateway, "configuration is checked at create")
+{
+    CHECK(handler("json_xml_request", "{}") == nullptr);
+    CHECK(handler("json_xml_request", R"({"to":"yaml"})") == nullptr);
+    CHECK(handler("json_xml_request", R"({"to":"xml","root":"1x"})") == nullptr);
+    CHECK(handler("json_xml_request", R"({"to":"xml","root":"p:root"})") == nullptr);
+    CHECK(handler("json_xml_request", R"({"to":"xml","root":""})") == nullptr);
+    CHECK(handler("json_xml_request", R"({"to":"xml","direction":"response"})") == nullptr);
+    CHECK(lastError.find("json_xml_response") != std::string::npos);
+    CHECK(handler("json_xml_response", R"({"to":"xml","direction":"request"})") == nullptr);
+    CHECK(handler("json_xml_request", R"({"to":"xml","direction":"request"})") != nullptr);
+    CHECK(handler("json_xml_response", R"({"to":"json","direction":"response","root":"Envelope"})") != nullptr);
+}
+
+TEST_CASE_FIXTURE(Gateway, "round trip JSON -> XML -> JSON: exact for strings, objects, arrays of 2+, null")
+{
+    const char* documents[] = {
+        R"({"order":{"id":"7","items":["a","b","c"],"note":null,"nested":{"x":"y","deep":[{"k":"1"},{"k":"2"}]}}})",
+        R"({"@version":"2","#text":"mixed","child":"c"})",
+        R"({"s:Envelope":{"@xmlns:s":"urn:s","s:Body":"b"}})",
+        R"({"text":"a & b < c > d \" ' \t\n\r \ud83d\ude00"})",
+        R"(["a","b"])",
+        R"("scalar")",
+        "null",
+    };
+    for (const char* doc : documents) {
+        const std::string shown_doc = shown(doc);
+        CAPTURE(shown_doc);
+        Outcome xml = run("json_xml_request", kToXml, "application/json", doc);
+        REQUIRE(xml.mediaType);
+        Outcome json = run("json_xml_response", kToJson, "application/xml", xml.body);
+        REQUIRE(json.mediaType);
+        std::string expected = doc;
+        if (expected == R"(["a","b"])") {
+            expected = R"({"item":["a","b"]})";  // a top-level array comes back under "item"
+        }
+        JsonTree want(expected);
+        FakeExchange ex = host.exchange();
+        CHECK(json.body == format(*jsonFormatter, ex, want.root()));
+    }
+}
+
+TEST_CASE_FIXTURE(Gateway, "round trip JSON -> XML -> JSON: the documented losses")
+{
+    auto trip = [&](const char* json) {
+        Outcome xml = run("json_xml_request", kToXml, "application/json", json);
+        return run("json_xml_response", kToJson, "application/xml", xml.body).body;
+    };
+    CHECK(trip(R"({"n":1.50,"b":true})") == R"({"n":"1.50","b":"true"})");  // XML text has no types
+    CHECK(trip(R"({"one":["a"]})") == R"({"one":"a"})");                    // one item is one element
+    CHECK(trip(R"({"none":[],"k":"v"})") == R"({"k":"v"})");                // no items, no element
+    CHECK(trip(R"({"empty":{}})") == R"({"empty":""})");                    // an empty element
+    CHECK(trip(R"({"t":{"#text":"x"}})") == R"({"t":"x"})");                // text alone is the value
+}
+
+TEST_CASE_FIXTURE(Gateway, "round trip XML -> JSON -> XML: exact for canonical documents")
+{
+    const std::string documents[] = {
+        R"(<order id="7"><item sku="a">one</item><item sku="b">two</item><note/></order>)",
+        "<order><p>Hello <b>big</b><c>x</c></p></order>",
+        std::string("<order xmlns:xsi=\"") + kXsi + "\"><a xsi:nil=\"true\"/><b>x</b></order>",
+        R"(<order xmlns="urn:d" xmlns:m="urn:m"><m:op m:x="1">v &amp; &lt;w&gt;</m:op></order>)",
+        "<order>plain</order>",
+    };
+    for (const std::string& doc : documents) {
+        const std::string shown_doc = shown(doc);
+        CAPTURE(shown_doc);
+        Outcome json = run("json_xml_response", R"({"to":"json","root":"order"})", "application/xml", doc);
+        REQUIRE(json.mediaType);
+        Outcome xml = run("json_xml_request", R"({"to":"xml","root":"order"})", "application/json", json.body);
+        CHECK(xml.body == doc);
+    }
+}
