@@ -123,8 +123,14 @@ std::optional<Poco::Dynamic::Var> loadDocument(const std::string& file, const Sc
     }
     std::size_t before = errors.size();
     substituteEnvironment(*doc, file, errors);
+    std::vector<std::string> unresolved;  // a missing variable is the one error at its pointer
+    for (std::size_t i = before; i < errors.size(); ++i) {
+        unresolved.push_back(errors[i].pointer);
+    }
     for (auto& issue : schema.validate(*doc)) {
-        errors.push_back({file, issue.pointer, issue.rule});
+        if (std::find(unresolved.begin(), unresolved.end(), issue.pointer) == unresolved.end()) {
+            errors.push_back({file, issue.pointer, issue.rule});
+        }
     }
     if (errors.size() != before) {
         return std::nullopt;
