@@ -39,6 +39,15 @@ void* Arena::allocate(std::size_t size) noexcept
     return p;
 }
 
+void Arena::release() noexcept
+{
+    _chunks.clear();
+    _chunks.shrink_to_fit();
+    _used = 0;
+    _capacity = 0;
+    _total = 0;
+}
+
 void Arena::reset() noexcept
 {
     if (_chunks.size() > 1) {

@@ -299,10 +299,21 @@ void HttpConnection::onIo(std::uint32_t events)
 
 bool HttpConnection::fillInput()
 {
-    IoResult r = _stream->read(_in.prepare(kReadChunk), kReadChunk);
-    if (r.status == IoStatus::Ok) {
-        _in.commit(r.bytes);
-        return true;
+    IoResult r;
+    if (_in.empty()) {
+        // Read into the worker's buffer and keep only what arrived: a small request costs a
+        // small buffer, and an idle keep-alive connection none at all.
+        r = _stream->read(_worker.scratch(), Worker::kScratchSize);
+        if (r.status == IoStatus::Ok) {
+            _in.append(_worker.scratch(), r.bytes);
+            return true;
+        }
+    } else {
+        r = _stream->read(_in.prepare(kReadChunk), kReadChunk);
+        if (r.status == IoStatus::Ok) {
+            _in.commit(r.bytes);
+            return true;
+        }
     }
     _readable = false;
     if (r.status != IoStatus::WouldBlock) {
@@ -1209,6 +1220,13 @@ void HttpConnection::finishExchange()
     _state = State::ReadHead;
     _head.headers.clear();
     _clientReadPaused = false;
+    if (_in.empty() && _out.empty()) {
+        // Idle keep-alive: give the buffers back (10,000 idle clients must cost little memory).
+        _in.shrinkIfEmpty(0);
+        _out.shrinkIfEmpty(0);
+        _exchange.reset();  // nothing may point into the arena once it is released
+        _exchange.arena.release();
+    }
     _upstreamPaused = false;
     if (_draining) {
         closeNow();

@@ -26,6 +26,8 @@ public:
     std::size_t bytesAllocated() const noexcept { return _total; }
     // Forgets every allocation but keeps the first chunk for reuse.
     void reset() noexcept;
+    // Forgets every allocation and returns all memory (an idle connection holds none).
+    void release() noexcept;
 
 private:
     std::vector<std::unique_ptr<std::byte[]>> _chunks;

@@ -51,6 +51,10 @@ public:
     void adopt(int fd, const Address& peer, const TlsServerContext* tls);
     Clock::time_point onTimer(Clock::time_point now) override;
     unsigned index() const noexcept { return _index; }
+    // A read buffer shared by the worker's connections for reads into an empty input buffer,
+    // so that an idle connection holds no buffer memory of its own.
+    char* scratch() noexcept { return _scratch.get(); }
+    static constexpr std::size_t kScratchSize = 16 * 1024;
     std::size_t connectionCount() const noexcept { return _connections.size(); }
 
 private:
@@ -65,6 +69,7 @@ private:
     std::vector<std::unique_ptr<Acceptor>> _acceptors;
     std::unordered_map<HttpConnection*, std::unique_ptr<HttpConnection>> _connections;
     bool _draining = false;
+    std::unique_ptr<char[]> _scratch{new char[kScratchSize]};
     Clock::time_point _drainDeadline = Clock::time_point::max();
     std::thread _thread;
 };
