@@ -17,7 +17,7 @@ namespace sluice::runtime::transport {
 
 namespace {
 
-constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr std::size_t kHighWatermark = 256 * 1024;
 
 // Stable error codes of the gateway's own responses (README, "Errors").
@@ -648,6 +648,9 @@ void HttpConnection::continueAfterPause(sluice_action next)
     }
     if (next == SLUICE_ACTION_CONTINUE) {
         runResponsePhase(_pausedIndex);
+        if (!_closed && _state == State::Proxy) {
+            flush();  // the head (and any held body bytes) waited for the pause
+        }
     } else {
         if (_upstream != nullptr) {
             _upstream->abort();
@@ -1005,9 +1008,9 @@ void HttpConnection::writeResponseHead()
     }
     if (_upstreamEnded) {
         completeResponse();
-    } else {
-        flush();
     }
+    // Otherwise the head waits for the body bytes of the same read, and both go in one send
+    // (the upstream side delivers an empty chunk when no body bytes came with the head).
 }
 
 void HttpConnection::writeResponseData(std::string_view bytes)

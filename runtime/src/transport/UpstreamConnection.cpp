@@ -9,7 +9,7 @@
 namespace sluice::runtime::transport {
 
 namespace {
-constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr std::size_t kReadChunk = 64 * 1024;
 }
 
 UpstreamConnection::UpstreamConnection(EventLoop& loop, UpstreamPool& pool, std::string key, std::unique_ptr<Stream> stream,
@@ -276,6 +276,13 @@ void UpstreamConnection::readResponse()
             if (_head.framing == http::BodyFraming::None ||
                 (_head.framing == http::BodyFraming::ContentLength && _bodyRemaining == 0)) {
                 _responseDone = true;
+            } else if (_in.empty()) {
+                // No body bytes yet: an empty delivery tells the sink to send the head now rather
+                // than with the first body bytes (one send for head and body when they come together).
+                _sink->onUpstreamData({});
+                if (_sink == nullptr || _state != State::Active) {
+                    return;
+                }
             }
         }
         if (!_responseDone && !_in.empty()) {
