@@ -17,7 +17,8 @@ namespace sluice::runtime::transport {
 
 namespace {
 
-constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kReadChunk = 32 * 1024;
+constexpr std::size_t kGatherBytes = 64 * 1024;  // below glibc's mmap threshold once grown
 constexpr std::size_t kHighWatermark = 256 * 1024;
 
 // Stable error codes of the gateway's own responses (README, "Errors").
@@ -376,6 +377,10 @@ void HttpConnection::readLoop()
                 if (_bodyEnded || _clientReadPaused || _upstream == nullptr) {
                     return;
                 }
+                // Gather what is readable now (bounded) and forward it in one send, rather than
+                // one send per small read.
+                while (_readable && !_peerClosed && _in.size() < kGatherBytes && fillInput()) {
+                }
                 pumpRequestBody();
                 if (_closed || _bodyEnded || _clientReadPaused || _state != State::Proxy) {
                     continue;
@@ -456,6 +461,7 @@ void HttpConnection::startExchange()
     _responseStarted = false;
     _headWritten = false;
     _upstreamEnded = false;
+    _awaitingBody = false;
     _bufferResponse = false;
     _heldBody.clear();
     _responseBuffer.clear();
@@ -862,6 +868,18 @@ void HttpConnection::pumpRequestBody()
     if (_bodyEnded) {
         _upstream->requestComplete();
         _deadline = Clock::time_point::max();
+        if (_awaitingBody) {
+            // The response was already complete: both directions are done now.
+            _awaitingBody = false;
+            UpstreamConnection* up = _upstream;
+            _upstream = nullptr;
+            if (up->pending() == 0) {
+                up->release();
+            } else {
+                up->abort();  // unsent bytes: the connection cannot be reused
+            }
+            finishExchange();
+        }
     } else if (_upstream->pending() > kHighWatermark) {
         _clientReadPaused = true;
     }
@@ -880,8 +898,8 @@ void HttpConnection::onUpstreamDrained()
 void HttpConnection::onUpstreamHead(const http::ResponseHead& head)
 {
     _responseStarted = true;
-    if (!_bodyEnded) {
-        _keepAlive = false;  // the backend answered before the whole body: never reuse this connection
+    if (!_bodyEnded && head.status >= 400) {
+        _keepAlive = false;  // an early refusal: stop taking the body and close after the answer
     }
     Exchange& ex = _exchange;
     ex.responseStatus = head.status;
@@ -1057,6 +1075,19 @@ void HttpConnection::onUpstreamData(std::string_view bytes)
 void HttpConnection::onUpstreamEnd()
 {
     _endpoint->reportSuccess();
+    _upstreamEnded = true;
+    if (!_bodyEnded && _keepAlive && !_bufferResponse && _headWritten) {
+        // The backend answered before the whole request body arrived (it may read the rest or
+        // discard it): keep forwarding the body, and finish once both directions are done, so
+        // that neither connection has to be thrown away.
+        _awaitingBody = true;
+        if (_clientFraming == ClientFraming::Chunked) {
+            writeOut("0\r\n\r\n");
+            _clientFraming = ClientFraming::Length;  // the terminator is out
+        }
+        flush();
+        return;
+    }
     UpstreamConnection* up = _upstream;
     _upstream = nullptr;
     if (_bodyEnded) {
@@ -1064,7 +1095,6 @@ void HttpConnection::onUpstreamEnd()
     } else {
         up->abort();
     }
-    _upstreamEnded = true;
     if (_bufferResponse) {
         _exchange.responseBody = std::move(_responseBuffer);
         _responseBuffer.clear();

@@ -148,6 +148,7 @@ private:
     bool _responseStarted = false;
     bool _headWritten = false;
     bool _upstreamEnded = false;
+    bool _awaitingBody = false;  // response complete, request body still being forwarded
     bool _bufferResponse = false;
     std::string _heldBody;        // response bytes that arrived while the head waits (pause)
     std::string _responseBuffer;  // whole response body for handlers that need it
