@@ -143,7 +143,7 @@ SluicedProcess::SluicedProcess(const GatewaySpec& spec)
     bool started = waitForLog(" started with ", 0, Duration(20000));
     std::string output = log();
     if (!started ||
-        !std::regex_search(output, m, std::regex(R"(listening on http://127\.0\.0\.1:(\d+) \(http\), \d+ worker)"))) {
+        !std::regex_search(output, m, std::regex(R"(listening on https?://127\.0\.0\.1:(\d+) \(http\), \d+ worker)"))) {
         _signalled = true;  // reported below, with the output
         shutDown();         // the destructor does not run for a constructor that throws
         throw std::runtime_error("sluiced did not start (or printed no 'listening on' line); its output:\n" + output);
@@ -197,8 +197,9 @@ void SluicedProcess::writeFile(const std::string& relative, const std::string& t
 
 void SluicedProcess::writeGatewayConfig(const GatewaySpec& spec) const
 {
+    std::string tls = spec.listenerTls.empty() ? std::string() : R"(, "tls": )" + spec.listenerTls;
     std::string config = R"({"workers": )" + std::to_string(spec.workers) +
-                         R"(, "listeners": [{"name": "http", "host": "127.0.0.1", "port": 0}])";
+                         R"(, "listeners": [{"name": "http", "host": "127.0.0.1", "port": 0)" + tls + "}]";
     if (!spec.http.empty()) {
         config += R"(, "http": )" + spec.http;
     }

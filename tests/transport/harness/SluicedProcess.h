@@ -27,6 +27,7 @@ struct GatewaySpec {
     std::vector<std::pair<std::string, std::string>> apis;  // file stem -> API definition (JSON text)
     bool testPlugins = false;     // also load the test plugins (test_pause_timer, test_call_out)
     bool bundledPlugins = false;  // also pass the build's bundled plugin directory (correlation_id)
+    std::string listenerTls;      // JSON object text for the listener's "tls" block; empty: plain HTTP
 };
 
 // The text of an API definition. `endpoints` is a JSON array text (see endpointList()); `extra`
