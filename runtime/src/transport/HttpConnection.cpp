@@ -1322,11 +1322,6 @@ void HttpConnection::flush()
     }
 }
 
-bool HttpConnection::requestBodyDone() const noexcept
-{
-    return _bodyEnded;
-}
-
 void HttpConnection::closeNow()
 {
     if (_closed) {

@@ -99,7 +99,6 @@ private:
     void writeOut(std::string_view bytes);
     void flush();
     void closeNow();
-    bool requestBodyDone() const noexcept;
     void setDeadline(int ms);
 
     Worker& _worker;

@@ -55,7 +55,6 @@ public:
     // so that an idle connection holds no buffer memory of its own.
     char* scratch() noexcept { return _scratch.get(); }
     static constexpr std::size_t kScratchSize = 16 * 1024;
-    std::size_t connectionCount() const noexcept { return _connections.size(); }
 
 private:
     class Acceptor;
