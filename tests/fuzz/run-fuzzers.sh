@@ -5,7 +5,8 @@
 #   tests/fuzz/run-fuzzers.sh [seconds-per-fuzzer] [fuzzer...]
 #     seconds   default 60
 #     fuzzer    request and/or response (default: both)
-#   SLUICE_FUZZ_BUILD_DIR  build directory (default: ${TMPDIR:-/tmp}/sluice-fuzz-build)
+#   SLUICE_FUZZ_BUILD_DIR  build directory (default: build-fuzz/ in the source tree, so that two
+#                          clones never share one CMake cache)
 #
 # New inputs go to <build>/corpus/<fuzzer>, crashes to <build>/artifacts/. A crasher, once fixed,
 # belongs in tests/fuzz/corpus/<fuzzer>/ (with its mode byte kept), where the corpus replay ctest
@@ -20,7 +21,8 @@ if [[ ${#fuzzers[@]} -eq 0 ]]; then
 fi
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-build="${SLUICE_FUZZ_BUILD_DIR:-${TMPDIR:-/tmp}/sluice-fuzz-build}"
+root="$(cd "${here}/../.." && pwd)"
+build="${SLUICE_FUZZ_BUILD_DIR:-${root}/build-fuzz}"
 
 libfuzzer_works() {
     command -v clang++ >/dev/null 2>&1 || return 1
