@@ -75,6 +75,7 @@ private:
 
     void readLoop();
     bool fillInput();
+    std::size_t readSize() const noexcept;
     void processInput();
     void startExchange();
     void routeAndRun();
