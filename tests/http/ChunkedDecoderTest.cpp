@@ -220,3 +220,53 @@ TEST_CASE("chunked: byte-by-byte decoding equals one-shot decoding also for erro
     decodeEveryWay("3\r\nabc\r\n0\r\nbad trailer\r\n\r\n");
     decodeEveryWay("3\r\nabc");
 }
+
+TEST_CASE("chunked: trailer fields that would frame or route the message are refused")
+{
+    for (std::string_view name : {"Content-Length", "content-length", "CONTENT-LENGTH", "Transfer-Encoding",
+                                  "transfer-encoding", "Host", "hOsT"}) {
+        CAPTURE(name);
+        const std::string body = "3\r\nabc\r\n0\r\n" + std::string(name) + ": 5\r\n\r\n";
+        const Decoded out = decodeEveryWay(body);
+        CHECK(out.status == Status::Error);
+        CHECK_FALSE(out.tooLarge);
+        // Also after an allowed field, and with an empty value.
+        CHECK(statusOf("0\r\nX-Ok: 1\r\n" + std::string(name) + ":\r\n\r\n") == Status::Error);
+    }
+    ChunkedDecoder decoder;
+    std::size_t used = 0;
+    REQUIRE(decoder.feed("0\r\nTransfer-Encoding: chunked\r\n\r\n", used, [](std::string_view) {}) == Status::Error);
+    CHECK(std::string_view(decoder.error()) == "framing or routing field in the chunked trailer");
+    // Names that merely contain or extend a forbidden one are ordinary fields.
+    for (std::string_view name : {"X-Content-Length", "Content-Length2", "Hosts", "Hos", "Transfer-Encodings",
+                                  "Content-Lengthxxxxxxxxxxxxxxxxxxxx"}) {
+        CAPTURE(name);
+        const Decoded out = decodeEveryWay("0\r\n" + std::string(name) + ": 5\r\n\r\n");
+        CHECK(out.status == Status::Done);
+    }
+}
+
+TEST_CASE("chunked: the smuggling shapes of chunk-size lines")
+{
+    // uppercase and mixed-case hex are fine
+    CHECK(decodeEveryWay("A\r\n0123456789\r\n0\r\n\r\n").body == "0123456789");
+    CHECK(decodeEveryWay("b\r\n0123456789a\r\n0\r\n\r\n").body == "0123456789a");
+    // a CR or LF inside a quoted extension value cannot end the line early
+    CHECK(statusOf("5;a=\"x\r\n\"\r\nhello\r\n0\r\n\r\n") == Status::Error);
+    CHECK(statusOf("5;a=\"x\n\"\r\nhello\r\n0\r\n\r\n") == Status::Error);
+    CHECK(statusOf("5;a=\"x\\\r\n\"\r\nhello\r\n0\r\n\r\n") == Status::Error);
+    // a size that a 32-bit or signed parser would wrap
+    CHECK(statusOf("100000000\r\n") == Status::NeedMore);
+    CHECK(statusOf("8000000000000000\r\n") == Status::NeedMore);
+    CHECK(decodeChunked("100000000\r\n", 0, 1 << 20).tooLarge);
+    // the last chunk written as "00" and with an extension is still the last chunk
+    CHECK(decodeEveryWay("000;x=1\r\n\r\n").status == Status::Done);
+    // LF-only line endings and data without its CRLF
+    CHECK(statusOf("3\nabc\n0\n\n") == Status::Error);
+    CHECK(statusOf("3\r\nabc0\r\n\r\n") == Status::Error);
+    CHECK(statusOf("3\r\nabc\n0\r\n\r\n") == Status::Error);
+    // whitespace before the size, between the digits, or alone after them
+    CHECK(statusOf(" 3\r\nabc\r\n0\r\n\r\n") == Status::Error);
+    CHECK(statusOf("3\t\r\nabc\r\n0\r\n\r\n") == Status::Error);
+    CHECK(statusOf("1 0\r\n") == Status::Error);
+}

@@ -592,3 +592,77 @@ TEST_CASE("every byte value at every position of a field value and a target is j
         }
     }
 }
+
+TEST_CASE("smuggling checklist: the remaining RFC 9112 section 6.3 shapes")
+{
+    auto framingOf = [](std::string_view field) {
+        RequestHead out;
+        const std::string text = "POST / HTTP/1.1\r\nHost: a\r\n"s.append(field) + "\r\n\r\n";
+        REQUIRE(parseRequestHead(text, ParseLimits{}, out).status == ParseStatus::Complete);
+        return out.framing;
+    };
+    // Odd case and OWS (SP / HTAB only) around the one coding are still chunked.
+    CHECK(framingOf("Transfer-Encoding: cHuNkEd") == BodyFraming::Chunked);
+    CHECK(framingOf("Transfer-Encoding:\tchunked\t") == BodyFraming::Chunked);
+    // Any other whitespace-like byte is not OWS: refused, never read as "chunked".
+    CHECK(withFields({"Transfer-Encoding: \x0b" "chunked"}) == 400);
+    CHECK(withFields({"Transfer-Encoding: \x0c" "chunked"}) == 400);
+    CHECK(withFields({"Transfer-Encoding: \xa0" "chunked"}) == 400);  // obs-text is no OWS either
+    CHECK(withFields({"Transfer-Encoding: chunked\r"}) == 400);
+    CHECK(withFields({"Transfer-Encoding: identity", "Content-Length: 3"}) == 400);
+    CHECK(withFields({"Transfer-Encoding: chunked", "Transfer-Encoding: chunked", "Content-Length: 3"}) == 400);
+    CHECK(withFields({"Content-Length: 3", "Transfer-Encoding: chunked"}, "POST / HTTP/1.0") == 400);
+
+    // Content-Length forms another parser could read as a number.
+    CHECK(withFields({"Content-Length: 1 2"}) == 400);
+    CHECK(withFields({"Content-Length:  1 2 "}) == 400);
+    CHECK(withFields({"Content-Length: 1,1"}) == 400);
+    CHECK(withFields({"Content-Length: 1, 2"}) == 400);
+    CHECK(withFields({"Content-Length: 0x10"}) == 400);
+    CHECK(withFields({"Content-Length: +1"}) == 400);
+    CHECK(withFields({"Content-Length: -1"}) == 400);
+    CHECK(withFields({"Content-Length: -0"}) == 400);
+    CHECK(withFields({"Content-Length: 1\x0b"}) == 400);
+    CHECK(withFields({"Content-Length: 99999999999999999999999"}) == 400);
+    CHECK(withFields({"Content-Length: 1", "Content-Length:"}) == 400);
+    CHECK(parsed(head("POST / HTTP/1.1", {"Host: a", "Content-Length: 007"})).contentLength == 7);
+
+    // Control bytes in field names and values, and in the target.
+    CHECK(withFields({"X-A\r: b"}) == 400);
+    CHECK(withFields({"X-A: b\rc"}) == 400);
+    CHECK(withFields({"X-A: b\x1b" "c"}) == 400);
+    CHECK(withFields({"X-A\x7f: b"}) == 400);
+    CHECK(withFields({"Content-Length\0: 5"s}) == 400);
+    CHECK(requestOutcome(head("GET /a\tb HTTP/1.1")) == 400);
+    CHECK(requestOutcome(head("GET /a\rb HTTP/1.1")) == 400);
+    CHECK(requestOutcome(head("GET /a?b\x0b" "c HTTP/1.1")) == 400);
+    CHECK(requestOutcome(head("GET /a?b c HTTP/1.1")) == 400);
+
+    // HTTP/0.9-style lines, odd versions, whitespace games in the request line.
+    CHECK(requestOutcome("GET /\r\n\r\n") == 400);
+    CHECK(requestOutcome("GET / \r\n\r\n") == 400);
+    CHECK(requestOutcome(head("GET / HTTP/01.1")) == 400);
+    CHECK(requestOutcome(head("GET / HTTP/1.01")) == 400);
+    CHECK(requestOutcome(head("GET / HTTP/1.1\t")) == 400);
+    CHECK(requestOutcome(head("GET\t/\tHTTP/1.1")) == 400);
+    CHECK(requestOutcome(head(" GET / HTTP/1.1")) == 400);
+    CHECK(requestOutcome(head("GET / HTTP/1.1 extra")) == 400);
+
+    // A very long method is part of the request line and bounded by it.
+    ParseLimits limits;
+    limits.maxRequestLine = 64;
+    CHECK(requestOutcome(head(std::string(100, 'G') + " / HTTP/1.1"), limits) == 414);
+    CHECK(requestOutcome(std::string(100, 'G'), limits) == 414);  // refused before the SP arrives
+
+    // Lowercase methods are tokens like any other: parsed as sent, never upper-cased.
+    CHECK(parsed(head("post / HTTP/1.1", {"Host: a", "Content-Length: 0"})).method == "post");
+
+    // Absolute-form: the target's authority wins over a different Host.
+    const RequestHead abs = parsed(head("GET http://public.example/a HTTP/1.1", {"Host: internal.example"}));
+    CHECK(abs.host == "public.example");
+    CHECK(abs.path == "/a");
+    // Authority-form and asterisk-form where they do not belong.
+    CHECK(requestOutcome(head("POST example.com:80 HTTP/1.1")) == 400);
+    CHECK(requestOutcome(head("DELETE * HTTP/1.1")) == 400);
+    CHECK(requestOutcome(head("options * HTTP/1.1")) == 400);  // OPTIONS is case-sensitive
+}

@@ -8,6 +8,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 using sluice::runtime::routing::kMaxNormalizedPathBytes;
@@ -361,4 +362,89 @@ TEST_CASE("normalizePath: idempotent over every single byte and escape")
             }
         }
     }
+}
+
+TEST_CASE("normalizePath: five- and six-byte overlong forms are refused like the shorter ones")
+{
+    checkTable({
+        {"/%F8%80%80%80%AF", std::nullopt},      // '/' in five bytes
+        {"/a%f8%87%bf%bf%bfb", std::nullopt},
+        {"/%FC%80%80%80%80%AE", std::nullopt},   // '.' in six bytes
+        {"/%fc%83%bf%bf%bf%bf", std::nullopt},
+        // not overlong (merely invalid UTF-8): opaque bytes, kept escaped
+        {"/%F8%88%80%80%80", "/%F8%88%80%80%80"},
+        {"/%FC%84%80%80%80%80", "/%FC%84%80%80%80%80"},
+        {"/%80%AF", "/%80%AF"},
+        {"/%C3", "/%C3"},
+    });
+}
+
+TEST_CASE("normalizePath: path-confusion classics, one decision each")
+{
+    checkTable({
+        // encoded dots are dot segments
+        {"/api/v1/%2e%2e/x", "/api/x"},
+        {"/api/v1/%2E./x", "/api/x"},
+        {"/api/v1/.%2E/x", "/api/x"},
+        // Tomcat/Jetty path parameters on a dot segment: refused, whatever the spelling
+        {"/api/v1/..;/admin", std::nullopt},
+        {"/api/v1/..;jsessionid=1/admin", std::nullopt},
+        {"/api/v1/%2e%2e;/admin", std::nullopt},
+        {"/api/v1/.;/admin", std::nullopt},
+        // backslashes, literal or encoded, and encoded slashes
+        {"/api/v1\\..\\admin", std::nullopt},
+        {"/api/v1/%5c../admin", std::nullopt},
+        {"/api/v1/..%5cadmin", std::nullopt},
+        {"/api/v1/..%2fadmin", std::nullopt},
+        {"/api/v1/%2F", std::nullopt},
+        // double encoding is decoded once, like every RFC 3986 server does: kept as is
+        {"/api/v1/%252f", "/api/v1/%252f"},
+        {"/api/v1/%252e%252e/admin", "/api/v1/%252e%252e/admin"},
+        // NUL and overlong forms
+        {"/api/v1/a%00.json", std::nullopt},
+        {"/api/v1/%c0%af", std::nullopt},
+        {"/api/v1/%c0%ae%c0%ae/admin", std::nullopt},
+        // '#' and '?' literally never reach the normaliser as path bytes; encoded they are data
+        {"/api/v1/a#b", std::nullopt},
+        {"/api/v1/a%23b", "/api/v1/a%23b"},
+        {"/api/v1/a%3fb", "/api/v1/a%3Fb"},
+        // empty segments collapse; trailing dots and letter case are part of the segment
+        {"//api//v1//x", "/api/v1/x"},
+        {"/api/v1/admin.", "/api/v1/admin."},
+        {"/api/v1/admin..", "/api/v1/admin.."},
+        {"/API/V1/x", "/API/V1/x"},
+        // matrix parameters are an ordinary part of a segment
+        {"/api/v1/items;v=2", "/api/v1/items;v=2"},
+        // above the root
+        {"/api/v1/../../../admin", std::nullopt},
+        {"/%2e%2e/admin", std::nullopt},
+    });
+}
+
+TEST_CASE("normalizePath: NormalizeInfo says how far '..' reached back")
+{
+    using sluice::runtime::routing::kAllSegmentsKept;
+    using sluice::runtime::routing::NormalizeInfo;
+    const std::vector<std::pair<std::string_view, std::size_t>> cases = {
+        {"/api/v1/x", kAllSegmentsKept},
+        {"/api/v1/./x/.", kAllSegmentsKept},
+        {"/api/v1/x/../y", 2},
+        {"/api/v1/x/y/../../z", 2},
+        {"/api/v1/..", 1},
+        {"/api/v1/../../admin", 0},
+        {"/api/v1/%2e%2e/v2", 1},
+        {"/a/b/c/../d/e/../../f", 2},
+        {"/a//b/..//c", 1},
+    };
+    for (const auto& [raw, kept] : cases) {
+        CAPTURE(raw);
+        std::string error;
+        NormalizeInfo info;
+        REQUIRE(normalizePath(raw, error, info).has_value());
+        CHECK(info.keptSegments == kept);
+    }
+    std::string error;
+    NormalizeInfo info;
+    CHECK_FALSE(normalizePath("/a/../../b", error, info).has_value());
+    CHECK(info.keptSegments == kAllSegmentsKept);
 }

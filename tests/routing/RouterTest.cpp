@@ -2,11 +2,14 @@
 
 #include <doctest/doctest.h>
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "sluice/runtime/Snapshot.h"
+#include "sluice/runtime/routing/PathNormalizer.h"
 
 using sluice::runtime::ApiRuntime;
 using sluice::runtime::ResourceConfig;
@@ -506,4 +509,60 @@ TEST_CASE("router: validateContext and validateVersion")
         CAPTURE(invalid);
         CHECK_FALSE(Router::validateVersion(invalid).empty());
     }
+}
+
+TEST_CASE("router: a '..' never carries a request across an API prefix")
+{
+    using sluice::runtime::routing::kAllSegmentsKept;
+    using sluice::runtime::routing::NormalizeInfo;
+    using sluice::runtime::routing::normalizePath;
+    std::vector<ApiRuntime> apis;
+    apis.push_back(makeApi("public", "/api", "v1", true, {{"/*", kAll}}));
+    apis.push_back(makeApi("public-v2", "/api", "v2", false, {{"/*", kAll}}));
+    apis.push_back(makeApi("admin", "/admin", "v1", true, {{"/*", kAll}}));
+    apis.push_back(makeApi("root", "/", "r1", true, {{"/*", kAll}}));
+    Router router(apis);
+
+    // Normalises `raw` and routes the result with what normalisation says about its ".." segments.
+    auto routeRaw = [&router](std::string_view raw) {
+        std::string error;
+        NormalizeInfo info;
+        std::optional<std::string> path = normalizePath(raw, error, info);
+        REQUIRE(path.has_value());
+        return router.route("GET", *path, info.keptSegments);
+    };
+
+    // Climbing out of /api/v1 into another API, or into another version of the same one.
+    for (const char* raw : {"/api/v1/../../admin/v1/users", "/api/v1/../../admin/users", "/api/v1/%2e%2e/%2E%2E/admin",
+                            "/api/v1/../v2/x", "/api/../admin/x", "/api/v1/x/../../../admin/y",
+                            "/api/v1/../../api/v1/x"}) {
+        CAPTURE(raw);
+        RouteMatch m = routeRaw(raw);
+        CHECK(m.status == RouteStatus::Escaped);
+        CHECK(m.api == nullptr);
+        CHECK(m.resource == nullptr);
+    }
+    // Moving inside an API's resource path is fine, as is resolving to the root API (whose prefix
+    // is empty), since every path is inside it.
+    RouteMatch inside = routeRaw("/api/v1/a/b/../c");
+    CHECK(inside.status == RouteStatus::Matched);
+    CHECK(apiOf(inside) == "public");
+    CHECK(inside.resourcePath == "/a/c");
+    RouteMatch upToPrefix = routeRaw("/api/v1/a/..");
+    CHECK(upToPrefix.status == RouteStatus::Matched);
+    CHECK(upToPrefix.resourcePath == "/");
+    RouteMatch defaultForm = routeRaw("/api/a/../b");
+    CHECK(apiOf(defaultForm) == "public");
+    CHECK(defaultForm.resourcePath == "/b");
+    RouteMatch toRoot = routeRaw("/api/v1/../../other");
+    CHECK(toRoot.status == RouteStatus::Matched);
+    CHECK(apiOf(toRoot) == "root");
+    CHECK(toRoot.resourcePath == "/other");
+
+    // Without any '..' nothing changes, also right after a path that had one.
+    CHECK(routeRaw("/api/v1/../../admin/v1/users").status == RouteStatus::Escaped);
+    RouteMatch direct = routeRaw("/admin/v1/users");
+    CHECK(direct.status == RouteStatus::Matched);
+    CHECK(apiOf(direct) == "admin");
+    CHECK(router.route("GET", "/admin/v1/users", kAllSegmentsKept).status == RouteStatus::Matched);
 }

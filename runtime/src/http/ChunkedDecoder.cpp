@@ -1,5 +1,7 @@
 #include "sluice/runtime/http/ChunkedDecoder.h"
 
+#include <string_view>
+
 namespace sluice::runtime::http {
 namespace {
 
@@ -134,6 +136,26 @@ bool ChunkedDecoder::extensionByte(unsigned char c) noexcept
     return false;
 }
 
+void ChunkedDecoder::rememberNameByte(unsigned char c) noexcept
+{
+    if (_trailerNameLength < kTrailerNameKeep) {
+        _trailerName[_trailerNameLength] =
+            static_cast<char>(c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c | 0x20U) : c);
+    }
+    if (_trailerNameLength <= kTrailerNameKeep) {
+        ++_trailerNameLength;  // kTrailerNameKeep + 1 means "longer than any forbidden name"
+    }
+}
+
+bool ChunkedDecoder::forbiddenTrailerName() const noexcept
+{
+    if (_trailerNameLength > kTrailerNameKeep) {
+        return false;
+    }
+    const std::string_view name(_trailerName, _trailerNameLength);
+    return name == "content-length" || name == "transfer-encoding" || name == "host";
+}
+
 // One byte of the trailer section, before its final CRLF.
 bool ChunkedDecoder::trailerByte(unsigned char c) noexcept
 {
@@ -143,16 +165,19 @@ bool ChunkedDecoder::trailerByte(unsigned char c) noexcept
                 _state = State::TrailerLf;  // the empty line that ends the message
                 return true;
             }
+            _trailerNameLength = 0;
             if (isTchar(c)) {
                 _trailerLine = TrailerLine::Name;
+                rememberNameByte(c);
                 return true;
             }
             return false;  // obs-fold, empty field name, bare LF, garbage
         case TrailerLine::Name:
             if (c == ':') {
                 _trailerLine = TrailerLine::Value;
-                return true;
+                return !forbiddenTrailerName();
             }
+            rememberNameByte(c);
             return isTchar(c);
         case TrailerLine::Value:
             if (c == '\r') {
@@ -268,7 +293,10 @@ ChunkedDecoder::Status ChunkedDecoder::step(std::string_view input, std::size_t&
                     return fail(i, consumed, "trailer section too large");
                 }
                 if (!trailerByte(c)) {
-                    return fail(i, consumed, "invalid trailer field");
+                    // Only the colon after a forbidden name is refused in the Value state.
+                    const bool forbidden = _trailerLine == TrailerLine::Value && c == ':';
+                    return fail(i, consumed,
+                                forbidden ? "framing or routing field in the chunked trailer" : "invalid trailer field");
                 }
                 break;
             case State::TrailerLf:

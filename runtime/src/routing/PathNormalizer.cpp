@@ -1,5 +1,6 @@
 #include "sluice/runtime/routing/PathNormalizer.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -76,7 +77,9 @@ bool isOverlongLead(int byte) { return byte == 0xC0 || byte == 0xC1; }
 bool isOverlongContinuation(int previousEscaped, int byte)
 {
     return (previousEscaped == 0xE0 && byte >= 0x80 && byte < 0xA0) ||
-           (previousEscaped == 0xF0 && byte >= 0x80 && byte < 0x90);
+           (previousEscaped == 0xF0 && byte >= 0x80 && byte < 0x90) ||
+           (previousEscaped == 0xF8 && byte >= 0x80 && byte < 0x88) ||  // five-byte form (RFC 2279)
+           (previousEscaped == 0xFC && byte >= 0x80 && byte < 0x84);    // six-byte form
 }
 
 enum class SegmentKind { Empty, Dot, DotDot, Other };
@@ -164,6 +167,14 @@ bool appendSegment(std::string_view path, std::size_t& pos, std::string& out, co
 
 std::optional<std::string> normalizePath(std::string_view path, std::string& error)
 {
+    NormalizeInfo info;
+    return normalizePath(path, error, info);
+}
+
+std::optional<std::string> normalizePath(std::string_view path, std::string& error, NormalizeInfo& info)
+{
+    info.keptSegments = kAllSegmentsKept;
+    std::size_t depth = 0;  // segments in `out`
     const char* failure = nullptr;
     if (path.empty()) {
         failure = kEmpty;
@@ -192,6 +203,7 @@ std::optional<std::string> normalizePath(std::string_view path, std::string& err
             }
             trailingSlash = kind != SegmentKind::Other;
             if (kind == SegmentKind::Other) {
+                ++depth;
                 continue;
             }
             out.resize(segmentStart);
@@ -201,6 +213,8 @@ std::optional<std::string> normalizePath(std::string_view path, std::string& err
                     break;
                 }
                 out.resize(out.rfind('/'));
+                --depth;
+                info.keptSegments = std::min(info.keptSegments, depth);
             }
         }
     }
@@ -214,6 +228,7 @@ std::optional<std::string> normalizePath(std::string_view path, std::string& err
     }
     if (failure != nullptr) {
         error = failure;
+        info.keptSegments = kAllSegmentsKept;
         return std::nullopt;
     }
     return out;

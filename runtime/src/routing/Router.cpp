@@ -431,6 +431,11 @@ Router::~Router() = default;
 
 RouteMatch Router::route(std::string_view method, std::string_view normalizedPath) const
 {
+    return route(method, normalizedPath, kAllSegmentsKept);
+}
+
+RouteMatch Router::route(std::string_view method, std::string_view normalizedPath, std::size_t keptSegments) const
+{
     RouteMatch match;
     if (normalizedPath.empty() || normalizedPath[0] != '/') {
         return match;
@@ -438,6 +443,12 @@ RouteMatch Router::route(std::string_view method, std::string_view normalizedPat
     std::string_view remainder;
     const Impl::Prefix* prefix = _impl->findPrefix(normalizedPath, remainder);
     if (prefix == nullptr) {
+        return match;
+    }
+    if (prefix->segments.size() > keptSegments) {
+        // A ".." reached into (or above) the API prefix: "/a/v1/../../b/v1/x" resolves to "/b/v1/x",
+        // but it was written under "/a/v1". Neither API may take it.
+        match.status = RouteStatus::Escaped;
         return match;
     }
     const Impl::Api& api = _impl->apis[prefix->apiIndex];

@@ -515,18 +515,21 @@ void HttpConnection::startExchange()
 void HttpConnection::routeAndRun()
 {
     std::string error;
-    auto path = routing::normalizePath(_head.path, error);
+    routing::NormalizeInfo pathInfo;
+    auto path = routing::normalizePath(_head.path, error, pathInfo);
     if (!path) {
         _in.consume(_head.headLength);
         _headConsumed = true;
         respondLocal(400, kBadRequest, "Bad Request", error.empty() ? "The request path is not acceptable." : error);
         return;
     }
-    routing::RouteMatch match = _snapshot->router->route(_head.method, *path);
+    routing::RouteMatch match = _snapshot->router->route(_head.method, *path, pathInfo.keptSegments);
     if (match.status != routing::RouteStatus::Matched) {
         _in.consume(_head.headLength);
         _headConsumed = true;
-        if (match.status == routing::RouteStatus::MethodNotAllowed) {
+        if (match.status == routing::RouteStatus::Escaped) {
+            respondLocal(400, kBadRequest, "Bad Request", "The path leaves its API through a '..' segment.");
+        } else if (match.status == routing::RouteStatus::MethodNotAllowed) {
             _exchange.responseHeaders.set("Allow", match.allowedMethods);
             respondLocal(405, kMethodNotAllowed, "Method Not Allowed",
                          "The resource does not support " + std::string(_head.method) + ".");

@@ -9,7 +9,10 @@
 // are tokens, values tokens or quoted-strings; they are dropped. The whole chunk-size line is
 // bounded by maxLineBytes (CRLF not counted). Every line ends in CRLF (bare LF refused); chunk
 // data must be followed by CRLF. Trailer field lines are syntax-checked like header fields (no
-// obs-fold), bounded in total by maxTrailerBytes (counting the final CRLF), and dropped.
+// obs-fold), bounded in total by maxTrailerBytes (counting the final CRLF), and dropped. A trailer
+// field that would frame or route the message (Content-Length, Transfer-Encoding, Host; RFC 9110
+// §6.5.1) is refused: it is never used, but whoever sends one is probing for a hop that merges
+// trailers into the header section.
 //
 // One decoder per message body: after Done or Error it stays in that state.
 
@@ -74,6 +77,13 @@ private:
     enum class TrailerLine : unsigned char { Start, Name, Value, Lf };
     Ext _ext = Ext::BeforeSemicolon;
     TrailerLine _trailerLine = TrailerLine::Start;
+    // The current trailer field name, lower-cased, as far as a forbidden name could reach
+    // (longer names cannot be one of them).
+    static constexpr std::size_t kTrailerNameKeep = 17;  // strlen("transfer-encoding")
+    char _trailerName[kTrailerNameKeep] = {};
+    std::size_t _trailerNameLength = 0;
+    void rememberNameByte(unsigned char c) noexcept;
+    bool forbiddenTrailerName() const noexcept;
 
     Status fail(std::size_t at, std::size_t& consumed, const char* why) noexcept;
     bool extensionByte(unsigned char c) noexcept;

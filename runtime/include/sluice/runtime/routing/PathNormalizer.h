@@ -19,8 +19,13 @@ inline constexpr std::size_t kMaxNormalizedPathBytes = 8 * 1024;
 //  - percent-escapes: malformed ones ("%", "%1", "%G1") are refused; escapes of unreserved
 //    characters (ALPHA DIGIT - . _ ~) are decoded; the rest (including bytes >= 0x80) are kept
 //    with upper-case hex; an escaped '/' (%2F), '\\' (%5C) or NUL (%00) is refused (ambiguous
-//    segment boundaries); so are overlong UTF-8 forms (%C0, %C1, %E0%80-%E0%9F, %F0%80-%F0%8F),
-//    whose only use is to smuggle '.', '/' or '\\' past a filter to a lenient decoder;
+//    segment boundaries); so are overlong UTF-8 forms (%C0, %C1, %E0%80-%E0%9F, %F0%80-%F0%8F,
+//    and the pre-RFC 3629 five- and six-byte forms %F8%80-%F8%87, %FC%80-%FC%83), whose only use
+//    is to smuggle '.', '/' or '\\' past a filter to a lenient decoder. Other bytes >= 0x80 are
+//    opaque: kept escaped and passed on, valid UTF-8 or not (a backend decoding them gets no
+//    ASCII out of them). Double encodings ("%252e", "%252f") are kept as they are: the gateway,
+//    like every RFC 3986 server, decodes once, and the backend receives exactly the bytes that
+//    routing saw;
 //  - repeated slashes are collapsed;
 //  - "." and ".." segments (also when written %2E, e.g. "%2e%2E" or ".%2e") are resolved as in
 //    RFC 3986 §5.2.4; ".." above the root is refused;
@@ -28,12 +33,27 @@ inline constexpr std::size_t kMaxNormalizedPathBytes = 8 * 1024;
 //    ("/a/b/.." -> "/a/", "/a/." -> "/a/");
 //  - ';' is an ordinary pchar: matrix parameters are not interpreted and stay part of their
 //    segment. A dot segment carrying one (".;x", "..;") is refused, because Tomcat and Jetty
-//    resolve it as "." / ".." after routing has seen a literal segment;
+//    resolve it as "." / ".." after routing has seen a literal segment. An escaped ';' ("..%3B")
+//    is data, not a parameter (those servers split parameters off before decoding), so that
+//    segment is an ordinary one;
+//  - a segment is compared byte for byte later on: letter case is significant ("/API" is not
+//    "/api") and a trailing dot is part of the segment ("items." is not "items");
 //  - a result longer than kMaxNormalizedPathBytes is refused.
 // The result contains no "//", "/./" or "/../" and no final "/." or "/..", and is a fixed point:
 // normalizePath(normalizePath(p)) == normalizePath(p).
 // Returns the canonical path, or nullopt with `error` set to a short log-safe reason (a constant
 // text that never echoes the input).
 std::optional<std::string> normalizePath(std::string_view path, std::string& error);
+
+// How far ".." segments reached back while normalising: `keptSegments` is the number of leading
+// segments of the result that no ".." ever removed (the smallest depth a ".." brought the path
+// down to), or kAllSegmentsKept when the path had no ".." segment. "/api/v1/x/../y" keeps 2
+// ("/api/v1"), "/api/v1/../../admin" keeps 0. The router uses it so that a path written inside
+// one API can never be resolved into another one (see Router::route).
+inline constexpr std::size_t kAllSegmentsKept = static_cast<std::size_t>(-1);
+struct NormalizeInfo {
+    std::size_t keptSegments = kAllSegmentsKept;
+};
+std::optional<std::string> normalizePath(std::string_view path, std::string& error, NormalizeInfo& info);
 
 }  // namespace sluice::runtime::routing

@@ -11,6 +11,9 @@
 // `apis`. The API is chosen by prefix alone: when none of its resources matches, the answer is
 // 404/405 from that API, never a fallback to an API with a shorter context.
 //
+// A ".." segment may move within an API's resource paths but never across its prefix (see
+// route()): the prefix a request is checked against is the one it was written under.
+//
 // Resources. URI templates are made of literal segments (compared exactly, case-sensitively,
 // after the same normalisation as request paths, so "%7e" and "~" are equal), "{name}" (one whole
 // non-empty segment, captured as a path parameter) and a trailing "/*" (any remainder, including
@@ -26,6 +29,7 @@
 // Hot path: route() does no regex, no parsing and no allocation other than the strings and the
 // vector of the RouteMatch it returns.
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -39,7 +43,10 @@ struct ResourceRuntime;
 
 namespace sluice::runtime::routing {
 
-enum class RouteStatus { Matched, NotFound, MethodNotAllowed };
+// Escaped: a ".." segment of the request reached into the prefix (context and version) of the API
+// the resolved path would go to; no API is chosen. Meant to be answered 400 (a caller that knows
+// only the other statuses answers it like NotFound: still no API and no backend is reached).
+enum class RouteStatus { Matched, NotFound, MethodNotAllowed, Escaped };
 
 struct RouteMatch {
     RouteStatus status = RouteStatus::NotFound;
@@ -68,7 +75,13 @@ public:
     Router& operator=(const Router&) = delete;
 
     // `normalizedPath` is the output of normalizePath(). `method` is case-sensitive ("GET").
+    // `keptSegments` is NormalizeInfo::keptSegments of that normalisation: when a ".." segment
+    // removed any segment of the chosen API's prefix (its context, plus the version unless it is
+    // the default-version form), the answer is Escaped, so "/api/v1/../../admin" reaches neither
+    // "/api" nor "/admin", while "/api/v1/a/../b" is "/api/v1/b". The two-argument form is for
+    // paths known to contain no ".." segment (configuration-time lookups and tests).
     RouteMatch route(std::string_view method, std::string_view normalizedPath) const;
+    RouteMatch route(std::string_view method, std::string_view normalizedPath, std::size_t keptSegments) const;
 
     // Config-time checks, one message per problem (empty when valid), for reporting as config
     // errors with the file and JSON pointer of the field.
