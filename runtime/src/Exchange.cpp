@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <cstdio>
 #include <strings.h>
 
 #include "sluice/sdk/HttpSyntax.hpp"
@@ -28,9 +27,13 @@ int hexValue(char c)
 std::string nextRequestId()
 {
     static std::atomic<std::uint64_t> counter{0};
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(++counter));
-    return buf;
+    std::uint64_t n = counter.fetch_add(1, std::memory_order_relaxed) + 1;
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string id(16, '0');
+    for (std::size_t i = 16; i-- > 0; n >>= 4) {
+        id[i] = kHex[n & 0xF];
+    }
+    return id;
 }
 
 }  // namespace
@@ -93,7 +96,15 @@ bool HeaderList::validValue(std::string_view value)
     return sdk::isFieldValue(value);
 }
 
-Exchange::Exchange() : requestId(nextRequestId()), requestHeaders(arena), responseHeaders(arena) {}
+Exchange::Exchange() : requestHeaders(arena), responseHeaders(arena) {}
+
+const std::string& Exchange::requestId() const
+{
+    if (requestIdText.empty()) {
+        requestIdText = nextRequestId();
+    }
+    return requestIdText;
+}
 
 void Exchange::reset()
 {
@@ -106,7 +117,7 @@ void Exchange::reset()
     apiName.clear();
     apiVersion.clear();
     resource.clear();
-    requestId = nextRequestId();
+    requestIdText.clear();
     pathParams.clear();
     resourcePath.clear();
     peerCertificatePem.reset();
@@ -138,7 +149,7 @@ std::optional<std::string_view> Exchange::attribute(sluice_attribute which) cons
         case SLUICE_ATTR_API_NAME: return std::string_view(apiName);
         case SLUICE_ATTR_API_VERSION: return std::string_view(apiVersion);
         case SLUICE_ATTR_RESOURCE: return std::string_view(resource);
-        case SLUICE_ATTR_REQUEST_ID: return std::string_view(requestId);
+        case SLUICE_ATTR_REQUEST_ID: return std::string_view(requestId());
         case SLUICE_ATTR_PROTOCOL: return std::string_view(protocol);
     }
     return std::nullopt;

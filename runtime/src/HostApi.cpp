@@ -392,7 +392,7 @@ sluice_status analyticsEmit(sluice_exchange* h, sluice_str type, sluice_str json
         return SLUICE_E_INVALID;
     }
     static const auto analytics = Logging::get("analytics");
-    analytics->info("{{\"type\":{},\"request_id\":{},\"event\":{}}}", jsonQuote(sv(type)), jsonQuote(ex.requestId),
+    analytics->info("{{\"type\":{},\"request_id\":{},\"event\":{}}}", jsonQuote(sv(type)), jsonQuote(ex.requestId()),
                     event);
     return SLUICE_OK;
 }

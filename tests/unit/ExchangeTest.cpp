@@ -122,6 +122,12 @@ TEST_CASE("Exchange: attributes expose the request and every exchange gets its o
     CHECK(a.attribute(SLUICE_ATTR_RESOURCE) == std::optional<std::string_view>("/pets/{id}"));
     CHECK(a.attribute(SLUICE_ATTR_PROTOCOL) == std::optional<std::string_view>("HTTP/1.1"));
     CHECK_FALSE(a.attribute(outOfRange<sluice_attribute>(99)).has_value());
-    CHECK_FALSE(a.requestId.empty());
-    CHECK(a.requestId != b.requestId);
+    CHECK_FALSE(a.requestId().empty());
+    CHECK(a.requestId() != b.requestId());
+    std::string first = a.requestId();
+    CHECK(a.requestId() == first);  // stable within the exchange
+    CHECK(first.size() == 16);
+    a.reset();
+    CHECK_FALSE(a.requestId().empty());
+    CHECK(a.requestId() != first);  // the next exchange on the connection gets its own
 }

@@ -1120,12 +1120,27 @@ bool connectionHasToken(const std::vector<HeaderField>& headers, std::string_vie
 
 bool isHopByHop(std::string_view name, const std::vector<HeaderField>& headers)
 {
+    return HopByHopFilter(headers)(name);
+}
+
+HopByHopFilter::HopByHopFilter(const std::vector<HeaderField>& headers) noexcept : _headers(headers)
+{
+    for (const HeaderField& field : headers) {
+        if (equalsLower(field.name, "connection")) {
+            _anyConnection = true;
+            break;
+        }
+    }
+}
+
+bool HopByHopFilter::operator()(std::string_view name) const noexcept
+{
     for (std::string_view hop : kHopByHop) {
         if (equalsLower(name, hop)) {
             return true;
         }
     }
-    return connectionHasToken(headers, name);
+    return _anyConnection && connectionHasToken(_headers, name);
 }
 
 }  // namespace sluice::runtime::http

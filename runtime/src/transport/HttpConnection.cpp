@@ -227,7 +227,7 @@ void HttpConnection::endExchangeServices()
 }
 
 HttpConnection::HttpConnection(Worker& worker, std::unique_ptr<Stream> stream, Address peer, bool tls)
-    : _worker(worker), _loop(worker.loop()), _stream(std::move(stream)), _peer(peer), _peerText(peer.str()), _tls(tls)
+    : _worker(worker), _loop(worker.loop()), _stream(std::move(stream)), _peer(peer), _peerText(peer.str()), _peerIp(peer.ip()), _tls(tls)
 {
 }
 
@@ -562,8 +562,9 @@ void HttpConnection::routeAndRun()
             ex.peerCertificatePem = std::move(pem);
         }
     }
+    http::HopByHopFilter hopByHop(_head.headers);
     for (const auto& h : _head.headers) {
-        if (http::isHopByHop(h.name, _head.headers) || equalsIgnoreCase(h.name, "content-length") ||
+        if (hopByHop(h.name) || equalsIgnoreCase(h.name, "content-length") ||
             equalsIgnoreCase(h.name, "expect")) {
             continue;
         }
@@ -814,13 +815,12 @@ void HttpConnection::buildUpstreamHead()
         }
         appendHeader(h, name, value);
     }
-    std::string clientIp = _peer.ip();
     h.append("X-Forwarded-For: ");
     if (trusted && !priorFor.empty()) {
         h.append(priorFor);
         h.append(", ");
     }
-    h.append(clientIp);
+    h.append(_peerIp);
     h.append("\r\n");
     appendHeader(h, "X-Forwarded-Proto", ex.scheme);
     if (!ex.host.empty()) {
@@ -934,8 +934,9 @@ void HttpConnection::onUpstreamHead(const http::ResponseHead& head)
     Exchange& ex = _exchange;
     ex.responseStatus = head.status;
     ex.responseHeaders.clear();
+    http::HopByHopFilter hopByHop(head.headers);
     for (const auto& f : head.headers) {
-        if (http::isHopByHop(f.name, head.headers)) {
+        if (hopByHop(f.name)) {
             continue;
         }
         if (equalsIgnoreCase(f.name, "content-length") && !_isHead) {

@@ -110,7 +110,8 @@ public:
     std::string apiName;
     std::string apiVersion;
     std::string resource;
-    std::string requestId;
+    // Unique per exchange in this process; made on first use (most requests never ask for it).
+    const std::string& requestId() const;
     std::string protocol = "HTTP/1.1";
     std::vector<std::pair<std::string, std::string>> pathParams;
     std::string resourcePath;  // the path after context and version, as sent to the backend
@@ -131,6 +132,7 @@ public:
     BuiltMessage requestMessage;
     BuiltMessage responseMessage;
     bool paused = false;                    // a hook returned PAUSE and has not resumed yet
+    mutable std::string requestIdText;  // empty until requestId() is first called
 
     std::optional<std::string_view> attribute(sluice_attribute which) const;
     // The index-th value of query parameter `name`, percent-decoded ('+' as space).

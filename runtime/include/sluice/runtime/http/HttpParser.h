@@ -115,4 +115,16 @@ bool connectionHasToken(const std::vector<HeaderField>& headers, std::string_vie
 // a Connection header. `isHopByHop` answers for one name against those lists.
 bool isHopByHop(std::string_view name, const std::vector<HeaderField>& headers);
 
+// The same answer for every field of one message, with its Connection fields found once (the
+// per-name form rescans all headers for each name). `headers` must outlive the filter.
+class HopByHopFilter {
+public:
+    explicit HopByHopFilter(const std::vector<HeaderField>& headers) noexcept;
+    bool operator()(std::string_view name) const noexcept;
+
+private:
+    const std::vector<HeaderField>& _headers;
+    bool _anyConnection = false;
+};
+
 }  // namespace sluice::runtime::http

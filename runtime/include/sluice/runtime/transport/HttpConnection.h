@@ -106,7 +106,8 @@ private:
     EventLoop& _loop;
     std::unique_ptr<Stream> _stream;
     Address _peer;
-    std::string _peerText;
+    std::string _peerText;  // "ip:port", what handlers see as the client address
+    std::string _peerIp;    // for X-Forwarded-For
     bool _tls;
     State _state = State::ReadHead;
     bool _closed = false;
