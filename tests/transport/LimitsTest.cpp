@@ -101,7 +101,7 @@ TEST_CASE("limits: 414 for a long request line, 431 for big or many headers, 413
     CHECK(backend.waitForRequests(2, 2s));
 }
 
-TEST_CASE("timeouts: 408 when the head or the body stalls; an idle keep-alive connection closes silently")
+TEST_CASE("timeouts: 408 when the head or the body stalls, an idle keep-alive connection closes silently")
 {
     ScriptedBackend backend(echo());
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", kTightLimits));

@@ -95,7 +95,7 @@ TEST_CASE("pause: a response-phase pause holds the answer, then relays it with t
     CHECK(r10->body == "head-tail");
 }
 
-TEST_CASE("pause: a handler that resumes with respond or error answers itself; the backend sees nothing")
+TEST_CASE("pause: a handler that resumes with respond or error answers itself, the backend sees nothing")
 {
     ScriptedBackend backend(answer);
     SluicedProcess gw(pausingGateway(backend));
@@ -142,7 +142,7 @@ TEST_CASE("pause: a client that disconnects while paused does not disturb the ga
     CHECK(gw.running());
 }
 
-TEST_CASE("pause: http_call from a handler reaches another backend; counters count across requests")
+TEST_CASE("pause: http_call from a handler reaches another backend, counters count across requests")
 {
     ScriptedBackend callee([](const ReceivedRequest&) {
         BackendReply reply;

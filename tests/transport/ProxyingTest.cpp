@@ -110,7 +110,7 @@ TEST_CASE("proxy: hop-by-hop headers never cross the gateway, in either directio
     CHECK(up.header("X-Kept") == "yes");
 }
 
-TEST_CASE("proxy: X-Forwarded-For from an untrusted client is replaced; Via and the proto are rebuilt")
+TEST_CASE("proxy: X-Forwarded-For from an untrusted client is replaced, Via and the proto are rebuilt")
 {
     ScriptedBackend backend(echo());
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
@@ -174,7 +174,7 @@ TEST_CASE("proxy: a trusted proxy's X-Forwarded-For sent as several field lines 
     CHECK(backend.request(0).header("X-Forwarded-For") == "10.0.0.1, 10.0.0.2, 127.0.0.1");
 }
 
-TEST_CASE("proxy: repeated fields keep their order; an absolute-form target is routed by its path")
+TEST_CASE("proxy: repeated fields keep their order, an absolute-form target is routed by its path")
 {
     ScriptedBackend backend([](const ReceivedRequest&) {
         BackendReply reply;

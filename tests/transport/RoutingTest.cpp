@@ -19,7 +19,7 @@ GatewaySpec routedGateway(const ScriptedBackend& backend)
 
 }  // namespace
 
-TEST_CASE("routing: 404 and 405 are JSON errors; 405 lists the allowed methods")
+TEST_CASE("routing: 404 and 405 are JSON errors, 405 lists the allowed methods")
 {
     ScriptedBackend backend(echo());
     SluicedProcess gw(routedGateway(backend));

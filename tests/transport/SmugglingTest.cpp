@@ -306,7 +306,7 @@ TEST_CASE("smuggling: Upgrade and h2c are not tunnelled, and a 101 from the back
     CHECK(after->body == "plain /after");
 }
 
-TEST_CASE("smuggling: unknown and lowercase methods never reach the backend; absolute-form wins over Host")
+TEST_CASE("smuggling: unknown and lowercase methods never reach the backend, absolute-form wins over Host")
 {
     ScriptedBackend backend(echo());
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));

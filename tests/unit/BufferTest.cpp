@@ -50,7 +50,7 @@ TEST_CASE("buffer: the memory of an emptied buffer is reused by the next one on 
     }).join();
 }
 
-TEST_CASE("buffer: the cache keeps a bounded number of bytes; the rest is freed")
+TEST_CASE("buffer: the cache keeps a bounded number of bytes, the rest is freed")
 {
     std::thread([] {
         {

@@ -136,7 +136,7 @@ TEST_CASE("HostApi: the table is complete and carries the runtime's versions")
     }
 }
 
-TEST_CASE("HostApi: request headers change only in REQUEST; response headers in REQUEST and RESPONSE")
+TEST_CASE("HostApi: request headers change only in REQUEST, response headers in REQUEST and RESPONSE")
 {
     Fixture f;
     f.ex.phase = SLUICE_PHASE_REQUEST;
