@@ -1,16 +1,24 @@
-// TLS through the real transport, with certificates generated at test time by the openssl tool:
-// HTTPS listeners (TLS 1.3, old versions refused), mutual TLS required/optional, and TLS from the
-// gateway to an HTTPS backend (trusted CA accepted, unknown CA refused with 502).
+// TLS through the real transport, with certificates generated at test time by the openssl tool
+// and real TLS clients (OpenSSL in-process): HTTPS listeners (TLS 1.3, old versions refused),
+// certificate choice by SNI, a listener chain (leaf + intermediate), mutual TLS required and
+// optional (and what "optional" does with a certificate that does not verify), the verified client
+// certificate reaching a handler (the test_peer_cert plugin), and TLS from the gateway to an HTTPS
+// backend (trusted CA accepted, unknown CA refused with 502).
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 
 #include "TransportTest.h"
 
@@ -19,35 +27,106 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A CA, a server certificate for localhost/127.0.0.1 and a client certificate, made with openssl.
+// Certificates made with the openssl tool in a temporary directory (EC P-256 keys: fast to make).
+// The constructor makes the root CA "ca" (CN=SluiceTestCA), the server certificate "server"
+// (CN=localhost, SAN localhost and 127.0.0.1) and the client certificate "client" (CN=client1),
+// both issued by the root; further ones on demand.
 class Certificates {
 public:
     Certificates()
     {
         char pattern[] = "/tmp/sluice-tls-XXXXXX";
         _dir = ::mkdtemp(pattern);
-        run("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=SluiceTestCA");
-        run("openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost");
-        run("printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > san.ext");
-        run("openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 "
-            "-extfile san.ext");
-        run("openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=client1");
-        run("openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2");
+        root("ca", "SluiceTestCA");
+        leaf("server", "localhost", "DNS:localhost,IP:127.0.0.1", "ca");
+        leaf("client", "client1", "", "ca");
     }
     ~Certificates() { fs::remove_all(_dir); }
+    Certificates(const Certificates&) = delete;
+    Certificates& operator=(const Certificates&) = delete;
+
     std::string path(const std::string& name) const { return _dir + "/" + name; }
 
-    std::string listener(const std::string& clientAuth = "none") const
+    // A self-signed CA: <name>.pem, <name>.key.
+    void root(const std::string& name, const std::string& cn) const
     {
-        std::string tls = R"({"certificates": [{"certificate": ")" + path("server.pem") + R"(", "key": ")" +
-                          path("server.key") + R"("}], "min_version": "TLSv1.2")";
+        run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + name + ".key -out " +
+            name + ".pem -days 2 -subj /CN=" + cn);
+    }
+    // An intermediate CA issued by `issuer`.
+    void intermediate(const std::string& name, const std::string& cn, const std::string& issuer) const
+    {
+        issue(name, cn, issuer, "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n");
+    }
+    // An end-entity certificate issued by `issuer`; `sans` like "DNS:a.test" (empty: none).
+    void leaf(const std::string& name, const std::string& cn, const std::string& sans, const std::string& issuer) const
+    {
+        std::string ext = "basicConstraints=CA:FALSE\n";
+        if (!sans.empty()) {
+            ext += "subjectAltName=" + sans + "\n";
+        }
+        issue(name, cn, issuer, ext);
+    }
+    // Concatenates PEM files into `name` (a chain file).
+    void bundle(const std::string& name, const std::vector<std::string>& parts) const
+    {
+        std::ofstream out(path(name), std::ios::binary | std::ios::trunc);
+        for (const auto& p : parts) {
+            std::ifstream in(path(p), std::ios::binary);
+            REQUIRE_MESSAGE(in, p);
+            out << in.rdbuf();
+        }
+        REQUIRE_MESSAGE(out, name);
+    }
+
+    // A listener "tls" block serving "server", with client authentication against `clientCa`.
+    std::string listener(const std::string& clientAuth = "none", const std::string& clientCa = "ca.pem") const
+    {
+        return listenerWith({{"server.pem", "server.key", ""}}, clientAuth, clientCa);
+    }
+    // A listener "tls" block with one certificate per entry (files in this directory; the first
+    // is the default one).
+    struct Entry {
+        std::string certificate;
+        std::string key;
+        std::string serverNames;  // JSON array text; empty: taken from the certificate
+    };
+    // `extra`: further members of the block, e.g. R"("ciphers": "...")".
+    std::string listenerWith(const std::vector<Entry>& entries, const std::string& clientAuth = "none",
+                             const std::string& clientCa = "ca.pem", const std::string& minVersion = "TLSv1.2",
+                             const std::string& extra = "") const
+    {
+        std::string tls = R"({"certificates": [)";
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+            tls += (i == 0 ? "" : ", ") + std::string(R"({"certificate": ")") + path(entries[i].certificate) +
+                   R"(", "key": ")" + path(entries[i].key) + "\"";
+            if (!entries[i].serverNames.empty()) {
+                tls += R"(, "server_names": )" + entries[i].serverNames;
+            }
+            tls += "}";
+        }
+        tls += R"(], "min_version": ")" + minVersion + "\"";
+        if (!extra.empty()) {
+            tls += ", " + extra;
+        }
         if (clientAuth != "none") {
-            tls += R"(, "client_auth": ")" + clientAuth + R"(", "client_ca": ")" + path("ca.pem") + "\"";
+            tls += R"(, "client_auth": ")" + clientAuth + R"(", "client_ca": ")" + path(clientCa) + "\"";
         }
         return tls + "}";
     }
 
 private:
+    void issue(const std::string& name, const std::string& cn, const std::string& issuer, const std::string& ext) const
+    {
+        std::FILE* f = std::fopen(path(name + ".ext").c_str(), "w");
+        REQUIRE(f != nullptr);
+        std::fputs(ext.c_str(), f);
+        std::fclose(f);
+        run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + name + ".key -out " +
+            name + ".csr -subj /CN=" + cn);
+        run("openssl x509 -req -in " + name + ".csr -CA " + issuer + ".pem -CAkey " + issuer +
+            ".key -CAcreateserial -out " + name + ".pem -days 2 -extfile " + name + ".ext");
+    }
     void run(const std::string& command) const
     {
         std::string full = "cd " + _dir + " && " + command + " > /dev/null 2>&1";
@@ -56,32 +135,75 @@ private:
     std::string _dir;
 };
 
+// What one TLS client connection saw.
 struct TlsAnswer {
     bool handshake = false;
-    std::string response;
     std::string protocol;
+    std::string cipher;
+    std::string peerSubject;  // the server certificate's subject, RFC 2253 ("CN=a.test")
+    std::string verifyError;  // the client's verification result when the handshake failed
+    std::string error;        // OpenSSL's reason for a failed handshake or read (e.g. an alert)
+    std::string response;     // everything read until close
 };
 
-// A blocking TLS client: handshake (verifying against `ca`), one request, read until close.
-TlsAnswer tlsRequest(int port, const std::string& ca, const std::string& request, int maxVersion = 0,
-                     const std::string& cert = "", const std::string& key = "")
+struct TlsClientOptions {
+    std::string ca;                  // the only trust anchors
+    std::optional<std::string> sni;  // nullopt: no server_name extension
+    std::string verifyHost;          // empty: the chain is verified, not the host name
+    std::string cert;                // client certificate chain (PEM) and key, optional
+    std::string key;
+    int maxVersion = 0;   // e.g. TLS1_1_VERSION to offer old versions only
+    std::string ciphers;  // TLS 1.2 cipher list to offer; empty: OpenSSL's default
+};
+
+std::string nameText(const X509_NAME* name)
+{
+    BIO* bio = BIO_new(BIO_s_mem());
+    X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
+    char* data = nullptr;
+    long len = BIO_get_mem_data(bio, &data);
+    std::string text(data, static_cast<std::size_t>(len));
+    BIO_free(bio);
+    return text;
+}
+
+std::string drainErrors()
+{
+    std::string out;
+    unsigned long code = 0;
+    while ((code = ERR_get_error()) != 0) {
+        char buf[256];
+        ERR_error_string_n(code, buf, sizeof buf);
+        out += (out.empty() ? "" : "; ") + std::string(buf);
+    }
+    return out;
+}
+
+// A blocking TLS client: handshake, one request, read until close (every read bounded).
+TlsAnswer tlsExchange(int port, const TlsClientOptions& o, const std::string& request)
 {
     TlsAnswer answer;
+    ERR_clear_error();
     SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_load_verify_locations(ctx, ca.c_str(), nullptr);
+    REQUIRE(ctx != nullptr);
+    REQUIRE(SSL_CTX_load_verify_locations(ctx, o.ca.c_str(), nullptr) == 1);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-    if (maxVersion != 0) {
+    if (o.maxVersion != 0) {
         SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION);
-        SSL_CTX_set_max_proto_version(ctx, maxVersion);
+        SSL_CTX_set_max_proto_version(ctx, o.maxVersion);
         SSL_CTX_set_security_level(ctx, 0);
     }
-    if (!cert.empty()) {
-        SSL_CTX_use_certificate_chain_file(ctx, cert.c_str());
-        SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM);
+    if (!o.ciphers.empty()) {
+        REQUIRE(SSL_CTX_set_cipher_list(ctx, o.ciphers.c_str()) == 1);
     }
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (!o.cert.empty()) {
+        REQUIRE(SSL_CTX_use_certificate_chain_file(ctx, o.cert.c_str()) == 1);
+        REQUIRE(SSL_CTX_use_PrivateKey_file(ctx, o.key.c_str(), SSL_FILETYPE_PEM) == 1);
+    }
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     timeval tv{5, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -89,24 +211,81 @@ TlsAnswer tlsRequest(int port, const std::string& ca, const std::string& request
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
         SSL* ssl = SSL_new(ctx);
         SSL_set_fd(ssl, fd);
-        SSL_set_tlsext_host_name(ssl, "localhost");
-        SSL_set1_host(ssl, "localhost");
+        if (o.sni) {
+            SSL_set_tlsext_host_name(ssl, o.sni->c_str());
+        }
+        if (!o.verifyHost.empty()) {
+            SSL_set1_host(ssl, o.verifyHost.c_str());
+        }
         if (SSL_connect(ssl) == 1) {
             answer.handshake = true;
             answer.protocol = SSL_get_version(ssl);
+            answer.cipher = SSL_get_cipher_name(ssl);
+            if (X509* peer = SSL_get1_peer_certificate(ssl)) {
+                answer.peerSubject = nameText(X509_get_subject_name(peer));
+                X509_free(peer);
+            }
             SSL_write(ssl, request.data(), static_cast<int>(request.size()));
             char buf[4096];
             int n = 0;
             while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) {
                 answer.response.append(buf, static_cast<std::size_t>(n));
             }
+            if (SSL_get_error(ssl, n) != SSL_ERROR_ZERO_RETURN) {
+                answer.error = drainErrors();  // with TLS 1.3 a refused client certificate shows here
+            }
+        } else {
+            long verify = SSL_get_verify_result(ssl);
+            if (verify != X509_V_OK) {
+                answer.verifyError = X509_verify_cert_error_string(verify);
+            }
+            answer.error = drainErrors();
         }
         SSL_free(ssl);
+    } else {
+        answer.error = "connect failed";
     }
     ::close(fd);
     SSL_CTX_free(ctx);
     ERR_clear_error();
     return answer;
+}
+
+// The old entry point of these tests: SNI and host name "localhost".
+TlsAnswer tlsRequest(int port, const std::string& ca, const std::string& request, int maxVersion = 0,
+                     const std::string& cert = "", const std::string& key = "")
+{
+    TlsClientOptions o;
+    o.ca = ca;
+    o.sni = "localhost";
+    o.verifyHost = "localhost";
+    o.cert = cert;
+    o.key = key;
+    o.maxVersion = maxVersion;
+    return tlsExchange(port, o, request);
+}
+
+bool answered200(const TlsAnswer& a) { return a.response.rfind("HTTP/1.1 200", 0) == 0; }
+
+// The SHA-256 fingerprint of a PEM certificate file, lower-case hex (what test_peer_cert reports).
+std::string fingerprint(const std::string& pemFile)
+{
+    std::FILE* f = std::fopen(pemFile.c_str(), "r");
+    REQUIRE(f != nullptr);
+    X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
+    std::fclose(f);
+    REQUIRE(cert != nullptr);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    REQUIRE(X509_digest(cert, EVP_sha256(), digest, &length) == 1);
+    X509_free(cert);
+    std::string hex;
+    char byte[3];
+    for (unsigned int i = 0; i < length; ++i) {
+        std::snprintf(byte, sizeof byte, "%02x", digest[i]);
+        hex += byte;
+    }
+    return hex;
 }
 
 const std::string kGet = "GET /tls/v1/hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
@@ -117,6 +296,17 @@ BackendReply echoProto(const ReceivedRequest& r)
     reply.bytes = httpResponse(200, "proto=" + r.header("X-Forwarded-Proto").value_or("none"));
     return reply;
 }
+
+// A backend answering 200 "peer=<X-Peer-Cert> subject=<X-Peer-Subject>" (what test_peer_cert set).
+BackendReply echoPeer(const ReceivedRequest& r)
+{
+    BackendReply reply;
+    reply.bytes = httpResponse(200, "peer=" + r.header("X-Peer-Cert").value_or("missing") +
+                                        " subject=" + r.header("X-Peer-Subject").value_or("-"));
+    return reply;
+}
+
+const std::string kPeerCertChain = R"("handlers": [{"component": "test_peer_cert"}])";
 
 }  // namespace
 
@@ -130,9 +320,9 @@ TEST_CASE("tls: an HTTPS listener negotiates TLS 1.3, proxies, and refuses TLS 1
     SluicedProcess gw(spec);
 
     TlsAnswer ok = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
-    REQUIRE(ok.handshake);
+    REQUIRE_MESSAGE(ok.handshake, ok.error);
     CHECK(ok.protocol == "TLSv1.3");
-    CHECK(ok.response.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(answered200(ok));
     CHECK(ok.response.find("proto=https") != std::string::npos);
 
     TlsAnswer old = tlsRequest(gw.port(), certs.path("ca.pem"), kGet, TLS1_1_VERSION);
@@ -142,6 +332,8 @@ TEST_CASE("tls: an HTTPS listener negotiates TLS 1.3, proxies, and refuses TLS 1
 TEST_CASE("tls: mutual TLS required refuses a client without a certificate and accepts one with it")
 {
     Certificates certs;
+    certs.root("rogue", "RogueCA");
+    certs.leaf("rogueclient", "client1", "", "rogue");
     ScriptedBackend backend(echoProto);
     GatewaySpec spec;
     spec.listenerTls = certs.listener("required");
@@ -149,12 +341,347 @@ TEST_CASE("tls: mutual TLS required refuses a client without a certificate and a
     SluicedProcess gw(spec);
 
     TlsAnswer without = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
-    CHECK(without.response.find("HTTP/1.1 200") == std::string::npos);
+    CHECK(without.response.empty());
+    CHECK_MESSAGE(without.error.find("certificate required") != std::string::npos, without.error);
 
-    TlsAnswer with = tlsRequest(gw.port(), certs.path("ca.pem"), kGet, 0, certs.path("client.pem"),
-                                certs.path("client.key"));
-    REQUIRE(with.handshake);
-    CHECK(with.response.rfind("HTTP/1.1 200", 0) == 0);
+    TlsAnswer rogue = tlsRequest(gw.port(), certs.path("ca.pem"), kGet, 0, certs.path("rogueclient.pem"),
+                                 certs.path("rogueclient.key"));
+    CHECK(rogue.response.empty());
+    CHECK_MESSAGE(rogue.error.find("unknown ca") != std::string::npos, rogue.error);
+
+    TlsAnswer with =
+        tlsRequest(gw.port(), certs.path("ca.pem"), kGet, 0, certs.path("client.pem"), certs.path("client.key"));
+    REQUIRE_MESSAGE(with.handshake, with.error);
+    CHECK(answered200(with));
+    CHECK(backend.requestCount() == 1);
+}
+
+TEST_CASE("tls: min_version TLSv1.3 refuses TLS 1.2, and ciphers limits the TLS 1.2 suites")
+{
+    Certificates certs;
+    ScriptedBackend backend(echoProto);
+    const std::vector<Certificates::Entry> server{{"server.pem", "server.key", ""}};
+    TlsClientOptions o;
+    o.ca = certs.path("ca.pem");
+    o.sni = "localhost";
+    o.verifyHost = "localhost";
+
+    GatewaySpec only13;
+    only13.listenerTls = certs.listenerWith(server, "none", "", "TLSv1.3");
+    only13.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()})));
+    {
+        SluicedProcess gw(only13);
+        o.maxVersion = TLS1_2_VERSION;
+        TlsAnswer refused = tlsExchange(gw.port(), o, kGet);
+        CHECK_FALSE(refused.handshake);
+        CHECK_MESSAGE(refused.error.find("protocol version") != std::string::npos, refused.error);
+        o.maxVersion = 0;
+        TlsAnswer ok = tlsExchange(gw.port(), o, kGet);
+        CHECK(ok.protocol == "TLSv1.3");
+        CHECK(answered200(ok));
+    }
+
+    GatewaySpec limited;
+    limited.listenerTls =
+        certs.listenerWith(server, "none", "", "TLSv1.2", R"("ciphers": "ECDHE-ECDSA-AES256-GCM-SHA384")");
+    limited.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()})));
+    {
+        SluicedProcess gw(limited);
+        o.maxVersion = TLS1_2_VERSION;
+        o.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305";
+        TlsAnswer other = tlsExchange(gw.port(), o, kGet);
+        CHECK_FALSE(other.handshake);
+        CHECK_MESSAGE(other.error.find("handshake failure") != std::string::npos, other.error);
+        o.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384";
+        TlsAnswer allowed = tlsExchange(gw.port(), o, kGet);
+        REQUIRE_MESSAGE(allowed.handshake, allowed.error);
+        CHECK(allowed.protocol == "TLSv1.2");
+        CHECK(allowed.cipher == "ECDHE-ECDSA-AES256-GCM-SHA384");
+        CHECK(answered200(allowed));
+    }
+    CHECK(backend.requestCount() == 2);
+
+    // A cipher list OpenSSL cannot use is a configuration error naming it.
+    GatewaySpec bad;
+    bad.listenerTls = certs.listenerWith(server, "none", "", "TLSv1.2", R"("ciphers": "NO-SUCH-CIPHER")");
+    bad.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()})));
+    std::string failure;
+    try {
+        SluicedProcess gw(bad);
+    } catch (const std::exception& e) {
+        failure = e.what();
+    }
+    CHECK_MESSAGE(failure.find("ciphers 'NO-SUCH-CIPHER'") != std::string::npos, failure);
+    CHECK(failure.find("not starting") != std::string::npos);
+}
+
+TEST_CASE("tls: SNI chooses the certificate, and no or an unknown name gets the first one")
+{
+    Certificates certs;
+    certs.leaf("a", "a.test", "DNS:a.test", "ca");
+    certs.leaf("b", "b.test", "DNS:b.test,DNS:www.b.test", "ca");
+    certs.leaf("c", "c.test", "DNS:c.test", "ca");  // served for the configured names only
+    ScriptedBackend backend(echoProto);
+    GatewaySpec spec;
+    spec.listenerTls = certs.listenerWith(
+        {{"a.pem", "a.key", ""}, {"b.pem", "b.key", ""}, {"c.pem", "c.key", R"(["c.test", "*.wild.test"])"}});
+    spec.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()})));
+    SluicedProcess gw(spec);
+
+    auto subjectFor = [&](std::optional<std::string> sni, const std::string& verifyHost = "") {
+        TlsClientOptions o;
+        o.ca = certs.path("ca.pem");
+        o.sni = std::move(sni);
+        o.verifyHost = verifyHost;
+        TlsAnswer a = tlsExchange(gw.port(), o, kGet);
+        INFO("sni " << o.sni.value_or("(none)") << ": " << a.error << " " << a.verifyError);
+        CHECK(a.handshake);
+        CHECK(answered200(a));  // every certificate serves the same listener and routes
+        return a.peerSubject;
+    };
+    // Exact names, verified as host names by the client.
+    CHECK(subjectFor("a.test", "a.test") == "CN=a.test");
+    CHECK(subjectFor("b.test", "b.test") == "CN=b.test");
+    CHECK(subjectFor("www.b.test", "www.b.test") == "CN=b.test");
+    CHECK(subjectFor("B.Test", "b.test") == "CN=b.test");  // names are case-insensitive
+    // server_names given in the configuration, a wildcard among them.
+    CHECK(subjectFor("c.test", "c.test") == "CN=c.test");
+    CHECK(subjectFor("x.wild.test") == "CN=c.test");
+    CHECK(subjectFor("deep.x.wild.test") == "CN=a.test");  // a wildcard covers one label only
+    // No SNI, or a name no certificate has: the first certificate.
+    CHECK(subjectFor(std::nullopt) == "CN=a.test");
+    CHECK(subjectFor("unknown.test") == "CN=a.test");
+    CHECK(backend.requestCount() == 9);
+}
+
+TEST_CASE("tls: SNI with mutual TLS keeps client verification on the chosen certificate")
+{
+    Certificates certs;
+    certs.leaf("a", "a.test", "DNS:a.test", "ca");
+    certs.leaf("b", "b.test", "DNS:b.test", "ca");
+    certs.root("rogue", "RogueCA");
+    certs.leaf("rogueclient", "client1", "", "rogue");
+    ScriptedBackend backend(echoPeer);
+    GatewaySpec spec;
+    spec.testPlugins = true;
+    spec.listenerTls = certs.listenerWith({{"a.pem", "a.key", ""}, {"b.pem", "b.key", ""}}, "required");
+    spec.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()}), kPeerCertChain));
+    SluicedProcess gw(spec);
+
+    TlsClientOptions o;
+    o.ca = certs.path("ca.pem");
+    o.sni = "b.test";
+    o.verifyHost = "b.test";
+    TlsAnswer without = tlsExchange(gw.port(), o, kGet);
+    CHECK(without.response.empty());
+    CHECK_MESSAGE(without.error.find("certificate required") != std::string::npos, without.error);
+
+    o.cert = certs.path("rogueclient.pem");
+    o.key = certs.path("rogueclient.key");
+    TlsAnswer rogue = tlsExchange(gw.port(), o, kGet);
+    CHECK(rogue.response.empty());
+    CHECK_MESSAGE(rogue.error.find("unknown ca") != std::string::npos, rogue.error);
+
+    o.cert = certs.path("client.pem");
+    o.key = certs.path("client.key");
+    TlsAnswer with = tlsExchange(gw.port(), o, kGet);
+    REQUIRE_MESSAGE(with.handshake, with.error);
+    CHECK(with.peerSubject == "CN=b.test");
+    CHECK(answered200(with));
+    CHECK(with.response.find("peer=present subject=CN=client1") != std::string::npos);
+    CHECK(backend.requestCount() == 1);
+}
+
+// "optional" follows nginx's ssl_verify_client optional: a client may send no certificate, but
+// one that it sends must verify against client_ca, else the handshake is refused (a client that
+// presents a certificate expects to be authenticated by it; it is never silently anonymous).
+TEST_CASE("tls: client_auth optional admits no certificate, verifies a trusted one and refuses an untrusted one")
+{
+    Certificates certs;
+    certs.intermediate("inter", "SluiceTestIntermediate", "ca");
+    certs.leaf("deepclient", "client2", "", "inter");
+    certs.bundle("deepclient-chain.pem", {"deepclient.pem", "inter.pem"});
+    certs.root("rogue", "RogueCA");
+    certs.leaf("rogueclient", "client1", "", "rogue");
+    ScriptedBackend backend(echoPeer);
+    GatewaySpec spec;
+    spec.testPlugins = true;
+    spec.listenerTls = certs.listener("optional");
+    spec.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()}), kPeerCertChain));
+    SluicedProcess gw(spec);
+
+    TlsAnswer anonymous = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
+    REQUIRE_MESSAGE(anonymous.handshake, anonymous.error);
+    CHECK(answered200(anonymous));
+    CHECK(anonymous.response.find("peer=absent") != std::string::npos);
+
+    TlsAnswer trusted =
+        tlsRequest(gw.port(), certs.path("ca.pem"), kGet, 0, certs.path("client.pem"), certs.path("client.key"));
+    REQUIRE_MESSAGE(trusted.handshake, trusted.error);
+    CHECK(answered200(trusted));
+    CHECK(trusted.response.find("peer=present subject=CN=client1") != std::string::npos);
+
+    // Issued by an intermediate the client sends along; the gateway trusts the root only.
+    TlsAnswer chained = tlsRequest(gw.port(), certs.path("ca.pem"), kGet, 0, certs.path("deepclient-chain.pem"),
+                                   certs.path("deepclient.key"));
+    REQUIRE_MESSAGE(chained.handshake, chained.error);
+    CHECK(answered200(chained));
+    CHECK(chained.response.find("peer=present subject=CN=client2") != std::string::npos);
+
+    // Unknown CA: refused by the gateway with an unknown_ca alert, nothing reaches the backend
+    // (TLS 1.3: the client learns it on its first read; TLS 1.2: in the handshake itself).
+    std::size_t before = backend.requestCount();
+    TlsAnswer rogue = tlsRequest(gw.port(), certs.path("ca.pem"), kGet, 0, certs.path("rogueclient.pem"),
+                                 certs.path("rogueclient.key"));
+    CHECK(rogue.response.empty());
+    CHECK_MESSAGE(rogue.error.find("unknown ca") != std::string::npos, rogue.error);
+    TlsAnswer rogue12 = tlsRequest(gw.port(), certs.path("ca.pem"), kGet, TLS1_2_VERSION, certs.path("rogueclient.pem"),
+                                   certs.path("rogueclient.key"));
+    CHECK_FALSE(rogue12.handshake);
+    CHECK_MESSAGE(rogue12.error.find("unknown ca") != std::string::npos, rogue12.error);
+    // Without its intermediate the chained certificate does not verify either.
+    TlsAnswer incomplete = tlsRequest(gw.port(), certs.path("ca.pem"), kGet, 0, certs.path("deepclient.pem"),
+                                      certs.path("deepclient.key"));
+    CHECK(incomplete.response.empty());
+    CHECK_MESSAGE(incomplete.error.find("unknown ca") != std::string::npos, incomplete.error);
+    CHECK(backend.requestCount() == before);
+
+    // The gateway is still serving.
+    TlsAnswer after = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
+    CHECK(answered200(after));
+    CHECK(gw.running());
+}
+
+TEST_CASE("tls: a handler reads the verified client certificate, and without one it is absent and cannot be forged")
+{
+    Certificates certs;
+    ScriptedBackend backend(echo());
+    GatewaySpec spec;
+    spec.testPlugins = true;
+    spec.listenerTls = certs.listener("optional");
+    spec.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()}), kPeerCertChain));
+    SluicedProcess gw(spec);
+
+    // A client with a certificate, also trying to forge the headers the handler writes.
+    const std::string forging =
+        "GET /tls/v1/who HTTP/1.1\r\nHost: localhost\r\nX-Peer-Subject: CN=admin\r\n"
+        "X-Peer-Cert: forged\r\nConnection: close\r\n\r\n";
+    TlsAnswer with =
+        tlsRequest(gw.port(), certs.path("ca.pem"), forging, 0, certs.path("client.pem"), certs.path("client.key"));
+    REQUIRE_MESSAGE(with.handshake, with.error);
+    CHECK(answered200(with));
+    REQUIRE(backend.waitForRequests(1, 2s));
+    ReceivedRequest seen = backend.request(0);
+    CHECK(seen.header("X-Peer-Cert") == "present");
+    CHECK(seen.headerCount("X-Peer-Cert") == 1);
+    CHECK(seen.header("X-Peer-Subject") == "CN=client1");
+    CHECK(seen.headerCount("X-Peer-Subject") == 1);
+    CHECK(seen.header("X-Peer-Issuer") == "CN=SluiceTestCA");
+    CHECK(seen.header("X-Peer-Sha256") == fingerprint(certs.path("client.pem")));
+
+    // The same listener, no client certificate: absent, and the forged values are gone.
+    TlsAnswer without = tlsRequest(gw.port(), certs.path("ca.pem"), forging);
+    REQUIRE_MESSAGE(without.handshake, without.error);
+    CHECK(answered200(without));
+    REQUIRE(backend.waitForRequests(2, 2s));
+    ReceivedRequest anonymous = backend.request(1);
+    CHECK(anonymous.header("X-Peer-Cert") == "absent");
+    CHECK_FALSE(anonymous.header("X-Peer-Subject"));
+
+    // A listener that does not ask for client certificates exposes none, even to a client that has one.
+    GatewaySpec plainSpec;
+    plainSpec.testPlugins = true;
+    plainSpec.listenerTls = certs.listener("none");
+    plainSpec.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()}), kPeerCertChain));
+    SluicedProcess noAuth(plainSpec);
+    TlsAnswer unasked =
+        tlsRequest(noAuth.port(), certs.path("ca.pem"), kGet, 0, certs.path("client.pem"), certs.path("client.key"));
+    REQUIRE_MESSAGE(unasked.handshake, unasked.error);
+    CHECK(answered200(unasked));
+    REQUIRE(backend.waitForRequests(3, 2s));
+    CHECK(backend.request(2).header("X-Peer-Cert") == "absent");
+
+    // Plain HTTP: absent too.
+    GatewaySpec httpSpec;
+    httpSpec.testPlugins = true;
+    httpSpec.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()}), kPeerCertChain));
+    SluicedProcess plain(httpSpec);
+    RawClient client(plain.port());
+    auto r = client.exchange(getRequest("/tls/v1/plain"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    REQUIRE(backend.waitForRequests(4, 2s));
+    CHECK(backend.request(3).header("X-Peer-Cert") == "absent");
+}
+
+TEST_CASE("tls: a listener certificate file with leaf + intermediate verifies for a client trusting only the root")
+{
+    Certificates certs;
+    certs.intermediate("inter", "SluiceTestIntermediate", "ca");
+    certs.leaf("leaf", "localhost", "DNS:localhost,IP:127.0.0.1", "inter");
+    certs.bundle("leaf-chain.pem", {"leaf.pem", "inter.pem"});
+    ScriptedBackend backend(echoProto);
+
+    GatewaySpec spec;
+    spec.listenerTls = certs.listenerWith({{"leaf-chain.pem", "leaf.key", ""}});
+    spec.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()})));
+    SluicedProcess gw(spec);
+    TlsAnswer ok = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
+    REQUIRE_MESSAGE(ok.handshake, ok.error << " " << ok.verifyError);
+    CHECK(ok.peerSubject == "CN=localhost");
+    CHECK(answered200(ok));
+    CHECK(ok.response.find("proto=https") != std::string::npos);
+
+    // The control: the leaf alone does not verify against the root, so the intermediate sent by
+    // the gateway is what made the difference.
+    GatewaySpec leafOnly;
+    leafOnly.listenerTls = certs.listenerWith({{"leaf.pem", "leaf.key", ""}});
+    leafOnly.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()})));
+    SluicedProcess bare(leafOnly);
+    TlsAnswer refused = tlsRequest(bare.port(), certs.path("ca.pem"), kGet);
+    CHECK_FALSE(refused.handshake);
+    CHECK_MESSAGE(refused.verifyError.find("unable to get local issuer certificate") != std::string::npos,
+                  refused.verifyError);
+    CHECK(backend.requestCount() == 1);
+}
+
+// A reload checks the listener's certificate files (a broken pair is refused and the running
+// configuration stays). KNOWN GAP, asserted as it is today: the listeners' TLS contexts are built
+// once by HttpServer::start(), so a valid renewed certificate is accepted by the reload but new
+// connections still get the old one until a restart. When listener TLS follows reloads, the last
+// check becomes "CN=renewed.localhost".
+TEST_CASE("tls: a reload validates a renewed listener certificate but serves it only after a restart")
+{
+    Certificates certs;
+    certs.leaf("renewed", "renewed.localhost", "DNS:localhost,IP:127.0.0.1", "ca");
+    certs.bundle("live.pem", {"server.pem"});
+    certs.bundle("live.key", {"server.key"});
+    ScriptedBackend backend(echoProto);
+    GatewaySpec spec;
+    spec.listenerTls = certs.listenerWith({{"live.pem", "live.key", ""}});
+    spec.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()})));
+    SluicedProcess gw(spec);
+    TlsAnswer before = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
+    REQUIRE_MESSAGE(before.handshake, before.error);
+    CHECK(before.peerSubject == "CN=localhost");
+
+    // The new certificate with the old key: refused.
+    certs.bundle("live.pem", {"renewed.pem"});
+    std::size_t from = gw.logSize();
+    CHECK_FALSE(gw.reload());
+    CHECK(gw.waitForLog("/listeners/0/tls: private key", from, 2s));
+    TlsAnswer still = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
+    CHECK(answered200(still));
+    CHECK(still.peerSubject == "CN=localhost");
+
+    // The matching key too: the reload succeeds...
+    certs.bundle("live.key", {"renewed.key"});
+    REQUIRE(gw.reload());
+    TlsAnswer after = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
+    REQUIRE_MESSAGE(after.handshake, after.error);
+    CHECK(answered200(after));
+    // ...but the listener keeps its certificate (the gap described above).
+    CHECK(after.peerSubject == "CN=localhost");
 }
 
 TEST_CASE("tls: the gateway verifies an HTTPS backend against the configured CA, and refuses an unknown one")

@@ -99,13 +99,6 @@ std::vector<std::string> certificateNames(SSL_CTX* ctx)
     return names;
 }
 
-// "optional" client authentication: the handshake goes on whatever the client presents; only a
-// certificate that verified is ever exposed to handlers (see peerCertificatePem).
-int acceptAnyClient(int, X509_STORE_CTX*)
-{
-    return 1;
-}
-
 bool nameMatches(const std::string& pattern, const std::string& name)
 {
     if (pattern == name) {
@@ -156,9 +149,10 @@ std::shared_ptr<TlsServerContext> TlsServerContext::create(const Poco::Dynamic::
             if (names != nullptr) {
                 SSL_CTX_set_client_CA_list(c.ctx, names);
             }
-            // With "optional", a certificate that does not verify is not fatal for the handshake,
-            // but it is never exposed to handlers as verified.
-            SSL_CTX_set_verify(c.ctx, mode, context->_clientAuth == "optional" ? &acceptAnyClient : nullptr);
+            // "optional" (as nginx's ssl_verify_client optional): a client may send no certificate,
+            // but one it sends must verify, else the handshake fails (unknown_ca, bad_certificate,
+            // ...) - a client presenting a certificate is never served as anonymous instead.
+            SSL_CTX_set_verify(c.ctx, mode, nullptr);
             SSL_CTX_set_verify_depth(c.ctx, 8);
         }
         SSL_CTX_set_tlsext_servername_callback(c.ctx, &TlsServerContext::onServerName);

@@ -78,12 +78,15 @@ long long HttpResponse::errorCode() const
     return end == pos ? -1 : std::stoll(body.substr(pos, end - pos));
 }
 
-RawClient::RawClient(int port)
+RawClient::RawClient(int port) : RawClient("127.0.0.1", port) {}
+
+RawClient::RawClient(const std::string& ipv4, int port)
 {
     int error = 0;
-    _fd = connectLoopback(port, error);
+    _fd = connectAddress(ipv4, port, error);
     if (_fd < 0) {
-        throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(error));
+        throw std::runtime_error("cannot connect to " + ipv4 + ":" + std::to_string(port) + ": " +
+                                 std::strerror(error));
     }
 }
 

@@ -40,6 +40,8 @@ public:
 
     // Connects to 127.0.0.1:port; throws when refused.
     explicit RawClient(int port);
+    // Connects to `ipv4`:port (e.g. "127.0.0.2"); throws when refused.
+    RawClient(const std::string& ipv4, int port);
     ~RawClient();
     RawClient(const RawClient&) = delete;
     RawClient& operator=(const RawClient&) = delete;

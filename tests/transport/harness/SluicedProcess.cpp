@@ -149,6 +149,15 @@ SluicedProcess::SluicedProcess(const GatewaySpec& spec)
         throw std::runtime_error("sluiced did not start (or printed no 'listening on' line); its output:\n" + output);
     }
     _port = std::stoi(m[1].str());
+    if (!spec.admin.empty()) {
+        if (!std::regex_search(output, m, std::regex(R"(admin endpoint on http://([0-9.]+):(\d+) )"))) {
+            _signalled = true;
+            shutDown();
+            throw std::runtime_error("sluiced printed no 'admin endpoint on' line; its output:\n" + output);
+        }
+        _adminHost = m[1].str();
+        _adminPort = std::stoi(m[2].str());
+    }
 }
 
 SluicedProcess::~SluicedProcess()
@@ -202,6 +211,9 @@ void SluicedProcess::writeGatewayConfig(const GatewaySpec& spec) const
                          R"(, "listeners": [{"name": "http", "host": "127.0.0.1", "port": 0)" + tls + "}]";
     if (!spec.http.empty()) {
         config += R"(, "http": )" + spec.http;
+    }
+    if (!spec.admin.empty()) {
+        config += R"(, "admin": )" + spec.admin;
     }
     if (!spec.handlers.empty()) {
         config += R"(, "handlers": )" + spec.handlers;

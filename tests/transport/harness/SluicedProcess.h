@@ -3,8 +3,9 @@
 // Runs the real sluiced binary on a temporary configuration: writes sluice.json and apis/*.json,
 // starts the process with --config (and --plugin-dir for the test plugins), waits for the
 // "started" line on stderr (read by a thread, every wait bounded), and takes the port from the
-// "listening on" line. Reload (SIGHUP), graceful stop (SIGTERM) and memory readings (VmHWM,
-// VmRSS) for the tests. A process still running at destruction is killed.
+// "listening on" line (and the admin endpoint's from the "admin endpoint on" line). Reload
+// (SIGHUP), graceful stop (SIGTERM) and memory readings (VmHWM, VmRSS) for the tests. A process
+// still running at destruction is killed.
 
 #include <sys/types.h>
 
@@ -28,6 +29,7 @@ struct GatewaySpec {
     bool testPlugins = false;     // also load the test plugins (test_pause_timer, test_call_out)
     bool bundledPlugins = false;  // also pass the build's bundled plugin directory (correlation_id)
     std::string listenerTls;      // JSON object text for the listener's "tls" block; empty: plain HTTP
+    std::string admin;            // JSON object text for the "admin" block; empty: no admin endpoint
 };
 
 // The text of an API definition. `endpoints` is a JSON array text (see endpointList()); `extra`
@@ -49,6 +51,10 @@ public:
     SluicedProcess& operator=(const SluicedProcess&) = delete;
 
     int port() const noexcept { return _port; }
+    // The admin endpoint's address from its "admin endpoint on http://HOST:PORT" line (0 and an
+    // empty host when the configuration has none).
+    int adminPort() const noexcept { return _adminPort; }
+    const std::string& adminHost() const noexcept { return _adminHost; }
     pid_t pid() const noexcept { return _pid; }
     const std::string& directory() const noexcept { return _dir; }
 
@@ -84,6 +90,8 @@ private:
     std::string _dir;
     pid_t _pid = -1;
     int _port = 0;
+    int _adminPort = 0;
+    std::string _adminHost;
     std::optional<int> _exit;
     bool _signalled = false;  // the test asked it to stop (an exit is then no surprise)
     std::thread _reader;

@@ -52,12 +52,21 @@ int listenLoopback(int& port, int backlog, int receiveBuffer)
 
 int connectLoopback(int port, int& error)
 {
+    return connectAddress("127.0.0.1", port, error);
+}
+
+int connectAddress(const std::string& ipv4, int port, int& error)
+{
+    sockaddr_in address = loopback(port);
+    if (::inet_pton(AF_INET, ipv4.c_str(), &address.sin_addr) != 1) {
+        error = EINVAL;
+        return -1;
+    }
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         error = errno;
         return -1;
     }
-    sockaddr_in address = loopback(port);
     if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
         error = errno;
         ::close(fd);

@@ -17,6 +17,8 @@ int listenLoopback(int& port, int backlog = 64, int receiveBuffer = 0);
 
 // Connects to 127.0.0.1:port; returns the descriptor, or -1 with `error` set to errno.
 int connectLoopback(int port, int& error);
+// Connects to `ipv4` (dotted quad, e.g. another loopback address such as "127.0.0.2") and port.
+int connectAddress(const std::string& ipv4, int port, int& error);
 
 // Writes everything (MSG_NOSIGNAL); false when the peer went away.
 bool sendAll(int fd, std::string_view bytes);

@@ -14,7 +14,9 @@ namespace sluice::runtime::transport {
 
 // Server-side TLS for one listener: one SSL_CTX per configured certificate, chosen by SNI
 // (exact name, then "*.domain" wildcard, else the first certificate); TLS 1.2 or 1.3; optional
-// or required client certificates verified against a CA bundle (mutual TLS).
+// or required client certificates verified against a CA bundle (mutual TLS). "optional" admits a
+// client without a certificate; a certificate that is sent and does not verify fails the handshake
+// under both modes.
 class TlsServerContext {
 public:
     // Builds from the listener's "tls" object (already schema-valid); paths relative to

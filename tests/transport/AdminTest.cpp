@@ -1,0 +1,242 @@
+// The admin endpoint of the real sluiced ("admin": {"host", "port"}): GET /status, POST /reload
+// (new configuration for new requests, the request in flight finishes on the old one, an invalid
+// configuration refused with its errors while the old one keeps serving), and that it listens
+// only on the configured address (loopback by default).
+#include <unistd.h>
+
+#include <cerrno>
+#include <future>
+#include <string>
+
+#include "TransportTest.h"
+
+using namespace sluice::transport_test;
+
+namespace {
+
+// One request to the admin endpoint (its answers close the connection).
+std::optional<HttpResponse> admin(const SluicedProcess& gw, const std::string& request,
+                                  std::chrono::milliseconds timeout = 15s)
+{
+    RawClient client(gw.adminHost(), gw.adminPort());
+    auto r = client.exchange(request, timeout);
+    INFO("admin " << request.substr(0, request.find('\r')) << ": " << client.error());
+    CHECK(r);
+    return r;
+}
+
+std::optional<HttpResponse> postReload(const SluicedProcess& gw)
+{
+    return admin(gw, bodyRequest("POST", "/reload", ""));
+}
+
+// errno of a connection attempt to ipv4:port (0 when it was accepted).
+int connectError(const std::string& ipv4, int port)
+{
+    int error = 0;
+    int fd = connectAddress(ipv4, port, error);
+    if (fd >= 0) {
+        ::close(fd);
+    }
+    return error;
+}
+
+bool contains(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("admin: GET /status answers on loopback only, with the running APIs, and refuses wrong methods and paths")
+{
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.workers = 2;
+    spec.admin = R"({"port": 0})";  // host left to its default
+    SluicedProcess gw(spec);
+    CHECK(gw.adminHost() == "127.0.0.1");
+    REQUIRE(gw.adminPort() > 0);
+    CHECK(gw.adminPort() != gw.port());
+
+    auto status = admin(gw, getRequest("/status"));
+    REQUIRE(status);
+    CHECK(status->status == 200);
+    CHECK(status->header("Content-Type") == "application/json");
+    CHECK(contains(status->body, R"("workers":2)"));
+    CHECK(contains(status->body, R"("apis":[{"name":"Api_svc","context":"/svc","version":"v1"}])"));
+    CHECK(contains(status->body, R"("version":")"));
+
+    auto getReload = admin(gw, getRequest("/reload"));
+    REQUIRE(getReload);
+    CHECK(getReload->status == 405);
+    CHECK(getReload->header("Allow") == "POST");
+    auto postStatus = admin(gw, bodyRequest("POST", "/status", ""));
+    REQUIRE(postStatus);
+    CHECK(postStatus->status == 405);
+    CHECK(postStatus->header("Allow") == "GET");
+    auto unknown = admin(gw, getRequest("/config"));
+    REQUIRE(unknown);
+    CHECK(unknown->status == 404);
+    CHECK(unknown->errorCode() == 900906);
+    CHECK(gw.log().find("admin /reload") == std::string::npos);  // a GET never reloads
+
+    // Bound to 127.0.0.1 only: another loopback address of this host is refused.
+    CHECK(connectError("127.0.0.2", gw.adminPort()) == ECONNREFUSED);
+    // And the admin resources are not served on the traffic listener.
+    RawClient traffic(gw.port());
+    auto onListener = traffic.exchange(getRequest("/status"));
+    REQUIRE_MESSAGE(onListener, traffic.error());
+    CHECK(onListener->status == 404);
+    CHECK(onListener->body.find("admin resources") == std::string::npos);
+    CHECK(onListener->body.find("\"apis\"") == std::string::npos);
+    CHECK(backend.requestCount() == 0);
+}
+
+TEST_CASE("admin: the endpoint listens on the configured host only, and not at all without an admin block")
+{
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.admin = R"({"host": "127.0.0.2", "port": 0})";
+    SluicedProcess gw(spec);
+    CHECK(gw.adminHost() == "127.0.0.2");
+    auto status = admin(gw, getRequest("/status"));
+    REQUIRE(status);
+    CHECK(status->status == 200);
+    CHECK(connectError("127.0.0.1", gw.adminPort()) == ECONNREFUSED);
+
+    SluicedProcess without(oneApi("/svc", endpointList({backend.url()})));
+    CHECK(without.adminPort() == 0);
+    CHECK(without.log().find("admin endpoint") == std::string::npos);
+}
+
+TEST_CASE("admin: POST /reload applies the new configuration while the request in flight finishes on the old one")
+{
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    std::atomic<bool> slowAnswered{false};
+    ScriptedBackend oldBackend([released, &slowAnswered](const ReceivedRequest& r) {
+        if (r.target == "/slow") {
+            // Held until the test has seen the reload complete: the request spans the reload.
+            (void)released.wait_for(10s);
+            slowAnswered = true;
+        }
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "old " + r.target, {{"X-Backend", "old"}});
+        return reply;
+    });
+    ScriptedBackend newBackend(echo("new"));
+    GatewaySpec spec = oneApi("/svc", endpointList({oldBackend.url()}));
+    spec.admin = R"({"port": 0})";
+    SluicedProcess gw(spec);
+    struct Release {
+        std::promise<void>& p;
+        bool done = false;
+        void operator()()
+        {
+            if (!done) {
+                done = true;
+                p.set_value();
+            }
+        }
+        ~Release() { (*this)(); }  // never leave the backend thread waiting
+    } releaseOnce{release};
+
+    RawClient inFlight(gw.port());
+    REQUIRE(inFlight.send(getRequest("/svc/v1/slow")));
+    REQUIRE(oldBackend.waitForRequests(1, 2s));
+
+    gw.writeApi("api", apiJson("/svc", endpointList({newBackend.url()})));
+    gw.writeApi("extra", apiJson("/added", endpointList({newBackend.url("/added-base")})));
+    std::size_t logBefore = gw.logSize();
+    auto reloaded = postReload(gw);
+    REQUIRE(reloaded);
+    CHECK(reloaded->status == 200);
+    CHECK(reloaded->body == R"({"reloaded":true,"apis":2})");
+    CHECK(gw.waitForLog("admin /reload: reloading", logBefore, 2s));
+    CHECK(gw.waitForLog("reload complete: 2 API(s)", logBefore, 2s));
+
+    RawClient fresh(gw.port());
+    auto now = fresh.exchange(getRequest("/svc/v1/fresh"));
+    REQUIRE_MESSAGE(now, fresh.error());
+    CHECK(now->header("X-Backend") == "new");
+    auto added = fresh.exchange(getRequest("/added/v1/thing"));
+    REQUIRE_MESSAGE(added, fresh.error());
+    CHECK(added->status == 200);
+    CHECK(added->body == "new GET /added-base/thing");
+
+    auto status = admin(gw, getRequest("/status"));
+    REQUIRE(status);
+    CHECK(contains(status->body, R"({"name":"Api_added","context":"/added","version":"v1"})"));
+
+    // Only now does the old backend answer the request that was in flight during the reload.
+    CHECK_FALSE(slowAnswered.load());
+    releaseOnce();
+    auto old = inFlight.read(5s);
+    REQUIRE_MESSAGE(old, inFlight.error());
+    CHECK(old->status == 200);
+    CHECK(old->body == "old /slow");
+    auto next = inFlight.exchange(getRequest("/svc/v1/after"));
+    REQUIRE_MESSAGE(next, inFlight.error());
+    CHECK(next->header("X-Backend") == "new");
+    CHECK(oldBackend.requestCount() == 1);
+}
+
+TEST_CASE("admin: POST /reload refuses an invalid configuration with its errors and the old one keeps serving")
+{
+    ScriptedBackend a(echo("a"));
+    ScriptedBackend b(echo("b"));
+    GatewaySpec spec = oneApi("/svc", endpointList({a.url()}));
+    spec.admin = R"({"port": 0})";
+    SluicedProcess gw(spec);
+
+    auto expectServedBy = [&](const std::string& name) {
+        RawClient client(gw.port());
+        auto r = client.exchange(getRequest("/svc/v1/x"));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        CHECK(r->header("X-Backend") == name);
+    };
+
+    // Not JSON at all; the API change written alongside must not apply either.
+    gw.writeApi("api", apiJson("/svc", endpointList({b.url()})));
+    gw.writeApi("broken", "{ this is not JSON");
+    std::size_t logBefore = gw.logSize();
+    auto refused = postReload(gw);
+    REQUIRE(refused);
+    CHECK(refused->status == 422);
+    CHECK(refused->header("Content-Type") == "application/json");
+    CHECK(contains(refused->body, R"("reloaded":false)"));
+    CHECK_MESSAGE(contains(refused->body, "broken.json"), refused->body);
+    CHECK(gw.waitForLog("reload failed with 1 error(s); the previous configuration stays active", logBefore, 2s));
+    expectServedBy("a");
+
+    // Valid JSON against the schema: an API without endpoints.
+    gw.writeApi("broken", R"({"name": "Broken", "context": "/broken", "version": "v1", "resources": []})");
+    auto invalid = postReload(gw);
+    REQUIRE(invalid);
+    CHECK(invalid->status == 422);
+    CHECK_MESSAGE(contains(invalid->body, "broken.json"), invalid->body);
+    CHECK_MESSAGE(contains(invalid->body, "endpoints"), invalid->body);
+    expectServedBy("a");
+
+    // A broken gateway configuration (an unknown member) is refused the same way.
+    gw.removeApi("broken");
+    GatewaySpec badGateway = spec;
+    badGateway.http = R"({"no_such_limit": 1})";
+    gw.writeGatewayConfig(badGateway);
+    auto badConfig = postReload(gw);
+    REQUIRE(badConfig);
+    CHECK(badConfig->status == 422);
+    CHECK_MESSAGE(contains(badConfig->body, "no_such_limit"), badConfig->body);
+    expectServedBy("a");
+    auto status = admin(gw, getRequest("/status"));
+    REQUIRE(status);
+    CHECK(contains(status->body, R"("apis":[{"name":"Api_svc","context":"/svc","version":"v1"}])"));
+
+    // Fixed: the next reload takes the pending API change.
+    gw.writeGatewayConfig(spec);
+    auto fixed = postReload(gw);
+    REQUIRE(fixed);
+    CHECK(fixed->status == 200);
+    CHECK(fixed->body == R"({"reloaded":true,"apis":1})");
+    expectServedBy("b");
+    CHECK(gw.running());
+}
