@@ -1,0 +1,89 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include <sluice/sdk.hpp>
+
+#include "LuaScript.h"
+#include "LuaState.h"
+
+namespace sluice::plugins {
+
+// Runs a user Lua 5.4 script as a mediation step: its global functions on_request(ctx) and
+// on_response(ctx) see and change the exchange through `ctx` (LuaContextApi.h, README "Add a Lua
+// step"), in a sandbox (LuaSandbox.h) with an instruction and a memory limit.
+//
+// Configuration (schema.json): {"file": "<path>"} or {"source": "<lua>"}, optional
+// "max_instructions" and "max_memory_bytes". Missing files and compile errors fail create() with
+// the file and line.
+//
+// Bodies: buffering is declared per component, as for json_xml, so there are four components that
+// differ only in their flags: lua_mediation (bodies stream through; ctx.*.get_body() answers
+// nil, "body not buffered ..."), lua_mediation_request_body, lua_mediation_response_body and
+// lua_mediation_body (both).
+//
+// Threads: the instance is shared by every worker; each worker thread gets its own lua_State
+// (created on first use and compiled once; the one made in create() to check the script serves
+// the first thread), so a state is never used by two threads. States go away with the instance;
+// a state that hit a limit is closed at once and a fresh one replaces it.
+//
+// Errors: a runtime error, or an exceeded limit, in on_request/on_response answers the client
+// 500 {"code": 101520, "message": "Mediation script failed", ...} and logs the script, the hook
+// and "<chunk>:<line>: <error>" (never header values or bodies, unless the script's own error
+// message contains them).
+class LuaMediation : public sdk::Handler {
+public:
+    static constexpr std::int64_t kScriptError = 101520;
+
+    ~LuaMediation() override;
+
+    sdk::Action onRequest(sdk::MessageContext& ctx) override { return run(LuaHook::Request, ctx); }
+    sdk::Action onResponse(sdk::MessageContext& ctx) override { return run(LuaHook::Response, ctx); }
+
+protected:
+    explicit LuaMediation(const sdk::ComponentInit& init);
+
+private:
+    sdk::Action run(LuaHook hook, sdk::MessageContext& ctx) noexcept;
+    sdk::Action fail(sdk::MessageContext& ctx) const noexcept;
+    LuaState* stateForThisThread() noexcept;
+    void discard(LuaState* state) noexcept;
+
+    const LuaScript _script;
+    const std::uint64_t _id;  // unique per instance, never reused: keys the per-thread cache
+    bool _hasOnRequest = false;
+    bool _hasOnResponse = false;
+    std::mutex _mutex;  // guards _states and _spare
+    std::unordered_map<std::thread::id, std::unique_ptr<LuaState>> _states;
+    std::unique_ptr<LuaState> _spare;  // the state create() checked the script with
+};
+
+class LuaMediationPlain final : public LuaMediation {
+public:
+    static const sdk::ComponentInfo kInfo;
+    explicit LuaMediationPlain(const sdk::ComponentInit& init) : LuaMediation(init) {}
+};
+
+class LuaMediationRequestBody final : public LuaMediation {
+public:
+    static const sdk::ComponentInfo kInfo;
+    explicit LuaMediationRequestBody(const sdk::ComponentInit& init) : LuaMediation(init) {}
+};
+
+class LuaMediationResponseBody final : public LuaMediation {
+public:
+    static const sdk::ComponentInfo kInfo;
+    explicit LuaMediationResponseBody(const sdk::ComponentInit& init) : LuaMediation(init) {}
+};
+
+class LuaMediationBody final : public LuaMediation {
+public:
+    static const sdk::ComponentInfo kInfo;
+    explicit LuaMediationBody(const sdk::ComponentInit& init) : LuaMediation(init) {}
+};
+
+}  // namespace sluice::plugins

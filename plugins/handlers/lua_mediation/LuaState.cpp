@@ -1,0 +1,265 @@
+#include "LuaState.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include <lua.hpp>
+
+#include "LuaContextApi.h"
+#include "LuaSandbox.h"
+
+// Lua reports errors with longjmp: no function below that calls into Lua while it may raise holds
+// an object with a destructor, and every call that may raise runs under lua_pcall.
+
+namespace sluice::plugins {
+
+namespace {
+
+// The error value ctx.respond() unwinds with; compared by address.
+char gRespondSentinel;
+
+const char* hookName(LuaHook hook) noexcept { return hook == LuaHook::Request ? "on_request" : "on_response"; }
+
+std::string errorText(lua_State* L, int index)
+{
+    std::size_t len = 0;
+    const char* text = lua_tolstring(L, index, &len);  // the message handler made it a string
+    return text != nullptr ? std::string(text, len) : std::string("(error object is not a string)");
+}
+
+}  // namespace
+
+LuaState::LuaState(const LuaScript& script, const sluice_host_api* host, const sdk::Logger& logger) noexcept
+    : _script(script), _host(host), _logger(logger), _onRequest(LUA_NOREF), _onResponse(LUA_NOREF), _ctx(LUA_NOREF)
+{
+}
+
+LuaState::~LuaState()
+{
+    if (_L != nullptr) {
+        lua_close(_L);  // no script finalizers: the sandbox refuses __gc
+    }
+}
+
+LuaState& LuaState::from(lua_State* L) noexcept
+{
+    LuaState* self = nullptr;
+    std::memcpy(&self, lua_getextraspace(L), sizeof self);
+    return *self;
+}
+
+// The memory limit: every allocation of the state goes through here. Lua runs an emergency
+// collection and retries before it raises "not enough memory".
+void* LuaState::allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsize) noexcept
+{
+    auto* self = static_cast<LuaState*>(ud);
+    const std::size_t old = ptr != nullptr ? osize : 0;  // with ptr NULL, osize is a type tag
+    if (nsize == 0) {
+        std::free(ptr);
+        self->_used -= old;
+        return nullptr;
+    }
+    if (nsize > old && nsize - old > self->_script.maxMemoryBytes - self->_used) {
+        if (self->_running) {
+            self->recordPosition(self->_limitWhere, sizeof self->_limitWhere);
+        }
+        return nullptr;
+    }
+    void* block = std::realloc(ptr, nsize);
+    if (block != nullptr) {
+        self->_used = self->_used - old + nsize;
+    }
+    return block;
+}
+
+// "<chunk>:<line>" of the innermost running Lua function (C functions have no line).
+void LuaState::recordPosition(char* out, std::size_t size) noexcept
+{
+    lua_Debug ar;
+    for (int level = 0; lua_getstack(_L, level, &ar) != 0; ++level) {
+        if (lua_getinfo(_L, "Sl", &ar) != 0 && ar.currentline > 0) {
+            std::snprintf(out, size, "%s:%d", ar.short_src, ar.currentline);
+            return;
+        }
+    }
+    std::snprintf(out, size, "%s", "?");
+}
+
+// The instruction limit: the hook fires once the invocation has run maxInstructions.
+void LuaState::countHook(lua_State* L, lua_Debug* ar)
+{
+    LuaState& self = from(L);
+    if (self._abort == Abort::None) {
+        self._abort = Abort::Instructions;
+        if (lua_getinfo(L, "Sl", ar) != 0 && ar->currentline > 0) {
+            std::snprintf(self._limitWhere, sizeof self._limitWhere, "%s:%d", ar->short_src, ar->currentline);
+        } else {
+            self.recordPosition(self._limitWhere, sizeof self._limitWhere);
+        }
+    }
+    // From now on every instruction fails, so no error handler in the script can carry on.
+    lua_sethook(L, &countHook, LUA_MASKCOUNT, 1);
+    lua_pushstring(L, "instruction limit exceeded");
+    lua_error(L);
+}
+
+void LuaState::armLimits() noexcept
+{
+    _abort = Abort::None;
+    _limitWhere[0] = '\0';
+    lua_sethook(_L, &countHook, LUA_MASKCOUNT, _script.maxInstructions);
+}
+
+void LuaState::finishWithResponse()
+{
+    _abort = Abort::Respond;
+    lua_pushlightuserdata(_L, &gRespondSentinel);
+    lua_error(_L);
+    std::abort();  // not reached: lua_error does not return
+}
+
+void LuaState::abortForMemory() noexcept
+{
+    if (_abort == Abort::None) {
+        _abort = Abort::Memory;
+    }
+}
+
+// Turns any error value into "<chunk>:<line>: message" (strings from error() and the VM already
+// carry their position); the respond sentinel passes unchanged.
+int LuaState::messageHandler(lua_State* L)
+{
+    if (lua_type(L, 1) == LUA_TLIGHTUSERDATA || lua_type(L, 1) == LUA_TSTRING) {
+        return 1;
+    }
+    char where[128];
+    from(L).recordPosition(where, sizeof where);
+    lua_pushfstring(L, "%s: (error object is a %s value)", where, luaL_typename(L, 1));
+    return 1;
+}
+
+// Runs under lua_pcall: libraries, compilation, the main chunk, the hooks and ctx.
+int LuaState::setup(lua_State* L)
+{
+    LuaState& self = from(L);
+    LuaSandbox::open(L);
+    const std::string& source = self._script.source;
+    if (luaL_loadbufferx(L, source.data(), source.size(), self._script.chunkName.c_str(), "t") != LUA_OK) {
+        return lua_error(L);
+    }
+    lua_call(L, 0, 0);
+    for (LuaHook hook : {LuaHook::Request, LuaHook::Response}) {
+        int type = lua_getglobal(L, hookName(hook));
+        if (type != LUA_TFUNCTION && type != LUA_TNIL) {
+            return luaL_error(L, "%s must be a function, not a %s", hookName(hook), lua_typename(L, type));
+        }
+        (hook == LuaHook::Request ? self._onRequest : self._onResponse) =
+            type == LUA_TFUNCTION ? luaL_ref(L, LUA_REGISTRYINDEX) : (lua_pop(L, 1), LUA_NOREF);
+    }
+    if (self._onRequest == LUA_NOREF && self._onResponse == LUA_NOREF) {
+        return luaL_error(L, "the script defines neither on_request(ctx) nor on_response(ctx)");
+    }
+    LuaContextApi::push(L);
+    self._ctx = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+std::unique_ptr<LuaState> LuaState::create(const LuaScript& script, const sluice_host_api* host,
+                                           const sdk::Logger& logger, std::string& error) noexcept
+{
+    std::unique_ptr<LuaState> state(new (std::nothrow) LuaState(script, host, logger));
+    if (state == nullptr) {
+        error = "out of memory";
+        return nullptr;
+    }
+    state->_L = lua_newstate(&LuaState::allocate, state.get());
+    if (state->_L == nullptr) {
+        error = "cannot create a Lua state within max_memory_bytes";
+        return nullptr;
+    }
+    LuaState* self = state.get();
+    std::memcpy(lua_getextraspace(state->_L), &self, sizeof self);
+    lua_State* L = state->_L;
+    state->armLimits();
+    state->_running = true;
+    lua_pushcfunction(L, &LuaState::messageHandler);
+    lua_pushcfunction(L, &LuaState::setup);
+    int status = lua_pcall(L, 0, 0, 1);
+    state->_running = false;
+    if (status != LUA_OK) {
+        const std::string where = state->_limitWhere[0] != '\0' ? std::string(state->_limitWhere) + ": " : "";
+        if (state->_abort == Abort::Instructions) {
+            error = where + "instruction limit (max_instructions) exceeded while loading";
+        } else if (status == LUA_ERRMEM) {
+            error = where + "memory limit (max_memory_bytes) exceeded while loading";
+        } else {
+            error = errorText(L, -1);
+        }
+        return nullptr;
+    }
+    lua_settop(L, 0);
+    return state;
+}
+
+bool LuaState::defines(LuaHook hook) const noexcept
+{
+    return (hook == LuaHook::Request ? _onRequest : _onResponse) != LUA_NOREF;
+}
+
+LuaOutcome LuaState::invoke(LuaHook hook, sluice_exchange* exchange) noexcept
+{
+    LuaOutcome outcome;
+    const int function = hook == LuaHook::Request ? _onRequest : _onResponse;
+    if (function == LUA_NOREF) {
+        return outcome;
+    }
+    lua_State* L = _L;
+    lua_settop(L, 0);
+    _exchange = exchange;
+    _hook = hook;
+    armLimits();
+    _running = true;
+    // Pushing onto the empty stack cannot fail: LUA_MINSTACK slots are always available.
+    lua_pushcfunction(L, &LuaState::messageHandler);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, function);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, _ctx);
+    int status = lua_pcall(L, 1, 0, 1);
+    _running = false;
+    _exchange = nullptr;
+    if (status == LUA_OK) {
+        lua_settop(L, 0);
+        return outcome;
+    }
+    if (status == LUA_ERRMEM) {
+        abortForMemory();
+    }
+    switch (_abort) {
+        case Abort::Respond:
+            outcome.kind = LuaOutcome::Kind::Respond;
+            break;
+        case Abort::Instructions:
+            outcome.kind = LuaOutcome::Kind::Failed;
+            outcome.broken = true;
+            outcome.error = std::string(_limitWhere) +
+                            ": instruction limit (max_instructions = " + std::to_string(_script.maxInstructions) +
+                            ") exceeded";
+            break;
+        case Abort::Memory:
+            outcome.kind = LuaOutcome::Kind::Failed;
+            outcome.broken = true;
+            outcome.error = std::string(_limitWhere[0] != '\0' ? _limitWhere : "(no Lua line)") +
+                            ": memory limit (max_memory_bytes = " + std::to_string(_script.maxMemoryBytes) +
+                            ") exceeded";
+            break;
+        case Abort::None:
+            outcome.kind = LuaOutcome::Kind::Failed;
+            outcome.error = errorText(L, -1);
+            break;
+    }
+    lua_settop(L, 0);
+    return outcome;
+}
+
+}  // namespace sluice::plugins

@@ -1,0 +1,232 @@
+// The lua_mediation handler through the real sluiced: headers both ways, a short-circuit that
+// the backend never sees, bodies rewritten with correct framing, the 101520 error, a compile error
+// that stops start-up with the file and JSON pointer, an example script loaded from its file, and
+// two workers running one instance at once.
+#include <algorithm>
+#include <atomic>
+#include <string>
+#include <string_view>
+
+#include "TransportTest.h"
+
+using namespace sluice::transport_test;
+
+namespace {
+
+std::string jsonString(std::string_view text)
+{
+    std::string out = "\"";
+    for (char c : text) {
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            default:
+                out.push_back(c);
+        }
+    }
+    return out + "\"";
+}
+
+// A gateway with one API at /lua whose chain is one `component` running `lua`.
+GatewaySpec luaGateway(const ScriptedBackend& backend, std::string_view component, std::string_view lua,
+                       unsigned workers = 1)
+{
+    GatewaySpec spec;
+    spec.workers = workers;
+    spec.apis.emplace_back("lua", apiJson("/lua", endpointList({backend.url()}),
+                                          R"("handlers": [{"component": ")" + std::string(component) +
+                                              R"(", "config": {"source": )" + jsonString(lua) + "}}]"));
+    return spec;
+}
+
+constexpr const char* kHeaderScript = R"(
+function on_request(ctx)
+  if ctx.request.get_header("X-Block") then
+    ctx.respond(403, '{"blocked":true}', {["Content-Type"] = "application/json", ["X-Blocked-By"] = "lua"})
+  end
+  ctx.request.set_header("X-From-Lua", ctx.request.get_method() .. " " .. ctx.request.get_path())
+  ctx.request.remove_header("X-Secret")
+  ctx.set_property("lua.seen", "yes")
+end
+function on_response(ctx)
+  ctx.response.set_header("X-Lua-Response", ctx.get_property("lua.seen") or "no")
+  ctx.response.remove_header("X-Backend")
+end
+)";
+
+}  // namespace
+
+TEST_CASE("lua: a script changes request headers for the backend and response headers for the client")
+{
+    ScriptedBackend backend(echo("b"));
+    SluicedProcess gw(luaGateway(backend, "lua_mediation", kHeaderScript));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/lua/v1/things?x=1", {"X-Secret: hunter2"}));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == "b GET /things?x=1");
+    CHECK(r->header("X-Lua-Response") == "yes");
+    CHECK_FALSE(r->header("X-Backend"));
+
+    REQUIRE(backend.waitForRequests(1, 2s));
+    const ReceivedRequest sent = backend.request(0);
+    CHECK(sent.header("X-From-Lua") == "GET /lua/v1/things");
+    CHECK_FALSE(sent.header("X-Secret"));
+}
+
+TEST_CASE("lua: ctx.respond short-circuits with its status, body and headers, the backend sees nothing")
+{
+    ScriptedBackend backend(echo("b"));
+    SluicedProcess gw(luaGateway(backend, "lua_mediation", kHeaderScript));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/lua/v1/things", {"X-Block: 1"}));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 403);
+    CHECK(r->header("Content-Type") == "application/json");
+    CHECK(r->header("X-Blocked-By") == "lua");
+    CHECK(r->body == R"({"blocked":true})");
+    // Response hooks run for a local answer only in the steps before the one that answered.
+    CHECK_FALSE(r->header("X-Lua-Response"));
+    // The connection stays usable and the next request goes through.
+    auto next = client.exchange(getRequest("/lua/v1/things"));
+    REQUIRE_MESSAGE(next, client.error());
+    CHECK(next->status == 200);
+    CHECK(backend.requestCount() == 1);
+}
+
+TEST_CASE("lua: lua_mediation_body rewrites both bodies and the framing follows")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "got:" + r.body, {}, "text/plain");
+        return reply;
+    });
+    SluicedProcess gw(luaGateway(backend, "lua_mediation_body", R"(
+function on_request(ctx)
+  ctx.request.set_body(string.rep(ctx.request.get_body():upper(), 3, "-"))
+end
+function on_response(ctx)
+  ctx.response.set_body("[" .. ctx.response.get_body() .. "]")
+end
+)"));
+    RawClient client(gw.port());
+    auto r = client.exchange(bodyRequest("POST", "/lua/v1/echo", "abc", {"Content-Type: text/plain"}));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == "[got:ABC-ABC-ABC]");
+    CHECK(r->header("Content-Length") == std::to_string(r->body.size()));
+
+    REQUIRE(backend.waitForRequests(1, 2s));
+    const ReceivedRequest sent = backend.request(0);
+    CHECK(sent.body == "ABC-ABC-ABC");
+    CHECK(sent.header("Content-Length") == "11");
+}
+
+TEST_CASE("lua: a failing script answers 500 with code 101520 and logs the line, not the request")
+{
+    ScriptedBackend backend(echo("b"));
+    SluicedProcess gw(luaGateway(backend, "lua_mediation",
+                                 "function on_request(ctx)\n"
+                                 "  local key = ctx.request.get_header('X-Api-Key')\n"
+                                 "  return key.missing.field\n"
+                                 "end\n"));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/lua/v1/x", {"X-Api-Key: sk-very-secret"}));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 500);
+    CHECK(r->errorCode() == 101520);
+    CHECK(backend.requestCount() == 0);
+    CHECK(gw.waitForLog("on_request failed: (inline source):3:", 0, 5000ms));
+    CHECK(gw.log().find("sk-very-secret") == std::string::npos);
+}
+
+TEST_CASE("lua: a script that does not compile stops start-up with the file, the pointer and the line")
+{
+    ScriptedBackend backend(echo("b"));
+    std::string output;
+    try {
+        SluicedProcess gw(luaGateway(backend, "lua_mediation", "function on_request(ctx)\n  local = 1\nend\n"));
+    } catch (const std::runtime_error& e) {
+        output = e.what();
+    }
+    REQUIRE_FALSE(output.empty());
+    CHECK(output.find("lua.json") != std::string::npos);
+    CHECK(output.find("/handlers/0") != std::string::npos);
+    CHECK(output.find("create failed for component 'lua_mediation'") != std::string::npos);
+    CHECK(output.find("(inline source):2:") != std::string::npos);
+}
+
+TEST_CASE("lua: the mock_response.lua example answers from its file without the backend")
+{
+    ScriptedBackend backend(echo("b"));
+    GatewaySpec spec;
+    const std::string script = std::string(SLUICE_TRANSPORT_LUA_SCRIPTS_DIR) + "/mock_response.lua";
+    spec.apis.emplace_back("pets", apiJson("/pets", endpointList({backend.url()}),
+                                           R"("handlers": [{"component": "lua_mediation", "config": {"file": )" +
+                                               jsonString(script) + "}}]",
+                                           R"([{"uri_template": "/pets/{id}", "methods": ["GET", "DELETE"]}])"));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/pets/v1/pets/3"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->header("X-Mock") == "true");
+    CHECK(r->body == R"({"id":3,"name":"Kitty","status":"available"})");
+
+    auto removed = client.exchange(getRequest("/pets/v1/pets/3", {}, "DELETE"));
+    REQUIRE_MESSAGE(removed, client.error());
+    CHECK(removed->body == "b DELETE /pets/3");
+    CHECK(backend.requestCount() == 1);
+}
+
+TEST_CASE("lua: two workers run one instance concurrently, each with its own Lua state")
+{
+    ScriptedBackend backend(echo("b"));
+    SluicedProcess gw(luaGateway(backend, "lua_mediation", R"(
+served = 0
+function on_request(ctx)
+  served = served + 1
+  ctx.request.set_header("X-Served-By-State", tostring(served))
+end
+function on_response(ctx)
+  ctx.response.set_header("X-Lua", "1")
+end
+)",
+                                 2));
+    constexpr int kClients = 4;
+    constexpr int kRequests = 25;
+    std::atomic<int> ok{0};
+    {
+        ClientThreads clients;
+        for (int c = 0; c < kClients; ++c) {
+            clients.run([&] {
+                RawClient client(gw.port());
+                for (int i = 0; i < kRequests; ++i) {
+                    auto r = client.exchange(getRequest("/lua/v1/n"));
+                    if (r && r->status == 200 && r->header("X-Lua") == "1") {
+                        ++ok;
+                    }
+                }
+            });
+        }
+        clients.join();
+        CHECK(clients.exceptions() == 0);
+    }
+    CHECK(ok.load() == kClients * kRequests);
+    REQUIRE(backend.waitForRequests(kClients * kRequests, 5s));
+    // Each request was counted by the state of the worker thread that ran it: the highest count is
+    // at least one client's share and never more than all requests.
+    int highest = 0;
+    for (const auto& sent : backend.requests()) {
+        highest = std::max(highest, std::stoi(sent.header("X-Served-By-State").value_or("0")));
+    }
+    CHECK(highest >= kRequests);
+    CHECK(highest <= kClients * kRequests);
+}
