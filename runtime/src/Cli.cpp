@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iomanip>
@@ -105,10 +106,16 @@ int listPlugins(const Options& o, std::ostream& out, std::ostream& err)
         }
     }
     auto registry = loadPlugins(pluginDirectories(config ? &*config : nullptr, o.pluginDirs), Logging::get("loader"));
-    out << std::left << std::setw(24) << "NAME" << std::setw(13) << "KIND" << std::setw(10) << "VERSION"
+    // The name column is as wide as the longest name, so that columns stay apart.
+    std::size_t nameWidth = 4;
+    for (const auto& entry : registry->components()) {
+        nameWidth = std::max(nameWidth, entry.first.size());
+    }
+    const int nameColumn = static_cast<int>(nameWidth + 2);
+    out << std::left << std::setw(nameColumn) << "NAME" << std::setw(13) << "KIND" << std::setw(10) << "VERSION"
         << std::setw(6) << "ABI" << "FILE\n";
     for (const auto& [name, c] : registry->components()) {
-        out << std::setw(24) << name << std::setw(13) << kindName(c.kind) << std::setw(10) << c.version
+        out << std::setw(nameColumn) << name << std::setw(13) << kindName(c.kind) << std::setw(10) << c.version
             << std::setw(6) << (std::to_string(c.plugin->abiMajor) + "." + std::to_string(c.plugin->abiMinor))
             << c.plugin->file << "\n";
     }

@@ -125,6 +125,7 @@ void Exchange::reset()
     responseHeaders.clear();
     requestBody.reset();
     responseBody.reset();
+    requestBodyStreams = false;
     responseStatus = 0;
     localResponse.reset();
     properties.clear();

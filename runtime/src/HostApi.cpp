@@ -229,6 +229,10 @@ sluice_status bodySet(sluice_exchange* h, sluice_message_kind msg, sluice_str by
     if (body == nullptr) return SLUICE_E_INVALID;
     bool legal = msg == SLUICE_MSG_REQUEST ? ex.phase == SLUICE_PHASE_REQUEST : ex.phase == SLUICE_PHASE_RESPONSE;
     if (!legal) return SLUICE_E_WRONG_PHASE;
+    // A body that streams through (no handler declared it needs it) is already on its way: a
+    // replacement could not be framed. A request without a body may be given one.
+    bool streams = msg == SLUICE_MSG_REQUEST ? ex.requestBodyStreams : !body->has_value();
+    if (streams) return SLUICE_E_UNSUPPORTED;
     *body = std::string(sv(bytes));
     return SLUICE_OK;
 }

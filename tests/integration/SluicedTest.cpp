@@ -215,6 +215,20 @@ TEST_CASE("sluiced: --list-plugins lists the C plugin from a --plugin-dir")
     }
     CHECK(listed);
     CHECK(contains(r.out, "correlation_id"));  // the bundled plugin
+    // Columns stay apart however long a component name is (lua_mediation_response_body).
+    CHECK(contains(r.out, "lua_mediation_response_body"));
+    std::size_t lineStart = 0;
+    while (lineStart < r.out.size()) {
+        std::size_t lineEnd = r.out.find('\n', lineStart);
+        std::string line = r.out.substr(lineStart, lineEnd - lineStart);
+        if (!line.empty()) {
+            std::size_t nameEnd = line.find(' ');
+            CAPTURE(line);
+            REQUIRE(nameEnd != std::string::npos);
+            CHECK(line.compare(nameEnd, 2, "  ") == 0);
+        }
+        lineStart = lineEnd == std::string::npos ? r.out.size() : lineEnd + 1;
+    }
 }
 
 TEST_CASE("sluiced: --list-plugins names refused plugins and exits 1")

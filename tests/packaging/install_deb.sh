@@ -63,6 +63,25 @@ note "the packaged configuration passes --check-config as the service user (the 
 runuser -u sluice -- /usr/bin/sluiced --config /etc/sluice/sluice.json --check-config ||
     fail "the packaged /etc/sluice/sluice.json does not pass --check-config as user sluice"
 
+note "the installed Lua examples compile in the installed lua_mediation plugin"
+assert_listed "$listing" lua_mediation handler /usr/lib/sluice/plugins/lua_mediation.so
+mkdir -p "$work/lua-conf/apis"
+sed 's|"apis_directory": *"[^"]*"|"apis_directory": "apis"|' /etc/sluice/sluice.json >"$work/lua-conf/sluice.json"
+handlers=""
+for script in /usr/share/sluice/lua/*.lua; do
+    component=lua_mediation_body
+    handlers="$handlers${handlers:+, }{ \"component\": \"$component\", \"config\": { \"file\": \"$script\" } }"
+done
+[ -n "$handlers" ] || fail "no Lua examples in /usr/share/sluice/lua"
+cat >"$work/lua-conf/apis/lua.json" <<JSON
+{ "name": "LuaExamples", "context": "/lua", "version": "v1",
+  "endpoints": [ { "url": "http://127.0.0.1:9" } ],
+  "resources": [ { "uri_template": "/*", "methods": ["GET", "POST"] } ],
+  "handlers": [ $handlers ] }
+JSON
+/usr/bin/sluiced --config "$work/lua-conf/sluice.json" --check-config ||
+    fail "the installed Lua examples do not load in the installed runtime"
+
 note "build the example against the installed SDK (/usr)"
 cp -R /usr/share/sluice/examples/out_of_tree_plugin "$work/example"
 run "$work/configure.log" "$CMAKE" -S "$work/example" -B "$work/example-build" -DCMAKE_BUILD_TYPE=Release

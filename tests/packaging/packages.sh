@@ -61,6 +61,11 @@ assert_same() {
 runtime_expected=(
     '/usr/bin/sluiced'
     '/usr/lib/sluice/plugins/correlation_id\.so'
+    '/usr/lib/sluice/plugins/lua_mediation\.so'
+    '/usr/share/sluice/lua/security_headers\.lua'
+    '/usr/share/sluice/lua/rewrite_request\.lua'
+    '/usr/share/sluice/lua/mock_response\.lua'
+    '/usr/share/sluice/lua/redact_body\.lua'
     '/etc/sluice/sluice\.json'
     '/usr/share/sluice/schema/.+\.json'
     '/(usr/)?lib/systemd/system/sluiced\.service'

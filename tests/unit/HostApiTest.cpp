@@ -317,12 +317,20 @@ TEST_CASE("HostApi: bodies follow their phases and say when they are not buffere
     sluice_str v{};
     CHECK(host().body_get(f.h, SLUICE_MSG_REQUEST, &v) == SLUICE_E_UNSUPPORTED);  // streamed
     CHECK(host().body_get(f.h, SLUICE_MSG_RESPONSE, &v) == SLUICE_E_WRONG_PHASE);
+    // A request body on its way to the backend unbuffered cannot be replaced (its framing is sent).
+    f.ex.requestBodyStreams = true;
+    CHECK(host().body_set(f.h, SLUICE_MSG_REQUEST, s("{\"a\":1}")) == SLUICE_E_UNSUPPORTED);
+    // A request without a body may be given one.
+    f.ex.requestBodyStreams = false;
     CHECK(host().body_set(f.h, SLUICE_MSG_REQUEST, s("{\"a\":1}")) == SLUICE_OK);
     CHECK(host().body_get(f.h, SLUICE_MSG_REQUEST, &v) == SLUICE_OK);
     CHECK(str(v) == "{\"a\":1}");
     CHECK(host().body_set(f.h, SLUICE_MSG_RESPONSE, s("x")) == SLUICE_E_WRONG_PHASE);
     f.ex.phase = SLUICE_PHASE_RESPONSE;
     CHECK(host().body_set(f.h, SLUICE_MSG_REQUEST, s("late")) == SLUICE_E_WRONG_PHASE);
+    // An unbuffered (streaming) response body cannot be replaced; a buffered one can.
+    CHECK(host().body_set(f.h, SLUICE_MSG_RESPONSE, s("out")) == SLUICE_E_UNSUPPORTED);
+    f.ex.responseBody = std::string("from the backend");
     CHECK(host().body_set(f.h, SLUICE_MSG_RESPONSE, s("out")) == SLUICE_OK);
     CHECK(host().body_get(f.h, SLUICE_MSG_RESPONSE, &v) == SLUICE_OK);
     CHECK(str(v) == "out");

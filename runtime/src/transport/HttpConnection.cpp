@@ -576,6 +576,7 @@ void HttpConnection::routeAndRun()
     _in.consume(_head.headLength);
     _headConsumed = true;
 
+    ex.requestBodyStreams = _bodyMode != BodyMode::None && !_pipeline->needsRequestBody();
     if (_pipeline->needsRequestBody() && _bodyMode != BodyMode::None) {
         _state = State::ReadBody;
         sendContinueIfExpected();

@@ -120,8 +120,10 @@ public:
     HeaderList requestHeaders;
     HeaderList responseHeaders;
     // Bodies are present only when buffered (a component asked for them).
-    std::optional<std::string> requestBody;
-    std::optional<std::string> responseBody;
+    std::optional<std::string> requestBody;   // set when buffered (or given by a handler)
+    std::optional<std::string> responseBody;  // set when buffered (or given by a handler)
+    // The request has a body that streams to the backend unbuffered: it cannot be replaced.
+    bool requestBodyStreams = false;
     int responseStatus = 0;
 
     std::optional<LocalResponse> localResponse;
