@@ -2,6 +2,8 @@
 
 #include <strings.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -20,6 +22,11 @@ namespace {
 constexpr std::size_t kReadChunk = 32 * 1024;
 constexpr std::size_t kGatherBytes = 128 * 1024;  // request body bytes forwarded per send, at most
 constexpr std::size_t kHighWatermark = 256 * 1024;
+// Lingering close after an answer with input still arriving: at most this long in all, closed
+// earlier when the client is silent for kLingerIdleMs; reads per loop iteration are bounded.
+constexpr int kLingerTotalMs = 5000;
+constexpr int kLingerIdleMs = 1000;
+constexpr std::size_t kLingerReadBytes = 256 * 1024;
 
 // Stable error codes of the gateway's own responses (README, "Errors").
 constexpr std::int64_t kBadRequest = 101400;
@@ -411,6 +418,9 @@ void HttpConnection::readLoop()
                 }
                 setDeadline(_snapshot->config.http.bodyTimeoutMs);
                 break;
+            case State::Lingering:
+                drainLinger(false);
+                return;
             case State::Handshake:
             case State::Paused:
             case State::Respond:
@@ -1276,7 +1286,7 @@ void HttpConnection::finishExchange()
     if (!_keepAlive || _peerClosed) {
         _state = State::Closing;
         if (_out.empty()) {
-            closeNow();
+            lingerThenClose();
         } else {
             setDeadline(_worker.snapshot()->config.http.bodyTimeoutMs);
         }
@@ -1347,10 +1357,74 @@ void HttpConnection::flush()
             }
         }
         if (_state == State::Closing) {
-            closeNow();
+            lingerThenClose();
         }
     } else if (!_writable) {
         setDeadline(_worker.snapshot()->config.http.bodyTimeoutMs);
+    }
+}
+
+void HttpConnection::lingerThenClose()
+{
+    // The answer is out. Closing a socket with unread input makes the kernel send a reset, and a
+    // reset can destroy the answer in the client's receive buffer before it was read - exactly
+    // when the client is still sending a body the gateway refused. So, as nginx's lingering
+    // close: stop writing, read and discard for a short while, then close.
+    if (_closed || _peerClosed) {
+        closeNow();
+        return;
+    }
+    // Input may still come when a body was left unread or bytes after the request were seen;
+    // otherwise only a read that finds something pending keeps the connection lingering.
+    const bool inputExpected = !_bodyEnded || !_in.empty();
+    _state = State::Lingering;
+    _in.clear();
+    if (!_stream->isTls()) {
+        ::shutdown(_stream->fd(), SHUT_WR);  // the client sees the end of the answer now
+    }
+    _lingerUntil = _loop.now() + std::chrono::milliseconds(kLingerTotalMs);
+    drainLinger(!inputExpected);
+}
+
+void HttpConnection::drainLinger(bool closeIfQuiet)
+{
+    std::size_t discarded = 0;
+    while (!_closed) {
+        IoResult r = _stream->read(_worker.scratch(), Worker::kScratchSize);
+        if (r.status == IoStatus::Ok) {
+            discarded += r.bytes;
+            if (discarded >= kLingerReadBytes) {
+                // A client streaming without pause: let the next loop iteration continue, so
+                // that one connection cannot hold the worker.
+                _loop.defer([this, generation = _generation] {
+                    if (!_closed && _generation == generation && _state == State::Lingering) {
+                        drainLinger(false);
+                    }
+                });
+                return;
+            }
+            continue;
+        }
+        if (r.status == IoStatus::WouldBlock) {
+            _readable = false;
+            if (closeIfQuiet && discarded == 0) {
+                closeNow();  // nothing unread: a plain close cannot reset anything
+                return;
+            }
+            Clock::time_point idle = _loop.now() + std::chrono::milliseconds(kLingerIdleMs);
+            _deadline = std::min(idle, _lingerUntil);
+            if (_deadline <= _loop.now()) {
+                closeNow();
+                return;
+            }
+            if (_deadline < _armed) {
+                _armed = _deadline;
+                _loop.arm(this, _deadline);
+            }
+            return;
+        }
+        closeNow();  // the client closed (or reset) its side: done
+        return;
     }
 }
 

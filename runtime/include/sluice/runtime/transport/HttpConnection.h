@@ -68,7 +68,8 @@ private:
         Paused,       // a handler paused the chain and will resume it
         Proxy,        // forwarding to the backend and/or relaying its response
         Respond,      // writing a local response
-        Closing       // flushing the last bytes, then close
+        Closing,      // flushing the last bytes, then close
+        Lingering     // answer sent, write side shut: discarding input for a while before close
     };
     enum class BodyMode { None, Length, Chunked };
     enum class ClientFraming { Length, Chunked, Close, None };
@@ -100,6 +101,8 @@ private:
     void writeOut(std::string_view bytes);
     void flush();
     void closeNow();
+    void lingerThenClose();
+    void drainLinger(bool closeIfQuiet);
     void setDeadline(int ms);
 
     Worker& _worker;
@@ -119,6 +122,7 @@ private:
     Buffer _out;
     Clock::time_point _deadline = Clock::time_point::max();
     Clock::time_point _armed = Clock::time_point::max();
+    Clock::time_point _lingerUntil = Clock::time_point::max();
     std::uint32_t _served = 0;
     std::size_t _scanned = 0;  // bytes of _in already tried as a head without success
 
