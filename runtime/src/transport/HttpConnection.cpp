@@ -753,8 +753,11 @@ bool HttpConnection::connectUpstream()
         }
         _tried.push_back(_endpoint);
         std::string error;
+        // A body that streams cannot be sent a second time, so a stale pooled connection would
+        // cost this request a 502: check the connection first (a request in hand is retried).
+        const bool replayable = _bodyMode == BodyMode::None || _exchange.requestBody.has_value();
         _upstream = _worker.pool().acquire(_endpoint->poolKey, _endpoint->addresses.front(), error,
-                                           _endpoint->tlsContext.get(), _endpoint->serverName);
+                                           _endpoint->tlsContext.get(), _endpoint->serverName, !replayable);
         if (_upstream == nullptr) {
             Logging::get("upstream")->warn("{}: {}", _endpoint->url, error);
             _endpoint->reportFailure(upstream::monotonicMs(), endpoints.suspension);

@@ -1,8 +1,10 @@
 #include "sluice/runtime/transport/UpstreamConnection.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 
 #include "sluice/runtime/transport/Tls.h"
 
@@ -375,14 +377,33 @@ UpstreamPool::UpstreamPool(EventLoop& loop, std::size_t maxIdlePerKey, int idleT
 
 UpstreamPool::~UpstreamPool() = default;
 
+namespace {
+
+// An idle keep-alive connection has nothing to say: pending bytes, an end of stream or an error
+// all mean the backend has given it up (perhaps in this very loop iteration, before its event
+// was seen).
+bool idleLooksAlive(int fd)
+{
+    char probe;
+    ssize_t n = ::recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace
+
 UpstreamConnection* UpstreamPool::acquire(const std::string& key, const Address& address, std::string& error,
-                                          const TlsClientContext* tls, const std::string& serverName)
+                                          const TlsClientContext* tls, const std::string& serverName,
+                                          bool verifyIdle)
 {
     auto it = _idle.find(key);
     if (it != _idle.end()) {
         while (!it->second.empty()) {
             UpstreamConnection* c = it->second.back();
             it->second.pop_back();
+            if (c->_state == UpstreamConnection::State::Idle && verifyIdle && !idleLooksAlive(c->_stream->fd())) {
+                c->close();
+                continue;
+            }
             if (c->_state == UpstreamConnection::State::Idle) {
                 c->_state = UpstreamConnection::State::Active;
                 c->_reused = true;

@@ -70,7 +70,6 @@ public:
 
 private:
     friend class UpstreamPool;
-class TlsClientContext;
     enum class State { Connecting, Handshaking, Active, Idle, Closed };
 
     void flush();
@@ -115,9 +114,12 @@ public:
 
     // An idle connection for `key`, or a new one connecting to `address` (nullptr and `error`
     // when the socket cannot even be created).
-    // With `tls`, the connection runs TLS with SNI/verification for `serverName`.
+    // With `tls`, the connection runs TLS with SNI/verification for `serverName`. With
+    // `verifyIdle`, a pooled connection is first checked (one non-blocking peek) for a close the
+    // loop has not seen yet: for requests that could not be sent again on another connection.
     UpstreamConnection* acquire(const std::string& key, const Address& address, std::string& error,
-                                const TlsClientContext* tls = nullptr, const std::string& serverName = {});
+                                const TlsClientContext* tls = nullptr, const std::string& serverName = {},
+                                bool verifyIdle = false);
 
     std::size_t idleCount() const noexcept;
     int idleTimeoutMs() const noexcept { return _idleTimeoutMs; }
