@@ -20,7 +20,16 @@ namespace sluice::runtime::transport {
 namespace {
 
 constexpr std::size_t kReadChunk = 32 * 1024;
-constexpr std::size_t kGatherBytes = 128 * 1024;  // request body bytes forwarded per send, at most
+constexpr std::size_t kGatherBytes = 64 * 1024;  // chunked request body bytes forwarded per send, at most
+// Request bodies with a Content-Length go from the client's socket to the backend's through one
+// per-thread block (no copy unless the backend's socket is full): at most this much per read.
+constexpr std::size_t kBodyBlock = 128 * 1024;
+
+char* bodyBlock()
+{
+    thread_local std::unique_ptr<char[]> block(new char[kBodyBlock]);
+    return block.get();
+}
 constexpr std::size_t kHighWatermark = 256 * 1024;
 // Lingering close after an answer with input still arriving: at most this long in all, closed
 // earlier when the client is silent for kLingerIdleMs; reads per loop iteration are bounded.
@@ -398,8 +407,18 @@ void HttpConnection::readLoop()
                 if (_bodyEnded || _clientReadPaused || _upstream == nullptr) {
                     return;
                 }
-                // Gather what is readable now (bounded) and forward it in one send, rather than
-                // one send per small read.
+                if (_bodyMode == BodyMode::Length) {
+                    pumpRequestBody();  // reads the socket itself, until it would block
+                    if (_closed || _bodyEnded || _clientReadPaused || _state != State::Proxy) {
+                        continue;
+                    }
+                    if (_peerClosed) {
+                        closeNow();  // the client gave up in the middle of its body
+                    }
+                    return;
+                }
+                // Chunked: gather what is readable now (bounded) and forward it in one send,
+                // rather than one send per small read.
                 while (_readable && !_peerClosed && _in.size() < kGatherBytes && fillInput()) {
                 }
                 pumpRequestBody();
@@ -567,9 +586,13 @@ void HttpConnection::routeAndRun()
     ex.pathParams = std::move(match.pathParams);
     ex.resourcePath = std::move(match.resourcePath);
     if (_stream->isTls()) {
-        std::string pem = _stream->peerCertificatePem();
-        if (!pem.empty()) {
-            ex.peerCertificatePem = std::move(pem);
+        if (!_peerPemKnown) {
+            // The client's certificate is fixed for the connection (no renegotiation): encode once.
+            _peerPem = _stream->peerCertificatePem();
+            _peerPemKnown = true;
+        }
+        if (!_peerPem.empty()) {
+            ex.peerCertificatePem = _peerPem;
         }
     }
     http::HopByHopFilter hopByHop(_head.headers);
@@ -710,20 +733,36 @@ void HttpConnection::proxy()
     // From here the backend's wait is the upstream connection's read timeout; the client's
     // deadline covers only a stalled request body or a client that stops reading.
     _deadline = Clock::time_point::max();
+    // Take what the client has already sent (bounded), so that it leaves with the head.
+    std::string_view early;
     if (!_bodyEnded && !_exchange.requestBody) {
-        // Take what the client has already sent (bounded), so that it leaves with the head.
-        while (_readable && !_peerClosed && _in.size() < kGatherBytes && fillInput()) {
+        if (_bodyMode == BodyMode::Length) {
+            std::uint64_t inHand = std::min<std::uint64_t>(_bodyRemaining, _in.size());
+            std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining - inHand, kBodyBlock));
+            if (want > 0 && _readable && !_peerClosed) {
+                IoResult r = _stream->read(bodyBlock(), want);
+                if (r.status == IoStatus::Ok) {
+                    early = std::string_view(bodyBlock(), r.bytes);
+                } else {
+                    _readable = false;
+                    _peerClosed = r.status != IoStatus::WouldBlock;
+                }
+            }
+        } else {
+            while (_readable && !_peerClosed && _in.size() < kGatherBytes && fillInput()) {
+            }
         }
     }
-    if (!connectUpstream()) {
+    if (!connectUpstream(early)) {
         return;
     }
     sendContinueIfExpected();
     if (!_closed && !_bodyEnded) {
         setDeadline(_snapshot->config.http.bodyTimeoutMs);
         pumpRequestBody();
-        if (!_closed && !_bodyEnded && !_clientReadPaused && _readable) {
-            // The read edge may have been consumed before a pause: pick the body up again.
+        if (!_closed && !_bodyEnded && !_clientReadPaused && (_readable || _peerClosed)) {
+            // The read edge may have been consumed before a pause: pick the body up again (or
+            // notice that the client left in the middle of it).
             _loop.defer([this, generation = _generation] {
                 if (exchangeIfCurrent(generation) != nullptr && _state == State::Proxy) {
                     readLoop();
@@ -733,7 +772,7 @@ void HttpConnection::proxy()
     }
 }
 
-bool HttpConnection::connectUpstream()
+bool HttpConnection::connectUpstream(std::string_view early)
 {
     upstream::EndpointSet& endpoints = *_api->endpoints;
     while (true) {
@@ -741,7 +780,7 @@ bool HttpConnection::connectUpstream()
         if (_endpoint == nullptr) {
             if (_tried.empty() && !_lastFailure) {
                 respondLocal(503, kNoEndpoint, "Service Unavailable",
-                             "Every endpoint of the API is suspended after failures; retry later.");
+                             "Every endpoint of the API is suspended after failures or failing its health checks; retry later.");
             } else if (_lastFailure == UpstreamFailure::Timeout) {
                 respondLocal(504, kBackendTimeout, "Gateway Timeout", "The backend did not answer in time.", !_bodyEnded);
             } else if (_lastFailure == UpstreamFailure::BadResponse) {
@@ -769,13 +808,14 @@ bool HttpConnection::connectUpstream()
     _upstream->attach(this, _exchange.method, _api->endpoints->timeouts.connectMs, _api->endpoints->timeouts.readMs);
     if (_exchange.requestBody) {
         _upstream->send(_upHead, *_exchange.requestBody);
-    } else if (_bodyMode == BodyMode::Length && !_bodyEnded && !_in.empty()) {
-        // The body bytes already here go out with the head, in one write.
+    } else if (_bodyMode == BodyMode::Length && !_bodyEnded && (!_in.empty() || !early.empty())) {
+        // The body bytes already here (buffered with the head, then read just now) go out with
+        // the head, in one write.
         std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, _in.size()));
-        _bodyRemaining -= n;
+        _bodyRemaining -= n + early.size();
         _bodyEnded = _bodyRemaining == 0;
         std::string_view first(_in.data(), n);
-        _upstream->send(_upHead, first);
+        _upstream->send(_upHead, first, early);
         _in.consume(n);
     } else {
         _upstream->send(_upHead);
@@ -860,21 +900,49 @@ void HttpConnection::buildUpstreamHead()
 
 void HttpConnection::pumpRequestBody()
 {
-    if (_upstream == nullptr || _bodyEnded || _in.empty()) {
+    if (_upstream == nullptr || _bodyEnded) {
         return;
     }
     if (_bodyMode == BodyMode::Length) {
-        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, _in.size()));
-        _bodyRemaining -= n;
-        _bodyEnded = _bodyRemaining == 0;
-        std::string_view data(_in.data(), n);
-        UpstreamConnection* up = _upstream;
-        up->send(data);
-        _in.consume(n);
-        if (_upstream == nullptr) {
-            return;  // the send failed and the failure was handled
+        if (!_in.empty()) {
+            // Bytes buffered with the head (or while a handler paused) go first.
+            std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, _in.size()));
+            _bodyRemaining -= n;
+            _bodyEnded = _bodyRemaining == 0;
+            std::string_view data(_in.data(), n);
+            _upstream->send(data);
+            _in.consume(n);
+            if (_upstream == nullptr) {
+                return;  // the send failed and the failure was handled
+            }
+        }
+        // Then straight from the client's socket to the backend's, never past the body's end
+        // (pipelined bytes stay in the socket for the next request).
+        bool progressed = false;
+        while (!_bodyEnded && _readable && !_peerClosed && _in.empty() && _upstream->pending() <= kHighWatermark) {
+            char* block = bodyBlock();
+            std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, kBodyBlock));
+            IoResult r = _stream->read(block, want);
+            if (r.status != IoStatus::Ok) {
+                _readable = false;
+                _peerClosed = r.status != IoStatus::WouldBlock;
+                break;
+            }
+            progressed = true;
+            _bodyRemaining -= r.bytes;
+            _bodyEnded = _bodyRemaining == 0;
+            _upstream->send(std::string_view(block, r.bytes));
+            if (_upstream == nullptr) {
+                return;
+            }
+        }
+        if (progressed && !_bodyEnded) {
+            setDeadline(_snapshot->config.http.bodyTimeoutMs);
         }
     } else if (_bodyMode == BodyMode::Chunked) {
+        if (_in.empty()) {
+            return;
+        }
         _scratch.clear();
         std::size_t used = 0;
         auto st = _chunked->feed(_in.view(), used, [this](std::string_view d) {

@@ -51,40 +51,40 @@ void UpstreamConnection::attach(UpstreamSink* sink, std::string_view requestMeth
     setDeadline(_loop.now() + std::chrono::milliseconds(ms));
 }
 
-void UpstreamConnection::send(std::string_view bytes)
+void UpstreamConnection::send(std::string_view a, std::string_view b, std::string_view c)
 {
-    send(bytes, std::string_view{});
-}
-
-void UpstreamConnection::send(std::string_view a, std::string_view b)
-{
+    const std::string_view parts[3] = {a, b, c};
+    std::size_t written = 0;
     if (_state == State::Active && _out.empty() && _writable) {
-        iovec parts[2] = {{const_cast<char*>(a.data()), a.size()}, {const_cast<char*>(b.data()), b.size()}};
-        IoResult r = _stream->writev(parts, b.empty() ? 1 : 2);
-        if (r.status == IoStatus::Ok) {
-            std::size_t n = r.bytes;
-            if (n < a.size()) {
-                _out.append(a.substr(n));
-                _out.append(b);
-            } else {
-                _out.append(b.substr(n - a.size()));
+        // Write through: only what the socket does not take now is copied.
+        iovec iov[3];
+        int count = 0;
+        for (std::string_view part : parts) {
+            if (!part.empty()) {
+                iov[count++] = iovec{const_cast<char*>(part.data()), part.size()};
             }
-            if (!_out.empty()) {
-                _writable = false;
-            }
+        }
+        if (count == 0) {
             return;
         }
-        if (r.status == IoStatus::WouldBlock) {
+        IoResult r = _stream->writev(iov, count);
+        if (r.status == IoStatus::Ok) {
+            written = r.bytes;
+        } else if (r.status == IoStatus::WouldBlock) {
             _writable = false;
         } else {
-            _out.append(a);
-            _out.append(b);
             fail(UpstreamFailure::Closed);
             return;
         }
     }
-    _out.append(a);
-    _out.append(b);
+    for (std::string_view part : parts) {
+        std::size_t skip = std::min(written, part.size());
+        written -= skip;
+        _out.append(part.substr(skip));
+    }
+    if (!_out.empty()) {
+        _writable = false;
+    }
 }
 
 void UpstreamConnection::requestComplete()

@@ -89,7 +89,8 @@ private:
     void finishBufferedResponse();
     void endExchangeServices();
     void proxy();
-    bool connectUpstream();
+    // `early`: request body bytes just read (Content-Length framing) that go out with the head.
+    bool connectUpstream(std::string_view early = {});
     void buildUpstreamHead();
     void pumpRequestBody();
     void bufferRequestBody();
@@ -111,6 +112,8 @@ private:
     Address _peer;
     std::string _peerText;  // "ip:port", what handlers see as the client address
     std::string _peerIp;    // for X-Forwarded-For
+    std::string _peerPem;   // verified TLS client certificate (PEM), empty when none
+    bool _peerPemKnown = false;
     bool _tls;
     State _state = State::ReadHead;
     bool _closed = false;

@@ -47,9 +47,9 @@ public:
 
     // Starts an exchange: `sink` receives the response to the request sent with send().
     void attach(UpstreamSink* sink, std::string_view requestMethod, int connectTimeoutMs, int readTimeoutMs);
-    // Queues request bytes and writes what the socket takes now.
-    void send(std::string_view bytes);
-    void send(std::string_view a, std::string_view b);
+    // Writes request bytes (up to three pieces, in order, in one system call) and queues what the
+    // socket does not take now; a failure is reported to the sink before this returns.
+    void send(std::string_view a, std::string_view b = {}, std::string_view c = {});
     // Bytes queued but not yet written.
     std::size_t pending() const noexcept { return _out.size(); }
     // The whole request has been queued (starts the read timeout once written).
