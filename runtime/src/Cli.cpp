@@ -192,6 +192,10 @@ int run(const Options& o, std::ostream& err)
         log->info("listening on {}://{}:{} ({}), {} worker(s)", l.tls ? "https" : "http", l.host, l.port, l.name,
                   server.workerCount());
     }
+    // Health checks probe only for the configuration that serves (never for --check-config).
+    if (r.snapshot->healthChecks) {
+        r.snapshot->healthChecks->activate();
+    }
 
     // One reload at a time, whether SIGHUP or the admin endpoint asked for it. A failed reload
     // leaves the running snapshot untouched.
@@ -204,6 +208,9 @@ int run(const Options& o, std::ostream& err)
         if (reloaded.snapshot) {
             Logging::configure(reloaded.snapshot->config.logging);
             server.setSnapshot(reloaded.snapshot);
+            if (reloaded.snapshot->healthChecks) {
+                reloaded.snapshot->healthChecks->activate();
+            }
             log->info("reload complete: {} API(s), {} handler instance(s)", reloaded.snapshot->config.apis.size(),
                       reloaded.snapshot->instanceCount);
         } else {
@@ -251,6 +258,9 @@ int run(const Options& o, std::ostream& err)
     }
     log->info("sluiced {} (plugin ABI {}) started with {}: {} API(s), {} handler instance(s)", kRuntimeVersion,
               SLUICE_ABI_VERSION_STRING, o.config, r.snapshot->config.apis.size(), r.snapshot->instanceCount);
+    // The server and the gateway hold the running snapshot; this reference would keep the first
+    // configuration (its handler instances and TLS contexts) alive after every reload.
+    r.snapshot.reset();
 
     for (;;) {
         int sig = 0;

@@ -248,6 +248,38 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
     return cfg;
 }
 
+// "200-399" or 204 (the schema has checked the shapes; EndpointSet::build checks the order).
+std::pair<int, int> readStatusRange(const Poco::Dynamic::Var& item)
+{
+    if (!item.isString()) {
+        int status = item.convert<int>();
+        return {status, status};
+    }
+    const std::string text = item.extract<std::string>();
+    std::size_t dash = text.find('-');
+    return {std::stoi(text.substr(0, dash)), std::stoi(text.substr(dash + 1))};
+}
+
+HealthCheckConfig readHealthCheck(const Object::Ptr& h)
+{
+    HealthCheckConfig hc;
+    hc.path = get<std::string>(h, "path", hc.path);
+    hc.method = get<std::string>(h, "method", hc.method);
+    hc.host = get<std::string>(h, "host", hc.host);
+    hc.intervalMs = get<int>(h, "interval_ms", hc.intervalMs);
+    hc.timeoutMs = get<int>(h, "timeout_ms", hc.timeoutMs);
+    hc.healthyThreshold = get<int>(h, "healthy_threshold", hc.healthyThreshold);
+    hc.unhealthyThreshold = get<int>(h, "unhealthy_threshold", hc.unhealthyThreshold);
+    if (h->has("expected_status")) {
+        auto list = h->getArray("expected_status");
+        hc.expectedStatus.clear();
+        for (unsigned i = 0; i < list->size(); ++i) {
+            hc.expectedStatus.push_back(readStatusRange(list->get(i)));
+        }
+    }
+    return hc;
+}
+
 ApiConfig readApi(const Poco::Dynamic::Var& doc, const std::string& file)
 {
     auto root = doc.extract<Object::Ptr>();
@@ -284,6 +316,9 @@ ApiConfig readApi(const Poco::Dynamic::Var& doc, const std::string& file)
         api.suspendInitialMs = get<std::int64_t>(s, "initial_ms", api.suspendInitialMs);
         api.suspendMaxMs = get<std::int64_t>(s, "max_ms", api.suspendMaxMs);
         api.suspendFactor = get<double>(s, "factor", api.suspendFactor);
+    }
+    if (root->has("health_check")) {
+        api.healthCheck = readHealthCheck(root->getObject("health_check"));
     }
     auto resources = root->getArray("resources");
     for (unsigned i = 0; i < resources->size(); ++i) {

@@ -174,12 +174,15 @@ SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginR
             result.warnings.push_back(problem);
         }
     }
+    // The listeners' TLS contexts are part of the generation: a reload serves renewed certificate
+    // files to new connections, and broken ones refuse the whole reload.
+    snapshot->listenerTls.resize(config.listeners.size());
     for (std::size_t i = 0; i < config.listeners.size(); ++i) {
         if (config.listeners[i].tls.isEmpty()) {
             continue;
         }
         try {
-            transport::TlsServerContext::create(config.listeners[i].tls, config.directory);
+            snapshot->listenerTls[i] = transport::TlsServerContext::create(config.listeners[i].tls, config.directory);
         } catch (const std::exception& e) {
             result.errors.push_back({config.file, "/listeners/" + std::to_string(i) + "/tls", e.what()});
         }
@@ -202,6 +205,12 @@ SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginR
     }
     snapshot->router = std::make_unique<routing::Router>(snapshot->apis);
     snapshot->instanceCount = builder.created();
+    // Probing starts when the snapshot goes into service (HealthChecker::activate, see Cli).
+    std::vector<std::shared_ptr<upstream::EndpointSet>> endpointSets;
+    for (const auto& api : snapshot->apis) {
+        endpointSets.push_back(api.endpoints);
+    }
+    snapshot->healthChecks = upstream::HealthChecker::create(endpointSets);
     snapshot->config = std::move(config);
     snapshot->plugins = std::move(plugins);
     result.snapshot = std::move(snapshot);

@@ -2,8 +2,9 @@
 // and real TLS clients (OpenSSL in-process): HTTPS listeners (TLS 1.3, old versions refused),
 // certificate choice by SNI, a listener chain (leaf + intermediate), mutual TLS required and
 // optional (and what "optional" does with a certificate that does not verify), the verified client
-// certificate reaching a handler (the test_peer_cert plugin), and TLS from the gateway to an HTTPS
-// backend (trusted CA accepted, unknown CA refused with 502).
+// certificate reaching a handler (the test_peer_cert plugin), reloads that renew the listener's
+// certificate or change its TLS settings (new connections only), and TLS from the gateway to an
+// HTTPS backend (trusted CA accepted, unknown CA refused with 502).
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -11,9 +12,12 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -266,6 +270,132 @@ TlsAnswer tlsRequest(int port, const std::string& ca, const std::string& request
 }
 
 bool answered200(const TlsAnswer& a) { return a.response.rfind("HTTP/1.1 200", 0) == 0; }
+
+// A TLS client connection driven step by step, so that a test can hold it at a chosen point
+// (connected only, ClientHello answered, handshake done) across a reload; then keep-alive
+// requests on it. Blocking I/O, every read and write bounded by 5 s.
+class TlsConnection {
+public:
+    TlsConnection(int port, const TlsClientOptions& o)
+    {
+        _ctx = SSL_CTX_new(TLS_client_method());
+        REQUIRE(_ctx != nullptr);
+        REQUIRE(SSL_CTX_load_verify_locations(_ctx, o.ca.c_str(), nullptr) == 1);
+        SSL_CTX_set_verify(_ctx, SSL_VERIFY_PEER, nullptr);
+        if (!o.cert.empty()) {
+            REQUIRE(SSL_CTX_use_certificate_chain_file(_ctx, o.cert.c_str()) == 1);
+            REQUIRE(SSL_CTX_use_PrivateKey_file(_ctx, o.key.c_str(), SSL_FILETYPE_PEM) == 1);
+        }
+        _fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(_fd >= 0);
+        timeval tv{5, 0};
+        ::setsockopt(_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        ::setsockopt(_fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(static_cast<uint16_t>(port));
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::connect(_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        _ssl = SSL_new(_ctx);
+        REQUIRE(_ssl != nullptr);
+        SSL_set_fd(_ssl, _fd);
+        if (o.sni) {
+            SSL_set_tlsext_host_name(_ssl, o.sni->c_str());
+        }
+        if (!o.verifyHost.empty()) {
+            SSL_set1_host(_ssl, o.verifyHost.c_str());
+        }
+    }
+    ~TlsConnection()
+    {
+        SSL_free(_ssl);
+        ::close(_fd);
+        SSL_CTX_free(_ctx);
+        ERR_clear_error();
+    }
+    TlsConnection(const TlsConnection&) = delete;
+    TlsConnection& operator=(const TlsConnection&) = delete;
+
+    // Sends the ClientHello and returns once the server's answer to it is readable (left unread):
+    // the server has accepted the connection and its side of the handshake is under way.
+    bool startHandshake()
+    {
+        // Reads come from an empty memory BIO meanwhile, so that a fast server's answer cannot
+        // complete the handshake here.
+        BIO* nothing = BIO_new(BIO_s_mem());
+        BIO_set_mem_eof_return(nothing, -1);
+        SSL_set0_rbio(_ssl, nothing);
+        ERR_clear_error();
+        int rc = SSL_connect(_ssl);
+        bool waiting = rc != 1 && SSL_get_error(_ssl, rc) == SSL_ERROR_WANT_READ;
+        BIO* socket = SSL_get_wbio(_ssl);
+        BIO_up_ref(socket);
+        SSL_set0_rbio(_ssl, socket);
+        pollfd p{_fd, POLLIN, 0};
+        return waiting && ::poll(&p, 1, 5000) == 1 && (p.revents & POLLIN) != 0;
+    }
+    // Completes the handshake from wherever it is.
+    bool finishHandshake()
+    {
+        ERR_clear_error();
+        if (SSL_connect(_ssl) != 1) {
+            _error = drainErrors();
+            return false;
+        }
+        if (X509* peer = SSL_get1_peer_certificate(_ssl)) {
+            _peerSubject = nameText(X509_get_subject_name(peer));
+            X509_free(peer);
+        }
+        return true;
+    }
+    // A keep-alive GET; its response (head and Content-Length body), or what arrived before a
+    // failure (error() then says why).
+    std::string get(const std::string& path)
+    {
+        std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        ERR_clear_error();
+        if (SSL_write(_ssl, request.data(), static_cast<int>(request.size())) <= 0) {
+            _error = "write: " + drainErrors();
+            return {};
+        }
+        std::string in;
+        char buf[4096];
+        for (;;) {
+            std::size_t end = in.find("\r\n\r\n");
+            if (end != std::string::npos) {
+                std::string head = in.substr(0, end + 2);
+                std::transform(head.begin(), head.end(), head.begin(),
+                               [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+                std::size_t field = head.find("\r\ncontent-length:");
+                if (field == std::string::npos) {
+                    _error = "no Content-Length";
+                    return in;
+                }
+                std::size_t length = std::stoul(head.substr(field + 17));
+                if (in.size() >= end + 4 + length) {
+                    return in.substr(0, end + 4 + length);
+                }
+            }
+            int n = SSL_read(_ssl, buf, sizeof buf);
+            if (n <= 0) {
+                _error = "read: " + drainErrors();
+                return in;
+            }
+            in.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    const std::string& peerSubject() const noexcept { return _peerSubject; }
+    const std::string& error() const noexcept { return _error; }
+
+private:
+    SSL_CTX* _ctx = nullptr;
+    SSL* _ssl = nullptr;
+    int _fd = -1;
+    std::string _peerSubject;
+    std::string _error;
+};
+
+bool is200(const std::string& response) { return response.rfind("HTTP/1.1 200", 0) == 0; }
 
 // The SHA-256 fingerprint of a PEM certificate file, lower-case hex (what test_peer_cert reports).
 std::string fingerprint(const std::string& pemFile)
@@ -645,12 +775,13 @@ TEST_CASE("tls: a listener certificate file with leaf + intermediate verifies fo
     CHECK(backend.requestCount() == 1);
 }
 
-// A reload checks the listener's certificate files (a broken pair is refused and the running
-// configuration stays). KNOWN GAP, asserted as it is today: the listeners' TLS contexts are built
-// once by HttpServer::start(), so a valid renewed certificate is accepted by the reload but new
-// connections still get the old one until a restart. When listener TLS follows reloads, the last
-// check becomes "CN=renewed.localhost".
-TEST_CASE("tls: a reload validates a renewed listener certificate but serves it only after a restart")
+// A reload rebuilds the listeners' TLS contexts with the rest of the configuration, so a renewed
+// certificate (the operator's "certbot renew, then reload") reaches new connections at once, while
+// connections accepted under the old context keep it: a kept-alive one, one whose handshake was
+// under way, and one accepted but not yet sent its ClientHello (whose SNI selection then runs on
+// the old context after the reload). Broken certificate files refuse the reload and whatever was
+// served stays served.
+TEST_CASE("tls: a reload serves a renewed listener certificate to new connections while open ones keep theirs")
 {
     Certificates certs;
     certs.leaf("renewed", "renewed.localhost", "DNS:localhost,IP:127.0.0.1", "ca");
@@ -658,14 +789,28 @@ TEST_CASE("tls: a reload validates a renewed listener certificate but serves it 
     certs.bundle("live.key", {"server.key"});
     ScriptedBackend backend(echoProto);
     GatewaySpec spec;
+    spec.workers = 1;  // one listening socket: connections are accepted in the order they connect
     spec.listenerTls = certs.listenerWith({{"live.pem", "live.key", ""}});
     spec.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()})));
     SluicedProcess gw(spec);
+    TlsClientOptions o;
+    o.ca = certs.path("ca.pem");
+    o.sni = "localhost";
+    o.verifyHost = "localhost";
+
+    TlsConnection kept(gw.port(), o);
+    REQUIRE_MESSAGE(kept.finishHandshake(), kept.error());
+    CHECK(kept.peerSubject() == "CN=localhost");
+    CHECK(is200(kept.get("/tls/v1/kept")));
+    TlsConnection accepted(gw.port(), o);  // no byte of its handshake before the reload
+    TlsConnection midway(gw.port(), o);
+    // The server answered midway's ClientHello, so it has accepted both (in order).
+    REQUIRE(midway.startHandshake());
     TlsAnswer before = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
     REQUIRE_MESSAGE(before.handshake, before.error);
     CHECK(before.peerSubject == "CN=localhost");
 
-    // The new certificate with the old key: refused.
+    // The new certificate with the old key: refused, the old certificate stays.
     certs.bundle("live.pem", {"renewed.pem"});
     std::size_t from = gw.logSize();
     CHECK_FALSE(gw.reload());
@@ -674,14 +819,103 @@ TEST_CASE("tls: a reload validates a renewed listener certificate but serves it 
     CHECK(answered200(still));
     CHECK(still.peerSubject == "CN=localhost");
 
-    // The matching key too: the reload succeeds...
+    // The matching key too: new connections get the renewed certificate.
     certs.bundle("live.key", {"renewed.key"});
     REQUIRE(gw.reload());
     TlsAnswer after = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
     REQUIRE_MESSAGE(after.handshake, after.error);
     CHECK(answered200(after));
-    // ...but the listener keeps its certificate (the gap described above).
-    CHECK(after.peerSubject == "CN=localhost");
+    CHECK(after.peerSubject == "CN=renewed.localhost");
+
+    // The connections of the old context work on, with its certificate.
+    CHECK_MESSAGE(is200(kept.get("/tls/v1/kept-again")), kept.error());
+    REQUIRE_MESSAGE(midway.finishHandshake(), midway.error());
+    CHECK(midway.peerSubject() == "CN=localhost");
+    CHECK_MESSAGE(is200(midway.get("/tls/v1/midway")), midway.error());
+    REQUIRE_MESSAGE(accepted.finishHandshake(), accepted.error());
+    CHECK(accepted.peerSubject() == "CN=localhost");
+    CHECK_MESSAGE(is200(accepted.get("/tls/v1/accepted")), accepted.error());
+
+    // Broken again (the renewed certificate with the old key): refused, the renewed one stays.
+    certs.bundle("live.key", {"server.key"});
+    from = gw.logSize();
+    CHECK_FALSE(gw.reload());
+    CHECK(gw.waitForLog("/listeners/0/tls: private key", from, 2s));
+    TlsAnswer stays = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
+    REQUIRE_MESSAGE(stays.handshake, stays.error);
+    CHECK(answered200(stays));
+    CHECK(stays.peerSubject == "CN=renewed.localhost");
+    CHECK(backend.requestCount() == 8);
+}
+
+// Not only the certificate files follow a reload: client_auth, its CA bundle and min_version do
+// too, for new connections. A connection keeps the settings it was accepted under, even when its
+// handshake begins after a further reload has replaced them (the first generation stays alive in
+// sluiced, so the second is the one that has to outlive its replacement). Turning TLS off is a
+// listener change: logged, and it waits for a restart.
+TEST_CASE("tls: a reload applies client_auth and min_version to new connections but not to open ones")
+{
+    Certificates certs;
+    ScriptedBackend backend(echoProto);
+    GatewaySpec spec;
+    spec.workers = 1;  // one listening socket: connections are accepted in the order they connect
+    spec.listenerTls = certs.listener();
+    spec.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()})));
+    SluicedProcess gw(spec);
+    TlsClientOptions anonymous;
+    anonymous.ca = certs.path("ca.pem");
+    anonymous.sni = "localhost";
+    anonymous.verifyHost = "localhost";
+    TlsClientOptions client = anonymous;
+    client.cert = certs.path("client.pem");
+    client.key = certs.path("client.key");
+    TlsConnection open(gw.port(), anonymous);
+    REQUIRE_MESSAGE(open.finishHandshake(), open.error());
+    CHECK(is200(open.get("/tls/v1/open")));
+
+    GatewaySpec mutual = spec;
+    mutual.listenerTls = certs.listenerWith({{"server.pem", "server.key", ""}}, "required", "ca.pem", "TLSv1.3");
+    gw.writeGatewayConfig(mutual);
+    REQUIRE(gw.reload());
+    TlsConnection pending(gw.port(), client);  // accepted under client_auth required...
+    TlsAnswer without = tlsExchange(gw.port(), anonymous, kGet);
+    CHECK(without.response.empty());
+    CHECK_MESSAGE(without.error.find("certificate required") != std::string::npos, without.error);
+    TlsClientOptions old = client;
+    old.maxVersion = TLS1_2_VERSION;
+    TlsAnswer refused = tlsExchange(gw.port(), old, kGet);
+    CHECK_FALSE(refused.handshake);
+    CHECK_MESSAGE(refused.error.find("protocol version") != std::string::npos, refused.error);
+    TlsAnswer with = tlsExchange(gw.port(), client, kGet);
+    REQUIRE_MESSAGE(with.handshake, with.error);
+    CHECK(answered200(with));
+    // Accepted without a client certificate under the first settings: still served.
+    CHECK_MESSAGE(is200(open.get("/tls/v1/open-again")), open.error());
+
+    // Back to no client authentication; the pending connection (accepted, as the completed
+    // exchanges after it show) starts its handshake only now, under the settings it was accepted
+    // with.
+    gw.writeGatewayConfig(spec);
+    REQUIRE(gw.reload());
+    TlsAnswer anonymousAgain = tlsExchange(gw.port(), anonymous, kGet);
+    REQUIRE_MESSAGE(anonymousAgain.handshake, anonymousAgain.error);
+    CHECK(answered200(anonymousAgain));
+    REQUIRE_MESSAGE(pending.finishHandshake(), pending.error());
+    CHECK(pending.peerSubject() == "CN=localhost");
+    CHECK_MESSAGE(is200(pending.get("/tls/v1/pending")), pending.error());
+    REQUIRE(backend.waitForRequests(5, 2s));
+    CHECK(backend.request(4).target == "/pending");
+
+    GatewaySpec plain = spec;
+    plain.listenerTls.clear();
+    gw.writeGatewayConfig(plain);
+    std::size_t from = gw.logSize();
+    REQUIRE(gw.reload());
+    CHECK(gw.waitForLog("listener 'http': TLS was turned off; this takes effect at a restart", from, 2s));
+    TlsAnswer stillTls = tlsExchange(gw.port(), anonymous, kGet);
+    REQUIRE_MESSAGE(stillTls.handshake, stillTls.error);
+    CHECK(answered200(stillTls));
+    CHECK(backend.requestCount() == 6);
 }
 
 TEST_CASE("tls: the gateway verifies an HTTPS backend against the configured CA, and refuses an unknown one")

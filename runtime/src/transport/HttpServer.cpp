@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <future>
 #include <thread>
 
 #include "sluice/runtime/Logging.h"
@@ -25,7 +28,9 @@ bool HttpServer::start(std::string& error)
     for (unsigned i = 0; i < count; ++i) {
         _workers.push_back(std::make_unique<Worker>(i, _snapshot));
     }
-    for (const auto& listener : _snapshot->config.listeners) {
+    const auto& listeners = _snapshot->config.listeners;
+    for (std::size_t l = 0; l < listeners.size(); ++l) {
+        const ListenerConfig& listener = listeners[l];
         auto addresses = resolve(listener.host, listener.port, error);
         if (addresses.empty()) {
             error = "listener '" + listener.name + "': " + error;
@@ -34,13 +39,12 @@ bool HttpServer::start(std::string& error)
         Address address = addresses.front();
         bool tls = !listener.tls.isEmpty();
         std::shared_ptr<TlsServerContext> tlsContext;
-        if (tls) {
-            try {
-                tlsContext = TlsServerContext::create(listener.tls, _snapshot->config.directory);
-            } catch (const std::exception& e) {
-                error = "listener '" + listener.name + "': TLS: " + e.what();
-                return false;
-            }
+        if (tls && l < _snapshot->listenerTls.size()) {
+            tlsContext = _snapshot->listenerTls[l];
+        }
+        if (tls && tlsContext == nullptr) {
+            error = "listener '" + listener.name + "': TLS: the configuration snapshot has no context for it";
+            return false;
         }
         int port = listener.port;
         for (auto& worker : _workers) {
@@ -55,6 +59,7 @@ bool HttpServer::start(std::string& error)
             }
             if (worker == _workers.front()) {
                 _bound.push_back(BoundListener{listener.name, listener.host, localPort(fd), tls});
+                _boundConfig.push_back(listener);
             }
             worker->addListener(ListenSocket{fd, listener.name, tlsContext});
         }
@@ -68,10 +73,69 @@ bool HttpServer::start(std::string& error)
 
 void HttpServer::setSnapshot(std::shared_ptr<const Snapshot> snapshot)
 {
+    auto tls = listenerContexts(*snapshot);
     _snapshot = snapshot;
+    std::vector<std::future<void>> applied;
     for (auto& worker : _workers) {
-        worker->setSnapshot(snapshot);
+        applied.push_back(worker->setSnapshot(snapshot, tls));
     }
+    if (!_started) {
+        return;  // no worker loop runs: the posted swaps happen when (if) they start
+    }
+    // Waiting makes "reload complete" mean that new connections and exchanges get the new
+    // configuration. A worker's loop never blocks for long; the bound is only a safety net.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (std::size_t i = 0; i < applied.size(); ++i) {
+        if (applied[i].wait_until(deadline) != std::future_status::ready) {
+            Logging::get("transport")->warn("worker {} has not switched to the new configuration yet", i);
+        }
+    }
+}
+
+std::vector<std::shared_ptr<TlsServerContext>> HttpServer::listenerContexts(const Snapshot& next) const
+{
+    auto log = Logging::get("transport");
+    const auto& listeners = next.config.listeners;
+    std::vector<std::shared_ptr<TlsServerContext>> contexts(_boundConfig.size());
+    for (std::size_t b = 0; b < _boundConfig.size(); ++b) {
+        const ListenerConfig& bound = _boundConfig[b];
+        // By name; at the same position first, in case a name is used twice.
+        auto it = b < listeners.size() && listeners[b].name == bound.name
+                      ? listeners.begin() + static_cast<std::ptrdiff_t>(b)
+                      : std::find_if(listeners.begin(), listeners.end(),
+                                     [&](const ListenerConfig& l) { return l.name == bound.name; });
+        if (it == listeners.end()) {
+            log->warn(
+                "listener '{}' was removed from the configuration; it keeps listening on {}:{} with its "
+                "current settings until a restart",
+                bound.name, bound.host, _bound[b].port);
+            continue;
+        }
+        if (it->host != bound.host || it->port != bound.port) {
+            log->warn(
+                "listener '{}': the address changed from {}:{} to {}:{}; listeners are bound at start, so "
+                "this takes effect at a restart",
+                bound.name, bound.host, bound.port, it->host, it->port);
+        }
+        if (it->tls.isEmpty() != bound.tls.isEmpty()) {
+            log->warn("listener '{}': TLS was turned {}; this takes effect at a restart", bound.name,
+                      it->tls.isEmpty() ? "off" : "on");
+            continue;
+        }
+        auto index = static_cast<std::size_t>(it - listeners.begin());
+        if (index < next.listenerTls.size()) {
+            contexts[b] = next.listenerTls[index];
+        }
+    }
+    for (const auto& l : listeners) {
+        bool bound = std::any_of(_boundConfig.begin(), _boundConfig.end(),
+                                 [&](const ListenerConfig& b) { return b.name == l.name; });
+        if (!bound) {
+            log->warn("listener '{}' ({}:{}) is new; listeners are bound at start, so it opens at a restart", l.name,
+                      l.host, l.port);
+        }
+    }
+    return contexts;
 }
 
 void HttpServer::stop(int graceMs)

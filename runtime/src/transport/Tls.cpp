@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <stdexcept>
+#include <utility>
 
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
@@ -205,7 +206,7 @@ int TlsServerContext::onServerName(SSL* ssl, int*, void* arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
-SSL* TlsServerContext::newSession(int fd) const
+std::unique_ptr<TlsStream> TlsServerContext::accept(int fd) const
 {
     SSL* ssl = SSL_new(_certificates.front().ctx);
     if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1) {
@@ -213,7 +214,7 @@ SSL* TlsServerContext::newSession(int fd) const
         return nullptr;
     }
     SSL_set_accept_state(ssl);
-    return ssl;
+    return std::make_unique<TlsStream>(fd, ssl, shared_from_this());
 }
 
 std::shared_ptr<TlsClientContext> TlsClientContext::create(const Options& options)
@@ -284,6 +285,11 @@ SSL* TlsClientContext::newSession(int fd, const std::string& serverName) const
 TlsStream::TlsStream(int fd, SSL* ssl, bool server) : Stream(fd), _ssl(ssl), _server(server)
 {
     (void)_server;
+}
+
+TlsStream::TlsStream(int fd, SSL* ssl, std::shared_ptr<const TlsServerContext> context)
+    : Stream(fd), _ssl(ssl), _server(true), _serverContext(std::move(context))
+{
 }
 
 TlsStream::~TlsStream()

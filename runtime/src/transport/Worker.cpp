@@ -28,6 +28,8 @@ public:
         }
     }
     int fd() const { return _socket.fd; }
+    // New connections get `tls` from now on; those accepted before keep the context they got.
+    void useTls(std::shared_ptr<TlsServerContext> tls) { _socket.tls = std::move(tls); }
 
     void onIo(std::uint32_t) override
     {
@@ -77,12 +79,11 @@ void Worker::adopt(int fd, const Address& peer, const TlsServerContext* tls)
 {
     std::unique_ptr<Stream> stream;
     if (tls != nullptr) {
-        SSL* ssl = tls->newSession(fd);
-        if (ssl == nullptr) {
+        stream = tls->accept(fd);  // holds the context for as long as the connection lives
+        if (stream == nullptr) {
             ::close(fd);
             return;
         }
-        stream = std::make_unique<TlsStream>(fd, ssl, true);
     } else {
         stream = std::make_unique<Stream>(fd);
     }
@@ -117,9 +118,21 @@ void Worker::join()
     }
 }
 
-void Worker::setSnapshot(std::shared_ptr<const Snapshot> snapshot)
+std::future<void> Worker::setSnapshot(std::shared_ptr<const Snapshot> snapshot,
+                                      std::vector<std::shared_ptr<TlsServerContext>> listenerTls)
 {
-    _loop.post([this, s = std::move(snapshot)]() mutable { _snapshot = std::move(s); });
+    auto applied = std::make_shared<std::promise<void>>();
+    std::future<void> done = applied->get_future();
+    _loop.post([this, s = std::move(snapshot), tls = std::move(listenerTls), applied]() mutable {
+        _snapshot = std::move(s);
+        for (std::size_t i = 0; i < tls.size() && i < _acceptors.size(); ++i) {
+            if (tls[i] != nullptr) {
+                _acceptors[i]->useTls(std::move(tls[i]));
+            }
+        }
+        applied->set_value();
+    });
+    return done;
 }
 
 void Worker::beginDrain(int graceMs)

@@ -80,6 +80,28 @@ std::vector<std::size_t> schedule(const std::vector<std::unique_ptr<Endpoint>>& 
     return order;
 }
 
+HealthCheckPolicy healthCheckPolicy(const HealthCheckConfig& cfg, const std::string& file, std::vector<ConfigError>& errors)
+{
+    HealthCheckPolicy policy;
+    policy.path = cfg.path;
+    policy.method = cfg.method;
+    policy.host = cfg.host;
+    policy.intervalMs = cfg.intervalMs;
+    policy.timeoutMs = cfg.timeoutMs;
+    policy.healthyThreshold = cfg.healthyThreshold;
+    policy.unhealthyThreshold = cfg.unhealthyThreshold;
+    policy.expectedStatus = cfg.expectedStatus;
+    for (std::size_t i = 0; i < cfg.expectedStatus.size(); ++i) {
+        const auto& [from, to] = cfg.expectedStatus[i];
+        if (from > to) {
+            errors.push_back({file, "/health_check/expected_status/" + std::to_string(i),
+                              "status range " + std::to_string(from) + "-" + std::to_string(to) +
+                                  " is empty: write the lower status first"});
+        }
+    }
+    return policy;
+}
+
 }  // namespace
 
 std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vector<ConfigError>& errors)
@@ -146,6 +168,10 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
     set->suspension.initialMs = api.suspendInitialMs;
     set->suspension.maxMs = api.suspendMaxMs;
     set->suspension.factor = api.suspendFactor;
+    set->apiName = api.name + " " + api.version;
+    if (api.healthCheck) {
+        set->healthCheck = healthCheckPolicy(*api.healthCheck, api.file, errors);
+    }
     return set;
 }
 

@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <Poco/Dynamic/Var.h>
@@ -55,6 +56,21 @@ struct EndpointConfig {
     std::string group;
 };
 
+// Active health checks of an API's endpoints ("health_check"): every endpoint is probed with
+// `method path` every `intervalMs`; `unhealthyThreshold` consecutive failed probes take it out
+// of load balancing, `healthyThreshold` consecutive passed ones bring it back.
+struct HealthCheckConfig {
+    std::string path = "/";
+    std::string method = "GET";  // GET | HEAD
+    std::string host;            // Host header; empty: the endpoint's
+    int intervalMs = 5000;
+    int timeoutMs = 1000;
+    int healthyThreshold = 2;
+    int unhealthyThreshold = 3;
+    // Inclusive status ranges that pass; a single status is a range of one. Default 200-399.
+    std::vector<std::pair<int, int>> expectedStatus{{200, 399}};
+};
+
 struct ApiConfig {
     std::string file;
     std::string name;
@@ -73,6 +89,7 @@ struct ApiConfig {
     std::int64_t suspendInitialMs = 30000;
     std::int64_t suspendMaxMs = 300000;
     double suspendFactor = 2.0;
+    std::optional<HealthCheckConfig> healthCheck;  // none: passive failure handling only
     std::vector<ResourceConfig> resources;
     std::vector<HandlerRef> handlers;
 };

@@ -13,8 +13,13 @@
 #include "sluice/runtime/routing/Router.h"
 #include "sluice/runtime/transport/Net.h"
 #include "sluice/runtime/upstream/EndpointSet.h"
+#include "sluice/runtime/upstream/HealthChecker.h"
 
 namespace sluice::runtime {
+
+namespace transport {
+class TlsServerContext;
+}
 
 struct ResourceRuntime {
     ResourceConfig config;
@@ -38,7 +43,13 @@ struct Snapshot {
     std::unique_ptr<routing::Router> router;  // over `apis`
     std::shared_ptr<MessageCodecs> codecs;    // builders and formatters by media type
     std::vector<transport::Cidr> trustedProxies;
+    // One per config.listeners entry (null for plain HTTP): the contexts new connections on that
+    // listener get while this snapshot is the current one.
+    std::vector<std::shared_ptr<transport::TlsServerContext>> listenerTls;
     std::size_t instanceCount = 0;
+    // Active health checks of the APIs' endpoints (no thread when no API has a health_check);
+    // last, so that probing stops before anything else of the generation goes.
+    std::unique_ptr<upstream::HealthChecker> healthChecks;
 
     ~Snapshot();  // the router goes before the APIs it points into
 };

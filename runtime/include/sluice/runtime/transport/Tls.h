@@ -12,19 +12,30 @@
 
 namespace sluice::runtime::transport {
 
+class TlsStream;
+
 // Server-side TLS for one listener: one SSL_CTX per configured certificate, chosen by SNI
 // (exact name, then "*.domain" wildcard, else the first certificate); TLS 1.2 or 1.3; optional
 // or required client certificates verified against a CA bundle (mutual TLS). "optional" admits a
 // client without a certificate; a certificate that is sent and does not verify fails the handshake
 // under both modes.
-class TlsServerContext {
+//
+// Immutable once created, and shared: each configuration snapshot owns its listeners' contexts, a
+// reload publishes new ones for new connections, and every stream accepted under a context keeps
+// it alive (the SNI callback is handed a raw pointer to it), so replacing a context never pulls it
+// from under a handshake in progress.
+class TlsServerContext : public std::enable_shared_from_this<TlsServerContext> {
 public:
     // Builds from the listener's "tls" object (already schema-valid); paths relative to
     // `baseDir`. Throws std::runtime_error naming the file and OpenSSL's reason.
     static std::shared_ptr<TlsServerContext> create(const Poco::Dynamic::Var& tls, const std::string& baseDir);
     ~TlsServerContext();
+    TlsServerContext(const TlsServerContext&) = delete;
+    TlsServerContext& operator=(const TlsServerContext&) = delete;
 
-    SSL* newSession(int fd) const;
+    // A server stream for the accepted socket `fd` that holds this context until it is destroyed;
+    // null when OpenSSL cannot make a session (the caller still owns `fd`).
+    std::unique_ptr<TlsStream> accept(int fd) const;
     bool clientAuth() const noexcept { return _clientAuth != "none"; }
 
 private:
@@ -33,6 +44,7 @@ private:
         std::vector<std::string> names;  // lower-case; "*.example.com" wildcards allowed
     };
     static int onServerName(SSL* ssl, int* alert, void* arg);
+    TlsServerContext() = default;
     SSL_CTX* select(const std::string& serverName) const;
 
     std::vector<Certificate> _certificates;
@@ -63,10 +75,14 @@ private:
     bool _verify = true;
 };
 
-// A Stream over OpenSSL in non-blocking mode.
+// A Stream over OpenSSL in non-blocking mode; owns `ssl`.
 class TlsStream final : public Stream {
 public:
+    // A client stream (`server` false): its SSL_CTX, referenced by the SSL, is all it needs.
     TlsStream(int fd, SSL* ssl, bool server);
+    // A server stream made by TlsServerContext::accept(); keeps `context` alive while OpenSSL may
+    // still call back into it (SNI selection during the handshake).
+    TlsStream(int fd, SSL* ssl, std::shared_ptr<const TlsServerContext> context);
     ~TlsStream() override;
 
     IoResult read(char* buffer, std::size_t length) override;
@@ -83,6 +99,7 @@ private:
 
     SSL* _ssl;
     bool _server;
+    std::shared_ptr<const TlsServerContext> _serverContext;  // released after SSL_free(_ssl)
     bool _done = false;
     bool _wantRead = false;
 };

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -39,8 +40,12 @@ public:
     // Graceful: stop accepting, finish in-flight exchanges, then exit (thread-safe).
     void stop(int graceMs);
     void join();
-    // Swaps the configuration snapshot used by new exchanges (thread-safe).
-    void setSnapshot(std::shared_ptr<const Snapshot> snapshot);
+    // Swaps the configuration snapshot used by new exchanges and, per listener in addListener()
+    // order, the TLS context new connections get (a null entry, or none, keeps the current one).
+    // Exchanges and connections already started keep theirs. Thread-safe; the future is ready
+    // once the worker's thread has made the swap.
+    std::future<void> setSnapshot(std::shared_ptr<const Snapshot> snapshot,
+                                  std::vector<std::shared_ptr<TlsServerContext>> listenerTls = {});
 
     // Loop-thread API for connections.
     EventLoop& loop() noexcept { return _loop; }

@@ -3,12 +3,14 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "sluice/runtime/Config.h"
 #include "sluice/runtime/transport/Net.h"
 #include "sluice/runtime/transport/Tls.h"
+#include "sluice/runtime/upstream/HealthCheck.h"
 
 namespace sluice::runtime::upstream {
 
@@ -41,13 +43,22 @@ public:
     std::shared_ptr<transport::TlsClientContext> tlsContext;  // https endpoints
     std::string serverName;                                   // SNI and verified name
 
-    bool available(std::int64_t nowMs) const noexcept { return _suspendedUntilMs.load(std::memory_order_relaxed) <= nowMs; }
+    // Neither suspended after request failures nor taken out by active health checks.
+    bool available(std::int64_t nowMs) const noexcept
+    {
+        return _healthy.load(std::memory_order_relaxed) && _suspendedUntilMs.load(std::memory_order_relaxed) <= nowMs;
+    }
     std::int64_t suspendedUntilMs() const noexcept { return _suspendedUntilMs.load(std::memory_order_relaxed); }
     // Returns the new suspension duration.
     std::int64_t reportFailure(std::int64_t nowMs, const SuspensionPolicy& policy) noexcept;
     void reportSuccess() noexcept;
 
+    // Active health state: written by the health checker's thread only, read by every worker.
+    bool healthy() const noexcept { return _healthy.load(std::memory_order_relaxed); }
+    void setHealthy(bool healthy) noexcept { _healthy.store(healthy, std::memory_order_relaxed); }
+
 private:
+    std::atomic<bool> _healthy{true};
     std::atomic<std::int64_t> _suspendedUntilMs{0};
     std::atomic<std::int64_t> _lastSuspensionMs{0};
 };
@@ -68,6 +79,8 @@ public:
     EndpointTimeouts timeouts;
     SuspensionPolicy suspension;
     int retries = 1;  // extra attempts, on other endpoints, for idempotent requests
+    std::optional<HealthCheckPolicy> healthCheck;  // none: no active probing
+    std::string apiName;                           // "<name> <version>", for log lines
 
 private:
     std::vector<std::unique_ptr<Endpoint>> _endpoints;

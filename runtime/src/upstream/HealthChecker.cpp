@@ -1,0 +1,274 @@
+#include "sluice/runtime/upstream/HealthChecker.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <mutex>
+#include <random>
+#include <string>
+#include <utility>
+
+#include "sluice/runtime/Logging.h"
+#include "sluice/runtime/transport/EventLoop.h"
+#include "sluice/runtime/transport/UpstreamConnection.h"
+
+namespace sluice::runtime::upstream {
+
+using transport::Clock;
+
+// Probes one endpoint: a fresh connection per probe ("Connection: close"), so that a probe also
+// proves the endpoint accepts connections. The verdict comes with the response head; the body is
+// never read. Lives on the prober thread between begin() and end().
+class HealthTarget final : public transport::TimerTarget, public transport::UpstreamSink {
+public:
+    HealthTarget(Endpoint& endpoint, const HealthCheckPolicy& policy, std::string apiName)
+        : _endpoint(endpoint), _policy(policy), _apiName(std::move(apiName))
+    {
+        _request = policy.method + " " + policy.path +
+                   " HTTP/1.1\r\nHost: " + (policy.host.empty() ? endpoint.hostHeader : policy.host) +
+                   "\r\nUser-Agent: sluice-health-check\r\nAccept: */*\r\nConnection: close\r\n\r\n";
+        _key = endpoint.url + "|" + _request;
+    }
+
+    // Same endpoint, same probe: the health state of one may continue in the other.
+    const std::string& key() const noexcept { return _key; }
+    Endpoint& endpoint() noexcept { return _endpoint; }
+    int intervalMs() const noexcept { return _policy.intervalMs; }
+    HealthCounter counter;
+
+    void begin(transport::EventLoop& loop, transport::UpstreamPool& pool, Clock::time_point firstProbe)
+    {
+        _loop = &loop;
+        _pool = &pool;
+        _nextProbe = firstProbe;
+        _loop->arm(this, firstProbe);
+    }
+
+    // The thread is stopping: drop a probe in flight without counting it.
+    void end()
+    {
+        if (_conn != nullptr) {
+            std::exchange(_conn, nullptr)->abort();
+        }
+        _loop->disarm(this);
+        _loop = nullptr;
+        _pool = nullptr;
+    }
+
+    Clock::time_point onTimer(Clock::time_point now) override
+    {
+        if (_conn != nullptr) {
+            if (now >= _probeDeadline) {
+                std::exchange(_conn, nullptr)->abort();
+                finish(false, "no response within " + std::to_string(_policy.timeoutMs) + " ms");
+            }
+        } else if (now >= _nextProbe) {
+            startProbe(now);
+        }
+        return _conn != nullptr ? _probeDeadline : _nextProbe;
+    }
+
+    void onUpstreamHead(const http::ResponseHead& head) override
+    {
+        int status = head.status;
+        std::exchange(_conn, nullptr)->abort();  // the status is the verdict; the body is not needed
+        finish(_policy.expects(status), "status " + std::to_string(status));
+        _loop->arm(this, _nextProbe);
+    }
+
+    void onUpstreamData(std::string_view) override {}
+    void onUpstreamEnd() override {}  // not reached: the connection is dropped at the head
+    void onUpstreamDrained() override {}
+
+    void onUpstreamFailure(transport::UpstreamFailure failure, bool) override
+    {
+        _conn = nullptr;  // it closed itself
+        finish(false, failure == transport::UpstreamFailure::Connect   ? "connect failed"
+                      : failure == transport::UpstreamFailure::Timeout ? "timed out"
+                      : failure == transport::UpstreamFailure::Closed  ? "connection closed before a response"
+                                                                       : "invalid response");
+        _loop->arm(this, _nextProbe);
+    }
+
+private:
+    void startProbe(Clock::time_point now)
+    {
+        _probeStarted = now;
+        _probeDeadline = now + std::chrono::milliseconds(_policy.timeoutMs);
+        _nextProbe = Clock::time_point::max();
+        std::string error;
+        transport::UpstreamConnection* conn = _pool->acquire(_endpoint.poolKey, _endpoint.addresses.front(), error,
+                                                             _endpoint.tlsContext.get(), _endpoint.serverName);
+        if (conn == nullptr) {
+            finish(false, error);
+            return;
+        }
+        _conn = conn;
+        // The connection's own timeouts are a little longer than the probe's, so that a slow
+        // endpoint is reported by the probe deadline as "no response within timeout_ms".
+        conn->attach(this, _policy.method, _policy.timeoutMs + 50, _policy.timeoutMs + 50);
+        conn->send(_request);  // may fail at once, calling onUpstreamFailure
+        if (_conn != nullptr) {
+            conn->requestComplete();
+        }
+    }
+
+    void finish(bool passed, const std::string& detail)
+    {
+        Clock::time_point now = Clock::now();
+        _nextProbe = std::max(_probeStarted + std::chrono::milliseconds(_policy.intervalMs), now);
+        if (!passed) {
+            Logging::get("upstream")
+                ->debug("health check of {} ({}): {} {} failed: {}", _endpoint.url, _apiName, _policy.method,
+                        _policy.path, detail);
+        }
+        switch (counter.record(passed, _policy)) {
+            case HealthCounter::Transition::Down:
+                _endpoint.setHealthy(false);
+                Logging::get("upstream")
+                    ->warn("endpoint {} ({}) is DOWN: {} consecutive health check(s) failed, last: {}", _endpoint.url,
+                           _apiName, _policy.unhealthyThreshold, detail);
+                break;
+            case HealthCounter::Transition::Up:
+                _endpoint.setHealthy(true);
+                Logging::get("upstream")
+                    ->info("endpoint {} ({}) is UP: {} consecutive health check(s) passed", _endpoint.url, _apiName,
+                           _policy.healthyThreshold);
+                break;
+            case HealthCounter::Transition::None:
+                break;
+        }
+    }
+
+    Endpoint& _endpoint;
+    const HealthCheckPolicy& _policy;
+    std::string _apiName;
+    std::string _request;
+    std::string _key;
+    transport::EventLoop* _loop = nullptr;
+    transport::UpstreamPool* _pool = nullptr;
+    transport::UpstreamConnection* _conn = nullptr;  // the probe in flight
+    Clock::time_point _probeStarted;
+    Clock::time_point _probeDeadline = Clock::time_point::max();
+    Clock::time_point _nextProbe = Clock::time_point::max();
+};
+
+// The live checkers in creation order; only the last one probes.
+class HealthRegistry {
+public:
+    static HealthRegistry& instance()
+    {
+        static auto* registry = new HealthRegistry;  // never destroyed: checkers may outlive statics
+        return *registry;
+    }
+
+    void add(HealthChecker& checker)
+    {
+        std::lock_guard<std::mutex> lock(_mutex);
+        if (!_live.empty()) {
+            _live.back()->stop();
+            checker.takeStateFrom(*_live.back());
+        }
+        _live.push_back(&checker);
+        checker.start();
+    }
+
+    void remove(HealthChecker& checker)
+    {
+        std::lock_guard<std::mutex> lock(_mutex);
+        bool newest = !_live.empty() && _live.back() == &checker;
+        checker.stop();
+        _live.erase(std::remove(_live.begin(), _live.end(), &checker), _live.end());
+        if (newest && !_live.empty()) {
+            _live.back()->start();
+        }
+    }
+
+private:
+    std::mutex _mutex;
+    std::vector<HealthChecker*> _live;
+};
+
+std::unique_ptr<HealthChecker> HealthChecker::create(const std::vector<std::shared_ptr<EndpointSet>>& sets)
+{
+    std::unique_ptr<HealthChecker> checker(new HealthChecker);
+    for (const auto& set : sets) {
+        if (!set || !set->healthCheck) {
+            continue;
+        }
+        checker->_sets.push_back(set);
+        for (const auto& endpoint : set->endpoints()) {
+            checker->_targets.push_back(std::make_unique<HealthTarget>(*endpoint, *set->healthCheck, set->apiName));
+        }
+    }
+    return checker;
+}
+
+void HealthChecker::activate()
+{
+    // Registered even without targets: a generation without health checks still ends the
+    // probing of the one before it.
+    if (!_active) {
+        _active = true;
+        HealthRegistry::instance().add(*this);
+    }
+}
+
+HealthChecker::~HealthChecker() { HealthRegistry::instance().remove(*this); }
+
+void HealthChecker::takeStateFrom(const HealthChecker& previous)
+{
+    for (auto& target : _targets) {
+        for (const auto& old : previous._targets) {
+            if (old->key() == target->key()) {
+                target->counter = old->counter;
+                target->endpoint().setHealthy(old->counter.healthy());
+                break;
+            }
+        }
+    }
+}
+
+void HealthChecker::start()
+{
+    if (_thread.joinable() || _targets.empty()) {
+        return;
+    }
+    try {
+        _loop = std::make_unique<transport::EventLoop>();
+        _thread = std::thread([this] { run(*_loop); });
+    } catch (const std::exception& e) {
+        _loop.reset();
+        Logging::get("upstream")->error("cannot start health checks: {}", e.what());
+    }
+}
+
+void HealthChecker::stop()
+{
+    if (!_thread.joinable()) {
+        return;
+    }
+    _loop->stop();
+    _thread.join();
+    _loop.reset();
+}
+
+void HealthChecker::run(transport::EventLoop& loop)
+{
+    ::pthread_setname_np(::pthread_self(), "sluice-health");
+    transport::UpstreamPool pool(loop, 0);
+    // The first probes are spread over up to a second (or an interval, if shorter), so that many
+    // endpoints are not all probed at once after a start or a reload.
+    std::minstd_rand random(std::random_device{}());
+    Clock::time_point now = Clock::now();
+    for (auto& target : _targets) {
+        std::uniform_int_distribution<int> spread(0, std::min(1000, target->intervalMs()) - 1);
+        target->begin(loop, pool, now + std::chrono::milliseconds(spread(random)));
+    }
+    loop.run();
+    for (auto& target : _targets) {
+        target->end();
+    }
+}
+
+}  // namespace sluice::runtime::upstream
