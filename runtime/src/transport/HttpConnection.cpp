@@ -19,6 +19,17 @@ namespace sluice::runtime::transport {
 
 namespace {
 
+// Exchanges of connections that went idle, kept per worker thread for the next request of any
+// connection: an idle keep-alive connection holds none (10,000 idle clients must cost little),
+// and a busy one takes a warm one (its vectors and strings keep their capacity) without malloc.
+constexpr std::size_t kSpareExchanges = 256;
+
+std::vector<std::unique_ptr<Exchange>>& spareExchanges()
+{
+    thread_local std::vector<std::unique_ptr<Exchange>> spare;
+    return spare;
+}
+
 constexpr std::size_t kReadChunk = 32 * 1024;
 constexpr std::size_t kGatherBytes = 64 * 1024;  // chunked request body bytes forwarded per send, at most
 // Request bodies with a Content-Length go from the client's socket to the backend's through one
@@ -133,7 +144,7 @@ public:
         owner._timers.erase(it);
         owner._loop.defer([dead = std::shared_ptr<ExchangeTimer>(std::move(self))] {});
         if (owner.exchangeIfCurrent(owner._generation) != nullptr) {
-            _cb(_user, owner._exchange.handle(), _id);
+            _cb(_user, owner.ex().handle(), _id);
         }
         return Clock::time_point::max();
     }
@@ -147,7 +158,7 @@ private:
 
 sluice_status HttpConnection::startTimer(std::uint64_t delayMs, sluice_timer_callback cb, void* user, sluice_timer_id* id)
 {
-    if (_closed || _exchange.owner != this) {
+    if (_closed || ex().owner != this) {
         return SLUICE_E_WRONG_PHASE;
     }
     constexpr std::uint64_t kMaxDelayMs = 24ull * 3600 * 1000;
@@ -174,13 +185,13 @@ sluice_status HttpConnection::cancelTimer(sluice_timer_id id)
 
 sluice_status HttpConnection::resume(sluice_action next)
 {
-    if (!_exchange.paused || _state != State::Paused) {
+    if (!ex().paused || _state != State::Paused) {
         return SLUICE_E_INVALID;  // only a paused exchange resumes, and only once
     }
     if (next != SLUICE_ACTION_CONTINUE && next != SLUICE_ACTION_RESPOND && next != SLUICE_ACTION_ERROR) {
         return SLUICE_E_INVALID;
     }
-    _exchange.paused = false;
+    ex().paused = false;
     // Continue after the plugin's callback has returned, never inside it.
     _loop.defer([this, next, generation = _generation] {
         if (exchangeIfCurrent(generation) != nullptr) {
@@ -192,7 +203,7 @@ sluice_status HttpConnection::resume(sluice_action next)
 
 sluice_status HttpConnection::httpCall(const sluice_http_request& request, sluice_http_callback cb, void* user)
 {
-    if (_closed || _exchange.owner != this) {
+    if (_closed || ex().owner != this) {
         return SLUICE_E_WRONG_PHASE;
     }
     auto call = std::make_unique<HttpCall>(*this, _generation, cb, user);
@@ -219,7 +230,7 @@ void HttpConnection::callFinished(HttpCall* call)
 sluice_status HttpConnection::counterAdd(std::string_view key, std::int64_t delta, std::uint64_t windowMs,
                                          sluice_counter_callback cb, void* user)
 {
-    if (_closed || _exchange.owner != this) {
+    if (_closed || ex().owner != this) {
         return SLUICE_E_WRONG_PHASE;
     }
     std::int64_t value = LocalCounters::instance().add(std::string(key), delta, windowMs);
@@ -252,6 +263,39 @@ HttpConnection::~HttpConnection()
     _timers.clear();
     _calls.clear();
     _loop.disarm(this);
+    releaseExchange();
+}
+
+Exchange& HttpConnection::ex()
+{
+    if (_exchange == nullptr) {
+        auto& spare = spareExchanges();
+        if (!spare.empty()) {
+            _exchange = std::move(spare.back());
+            spare.pop_back();
+        } else {
+            _exchange = std::make_unique<Exchange>();
+        }
+    }
+    return *_exchange;
+}
+
+void HttpConnection::releaseExchange() noexcept
+{
+    if (_exchange == nullptr) {
+        return;
+    }
+    _exchange->reset();  // nothing may point into the arena once it is released
+    _exchange->arena.release();
+    auto& spare = spareExchanges();
+    if (spare.size() < kSpareExchanges) {
+        try {
+            spare.push_back(std::move(_exchange));
+        } catch (...) {
+            // No room to keep it: it is freed below.
+        }
+    }
+    _exchange.reset();
 }
 
 void HttpConnection::start()
@@ -473,7 +517,7 @@ void HttpConnection::processInput()
     }
     if (r.status == http::ParseStatus::Error) {
         _snapshot = _worker.snapshot();
-        _exchange.reset();
+        ex().reset();
         _headConsumed = false;
         _isHead = false;
         _in.clear();
@@ -492,7 +536,7 @@ void HttpConnection::startExchange()
 {
     _scanned = 0;
     _snapshot = _worker.snapshot();
-    _exchange.reset();
+    ex().reset();
     _isHead = _head.method == "HEAD";
     _versionMinor = _head.versionMinor;
     const HttpConfig& cfg = _snapshot->config.http;
@@ -559,7 +603,7 @@ void HttpConnection::routeAndRun()
         if (match.status == routing::RouteStatus::Escaped) {
             respondLocal(400, kBadRequest, "Bad Request", "The path leaves its API through a '..' segment.");
         } else if (match.status == routing::RouteStatus::MethodNotAllowed) {
-            _exchange.responseHeaders.set("Allow", match.allowedMethods);
+            ex().responseHeaders.set("Allow", match.allowedMethods);
             respondLocal(405, kMethodNotAllowed, "Method Not Allowed",
                          "The resource does not support " + std::string(_head.method) + ".");
         } else {
@@ -572,7 +616,7 @@ void HttpConnection::routeAndRun()
 
     // The exchange: copies of everything handlers may see. Hop-by-hop fields (including those
     // the client named in Connection) never enter it, so nothing a handler adds is stripped.
-    Exchange& ex = _exchange;
+    Exchange& ex = this->ex();
     ex.method.assign(_head.method);
     ex.path = std::move(*path);
     ex.query.assign(_head.query);
@@ -644,7 +688,7 @@ void HttpConnection::bufferRequestBody()
         _bodyEnded = st == http::ChunkedDecoder::Status::Done;
     }
     if (_bodyEnded) {
-        _exchange.requestBody = std::move(_bufferedBody);
+        ex().requestBody = std::move(_bufferedBody);
         _bufferedBody.clear();
         _bodyMode = BodyMode::Length;  // forwarded with a Content-Length from the buffer
         runRequestChain();
@@ -658,12 +702,12 @@ void HttpConnection::runRequestChain(std::size_t from)
         return;
     }
     _state = State::Proxy;
-    ChainResult r = _pipeline->runRequest(_exchange, from);
+    ChainResult r = _pipeline->runRequest(ex(), from);
     _chainEnd = r.index;
     switch (r.outcome) {
         case ChainOutcome::Continue:
             _chainEnd = _pipeline->handlers().size();
-            if (_exchange.codecs != nullptr && _exchange.codecs->format(_exchange, SLUICE_MSG_REQUEST) != SLUICE_OK) {
+            if (ex().codecs != nullptr && ex().codecs->format(ex(), SLUICE_MSG_REQUEST) != SLUICE_OK) {
                 respondLocal(500, kInternal, "Internal Server Error", "The changed request could not be formatted.");
                 return;
             }
@@ -675,7 +719,7 @@ void HttpConnection::runRequestChain(std::size_t from)
             _state = State::Paused;
             _pausedPhase = SLUICE_PHASE_REQUEST;
             _pausedIndex = r.index;
-            _exchange.paused = true;
+            ex().paused = true;
             setDeadline(_api->endpoints->timeouts.readMs);
             return;
     }
@@ -685,12 +729,12 @@ void HttpConnection::continueAfterPause(sluice_action next)
 {
     _state = State::Proxy;
     _deadline = Clock::time_point::max();
-    if (next == SLUICE_ACTION_RESPOND && !_exchange.localResponse) {
+    if (next == SLUICE_ACTION_RESPOND && !ex().localResponse) {
         Logging::get("pipeline")->error("a handler resumed with RESPOND without preparing a response");
         next = SLUICE_ACTION_ERROR;
     }
     if (next == SLUICE_ACTION_ERROR) {
-        _exchange.localResponse = LocalResponse{500, "application/json",
+        ex().localResponse = LocalResponse{500, "application/json",
                                                 errorBody(kInternal, "Internal Server Error",
                                                           "The gateway could not process the request.")};
         next = SLUICE_ACTION_RESPOND;
@@ -735,7 +779,7 @@ void HttpConnection::proxy()
     _deadline = Clock::time_point::max();
     // Take what the client has already sent (bounded), so that it leaves with the head.
     std::string_view early;
-    if (!_bodyEnded && !_exchange.requestBody) {
+    if (!_bodyEnded && !ex().requestBody) {
         if (_bodyMode == BodyMode::Length) {
             std::uint64_t inHand = std::min<std::uint64_t>(_bodyRemaining, _in.size());
             std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining - inHand, kBodyBlock));
@@ -794,7 +838,7 @@ bool HttpConnection::connectUpstream(std::string_view early)
         std::string error;
         // A body that streams cannot be sent a second time, so a stale pooled connection would
         // cost this request a 502: check the connection first (a request in hand is retried).
-        const bool replayable = _bodyMode == BodyMode::None || _exchange.requestBody.has_value();
+        const bool replayable = _bodyMode == BodyMode::None || ex().requestBody.has_value();
         _upstream = _worker.pool().acquire(_endpoint->poolKey, _endpoint->addresses.front(), error,
                                            _endpoint->tlsContext.get(), _endpoint->serverName, !replayable);
         if (_upstream == nullptr) {
@@ -805,9 +849,9 @@ bool HttpConnection::connectUpstream(std::string_view early)
         break;
     }
     buildUpstreamHead();
-    _upstream->attach(this, _exchange.method, _api->endpoints->timeouts.connectMs, _api->endpoints->timeouts.readMs);
-    if (_exchange.requestBody) {
-        _upstream->send(_upHead, *_exchange.requestBody);
+    _upstream->attach(this, ex().method, _api->endpoints->timeouts.connectMs, _api->endpoints->timeouts.readMs);
+    if (ex().requestBody) {
+        _upstream->send(_upHead, *ex().requestBody);
     } else if (_bodyMode == BodyMode::Length && !_bodyEnded && (!_in.empty() || !early.empty())) {
         // The body bytes already here (buffered with the head, then read just now) go out with
         // the head, in one write.
@@ -828,7 +872,7 @@ bool HttpConnection::connectUpstream(std::string_view early)
 
 void HttpConnection::buildUpstreamHead()
 {
-    const Exchange& ex = _exchange;
+    const Exchange& ex = this->ex();
     std::string& h = _upHead;
     h.clear();
     h.append(ex.method);
@@ -1013,7 +1057,7 @@ void HttpConnection::onUpstreamHead(const http::ResponseHead& head)
     if (!_bodyEnded && head.status >= 400) {
         _keepAlive = false;  // an early refusal: stop taking the body and close after the answer
     }
-    Exchange& ex = _exchange;
+    Exchange& ex = this->ex();
     ex.responseStatus = head.status;
     ex.responseHeaders.clear();
     http::HopByHopFilter hopByHop(head.headers);
@@ -1044,12 +1088,12 @@ void HttpConnection::onUpstreamHead(const http::ResponseHead& head)
 void HttpConnection::runResponsePhase(std::size_t until)
 {
     _state = State::Proxy;
-    ChainResult r = _pipeline->runResponse(_exchange, until);
+    ChainResult r = _pipeline->runResponse(ex(), until);
     if (r.outcome == ChainOutcome::Pause) {
         _state = State::Paused;
         _pausedPhase = SLUICE_PHASE_RESPONSE;
         _pausedIndex = r.index;
-        _exchange.paused = true;
+        ex().paused = true;
         if (_upstream != nullptr) {
             _upstreamPaused = true;
             _upstream->pauseReading(true);
@@ -1081,7 +1125,7 @@ void HttpConnection::runResponsePhase(std::size_t until)
 
 void HttpConnection::finishBufferedResponse()
 {
-    Exchange& ex = _exchange;
+    Exchange& ex = this->ex();
     if (ex.codecs != nullptr && ex.codecs->format(ex, SLUICE_MSG_RESPONSE) != SLUICE_OK) {
         respondLocal(500, kInternal, "Internal Server Error", "The changed response could not be formatted.");
         return;
@@ -1097,7 +1141,7 @@ void HttpConnection::finishBufferedResponse()
 
 void HttpConnection::writeResponseHead()
 {
-    Exchange& ex = _exchange;
+    Exchange& ex = this->ex();
     switch (_upFraming) {
         case http::BodyFraming::ContentLength: _clientFraming = ClientFraming::Length; break;
         case http::BodyFraming::None: _clientFraming = ClientFraming::None; break;
@@ -1209,7 +1253,7 @@ void HttpConnection::onUpstreamEnd()
         up->abort();
     }
     if (_bufferResponse) {
-        _exchange.responseBody = std::move(_responseBuffer);
+        ex().responseBody = std::move(_responseBuffer);
         _responseBuffer.clear();
         runResponsePhase(_chainEnd);
         return;
@@ -1242,7 +1286,7 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     // Nothing of the response arrived. A request whose body is fully in hand may go again:
     // always when nothing was sent (connect failure, or a stale pooled connection), otherwise
     // only when idempotent.
-    bool bodyInHand = _bodyMode == BodyMode::None || _exchange.requestBody.has_value();
+    bool bodyInHand = _bodyMode == BodyMode::None || ex().requestBody.has_value();
     bool staleReuse = reused && failure == UpstreamFailure::Closed;
     if (failure == UpstreamFailure::Connect || failure == UpstreamFailure::Timeout ||
         failure == UpstreamFailure::BadResponse) {
@@ -1250,12 +1294,12 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     }
     bool retry = bodyInHand &&
                  (failure == UpstreamFailure::Connect || staleReuse ||
-                  (idempotent(_exchange.method) && failure != UpstreamFailure::BadResponse)) &&
+                  (idempotent(ex().method) && failure != UpstreamFailure::BadResponse)) &&
                  static_cast<int>(_tried.size()) <= endpoints.retries;
     if (staleReuse) {
         _tried.pop_back();  // the endpoint is fine; its pooled connection was not
     }
-    Logging::get("upstream")->warn("{} {}: {} ({})", _exchange.method, _endpoint->url,
+    Logging::get("upstream")->warn("{} {}: {} ({})", ex().method, _endpoint->url,
                                    failure == UpstreamFailure::Connect   ? "connect failed"
                                    : failure == UpstreamFailure::Timeout ? "timed out"
                                    : failure == UpstreamFailure::Closed  ? "connection closed"
@@ -1281,9 +1325,9 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
 void HttpConnection::respondLocal(int status, std::int64_t code, std::string_view message, std::string_view description,
                                   bool forceClose)
 {
-    _exchange.localResponse = LocalResponse{status, "application/json", errorBody(code, message, description)};
-    if (status == 401 && !_exchange.responseHeaders.get("WWW-Authenticate")) {
-        _exchange.responseHeaders.set("WWW-Authenticate", "Bearer realm=\"sluice\"");
+    ex().localResponse = LocalResponse{status, "application/json", errorBody(code, message, description)};
+    if (status == 401 && !ex().responseHeaders.get("WWW-Authenticate")) {
+        ex().responseHeaders.set("WWW-Authenticate", "Bearer realm=\"sluice\"");
     }
     respondPrepared(forceClose);
 }
@@ -1295,14 +1339,14 @@ void HttpConnection::respondPrepared(bool forceClose, bool runChain)
         _upstream = nullptr;
     }
     _state = State::Respond;
-    LocalResponse& r = *_exchange.localResponse;
-    if (runChain && _pipeline != nullptr && !_pipeline->empty() && _exchange.owner == this) {
+    LocalResponse& r = *ex().localResponse;
+    if (runChain && _pipeline != nullptr && !_pipeline->empty() && ex().owner == this) {
         // Response hooks run for local responses too (not resumable: a pause here is an error).
-        _exchange.responseStatus = r.status;
-        ChainResult cr = _pipeline->runResponse(_exchange, _chainEnd);
+        ex().responseStatus = r.status;
+        ChainResult cr = _pipeline->runResponse(ex(), _chainEnd);
         if (cr.outcome == ChainOutcome::Pause) {
             Logging::get("pipeline")->error("a handler paused on a local response; not supported");
-            _exchange.paused = false;
+            ex().paused = false;
         }
     }
     if (forceClose || !_bodyEnded || !_headConsumed) {
@@ -1316,7 +1360,7 @@ void HttpConnection::respondPrepared(bool forceClose, bool runChain)
     out.push_back(' ');
     out.append(reasonPhrase(r.status));
     out.append("\r\n");
-    for (const auto& [name, value] : _exchange.responseHeaders.entries()) {
+    for (const auto& [name, value] : ex().responseHeaders.entries()) {
         if (equalsIgnoreCase(name, "content-length") || equalsIgnoreCase(name, "content-type") ||
             equalsIgnoreCase(name, "transfer-encoding") || equalsIgnoreCase(name, "connection")) {
             continue;
@@ -1335,18 +1379,18 @@ void HttpConnection::respondPrepared(bool forceClose, bool runChain)
     if (!(_headConsumed && _isHead)) {
         writeOut(r.body);
     }
-    _exchange.localResponse.reset();
+    ex().localResponse.reset();
     finishExchange();
 }
 
 void HttpConnection::finishExchange()
 {
-    if (_pipeline != nullptr && !_pipeline->empty() && _exchange.owner == this) {
-        _pipeline->runLog(_exchange);
+    if (_pipeline != nullptr && !_pipeline->empty() && ex().owner == this) {
+        _pipeline->runLog(ex());
     }
     endExchangeServices();
-    _exchange.owner = nullptr;
-    _exchange.driver = nullptr;
+    ex().owner = nullptr;
+    ex().driver = nullptr;
     _pipeline = nullptr;
     _api = nullptr;
     _snapshot.reset();
@@ -1370,8 +1414,7 @@ void HttpConnection::finishExchange()
         // Idle keep-alive: give the buffers back (10,000 idle clients must cost little memory).
         _in.shrinkIfEmpty(0);
         _out.shrinkIfEmpty(0);
-        _exchange.reset();  // nothing may point into the arena once it is released
-        _exchange.arena.release();
+        releaseExchange();
     }
     _upstreamPaused = false;
     if (_draining) {
@@ -1509,12 +1552,14 @@ void HttpConnection::closeNow()
         _upstream->abort();
         _upstream = nullptr;
     }
-    if (_exchange.owner == this && _pipeline != nullptr && !_pipeline->empty()) {
-        _pipeline->runLog(_exchange);
+    if (_exchange != nullptr && _exchange->owner == this && _pipeline != nullptr && !_pipeline->empty()) {
+        _pipeline->runLog(*_exchange);
     }
     endExchangeServices();
-    _exchange.owner = nullptr;
-    _exchange.driver = nullptr;
+    if (_exchange != nullptr) {
+        _exchange->owner = nullptr;
+        _exchange->driver = nullptr;
+    }
     _loop.remove(_stream->fd());
     _loop.disarm(this);
     _worker.closed(this);
@@ -1535,7 +1580,7 @@ Clock::time_point HttpConnection::onTimer(Clock::time_point now)
             if (_in.empty()) {
                 closeNow();  // idle keep-alive connection
             } else {
-                _exchange.reset();
+                ex().reset();
                 _headConsumed = false;
                 _isHead = false;
                 _bodyMode = BodyMode::None;
@@ -1552,7 +1597,7 @@ Clock::time_point HttpConnection::onTimer(Clock::time_point now)
             break;
         case State::Paused:
             Logging::get("pipeline")->error("a paused handler did not resume in time");
-            _exchange.paused = false;
+            ex().paused = false;
             if (_responseStarted) {
                 closeNow();
             } else {

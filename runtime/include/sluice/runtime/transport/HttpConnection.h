@@ -52,11 +52,15 @@ public:
     // For HttpCall: deliver its answer if the exchange that made it is still running.
     Exchange* exchangeIfCurrent(std::uint64_t generation) noexcept
     {
-        return !_closed && generation == _generation && _exchange.owner == this ? &_exchange : nullptr;
+        return !_closed && generation == _generation && _exchange != nullptr && _exchange->owner == this
+                   ? _exchange.get()
+                   : nullptr;
     }
     void callFinished(HttpCall* call);
     bool hasCall(HttpCall* call) const { return _calls.count(call) != 0; }
     EventLoop& loop() noexcept { return _loop; }
+    // The current exchange (taken from the worker's spares on first use).
+    Exchange& ex();
     Worker& worker() noexcept { return _worker; }
 
 private:
@@ -102,6 +106,7 @@ private:
     void writeOut(std::string_view bytes);
     void flush();
     void closeNow();
+    void releaseExchange() noexcept;
     void lingerThenClose();
     void drainLinger(bool closeIfQuiet);
     void setDeadline(int ms);
@@ -132,7 +137,7 @@ private:
     // The current exchange.
     std::shared_ptr<const Snapshot> _snapshot;
     http::RequestHead _head;
-    Exchange _exchange;
+    std::unique_ptr<Exchange> _exchange;  // taken when a request starts, given back when idle
     const ApiRuntime* _api = nullptr;
     const Pipeline* _pipeline = nullptr;
     bool _keepAlive = true;
