@@ -16,6 +16,7 @@
 #include "sluice/runtime/Logging.h"
 #include "sluice/runtime/Version.h"
 #include "sluice/runtime/transport/HttpServer.h"
+#include "sluice/runtime/upstream/EndpointSet.h"
 
 namespace sluice::runtime {
 
@@ -228,10 +229,22 @@ int run(const Options& o, std::ostream& err)
             std::string json = "{\"version\":" + jsonQuote(kRuntimeVersion) + ",\"abi\":" +
                                jsonQuote(SLUICE_ABI_VERSION_STRING) + ",\"workers\":" +
                                std::to_string(server.workerCount()) + ",\"apis\":[";
+            const std::int64_t now = upstream::monotonicMs();
             for (std::size_t i = 0; current && i < current->apis.size(); ++i) {
                 const auto& api = current->apis[i].config;
                 json += (i ? "," : "") + std::string("{\"name\":") + jsonQuote(api.name) +
-                        ",\"context\":" + jsonQuote(api.context) + ",\"version\":" + jsonQuote(api.version) + "}";
+                        ",\"context\":" + jsonQuote(api.context) + ",\"version\":" + jsonQuote(api.version) +
+                        ",\"endpoints\":[";
+                // What load balancing sees now: health-check state and request-failure suspension.
+                const auto& endpoints = current->apis[i].endpoints->endpoints();
+                for (std::size_t e = 0; e < endpoints.size(); ++e) {
+                    const auto& endpoint = *endpoints[e];
+                    const std::int64_t suspendedMs = std::max<std::int64_t>(0, endpoint.suspendedUntilMs() - now);
+                    json += (e ? "," : "") + std::string("{\"url\":") + jsonQuote(endpoint.url) +
+                            ",\"healthy\":" + (endpoint.healthy() ? "true" : "false") +
+                            ",\"suspended_ms\":" + std::to_string(suspendedMs) + "}";
+                }
+                json += "]}";
             }
             return json + "]}";
         };

@@ -61,7 +61,9 @@ TEST_CASE("admin: GET /status answers on loopback only, with the running APIs, a
     CHECK(status->status == 200);
     CHECK(status->header("Content-Type") == "application/json");
     CHECK(contains(status->body, R"("workers":2)"));
-    CHECK(contains(status->body, R"("apis":[{"name":"Api_svc","context":"/svc","version":"v1"}])"));
+    CHECK(contains(status->body, std::string(R"("apis":[{"name":"Api_svc","context":"/svc","version":"v1",)") +
+                                     R"("endpoints":[{"url":")" + backend.url() +
+                                     R"(","healthy":true,"suspended_ms":0}]}])"));
     CHECK(contains(status->body, R"("version":")"));
 
     auto getReload = admin(gw, getRequest("/reload"));
@@ -164,7 +166,8 @@ TEST_CASE("admin: POST /reload applies the new configuration while the request i
 
     auto status = admin(gw, getRequest("/status"));
     REQUIRE(status);
-    CHECK(contains(status->body, R"({"name":"Api_added","context":"/added","version":"v1"})"));
+    CHECK_MESSAGE(contains(status->body, R"({"name":"Api_added","context":"/added","version":"v1","endpoints":[{"url":")"),
+                  status->body);
 
     // Only now does the old backend answer the request that was in flight during the reload.
     CHECK_FALSE(slowAnswered.load());
@@ -229,7 +232,9 @@ TEST_CASE("admin: POST /reload refuses an invalid configuration with its errors 
     expectServedBy("a");
     auto status = admin(gw, getRequest("/status"));
     REQUIRE(status);
-    CHECK(contains(status->body, R"("apis":[{"name":"Api_svc","context":"/svc","version":"v1"}])"));
+    CHECK(contains(status->body, std::string(R"("apis":[{"name":"Api_svc","context":"/svc","version":"v1",)") +
+                                     R"("endpoints":[{"url":")" + a.url() +
+                                     R"(","healthy":true,"suspended_ms":0}]}])"));
 
     // Fixed: the next reload takes the pending API change.
     gw.writeGatewayConfig(spec);

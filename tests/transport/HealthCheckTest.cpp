@@ -108,9 +108,17 @@ TEST_CASE("health: an endpoint failing unhealthy_threshold probes is taken out a
     HealthAnswer fineHealth;
     ScriptedBackend sick(withHealth("sick", sickHealth));
     ScriptedBackend fine(withHealth("fine", fineHealth));
-    SluicedProcess gw(oneApi("/svc", endpointList({sick.url(), fine.url()}), kHealthCheck));
+    GatewaySpec spec = oneApi("/svc", endpointList({sick.url(), fine.url()}), kHealthCheck);
+    spec.admin = R"({"port": 0})";
+    SluicedProcess gw(spec);
 
     REQUIRE(gw.waitForLog(downLine(sick) + ": 2 consecutive health check(s) failed, last: status 500", 0, 10s));
+    // The admin status shows what load balancing sees.
+    RawClient adminClient(gw.adminPort());
+    auto status = adminClient.exchange("GET /status HTTP/1.1\r\nHost: admin\r\n\r\n");
+    REQUIRE_MESSAGE(status, adminClient.error());
+    CHECK_MESSAGE(status->body.find(R"({"url":")" + sick.url() + R"(","healthy":false,)") != std::string::npos, status->body);
+    CHECK_MESSAGE(status->body.find(R"({"url":")" + fine.url() + R"(","healthy":true,)") != std::string::npos, status->body);
     std::size_t sickServed = served(sick);
     for (const auto& name : route(gw.port(), 8)) {
         CHECK(name == "fine");
