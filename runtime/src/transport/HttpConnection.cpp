@@ -31,7 +31,7 @@ std::vector<std::unique_ptr<Exchange>>& spareExchanges()
 }
 
 constexpr std::size_t kReadChunk = 32 * 1024;
-constexpr std::size_t kGatherBytes = 64 * 1024;  // chunked request body bytes forwarded per send, at most
+constexpr std::size_t kGatherBytes = 64 * 1024;  // request body bytes read ahead into the input buffer, at most
 // Request bodies with a Content-Length go from the client's socket to the backend's through one
 // per-thread block (no copy unless the backend's socket is full): at most this much per read.
 constexpr std::size_t kBodyBlock = 128 * 1024;
@@ -306,7 +306,12 @@ void HttpConnection::start()
 
 void HttpConnection::setDeadline(int ms)
 {
-    _deadline = _loop.now() + std::chrono::milliseconds(ms);
+    setDeadlineAt(_loop.now() + std::chrono::milliseconds(ms));
+}
+
+void HttpConnection::setDeadlineAt(Clock::time_point deadline)
+{
+    _deadline = deadline;
     if (_deadline < _armed) {
         _armed = _deadline;
         _loop.arm(this, _deadline);
@@ -360,15 +365,36 @@ void HttpConnection::onIo(std::uint32_t events)
 
 std::size_t HttpConnection::readSize() const noexcept
 {
-    // A body with a known length that is being forwarded or collected: ask for what it still
-    // lacks in one read (within the gather bound), so that a body that has arrived is read and
-    // sent in few system calls.
-    if ((_state == State::Proxy || _state == State::ReadBody) && _bodyMode == BodyMode::Length && !_bodyEnded) {
+    // A body with a known length that is being collected for a handler: ask for what it still
+    // lacks in one read (within the gather bound). (A forwarded one is read by readBodyBlock().)
+    if (_state == State::ReadBody && _bodyMode == BodyMode::Length && !_bodyEnded) {
         std::uint64_t missing = _bodyRemaining > _in.size() ? _bodyRemaining - _in.size() : 0;
         std::size_t room = _in.size() < kGatherBytes ? kGatherBytes - _in.size() : 0;
         return std::max(kReadChunk, static_cast<std::size_t>(std::min<std::uint64_t>(missing, room)));
     }
     return kReadChunk;
+}
+
+std::string_view HttpConnection::readBodyBlock(std::uint64_t inHand)
+{
+    // Never past the body's end: pipelined bytes stay in the socket for the next request.
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining - inHand, kBodyBlock));
+    if (want == 0 || !_readable || _peerClosed) {
+        return {};
+    }
+    IoResult r = _stream->read(bodyBlock(), want);
+    if (r.status != IoStatus::Ok) {
+        _readable = false;
+        _peerClosed = r.status != IoStatus::WouldBlock;
+        return {};
+    }
+    return {bodyBlock(), r.bytes};
+}
+
+void HttpConnection::countBody(std::uint64_t n) noexcept
+{
+    _bodyRemaining -= n;
+    _bodyEnded = _bodyRemaining == 0;
 }
 
 bool HttpConnection::fillInput()
@@ -630,13 +656,12 @@ void HttpConnection::routeAndRun()
     ex.pathParams = std::move(match.pathParams);
     ex.resourcePath = std::move(match.resourcePath);
     if (_stream->isTls()) {
-        if (!_peerPemKnown) {
+        if (!_peerPem) {
             // The client's certificate is fixed for the connection (no renegotiation): encode once.
             _peerPem = _stream->peerCertificatePem();
-            _peerPemKnown = true;
         }
-        if (!_peerPem.empty()) {
-            ex.peerCertificatePem = _peerPem;
+        if (!_peerPem->empty()) {
+            ex.peerCertificatePem = *_peerPem;
         }
     }
     http::HopByHopFilter hopByHop(_head.headers);
@@ -670,8 +695,7 @@ void HttpConnection::bufferRequestBody()
         std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, _in.size()));
         _bufferedBody.append(_in.data(), n);
         _in.consume(n);
-        _bodyRemaining -= n;
-        _bodyEnded = _bodyRemaining == 0;
+        countBody(n);
     } else if (_bodyMode == BodyMode::Chunked) {
         std::size_t used = 0;
         auto st = _chunked->feed(_in.view(), used, [this](std::string_view d) { _bufferedBody.append(d); });
@@ -781,17 +805,7 @@ void HttpConnection::proxy()
     std::string_view early;
     if (!_bodyEnded && !ex().requestBody) {
         if (_bodyMode == BodyMode::Length) {
-            std::uint64_t inHand = std::min<std::uint64_t>(_bodyRemaining, _in.size());
-            std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining - inHand, kBodyBlock));
-            if (want > 0 && _readable && !_peerClosed) {
-                IoResult r = _stream->read(bodyBlock(), want);
-                if (r.status == IoStatus::Ok) {
-                    early = std::string_view(bodyBlock(), r.bytes);
-                } else {
-                    _readable = false;
-                    _peerClosed = r.status != IoStatus::WouldBlock;
-                }
-            }
+            early = readBodyBlock(std::min<std::uint64_t>(_bodyRemaining, _in.size()));
         } else {
             while (_readable && !_peerClosed && _in.size() < kGatherBytes && fillInput()) {
             }
@@ -824,7 +838,8 @@ bool HttpConnection::connectUpstream(std::string_view early)
         if (_endpoint == nullptr) {
             if (_tried.empty() && !_lastFailure) {
                 respondLocal(503, kNoEndpoint, "Service Unavailable",
-                             "Every endpoint of the API is suspended after failures or failing its health checks; retry later.");
+                             "Every endpoint of the API is suspended after failures or failing its health "
+                             "checks; retry later.");
             } else if (_lastFailure == UpstreamFailure::Timeout) {
                 respondLocal(504, kBackendTimeout, "Gateway Timeout", "The backend did not answer in time.", !_bodyEnded);
             } else if (_lastFailure == UpstreamFailure::BadResponse) {
@@ -856,8 +871,7 @@ bool HttpConnection::connectUpstream(std::string_view early)
         // The body bytes already here (buffered with the head, then read just now) go out with
         // the head, in one write.
         std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, _in.size()));
-        _bodyRemaining -= n + early.size();
-        _bodyEnded = _bodyRemaining == 0;
+        countBody(n + early.size());
         std::string_view first(_in.data(), n);
         _upstream->send(_upHead, first, early);
         _in.consume(n);
@@ -951,8 +965,7 @@ void HttpConnection::pumpRequestBody()
         if (!_in.empty()) {
             // Bytes buffered with the head (or while a handler paused) go first.
             std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, _in.size()));
-            _bodyRemaining -= n;
-            _bodyEnded = _bodyRemaining == 0;
+            countBody(n);
             std::string_view data(_in.data(), n);
             _upstream->send(data);
             _in.consume(n);
@@ -963,19 +976,14 @@ void HttpConnection::pumpRequestBody()
         // Then straight from the client's socket to the backend's, never past the body's end
         // (pipelined bytes stay in the socket for the next request).
         bool progressed = false;
-        while (!_bodyEnded && _readable && !_peerClosed && _in.empty() && _upstream->pending() <= kHighWatermark) {
-            char* block = bodyBlock();
-            std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, kBodyBlock));
-            IoResult r = _stream->read(block, want);
-            if (r.status != IoStatus::Ok) {
-                _readable = false;
-                _peerClosed = r.status != IoStatus::WouldBlock;
+        while (!_bodyEnded && _in.empty() && _upstream->pending() <= kHighWatermark) {
+            std::string_view block = readBodyBlock(0);
+            if (block.empty()) {
                 break;
             }
             progressed = true;
-            _bodyRemaining -= r.bytes;
-            _bodyEnded = _bodyRemaining == 0;
-            _upstream->send(std::string_view(block, r.bytes));
+            countBody(block.size());
+            _upstream->send(block);
             if (_upstream == nullptr) {
                 return;
             }
@@ -1525,16 +1533,13 @@ void HttpConnection::drainLinger(bool closeIfQuiet)
                 closeNow();  // nothing unread: a plain close cannot reset anything
                 return;
             }
-            Clock::time_point idle = _loop.now() + std::chrono::milliseconds(kLingerIdleMs);
-            _deadline = std::min(idle, _lingerUntil);
-            if (_deadline <= _loop.now()) {
+            Clock::time_point deadline =
+                std::min(_loop.now() + std::chrono::milliseconds(kLingerIdleMs), _lingerUntil);
+            if (deadline <= _loop.now()) {
                 closeNow();
                 return;
             }
-            if (_deadline < _armed) {
-                _armed = _deadline;
-                _loop.arm(this, _deadline);
-            }
+            setDeadlineAt(deadline);
             return;
         }
         closeNow();  // the client closed (or reset) its side: done

@@ -81,6 +81,11 @@ private:
     void readLoop();
     bool fillInput();
     std::size_t readSize() const noexcept;
+    // Reads Content-Length body bytes beyond the `inHand` ones already buffered into the worker's
+    // body block; empty when none are readable now (or the peer closed).
+    std::string_view readBodyBlock(std::uint64_t inHand);
+    // `n` more request body bytes have been taken.
+    void countBody(std::uint64_t n) noexcept;
     void processInput();
     void startExchange();
     void routeAndRun();
@@ -110,6 +115,7 @@ private:
     void lingerThenClose();
     void drainLinger(bool closeIfQuiet);
     void setDeadline(int ms);
+    void setDeadlineAt(Clock::time_point deadline);
 
     Worker& _worker;
     EventLoop& _loop;
@@ -117,8 +123,7 @@ private:
     Address _peer;
     std::string _peerText;  // "ip:port", what handlers see as the client address
     std::string _peerIp;    // for X-Forwarded-For
-    std::string _peerPem;   // verified TLS client certificate (PEM), empty when none
-    bool _peerPemKnown = false;
+    std::optional<std::string> _peerPem;  // verified TLS client certificate (PEM, "" for none), once known
     bool _tls;
     State _state = State::ReadHead;
     bool _closed = false;
