@@ -266,6 +266,12 @@ HealthCheckConfig readHealthCheck(const Object::Ptr& h)
     hc.path = get<std::string>(h, "path", hc.path);
     hc.method = get<std::string>(h, "method", hc.method);
     hc.host = get<std::string>(h, "host", hc.host);
+    if (h->has("headers")) {
+        auto fields = h->getObject("headers");
+        for (const auto& [name, value] : *fields) {
+            hc.headers.emplace_back(name, value.convert<std::string>());
+        }
+    }
     hc.intervalMs = get<int>(h, "interval_ms", hc.intervalMs);
     hc.timeoutMs = get<int>(h, "timeout_ms", hc.timeoutMs);
     hc.healthyThreshold = get<int>(h, "healthy_threshold", hc.healthyThreshold);

@@ -271,6 +271,39 @@ TEST_CASE("health: https endpoints are probed over TLS with the API's tls settin
     std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("health: probes carry the configured headers, and a backend that wants them keeps the endpoint in")
+{
+    // The backend's health page answers 200 only with the right key; without it the probes would
+    // fail and the endpoint would go DOWN after two of them.
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        const bool keyed = r.header("X-Probe-Key") == std::optional<std::string>("k-123");
+        reply.bytes = r.target == "/health" ? httpResponse(keyed ? 200 : 401, "health") : httpResponse(200, "item");
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}),
+                             R"("health_check": {"path": "/health", "interval_ms": 50, "timeout_ms": 300,)"
+                             R"( "unhealthy_threshold": 2, "headers": {"X-Probe-Key": "k-123", "User-Agent": "probe/2"}})"));
+
+    REQUIRE(probedAgain(backend, 4));
+    for (const auto& r : backend.requests()) {
+        if (r.target != "/health") {
+            continue;
+        }
+        CHECK(r.header("X-Probe-Key") == std::optional<std::string>("k-123"));
+        // A configured field replaces the default one instead of adding a second.
+        CHECK(r.header("User-Agent") == std::optional<std::string>("probe/2"));
+        std::size_t agents = 0;
+        for (const auto& [name, value] : r.headers) {
+            agents += name == "User-Agent" ? 1 : 0;
+        }
+        CHECK(agents == 1);
+    }
+    CHECK_FALSE(gw.waitForLog(downLine(backend), 0, 300ms));
+    auto names = route(gw.port(), 1);
+    CHECK(names.size() == 1);
+}
+
 TEST_CASE("health: --check-config reports a bad health_check with the file and the JSON pointer")
 {
     std::string pattern = (std::filesystem::temp_directory_path() / "sluice-health-XXXXXX").string();
@@ -280,11 +313,17 @@ TEST_CASE("health: --check-config reports a bad health_check with the file and t
     const std::string config = (dir / "sluice.json").string();
     const std::string api = (dir / "apis" / "svc.json").string();
     const std::string other = (dir / "apis" / "other.json").string();
+    const std::string third = (dir / "apis" / "third.json").string();
+    const std::string fourth = (dir / "apis" / "fourth.json").string();
     std::ofstream(config) << R"({"listeners": [{"name": "http", "host": "127.0.0.1", "port": 0}]})";
     std::ofstream(api) << apiJson("/svc", endpointList({"http://127.0.0.1:9"}),
                                   R"("health_check": {"path": "/health", "interval_ms": 0})");
     std::ofstream(other) << apiJson("/other", endpointList({"http://127.0.0.1:9"}),
                                     R"("health_check": {"expected_status": [200, "399-300"]})");
+    std::ofstream(third) << apiJson("/third", endpointList({"http://127.0.0.1:9"}),
+                                    R"("health_check": {"headers": {"Transfer-Encoding": "chunked"}})");
+    std::ofstream(fourth) << apiJson("/fourth", endpointList({"http://127.0.0.1:9"}),
+                                     R"("health_check": {"headers": {"Bad Name": "x", "X-Ok": "a\u0001b"}})");
 
     std::string command = std::string(SLUICE_TRANSPORT_SLUICED) + " --check-config --config " + config + " 2>&1";
     FILE* pipe = ::popen(command.c_str(), "r");
@@ -302,5 +341,11 @@ TEST_CASE("health: --check-config reports a bad health_check with the file and t
     CHECK(output.find("error: " + api + ": /health_check/interval_ms: ") != std::string::npos);
     CHECK(output.find("error: " + other + ": /health_check/expected_status/1: status range 399-300 is empty") !=
           std::string::npos);
-    CHECK(output.find(config + ": 2 errors") != std::string::npos);
+    CHECK(output.find("error: " + third + ": /health_check/headers/Transfer-Encoding: the gateway sets Transfer-Encoding") !=
+          std::string::npos);
+    CHECK(output.find("error: " + fourth + ": /health_check/headers/Bad Name: not a header field name") !=
+          std::string::npos);
+    CHECK(output.find("error: " + fourth + ": /health_check/headers/X-Ok: the value holds a control character") !=
+          std::string::npos);
+    CHECK(output.find(config + ": 5 errors") != std::string::npos);
 }

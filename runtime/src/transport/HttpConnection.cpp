@@ -85,19 +85,16 @@ const char* reasonPhrase(int status)
     }
 }
 
-bool equalsIgnoreCase(std::string_view a, std::string_view b)
-{
-    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
+using http::fieldNameEquals;
 
 // Headers the transport owns on the way to the backend: framing, Host, and the forwarding
 // headers it rebuilds itself.
 bool transportOwned(std::string_view name)
 {
-    return equalsIgnoreCase(name, "host") || equalsIgnoreCase(name, "content-length") ||
-           equalsIgnoreCase(name, "expect") || equalsIgnoreCase(name, "x-forwarded-for") ||
-           equalsIgnoreCase(name, "x-forwarded-proto") || equalsIgnoreCase(name, "x-forwarded-host") ||
-           equalsIgnoreCase(name, "via");
+    return fieldNameEquals(name, "host") || fieldNameEquals(name, "content-length") ||
+           fieldNameEquals(name, "expect") || fieldNameEquals(name, "x-forwarded-for") ||
+           fieldNameEquals(name, "x-forwarded-proto") || fieldNameEquals(name, "x-forwarded-host") ||
+           fieldNameEquals(name, "via");
 }
 
 bool idempotent(std::string_view method)
@@ -666,8 +663,8 @@ void HttpConnection::routeAndRun()
     }
     http::HopByHopFilter hopByHop(_head.headers);
     for (const auto& h : _head.headers) {
-        if (hopByHop(h.name) || equalsIgnoreCase(h.name, "content-length") ||
-            equalsIgnoreCase(h.name, "expect")) {
+        if (hopByHop(h.name) || fieldNameEquals(h.name, "content-length") ||
+            fieldNameEquals(h.name, "expect")) {
             continue;
         }
         ex.requestHeaders.add(h.name, h.value);
@@ -914,8 +911,8 @@ void HttpConnection::buildUpstreamHead()
     priorVia.clear();
     for (const auto& [name, value] : ex.requestHeaders.entries()) {
         if (transportOwned(name)) {
-            std::string* list = equalsIgnoreCase(name, "x-forwarded-for") ? &priorFor
-                                : equalsIgnoreCase(name, "via")           ? &priorVia
+            std::string* list = fieldNameEquals(name, "x-forwarded-for") ? &priorFor
+                                : fieldNameEquals(name, "via")           ? &priorVia
                                                                           : nullptr;
             if (list != nullptr && !value.empty()) {
                 if (!list->empty()) {
@@ -1073,7 +1070,7 @@ void HttpConnection::onUpstreamHead(const http::ResponseHead& head)
         if (hopByHop(f.name)) {
             continue;
         }
-        if (equalsIgnoreCase(f.name, "content-length") && !_isHead) {
+        if (fieldNameEquals(f.name, "content-length") && !_isHead) {
             continue;  // the transport frames the response itself
         }
         ex.responseHeaders.add(f.name, f.value);
@@ -1369,8 +1366,8 @@ void HttpConnection::respondPrepared(bool forceClose, bool runChain)
     out.append(reasonPhrase(r.status));
     out.append("\r\n");
     for (const auto& [name, value] : ex().responseHeaders.entries()) {
-        if (equalsIgnoreCase(name, "content-length") || equalsIgnoreCase(name, "content-type") ||
-            equalsIgnoreCase(name, "transfer-encoding") || equalsIgnoreCase(name, "connection")) {
+        if (fieldNameEquals(name, "content-length") || fieldNameEquals(name, "content-type") ||
+            fieldNameEquals(name, "transfer-encoding") || fieldNameEquals(name, "connection")) {
             continue;
         }
         appendHeader(out, name, value);

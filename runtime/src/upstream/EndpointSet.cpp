@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <chrono>
 
+#include "sluice/runtime/http/HttpParser.h"
+#include "sluice/sdk/HttpSyntax.hpp"
+
 namespace sluice::runtime::upstream {
 
 std::int64_t monotonicMs() noexcept
@@ -33,6 +36,15 @@ void Endpoint::reportSuccess() noexcept
 }
 
 namespace {
+
+// Fields of a health-check probe that only the gateway may write: framing, Host, Expect and the
+// hop-by-hop ones.
+bool isGatewayField(std::string_view name)
+{
+    static const std::vector<http::HeaderField> kNoConnectionFields;
+    return http::fieldNameEquals(name, "host") || http::fieldNameEquals(name, "content-length") ||
+           http::fieldNameEquals(name, "expect") || http::isHopByHop(name, kNoConnectionFields);
+}
 
 bool parseUrl(const std::string& url, Endpoint& e, std::string& error)
 {
@@ -86,6 +98,18 @@ HealthCheckPolicy healthCheckPolicy(const HealthCheckConfig& cfg, const std::str
     policy.path = cfg.path;
     policy.method = cfg.method;
     policy.host = cfg.host;
+    policy.headers = cfg.headers;
+    for (const auto& [name, value] : cfg.headers) {
+        if (!sdk::isFieldName(name, 64)) {
+            errors.push_back({file, "/health_check/headers/" + name,
+                              "not a header field name (1 to 64 token characters: letters, digits, !#$%&'*+-.^_`|~)"});
+        } else if (!sdk::isFieldValue(value)) {
+            errors.push_back({file, "/health_check/headers/" + name, "the value holds a control character"});
+        } else if (isGatewayField(name)) {
+            errors.push_back({file, "/health_check/headers/" + name,
+                              "the gateway sets " + name + " itself; use \"host\" for the Host header"});
+        }
+    }
     policy.intervalMs = cfg.intervalMs;
     policy.timeoutMs = cfg.timeoutMs;
     policy.healthyThreshold = cfg.healthyThreshold;

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "sluice/runtime/Logging.h"
+#include "sluice/runtime/http/HttpParser.h"
 #include "sluice/runtime/transport/EventLoop.h"
 #include "sluice/runtime/transport/UpstreamConnection.h"
 
@@ -25,8 +26,22 @@ public:
         : _endpoint(endpoint), _policy(policy), _apiName(std::move(apiName))
     {
         _request = policy.method + " " + policy.path +
-                   " HTTP/1.1\r\nHost: " + (policy.host.empty() ? endpoint.hostHeader : policy.host) +
-                   "\r\nUser-Agent: sluice-health-check\r\nAccept: */*\r\nConnection: close\r\n\r\n";
+                   " HTTP/1.1\r\nHost: " + (policy.host.empty() ? endpoint.hostHeader : policy.host) + "\r\n";
+        // Configured fields replace the defaults of the same name.
+        auto configured = [&policy](std::string_view name) {
+            return std::any_of(policy.headers.begin(), policy.headers.end(),
+                               [name](const auto& field) { return http::fieldNameEquals(field.first, name); });
+        };
+        if (!configured("User-Agent")) {
+            _request += "User-Agent: sluice-health-check\r\n";
+        }
+        if (!configured("Accept")) {
+            _request += "Accept: */*\r\n";
+        }
+        for (const auto& [name, value] : policy.headers) {
+            _request += name + ": " + value + "\r\n";
+        }
+        _request += "Connection: close\r\n\r\n";
         _key = endpoint.url + "|" + _request;
     }
 

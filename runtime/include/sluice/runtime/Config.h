@@ -63,6 +63,7 @@ struct HealthCheckConfig {
     std::string path = "/";
     std::string method = "GET";  // GET | HEAD
     std::string host;            // Host header; empty: the endpoint's
+    std::vector<std::pair<std::string, std::string>> headers;  // extra probe fields, in file order
     int intervalMs = 5000;
     int timeoutMs = 1000;
     int healthyThreshold = 2;

@@ -17,6 +17,8 @@
 // buffer has grown past limits.maxRequestLine (first line) or limits.maxHeaderBytes; every field
 // line ends in a LF, and the field count is bounded, so that bounds the number of re-parses.
 
+#include <strings.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -106,6 +108,12 @@ ParseResult parseRequestHead(std::string_view buffer, const ParseLimits& limits,
 // Transfer-Encoding and Content-Length the chunked framing wins and keepAlive is false.
 ParseResult parseResponseHead(std::string_view buffer, const ParseLimits& limits, std::string_view requestMethod,
                               ResponseHead& out);
+
+// Field names compare case-insensitively (ASCII).
+inline bool fieldNameEquals(std::string_view a, std::string_view b) noexcept
+{
+    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
 
 // True when `name` appears as a token in any Connection header of `headers` (case-insensitive).
 bool connectionHasToken(const std::vector<HeaderField>& headers, std::string_view token);
