@@ -296,3 +296,52 @@ TEST_CASE("upstream: a failing endpoint is suspended with growing back-off, then
     CHECK(gap(n - 1) >= 150 + 200 - 10);
     CHECK(gap(n - 1) < 150 + 200 + 500);
 }
+
+TEST_CASE("upstream: a streaming body is not sent on a pooled connection whose close is still queued")
+{
+    // The backend closes a kept-alive connection 300 ms after its answer. Meanwhile a handler on
+    // another client connection holds the only worker for a second, so the POST below and the
+    // backend's close wait in the same epoll batch, the POST first: the pool must find the close
+    // by itself. A body that streams cannot be sent again, so using that connection would cost
+    // the POST a 502.
+    BackendOptions options;
+    options.idleTimeout = 300ms;
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, r.method + " " + std::to_string(r.bodyLength));
+        return reply;
+    }, options);
+    ScriptedBackend other(echo());  // the blocked request must not take the pooled connection
+    GatewaySpec spec;
+    spec.testPlugins = true;
+    spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.url()})));
+    spec.apis.emplace_back("block", apiJson("/block", endpointList({other.url()}),
+                                            R"("handlers": [{"component": "test_pause_timer", "config": {"block_ms": 1000}}])"));
+    SluicedProcess gw(spec);
+
+    RawClient client(gw.port());
+    auto first = client.exchange(getRequest("/svc/v1/first"));
+    REQUIRE_MESSAGE(first, client.error());
+    REQUIRE(first->status == 200);
+    const auto answered = Clock::now();
+
+    RawClient blocker(gw.port());
+    REQUIRE(blocker.send(getRequest("/block/v1/x")));
+    std::this_thread::sleep_for(100ms);  // the worker is inside the blocking handler now
+    const std::string body(20000, 'b');
+    REQUIRE(client.send("POST /svc/v1/second HTTP/1.1\r\nHost: a\r\nContent-Length: 20000\r\n\r\n" + body.substr(0, 1000)));
+    // The backend closes its idle connection while the worker is still held.
+    REQUIRE(backend.waitForRequests(1, 1s));
+    std::this_thread::sleep_for(300ms + 100ms - (Clock::now() - answered));
+    REQUIRE(client.send(body.substr(1000)));
+
+    auto second = client.read(5s);
+    REQUIRE_MESSAGE(second, client.error());
+    CHECK(second->status == 200);
+    CHECK(second->body == "POST 20000");
+    auto blocked = blocker.read(5s);
+    REQUIRE_MESSAGE(blocked, blocker.error());
+    CHECK(blocked->status == 200);
+    CHECK(backend.connectionCount() == 2);  // the POST went on a new connection
+    CHECK(backend.incompleteCount() == 0);  // and nothing of it on the closed one
+}

@@ -1,7 +1,11 @@
 // Test plugin: pauses the chain on a timer and resumes it, proving the asynchronous path.
 // Config: {"delay_ms": 20, "phase": "request"|"response", "then": "continue"|"respond"|"error"}.
 // It records what happened in X-Pause-* headers so the test can see it from the client side.
+// With "block_ms" it instead holds the worker thread that long and continues: a misbehaving
+// handler, which lets a test queue several events for the worker's next epoll batch.
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include <sluice/sdk.hpp>
 
@@ -15,6 +19,7 @@ public:
         "test_pause_timer", "1.0.0", 0, 0,
         R"({"type":"object","additionalProperties":false,"properties":{
             "delay_ms":{"type":"integer","minimum":0},
+            "block_ms":{"type":"integer","minimum":0},
             "phase":{"enum":["request","response"]},
             "then":{"enum":["continue","respond","error"]}}})",
         "test: pause on a timer, then resume"};
@@ -22,12 +27,20 @@ public:
     explicit PauseTimer(const ComponentInit& init)
         : Handler(init),
           _delay(static_cast<std::uint64_t>(init.config()["delay_ms"].asInt(20))),
+          _block(init.config()["block_ms"].asInt(0)),
           _onResponse(init.config()["phase"].asString("request") == "response"),
           _then(init.config()["then"].asString("continue"))
     {
     }
 
-    Action onRequest(MessageContext& ctx) override { return _onResponse ? Action::Continue : pause(ctx); }
+    Action onRequest(MessageContext& ctx) override
+    {
+        if (_block > 0) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(_block));
+            return Action::Continue;
+        }
+        return _onResponse ? Action::Continue : pause(ctx);
+    }
     Action onResponse(MessageContext& ctx) override { return _onResponse ? pause(ctx) : Action::Continue; }
 
 private:
@@ -56,6 +69,7 @@ private:
     }
 
     std::uint64_t _delay;
+    std::int64_t _block;
     bool _onResponse;
     std::string _then;
 };
