@@ -1,12 +1,17 @@
 #include "sluice/runtime/transport/Tls.h"
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+
+#include <arpa/inet.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <utility>
 
@@ -44,8 +49,17 @@ std::string resolvePath(const std::string& baseDir, const std::string& path)
     return (p.is_absolute() ? p : std::filesystem::path(baseDir) / p).lexically_normal().string();
 }
 
-SSL_CTX* newServerCtx(const std::string& cert, const std::string& key, int minVersion, const std::string& ciphers)
+// The TLS 1.2 suites offered when the listener configures no "ciphers": forward secrecy (ECDHE)
+// and AEAD only (AES-GCM, ChaCha20-Poly1305), for ECDSA and RSA certificates - no static-RSA key
+// exchange, no CBC, SHA-1 MAC, 3DES, RC4, NULL or anonymous suites (Mozilla "intermediate"
+// without DHE, which would need configured parameters). TLS 1.3 suites are OpenSSL's (all AEAD).
+constexpr const char* kDefaultCiphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+SSL_CTX* newServerCtx(const std::string& cert, const std::string& key, int minVersion, const std::string& configured)
 {
+    const std::string ciphers = configured.empty() ? std::string(kDefaultCiphers) : configured;
     SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == nullptr) {
         throw std::runtime_error("cannot create a TLS context: " + opensslError());
@@ -63,7 +77,7 @@ SSL_CTX* newServerCtx(const std::string& cert, const std::string& key, int minVe
         SSL_CTX_free(ctx);
         throw std::runtime_error("private key " + key + ": " + reason);
     }
-    if (!ciphers.empty() && SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) != 1) {
+    if (SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) != 1) {
         std::string reason = opensslError();
         SSL_CTX_free(ctx);
         throw std::runtime_error("ciphers '" + ciphers + "': " + reason);
@@ -100,6 +114,69 @@ std::vector<std::string> certificateNames(SSL_CTX* ctx)
     return names;
 }
 
+std::string fileBytes(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The session ID context of one certificate context: a digest of everything a resumed session
+// would otherwise carry over unchecked - the certificate served, client_auth and the client CA
+// bundle's content, the protocol floor and the cipher list. OpenSSL resumes a session (session
+// ID or ticket, TLS 1.2 or 1.3) only under the same context, so a session never crosses to
+// another SNI certificate, nor to settings that would verify the client differently.
+std::vector<unsigned char> sessionContext(SSL_CTX* ctx, const std::string& clientAuth, const std::string& clientCaBytes,
+                                          int minVersion, const std::string& ciphers)
+{
+    std::string material = "sluice-tls-session\n" + clientAuth + "\n" + std::to_string(minVersion) + "\n" + ciphers +
+                           "\n" + std::to_string(clientCaBytes.size()) + "\n" + clientCaBytes;
+    if (X509* x = SSL_CTX_get0_certificate(ctx)) {
+        unsigned char* der = nullptr;
+        int length = i2d_X509(x, &der);
+        if (length > 0) {
+            material.append(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length));
+        }
+        OPENSSL_free(der);
+    }
+    std::vector<unsigned char> digest(EVP_MAX_MD_SIZE);
+    unsigned int length = 0;
+    if (EVP_Digest(material.data(), material.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
+        throw std::runtime_error("cannot digest the TLS session context: " + opensslError());
+    }
+    digest.resize(std::min<std::size_t>(length, SSL_MAX_SID_CTX_LENGTH));
+    return digest;
+}
+
+// The host_name of the ClientHello's server_name extension, read before OpenSSL decides on
+// resumption; false when there is none or it is malformed (OpenSSL's own parser then rejects it).
+bool clientHelloServerName(SSL* ssl, std::string& name)
+{
+    const unsigned char* p = nullptr;
+    std::size_t length = 0;
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &length) != 1 || length < 2) {
+        return false;
+    }
+    std::size_t list = (static_cast<std::size_t>(p[0]) << 8) | p[1];
+    if (list + 2 != length) {
+        return false;
+    }
+    p += 2;
+    while (list >= 3) {
+        unsigned type = p[0];
+        std::size_t n = (static_cast<std::size_t>(p[1]) << 8) | p[2];
+        if (n + 3 > list) {
+            return false;
+        }
+        if (type == TLSEXT_NAMETYPE_host_name) {
+            name.assign(reinterpret_cast<const char*>(p + 3), n);
+            return n > 0 && n <= TLSEXT_MAXLEN_host_name && name.find('\0') == std::string::npos;
+        }
+        p += n + 3;
+        list -= n + 3;
+    }
+    return false;
+}
+
 bool nameMatches(const std::string& pattern, const std::string& name)
 {
     if (pattern == name) {
@@ -124,6 +201,10 @@ std::shared_ptr<TlsServerContext> TlsServerContext::create(const Poco::Dynamic::
     std::string clientCa = tls->has("client_ca") ? resolvePath(baseDir, tls->getValue<std::string>("client_ca")) : "";
     if (context->_clientAuth != "none" && clientCa.empty()) {
         throw std::runtime_error("client_auth '" + context->_clientAuth + "' needs client_ca (a CA bundle)");
+    }
+    std::string clientCaBytes;
+    if (context->_clientAuth != "none") {
+        clientCaBytes = fileBytes(clientCa);
     }
     auto certs = tls->getArray("certificates");
     for (unsigned i = 0; i < certs->size(); ++i) {
@@ -156,10 +237,16 @@ std::shared_ptr<TlsServerContext> TlsServerContext::create(const Poco::Dynamic::
             SSL_CTX_set_verify(c.ctx, mode, nullptr);
             SSL_CTX_set_verify_depth(c.ctx, 8);
         }
+        // The certificate is chosen from the ClientHello before OpenSSL looks at a session the
+        // client offers, so that the session ID context it checks is the chosen certificate's.
+        SSL_CTX_set_client_hello_cb(c.ctx, &TlsServerContext::onClientHello, context.get());
         SSL_CTX_set_tlsext_servername_callback(c.ctx, &TlsServerContext::onServerName);
         SSL_CTX_set_tlsext_servername_arg(c.ctx, context.get());
-        unsigned char sid[] = "sluice";
-        SSL_CTX_set_session_id_context(c.ctx, sid, sizeof sid - 1);
+        auto& sid = context->_certificates.back().sessionContext;
+        sid = sessionContext(c.ctx, context->_clientAuth, clientCaBytes, minVersion, ciphers);
+        if (SSL_CTX_set_session_id_context(c.ctx, sid.data(), static_cast<unsigned>(sid.size())) != 1) {
+            throw std::runtime_error("cannot set the TLS session context: " + opensslError());
+        }
     }
     return context;
 }
@@ -171,38 +258,53 @@ TlsServerContext::~TlsServerContext()
     }
 }
 
-SSL_CTX* TlsServerContext::select(const std::string& serverName) const
+const TlsServerContext::Certificate& TlsServerContext::select(const std::string& serverName) const
 {
     std::string name = lower(serverName);
     for (const auto& c : _certificates) {
         for (const auto& pattern : c.names) {
             if (pattern == name) {
-                return c.ctx;
+                return c;
             }
         }
     }
     for (const auto& c : _certificates) {
         for (const auto& pattern : c.names) {
             if (nameMatches(pattern, name)) {
-                return c.ctx;
+                return c;
             }
         }
     }
-    return _certificates.front().ctx;
+    return _certificates.front();
 }
 
-int TlsServerContext::onServerName(SSL* ssl, int*, void* arg)
+void TlsServerContext::use(SSL* ssl, const Certificate& chosen)
+{
+    if (chosen.ctx == SSL_get_SSL_CTX(ssl)) {
+        return;
+    }
+    SSL_set_SSL_CTX(ssl, chosen.ctx);
+    // SSL_set_SSL_CTX does not copy the verification settings. The session ID context, which
+    // resumption is checked against, is set explicitly.
+    SSL_set_verify(ssl, SSL_CTX_get_verify_mode(chosen.ctx), SSL_CTX_get_verify_callback(chosen.ctx));
+    SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(chosen.ctx));
+    SSL_set_session_id_context(ssl, chosen.sessionContext.data(), static_cast<unsigned>(chosen.sessionContext.size()));
+}
+
+int TlsServerContext::onClientHello(SSL* ssl, int*, void* arg)
 {
     const auto* self = static_cast<const TlsServerContext*>(arg);
-    const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    if (name != nullptr) {
-        SSL_CTX* chosen = self->select(name);
-        if (chosen != SSL_get_SSL_CTX(ssl)) {
-            SSL_set_SSL_CTX(ssl, chosen);
-            // SSL_set_SSL_CTX does not copy the verification settings.
-            SSL_set_verify(ssl, SSL_CTX_get_verify_mode(chosen), SSL_CTX_get_verify_callback(chosen));
-        }
+    std::string name;
+    if (clientHelloServerName(ssl, name)) {
+        use(ssl, self->select(name));
     }
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+int TlsServerContext::onServerName(SSL*, int*, void*)
+{
+    // The certificate was chosen from the ClientHello (onClientHello), before resumption was
+    // decided; switching here would come too late. This only acknowledges the name.
     return SSL_TLSEXT_ERR_OK;
 }
 
@@ -262,21 +364,39 @@ TlsClientContext::~TlsClientContext()
 
 SSL* TlsClientContext::newSession(int fd, const std::string& serverName) const
 {
+    if (serverName.empty() && _verify) {
+        ERR_raise_data(ERR_LIB_SSL, ERR_R_PASSED_INVALID_ARGUMENT, "no server name to verify");
+        return nullptr;
+    }
     SSL* ssl = SSL_new(_ctx);
     if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1) {
         SSL_free(ssl);
         return nullptr;
     }
-    bool isIp = serverName.find_first_not_of("0123456789.") == std::string::npos || serverName.find(':') != std::string::npos;
-    if (!isIp) {
-        SSL_set_tlsext_host_name(ssl, serverName.c_str());
+    // An IP literal is verified against the certificate's IP addresses and sent no SNI (RFC 6066).
+    // Only a canonical literal counts: "127.1" or "2130706433" (which the resolver also takes for
+    // 127.0.0.1) are checked as DNS names, which no certificate matches - never left unchecked.
+    unsigned char ip[16];
+    std::string bare = serverName.size() > 2 && serverName.front() == '[' && serverName.back() == ']'
+                           ? serverName.substr(1, serverName.size() - 2)
+                           : serverName;
+    bool isIp = ::inet_pton(AF_INET, bare.c_str(), ip) == 1 || ::inet_pton(AF_INET6, bare.c_str(), ip) == 1;
+    bool addressLike = serverName.find_first_not_of("0123456789.") == std::string::npos ||
+                       serverName.find(':') != std::string::npos;
+    bool ok = true;
+    if (!isIp && !addressLike && !serverName.empty()) {
+        ok = SSL_set_tlsext_host_name(ssl, serverName.c_str()) == 1;
     }
-    if (_verify) {
-        if (isIp) {
-            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName.c_str());
-        } else {
-            SSL_set1_host(ssl, serverName.c_str());
-        }
+    if (_verify && ok) {
+        // A name or address that cannot be set is a failed session, not an unchecked one.
+        ok = isIp ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), bare.c_str()) == 1
+                  : SSL_set1_host(ssl, serverName.c_str()) == 1;
+    }
+    if (!ok) {
+        ERR_raise_data(ERR_LIB_SSL, ERR_R_PASSED_INVALID_ARGUMENT, "cannot verify the server name '%s'",
+                       serverName.c_str());
+        SSL_free(ssl);
+        return nullptr;
     }
     SSL_set_connect_state(ssl);
     return ssl;

@@ -15,10 +15,13 @@ namespace sluice::runtime::transport {
 class TlsStream;
 
 // Server-side TLS for one listener: one SSL_CTX per configured certificate, chosen by SNI
-// (exact name, then "*.domain" wildcard, else the first certificate); TLS 1.2 or 1.3; optional
-// or required client certificates verified against a CA bundle (mutual TLS). "optional" admits a
-// client without a certificate; a certificate that is sent and does not verify fails the handshake
-// under both modes.
+// (exact name, then "*.domain" wildcard, else the first certificate); TLS 1.2 or 1.3, TLS 1.2
+// with forward-secret AEAD suites only unless "ciphers" says otherwise, no renegotiation, no
+// compression; optional or required client certificates verified against a CA bundle (mutual
+// TLS). "optional" admits a client without a certificate; a certificate that is sent and does not
+// verify fails the handshake under both modes. A session (ID or ticket) resumes only under the
+// certificate and client-verification settings that made it: never under another SNI
+// certificate, never after a reload that changed client_auth or the CA bundle.
 //
 // Immutable once created, and shared: each configuration snapshot owns its listeners' contexts, a
 // reload publishes new ones for new connections, and every stream accepted under a context keeps
@@ -42,10 +45,18 @@ private:
     struct Certificate {
         SSL_CTX* ctx = nullptr;
         std::vector<std::string> names;  // lower-case; "*.example.com" wildcards allowed
+        // The session ID context: a digest of the certificate and the client verification
+        // settings, so that a session resumes only under the context that made it.
+        std::vector<unsigned char> sessionContext;
     };
+    // Chooses the certificate by the ClientHello's SNI, before OpenSSL considers resuming a
+    // session the client offers (so resumption is checked against the chosen context).
+    static int onClientHello(SSL* ssl, int* alert, void* arg);
+    // Acknowledges the SNI; the choice was made by onClientHello.
     static int onServerName(SSL* ssl, int* alert, void* arg);
+    static void use(SSL* ssl, const Certificate& chosen);
     TlsServerContext() = default;
-    SSL_CTX* select(const std::string& serverName) const;
+    const Certificate& select(const std::string& serverName) const;
 
     std::vector<Certificate> _certificates;
     std::string _clientAuth = "none";

@@ -1,0 +1,981 @@
+// TLS hardening, checked the way an operator would with `openssl s_client`, but with OpenSSL
+// in-process (and the openssl tool where it is the clearer probe): protocol versions and the
+// default cipher list, client-initiated renegotiation, compression, ALPN, plain HTTP on the TLS
+// port, stalled and half-finished handshakes, odd SNI names, client certificates that must be
+// refused, session resumption across reloads and across SNI certificates (a resumed session must
+// never skip a client-certificate check the new settings demand), and upstream TLS (verification
+// on by default, host name against the URL host or server_name, SNI sent, self-signed refused).
+// Certificates are generated at test time with the openssl tool (EC P-256, RSA where it matters).
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+
+#include "TransportTest.h"
+
+using namespace sluice::transport_test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A temporary PKI made with the openssl tool: the root CA "ca" (CN=HardeningCA), the server
+// certificate "server" (CN=localhost, SAN localhost and 127.0.0.1) and the client certificate
+// "client" (CN=client1) issued by it; further ones on demand.
+class Pki {
+public:
+    Pki()
+    {
+        char pattern[] = "/tmp/sluice-tlsh-XXXXXX";
+        _dir = ::mkdtemp(pattern);
+        root("ca", "HardeningCA");
+        leaf("server", "localhost", "DNS:localhost,IP:127.0.0.1", "ca");
+        leaf("client", "client1", "", "ca");
+    }
+    ~Pki() { fs::remove_all(_dir); }
+    Pki(const Pki&) = delete;
+    Pki& operator=(const Pki&) = delete;
+
+    std::string path(const std::string& name) const { return _dir + "/" + name; }
+
+    void root(const std::string& name, const std::string& cn) const
+    {
+        run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + name + ".key -out " +
+            name + ".pem -days 2 -subj /CN=" + cn);
+    }
+    // A self-signed end-entity certificate (what a backend with a home-made certificate has).
+    void selfSigned(const std::string& name, const std::string& cn, const std::string& sans) const
+    {
+        run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + name + ".key -out " +
+            name + ".pem -days 2 -subj /CN=" + cn + " -addext basicConstraints=critical,CA:FALSE -addext subjectAltName=" +
+            sans);
+    }
+    // An end-entity certificate issued by `issuer`; `sans` like "DNS:a.test" (empty: none);
+    // `days` -1 makes one that has already expired; `rsa` an RSA-2048 key instead of EC.
+    void leaf(const std::string& name, const std::string& cn, const std::string& sans, const std::string& issuer,
+              int days = 2, bool rsa = false) const
+    {
+        std::string ext = "basicConstraints=CA:FALSE\n";
+        if (!sans.empty()) {
+            ext += "subjectAltName=" + sans + "\n";
+        }
+        std::FILE* f = std::fopen(path(name + ".ext").c_str(), "w");
+        REQUIRE(f != nullptr);
+        std::fputs(ext.c_str(), f);
+        std::fclose(f);
+        std::string key = rsa ? "rsa:2048" : "ec -pkeyopt ec_paramgen_curve:prime256v1";
+        run("openssl req -newkey " + key + " -nodes -keyout " + name + ".key -out " + name + ".csr -subj /CN=" + cn);
+        run("openssl x509 -req -in " + name + ".csr -CA " + issuer + ".pem -CAkey " + issuer +
+            ".key -CAcreateserial -out " + name + ".pem -days " + std::to_string(days) + " -extfile " + name + ".ext");
+    }
+
+    struct Entry {
+        std::string name;         // <name>.pem and <name>.key in this directory
+        std::string serverNames;  // JSON array text; empty: taken from the certificate
+    };
+    // A listener "tls" block; `extra` further members (e.g. R"("ciphers": "...")").
+    std::string listener(const std::vector<Entry>& entries, const std::string& clientAuth = "none",
+                         const std::string& clientCa = "ca.pem", const std::string& extra = "") const
+    {
+        std::string tls = R"({"certificates": [)";
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+            tls += (i == 0 ? "" : ", ") + std::string(R"({"certificate": ")") + path(entries[i].name + ".pem") +
+                   R"(", "key": ")" + path(entries[i].name + ".key") + "\"";
+            if (!entries[i].serverNames.empty()) {
+                tls += R"(, "server_names": )" + entries[i].serverNames;
+            }
+            tls += "}";
+        }
+        tls += "]";
+        if (!extra.empty()) {
+            tls += ", " + extra;
+        }
+        if (clientAuth != "none") {
+            tls += R"(, "client_auth": ")" + clientAuth + R"(", "client_ca": ")" + path(clientCa) + "\"";
+        }
+        return tls + "}";
+    }
+    std::string listener(const std::string& clientAuth = "none", const std::string& clientCa = "ca.pem") const
+    {
+        return listener({{"server", ""}}, clientAuth, clientCa);
+    }
+
+    // Runs `command` in this directory; its exit status.
+    int shell(const std::string& command) const
+    {
+        std::string full = "cd " + _dir + " && " + command;
+        return std::system(full.c_str());
+    }
+
+private:
+    void run(const std::string& command) const
+    {
+        REQUIRE_MESSAGE(shell(command + " > /dev/null 2>&1") == 0, command);
+    }
+    std::string _dir;
+};
+
+std::string drainErrors()
+{
+    std::string out;
+    unsigned long code = 0;
+    while ((code = ERR_get_error()) != 0) {
+        char buf[256];
+        ERR_error_string_n(code, buf, sizeof buf);
+        out += (out.empty() ? "" : "; ") + std::string(buf);
+    }
+    return out;
+}
+
+std::string nameText(const X509_NAME* name)
+{
+    BIO* bio = BIO_new(BIO_s_mem());
+    X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
+    char* data = nullptr;
+    long len = BIO_get_mem_data(bio, &data);
+    std::string text(data, static_cast<std::size_t>(len));
+    BIO_free(bio);
+    return text;
+}
+
+using Session = std::shared_ptr<SSL_SESSION>;
+
+// What a TLS client offers.
+struct Offer {
+    std::string ca;                               // the only trust anchors
+    std::optional<std::string> sni = "localhost";  // nullopt: no server_name extension
+    std::string verifyHost = "localhost";         // empty: the chain only
+    std::string cert;                             // client certificate chain and key, optional
+    std::string key;
+    int minVersion = 0;
+    int maxVersion = 0;
+    std::string ciphers;  // TLS 1.2 suites to offer (security level 0 then); empty: the default
+    std::string alpn;     // wire format, e.g. "\x02h2"; empty: no ALPN
+    Session session;      // a session to resume
+    bool noTicket = false;  // TLS 1.2 resumption by session ID instead of a ticket
+};
+
+// What the client saw.
+struct Outcome {
+    bool handshake = false;
+    bool reused = false;
+    bool compressed = false;
+    std::string protocol;
+    std::string cipher;
+    std::string alpn;
+    std::string peerSubject;
+    std::string error;
+    std::string response;
+    Session session;  // resumable after the exchange (TLS 1.3: its ticket arrived with the response)
+};
+
+// A blocking TLS client: handshake, one request, read until close (each read bounded by 5 s).
+// `afterHandshake`, when set, runs on the live connection before the request.
+Outcome tlsTry(int port, const Offer& o, const std::string& request,
+               const std::function<void(SSL*, Outcome&)>& afterHandshake = {})
+{
+    Outcome out;
+    ERR_clear_error();
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    REQUIRE(ctx != nullptr);
+    REQUIRE(SSL_CTX_load_verify_locations(ctx, o.ca.c_str(), nullptr) == 1);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    // No client session cache: freeing the context would flush it and mark the sessions handed
+    // out as no longer resumable.
+    if (o.minVersion != 0 || o.maxVersion != 0 || !o.ciphers.empty()) {
+        SSL_CTX_set_security_level(ctx, 0);
+        SSL_CTX_set_min_proto_version(ctx, o.minVersion != 0 ? o.minVersion : TLS1_VERSION);
+        SSL_CTX_set_max_proto_version(ctx, o.maxVersion);
+    }
+    if (!o.ciphers.empty()) {
+        REQUIRE_MESSAGE(SSL_CTX_set_cipher_list(ctx, o.ciphers.c_str()) == 1, o.ciphers);
+    }
+    if (o.noTicket) {
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    }
+    if (!o.cert.empty()) {
+        REQUIRE(SSL_CTX_use_certificate_chain_file(ctx, o.cert.c_str()) == 1);
+        REQUIRE(SSL_CTX_use_PrivateKey_file(ctx, o.key.c_str(), SSL_FILETYPE_PEM) == 1);
+    }
+    if (!o.alpn.empty()) {
+        REQUIRE(SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(o.alpn.data()),
+                                        static_cast<unsigned>(o.alpn.size())) == 0);
+    }
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+        SSL* ssl = SSL_new(ctx);
+        SSL_set_fd(ssl, fd);
+        if (o.sni) {
+            REQUIRE(SSL_set_tlsext_host_name(ssl, o.sni->c_str()) == 1);
+        }
+        if (!o.verifyHost.empty()) {
+            SSL_set1_host(ssl, o.verifyHost.c_str());
+        }
+        if (o.session) {
+            REQUIRE(SSL_set_session(ssl, o.session.get()) == 1);
+        }
+        if (SSL_connect(ssl) == 1) {
+            out.handshake = true;
+            out.reused = SSL_session_reused(ssl) == 1;
+            out.compressed = SSL_get_current_compression(ssl) != nullptr;
+            out.protocol = SSL_get_version(ssl);
+            out.cipher = SSL_get_cipher_name(ssl);
+            const unsigned char* selected = nullptr;
+            unsigned int selectedLength = 0;
+            SSL_get0_alpn_selected(ssl, &selected, &selectedLength);
+            out.alpn.assign(reinterpret_cast<const char*>(selected), selectedLength);
+            if (X509* peer = SSL_get1_peer_certificate(ssl)) {
+                out.peerSubject = nameText(X509_get_subject_name(peer));
+                X509_free(peer);
+            }
+            if (afterHandshake) {
+                afterHandshake(ssl, out);
+            }
+            SSL_write(ssl, request.data(), static_cast<int>(request.size()));
+            char buf[4096];
+            int n = 0;
+            while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) {
+                out.response.append(buf, static_cast<std::size_t>(n));
+            }
+            if (SSL_get_error(ssl, n) != SSL_ERROR_ZERO_RETURN) {
+                out.error += drainErrors();
+            }
+            // A connection freed without close_notify marks its session as not resumable.
+            SSL_shutdown(ssl);
+            SSL_SESSION* s = SSL_get1_session(ssl);
+            if (s != nullptr && SSL_SESSION_is_resumable(s) == 1) {
+                out.session = Session(s, SSL_SESSION_free);
+            } else {
+                SSL_SESSION_free(s);
+            }
+        } else {
+            out.error = drainErrors();
+            long verify = SSL_get_verify_result(ssl);
+            if (verify != X509_V_OK) {
+                out.error += std::string(" verify: ") + X509_verify_cert_error_string(verify);
+            }
+        }
+        SSL_free(ssl);
+    } else {
+        out.error = "connect failed";
+    }
+    ::close(fd);
+    SSL_CTX_free(ctx);
+    ERR_clear_error();
+    return out;
+}
+
+const std::string kGet = "GET /h/v1/hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+
+// An anonymous client trusting the test CA, SNI and host name "localhost".
+Offer caOnly(const Pki& pki)
+{
+    Offer o;
+    o.ca = pki.path("ca.pem");
+    return o;
+}
+
+bool ok200(const Outcome& o) { return o.response.rfind("HTTP/1.1 200", 0) == 0; }
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// A gateway with a TLS listener `tls` in front of `backend` at /h.
+GatewaySpec tlsGateway(const std::string& tls, const ScriptedBackend& backend, const std::string& http = "")
+{
+    GatewaySpec spec;
+    spec.listenerTls = tls;
+    spec.http = http;
+    spec.apis.emplace_back("h", apiJson("/h", endpointList({backend.url()})));
+    return spec;
+}
+
+// The bytes of a ClientHello OpenSSL would send for `sni` (captured, never sent by OpenSSL).
+std::string clientHello(const std::string& sni)
+{
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    REQUIRE(ctx != nullptr);
+    SSL* ssl = SSL_new(ctx);
+    BIO* in = BIO_new(BIO_s_mem());
+    BIO* out = BIO_new(BIO_s_mem());
+    SSL_set_bio(ssl, in, out);
+    REQUIRE(SSL_set_tlsext_host_name(ssl, sni.c_str()) == 1);
+    SSL_connect(ssl);  // wants to read the ServerHello
+    char* data = nullptr;
+    long len = BIO_get_mem_data(out, &data);
+    std::string hello(data, static_cast<std::size_t>(len));
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    ERR_clear_error();
+    return hello;
+}
+
+// Reads from `fd` until the peer closes (true) or `timeout` passes (false).
+bool closedWithin(int fd, std::chrono::milliseconds timeout, std::string* received = nullptr)
+{
+    auto deadline = Clock::now() + timeout;
+    for (;;) {
+        std::string chunk;
+        ReadStatus s = readSome(fd, chunk, deadline);
+        if (received != nullptr) {
+            *received += chunk;
+        }
+        if (s == ReadStatus::Eof || s == ReadStatus::Error) {
+            return true;
+        }
+        if (s == ReadStatus::Timeout) {
+            return false;
+        }
+    }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Protocol versions, cipher suites, compression
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("tls hardening: by default TLS 1.0 and 1.1 are refused, TLS 1.2 and 1.3 negotiate without compression")
+{
+    Pki pki;
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(tlsGateway(pki.listener(), backend));
+    Offer o;
+    o.ca = pki.path("ca.pem");
+
+    for (int version : {TLS1_VERSION, TLS1_1_VERSION}) {
+        o.minVersion = version;
+        o.maxVersion = version;
+        Outcome old = tlsTry(gw.port(), o, kGet);
+        INFO("version " << std::hex << version << ": " << old.error);
+        CHECK_FALSE(old.handshake);
+        CHECK(contains(old.error, "protocol version"));
+    }
+    o.minVersion = TLS1_2_VERSION;
+    o.maxVersion = TLS1_2_VERSION;
+    Outcome v12 = tlsTry(gw.port(), o, kGet);
+    REQUIRE_MESSAGE(v12.handshake, v12.error);
+    CHECK(v12.protocol == "TLSv1.2");
+    CHECK_FALSE(v12.compressed);
+    CHECK(ok200(v12));
+    o.minVersion = TLS1_3_VERSION;
+    o.maxVersion = 0;
+    Outcome v13 = tlsTry(gw.port(), o, kGet);
+    REQUIRE_MESSAGE(v13.handshake, v13.error);
+    CHECK(v13.protocol == "TLSv1.3");
+    CHECK_FALSE(v13.compressed);
+    CHECK(ok200(v13));
+
+    // The operator's probe: s_client forcing TLS 1.1 gets no session.
+    std::string probe = "openssl s_client -connect 127.0.0.1:" + std::to_string(gw.port()) +
+                        " -tls1_1 -cipher DEFAULT@SECLEVEL=0 < /dev/null > s_client.out 2>&1";
+    CHECK(pki.shell(probe) != 0);
+}
+
+// Without "ciphers" a TLS 1.2 client gets forward-secret AEAD suites only (ECDHE with AES-GCM or
+// ChaCha20-Poly1305), for an ECDSA and an RSA certificate alike: no static-RSA key exchange, no
+// CBC (SHA-1 or SHA-2 MAC), no 3DES, no NULL or anonymous suites. A suite the client library
+// cannot even offer (RC4, EXPORT) cannot be negotiated anyway.
+TEST_CASE("tls hardening: the default TLS 1.2 cipher list has forward-secret AEAD suites only")
+{
+    Pki pki;
+    pki.leaf("rsa", "rsa.test", "DNS:rsa.test", "ca", 2, true);
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(tlsGateway(pki.listener({{"server", ""}, {"rsa", ""}}), backend));
+
+    auto with = [&](const std::string& sni, const std::string& suites) {
+        Offer o;
+        o.ca = pki.path("ca.pem");
+        o.sni = sni;
+        o.verifyHost = sni;
+        o.maxVersion = TLS1_2_VERSION;
+        o.ciphers = suites;
+        return tlsTry(gw.port(), o, kGet);
+    };
+    const std::vector<std::string> weak{
+        "ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA",    "ECDHE-ECDSA-AES128-SHA256", "ECDHE-ECDSA-AES256-SHA384",
+        "ECDHE-RSA-AES128-SHA",   "ECDHE-RSA-AES256-SHA",      "ECDHE-RSA-AES128-SHA256",   "ECDHE-RSA-AES256-SHA384",
+        "AES128-SHA",             "AES256-SHA",                "AES128-SHA256",             "AES128-GCM-SHA256",
+        "AES256-GCM-SHA384",      "DES-CBC3-SHA",              "ECDHE-RSA-DES-CBC3-SHA",    "ECDHE-ECDSA-NULL-SHA",
+        "ECDHE-RSA-NULL-SHA",     "NULL-SHA256",               "AECDH-AES128-SHA",          "ADH-AES128-GCM-SHA256",
+        "DHE-RSA-AES128-SHA",     "CAMELLIA128-SHA",           "ECDHE-RSA-CAMELLIA128-SHA256"};
+    SSL_CTX* probe = SSL_CTX_new(TLS_client_method());
+    REQUIRE(probe != nullptr);
+    SSL_CTX_set_security_level(probe, 0);
+    int tried = 0;
+    for (const auto& suite : weak) {
+        if (SSL_CTX_set_cipher_list(probe, suite.c_str()) != 1) {
+            ERR_clear_error();
+            continue;  // not in this OpenSSL at all
+        }
+        ++tried;
+        for (const std::string sni : {"localhost", "rsa.test"}) {
+            Outcome o = with(sni, suite);
+            INFO(suite << " with the certificate for " << sni << ": " << o.cipher << " " << o.error);
+            CHECK_FALSE(o.handshake);
+        }
+    }
+    SSL_CTX_free(probe);
+    CHECK(tried >= 15);
+
+    for (const auto& [sni, suite] : std::vector<std::pair<std::string, std::string>>{
+             {"localhost", "ECDHE-ECDSA-AES128-GCM-SHA256"},
+             {"localhost", "ECDHE-ECDSA-AES256-GCM-SHA384"},
+             {"localhost", "ECDHE-ECDSA-CHACHA20-POLY1305"},
+             {"rsa.test", "ECDHE-RSA-AES128-GCM-SHA256"},
+             {"rsa.test", "ECDHE-RSA-AES256-GCM-SHA384"},
+             {"rsa.test", "ECDHE-RSA-CHACHA20-POLY1305"}}) {
+        Outcome o = with(sni, suite);
+        INFO(suite << " with the certificate for " << sni << ": " << o.error);
+        CHECK(o.handshake);
+        CHECK(o.cipher == suite);
+        CHECK(ok200(o));
+    }
+    // A client offering everything gets a forward-secret AEAD suite.
+    Outcome any = with("rsa.test", "ALL:COMPLEMENTOFALL");
+    REQUIRE_MESSAGE(any.handshake, any.error);
+    CHECK(any.cipher.rfind("ECDHE-", 0) == 0);
+    CHECK((contains(any.cipher, "GCM") || contains(any.cipher, "CHACHA20")));
+
+    // "ciphers" still overrides the default (an operator may re-enable a CBC suite deliberately).
+    SluicedProcess legacy(tlsGateway(pki.listener({{"server", ""}}, "none", "ca.pem",
+                                                  R"("ciphers": "ECDHE-ECDSA-AES128-SHA")"),
+                                     backend));
+    Offer o;
+    o.ca = pki.path("ca.pem");
+    o.maxVersion = TLS1_2_VERSION;
+    o.ciphers = "ECDHE-ECDSA-AES128-SHA";
+    Outcome cbc = tlsTry(legacy.port(), o, kGet);
+    CHECK_MESSAGE(cbc.handshake, cbc.error);
+    CHECK(ok200(cbc));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Renegotiation, ALPN, non-TLS bytes, stalled and half-finished handshakes
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("tls hardening: client-initiated renegotiation is refused and the gateway keeps serving")
+{
+    Pki pki;
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(tlsGateway(pki.listener(), backend));
+    Offer o;
+    o.ca = pki.path("ca.pem");
+    o.maxVersion = TLS1_2_VERSION;
+
+    // In-process: after the handshake the client asks for a renegotiation.
+    bool renegotiated = true;
+    std::string renegotiationError;
+    Outcome r = tlsTry(gw.port(), o, kGet, [&](SSL* ssl, Outcome&) {
+        REQUIRE(SSL_renegotiate(ssl) == 1);
+        ERR_clear_error();
+        renegotiated = SSL_do_handshake(ssl) == 1;
+        renegotiationError = drainErrors();
+    });
+    REQUIRE_MESSAGE(r.handshake, r.error);
+    CHECK_FALSE(renegotiated);
+    CHECK_MESSAGE(contains(renegotiationError, "no renegotiation"), renegotiationError);
+
+    // The operator's probe: `openssl s_client -tls1_2`, then "R".
+    std::string command = "(printf 'R\\n'; sleep 1) | timeout 10 openssl s_client -tls1_2 -connect 127.0.0.1:" +
+                          std::to_string(gw.port()) + " -CAfile ca.pem > reneg.out 2>&1";
+    pki.shell(command);
+    std::ifstream in(pki.path("reneg.out"));
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK_MESSAGE(contains(text, "RENEGOTIATING"), text);
+    CHECK_MESSAGE(contains(text, "no renegotiation"), text);
+    CHECK_MESSAGE(contains(text, "Secure Renegotiation IS supported"), text);
+
+    Outcome after = tlsTry(gw.port(), caOnly(pki), kGet);
+    CHECK(ok200(after));
+    CHECK(gw.running());
+}
+
+TEST_CASE("tls hardening: ALPN never selects h2, a client offering only h2 still gets HTTP/1.1")
+{
+    Pki pki;
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(tlsGateway(pki.listener(), backend));
+    for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+        for (const std::string& alpn : {std::string("\x02h2"), std::string("\x02h2\x08http/1.1")}) {
+            Offer o;
+            o.ca = pki.path("ca.pem");
+            o.minVersion = version;
+            o.maxVersion = version;
+            o.alpn = alpn;
+            Outcome a = tlsTry(gw.port(), o, kGet);
+            INFO("version " << std::hex << version << ", offer of " << alpn.size() << " bytes: " << a.error);
+            REQUIRE(a.handshake);
+            CHECK(a.alpn != "h2");
+            CHECK((a.alpn.empty() || a.alpn == "http/1.1"));
+            CHECK(ok200(a));
+        }
+    }
+}
+
+TEST_CASE("tls hardening: plain HTTP sent to the TLS port is closed at once")
+{
+    Pki pki;
+    ScriptedBackend backend(echo());
+    // A long header deadline, so that a close within a second can only be the handshake failing.
+    SluicedProcess gw(tlsGateway(pki.listener(), backend, R"({"header_timeout_ms": 20000})"));
+    int error = 0;
+    int fd = connectLoopback(gw.port(), error);
+    REQUIRE(fd >= 0);
+    REQUIRE(sendAll(fd, "GET /h/v1/hello HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+    auto start = Clock::now();
+    std::string received;
+    CHECK(closedWithin(fd, 3000ms, &received));
+    CHECK(millisSince(start) < 2000);
+    // Nothing that could pass for an HTTP answer to the request (at most a TLS alert).
+    CHECK(received.rfind("HTTP/", 0) == std::string::npos);
+    ::close(fd);
+    CHECK(backend.requestCount() == 0);
+    Outcome after = tlsTry(gw.port(), caOnly(pki), kGet);
+    CHECK(ok200(after));
+}
+
+// The header deadline starts at accept and covers the TLS handshake: a client that connects and
+// sends nothing, or stops inside its ClientHello, or trickles it, is closed when it expires.
+TEST_CASE("tls hardening: a stalled TLS handshake is closed when header_timeout_ms expires")
+{
+    Pki pki;
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(tlsGateway(pki.listener(), backend, R"({"header_timeout_ms": 700})"));
+    std::string hello = clientHello("localhost");
+    REQUIRE(hello.size() > 100);
+
+    int error = 0;
+    int silent = connectLoopback(gw.port(), error);
+    int partial = connectLoopback(gw.port(), error);
+    int trickle = connectLoopback(gw.port(), error);
+    REQUIRE(silent >= 0);
+    REQUIRE(partial >= 0);
+    REQUIRE(trickle >= 0);
+    auto start = Clock::now();
+    REQUIRE(sendAll(partial, hello.substr(0, hello.size() / 2)));
+    // One byte every 100 ms: each byte is progress, but the deadline does not move.
+    bool trickleClosed = false;
+    for (std::size_t i = 0; i < 30 && !trickleClosed; ++i) {
+        if (!sendAll(trickle, hello.substr(i, 1))) {
+            trickleClosed = true;
+            break;
+        }
+        std::string ignored;
+        trickleClosed = readSome(trickle, ignored, Clock::now() + 100ms) == ReadStatus::Eof;
+    }
+    CHECK(trickleClosed);
+    CHECK(closedWithin(silent, 3000ms));
+    CHECK(closedWithin(partial, 3000ms));
+    long long elapsed = millisSince(start);
+    CHECK(elapsed >= 500);
+    CHECK(elapsed < 3500);
+    ::close(silent);
+    ::close(partial);
+    ::close(trickle);
+    Outcome after = tlsTry(gw.port(), caOnly(pki), kGet);
+    CHECK(ok200(after));
+}
+
+TEST_CASE("tls hardening: a flood of half-finished handshakes does not delay other clients")
+{
+    Pki pki;
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = tlsGateway(pki.listener(), backend, R"({"header_timeout_ms": 30000})");
+    spec.workers = 1;  // every connection on the same event loop
+    SluicedProcess gw(spec);
+    std::string hello = clientHello("localhost");
+    std::vector<int> flood;
+    for (int i = 0; i < 300; ++i) {
+        int error = 0;
+        int fd = connectLoopback(gw.port(), error);
+        REQUIRE(fd >= 0);
+        flood.push_back(fd);
+        // Alternately: nothing, a partial record, and a whole ClientHello never followed up.
+        if (i % 3 == 1) {
+            sendAll(fd, hello.substr(0, 40));
+        } else if (i % 3 == 2) {
+            sendAll(fd, hello);
+        }
+    }
+    for (int i = 0; i < 5; ++i) {
+        auto start = Clock::now();
+        Outcome o = tlsTry(gw.port(), caOnly(pki), kGet);
+        CHECK_MESSAGE(ok200(o), o.error);
+        CHECK(millisSince(start) < 1500);
+    }
+    // The flood's connections are still open (no timeout has expired): they were not simply dropped.
+    std::string ignored;
+    CHECK(readSome(flood[0], ignored, Clock::now() + 50ms) == ReadStatus::Timeout);
+    for (int fd : flood) {
+        ::close(fd);
+    }
+    CHECK(gw.running());
+}
+
+// ---------------------------------------------------------------------------------------------
+// SNI
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("tls hardening: long, odd and malformed SNI names get the default certificate or a clean refusal")
+{
+    Pki pki;
+    pki.leaf("b", "b.test", "DNS:b.test", "ca");
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(tlsGateway(pki.listener({{"server", ""}, {"b", ""}}), backend));
+    auto subjectFor = [&](const std::string& sni) {
+        Offer o;
+        o.ca = pki.path("ca.pem");
+        o.sni = sni;
+        o.verifyHost.clear();
+        Outcome a = tlsTry(gw.port(), o, kGet);
+        INFO("sni '" << sni << "' (" << sni.size() << " bytes): " << a.error);
+        CHECK(a.handshake);
+        CHECK(ok200(a));
+        return a.peerSubject;
+    };
+    CHECK(subjectFor("B.TEST") == "CN=b.test");  // case-insensitive
+    std::string longName;
+    while (longName.size() < 240) {
+        longName += "abcdefghijklmnopqrstuvwxyz0123456789-abcdefghijklmnopqrstuvw.";
+    }
+    longName = longName.substr(0, 249) + ".test";  // 254 bytes
+    CHECK(subjectFor(longName) == "CN=localhost");
+    CHECK(subjectFor(std::string(255, 'x')) == "CN=localhost");
+    CHECK(subjectFor("x.b.test") == "CN=localhost");  // no wildcard configured
+    CHECK(subjectFor("*.b.test") == "CN=localhost");
+    CHECK(subjectFor(".b.test") == "CN=localhost");
+    CHECK(subjectFor("..") == "CN=localhost");
+    CHECK(subjectFor("b.test\x01") == "CN=localhost");
+    CHECK(subjectFor("%s%n%x\xff\xfe") == "CN=localhost");
+    CHECK(subjectFor("127.0.0.1") == "CN=localhost");
+
+    // A name with a NUL byte inside (spliced into a real ClientHello): refused, nothing served.
+    std::string hello = clientHello("aaaaaaaa.test");
+    std::size_t at = hello.find("aaaaaaaa.test");
+    REQUIRE(at != std::string::npos);
+    hello[at + 3] = '\0';
+    int error = 0;
+    int fd = connectLoopback(gw.port(), error);
+    REQUIRE(fd >= 0);
+    REQUIRE(sendAll(fd, hello));
+    std::string received;
+    CHECK(closedWithin(fd, 3000ms, &received));
+    REQUIRE_FALSE(received.empty());
+    CHECK(received[0] == '\x15');  // an alert record, no ServerHello
+    ::close(fd);
+    CHECK(subjectFor("localhost") == "CN=localhost");
+    CHECK(gw.running());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client certificates
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("tls hardening: client_auth required refuses an expired, a self-signed and a foreign client certificate")
+{
+    Pki pki;
+    pki.leaf("expired", "expired1", "", "ca", -1);
+    pki.selfSigned("selfclient", "client1", "DNS:client1");
+    pki.root("other", "OtherCA");
+    pki.leaf("foreign", "client1", "", "other");
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(tlsGateway(pki.listener("required"), backend));
+    for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+        for (const auto& [name, reason] : std::vector<std::pair<std::string, std::string>>{
+                 {"expired", "certificate expired"}, {"selfclient", "unknown ca"}, {"foreign", "unknown ca"}}) {
+            Offer o;
+            o.ca = pki.path("ca.pem");
+            o.minVersion = version;
+            o.maxVersion = version;
+            o.cert = pki.path(name + ".pem");
+            o.key = pki.path(name + ".key");
+            Outcome a = tlsTry(gw.port(), o, kGet);
+            INFO("version " << std::hex << version << ", " << name << ": " << a.error);
+            CHECK(a.response.empty());
+            CHECK(contains(a.error, reason));
+        }
+    }
+    Offer good;
+    good.ca = pki.path("ca.pem");
+    good.cert = pki.path("client.pem");
+    good.key = pki.path("client.key");
+    Outcome a = tlsTry(gw.port(), good, kGet);
+    CHECK_MESSAGE(ok200(a), a.error);
+    CHECK(backend.requestCount() == 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session resumption
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// The three ways a client resumes: a TLS 1.3 ticket, a TLS 1.2 ticket, a TLS 1.2 session ID.
+struct Resumption {
+    const char* name;
+    int version;
+    bool noTicket;
+};
+const Resumption kResumptions[] = {
+    {"TLS 1.3 ticket", TLS1_3_VERSION, false},
+    {"TLS 1.2 ticket", TLS1_2_VERSION, false},
+    {"TLS 1.2 session ID", TLS1_2_VERSION, true},
+};
+
+Offer resumingOffer(const Pki& pki, const Resumption& r)
+{
+    Offer o;
+    o.ca = pki.path("ca.pem");
+    o.minVersion = r.version;
+    o.maxVersion = r.version;
+    o.noTicket = r.noTicket;
+    return o;
+}
+
+}  // namespace
+
+// A session established while the listener asked for no client certificate must not be resumed
+// once a reload requires one: resuming would carry the anonymous session past the new check.
+// (The control: in the same generation the same sessions do resume, so the test sees resumption.)
+TEST_CASE("tls hardening: a session from before a reload does not resume once client_auth is required")
+{
+    Pki pki;
+    ScriptedBackend backend(echo());
+    GatewaySpec open = tlsGateway(pki.listener(), backend);
+    GatewaySpec strict = tlsGateway(pki.listener("required"), backend);
+    SluicedProcess gw(open);
+
+    std::vector<Session> sessions;
+    for (const auto& r : kResumptions) {
+        Offer o = resumingOffer(pki, r);
+        Outcome first = tlsTry(gw.port(), o, kGet);
+        REQUIRE_MESSAGE(ok200(first), std::string(r.name) << ": " << first.error);
+        REQUIRE_MESSAGE(first.session, std::string(r.name));
+        o.session = first.session;
+        Outcome again = tlsTry(gw.port(), o, kGet);
+        CHECK_MESSAGE(again.reused, std::string(r.name) << ": " << again.error);
+        CHECK(ok200(again));
+        sessions.push_back(first.session);
+    }
+
+    gw.writeGatewayConfig(strict);
+    REQUIRE(gw.reload());
+    std::size_t before = backend.requestCount();
+    for (std::size_t i = 0; i < sessions.size(); ++i) {
+        Offer o = resumingOffer(pki, kResumptions[i]);
+        o.session = sessions[i];
+        Outcome a = tlsTry(gw.port(), o, kGet);
+        INFO(std::string(kResumptions[i].name) << ": " << a.error);
+        CHECK_FALSE(a.reused);
+        CHECK(a.response.empty());
+    }
+    CHECK(backend.requestCount() == before);
+}
+
+// Sessions of clients verified against one CA must not resume after a reload trusts another CA
+// instead: the client certificate they carry is no longer acceptable.
+TEST_CASE("tls hardening: a session from before a reload does not resume after client_ca changes")
+{
+    Pki pki;
+    pki.root("ca2", "SecondCA");
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(tlsGateway(pki.listener("required", "ca.pem"), backend));
+
+    std::vector<Session> sessions;
+    for (const auto& r : kResumptions) {
+        Offer o = resumingOffer(pki, r);
+        o.cert = pki.path("client.pem");
+        o.key = pki.path("client.key");
+        Outcome first = tlsTry(gw.port(), o, kGet);
+        REQUIRE_MESSAGE(ok200(first), std::string(r.name) << ": " << first.error);
+        REQUIRE_MESSAGE(first.session, std::string(r.name));
+        o.session = first.session;
+        o.cert.clear();  // a resuming client need not present its certificate again
+        o.key.clear();
+        Outcome again = tlsTry(gw.port(), o, kGet);
+        CHECK_MESSAGE(again.reused, std::string(r.name) << ": " << again.error);
+        CHECK(ok200(again));
+        sessions.push_back(first.session);
+    }
+
+    gw.writeGatewayConfig(tlsGateway(pki.listener("required", "ca2.pem"), backend));
+    REQUIRE(gw.reload());
+    std::size_t before = backend.requestCount();
+    for (std::size_t i = 0; i < sessions.size(); ++i) {
+        Offer o = resumingOffer(pki, kResumptions[i]);
+        o.session = sessions[i];
+        o.cert = pki.path("client.pem");
+        o.key = pki.path("client.key");
+        Outcome a = tlsTry(gw.port(), o, kGet);
+        INFO(std::string(kResumptions[i].name) << ": " << a.error);
+        CHECK_FALSE(a.reused);
+        CHECK(a.response.empty());
+        CHECK(contains(a.error, "unknown ca"));
+    }
+    CHECK(backend.requestCount() == before);
+}
+
+// A session belongs to the certificate (SNI context) it was made under: offered with another
+// server name it is not resumed (RFC 6066: a full handshake instead), so the client gets and
+// verifies the certificate for the name it asked for.
+TEST_CASE("tls hardening: a session made under one SNI certificate is not resumed under another")
+{
+    Pki pki;
+    pki.leaf("a", "a.test", "DNS:a.test", "ca");
+    pki.leaf("b", "b.test", "DNS:b.test", "ca");
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(tlsGateway(pki.listener({{"a", ""}, {"b", ""}}, "optional"), backend));
+    for (const auto& r : kResumptions) {
+        Offer o = resumingOffer(pki, r);
+        o.sni = "a.test";
+        o.verifyHost = "a.test";
+        Outcome first = tlsTry(gw.port(), o, kGet);
+        REQUIRE_MESSAGE(ok200(first), std::string(r.name) << ": " << first.error);
+        REQUIRE_MESSAGE(first.session, std::string(r.name));
+        o.session = first.session;
+        Outcome same = tlsTry(gw.port(), o, kGet);
+        CHECK_MESSAGE(same.reused, std::string(r.name) << ": " << same.error);
+        o.sni = "b.test";
+        o.verifyHost = "b.test";
+        Outcome other = tlsTry(gw.port(), o, kGet);
+        INFO(std::string(r.name) << ": " << other.error);
+        CHECK_FALSE(other.reused);
+        CHECK(other.peerSubject == "CN=b.test");
+        CHECK(ok200(other));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upstream TLS
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// An HTTPS backend: a second gateway whose TLS listener (`tls`) fronts the scripted backend at /b.
+GatewaySpec httpsBackend(const std::string& tls, const ScriptedBackend& backend)
+{
+    GatewaySpec spec;
+    spec.listenerTls = tls;
+    spec.apis.emplace_back("b", apiJson("/b", endpointList({backend.url()})));
+    return spec;
+}
+
+// The status of GET <context>/v1/x through `gw` (0 when there was no answer) and whether a 502 names
+// the backend TLS failure code.
+std::pair<int, std::string> statusThrough(const SluicedProcess& gw, const std::string& context)
+{
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest(context + "/v1/x"));
+    if (!r) {
+        return {0, client.error()};
+    }
+    return {r->status, r->body};
+}
+
+}  // namespace
+
+// The backend's certificate must name the host the gateway connects to: the endpoint URL's host
+// (a DNS name or an IP literal), or the configured server_name, which is also the SNI sent.
+TEST_CASE("tls hardening: upstream TLS checks the backend name against the URL host or server_name and sends SNI")
+{
+    Pki pki;
+    pki.leaf("other", "other.test", "DNS:other.test", "ca");
+    ScriptedBackend backend(echo());
+    // Two certificates: localhost (default) and other.test (chosen only by SNI "other.test").
+    SluicedProcess both(httpsBackend(pki.listener({{"server", ""}, {"other", ""}}), backend));
+    // Only other.test.
+    SluicedProcess onlyOther(httpsBackend(pki.listener({{"other", ""}}), backend));
+    std::string bothPort = std::to_string(both.port());
+    std::string otherPort = std::to_string(onlyOther.port());
+    std::string ca = R"("ca_file": ")" + pki.path("ca.pem") + "\"";
+
+    GatewaySpec spec;
+    auto api = [&](const std::string& name, const std::string& url, const std::string& tls) {
+        spec.apis.emplace_back(name, apiJson("/" + name, endpointList({url + "/b/v1"}), R"("tls": {)" + tls + "}"));
+    };
+    api("dns", "https://localhost:" + bothPort, ca);                                 // localhost cert: ok
+    api("ip", "https://127.0.0.1:" + bothPort, ca);                                  // IP SAN: ok
+    api("sni", "https://localhost:" + bothPort, ca + R"(, "server_name": "other.test")");  // SNI picks other.test
+    api("wrongdns", "https://localhost:" + otherPort, ca);                           // other.test != localhost
+    api("wrongip", "https://127.0.0.1:" + otherPort, ca);                            // no IP SAN
+    api("wrongsni", "https://localhost:" + bothPort, ca + R"(, "server_name": "nothere.test")");
+    SluicedProcess gw(spec);
+
+    for (const auto& [context, expected] : std::vector<std::pair<std::string, int>>{
+             {"/dns", 200}, {"/ip", 200}, {"/sni", 200}, {"/wrongdns", 502}, {"/wrongip", 502}, {"/wrongsni", 502}}) {
+        auto [status, body] = statusThrough(gw, context);
+        INFO(context << ": " << status << " " << body);
+        CHECK(status == expected);
+        if (expected == 502) {
+            CHECK(contains(body, "101503"));
+        }
+    }
+    CHECK(backend.requestCount() == 3);
+}
+
+// An endpoint host written as a non-canonical IPv4 literal ("127.1", what getaddrinfo accepts for
+// 127.0.0.1) is neither an IP the certificate check understands nor a plain DNS name: it must still
+// be checked (as a name, which no certificate carries), never left unchecked.
+TEST_CASE("tls hardening: upstream TLS verifies the host of an endpoint written as a short IPv4 form")
+{
+    Pki pki;
+    pki.leaf("other", "other.test", "DNS:other.test", "ca");
+    ScriptedBackend backend(echo());
+    SluicedProcess inner(httpsBackend(pki.listener({{"other", ""}}), backend));
+    std::string port = std::to_string(inner.port());
+    std::string ca = R"("tls": {"ca_file": ")" + pki.path("ca.pem") + "\"}";
+    GatewaySpec spec;
+    spec.apis.emplace_back("short", apiJson("/short", endpointList({"https://127.1:" + port + "/b/v1"}), ca));
+    spec.apis.emplace_back("decimal", apiJson("/decimal", endpointList({"https://2130706433:" + port + "/b/v1"}), ca));
+    SluicedProcess gw(spec);
+    for (const std::string context : {"/short", "/decimal"}) {
+        auto [status, body] = statusThrough(gw, context);
+        INFO(context << ": " << status << " " << body);
+        CHECK(status == 502);
+        CHECK(contains(body, "101503"));
+    }
+    CHECK(backend.requestCount() == 0);
+}
+
+TEST_CASE("tls hardening: a self-signed backend is refused by default and accepted only when trusted or verify is off")
+{
+    Pki pki;
+    pki.selfSigned("self", "localhost", "DNS:localhost,IP:127.0.0.1");
+    ScriptedBackend backend(echo());
+    SluicedProcess inner(httpsBackend(pki.listener({{"self", ""}}), backend));
+    std::string url = "https://localhost:" + std::to_string(inner.port()) + "/b/v1";
+    GatewaySpec spec;
+    spec.apis.emplace_back("default", apiJson("/default", endpointList({url})));
+    spec.apis.emplace_back("otherca", apiJson("/otherca", endpointList({url}),
+                                              R"("tls": {"ca_file": ")" + pki.path("ca.pem") + "\"}"));
+    spec.apis.emplace_back("pinned", apiJson("/pinned", endpointList({url}),
+                                             R"("tls": {"ca_file": ")" + pki.path("self.pem") + "\"}"));
+    spec.apis.emplace_back("noverify", apiJson("/noverify", endpointList({url}), R"("tls": {"verify": false})"));
+    SluicedProcess gw(spec);
+    for (const auto& [context, expected] : std::vector<std::pair<std::string, int>>{
+             {"/default", 502}, {"/otherca", 502}, {"/pinned", 200}, {"/noverify", 200}}) {
+        auto [status, body] = statusThrough(gw, context);
+        INFO(context << ": " << status << " " << body);
+        CHECK(status == expected);
+    }
+    CHECK(backend.requestCount() == 2);
+}
