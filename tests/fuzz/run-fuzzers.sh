@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Builds the HTTP parser fuzzers with clang (libFuzzer + ASan + UBSan) in a build directory of
+# Builds the HTTP parser and path normaliser fuzzers with clang (libFuzzer + ASan + UBSan) in a build directory of
 # their own and runs each for a while, starting from the seed corpus in tests/fuzz/corpus/.
 #
 #   tests/fuzz/run-fuzzers.sh [seconds-per-fuzzer] [fuzzer...]
 #     seconds   default 60
-#     fuzzer    request and/or response (default: both)
+#     fuzzer    request, response and/or path (default: all three)
 #   SLUICE_FUZZ_BUILD_DIR  build directory (default: build-fuzz/ in the source tree, so that two
 #                          clones never share one CMake cache)
 #
@@ -17,7 +17,7 @@ seconds="${1:-60}"
 shift || true
 fuzzers=("$@")
 if [[ ${#fuzzers[@]} -eq 0 ]]; then
-    fuzzers=(request response)
+    fuzzers=(request response path)
 fi
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -424,13 +424,18 @@ TEST_CASE("router: contexts and templates are normalised at configuration time")
 {
     std::vector<ApiRuntime> apis;
     apis.push_back(makeApi("api", "/p%65ts/", "v1", false,
-                           {{"/%7euser/%c3%a9", {"GET"}}, {"/a/b/", {"GET"}}, {"/semi;v=1", {"GET"}}}));
+                           {{"/%7euser/%c3%a9", {"GET"}}, {"/a/b/", {"GET"}}, {"/semi%3bv=1", {"GET"}}}));
     Router router(apis);
 
     CHECK(templateOf(router.route("GET", "/pets/v1/~user/%C3%A9")) == "/%7euser/%c3%a9");
     CHECK(templateOf(router.route("GET", "/pets/v1/a/b")) == "/a/b/");
-    CHECK(templateOf(router.route("GET", "/pets/v1/semi;v=1")) == "/semi;v=1");
+    CHECK(templateOf(router.route("GET", "/pets/v1/semi%3Bv=1")) == "/semi%3bv=1");
     CHECK(router.route("GET", "/pets/v1/semi").status == RouteStatus::NotFound);
+    CHECK(router.route("GET", "/pets/v1/semi;v=1").status == RouteStatus::NotFound);
+    // A literal ';' in a template, context or version is a configuration error.
+    CHECK_FALSE(Router::validateTemplate("/semi;v=1").empty());
+    CHECK_FALSE(Router::validateContext("/a;b").empty());
+    CHECK_FALSE(Router::validateVersion("v1;x").empty());
 }
 
 TEST_CASE("router: invalid templates, contexts and versions are skipped")
@@ -464,7 +469,7 @@ TEST_CASE("router: a resource without its runtime is skipped")
 TEST_CASE("router: validateTemplate")
 {
     for (const char* valid : {"/", "/a", "/a/b/c", "/a/", "/a/{id}", "/a/{id}/b/{other_id}", "/a/{id}/*", "/*",
-                              "/a/%7E", "/a;v=1", "/{a.b-c_1}", "/%2A", "/a/...", "/@:!$&'()+,="}) {
+                              "/a/%7E", "/{a.b-c_1}", "/%2A", "/a/...", "/@:!$&'()+,="}) {
         CAPTURE(valid);
         CHECK(Router::validateTemplate(valid).empty());
     }
@@ -472,7 +477,7 @@ TEST_CASE("router: validateTemplate")
          {"",          "a",          "*",       "/a/{}",       "/a/{x}{y}", "/a/x{y}", "/a/{x}y", "/a/{x",
           "/a/x}",     "/a/{x}/{x}", "/a/{+x}", "/a/{.x}",     "/a/{x y}",  "/a/*/b",  "/*/",     "/a*",
           "/a/*.json", "/a//b",      "//",      "/a/../b",     "/a/.",      "/a/%2e",  "/a/%2F",  "/a/%zz",
-          "/a?x={x}",  "/a#f",       "/a b",    "/a/\xc3\xa9", "/a/..;/b"}) {
+          "/a?x={x}",  "/a#f",       "/a b",    "/a/\xc3\xa9", "/a/..;/b", "/a;v=1", "/@;"}) {
         CAPTURE(invalid);
         std::vector<std::string> problems = Router::validateTemplate(invalid);
         CHECK_FALSE(problems.empty());
@@ -493,11 +498,11 @@ TEST_CASE("router: validateTemplate")
 
 TEST_CASE("router: validateContext and validateVersion")
 {
-    for (const char* valid : {"/", "/pets", "/pets/", "/a/b/c", "/p%65ts", "/a;b", "/t~"}) {
+    for (const char* valid : {"/", "/pets", "/pets/", "/a/b/c", "/p%65ts", "/t~"}) {
         CAPTURE(valid);
         CHECK(Router::validateContext(valid).empty());
     }
-    for (const char* invalid : {"", "pets", "/a//b", "/a/./b", "/a/..", "/..", "/a/%zz", "/a b", "/a%2Fb", "/a/{x}"}) {
+    for (const char* invalid : {"", "pets", "/a//b", "/a/./b", "/a/..", "/..", "/a/%zz", "/a b", "/a%2Fb", "/a/{x}", "/a;b"}) {
         CAPTURE(invalid);
         CHECK_FALSE(Router::validateContext(invalid).empty());
     }
@@ -505,7 +510,7 @@ TEST_CASE("router: validateContext and validateVersion")
         CAPTURE(valid);
         CHECK(Router::validateVersion(valid).empty());
     }
-    for (const char* invalid : {"", ".", "..", "%2e", "a/b", "v%2F1", "v 1", "%"}) {
+    for (const char* invalid : {"", ".", "..", "%2e", "a/b", "v%2F1", "v 1", "%", "v1;x"}) {
         CAPTURE(invalid);
         CHECK_FALSE(Router::validateVersion(invalid).empty());
     }
@@ -513,7 +518,6 @@ TEST_CASE("router: validateContext and validateVersion")
 
 TEST_CASE("router: a '..' never carries a request across an API prefix")
 {
-    using sluice::runtime::routing::kAllSegmentsKept;
     using sluice::runtime::routing::NormalizeInfo;
     using sluice::runtime::routing::normalizePath;
     std::vector<ApiRuntime> apis;
@@ -529,7 +533,7 @@ TEST_CASE("router: a '..' never carries a request across an API prefix")
         NormalizeInfo info;
         std::optional<std::string> path = normalizePath(raw, error, info);
         REQUIRE(path.has_value());
-        return router.route("GET", *path, info.keptSegments);
+        return router.route("GET", *path, info);
     };
 
     // Climbing out of /api/v1 into another API, or into another version of the same one.
@@ -542,8 +546,7 @@ TEST_CASE("router: a '..' never carries a request across an API prefix")
         CHECK(m.api == nullptr);
         CHECK(m.resource == nullptr);
     }
-    // Moving inside an API's resource path is fine, as is resolving to the root API (whose prefix
-    // is empty), since every path is inside it.
+    // Moving inside an API's resource path is fine.
     RouteMatch inside = routeRaw("/api/v1/a/b/../c");
     CHECK(inside.status == RouteStatus::Matched);
     CHECK(apiOf(inside) == "public");
@@ -554,15 +557,78 @@ TEST_CASE("router: a '..' never carries a request across an API prefix")
     RouteMatch defaultForm = routeRaw("/api/a/../b");
     CHECK(apiOf(defaultForm) == "public");
     CHECK(defaultForm.resourcePath == "/b");
-    RouteMatch toRoot = routeRaw("/api/v1/../../other");
-    CHECK(toRoot.status == RouteStatus::Matched);
-    CHECK(apiOf(toRoot) == "root");
-    CHECK(toRoot.resourcePath == "/other");
+    // Climbing out of an API into the root API (whose prefix is empty) is refused too: the
+    // request was written under /api/v1.
+    CHECK(routeRaw("/api/v1/../../other").status == RouteStatus::Escaped);
+    CHECK(routeRaw("/admin/v1/../../x").status == RouteStatus::Escaped);
+    // Within one API, from its versioned to its default-version form, is not leaving it.
+    RouteMatch sameApi = routeRaw("/admin/v1/../x");
+    CHECK(sameApi.status == RouteStatus::Matched);
+    CHECK(apiOf(sameApi) == "admin");
+    CHECK(sameApi.resourcePath == "/x");
+    CHECK(routeRaw("/admin/..").status == RouteStatus::Escaped);
+    // Inside the root API a '..' may move freely, as long as it never removes a prefix segment.
+    RouteMatch inRoot = routeRaw("/other/a/../b");
+    CHECK(inRoot.status == RouteStatus::Matched);
+    CHECK(apiOf(inRoot) == "root");
+    CHECK(inRoot.resourcePath == "/other/b");
 
     // Without any '..' nothing changes, also right after a path that had one.
     CHECK(routeRaw("/api/v1/../../admin/v1/users").status == RouteStatus::Escaped);
     RouteMatch direct = routeRaw("/admin/v1/users");
     CHECK(direct.status == RouteStatus::Matched);
     CHECK(apiOf(direct) == "admin");
-    CHECK(router.route("GET", "/admin/v1/users", kAllSegmentsKept).status == RouteStatus::Matched);
+    CHECK(router.route("GET", "/admin/v1/users").status == RouteStatus::Matched);
+}
+
+TEST_CASE("router: a '..' may not climb out of a nested API into the enclosing one")
+{
+    using sluice::runtime::routing::NormalizeInfo;
+    using sluice::runtime::routing::normalizePath;
+    std::vector<ApiRuntime> apis;
+    apis.push_back(makeApi("outer", "/api", "v1", true, {{"/*", kAll}}));
+    apis.push_back(makeApi("inner", "/api/admin", "v1", true, {{"/*", kAll}}));
+    Router router(apis);
+    auto routeRaw = [&router](std::string_view raw) {
+        std::string error;
+        NormalizeInfo info;
+        std::optional<std::string> path = normalizePath(raw, error, info);
+        REQUIRE(path.has_value());
+        return router.route("GET", *path, info);
+    };
+    for (const char* raw : {"/api/admin/v1/../../x", "/api/admin/../x", "/api/admin/v1/a/../../../x"}) {
+        CAPTURE(raw);
+        CHECK(routeRaw(raw).status == RouteStatus::Escaped);
+    }
+    // Moving within the outer API, through a segment that is not a prefix, stays allowed.
+    RouteMatch outer = routeRaw("/api/v1/admin2/../x");
+    CHECK(outer.status == RouteStatus::Matched);
+    CHECK(apiOf(outer) == "outer");
+    CHECK(outer.resourcePath == "/x");
+    RouteMatch inner = routeRaw("/api/admin/v1/a/../b");
+    CHECK(apiOf(inner) == "inner");
+    CHECK(inner.resourcePath == "/b");
+}
+
+TEST_CASE("router: path parameters after a semicolon do not change which API or resource a segment names")
+{
+    std::vector<ApiRuntime> apis;
+    apis.push_back(makeApi("svc", "/svc", "v1", false, {{"/admin", kAll}, {"/pets/{id}", kAll}, {"/*", kAll}}));
+    Router router(apis);
+    for (const char* path : {"/svc/v1/admin;x", "/svc/v1/admin;", "/svc/v1/admin;jsessionid=1", "/svc;a/v1;b/admin;c"}) {
+        CAPTURE(path);
+        RouteMatch m = router.route("GET", path);
+        REQUIRE(m.status == RouteStatus::Matched);
+        REQUIRE(m.resource != nullptr);
+        CHECK(templateOf(m) == "/admin");
+        CHECK(m.resourcePath.rfind("/admin;", 0) == 0);  // the parameters go on to the backend
+    }
+    RouteMatch pet = router.route("GET", "/svc/v1/pets/7;color=red");
+    REQUIRE(pet.status == RouteStatus::Matched);
+    REQUIRE(pet.pathParams.size() == 1);
+    CHECK(pet.pathParams[0].second == "7;color=red");
+    // An escaped ';' is data: "admin%3Bx" is another segment.
+    RouteMatch escaped = router.route("GET", "/svc/v1/admin%3Bx");
+    REQUIRE(escaped.status == RouteStatus::Matched);
+    CHECK(templateOf(escaped) == "/*");
 }

@@ -69,6 +69,7 @@ constexpr const char* kOverlong = "overlong UTF-8 encoding in path";
 constexpr const char* kAboveRoot = "'..' segment above the root";
 constexpr const char* kDotWithParameter = "dot segment with a ';' parameter";
 constexpr const char* kTooLong = "path too long";
+constexpr const char* kTooManyDotDots = "too many '..' segments in path";
 
 // Overlong UTF-8: lead bytes C0/C1 never occur in valid UTF-8; E0 and F0 are overlong when the
 // next byte is below A0 and 90 respectively.
@@ -174,6 +175,7 @@ std::optional<std::string> normalizePath(std::string_view path, std::string& err
 std::optional<std::string> normalizePath(std::string_view path, std::string& error, NormalizeInfo& info)
 {
     info.keptSegments = kAllSegmentsKept;
+    info.beforePops.clear();
     std::size_t depth = 0;  // segments in `out`
     const char* failure = nullptr;
     if (path.empty()) {
@@ -212,6 +214,11 @@ std::optional<std::string> normalizePath(std::string_view path, std::string& err
                     failure = kAboveRoot;
                     break;
                 }
+                if (info.beforePops.size() == kMaxDotDotSegments) {
+                    failure = kTooManyDotDots;
+                    break;
+                }
+                info.beforePops.push_back(out);
                 out.resize(out.rfind('/'));
                 --depth;
                 info.keptSegments = std::min(info.keptSegments, depth);
@@ -229,6 +236,7 @@ std::optional<std::string> normalizePath(std::string_view path, std::string& err
     if (failure != nullptr) {
         error = failure;
         info.keptSegments = kAllSegmentsKept;
+        info.beforePops.clear();
         return std::nullopt;
     }
     return out;

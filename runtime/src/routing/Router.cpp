@@ -46,6 +46,12 @@ std::string allowHeader(unsigned methods)
 // ---- segments --------------------------------------------------------------------------------
 
 // Reads the segment after the '/' at path[pos] and moves pos to the next '/' or the end.
+// What a segment is compared by: its text before the first literal ';' (path parameters).
+std::string_view segmentName(std::string_view segment) noexcept
+{
+    return segment.substr(0, segment.find(';'));
+}
+
 bool nextSegment(std::string_view path, std::size_t& pos, std::string_view& segment)
 {
     if (pos >= path.size()) {
@@ -81,11 +87,16 @@ std::vector<std::string_view> splitRaw(std::string_view path)
 }
 
 // The canonical form of one literal segment (as normalizePath writes it), or nullopt with a
-// problem: invalid characters or escapes, empty, or a dot segment.
+// problem: invalid characters or escapes, empty, a dot segment, or a literal ';' (requests are
+// matched without their path parameters, so such a segment could never match).
 std::optional<std::string> canonicalSegment(std::string_view raw, std::string& problem)
 {
     if (raw.empty()) {
         problem = "empty segment (\"//\")";
+        return std::nullopt;
+    }
+    if (raw.find(';') != std::string_view::npos) {
+        problem = "';' starts path parameters, which routing ignores (write %3B for a literal ';')";
         return std::nullopt;
     }
     std::string error;
@@ -358,14 +369,14 @@ const Router::Impl::Prefix* Router::Impl::findPrefix(std::string_view path, std:
     std::size_t pos = 0;
     std::string_view first;
     if (nextSegment(path, pos, first)) {
-        auto bucket = byFirstSegment.find(first);
+        auto bucket = byFirstSegment.find(segmentName(first));
         if (bucket != byFirstSegment.end()) {
             for (const Prefix& prefix : bucket->second) {
                 std::size_t at = pos;
                 std::string_view segment;
                 bool matched = true;
                 for (std::size_t i = 1; i < prefix.segments.size() && matched; ++i) {
-                    matched = nextSegment(path, at, segment) && segment == prefix.segments[i];
+                    matched = nextSegment(path, at, segment) && segmentName(segment) == prefix.segments[i];
                 }
                 if (matched) {
                     remainder = path.substr(at);
@@ -392,7 +403,7 @@ bool Router::Impl::matches(const Resource& resource, std::string_view path)
         if (!nextSegment(path, pos, segment)) {
             return false;
         }
-        if (expected.type == SegmentType::Literal ? segment != expected.text : segment.empty()) {
+        if (expected.type == SegmentType::Literal ? segmentName(segment) != expected.text : segment.empty()) {
             return false;
         }
     }
@@ -431,10 +442,10 @@ Router::~Router() = default;
 
 RouteMatch Router::route(std::string_view method, std::string_view normalizedPath) const
 {
-    return route(method, normalizedPath, kAllSegmentsKept);
+    return route(method, normalizedPath, NormalizeInfo{});
 }
 
-RouteMatch Router::route(std::string_view method, std::string_view normalizedPath, std::size_t keptSegments) const
+RouteMatch Router::route(std::string_view method, std::string_view normalizedPath, const NormalizeInfo& info) const
 {
     RouteMatch match;
     if (normalizedPath.empty() || normalizedPath[0] != '/') {
@@ -442,10 +453,21 @@ RouteMatch Router::route(std::string_view method, std::string_view normalizedPat
     }
     std::string_view remainder;
     const Impl::Prefix* prefix = _impl->findPrefix(normalizedPath, remainder);
+    // A ".." that removed the last segment of an API prefix climbed out of that API:
+    // "/a/admin/v1/../../x" was written under "/a/admin/v1" even if "/a" would take "/a/x". It
+    // may only land in the same API ("/a/v1/.." is the default-version form "/a/").
+    for (const std::string& before : info.beforePops) {
+        std::string_view rest;
+        const Impl::Prefix* left = _impl->findPrefix(before, rest);
+        if (left != nullptr && rest.empty() && (prefix == nullptr || left->apiIndex != prefix->apiIndex)) {
+            match.status = RouteStatus::Escaped;
+            return match;
+        }
+    }
     if (prefix == nullptr) {
         return match;
     }
-    if (prefix->segments.size() > keptSegments) {
+    if (prefix->segments.size() > info.keptSegments) {
         // A ".." reached into (or above) the API prefix: "/a/v1/../../b/v1/x" resolves to "/b/v1/x",
         // but it was written under "/a/v1". Neither API may take it.
         match.status = RouteStatus::Escaped;

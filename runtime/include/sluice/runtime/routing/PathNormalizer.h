@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sluice::runtime::routing {
 
@@ -31,8 +32,9 @@ inline constexpr std::size_t kMaxNormalizedPathBytes = 8 * 1024;
 //    RFC 3986 §5.2.4; ".." above the root is refused;
 //  - a trailing slash is kept, also one produced by resolving a final dot segment
 //    ("/a/b/.." -> "/a/", "/a/." -> "/a/");
-//  - ';' is an ordinary pchar: matrix parameters are not interpreted and stay part of their
-//    segment. A dot segment carrying one (".;x", "..;") is refused, because Tomcat and Jetty
+//  - ';' is an ordinary pchar here: path parameters stay part of their segment and go on to the
+//    backend (the router compares a segment only up to its first ';', see Router::route). A dot
+//    segment carrying one (".;x", "..;") is refused, because Tomcat and Jetty
 //    resolve it as "." / ".." after routing has seen a literal segment. An escaped ';' ("..%3B")
 //    is data, not a parameter (those servers split parameters off before decoding), so that
 //    segment is an ordinary one;
@@ -48,11 +50,15 @@ std::optional<std::string> normalizePath(std::string_view path, std::string& err
 // How far ".." segments reached back while normalising: `keptSegments` is the number of leading
 // segments of the result that no ".." ever removed (the smallest depth a ".." brought the path
 // down to), or kAllSegmentsKept when the path had no ".." segment. "/api/v1/x/../y" keeps 2
-// ("/api/v1"), "/api/v1/../../admin" keeps 0. The router uses it so that a path written inside
-// one API can never be resolved into another one (see Router::route).
+// ("/api/v1"), "/api/v1/../../admin" keeps 0. `beforePops` holds the resolved path as it stood
+// just before each ".." removed its last segment ("/api/v1/x/../y": {"/api/v1/x"}). The router
+// uses both so that a path written inside one API can never be resolved into another one (see
+// Router::route). A path with more than kMaxDotDotSegments ".." segments is refused.
 inline constexpr std::size_t kAllSegmentsKept = static_cast<std::size_t>(-1);
+inline constexpr std::size_t kMaxDotDotSegments = 32;
 struct NormalizeInfo {
     std::size_t keptSegments = kAllSegmentsKept;
+    std::vector<std::string> beforePops;
 };
 std::optional<std::string> normalizePath(std::string_view path, std::string& error, NormalizeInfo& info);
 

@@ -36,6 +36,8 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/runtime/routing/PathNormalizer.h"
+
 namespace sluice::runtime {
 struct ApiRuntime;
 struct ResourceRuntime;
@@ -75,13 +77,19 @@ public:
     Router& operator=(const Router&) = delete;
 
     // `normalizedPath` is the output of normalizePath(). `method` is case-sensitive ("GET").
-    // `keptSegments` is NormalizeInfo::keptSegments of that normalisation: when a ".." segment
-    // removed any segment of the chosen API's prefix (its context, plus the version unless it is
-    // the default-version form), the answer is Escaped, so "/api/v1/../../admin" reaches neither
-    // "/api" nor "/admin", while "/api/v1/a/../b" is "/api/v1/b". The two-argument form is for
-    // paths known to contain no ".." segment (configuration-time lookups and tests).
+    // `info` is the NormalizeInfo of that normalisation. The answer is Escaped when a ".." segment
+    // removed a segment of the prefix (a context, plus the version unless it is the
+    // default-version form) of the API the resolved path goes to, or of another API the path was
+    // written under. So "/api/v1/../../admin" reaches neither "/api" nor "/admin",
+    // "/api/admin/v1/../../x" does not reach an enclosing "/api", while "/api/v1/a/../b" is
+    // "/api/v1/b" and "/api/v1/../v2" is "/api/v2" of the default-version API "/api". The two-argument form is for paths known to contain no ".." segment
+    // (configuration-time lookups and tests).
+    //
+    // Segments are compared up to their first literal ';': "/admin;x" is the resource "/admin"
+    // (Tomcat, Jetty and Spring drop such path parameters), never a catch-all next to it. The
+    // parameters stay in the path sent to the backend and in captured path parameters.
     RouteMatch route(std::string_view method, std::string_view normalizedPath) const;
-    RouteMatch route(std::string_view method, std::string_view normalizedPath, std::size_t keptSegments) const;
+    RouteMatch route(std::string_view method, std::string_view normalizedPath, const NormalizeInfo& info) const;
 
     // Config-time checks, one message per problem (empty when valid), for reporting as config
     // errors with the file and JSON pointer of the field.
