@@ -448,3 +448,23 @@ TEST_CASE("normalizePath: NormalizeInfo says how far '..' reached back")
     CHECK_FALSE(normalizePath("/a/../../b", error, info).has_value());
     CHECK(info.keptSegments == kAllSegmentsKept);
 }
+
+TEST_CASE("normalizePath: NormalizeInfo keeps the path before each '..', and refuses more than 32 of them")
+{
+    using sluice::runtime::routing::kMaxDotDotSegments;
+    using sluice::runtime::routing::NormalizeInfo;
+    std::string error;
+    NormalizeInfo info;
+    REQUIRE(normalizePath("/a/b/../c/d/../../e", error, info) == std::optional<std::string>("/a/e"));
+    CHECK(info.beforePops == std::vector<std::string>{"/a/b", "/a/c/d", "/a/c"});
+
+    std::string many = "/x";
+    for (std::size_t i = 0; i < kMaxDotDotSegments; ++i) {
+        many += "/y/..";
+    }
+    CHECK(normalizePath(many, error, info) == std::optional<std::string>("/x/"));
+    CHECK(info.beforePops.size() == kMaxDotDotSegments);
+    CHECK_FALSE(normalizePath(many + "/y/..", error, info).has_value());
+    CHECK(error == "too many '..' segments in path");
+    CHECK(info.beforePops.empty());
+}
