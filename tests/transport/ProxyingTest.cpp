@@ -160,6 +160,20 @@ TEST_CASE("proxy: X-Forwarded-For from a trusted proxy is extended")
     CHECK(backend.request(1).header("X-Forwarded-For") == "127.0.0.1");
 }
 
+TEST_CASE("proxy: a trusted proxy's Forwarded field is passed on, one line for all of its lines")
+{
+    // From an untrusted client it is dropped (AdversarialTest); a trusted proxy's is its word.
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"trusted_proxies": ["127.0.0.1/32"]})"));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/svc/v1/x", {"Forwarded: for=10.0.0.1;proto=https", "Forwarded: for=10.0.0.2"}));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    REQUIRE(backend.waitForRequests(1, 2s));
+    CHECK(backend.request(0).headerCount("Forwarded") == 1);
+    CHECK(backend.request(0).header("Forwarded") == "for=10.0.0.1;proto=https, for=10.0.0.2");
+}
+
 TEST_CASE("proxy: a trusted proxy's X-Forwarded-For sent as several field lines keeps every hop")
 {
     // RFC 9110 §5.3: several field lines of one list field are one comma-separated list.

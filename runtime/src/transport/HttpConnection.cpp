@@ -88,13 +88,30 @@ const char* reasonPhrase(int status)
 using http::fieldNameEquals;
 
 // Headers the transport owns on the way to the backend: framing, Host, and the forwarding
-// headers it rebuilds itself.
+// headers it rebuilds itself (Forwarded is passed on only from a trusted proxy).
 bool transportOwned(std::string_view name)
 {
     return fieldNameEquals(name, "host") || fieldNameEquals(name, "content-length") ||
            fieldNameEquals(name, "expect") || fieldNameEquals(name, "x-forwarded-for") ||
            fieldNameEquals(name, "x-forwarded-proto") || fieldNameEquals(name, "x-forwarded-host") ||
-           fieldNameEquals(name, "via");
+           fieldNameEquals(name, "via") || fieldNameEquals(name, "forwarded");
+}
+
+// A name with '_' that reads as a framing, hop-by-hop or forwarding field once '_' is taken for
+// '-' ("X_Forwarded_For", "Transfer_Encoding"). CGI-style servers (PHP, WSGI, Rack) map both
+// spellings to one variable (HTTP_X_FORWARDED_FOR), so such a field would stand in for the one
+// the gateway writes. It is dropped (nginx drops every name with '_' by default).
+bool underscoreLookAlike(std::string_view name)
+{
+    constexpr std::size_t kLongestOwnedName = 24;
+    if (name.size() > kLongestOwnedName || name.find('_') == std::string_view::npos) {
+        return false;
+    }
+    char dashed[kLongestOwnedName];
+    std::replace_copy(name.begin(), name.end(), dashed, '_', '-');
+    static const std::vector<http::HeaderField> kNoConnectionFields;
+    std::string_view text(dashed, name.size());
+    return transportOwned(text) || http::isHopByHop(text, kNoConnectionFields);
 }
 
 bool idempotent(std::string_view method)
@@ -619,7 +636,7 @@ void HttpConnection::routeAndRun()
         respondLocal(400, kBadRequest, "Bad Request", error.empty() ? "The request path is not acceptable." : error);
         return;
     }
-    routing::RouteMatch match = _snapshot->router->route(_head.method, *path, pathInfo.keptSegments);
+    routing::RouteMatch match = _snapshot->router->route(_head.method, *path, pathInfo);
     if (match.status != routing::RouteStatus::Matched) {
         _in.consume(_head.headLength);
         _headConsumed = true;
@@ -664,7 +681,7 @@ void HttpConnection::routeAndRun()
     http::HopByHopFilter hopByHop(_head.headers);
     for (const auto& h : _head.headers) {
         if (hopByHop(h.name) || fieldNameEquals(h.name, "content-length") ||
-            fieldNameEquals(h.name, "expect")) {
+            fieldNameEquals(h.name, "expect") || underscoreLookAlike(h.name)) {
             continue;
         }
         ex.requestHeaders.add(h.name, h.value);
@@ -909,10 +926,12 @@ void HttpConnection::buildUpstreamHead()
     std::string& priorVia = _priorVia;
     priorFor.clear();
     priorVia.clear();
+    std::string priorForwarded;  // rare: no member keeps its capacity
     for (const auto& [name, value] : ex.requestHeaders.entries()) {
         if (transportOwned(name)) {
             std::string* list = fieldNameEquals(name, "x-forwarded-for") ? &priorFor
                                 : fieldNameEquals(name, "via")           ? &priorVia
+                                : fieldNameEquals(name, "forwarded")     ? &priorForwarded
                                                                           : nullptr;
             if (list != nullptr && !value.empty()) {
                 if (!list->empty()) {
@@ -931,6 +950,9 @@ void HttpConnection::buildUpstreamHead()
     }
     h.append(_peerIp);
     h.append("\r\n");
+    if (trusted && !priorForwarded.empty()) {
+        appendHeader(h, "Forwarded", priorForwarded);
+    }
     appendHeader(h, "X-Forwarded-Proto", ex.scheme);
     if (!ex.host.empty()) {
         appendHeader(h, "X-Forwarded-Host", ex.host);
@@ -1378,6 +1400,8 @@ void HttpConnection::respondPrepared(bool forceClose, bool runChain)
     appendHeader(out, "Content-Length", std::to_string(r.body.size()));
     if (!_keepAlive) {
         out.append("Connection: close\r\n");
+    } else if (version == 0) {
+        out.append("Connection: keep-alive\r\n");  // HTTP/1.0 closes unless told otherwise
     }
     out.append("\r\n");
     writeOut(out);
