@@ -531,7 +531,7 @@ TEST_CASE("tls hardening: ALPN never selects h2, a client offering only h2 still
     }
 }
 
-TEST_CASE("tls hardening: plain HTTP sent to the TLS port is closed at once")
+TEST_CASE("tls hardening: plain HTTP sent to the TLS port gets a plain 400 and is closed at once")
 {
     Pki pki;
     ScriptedBackend backend(echo());
@@ -545,8 +545,11 @@ TEST_CASE("tls hardening: plain HTTP sent to the TLS port is closed at once")
     std::string received;
     CHECK(closedWithin(fd, 3000ms, &received));
     CHECK(millisSince(start) < 2000);
-    // Nothing that could pass for an HTTP answer to the request (at most a TLS alert).
-    CHECK(received.rfind("HTTP/", 0) == std::string::npos);
+    // A readable refusal, as nginx gives, and never an answer from the backend.
+    CHECK_MESSAGE(received.rfind("HTTP/1.1 400 Bad Request\r\n", 0) == 0, received);
+    CHECK(received.find("Connection: close\r\n") != std::string::npos);
+    CHECK(received.find(R"({"code":101400,"message":"Bad Request","description":"A plain HTTP request was sent to the HTTPS port."})") !=
+          std::string::npos);
     ::close(fd);
     CHECK(backend.requestCount() == 0);
     Outcome after = tlsTry(gw.port(), caOnly(pki), kGet);

@@ -332,6 +332,23 @@ void HttpConnection::setDeadlineAt(Clock::time_point deadline)
     }
 }
 
+void HttpConnection::answerPlainHttpOnTls()
+{
+    // As nginx does: the client gets a readable answer instead of a bare close. Written on the
+    // socket itself (there is no TLS session); the request is read and dropped first, so that the
+    // close does not turn into a reset that could destroy the answer in flight.
+    const std::string body = errorBody(kBadRequest, "Bad Request", "A plain HTTP request was sent to the HTTPS port.");
+    const std::string answer = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: " +
+                               std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    const int fd = _stream->fd();
+    char discard[4096];
+    for (int i = 0; i < 16 && ::recv(fd, discard, sizeof discard, MSG_DONTWAIT) > 0; ++i) {
+    }
+    ssize_t sent = ::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)sent;  // best effort: the connection closes either way
+    ::shutdown(fd, SHUT_WR);
+}
+
 void HttpConnection::drain()
 {
     _draining = true;
@@ -356,6 +373,9 @@ void HttpConnection::onIo(std::uint32_t events)
     if (_state == State::Handshake) {
         IoResult r = _stream->handshake();
         if (r.status == IoStatus::Error || r.status == IoStatus::Eof) {
+            if (_stream->peerSpokePlainHttp()) {
+                answerPlainHttpOnTls();
+            }
             closeNow();
             return;
         }

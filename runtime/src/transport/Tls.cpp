@@ -447,6 +447,10 @@ IoResult TlsStream::handshake()
         _done = true;
         return {};
     }
+    if (_server && SSL_get_error(_ssl, rc) == SSL_ERROR_SSL) {
+        const int reason = ERR_GET_REASON(ERR_peek_error());
+        _plainHttp = reason == SSL_R_HTTP_REQUEST || reason == SSL_R_HTTPS_PROXY_REQUEST;
+    }
     return fromSslError(rc);
 }
 

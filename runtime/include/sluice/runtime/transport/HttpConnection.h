@@ -113,6 +113,7 @@ private:
     void closeNow();
     void releaseExchange() noexcept;
     void lingerThenClose();
+    void answerPlainHttpOnTls();
     void drainLinger(bool closeIfQuiet);
     void setDeadline(int ms);
     void setDeadlineAt(Clock::time_point deadline);

@@ -79,6 +79,8 @@ public:
     // Verified client certificate (PEM) on a TLS stream; empty otherwise.
     virtual std::string peerCertificatePem() const { return {}; }
     virtual bool isTls() const { return false; }
+    // TLS: the handshake failed because the peer sent a plain HTTP request instead of a ClientHello.
+    virtual bool peerSpokePlainHttp() const { return false; }
 
 protected:
     int _fd;

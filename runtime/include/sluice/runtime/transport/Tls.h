@@ -102,6 +102,7 @@ public:
     bool handshakeDone() const override { return _done; }
     std::string peerCertificatePem() const override;
     bool isTls() const override { return true; }
+    bool peerSpokePlainHttp() const override { return _plainHttp; }
     // A write that could not finish because TLS needs to read first (and vice versa).
     bool wantsRead() const noexcept { return _wantRead; }
 
@@ -113,6 +114,7 @@ private:
     std::shared_ptr<const TlsServerContext> _serverContext;  // released after SSL_free(_ssl)
     bool _done = false;
     bool _wantRead = false;
+    bool _plainHttp = false;
 };
 
 // OpenSSL's error queue as text (and cleared).
