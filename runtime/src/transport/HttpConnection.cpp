@@ -290,8 +290,17 @@ Exchange& HttpConnection::ex()
         } else {
             _exchange = std::make_unique<Exchange>();
         }
+        swapBuffers();
     }
     return *_exchange;
+}
+
+void HttpConnection::swapBuffers() noexcept
+{
+    Exchange::TransportBuffers& kept = _exchange->transportBuffers;
+    _head.headers.swap(kept.headers);
+    _upHead.swap(kept.upstreamHead);
+    _scratch.swap(kept.text);
 }
 
 void HttpConnection::releaseExchange() noexcept
@@ -301,6 +310,8 @@ void HttpConnection::releaseExchange() noexcept
     }
     _exchange->reset();  // nothing may point into the arena once it is released
     _exchange->arena.release();
+    _head.headers.clear();
+    swapBuffers();  // the connection keeps the exchange's empty ones
     auto& spare = spareExchanges();
     if (spare.size() < kSpareExchanges) {
         try {
@@ -571,6 +582,7 @@ void HttpConnection::processInput()
     limits.maxRequestLine = cfg.maxRequestLine;
     limits.maxHeaderBytes = cfg.maxHeaderBytes;
     limits.maxHeaderCount = cfg.maxHeaders;
+    ex();  // before parsing: the head's field list comes with the exchange
     http::ParseResult r = http::parseRequestHead(_in.view(), limits, _head);
     if (r.status == http::ParseStatus::Incomplete) {
         return;

@@ -11,6 +11,7 @@
 
 #include "sluice/abi.h"
 #include "sluice/runtime/Arena.h"
+#include "sluice/runtime/http/HttpParser.h"
 
 namespace sluice::runtime {
 
@@ -135,6 +136,16 @@ public:
     BuiltMessage responseMessage;
     bool paused = false;                    // a hook returned PAUSE and has not resumed yet
     mutable std::string requestIdText;  // empty until requestId() is first called
+
+    // The transport's per-request buffers, kept here while the exchange waits in the worker's
+    // stock: a connection swaps them in when it takes the exchange and out when it goes idle,
+    // so their capacity is reused and an idle connection holds none. Not for handlers.
+    struct TransportBuffers {
+        std::vector<http::HeaderField> headers;
+        std::string upstreamHead;
+        std::string text;
+    };
+    TransportBuffers transportBuffers;
 
     std::optional<std::string_view> attribute(sluice_attribute which) const;
     // The index-th value of query parameter `name`, percent-decoded ('+' as space).

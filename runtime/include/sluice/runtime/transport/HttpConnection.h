@@ -112,6 +112,9 @@ private:
     void flush();
     void closeNow();
     void releaseExchange() noexcept;
+    // Exchanges the head's field list, the upstream head and the scratch text with the
+    // exchange's stored ones (see Exchange::TransportBuffers).
+    void swapBuffers() noexcept;
     void lingerThenClose();
     void answerPlainHttpOnTls();
     void drainLinger(bool closeIfQuiet);
