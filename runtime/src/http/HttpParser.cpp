@@ -1133,14 +1133,19 @@ HopByHopFilter::HopByHopFilter(const std::vector<HeaderField>& headers) noexcept
     }
 }
 
-bool HopByHopFilter::operator()(std::string_view name) const noexcept
+bool isHopByHopName(std::string_view name) noexcept
 {
     for (std::string_view hop : kHopByHop) {
         if (equalsLower(name, hop)) {
             return true;
         }
     }
-    return _anyConnection && connectionHasToken(_headers, name);
+    return false;
+}
+
+bool HopByHopFilter::operator()(std::string_view name) const noexcept
+{
+    return isHopByHopName(name) || (_anyConnection && connectionHasToken(_headers, name));
 }
 
 }  // namespace sluice::runtime::http

@@ -109,9 +109,8 @@ bool underscoreLookAlike(std::string_view name)
     }
     char dashed[kLongestOwnedName];
     std::replace_copy(name.begin(), name.end(), dashed, '_', '-');
-    static const std::vector<http::HeaderField> kNoConnectionFields;
     std::string_view text(dashed, name.size());
-    return transportOwned(text) || http::isHopByHop(text, kNoConnectionFields);
+    return transportOwned(text) || http::isHopByHopName(text);
 }
 
 bool idempotent(std::string_view method)

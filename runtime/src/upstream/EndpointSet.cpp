@@ -41,9 +41,8 @@ namespace {
 // hop-by-hop ones.
 bool isGatewayField(std::string_view name)
 {
-    static const std::vector<http::HeaderField> kNoConnectionFields;
     return http::fieldNameEquals(name, "host") || http::fieldNameEquals(name, "content-length") ||
-           http::fieldNameEquals(name, "expect") || http::isHopByHop(name, kNoConnectionFields);
+           http::fieldNameEquals(name, "expect") || http::isHopByHopName(name);
 }
 
 bool parseUrl(const std::string& url, Endpoint& e, std::string& error)

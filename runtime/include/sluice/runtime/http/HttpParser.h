@@ -122,6 +122,8 @@ bool connectionHasToken(const std::vector<HeaderField>& headers, std::string_vie
 // Transfer-Encoding, Upgrade, Proxy-Authenticate, Proxy-Authorization, plus every field named in
 // a Connection header. `isHopByHop` answers for one name against those lists.
 bool isHopByHop(std::string_view name, const std::vector<HeaderField>& headers);
+// The same for the fixed list only (no message's Connection fields to consult).
+bool isHopByHopName(std::string_view name) noexcept;
 
 // The same answer for every field of one message, with its Connection fields found once (the
 // per-name form rescans all headers for each name). `headers` must outlive the filter.
