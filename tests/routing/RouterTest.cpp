@@ -48,6 +48,16 @@ ApiRuntime makeApi(std::string name, std::string context, std::string version, b
 // The API name and the template of the resource a route chose ("" when none).
 std::string apiOf(const RouteMatch& match) { return match.api == nullptr ? std::string() : match.api->config.name; }
 
+// Normalises `raw` and routes the result (GET) with what normalisation says about its ".." segments.
+RouteMatch routeNormalized(const Router& router, std::string_view raw)
+{
+    std::string error;
+    sluice::runtime::routing::NormalizeInfo info;
+    std::optional<std::string> path = sluice::runtime::routing::normalizePath(raw, error, info);
+    REQUIRE(path.has_value());
+    return router.route("GET", *path, info);
+}
+
 std::string templateOf(const RouteMatch& match)
 {
     return match.resource == nullptr ? std::string() : match.resource->config.uriTemplate;
@@ -518,8 +528,6 @@ TEST_CASE("router: validateContext and validateVersion")
 
 TEST_CASE("router: a '..' never carries a request across an API prefix")
 {
-    using sluice::runtime::routing::NormalizeInfo;
-    using sluice::runtime::routing::normalizePath;
     std::vector<ApiRuntime> apis;
     apis.push_back(makeApi("public", "/api", "v1", true, {{"/*", kAll}}));
     apis.push_back(makeApi("public-v2", "/api", "v2", false, {{"/*", kAll}}));
@@ -527,14 +535,7 @@ TEST_CASE("router: a '..' never carries a request across an API prefix")
     apis.push_back(makeApi("root", "/", "r1", true, {{"/*", kAll}}));
     Router router(apis);
 
-    // Normalises `raw` and routes the result with what normalisation says about its ".." segments.
-    auto routeRaw = [&router](std::string_view raw) {
-        std::string error;
-        NormalizeInfo info;
-        std::optional<std::string> path = normalizePath(raw, error, info);
-        REQUIRE(path.has_value());
-        return router.route("GET", *path, info);
-    };
+    auto routeRaw = [&router](std::string_view raw) { return routeNormalized(router, raw); };
 
     // Climbing out of /api/v1 into another API, or into another version of the same one.
     for (const char* raw : {"/api/v1/../../admin/v1/users", "/api/v1/../../admin/users", "/api/v1/%2e%2e/%2E%2E/admin",
@@ -583,19 +584,11 @@ TEST_CASE("router: a '..' never carries a request across an API prefix")
 
 TEST_CASE("router: a '..' may not climb out of a nested API into the enclosing one")
 {
-    using sluice::runtime::routing::NormalizeInfo;
-    using sluice::runtime::routing::normalizePath;
     std::vector<ApiRuntime> apis;
     apis.push_back(makeApi("outer", "/api", "v1", true, {{"/*", kAll}}));
     apis.push_back(makeApi("inner", "/api/admin", "v1", true, {{"/*", kAll}}));
     Router router(apis);
-    auto routeRaw = [&router](std::string_view raw) {
-        std::string error;
-        NormalizeInfo info;
-        std::optional<std::string> path = normalizePath(raw, error, info);
-        REQUIRE(path.has_value());
-        return router.route("GET", *path, info);
-    };
+    auto routeRaw = [&router](std::string_view raw) { return routeNormalized(router, raw); };
     for (const char* raw : {"/api/admin/v1/../../x", "/api/admin/../x", "/api/admin/v1/a/../../../x"}) {
         CAPTURE(raw);
         CHECK(routeRaw(raw).status == RouteStatus::Escaped);

@@ -20,18 +20,6 @@ namespace {
 
 const std::string kFollowUp = "GET /svc/v1/follow-up HTTP/1.1\r\nHost: a\r\n\r\n";
 
-const std::string kNoSuspension = R"("suspension": {"initial_ms": 0})";
-
-std::string post(const std::vector<std::string>& fields, const std::string& body = "",
-                 const std::string& startLine = "POST /svc/v1/x HTTP/1.1")
-{
-    std::string text = startLine + "\r\n";
-    for (const auto& f : fields) {
-        text += f + "\r\n";
-    }
-    return text + "\r\n" + body;
-}
-
 // Lower case, '_' read as '-': how CGI, FastCGI and WSGI servers (HTTP_X_FORWARDED_FOR, ...) and
 // any backend that maps field names to identifiers see a field name.
 std::string cgiName(std::string_view name)
@@ -185,7 +173,7 @@ TEST_CASE("adversarial: underscore look-alikes of framing and forwarding fields 
         CAPTURE(field);
         const std::size_t before = backend.requestCount();
         RawClient client(gw.port());
-        auto r = client.exchange(post({"Host: a", field, "Content-Length: 5"}, "hello"));
+        auto r = client.exchange(postRequest({"Host: a", field, "Content-Length: 5"}, "hello"));
         REQUIRE_MESSAGE(r, client.error());
         if (r->status == 400) {
             CHECK(backend.requestCount() == before);
@@ -236,9 +224,9 @@ TEST_CASE("adversarial: fields named in Connection cannot strip the framing or t
     ScriptedBackend backend(reflect());
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
     RawClient client(gw.port());
-    REQUIRE(client.send(post({"Host: a", "Connection: Content-Length, Host, X-Forwarded-For, Via", "Content-Length: 5"},
+    REQUIRE(client.send(postRequest({"Host: a", "Connection: Content-Length, Host, X-Forwarded-For, Via", "Content-Length: 5"},
                              "hello") +
-                        post({"Host: a", "Connection: Transfer-Encoding", "Transfer-Encoding: chunked"},
+                        postRequest({"Host: a", "Connection: Transfer-Encoding", "Transfer-Encoding: chunked"},
                              "3\r\nabc\r\n0\r\n\r\n") +
                         kFollowUp));
     auto a = client.read();
@@ -300,24 +288,24 @@ TEST_CASE("adversarial: more malformed request framing is refused and nothing be
     ScriptedBackend backend(echo());
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
     const std::vector<std::tuple<std::string, std::string, int>> cases = {
-        {"CL with 20 digits", post({"Host: a", "Content-Length: 00000000000000000005"}, "hello"), 400},
-        {"CL with a trailing comma", post({"Host: a", "Content-Length: 5,"}, "hello"), 400},
-        {"CL in a chunk-size style", post({"Host: a", "Content-Length: 5;x"}, "hello"), 400},
-        {"CL with a unicode digit", post({"Host: a", "Content-Length: \xd9\xa5"}, "hello"), 400},
-        {"TE chunked with a parameter", post({"Host: a", "Transfer-Encoding: chunked;q=1"}, "0\r\n\r\n"), 400},
-        {"TE chunked inside a quoted parameter", post({"Host: a", "Transfer-Encoding: gzip;q=\"a,chunked\""}, "0\r\n\r\n"), 400},
-        {"TE CHUNKED then gzip", post({"Host: a", "Transfer-Encoding: CHUNKED, gzip"}, "0\r\n\r\n"), 400},
-        {"TE with a NUL", post({"Host: a", "Transfer-Encoding: chunked\0"s}, "0\r\n\r\n"), 400},
-        {"TE line folded into chunked", post({"Host: a", "Transfer-Encoding:", " chunked"}, "0\r\n\r\n"), 400},
-        {"chunk extension ending in whitespace", post({"Host: a", "Transfer-Encoding: chunked"}, "5;a=b \r\nhello\r\n0\r\n\r\n"), 400},
-        {"chunk extension name only with space", post({"Host: a", "Transfer-Encoding: chunked"}, "5;a \r\nhello\r\n0\r\n\r\n"), 400},
-        {"chunk size with a bare CR", post({"Host: a", "Transfer-Encoding: chunked"}, "5\rhello\r\n0\r\n\r\n"), 400},
-        {"chunk data ended by a bare LF", post({"Host: a", "Transfer-Encoding: chunked"}, "5\r\nhello\n0\r\n\r\n"), 400},
-        {"last chunk with a bare LF", post({"Host: a", "Transfer-Encoding: chunked"}, "0\n\r\n"), 400},
-        {"chunk size far beyond the body limit", post({"Host: a", "Transfer-Encoding: chunked"}, "10000000000000000\r\nhello\r\n0\r\n\r\n"), 413},
-        {"trailer with space before colon", post({"Host: a", "Transfer-Encoding: chunked"}, "0\r\nContent-Length : 5\r\n\r\n"), 400},
-        {"trailer with a bare CR", post({"Host: a", "Transfer-Encoding: chunked"}, "0\r\nX: a\rb\r\n\r\n"), 400},
-        {"trailer content-length lower case", post({"Host: a", "Transfer-Encoding: chunked"}, "0\r\ncontent-length: 0\r\n\r\n"), 400},
+        {"CL with 20 digits", postRequest({"Host: a", "Content-Length: 00000000000000000005"}, "hello"), 400},
+        {"CL with a trailing comma", postRequest({"Host: a", "Content-Length: 5,"}, "hello"), 400},
+        {"CL in a chunk-size style", postRequest({"Host: a", "Content-Length: 5;x"}, "hello"), 400},
+        {"CL with a unicode digit", postRequest({"Host: a", "Content-Length: \xd9\xa5"}, "hello"), 400},
+        {"TE chunked with a parameter", postRequest({"Host: a", "Transfer-Encoding: chunked;q=1"}, "0\r\n\r\n"), 400},
+        {"TE chunked inside a quoted parameter", postRequest({"Host: a", "Transfer-Encoding: gzip;q=\"a,chunked\""}, "0\r\n\r\n"), 400},
+        {"TE CHUNKED then gzip", postRequest({"Host: a", "Transfer-Encoding: CHUNKED, gzip"}, "0\r\n\r\n"), 400},
+        {"TE with a NUL", postRequest({"Host: a", "Transfer-Encoding: chunked\0"s}, "0\r\n\r\n"), 400},
+        {"TE line folded into chunked", postRequest({"Host: a", "Transfer-Encoding:", " chunked"}, "0\r\n\r\n"), 400},
+        {"chunk extension ending in whitespace", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "5;a=b \r\nhello\r\n0\r\n\r\n"), 400},
+        {"chunk extension name only with space", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "5;a \r\nhello\r\n0\r\n\r\n"), 400},
+        {"chunk size with a bare CR", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "5\rhello\r\n0\r\n\r\n"), 400},
+        {"chunk data ended by a bare LF", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "5\r\nhello\n0\r\n\r\n"), 400},
+        {"last chunk with a bare LF", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "0\n\r\n"), 400},
+        {"chunk size far beyond the body limit", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "10000000000000000\r\nhello\r\n0\r\n\r\n"), 413},
+        {"trailer with space before colon", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "0\r\nContent-Length : 5\r\n\r\n"), 400},
+        {"trailer with a bare CR", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "0\r\nX: a\rb\r\n\r\n"), 400},
+        {"trailer content-length lower case", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "0\r\ncontent-length: 0\r\n\r\n"), 400},
         {"bare LF before the request line", "\nGET /svc/v1/x HTTP/1.1\r\nHost: a\r\n\r\n", 400},
         {"five empty lines first", "\r\n\r\n\r\n\r\n\r\nGET /svc/v1/x HTTP/1.1\r\nHost: a\r\n\r\n", 400},
         {"bare CR ending the request line", "GET /svc/v1/x HTTP/1.1\rHost: a\r\n\r\n", 400},
@@ -336,9 +324,9 @@ TEST_CASE("adversarial: more malformed request framing is refused and nothing be
         {"Host with a bad port", "GET /svc/v1/x HTTP/1.1\r\nHost: a:99999\r\n\r\n", 400},
         {"host in a second case", "GET /svc/v1/x HTTP/1.1\r\nHost: a\r\nhOST: b\r\n\r\n", 400},
         {"absolute-form and two Hosts", "GET http://a/svc/v1/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
-        {"Expect 100-continue and another", post({"Host: a", "Content-Length: 1", "Expect: 100-continue, foo"}, "x"), 417},
-        {"Expect on HTTP/1.0", post({"Content-Length: 1", "Expect: foo"}, "x", "POST /svc/v1/x HTTP/1.0"), 417},
-        {"TE on HTTP/1.0 with keep-alive", post({"Connection: keep-alive", "Transfer-Encoding: chunked"}, "0\r\n\r\n", "POST /svc/v1/x HTTP/1.0"), 400},
+        {"Expect 100-continue and another", postRequest({"Host: a", "Content-Length: 1", "Expect: 100-continue, foo"}, "x"), 417},
+        {"Expect on HTTP/1.0", postRequest({"Content-Length: 1", "Expect: foo"}, "x", "POST /svc/v1/x HTTP/1.0"), 417},
+        {"TE on HTTP/1.0 with keep-alive", postRequest({"Connection: keep-alive", "Transfer-Encoding: chunked"}, "0\r\n\r\n", "POST /svc/v1/x HTTP/1.0"), 400},
     };
     for (const auto& [name, bytes, status] : cases) {
         CAPTURE(name);
@@ -373,17 +361,17 @@ TEST_CASE("adversarial: accepted framing edge cases reach the backend with one u
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
     const std::string kEmbedded = "GET /svc/v1/evil HTTP/1.1\r\nHost: a\r\n\r\n";
     const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
-        {"empty list elements around chunked", post({"Host: a", "Transfer-Encoding: , chunked ,"}, "5\r\nhello\r\n0\r\n\r\n"), "POST /x 5:hello"},
-        {"an empty TE line next to chunked", post({"Host: a", "Transfer-Encoding:", "Transfer-Encoding: chunked"}, "5\r\nhello\r\n0\r\n\r\n"), "POST /x 5:hello"},
-        {"BWS around chunk extensions", post({"Host: a", "Transfer-Encoding: chunked"}, "5 ; a = b ;c\r\nhello\r\n0 ;z=\"q\"\r\n\r\n"), "POST /x 5:hello"},
-        {"last chunk written 000", post({"Host: a", "Transfer-Encoding: chunked"}, "2\r\nhi\r\n000\r\n\r\n"), "POST /x 2:hi"},
-        {"chunked body containing a request", post({"Host: a", "Transfer-Encoding: chunked"}, hexSize(kEmbedded) + "\r\n" + kEmbedded + "\r\n0\r\n\r\n"),
+        {"empty list elements around chunked", postRequest({"Host: a", "Transfer-Encoding: , chunked ,"}, "5\r\nhello\r\n0\r\n\r\n"), "POST /x 5:hello"},
+        {"an empty TE line next to chunked", postRequest({"Host: a", "Transfer-Encoding:", "Transfer-Encoding: chunked"}, "5\r\nhello\r\n0\r\n\r\n"), "POST /x 5:hello"},
+        {"BWS around chunk extensions", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "5 ; a = b ;c\r\nhello\r\n0 ;z=\"q\"\r\n\r\n"), "POST /x 5:hello"},
+        {"last chunk written 000", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "2\r\nhi\r\n000\r\n\r\n"), "POST /x 2:hi"},
+        {"chunked body containing a request", postRequest({"Host: a", "Transfer-Encoding: chunked"}, hexSize(kEmbedded) + "\r\n" + kEmbedded + "\r\n0\r\n\r\n"),
          "POST /x " + std::to_string(kEmbedded.size()) + ":" + kEmbedded},
-        {"trailer named like a forwarding field", post({"Host: a", "Transfer-Encoding: chunked"}, "1\r\nz\r\n0\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n"), "POST /x 1:z"},
-        {"four empty lines first", "\r\n\r\n\r\n\r\n" + post({"Host: a", "Content-Length: 2"}, "ok"), "POST /x 2:ok"},
-        {"CL with OWS", post({"Host: a", "Content-Length:\t 3 \t"}, "abc"), "POST /x 3:abc"},
-        {"CL 0 with Expect", post({"Host: a", "Content-Length: 0", "Expect: 100-continue"}), "POST /x 0:"},
-        {"HTTP/1.0 with CL and keep-alive", post({"Connection: keep-alive", "Content-Length: 2"}, "ok", "POST /svc/v1/x HTTP/1.0"), "POST /x 2:ok"},
+        {"trailer named like a forwarding field", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "1\r\nz\r\n0\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n"), "POST /x 1:z"},
+        {"four empty lines first", "\r\n\r\n\r\n\r\n" + postRequest({"Host: a", "Content-Length: 2"}, "ok"), "POST /x 2:ok"},
+        {"CL with OWS", postRequest({"Host: a", "Content-Length:\t 3 \t"}, "abc"), "POST /x 3:abc"},
+        {"CL 0 with Expect", postRequest({"Host: a", "Content-Length: 0", "Expect: 100-continue"}), "POST /x 0:"},
+        {"HTTP/1.0 with CL and keep-alive", postRequest({"Connection: keep-alive", "Content-Length: 2"}, "ok", "POST /svc/v1/x HTTP/1.0"), "POST /x 2:ok"},
     };
     for (const auto& [name, bytes, body] : cases) {
         CAPTURE(name);
@@ -417,7 +405,7 @@ TEST_CASE("adversarial: Expect 100-continue with the body and a pipelined reques
     RawClient client(gw.port());
     // The client does not wait for 100 Continue: the body is read by its length and the pipelined
     // request after it is a request, not body; a 100 may come first but nothing else.
-    REQUIRE(client.send(post({"Host: a", "Content-Length: 5", "Expect: 100-continue"}, "hello") + kFollowUp));
+    REQUIRE(client.send(postRequest({"Host: a", "Content-Length: 5", "Expect: 100-continue"}, "hello") + kFollowUp));
     auto first = client.read();
     REQUIRE_MESSAGE(first, client.error());
     if (first->status == 100) {
@@ -436,7 +424,7 @@ TEST_CASE("adversarial: Expect 100-continue with the body and a pipelined reques
 
     // The head alone: 100 Continue, then the body, then a pipelined request.
     RawClient waiting(gw.port());
-    REQUIRE(waiting.send(post({"Host: a", "Content-Length: 5", "Expect: 100-continue"})));
+    REQUIRE(waiting.send(postRequest({"Host: a", "Content-Length: 5", "Expect: 100-continue"})));
     auto cont = waiting.read();
     REQUIRE_MESSAGE(cont, waiting.error());
     CHECK(cont->status == 100);

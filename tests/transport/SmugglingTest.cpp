@@ -17,9 +17,6 @@ namespace {
 
 const std::string kSmuggled = "GET /svc/v1/smuggled HTTP/1.1\r\nHost: a\r\n\r\n";
 
-// Backend answers that the gateway refuses must not suspend the only endpoint for what follows.
-const std::string kNoSuspension = R"("suspension": {"initial_ms": 0})";
-
 // Sends `bytes` followed by a pipelined request on a fresh connection and checks the refusal: the
 // status, the JSON error with its stable code, Connection: close, then the connection closed
 // without an answer to the pipelined request.
@@ -38,19 +35,9 @@ void expectRefused(int port, const std::string& bytes, int status)
     CHECK(extra.empty());
 }
 
-std::string post(const std::vector<std::string>& fields, const std::string& body = "",
-                 const std::string& startLine = "POST /svc/v1/x HTTP/1.1")
-{
-    std::string text = startLine + "\r\n";
-    for (const auto& f : fields) {
-        text += f + "\r\n";
-    }
-    return text + "\r\n" + body;
-}
-
 std::string chunkedPost(const std::string& body)
 {
-    return post({"Host: a", "Transfer-Encoding: chunked"}, body);
+    return postRequest({"Host: a", "Transfer-Encoding: chunked"}, body);
 }
 
 }  // namespace
@@ -61,42 +48,42 @@ TEST_CASE("smuggling: ambiguous framing, bad syntax and odd request lines get 4x
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
     const std::vector<std::tuple<const char*, std::string, int>> cases = {
         // Transfer-Encoding variants
-        {"TE chunked twice in one line", post({"Host: a", "Transfer-Encoding: chunked, chunked"}, "0\r\n\r\n"), 400},
-        {"TE chunked on two lines", post({"Host: a", "Transfer-Encoding: chunked", "Transfer-Encoding: chunked"}, "0\r\n\r\n"), 400},
-        {"TE gzip then chunked", post({"Host: a", "Transfer-Encoding: gzip, chunked"}, "0\r\n\r\n"), 501},
-        {"TE with vertical tab", post({"Host: a", "Transfer-Encoding: \x0b" "chunked"}, "0\r\n\r\n"), 400},
-        {"TE identity", post({"Host: a", "Transfer-Encoding: identity"}, "0\r\n\r\n"), 400},
-        {"TE chunked then identity line", post({"Host: a", "Transfer-Encoding: chunked", "Transfer-Encoding: identity"}, "0\r\n\r\n"), 400},
-        {"TE xchunked", post({"Host: a", "Transfer-Encoding: xchunked"}, "0\r\n\r\n"), 400},
-        {"TE quoted", post({"Host: a", "Transfer-Encoding: \"chunked\""}, "0\r\n\r\n"), 400},
-        {"TE in HTTP/1.0", post({"Transfer-Encoding: chunked"}, "0\r\n\r\n", "POST /svc/v1/x HTTP/1.0"), 400},
-        {"TE then CL", post({"Host: a", "Transfer-Encoding: chunked", "Content-Length: 5"}, "0\r\n\r\n"), 400},
-        {"CL then TE", post({"Host: a", "Content-Length: 5", "Transfer-Encoding: chunked"}, "0\r\n\r\n"), 400},
-        {"CL then TE identity", post({"Host: a", "Content-Length: 5", "Transfer-Encoding: identity"}, "hello"), 400},
+        {"TE chunked twice in one line", postRequest({"Host: a", "Transfer-Encoding: chunked, chunked"}, "0\r\n\r\n"), 400},
+        {"TE chunked on two lines", postRequest({"Host: a", "Transfer-Encoding: chunked", "Transfer-Encoding: chunked"}, "0\r\n\r\n"), 400},
+        {"TE gzip then chunked", postRequest({"Host: a", "Transfer-Encoding: gzip, chunked"}, "0\r\n\r\n"), 501},
+        {"TE with vertical tab", postRequest({"Host: a", "Transfer-Encoding: \x0b" "chunked"}, "0\r\n\r\n"), 400},
+        {"TE identity", postRequest({"Host: a", "Transfer-Encoding: identity"}, "0\r\n\r\n"), 400},
+        {"TE chunked then identity line", postRequest({"Host: a", "Transfer-Encoding: chunked", "Transfer-Encoding: identity"}, "0\r\n\r\n"), 400},
+        {"TE xchunked", postRequest({"Host: a", "Transfer-Encoding: xchunked"}, "0\r\n\r\n"), 400},
+        {"TE quoted", postRequest({"Host: a", "Transfer-Encoding: \"chunked\""}, "0\r\n\r\n"), 400},
+        {"TE in HTTP/1.0", postRequest({"Transfer-Encoding: chunked"}, "0\r\n\r\n", "POST /svc/v1/x HTTP/1.0"), 400},
+        {"TE then CL", postRequest({"Host: a", "Transfer-Encoding: chunked", "Content-Length: 5"}, "0\r\n\r\n"), 400},
+        {"CL then TE", postRequest({"Host: a", "Content-Length: 5", "Transfer-Encoding: chunked"}, "0\r\n\r\n"), 400},
+        {"CL then TE identity", postRequest({"Host: a", "Content-Length: 5", "Transfer-Encoding: identity"}, "hello"), 400},
         // Content-Length forms
-        {"CL +1", post({"Host: a", "Content-Length: +1"}, "x"), 400},
-        {"CL 0x10", post({"Host: a", "Content-Length: 0x10"}, "0123456789abcdef"), 400},
-        {"CL 1 2", post({"Host: a", "Content-Length:  1 2"}, "x"), 400},
-        {"CL 1,1", post({"Host: a", "Content-Length: 1,1"}, "x"), 400},
-        {"CL 1, 2", post({"Host: a", "Content-Length: 1, 2"}, "x"), 400},
-        {"CL twice equal", post({"Host: a", "Content-Length: 1", "Content-Length: 1"}, "x"), 400},
-        {"CL negative", post({"Host: a", "Content-Length: -1"}, "x"), 400},
-        {"CL empty", post({"Host: a", "Content-Length:"}, "x"), 400},
-        {"CL 2^64", post({"Host: a", "Content-Length: 18446744073709551616"}, "x"), 400},
-        {"CL 1e3", post({"Host: a", "Content-Length: 1e3"}, "x"), 400},
+        {"CL +1", postRequest({"Host: a", "Content-Length: +1"}, "x"), 400},
+        {"CL 0x10", postRequest({"Host: a", "Content-Length: 0x10"}, "0123456789abcdef"), 400},
+        {"CL 1 2", postRequest({"Host: a", "Content-Length:  1 2"}, "x"), 400},
+        {"CL 1,1", postRequest({"Host: a", "Content-Length: 1,1"}, "x"), 400},
+        {"CL 1, 2", postRequest({"Host: a", "Content-Length: 1, 2"}, "x"), 400},
+        {"CL twice equal", postRequest({"Host: a", "Content-Length: 1", "Content-Length: 1"}, "x"), 400},
+        {"CL negative", postRequest({"Host: a", "Content-Length: -1"}, "x"), 400},
+        {"CL empty", postRequest({"Host: a", "Content-Length:"}, "x"), 400},
+        {"CL 2^64", postRequest({"Host: a", "Content-Length: 18446744073709551616"}, "x"), 400},
+        {"CL 1e3", postRequest({"Host: a", "Content-Length: 1e3"}, "x"), 400},
         // field syntax
-        {"NUL in a field name", post({"Host: a", "X-A\0B: c"s}), 400},
-        {"NUL in a field value", post({"Host: a", "X-A: b\0c"s}), 400},
-        {"CR in a field value", post({"Host: a", "X-A: b\rContent-Length: 5"}), 400},
-        {"bare LF in a field line", post({"Host: a", "X-A: b\nContent-Length: 5"}), 400},
-        {"ESC in a field value", post({"Host: a", "X-A: b\x1b[0m"}), 400},
-        {"obs-fold", post({"Host: a", "X-A: b", " Content-Length: 5"}), 400},
-        {"obs-fold with tab", post({"Host: a", "Transfer-Encoding: identity", "\tchunked"}), 400},
-        {"space before colon", post({"Host: a", "Content-Length : 5"}, "hello"), 400},
-        {"tab before colon", post({"Host: a", "Transfer-Encoding\t: chunked"}, "0\r\n\r\n"), 400},
-        {"non-token name", post({"Host: a", "X[A]: b"}), 400},
-        {"quote in name", post({"Host: a", "\"X\": b"}), 400},
-        {"empty name", post({"Host: a", ": b"}), 400},
+        {"NUL in a field name", postRequest({"Host: a", "X-A\0B: c"s}), 400},
+        {"NUL in a field value", postRequest({"Host: a", "X-A: b\0c"s}), 400},
+        {"CR in a field value", postRequest({"Host: a", "X-A: b\rContent-Length: 5"}), 400},
+        {"bare LF in a field line", postRequest({"Host: a", "X-A: b\nContent-Length: 5"}), 400},
+        {"ESC in a field value", postRequest({"Host: a", "X-A: b\x1b[0m"}), 400},
+        {"obs-fold", postRequest({"Host: a", "X-A: b", " Content-Length: 5"}), 400},
+        {"obs-fold with tab", postRequest({"Host: a", "Transfer-Encoding: identity", "\tchunked"}), 400},
+        {"space before colon", postRequest({"Host: a", "Content-Length : 5"}, "hello"), 400},
+        {"tab before colon", postRequest({"Host: a", "Transfer-Encoding\t: chunked"}, "0\r\n\r\n"), 400},
+        {"non-token name", postRequest({"Host: a", "X[A]: b"}), 400},
+        {"quote in name", postRequest({"Host: a", "\"X\": b"}), 400},
+        {"empty name", postRequest({"Host: a", ": b"}), 400},
         // request lines
         {"NUL in target", "GET /svc/v1/a\0b HTTP/1.1\r\nHost: a\r\n\r\n"s, 400},
         {"tab in target", "GET /svc/v1/a\tb HTTP/1.1\r\nHost: a\r\n\r\n", 400},
@@ -121,8 +108,8 @@ TEST_CASE("smuggling: ambiguous framing, bad syntax and odd request lines get 4x
         {"CONNECT", "CONNECT backend:80 HTTP/1.1\r\nHost: backend:80\r\n\r\n", 501},
         {"very long method", std::string(9000, 'G') + " /svc/v1/x HTTP/1.1\r\nHost: a\r\n\r\n", 414},
         // expectations
-        {"Expect other than 100-continue", post({"Host: a", "Content-Length: 1", "Expect: 100-continuex"}, "x"), 417},
-        {"Expect with a parameter", post({"Host: a", "Content-Length: 1", "Expect: 100-continue;a=b"}, "x"), 417},
+        {"Expect other than 100-continue", postRequest({"Host: a", "Content-Length: 1", "Expect: 100-continuex"}, "x"), 417},
+        {"Expect with a parameter", postRequest({"Host: a", "Content-Length: 1", "Expect: 100-continue;a=b"}, "x"), 417},
         // chunk-size lines and chunked bodies
         {"chunk size 0x", chunkedPost("0x5\r\nhello\r\n0\r\n\r\n"), 400},
         {"chunk size leading space", chunkedPost(" 5\r\nhello\r\n0\r\n\r\n"), 400},
@@ -197,18 +184,18 @@ TEST_CASE("smuggling: accepted framing variants reach the backend re-framed exac
     RawClient client(gw.port());
 
     // Odd case and OWS around "chunked"; upper-case hex; quoted extensions; a harmless trailer.
-    auto a = client.exchange(post({"Host: a", "Transfer-Encoding: \tcHuNkEd\t"},
+    auto a = client.exchange(postRequest({"Host: a", "Transfer-Encoding: \tcHuNkEd\t"},
                                   "A;q=\"a;b=c\\\"\"\r\n0123456789\r\n0\r\nX-Sum: 1\r\n\r\n",
                                   "POST /svc/v1/chunked HTTP/1.1"));
     REQUIRE_MESSAGE(a, client.error());
     CHECK(a->status == 200);
     CHECK(a->body == "POST /chunked 10:0123456789");
     // Leading zeros in Content-Length: the backend gets the plain number.
-    auto b = client.exchange(post({"Host: a", "Content-Length: 0005"}, "hello", "POST /svc/v1/zeros HTTP/1.1"));
+    auto b = client.exchange(postRequest({"Host: a", "Content-Length: 0005"}, "hello", "POST /svc/v1/zeros HTTP/1.1"));
     REQUIRE_MESSAGE(b, client.error());
     CHECK(b->body == "POST /zeros 5:hello");
     // A GET with a body keeps it (and its framing) rather than leaving it for the next request.
-    auto c = client.exchange(post({"Host: a", "Content-Length: " + std::to_string(kSmuggled.size())}, kSmuggled,
+    auto c = client.exchange(postRequest({"Host: a", "Content-Length: " + std::to_string(kSmuggled.size())}, kSmuggled,
                                   "GET /svc/v1/get-with-body HTTP/1.1"));
     REQUIRE_MESSAGE(c, client.error());
     CHECK(c->status == 200);

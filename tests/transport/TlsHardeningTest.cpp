@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 
+#include "TestCertificates.h"
 #include "TransportTest.h"
 
 using namespace sluice::transport_test;
@@ -31,101 +32,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A temporary PKI made with the openssl tool: the root CA "ca" (CN=HardeningCA), the server
-// certificate "server" (CN=localhost, SAN localhost and 127.0.0.1) and the client certificate
-// "client" (CN=client1) issued by it; further ones on demand.
-class Pki {
-public:
-    Pki()
-    {
-        char pattern[] = "/tmp/sluice-tlsh-XXXXXX";
-        _dir = ::mkdtemp(pattern);
-        root("ca", "HardeningCA");
-        leaf("server", "localhost", "DNS:localhost,IP:127.0.0.1", "ca");
-        leaf("client", "client1", "", "ca");
-    }
-    ~Pki() { fs::remove_all(_dir); }
-    Pki(const Pki&) = delete;
-    Pki& operator=(const Pki&) = delete;
-
-    std::string path(const std::string& name) const { return _dir + "/" + name; }
-
-    void root(const std::string& name, const std::string& cn) const
-    {
-        run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + name + ".key -out " +
-            name + ".pem -days 2 -subj /CN=" + cn);
-    }
-    // A self-signed end-entity certificate (what a backend with a home-made certificate has).
-    void selfSigned(const std::string& name, const std::string& cn, const std::string& sans) const
-    {
-        run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + name + ".key -out " +
-            name + ".pem -days 2 -subj /CN=" + cn + " -addext basicConstraints=critical,CA:FALSE -addext subjectAltName=" +
-            sans);
-    }
-    // An end-entity certificate issued by `issuer`; `sans` like "DNS:a.test" (empty: none);
-    // `days` -1 makes one that has already expired; `rsa` an RSA-2048 key instead of EC.
-    void leaf(const std::string& name, const std::string& cn, const std::string& sans, const std::string& issuer,
-              int days = 2, bool rsa = false) const
-    {
-        std::string ext = "basicConstraints=CA:FALSE\n";
-        if (!sans.empty()) {
-            ext += "subjectAltName=" + sans + "\n";
-        }
-        std::FILE* f = std::fopen(path(name + ".ext").c_str(), "w");
-        REQUIRE(f != nullptr);
-        std::fputs(ext.c_str(), f);
-        std::fclose(f);
-        std::string key = rsa ? "rsa:2048" : "ec -pkeyopt ec_paramgen_curve:prime256v1";
-        run("openssl req -newkey " + key + " -nodes -keyout " + name + ".key -out " + name + ".csr -subj /CN=" + cn);
-        run("openssl x509 -req -in " + name + ".csr -CA " + issuer + ".pem -CAkey " + issuer +
-            ".key -CAcreateserial -out " + name + ".pem -days " + std::to_string(days) + " -extfile " + name + ".ext");
-    }
-
-    struct Entry {
-        std::string name;         // <name>.pem and <name>.key in this directory
-        std::string serverNames;  // JSON array text; empty: taken from the certificate
-    };
-    // A listener "tls" block; `extra` further members (e.g. R"("ciphers": "...")").
-    std::string listener(const std::vector<Entry>& entries, const std::string& clientAuth = "none",
-                         const std::string& clientCa = "ca.pem", const std::string& extra = "") const
-    {
-        std::string tls = R"({"certificates": [)";
-        for (std::size_t i = 0; i < entries.size(); ++i) {
-            tls += (i == 0 ? "" : ", ") + std::string(R"({"certificate": ")") + path(entries[i].name + ".pem") +
-                   R"(", "key": ")" + path(entries[i].name + ".key") + "\"";
-            if (!entries[i].serverNames.empty()) {
-                tls += R"(, "server_names": )" + entries[i].serverNames;
-            }
-            tls += "}";
-        }
-        tls += "]";
-        if (!extra.empty()) {
-            tls += ", " + extra;
-        }
-        if (clientAuth != "none") {
-            tls += R"(, "client_auth": ")" + clientAuth + R"(", "client_ca": ")" + path(clientCa) + "\"";
-        }
-        return tls + "}";
-    }
-    std::string listener(const std::string& clientAuth = "none", const std::string& clientCa = "ca.pem") const
-    {
-        return listener({{"server", ""}}, clientAuth, clientCa);
-    }
-
-    // Runs `command` in this directory; its exit status.
-    int shell(const std::string& command) const
-    {
-        std::string full = "cd " + _dir + " && " + command;
-        return std::system(full.c_str());
-    }
-
-private:
-    void run(const std::string& command) const
-    {
-        REQUIRE_MESSAGE(shell(command + " > /dev/null 2>&1") == 0, command);
-    }
-    std::string _dir;
-};
 
 std::string drainErrors()
 {
@@ -287,7 +193,7 @@ Outcome tlsTry(int port, const Offer& o, const std::string& request,
 const std::string kGet = "GET /h/v1/hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
 
 // An anonymous client trusting the test CA, SNI and host name "localhost".
-Offer caOnly(const Pki& pki)
+Offer caOnly(const TestCertificates& pki)
 {
     Offer o;
     o.ca = pki.path("ca.pem");
@@ -355,7 +261,7 @@ bool closedWithin(int fd, std::chrono::milliseconds timeout, std::string* receiv
 
 TEST_CASE("tls hardening: by default TLS 1.0 and 1.1 are refused, TLS 1.2 and 1.3 negotiate without compression")
 {
-    Pki pki;
+    TestCertificates pki;
     ScriptedBackend backend(echo());
     SluicedProcess gw(tlsGateway(pki.listener(), backend));
     Offer o;
@@ -396,10 +302,10 @@ TEST_CASE("tls hardening: by default TLS 1.0 and 1.1 are refused, TLS 1.2 and 1.
 // cannot even offer (RC4, EXPORT) cannot be negotiated anyway.
 TEST_CASE("tls hardening: the default TLS 1.2 cipher list has forward-secret AEAD suites only")
 {
-    Pki pki;
+    TestCertificates pki;
     pki.leaf("rsa", "rsa.test", "DNS:rsa.test", "ca", 2, true);
     ScriptedBackend backend(echo());
-    SluicedProcess gw(tlsGateway(pki.listener({{"server", ""}, {"rsa", ""}}), backend));
+    SluicedProcess gw(tlsGateway(pki.listenerOf({"server", "rsa"}), backend));
 
     auto with = [&](const std::string& sni, const std::string& suites) {
         Offer o;
@@ -456,7 +362,7 @@ TEST_CASE("tls hardening: the default TLS 1.2 cipher list has forward-secret AEA
     CHECK((contains(any.cipher, "GCM") || contains(any.cipher, "CHACHA20")));
 
     // "ciphers" still overrides the default (an operator may re-enable a CBC suite deliberately).
-    SluicedProcess legacy(tlsGateway(pki.listener({{"server", ""}}, "none", "ca.pem",
+    SluicedProcess legacy(tlsGateway(pki.listenerOf({"server"}, "none", "ca.pem",
                                                   R"("ciphers": "ECDHE-ECDSA-AES128-SHA")"),
                                      backend));
     Offer o;
@@ -474,7 +380,7 @@ TEST_CASE("tls hardening: the default TLS 1.2 cipher list has forward-secret AEA
 
 TEST_CASE("tls hardening: client-initiated renegotiation is refused and the gateway keeps serving")
 {
-    Pki pki;
+    TestCertificates pki;
     ScriptedBackend backend(echo());
     SluicedProcess gw(tlsGateway(pki.listener(), backend));
     Offer o;
@@ -511,7 +417,7 @@ TEST_CASE("tls hardening: client-initiated renegotiation is refused and the gate
 
 TEST_CASE("tls hardening: ALPN never selects h2, a client offering only h2 still gets HTTP/1.1")
 {
-    Pki pki;
+    TestCertificates pki;
     ScriptedBackend backend(echo());
     SluicedProcess gw(tlsGateway(pki.listener(), backend));
     for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
@@ -533,7 +439,7 @@ TEST_CASE("tls hardening: ALPN never selects h2, a client offering only h2 still
 
 TEST_CASE("tls hardening: plain HTTP sent to the TLS port gets a plain 400 and is closed at once")
 {
-    Pki pki;
+    TestCertificates pki;
     ScriptedBackend backend(echo());
     // A long header deadline, so that a close within a second can only be the handshake failing.
     SluicedProcess gw(tlsGateway(pki.listener(), backend, R"({"header_timeout_ms": 20000})"));
@@ -560,7 +466,7 @@ TEST_CASE("tls hardening: plain HTTP sent to the TLS port gets a plain 400 and i
 // sends nothing, or stops inside its ClientHello, or trickles it, is closed when it expires.
 TEST_CASE("tls hardening: a stalled TLS handshake is closed when header_timeout_ms expires")
 {
-    Pki pki;
+    TestCertificates pki;
     ScriptedBackend backend(echo());
     SluicedProcess gw(tlsGateway(pki.listener(), backend, R"({"header_timeout_ms": 700})"));
     std::string hello = clientHello("localhost");
@@ -600,7 +506,7 @@ TEST_CASE("tls hardening: a stalled TLS handshake is closed when header_timeout_
 
 TEST_CASE("tls hardening: a flood of half-finished handshakes does not delay other clients")
 {
-    Pki pki;
+    TestCertificates pki;
     ScriptedBackend backend(echo());
     GatewaySpec spec = tlsGateway(pki.listener(), backend, R"({"header_timeout_ms": 30000})");
     spec.workers = 1;  // every connection on the same event loop
@@ -640,10 +546,10 @@ TEST_CASE("tls hardening: a flood of half-finished handshakes does not delay oth
 
 TEST_CASE("tls hardening: long, odd and malformed SNI names get the default certificate or a clean refusal")
 {
-    Pki pki;
+    TestCertificates pki;
     pki.leaf("b", "b.test", "DNS:b.test", "ca");
     ScriptedBackend backend(echo());
-    SluicedProcess gw(tlsGateway(pki.listener({{"server", ""}, {"b", ""}}), backend));
+    SluicedProcess gw(tlsGateway(pki.listenerOf({"server", "b"}), backend));
     auto subjectFor = [&](const std::string& sni) {
         Offer o;
         o.ca = pki.path("ca.pem");
@@ -695,7 +601,7 @@ TEST_CASE("tls hardening: long, odd and malformed SNI names get the default cert
 
 TEST_CASE("tls hardening: client_auth required refuses an expired, a self-signed and a foreign client certificate")
 {
-    Pki pki;
+    TestCertificates pki;
     pki.leaf("expired", "expired1", "", "ca", -1);
     pki.selfSigned("selfclient", "client1", "DNS:client1");
     pki.root("other", "OtherCA");
@@ -744,7 +650,7 @@ const Resumption kResumptions[] = {
     {"TLS 1.2 session ID", TLS1_2_VERSION, true},
 };
 
-Offer resumingOffer(const Pki& pki, const Resumption& r)
+Offer resumingOffer(const TestCertificates& pki, const Resumption& r)
 {
     Offer o;
     o.ca = pki.path("ca.pem");
@@ -761,7 +667,7 @@ Offer resumingOffer(const Pki& pki, const Resumption& r)
 // (The control: in the same generation the same sessions do resume, so the test sees resumption.)
 TEST_CASE("tls hardening: a session from before a reload does not resume once client_auth is required")
 {
-    Pki pki;
+    TestCertificates pki;
     ScriptedBackend backend(echo());
     GatewaySpec open = tlsGateway(pki.listener(), backend);
     GatewaySpec strict = tlsGateway(pki.listener("required"), backend);
@@ -798,7 +704,7 @@ TEST_CASE("tls hardening: a session from before a reload does not resume once cl
 // instead: the client certificate they carry is no longer acceptable.
 TEST_CASE("tls hardening: a session from before a reload does not resume after client_ca changes")
 {
-    Pki pki;
+    TestCertificates pki;
     pki.root("ca2", "SecondCA");
     ScriptedBackend backend(echo());
     SluicedProcess gw(tlsGateway(pki.listener("required", "ca.pem"), backend));
@@ -842,11 +748,11 @@ TEST_CASE("tls hardening: a session from before a reload does not resume after c
 // verifies the certificate for the name it asked for.
 TEST_CASE("tls hardening: a session made under one SNI certificate is not resumed under another")
 {
-    Pki pki;
+    TestCertificates pki;
     pki.leaf("a", "a.test", "DNS:a.test", "ca");
     pki.leaf("b", "b.test", "DNS:b.test", "ca");
     ScriptedBackend backend(echo());
-    SluicedProcess gw(tlsGateway(pki.listener({{"a", ""}, {"b", ""}}, "optional"), backend));
+    SluicedProcess gw(tlsGateway(pki.listenerOf({"a", "b"}, "optional"), backend));
     for (const auto& r : kResumptions) {
         Offer o = resumingOffer(pki, r);
         o.sni = "a.test";
@@ -900,13 +806,13 @@ std::pair<int, std::string> statusThrough(const SluicedProcess& gw, const std::s
 // (a DNS name or an IP literal), or the configured server_name, which is also the SNI sent.
 TEST_CASE("tls hardening: upstream TLS checks the backend name against the URL host or server_name and sends SNI")
 {
-    Pki pki;
+    TestCertificates pki;
     pki.leaf("other", "other.test", "DNS:other.test", "ca");
     ScriptedBackend backend(echo());
     // Two certificates: localhost (default) and other.test (chosen only by SNI "other.test").
-    SluicedProcess both(httpsBackend(pki.listener({{"server", ""}, {"other", ""}}), backend));
+    SluicedProcess both(httpsBackend(pki.listenerOf({"server", "other"}), backend));
     // Only other.test.
-    SluicedProcess onlyOther(httpsBackend(pki.listener({{"other", ""}}), backend));
+    SluicedProcess onlyOther(httpsBackend(pki.listenerOf({"other"}), backend));
     std::string bothPort = std::to_string(both.port());
     std::string otherPort = std::to_string(onlyOther.port());
     std::string ca = R"("ca_file": ")" + pki.path("ca.pem") + "\"";
@@ -940,10 +846,10 @@ TEST_CASE("tls hardening: upstream TLS checks the backend name against the URL h
 // be checked (as a name, which no certificate carries), never left unchecked.
 TEST_CASE("tls hardening: upstream TLS verifies the host of an endpoint written as a short IPv4 form")
 {
-    Pki pki;
+    TestCertificates pki;
     pki.leaf("other", "other.test", "DNS:other.test", "ca");
     ScriptedBackend backend(echo());
-    SluicedProcess inner(httpsBackend(pki.listener({{"other", ""}}), backend));
+    SluicedProcess inner(httpsBackend(pki.listenerOf({"other"}), backend));
     std::string port = std::to_string(inner.port());
     std::string ca = R"("tls": {"ca_file": ")" + pki.path("ca.pem") + "\"}";
     GatewaySpec spec;
@@ -961,10 +867,10 @@ TEST_CASE("tls hardening: upstream TLS verifies the host of an endpoint written 
 
 TEST_CASE("tls hardening: a self-signed backend is refused by default and accepted only when trusted or verify is off")
 {
-    Pki pki;
+    TestCertificates pki;
     pki.selfSigned("self", "localhost", "DNS:localhost,IP:127.0.0.1");
     ScriptedBackend backend(echo());
-    SluicedProcess inner(httpsBackend(pki.listener({{"self", ""}}), backend));
+    SluicedProcess inner(httpsBackend(pki.listenerOf({"self"}), backend));
     std::string url = "https://localhost:" + std::to_string(inner.port()) + "/b/v1";
     GatewaySpec spec;
     spec.apis.emplace_back("default", apiJson("/default", endpointList({url})));

@@ -24,6 +24,7 @@
 #include <fstream>
 #include <optional>
 
+#include "TestCertificates.h"
 #include "TransportTest.h"
 
 using namespace sluice::transport_test;
@@ -31,113 +32,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Certificates made with the openssl tool in a temporary directory (EC P-256 keys: fast to make).
-// The constructor makes the root CA "ca" (CN=SluiceTestCA), the server certificate "server"
-// (CN=localhost, SAN localhost and 127.0.0.1) and the client certificate "client" (CN=client1),
-// both issued by the root; further ones on demand.
-class Certificates {
-public:
-    Certificates()
-    {
-        char pattern[] = "/tmp/sluice-tls-XXXXXX";
-        _dir = ::mkdtemp(pattern);
-        root("ca", "SluiceTestCA");
-        leaf("server", "localhost", "DNS:localhost,IP:127.0.0.1", "ca");
-        leaf("client", "client1", "", "ca");
-    }
-    ~Certificates() { fs::remove_all(_dir); }
-    Certificates(const Certificates&) = delete;
-    Certificates& operator=(const Certificates&) = delete;
-
-    std::string path(const std::string& name) const { return _dir + "/" + name; }
-
-    // A self-signed CA: <name>.pem, <name>.key.
-    void root(const std::string& name, const std::string& cn) const
-    {
-        run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + name + ".key -out " +
-            name + ".pem -days 2 -subj /CN=" + cn);
-    }
-    // An intermediate CA issued by `issuer`.
-    void intermediate(const std::string& name, const std::string& cn, const std::string& issuer) const
-    {
-        issue(name, cn, issuer, "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n");
-    }
-    // An end-entity certificate issued by `issuer`; `sans` like "DNS:a.test" (empty: none).
-    void leaf(const std::string& name, const std::string& cn, const std::string& sans, const std::string& issuer) const
-    {
-        std::string ext = "basicConstraints=CA:FALSE\n";
-        if (!sans.empty()) {
-            ext += "subjectAltName=" + sans + "\n";
-        }
-        issue(name, cn, issuer, ext);
-    }
-    // Concatenates PEM files into `name` (a chain file).
-    void bundle(const std::string& name, const std::vector<std::string>& parts) const
-    {
-        std::ofstream out(path(name), std::ios::binary | std::ios::trunc);
-        for (const auto& p : parts) {
-            std::ifstream in(path(p), std::ios::binary);
-            REQUIRE_MESSAGE(in, p);
-            out << in.rdbuf();
-        }
-        REQUIRE_MESSAGE(out, name);
-    }
-
-    // A listener "tls" block serving "server", with client authentication against `clientCa`.
-    std::string listener(const std::string& clientAuth = "none", const std::string& clientCa = "ca.pem") const
-    {
-        return listenerWith({{"server.pem", "server.key", ""}}, clientAuth, clientCa);
-    }
-    // A listener "tls" block with one certificate per entry (files in this directory; the first
-    // is the default one).
-    struct Entry {
-        std::string certificate;
-        std::string key;
-        std::string serverNames;  // JSON array text; empty: taken from the certificate
-    };
-    // `extra`: further members of the block, e.g. R"("ciphers": "...")".
-    std::string listenerWith(const std::vector<Entry>& entries, const std::string& clientAuth = "none",
-                             const std::string& clientCa = "ca.pem", const std::string& minVersion = "TLSv1.2",
-                             const std::string& extra = "") const
-    {
-        std::string tls = R"({"certificates": [)";
-        for (std::size_t i = 0; i < entries.size(); ++i) {
-            tls += (i == 0 ? "" : ", ") + std::string(R"({"certificate": ")") + path(entries[i].certificate) +
-                   R"(", "key": ")" + path(entries[i].key) + "\"";
-            if (!entries[i].serverNames.empty()) {
-                tls += R"(, "server_names": )" + entries[i].serverNames;
-            }
-            tls += "}";
-        }
-        tls += R"(], "min_version": ")" + minVersion + "\"";
-        if (!extra.empty()) {
-            tls += ", " + extra;
-        }
-        if (clientAuth != "none") {
-            tls += R"(, "client_auth": ")" + clientAuth + R"(", "client_ca": ")" + path(clientCa) + "\"";
-        }
-        return tls + "}";
-    }
-
-private:
-    void issue(const std::string& name, const std::string& cn, const std::string& issuer, const std::string& ext) const
-    {
-        std::FILE* f = std::fopen(path(name + ".ext").c_str(), "w");
-        REQUIRE(f != nullptr);
-        std::fputs(ext.c_str(), f);
-        std::fclose(f);
-        run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + name + ".key -out " +
-            name + ".csr -subj /CN=" + cn);
-        run("openssl x509 -req -in " + name + ".csr -CA " + issuer + ".pem -CAkey " + issuer +
-            ".key -CAcreateserial -out " + name + ".pem -days 2 -extfile " + name + ".ext");
-    }
-    void run(const std::string& command) const
-    {
-        std::string full = "cd " + _dir + " && " + command + " > /dev/null 2>&1";
-        REQUIRE_MESSAGE(std::system(full.c_str()) == 0, command);
-    }
-    std::string _dir;
-};
 
 // What one TLS client connection saw.
 struct TlsAnswer {
@@ -442,7 +336,7 @@ const std::string kPeerCertChain = R"("handlers": [{"component": "test_peer_cert
 
 TEST_CASE("tls: an HTTPS listener negotiates TLS 1.3, proxies, and refuses TLS 1.1")
 {
-    Certificates certs;
+    TestCertificates certs;
     ScriptedBackend backend(echoProto);
     GatewaySpec spec;
     spec.listenerTls = certs.listener();
@@ -461,7 +355,7 @@ TEST_CASE("tls: an HTTPS listener negotiates TLS 1.3, proxies, and refuses TLS 1
 
 TEST_CASE("tls: mutual TLS required refuses a client without a certificate and accepts one with it")
 {
-    Certificates certs;
+    TestCertificates certs;
     certs.root("rogue", "RogueCA");
     certs.leaf("rogueclient", "client1", "", "rogue");
     ScriptedBackend backend(echoProto);
@@ -488,9 +382,9 @@ TEST_CASE("tls: mutual TLS required refuses a client without a certificate and a
 
 TEST_CASE("tls: min_version TLSv1.3 refuses TLS 1.2, and ciphers limits the TLS 1.2 suites")
 {
-    Certificates certs;
+    TestCertificates certs;
     ScriptedBackend backend(echoProto);
-    const std::vector<Certificates::Entry> server{{"server.pem", "server.key", ""}};
+    const std::vector<TestCertificates::Entry> server{{"server.pem", "server.key", ""}};
     TlsClientOptions o;
     o.ca = certs.path("ca.pem");
     o.sni = "localhost";
@@ -547,7 +441,7 @@ TEST_CASE("tls: min_version TLSv1.3 refuses TLS 1.2, and ciphers limits the TLS 
 
 TEST_CASE("tls: SNI chooses the certificate, and no or an unknown name gets the first one")
 {
-    Certificates certs;
+    TestCertificates certs;
     certs.leaf("a", "a.test", "DNS:a.test", "ca");
     certs.leaf("b", "b.test", "DNS:b.test,DNS:www.b.test", "ca");
     certs.leaf("c", "c.test", "DNS:c.test", "ca");  // served for the configured names only
@@ -586,7 +480,7 @@ TEST_CASE("tls: SNI chooses the certificate, and no or an unknown name gets the 
 
 TEST_CASE("tls: SNI with mutual TLS keeps client verification on the chosen certificate")
 {
-    Certificates certs;
+    TestCertificates certs;
     certs.leaf("a", "a.test", "DNS:a.test", "ca");
     certs.leaf("b", "b.test", "DNS:b.test", "ca");
     certs.root("rogue", "RogueCA");
@@ -627,7 +521,7 @@ TEST_CASE("tls: SNI with mutual TLS keeps client verification on the chosen cert
 // presents a certificate expects to be authenticated by it; it is never silently anonymous).
 TEST_CASE("tls: client_auth optional admits no certificate, verifies a trusted one and refuses an untrusted one")
 {
-    Certificates certs;
+    TestCertificates certs;
     certs.intermediate("inter", "SluiceTestIntermediate", "ca");
     certs.leaf("deepclient", "client2", "", "inter");
     certs.bundle("deepclient-chain.pem", {"deepclient.pem", "inter.pem"});
@@ -684,7 +578,7 @@ TEST_CASE("tls: client_auth optional admits no certificate, verifies a trusted o
 
 TEST_CASE("tls: a handler reads the verified client certificate, and without one it is absent and cannot be forged")
 {
-    Certificates certs;
+    TestCertificates certs;
     ScriptedBackend backend(echo());
     GatewaySpec spec;
     spec.testPlugins = true;
@@ -746,7 +640,7 @@ TEST_CASE("tls: a handler reads the verified client certificate, and without one
 
 TEST_CASE("tls: a listener certificate file with leaf + intermediate verifies for a client trusting only the root")
 {
-    Certificates certs;
+    TestCertificates certs;
     certs.intermediate("inter", "SluiceTestIntermediate", "ca");
     certs.leaf("leaf", "localhost", "DNS:localhost,IP:127.0.0.1", "inter");
     certs.bundle("leaf-chain.pem", {"leaf.pem", "inter.pem"});
@@ -783,7 +677,7 @@ TEST_CASE("tls: a listener certificate file with leaf + intermediate verifies fo
 // served stays served.
 TEST_CASE("tls: a reload serves a renewed listener certificate to new connections while open ones keep theirs")
 {
-    Certificates certs;
+    TestCertificates certs;
     certs.leaf("renewed", "renewed.localhost", "DNS:localhost,IP:127.0.0.1", "ca");
     certs.bundle("live.pem", {"server.pem"});
     certs.bundle("live.key", {"server.key"});
@@ -855,7 +749,7 @@ TEST_CASE("tls: a reload serves a renewed listener certificate to new connection
 // listener change: logged, and it waits for a restart.
 TEST_CASE("tls: a reload applies client_auth and min_version to new connections but not to open ones")
 {
-    Certificates certs;
+    TestCertificates certs;
     ScriptedBackend backend(echoProto);
     GatewaySpec spec;
     spec.workers = 1;  // one listening socket: connections are accepted in the order they connect
@@ -920,7 +814,7 @@ TEST_CASE("tls: a reload applies client_auth and min_version to new connections 
 
 TEST_CASE("tls: the gateway verifies an HTTPS backend against the configured CA, and refuses an unknown one")
 {
-    Certificates certs;
+    TestCertificates certs;
     ScriptedBackend backend(echoProto);
     // The HTTPS "backend" is a second gateway with a TLS listener in front of the scripted one.
     GatewaySpec tlsBackend;

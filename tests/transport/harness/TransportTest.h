@@ -31,6 +31,22 @@ inline BackendScript echo(std::string name = "backend")
     };
 }
 
+// A request written out as given: start line, field lines and body, no framing added, so that
+// tests can send any framing they want to see refused or accepted.
+inline std::string postRequest(const std::vector<std::string>& fields, const std::string& body = "",
+                               const std::string& startLine = "POST /svc/v1/x HTTP/1.1")
+{
+    std::string text = startLine + "\r\n";
+    for (const auto& f : fields) {
+        text += f + "\r\n";
+    }
+    return text + "\r\n" + body;
+}
+
+// An API member that turns suspension off: backend answers a test makes the gateway refuse must
+// not suspend the only endpoint for the requests that follow.
+inline const std::string kNoSuspension = R"("suspension": {"initial_ms": 0})";
+
 // A gateway with one API at `context` (version v1) in front of `endpoints` (a JSON array text).
 inline GatewaySpec oneApi(std::string_view context, std::string_view endpoints, std::string_view apiExtra = "",
                           std::string http = "")
