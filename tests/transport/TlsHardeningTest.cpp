@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -119,15 +120,10 @@ Outcome tlsTry(int port, const Offer& o, const std::string& request,
         REQUIRE(SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(o.alpn.data()),
                                         static_cast<unsigned>(o.alpn.size())) == 0);
     }
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval tv{5, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    int connectError = 0;
+    int fd = connectLoopback(port, connectError);
+    if (fd >= 0) {
+        setIoTimeouts(fd, std::chrono::seconds(5));
         SSL* ssl = SSL_new(ctx);
         SSL_set_fd(ssl, fd);
         if (o.sni) {
@@ -181,10 +177,10 @@ Outcome tlsTry(int port, const Offer& o, const std::string& request,
             }
         }
         SSL_free(ssl);
+        ::close(fd);
     } else {
-        out.error = "connect failed";
+        out.error = "connect failed: " + std::string(std::strerror(connectError));
     }
-    ::close(fd);
     SSL_CTX_free(ctx);
     ERR_clear_error();
     return out;

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -98,15 +99,10 @@ TlsAnswer tlsExchange(int port, const TlsClientOptions& o, const std::string& re
         REQUIRE(SSL_CTX_use_certificate_chain_file(ctx, o.cert.c_str()) == 1);
         REQUIRE(SSL_CTX_use_PrivateKey_file(ctx, o.key.c_str(), SSL_FILETYPE_PEM) == 1);
     }
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval tv{5, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    int connectError = 0;
+    int fd = connectLoopback(port, connectError);
+    if (fd >= 0) {
+        setIoTimeouts(fd, std::chrono::seconds(5));
         SSL* ssl = SSL_new(ctx);
         SSL_set_fd(ssl, fd);
         if (o.sni) {
@@ -140,10 +136,10 @@ TlsAnswer tlsExchange(int port, const TlsClientOptions& o, const std::string& re
             answer.error = drainErrors();
         }
         SSL_free(ssl);
+        ::close(fd);
     } else {
-        answer.error = "connect failed";
+        answer.error = "connect failed: " + std::string(std::strerror(connectError));
     }
-    ::close(fd);
     SSL_CTX_free(ctx);
     ERR_clear_error();
     return answer;

@@ -55,6 +55,13 @@ int connectLoopback(int port, int& error)
     return connectAddress("127.0.0.1", port, error);
 }
 
+void setIoTimeouts(int fd, std::chrono::seconds timeout)
+{
+    timeval tv{static_cast<time_t>(timeout.count()), 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
 int connectAddress(const std::string& ipv4, int port, int& error)
 {
     sockaddr_in address = loopback(port);

@@ -20,6 +20,9 @@ int connectLoopback(int port, int& error);
 // Connects to `ipv4` (dotted quad, e.g. another loopback address such as "127.0.0.2") and port.
 int connectAddress(const std::string& ipv4, int port, int& error);
 
+// Blocking reads and writes on `fd` give up after `timeout` (SO_RCVTIMEO / SO_SNDTIMEO).
+void setIoTimeouts(int fd, std::chrono::seconds timeout);
+
 // Writes everything (MSG_NOSIGNAL); false when the peer went away.
 bool sendAll(int fd, std::string_view bytes);
 
