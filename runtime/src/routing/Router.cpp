@@ -45,13 +45,13 @@ std::string allowHeader(unsigned methods)
 
 // ---- segments --------------------------------------------------------------------------------
 
-// Reads the segment after the '/' at path[pos] and moves pos to the next '/' or the end.
 // What a segment is compared by: its text before the first literal ';' (path parameters).
 std::string_view segmentName(std::string_view segment) noexcept
 {
     return segment.substr(0, segment.find(';'));
 }
 
+// Reads the segment after the '/' at path[pos] and moves pos to the next '/' or the end.
 bool nextSegment(std::string_view path, std::size_t& pos, std::string_view& segment)
 {
     if (pos >= path.size()) {

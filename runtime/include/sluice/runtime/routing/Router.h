@@ -82,8 +82,9 @@ public:
     // default-version form) of the API the resolved path goes to, or of another API the path was
     // written under. So "/api/v1/../../admin" reaches neither "/api" nor "/admin",
     // "/api/admin/v1/../../x" does not reach an enclosing "/api", while "/api/v1/a/../b" is
-    // "/api/v1/b" and "/api/v1/../v2" is "/api/v2" of the default-version API "/api". The two-argument form is for paths known to contain no ".." segment
-    // (configuration-time lookups and tests).
+    // "/api/v1/b" and "/api/v1/../v2" is "/api/v2" of the default-version API "/api". The
+    // two-argument form is for paths known to contain no ".." segment (configuration-time
+    // lookups and tests).
     //
     // Segments are compared up to their first literal ';': "/admin;x" is the resource "/admin"
     // (Tomcat, Jetty and Spring drop such path parameters), never a catch-all next to it. The
