@@ -8,31 +8,13 @@
 #include <string_view>
 
 #include "TransportTest.h"
+#include "support/JsonText.h"
 
 using namespace sluice::transport_test;
 
 namespace {
 
-std::string jsonString(std::string_view text)
-{
-    std::string out = "\"";
-    for (char c : text) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            default:
-                out.push_back(c);
-        }
-    }
-    return out + "\"";
-}
+using sluice::test::jsonString;
 
 // A gateway with one API at /lua whose chain is one `component` running `lua`.
 GatewaySpec luaGateway(const ScriptedBackend& backend, std::string_view component, std::string_view lua,

@@ -351,8 +351,7 @@ void HttpConnection::answerPlainHttpOnTls()
     const std::string answer = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: " +
                                std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
     const int fd = _stream->fd();
-    char discard[4096];
-    for (int i = 0; i < 16 && ::recv(fd, discard, sizeof discard, MSG_DONTWAIT) > 0; ++i) {
+    for (int i = 0; i < 4 && ::recv(fd, _worker.scratch(), Worker::kScratchSize, MSG_DONTWAIT) > 0; ++i) {
     }
     ssize_t sent = ::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     (void)sent;  // best effort: the connection closes either way

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <sluice/sdk/testing/FakeHost.hpp>
+#include "support/JsonText.h"
 
 using sluice::sdk::testing::FakeExchange;
 using sluice::sdk::testing::FakeHost;
@@ -25,31 +26,9 @@ using sluice::sdk::testing::FakeInstance;
 
 namespace {
 
-constexpr const char* kScriptError = "\"code\":101520";
+using sluice::test::jsonString;
 
-std::string jsonString(std::string_view text)
-{
-    std::string out = "\"";
-    for (char c : text) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                out.push_back(c);
-        }
-    }
-    return out + "\"";
-}
+constexpr const char* kScriptError = "\"code\":101520";
 
 std::string scriptPath(const char* name) { return std::string(SLUICE_LUA_SCRIPTS_DIR) + "/" + name; }
 
