@@ -47,6 +47,20 @@ inline std::string postRequest(const std::vector<std::string>& fields, const std
 // not suspend the only endpoint for the requests that follow.
 inline const std::string kNoSuspension = R"("suspension": {"initial_ms": 0})";
 
+// After the reload the reload tests make (/svc moved to the backend named "new", an API /added
+// in front of its /added-base path): new connections are served by the new configuration.
+inline void expectReloadedConfig(int port)
+{
+    RawClient fresh(port);
+    auto now = fresh.exchange(getRequest("/svc/v1/fresh"));
+    REQUIRE_MESSAGE(now, fresh.error());
+    CHECK(now->header("X-Backend") == "new");
+    auto added = fresh.exchange(getRequest("/added/v1/thing"));
+    REQUIRE_MESSAGE(added, fresh.error());
+    CHECK(added->status == 200);
+    CHECK(added->body == "new GET /added-base/thing");
+}
+
 // A gateway with one API at `context` (version v1) in front of `endpoints` (a JSON array text).
 inline GatewaySpec oneApi(std::string_view context, std::string_view endpoints, std::string_view apiExtra = "",
                           std::string http = "")
