@@ -581,15 +581,15 @@ TEST_CASE("adversarial: a chunk size over 64 bits in a backend answer never reac
     RawClient client(gw.port());
     REQUIRE(client.send(getRequest("/svc/v1/overflow") + getRequest("/svc/v1/next")));
     auto r = client.read(3s);
-    if (r) {
-        CHECK(r->status == 502);  // refused before anything of it was sent
-    } else {
-        CHECK(client.received().find("0\r\n\r\n") == std::string::npos);  // cut mid-body
-    }
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 502);  // refused before anything of it was sent
+    CHECK(r->errorCode() == 101502);
+    // The client is in step: its pipelined request gets the backend's next answer, not the
+    // injected one (the broken upstream connection was thrown away).
+    auto next = client.read(3s);
+    REQUIRE_MESSAGE(next, client.error());
+    CHECK(next->status == 200);
+    CHECK(next->body == "ok");
     CHECK(client.received().find("injected") == std::string::npos);
     CHECK(client.received().find("hello") == std::string::npos);
-    CHECK(client.waitClosed(3s));
-    for (const auto& up : backend.requests()) {
-        CHECK(up.target != "/next");
-    }
 }

@@ -252,3 +252,25 @@ TEST_CASE("pause: after a response-phase pause a slowly streamed body is relayed
     CHECK(r->header("X-Pause-Resumed") == "yes");
     CHECK(r->body == "onetwothreefourfive");
 }
+
+TEST_CASE("pause: a response-phase pause that outlasts read_ms is a 504 without the backend's fields")
+{
+    // Nothing of the backend's answer has reached the client while the response chain is paused,
+    // so the gateway can still say what happened instead of dropping the connection.
+    ScriptedBackend backend(answer);
+    GatewaySpec spec;
+    spec.testPlugins = true;
+    spec.apis.emplace_back("resp", apiJson("/resp", endpointList({backend.url()}),
+                                           pauseChain("response", "continue", 2000) +
+                                               R"(, "timeouts": {"read_ms": 300})"));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto start = Clock::now();
+    auto r = client.exchange(getRequest("/resp/v1/x"), 5s);
+    REQUIRE_MESSAGE(r, client.error() << "; received: " << client.received());
+    CHECK(r->status == 504);
+    CHECK(r->errorCode() == 101504);
+    CHECK_FALSE(r->header("X-Backend"));
+    CHECK(millisSince(start) < 1500);
+    CHECK(backend.requestCount() == 1);
+}

@@ -239,6 +239,61 @@ TEST_CASE("upstream: an invalid response head is a 502 with code 101502, not a d
     }
 }
 
+TEST_CASE("upstream: a backend answer that breaks before any of it reached the client is a 502 on a kept connection")
+{
+    // The head and a broken first chunk arrive in one read, so the head is still queued when the
+    // chunk fails: the client gets a JSON 502 without the backend's fields, and stays connected.
+    // Through the JSON-to-XML response handler the whole body is awaited first, so a backend that
+    // stops in the middle of it is a 502 too.
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        if (r.target == "/badchunk") {
+            reply.bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Backend-Field: leaked\r\n\r\n"
+                          "zz\r\nhello\r\n0\r\n\r\n";
+        } else if (r.target == "/short") {
+            reply.bytes = "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nX-Backend-Field: leaked\r\n"
+                          "Content-Length: 1000\r\n\r\n<a>" +
+                          std::string(100, 'p');
+            reply.truncateAt = reply.bytes.size();
+        } else {
+            reply.bytes = httpResponse(200, "ok " + r.target);
+        }
+        return reply;
+    });
+    GatewaySpec spec;
+    spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.url()}), kNoSuspension));
+    spec.apis.emplace_back(
+        "conv", apiJson("/conv", endpointList({backend.url()}),
+                        std::string(kNoSuspension) +
+                            R"(, "handlers": [{"component": "json_xml_response", "config": {"to": "json"}}])"));
+    SluicedProcess gw(spec);
+
+    RawClient client(gw.port());
+    auto bad = client.exchange(getRequest("/svc/v1/badchunk"), 3s);
+    REQUIRE_MESSAGE(bad, client.error());
+    CHECK(bad->status == 502);
+    CHECK(bad->errorCode() == 101502);
+    CHECK(bad->header("Content-Type") == "application/json");
+    CHECK_FALSE(bad->header("X-Backend-Field"));
+    CHECK(client.received().find("HTTP/1.1 200") == std::string::npos);
+    CHECK(client.received().find("hello") == std::string::npos);
+    auto next = client.exchange(getRequest("/svc/v1/next"), 3s);  // the same connection
+    REQUIRE_MESSAGE(next, client.error());
+    CHECK(next->status == 200);
+    CHECK(next->body == "ok /next");
+
+    RawClient buffered(gw.port());
+    auto cut = buffered.exchange(getRequest("/conv/v1/short"), 3s);
+    REQUIRE_MESSAGE(cut, buffered.error());
+    CHECK(cut->status == 502);
+    CHECK(cut->errorCode() == 101502);
+    CHECK(cut->body.find("ended early") != std::string::npos);
+    CHECK_FALSE(cut->header("X-Backend-Field"));
+    auto after = buffered.exchange(getRequest("/svc/v1/after"), 3s);
+    REQUIRE_MESSAGE(after, buffered.error());
+    CHECK(after->body == "ok /after");
+}
+
 TEST_CASE("upstream: a failing endpoint is suspended with growing back-off, then used again")
 {
     // The flaky endpoint fails by timing out; the GET is retried on the steady one, so clients

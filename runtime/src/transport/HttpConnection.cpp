@@ -617,6 +617,7 @@ void HttpConnection::startExchange()
     _continueSent = false;
     _responseStarted = false;
     _headWritten = false;
+    _responseChainRan = false;
     _upstreamEnded = false;
     _awaitingBody = false;
     _bufferResponse = false;
@@ -1058,7 +1059,7 @@ void HttpConnection::pumpRequestBody()
                 _upstream->abort();
                 _upstream = nullptr;
             }
-            if (_responseStarted) {
+            if (!retractResponse()) {
                 closeNow();
             } else if (tooLarge) {
                 respondLocal(413, kTooLarge, "Content Too Large", "The request body exceeds the limit.", true);
@@ -1145,6 +1146,7 @@ void HttpConnection::onUpstreamHead(const http::ResponseHead& head)
 void HttpConnection::runResponsePhase(std::size_t until)
 {
     _state = State::Proxy;
+    _responseChainRan = true;
     ChainResult r = _pipeline->runResponse(ex(), until);
     if (r.outcome == ChainOutcome::Pause) {
         _state = State::Paused;
@@ -1210,6 +1212,7 @@ void HttpConnection::writeResponseHead()
                 _keepAlive = false;
             }
     }
+    _responseMark = _outSent + _out.size();
     std::string& out = _scratch;
     out.clear();
     out.append(_versionMinor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
@@ -1268,6 +1271,7 @@ void HttpConnection::onUpstreamData(std::string_view bytes)
         if (_responseBuffer.size() + bytes.size() > _snapshot->config.http.maxBodyBytes) {
             _upstream->abort();
             _upstream = nullptr;
+            retractResponse();  // nothing of it is out: the whole response waits for its body
             respondLocal(502, kBackendBadResponse, "Bad Gateway", "The backend response is larger than the limit.");
             return;
         }
@@ -1337,7 +1341,26 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     bool reused = up != nullptr && up->reused();
     upstream::EndpointSet& endpoints = *_api->endpoints;
     if (responseStarted || _responseStarted) {
-        closeNow();  // part of the response is out: the client must see the connection end
+        if (!retractResponse()) {
+            closeNow();  // part of the response is out: the client must see the connection end
+            return;
+        }
+        // The backend's head came but nothing reached the client yet (a broken first chunk, a
+        // close or timeout while the response waited whole for a handler): a JSON error, no retry.
+        if (failure != UpstreamFailure::Closed) {
+            _endpoint->reportFailure(upstream::monotonicMs(), endpoints.suspension);
+        }
+        Logging::get("upstream")->warn("{} {}: the response broke off before it reached the client", ex().method,
+                                       _endpoint->url);
+        if (failure == UpstreamFailure::Timeout) {
+            respondLocal(504, kBackendTimeout, "Gateway Timeout", "The backend did not finish its response in time.",
+                         !_bodyEnded);
+        } else {
+            respondLocal(502, kBackendBadResponse, "Bad Gateway",
+                         failure == UpstreamFailure::Closed ? "The backend response ended early."
+                                                            : "The backend sent an invalid response.",
+                         !_bodyEnded);
+        }
         return;
     }
     // Nothing of the response arrived. A request whose body is fully in hand may go again:
@@ -1397,9 +1420,10 @@ void HttpConnection::respondPrepared(bool forceClose, bool runChain)
     }
     _state = State::Respond;
     LocalResponse& r = *ex().localResponse;
-    if (runChain && _pipeline != nullptr && !_pipeline->empty() && ex().owner == this) {
+    ex().responseStatus = r.status;
+    if (runChain && !_responseChainRan && _pipeline != nullptr && !_pipeline->empty() && ex().owner == this) {
         // Response hooks run for local responses too (not resumable: a pause here is an error).
-        ex().responseStatus = r.status;
+        _responseChainRan = true;
         ChainResult cr = _pipeline->runResponse(ex(), _chainEnd);
         if (cr.outcome == ChainOutcome::Pause) {
             Logging::get("pipeline")->error("a handler paused on a local response; not supported");
@@ -1440,6 +1464,27 @@ void HttpConnection::respondPrepared(bool forceClose, bool runChain)
     }
     ex().localResponse.reset();
     finishExchange();
+}
+
+bool HttpConnection::retractResponse() noexcept
+{
+    if (!_responseStarted) {
+        return true;
+    }
+    if (_headWritten) {
+        if (_outSent > _responseMark) {
+            return false;
+        }
+        _out.truncate(static_cast<std::size_t>(_responseMark - _outSent));
+    }
+    _responseStarted = false;
+    _headWritten = false;
+    _bufferResponse = false;
+    _heldBody.clear();
+    _responseBuffer.clear();
+    ex().responseHeaders.clear();  // the backend's, not the error's
+    ex().responseBody.reset();
+    return true;
 }
 
 void HttpConnection::finishExchange()
@@ -1508,6 +1553,7 @@ void HttpConnection::flush()
         IoResult r = _stream->writev(&part, 1);
         if (r.status == IoStatus::Ok) {
             _out.consume(r.bytes);
+            _outSent += r.bytes;
         } else if (r.status == IoStatus::WouldBlock) {
             _writable = false;
         } else {
@@ -1654,7 +1700,7 @@ Clock::time_point HttpConnection::onTimer(Clock::time_point now)
         case State::Paused:
             Logging::get("pipeline")->error("a paused handler did not resume in time");
             ex().paused = false;
-            if (_responseStarted) {
+            if (!retractResponse()) {
                 closeNow();
             } else {
                 respondLocal(504, kBackendTimeout, "Gateway Timeout", "A policy did not complete in time.", true);

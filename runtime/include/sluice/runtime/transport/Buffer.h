@@ -98,6 +98,13 @@ public:
         }
     }
     void clear() noexcept { _begin = _end = 0; }
+    // Keeps the first `n` bytes and drops the rest (bytes appended but not yet sent).
+    void truncate(std::size_t n) noexcept
+    {
+        if (n < size()) {
+            _end = _begin + n;
+        }
+    }
 
     // Returns space for at least `n` more bytes at the back; call commit() with what was used.
     char* prepare(std::size_t n)

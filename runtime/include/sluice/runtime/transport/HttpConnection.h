@@ -108,6 +108,10 @@ private:
                       bool forceClose = false);
     void respondPrepared(bool forceClose, bool runChain = true);
     void finishExchange();
+    // Takes back a response that has not reached the client (its head, if written, is still
+    // wholly queued), so that a failure after the backend's head can still be answered with a
+    // JSON error. False when some of it is out: then only closing the connection is honest.
+    bool retractResponse() noexcept;
     void writeOut(std::string_view bytes);
     void flush();
     void closeNow();
@@ -137,6 +141,8 @@ private:
     bool _draining = false;
     Buffer _in;
     Buffer _out;
+    std::uint64_t _outSent = 0;       // bytes of _out ever written to the socket
+    std::uint64_t _responseMark = 0;  // the value of _outSent at which the response head starts
     Clock::time_point _deadline = Clock::time_point::max();
     Clock::time_point _armed = Clock::time_point::max();
     Clock::time_point _lingerUntil = Clock::time_point::max();
@@ -169,6 +175,7 @@ private:
     std::string _priorVia;
     bool _responseStarted = false;
     bool _headWritten = false;
+    bool _responseChainRan = false;  // each handler's response hook runs at most once an exchange
     bool _upstreamEnded = false;
     bool _awaitingBody = false;  // response complete, request body still being forwarded
     bool _bufferResponse = false;
