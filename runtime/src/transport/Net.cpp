@@ -16,21 +16,21 @@ namespace sluice::runtime::transport {
 std::string Address::ip() const
 {
     char buf[INET6_ADDRSTRLEN] = {};
-    if (storage.ss_family == AF_INET) {
-        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, buf, sizeof buf);
-    } else if (storage.ss_family == AF_INET6) {
-        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, buf, sizeof buf);
+    if (family() == AF_INET) {
+        ::inet_ntop(AF_INET, &storage.v4.sin_addr, buf, sizeof buf);
+    } else if (family() == AF_INET6) {
+        ::inet_ntop(AF_INET6, &storage.v6.sin6_addr, buf, sizeof buf);
     }
     return buf;
 }
 
 std::string Address::str() const
 {
-    if (storage.ss_family == AF_INET) {
-        return ip() + ":" + std::to_string(ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port));
+    if (family() == AF_INET) {
+        return ip() + ":" + std::to_string(ntohs(storage.v4.sin_port));
     }
-    if (storage.ss_family == AF_INET6) {
-        return "[" + ip() + "]:" + std::to_string(ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port));
+    if (family() == AF_INET6) {
+        return "[" + ip() + "]:" + std::to_string(ntohs(storage.v6.sin6_port));
     }
     return "?";
 }
@@ -144,10 +144,10 @@ bool Cidr::contains(const Address& address) const noexcept
 {
     const unsigned char* addr = nullptr;
     unsigned char mapped[4];
-    if (address.storage.ss_family == AF_INET && family == AF_INET) {
-        addr = reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in*>(&address.storage)->sin_addr);
-    } else if (address.storage.ss_family == AF_INET6) {
-        const auto* a6 = &reinterpret_cast<const sockaddr_in6*>(&address.storage)->sin6_addr;
+    if (address.family() == AF_INET && family == AF_INET) {
+        addr = reinterpret_cast<const unsigned char*>(&address.storage.v4.sin_addr);
+    } else if (address.family() == AF_INET6) {
+        const auto* a6 = &address.storage.v6.sin6_addr;
         if (family == AF_INET6) {
             addr = reinterpret_cast<const unsigned char*>(a6);
         } else if (IN6_IS_ADDR_V4MAPPED(a6)) {
@@ -188,6 +188,9 @@ std::vector<Address> resolve(const std::string& host, int port, std::string& err
         return out;
     }
     for (addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
+        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(Address::Storage)) {
+            continue;
+        }
         Address a;
         std::memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
         a.length = static_cast<socklen_t>(ai->ai_addrlen);
@@ -199,7 +202,7 @@ std::vector<Address> resolve(const std::string& host, int port, std::string& err
 
 int listenTcp(const Address& address, bool reusePort, int backlog, std::string& error)
 {
-    int fd = ::socket(address.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         error = std::string("socket: ") + std::strerror(errno);
         return -1;
@@ -209,7 +212,7 @@ int listenTcp(const Address& address, bool reusePort, int backlog, std::string& 
     if (reusePort) {
         ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     }
-    if (::bind(fd, reinterpret_cast<const sockaddr*>(&address.storage), address.length) != 0) {
+    if (::bind(fd, address.sockaddrPtr(), address.length) != 0) {
         error = "bind " + address.str() + ": " + std::strerror(errno);
         ::close(fd);
         return -1;
@@ -237,13 +240,13 @@ int localPort(int fd)
 
 int connectTcp(const Address& address, std::string& error)
 {
-    int fd = ::socket(address.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         error = std::string("socket: ") + std::strerror(errno);
         return -1;
     }
     setNoDelay(fd);
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address.storage), address.length) != 0 &&
+    if (::connect(fd, address.sockaddrPtr(), address.length) != 0 &&
         errno != EINPROGRESS) {
         error = "connect " + address.str() + ": " + std::strerror(errno);
         ::close(fd);

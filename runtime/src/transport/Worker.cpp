@@ -36,7 +36,7 @@ public:
         while (_socket.fd >= 0 && !_worker._draining) {
             Address peer;
             peer.length = sizeof peer.storage;
-            int fd = ::accept4(_socket.fd, reinterpret_cast<sockaddr*>(&peer.storage), &peer.length,
+            int fd = ::accept4(_socket.fd, peer.sockaddrPtr(), &peer.length,
                                SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
                 if (errno == EINTR || errno == ECONNABORTED) {

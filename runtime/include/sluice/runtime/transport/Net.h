@@ -1,5 +1,6 @@
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -9,9 +10,20 @@
 
 namespace sluice::runtime::transport {
 
+// An IPv4 or IPv6 socket address. Every client connection keeps one, so it holds just what
+// those two families need (28 bytes, where sockaddr_storage would take 128).
 struct Address {
-    sockaddr_storage storage{};
+    union Storage {
+        sockaddr any;
+        sockaddr_in v4;
+        sockaddr_in6 v6;
+    };
+    Storage storage{};
     socklen_t length = 0;
+
+    sa_family_t family() const noexcept { return storage.any.sa_family; }
+    const sockaddr* sockaddrPtr() const noexcept { return &storage.any; }
+    sockaddr* sockaddrPtr() noexcept { return &storage.any; }
 
     std::string str() const;      // "1.2.3.4:80" or "[::1]:80"
     std::string ip() const;       // "1.2.3.4" or "::1"
