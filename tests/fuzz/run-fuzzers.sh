@@ -1,23 +1,30 @@
 #!/usr/bin/env bash
-# Builds the HTTP parser and path normaliser fuzzers with clang (libFuzzer + ASan + UBSan) in a build directory of
-# their own and runs each for a while, starting from the seed corpus in tests/fuzz/corpus/.
+# Builds the fuzz targets with clang (libFuzzer + ASan + UBSan) and runs each for a while, starting
+# from its seed corpus.
 #
 #   tests/fuzz/run-fuzzers.sh [seconds-per-fuzzer] [fuzzer...]
 #     seconds   default 60
-#     fuzzer    request, response and/or path (default: all three)
-#   SLUICE_FUZZ_BUILD_DIR  build directory (default: build-fuzz/ in the source tree, so that two
-#                          clones never share one CMake cache)
+#     fuzzer    request, response, path (the HTTP parsers and the path normaliser, seeds in
+#               tests/fuzz/corpus/) and json, xml, form (the message builders, seeds in
+#               tests/plugins/builders/fuzz/corpus/); default: all six
+#   SLUICE_FUZZ_BUILD_DIR         build directory of the parser fuzzers (default: build-fuzz/ in the
+#                                 source tree, so that two clones never share one CMake cache); they
+#                                 need nothing but the standard library
+#   SLUICE_FUZZ_PLUGIN_BUILD_DIR  build directory of the builder fuzzers (default: build-fuzz-plugins/),
+#                                 a clang configuration of the whole project of which only the fuzz
+#                                 targets are built; it needs the project's dependencies
+#                                 (scripts/setup-deps.sh)
 #
 # New inputs go to <build>/corpus/<fuzzer>, crashes to <build>/artifacts/. A crasher, once fixed,
-# belongs in tests/fuzz/corpus/<fuzzer>/ (with its mode byte kept), where the corpus replay ctest
-# runs it in every build. Installs clang and the libFuzzer runtime with apt-get when missing.
+# belongs in the seed corpus (for the parsers with its mode byte kept), where the corpus replay
+# ctests run it in every build. Installs clang and the libFuzzer runtime with apt-get when missing.
 set -euo pipefail
 
 seconds="${1:-60}"
 shift || true
 fuzzers=("$@")
 if [[ ${#fuzzers[@]} -eq 0 ]]; then
-    fuzzers=(request response path)
+    fuzzers=(request response path json xml form)
 fi
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -50,24 +57,53 @@ if ! libfuzzer_works; then
     libfuzzer_works || { echo "run-fuzzers: clang cannot build -fsanitize=fuzzer binaries" >&2; exit 1; }
 fi
 
-cmake -S "${here}" -B "${build}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_COMPILER=clang++ -DSLUICE_BUILD_FUZZERS=ON >/dev/null
-targets=()
+parser_targets=()
+builder_targets=()
 for name in "${fuzzers[@]}"; do
-    targets+=("http_${name}_fuzzer")
+    case "${name}" in
+        request | response | path) parser_targets+=("http_${name}_fuzzer") ;;
+        json | xml | form) builder_targets+=("${name}_builder_fuzz") ;;
+        *) echo "run-fuzzers: unknown fuzzer '${name}' (request, response, path, json, xml, form)" >&2; exit 2 ;;
+    esac
 done
-cmake --build "${build}" -j"$(nproc)" --target "${targets[@]}"
+plugin_build="${SLUICE_FUZZ_PLUGIN_BUILD_DIR:-${root}/build-fuzz-plugins}"
+if [[ ${#parser_targets[@]} -gt 0 ]]; then
+    cmake -S "${here}" -B "${build}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DCMAKE_CXX_COMPILER=clang++ -DSLUICE_BUILD_FUZZERS=ON >/dev/null
+    cmake --build "${build}" -j"$(nproc)" --target "${parser_targets[@]}"
+fi
+if [[ ${#builder_targets[@]} -gt 0 ]]; then
+    launcher=()
+    if command -v ccache >/dev/null 2>&1; then
+        launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+    fi
+    cmake -S "${root}" -B "${plugin_build}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+        -DCMAKE_CXX_COMPILER=clang++ -DSLUICE_BUILD_FUZZERS=ON "${launcher[@]}" >/dev/null
+    cmake --build "${plugin_build}" -j"$(nproc)" --target "${builder_targets[@]}"
+fi
 
-mkdir -p "${build}/artifacts"
 status=0
 for name in "${fuzzers[@]}"; do
-    corpus="${build}/corpus/${name}"
-    mkdir -p "${corpus}"
-    log="${build}/http_${name}_fuzzer.log"
+    case "${name}" in
+        request | response | path)
+            out="${build}"
+            binary="${build}/http_${name}_fuzzer"
+            seeds="${here}/corpus/${name}"
+            options=(-dict="${here}/http.dict" -max_len=4096)
+            ;;
+        *)
+            out="${plugin_build}"
+            binary="${plugin_build}/bin/${name}_builder_fuzz"
+            seeds="${root}/tests/plugins/builders/fuzz/corpus/${name}"
+            options=(-max_len=8192)
+            ;;
+    esac
+    corpus="${out}/corpus/${name}"
+    mkdir -p "${corpus}" "${out}/artifacts"
+    log="${out}/${name}_fuzzer.log"
     echo "run-fuzzers: ${name} for ${seconds}s (log: ${log})"
-    if "${build}/http_${name}_fuzzer" "${corpus}" "${here}/corpus/${name}" \
-        -dict="${here}/http.dict" -max_total_time="${seconds}" -max_len=4096 -timeout=10 \
-        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="${build}/artifacts/${name}-" \
+    if "${binary}" "${corpus}" "${seeds}" "${options[@]}" -max_total_time="${seconds}" -timeout=10 \
+        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="${out}/artifacts/${name}-" \
         >"${log}" 2>&1; then
         runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "${log}" | tail -1)"
         echo "run-fuzzers: ${name} ok, ${runs:-?} executions, corpus $(find "${corpus}" -type f | wc -l) inputs"
