@@ -18,14 +18,12 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <memory>
-#include <optional>
 
 #include "TestCertificates.h"
+#include "TlsClient.h"
 #include "TransportTest.h"
 
 using namespace sluice::transport_test;
@@ -33,168 +31,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
-std::string drainErrors()
-{
-    std::string out;
-    unsigned long code = 0;
-    while ((code = ERR_get_error()) != 0) {
-        char buf[256];
-        ERR_error_string_n(code, buf, sizeof buf);
-        out += (out.empty() ? "" : "; ") + std::string(buf);
-    }
-    return out;
-}
-
-std::string nameText(const X509_NAME* name)
-{
-    BIO* bio = BIO_new(BIO_s_mem());
-    X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
-    char* data = nullptr;
-    long len = BIO_get_mem_data(bio, &data);
-    std::string text(data, static_cast<std::size_t>(len));
-    BIO_free(bio);
-    return text;
-}
-
-using Session = std::shared_ptr<SSL_SESSION>;
-
-// What a TLS client offers.
-struct Offer {
-    std::string ca;                               // the only trust anchors
-    std::optional<std::string> sni = "localhost";  // nullopt: no server_name extension
-    std::string verifyHost = "localhost";         // empty: the chain only
-    std::string cert;                             // client certificate chain and key, optional
-    std::string key;
-    int minVersion = 0;
-    int maxVersion = 0;
-    std::string ciphers;  // TLS 1.2 suites to offer (security level 0 then); empty: the default
-    std::string alpn;     // wire format, e.g. "\x02h2"; empty: no ALPN
-    Session session;      // a session to resume
-    bool noTicket = false;  // TLS 1.2 resumption by session ID instead of a ticket
-};
-
-// What the client saw.
-struct Outcome {
-    bool handshake = false;
-    bool reused = false;
-    bool compressed = false;
-    std::string protocol;
-    std::string cipher;
-    std::string alpn;
-    std::string peerSubject;
-    std::string error;
-    std::string response;
-    Session session;  // resumable after the exchange (TLS 1.3: its ticket arrived with the response)
-};
-
-// A blocking TLS client: handshake, one request, read until close (each read bounded by 5 s).
-// `afterHandshake`, when set, runs on the live connection before the request.
-Outcome tlsTry(int port, const Offer& o, const std::string& request,
-               const std::function<void(SSL*, Outcome&)>& afterHandshake = {})
-{
-    Outcome out;
-    ERR_clear_error();
-    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-    REQUIRE(ctx != nullptr);
-    REQUIRE(SSL_CTX_load_verify_locations(ctx, o.ca.c_str(), nullptr) == 1);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-    // No client session cache: freeing the context would flush it and mark the sessions handed
-    // out as no longer resumable.
-    if (o.minVersion != 0 || o.maxVersion != 0 || !o.ciphers.empty()) {
-        SSL_CTX_set_security_level(ctx, 0);
-        SSL_CTX_set_min_proto_version(ctx, o.minVersion != 0 ? o.minVersion : TLS1_VERSION);
-        SSL_CTX_set_max_proto_version(ctx, o.maxVersion);
-    }
-    if (!o.ciphers.empty()) {
-        REQUIRE_MESSAGE(SSL_CTX_set_cipher_list(ctx, o.ciphers.c_str()) == 1, o.ciphers);
-    }
-    if (o.noTicket) {
-        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-    }
-    if (!o.cert.empty()) {
-        REQUIRE(SSL_CTX_use_certificate_chain_file(ctx, o.cert.c_str()) == 1);
-        REQUIRE(SSL_CTX_use_PrivateKey_file(ctx, o.key.c_str(), SSL_FILETYPE_PEM) == 1);
-    }
-    if (!o.alpn.empty()) {
-        REQUIRE(SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(o.alpn.data()),
-                                        static_cast<unsigned>(o.alpn.size())) == 0);
-    }
-    int connectError = 0;
-    int fd = connectLoopback(port, connectError);
-    if (fd >= 0) {
-        setIoTimeouts(fd, std::chrono::seconds(5));
-        SSL* ssl = SSL_new(ctx);
-        SSL_set_fd(ssl, fd);
-        if (o.sni) {
-            REQUIRE(SSL_set_tlsext_host_name(ssl, o.sni->c_str()) == 1);
-        }
-        if (!o.verifyHost.empty()) {
-            SSL_set1_host(ssl, o.verifyHost.c_str());
-        }
-        if (o.session) {
-            REQUIRE(SSL_set_session(ssl, o.session.get()) == 1);
-        }
-        if (SSL_connect(ssl) == 1) {
-            out.handshake = true;
-            out.reused = SSL_session_reused(ssl) == 1;
-            out.compressed = SSL_get_current_compression(ssl) != nullptr;
-            out.protocol = SSL_get_version(ssl);
-            out.cipher = SSL_get_cipher_name(ssl);
-            const unsigned char* selected = nullptr;
-            unsigned int selectedLength = 0;
-            SSL_get0_alpn_selected(ssl, &selected, &selectedLength);
-            out.alpn.assign(reinterpret_cast<const char*>(selected), selectedLength);
-            if (X509* peer = SSL_get1_peer_certificate(ssl)) {
-                out.peerSubject = nameText(X509_get_subject_name(peer));
-                X509_free(peer);
-            }
-            if (afterHandshake) {
-                afterHandshake(ssl, out);
-            }
-            SSL_write(ssl, request.data(), static_cast<int>(request.size()));
-            char buf[4096];
-            int n = 0;
-            while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) {
-                out.response.append(buf, static_cast<std::size_t>(n));
-            }
-            if (SSL_get_error(ssl, n) != SSL_ERROR_ZERO_RETURN) {
-                out.error += drainErrors();
-            }
-            // A connection freed without close_notify marks its session as not resumable.
-            SSL_shutdown(ssl);
-            SSL_SESSION* s = SSL_get1_session(ssl);
-            if (s != nullptr && SSL_SESSION_is_resumable(s) == 1) {
-                out.session = Session(s, SSL_SESSION_free);
-            } else {
-                SSL_SESSION_free(s);
-            }
-        } else {
-            out.error = drainErrors();
-            long verify = SSL_get_verify_result(ssl);
-            if (verify != X509_V_OK) {
-                out.error += std::string(" verify: ") + X509_verify_cert_error_string(verify);
-            }
-        }
-        SSL_free(ssl);
-        ::close(fd);
-    } else {
-        out.error = "connect failed: " + std::string(std::strerror(connectError));
-    }
-    SSL_CTX_free(ctx);
-    ERR_clear_error();
-    return out;
-}
-
 const std::string kGet = "GET /h/v1/hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-
-// An anonymous client trusting the test CA, SNI and host name "localhost".
-Offer caOnly(const TestCertificates& pki)
-{
-    Offer o;
-    o.ca = pki.path("ca.pem");
-    return o;
-}
 
 bool ok200(const Outcome& o) { return o.response.rfind("HTTP/1.1 200", 0) == 0; }
 

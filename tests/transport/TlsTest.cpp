@@ -19,13 +19,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 
 #include "TestCertificates.h"
+#include "TlsClient.h"
 #include "TransportTest.h"
 
 using namespace sluice::transport_test;
@@ -33,140 +33,23 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
-// What one TLS client connection saw.
-struct TlsAnswer {
-    bool handshake = false;
-    std::string protocol;
-    std::string cipher;
-    std::string peerSubject;  // the server certificate's subject, RFC 2253 ("CN=a.test")
-    std::string verifyError;  // the client's verification result when the handshake failed
-    std::string error;        // OpenSSL's reason for a failed handshake or read (e.g. an alert)
-    std::string response;     // everything read until close
-};
-
-struct TlsClientOptions {
-    std::string ca;                  // the only trust anchors
-    std::optional<std::string> sni;  // nullopt: no server_name extension
-    std::string verifyHost;          // empty: the chain is verified, not the host name
-    std::string cert;                // client certificate chain (PEM) and key, optional
-    std::string key;
-    int maxVersion = 0;   // e.g. TLS1_1_VERSION to offer old versions only
-    std::string ciphers;  // TLS 1.2 cipher list to offer; empty: OpenSSL's default
-};
-
-std::string nameText(const X509_NAME* name)
+// caOnly() presenting a client certificate: `cert` (a chain file) and `key` in the PKI's directory.
+Offer clientOffer(const TestCertificates& certs, const std::string& cert, const std::string& key)
 {
-    BIO* bio = BIO_new(BIO_s_mem());
-    X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
-    char* data = nullptr;
-    long len = BIO_get_mem_data(bio, &data);
-    std::string text(data, static_cast<std::size_t>(len));
-    BIO_free(bio);
-    return text;
+    Offer o = caOnly(certs);
+    o.cert = certs.path(cert);
+    o.key = certs.path(key);
+    return o;
 }
 
-std::string drainErrors()
-{
-    std::string out;
-    unsigned long code = 0;
-    while ((code = ERR_get_error()) != 0) {
-        char buf[256];
-        ERR_error_string_n(code, buf, sizeof buf);
-        out += (out.empty() ? "" : "; ") + std::string(buf);
-    }
-    return out;
-}
-
-// A blocking TLS client: handshake, one request, read until close (every read bounded).
-TlsAnswer tlsExchange(int port, const TlsClientOptions& o, const std::string& request)
-{
-    TlsAnswer answer;
-    ERR_clear_error();
-    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-    REQUIRE(ctx != nullptr);
-    REQUIRE(SSL_CTX_load_verify_locations(ctx, o.ca.c_str(), nullptr) == 1);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-    if (o.maxVersion != 0) {
-        SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION);
-        SSL_CTX_set_max_proto_version(ctx, o.maxVersion);
-        SSL_CTX_set_security_level(ctx, 0);
-    }
-    if (!o.ciphers.empty()) {
-        REQUIRE(SSL_CTX_set_cipher_list(ctx, o.ciphers.c_str()) == 1);
-    }
-    if (!o.cert.empty()) {
-        REQUIRE(SSL_CTX_use_certificate_chain_file(ctx, o.cert.c_str()) == 1);
-        REQUIRE(SSL_CTX_use_PrivateKey_file(ctx, o.key.c_str(), SSL_FILETYPE_PEM) == 1);
-    }
-    int connectError = 0;
-    int fd = connectLoopback(port, connectError);
-    if (fd >= 0) {
-        setIoTimeouts(fd, std::chrono::seconds(5));
-        SSL* ssl = SSL_new(ctx);
-        SSL_set_fd(ssl, fd);
-        if (o.sni) {
-            SSL_set_tlsext_host_name(ssl, o.sni->c_str());
-        }
-        if (!o.verifyHost.empty()) {
-            SSL_set1_host(ssl, o.verifyHost.c_str());
-        }
-        if (SSL_connect(ssl) == 1) {
-            answer.handshake = true;
-            answer.protocol = SSL_get_version(ssl);
-            answer.cipher = SSL_get_cipher_name(ssl);
-            if (X509* peer = SSL_get1_peer_certificate(ssl)) {
-                answer.peerSubject = nameText(X509_get_subject_name(peer));
-                X509_free(peer);
-            }
-            SSL_write(ssl, request.data(), static_cast<int>(request.size()));
-            char buf[4096];
-            int n = 0;
-            while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) {
-                answer.response.append(buf, static_cast<std::size_t>(n));
-            }
-            if (SSL_get_error(ssl, n) != SSL_ERROR_ZERO_RETURN) {
-                answer.error = drainErrors();  // with TLS 1.3 a refused client certificate shows here
-            }
-        } else {
-            long verify = SSL_get_verify_result(ssl);
-            if (verify != X509_V_OK) {
-                answer.verifyError = X509_verify_cert_error_string(verify);
-            }
-            answer.error = drainErrors();
-        }
-        SSL_free(ssl);
-        ::close(fd);
-    } else {
-        answer.error = "connect failed: " + std::string(std::strerror(connectError));
-    }
-    SSL_CTX_free(ctx);
-    ERR_clear_error();
-    return answer;
-}
-
-// The old entry point of these tests: SNI and host name "localhost".
-TlsAnswer tlsRequest(int port, const std::string& ca, const std::string& request, int maxVersion = 0,
-                     const std::string& cert = "", const std::string& key = "")
-{
-    TlsClientOptions o;
-    o.ca = ca;
-    o.sni = "localhost";
-    o.verifyHost = "localhost";
-    o.cert = cert;
-    o.key = key;
-    o.maxVersion = maxVersion;
-    return tlsExchange(port, o, request);
-}
-
-bool answered200(const TlsAnswer& a) { return a.response.rfind("HTTP/1.1 200", 0) == 0; }
+bool answered200(const Outcome& a) { return a.response.rfind("HTTP/1.1 200", 0) == 0; }
 
 // A TLS client connection driven step by step, so that a test can hold it at a chosen point
 // (connected only, ClientHello answered, handshake done) across a reload; then keep-alive
 // requests on it. Blocking I/O, every read and write bounded by 5 s.
 class TlsConnection {
 public:
-    TlsConnection(int port, const TlsClientOptions& o)
+    TlsConnection(int port, const Offer& o)
     {
         _ctx = SSL_CTX_new(TLS_client_method());
         REQUIRE(_ctx != nullptr);
@@ -339,13 +222,15 @@ TEST_CASE("tls: an HTTPS listener negotiates TLS 1.3, proxies, and refuses TLS 1
     spec.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()})));
     SluicedProcess gw(spec);
 
-    TlsAnswer ok = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
+    Outcome ok = tlsTry(gw.port(), caOnly(certs), kGet);
     REQUIRE_MESSAGE(ok.handshake, ok.error);
     CHECK(ok.protocol == "TLSv1.3");
     CHECK(answered200(ok));
     CHECK(ok.response.find("proto=https") != std::string::npos);
 
-    TlsAnswer old = tlsRequest(gw.port(), certs.path("ca.pem"), kGet, TLS1_1_VERSION);
+    Offer tls11 = caOnly(certs);
+    tls11.maxVersion = TLS1_1_VERSION;
+    Outcome old = tlsTry(gw.port(), tls11, kGet);
     CHECK_FALSE(old.handshake);
 }
 
@@ -360,17 +245,15 @@ TEST_CASE("tls: mutual TLS required refuses a client without a certificate and a
     spec.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()})));
     SluicedProcess gw(spec);
 
-    TlsAnswer without = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
+    Outcome without = tlsTry(gw.port(), caOnly(certs), kGet);
     CHECK(without.response.empty());
     CHECK_MESSAGE(without.error.find("certificate required") != std::string::npos, without.error);
 
-    TlsAnswer rogue = tlsRequest(gw.port(), certs.path("ca.pem"), kGet, 0, certs.path("rogueclient.pem"),
-                                 certs.path("rogueclient.key"));
+    Outcome rogue = tlsTry(gw.port(), clientOffer(certs, "rogueclient.pem", "rogueclient.key"), kGet);
     CHECK(rogue.response.empty());
     CHECK_MESSAGE(rogue.error.find("unknown ca") != std::string::npos, rogue.error);
 
-    TlsAnswer with =
-        tlsRequest(gw.port(), certs.path("ca.pem"), kGet, 0, certs.path("client.pem"), certs.path("client.key"));
+    Outcome with = tlsTry(gw.port(), clientOffer(certs, "client.pem", "client.key"), kGet);
     REQUIRE_MESSAGE(with.handshake, with.error);
     CHECK(answered200(with));
     CHECK(backend.requestCount() == 1);
@@ -381,10 +264,7 @@ TEST_CASE("tls: min_version TLSv1.3 refuses TLS 1.2, and ciphers limits the TLS 
     TestCertificates certs;
     ScriptedBackend backend(echoProto);
     const std::vector<TestCertificates::Entry> server{{"server.pem", "server.key", ""}};
-    TlsClientOptions o;
-    o.ca = certs.path("ca.pem");
-    o.sni = "localhost";
-    o.verifyHost = "localhost";
+    Offer o = caOnly(certs);
 
     GatewaySpec only13;
     only13.listenerTls = certs.listenerWith(server, "none", "", "TLSv1.3");
@@ -392,11 +272,11 @@ TEST_CASE("tls: min_version TLSv1.3 refuses TLS 1.2, and ciphers limits the TLS 
     {
         SluicedProcess gw(only13);
         o.maxVersion = TLS1_2_VERSION;
-        TlsAnswer refused = tlsExchange(gw.port(), o, kGet);
+        Outcome refused = tlsTry(gw.port(), o, kGet);
         CHECK_FALSE(refused.handshake);
         CHECK_MESSAGE(refused.error.find("protocol version") != std::string::npos, refused.error);
         o.maxVersion = 0;
-        TlsAnswer ok = tlsExchange(gw.port(), o, kGet);
+        Outcome ok = tlsTry(gw.port(), o, kGet);
         CHECK(ok.protocol == "TLSv1.3");
         CHECK(answered200(ok));
     }
@@ -409,11 +289,11 @@ TEST_CASE("tls: min_version TLSv1.3 refuses TLS 1.2, and ciphers limits the TLS 
         SluicedProcess gw(limited);
         o.maxVersion = TLS1_2_VERSION;
         o.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305";
-        TlsAnswer other = tlsExchange(gw.port(), o, kGet);
+        Outcome other = tlsTry(gw.port(), o, kGet);
         CHECK_FALSE(other.handshake);
         CHECK_MESSAGE(other.error.find("handshake failure") != std::string::npos, other.error);
         o.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384";
-        TlsAnswer allowed = tlsExchange(gw.port(), o, kGet);
+        Outcome allowed = tlsTry(gw.port(), o, kGet);
         REQUIRE_MESSAGE(allowed.handshake, allowed.error);
         CHECK(allowed.protocol == "TLSv1.2");
         CHECK(allowed.cipher == "ECDHE-ECDSA-AES256-GCM-SHA384");
@@ -449,11 +329,12 @@ TEST_CASE("tls: SNI chooses the certificate, and no or an unknown name gets the 
     SluicedProcess gw(spec);
 
     auto subjectFor = [&](std::optional<std::string> sni, const std::string& verifyHost = "") {
-        TlsClientOptions o;
-        o.ca = certs.path("ca.pem");
+        // Both set whatever the arguments: here no SNI and no host check are the defaults, not
+        // the Offer's "localhost".
+        Offer o = caOnly(certs);
         o.sni = std::move(sni);
         o.verifyHost = verifyHost;
-        TlsAnswer a = tlsExchange(gw.port(), o, kGet);
+        Outcome a = tlsTry(gw.port(), o, kGet);
         INFO("sni " << o.sni.value_or("(none)") << ": " << a.error << " " << a.verifyError);
         CHECK(a.handshake);
         CHECK(answered200(a));  // every certificate serves the same listener and routes
@@ -488,23 +369,22 @@ TEST_CASE("tls: SNI with mutual TLS keeps client verification on the chosen cert
     spec.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()}), kPeerCertChain));
     SluicedProcess gw(spec);
 
-    TlsClientOptions o;
-    o.ca = certs.path("ca.pem");
+    Offer o = caOnly(certs);
     o.sni = "b.test";
     o.verifyHost = "b.test";
-    TlsAnswer without = tlsExchange(gw.port(), o, kGet);
+    Outcome without = tlsTry(gw.port(), o, kGet);
     CHECK(without.response.empty());
     CHECK_MESSAGE(without.error.find("certificate required") != std::string::npos, without.error);
 
     o.cert = certs.path("rogueclient.pem");
     o.key = certs.path("rogueclient.key");
-    TlsAnswer rogue = tlsExchange(gw.port(), o, kGet);
+    Outcome rogue = tlsTry(gw.port(), o, kGet);
     CHECK(rogue.response.empty());
     CHECK_MESSAGE(rogue.error.find("unknown ca") != std::string::npos, rogue.error);
 
     o.cert = certs.path("client.pem");
     o.key = certs.path("client.key");
-    TlsAnswer with = tlsExchange(gw.port(), o, kGet);
+    Outcome with = tlsTry(gw.port(), o, kGet);
     REQUIRE_MESSAGE(with.handshake, with.error);
     CHECK(with.peerSubject == "CN=b.test");
     CHECK(answered200(with));
@@ -530,20 +410,18 @@ TEST_CASE("tls: client_auth optional admits no certificate, verifies a trusted o
     spec.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()}), kPeerCertChain));
     SluicedProcess gw(spec);
 
-    TlsAnswer anonymous = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
+    Outcome anonymous = tlsTry(gw.port(), caOnly(certs), kGet);
     REQUIRE_MESSAGE(anonymous.handshake, anonymous.error);
     CHECK(answered200(anonymous));
     CHECK(anonymous.response.find("peer=absent") != std::string::npos);
 
-    TlsAnswer trusted =
-        tlsRequest(gw.port(), certs.path("ca.pem"), kGet, 0, certs.path("client.pem"), certs.path("client.key"));
+    Outcome trusted = tlsTry(gw.port(), clientOffer(certs, "client.pem", "client.key"), kGet);
     REQUIRE_MESSAGE(trusted.handshake, trusted.error);
     CHECK(answered200(trusted));
     CHECK(trusted.response.find("peer=present subject=CN=client1") != std::string::npos);
 
     // Issued by an intermediate the client sends along; the gateway trusts the root only.
-    TlsAnswer chained = tlsRequest(gw.port(), certs.path("ca.pem"), kGet, 0, certs.path("deepclient-chain.pem"),
-                                   certs.path("deepclient.key"));
+    Outcome chained = tlsTry(gw.port(), clientOffer(certs, "deepclient-chain.pem", "deepclient.key"), kGet);
     REQUIRE_MESSAGE(chained.handshake, chained.error);
     CHECK(answered200(chained));
     CHECK(chained.response.find("peer=present subject=CN=client2") != std::string::npos);
@@ -551,23 +429,22 @@ TEST_CASE("tls: client_auth optional admits no certificate, verifies a trusted o
     // Unknown CA: refused by the gateway with an unknown_ca alert, nothing reaches the backend
     // (TLS 1.3: the client learns it on its first read; TLS 1.2: in the handshake itself).
     std::size_t before = backend.requestCount();
-    TlsAnswer rogue = tlsRequest(gw.port(), certs.path("ca.pem"), kGet, 0, certs.path("rogueclient.pem"),
-                                 certs.path("rogueclient.key"));
+    Outcome rogue = tlsTry(gw.port(), clientOffer(certs, "rogueclient.pem", "rogueclient.key"), kGet);
     CHECK(rogue.response.empty());
     CHECK_MESSAGE(rogue.error.find("unknown ca") != std::string::npos, rogue.error);
-    TlsAnswer rogue12 = tlsRequest(gw.port(), certs.path("ca.pem"), kGet, TLS1_2_VERSION, certs.path("rogueclient.pem"),
-                                   certs.path("rogueclient.key"));
+    Offer rogueTls12 = clientOffer(certs, "rogueclient.pem", "rogueclient.key");
+    rogueTls12.maxVersion = TLS1_2_VERSION;
+    Outcome rogue12 = tlsTry(gw.port(), rogueTls12, kGet);
     CHECK_FALSE(rogue12.handshake);
     CHECK_MESSAGE(rogue12.error.find("unknown ca") != std::string::npos, rogue12.error);
     // Without its intermediate the chained certificate does not verify either.
-    TlsAnswer incomplete = tlsRequest(gw.port(), certs.path("ca.pem"), kGet, 0, certs.path("deepclient.pem"),
-                                      certs.path("deepclient.key"));
+    Outcome incomplete = tlsTry(gw.port(), clientOffer(certs, "deepclient.pem", "deepclient.key"), kGet);
     CHECK(incomplete.response.empty());
     CHECK_MESSAGE(incomplete.error.find("unknown ca") != std::string::npos, incomplete.error);
     CHECK(backend.requestCount() == before);
 
     // The gateway is still serving.
-    TlsAnswer after = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
+    Outcome after = tlsTry(gw.port(), caOnly(certs), kGet);
     CHECK(answered200(after));
     CHECK(gw.running());
 }
@@ -586,8 +463,7 @@ TEST_CASE("tls: a handler reads the verified client certificate, and without one
     const std::string forging =
         "GET /tls/v1/who HTTP/1.1\r\nHost: localhost\r\nX-Peer-Subject: CN=admin\r\n"
         "X-Peer-Cert: forged\r\nConnection: close\r\n\r\n";
-    TlsAnswer with =
-        tlsRequest(gw.port(), certs.path("ca.pem"), forging, 0, certs.path("client.pem"), certs.path("client.key"));
+    Outcome with = tlsTry(gw.port(), clientOffer(certs, "client.pem", "client.key"), forging);
     REQUIRE_MESSAGE(with.handshake, with.error);
     CHECK(answered200(with));
     REQUIRE(backend.waitForRequests(1, 2s));
@@ -600,7 +476,7 @@ TEST_CASE("tls: a handler reads the verified client certificate, and without one
     CHECK(seen.header("X-Peer-Sha256") == fingerprint(certs.path("client.pem")));
 
     // The same listener, no client certificate: absent, and the forged values are gone.
-    TlsAnswer without = tlsRequest(gw.port(), certs.path("ca.pem"), forging);
+    Outcome without = tlsTry(gw.port(), caOnly(certs), forging);
     REQUIRE_MESSAGE(without.handshake, without.error);
     CHECK(answered200(without));
     REQUIRE(backend.waitForRequests(2, 2s));
@@ -614,8 +490,7 @@ TEST_CASE("tls: a handler reads the verified client certificate, and without one
     plainSpec.listenerTls = certs.listener("none");
     plainSpec.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()}), kPeerCertChain));
     SluicedProcess noAuth(plainSpec);
-    TlsAnswer unasked =
-        tlsRequest(noAuth.port(), certs.path("ca.pem"), kGet, 0, certs.path("client.pem"), certs.path("client.key"));
+    Outcome unasked = tlsTry(noAuth.port(), clientOffer(certs, "client.pem", "client.key"), kGet);
     REQUIRE_MESSAGE(unasked.handshake, unasked.error);
     CHECK(answered200(unasked));
     REQUIRE(backend.waitForRequests(3, 2s));
@@ -646,7 +521,7 @@ TEST_CASE("tls: a listener certificate file with leaf + intermediate verifies fo
     spec.listenerTls = certs.listenerWith({{"leaf-chain.pem", "leaf.key", ""}});
     spec.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()})));
     SluicedProcess gw(spec);
-    TlsAnswer ok = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
+    Outcome ok = tlsTry(gw.port(), caOnly(certs), kGet);
     REQUIRE_MESSAGE(ok.handshake, ok.error << " " << ok.verifyError);
     CHECK(ok.peerSubject == "CN=localhost");
     CHECK(answered200(ok));
@@ -658,7 +533,7 @@ TEST_CASE("tls: a listener certificate file with leaf + intermediate verifies fo
     leafOnly.listenerTls = certs.listenerWith({{"leaf.pem", "leaf.key", ""}});
     leafOnly.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()})));
     SluicedProcess bare(leafOnly);
-    TlsAnswer refused = tlsRequest(bare.port(), certs.path("ca.pem"), kGet);
+    Outcome refused = tlsTry(bare.port(), caOnly(certs), kGet);
     CHECK_FALSE(refused.handshake);
     CHECK_MESSAGE(refused.verifyError.find("unable to get local issuer certificate") != std::string::npos,
                   refused.verifyError);
@@ -683,10 +558,7 @@ TEST_CASE("tls: a reload serves a renewed listener certificate to new connection
     spec.listenerTls = certs.listenerWith({{"live.pem", "live.key", ""}});
     spec.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()})));
     SluicedProcess gw(spec);
-    TlsClientOptions o;
-    o.ca = certs.path("ca.pem");
-    o.sni = "localhost";
-    o.verifyHost = "localhost";
+    Offer o = caOnly(certs);
 
     TlsConnection kept(gw.port(), o);
     REQUIRE_MESSAGE(kept.finishHandshake(), kept.error());
@@ -696,7 +568,7 @@ TEST_CASE("tls: a reload serves a renewed listener certificate to new connection
     TlsConnection midway(gw.port(), o);
     // The server answered midway's ClientHello, so it has accepted both (in order).
     REQUIRE(midway.startHandshake());
-    TlsAnswer before = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
+    Outcome before = tlsTry(gw.port(), caOnly(certs), kGet);
     REQUIRE_MESSAGE(before.handshake, before.error);
     CHECK(before.peerSubject == "CN=localhost");
 
@@ -705,14 +577,14 @@ TEST_CASE("tls: a reload serves a renewed listener certificate to new connection
     std::size_t from = gw.logSize();
     CHECK_FALSE(gw.reload());
     CHECK(gw.waitForLog("/listeners/0/tls: private key", from, 2s));
-    TlsAnswer still = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
+    Outcome still = tlsTry(gw.port(), caOnly(certs), kGet);
     CHECK(answered200(still));
     CHECK(still.peerSubject == "CN=localhost");
 
     // The matching key too: new connections get the renewed certificate.
     certs.bundle("live.key", {"renewed.key"});
     REQUIRE(gw.reload());
-    TlsAnswer after = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
+    Outcome after = tlsTry(gw.port(), caOnly(certs), kGet);
     REQUIRE_MESSAGE(after.handshake, after.error);
     CHECK(answered200(after));
     CHECK(after.peerSubject == "CN=renewed.localhost");
@@ -731,7 +603,7 @@ TEST_CASE("tls: a reload serves a renewed listener certificate to new connection
     from = gw.logSize();
     CHECK_FALSE(gw.reload());
     CHECK(gw.waitForLog("/listeners/0/tls: private key", from, 2s));
-    TlsAnswer stays = tlsRequest(gw.port(), certs.path("ca.pem"), kGet);
+    Outcome stays = tlsTry(gw.port(), caOnly(certs), kGet);
     REQUIRE_MESSAGE(stays.handshake, stays.error);
     CHECK(answered200(stays));
     CHECK(stays.peerSubject == "CN=renewed.localhost");
@@ -752,11 +624,8 @@ TEST_CASE("tls: a reload applies client_auth and min_version to new connections 
     spec.listenerTls = certs.listener();
     spec.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()})));
     SluicedProcess gw(spec);
-    TlsClientOptions anonymous;
-    anonymous.ca = certs.path("ca.pem");
-    anonymous.sni = "localhost";
-    anonymous.verifyHost = "localhost";
-    TlsClientOptions client = anonymous;
+    Offer anonymous = caOnly(certs);
+    Offer client = anonymous;
     client.cert = certs.path("client.pem");
     client.key = certs.path("client.key");
     TlsConnection open(gw.port(), anonymous);
@@ -768,15 +637,15 @@ TEST_CASE("tls: a reload applies client_auth and min_version to new connections 
     gw.writeGatewayConfig(mutual);
     REQUIRE(gw.reload());
     TlsConnection pending(gw.port(), client);  // accepted under client_auth required...
-    TlsAnswer without = tlsExchange(gw.port(), anonymous, kGet);
+    Outcome without = tlsTry(gw.port(), anonymous, kGet);
     CHECK(without.response.empty());
     CHECK_MESSAGE(without.error.find("certificate required") != std::string::npos, without.error);
-    TlsClientOptions old = client;
+    Offer old = client;
     old.maxVersion = TLS1_2_VERSION;
-    TlsAnswer refused = tlsExchange(gw.port(), old, kGet);
+    Outcome refused = tlsTry(gw.port(), old, kGet);
     CHECK_FALSE(refused.handshake);
     CHECK_MESSAGE(refused.error.find("protocol version") != std::string::npos, refused.error);
-    TlsAnswer with = tlsExchange(gw.port(), client, kGet);
+    Outcome with = tlsTry(gw.port(), client, kGet);
     REQUIRE_MESSAGE(with.handshake, with.error);
     CHECK(answered200(with));
     // Accepted without a client certificate under the first settings: still served.
@@ -787,7 +656,7 @@ TEST_CASE("tls: a reload applies client_auth and min_version to new connections 
     // with.
     gw.writeGatewayConfig(spec);
     REQUIRE(gw.reload());
-    TlsAnswer anonymousAgain = tlsExchange(gw.port(), anonymous, kGet);
+    Outcome anonymousAgain = tlsTry(gw.port(), anonymous, kGet);
     REQUIRE_MESSAGE(anonymousAgain.handshake, anonymousAgain.error);
     CHECK(answered200(anonymousAgain));
     REQUIRE_MESSAGE(pending.finishHandshake(), pending.error());
@@ -802,7 +671,7 @@ TEST_CASE("tls: a reload applies client_auth and min_version to new connections 
     std::size_t from = gw.logSize();
     REQUIRE(gw.reload());
     CHECK(gw.waitForLog("listener 'http': TLS was turned off; this takes effect at a restart", from, 2s));
-    TlsAnswer stillTls = tlsExchange(gw.port(), anonymous, kGet);
+    Outcome stillTls = tlsTry(gw.port(), anonymous, kGet);
     REQUIRE_MESSAGE(stillTls.handshake, stillTls.error);
     CHECK(answered200(stillTls));
     CHECK(backend.requestCount() == 6);
