@@ -2,9 +2,9 @@
 // The whole input is the path as it came in the request target (without the query).
 //
 // Invariants of an accepted path: it starts with '/', fits kMaxNormalizedPathBytes, has no empty,
-// "." or ".." segment, no dot segment hiding behind a ';' parameter, only upper-case escapes of
-// reserved or non-ASCII bytes, and it is a fixed point that a second pass leaves alone (no '..'
-// left to report). The '..' bookkeeping stays within its limits.
+// "." or ".." segment, no dot segment hiding behind a ';' parameter, no segment of parameters
+// only, only upper-case escapes of reserved or non-ASCII bytes, and it is a fixed point that a
+// second pass leaves alone (no '..' left to report). The '..' bookkeeping stays within its limits.
 
 #include "FuzzTarget.h"
 
@@ -45,6 +45,7 @@ void checkSegments(std::string_view path)
         SLUICE_FUZZ_CHECK(!segment.empty() || end == path.size());
         std::string_view name = segment.substr(0, segment.find(';'));
         SLUICE_FUZZ_CHECK(segment.empty() || (name != "." && name != ".."));
+        SLUICE_FUZZ_CHECK(segment.empty() || !name.empty());  // no segment of parameters only
         for (std::size_t i = 0; i < segment.size(); ++i) {
             if (segment[i] != '%') {
                 continue;

@@ -625,3 +625,28 @@ TEST_CASE("router: path parameters after a semicolon do not change which API or 
     REQUIRE(escaped.status == RouteStatus::Matched);
     CHECK(templateOf(escaped) == "/*");
 }
+
+TEST_CASE("router: names compare percent-decoded, so an escaped reserved character is the character")
+{
+    // Tomcat, Spring, nginx and Go decode "%24" before matching: "/%24metadata" is "/$metadata".
+    std::vector<ApiRuntime> apis;
+    apis.push_back(makeApi("odd", "/a:b", "v$1", false,
+                           {{"/$metadata", kAll}, {"/users/@me", kAll}, {"/x%3By", kAll}, {"/*", kAll}}));
+    apis.push_back(makeApi("root", "/", "v1", true, {{"/*", kAll}}));
+    Router router(apis);
+    for (const char* path : {"/a:b/v$1/$metadata", "/a%3Ab/v$1/$metadata", "/a:b/v%241/%24metadata",
+                             "/a%3Ab;p/v%241;q/%24metadata;r"}) {
+        CAPTURE(path);
+        RouteMatch m = router.route("GET", path);
+        CHECK(apiOf(m) == "odd");
+        CHECK(templateOf(m) == "/$metadata");
+    }
+    CHECK(templateOf(router.route("GET", "/a:b/v$1/users/%40me")) == "/users/@me");
+    // A decoded "%3B" is data, a literal ';' starts parameters.
+    CHECK(templateOf(router.route("GET", "/a:b/v$1/x%3By")) == "/x%3By");
+    CHECK(templateOf(router.route("GET", "/a:b/v$1/x;y")) == "/*");
+    CHECK(apiOf(router.route("GET", "/a%3Bb/v$1/x")) == "root");
+    // Decoded once only.
+    CHECK(templateOf(router.route("GET", "/a:b/v$1/%2524metadata")) == "/*");
+    CHECK(apiOf(router.route("GET", "/a%253Ab/v$1/x")) == "root");
+}

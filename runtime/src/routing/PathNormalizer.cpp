@@ -68,6 +68,7 @@ constexpr const char* kEncodedSeparator = "encoded '/', '\\' or NUL in path";
 constexpr const char* kOverlong = "overlong UTF-8 encoding in path";
 constexpr const char* kAboveRoot = "'..' segment above the root";
 constexpr const char* kDotWithParameter = "dot segment with a ';' parameter";
+constexpr const char* kUnnamedParameter = "segment with a ';' parameter and no name";
 constexpr const char* kTooLong = "path too long";
 constexpr const char* kTooManyDotDots = "too many '..' segments in path";
 
@@ -90,6 +91,12 @@ SegmentKind classify(std::string_view segment, const char*& error)
 {
     if (segment.empty()) {
         return SegmentKind::Empty;
+    }
+    if (segment[0] == ';') {
+        // Tomcat, Jetty and Spring drop the parameter and then the empty segment it leaves
+        // ("/a/;x/b" is "/a//b", then "/a/b"), while routing would count it as a segment.
+        error = kUnnamedParameter;
+        return SegmentKind::Other;
     }
     if (segment[0] != '.') {
         return SegmentKind::Other;

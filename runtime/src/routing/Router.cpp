@@ -51,6 +51,61 @@ std::string_view segmentName(std::string_view segment) noexcept
     return segment.substr(0, segment.find(';'));
 }
 
+// Escapes that survive normalisation are of reserved and non-ASCII bytes ("%24", "%3A", "%C3").
+// Tomcat, Spring, nginx and Go all decode them before matching, so "%24metadata" names the same
+// resource as "$metadata" there; names are therefore compared decoded. A literal ';' has been cut
+// off by then, so a decoded "%3B" compares as data, as it is to those servers.
+int hexDigit(char c) noexcept
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    return -1;
+}
+
+// The byte at text[i], decoding an escape there; advances i past what was read. A '%' that does
+// not start a valid escape (never the case in a normalised path) stands for itself.
+char nextDecoded(std::string_view text, std::size_t& i) noexcept
+{
+    if (text[i] == '%' && text.size() - i >= 3) {
+        const int high = hexDigit(text[i + 1]);
+        const int low = hexDigit(text[i + 2]);
+        if (high >= 0 && low >= 0) {
+            i += 3;
+            return static_cast<char>(high * 16 + low);
+        }
+    }
+    return text[i++];
+}
+
+std::string decodeName(std::string_view text)
+{
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size();) {
+        out.push_back(nextDecoded(text, i));
+    }
+    return out;
+}
+
+// `name` (as in a path) decodes to `decoded`, without allocating.
+bool sameName(std::string_view name, std::string_view decoded) noexcept
+{
+    std::size_t i = 0;
+    for (char expected : decoded) {
+        if (i >= name.size() || nextDecoded(name, i) != expected) {
+            return false;
+        }
+    }
+    return i == name.size();
+}
+
 // Reads the segment after the '/' at path[pos] and moves pos to the next '/' or the end.
 bool nextSegment(std::string_view path, std::size_t& pos, std::string_view& segment)
 {
@@ -139,7 +194,7 @@ enum class SegmentType : std::uint8_t { Literal = 0, Param = 1, End = 2, Wildcar
 
 struct TemplateSegment {
     SegmentType type = SegmentType::Literal;
-    std::string text;  // the canonical literal, or the parameter name
+    std::string text;  // the literal, canonical and then decoded (see sameName), or the parameter name
 };
 
 // Parses a URI template; on any problem returns nullopt with the problems appended.
@@ -201,7 +256,7 @@ std::optional<std::vector<TemplateSegment>> parseTemplate(std::string_view uriTe
             problems.push_back(label + problem);
             continue;
         }
-        segments.push_back({SegmentType::Literal, std::move(*literal)});
+        segments.push_back({SegmentType::Literal, decodeName(*literal)});
     }
     if (problems.size() != before) {
         return std::nullopt;
@@ -209,7 +264,7 @@ std::optional<std::vector<TemplateSegment>> parseTemplate(std::string_view uriTe
     return segments;
 }
 
-// Parses a context into its canonical segments ("/" has none).
+// Parses a context into its segments, canonical and then decoded ("/" has none).
 std::optional<std::vector<std::string>> parseContext(std::string_view context, std::vector<std::string>& problems)
 {
     std::size_t before = problems.size();
@@ -226,7 +281,7 @@ std::optional<std::vector<std::string>> parseContext(std::string_view context, s
             problems.push_back(segmentLabel(i) + problem);
             continue;
         }
-        segments.push_back(std::move(*literal));
+        segments.push_back(decodeName(*literal));
     }
     if (problems.size() != before) {
         return std::nullopt;
@@ -248,8 +303,9 @@ std::optional<std::string> parseVersion(std::string_view version, std::vector<st
     std::optional<std::string> canonical = canonicalSegment(version, problem);
     if (!canonical) {
         problems.push_back("version: " + problem);
+        return std::nullopt;
     }
-    return canonical;
+    return decodeName(*canonical);
 }
 
 }  // namespace
@@ -369,14 +425,20 @@ const Router::Impl::Prefix* Router::Impl::findPrefix(std::string_view path, std:
     std::size_t pos = 0;
     std::string_view first;
     if (nextSegment(path, pos, first)) {
-        auto bucket = byFirstSegment.find(segmentName(first));
+        std::string_view name = segmentName(first);
+        std::string decoded;  // the keys are decoded names; only an escaped first segment needs this
+        if (name.find('%') != std::string_view::npos) {
+            decoded = decodeName(name);
+            name = decoded;
+        }
+        auto bucket = byFirstSegment.find(name);
         if (bucket != byFirstSegment.end()) {
             for (const Prefix& prefix : bucket->second) {
                 std::size_t at = pos;
                 std::string_view segment;
                 bool matched = true;
                 for (std::size_t i = 1; i < prefix.segments.size() && matched; ++i) {
-                    matched = nextSegment(path, at, segment) && segmentName(segment) == prefix.segments[i];
+                    matched = nextSegment(path, at, segment) && sameName(segmentName(segment), prefix.segments[i]);
                 }
                 if (matched) {
                     remainder = path.substr(at);
@@ -403,7 +465,7 @@ bool Router::Impl::matches(const Resource& resource, std::string_view path)
         if (!nextSegment(path, pos, segment)) {
             return false;
         }
-        if (expected.type == SegmentType::Literal ? segmentName(segment) != expected.text : segment.empty()) {
+        if (expected.type == SegmentType::Literal ? !sameName(segmentName(segment), expected.text) : segment.empty()) {
             return false;
         }
     }

@@ -35,9 +35,11 @@ inline constexpr std::size_t kMaxNormalizedPathBytes = 8 * 1024;
 //  - ';' is an ordinary pchar here: path parameters stay part of their segment and go on to the
 //    backend (the router compares a segment only up to its first ';', see Router::route). A dot
 //    segment carrying one (".;x", "..;") is refused, because Tomcat and Jetty
-//    resolve it as "." / ".." after routing has seen a literal segment. An escaped ';' ("..%3B")
-//    is data, not a parameter (those servers split parameters off before decoding), so that
-//    segment is an ordinary one;
+//    resolve it as "." / ".." after routing has seen a literal segment. So is a segment that is
+//    nothing but parameters (";", ";x"): those servers drop it with the parameters and then
+//    collapse the empty segment it leaves ("/a/;x/b" is "/a/b" to them), while routing would
+//    count a segment there. An escaped ';' ("..%3B", "%3Bx") is data, not a parameter (those
+//    servers split parameters off before decoding), so that segment is an ordinary one;
 //  - a segment is compared byte for byte later on: letter case is significant ("/API" is not
 //    "/api") and a trailing dot is part of the segment ("items." is not "items");
 //  - a result longer than kMaxNormalizedPathBytes is refused.

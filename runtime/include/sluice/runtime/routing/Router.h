@@ -26,8 +26,13 @@
 // but no matching resource allows the method, the result is MethodNotAllowed with the union of
 // their methods.
 //
+// Names (of context, version and literal template segments) are compared percent-decoded: the
+// escapes a canonical path still has are of reserved and non-ASCII bytes, and Tomcat, Spring,
+// nginx and Go decode those before matching, so "/%24metadata" is the resource "/$metadata" and
+// "/a%3Ab/v1" the context "/a:b". A literal ';' is cut off first, so "%3B" stays data.
+//
 // Hot path: route() does no regex, no parsing and no allocation other than the strings and the
-// vector of the RouteMatch it returns.
+// vector of the RouteMatch it returns (and the decoded first segment when that one has escapes).
 
 #include <cstddef>
 #include <memory>
