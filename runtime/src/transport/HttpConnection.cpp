@@ -621,15 +621,15 @@ void HttpConnection::startExchange()
     _upstreamEnded = false;
     _awaitingBody = false;
     _bufferResponse = false;
-    _heldBody.clear();
-    _responseBuffer.clear();
-    _tried.clear();
+    io().heldResponse.clear();
+    io().responseBody.clear();
+    io().tried.clear();
     _lastFailure.reset();
     _endpoint = nullptr;
     _api = nullptr;
     _pipeline = nullptr;
     _chainEnd = 0;
-    _bufferedBody.clear();
+    io().requestBody.clear();
     _chunked.reset();
     switch (_head.framing) {
         case http::BodyFraming::ContentLength:
@@ -738,12 +738,12 @@ void HttpConnection::bufferRequestBody()
     const std::uint64_t limit = _snapshot->config.http.maxBodyBytes;
     if (_bodyMode == BodyMode::Length) {
         std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, _in.size()));
-        _bufferedBody.append(_in.data(), n);
+        io().requestBody.append(_in.data(), n);
         _in.consume(n);
         countBody(n);
     } else if (_bodyMode == BodyMode::Chunked) {
         std::size_t used = 0;
-        auto st = _chunked->feed(_in.view(), used, [this](std::string_view d) { _bufferedBody.append(d); });
+        auto st = _chunked->feed(_in.view(), used, [this](std::string_view d) { io().requestBody.append(d); });
         _in.consume(used);
         if (st == http::ChunkedDecoder::Status::Error) {
             if (_chunked->tooLarge()) {
@@ -757,8 +757,8 @@ void HttpConnection::bufferRequestBody()
         _bodyEnded = st == http::ChunkedDecoder::Status::Done;
     }
     if (_bodyEnded) {
-        ex().requestBody = std::move(_bufferedBody);
-        _bufferedBody.clear();
+        ex().requestBody = std::move(io().requestBody);
+        io().requestBody.clear();
         _bodyMode = BodyMode::Length;  // forwarded with a Content-Length from the buffer
         runRequestChain();
     }
@@ -879,9 +879,9 @@ bool HttpConnection::connectUpstream(std::string_view early)
 {
     upstream::EndpointSet& endpoints = *_api->endpoints;
     while (true) {
-        _endpoint = endpoints.pick(upstream::monotonicMs(), _tried);
+        _endpoint = endpoints.pick(upstream::monotonicMs(), io().tried);
         if (_endpoint == nullptr) {
-            if (_tried.empty() && !_lastFailure) {
+            if (io().tried.empty() && !_lastFailure) {
                 respondLocal(503, kNoEndpoint, "Service Unavailable",
                              "Every endpoint of the API is suspended after failures or failing its health "
                              "checks; retry later.");
@@ -894,7 +894,7 @@ bool HttpConnection::connectUpstream(std::string_view early)
             }
             return false;
         }
-        _tried.push_back(_endpoint);
+        io().tried.push_back(_endpoint);
         std::string error;
         // A body that streams cannot be sent a second time, so a stale pooled connection would
         // cost this request a 502: check the connection first (a request in hand is retried).
@@ -953,8 +953,8 @@ void HttpConnection::buildUpstreamHead()
         }
     }
     // Several field lines of a list header are one list, in order (RFC 9110 §5.3).
-    std::string& priorFor = _priorFor;
-    std::string& priorVia = _priorVia;
+    std::string& priorFor = io().priorFor;
+    std::string& priorVia = io().priorVia;
     priorFor.clear();
     priorVia.clear();
     std::string priorForwarded;  // rare: no member keeps its capacity
@@ -1130,14 +1130,14 @@ void HttpConnection::onUpstreamHead(const http::ResponseHead& head)
     }
     _upFraming = head.framing;
     _upLength = head.contentLength;
-    _upReason.assign(head.reason);
+    io().reason.assign(head.reason);
     if (_pipeline->empty()) {
         writeResponseHead();
         return;
     }
     if (_pipeline->needsResponseBody() && head.framing != http::BodyFraming::None) {
         _bufferResponse = true;  // the response chain runs once the whole body is here
-        _responseBuffer.clear();
+        io().responseBody.clear();
         return;
     }
     runResponsePhase(_chainEnd);
@@ -1218,7 +1218,7 @@ void HttpConnection::writeResponseHead()
     out.append(_versionMinor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
     out.append(std::to_string(ex.responseStatus));
     out.push_back(' ');
-    out.append(_upReason.empty() ? std::string_view(reasonPhrase(ex.responseStatus)) : std::string_view(_upReason));
+    out.append(io().reason.empty() ? std::string_view(reasonPhrase(ex.responseStatus)) : std::string_view(io().reason));
     out.append("\r\n");
     for (const auto& [name, value] : ex.responseHeaders.entries()) {
         appendHeader(out, name, value);
@@ -1236,9 +1236,9 @@ void HttpConnection::writeResponseHead()
     out.append("\r\n");
     writeOut(out);
     _headWritten = true;
-    if (!_heldBody.empty()) {
-        std::string held = std::move(_heldBody);
-        _heldBody.clear();
+    if (!io().heldResponse.empty()) {
+        std::string held = std::move(io().heldResponse);
+        io().heldResponse.clear();
         writeResponseData(held);
     }
     if (_upstreamEnded) {
@@ -1268,18 +1268,18 @@ void HttpConnection::writeResponseData(std::string_view bytes)
 void HttpConnection::onUpstreamData(std::string_view bytes)
 {
     if (_bufferResponse) {
-        if (_responseBuffer.size() + bytes.size() > _snapshot->config.http.maxBodyBytes) {
+        if (io().responseBody.size() + bytes.size() > _snapshot->config.http.maxBodyBytes) {
             _upstream->abort();
             _upstream = nullptr;
             retractResponse();  // nothing of it is out: the whole response waits for its body
             respondLocal(502, kBackendBadResponse, "Bad Gateway", "The backend response is larger than the limit.");
             return;
         }
-        _responseBuffer.append(bytes);
+        io().responseBody.append(bytes);
         return;
     }
     if (!_headWritten) {
-        _heldBody.append(bytes);  // the response chain is paused; the upstream is paused too
+        io().heldResponse.append(bytes);  // the response chain is paused; the upstream is paused too
         return;
     }
     writeResponseData(bytes);
@@ -1314,8 +1314,8 @@ void HttpConnection::onUpstreamEnd()
         up->abort();
     }
     if (_bufferResponse) {
-        ex().responseBody = std::move(_responseBuffer);
-        _responseBuffer.clear();
+        ex().responseBody = std::move(io().responseBody);
+        io().responseBody.clear();
         runResponsePhase(_chainEnd);
         return;
     }
@@ -1375,9 +1375,9 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     bool retry = bodyInHand &&
                  (failure == UpstreamFailure::Connect || staleReuse ||
                   (idempotent(ex().method) && failure != UpstreamFailure::BadResponse)) &&
-                 static_cast<int>(_tried.size()) <= endpoints.retries;
+                 static_cast<int>(io().tried.size()) <= endpoints.retries;
     if (staleReuse) {
-        _tried.pop_back();  // the endpoint is fine; its pooled connection was not
+        io().tried.pop_back();  // the endpoint is fine; its pooled connection was not
     }
     Logging::get("upstream")->warn("{} {}: {} ({})", ex().method, _endpoint->url,
                                    failure == UpstreamFailure::Connect   ? "connect failed"
@@ -1480,8 +1480,8 @@ bool HttpConnection::retractResponse() noexcept
     _responseStarted = false;
     _headWritten = false;
     _bufferResponse = false;
-    _heldBody.clear();
-    _responseBuffer.clear();
+    io().heldResponse.clear();
+    io().responseBody.clear();
     ex().responseHeaders.clear();  // the backend's, not the error's
     ex().responseBody.reset();
     return true;

@@ -15,6 +15,10 @@
 
 namespace sluice::runtime {
 
+namespace upstream {
+class Endpoint;
+}
+
 // An ordered header list with case-insensitive names, as on the wire.
 // Names and values live in an arena (the exchange's), so building and changing headers costs
 // no allocation per header on the request path; views handed out stay valid until the arena is
@@ -137,13 +141,21 @@ public:
     bool paused = false;                    // a hook returned PAUSE and has not resumed yet
     mutable std::string requestIdText;  // empty until requestId() is first called
 
-    // The transport's per-request buffers, kept here while the exchange waits in the worker's
-    // stock: a connection swaps them in when it takes the exchange and out when it goes idle,
-    // so their capacity is reused and an idle connection holds none. Not for handlers.
+    // The transport's per-request state, kept here while the exchange waits in the worker's
+    // stock, so that an idle connection holds none of it and its capacity is reused. A
+    // connection swaps the first three in when it takes the exchange and out when it goes idle;
+    // it uses the others in place. Not for handlers.
     struct TransportBuffers {
         std::vector<http::HeaderField> headers;
         std::string upstreamHead;
         std::string text;
+        std::string requestBody;   // a request body being collected for a handler
+        std::string responseBody;  // a response body being collected for a handler
+        std::string heldResponse;  // response bytes that came while the response head waits
+        std::string reason;        // the backend's reason phrase
+        std::string priorFor;      // X-Forwarded-For and Via lists of a trusted client
+        std::string priorVia;
+        std::vector<const upstream::Endpoint*> tried;  // endpoints tried for this request
     };
     TransportBuffers transportBuffers;
 

@@ -119,6 +119,8 @@ private:
     // Exchanges the head's field list, the upstream head and the scratch text with the
     // exchange's stored ones (see Exchange::TransportBuffers).
     void swapBuffers() noexcept;
+    // The current exchange's transport state (see Exchange::TransportBuffers).
+    Exchange::TransportBuffers& io() { return ex().transportBuffers; }
     void lingerThenClose();
     void answerPlainHttpOnTls();
     void drainLinger(bool closeIfQuiet);
@@ -164,26 +166,19 @@ private:
     std::unique_ptr<http::ChunkedDecoder> _chunked;
     bool _bodyEnded = false;
     bool _continueSent = false;
-    std::string _bufferedBody;
     std::string _upHead;
     std::string _scratch;
     UpstreamConnection* _upstream = nullptr;
     upstream::Endpoint* _endpoint = nullptr;
-    std::vector<const upstream::Endpoint*> _tried;
     std::optional<UpstreamFailure> _lastFailure;
-    std::string _priorFor;
-    std::string _priorVia;
     bool _responseStarted = false;
     bool _headWritten = false;
     bool _responseChainRan = false;  // each handler's response hook runs at most once an exchange
     bool _upstreamEnded = false;
     bool _awaitingBody = false;  // response complete, request body still being forwarded
     bool _bufferResponse = false;
-    std::string _heldBody;        // response bytes that arrived while the head waits (pause)
-    std::string _responseBuffer;  // whole response body for handlers that need it
     http::BodyFraming _upFraming = http::BodyFraming::None;
     std::uint64_t _upLength = 0;
-    std::string _upReason;
     sluice_phase _pausedPhase = SLUICE_PHASE_REQUEST;
     std::size_t _pausedIndex = 0;
     std::uint64_t _generation = 0;  // of the current exchange: stale async answers are dropped
