@@ -5,6 +5,7 @@
 #include <cstring>
 #include <strings.h>
 
+#include "sluice/runtime/http/Hex.h"
 #include "sluice/sdk/HttpSyntax.hpp"
 
 namespace sluice::runtime {
@@ -16,13 +17,7 @@ bool sameName(std::string_view a, std::string_view b)
     return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
-int hexValue(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
+using http::hexValue;
 
 std::string nextRequestId()
 {

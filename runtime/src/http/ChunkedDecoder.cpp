@@ -2,6 +2,8 @@
 
 #include <string_view>
 
+#include "sluice/runtime/http/Hex.h"
+
 namespace sluice::runtime::http {
 namespace {
 
@@ -36,19 +38,6 @@ bool isQdText(unsigned char c) noexcept
     return isFieldValueByte(c) && c != '"' && c != '\\';
 }
 
-int hexValue(unsigned char c) noexcept
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 constexpr int kMaxSizeDigits = 16;  // 64 bits
 
@@ -207,7 +196,7 @@ ChunkedDecoder::Status ChunkedDecoder::step(std::string_view input, std::size_t&
                 if (c != '\r' && ++_lineBytes > _maxLine) {
                     return fail(i, consumed, "chunk size line too long");
                 }
-                const int digit = hexValue(c);
+                const int digit = hexValue(static_cast<char>(c));
                 if (digit >= 0) {
                     if (++_sizeDigits > kMaxSizeDigits) {
                         return fail(i, consumed, "chunk size has too many digits");

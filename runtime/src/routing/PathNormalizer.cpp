@@ -4,6 +4,8 @@
 #include <array>
 #include <cstdint>
 
+#include "sluice/runtime/http/Hex.h"
+
 namespace sluice::runtime::routing {
 namespace {
 
@@ -43,19 +45,7 @@ constexpr std::array<CharClass, 256> kCharClasses = makeCharClasses();
 
 constexpr CharClass classOf(char c) { return kCharClasses[static_cast<unsigned char>(c)]; }
 
-int hexValue(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    return -1;
-}
+using http::hexValue;
 
 constexpr char kHexDigits[] = "0123456789ABCDEF";
 

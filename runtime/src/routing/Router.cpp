@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "sluice/runtime/Snapshot.h"
+#include "sluice/runtime/http/Hex.h"
 #include "sluice/runtime/routing/PathNormalizer.h"
 
 namespace sluice::runtime::routing {
@@ -55,27 +56,13 @@ std::string_view segmentName(std::string_view segment) noexcept
 // Tomcat, Spring, nginx and Go all decode them before matching, so "%24metadata" names the same
 // resource as "$metadata" there; names are therefore compared decoded. A literal ';' has been cut
 // off by then, so a decoded "%3B" compares as data, as it is to those servers.
-int hexDigit(char c) noexcept
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    return -1;
-}
-
 // The byte at text[i], decoding an escape there; advances i past what was read. A '%' that does
 // not start a valid escape (never the case in a normalised path) stands for itself.
 char nextDecoded(std::string_view text, std::size_t& i) noexcept
 {
     if (text[i] == '%' && text.size() - i >= 3) {
-        const int high = hexDigit(text[i + 1]);
-        const int low = hexDigit(text[i + 2]);
+        const int high = http::hexValue(text[i + 1]);
+        const int low = http::hexValue(text[i + 2]);
         if (high >= 0 && low >= 0) {
             i += 3;
             return static_cast<char>(high * 16 + low);
