@@ -116,6 +116,24 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept
     return true;
 }
 
+// Fields the transport writes itself: framing, connection management (hop-by-hop), and on the
+// request Host and Expect. A script's copy would be sent next to the transport's (a
+// Transfer-Encoding next to a Content-Length desynchronises the backend or the client: request
+// smuggling, response splitting) or silently dropped; either way refuse it.
+bool gatewayOwned(sluice_message_kind msg, std::string_view name) noexcept
+{
+    constexpr std::string_view kOwned[] = {"content-length", "transfer-encoding", "connection", "keep-alive",
+                                           "proxy-connection", "te", "trailer", "upgrade"};
+    for (std::string_view owned : kOwned) {
+        if (equalsIgnoreCase(name, owned)) {
+            return true;
+        }
+    }
+    return msg == SLUICE_MSG_REQUEST && (equalsIgnoreCase(name, "host") || equalsIgnoreCase(name, "expect"));
+}
+
+constexpr const char* kGatewayOwned = "not allowed: the gateway writes this header itself";
+
 // --- headers (upvalue 1: the sluice_message_kind)
 int getHeader(lua_State* L)
 {
@@ -176,21 +194,21 @@ int getHeaders(lua_State* L)
     return 1;
 }
 
-int setHeader(lua_State* L)
+int changeHeader(lua_State* L, bool add)
 {
     Call c = current(L);
     sluice_str name = checkStr(L, 1);
     sluice_str text = checkStr(L, 2);
-    return done(L, c.host->header_set(c.ex, messageOf(L), name, text));
+    sluice_message_kind msg = messageOf(L);
+    if (gatewayOwned(msg, std::string_view(name.data, name.len))) {
+        return failure(L, kGatewayOwned);
+    }
+    LuaState::from(L).chargeHostBytes(L, name.len + text.len);
+    return done(L, add ? c.host->header_add(c.ex, msg, name, text) : c.host->header_set(c.ex, msg, name, text));
 }
 
-int addHeader(lua_State* L)
-{
-    Call c = current(L);
-    sluice_str name = checkStr(L, 1);
-    sluice_str text = checkStr(L, 2);
-    return done(L, c.host->header_add(c.ex, messageOf(L), name, text));
-}
+int setHeader(lua_State* L) { return changeHeader(L, false); }
+int addHeader(lua_State* L) { return changeHeader(L, true); }
 
 int removeHeader(lua_State* L)
 {
@@ -294,6 +312,7 @@ int setProperty(lua_State* L)
     Call c = current(L);
     sluice_str name = checkStr(L, 1);
     sluice_str text = checkStr(L, 2);
+    LuaState::from(L).chargeHostBytes(L, name.len + text.len);
     return done(L, c.host->property_set(c.ex, name, text));
 }
 
@@ -301,8 +320,17 @@ int setProperty(lua_State* L)
 int logMessage(lua_State* L)
 {
     current(L);
-    static const char* const levels[] = {"trace", "debug", "info", "warn", "error", nullptr};
-    auto level = static_cast<sluice_log_level>(luaL_checkoption(L, 1, nullptr, levels));
+    // The level is not echoed in the error: a script might pass request data.
+    const char* name = luaL_checkstring(L, 1);
+    const std::string_view levels[] = {"trace", "debug", "info", "warn", "error"};
+    int found = -1;
+    for (int i = 0; i < 5; ++i) {
+        if (name == levels[i]) {
+            found = i;
+        }
+    }
+    luaL_argcheck(L, found >= 0, 1, "the level must be trace, debug, info, warn or error");
+    auto level = static_cast<sluice_log_level>(found);
     const LuaState& state = LuaState::from(L);
     if (!state.logger().enabled(level)) {
         return 0;
@@ -320,13 +348,16 @@ int logMessage(lua_State* L)
     luaL_pushresult(&b);
     std::size_t len = 0;
     const char* text = lua_tolstring(L, -1, &len);
-    state.logger().log(level, std::string_view(text, len));
+    state.logScriptLine(level, std::string_view(text, len));
     return 0;
 }
 
 // --- short-circuit
 void setRespondHeader(lua_State* L, Call c, sluice_str name, int valueIndex)
 {
+    if (gatewayOwned(SLUICE_MSG_RESPONSE, std::string_view(name.data, name.len))) {
+        luaL_error(L, "ctx.respond: header '%s' is written by the gateway itself", name.data);
+    }
     sluice_status st = SLUICE_OK;
     if (lua_type(L, valueIndex) == LUA_TTABLE) {
         st = c.host->header_remove(c.ex, SLUICE_MSG_RESPONSE, name);
@@ -338,6 +369,7 @@ void setRespondHeader(lua_State* L, Call c, sluice_str name, int valueIndex)
             }
             std::size_t len = 0;
             const char* text = lua_tolstring(L, -1, &len);
+            LuaState::from(L).chargeHostBytes(L, name.len + len);
             st = c.host->header_add(c.ex, SLUICE_MSG_RESPONSE, name, sluice_str{text, len});
             lua_pop(L, 1);
         }
@@ -345,6 +377,7 @@ void setRespondHeader(lua_State* L, Call c, sluice_str name, int valueIndex)
         lua_pushvalue(L, valueIndex);  // converting a number must not touch the table iteration
         std::size_t len = 0;
         const char* text = lua_tolstring(L, -1, &len);
+        LuaState::from(L).chargeHostBytes(L, name.len + len);
         st = c.host->header_set(c.ex, SLUICE_MSG_RESPONSE, name, sluice_str{text, len});
         lua_pop(L, 1);
     } else {
@@ -363,6 +396,9 @@ int respond(lua_State* L)
     luaL_argcheck(L, status >= 200 && status <= 599, 1, "status must be from 200 to 599");
     std::size_t bodyLen = 0;
     const char* body = luaL_optlstring(L, 2, "", &bodyLen);
+    // The transport would frame the body with a Content-Length, but a client reads no body after
+    // 204 or 304: the bytes would be taken for the next response on the connection.
+    luaL_argcheck(L, bodyLen == 0 || (status != 204 && status != 304), 2, "a 204 or 304 response has no body");
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
     }

@@ -18,8 +18,9 @@ namespace sluice::plugins {
 // step"), in a sandbox (LuaSandbox.h) with an instruction and a memory limit.
 //
 // Configuration (schema.json): {"file": "<path>"} or {"source": "<lua>"}, optional
-// "max_instructions" and "max_memory_bytes". Missing files and compile errors fail create() with
-// the file and line.
+// "max_instructions", "max_memory_bytes" and "max_time_ms" (wall-clock, for work inside library
+// calls that no instruction count sees). Missing files and compile errors fail create() with the
+// file and line.
 //
 // Bodies: buffering is declared per component, as for json_xml, so there are four components that
 // differ only in their flags: lua_mediation (bodies stream through; ctx.*.get_body() answers
@@ -30,6 +31,9 @@ namespace sluice::plugins {
 // (created on first use and compiled once; the one made in create() to check the script serves
 // the first thread), so a state is never used by two threads. States go away with the instance;
 // a state that hit a limit is closed at once and a fresh one replaces it.
+//
+// Headers: the transport writes framing (Content-Length, Transfer-Encoding), hop-by-hop fields
+// and the request's Host and Expect itself; a script's set/add of those answers nil and a reason.
 //
 // Errors: a runtime error, or an exceeded limit, in on_request/on_response answers the client
 // 500 {"code": 101520, "message": "Mediation script failed", ...} and logs the script, the hook

@@ -5,6 +5,7 @@
 
 #include <lua.hpp>
 
+#include "LuaBoundedLibrary.h"
 #include "LuaState.h"
 
 namespace sluice::plugins {
@@ -72,14 +73,26 @@ int sandboxPrint(lua_State* L)
     luaL_pushresult(&b);
     std::size_t len = 0;
     const char* text = lua_tolstring(L, -1, &len);
-    state.logger().info(std::string_view(text, len));
+    state.logScriptLine(SLUICE_LOG_INFO, std::string_view(text, len));
     return 0;
+}
+
+// The option is not echoed in the error: a script might pass request data.
+int checkGcOption(lua_State* L)
+{
+    const char* option = luaL_optstring(L, 1, "collect");
+    const std::string_view options[] = {"collect", "count", "step"};
+    for (int i = 0; i < 3; ++i) {
+        if (option == options[i]) {
+            return i;
+        }
+    }
+    return luaL_argerror(L, 1, "collectgarbage takes \"collect\", \"count\" or \"step\"");
 }
 
 int sandboxCollectgarbage(lua_State* L)
 {
-    static const char* const options[] = {"collect", "count", "step", nullptr};
-    switch (luaL_checkoption(L, 1, "collect", options)) {
+    switch (checkGcOption(L)) {
         case 0:
             lua_gc(L, LUA_GCCOLLECT);
             lua_pushinteger(L, 0);
@@ -162,6 +175,7 @@ void open(lua_State* L)
     lua_getfield(L, globals, LUA_STRLIBNAME);
     removeFields(L, lua_gettop(L), {"dump"});
     lua_pop(L, 1);
+    LuaBoundedLibrary::install(L, globals);
 
     // os: only the clock and calendar functions, copied into a fresh table (the library itself
     // is never made reachable).

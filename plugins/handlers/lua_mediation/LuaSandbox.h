@@ -12,6 +12,9 @@ namespace sluice::plugins {
 //                   print (to the host log at info), collectgarbage ("count", "step", "collect")
 //   libraries:      string (without string.dump), table, math, utf8,
 //                   os.time os.clock os.date os.difftime
+//                   where string.rep and table.insert/remove/move/sort (LuaBoundedLibrary.h)
+//                   stop at max_time_ms. The pattern functions (find, match, gmatch, gsub) are
+//                   the standard ones: their matcher backtracks in C and is not interrupted.
 // Absent: load, loadfile, dofile, require, rawset, io, os (everything else), package, debug,
 // coroutine. Runs under lua_pcall (it may raise a memory error).
 namespace LuaSandbox {

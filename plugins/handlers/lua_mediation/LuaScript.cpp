@@ -15,6 +15,8 @@ namespace {
 constexpr std::int64_t kMinInstructions = 1000;
 constexpr std::int64_t kMinMemory = 256 * 1024;
 constexpr std::int64_t kMaxMemory = std::int64_t{1} << 30;
+constexpr std::int64_t kMinTimeMs = 1;
+constexpr std::int64_t kMaxTimeMs = 60000;
 
 std::string readScript(const std::filesystem::path& path)
 {
@@ -93,6 +95,8 @@ LuaScript LuaScript::fromConfig(sdk::ValueView config)
         static_cast<int>(integerOption(config, "max_instructions", script.maxInstructions, kMinInstructions, INT_MAX));
     script.maxMemoryBytes = static_cast<std::size_t>(integerOption(
         config, "max_memory_bytes", static_cast<std::int64_t>(script.maxMemoryBytes), kMinMemory, kMaxMemory));
+    script.maxTimeMs =
+        static_cast<int>(integerOption(config, "max_time_ms", script.maxTimeMs, kMinTimeMs, kMaxTimeMs));
     return script;
 }
 

@@ -18,6 +18,10 @@ struct LuaScript {
     bool inlineSource = false;
     int maxInstructions = 1000000;
     std::size_t maxMemoryBytes = 16u << 20;
+    // Wall-clock bound of one invocation, including time spent inside library functions, which
+    // the instruction count does not see (work on long strings, table shifts, table.sort...);
+    // not the matching loop of the pattern functions, which nothing interrupts.
+    int maxTimeMs = 1000;
 
     // Reads `file` (resolved against the working directory when relative) or takes `source`.
     // Throws std::invalid_argument / std::runtime_error with a message for create() to report.

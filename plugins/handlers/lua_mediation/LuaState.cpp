@@ -20,6 +20,12 @@ namespace {
 // The error value ctx.respond() unwinds with; compared by address.
 char gRespondSentinel;
 
+// The count hook fires every kHookPeriod instructions to look at the clock (and counts them).
+constexpr int kHookPeriod = 1000;
+constexpr std::size_t kLargeAllocation = 64 * 1024;
+constexpr unsigned kAllocationsPerClockCheck = 256;
+constexpr unsigned kCheckpointsPerClockCheck = 64;
+
 const char* hookName(LuaHook hook) noexcept { return hook == LuaHook::Request ? "on_request" : "on_response"; }
 
 std::string errorText(lua_State* L, int index)
@@ -51,7 +57,9 @@ LuaState& LuaState::from(lua_State* L) noexcept
 }
 
 // The memory limit: every allocation of the state goes through here. Lua runs an emergency
-// collection and retries before it raises "not enough memory".
+// collection and retries before it raises "not enough memory" (or, for a few internal tables,
+// carries on without the memory: then it may collect again at the next allocation, so the
+// deadline is looked at on every refusal).
 void* LuaState::allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsize) noexcept
 {
     auto* self = static_cast<LuaState*>(ud);
@@ -64,12 +72,18 @@ void* LuaState::allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsi
     if (nsize > old && nsize - old > self->_script.maxMemoryBytes - self->_used) {
         if (self->_running) {
             self->recordPosition(self->_limitWhere, sizeof self->_limitWhere);
+            self->noteDeadline();
         }
         return nullptr;
     }
     void* block = std::realloc(ptr, nsize);
     if (block != nullptr) {
         self->_used = self->_used - old + nsize;
+    }
+    // A single instruction may copy or compare a long string: large allocations and every so
+    // many small ones look at the clock.
+    if (self->_running && (nsize >= kLargeAllocation || ++self->_allocations % kAllocationsPerClockCheck == 0)) {
+        self->noteDeadline();
     }
     return block;
 }
@@ -87,29 +101,120 @@ void LuaState::recordPosition(char* out, std::size_t size) noexcept
     std::snprintf(out, size, "%s", "?");
 }
 
-// The instruction limit: the hook fires once the invocation has run maxInstructions.
+// The instruction and time limits: the hook fires every kHookPeriod instructions (fewer when the
+// limit is nearer) and once something set _abort.
 void LuaState::countHook(lua_State* L, lua_Debug* ar)
 {
     LuaState& self = from(L);
     if (self._abort == Abort::None) {
-        self._abort = Abort::Instructions;
+        self._instructionsLeft -= self._hookCount;
+        const bool outOfInstructions = self._instructionsLeft <= 0;
+        if (!outOfInstructions && !self.pastDeadline()) {
+            self.armHook();
+            return;
+        }
+        self._abort = outOfInstructions ? Abort::Instructions : Abort::Time;
         if (lua_getinfo(L, "Sl", ar) != 0 && ar->currentline > 0) {
             std::snprintf(self._limitWhere, sizeof self._limitWhere, "%s:%d", ar->short_src, ar->currentline);
         } else {
             self.recordPosition(self._limitWhere, sizeof self._limitWhere);
         }
     }
-    // From now on every instruction fails, so no error handler in the script can carry on.
+    self.raiseAbort(L, self._abort);
+}
+
+// From now on every instruction fails, so no error handler in the script can carry on.
+void LuaState::raiseAbort(lua_State* L, Abort why)
+{
+    _hookCount = 1;
     lua_sethook(L, &countHook, LUA_MASKCOUNT, 1);
-    lua_pushstring(L, "instruction limit exceeded");
+    if (why == Abort::Memory) {
+        lua_pushliteral(L, "not enough memory");
+    } else if (why == Abort::Time) {
+        lua_pushliteral(L, "time limit exceeded");
+    } else {
+        lua_pushliteral(L, "instruction limit exceeded");
+    }
     lua_error(L);
+    std::abort();  // not reached: lua_error does not return
+}
+
+// lua_sethook walks every active call frame, so a hook that fires at depth would cost as much
+// each time: the count is only set again when it changes (Lua restarts an unchanged count itself).
+void LuaState::armHook() noexcept
+{
+    const int count = static_cast<int>(_instructionsLeft < kHookPeriod ? _instructionsLeft : kHookPeriod);
+    if (count != _hookCount || lua_gethook(_L) == nullptr) {
+        _hookCount = count;
+        lua_sethook(_L, &countHook, LUA_MASKCOUNT, count);
+    }
 }
 
 void LuaState::armLimits() noexcept
 {
     _abort = Abort::None;
     _limitWhere[0] = '\0';
-    lua_sethook(_L, &countHook, LUA_MASKCOUNT, _script.maxInstructions);
+    _instructionsLeft = _script.maxInstructions;
+    _hostBytes = 0;
+    _deadline = Clock::now() + std::chrono::milliseconds(_script.maxTimeMs);
+    _hookCount = 0;  // restart the count
+    armHook();
+}
+
+void LuaState::noteDeadline() noexcept
+{
+    if (_abort != Abort::None || _L == nullptr || !pastDeadline()) {
+        return;
+    }
+    _abort = Abort::Time;
+    recordPosition(_limitWhere, sizeof _limitWhere);
+    _hookCount = 1;
+    lua_sethook(_L, &countHook, LUA_MASKCOUNT, 1);
+}
+
+void LuaState::checkpoint(lua_State* L)
+{
+    if (_abort == Abort::None) {
+        if (++_checkpoints % kCheckpointsPerClockCheck != 0 || !pastDeadline()) {
+            return;
+        }
+        _abort = Abort::Time;
+        recordPosition(_limitWhere, sizeof _limitWhere);
+    } else if (_abort == Abort::Respond) {
+        return;  // a __close handler after ctx.respond: that unwinding is already under way
+    }
+    raiseAbort(L, _abort);
+}
+
+void LuaState::chargeHostBytes(lua_State* L, std::size_t bytes)
+{
+    if (bytes <= _script.maxMemoryBytes - _used && _hostBytes + bytes <= _script.maxMemoryBytes - _used) {
+        _hostBytes += bytes;
+        return;
+    }
+    if (_abort == Abort::None) {
+        _abort = Abort::Memory;
+        recordPosition(_limitWhere, sizeof _limitWhere);
+    }
+    raiseAbort(L, _abort);
+}
+
+void LuaState::logScriptLine(sluice_log_level level, std::string_view text) const noexcept
+{
+    try {
+        std::string line(text.substr(0, kMaxScriptLogLine));
+        for (char& c : line) {
+            if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
+                c = ' ';
+            }
+        }
+        if (text.size() > kMaxScriptLogLine) {
+            line += "...";
+        }
+        _logger.log(level, line);
+    } catch (const std::exception&) {
+        _logger.error("a script log line was dropped: out of memory");
+    }
 }
 
 void LuaState::finishWithResponse()
@@ -192,7 +297,9 @@ std::unique_ptr<LuaState> LuaState::create(const LuaScript& script, const sluice
         const std::string where = state->_limitWhere[0] != '\0' ? std::string(state->_limitWhere) + ": " : "";
         if (state->_abort == Abort::Instructions) {
             error = where + "instruction limit (max_instructions) exceeded while loading";
-        } else if (status == LUA_ERRMEM) {
+        } else if (state->_abort == Abort::Time) {
+            error = where + "time limit (max_time_ms) exceeded while loading";
+        } else if (status == LUA_ERRMEM || state->_abort == Abort::Memory) {
             error = where + "memory limit (max_memory_bytes) exceeded while loading";
         } else {
             error = errorText(L, -1);
@@ -245,6 +352,12 @@ LuaOutcome LuaState::invoke(LuaHook hook, sluice_exchange* exchange) noexcept
             outcome.error = std::string(_limitWhere) +
                             ": instruction limit (max_instructions = " + std::to_string(_script.maxInstructions) +
                             ") exceeded";
+            break;
+        case Abort::Time:
+            outcome.kind = LuaOutcome::Kind::Failed;
+            outcome.broken = true;
+            outcome.error = std::string(_limitWhere[0] != '\0' ? _limitWhere : "(no Lua line)") +
+                            ": time limit (max_time_ms = " + std::to_string(_script.maxTimeMs) + ") exceeded";
             break;
         case Abort::Memory:
             outcome.kind = LuaOutcome::Kind::Failed;

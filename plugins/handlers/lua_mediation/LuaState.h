@@ -1,8 +1,10 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <sluice/sdk.hpp>
 
@@ -19,14 +21,15 @@ enum class LuaHook { Request, Response };
 struct LuaOutcome {
     enum class Kind { Continue, Respond, Failed };
     Kind kind = Kind::Continue;
-    // Failed: the state hit its instruction or memory limit and must not be used again.
+    // Failed: the state hit its instruction, time or memory limit and must not be used again.
     bool broken = false;
     std::string error;  // Failed: "<chunk>:<line>: <what>", for the log (never sent to the client)
 };
 
 // One sandboxed Lua state running one compiled script: a custom allocator enforces the memory
-// limit, a count hook the instruction limit. Used by one thread at a time (the instance keeps one
-// per worker thread); never shared concurrently.
+// limit, a count hook the instruction limit and (with the allocator and the sandbox's library
+// functions, see checkpoint()) the time limit. Used by one thread at a time (the instance keeps
+// one per worker thread); never shared concurrently.
 class LuaState {
 public:
     // Creates the state, opens the allow-listed libraries, compiles the script and runs its main
@@ -47,6 +50,10 @@ public:
     sluice_exchange* exchange() const noexcept { return _exchange; }
     const sluice_host_api* host() const noexcept { return _host; }
     const sdk::Logger& logger() const noexcept { return _logger; }
+    // print() and ctx.log(): one line (control characters become spaces), at most
+    // kMaxScriptLogLine bytes, so that request data a script logs cannot forge log lines.
+    static constexpr std::size_t kMaxScriptLogLine = 16 * 1024;
+    void logScriptLine(sluice_log_level level, std::string_view text) const noexcept;
     LuaHook hook() const noexcept { return _hook; }
     // ctx.respond() prepared a response: unwind the script (the error value is a sentinel that
     // the sandbox's pcall does not catch).
@@ -54,9 +61,18 @@ public:
     // The sandbox's pcall/xpcall re-raise errors that must end the invocation.
     bool aborting() const noexcept { return _abort != Abort::None; }
     void abortForMemory() noexcept;
+    // For library functions that loop in C without running VM instructions (table shifts and
+    // moves, sort comparisons): call it every so often; raises the abort error once the invocation is past
+    // its deadline (max_time_ms).
+    void checkpoint(lua_State* L);
+    // Bytes a call hands over to the host (header values, properties) live outside the state's
+    // allocator: they count against max_memory_bytes for the rest of the invocation. Raises the
+    // memory-limit abort when they exceed it.
+    void chargeHostBytes(lua_State* L, std::size_t bytes);
 
 private:
-    enum class Abort { None, Respond, Instructions, Memory };
+    enum class Abort { None, Respond, Instructions, Time, Memory };
+    using Clock = std::chrono::steady_clock;
 
     LuaState(const LuaScript& script, const sluice_host_api* host, const sdk::Logger& logger) noexcept;
 
@@ -66,6 +82,12 @@ private:
     static int setup(lua_State* L);
     void recordPosition(char* out, std::size_t size) noexcept;
     void armLimits() noexcept;
+    void armHook() noexcept;
+    bool pastDeadline() const noexcept { return Clock::now() >= _deadline; }
+    // From inside the allocator (which cannot raise): when past the deadline, make the next VM
+    // instruction raise the time-limit abort.
+    void noteDeadline() noexcept;
+    [[noreturn]] void raiseAbort(lua_State* L, Abort why);
 
     const LuaScript& _script;
     const sluice_host_api* _host;
@@ -75,6 +97,12 @@ private:
     bool _running = false;  // inside invoke() or the main chunk: positions are meaningful
     Abort _abort = Abort::None;
     char _limitWhere[128] = {};  // where the last limit was hit
+    long long _instructionsLeft = 0;  // in this invocation
+    int _hookCount = 0;               // instructions until the count hook fires next
+    Clock::time_point _deadline{};    // of this invocation
+    unsigned _allocations = 0;        // to look at the clock every so many allocations
+    unsigned _checkpoints = 0;        // to look at the clock every so many checkpoints
+    std::size_t _hostBytes = 0;       // handed to the host in this invocation
     sluice_exchange* _exchange = nullptr;
     LuaHook _hook = LuaHook::Request;
     int _onRequest = -2;  // registry references (LUA_NOREF when the script does not define it)
