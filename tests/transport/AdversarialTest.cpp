@@ -593,3 +593,64 @@ TEST_CASE("adversarial: a chunk size over 64 bits in a backend answer never reac
     CHECK(client.received().find("injected") == std::string::npos);
     CHECK(client.received().find("hello") == std::string::npos);
 }
+
+TEST_CASE("adversarial: framing and hop-by-hop fields a handler sets reach neither the backend nor the client")
+{
+    // correlation_id writes its ID under any configured name, here ones the transport frames or
+    // manages itself: the backend must still read one Content-Length body, the client one framing.
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "got " + std::to_string(r.body.size()) + ":" + r.body);
+        return reply;
+    });
+    GatewaySpec spec;
+    for (const char* field : {"Transfer-Encoding", "Keep-Alive", "Upgrade"}) {
+        std::string context = std::string("/") + field;
+        spec.apis.emplace_back(field, apiJson(context, endpointList({backend.url()}),
+                                              std::string(R"("handlers": [{"component": "correlation_id", "config": {"header": ")") +
+                                                  field + R"("}}])"));
+    }
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    std::size_t seen = 0;
+    for (const char* field : {"Transfer-Encoding", "Keep-Alive", "Upgrade"}) {
+        CAPTURE(field);
+        auto r = client.exchange(bodyRequest("POST", std::string("/") + field + "/v1/up", "abc"));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        CHECK(r->body == "got 3:abc");
+        CHECK_FALSE(r->header(field));
+        REQUIRE(backend.waitForRequests(seen + 1, 2s));
+        const ReceivedRequest& up = backend.request(seen++);
+        CHECK_FALSE(up.header(field));
+        CHECK(up.header("Content-Length") == "3");
+    }
+}
+
+TEST_CASE("adversarial: a local 204 from a handler carries no body, whatever the handler gave it")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "backend " + r.target);
+        return reply;
+    });
+    GatewaySpec spec;
+    spec.testPlugins = true;
+    spec.apis.emplace_back("empty", apiJson("/empty", endpointList({backend.url()}),
+                                            R"("handlers": [{"component": "test_pause_timer", "config": {"delay_ms": 1,)"
+                                            R"( "then": "respond", "respond_status": 204}}])"));
+    spec.apis.emplace_back("next", apiJson("/next", endpointList({backend.url()})));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    REQUIRE(client.send(getRequest("/empty/v1/x") + getRequest("/next/v1/y")));
+    auto empty = client.read(3s);
+    REQUIRE_MESSAGE(empty, client.error());
+    CHECK(empty->status == 204);
+    CHECK(empty->body.empty());
+    CHECK_FALSE(empty->header("Content-Length"));
+    auto next = client.read(3s);
+    REQUIRE_MESSAGE(next, client.error());
+    CHECK(next->status == 200);
+    CHECK(next->body == "backend /y");
+    CHECK(client.received().find("answered after a pause") == std::string::npos);
+}

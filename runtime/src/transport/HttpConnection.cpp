@@ -972,6 +972,9 @@ void HttpConnection::buildUpstreamHead()
             }
             continue;
         }
+        if (http::isHopByHopName(name)) {
+            continue;  // the client's were dropped on arrival; these came from a handler
+        }
         appendHeader(h, name, value);
     }
     h.append("X-Forwarded-For: ");
@@ -1220,7 +1223,13 @@ void HttpConnection::writeResponseHead()
     out.push_back(' ');
     out.append(io().reason.empty() ? std::string_view(reasonPhrase(ex.responseStatus)) : std::string_view(io().reason));
     out.append("\r\n");
+    // The backend's framing and hop-by-hop fields were dropped in onUpstreamHead; a handler may
+    // have added some since, which would contradict the framing written here.
+    const bool handlersRan = !_pipeline->empty();
     for (const auto& [name, value] : ex.responseHeaders.entries()) {
+        if (handlersRan && ((fieldNameEquals(name, "content-length") && !_isHead) || http::isHopByHopName(name))) {
+            continue;
+        }
         appendHeader(out, name, value);
     }
     if (_clientFraming == ClientFraming::Length) {
@@ -1443,15 +1452,23 @@ void HttpConnection::respondPrepared(bool forceClose, bool runChain)
     out.append("\r\n");
     for (const auto& [name, value] : ex().responseHeaders.entries()) {
         if (fieldNameEquals(name, "content-length") || fieldNameEquals(name, "content-type") ||
-            fieldNameEquals(name, "transfer-encoding") || fieldNameEquals(name, "connection")) {
+            http::isHopByHopName(name)) {
             continue;
         }
         appendHeader(out, name, value);
     }
-    if (!r.contentType.empty()) {
+    // A 204 or 304 has no body, whatever a handler gave it: bytes after its head would be read
+    // as the next response on the connection.
+    const bool bodiless = r.status == 204 || r.status == 304;
+    if (bodiless) {
+        r.body.clear();
+    }
+    if (!r.contentType.empty() && !bodiless) {
         appendHeader(out, "Content-Type", r.contentType);
     }
-    appendHeader(out, "Content-Length", std::to_string(r.body.size()));
+    if (r.status != 204) {
+        appendHeader(out, "Content-Length", std::to_string(r.body.size()));
+    }
     if (!_keepAlive) {
         out.append("Connection: close\r\n");
     } else if (version == 0) {

@@ -1,5 +1,6 @@
 // Test plugin: pauses the chain on a timer and resumes it, proving the asynchronous path.
-// Config: {"delay_ms": 20, "phase": "request"|"response", "then": "continue"|"respond"|"error"}.
+// Config: {"delay_ms": 20, "phase": "request"|"response", "then": "continue"|"respond"|"error",
+// "respond_status": 202} (the status of "respond", always with a text body).
 // It records what happened in X-Pause-* headers so the test can see it from the client side.
 // With "block_ms" it instead holds the worker thread that long and continues: a misbehaving
 // handler, which lets a test queue several events for the worker's next epoll batch.
@@ -21,7 +22,8 @@ public:
             "delay_ms":{"type":"integer","minimum":0},
             "block_ms":{"type":"integer","minimum":0},
             "phase":{"enum":["request","response"]},
-            "then":{"enum":["continue","respond","error"]}}})",
+            "then":{"enum":["continue","respond","error"]},
+            "respond_status":{"type":"integer","minimum":200,"maximum":599}}})",
         "test: pause on a timer, then resume"};
 
     explicit PauseTimer(const ComponentInit& init)
@@ -29,7 +31,8 @@ public:
           _delay(static_cast<std::uint64_t>(init.config()["delay_ms"].asInt(20))),
           _block(init.config()["block_ms"].asInt(0)),
           _onResponse(init.config()["phase"].asString("request") == "response"),
-          _then(init.config()["then"].asString("continue"))
+          _then(init.config()["then"].asString("continue")),
+          _respondStatus(static_cast<int>(init.config()["respond_status"].asInt(202)))
     {
     }
 
@@ -59,7 +62,7 @@ private:
         Message target = self->_onResponse ? Message::Response : Message::Request;
         ctx.setHeader(target, "X-Pause-Resumed", "yes");
         if (self->_then == "respond") {
-            ctx.respond(202, "text/plain", "answered after a pause");
+            ctx.respond(self->_respondStatus, "text/plain", "answered after a pause");
             ctx.resume(Action::Respond);
         } else if (self->_then == "error") {
             ctx.resume(Action::Error);
@@ -72,6 +75,7 @@ private:
     std::int64_t _block;
     bool _onResponse;
     std::string _then;
+    int _respondStatus;
 };
 
 }  // namespace
