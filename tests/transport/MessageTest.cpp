@@ -65,3 +65,99 @@ TEST_CASE("messages: a request body that does not parse is refused with 400 befo
     CHECK(r->body.find("\"code\":900950") != std::string::npos);
     CHECK(backend.requestCount() == 0);
 }
+
+TEST_CASE("messages: a gzip request body is refused with 415, neither parsed nor forwarded")
+{
+    ScriptedBackend backend(echoXml);
+    SluicedProcess gw(convertingGateway(backend));
+    RawClient client(gw.port());
+    const std::string gzip("\x1F\x8B\x08\x00\x00\x00\x00\x00\x00\x03\xAB\xAE\x05\x00\x43\xBF\xA6\xA3\x02\x00\x00\x00", 22);
+    auto r = client.exchange(bodyRequest("POST", "/conv/v1/orders", gzip,
+                                         {"Content-Type: application/json", "Content-Encoding: gzip"}));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 415);
+    CHECK(r->errorCode() == 900952);
+    CHECK(backend.requestCount() == 0);
+}
+
+TEST_CASE("messages: a +json type without a builder of its own is converted like application/json")
+{
+    ScriptedBackend backend(echoXml);
+    SluicedProcess gw(convertingGateway(backend));
+    RawClient client(gw.port());
+    auto r = client.exchange(
+        bodyRequest("POST", "/conv/v1/orders", R"({"id":7})", {"Content-Type: application/vnd.acme.order+json"}));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    REQUIRE(backend.waitForRequests(1, 2s));
+    CHECK(backend.request(0).header("Content-Type") == "application/xml");
+    CHECK(backend.request(0).body == R"(<?xml version="1.0" encoding="UTF-8"?><order><id>7</id></order>)");
+}
+
+TEST_CASE("messages: json_xml_response asks the backend for identity, so a gzip-accepting client still gets JSON")
+{
+    // A backend that compresses whenever the request allows it (as most do for Accept-Encoding: gzip).
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        const std::string accept = r.header("Accept-Encoding").value_or("");
+        if (accept.find("gzip") != std::string::npos) {
+            reply.bytes = httpResponse(200, std::string("\x1F\x8B\x08\x00", 4), {{"Content-Encoding", "gzip"}},
+                                       "application/xml");
+        } else {
+            reply.bytes = httpResponse(200, "<reply><accept>" + accept + "</accept></reply>", {}, "application/xml");
+        }
+        return reply;
+    });
+    SluicedProcess gw(convertingGateway(backend));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/conv/v1/orders", {"Accept-Encoding: gzip, deflate, br"}));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->header("Content-Type") == "application/json");
+    CHECK(r->body == R"({"reply":{"accept":"identity"}})");
+}
+
+TEST_CASE("messages: JSON whose XML would be gigabytes is refused quickly, the gateway's memory stays flat")
+{
+    ScriptedBackend backend(echoXml);
+    SluicedProcess gw(convertingGateway(backend));
+    RawClient client(gw.port());
+    // 16 KiB of key repeated in each of 20 000 items: 56 KiB of JSON, 640 MiB of XML.
+    std::string body = "{\"" + std::string(16u << 10, 'k') + "\":[";
+    for (int i = 0; i < 20000; ++i) {
+        body += i == 0 ? "1" : ",1";
+    }
+    body += "]}";
+    const long before = gw.statusValue("VmHWM");
+    auto start = Clock::now();
+    auto r = client.exchange(bodyRequest("POST", "/conv/v1/orders", body, {"Content-Type: application/json"}),
+                             std::chrono::milliseconds(60000));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(millisSince(start) < 3000);
+    CHECK(r->status == 400);
+    CHECK(r->errorCode() == 900951);
+    CHECK(backend.requestCount() == 0);
+    CHECK(gw.statusValue("VmHWM") - before < 100 * 1024);  // kB
+}
+
+TEST_CASE("messages: a GET with a JSON Content-Type and a HEAD of an XML resource pass, not 500")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        if (r.method != "HEAD") {
+            return echoXml(r);
+        }
+        BackendReply reply;  // the head a GET would have, without the body
+        reply.bytes = "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: 20\r\n\r\n";
+        return reply;
+    });
+    SluicedProcess gw(convertingGateway(backend));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/conv/v1/orders", {"Content-Type: application/json"}));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->header("Content-Type") == "application/json");  // the XML answer, converted
+    auto head = client.exchange(getRequest("/conv/v1/orders", {}, "HEAD"));
+    REQUIRE_MESSAGE(head, client.error());
+    CHECK(head->status == 200);
+    CHECK(backend.requestCount() == 2);
+}

@@ -18,6 +18,7 @@ XmlFormatter::XmlFormatter(const sdk::ComponentInit& init) : MessageFormatter(in
 {
     _options.declaration = codec::boolOption(init.config(), "xml_declaration", true);
     _options.maxDepth = codec::sizeOption(init.config(), "max_depth", 256, 1, 4096);
+    _options.maxBytes = codec::sizeOption(init.config(), "max_bytes", 32u << 20, 1, 1u << 30);
 }
 
 bool XmlFormatter::format(sdk::MessageContext& ctx, std::string_view mediaType, sdk::ValueView message,

@@ -1,8 +1,10 @@
 #include "JsonXml.h"
 
+#include <optional>
 #include <stdexcept>
 
 #include "codec/ArenaTree.h"
+#include "codec/ConfigOption.h"
 #include "codec/MediaType.h"
 #include "codec/XmlMapping.h"
 #include "codec/XmlNames.h"
@@ -18,6 +20,36 @@ constexpr std::string_view kXmlType = "application/xml";
 constexpr int kPriority = 100;  // mediation: after authentication, throttling and validation
 
 const char* directionName(sdk::Message m) noexcept { return m == sdk::Message::Request ? "request" : "response"; }
+
+// A Content-Encoding other than identity (RFC 9110 section 8.4): the body is not the media type's
+// bytes until it is decoded.
+bool contentCoded(std::optional<std::string_view> coding) noexcept
+{
+    if (!coding) {
+        return false;
+    }
+    std::string_view c = *coding;
+    while (!c.empty() && (c.front() == ' ' || c.front() == '\t')) {
+        c.remove_prefix(1);
+    }
+    while (!c.empty() && (c.back() == ' ' || c.back() == '\t')) {
+        c.remove_suffix(1);
+    }
+    constexpr std::string_view kIdentity = "identity";
+    if (c.empty()) {
+        return false;
+    }
+    if (c.size() != kIdentity.size()) {
+        return true;
+    }
+    for (std::size_t i = 0; i < c.size(); ++i) {
+        char ch = c[i] >= 'A' && c[i] <= 'Z' ? static_cast<char>(c[i] + ('a' - 'A')) : c[i];
+        if (ch != kIdentity[i]) {
+            return true;
+        }
+    }
+    return false;
+}
 
 }  // namespace
 
@@ -51,6 +83,7 @@ JsonXml::JsonXml(const sdk::ComponentInit& init, sdk::Message direction) : Handl
     if (!codec::isNCName(_root)) {
         throw std::invalid_argument("\"root\" must be an XML name without a prefix");
     }
+    _maxXmlBytes = codec::sizeOption(config, "max_xml_bytes", 32u << 20, 1, 1u << 30);
     sdk::ValueView d = config["direction"];
     if (!d.isMissing() && d.asString() != directionName(direction)) {
         throw std::invalid_argument(std::string("this component converts the ") + directionName(direction) +
@@ -73,6 +106,52 @@ sdk::Action JsonXml::refuse(sdk::MessageContext& ctx, bool malformed, std::strin
     return sdk::Action::Respond;
 }
 
+sdk::Action JsonXml::refuseEncoded(sdk::MessageContext& ctx) const
+{
+    const bool request = _direction == sdk::Message::Request;
+    const std::string description = std::string("The ") + directionName(_direction) +
+                                    " body is content-coded; only an identity body can be converted";
+    // The answer replaces the backend's body: its coding must not label the gateway's JSON error.
+    if (!request && ctx.removeHeader(sdk::Message::Response, "Content-Encoding") != SLUICE_OK) {
+        logger().error("cannot drop the backend's Content-Encoding");
+        return sdk::Action::Error;
+    }
+    const sluice_status st = request ? ctx.respondError(415, kEncodedRequest, "Unsupported request content coding",
+                                                        description)
+                                     : ctx.respondError(502, kMalformedResponse, "Malformed backend response payload",
+                                                        description);
+    if (st != SLUICE_OK) {
+        logger().error("cannot prepare the error response");
+        return sdk::Action::Error;
+    }
+    return sdk::Action::Respond;
+}
+
+// The built message. A structured-syntax type that no builder registers (application/vnd.x+json,
+// application/vnd.y+xml) is built by its base type's builder: the host picks the builder by the
+// Content-Type, so the header names the base type while the message is built (it is replaced by
+// the target type right after, or the exchange ends with a refusal).
+sluice_status JsonXml::built(sdk::MessageContext& ctx, std::string_view essence, const sluice_value*& message) const
+{
+    const auto kind = static_cast<sluice_message_kind>(_direction);
+    sluice_status status = ctx.host()->message_get(ctx.exchange(), kind, &message);
+    const std::string_view base = _to == Target::Xml ? kJsonType : kXmlType;
+    if (status == SLUICE_E_NOT_FOUND && essence != base && essence != "text/xml" &&
+        ctx.setHeader(_direction, "Content-Type", base) == SLUICE_OK) {
+        status = ctx.host()->message_get(ctx.exchange(), kind, &message);
+    }
+    return status;
+}
+
+sdk::Action JsonXmlResponse::onRequest(sdk::MessageContext& ctx)
+{
+    if (ctx.setHeader(sdk::Message::Request, "Accept-Encoding", "identity") != SLUICE_OK) {
+        logger().error("cannot ask the backend for an identity response");
+        return sdk::Action::Error;
+    }
+    return sdk::Action::Continue;
+}
+
 sdk::Action JsonXml::convert(sdk::MessageContext& ctx) const
 {
     const std::string essence = codec::mediaTypeEssence(ctx.header(_direction, "Content-Type").value_or(""));
@@ -80,13 +159,17 @@ sdk::Action JsonXml::convert(sdk::MessageContext& ctx) const
     if (!convertible) {
         return sdk::Action::Continue;  // already the target type, or a type this does not convert
     }
+    // No body (a GET, a HEAD's or a 304's response: nothing was buffered) or an empty one: nothing
+    // to convert. Asking for the message of a body that is not there would be an error.
     auto body = ctx.body(_direction);
-    if (body && body->empty()) {
+    if (!body || body->empty()) {
         return sdk::Action::Continue;
     }
+    if (contentCoded(ctx.header(_direction, "Content-Encoding"))) {
+        return refuseEncoded(ctx);
+    }
     const sluice_value* message = nullptr;
-    const sluice_status status =
-        ctx.host()->message_get(ctx.exchange(), static_cast<sluice_message_kind>(_direction), &message);
+    const sluice_status status = built(ctx, essence, message);
     if (status == SLUICE_E_INVALID || status == SLUICE_E_TOO_LARGE) {
         return refuse(ctx, true,
                       std::string("The ") + directionName(_direction) + " body is not well-formed " +
@@ -136,7 +219,7 @@ const sluice_value* JsonXml::toXml(sdk::MessageContext& ctx, const sluice_value*
         error = "out of exchange memory";
         return nullptr;
     }
-    codec::XmlWriter check(codec::XmlWriteOptions{false, 256});
+    codec::XmlWriter check(codec::XmlWriteOptions{false, 256, _maxXmlBytes});
     if (!check.write(sdk::ValueView{document}, nullptr)) {
         error = "The JSON has no XML form: " + check.error();
         return nullptr;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -22,17 +23,26 @@ namespace sluice::plugins {
 // converts an XML-typed message (application/xml, text/xml, +xml) and unwraps the root element
 // when its name is `root`. A message of any other type, or with an empty body, passes unchanged.
 //
+// A structured-syntax type no builder registers (application/vnd.x+json) is built by the builder
+// of its base type (application/json, application/xml). A content-coded body (Content-Encoding
+// other than identity) is never parsed; json_xml_response asks the backend for an identity
+// response (Accept-Encoding: identity) so that it can convert it. "max_xml_bytes" (default
+// 32 MiB) bounds the XML a JSON message may become.
+//
 // Errors (JSON, from respond_error):
 //   request:  400, 900950 body not well-formed / over the builder's limits;
 //             400, 900951 body well-formed but without a form in the target (e.g. a key that is
-//             not an XML name)
-//   response: 502, 101510 and 101511, the same for the backend's response.
+//             not an XML name, or XML larger than max_xml_bytes)
+//             415, 900952 body content-coded (Content-Encoding: gzip ...)
+//   response: 502, 101510 and 101511, the same for the backend's response (101510 also for a
+//             content-coded one).
 class JsonXml : public sdk::Handler {
 public:
     enum class Target { Json, Xml };
 
     static constexpr std::int64_t kMalformedRequest = 900950;
     static constexpr std::int64_t kUnconvertibleRequest = 900951;
+    static constexpr std::int64_t kEncodedRequest = 900952;
     static constexpr std::int64_t kMalformedResponse = 101510;
     static constexpr std::int64_t kUnconvertibleResponse = 101511;
 
@@ -45,10 +55,13 @@ private:
     const sluice_value* toXml(sdk::MessageContext& ctx, const sluice_value* json, std::string& error) const;
     const sluice_value* toJson(const sluice_value* xml) const;
     sdk::Action refuse(sdk::MessageContext& ctx, bool malformed, std::string_view description) const;
+    sdk::Action refuseEncoded(sdk::MessageContext& ctx) const;
+    sluice_status built(sdk::MessageContext& ctx, std::string_view essence, const sluice_value*& message) const;
 
     sdk::Message _direction;
     Target _to;
     std::string _root;
+    std::size_t _maxXmlBytes;
 };
 
 class JsonXmlRequest final : public JsonXml {
@@ -62,6 +75,8 @@ class JsonXmlResponse final : public JsonXml {
 public:
     static const sdk::ComponentInfo kInfo;
     explicit JsonXmlResponse(const sdk::ComponentInit& init) : JsonXml(init, sdk::Message::Response) {}
+    // A compressed response could not be converted: ask the backend for an identity one.
+    sdk::Action onRequest(sdk::MessageContext& ctx) override;
     sdk::Action onResponse(sdk::MessageContext& ctx) override { return convert(ctx); }
 };
 

@@ -2,6 +2,7 @@
 // mapping in docs/message-mapping.md, and XML -> tree -> XML round trips with the xml_builder.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <string>
 
 #include "CodecTesting.hpp"
@@ -220,4 +221,51 @@ TEST_CASE_FIXTURE(Fixture, "round trip: other documents come back as the same tr
         CHECK(roundTrip(canonical) == canonical);
     }
     CHECK(roundTrip("<o>\n <i>a</i>\n <n/>\n <i>b</i>\n</o>") == "<o><i>a</i><i>b</i><n/></o>");
+}
+
+TEST_CASE("max_bytes bounds the document written: a repeated long key cannot amplify without limit")
+{
+    // Every array item repeats its member's key twice: 4 KiB of key and 10 000 two-byte items
+    // are ~24 KiB of JSON and 80 MiB of XML.
+    const std::string key(4096, 'k');
+    const std::string json = R"({"r":{")" + key + R"(":[)" + repeat("1,", 9999) + "1]}}";
+    Fixture defaults;
+    const bool refused = defaults.write(json) == "<fails>";  // over the default 32 MiB
+    CHECK(refused);  // (a bool: a failure must not print 80 MiB)
+    CHECK(logged(defaults.host, "larger than 33554432 bytes"));
+
+    Fixture small(R"({"xml_declaration": false, "max_bytes": 23})");
+    CHECK(small.write(R"({"r":{"a":["x","y"]}})") == "<r><a>x</a><a>y</a></r>");  // exactly 23
+    CHECK(small.write(R"({"r":{"a":["x","yz"]}})") == "<fails>");
+    CHECK(small.write(R"({"r":{"@id":"123456789012345"}})") == "<fails>");  // attributes count too
+}
+
+TEST_CASE_FIXTURE(Fixture, "namespace lookups stay cheap however many prefixes the ancestors declare")
+{
+    // 10 levels of 5 000 declarations each, then 100 000 elements using the outermost prefix:
+    // a scan of every binding per element would be 5e9 comparisons.
+    std::string json = R"({"r":)";
+    for (int level = 0; level < 10; ++level) {
+        json += "{";
+        for (int i = 0; i < 5000; ++i) {
+            json += "\"@xmlns:p" + std::to_string(level) + "_" + std::to_string(i) + "\":\"urn:x\",";
+        }
+        json += "\"c\":";
+    }
+    json += R"({"p0_0:x":[)" + repeat("\"\",", 99999) + "\"\"]}";
+    json += std::string(11, '}');
+    auto start = std::chrono::steady_clock::now();
+    const std::string xml = write(json);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
+    const bool written = xml.find("<p0_0:x/><p0_0:x/>") != std::string::npos;
+    CHECK(written);
+    // Scopes still end with their element: a sibling after the declaring element is unbound.
+    CHECK(write(R"({"r":{"a":{"@xmlns:p":"urn:a","p:x":"1"},"p:y":"2"}})") == "<fails>");
+    // An inner redeclaration hides the outer binding only inside its element: after it, p is
+    // urn:out again, so p:y and q:y are distinct attributes of b.
+    CHECK(write(R"({"r":{"@xmlns:p":"urn:out","@xmlns:q":"urn:in","a":{"@xmlns:p":"urn:in","p:x":"1"},)"
+                R"("b":{"@p:y":"2","@q:y":"3"}}})") ==
+          R"(<r xmlns:p="urn:out" xmlns:q="urn:in"><a xmlns:p="urn:in"><p:x>1</p:x></a><b p:y="2" q:y="3"/></r>)");
+    CHECK(write(R"({"r":{"@xmlns:p":"urn:out","@xmlns:q":"urn:in","a":{"@xmlns:p":"urn:in","@p:y":"2","@q:y":"3"}}})") ==
+          "<fails>");  // inside a, p:y and q:y are both {urn:in}y
 }

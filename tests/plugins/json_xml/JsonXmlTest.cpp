@@ -8,8 +8,11 @@
 // whose two message slots do both (everything else is the fake's).
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "CodecTesting.hpp"
 
@@ -27,6 +30,7 @@ struct Outcome {
     std::optional<int> status;             // a local response
     std::string response;
     std::string contentType;  // the message's Content-Type header afterwards
+    std::optional<std::string> contentEncoding;
 };
 
 class Gateway {
@@ -75,7 +79,8 @@ public:
     }
 
     // Runs one conversion: a message with this Content-Type and body through the handler.
-    Outcome run(const char* component, std::string_view config, std::string_view contentType, std::string_view body)
+    Outcome run(const char* component, std::string_view config, std::string_view contentType, std::string_view body,
+                const std::vector<std::pair<std::string, std::string>>& extraHeaders = {})
     {
         const bool request = std::string_view(component) == "json_xml_request";
         auto h = handler(component, config);
@@ -85,6 +90,9 @@ public:
         auto& headers = request ? ex.requestHeaders : ex.responseHeaders;
         if (!contentType.empty()) {
             headers.emplace_back("Content-Type", std::string(contentType));
+        }
+        for (const auto& field : extraHeaders) {
+            headers.push_back(field);
         }
         (request ? ex.requestBody : ex.responseBody) = std::string(body);
 
@@ -109,6 +117,7 @@ public:
         out.status = ex.respondedStatus;
         out.response = ex.respondedBody;
         out.contentType = ex.header(headers, "Content-Type").value_or("");
+        out.contentEncoding = ex.header(headers, "Content-Encoding");
         return out;
     }
 
@@ -355,5 +364,77 @@ TEST_CASE_FIXTURE(Gateway, "round trip XML -> JSON -> XML: exact for canonical d
         REQUIRE(json.mediaType);
         Outcome xml = run("json_xml_request", R"({"to":"xml","root":"order"})", "application/json", json.body);
         CHECK(xml.body == doc);
+    }
+}
+
+TEST_CASE_FIXTURE(Gateway, "JSON whose XML would be far larger is refused, not expanded: max_xml_bytes")
+{
+    // Each item repeats the 16 KiB key twice: 48 KiB of JSON would be 96 MiB of XML.
+    const std::string key(16u << 10, 'k');
+    const std::string body = "{\"" + key + "\":[" + repeat("1,", 2999) + "1]}";
+    auto start = std::chrono::steady_clock::now();
+    Outcome o = run("json_xml_request", kToXml, "application/json", body);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+    CHECK(o.status == 400);
+    CHECK(o.response.find("\"code\":900951") != std::string::npos);
+    CHECK(o.response.find("larger than 33554432 bytes") != std::string::npos);
+    CHECK_FALSE(o.mediaType);
+
+    const char* small = R"({"to":"xml","max_xml_bytes":40})";
+    CHECK(run("json_xml_request", small, "application/json", R"({"a":["x","y"]})").body ==
+          "<root><a>x</a><a>y</a></root>");  // 29 bytes
+    o = run("json_xml_response", small, "application/json", R"({"a":["x","y","z","w"]})");
+    CHECK(o.status == 502);
+    CHECK(o.response.find("\"code\":101511") != std::string::npos);
+    CHECK(handler("json_xml_request", R"({"to":"xml","max_xml_bytes":0})") == nullptr);
+}
+
+TEST_CASE_FIXTURE(Gateway, "a content-coded body is never parsed: 415/900952 on requests, 502/101510 on responses")
+{
+    const std::string gzip("\x1F\x8B\x08\x00\x00\x00\x00\x00\x00\x03\xAB\xAE\x05\x00", 14);
+    Outcome o = run("json_xml_request", kToXml, "application/json", gzip, {{"Content-Encoding", "gzip"}});
+    CHECK(o.action == SLUICE_ACTION_RESPOND);
+    CHECK(o.status == 415);
+    CHECK(o.response.find("\"code\":900952") != std::string::npos);
+    CHECK_FALSE(o.mediaType);
+    // Even a body that happens to parse: converted, it would go on labelled gzip.
+    o = run("json_xml_request", kToXml, "application/json", "{}", {{"Content-Encoding", "GZIP"}});
+    CHECK(o.status == 415);
+    o = run("json_xml_response", kToJson, "application/xml", "<a/>", {{"Content-Encoding", "br"}});
+    CHECK(o.status == 502);
+    CHECK(o.response.find("\"code\":101510") != std::string::npos);
+    CHECK_FALSE(o.contentEncoding);  // the JSON error is not labelled br
+    // identity is no coding at all
+    o = run("json_xml_request", kToXml, "application/json", R"({"a":1})", {{"Content-Encoding", " Identity "}});
+    CHECK_FALSE(o.status);
+    CHECK(o.body == "<root><a>1</a></root>");
+}
+
+TEST_CASE_FIXTURE(Gateway, "json_xml_response asks the backend for an identity response")
+{
+    auto h = handler("json_xml_response", kToJson);
+    REQUIRE(h != nullptr);
+    FakeExchange ex = host.exchange();
+    ex.phase = SLUICE_PHASE_REQUEST;
+    ex.requestHeaders.emplace_back("Accept-Encoding", "gzip, br");
+    CHECK(host.request(*h, ex) == SLUICE_ACTION_CONTINUE);
+    CHECK(ex.header(ex.requestHeaders, "Accept-Encoding") == "identity");
+}
+
+TEST_CASE_FIXTURE(Gateway, "a message without a body (GET, HEAD, 304) passes unchanged, whatever its Content-Type")
+{
+    for (const char* component : {"json_xml_request", "json_xml_response"}) {
+        const std::string shown_component = component;
+        CAPTURE(shown_component);
+        const bool request = shown_component == "json_xml_request";
+        auto h = handler(component, request ? kToXml : kToJson);
+        REQUIRE(h != nullptr);
+        FakeExchange ex = host.exchange();
+        ex.phase = request ? SLUICE_PHASE_REQUEST : SLUICE_PHASE_RESPONSE;
+        (request ? ex.requestHeaders : ex.responseHeaders)
+            .emplace_back("Content-Type", request ? "application/json" : "application/xml");
+        // no body: nothing was buffered, as for a GET or for the response to a HEAD
+        CHECK((request ? host.request(*h, ex) : host.response(*h, ex)) == SLUICE_ACTION_CONTINUE);
+        CHECK_FALSE(ex.respondedStatus);
     }
 }

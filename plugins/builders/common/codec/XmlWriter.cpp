@@ -44,17 +44,40 @@ bool XmlWriter::fail(std::string reason, std::string_view name)
     return false;
 }
 
+bool XmlWriter::tooLarge()
+{
+    return fail("the XML document would be larger than " + std::to_string(_options.maxBytes) + " bytes");
+}
+
 std::string_view XmlWriter::lookup(std::string_view prefix) const noexcept
 {
     if (prefix == "xml") {
         return kXmlNamespace;
     }
-    for (auto it = _scope.rbegin(); it != _scope.rend(); ++it) {
-        if (it->first == prefix) {
-            return it->second;
+    auto it = _bound.find(prefix);
+    return it == _bound.end() ? std::string_view{} : _scope[it->second].ns;
+}
+
+void XmlWriter::bind(std::string_view prefix, std::string_view ns)
+{
+    constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+    auto [it, added] = _bound.try_emplace(prefix, _scope.size());
+    _scope.push_back({prefix, ns, added ? kNone : it->second});
+    it->second = _scope.size() - 1;
+}
+
+void XmlWriter::unbind(std::size_t mark)
+{
+    constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+    while (_scope.size() > mark) {
+        const Binding& b = _scope.back();
+        if (b.shadowed == kNone) {
+            _bound.erase(b.prefix);
+        } else {
+            _bound[b.prefix] = b.shadowed;
         }
+        _scope.pop_back();
     }
-    return {};
 }
 
 bool XmlWriter::write(ValueView document, std::string* out)
@@ -62,6 +85,9 @@ bool XmlWriter::write(ValueView document, std::string* out)
     _out = out;
     _error.clear();
     _scope.clear();
+    _bound.clear();
+    _written = 0;
+    _overflow = false;
     if (!document.isObject() || document.size() != 1) {
         return fail("an XML document is an object with exactly one member, its root element");
     }
@@ -73,11 +99,17 @@ bool XmlWriter::write(ValueView document, std::string* out)
     if (_options.declaration) {
         put(R"(<?xml version="1.0" encoding="UTF-8"?>)");
     }
-    return element(root, content, 1);
+    if (!element(root, content, 1)) {
+        return false;
+    }
+    return !_overflow || tooLarge();
 }
 
 bool XmlWriter::element(std::string_view name, ValueView value, std::size_t depth)
 {
+    if (_overflow) {
+        return tooLarge();  // before the name check: its cost is then bounded by the bytes written
+    }
     if (depth > _options.maxDepth) {
         return fail("elements nest deeper than " + std::to_string(_options.maxDepth));
     }
@@ -178,7 +210,7 @@ bool XmlWriter::objectElement(std::string_view name, ValueView value, std::size_
     }
     if (!hasContent) {
         put("/>");
-        _scope.resize(scopeMark);
+        unbind(scopeMark);
         return true;
     }
     put(">");
@@ -215,7 +247,7 @@ bool XmlWriter::objectElement(std::string_view name, ValueView value, std::size_
     put("</");
     put(name);
     put(">");
-    _scope.resize(scopeMark);
+    unbind(scopeMark);
     return true;
 }
 
@@ -243,7 +275,7 @@ bool XmlWriter::declare(const std::vector<Attribute>& attributes)
         if ((prefix == "xml") != (ns == kXmlNamespace) || ns == kXmlnsNamespace) {
             return fail("the xml and xmlns namespaces are reserved", a.name);
         }
-        _scope.emplace_back(prefix, ns);
+        bind(prefix, ns);
     }
     return true;
 }

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -18,6 +19,10 @@ namespace sluice::plugins::codec {
 struct XmlWriteOptions {
     bool declaration = true;     // start with <?xml version="1.0" encoding="UTF-8"?>
     std::size_t maxDepth = 256;  // deepest element nesting written
+    // Longest document written, counted also when only checking. Without it a small message
+    // could ask for an unbounded one: every item of an array repeats its member's key twice
+    // ({"<1 MiB key>":[1,1,...]} is 2 MiB of XML per 2 bytes of JSON).
+    std::size_t maxBytes = 32u << 20;
 };
 
 class XmlWriter {
@@ -35,6 +40,13 @@ private:
         std::string_view name;
         const sluice_value* value;
     };
+    // A namespace binding in scope; `shadowed` is the binding of the same prefix it hides (npos:
+    // none), so that lookups stay O(1) however many prefixes the ancestors declare.
+    struct Binding {
+        std::string_view prefix;
+        std::string_view ns;
+        std::size_t shadowed;
+    };
 
     bool element(std::string_view name, sdk::ValueView value, std::size_t depth);
     bool objectElement(std::string_view name, sdk::ValueView value, std::size_t depth);
@@ -44,9 +56,17 @@ private:
     bool scalarText(sdk::ValueView value, bool attribute);
     bool escaped(std::string_view text, bool attribute);
     std::string_view lookup(std::string_view prefix) const noexcept;
+    void bind(std::string_view prefix, std::string_view ns);
+    void unbind(std::size_t mark);
     bool fail(std::string reason, std::string_view name = {});
+    bool tooLarge();
     void put(std::string_view s)
     {
+        _written += s.size();
+        if (_written > _options.maxBytes) {
+            _overflow = true;  // element() stops at the next element; write() fails
+            return;
+        }
         if (_out != nullptr) {
             _out->append(s);
         }
@@ -55,7 +75,10 @@ private:
     XmlWriteOptions _options;
     std::string* _out = nullptr;
     std::string _error;
-    std::vector<std::pair<std::string_view, std::string_view>> _scope;  // prefix -> namespace
+    std::size_t _written = 0;
+    bool _overflow = false;
+    std::vector<Binding> _scope;                                // outermost first
+    std::unordered_map<std::string_view, std::size_t> _bound;  // prefix -> its innermost binding
 };
 
 }  // namespace sluice::plugins::codec
