@@ -161,3 +161,24 @@ TEST_CASE("messages: a GET with a JSON Content-Type and a HEAD of an XML resourc
     CHECK(head->status == 200);
     CHECK(backend.requestCount() == 2);
 }
+
+TEST_CASE("messages: a converted answer reaches a client that closes after it, HTTP/1.1 or HTTP/1.0")
+{
+    // The converted body is written with the head; the exchange then ends and the connection
+    // closes, so nothing may be left to write after that.
+    ScriptedBackend backend(echoXml);
+    SluicedProcess gw(convertingGateway(backend));
+    for (const std::string& request :
+         {std::string("GET /conv/v1/orders HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+          std::string("GET /conv/v1/orders HTTP/1.0\r\n\r\n")}) {
+        CAPTURE(request);
+        RawClient client(gw.port());
+        auto r = client.exchange(request);
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        CHECK(r->header("Content-Type") == "application/json");
+        CHECK(r->body.find(R"("type":"none")") != std::string::npos);
+        CHECK(r->header("Content-Length") == std::to_string(r->body.size()));
+        CHECK(client.waitClosed(3s));
+    }
+}

@@ -1192,13 +1192,14 @@ void HttpConnection::finishBufferedResponse()
         respondLocal(500, kInternal, "Internal Server Error", "The changed response could not be formatted.");
         return;
     }
-    std::string body = ex.responseBody ? *ex.responseBody : std::string();
+    std::string& held = io().heldResponse;
+    held.assign(ex.responseBody ? *ex.responseBody : std::string());
     _upFraming = http::BodyFraming::ContentLength;
-    _upLength = body.size();
+    _upLength = held.size();
     _bufferResponse = false;
+    // The head writes the held body after itself and, the backend having ended, completes the
+    // exchange (with Connection: close that also closes: nothing may be written after it).
     writeResponseHead();
-    writeResponseData(body);
-    completeResponse();
 }
 
 void HttpConnection::writeResponseHead()
