@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <sluice/sdk/testing/FakeHost.hpp>
+#include "LuaFixture.h"
 #include "support/JsonText.h"
 
 using sluice::sdk::testing::FakeExchange;
@@ -32,52 +33,7 @@ constexpr const char* kScriptError = "\"code\":101520";
 
 std::string scriptPath(const char* name) { return std::string(SLUICE_LUA_SCRIPTS_DIR) + "/" + name; }
 
-struct Fixture {
-    FakeHost host;
-    Fixture() { host.open(SLUICE_PLUGIN_PATH); }
-
-    std::unique_ptr<FakeInstance> script(std::string_view lua, const char* component = "lua_mediation",
-                                         std::string_view extra = "")
-    {
-        std::string config = "{\"source\": " + jsonString(lua);
-        if (!extra.empty()) {
-            config += ", ";
-            config += extra;
-        }
-        return host.create(component, config + "}");
-    }
-    std::unique_ptr<FakeInstance> file(const std::string& path, const char* component = "lua_mediation")
-    {
-        return host.create(component, "{\"file\": " + jsonString(path) + "}");
-    }
-    // The reason create() gave, or "" when it succeeded.
-    std::string createError(std::string_view component, std::string_view config)
-    {
-        try {
-            host.create(component, config);
-        } catch (const std::runtime_error& e) {
-            return e.what();
-        }
-        return "";
-    }
-    bool logged(sluice_log_level level, std::string_view needle) const
-    {
-        for (const auto& line : host.logs()) {
-            if (line.level == level && line.message.find(needle) != std::string::npos) {
-                return true;
-            }
-        }
-        return false;
-    }
-    std::string allLogs() const
-    {
-        std::string text;
-        for (const auto& line : host.logs()) {
-            text += line.message + "\n";
-        }
-        return text;
-    }
-};
+using Fixture = sluice::test::LuaFixture;
 
 bool contains(std::string_view text, std::string_view needle) { return text.find(needle) != std::string_view::npos; }
 

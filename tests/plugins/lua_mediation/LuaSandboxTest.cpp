@@ -15,6 +15,7 @@
 #include <lua.hpp>
 
 #include <sluice/sdk/testing/FakeHost.hpp>
+#include "LuaFixture.h"
 #include "support/JsonText.h"
 
 using sluice::sdk::testing::FakeHost;
@@ -29,38 +30,7 @@ constexpr const char* kScriptError = "\"code\":101520";
 
 bool contains(std::string_view text, std::string_view needle) { return text.find(needle) != std::string_view::npos; }
 
-struct SandboxFixture {
-    FakeHost host;
-    SandboxFixture() { host.open(SLUICE_PLUGIN_PATH); }
-
-    std::unique_ptr<FakeInstance> script(std::string_view lua, std::string_view extra = "",
-                                         const char* component = "lua_mediation")
-    {
-        std::string config = "{\"source\": " + jsonString(lua);
-        if (!extra.empty()) {
-            config += ", ";
-            config += extra;
-        }
-        return host.create(component, config + "}");
-    }
-    bool logged(sluice_log_level level, std::string_view needle) const
-    {
-        for (const auto& line : host.logs()) {
-            if (line.level == level && contains(line.message, needle)) {
-                return true;
-            }
-        }
-        return false;
-    }
-    std::string allLogs() const
-    {
-        std::string text;
-        for (const auto& line : host.logs()) {
-            text += line.message + "\n";
-        }
-        return text;
-    }
-};
+using SandboxFixture = sluice::test::LuaFixture;
 
 }  // namespace
 
@@ -68,7 +38,7 @@ struct SandboxFixture {
 
 TEST_CASE_FIXTURE(SandboxFixture, "time limit: string.rep of an empty string any number of times is empty at once")
 {
-    auto h = script(R"(
+    auto h = withLimits(R"(
 function on_request(ctx)
   ctx.set_property("rep", #string.rep("", math.maxinteger) .. "/" .. #("").rep("", 2^62, "") .. "/" ..
                    string.rep("ab", 3, ",") .. "/" .. string.rep("x", 0) .. "/" .. string.rep("x", -5))
@@ -96,7 +66,7 @@ TEST_CASE_FIXTURE(SandboxFixture, "time limit: table.insert, remove, move and so
     for (const auto& c : cases) {
         const std::string name = c.name;
         CAPTURE(name);
-        auto h = script(std::string("function on_request(ctx)\n  ") + c.call + "\n  ctx.set_property('done', 'yes')\nend\n",
+        auto h = withLimits(std::string("function on_request(ctx)\n  ") + c.call + "\n  ctx.set_property('done', 'yes')\nend\n",
                         R"("max_time_ms": 50)");
         auto ex = host.exchange();
         CHECK(host.request(*h, ex) == SLUICE_ACTION_RESPOND);
@@ -110,7 +80,7 @@ TEST_CASE_FIXTURE(SandboxFixture, "time limit: instructions that each scan a lon
 {
     // Each iteration is a few instructions, but utf8.len and == read megabytes: with the default
     // max_instructions the call would take minutes.
-    auto h = script(R"(
+    auto h = withLimits(R"(
 function on_request(ctx)
   local a = ("x"):rep(4 * 1024 * 1024)
   local b = ("x"):rep(4 * 1024 * 1024 - 1) .. "y"
@@ -134,7 +104,7 @@ TEST_CASE_FIXTURE(SandboxFixture, "time limit: checked in create() as well, and 
 {
     std::string error;
     try {
-        script("table.move({}, 1, math.maxinteger // 2, 2)\nfunction on_request() end",
+        withLimits("table.move({}, 1, math.maxinteger // 2, 2)\nfunction on_request() end",
                R"("max_time_ms": 50)");
     } catch (const std::exception& e) {
         error = e.what();
@@ -143,7 +113,7 @@ TEST_CASE_FIXTURE(SandboxFixture, "time limit: checked in create() as well, and 
 
     error.clear();
     try {
-        script("function on_request() end", R"("max_time_ms": 0)");
+        withLimits("function on_request() end", R"("max_time_ms": 0)");
     } catch (const std::exception& e) {
         error = e.what();
     }
@@ -245,7 +215,7 @@ TEST_CASE_FIXTURE(SandboxFixture, "the bounded string.rep and table functions gi
 
 TEST_CASE_FIXTURE(SandboxFixture, "memory limit: header values and properties handed to the host count against it")
 {
-    auto h = script(R"(
+    auto h = withLimits(R"(
 function on_request(ctx)
   local value = ("v"):rep(64 * 1024)
   for i = 1, 1000 do
@@ -264,7 +234,7 @@ end
     CHECK(logged(SLUICE_LOG_ERROR, "memory limit (max_memory_bytes = 1048576) exceeded"));
 
     // Well under the limit, the same calls work.
-    auto small = script(R"(
+    auto small = withLimits(R"(
 function on_request(ctx)
   for i = 1, 10 do ctx.request.add_header("X-Small", "v" .. i) end
   ctx.set_property("done", "yes")
