@@ -9,6 +9,7 @@
 #include <xercesc/util/XMLException.hpp>
 
 #include "XercesRuntime.h"
+#include "XmlPrescan.h"
 #include "codec/ArenaTree.h"
 #include "codec/ConfigOption.h"
 #include "xml_builder_schema.h"
@@ -42,6 +43,11 @@ const sluice_value* XmlBuilder::build(sdk::MessageContext& ctx, std::string_view
     (void)mediaType;
     if (bytes.size() > _maxBytes) {
         logger().debug("refused an XML body of " + std::to_string(bytes.size()) + " bytes: larger than max_bytes");
+        return nullptr;
+    }
+    const std::string refused = prescanXml(bytes, _limits.maxAttributes);
+    if (!refused.empty()) {
+        logger().debug("refused an XML body: " + refused);
         return nullptr;
     }
     codec::ArenaTree arena(ctx);

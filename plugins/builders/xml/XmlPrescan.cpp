@@ -1,0 +1,169 @@
+#include "XmlPrescan.h"
+
+#include <array>
+#include <cstdint>
+
+namespace sluice::plugins {
+namespace {
+
+enum class Width { Byte = 1, Utf16 = 2, Utf32 = 4 };
+
+struct Layout {
+    Width width = Width::Byte;
+    bool bigEndian = false;
+    std::size_t start = 0;  // after the byte order mark
+};
+
+bool startsWith(std::string_view bytes, std::initializer_list<unsigned char> prefix)
+{
+    if (bytes.size() < prefix.size()) {
+        return false;
+    }
+    std::size_t i = 0;
+    for (unsigned char b : prefix) {
+        if (static_cast<unsigned char>(bytes[i++]) != b) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// The code unit at `at` (which must leave room for one).
+std::uint32_t unitAt(std::string_view bytes, std::size_t at, const Layout& layout)
+{
+    const auto byte = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[at + i])); };
+    switch (layout.width) {
+        case Width::Byte: return byte(0);
+        case Width::Utf16: return layout.bigEndian ? (byte(0) << 8) | byte(1) : byte(0) | (byte(1) << 8);
+        case Width::Utf32:
+            return layout.bigEndian ? (byte(0) << 24) | (byte(1) << 16) | (byte(2) << 8) | byte(3)
+                                    : byte(0) | (byte(1) << 8) | (byte(2) << 16) | (byte(3) << 24);
+    }
+    return 0;
+}
+
+// The text of the XML declaration's code units as ASCII (other units as '?'), or "" without one.
+std::string declaration(std::string_view bytes, const Layout& layout)
+{
+    constexpr std::size_t kLongestDeclaration = 256;
+    const auto step = static_cast<std::size_t>(layout.width);
+    std::string text;
+    for (std::size_t at = layout.start; at + step <= bytes.size() && text.size() < kLongestDeclaration; at += step) {
+        const std::uint32_t unit = unitAt(bytes, at, layout);
+        text.push_back(unit < 0x80 ? static_cast<char>(unit) : '?');
+        if (text.size() >= 2 && text.compare(text.size() - 2, 2, "?>") == 0) {
+            break;
+        }
+    }
+    return text.rfind("<?xml", 0) == 0 ? text : std::string();
+}
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// The value of encoding="…" in a declaration, lower-cased; "" when absent.
+std::string declaredEncoding(const std::string& decl)
+{
+    std::size_t at = decl.find("encoding");
+    if (at == std::string::npos) {
+        return "";
+    }
+    at = decl.find_first_of("\"'", at);
+    if (at == std::string::npos) {
+        return "?";
+    }
+    const std::size_t end = decl.find(decl[at], at + 1);
+    if (end == std::string::npos) {
+        return "?";
+    }
+    std::string name = decl.substr(at + 1, end - at - 1);
+    for (char& c : name) {
+        c = lower(c);
+    }
+    return name;
+}
+
+// Encodings in which every byte below 0x80 is that ASCII character.
+bool byteSafeEncoding(const std::string& name)
+{
+    if (name.empty() || name == "utf-8" || name == "utf8" || name == "us-ascii" || name == "ascii") {
+        return true;
+    }
+    if (name.rfind("iso-8859-", 0) == 0) {
+        return name.size() > 9 && name.find_first_not_of("0123456789", 9) == std::string::npos;
+    }
+    if (name.rfind("windows-125", 0) == 0) {
+        return name.size() == 12 && name[11] >= '0' && name[11] <= '8';
+    }
+    return name == "latin1";
+}
+
+// Works out the layout from the byte order mark; false (with `why`) for encodings refused here.
+bool detectLayout(std::string_view bytes, Layout& layout, std::string& why)
+{
+    if (startsWith(bytes, {0x00, 0x00, 0xFE, 0xFF})) {
+        layout = {Width::Utf32, true, 4};
+    } else if (startsWith(bytes, {0xFF, 0xFE, 0x00, 0x00})) {
+        layout = {Width::Utf32, false, 4};
+    } else if (startsWith(bytes, {0xFE, 0xFF})) {
+        layout = {Width::Utf16, true, 2};
+    } else if (startsWith(bytes, {0xFF, 0xFE})) {
+        layout = {Width::Utf16, false, 2};
+    } else if (startsWith(bytes, {0xEF, 0xBB, 0xBF})) {
+        layout = {Width::Byte, false, 3};
+    } else {
+        layout = {Width::Byte, false, 0};
+        // UTF-16/32 without a byte order mark, and EBCDIC, show in the first bytes of '<' or '<?xml'.
+        if (bytes.find('\0') < 4 || startsWith(bytes, {0x4C, 0x6F, 0xA7, 0x94})) {
+            why = "the document's encoding is not accepted (UTF-16 and UTF-32 need a byte order mark)";
+            return false;
+        }
+    }
+    const std::string encoding = declaredEncoding(declaration(bytes, layout));
+    const bool accepted = layout.width == Width::Byte
+                              ? byteSafeEncoding(encoding)
+                              : encoding.empty() || encoding.rfind(layout.width == Width::Utf16 ? "utf-16" : "utf-32", 0) == 0;
+    if (!accepted) {
+        why = "the document's encoding \"" + encoding + "\" is not accepted";
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+std::string prescanXml(std::string_view bytes, std::size_t maxAttributes)
+{
+    Layout layout;
+    std::string why;
+    if (!detectLayout(bytes, layout, why)) {
+        return why;
+    }
+    // Counts the '=' of attributes in each tag: from a '<' to the '>' that ends it outside quotes.
+    // A '<' cannot occur in an attribute value, so every tag starts a count afresh; a malformed
+    // tag only makes the count larger, and text between tags is not counted.
+    const auto step = static_cast<std::size_t>(layout.width);
+    bool inTag = false;
+    std::uint32_t quote = 0;
+    std::size_t equals = 0;
+    for (std::size_t at = layout.start; at + step <= bytes.size(); at += step) {
+        const std::uint32_t unit = unitAt(bytes, at, layout);
+        if (unit == '<') {
+            inTag = true;
+            quote = 0;
+            equals = 0;
+        } else if (!inTag) {
+            continue;
+        } else if (quote != 0) {
+            quote = unit == quote ? 0 : quote;
+        } else if (unit == '"' || unit == '\'') {
+            quote = unit;
+        } else if (unit == '>') {
+            inTag = false;
+        } else if (unit == '=' && ++equals > maxAttributes) {
+            return "an element has more attributes than max_attributes";
+        }
+    }
+    return "";
+}
+
+}  // namespace sluice::plugins
