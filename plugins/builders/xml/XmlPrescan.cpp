@@ -43,9 +43,11 @@ std::uint32_t unitAt(std::string_view bytes, std::size_t at, const Layout& layou
 }
 
 // The text of the XML declaration's code units as ASCII (other units as '?'), or "" without one.
+// A declaration that does not end within kLongestDeclaration units is returned unterminated (its
+// encoding might come later, where it is not looked for).
 std::string declaration(std::string_view bytes, const Layout& layout)
 {
-    constexpr std::size_t kLongestDeclaration = 256;
+    constexpr std::size_t kLongestDeclaration = 1024;
     const auto step = static_cast<std::size_t>(layout.width);
     std::string text;
     for (std::size_t at = layout.start; at + step <= bytes.size() && text.size() < kLongestDeclaration; at += step) {
@@ -118,7 +120,12 @@ bool detectLayout(std::string_view bytes, Layout& layout, std::string& why)
             return false;
         }
     }
-    const std::string encoding = declaredEncoding(declaration(bytes, layout));
+    const std::string decl = declaration(bytes, layout);
+    if (!decl.empty() && decl.compare(decl.size() - 2, 2, "?>") != 0) {
+        why = "the XML declaration does not end within 1024 characters";
+        return false;
+    }
+    const std::string encoding = declaredEncoding(decl);
     const bool accepted = layout.width == Width::Byte
                               ? byteSafeEncoding(encoding)
                               : encoding.empty() || encoding.rfind(layout.width == Width::Utf16 ? "utf-16" : "utf-32", 0) == 0;

@@ -254,6 +254,8 @@ TEST_CASE("encodings: byte order marks and ASCII-compatible encodings are read, 
         CAPTURE(refused);
         CHECK(f.build("<?xml version=\"1.0\" encoding=\"" + std::string(refused) + "\"?><a>t</a>") == nullptr);
     }
+    // An encoding declared after so much padding that the look for it would stop before it.
+    CHECK(f.build("<?xml version=\"1.0\"" + std::string(2000, ' ') + "encoding=\"UTF-7\"?><a/>") == nullptr);
     CHECK(f.build(std::string("<\0a\0/\0>\0", 8)) == nullptr);  // UTF-16 without a byte order mark
     CHECK(f.build("\x4C\x6F\xA7\x94\x40\xA5\x85\x99\xA2\x89\x96\x95\x7E\x7F\xF1\x4B\xF0\x7F\x6F\x6E") == nullptr);  // EBCDIC
 }
