@@ -958,6 +958,7 @@ void HttpConnection::buildUpstreamHead()
     priorFor.clear();
     priorVia.clear();
     std::string priorForwarded;  // rare: no member keeps its capacity
+    const bool handlersRan = !_pipeline->empty();
     for (const auto& [name, value] : ex.requestHeaders.entries()) {
         if (transportOwned(name)) {
             std::string* list = fieldNameEquals(name, "x-forwarded-for") ? &priorFor
@@ -972,7 +973,7 @@ void HttpConnection::buildUpstreamHead()
             }
             continue;
         }
-        if (http::isHopByHopName(name)) {
+        if (handlersRan && http::isHopByHopName(name)) {
             continue;  // the client's were dropped on arrival; these came from a handler
         }
         appendHeader(h, name, value);
