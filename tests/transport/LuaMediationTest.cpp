@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "LuaGateway.h"
 #include "TransportTest.h"
 #include "support/JsonText.h"
 
@@ -15,18 +16,6 @@ using namespace sluice::transport_test;
 namespace {
 
 using sluice::test::jsonString;
-
-// A gateway with one API at /lua whose chain is one `component` running `lua`.
-GatewaySpec luaGateway(const ScriptedBackend& backend, std::string_view component, std::string_view lua,
-                       unsigned workers = 1)
-{
-    GatewaySpec spec;
-    spec.workers = workers;
-    spec.apis.emplace_back("lua", apiJson("/lua", endpointList({backend.url()}),
-                                          R"("handlers": [{"component": ")" + std::string(component) +
-                                              R"(", "config": {"source": )" + jsonString(lua) + "}}]"));
-    return spec;
-}
 
 constexpr const char* kHeaderScript = R"(
 function on_request(ctx)

@@ -4,27 +4,10 @@
 #include <string>
 #include <string_view>
 
+#include "LuaGateway.h"
 #include "TransportTest.h"
-#include "support/JsonText.h"
 
 using namespace sluice::transport_test;
-
-namespace {
-
-using sluice::test::jsonString;
-
-// A gateway with one API at /lua whose chain is one `component` running `lua`.
-GatewaySpec sandboxGateway(const ScriptedBackend& backend, std::string_view component, std::string_view lua)
-{
-    GatewaySpec spec;
-    spec.workers = 1;
-    spec.apis.emplace_back("lua", apiJson("/lua", endpointList({backend.url()}),
-                                          R"("handlers": [{"component": ")" + std::string(component) +
-                                              R"(", "config": {"source": )" + jsonString(lua) + "}}]"));
-    return spec;
-}
-
-}  // namespace
 
 TEST_CASE("lua sandbox: a script cannot add Transfer-Encoding to the request the backend reads")
 {
@@ -33,7 +16,7 @@ TEST_CASE("lua sandbox: a script cannot add Transfer-Encoding to the request the
         reply.bytes = httpResponse(200, "got:" + r.body, {}, "text/plain");
         return reply;
     });
-    SluicedProcess gw(sandboxGateway(backend, "lua_mediation", R"(
+    SluicedProcess gw(luaGateway(backend, "lua_mediation", R"(
 function on_request(ctx)
   local ok, err = ctx.request.set_header("Transfer-Encoding", "chunked")
   ctx.request.set_header("X-Lua-Result", tostring(ok) .. "/" .. tostring(err))
@@ -55,7 +38,7 @@ end
 TEST_CASE("lua sandbox: a script cannot give the client a second Content-Length or a Transfer-Encoding")
 {
     ScriptedBackend backend(echo("b"));
-    SluicedProcess gw(sandboxGateway(backend, "lua_mediation", R"(
+    SluicedProcess gw(luaGateway(backend, "lua_mediation", R"(
 function on_response(ctx)
   ctx.response.set_header("Content-Length", "0")
   ctx.response.add_header("Transfer-Encoding", "chunked")
@@ -79,7 +62,7 @@ end
 TEST_CASE("lua sandbox: ctx.respond(204, body) cannot put a response of its own on the connection")
 {
     ScriptedBackend backend(echo("b"));
-    SluicedProcess gw(sandboxGateway(backend, "lua_mediation", R"(
+    SluicedProcess gw(luaGateway(backend, "lua_mediation", R"(
 function on_request(ctx)
   if ctx.request.get_header("X-Empty") then
     ctx.respond(204, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled")
