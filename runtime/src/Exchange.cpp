@@ -5,7 +5,6 @@
 #include <cstring>
 #include <strings.h>
 
-#include "sluice/runtime/http/Hex.h"
 #include "sluice/sdk/HttpSyntax.hpp"
 
 namespace sluice::runtime {
@@ -17,7 +16,7 @@ bool sameName(std::string_view a, std::string_view b)
     return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
-using http::hexValue;
+using sdk::hexValue;
 
 std::string nextRequestId()
 {

@@ -4,6 +4,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <sluice/sdk/HttpSyntax.hpp>
+
 #include "codec/ArenaTree.h"
 #include "codec/ConfigOption.h"
 #include "codec/Utf8.h"
@@ -21,20 +23,6 @@ const sdk::ComponentInfo FormBuilder::kInfo{
 };
 
 namespace {
-
-int hexDigit(char c) noexcept
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 struct Field {
     sluice_str name;
@@ -101,8 +89,8 @@ private:
             if (c == '+') {
                 c = ' ';
             } else if (c == '%') {
-                int hi = i + 2 < raw.size() ? hexDigit(raw[i + 1]) : -1;
-                int lo = hi >= 0 ? hexDigit(raw[i + 2]) : -1;
+                int hi = i + 2 < raw.size() ? sdk::hexValue(raw[i + 1]) : -1;
+                int lo = hi >= 0 ? sdk::hexValue(raw[i + 2]) : -1;
                 if (lo < 0) {
                     fail("malformed percent-escape");
                     return false;

@@ -3,26 +3,14 @@
 #include <algorithm>
 #include <cstring>
 
+#include <sluice/sdk/HttpSyntax.hpp>
+
 #include "codec/JsonNumber.h"
 #include "codec/Utf8.h"
 
 namespace sluice::plugins {
 
 namespace {
-
-int hexDigit(char c) noexcept
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 std::size_t utf8Length(char32_t cp) noexcept { return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4; }
 
@@ -186,7 +174,7 @@ bool JsonParser::escape(std::size_t& pos, char32_t& cp)
         }
         v = 0;
         for (int i = 0; i < 4; ++i) {
-            int d = hexDigit(_text[pos++]);
+            int d = sdk::hexValue(_text[pos++]);
             if (d < 0) {
                 return false;
             }

@@ -1,7 +1,7 @@
 #include "XmlPrescan.h"
 
-#include <array>
 #include <cstdint>
+#include <initializer_list>
 
 namespace sluice::plugins {
 namespace {

@@ -37,12 +37,7 @@ int stringRep(lua_State* L)
 // far beyond what it holds (t[1], t[2], t[4] ... t[2^40] set), or whatever its __len returns.
 // Arguments are checked as the standard functions check them, with the same messages.
 
-void checkIsTable(lua_State* L, int arg)
-{
-    luaL_checktype(L, arg, LUA_TTABLE);
-}
-
-// t[to] = t[from] in table `table`, then a checkpoint.
+// target[to] = source[from] (stack indices of the two tables), then a checkpoint.
 void copyElement(lua_State* L, LuaState& state, int source, lua_Integer from, int target, lua_Integer to)
 {
     lua_geti(L, source, from);
@@ -52,7 +47,7 @@ void copyElement(lua_State* L, LuaState& state, int source, lua_Integer from, in
 
 int tableInsert(lua_State* L)
 {
-    checkIsTable(L, 1);
+    luaL_checktype(L, 1, LUA_TTABLE);
     const lua_Integer length = luaL_len(L, 1);
     const int args = lua_gettop(L);
     if (args != 2 && args != 3) {
@@ -76,7 +71,7 @@ int tableInsert(lua_State* L)
 
 int tableRemove(lua_State* L)
 {
-    checkIsTable(L, 1);
+    luaL_checktype(L, 1, LUA_TTABLE);
     const lua_Integer length = luaL_len(L, 1);
     lua_Integer at = luaL_optinteger(L, 2, length);
     if (at != length) {
@@ -97,12 +92,12 @@ int tableRemove(lua_State* L)
 
 int tableMove(lua_State* L)
 {
-    checkIsTable(L, 1);
+    luaL_checktype(L, 1, LUA_TTABLE);
     const lua_Integer first = luaL_checkinteger(L, 2);
     const lua_Integer last = luaL_checkinteger(L, 3);
     const lua_Integer to = luaL_checkinteger(L, 4);
     const int target = lua_isnoneornil(L, 5) ? 1 : 5;
-    checkIsTable(L, target);
+    luaL_checktype(L, target, LUA_TTABLE);
     if (last >= first) {
         luaL_argcheck(L, first > 0 || last < LUA_MAXINTEGER + first, 3, "too many elements to move");
         const lua_Integer span = last - first;  // elements moved, less one

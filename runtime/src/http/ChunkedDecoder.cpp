@@ -2,7 +2,7 @@
 
 #include <string_view>
 
-#include "sluice/runtime/http/Hex.h"
+#include "sluice/sdk/HttpSyntax.hpp"
 
 namespace sluice::runtime::http {
 namespace {
@@ -196,7 +196,7 @@ ChunkedDecoder::Status ChunkedDecoder::step(std::string_view input, std::size_t&
                 if (c != '\r' && ++_lineBytes > _maxLine) {
                     return fail(i, consumed, "chunk size line too long");
                 }
-                const int digit = hexValue(static_cast<char>(c));
+                const int digit = sdk::hexValue(static_cast<char>(c));
                 if (digit >= 0) {
                     if (++_sizeDigits > kMaxSizeDigits) {
                         return fail(i, consumed, "chunk size has too many digits");

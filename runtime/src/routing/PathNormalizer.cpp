@@ -4,7 +4,7 @@
 #include <array>
 #include <cstdint>
 
-#include "sluice/runtime/http/Hex.h"
+#include "sluice/sdk/HttpSyntax.hpp"
 
 namespace sluice::runtime::routing {
 namespace {
@@ -45,7 +45,7 @@ constexpr std::array<CharClass, 256> kCharClasses = makeCharClasses();
 
 constexpr CharClass classOf(char c) { return kCharClasses[static_cast<unsigned char>(c)]; }
 
-using http::hexValue;
+using sdk::hexValue;
 
 constexpr char kHexDigits[] = "0123456789ABCDEF";
 

@@ -7,7 +7,7 @@
 #include <optional>
 
 #include "sluice/runtime/Snapshot.h"
-#include "sluice/runtime/http/Hex.h"
+#include "sluice/sdk/HttpSyntax.hpp"
 #include "sluice/runtime/routing/PathNormalizer.h"
 
 namespace sluice::runtime::routing {
@@ -61,8 +61,8 @@ std::string_view segmentName(std::string_view segment) noexcept
 char nextDecoded(std::string_view text, std::size_t& i) noexcept
 {
     if (text[i] == '%' && text.size() - i >= 3) {
-        const int high = http::hexValue(text[i + 1]);
-        const int low = http::hexValue(text[i + 2]);
+        const int high = sdk::hexValue(text[i + 1]);
+        const int low = sdk::hexValue(text[i + 2]);
         if (high >= 0 && low >= 0) {
             i += 3;
             return static_cast<char>(high * 16 + low);

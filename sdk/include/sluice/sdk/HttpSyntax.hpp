@@ -7,6 +7,21 @@
 
 namespace sluice::sdk {
 
+// The value of one hexadecimal digit (either case), or -1: for percent-escapes and chunk sizes.
+constexpr int hexValue(char c) noexcept
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
 inline bool isTokenChar(unsigned char c) noexcept
 {
     if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
