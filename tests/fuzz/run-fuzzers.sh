@@ -5,12 +5,14 @@
 #   tests/fuzz/run-fuzzers.sh [seconds-per-fuzzer] [fuzzer...]
 #     seconds   default 60
 #     fuzzer    request, response, path (the HTTP parsers and the path normaliser, seeds in
-#               tests/fuzz/corpus/) and json, xml, form (the message builders, seeds in
-#               tests/plugins/builders/fuzz/corpus/); default: all six
+#               tests/fuzz/corpus/), json, xml, form (the message builders, seeds in
+#               tests/plugins/builders/fuzz/corpus/) and lua-pattern (the Lua sandbox's pattern
+#               functions against Lua's own, seeds in tests/plugins/lua_mediation/fuzz/corpus/);
+#               default: all seven
 #   SLUICE_FUZZ_BUILD_DIR         build directory of the parser fuzzers (default: build-fuzz/ in the
 #                                 source tree, so that two clones never share one CMake cache); they
 #                                 need nothing but the standard library
-#   SLUICE_FUZZ_PLUGIN_BUILD_DIR  build directory of the builder fuzzers (default: build-fuzz-plugins/),
+#   SLUICE_FUZZ_PLUGIN_BUILD_DIR  build directory of the plugin fuzzers (default: build-fuzz-plugins/),
 #                                 a clang configuration of the whole project of which only the fuzz
 #                                 targets are built; it needs the project's dependencies
 #                                 (scripts/setup-deps.sh)
@@ -24,7 +26,7 @@ seconds="${1:-60}"
 shift || true
 fuzzers=("$@")
 if [[ ${#fuzzers[@]} -eq 0 ]]; then
-    fuzzers=(request response path json xml form)
+    fuzzers=(request response path json xml form lua-pattern)
 fi
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -63,7 +65,8 @@ for name in "${fuzzers[@]}"; do
     case "${name}" in
         request | response | path) parser_targets+=("http_${name}_fuzzer") ;;
         json | xml | form) builder_targets+=("${name}_builder_fuzz") ;;
-        *) echo "run-fuzzers: unknown fuzzer '${name}' (request, response, path, json, xml, form)" >&2; exit 2 ;;
+        lua-pattern) builder_targets+=(lua_pattern_fuzz) ;;
+        *) echo "run-fuzzers: unknown fuzzer '${name}' (request, response, path, json, xml, form, lua-pattern)" >&2; exit 2 ;;
     esac
 done
 plugin_build="${SLUICE_FUZZ_PLUGIN_BUILD_DIR:-${root}/build-fuzz-plugins}"
@@ -90,6 +93,12 @@ for name in "${fuzzers[@]}"; do
             binary="${build}/http_${name}_fuzzer"
             seeds="${here}/corpus/${name}"
             options=(-dict="${here}/http.dict" -max_len=4096)
+            ;;
+        lua-pattern)
+            out="${plugin_build}"
+            binary="${plugin_build}/bin/lua_pattern_fuzz"
+            seeds="${root}/tests/plugins/lua_mediation/fuzz/corpus"
+            options=(-max_len=1024)
             ;;
         *)
             out="${plugin_build}"

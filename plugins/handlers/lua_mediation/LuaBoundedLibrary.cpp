@@ -4,6 +4,7 @@
 
 #include <lua.hpp>
 
+#include "LuaPatternFunctions.h"
 #include "LuaState.h"
 
 // Errors are raised with longjmp: the functions below hold only plain data.
@@ -147,6 +148,10 @@ int tableSort(lua_State* L)
     return 0;
 }
 
+void checkpoint(lua_State* L) { LuaState::from(L).checkpoint(L); }
+
+constexpr LuaPatternFunctions::Hooks kPatternHooks{&checkpoint};
+
 void replaceWithClosure(lua_State* L, int table, const char* name, lua_CFunction f)
 {
     lua_getfield(L, table, name);  // the standard function becomes the upvalue
@@ -168,6 +173,7 @@ void install(lua_State* L, int globals)
 {
     lua_getfield(L, globals, LUA_STRLIBNAME);
     replaceWithClosure(L, lua_gettop(L), "rep", &stringRep);
+    LuaPatternFunctions::install(L, lua_gettop(L), kPatternHooks);
     lua_pop(L, 1);
 
     lua_getfield(L, globals, LUA_TABLIBNAME);

@@ -10,6 +10,7 @@ namespace sluice::plugins {
 //   string.rep("", n)                      n empty copies: 2^63 iterations of nothing
 //   table.insert / table.remove / table.move on ranges of nils or on a table whose __len lies
 //   table.sort with a C comparator (math.type, rawequal ...) over a __len that lies
+//   string.find, match, gmatch, gsub: patterns that backtrack (LuaPatternFunctions.h)
 // Results and error messages are those of the standard library.
 namespace LuaBoundedLibrary {
 // Replaces the functions in the string and table libraries of the global table at `globals`.

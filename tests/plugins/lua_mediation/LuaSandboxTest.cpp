@@ -16,6 +16,7 @@
 
 #include <sluice/sdk/testing/FakeHost.hpp>
 #include "LuaFixture.h"
+#include "StandardLua.h"
 #include "support/JsonText.h"
 
 using sluice::sdk::testing::FakeHost;
@@ -126,20 +127,6 @@ TEST_CASE_FIXTURE(SandboxFixture, "time limit: checked in create() as well, and 
 namespace {
 
 constexpr const char* kLibraryCases = R"lua(
-local function visible(v)
-  local text = tostring(v)
-  local out = {}
-  for i = 1, #text do
-    local b = text:byte(i)
-    out[i] = (b < 32 or b == 92) and ("\\" .. b) or string.char(b)
-  end
-  return table.concat(out)
-end
-local function show(...)
-  local out = {}
-  for i = 1, select("#", ...) do out[#out + 1] = visible((select(i, ...))) end
-  return table.concat(out, ",")
-end
 function run_cases()
   local r = {}
   local function add(...) r[#r + 1] = show(...) end
@@ -172,43 +159,16 @@ function run_cases()
 end
 )lua";
 
-std::string standardResults()
-{
-    lua_State* L = luaL_newstate();
-    REQUIRE(L != nullptr);
-    luaL_openlibs(L);
-    std::string chunk = std::string(kLibraryCases) + "\nreturn run_cases()";
-    std::string result;
-    if (luaL_dostring(L, chunk.c_str()) == LUA_OK) {
-        result = lua_tostring(L, -1);
-    } else {
-        result = std::string("error: ") + lua_tostring(L, -1);
-    }
-    lua_close(L);
-    return result;
-}
-
 }  // namespace
 
 TEST_CASE_FIXTURE(SandboxFixture, "the bounded string.rep and table functions give the standard library's results and errors")
 {
-    auto h = script(std::string(kLibraryCases) + "\nfunction on_request(ctx) ctx.set_property('results', run_cases()) end");
+    auto h = script(std::string(sluice::test::kLuaShowHelpers) + kLibraryCases + "\nfunction on_request(ctx) ctx.set_property('results', run_cases()) end");
     auto ex = host.exchange();
     REQUIRE(host.request(*h, ex) == SLUICE_ACTION_CONTINUE);
-    const std::string expected = standardResults();
+    const std::string expected = sluice::test::standardLuaResult(std::string(sluice::test::kLuaShowHelpers) + kLibraryCases + "\nreturn run_cases()");
     REQUIRE_FALSE(contains(expected, "error: "));
-    // Line by line, so that a difference names its case.
-    const std::string& got = ex.properties.at("results");
-    std::size_t e = 0;
-    std::size_t g = 0;
-    for (int line = 1; e < expected.size() || g < got.size(); ++line) {
-        const std::size_t eEnd = std::min(expected.find('\n', e), expected.size());
-        const std::size_t gEnd = std::min(got.find('\n', g), got.size());
-        CAPTURE(line);
-        CHECK(got.substr(g, gEnd - g) == expected.substr(e, eEnd - e));
-        e = eEnd + 1;
-        g = gEnd + 1;
-    }
+    sluice::test::checkSameLines(ex.properties.at("results"), expected);
 }
 
 // --- memory handed to the host
