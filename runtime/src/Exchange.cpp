@@ -75,9 +75,18 @@ void HeaderList::add(std::string_view name, std::string_view value)
 
 void HeaderList::remove(std::string_view name)
 {
+    const auto receivedEnd = _entries.begin() + static_cast<std::ptrdiff_t>(_received);
+    _received -= static_cast<std::size_t>(
+        std::count_if(_entries.begin(), receivedEnd, [name](const Entry& e) { return sameName(e.first, name); }));
     _entries.erase(std::remove_if(_entries.begin(), _entries.end(),
                                   [name](const Entry& e) { return sameName(e.first, name); }),
                    _entries.end());
+}
+
+void HeaderList::dropReceived()
+{
+    _entries.erase(_entries.begin(), _entries.begin() + static_cast<std::ptrdiff_t>(_received));
+    _received = 0;
 }
 
 bool HeaderList::validName(std::string_view name)

@@ -201,3 +201,55 @@ end
     CHECK(highest >= kRequests);
     CHECK(highest <= kClients * kRequests);
 }
+
+TEST_CASE("lua: an answer or error from on_response replaces the backend's fields, keeping the ones handlers set")
+{
+    // The backend's fields describe its own body: sent with the handler's, Content-Encoding would
+    // make the client gunzip a JSON error, and Set-Cookie would leak a session the handler refused.
+    ScriptedBackend backend([](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "compressed?", {{"Content-Encoding", "gzip"}, {"Set-Cookie", "session=abc"},
+                                                        {"ETag", "\"v1\""}, {"X-Backend", "b"}});
+        return reply;
+    });
+    SluicedProcess gw(luaGateway(backend, "lua_mediation", R"(
+function on_response(ctx)
+  local mode = ctx.request.get_header("X-Mode")
+  ctx.response.set_header("X-Handler", "set before")
+  if mode == "respond" then
+    ctx.respond(403, '{"refused":true}', {["Content-Type"] = "application/json", ["X-Refused-By"] = "lua"})
+  elseif mode == "fail" then
+    error("refusing")
+  end
+end
+)"));
+    RawClient client(gw.port());
+    auto refused = client.exchange(getRequest("/lua/v1/x", {"X-Mode: respond"}));
+    REQUIRE_MESSAGE(refused, client.error());
+    CHECK(refused->status == 403);
+    CHECK(refused->body == R"({"refused":true})");
+    CHECK(refused->header("X-Refused-By") == "lua");
+    CHECK(refused->header("X-Handler") == "set before");
+    for (const char* name : {"Content-Encoding", "Set-Cookie", "ETag", "X-Backend"}) {
+        CAPTURE(name);
+        CHECK_FALSE(refused->header(name));
+    }
+
+    auto failed = client.exchange(getRequest("/lua/v1/x", {"X-Mode: fail"}));
+    REQUIRE_MESSAGE(failed, client.error());
+    CHECK(failed->status == 500);
+    CHECK(failed->errorCode() == 101520);
+    CHECK(failed->header("Content-Type") == "application/json");
+    for (const char* name : {"Content-Encoding", "Set-Cookie", "ETag", "X-Backend"}) {
+        CAPTURE(name);
+        CHECK_FALSE(failed->header(name));
+    }
+
+    // Passed through, the backend's fields are all there.
+    auto passed = client.exchange(getRequest("/lua/v1/x"));
+    REQUIRE_MESSAGE(passed, client.error());
+    CHECK(passed->status == 200);
+    CHECK(passed->header("Content-Encoding") == "gzip");
+    CHECK(passed->header("Set-Cookie") == "session=abc");
+    CHECK(passed->header("X-Handler") == "set before");
+}

@@ -57,6 +57,29 @@ TEST_CASE("HeaderList: set replaces every value, remove drops every value")
     CHECK(h.get("host") == std::optional<std::string_view>("example"));
 }
 
+TEST_CASE("HeaderList: dropReceived takes away the peer's fields and keeps the ones set since")
+{
+    HeaderList h;
+    h.add("Set-Cookie", "s=1");
+    h.add("ETag", "\"v1\"");
+    h.add("Cache-Control", "no-store");
+    h.markReceived();
+    h.add("X-Added", "1");
+    h.set("Cache-Control", "private");  // set: the received one goes, the new one is the handler's
+    h.remove("ETag");
+    h.dropReceived();
+    REQUIRE(h.size() == 2);
+    CHECK(h.entries()[0] == HeaderList::Entry("X-Added", "1"));
+    CHECK(h.entries()[1] == HeaderList::Entry("Cache-Control", "private"));
+    h.dropReceived();  // nothing received any more
+    CHECK(h.size() == 2);
+    h.markReceived();
+    h.clear();
+    h.add("X-New", "1");
+    h.dropReceived();  // clear() forgot the mark
+    CHECK(h.size() == 1);
+}
+
 TEST_CASE("HeaderList: header names must be tokens and values must not carry CR, LF or NUL")
 {
     CHECK(HeaderList::validName("X-Correlation-ID"));

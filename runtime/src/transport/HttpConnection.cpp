@@ -823,12 +823,21 @@ void HttpConnection::continueAfterPause(sluice_action next)
             flush();  // the head (and any held body bytes) waited for the pause
         }
     } else {
-        if (_upstream != nullptr) {
-            _upstream->abort();
-            _upstream = nullptr;
-        }
-        respondPrepared(false, false);
+        replaceBackendResponse();
     }
+}
+
+// A response-phase handler answered (or failed) instead of the backend: its answer goes out
+// with the fields handlers set, not with the backend's, which describe another body (its
+// Content-Encoding, ETag, Set-Cookie ...). As Envoy's local replies do.
+void HttpConnection::replaceBackendResponse()
+{
+    if (_upstream != nullptr) {
+        _upstream->abort();
+        _upstream = nullptr;
+    }
+    ex().responseHeaders.dropReceived();
+    respondPrepared(false, false);
 }
 
 void HttpConnection::sendContinueIfExpected()
@@ -1132,6 +1141,7 @@ void HttpConnection::onUpstreamHead(const http::ResponseHead& head)
         }
         ex.responseHeaders.add(f.name, f.value);
     }
+    ex.responseHeaders.markReceived();
     _upFraming = head.framing;
     _upLength = head.contentLength;
     io().reason.assign(head.reason);
@@ -1165,11 +1175,7 @@ void HttpConnection::runResponsePhase(std::size_t until)
         return;
     }
     if (r.outcome != ChainOutcome::Continue) {
-        if (_upstream != nullptr) {
-            _upstream->abort();
-            _upstream = nullptr;
-        }
-        respondPrepared(false, false);
+        replaceBackendResponse();
         return;
     }
     if (_bufferResponse) {

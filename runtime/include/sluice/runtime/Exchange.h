@@ -36,9 +36,19 @@ public:
     void set(std::string_view name, std::string_view value);
     void add(std::string_view name, std::string_view value);
     void remove(std::string_view name);
-    void clear() noexcept { _entries.clear(); }
+    void clear() noexcept
+    {
+        _entries.clear();
+        _received = 0;
+    }
     const std::vector<Entry>& entries() const { return _entries; }
     std::size_t size() const { return _entries.size(); }
+
+    // The entries present now came from the peer (the backend's response head). Handlers' set()
+    // and add() go after them, and remove() keeps count, so that dropReceived() can take away
+    // what the peer sent and keep what handlers set since.
+    void markReceived() noexcept { _received = _entries.size(); }
+    void dropReceived();
 
     // RFC 9110 field-name (token) and field-value (no CR, LF or NUL) checks.
     static bool validName(std::string_view name);
@@ -50,6 +60,7 @@ private:
     std::unique_ptr<Arena> _own;
     Arena* _arena;
     std::vector<Entry> _entries;
+    std::size_t _received = 0;  // leading entries that came from the peer
 };
 
 // The transport side of an exchange: what the host table needs from the connection that runs

@@ -107,6 +107,7 @@ private:
     void respondLocal(int status, std::int64_t code, std::string_view message, std::string_view description,
                       bool forceClose = false);
     void respondPrepared(bool forceClose, bool runChain = true);
+    void replaceBackendResponse();
     void finishExchange();
     // Takes back a response that has not reached the client (its head, if written, is still
     // wholly queued), so that a failure after the backend's head can still be answered with a
