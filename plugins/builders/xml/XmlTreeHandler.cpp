@@ -190,11 +190,15 @@ void XmlTreeHandler::characters(const XMLCh* chars, XMLSize_t length)
     if (!appendUtf16(_text, chars, length, _pendingHigh)) {
         stop("invalid UTF-16 in text");
     }
-    if (_text.size() - frame.text > _limits.maxStringBytes) {
-        stop("element text longer than max_string_bytes");
-    }
+    const std::size_t children = _open.size() - frame.first - frame.attributes;
     if (frame.textAt == kNone && !isBlank(std::string_view(_text).substr(before))) {
-        frame.textAt = _open.size() - frame.first - frame.attributes;
+        frame.textAt = children;
+    }
+    // Blank text beside child elements is layout, left out of the tree (until other text joins
+    // it), so it does not count against max_string_bytes; max_bytes bounds it.
+    const bool layout = frame.textAt == kNone && children > 0;
+    if (!layout && _text.size() - frame.text > _limits.maxStringBytes) {
+        stop("element text longer than max_string_bytes");
     }
 }
 

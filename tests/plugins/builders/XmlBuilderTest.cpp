@@ -280,6 +280,12 @@ TEST_CASE("every limit is configurable and enforced")
         CHECK(f.build("<a>abcd</a>") != nullptr);
         CHECK(f.build("<a>abcde</a>") == nullptr);
         CHECK(f.build("<a>ab<b/>cde</a>") == nullptr);  // an element's text pieces add up
+        // Indentation between children is left out of the tree: it does not count, until text
+        // that is kept joins it.
+        CHECK(f.tree("<a>\n  <b/>\n  <b/>\n  <c>x</c>\n</a>") == R"({"a":{"b":["",""],"c":"x"}})");
+        CHECK(f.build("<a><b/>" + std::string(100, ' ') + "<b/>\n\t\r  </a>") != nullptr);
+        CHECK(f.build("<a><b/>" + std::string(100, ' ') + "x</a>") == nullptr);
+        CHECK(f.build("<a>" + std::string(5, ' ') + "<b/></a>") == nullptr);  // no child yet: it might be the text
         CHECK(f.build("<a v=\"abcde\"/>") == nullptr);
         CHECK(f.build("<abcde/>") == nullptr);
         CHECK(f.build("<a abcd=\"1\"/>") == nullptr);  // "@abcd"
