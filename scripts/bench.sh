@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sluice vs nginx, side by side in one run (the method: shared/PERFORMANCE.md).
 #
-#   scripts/bench.sh            full run: 4 scenarios x {1,2} workers x {c50,c200}, 5 A/B pairs of 8 s
+#   scripts/bench.sh            full run: 5 scenarios x {1,2} workers x {c50,c200}, 5 A/B pairs of 8 s
 #   QUICK=1 scripts/bench.sh    smoke run: plain GET, 1 worker, c50, 1 pair of 2 s (about a minute)
 #
 # A backend (nginx, 1 worker, fixed small JSON body), the reference proxy (nginx-light, same number
@@ -14,7 +14,10 @@
 # Scenarios: plain (GET, small JSON answer), post10k / post100k (POST with a 10 KiB / 100 KiB body,
 # passed through to the backend), idle10k (plain, while IDLE_CONNS idle keep-alive connections are
 # held open to each proxy; they come from 127.0.0.2 / 127.0.0.3 so that they take no ephemeral ports
-# from 127.0.0.1, where wrk and the proxies' upstream connections live).
+# from 127.0.0.1, where wrk and the proxies' upstream connections live), mediated (plain with the
+# request carrying an API key, and Sluice's API running the correlation_id and lua_mediation
+# handlers with scripts/bench/policy.lua: key check, rate-limit count, header rewrites both ways;
+# nginx still only proxies, so the figure is the cost of those policies against a bare nginx).
 #
 # Environment (all optional):
 #   QUICK=1                 smoke-run defaults (PAIRS=1 DURATION=2 CONNS=50 WORKERS=1 SCENARIOS=plain)
@@ -23,10 +26,12 @@
 #   WARMUP=2                seconds of warm-up per proxy after each start
 #   CONNS="50 200"          wrk connection counts (-c)
 #   WORKERS="1 2"           worker counts (both proxies get the same)
-#   SCENARIOS="plain post10k post100k idle10k"
+#   SCENARIOS="plain post10k post100k idle10k mediated"
 #   IDLE_CONNS=10000        idle keep-alive connections per proxy in idle10k
 #   NGINX_REQUEST_BUFFERING=on   nginx's proxy_request_buffering (on = nginx default, off = streaming)
 #   SLUICE_BIN=path         use this sluiced instead of building build-release/
+#   SLUICE_PLUGIN_DIR=path  plugins for the mediated scenario (default: lib/sluice/plugins beside
+#                           the bin/ directory of sluiced, where the build puts them)
 #   BENCH_OUT=path          per-run CSV (default build-release/bench-results.csv); the medians go to
 #                           the same name with -summary.csv
 #   KEEP_TMP=1              keep the temporary directory (configs, logs, raw wrk output); it is
@@ -54,7 +59,7 @@ DURATION="${DURATION:-8}"
 WARMUP="${WARMUP:-2}"
 CONNS="${CONNS:-50 200}"
 WORKERS="${WORKERS:-1 2}"
-SCENARIOS="${SCENARIOS:-plain post10k post100k idle10k}"
+SCENARIOS="${SCENARIOS:-plain post10k post100k idle10k mediated}"
 IDLE_CONNS="${IDLE_CONNS:-10000}"
 NGINX_REQUEST_BUFFERING="${NGINX_REQUEST_BUFFERING:-on}"
 BENCH_OUT="${BENCH_OUT:-$root/build-release/bench-results.csv}"
@@ -66,7 +71,7 @@ for v in PAIRS DURATION WARMUP IDLE_CONNS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "$v must be a positive integer (got '${!v}')"
 done
 for s in $SCENARIOS; do
-    case "$s" in plain|post10k|post100k|idle10k) ;; *) die "unknown scenario '$s'";; esac
+    case "$s" in plain|post10k|post100k|idle10k|mediated) ;; *) die "unknown scenario '$s'";; esac
 done
 for c in $CONNS $WORKERS; do [[ "$c" =~ ^[0-9]+$ ]] || die "CONNS/WORKERS must be integers"; done
 case "$NGINX_REQUEST_BUFFERING" in on|off) ;; *) die "NGINX_REQUEST_BUFFERING must be on or off";; esac
@@ -97,6 +102,12 @@ if [ -z "${SLUICE_BIN:-}" ]; then
     SLUICE_BIN="$root/build-release/bin/sluiced"
 fi
 [ -x "$SLUICE_BIN" ] || die "sluiced not found or not executable: $SLUICE_BIN"
+SLUICE_PLUGIN_DIR="${SLUICE_PLUGIN_DIR:-$(cd "$(dirname "$SLUICE_BIN")/.." && pwd)/lib/sluice/plugins}"
+if [[ " $SCENARIOS " == *" mediated "* ]]; then
+    for so in correlation_id lua_mediation; do
+        [ -f "$SLUICE_PLUGIN_DIR/$so.so" ] || die "$so.so not found in $SLUICE_PLUGIN_DIR (set SLUICE_PLUGIN_DIR)"
+    done
+fi
 mkdir -p "$(dirname "$BENCH_OUT")"
 SUMMARY_OUT="${BENCH_OUT%.csv}-summary.csv"
 
@@ -200,16 +211,18 @@ USER_LINE=""
 # Backend, proxies.
 BACKEND_PID=""; NGINX_PID=""; SLUICE_PID=""; NGINX_PORT=""; SLUICE_PORT=""; BACKEND_PORT=""
 BACKEND_BODY='{"status":"ok","service":"sluice-bench-backend","items":[1,2,3]}'
+API_KEY=bench-key-1  # known to scripts/bench/policy.lua
 
 http_code() {  # url [curl args...]: the HTTP status code, 000 when none
     local url=$1; shift
     curl -s -o "$TMP/curl.body" -w '%{http_code}' --max-time 5 "$@" "$url" 2>/dev/null || true
 }
-wait_200() {  # name url pid logfile: poll until 200 or fail loudly with the log
+wait_200() {  # name url pid logfile [curl args...]: poll until 200 or fail loudly with the log
     local name=$1 url=$2 pid=$3 logf=$4 i code=000
+    shift 4
     for i in $(seq 1 100); do
         alive "$pid" || break
-        code="$(http_code "$url")"
+        code="$(http_code "$url" "$@")"
         [ "$code" = 200 ] && return 0
         sleep 0.1
     done
@@ -244,16 +257,24 @@ start_nginx() {  # workers
 
 SLUICE_LOG="$TMP/sluice.log"
 SLUICE_WARN_RE='^[0-9TZ:.-]+ +(warn|warning|error|err|critical|crit)\b|"level": *"(warn|warning|error|critical)"|terminate|abort|Assertion|Segmentation'
-start_sluice() {  # workers
-    local w=$1
+start_sluice() {  # workers scenario
+    local w=$1 s=$2 plugins=""
     SLUICE_PORT="$(free_ports 1)"
     mkdir -p "$TMP/sluice/apis"
-    render "$here/sluice.json.in" "$TMP/sluice/sluice.json" WORKERS="$w" PORT="$SLUICE_PORT"
-    render "$here/api-bench.json.in" "$TMP/sluice/apis/bench.json" BACKEND_PORT="$BACKEND_PORT"
+    if [ "$s" = mediated ]; then
+        # Only here: loading the plugins maps their libraries (Xerces-C ...), which would change
+        # the other scenarios' RSS.
+        plugins="\"plugins\": { \"directories\": [\"$SLUICE_PLUGIN_DIR\"] },"
+        render "$here/api-bench-mediated.json.in" "$TMP/sluice/apis/bench.json" BACKEND_PORT="$BACKEND_PORT" \
+            POLICY="$here/policy.lua"
+    else
+        render "$here/api-bench.json.in" "$TMP/sluice/apis/bench.json" BACKEND_PORT="$BACKEND_PORT"
+    fi
+    render "$here/sluice.json.in" "$TMP/sluice/sluice.json" WORKERS="$w" PORT="$SLUICE_PORT" PLUGINS="$plugins"
     echo "==== start: workers=$w port=$SLUICE_PORT $(date '+%T')" >>"$SLUICE_LOG"
     "$SLUICE_BIN" --config "$TMP/sluice/sluice.json" >>"$SLUICE_LOG" 2>&1 &
     SLUICE_PID=$!; PIDS+=("$SLUICE_PID")
-    wait_200 sluiced "http://127.0.0.1:$SLUICE_PORT/bench/ping" "$SLUICE_PID" "$SLUICE_LOG"
+    wait_200 sluiced "http://127.0.0.1:$SLUICE_PORT/bench/ping" "$SLUICE_PID" "$SLUICE_LOG" -H "X-Api-Key: $API_KEY"
     grep -qF "$BACKEND_BODY" "$TMP/curl.body" || die "sluiced answered an unexpected body: $(cat "$TMP/curl.body")"
 }
 
@@ -265,11 +286,12 @@ proxy_log() { if [ "$1" = nginx ]; then echo "$TMP/nginx-proxy-error.log"; else 
 # Scenarios.
 scenario_body() { case "$1" in post10k) echo 10240;; post100k) echo 102400;; *) echo 0;; esac; }
 scenario_lua() {  # scenario -> path of its wrk script
-    local s=$1 bytes method=GET
+    local s=$1 bytes method=GET key=""
     bytes="$(scenario_body "$s")"
     [ "$bytes" -gt 0 ] && method=POST
+    [ "$s" = mediated ] && key="$API_KEY"
     [ -f "$TMP/wrk-$s.lua" ] || render "$here/wrk.lua.in" "$TMP/wrk-$s.lua" SCENARIO="$s" METHOD="$method" \
-        BODY_BYTES="$bytes"
+        BODY_BYTES="$bytes" API_KEY="$key"
     echo "$TMP/wrk-$s.lua"
 }
 check_scenario() {  # scenario proxy: one request of this scenario must answer 200
@@ -280,11 +302,15 @@ check_scenario() {  # scenario proxy: one request of this scenario must answer 2
         code="$(http_code "http://127.0.0.1:$(proxy_port "$p")/bench/upload" -X POST \
             -H 'Content-Type: application/octet-stream' --data-binary "@$TMP/body-$bytes")"
     else
-        code="$(http_code "http://127.0.0.1:$(proxy_port "$p")/bench/ping")"
+        code="$(http_code "http://127.0.0.1:$(proxy_port "$p")/bench/ping" -H "X-Api-Key: $API_KEY")"
     fi
     if [ "$code" != 200 ]; then
         log "bench: $p answered $code to a $s request"; log "---- $(proxy_log "$p")"
         tail -n 40 "$(proxy_log "$p")"; die "$p fails the $s scenario"
+    fi
+    if [ "$s" = mediated ] && [ "$p" = sluice ]; then  # the policy runs
+        code="$(http_code "http://127.0.0.1:$(proxy_port "$p")/bench/ping")"
+        [ "$code" = 401 ] || die "sluiced answered $code, not 401, to a mediated request without an API key"
     fi
 }
 scenario_path() { if [ "$(scenario_body "$1")" -gt 0 ]; then echo /bench/upload; else echo /bench/ping; fi; }
@@ -320,7 +346,7 @@ check_alive() {  # proxy when: report a dead proxy (exit status, log tail, repro
     log "    reproduce: $(proxy_repro "$p" "$CUR_S" "$CUR_C")"
     if [ "$p" = sluice ]; then
         SLUICE_CRASHES=$((SLUICE_CRASHES + 1))
-        log "bench: restarting sluiced"; start_sluice "$CUR_W"
+        log "bench: restarting sluiced"; start_sluice "$CUR_W" "$CUR_S"
     else
         log "bench: restarting nginx"; start_nginx "$CUR_W"
     fi
@@ -413,7 +439,7 @@ for w in $WORKERS; do
         scenario_lua "$s" >/dev/null   # render the wrk script here, not in a subshell
         start_nginx "$w"
         sl0=$(wc -l <"$SLUICE_LOG" 2>/dev/null || echo 0)
-        start_sluice "$w"
+        start_sluice "$w" "$s"
         check_scenario "$s" nginx
         check_scenario "$s" sluice
         for p in nginx sluice; do run_wrk "$p" "$s" 50 "$WARMUP" "$TMP/warmup-$p-$s-w$w.txt" || true; done
