@@ -89,6 +89,14 @@ TEST_CASE("HeaderList: header names must be tokens and values must not carry CR,
     CHECK_FALSE(HeaderList::validName("Bad:Name"));
     CHECK_FALSE(HeaderList::validName("X-Inject\r\nEvil"));
     CHECK_FALSE(HeaderList::validName(std::string(257, 'a')));
+    // tchar: 10 digits, 52 letters and 15 symbols, nothing at or above 0x80.
+    int tokens = 0;
+    for (int c = 0; c < 256; ++c) {
+        const bool token = HeaderList::validName(std::string(1, static_cast<char>(c)));
+        tokens += token ? 1 : 0;
+        CHECK((c < 0x80 || !token));
+    }
+    CHECK(tokens == 77);
 
     CHECK(HeaderList::validValue("text/html; charset=utf-8"));
     CHECK(HeaderList::validValue("tab\tseparated"));

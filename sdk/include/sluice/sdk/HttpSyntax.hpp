@@ -22,7 +22,10 @@ constexpr int hexValue(char c) noexcept
     return -1;
 }
 
-inline bool isTokenChar(unsigned char c) noexcept
+namespace detail {
+
+// tchar of RFC 9110 §5.6.2.
+constexpr bool tokenChar(unsigned c) noexcept
 {
     if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
         return true;
@@ -36,7 +39,22 @@ inline bool isTokenChar(unsigned char c) noexcept
     }
 }
 
-// A header name: a non-empty token of at most `maxLength` characters.
+// One lookup per byte: header names and values are checked on every change a handler makes.
+struct TokenTable {
+    bool token[256] = {};
+    constexpr TokenTable()
+    {
+        for (unsigned c = 0; c < 256; ++c) {
+            token[c] = tokenChar(c);
+        }
+    }
+};
+inline constexpr TokenTable kTokenTable{};
+
+}  // namespace detail
+
+inline bool isTokenChar(unsigned char c) noexcept { return detail::kTokenTable.token[c]; }
+
 inline bool isFieldName(std::string_view name, std::size_t maxLength = 256) noexcept
 {
     if (name.empty() || name.size() > maxLength) {
