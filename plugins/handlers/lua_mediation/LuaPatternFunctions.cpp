@@ -48,25 +48,40 @@ std::size_t startPosition(lua_Integer position, std::size_t length)
     return length - static_cast<std::size_t>(-position);
 }
 
-// Room for the items and the backtracking stack of one pattern.
+// Storage of one compiled pattern: on the C stack for short patterns, else a userdata laid out
+// as Choice[choices], ByteSet[bitmaps], Item[items] (in that order for alignment).
+static_assert(alignof(Choice) >= alignof(ByteSet) && alignof(ByteSet) >= alignof(Item));
+static_assert(sizeof(Choice) % alignof(ByteSet) == 0 && sizeof(ByteSet) % alignof(Item) == 0);
+
+std::size_t blockSize(const Sizes& sizes)
+{
+    return sizes.choices * sizeof(Choice) + sizes.bitmaps * sizeof(ByteSet) + sizes.items * sizeof(Item);
+}
+
+struct Layout {
+    Choice* choices;
+    ByteSet* bitmaps;
+    Item* items;
+};
+
+Layout layoutOf(void* block, const Sizes& sizes)
+{
+    auto* choices = static_cast<Choice*>(block);
+    auto* bitmaps = reinterpret_cast<ByteSet*>(choices + sizes.choices);
+    return Layout{choices, bitmaps, reinterpret_cast<Item*>(bitmaps + sizes.bitmaps)};
+}
+
+// Raw storage: compile() constructs the items and bitmaps it writes, the matcher its choices, so
+// nothing is initialised twice on every call.
 struct Workspace {
-    Item inlineItems[itemCapacity(kInlinePattern)];
-    Choice inlineChoices[itemCapacity(kInlinePattern)];
+    static constexpr Sizes kInline = sizesBound(kInlinePattern);
+    alignas(Item) unsigned char items[kInline.items * sizeof(Item)];
+    alignas(ByteSet) unsigned char bitmaps[kInline.bitmaps * sizeof(ByteSet)];
+    alignas(Choice) unsigned char choiceStorage[kInline.choices * sizeof(Choice)];
     Program program;
     Choice* choices = nullptr;
 };
 static_assert(std::is_trivially_destructible_v<Workspace>);
-
-std::size_t blockSize(std::size_t patternLength)
-{
-    return itemCapacity(patternLength) * (sizeof(Choice) + sizeof(Item));
-}
-
-// Choices first: they have the stricter alignment.
-Item* itemsIn(void* block, std::size_t patternLength)
-{
-    return reinterpret_cast<Item*>(static_cast<Choice*>(block) + itemCapacity(patternLength));
-}
 
 void checkLength(lua_State* L, std::size_t patternLength)
 {
@@ -75,26 +90,30 @@ void checkLength(lua_State* L, std::size_t patternLength)
     }
 }
 
-// Pushes a userdata when the pattern is long.
-void prepare(lua_State* L, Workspace& space, const char* pattern, std::size_t length)
+// Compiles the pattern (find, match, gsub: a leading '^' anchors). Pushes a userdata when the
+// pattern is long. Compiling is work too: the meter hears of it.
+void prepare(lua_State* L, WorkMeter& meter, Workspace& space, const char* pattern, std::size_t length)
 {
     checkLength(L, length);
-    Item* items = space.inlineItems;
-    space.choices = space.inlineChoices;
-    if (length > kInlinePattern) {
-        void* block = lua_newuserdatauv(L, blockSize(length), 0);
-        space.choices = static_cast<Choice*>(block);
-        items = itemsIn(block, length);
+    if (length <= kInlinePattern) {
+        space.choices = reinterpret_cast<Choice*>(space.choiceStorage);
+        space.program = compile(pattern, length, true, reinterpret_cast<Item*>(space.items),
+                                reinterpret_cast<ByteSet*>(space.bitmaps));
+    } else {
+        const Sizes sizes = measure(pattern, length, true);
+        meter.spend(length);
+        const Layout layout = layoutOf(lua_newuserdatauv(L, blockSize(sizes), 0), sizes);
+        space.choices = layout.choices;
+        space.program = compile(pattern, length, true, layout.items, layout.bitmaps);
     }
-    space.program = compile(pattern, length, true, items);
+    meter.spend(length);
 }
 
-[[noreturn]] void raiseMalformed(lua_State* L, const Matcher& matcher)
+int raiseMalformed(lua_State* L, const Matcher& matcher)
 {
     char text[64];
     describe(matcher.malformed(), text, sizeof text);
-    luaL_error(L, "%s", text);
-    __builtin_unreachable();
+    return luaL_error(L, "%s", text);
 }
 
 // Capture `index` of the match [start, end); without captures, index 0 is the whole match.
@@ -132,8 +151,11 @@ int pushCaptures(lua_State* L, const Matcher& matcher, const char* subject, std:
     return count;
 }
 
-int findOrMatch(lua_State* L, bool find)
+enum class Search { Find, Match };
+
+int findOrMatch(lua_State* L, Search search)
 {
+    const bool find = search == Search::Find;
     std::size_t length = 0;
     std::size_t patternLength = 0;
     const char* subject = luaL_checklstring(L, 1, &length);
@@ -145,7 +167,9 @@ int findOrMatch(lua_State* L, bool find)
     }
     Caller caller{L, &hooksOf(L, 1)};
     WorkMeter meter(&reportProgress, &caller);
-    if (find && (lua_toboolean(L, 4) != 0 || isPlainText(pattern, patternLength))) {
+    const bool plain = find && (lua_toboolean(L, 4) != 0 || isPlainText(pattern, patternLength));
+    meter.spend(find ? patternLength : 0);
+    if (plain) {
         const std::size_t at = findPlain(meter, subject, length, first, pattern, patternLength);
         if (at == kNotFound) {
             luaL_pushfail(L);
@@ -156,12 +180,12 @@ int findOrMatch(lua_State* L, bool find)
         return 2;
     }
     Workspace space;
-    prepare(L, space, pattern, patternLength);
+    prepare(L, meter, space, pattern, patternLength);
     Matcher matcher(space.program, subject, length, space.choices, meter);
     for (std::size_t start = first;; ++start) {
         const Matcher::Result result = matcher.matchAt(start);
         if (result == Matcher::Result::Malformed) {
-            raiseMalformed(L, matcher);
+            return raiseMalformed(L, matcher);
         }
         if (result == Matcher::Result::Matched) {
             if (!find) {
@@ -179,14 +203,15 @@ int findOrMatch(lua_State* L, bool find)
     return 1;
 }
 
-int stringFind(lua_State* L) { return findOrMatch(L, true); }
+int stringFind(lua_State* L) { return findOrMatch(L, Search::Find); }
 
-int stringMatch(lua_State* L) { return findOrMatch(L, false); }
+int stringMatch(lua_State* L) { return findOrMatch(L, Search::Match); }
 
-// --- gmatch: the iterator's state, then its choices and items, in one userdata.
+// --- gmatch: the iterator's state, then its compiled pattern (layoutOf), in one userdata.
 
 struct alignas(Choice) GmatchState {
     Program program;
+    Choice* choices;
     std::size_t next;     // where the next attempt starts (past the end: done)
     std::size_t lastEnd;  // end of the last match: an empty match there is skipped
 };
@@ -199,11 +224,11 @@ int gmatchStep(lua_State* L)  // upvalues: subject, pattern, state, hooks
     auto* state = static_cast<GmatchState*>(lua_touserdata(L, lua_upvalueindex(3)));
     Caller caller{L, &hooksOf(L, 4)};
     WorkMeter meter(&reportProgress, &caller);
-    Matcher matcher(state->program, subject, length, reinterpret_cast<Choice*>(state + 1), meter);
+    Matcher matcher(state->program, subject, length, state->choices, meter);
     for (std::size_t start = state->next; start <= length; ++start) {
         const Matcher::Result result = matcher.matchAt(start);
         if (result == Matcher::Result::Malformed) {
-            raiseMalformed(L, matcher);
+            return raiseMalformed(L, matcher);
         }
         if (result == Matcher::Result::Matched && matcher.matchEnd() != state->lastEnd) {
             state->next = matcher.matchEnd();
@@ -226,11 +251,15 @@ int stringGmatch(lua_State* L)  // upvalue: hooks
         first = length + 1;  // no attempt at all
     }
     checkLength(L, patternLength);
+    Caller caller{L, &hooksOf(L, 1)};
+    WorkMeter meter(&reportProgress, &caller);
+    meter.spend(2 * patternLength);  // measured and compiled
     lua_settop(L, 2);  // the subject and the pattern become the iterator's upvalues
-    void* block = lua_newuserdatauv(L, sizeof(GmatchState) + blockSize(patternLength), 0);
-    auto* state = static_cast<GmatchState*>(block);
-    Choice* choices = reinterpret_cast<Choice*>(state + 1);
-    state->program = compile(pattern, patternLength, false, itemsIn(choices, patternLength));
+    const Sizes sizes = measure(pattern, patternLength, false);
+    auto* state = static_cast<GmatchState*>(lua_newuserdatauv(L, sizeof(GmatchState) + blockSize(sizes), 0));
+    const Layout layout = layoutOf(state + 1, sizes);
+    state->program = compile(pattern, patternLength, false, layout.items, layout.bitmaps);
+    state->choices = layout.choices;
     state->next = first;
     state->lastEnd = kNotFound;
     lua_pushvalue(L, lua_upvalueindex(1));
@@ -258,6 +287,7 @@ void appendExpanded(lua_State* L, luaL_Buffer& out, const Matcher& matcher, Work
         if (c == '%') {
             luaL_addchar(&out, '%');
         } else if (c == '0') {
+            meter.spend(end - start);
             luaL_addlstring(&out, subject + start, end - start);
         } else if (c >= '1' && c <= '9') {
             pushCapture(L, matcher, subject, c - '1', start, end);
@@ -310,7 +340,7 @@ int stringGsub(lua_State* L)  // upvalue: hooks
     Caller caller{L, &hooksOf(L, 1)};
     WorkMeter meter(&reportProgress, &caller);
     Workspace space;
-    prepare(L, space, pattern, patternLength);
+    prepare(L, meter, space, pattern, patternLength);
     Matcher matcher(space.program, subject, length, space.choices, meter);
     luaL_Buffer out;
     luaL_buffinit(L, &out);
@@ -320,7 +350,7 @@ int stringGsub(lua_State* L)  // upvalue: hooks
     while (replaced < most) {
         const Matcher::Result result = matcher.matchAt(at);
         if (result == Matcher::Result::Malformed) {
-            raiseMalformed(L, matcher);
+            return raiseMalformed(L, matcher);
         }
         if (result == Matcher::Result::Matched && matcher.matchEnd() != lastEnd) {
             ++replaced;
