@@ -97,6 +97,12 @@ TEST_CASE("HeaderList: header names must be tokens and values must not carry CR,
         CHECK((c < 0x80 || !token));
     }
     CHECK(tokens == 77);
+    // Field values: every byte but the controls (tab excepted) and DEL.
+    int valueBytes = 0;
+    for (int c = 0; c < 256; ++c) {
+        valueBytes += HeaderList::validValue(std::string(1, static_cast<char>(c))) ? 1 : 0;
+    }
+    CHECK(valueBytes == 256 - 32 - 1 + 1);
 
     CHECK(HeaderList::validValue("text/html; charset=utf-8"));
     CHECK(HeaderList::validValue("tab\tseparated"));

@@ -54,17 +54,18 @@ std::string CorrelationId::generate()
     }
     b[6] = static_cast<std::uint8_t>((b[6] & 0x0f) | 0x40);  // version 4
     b[8] = static_cast<std::uint8_t>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
-    static const char* hex = "0123456789abcdef";
-    std::string out;
-    out.reserve(36);
+    static constexpr char kHex[] = "0123456789abcdef";
+    // Written into a buffer, then one string: this runs on every request.
+    char text[36];
+    std::size_t at = 0;
     for (std::size_t i = 0; i < b.size(); ++i) {
         if (i == 4 || i == 6 || i == 8 || i == 10) {
-            out.push_back('-');
+            text[at++] = '-';
         }
-        out.push_back(hex[b[i] >> 4]);
-        out.push_back(hex[b[i] & 0x0f]);
+        text[at++] = kHex[b[i] >> 4];
+        text[at++] = kHex[b[i] & 0x0f];
     }
-    return out;
+    return std::string(text, sizeof text);
 }
 
 sdk::Action CorrelationId::onRequest(sdk::MessageContext& ctx)

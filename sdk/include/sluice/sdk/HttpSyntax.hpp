@@ -39,21 +39,26 @@ constexpr bool tokenChar(unsigned c) noexcept
     }
 }
 
+// A byte a field value may hold: anything but controls other than horizontal tab, and DEL.
+constexpr bool fieldValueByte(unsigned c) noexcept { return (c >= 0x20 || c == '\t') && c != 0x7f; }
+
 // One lookup per byte: header names and values are checked on every change a handler makes.
-struct TokenTable {
+struct SyntaxTable {
     bool token[256] = {};
-    constexpr TokenTable()
+    bool fieldValue[256] = {};
+    constexpr SyntaxTable()
     {
         for (unsigned c = 0; c < 256; ++c) {
             token[c] = tokenChar(c);
+            fieldValue[c] = fieldValueByte(c);
         }
     }
 };
-inline constexpr TokenTable kTokenTable{};
+inline constexpr SyntaxTable kSyntaxTable{};
 
 }  // namespace detail
 
-inline bool isTokenChar(unsigned char c) noexcept { return detail::kTokenTable.token[c]; }
+inline bool isTokenChar(unsigned char c) noexcept { return detail::kSyntaxTable.token[c]; }
 
 inline bool isFieldName(std::string_view name, std::size_t maxLength = 256) noexcept
 {
@@ -72,7 +77,7 @@ inline bool isFieldName(std::string_view name, std::size_t maxLength = 256) noex
 inline bool isFieldValue(std::string_view value) noexcept
 {
     for (unsigned char c : value) {
-        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+        if (!detail::kSyntaxTable.fieldValue[c]) {
             return false;
         }
     }
