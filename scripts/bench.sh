@@ -308,7 +308,11 @@ check_scenario() {  # scenario proxy: one request of this scenario must answer 2
         log "bench: $p answered $code to a $s request"; log "---- $(proxy_log "$p")"
         tail -n 40 "$(proxy_log "$p")"; die "$p fails the $s scenario"
     fi
-    if [ "$s" = mediated ] && [ "$p" = sluice ]; then  # the policy runs
+    if [ "$s" = mediated ] && [ "$p" = sluice ]; then  # both policies run, both ways
+        curl -s -o /dev/null -D "$TMP/mediated.head" --max-time 5 -H "X-Api-Key: $API_KEY" \
+            "http://127.0.0.1:$(proxy_port "$p")/bench/ping" || true
+        grep -qi '^X-Tier: Gold' "$TMP/mediated.head" || die "sluiced's mediated answer lacks X-Tier (on_response)"
+        grep -qi '^X-Correlation-ID: ' "$TMP/mediated.head" || die "sluiced's mediated answer lacks X-Correlation-ID"
         code="$(http_code "http://127.0.0.1:$(proxy_port "$p")/bench/ping")"
         [ "$code" = 401 ] || die "sluiced answered $code, not 401, to a mediated request without an API key"
     fi

@@ -64,8 +64,18 @@ std::optional<std::string_view> HeaderList::get(std::string_view name, std::size
 
 void HeaderList::set(std::string_view name, std::string_view value)
 {
+    // A field the peer sent stays the peer's when a handler rewrites it (a cookie made Secure, a
+    // Cache-Control passed on): dropReceived() takes it away too.
+    const auto receivedEnd = _entries.begin() + static_cast<std::ptrdiff_t>(_received);
+    const bool received =
+        std::any_of(_entries.begin(), receivedEnd, [name](const Entry& e) { return sameName(e.first, name); });
     remove(name);
-    add(name, value);
+    if (!received) {
+        add(name, value);
+        return;
+    }
+    _entries.emplace(_entries.begin() + static_cast<std::ptrdiff_t>(_received), keep(name), keep(value));
+    ++_received;
 }
 
 void HeaderList::add(std::string_view name, std::string_view value)

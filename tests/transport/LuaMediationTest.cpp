@@ -216,6 +216,8 @@ TEST_CASE("lua: an answer or error from on_response replaces the backend's field
 function on_response(ctx)
   local mode = ctx.request.get_header("X-Mode")
   ctx.response.set_header("X-Handler", "set before")
+  -- A backend field rewritten by a handler is still the backend's.
+  ctx.response.set_header("Set-Cookie", ctx.response.get_header("Set-Cookie") .. "; Secure")
   if mode == "respond" then
     ctx.respond(403, '{"refused":true}', {["Content-Type"] = "application/json", ["X-Refused-By"] = "lua"})
   elseif mode == "fail" then
@@ -250,6 +252,28 @@ end
     REQUIRE_MESSAGE(passed, client.error());
     CHECK(passed->status == 200);
     CHECK(passed->header("Content-Encoding") == "gzip");
-    CHECK(passed->header("Set-Cookie") == "session=abc");
+    CHECK(passed->header("Set-Cookie") == "session=abc; Secure");
     CHECK(passed->header("X-Handler") == "set before");
+}
+
+TEST_CASE("lua: a response hook that fails on a request-phase answer replaces it, fields and status")
+{
+    ScriptedBackend backend(echo("b"));
+    GatewaySpec spec;
+    const std::string chain =
+        R"("handlers": [{"component": "lua_mediation", "config": {"source": )" +
+        jsonString("function on_response(ctx)\n  error('refusing the answer')\nend\n") +
+        R"(}}, {"component": "lua_mediation", "config": {"source": )" +
+        jsonString("function on_request(ctx)\n  ctx.respond(302, '', {Location = '/elsewhere', ['Set-Cookie'] = 'grant=1'})\nend\n") +
+        "}}]";
+    spec.apis.emplace_back("lua", apiJson("/lua", endpointList({backend.url()}), chain));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/lua/v1/x"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 500);
+    CHECK(r->errorCode() == 101520);
+    CHECK_FALSE(r->header("Location"));
+    CHECK_FALSE(r->header("Set-Cookie"));
+    CHECK(backend.requestCount() == 0);
 }

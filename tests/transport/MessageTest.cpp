@@ -182,3 +182,26 @@ TEST_CASE("messages: a converted answer reaches a client that closes after it, H
         CHECK(client.waitClosed(3s));
     }
 }
+
+TEST_CASE("messages: a changed response that cannot be formatted is a 500 without the backend's fields")
+{
+    ScriptedBackend backend([](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, R"({"ok":true})", {{"Set-Cookie", "session=abc"}, {"ETag", "\"v1\""}},
+                                   "application/json");
+        return reply;
+    });
+    GatewaySpec spec;
+    spec.testPlugins = true;
+    spec.apis.emplace_back("odd", apiJson("/odd", endpointList({backend.url()}),
+                                          R"("handlers": [{"component": "test_unformattable", "config": {}}])"));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/odd/v1/x"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 500);
+    CHECK(r->errorCode() == 101500);
+    CHECK_FALSE(r->header("Set-Cookie"));
+    CHECK_FALSE(r->header("ETag"));
+    CHECK(r->header("X-Unformattable") == "set");  // added by the handler, not the backend's
+}

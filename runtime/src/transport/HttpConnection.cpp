@@ -1196,6 +1196,7 @@ void HttpConnection::finishBufferedResponse()
 {
     Exchange& ex = this->ex();
     if (ex.codecs != nullptr && ex.codecs->format(ex, SLUICE_MSG_RESPONSE) != SLUICE_OK) {
+        ex.responseHeaders.dropReceived();  // the error replaces the backend's answer
         respondLocal(500, kInternal, "Internal Server Error", "The changed response could not be formatted.");
         return;
     }
@@ -1440,12 +1441,17 @@ void HttpConnection::respondPrepared(bool forceClose, bool runChain)
     ex().responseStatus = r.status;
     if (runChain && !_responseChainRan && _pipeline != nullptr && !_pipeline->empty() && ex().owner == this) {
         // Response hooks run for local responses too (not resumable: a pause here is an error).
+        // A hook that answers or fails replaces this answer, its fields included.
         _responseChainRan = true;
+        ex().responseHeaders.markReceived();
         ChainResult cr = _pipeline->runResponse(ex(), _chainEnd);
         if (cr.outcome == ChainOutcome::Pause) {
             Logging::get("pipeline")->error("a handler paused on a local response; not supported");
             ex().paused = false;
+        } else if (cr.outcome != ChainOutcome::Continue) {
+            ex().responseHeaders.dropReceived();
         }
+        ex().responseStatus = r.status;
     }
     if (forceClose || !_bodyEnded || !_headConsumed) {
         _keepAlive = false;  // unread request bytes: the next request's framing is unknowable

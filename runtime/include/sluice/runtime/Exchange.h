@@ -44,9 +44,10 @@ public:
     const std::vector<Entry>& entries() const { return _entries; }
     std::size_t size() const { return _entries.size(); }
 
-    // The entries present now came from the peer (the backend's response head). Handlers' set()
-    // and add() go after them, and remove() keeps count, so that dropReceived() can take away
-    // what the peer sent and keep what handlers set since.
+    // The entries present now came from the peer (the backend's response head, or a local answer
+    // that response hooks may replace). add() and set() of a new name go after them, set() of a
+    // name the peer sent stays among them, and remove() keeps count, so that dropReceived() takes
+    // away what the peer sent, rewritten or not, and keeps the fields handlers added since.
     void markReceived() noexcept { _received = _entries.size(); }
     void dropReceived();
 

@@ -43,6 +43,10 @@ constexpr bool tokenChar(unsigned c) noexcept
 constexpr bool fieldValueByte(unsigned c) noexcept { return (c >= 0x20 || c == '\t') && c != 0x7f; }
 
 // One lookup per byte: header names and values are checked on every change a handler makes.
+// The versioned namespace keeps the table's symbol apart from another SDK's: built with default
+// visibility, a plugin exports it as a unique symbol that the dynamic linker shares process-wide.
+// Change the version with the content.
+inline namespace syntax_v1 {
 struct SyntaxTable {
     bool token[256] = {};
     bool fieldValue[256] = {};
@@ -55,6 +59,7 @@ struct SyntaxTable {
     }
 };
 inline constexpr SyntaxTable kSyntaxTable{};
+}  // namespace syntax_v1
 
 }  // namespace detail
 
