@@ -828,8 +828,8 @@ void HttpConnection::continueAfterPause(sluice_action next)
 }
 
 // A response-phase handler answered (or failed) instead of the backend: its answer goes out
-// with the fields handlers set, not with the backend's, which describe another body (its
-// Content-Encoding, ETag, Set-Cookie ...). As Envoy's local replies do.
+// with the fields handlers added, not with the backend's, rewritten or not, which describe
+// another body (its Content-Encoding, ETag, Set-Cookie ...). As Envoy's local replies do.
 void HttpConnection::replaceBackendResponse()
 {
     if (_upstream != nullptr) {
