@@ -66,11 +66,7 @@ void HeaderList::set(std::string_view name, std::string_view value)
 {
     // A field the peer sent stays the peer's when a handler rewrites it (a cookie made Secure, a
     // Cache-Control passed on): dropReceived() takes it away too.
-    const auto receivedEnd = _entries.begin() + static_cast<std::ptrdiff_t>(_received);
-    const bool received =
-        std::any_of(_entries.begin(), receivedEnd, [name](const Entry& e) { return sameName(e.first, name); });
-    remove(name);
-    if (!received) {
+    if (eraseNamed(name) == 0) {
         add(name, value);
         return;
     }
@@ -83,14 +79,16 @@ void HeaderList::add(std::string_view name, std::string_view value)
     _entries.emplace_back(keep(name), keep(value));
 }
 
-void HeaderList::remove(std::string_view name)
+void HeaderList::remove(std::string_view name) { eraseNamed(name); }
+
+std::size_t HeaderList::eraseNamed(std::string_view name)
 {
+    const auto named = [name](const Entry& e) { return sameName(e.first, name); };
     const auto receivedEnd = _entries.begin() + static_cast<std::ptrdiff_t>(_received);
-    _received -= static_cast<std::size_t>(
-        std::count_if(_entries.begin(), receivedEnd, [name](const Entry& e) { return sameName(e.first, name); }));
-    _entries.erase(std::remove_if(_entries.begin(), _entries.end(),
-                                  [name](const Entry& e) { return sameName(e.first, name); }),
-                   _entries.end());
+    const auto received = static_cast<std::size_t>(std::count_if(_entries.begin(), receivedEnd, named));
+    _received -= received;
+    _entries.erase(std::remove_if(_entries.begin(), _entries.end(), named), _entries.end());
+    return received;
 }
 
 void HeaderList::dropReceived()

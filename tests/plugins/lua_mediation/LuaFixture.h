@@ -2,10 +2,13 @@
 
 // The fake host with the lua_mediation plugin loaded, and the helpers the plugin's suites share.
 
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+
+#include <doctest/doctest.h>
 
 #include <sluice/sdk/testing/FakeHost.hpp>
 #include "support/JsonText.h"
@@ -54,6 +57,27 @@ struct LuaFixture {
             }
         }
         return false;
+    }
+    // Runs `call` as line 2 of on_request under `limits` (max_time_ms = `maxTimeMs` plus `extra`
+    // members) and checks that the call ends at the time limit, soon: a 500 with code 101520, the
+    // line after it never reached, the limit and line logged.
+    void checkEndsAtTimeLimit(std::string_view call, int maxTimeMs, std::string_view extra = "")
+    {
+        std::string limits = "\"max_time_ms\": " + std::to_string(maxTimeMs);
+        if (!extra.empty()) {
+            limits += ", ";
+            limits += extra;
+        }
+        auto h = withLimits("function on_request(ctx)\n  " + std::string(call) + "\n  ctx.set_property('done', 'yes')\nend\n",
+                            limits);
+        auto ex = host.exchange();
+        const auto started = std::chrono::steady_clock::now();
+        CHECK(host.request(*h, ex) == SLUICE_ACTION_RESPOND);
+        CHECK(std::chrono::steady_clock::now() - started < std::chrono::milliseconds(maxTimeMs + 1500));
+        CHECK(ex.respondedBody.find("\"code\":101520") != std::string::npos);
+        CHECK(ex.properties.count("done") == 0);
+        CHECK(logged(SLUICE_LOG_ERROR, "(inline source):2: time limit (max_time_ms = " + std::to_string(maxTimeMs) +
+                                           ") exceeded"));
     }
     std::string allLogs() const
     {

@@ -67,13 +67,7 @@ TEST_CASE_FIXTURE(SandboxFixture, "time limit: table.insert, remove, move and so
     for (const auto& c : cases) {
         const std::string name = c.name;
         CAPTURE(name);
-        auto h = withLimits(std::string("function on_request(ctx)\n  ") + c.call + "\n  ctx.set_property('done', 'yes')\nend\n",
-                        R"("max_time_ms": 50)");
-        auto ex = host.exchange();
-        CHECK(host.request(*h, ex) == SLUICE_ACTION_RESPOND);
-        CHECK(contains(ex.respondedBody, kScriptError));
-        CHECK(ex.properties.count("done") == 0);
-        CHECK(logged(SLUICE_LOG_ERROR, "(inline source):2: time limit (max_time_ms = 50) exceeded"));
+        checkEndsAtTimeLimit(c.call, 50);
     }
 }
 

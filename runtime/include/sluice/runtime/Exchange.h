@@ -57,6 +57,8 @@ public:
 
 private:
     std::string_view keep(std::string_view text);
+    // Erases every entry named `name`; returns how many of them were received ones.
+    std::size_t eraseNamed(std::string_view name);
 
     std::unique_ptr<Arena> _own;
     Arena* _arena;
