@@ -24,6 +24,7 @@ const sluice_handler_vtable* ComponentInstance::handler() const noexcept
 }
 
 std::shared_ptr<ComponentInstance> ComponentInstance::create(const LoadedComponent& component, const HandlerRef& ref,
+                                                             const std::string& configDir,
                                                              std::vector<ConfigError>& errors)
 {
     const std::string configPointer = ref.pointer + "/config";
@@ -58,6 +59,7 @@ std::shared_ptr<ComponentInstance> ComponentInstance::create(const LoadedCompone
     args.config = config;
     args.error = error;
     args.error_capacity = sizeof error;
+    args.config_dir = configDir.c_str();
     void* instance = nullptr;
     sluice_status status = component.descriptor->create(&args, &instance);
     if (status != SLUICE_OK || instance == nullptr) {

@@ -176,7 +176,11 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
     auto root = doc.extract<Object::Ptr>();
     GatewayConfig cfg;
     cfg.file = file;
-    cfg.directory = fs::path(file).parent_path().string();
+    // Absolute, so that what resolves against it (and what plugins are told) does not depend on
+    // the working directory staying the same.
+    std::error_code ec;
+    const fs::path absolute = fs::absolute(fs::path(file), ec);
+    cfg.directory = (ec ? fs::path(file) : absolute).parent_path().lexically_normal().string();
     if (cfg.directory.empty()) {
         cfg.directory = ".";
     }

@@ -8,7 +8,7 @@
 namespace sluice::runtime {
 
 std::shared_ptr<MessageCodecs> MessageCodecs::create(const PluginRegistry& plugins, const std::string& file,
-                                                     std::vector<ConfigError>& errors)
+                                                     const std::string& configDir, std::vector<ConfigError>& errors)
 {
     auto codecs = std::make_shared<MessageCodecs>();
     for (const auto& [name, component] : plugins.components()) {
@@ -21,7 +21,7 @@ std::shared_ptr<MessageCodecs> MessageCodecs::create(const PluginRegistry& plugi
         ref.config = Poco::Dynamic::Var(Poco::JSON::Object::Ptr(new Poco::JSON::Object(true)));
         ref.file = file;
         ref.pointer = "/messages/" + name;
-        auto instance = ComponentInstance::create(component, ref, errors);
+        auto instance = ComponentInstance::create(component, ref, configDir, errors);
         if (!instance) {
             continue;
         }
@@ -71,7 +71,8 @@ sluice_status MessageCodecs::build(Exchange& ex, sluice_message_kind which, cons
         return SLUICE_E_UNSUPPORTED;  // the body streams through: no handler declared it needs it
     }
     const HeaderList& headers = which == SLUICE_MSG_REQUEST ? ex.requestHeaders : ex.responseHeaders;
-    std::string type = mediaTypeOf(headers.get("Content-Type").value_or(""));
+    const std::string_view contentType = headers.get("Content-Type").value_or("");
+    std::string type = mediaTypeOf(contentType);
     auto it = _builders.find(type);
     if (it == _builders.end()) {
         return SLUICE_E_NOT_FOUND;
@@ -79,8 +80,19 @@ sluice_status MessageCodecs::build(Exchange& ex, sluice_message_kind which, cons
     const ComponentInstance& builder = *it->second;
     const auto* table = static_cast<const sluice_builder_vtable*>(builder.component().descriptor->vtable);
     const sluice_value* value = nullptr;
-    sluice_status st = table->build(builder.instance(), ex.handle(), sluice_str{type.data(), type.size()},
-                                    sluice_str{body->data(), body->size()}, &value);
+    sluice_status st;
+    if (hasBuildMessage(*table)) {
+        sluice_build_args args{};
+        args.struct_size = sizeof args;
+        args.message = which;
+        args.media_type = sluice_str{type.data(), type.size()};
+        args.content_type = sluice_str{contentType.data(), contentType.size()};
+        args.bytes = sluice_str{body->data(), body->size()};
+        st = table->build_message(builder.instance(), ex.handle(), &args, &value);
+    } else {
+        st = table->build(builder.instance(), ex.handle(), sluice_str{type.data(), type.size()},
+                          sluice_str{body->data(), body->size()}, &value);
+    }
     if (st != SLUICE_OK || value == nullptr) {
         return st == SLUICE_OK ? SLUICE_E_INVALID : st;
     }

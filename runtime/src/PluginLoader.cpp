@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -24,6 +25,12 @@ const char* kindName(sluice_component_kind kind) noexcept
         case SLUICE_KIND_KEY_MANAGER: return "key_manager";
     }
     return "unknown";
+}
+
+bool hasBuildMessage(const sluice_builder_vtable& table) noexcept
+{
+    return table.struct_size >= offsetof(sluice_builder_vtable, build_message) + sizeof table.build_message &&
+           table.build_message != nullptr;
 }
 
 const LoadedComponent* PluginRegistry::find(const std::string& name) const
@@ -99,15 +106,37 @@ bool hasElfHeader(const std::string& path)
     return in.gcount() == 4 && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
 }
 
+// The size of each kind's table in ABI 1.0: a plugin built for 1.0 has nothing after that.
 std::size_t vtableMinSize(sluice_component_kind kind)
 {
     switch (kind) {
         case SLUICE_KIND_HANDLER: return sizeof(sluice_handler_vtable);
-        case SLUICE_KIND_BUILDER: return sizeof(sluice_builder_vtable);
+        case SLUICE_KIND_BUILDER: return offsetof(sluice_builder_vtable, build_message);
         case SLUICE_KIND_FORMATTER: return sizeof(sluice_formatter_vtable);
         case SLUICE_KIND_KEY_MANAGER: return sizeof(sluice_key_manager_vtable);
     }
     return 0;
+}
+
+// "" when the table has the slots its kind cannot do without (handler hooks are all optional).
+std::string missingSlot(sluice_component_kind kind, const void* vtable)
+{
+    switch (kind) {
+        case SLUICE_KIND_HANDLER: return {};
+        case SLUICE_KIND_BUILDER: {
+            const auto& t = *static_cast<const sluice_builder_vtable*>(vtable);
+            return t.build != nullptr || hasBuildMessage(t) ? std::string() : "build or build_message";
+        }
+        case SLUICE_KIND_FORMATTER: {
+            const auto& t = *static_cast<const sluice_formatter_vtable*>(vtable);
+            return t.format != nullptr ? std::string() : "format";
+        }
+        case SLUICE_KIND_KEY_MANAGER: {
+            const auto& t = *static_cast<const sluice_key_manager_vtable*>(vtable);
+            return t.validate != nullptr ? std::string() : "validate";
+        }
+    }
+    return {};
 }
 
 // Checks one component descriptor; returns the problem or "".
@@ -149,6 +178,9 @@ std::string componentProblem(const sluice_component* c, std::size_t index)
         if (builder->media_types == nullptr || builder->media_types[0] == nullptr) {
             return "invalid manifest: " + named + " declares no media types";
         }
+    }
+    if (std::string slot = missingSlot(kind, c->vtable); !slot.empty()) {
+        return "invalid manifest: " + named + " has no " + slot + " function in its " + kindName(kind) + " table";
     }
     return {};
 }

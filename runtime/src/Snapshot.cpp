@@ -62,7 +62,10 @@ namespace {
 
 class SnapshotBuilder {
 public:
-    SnapshotBuilder(const PluginRegistry& plugins, std::vector<ConfigError>& errors) : _plugins(plugins), _errors(errors) {}
+    SnapshotBuilder(const PluginRegistry& plugins, const std::string& configDir, std::vector<ConfigError>& errors)
+        : _plugins(plugins), _configDir(configDir), _errors(errors)
+    {
+    }
 
     std::vector<std::shared_ptr<ComponentInstance>> createChain(const std::vector<HandlerRef>& refs)
     {
@@ -72,7 +75,7 @@ public:
             if (component == nullptr) {
                 continue;
             }
-            if (auto instance = ComponentInstance::create(*component, ref, _errors)) {
+            if (auto instance = ComponentInstance::create(*component, ref, _configDir, _errors)) {
                 chain.push_back(std::move(instance));
                 ++_created;
             }
@@ -111,6 +114,7 @@ private:
     }
 
     const PluginRegistry& _plugins;
+    const std::string _configDir;  // a copy: the configuration moves into the snapshot
     std::vector<ConfigError>& _errors;
     std::set<std::string> _used;
     std::size_t _created = 0;
@@ -132,7 +136,7 @@ void sortByPriority(std::vector<std::shared_ptr<ComponentInstance>>& chain)
 SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginRegistry> plugins)
 {
     SnapshotResult result;
-    SnapshotBuilder builder(*plugins, result.errors);
+    SnapshotBuilder builder(*plugins, config.directory, result.errors);
     auto snapshot = std::make_shared<Snapshot>();
 
     // Global handlers have no written order relative to each other: they run by priority. An
@@ -199,7 +203,7 @@ SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginR
     if (!result.errors.empty()) {
         return result;  // instances created so far are destroyed with `snapshot`
     }
-    snapshot->codecs = MessageCodecs::create(*plugins, config.file, result.errors);
+    snapshot->codecs = MessageCodecs::create(*plugins, config.file, config.directory, result.errors);
     if (!result.errors.empty()) {
         return result;
     }

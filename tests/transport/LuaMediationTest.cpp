@@ -4,6 +4,8 @@
 // two workers running one instance at once.
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <string_view>
 
@@ -155,6 +157,27 @@ TEST_CASE("lua: the mock_response.lua example answers from its file without the 
     REQUIRE_MESSAGE(removed, client.error());
     CHECK(removed->body == "b DELETE /pets/3");
     CHECK(backend.requestCount() == 1);
+}
+
+TEST_CASE("lua: a relative script path is resolved against the configuration's directory, not the working directory")
+{
+    ScriptedBackend backend(echo("b"));
+    GatewaySpec spec;
+    spec.apis.emplace_back("plain", apiJson("/plain", endpointList({backend.url()})));
+    SluicedProcess gw(spec);
+    const std::filesystem::path scripts = std::filesystem::path(gw.directory()) / "lua";
+    std::filesystem::create_directories(scripts);
+    std::ofstream(scripts / "tag.lua") << "function on_request(ctx) ctx.respond(200, 'from lua/tag.lua') end\n";
+    REQUIRE(std::filesystem::current_path() != std::filesystem::path(gw.directory()));
+    gw.writeApi("tagged", apiJson("/tagged", endpointList({backend.url()}),
+                                  R"("handlers": [{"component": "lua_mediation", "config": {"file": "lua/tag.lua"}}])"));
+    REQUIRE_MESSAGE(gw.reload(), gw.log());
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/tagged/v1/x"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == "from lua/tag.lua");
+    CHECK(backend.requestCount() == 0);
 }
 
 TEST_CASE("lua: two workers run one instance concurrently, each with its own Lua state")

@@ -26,7 +26,7 @@ struct AbiPin {
 };
 
 // The ABI version and the hash of abi.h that belongs to it.
-constexpr AbiPin kPinned{1, 0, "5e40646b1f95feea03a57028943685e780d7e05f09290257547b0359365e7dc0"};
+constexpr AbiPin kPinned{1, 1, "a7040f03ef54ce8a74265685617ef36b847e76347c537bf48182e435b1961ca4"};
 
 std::string sha256OfText(std::string text)
 {
@@ -100,6 +100,18 @@ TEST_CASE("AbiPin: every struct that may grow starts with struct_size")
     CHECK(offsetof(sluice_http_request, struct_size) == 0);
     CHECK(offsetof(sluice_http_response, struct_size) == 0);
     CHECK(offsetof(sluice_token_info, struct_size) == 0);
+    CHECK(offsetof(sluice_build_args, struct_size) == 0);
     // The loader reads media_types of builders and formatters through one type.
     CHECK(offsetof(sluice_builder_vtable, media_types) == offsetof(sluice_formatter_vtable, media_types));
+}
+
+TEST_CASE("AbiPin: members added in 1.1 come after every 1.0 member")
+{
+    // A 1.0 plugin's struct ends where 1.0's did; the readers check struct_size against these.
+    CHECK(offsetof(sluice_create_args, config_dir) ==
+          offsetof(sluice_create_args, error_capacity) + sizeof(size_t));
+    CHECK(offsetof(sluice_create_args, config_dir) + sizeof(const char*) == sizeof(sluice_create_args));
+    CHECK(offsetof(sluice_builder_vtable, build_message) ==
+          offsetof(sluice_builder_vtable, build) + sizeof(void (*)(void)));
+    CHECK(offsetof(sluice_builder_vtable, build_message) + sizeof(void (*)(void)) == sizeof(sluice_builder_vtable));
 }

@@ -43,7 +43,7 @@ std::shared_ptr<ComponentInstance> instance(const std::string& component, const 
     ref.file = "pipeline-test.json";
     ref.pointer = "/handlers/0";
     std::vector<ConfigError> errors;
-    auto created = ComponentInstance::create(*c, ref, errors);
+    auto created = ComponentInstance::create(*c, ref, "", errors);
     for (const auto& e : errors) {
         FAIL_CHECK(e.str());
     }

@@ -64,6 +64,8 @@ std::vector<FailureMode> failureModes()
         {"duplicate", "dup_second.so", "duplicate component name 'duplicate_component'"},
         {"bad_version", "bad_version.so", "invalid version string '1.x' of component 'bad_version'"},
         {"bad_schema", "bad_schema.so", "component 'bad_schema' has an unusable config schema"},
+        {"builder_no_build", "builder_no_build.so",
+         "component 'builder_no_build' has no build or build_message function in its builder table"},
     };
 }
 

@@ -3,6 +3,8 @@
 #include <new>
 #include <string>
 
+#include <sluice/sdk/HttpSyntax.hpp>
+
 #include <xercesc/framework/MemBufInputSource.hpp>
 #include <xercesc/sax/SAXException.hpp>
 #include <xercesc/util/OutOfMemoryException.hpp>
@@ -18,7 +20,7 @@ namespace sluice::plugins {
 
 const sdk::ComponentInfo XmlBuilder::kInfo{
     "xml_builder",                                               // name
-    "1.0.0",                                                     // version
+    "1.1.0",                                                     // version
     0,                                                           // priority: not a handler
     0,                                                           // flags
     xml_builder_schema::kConfigSchema,                           // config schema
@@ -40,12 +42,25 @@ XmlBuilder::XmlBuilder(const sdk::ComponentInit& init)
 
 const sluice_value* XmlBuilder::build(sdk::MessageContext& ctx, std::string_view mediaType, std::string_view bytes)
 {
-    (void)mediaType;
+    return buildMessage(ctx, sdk::BuildInput{SLUICE_MSG_REQUEST, mediaType, mediaType, bytes});
+}
+
+const sluice_value* XmlBuilder::buildMessage(sdk::MessageContext& ctx, const sdk::BuildInput& input)
+{
+    const std::string_view bytes = input.bytes;
     if (bytes.size() > _maxBytes) {
         logger().debug("refused an XML body of " + std::to_string(bytes.size()) + " bytes: larger than max_bytes");
         return nullptr;
     }
-    const std::string refused = prescanXml(bytes, _limits.maxAttributes);
+    std::string charset;
+    if (sdk::mediaTypeParameter(input.contentType, "charset", charset) == sdk::ParameterLookup::Malformed) {
+        logger().debug("refused an XML body: the Content-Type's parameters cannot be read");
+        return nullptr;
+    }
+    for (char& c : charset) {
+        c = c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
+    }
+    const std::string refused = prescanXml(bytes, _limits.maxAttributes, charset);
     if (!refused.empty()) {
         logger().debug("refused an XML body: " + refused);
         return nullptr;
@@ -57,6 +72,11 @@ const sluice_value* XmlBuilder::build(sdk::MessageContext& ctx, std::string_view
         xercesc::SAX2XMLReader& reader = xerces::threadReader();
         xerces::ReaderHandlers installed(reader, handler);
         xercesc::MemBufInputSource source(reinterpret_cast<const XMLByte*>(bytes.data()), bytes.size(), "body");
+        if (!charset.empty() && !hasByteOrderMark(bytes)) {
+            // Forces the encoding over the XML declaration (charset is an ASCII token).
+            const std::u16string wide(charset.begin(), charset.end());
+            source.setEncoding(wide.c_str());
+        }
         reader.parse(source);
         parsed = true;
     } catch (const XmlRefused&) {

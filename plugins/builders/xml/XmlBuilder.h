@@ -25,6 +25,9 @@ public:
     explicit XmlBuilder(const sdk::ComponentInit& init);
 
     const sluice_value* build(sdk::MessageContext& ctx, std::string_view mediaType, std::string_view bytes) override;
+    // Honours the Content-Type's charset parameter (RFC 7303 §3: below a byte order mark, above
+    // the XML declaration).
+    const sluice_value* buildMessage(sdk::MessageContext& ctx, const sdk::BuildInput& input) override;
 
 private:
     std::size_t _maxBytes;

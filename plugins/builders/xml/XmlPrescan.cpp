@@ -100,7 +100,8 @@ bool byteSafeEncoding(const std::string& name)
 }
 
 // Works out the layout from the byte order mark; false (with `why`) for encodings refused here.
-bool detectLayout(std::string_view bytes, Layout& layout, std::string& why)
+// `charset` (lower-case, "" when absent) overrides the declaration but not a byte order mark.
+bool detectLayout(std::string_view bytes, std::string_view charset, Layout& layout, std::string& why)
 {
     if (startsWith(bytes, {0x00, 0x00, 0xFE, 0xFF})) {
         layout = {Width::Utf32, true, 4};
@@ -125,6 +126,14 @@ bool detectLayout(std::string_view bytes, Layout& layout, std::string& why)
         why = "the XML declaration does not end within 1024 characters";
         return false;
     }
+    if (layout.start == 0 && !charset.empty()) {
+        if (!byteSafeEncoding(std::string(charset))) {
+            why = "the Content-Type's charset \"" + std::string(charset) +
+                  "\" is not accepted (UTF-16 and UTF-32 need a byte order mark)";
+            return false;
+        }
+        return true;
+    }
     const std::string encoding = declaredEncoding(decl);
     const bool accepted = layout.width == Width::Byte
                               ? byteSafeEncoding(encoding)
@@ -138,11 +147,19 @@ bool detectLayout(std::string_view bytes, Layout& layout, std::string& why)
 
 }  // namespace
 
-std::string prescanXml(std::string_view bytes, std::size_t maxAttributes)
+bool hasByteOrderMark(std::string_view bytes)
 {
     Layout layout;
     std::string why;
-    if (!detectLayout(bytes, layout, why)) {
+    detectLayout(bytes, {}, layout, why);
+    return layout.start != 0;
+}
+
+std::string prescanXml(std::string_view bytes, std::size_t maxAttributes, std::string_view charset)
+{
+    Layout layout;
+    std::string why;
+    if (!detectLayout(bytes, charset, layout, why)) {
         return why;
     }
     // Counts the '=' of attributes in each tag: from a '<' to the '>' that ends it outside quotes.

@@ -10,6 +10,9 @@
 // code units: UTF-8 and the ASCII-compatible single-byte encodings, and UTF-16/UTF-32 with a byte
 // order mark. Other encodings (EBCDIC, stateful ones like ISO-2022-JP, UTF-7, UTF-16 without a
 // byte order mark) are refused.
+//
+// The encoding is taken as RFC 7303 §3 orders it: a byte order mark, else the charset parameter
+// of the Content-Type, else the XML declaration, else UTF-8.
 
 #include <cstddef>
 #include <string>
@@ -17,7 +20,12 @@
 
 namespace sluice::plugins {
 
-// "" when the body may be parsed, else why it is refused.
-std::string prescanXml(std::string_view bytes, std::size_t maxAttributes);
+// "" when the body may be parsed, else why it is refused. `charset` is the Content-Type's charset
+// parameter in lower case, "" when it has none.
+std::string prescanXml(std::string_view bytes, std::size_t maxAttributes, std::string_view charset = {});
+
+// Whether the body starts with a UTF-8, UTF-16 or UTF-32 byte order mark, which outranks a
+// charset parameter.
+bool hasByteOrderMark(std::string_view bytes);
 
 }  // namespace sluice::plugins

@@ -57,7 +57,7 @@ std::int64_t integerOption(sdk::ValueView config, const char* name, std::int64_t
 
 }  // namespace
 
-LuaScript LuaScript::fromConfig(sdk::ValueView config)
+LuaScript LuaScript::fromConfig(sdk::ValueView config, std::string_view configDir)
 {
     LuaScript script;
     sdk::ValueView file = config["file"];
@@ -70,7 +70,11 @@ LuaScript LuaScript::fromConfig(sdk::ValueView config)
             throw std::invalid_argument("\"file\" must be a non-empty path");
         }
         std::error_code ec;
-        std::filesystem::path path = std::filesystem::absolute(std::filesystem::path(std::string(file.asString())), ec);
+        std::filesystem::path path(std::string(file.asString()));
+        if (path.is_relative() && !configDir.empty()) {
+            path = std::filesystem::path(std::string(configDir)) / path;
+        }
+        path = std::filesystem::absolute(path, ec);
         if (ec) {
             throw std::runtime_error("cannot resolve Lua script path '" + std::string(file.asString()) +
                                      "': " + ec.message());

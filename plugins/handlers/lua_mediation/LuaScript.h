@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 #include <sluice/sdk.hpp>
 
@@ -19,13 +20,14 @@ struct LuaScript {
     int maxInstructions = 1000000;
     std::size_t maxMemoryBytes = 16u << 20;
     // Wall-clock bound of one invocation, including time spent inside library functions, which
-    // the instruction count does not see (work on long strings, table shifts, table.sort...);
-    // not the matching loop of the pattern functions, which nothing interrupts.
+    // the instruction count does not see (work on long strings, table shifts, table.sort, the
+    // pattern functions' matching...).
     int maxTimeMs = 1000;
 
-    // Reads `file` (resolved against the working directory when relative) or takes `source`.
+    // Reads `file` or takes `source`. A relative `file` is resolved against `configDir` (the main
+    // configuration file's directory), or against the working directory when that is empty.
     // Throws std::invalid_argument / std::runtime_error with a message for create() to report.
-    static LuaScript fromConfig(sdk::ValueView config);
+    static LuaScript fromConfig(sdk::ValueView config, std::string_view configDir);
 };
 
 }  // namespace sluice::plugins

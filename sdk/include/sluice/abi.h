@@ -374,7 +374,24 @@ typedef struct sluice_create_args {
                                      its schema; an empty object when none was given */
     char* error;                  /* on failure, write a NUL-terminated reason here ... */
     size_t error_capacity;        /* ... of at most this many bytes including the NUL */
+
+    /* --- 1.1 ------------------------------------------------------------------------------ */
+    const char* config_dir;       /* NUL-terminated absolute directory of sluiced's main
+                                     configuration file, without a trailing '/', for resolving
+                                     relative paths in `config`; "" when the configuration was
+                                     not read from a file */
 } sluice_create_args;
+
+/* Arguments of a builder's build_message() (1.1). OWNERSHIP: host; valid only during the call. */
+typedef struct sluice_build_args {
+    size_t struct_size;
+    sluice_message_kind message;  /* the message being built */
+    sluice_str media_type;        /* type/subtype, lower-case, without parameters: the key the
+                                     builder was chosen by */
+    sluice_str content_type;      /* the whole Content-Type field value as received, parameters
+                                     included (e.g. "application/xml; charset=iso-8859-1") */
+    sluice_str bytes;             /* the body */
+} sluice_build_args;
 
 /* Handler hooks. Every slot may be NULL (= continue / nothing to do).
  * THREADING: on the exchange's worker; instances are shared by all workers, so per-exchange
@@ -390,13 +407,21 @@ typedef struct sluice_handler_vtable {
 } sluice_handler_vtable;
 
 /* A builder turns body bytes into a sluice_value tree (nodes from arena_alloc).
- * THREADING: any worker, concurrently. PHASES: REQUEST or RESPONSE. */
+ * THREADING: any worker, concurrently. PHASES: REQUEST or RESPONSE. At least one of build and
+ * build_message must be set; the host calls build_message when the table has it and it is not
+ * NULL, else build. */
 typedef struct sluice_builder_vtable {
     size_t struct_size;
     const char* const* media_types; /* NULL-terminated list of media types it handles, without
                                        parameters, e.g. {"application/json", NULL} */
     sluice_status (*build)(void* instance, sluice_exchange* ex, sluice_str media_type, sluice_str bytes,
                            const sluice_value** out);
+
+    /* --- 1.1 ------------------------------------------------------------------------------
+     * The same with the message kind and the whole Content-Type (for parameters such as
+     * charset). May be NULL. */
+    sluice_status (*build_message)(void* instance, sluice_exchange* ex, const sluice_build_args* args,
+                                   const sluice_value** out);
 } sluice_builder_vtable;
 
 /* A formatter writes a sluice_value tree back to bytes with buffer_append().

@@ -11,7 +11,7 @@
 #define SLUICE_ABI_VERSION_H
 
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 0
+#define SLUICE_ABI_MINOR 1
 
 #define SLUICE_ABI_STR2_(x) #x
 #define SLUICE_ABI_STR_(x) SLUICE_ABI_STR2_(x)

@@ -24,10 +24,13 @@ struct Fixture {
         host.open(SLUICE_XML_BUILDER_PATH);
         builder = host.create("xml_builder", config);
     }
-    const sluice_value* build(std::string_view bytes) { return sluice::test::build(*builder, ex, bytes); }
-    std::string tree(std::string_view bytes)
+    const sluice_value* build(std::string_view bytes, std::string_view contentType = {})
     {
-        const sluice_value* v = build(bytes);
+        return sluice::test::build(*builder, ex, bytes, "application/xml", contentType);
+    }
+    std::string tree(std::string_view bytes, std::string_view contentType = {})
+    {
+        const sluice_value* v = build(bytes, contentType);
         return v == nullptr ? "<refused>" : dump(v);
     }
 };
@@ -258,6 +261,38 @@ TEST_CASE("encodings: byte order marks and ASCII-compatible encodings are read, 
     CHECK(f.build("<?xml version=\"1.0\"" + std::string(2000, ' ') + "encoding=\"UTF-7\"?><a/>") == nullptr);
     CHECK(f.build(std::string("<\0a\0/\0>\0", 8)) == nullptr);  // UTF-16 without a byte order mark
     CHECK(f.build("\x4C\x6F\xA7\x94\x40\xA5\x85\x99\xA2\x89\x96\x95\x7E\x7F\xF1\x4B\xF0\x7F\x6F\x6E") == nullptr);  // EBCDIC
+}
+
+TEST_CASE_FIXTURE(Fixture, "encodings: the Content-Type's charset outranks the declaration, a byte order mark outranks both")
+{
+    // RFC 7303 §3: byte order mark, then charset, then the XML declaration, then UTF-8.
+    CHECK(tree("<a>caf\xE9</a>") == "<refused>");  // not UTF-8
+    CHECK(tree("<a>caf\xE9</a>", "application/xml; charset=iso-8859-1") == R"({"a":"caf\xC3\xA9"})");
+    CHECK(tree("<a>caf\xE9</a>", "application/xml;charset=\"ISO-8859-1\"") == R"({"a":"caf\xC3\xA9"})");
+    CHECK(tree("<a>\x80</a>", "text/xml; q=1 ; Charset=windows-1252") == R"({"a":"\xE2\x82\xAC"})");
+    CHECK(tree("<?xml version=\"1.0\" encoding=\"UTF-8\"?><a>caf\xE9</a>", "application/xml; charset=latin1") ==
+          R"({"a":"caf\xC3\xA9"})");
+    CHECK(tree("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>caf\xC3\xA9</a>", "application/xml; charset=utf-8") ==
+          R"({"a":"caf\xC3\xA9"})");
+    // A byte order mark wins over the charset.
+    CHECK(tree("\xEF\xBB\xBF<a>caf\xC3\xA9</a>", "application/xml; charset=iso-8859-1") == R"({"a":"caf\xC3\xA9"})");
+    std::string utf16("\xFF\xFE", 2);
+    for (char c : std::string("<a>z</a>")) {
+        utf16.push_back(c);
+        utf16.push_back('\0');
+    }
+    CHECK(tree(utf16, "application/xml; charset=us-ascii") == R"({"a":"z"})");
+    // A charset the attribute check cannot read soundly, one without a byte order mark that
+    // needs one, and parameters that cannot be read are refused.
+    CHECK(tree("<a>t</a>", "application/xml; charset=utf-16") == "<refused>");
+    CHECK(tree("<a>t</a>", "application/xml; charset=IBM037") == "<refused>");
+    CHECK(tree("<a>t</a>", "application/xml; charset=utf-7") == "<refused>");
+    CHECK(tree("<a>t</a>", "application/xml; charset=") == "<refused>");
+    CHECK(tree("<a>t</a>", "application/xml; charset=\"latin1") == "<refused>");
+    CHECK(tree("<a>t</a>", "application/xml; charset=latin1; charset=utf-8") == "<refused>");
+    CHECK(tree("<a>t</a>", "application/xml; charset latin1") == "<refused>");
+    // Parameters other than charset change nothing; an empty parameter is allowed.
+    CHECK(tree("<a>t</a>", "application/xml; ; version=\"1.0\"") == R"({"a":"t"})");
 }
 
 TEST_CASE("every limit is configurable and enforced")

@@ -573,11 +573,29 @@ TEST_CASE_FIXTURE(Fixture, "create: exactly one of file and source, and limits i
         createError("lua_mediation", R"({"source": "function on_request() end", "max_memory_bytes": 262144})").empty());
 }
 
-TEST_CASE_FIXTURE(Fixture, "create: a relative file is resolved against the working directory")
+TEST_CASE_FIXTURE(Fixture, "create: a relative file is resolved against the configuration directory")
+{
+    namespace fs = std::filesystem;
+    const fs::path scripts = fs::path(SLUICE_LUA_SCRIPTS_DIR).lexically_normal();
+    const fs::path before = fs::current_path();
+    fs::current_path(fs::temp_directory_path());  // the working directory plays no part
+    host.configDir = scripts.parent_path().string();
+    const std::string relative = scripts.filename().string();
+    std::string error = createError("lua_mediation", "{\"file\": \"" + relative + "/mock_response.lua\"}");
+    std::string missing = createError("lua_mediation", "{\"file\": \"" + relative + "/no_such_script.lua\"}");
+    std::string absolute = createError("lua_mediation", "{\"file\": \"" + (scripts / "mock_response.lua").string() + "\"}");
+    fs::current_path(before);
+    CHECK(error.empty());
+    CHECK(contains(missing, "cannot read Lua script '" + (scripts / "no_such_script.lua").string() + "'"));
+    CHECK(absolute.empty());
+}
+
+TEST_CASE_FIXTURE(Fixture, "create: without a configuration directory a relative file is resolved against the working directory")
 {
     namespace fs = std::filesystem;
     const fs::path before = fs::current_path();
     fs::current_path(SLUICE_LUA_SCRIPTS_DIR);
+    host.configDir.clear();
     std::string error = createError("lua_mediation", R"({"file": "mock_response.lua"})");
     std::string missing = createError("lua_mediation", R"({"file": "no_such_script.lua"})");
     fs::current_path(before);

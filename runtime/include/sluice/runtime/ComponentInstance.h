@@ -27,10 +27,11 @@ public:
     void* instance() const noexcept { return _instance; }
     const sluice_handler_vtable* handler() const noexcept;
 
-    // Validates `ref.config` against the component's schema and creates the instance. Problems
-    // are appended to `errors` (file and JSON pointer of the config block); nullptr on failure.
+    // Validates `ref.config` against the component's schema and creates the instance, telling it
+    // `configDir` (the main configuration file's directory, for relative paths). Problems are
+    // appended to `errors` (file and JSON pointer of the config block); nullptr on failure.
     static std::shared_ptr<ComponentInstance> create(const LoadedComponent& component, const HandlerRef& ref,
-                                                     std::vector<ConfigError>& errors);
+                                                     const std::string& configDir, std::vector<ConfigError>& errors);
 
 private:
     const LoadedComponent& _component;

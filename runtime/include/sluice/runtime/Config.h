@@ -110,7 +110,7 @@ struct HttpConfig {
 
 struct GatewayConfig {
     std::string file;
-    std::string directory;  // of `file`; relative paths resolve against it
+    std::string directory;  // of `file`, absolute; relative paths resolve against it
     unsigned workers = 0;   // 0: one per core
     std::vector<ListenerConfig> listeners;
     HttpConfig http;

@@ -19,7 +19,7 @@ class MessageCodecs {
 public:
     // Creates one instance of every loaded builder and formatter (configuration {}).
     static std::shared_ptr<MessageCodecs> create(const PluginRegistry& plugins, const std::string& file,
-                                                 std::vector<ConfigError>& errors);
+                                                 const std::string& configDir, std::vector<ConfigError>& errors);
 
     // "Application/JSON; charset=utf-8" -> "application/json".
     static std::string mediaTypeOf(std::string_view contentType);

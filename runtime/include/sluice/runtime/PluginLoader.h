@@ -45,6 +45,9 @@ struct LoadProblem {
 
 const char* kindName(sluice_component_kind kind) noexcept;
 
+// Whether a builder table has a build_message slot (ABI 1.1) and sets it.
+bool hasBuildMessage(const sluice_builder_vtable& table) noexcept;
+
 // Everything loaded from the plugin directories. Plugins are never unloaded (no dlclose).
 class PluginRegistry {
 public:

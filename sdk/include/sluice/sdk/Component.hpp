@@ -9,6 +9,7 @@
 // (Key Manager connectors may declare `kIssuers` the same way).
 // Its constructor takes `const ComponentInit&` and may throw to refuse the configuration.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -41,6 +42,17 @@ public:
     }
     const sluice_host_api* host() const noexcept { return _args.host; }
     Logger logger() const noexcept { return Logger{_args.host, _args.logger}; }
+    // The absolute directory of sluiced's main configuration file, against which a component
+    // resolves relative paths in its configuration; empty when the configuration was not read
+    // from a file. (ABI 1.1.)
+    std::string_view configDir() const noexcept
+    {
+        if (_args.struct_size < offsetof(sluice_create_args, config_dir) + sizeof _args.config_dir ||
+            _args.config_dir == nullptr) {
+            return {};
+        }
+        return std::string_view{_args.config_dir};
+    }
 
 private:
     const sluice_create_args& _args;
@@ -70,12 +82,25 @@ public:
     virtual void onLog(MessageContext&) {}
 };
 
+// What a builder is given to build.
+struct BuildInput {
+    sluice_message_kind message;  // which message of the exchange
+    std::string_view mediaType;    // lower-case type/subtype without parameters
+    std::string_view contentType;  // the whole Content-Type value, parameters included
+    std::string_view bytes;        // the body
+};
+
 class MessageBuilder : public Component {
 public:
     using Component::Component;
     // Build `bytes` of `mediaType` into a tree allocated with ctx.allocate(); return it or nullptr
     // (with a log line) when the bytes are not acceptable.
     virtual const sluice_value* build(MessageContext& ctx, std::string_view mediaType, std::string_view bytes) = 0;
+    // What the host calls: override it to see the Content-Type's parameters (charset …).
+    virtual const sluice_value* buildMessage(MessageContext& ctx, const BuildInput& input)
+    {
+        return build(ctx, input.mediaType, input.bytes);
+    }
 };
 
 class MessageFormatter : public Component {

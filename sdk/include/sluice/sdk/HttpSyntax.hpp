@@ -3,6 +3,7 @@
 // HTTP field syntax (RFC 9110 §5.1, §5.5), shared by the runtime, the fake host and plugins.
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace sluice::sdk {
@@ -87,6 +88,102 @@ inline bool isFieldValue(std::string_view value) noexcept
         }
     }
     return true;
+}
+
+enum class ParameterLookup {
+    Absent,    // the media type has no parameter of that name
+    Found,     // exactly one; its value is in `out`
+    Malformed  // the parameter list does not follow RFC 9110 §5.6.6, or the name occurs twice
+};
+
+// Looks up the parameter `name` (case-insensitive) of a Content-Type value such as
+// `application/xml; charset="iso-8859-1"` (RFC 9110 §8.3.1): parameters are `;`-separated
+// `token=token` or `token=quoted-string` pairs with optional whitespace around the `;`. A
+// quoted value is returned unquoted. A list that cannot be read is Malformed rather than read
+// loosely, and so is a repeated name: a recipient that picked the other one would see a
+// different message.
+inline ParameterLookup mediaTypeParameter(std::string_view contentType, std::string_view name, std::string& out)
+{
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; };
+    const auto sameName = [&](std::string_view a) {
+        if (a.size() != name.size()) {
+            return false;
+        }
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            if (lower(a[i]) != lower(name[i])) {
+                return false;
+            }
+        }
+        return true;
+    };
+    const auto isSpace = [](char c) { return c == ' ' || c == '\t'; };
+    const auto tokenEnd = [&](std::size_t from) {
+        while (from < contentType.size() && isTokenChar(static_cast<unsigned char>(contentType[from]))) {
+            ++from;
+        }
+        return from;
+    };
+    bool found = false;
+    std::size_t at = contentType.find(';');
+    while (at < contentType.size()) {
+        ++at;  // past ';'
+        while (at < contentType.size() && isSpace(contentType[at])) {
+            ++at;
+        }
+        if (at == contentType.size() || contentType[at] == ';') {
+            continue;  // an empty parameter
+        }
+        const std::size_t nameEnd = tokenEnd(at);
+        if (nameEnd == at || nameEnd == contentType.size() || contentType[nameEnd] != '=') {
+            return ParameterLookup::Malformed;
+        }
+        const std::string_view parameter = contentType.substr(at, nameEnd - at);
+        std::string value;
+        at = nameEnd + 1;
+        if (at < contentType.size() && contentType[at] == '"') {
+            for (++at;; ++at) {
+                if (at == contentType.size()) {
+                    return ParameterLookup::Malformed;  // no closing quote
+                }
+                auto c = static_cast<unsigned char>(contentType[at]);
+                if (c == '"') {
+                    ++at;
+                    break;
+                }
+                if (c == '\\') {
+                    if (++at == contentType.size()) {
+                        return ParameterLookup::Malformed;
+                    }
+                    c = static_cast<unsigned char>(contentType[at]);
+                }
+                if (!detail::kSyntaxTable.fieldValue[c]) {
+                    return ParameterLookup::Malformed;
+                }
+                value.push_back(static_cast<char>(c));
+            }
+        } else {
+            const std::size_t valueEnd = tokenEnd(at);
+            if (valueEnd == at) {
+                return ParameterLookup::Malformed;
+            }
+            value.assign(contentType.substr(at, valueEnd - at));
+            at = valueEnd;
+        }
+        while (at < contentType.size() && isSpace(contentType[at])) {
+            ++at;
+        }
+        if (at < contentType.size() && contentType[at] != ';') {
+            return ParameterLookup::Malformed;
+        }
+        if (sameName(parameter)) {
+            if (found) {
+                return ParameterLookup::Malformed;
+            }
+            found = true;
+            out = std::move(value);
+        }
+    }
+    return found ? ParameterLookup::Found : ParameterLookup::Absent;
 }
 
 }  // namespace sluice::sdk

@@ -130,10 +130,25 @@ struct BuilderTraits {
     static sluice_status build(void* instance, sluice_exchange* ex, sluice_str mediaType, sluice_str bytes,
                                const sluice_value** out) noexcept
     {
+        // Only a host that does not know build_message calls this: it gives no parameters.
+        return run(instance, ex, BuildInput{SLUICE_MSG_REQUEST, view(mediaType), view(mediaType), view(bytes)}, out);
+    }
+    static sluice_status buildMessage(void* instance, sluice_exchange* ex, const sluice_build_args* args,
+                                      const sluice_value** out) noexcept
+    {
+        if (args == nullptr || args->struct_size < sizeof(sluice_build_args)) {
+            return SLUICE_E_INVALID;
+        }
+        return run(instance, ex,
+                   BuildInput{args->message, view(args->media_type), view(args->content_type), view(args->bytes)}, out);
+    }
+    static sluice_status run(void* instance, sluice_exchange* ex, const BuildInput& input,
+                             const sluice_value** out) noexcept
+    {
         auto* b = static_cast<MessageBuilder*>(static_cast<Component*>(instance));
         try {
             MessageContext ctx = contextFor(b, ex);
-            *out = b->build(ctx, view(mediaType), view(bytes));
+            *out = b->buildMessage(ctx, input);
             return *out != nullptr ? SLUICE_OK : SLUICE_E_INVALID;
         } catch (const std::exception& e) {
             logException(b, "build", e.what());
@@ -149,6 +164,7 @@ struct BuilderTraits {
             sizeof(sluice_builder_vtable),  // struct_size
             T::kMediaTypes,                 // media_types
             &build,                         // build
+            &buildMessage,                  // build_message (1.1)
         };
         return &table;
     }

@@ -3,6 +3,8 @@
 //    are XML qualified names ('@' + name for attributes, or #text), UTF-8 text, no nested arrays;
 //  - when the XML writer can write the tree back (XML 1.1 input may hold characters XML 1.0
 //    cannot carry), building that output again gives the same tree.
+// An input whose first line starts with "CT:" gives the rest of that line as the Content-Type
+// (charset and other parameters), and the body after it.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -50,7 +52,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 {
     static sluice::fuzz::BuilderHarness harness("xml_builder", R"({"max_depth": 32, "max_bytes": 1048576})");
     auto ex = harness.exchange();
-    const sluice_value* tree = harness.build(ex, std::string_view(reinterpret_cast<const char*>(data), size));
+    std::string_view body(reinterpret_cast<const char*>(data), size);
+    std::string_view contentType;
+    if (body.substr(0, 3) == "CT:" && body.find('\n') != std::string_view::npos) {
+        const std::size_t end = body.find('\n');
+        contentType = body.substr(3, end - 3);
+        body.remove_prefix(end + 1);
+    }
+    const sluice_value* tree = harness.build(ex, body, contentType);
     if (tree == nullptr) {
         return 0;
     }

@@ -34,16 +34,25 @@ inline const sluice_formatter_vtable& formatterTable(const FakeInstance& f)
     return *static_cast<const sluice_formatter_vtable*>(f.component().vtable);
 }
 
-// Builds `bytes` as the runtime does; nullptr when the builder refuses.
+// Builds `bytes` as the runtime does (through build_message, the 1.1 slot; `contentType` is the
+// whole field value and defaults to the media type); nullptr when the builder refuses.
 inline const sluice_value* build(FakeInstance& b, FakeExchange& ex, std::string_view bytes,
-                                 std::string_view mediaType = {})
+                                 std::string_view mediaType = {}, std::string_view contentType = {})
 {
     const sluice_builder_vtable& vt = builderTable(b);
     if (mediaType.empty()) {
         mediaType = vt.media_types[0];
     }
+    const bool hasBuildMessage = vt.build_message != nullptr;
+    REQUIRE(hasBuildMessage);
+    sluice_build_args args{};
+    args.struct_size = sizeof args;
+    args.message = SLUICE_MSG_REQUEST;
+    args.media_type = sdk::str(mediaType);
+    args.content_type = sdk::str(contentType.empty() ? mediaType : contentType);
+    args.bytes = sdk::str(bytes);
     const sluice_value* out = nullptr;
-    sluice_status st = vt.build(b.get(), ex.handle(), sdk::str(mediaType), sdk::str(bytes), &out);
+    sluice_status st = vt.build_message(b.get(), ex.handle(), &args, &out);
     if (st != SLUICE_OK) {
         CHECK(out == nullptr);
         return nullptr;

@@ -225,6 +225,9 @@ public:
         return *m;
     }
 
+    // What create() tells components as their configuration directory.
+    std::string configDir;
+
     // Creates an instance of `component` with a JSON configuration. Throws std::runtime_error
     // with the plugin's reason when create fails.
     std::unique_ptr<FakeInstance> create(std::string_view component, std::string_view configJson = "{}",
@@ -248,6 +251,7 @@ public:
         args.config = config.root();
         args.error = error;
         args.error_capacity = sizeof error;
+        args.config_dir = configDir.c_str();
         void* instance = nullptr;
         sluice_status st = c->create(&args, &instance);
         if (st != SLUICE_OK || instance == nullptr) {
