@@ -55,13 +55,16 @@ TEST_CASE("status line: 3 digits and an optional reason whose SP may be missing 
     CHECK(parsed(response("HTTP/1.1 404 Not  Found \xe9", {"Content-Length: 0"})).reason == "Not  Found \xe9");
     CHECK(parsed(response("HTTP/1.1 200 ", {"Content-Length: 0"})).reason.empty());
     CHECK(parsed(response("HTTP/1.1 200", {"Content-Length: 0"})).status == 200);
-    CHECK(parsed(response("HTTP/1.0 999 Whatever", {"Content-Length: 0"})).status == 999);
+    CHECK(parsed(response("HTTP/1.0 599 Whatever", {"Content-Length: 0"})).status == 599);
     CHECK(parsed(response("HTTP/1.1 100 Continue")).status == 100);
 
     CHECK(responseOutcome(response("HTTP/1.1 200OK")) == 502);
     CHECK(responseOutcome(response("HTTP/1.1 2000 OK")) == 502);
     CHECK(responseOutcome(response("HTTP/1.1 20 OK")) == 502);
     CHECK(responseOutcome(response("HTTP/1.1 099 Low")) == 502);
+    // RFC 9110 §15: outside 100-599 is invalid; a client treats it as a server error.
+    CHECK(responseOutcome(response("HTTP/1.1 600 High")) == 502);
+    CHECK(responseOutcome(response("HTTP/1.0 999 Whatever", {"Content-Length: 0"})) == 502);
     CHECK(responseOutcome(response("HTTP/1.1 000")) == 502);
     CHECK(responseOutcome(response("HTTP/1.1 -20 OK")) == 502);
     CHECK(responseOutcome(response("HTTP/1.1  200 OK")) == 502);

@@ -3,11 +3,16 @@
 // API or one in front of a catch-all API, look-alike names of the fields the gateway owns, the
 // gateway's own answers to HTTP/1.0 keep-alive clients, and further framing variants in both
 // directions. Each case checks what the backend received as well as what the client saw.
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -653,4 +658,44 @@ TEST_CASE("adversarial: a local 204 from a handler carries no body, whatever the
     CHECK(next->status == 200);
     CHECK(next->body == "backend /y");
     CHECK(client.received().find("answered after a pause") == std::string::npos);
+}
+
+TEST_CASE("adversarial: pipelined requests the gateway answers itself are read only as fast as they are answered")
+{
+    // A client pipelines 404s without reading the answers. The gateway must not read ahead of
+    // what it answers (each answer used to read another 32 KB), must stop reading while its
+    // answers wait unread, and must let other clients in between.
+    ScriptedBackend backend(echo());
+    // Past max_requests_per_connection the connection closes and drains its input, which would
+    // hide the read-ahead.
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"max_requests_per_connection": 100000000})"));
+    const long rssBefore = gw.statusValue("VmRSS");
+    int error = 0;
+    const int fd = connectLoopback(gw.port(), error);
+    REQUIRE(fd >= 0);
+    REQUIRE(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
+    std::string burst;
+    while (burst.size() < 64 * 1024) {
+        burst += "GET /nowhere HTTP/1.1\r\nHost: a\r\n\r\n";
+    }
+    std::size_t sent = 0;
+    const auto until = Clock::now() + 2s;
+    while (Clock::now() < until && sent < (256u << 20)) {
+        const ssize_t n = ::send(fd, burst.data(), burst.size(), MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += static_cast<std::size_t>(n);
+        } else {
+            std::this_thread::sleep_for(5ms);  // full: the gateway stopped reading
+        }
+    }
+    RawClient other(gw.port());
+    auto r = other.exchange(getRequest("/svc/v1/meanwhile"), 5s);
+    REQUIRE_MESSAGE(r, other.error());
+    CHECK(r->status == 200);
+    const long rssAfter = gw.statusValue("VmRSS");
+    INFO("sent " << sent << " bytes in 2 s; VmRSS " << rssBefore << " kB -> " << rssAfter << " kB");
+    // What the kernel buffers on both sides can hold, not what a client can send.
+    CHECK(sent < (32u << 20));
+    CHECK(rssAfter - rssBefore < 32 * 1024);
+    ::close(fd);
 }

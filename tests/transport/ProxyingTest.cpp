@@ -247,7 +247,9 @@ TEST_CASE("HEAD: no body is relayed, Content-Length passes through, the connecti
 {
     ScriptedBackend backend([](const ReceivedRequest& r) {
         BackendReply reply;
-        if (r.method == "HEAD") {
+        if (r.method == "HEAD" && r.target == "/nothing") {
+            reply.bytes = "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n";  // a length a 204 must not have
+        } else if (r.method == "HEAD") {
             reply.bytes = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1234\r\nETag: \"v1\"\r\n\r\n";
         } else {
             reply.bytes = httpResponse(200, "full body");
@@ -271,6 +273,12 @@ TEST_CASE("HEAD: no body is relayed, Content-Length passes through, the connecti
     REQUIRE(backend.waitForRequests(2, 2s));
     CHECK(backend.request(0).method == "HEAD");
     CHECK(backend.connectionCount() == 1);  // the upstream connection survived the HEAD too
+
+    // A 204 has no Content-Length (RFC 9110 §8.6), also in answer to HEAD.
+    auto none = client.exchange(getRequest("/svc/v1/nothing", {}, "HEAD"));
+    REQUIRE_MESSAGE(none, client.error());
+    CHECK(none->status == 204);
+    CHECK_FALSE(none->header("Content-Length"));
 
     // A local error answer to HEAD has a length but no body either.
     auto missing = client.exchange(getRequest("/nowhere", {}, "HEAD"));

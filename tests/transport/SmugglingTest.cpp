@@ -2,8 +2,13 @@
 // between a raw client and scripted backends. Every ambiguous request is refused with a JSON error
 // and the connection closed before anything reaches a backend; every path a backend receives is
 // the canonical one inside its API; no backend answer can leave the client connection out of step.
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -547,4 +552,117 @@ TEST_CASE("response desync: a backend's broken chunking ends the client connecti
     for (const auto& up : backend.requests()) {
         CHECK(up.target != "/next");
     }
+}
+
+namespace {
+
+const std::string kPoison = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\nX-Poison: yes\r\n\r\nPOISONED";
+
+// A response of exactly `total` bytes (head included) with the body "AAA…".
+std::string responseOfSize(std::size_t total)
+{
+    std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 00000\r\n\r\n";
+    const std::size_t body = total - head.size();
+    std::string length = std::to_string(body);
+    head.replace(head.find("00000"), 5, std::string(5 - length.size(), '0') + length);
+    return head + std::string(body, 'A');
+}
+
+}  // namespace
+
+TEST_CASE("smuggling: bytes after a response that ends where a read ended never answer the next request")
+{
+    // The backend sends a response of exactly the gateway's 64 KiB read size followed by a
+    // second response in the same write. With edge-triggered events nothing reports those
+    // bytes again: a pooled connection must be looked at before it is reused (RFC 9112 §6.3).
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = r.target == "/exact" ? responseOfSize(64 * 1024) + kPoison : httpResponse(200, "real");
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), kNoSuspension));
+    for (int round = 0; round < 5; ++round) {
+        CAPTURE(round);
+        RawClient attacker(gw.port());
+        auto first = attacker.exchange(getRequest("/svc/v1/exact"));
+        REQUIRE_MESSAGE(first, attacker.error());
+        CHECK(first->status == 200);
+        std::this_thread::sleep_for(50ms);
+        RawClient victim(gw.port());
+        auto next = victim.exchange(getRequest("/svc/v1/next"));
+        REQUIRE_MESSAGE(next, victim.error());
+        CHECK(next->body == "real");
+        CHECK_FALSE(next->header("X-Poison").has_value());
+    }
+}
+
+TEST_CASE("smuggling: a backend that answered before the request body ended is not reused")
+{
+    // The backend answers as soon as it has the head, then sends a second response while the
+    // gateway still forwards the body: as a backend does that takes the body's bytes for a
+    // request of its own. Its connection must not carry the next client's request.
+    int port = 0;
+    const int listener = listenLoopback(port);
+    std::atomic<int> accepted{0};
+    std::atomic<bool> stop{false};
+    std::thread server([&] {
+        std::vector<std::thread> connections;
+        while (!stop.load()) {
+            const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd < 0) {
+                break;
+            }
+            const int number = ++accepted;
+            connections.emplace_back([fd, number] {
+                setIoTimeouts(fd, std::chrono::seconds(5));
+                std::string in;
+                const auto deadline = Clock::now() + 5s;
+                while (in.find("\r\n\r\n") == std::string::npos &&
+                       readSome(fd, in, deadline) == ReadStatus::Data) {
+                }
+                if (number == 1) {
+                    sendAll(fd, httpResponse(200, "early"));
+                    std::this_thread::sleep_for(100ms);
+                    sendAll(fd, kPoison);  // the answer to "the request" in the body
+                } else {
+                    sendAll(fd, httpResponse(200, "fresh"));
+                }
+                while (readSome(fd, in, deadline) == ReadStatus::Data) {
+                }
+                ::close(fd);
+            });
+        }
+        for (auto& c : connections) {
+            c.join();
+        }
+    });
+    struct Stop {
+        std::atomic<bool>& flag;
+        int fd;
+        std::thread& thread;
+        ~Stop()
+        {
+            flag = true;
+            ::shutdown(fd, SHUT_RDWR);
+            thread.join();
+            ::close(fd);
+        }
+    } stopper{stop, listener, server};
+
+    SluicedProcess gw(oneApi("/svc", endpointList({"http://127.0.0.1:" + std::to_string(port)}), kNoSuspension));
+    RawClient client(gw.port());
+    REQUIRE(client.send("POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n"));
+    auto early = client.read(3s);
+    REQUIRE_MESSAGE(early, client.error());
+    CHECK(early->body == "early");
+    std::this_thread::sleep_for(300ms);  // the second response is in the gateway's socket now
+    REQUIRE(client.send("0123456789"));
+    std::this_thread::sleep_for(100ms);
+
+    RawClient victim(gw.port());
+    auto next = victim.exchange(getRequest("/svc/v1/next"));
+    REQUIRE_MESSAGE(next, victim.error());
+    CHECK(next->body == "fresh");
+    CHECK_FALSE(next->header("X-Poison").has_value());
+    CHECK(accepted.load() == 2);
 }

@@ -400,3 +400,35 @@ TEST_CASE("upstream: a streaming body is not sent on a pooled connection whose c
     CHECK(backend.connectionCount() == 2);  // the POST went on a new connection
     CHECK(backend.incompleteCount() == 0);  // and nothing of it on the closed one
 }
+
+TEST_CASE("upstream: a POST on a pooled connection that breaks is not sent again, even before its answer began")
+{
+    // RFC 9112 §9.3.1.1: a proxy must not retry a request that is not idempotent. The first
+    // connection carries a GET, then the POST; the backend takes the POST and closes, once after
+    // two bytes of a status line, once silently. Either way it may have acted on the POST.
+    for (const bool partial : {true, false}) {
+        CAPTURE(partial);
+        ScriptedBackend backend([partial](const ReceivedRequest& r) {
+            BackendReply reply;
+            reply.bytes = httpResponse(200, r.method + " on connection " + std::to_string(r.connection));
+            if (r.method == "POST" && r.connection == 1) {
+                reply.bytes = "HTTP/1.1 20";
+                reply.truncateAt = partial ? reply.bytes.size() : 0;
+            }
+            return reply;
+        });
+        SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), kNoSuspension));
+        RawClient client(gw.port());
+        auto warm = client.exchange(getRequest("/svc/v1/warm"));
+        REQUIRE_MESSAGE(warm, client.error());
+        REQUIRE(warm->status == 200);
+        auto post = client.exchange(bodyRequest("POST", "/svc/v1/order", ""));
+        REQUIRE_MESSAGE(post, client.error());
+        CHECK(post->status == 502);
+        CHECK(countMethod(backend, "POST") == 1);
+        // An idempotent request on a pooled connection closed before any answer is still retried.
+        auto get = client.exchange(getRequest("/svc/v1/after"));
+        REQUIRE_MESSAGE(get, client.error());
+        CHECK(get->status == 200);
+    }
+}

@@ -983,8 +983,8 @@ ParseResult parseStatusLine(const Scanner& s, std::size_t& pos, std::size_t maxL
     if (major != 1 || minor > 1) {
         return fail(502, "HTTP version not supported");
     }
-    if (out.status < 100) {
-        return fail(502, "status code below 100");
+    if (out.status < 100 || out.status > 599) {
+        return fail(502, "status code outside 100-599");  // RFC 9110 §15
     }
     out.versionMinor = minor;
     return complete();

@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <stdexcept>
 #include <string>
@@ -82,6 +83,18 @@ void EventLoop::defer(std::function<void()> task)
     _deferred.push_back(std::move(task));
 }
 
+void EventLoop::resumeNext(IoHandler* handler)
+{
+    if (std::find(_resume.begin(), _resume.end(), handler) == _resume.end()) {
+        _resume.push_back(handler);
+    }
+}
+
+void EventLoop::forget(IoHandler* handler)
+{
+    _resume.erase(std::remove(_resume.begin(), _resume.end(), handler), _resume.end());
+}
+
 void EventLoop::stop()
 {
     post([this] { _stopping = true; });
@@ -89,7 +102,7 @@ void EventLoop::stop()
 
 int EventLoop::waitTimeoutMs() const
 {
-    if (!_deferred.empty()) {
+    if (!_deferred.empty() || !_resume.empty()) {
         return 0;
     }
     if (_timers.empty()) {
@@ -152,6 +165,13 @@ void EventLoop::run()
                 continue;
             }
             static_cast<IoHandler*>(events[i].data.ptr)->onIo(events[i].events);
+        }
+        // Handlers that yielded in the previous iteration, after this one's events: one at a
+        // time from the front, as one may forget() another.
+        for (std::size_t left = _resume.size(); left > 0 && !_resume.empty(); --left) {
+            IoHandler* handler = _resume.front();
+            _resume.erase(_resume.begin());
+            handler->onIo(EPOLLIN);
         }
         runTimers();
         while (!_deferred.empty()) {

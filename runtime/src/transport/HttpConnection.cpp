@@ -42,6 +42,8 @@ char* bodyBlock()
     return block.get();
 }
 constexpr std::size_t kHighWatermark = 256 * 1024;
+// Pipelined requests answered without a backend in one go before the connection yields.
+constexpr std::size_t kAnsweredPerTurn = 32;
 // Lingering close after an answer with input still arriving: at most this long in all, closed
 // earlier when the client is silent for kLingerIdleMs; reads per loop iteration are bounded.
 constexpr int kLingerTotalMs = 5000;
@@ -276,6 +278,7 @@ HttpConnection::~HttpConnection()
     _timers.clear();
     _calls.clear();
     _loop.disarm(this);
+    _loop.forget(this);
     releaseExchange();
 }
 
@@ -468,12 +471,25 @@ bool HttpConnection::fillInput()
 
 void HttpConnection::readLoop()
 {
+    std::size_t answered = 0;  // pipelined requests answered here without a backend
     while (!_closed) {
         switch (_state) {
             case State::ReadHead:
                 if (!_in.empty()) {
+                    const std::uint32_t served = _served;
                     processInput();
                     if (_state != State::ReadHead || _closed) {
+                        continue;
+                    }
+                    if (_served != served) {
+                        // The request was answered within processInput (a 404, 405, a local
+                        // answer): parse the next one from what is here before reading more, so
+                        // that input is read only as fast as it is answered. After a burst, let
+                        // the worker's other connections run first.
+                        if (++answered == kAnsweredPerTurn) {
+                            _loop.resumeNext(this);
+                            return;
+                        }
                         continue;
                     }
                 }
@@ -483,6 +499,9 @@ void HttpConnection::readLoop()
                 }
                 if (!_readable) {
                     return;
+                }
+                if (_out.size() > kHighWatermark) {
+                    return;  // a client that does not read its answers gets no more read; EPOLLOUT resumes
                 }
                 {
                     bool wasEmpty = _in.empty();
@@ -905,9 +924,11 @@ bool HttpConnection::connectUpstream(std::string_view early)
         }
         io().tried.push_back(_endpoint);
         std::string error;
-        // A body that streams cannot be sent a second time, so a stale pooled connection would
-        // cost this request a 502: check the connection first (a request in hand is retried).
-        const bool replayable = _bodyMode == BodyMode::None || ex().requestBody.has_value();
+        // A request that cannot be sent a second time (a body that streams, or a method that is
+        // not idempotent, RFC 9112 §9.3.1.1) would get a 502 from a stale pooled connection:
+        // check the connection first. An idempotent request in hand is retried instead.
+        const bool replayable =
+            (_bodyMode == BodyMode::None || ex().requestBody.has_value()) && idempotent(ex().method);
         _upstream = _worker.pool().acquire(_endpoint->poolKey, _endpoint->addresses.front(), error,
                                            _endpoint->tlsContext.get(), _endpoint->serverName, !replayable);
         if (_upstream == nullptr) {
@@ -1136,8 +1157,8 @@ void HttpConnection::onUpstreamHead(const http::ResponseHead& head)
         if (hopByHop(f.name)) {
             continue;
         }
-        if (fieldNameEquals(f.name, "content-length") && !_isHead) {
-            continue;  // the transport frames the response itself
+        if (fieldNameEquals(f.name, "content-length") && (!_isHead || head.status == 204)) {
+            continue;  // the transport frames the response itself; a 204 has none (RFC 9110 §8.6)
         }
         ex.responseHeaders.add(f.name, f.value);
     }
@@ -1313,10 +1334,12 @@ void HttpConnection::onUpstreamEnd()
     _endpoint->reportSuccess();
     _upstreamEnded = true;
     if (!_bodyEnded && _keepAlive && !_bufferResponse && _headWritten) {
-        // The backend answered before the whole request body arrived (it may read the rest or
-        // discard it): keep forwarding the body, and finish once both directions are done, so
-        // that neither connection has to be thrown away.
+        // The backend answered before the whole request body arrived: keep forwarding the body,
+        // and finish once both directions are done, so that the client's connection stays in
+        // step. The backend's is not reused: a backend that answered early may not read the
+        // rest as a body, and would take client bytes for a request of its own (smuggling).
         _awaitingBody = true;
+        _upstream->forbidReuse();
         if (_clientFraming == ClientFraming::Chunked) {
             writeOut("0\r\n\r\n");
             _clientFraming = ClientFraming::Length;  // the terminator is out
@@ -1381,20 +1404,22 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
         }
         return;
     }
-    // Nothing of the response arrived. A request whose body is fully in hand may go again:
-    // always when nothing was sent (connect failure, or a stale pooled connection), otherwise
-    // only when idempotent.
+    // No response head arrived. A request whose body is fully in hand may go again: always when
+    // nothing was sent (connect failure), otherwise only when idempotent (RFC 9112 §9.3.1.1: a
+    // proxy must not retry a POST on its own, even on a pooled connection that looks stale).
+    // A pooled connection closed before any byte came back counts against the connection, not
+    // the endpoint.
     bool bodyInHand = _bodyMode == BodyMode::None || ex().requestBody.has_value();
-    bool staleReuse = reused && failure == UpstreamFailure::Closed;
+    bool staleReuse = reused && failure == UpstreamFailure::Closed && !up->receivedAny();
     if (failure == UpstreamFailure::Connect || failure == UpstreamFailure::Timeout ||
         failure == UpstreamFailure::BadResponse) {
         _endpoint->reportFailure(upstream::monotonicMs(), endpoints.suspension);
     }
     bool retry = bodyInHand &&
-                 (failure == UpstreamFailure::Connect || staleReuse ||
+                 (failure == UpstreamFailure::Connect ||
                   (idempotent(ex().method) && failure != UpstreamFailure::BadResponse)) &&
-                 static_cast<int>(io().tried.size()) <= endpoints.retries;
-    if (staleReuse) {
+                 (staleReuse || static_cast<int>(io().tried.size()) <= endpoints.retries);
+    if (staleReuse && retry) {
         io().tried.pop_back();  // the endpoint is fine; its pooled connection was not
     }
     Logging::get("upstream")->warn("{} {}: {} ({})", ex().method, _endpoint->url,
@@ -1695,6 +1720,7 @@ void HttpConnection::closeNow()
     }
     _loop.remove(_stream->fd());
     _loop.disarm(this);
+    _loop.forget(this);
     _worker.closed(this);
 }
 

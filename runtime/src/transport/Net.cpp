@@ -278,6 +278,16 @@ Stream::~Stream()
     }
 }
 
+bool Stream::inputPending()
+{
+    char probe;
+    ssize_t n;
+    do {
+        n = ::recv(_fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
 IoResult Stream::read(char* buffer, std::size_t length)
 {
     for (;;) {

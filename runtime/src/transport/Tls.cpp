@@ -466,6 +466,21 @@ IoResult TlsStream::read(char* buffer, std::size_t length)
     return fromSslError(rc);
 }
 
+bool TlsStream::inputPending()
+{
+    // SSL_peek processes what is not application data (a TLS 1.3 session ticket, say) and leaves
+    // the rest for read().
+    ERR_clear_error();
+    char probe;
+    std::size_t n = 0;
+    if (SSL_peek_ex(_ssl, &probe, 1, &n) == 1) {
+        return true;
+    }
+    const int error = SSL_get_error(_ssl, 0);
+    ERR_clear_error();
+    return error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE;
+}
+
 IoResult TlsStream::writev(const iovec* parts, int count)
 {
     _wantRead = false;

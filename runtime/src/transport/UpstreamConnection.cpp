@@ -11,8 +11,10 @@
 namespace sluice::runtime::transport {
 
 namespace {
+
 constexpr std::size_t kReadChunk = 64 * 1024;
-}
+
+}  // namespace
 
 UpstreamConnection::UpstreamConnection(EventLoop& loop, UpstreamPool& pool, std::string key, std::unique_ptr<Stream> stream,
                                        bool connecting)
@@ -44,6 +46,9 @@ void UpstreamConnection::attach(UpstreamSink* sink, std::string_view requestMeth
     _requestQueued = false;
     _paused = false;
     _keepAlive = false;
+    _receivedAny = false;
+    _reuseForbidden = false;
+    _unreadMaybe = false;
     _chunked.reset();
     _bodyRemaining = 0;
     _readTimeoutMs = readTimeoutMs;
@@ -103,7 +108,11 @@ void UpstreamConnection::pauseReading(bool paused)
 void UpstreamConnection::release()
 {
     _sink = nullptr;
-    if (_state == State::Active && _responseDone && _keepAlive && _requestQueued && _out.empty() && _in.empty()) {
+    const bool reusable = _state == State::Active && _responseDone && _keepAlive && !_reuseForbidden &&
+                          _requestQueued && _out.empty() && _in.empty();
+    // Bytes after a complete response are never a response of their own (RFC 9112 §6.3): a
+    // connection that has any is closed, never handed to the next request.
+    if (reusable && (!_unreadMaybe || !_stream->inputPending())) {
         _pool.putIdle(this);
     } else if (_state != State::Closed) {
         close();
@@ -185,6 +194,9 @@ void UpstreamConnection::onIo(std::uint32_t events)
     }
     if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
         _readable = true;
+        if (_responseDone) {
+            _unreadMaybe = true;  // input after the response, before release(): not read below
+        }
     }
     if (!_out.empty() && (_writable || _stream->isTls())) {
         _writable = true;
@@ -227,9 +239,14 @@ void UpstreamConnection::readResponse()
             IoResult r = _stream->read(_in.prepare(kReadChunk), kReadChunk);
             if (r.status == IoStatus::Ok) {
                 _in.commit(r.bytes);
+                _receivedAny = true;
+                // A short read of a TCP socket took all it held (epoll(7)); later bytes raise an
+                // event of their own. A full one, or TLS, may have left some.
+                _unreadMaybe = r.bytes == kReadChunk || _stream->isTls();
                 _deadline = _loop.now() + std::chrono::milliseconds(_readTimeoutMs);
             } else if (r.status == IoStatus::WouldBlock) {
                 _readable = false;
+                _unreadMaybe = false;
             } else {
                 eof = true;
                 _readable = false;
@@ -377,19 +394,6 @@ UpstreamPool::UpstreamPool(EventLoop& loop, std::size_t maxIdlePerKey, int idleT
 
 UpstreamPool::~UpstreamPool() = default;
 
-namespace {
-
-// An idle keep-alive connection has nothing to say: pending bytes, an end of stream or an error
-// all mean the backend has given it up (perhaps in this very loop iteration, before its event
-// was seen).
-bool idleLooksAlive(int fd)
-{
-    char probe;
-    ssize_t n = ::recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
-
-}  // namespace
 
 UpstreamConnection* UpstreamPool::acquire(const std::string& key, const Address& address, std::string& error,
                                           const TlsClientContext* tls, const std::string& serverName,
@@ -400,7 +404,7 @@ UpstreamConnection* UpstreamPool::acquire(const std::string& key, const Address&
         while (!it->second.empty()) {
             UpstreamConnection* c = it->second.back();
             it->second.pop_back();
-            if (c->_state == UpstreamConnection::State::Idle && verifyIdle && !idleLooksAlive(c->_stream->fd())) {
+            if (c->_state == UpstreamConnection::State::Idle && verifyIdle && c->_stream->inputPending()) {
                 c->close();
                 continue;
             }

@@ -59,6 +59,12 @@ public:
     // objects whose events may still be in the current epoll batch.
     void defer(std::function<void()> task);
 
+    // Calls handler->onIo(EPOLLIN) once in the next iteration, after the events epoll reports
+    // then (loop thread only): a handler that stopped with input left, to let others run first,
+    // resumes there. forget() cancels it; a handler must forget() before it is destroyed.
+    void resumeNext(IoHandler* handler);
+    void forget(IoHandler* handler);
+
     // Runs until stop(). Thread: the loop's own.
     void run();
     void stop();  // thread-safe
@@ -87,6 +93,7 @@ private:
     std::mutex _postedMutex;
     std::vector<std::function<void()>> _posted;
     std::vector<std::function<void()>> _deferred;
+    std::vector<IoHandler*> _resume;  // for the next iteration
 };
 
 }  // namespace sluice::runtime::transport

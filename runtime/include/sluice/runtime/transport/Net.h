@@ -84,6 +84,9 @@ public:
 
     int fd() const noexcept { return _fd; }
     virtual IoResult read(char* buffer, std::size_t length);
+    // Whether bytes, an end of stream or an error wait to be read; consumes nothing and never
+    // blocks. (TLS: application data, after processing any records that are not.)
+    virtual bool inputPending();
     virtual IoResult writev(const iovec* parts, int count);
     // TLS: drives the handshake; true when done. Plain streams are always done.
     virtual IoResult handshake() { return {}; }

@@ -97,6 +97,7 @@ public:
     ~TlsStream() override;
 
     IoResult read(char* buffer, std::size_t length) override;
+    bool inputPending() override;
     IoResult writev(const iovec* parts, int count) override;
     IoResult handshake() override;
     bool handshakeDone() const override { return _done; }

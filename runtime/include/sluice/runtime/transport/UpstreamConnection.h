@@ -56,13 +56,19 @@ public:
     void requestComplete();
     // Stops/starts delivering response data (flow control towards a slow client).
     void pauseReading(bool paused);
-    // Detaches the sink. A connection whose response was complete and that may be kept alive
-    // returns to the pool; otherwise it is closed.
+    // Detaches the sink. A connection whose response was complete, that may be kept alive and
+    // has nothing unread (checked when a read may have left bytes in the socket) returns to the
+    // pool; otherwise it is closed.
     void release();
     // Closes immediately (the exchange was abandoned).
     void abort();
+    // This connection is not to be reused, whatever the response said (e.g. the backend answered
+    // before it had the whole request body, and may take the rest for a request of its own).
+    void forbidReuse() noexcept { _reuseForbidden = true; }
 
     bool reused() const noexcept { return _reused; }
+    // Some bytes of a response to this exchange arrived (parsed or not).
+    bool receivedAny() const noexcept { return _receivedAny; }
     const std::string& key() const noexcept { return _key; }
 
     void onIo(std::uint32_t events) override;
@@ -98,6 +104,12 @@ private:
     bool _reused = false;
     bool _keepAlive = false;
     bool _delivering = false;
+    bool _receivedAny = false;
+    bool _reuseForbidden = false;
+    // Bytes may wait unread in the socket or the TLS layer: the last read filled its buffer (or
+    // was TLS), or input was signalled after the response was complete. With edge-triggered
+    // events nothing would report them again, so release() looks before pooling.
+    bool _unreadMaybe = false;
     std::uint64_t _bodyRemaining = 0;
     std::unique_ptr<http::ChunkedDecoder> _chunked;
     int _readTimeoutMs = 60000;
