@@ -6,14 +6,19 @@
 # From the build directory: `cpack -G DEB`, `cpack -G RPM`, or `cpack` for both.
 #   sluice_0.1.0_amd64.deb  sluice-dev_0.1.0_amd64.deb  sluice-0.1.0.x86_64.rpm  sluice-dev-0.1.0.x86_64.rpm
 
-# The runtime package provides sluice-plugin-abi-<MAJOR>: a plugin package depends on it, so the
-# package manager refuses to install a plugin next to a runtime that would not load it.
-file(STRINGS "${PROJECT_SOURCE_DIR}/sdk/include/sluice/abi_version.h" _abi_major_line
-     REGEX "^#define[ \t]+SLUICE_ABI_MAJOR[ \t]+[0-9]+")
-if(NOT _abi_major_line MATCHES "SLUICE_ABI_MAJOR[ \t]+([0-9]+)")
+# The runtime package provides sluice-plugin-abi-<MAJOR>, versioned with the ABI's MAJOR.MINOR: a
+# plugin package depends on it, `sluice-plugin-abi-1 (>= 1.1)` for one built with SDK ABI 1.1, so
+# the package manager refuses to install a plugin next to a runtime that would not load it.
+file(STRINGS "${PROJECT_SOURCE_DIR}/sdk/include/sluice/abi_version.h" _abi_version_lines
+     REGEX "^#define[ \t]+SLUICE_ABI_(MAJOR|MINOR)[ \t]+[0-9]+")
+if(NOT _abi_version_lines MATCHES "SLUICE_ABI_MAJOR[ \t]+([0-9]+)")
     message(FATAL_ERROR "packaging: no SLUICE_ABI_MAJOR in sdk/include/sluice/abi_version.h")
 endif()
-set(_abi_provides "sluice-plugin-abi-${CMAKE_MATCH_1}")
+set(_abi_major "${CMAKE_MATCH_1}")
+if(NOT _abi_version_lines MATCHES "SLUICE_ABI_MINOR[ \t]+([0-9]+)")
+    message(FATAL_ERROR "packaging: no SLUICE_ABI_MINOR in sdk/include/sluice/abi_version.h")
+endif()
+set(_abi_minor "${CMAKE_MATCH_1}")
 
 set(SLUICE_PACKAGE_CONTACT "Sluice maintainers <sluice-maintainers@localhost>" CACHE STRING
     "Maintainer named in the deb and rpm packages")
@@ -76,7 +81,7 @@ set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION net)
 # dpkg-shlibdeps adds the shared-library dependencies; postinst needs adduser.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_DEPENDS "adduser")
-set(CPACK_DEBIAN_RUNTIME_PACKAGE_PROVIDES "${_abi_provides}")
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_PROVIDES "sluice-plugin-abi-${_abi_major} (= ${_abi_major}.${_abi_minor})")
 
 # dpkg treats only the files listed in conffiles as configuration (kept on upgrade when edited,
 # kept on remove, deleted on purge); CPack does not generate the list.
@@ -115,7 +120,7 @@ list(REMOVE_DUPLICATES CPACK_RPM_EXCLUDE_FROM_AUTO_FILELIST_ADDITION)
 set(CPACK_RPM_RUNTIME_PACKAGE_NAME sluice)
 set(CPACK_RPM_RUNTIME_FILE_NAME "sluice-${CPACK_PACKAGE_VERSION}.${_rpm_arch}.rpm")
 set(CPACK_RPM_RUNTIME_PACKAGE_SUMMARY "${CPACK_COMPONENT_RUNTIME_DISPLAY_NAME}")
-set(CPACK_RPM_RUNTIME_PACKAGE_PROVIDES "${_abi_provides}")
+set(CPACK_RPM_RUNTIME_PACKAGE_PROVIDES "sluice-plugin-abi-${_abi_major} = ${_abi_major}.${_abi_minor}")
 set(CPACK_RPM_RUNTIME_PACKAGE_REQUIRES_PRE "shadow-utils")
 list(TRANSFORM _pkg_conffiles PREPEND "%config(noreplace) " OUTPUT_VARIABLE CPACK_RPM_RUNTIME_USER_FILELIST)
 set(CPACK_RPM_RUNTIME_PRE_INSTALL_SCRIPT_FILE "${CMAKE_CURRENT_SOURCE_DIR}/rpm/pre.sh")

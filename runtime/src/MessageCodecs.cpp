@@ -71,6 +71,9 @@ sluice_status MessageCodecs::build(Exchange& ex, sluice_message_kind which, cons
         return SLUICE_E_UNSUPPORTED;  // the body streams through: no handler declared it needs it
     }
     const HeaderList& headers = which == SLUICE_MSG_REQUEST ? ex.requestHeaders : ex.responseHeaders;
+    if (headers.get("Content-Type", 1)) {
+        return SLUICE_E_INVALID;  // two media types: a recipient that took the other would read another message
+    }
     const std::string_view contentType = headers.get("Content-Type").value_or("");
     std::string type = mediaTypeOf(contentType);
     auto it = _builders.find(type);

@@ -44,6 +44,11 @@ abi_major() {
         "$SRC/sdk/include/sluice/abi_version.h"
 }
 
+abi_minor() {
+    sed -n 's/^#define[[:space:]]*SLUICE_ABI_MINOR[[:space:]]*\([0-9][0-9]*\).*/\1/p' \
+        "$SRC/sdk/include/sluice/abi_version.h"
+}
+
 # The package version, as CPack sees it.
 package_version() {
     sed -n 's/^set(CPACK_PACKAGE_VERSION "\(.*\)")$/\1/p' "$BUILD/CPackConfig.cmake"

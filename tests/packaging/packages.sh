@@ -18,6 +18,7 @@ trap 'rm -rf "$work"' EXIT
 version=$(package_version)
 [ -n "$version" ] || fail "no CPACK_PACKAGE_VERSION in $BUILD/CPackConfig.cmake"
 provides="sluice-plugin-abi-$(abi_major)"
+abi_version="$(abi_major).$(abi_minor)"
 deb_arch=$(dpkg --print-architecture)
 rpm_arch=$(uname -m)
 
@@ -104,7 +105,8 @@ fi
 [ "$(deb_field "$deb" Package)" = sluice ] || fail "sluice deb: Package is $(deb_field "$deb" Package)"
 [ "$(deb_field "$deb_dev" Package)" = sluice-dev ] || fail "sluice-dev deb: Package is $(deb_field "$deb_dev" Package)"
 [ "$(deb_field "$deb" Version)" = "$version" ] || fail "sluice deb: Version is $(deb_field "$deb" Version)"
-grep -q -w -F "$provides" <<<"$(deb_field "$deb" Provides)" || fail "sluice deb does not provide $provides"
+grep -q -F "$provides (= $abi_version)" <<<"$(deb_field "$deb" Provides)" ||
+    fail "sluice deb does not provide $provides (= $abi_version): $(deb_field "$deb" Provides)"
 depends=$(deb_field "$deb" Depends)
 grep -q -w adduser <<<"$depends" || fail "sluice deb must depend on adduser (postinst uses it): $depends"
 grep -q -w libc6 <<<"$depends" || fail "sluice deb lacks shared-library dependencies (dpkg-shlibdeps): $depends"
@@ -142,7 +144,8 @@ for pair in "sluice:$rpm" "sluice-dev:$rpm_dev"; do
     actual=$(rpm_q --qf '%{NAME} %{VERSION}' "${pair#*:}")
     [ "$actual" = "${pair%%:*} $version" ] || fail "$(basename "${pair#*:}") is $actual, not ${pair%%:*} $version"
 done
-grep -q -x -F "$provides" <<<"$(rpm_q --provides "$rpm")" || fail "sluice rpm does not provide $provides"
+grep -q -x -F "$provides = $abi_version" <<<"$(rpm_q --provides "$rpm")" ||
+    fail "sluice rpm does not provide $provides = $abi_version: $(rpm_q --provides "$rpm" | tr '\n' ' ')"
 grep -q -x -F "sluice = $version" <<<"$(rpm_q --requires "$rpm_dev")" ||
     fail "sluice-dev rpm must require sluice = $version"
 rpm_config=$(rpm_q -c "$rpm" | sort)

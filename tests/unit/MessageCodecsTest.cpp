@@ -74,6 +74,18 @@ TEST_CASE("MessageCodecs: a 1.1 builder gets the message kind, the whole Content
     CHECK(m["bytes"] == "out");
 }
 
+TEST_CASE("MessageCodecs: a message with two Content-Type fields is not built")
+{
+    Codecs c;
+    Exchange ex;
+    ex.requestHeaders.add("Content-Type", "application/x-sluice-v11; charset=utf-8");
+    ex.requestHeaders.add("Content-Type", "application/x-sluice-v11; charset=utf-7");
+    ex.requestBody = std::string("<a/>");
+    const sluice_value* value = nullptr;
+    CHECK(c.codecs->build(ex, SLUICE_MSG_REQUEST, &value) == SLUICE_E_INVALID);
+    CHECK(value == nullptr);
+}
+
 TEST_CASE("MessageCodecs: a 1.0 builder loads and is called through build")
 {
     Codecs c;

@@ -53,7 +53,8 @@ const sluice_value* XmlBuilder::buildMessage(sdk::MessageContext& ctx, const sdk
         return nullptr;
     }
     std::string charset;
-    if (sdk::mediaTypeParameter(input.contentType, "charset", charset) == sdk::ParameterLookup::Malformed) {
+    const sdk::ParameterLookup lookup = sdk::mediaTypeParameter(input.contentType, "charset", charset);
+    if (lookup == sdk::ParameterLookup::Malformed || (lookup == sdk::ParameterLookup::Found && charset.empty())) {
         logger().debug("refused an XML body: the Content-Type's parameters cannot be read");
         return nullptr;
     }

@@ -99,6 +99,21 @@ bool byteSafeEncoding(const std::string& name)
     return name == "latin1";
 }
 
+// One name for the aliases of an encoding that a charset and a declaration commonly mix.
+std::string canonicalEncoding(const std::string& name)
+{
+    if (name == "utf8") {
+        return "utf-8";
+    }
+    if (name == "latin1") {
+        return "iso-8859-1";
+    }
+    if (name == "ascii") {
+        return "us-ascii";
+    }
+    return name;
+}
+
 // Works out the layout from the byte order mark; false (with `why`) for encodings refused here.
 // `charset` (lower-case, "" when absent) overrides the declaration but not a byte order mark.
 bool detectLayout(std::string_view bytes, std::string_view charset, Layout& layout, std::string& why)
@@ -126,15 +141,22 @@ bool detectLayout(std::string_view bytes, std::string_view charset, Layout& layo
         why = "the XML declaration does not end within 1024 characters";
         return false;
     }
+    const std::string encoding = declaredEncoding(decl);
     if (layout.start == 0 && !charset.empty()) {
-        if (!byteSafeEncoding(std::string(charset))) {
-            why = "the Content-Type's charset \"" + std::string(charset) +
-                  "\" is not accepted (UTF-16 and UTF-32 need a byte order mark)";
+        const std::string named(charset);
+        if (!byteSafeEncoding(named)) {
+            why = "the Content-Type's charset \"" + named + "\" is not accepted (UTF-16 and UTF-32 need a byte order mark)";
+            return false;
+        }
+        // The charset wins (RFC 7303 §3), but a backend that follows the declaration would read
+        // another document: both must name the same encoding when both are there.
+        if (!encoding.empty() && canonicalEncoding(encoding) != canonicalEncoding(named)) {
+            why = "the Content-Type's charset \"" + named + "\" and the XML declaration's encoding \"" + encoding +
+                  "\" differ";
             return false;
         }
         return true;
     }
-    const std::string encoding = declaredEncoding(decl);
     const bool accepted = layout.width == Width::Byte
                               ? byteSafeEncoding(encoding)
                               : encoding.empty() || encoding.rfind(layout.width == Width::Utf16 ? "utf-16" : "utf-32", 0) == 0;

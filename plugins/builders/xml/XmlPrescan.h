@@ -12,7 +12,9 @@
 // byte order mark) are refused.
 //
 // The encoding is taken as RFC 7303 §3 orders it: a byte order mark, else the charset parameter
-// of the Content-Type, else the XML declaration, else UTF-8.
+// of the Content-Type, else the XML declaration, else UTF-8. A charset and a declaration that
+// name different encodings are refused: a backend that reads the declaration would see another
+// document.
 
 #include <cstddef>
 #include <string>

@@ -377,15 +377,15 @@ typedef struct sluice_create_args {
 
     /* --- 1.1 ------------------------------------------------------------------------------ */
     const char* config_dir;       /* NUL-terminated absolute directory of sluiced's main
-                                     configuration file, without a trailing '/', for resolving
-                                     relative paths in `config`; "" when the configuration was
-                                     not read from a file */
+                                     configuration file (no trailing '/' unless it is "/"), for
+                                     resolving relative paths in `config`; "" when the
+                                     configuration was not read from a file */
 } sluice_create_args;
 
 /* Arguments of a builder's build_message() (1.1). OWNERSHIP: host; valid only during the call. */
 typedef struct sluice_build_args {
     size_t struct_size;
-    sluice_message_kind message;  /* the message being built */
+    int32_t message;              /* sluice_message_kind: the message being built */
     sluice_str media_type;        /* type/subtype, lower-case, without parameters: the key the
                                      builder was chosen by */
     sluice_str content_type;      /* the whole Content-Type field value as received, parameters

@@ -263,17 +263,28 @@ TEST_CASE("encodings: byte order marks and ASCII-compatible encodings are read, 
     CHECK(f.build("\x4C\x6F\xA7\x94\x40\xA5\x85\x99\xA2\x89\x96\x95\x7E\x7F\xF1\x4B\xF0\x7F\x6F\x6E") == nullptr);  // EBCDIC
 }
 
-TEST_CASE_FIXTURE(Fixture, "encodings: the Content-Type's charset outranks the declaration, a byte order mark outranks both")
+TEST_CASE_FIXTURE(Fixture, "encodings: the Content-Type's charset is read, must agree with a declaration, and a byte order mark outranks both")
 {
     // RFC 7303 §3: byte order mark, then charset, then the XML declaration, then UTF-8.
     CHECK(tree("<a>caf\xE9</a>") == "<refused>");  // not UTF-8
     CHECK(tree("<a>caf\xE9</a>", "application/xml; charset=iso-8859-1") == R"({"a":"caf\xC3\xA9"})");
     CHECK(tree("<a>caf\xE9</a>", "application/xml;charset=\"ISO-8859-1\"") == R"({"a":"caf\xC3\xA9"})");
     CHECK(tree("<a>\x80</a>", "text/xml; q=1 ; Charset=windows-1252") == R"({"a":"\xE2\x82\xAC"})");
+    // With a declaration too, both must name one encoding (aliases allowed).
+    CHECK(tree("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>caf\xE9</a>", "application/xml; charset=latin1") ==
+          R"({"a":"caf\xC3\xA9"})");
+    CHECK(tree("<?xml version=\"1.0\" encoding=\"utf8\"?><a>caf\xC3\xA9</a>", "application/xml; charset=UTF-8") ==
+          R"({"a":"caf\xC3\xA9"})");
     CHECK(tree("<?xml version=\"1.0\" encoding=\"UTF-8\"?><a>caf\xE9</a>", "application/xml; charset=latin1") ==
-          R"({"a":"caf\xC3\xA9"})");
+          "<refused>");
     CHECK(tree("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>caf\xC3\xA9</a>", "application/xml; charset=utf-8") ==
-          R"({"a":"caf\xC3\xA9"})");
+          "<refused>");
+    // A declaration the prescan cannot follow stays refused whatever the charset: UTF-7 would
+    // hide markup from the limits ("+ADw-b/+AD4-" is <b/> to a backend reading UTF-7).
+    CHECK(tree("<?xml version=\"1.0\" encoding=\"UTF-7\"?><a>+ADw-b/+AD4-</a>", "application/xml; charset=utf-8") ==
+          "<refused>");
+    CHECK(tree("<?xml version=\"1.0\" encoding=\"IBM037\"?><a/>", "application/xml; charset=latin1") == "<refused>");
+    CHECK(tree("<?xml version=\"1.0\" encoding=\"UTF-16\"?><a/>", "application/xml; charset=utf-8") == "<refused>");
     // A byte order mark wins over the charset.
     CHECK(tree("\xEF\xBB\xBF<a>caf\xC3\xA9</a>", "application/xml; charset=iso-8859-1") == R"({"a":"caf\xC3\xA9"})");
     std::string utf16("\xFF\xFE", 2);
@@ -288,11 +299,29 @@ TEST_CASE_FIXTURE(Fixture, "encodings: the Content-Type's charset outranks the d
     CHECK(tree("<a>t</a>", "application/xml; charset=IBM037") == "<refused>");
     CHECK(tree("<a>t</a>", "application/xml; charset=utf-7") == "<refused>");
     CHECK(tree("<a>t</a>", "application/xml; charset=") == "<refused>");
+    CHECK(tree("<a>t</a>", "application/xml; charset=\"\"") == "<refused>");
     CHECK(tree("<a>t</a>", "application/xml; charset=\"latin1") == "<refused>");
     CHECK(tree("<a>t</a>", "application/xml; charset=latin1; charset=utf-8") == "<refused>");
     CHECK(tree("<a>t</a>", "application/xml; charset latin1") == "<refused>");
     // Parameters other than charset change nothing; an empty parameter is allowed.
     CHECK(tree("<a>t</a>", "application/xml; ; version=\"1.0\"") == R"({"a":"t"})");
+}
+
+TEST_CASE_FIXTURE(Fixture, "the 1.0 build slot still builds, without parameters")
+{
+    // What a host that predates build_message calls; the SDK forwards it to buildMessage.
+    const sluice_builder_vtable& vt = builderTable(*builder);
+    const bool hasBuild = vt.build != nullptr;
+    REQUIRE(hasBuild);
+    const sluice_value* out = nullptr;
+    REQUIRE(vt.build(builder->get(), ex.handle(), sluice::sdk::str("application/xml"), sluice::sdk::str("<a>t</a>"),
+                     &out) == SLUICE_OK);
+    REQUIRE(out != nullptr);
+    CHECK(dump(out) == R"({"a":"t"})");
+    out = nullptr;
+    CHECK(vt.build(builder->get(), ex.handle(), sluice::sdk::str("application/xml"), sluice::sdk::str("<a>caf\xE9</a>"),
+                   &out) == SLUICE_E_INVALID);
+    CHECK(out == nullptr);
 }
 
 TEST_CASE("every limit is configurable and enforced")

@@ -136,11 +136,13 @@ struct BuilderTraits {
     static sluice_status buildMessage(void* instance, sluice_exchange* ex, const sluice_build_args* args,
                                       const sluice_value** out) noexcept
     {
-        if (args == nullptr || args->struct_size < sizeof(sluice_build_args)) {
+        if (args == nullptr || args->struct_size < sizeof(sluice_build_args) ||
+            (args->message != SLUICE_MSG_REQUEST && args->message != SLUICE_MSG_RESPONSE)) {
             return SLUICE_E_INVALID;
         }
-        return run(instance, ex,
-                   BuildInput{args->message, view(args->media_type), view(args->content_type), view(args->bytes)}, out);
+        const auto message = static_cast<sluice_message_kind>(args->message);
+        return run(instance, ex, BuildInput{message, view(args->media_type), view(args->content_type), view(args->bytes)},
+                   out);
     }
     static sluice_status run(void* instance, sluice_exchange* ex, const BuildInput& input,
                              const sluice_value** out) noexcept

@@ -58,13 +58,7 @@ public:
     // build_message, as the runtime does; `contentType` defaults to the first media type.
     const sluice_value* build(FakeExchange& ex, std::string_view bytes, std::string_view contentType = {})
     {
-        const std::string_view mediaType = _table->media_types[0];
-        sluice_build_args args{};
-        args.struct_size = sizeof args;
-        args.message = SLUICE_MSG_REQUEST;
-        args.media_type = sdk::str(mediaType);
-        args.content_type = sdk::str(contentType.empty() ? mediaType : contentType);
-        args.bytes = sdk::str(bytes);
+        const sluice_build_args args = sdk::testing::requestBuildArgs(_table->media_types[0], bytes, contentType);
         const sluice_value* out = nullptr;
         sluice_status st = _table->build_message(_builder->get(), ex.handle(), &args, &out);
         expect((st == SLUICE_OK) == (out != nullptr), "build status and result disagree");

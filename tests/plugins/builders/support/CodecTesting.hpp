@@ -45,12 +45,7 @@ inline const sluice_value* build(FakeInstance& b, FakeExchange& ex, std::string_
     }
     const bool hasBuildMessage = vt.build_message != nullptr;
     REQUIRE(hasBuildMessage);
-    sluice_build_args args{};
-    args.struct_size = sizeof args;
-    args.message = SLUICE_MSG_REQUEST;
-    args.media_type = sdk::str(mediaType);
-    args.content_type = sdk::str(contentType.empty() ? mediaType : contentType);
-    args.bytes = sdk::str(bytes);
+    const sluice_build_args args = sdk::testing::requestBuildArgs(mediaType, bytes, contentType);
     const sluice_value* out = nullptr;
     sluice_status st = vt.build_message(b.get(), ex.handle(), &args, &out);
     if (st != SLUICE_OK) {

@@ -188,6 +188,21 @@ private:
     std::unique_ptr<sluice_logger> _logger;
 };
 
+// The arguments the runtime hands a builder's build_message for a request body. `contentType`
+// is the whole field value; empty means the bare media type. Views into the arguments' strings.
+inline sluice_build_args requestBuildArgs(std::string_view mediaType, std::string_view bytes,
+                                          std::string_view contentType = {})
+{
+    sluice_build_args args{};
+    args.struct_size = sizeof args;
+    args.message = SLUICE_MSG_REQUEST;
+    args.media_type = sluice_str{mediaType.data(), mediaType.size()};
+    const std::string_view whole = contentType.empty() ? mediaType : contentType;
+    args.content_type = sluice_str{whole.data(), whole.size()};
+    args.bytes = sluice_str{bytes.data(), bytes.size()};
+    return args;
+}
+
 class FakeHost {
 public:
     FakeHost() : _api(makeApi()) {}
