@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdio>
 #include <string>
@@ -698,4 +699,77 @@ TEST_CASE("adversarial: pipelined requests the gateway answers itself are read o
     CHECK(sent < (32u << 20));
     CHECK(rssAfter - rssBefore < 32 * 1024);
     ::close(fd);
+}
+
+TEST_CASE("adversarial: a client pipelining requests the gateway answers itself does not hold the worker")
+{
+    // One connection keeps the gateway answering 404s (and reads them); a request on another
+    // connection must be served meanwhile, not when the flood ends.
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"max_requests_per_connection": 100000000})"));
+    int error = 0;
+    const int fd = connectLoopback(gw.port(), error);
+    REQUIRE(fd >= 0);
+    std::string burst;
+    while (burst.size() < 64 * 1024) {
+        burst += "GET /nowhere HTTP/1.1\r\nHost: a\r\n\r\n";
+    }
+    std::atomic<bool> stop{false};
+    std::thread writer([&] {
+        const auto until = Clock::now() + 4s;
+        while (!stop.load() && Clock::now() < until && sendAll(fd, burst)) {
+        }
+    });
+    std::thread reader([&] {
+        std::string sink;
+        while (!stop.load()) {
+            sink.clear();
+            if (readSome(fd, sink, Clock::now() + 200ms) == ReadStatus::Eof) {
+                break;
+            }
+        }
+    });
+    struct Join {
+        std::atomic<bool>& stop;
+        int fd;
+        std::thread& a;
+        std::thread& b;
+        ~Join()
+        {
+            stop = true;
+            ::shutdown(fd, SHUT_RDWR);
+            a.join();
+            b.join();
+            ::close(fd);
+        }
+    } join{stop, fd, writer, reader};
+
+    std::this_thread::sleep_for(300ms);  // the flood is under way
+    RawClient other(gw.port());
+    const auto sent = Clock::now();
+    auto r = other.exchange(getRequest("/svc/v1/meanwhile"), 2s);
+    REQUIRE_MESSAGE(r, other.error());
+    CHECK(r->status == 200);
+    INFO("answered after " << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - sent).count() << " ms");
+    CHECK(Clock::now() - sent < 1500ms);
+}
+
+TEST_CASE("adversarial: requests pipelined behind a chunked body before a half-close are all answered")
+{
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    for (int round = 0; round < 3; ++round) {
+        CAPTURE(round);
+        RawClient client(gw.port());
+        REQUIRE(client.send("POST /svc/v1/p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"));
+        std::this_thread::sleep_for(100ms);
+        REQUIRE(client.send("0\r\n\r\nGET /svc/v1/after HTTP/1.1\r\nHost: a\r\n\r\n"));
+        client.shutdownWrite();
+        auto post = client.read(3s);
+        REQUIRE_MESSAGE(post, client.error());
+        CHECK(post->body == "backend POST /p");
+        auto get = client.read(3s);
+        REQUIRE_MESSAGE(get, client.error() << "; received: " << client.received());
+        CHECK(get->body == "backend GET /after");
+    }
 }

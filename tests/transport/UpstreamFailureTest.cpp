@@ -432,3 +432,40 @@ TEST_CASE("upstream: a POST on a pooled connection that breaks is not sent again
         CHECK(get->status == 200);
     }
 }
+
+TEST_CASE("upstream: a request that finds its pooled connection closed goes again once, on a new connection")
+{
+    // The backend keeps ten connections alive, then closes every connection a DELETE arrives
+    // on without answering (as a backend does that crashes on the request). The DELETE is
+    // retried once, on a new connection, not once for every pooled connection.
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        if (r.method == "DELETE") {
+            reply.silentClose = true;
+        } else {
+            reply.delay = 200ms;
+            reply.bytes = httpResponse(200, "ok");
+        }
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), kNoSuspension + R"(, "retries": 0)"));
+    {
+        std::vector<std::unique_ptr<RawClient>> clients;
+        for (int i = 0; i < 10; ++i) {
+            clients.push_back(std::make_unique<RawClient>(gw.port()));
+            REQUIRE(clients.back()->send(getRequest("/svc/v1/slow")));
+        }
+        for (auto& c : clients) {
+            auto r = c->read(3s);
+            REQUIRE_MESSAGE(r, c->error());
+            REQUIRE(r->status == 200);
+        }
+    }
+    REQUIRE(backend.connectionCount() == 10);
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/svc/v1/item", {}, "DELETE"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 502);
+    CHECK(countMethod(backend, "DELETE") == 2);
+    CHECK(backend.connectionCount() == 11);  // the retry's own connection
+}

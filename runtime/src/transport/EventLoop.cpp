@@ -93,6 +93,7 @@ void EventLoop::resumeNext(IoHandler* handler)
 void EventLoop::forget(IoHandler* handler)
 {
     _resume.erase(std::remove(_resume.begin(), _resume.end(), handler), _resume.end());
+    _due.erase(std::remove(_due.begin(), _due.end(), handler), _due.end());
 }
 
 void EventLoop::stop()
@@ -156,6 +157,8 @@ void EventLoop::run()
     while (!_stopping) {
         int n = ::epoll_wait(_epoll, events, kMaxEvents, waitTimeoutMs());
         _now = Clock::now();
+        ++_iteration;
+        _due.swap(_resume);  // what yielded before this epoll_wait; _resume was emptied last time
         for (int i = 0; i < n; ++i) {
             if (events[i].data.ptr == nullptr) {
                 std::uint64_t count = 0;
@@ -167,10 +170,11 @@ void EventLoop::run()
             static_cast<IoHandler*>(events[i].data.ptr)->onIo(events[i].events);
         }
         // Handlers that yielded in the previous iteration, after this one's events: one at a
-        // time from the front, as one may forget() another.
-        for (std::size_t left = _resume.size(); left > 0 && !_resume.empty(); --left) {
-            IoHandler* handler = _resume.front();
-            _resume.erase(_resume.begin());
+        // time from the front, as one may forget() another (those yielding again wait in
+        // _resume for the next iteration).
+        while (!_due.empty()) {
+            IoHandler* handler = _due.front();
+            _due.erase(_due.begin());
             handler->onIo(EPOLLIN);
         }
         runTimers();

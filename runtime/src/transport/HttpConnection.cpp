@@ -471,11 +471,18 @@ bool HttpConnection::fillInput()
 
 void HttpConnection::readLoop()
 {
-    std::size_t answered = 0;  // pipelined requests answered here without a backend
+    if (_answeredIn != _loop.iteration()) {
+        _answeredIn = _loop.iteration();
+        _answered = 0;
+    }
     while (!_closed) {
         switch (_state) {
             case State::ReadHead:
                 if (!_in.empty()) {
+                    if (_answered >= kAnsweredPerTurn) {
+                        _loop.resumeNext(this);  // let the worker's other connections run first
+                        return;
+                    }
                     const std::uint32_t served = _served;
                     processInput();
                     if (_state != State::ReadHead || _closed) {
@@ -484,12 +491,8 @@ void HttpConnection::readLoop()
                     if (_served != served) {
                         // The request was answered within processInput (a 404, 405, a local
                         // answer): parse the next one from what is here before reading more, so
-                        // that input is read only as fast as it is answered. After a burst, let
-                        // the worker's other connections run first.
-                        if (++answered == kAnsweredPerTurn) {
-                            _loop.resumeNext(this);
-                            return;
-                        }
+                        // that input is read only as fast as it is answered.
+                        ++_answered;
                         continue;
                     }
                 }
@@ -643,6 +646,7 @@ void HttpConnection::startExchange()
     io().heldResponse.clear();
     io().responseBody.clear();
     io().tried.clear();
+    _staleRetried = false;
     _lastFailure.reset();
     _endpoint = nullptr;
     _api = nullptr;
@@ -930,7 +934,8 @@ bool HttpConnection::connectUpstream(std::string_view early)
         const bool replayable =
             (_bodyMode == BodyMode::None || ex().requestBody.has_value()) && idempotent(ex().method);
         _upstream = _worker.pool().acquire(_endpoint->poolKey, _endpoint->addresses.front(), error,
-                                           _endpoint->tlsContext.get(), _endpoint->serverName, !replayable);
+                                           _endpoint->tlsContext.get(), _endpoint->serverName, !replayable,
+                                           !_staleRetried);
         if (_upstream == nullptr) {
             Logging::get("upstream")->warn("{}: {}", _endpoint->url, error);
             _endpoint->reportFailure(upstream::monotonicMs(), endpoints.suspension);
@@ -1415,12 +1420,17 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
         failure == UpstreamFailure::BadResponse) {
         _endpoint->reportFailure(upstream::monotonicMs(), endpoints.suspension);
     }
+    // One stale pooled connection is forgiven per exchange, and the request then goes on a new
+    // connection: a backend that closes whenever it gets this request must not see it once for
+    // every connection in the pool.
+    const bool forgiven = staleReuse && !_staleRetried;
     bool retry = bodyInHand &&
                  (failure == UpstreamFailure::Connect ||
                   (idempotent(ex().method) && failure != UpstreamFailure::BadResponse)) &&
-                 (staleReuse || static_cast<int>(io().tried.size()) <= endpoints.retries);
-    if (staleReuse && retry) {
+                 (forgiven || static_cast<int>(io().tried.size()) <= endpoints.retries);
+    if (forgiven && retry) {
         io().tried.pop_back();  // the endpoint is fine; its pooled connection was not
+        _staleRetried = true;
     }
     Logging::get("upstream")->warn("{} {}: {} ({})", ex().method, _endpoint->url,
                                    failure == UpstreamFailure::Connect   ? "connect failed"
@@ -1558,7 +1568,7 @@ void HttpConnection::finishExchange()
     if (_closed) {
         return;
     }
-    if (!_keepAlive || _peerClosed) {
+    if (!_keepAlive || (_peerClosed && _in.empty())) {  // requests pipelined before a half-close are answered
         _state = State::Closing;
         if (_out.empty()) {
             lingerThenClose();

@@ -397,9 +397,9 @@ UpstreamPool::~UpstreamPool() = default;
 
 UpstreamConnection* UpstreamPool::acquire(const std::string& key, const Address& address, std::string& error,
                                           const TlsClientContext* tls, const std::string& serverName,
-                                          bool verifyIdle)
+                                          bool verifyIdle, bool pooled)
 {
-    auto it = _idle.find(key);
+    auto it = pooled ? _idle.find(key) : _idle.end();
     if (it != _idle.end()) {
         while (!it->second.empty()) {
             UpstreamConnection* c = it->second.back();

@@ -70,6 +70,8 @@ public:
     void stop();  // thread-safe
 
     Clock::time_point now() const noexcept { return _now; }
+    // Counts the loop's iterations (one per epoll_wait).
+    std::uint64_t iteration() const noexcept { return _iteration; }
 
 private:
     struct TimerEntry {
@@ -87,6 +89,7 @@ private:
     int _wake = -1;  // eventfd
     bool _stopping = false;
     Clock::time_point _now;
+    std::uint64_t _iteration = 0;
     std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<TimerEntry>> _timers;
     std::unordered_map<TimerTarget*, std::uint64_t> _armed;  // live targets -> current token
     std::uint64_t _nextToken = 0;
@@ -94,6 +97,7 @@ private:
     std::vector<std::function<void()>> _posted;
     std::vector<std::function<void()>> _deferred;
     std::vector<IoHandler*> _resume;  // for the next iteration
+    std::vector<IoHandler*> _due;     // queued in the previous iteration, resumed in this one
 };
 
 }  // namespace sluice::runtime::transport

@@ -150,6 +150,11 @@ private:
     Clock::time_point _armed = Clock::time_point::max();
     Clock::time_point _lingerUntil = Clock::time_point::max();
     std::uint32_t _served = 0;
+    // Pipelined requests answered without a backend in the loop iteration _answeredIn (deferred
+    // continuations run in the same iteration, so the count spans them).
+    std::size_t _answered = 0;
+    std::uint64_t _answeredIn = 0;
+    bool _staleRetried = false;  // this exchange already went again after a stale pooled connection
     std::size_t _scanned = 0;  // bytes of _in already tried as a head without success
 
     // The current exchange.

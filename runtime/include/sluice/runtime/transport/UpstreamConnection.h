@@ -129,9 +129,10 @@ public:
     // With `tls`, the connection runs TLS with SNI/verification for `serverName`. With
     // `verifyIdle`, a pooled connection is first checked (one non-blocking peek) for a close the
     // loop has not seen yet: for requests that could not be sent again on another connection.
+    // Without `pooled`, always a new connection.
     UpstreamConnection* acquire(const std::string& key, const Address& address, std::string& error,
                                 const TlsClientContext* tls = nullptr, const std::string& serverName = {},
-                                bool verifyIdle = false);
+                                bool verifyIdle = false, bool pooled = true);
 
     std::size_t idleCount() const noexcept;
     int idleTimeoutMs() const noexcept { return _idleTimeoutMs; }
