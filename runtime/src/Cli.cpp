@@ -201,6 +201,8 @@ int run(const Options& o, std::ostream& err)
     // One reload at a time, whether SIGHUP or the admin endpoint asked for it. A failed reload
     // leaves the running snapshot untouched.
     std::mutex reloadMutex;
+    const std::string adminHostAtStart = r.snapshot->config.adminHost;
+    const int adminPortAtStart = r.snapshot->config.adminPort;
     auto reload = [&](const char* trigger) {
         std::lock_guard<std::mutex> lock(reloadMutex);
         log->info("{}: reloading {}", trigger, o.config);
@@ -214,6 +216,11 @@ int run(const Options& o, std::ostream& err)
             }
             log->info("reload complete: {} API(s), {} handler instance(s)", reloaded.snapshot->config.apis.size(),
                       reloaded.snapshot->instanceCount);
+            const GatewayConfig& now = reloaded.snapshot->config;
+            if (now.adminHost != adminHostAtStart || now.adminPort != adminPortAtStart) {
+                log->warn("the admin block changed; the admin endpoint is opened at start, so this takes effect at "
+                          "a restart");
+            }
         } else {
             log->error("reload failed with {} error(s); the previous configuration stays active",
                        reloaded.errors.size());
@@ -263,6 +270,11 @@ int run(const Options& o, std::ostream& err)
         try {
             admin = std::make_unique<AdminServer>(first.adminHost, first.adminPort, std::move(hooks));
             log->info("admin endpoint on http://{}:{} (/status, /reload)", first.adminHost, admin->port());
+            if (first.adminHost != "127.0.0.1" && first.adminHost != "::1" && first.adminHost != "localhost") {
+                log->warn("the admin endpoint listens on {}, not on loopback: it has no authentication, and anyone "
+                          "who reaches it can reload the gateway",
+                          first.adminHost);
+            }
         } catch (const std::exception& e) {
             log->error("cannot start the admin endpoint on {}:{}: {}", first.adminHost, first.adminPort, e.what());
             server.stop(0);

@@ -115,7 +115,7 @@ TEST_CASE("health: an endpoint failing unhealthy_threshold probes is taken out a
     REQUIRE(gw.waitForLog(downLine(sick) + ": 2 consecutive health check(s) failed, last: status 500", 0, 10s));
     // The admin status shows what load balancing sees.
     RawClient adminClient(gw.adminPort());
-    auto status = adminClient.exchange("GET /status HTTP/1.1\r\nHost: admin\r\n\r\n");
+    auto status = adminClient.exchange("GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     REQUIRE_MESSAGE(status, adminClient.error());
     CHECK_MESSAGE(status->body.find(R"({"url":")" + sick.url() + R"(","healthy":false,)") != std::string::npos, status->body);
     CHECK_MESSAGE(status->body.find(R"({"url":")" + fine.url() + R"(","healthy":true,)") != std::string::npos, status->body);

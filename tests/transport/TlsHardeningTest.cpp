@@ -276,20 +276,24 @@ TEST_CASE("tls hardening: plain HTTP sent to the TLS port gets a plain 400 and i
     ScriptedBackend backend(echo());
     // A long header deadline, so that a close within a second can only be the handshake failing.
     SluicedProcess gw(tlsGateway(pki.listener(), backend, R"({"header_timeout_ms": 20000})"));
-    int error = 0;
-    int fd = connectLoopback(gw.port(), error);
-    REQUIRE(fd >= 0);
-    REQUIRE(sendAll(fd, "GET /h/v1/hello HTTP/1.1\r\nHost: localhost\r\n\r\n"));
-    auto start = Clock::now();
-    std::string received;
-    CHECK(closedWithin(fd, 3000ms, &received));
-    CHECK(millisSince(start) < 2000);
-    // A readable refusal, as nginx gives, and never an answer from the backend.
-    CHECK_MESSAGE(received.rfind("HTTP/1.1 400 Bad Request\r\n", 0) == 0, received);
-    CHECK(received.find("Connection: close\r\n") != std::string::npos);
-    CHECK(received.find(R"({"code":101400,"message":"Bad Request","description":"A plain HTTP request was sent to the HTTPS port."})") !=
-          std::string::npos);
-    ::close(fd);
+    // Every method, not only those OpenSSL recognises itself (GET, POST, HEAD, PUT, CONNECT).
+    for (const char* method : {"GET", "DELETE", "OPTIONS", "PATCH", "PROPFIND"}) {
+        CAPTURE(method);
+        int error = 0;
+        int fd = connectLoopback(gw.port(), error);
+        REQUIRE(fd >= 0);
+        REQUIRE(sendAll(fd, std::string(method) + " /h/v1/hello HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+        auto start = Clock::now();
+        std::string received;
+        CHECK(closedWithin(fd, 3000ms, &received));
+        CHECK(millisSince(start) < 2000);
+        // A readable refusal, as nginx gives, and never an answer from the backend.
+        CHECK_MESSAGE(received.rfind("HTTP/1.1 400 Bad Request\r\n", 0) == 0, received);
+        CHECK(received.find("Connection: close\r\n") != std::string::npos);
+        CHECK(received.find(R"({"code":101400,"message":"Bad Request","description":"A plain HTTP request was sent to the HTTPS port."})") !=
+              std::string::npos);
+        ::close(fd);
+    }
     CHECK(backend.requestCount() == 0);
     Outcome after = tlsTry(gw.port(), caOnly(pki), kGet);
     CHECK(ok200(after));

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -319,6 +320,12 @@ std::unique_ptr<TlsStream> TlsServerContext::accept(int fd) const
     return std::make_unique<TlsStream>(fd, ssl, shared_from_this());
 }
 
+std::uint64_t TlsClientContext::nextId() noexcept
+{
+    static std::atomic<std::uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 std::shared_ptr<TlsClientContext> TlsClientContext::create(const Options& options)
 {
     auto context = std::shared_ptr<TlsClientContext>(new TlsClientContext());
@@ -440,6 +447,19 @@ IoResult TlsStream::handshake()
 {
     if (_done) {
         return {};
+    }
+    if (_server && !_firstByteSeen) {
+        // A TLS record starts with its content type (0x16 for a handshake); an HTTP request
+        // starts with a method in capitals. OpenSSL itself recognises only a few methods.
+        unsigned char first = 0;
+        const ssize_t n = ::recv(_fd, &first, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 1) {
+            _firstByteSeen = true;
+            if (first >= 'A' && first <= 'Z') {
+                _plainHttp = true;
+                return {IoStatus::Error, 0, EPROTO};
+            }
+        }
     }
     ERR_clear_error();
     int rc = SSL_do_handshake(_ssl);

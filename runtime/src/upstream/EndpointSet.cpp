@@ -171,7 +171,7 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
         // (a connection verified against one API's CA must never serve another's).
         e->poolKey = std::string(e->tls ? "https|" : "http|") + e->addresses.front().str() + "|" + e->serverName;
         if (e->tlsContext) {
-            e->poolKey += "|" + std::to_string(reinterpret_cast<std::uintptr_t>(e->tlsContext.get()));
+            e->poolKey += "|" + std::to_string(e->tlsContext->id());
         }
         auto g = std::find(groups.begin(), groups.end(), e->group);
         if (g == groups.end()) {

@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -80,10 +81,17 @@ public:
     // A session for `fd` sending SNI `serverName` and verifying the peer for `verifyName`.
     SSL* newSession(int fd, const std::string& serverName) const;
     bool verifies() const noexcept { return _verify; }
+    // Unique for the life of the process, unlike the context's address, which a later context
+    // may get once this one is freed: it keys upstream pools, whose idle connections outlive a
+    // reload.
+    std::uint64_t id() const noexcept { return _id; }
 
 private:
+    static std::uint64_t nextId() noexcept;
+
     SSL_CTX* _ctx = nullptr;
     bool _verify = true;
+    std::uint64_t _id = nextId();
 };
 
 // A Stream over OpenSSL in non-blocking mode; owns `ssl`.
@@ -116,6 +124,7 @@ private:
     bool _done = false;
     bool _wantRead = false;
     bool _plainHttp = false;
+    bool _firstByteSeen = false;  // server side: the client's first byte was looked at
 };
 
 // OpenSSL's error queue as text (and cleared).
