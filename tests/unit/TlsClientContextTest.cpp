@@ -1,28 +1,45 @@
-// Upstream TLS contexts are told apart by an id that is never reused: pools key idle connections
-// by it, and those connections outlive the configuration (and the context) that made them.
+// Upstream pools key idle connections by endpoint and TLS settings, and those connections outlive
+// the configuration (and the TLS context) that made them: a context made after a reload must
+// never share a key with a freed one, even when it lands at the freed one's address.
 #include "sluice/runtime/transport/Tls.h"
 
-#include <cstdint>
-#include <set>
+#include <string>
 
 #include <doctest/doctest.h>
 
-using sluice::runtime::transport::TlsClientContext;
+#include "sluice/runtime/upstream/EndpointSet.h"
 
-TEST_CASE("TlsClientContext: a new context never gets the id of a freed one, even at its address")
+using namespace sluice::runtime;
+
+namespace {
+
+// The pool key of the one endpoint of an API at https://127.0.0.1:9443 with `verify`.
+std::string poolKeyOf(bool verify)
 {
-    std::set<std::uint64_t> ids;
-    bool addressReused = false;
-    const void* first = nullptr;
-    for (int i = 0; i < 20; ++i) {
-        TlsClientContext::Options options;
-        options.verify = i % 2 == 0;
-        auto context = TlsClientContext::create(options);
-        REQUIRE(context != nullptr);
-        addressReused = addressReused || (first != nullptr && context.get() == first);
-        first = first == nullptr ? context.get() : first;
-        CHECK(ids.insert(context->id()).second);
-    }  // each context is freed before the next is made
-    INFO("a freed context's address came back: " << addressReused);
-    CHECK(ids.size() == 20);
+    ApiConfig api;
+    api.file = "/etc/sluice-test/apis/tls.json";
+    api.name = "Tls";
+    api.version = "v1";
+    api.tlsVerify = verify;
+    api.endpoints.push_back({"https://127.0.0.1:9443", 1, ""});
+    std::vector<ConfigError> errors;
+    auto set = upstream::EndpointSet::build(api, errors);
+    REQUIRE(errors.empty());
+    REQUIRE(set->endpoints().size() == 1);
+    return set->endpoints().front()->poolKey;
+}  // the set, and with it the TLS context, is freed here
+
+}  // namespace
+
+TEST_CASE("TlsClientContext: a configuration built after another never shares its TLS pool key")
+{
+    // Alternating settings, each set freed before the next is built (as a reload does): the
+    // allocator tends to hand the next context the freed one's address.
+    std::string previous = poolKeyOf(false);
+    for (int i = 1; i <= 10; ++i) {
+        CAPTURE(i);
+        const std::string key = poolKeyOf(i % 2 == 0);
+        CHECK(key != previous);
+        previous = key;
+    }
 }

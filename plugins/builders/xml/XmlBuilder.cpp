@@ -58,12 +58,9 @@ const sluice_value* XmlBuilder::buildMessage(sdk::MessageContext& ctx, const sdk
         logger().debug("refused an XML body: the Content-Type's parameters cannot be read");
         return nullptr;
     }
-    for (char& c : charset) {
-        c = c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
-    }
-    const std::string refused = prescanXml(bytes, _limits.maxAttributes, charset);
-    if (!refused.empty()) {
-        logger().debug("refused an XML body: " + refused);
+    const XmlPrescan prescan = prescanXml(bytes, _limits.maxAttributes, charset);
+    if (!prescan.refused.empty()) {
+        logger().debug("refused an XML body: " + prescan.refused);
         return nullptr;
     }
     codec::ArenaTree arena(ctx);
@@ -73,9 +70,9 @@ const sluice_value* XmlBuilder::buildMessage(sdk::MessageContext& ctx, const sdk
         xercesc::SAX2XMLReader& reader = xerces::threadReader();
         xerces::ReaderHandlers installed(reader, handler);
         xercesc::MemBufInputSource source(reinterpret_cast<const XMLByte*>(bytes.data()), bytes.size(), "body");
-        if (!charset.empty() && !hasByteOrderMark(bytes)) {
-            // Forces the encoding over the XML declaration (charset is an ASCII token).
-            const std::u16string wide(charset.begin(), charset.end());
+        if (!prescan.encoding.empty()) {
+            // Forces the encoding over the XML declaration (a charset is an ASCII token).
+            const std::u16string wide(prescan.encoding.begin(), prescan.encoding.end());
             source.setEncoding(wide.c_str());
         }
         reader.parse(source);

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <utility>
 
 namespace sluice::plugins {
 namespace {
@@ -169,20 +170,19 @@ bool detectLayout(std::string_view bytes, std::string_view charset, Layout& layo
 
 }  // namespace
 
-bool hasByteOrderMark(std::string_view bytes)
+XmlPrescan prescanXml(std::string_view bytes, std::size_t maxAttributes, std::string_view charset)
 {
+    std::string named(charset);
+    for (char& c : named) {
+        c = lower(c);
+    }
     Layout layout;
-    std::string why;
-    detectLayout(bytes, {}, layout, why);
-    return layout.start != 0;
-}
-
-std::string prescanXml(std::string_view bytes, std::size_t maxAttributes, std::string_view charset)
-{
-    Layout layout;
-    std::string why;
-    if (!detectLayout(bytes, charset, layout, why)) {
-        return why;
+    XmlPrescan result;
+    if (!detectLayout(bytes, named, layout, result.refused)) {
+        return result;
+    }
+    if (layout.start == 0) {
+        result.encoding = std::move(named);  // no byte order mark: the charset, if any, decides
     }
     // Counts the '=' of attributes in each tag: from a '<' to the '>' that ends it outside quotes.
     // A '<' cannot occur in an attribute value, so every tag starts a count afresh; a malformed
@@ -206,10 +206,11 @@ std::string prescanXml(std::string_view bytes, std::size_t maxAttributes, std::s
         } else if (unit == '>') {
             inTag = false;
         } else if (unit == '=' && ++equals > maxAttributes) {
-            return "an element has more attributes than max_attributes";
+            result.refused = "an element has more attributes than max_attributes";
+            return result;
         }
     }
-    return "";
+    return result;
 }
 
 }  // namespace sluice::plugins

@@ -22,12 +22,13 @@
 
 namespace sluice::plugins {
 
-// "" when the body may be parsed, else why it is refused. `charset` is the Content-Type's charset
-// parameter in lower case, "" when it has none.
-std::string prescanXml(std::string_view bytes, std::size_t maxAttributes, std::string_view charset = {});
+struct XmlPrescan {
+    std::string refused;   // "" when the body may be parsed, else why it is refused
+    std::string encoding;  // the charset the parser must use, lower case; "" to let the body decide
+};
 
-// Whether the body starts with a UTF-8, UTF-16 or UTF-32 byte order mark, which outranks a
-// charset parameter.
-bool hasByteOrderMark(std::string_view bytes);
+// `charset` is the Content-Type's charset parameter (any case), "" when it has none. It is the
+// encoding to use unless a byte order mark outranks it.
+XmlPrescan prescanXml(std::string_view bytes, std::size_t maxAttributes, std::string_view charset = {});
 
 }  // namespace sluice::plugins
