@@ -705,4 +705,19 @@ TEST_CASE("tls: the gateway verifies an HTTPS backend against the configured CA,
     REQUIRE_MESSAGE(unknown, other.error());
     CHECK(unknown->status == 502);
     CHECK(unknown->body.find("101503") != std::string::npos);
+    // The log says why, so an operator need not guess between a refused port and a certificate.
+    CHECK(gw.waitForLog("GET " + https + ": connect failed: TLS handshake: certificate verification failed: ", 0, 5s));
+
+    // A certificate for another name fails on the name, even from a trusted CA.
+    std::string byAddress = "https://127.0.0.1:" + std::to_string(inner.port()) + "/b/v1";
+    GatewaySpec named;
+    named.apis.emplace_back("other", apiJson("/other", endpointList({byAddress}),
+                                             R"("tls": {"ca_file": ")" + certs.path("ca.pem") +
+                                                 R"(", "server_name": "other.example"})"));
+    SluicedProcess gw2(named);
+    RawClient third(gw2.port());
+    auto mismatch = third.exchange(getRequest("/other/v1/x"));
+    REQUIRE_MESSAGE(mismatch, third.error());
+    CHECK(mismatch->status == 502);
+    CHECK(gw2.waitForLog(": connect failed: TLS handshake: certificate verification failed: hostname mismatch", 0, 5s));
 }

@@ -43,6 +43,7 @@ TEST_CASE("upstream: an unreachable backend gives 502, then 503 while its only e
     REQUIRE_MESSAGE(second, client.error());
     CHECK(second->status == 503);
     CHECK(second->errorCode() == 101507);
+    CHECK(gw.waitForLog("GET " + down.url() + ": connect failed: Connection refused (", 0, 5s));
 }
 
 TEST_CASE("upstream: a backend slower than read_ms gives 504")
@@ -67,6 +68,7 @@ TEST_CASE("upstream: a backend slower than read_ms gives 504")
     CHECK(r->errorCode() == 101504);
     CHECK(millisSince(start) >= 280);
     CHECK(millisSince(start) < 1400);
+    CHECK(gw.waitForLog(": timed out: nothing received for 300 ms (giving up)", 0, 5s));
 
     // With retries allowed but no other endpoint to try, the answer still names the timeout.
     RawClient other(gw.port());
@@ -237,6 +239,11 @@ TEST_CASE("upstream: an invalid response head is a 502 with code 101502, not a d
         CHECK(partial->status == 502);
         CHECK(partial->header("Content-Type") == "application/json");
     }
+    // The log names what was wrong with each answer.
+    CHECK(gw.waitForLog("GET " + backend.url() + ": invalid response: ", 0, 5s));
+    CHECK(gw.waitForLog("GET " + backend.url() +
+                            ": connection closed: the backend closed the connection inside the response head",
+                        0, 5s));
 }
 
 TEST_CASE("upstream: a backend answer that breaks before any of it reached the client is a 502 on a kept connection")

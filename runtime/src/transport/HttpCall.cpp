@@ -153,14 +153,10 @@ void HttpCall::onUpstreamEnd()
     finish(SLUICE_OK, {});
 }
 
-void HttpCall::onUpstreamFailure(UpstreamFailure failure, bool)
+void HttpCall::onUpstreamFailure(UpstreamFailure failure, bool, std::string_view detail)
 {
     _upstream = nullptr;
-    const char* what = failure == UpstreamFailure::Connect   ? "connect failed"
-                       : failure == UpstreamFailure::Timeout ? "timed out"
-                       : failure == UpstreamFailure::Closed  ? "connection closed before the response was complete"
-                                                             : "invalid response";
-    finish(SLUICE_E_INTERNAL, what);
+    finish(SLUICE_E_INTERNAL, describeFailure(failure, detail));
 }
 
 void HttpCall::finish(sluice_status status, std::string error)

@@ -1379,7 +1379,7 @@ void HttpConnection::completeResponse()
     finishExchange();
 }
 
-void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseStarted)
+void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseStarted, std::string_view detail)
 {
     UpstreamConnection* up = _upstream;
     _upstream = nullptr;
@@ -1388,6 +1388,8 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     upstream::EndpointSet& endpoints = *_api->endpoints;
     if (responseStarted || _responseStarted) {
         if (!retractResponse()) {
+            Logging::get("upstream")->warn("{} {}: {} after the response began; the client's connection is closed",
+                                           ex().method, _endpoint->url, describeFailure(failure, detail));
             closeNow();  // part of the response is out: the client must see the connection end
             return;
         }
@@ -1396,8 +1398,8 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
         if (failure != UpstreamFailure::Closed) {
             _endpoint->reportFailure(upstream::monotonicMs(), endpoints.suspension);
         }
-        Logging::get("upstream")->warn("{} {}: the response broke off before it reached the client", ex().method,
-                                       _endpoint->url);
+        Logging::get("upstream")->warn("{} {}: the response broke off before it reached the client ({})",
+                                       ex().method, _endpoint->url, describeFailure(failure, detail));
         if (failure == UpstreamFailure::Timeout) {
             respondLocal(504, kBackendTimeout, "Gateway Timeout", "The backend did not finish its response in time.",
                          !_bodyEnded);
@@ -1432,11 +1434,7 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
         io().tried.pop_back();  // the endpoint is fine; its pooled connection was not
         _staleRetried = true;
     }
-    Logging::get("upstream")->warn("{} {}: {} ({})", ex().method, _endpoint->url,
-                                   failure == UpstreamFailure::Connect   ? "connect failed"
-                                   : failure == UpstreamFailure::Timeout ? "timed out"
-                                   : failure == UpstreamFailure::Closed  ? "connection closed"
-                                                                         : "invalid response",
+    Logging::get("upstream")->warn("{} {}: {} ({})", ex().method, _endpoint->url, describeFailure(failure, detail),
                                    retry ? "retrying" : "giving up");
     if (retry) {
         connectUpstream();

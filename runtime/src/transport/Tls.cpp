@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -471,7 +472,30 @@ IoResult TlsStream::handshake()
         const int reason = ERR_GET_REASON(ERR_peek_error());
         _plainHttp = reason == SSL_R_HTTP_REQUEST || reason == SSL_R_HTTPS_PROXY_REQUEST;
     }
+    noteHandshakeFailure(rc);
     return fromSslError(rc);
+}
+
+// Before fromSslError() clears OpenSSL's queue: what an operator needs to fix the failure.
+void TlsStream::noteHandshakeFailure(int rc)
+{
+    const int savedErrno = errno;
+    const int err = SSL_get_error(_ssl, rc);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        return;
+    }
+    const long verify = SSL_get_verify_result(_ssl);
+    if (!_server && verify != X509_V_OK) {
+        _handshakeFailure = std::string("certificate verification failed: ") + X509_verify_cert_error_string(verify);
+    } else if (err == SSL_ERROR_SSL) {
+        const char* reason = ERR_reason_error_string(ERR_peek_error());
+        _handshakeFailure = reason != nullptr ? reason : "TLS protocol error";
+    } else if (err == SSL_ERROR_SYSCALL && savedErrno != 0) {
+        _handshakeFailure = std::strerror(savedErrno);
+    } else {
+        _handshakeFailure = "the peer closed the connection during the handshake";
+    }
+    errno = savedErrno;
 }
 
 IoResult TlsStream::read(char* buffer, std::size_t length)

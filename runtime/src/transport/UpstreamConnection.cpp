@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "sluice/runtime/transport/Tls.h"
 
@@ -14,7 +15,26 @@ namespace {
 
 constexpr std::size_t kReadChunk = 64 * 1024;
 
+std::string writeError(const IoResult& r)
+{
+    return r.status == IoStatus::Eof || r.error == 0 ? std::string("the backend closed the connection")
+                                                     : std::string("write: ") + std::strerror(r.error);
+}
+
 }  // namespace
+
+std::string describeFailure(UpstreamFailure failure, std::string_view detail)
+{
+    std::string text = failure == UpstreamFailure::Connect   ? "connect failed"
+                       : failure == UpstreamFailure::Timeout ? "timed out"
+                       : failure == UpstreamFailure::Closed  ? "connection closed"
+                                                             : "invalid response";
+    if (!detail.empty()) {
+        text.append(": ");
+        text.append(detail);
+    }
+    return text;
+}
 
 UpstreamConnection::UpstreamConnection(EventLoop& loop, UpstreamPool& pool, std::string key, std::unique_ptr<Stream> stream,
                                        bool connecting)
@@ -51,6 +71,7 @@ void UpstreamConnection::attach(UpstreamSink* sink, std::string_view requestMeth
     _unreadMaybe = false;
     _chunked.reset();
     _bodyRemaining = 0;
+    _connectTimeoutMs = connectTimeoutMs;
     _readTimeoutMs = readTimeoutMs;
     int ms = (_state == State::Connecting || _state == State::Handshaking) ? connectTimeoutMs : readTimeoutMs;
     setDeadline(_loop.now() + std::chrono::milliseconds(ms));
@@ -78,7 +99,7 @@ void UpstreamConnection::send(std::string_view a, std::string_view b, std::strin
         } else if (r.status == IoStatus::WouldBlock) {
             _writable = false;
         } else {
-            fail(UpstreamFailure::Closed);
+            fail(UpstreamFailure::Closed, writeError(r));
             return;
         }
     }
@@ -136,14 +157,14 @@ void UpstreamConnection::close()
     _pool.dispose(this);
 }
 
-void UpstreamConnection::fail(UpstreamFailure failure)
+void UpstreamConnection::fail(UpstreamFailure failure, std::string detail)
 {
     UpstreamSink* sink = _sink;
     bool started = _headDone;  // unparsed bytes are not a response: the client still gets a 502
     _sink = nullptr;
     close();
     if (sink != nullptr) {
-        sink->onUpstreamFailure(failure, started);
+        sink->onUpstreamFailure(failure, started, detail);
     }
 }
 
@@ -166,8 +187,9 @@ void UpstreamConnection::onIo(std::uint32_t events)
         if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) {
             return;
         }
-        if (socketError(_stream->fd()) != 0 || (events & (EPOLLERR | EPOLLHUP)) != 0) {
-            fail(UpstreamFailure::Connect);
+        const int error = socketError(_stream->fd());
+        if (error != 0 || (events & (EPOLLERR | EPOLLHUP)) != 0) {
+            fail(UpstreamFailure::Connect, error != 0 ? std::strerror(error) : "the connection was refused or reset");
             return;
         }
         _state = _stream->handshakeDone() ? State::Active : State::Handshaking;
@@ -179,7 +201,7 @@ void UpstreamConnection::onIo(std::uint32_t events)
     if (_state == State::Handshaking) {
         IoResult r = _stream->handshake();
         if (r.status == IoStatus::Error || r.status == IoStatus::Eof) {
-            fail(UpstreamFailure::Connect);  // includes certificate verification failures
+            fail(UpstreamFailure::Connect, "TLS handshake: " + _stream->handshakeFailure());
             return;
         }
         if (!_stream->handshakeDone()) {
@@ -222,7 +244,7 @@ void UpstreamConnection::flush()
         } else if (r.status == IoStatus::WouldBlock) {
             _writable = false;
         } else {
-            fail(UpstreamFailure::Closed);
+            fail(UpstreamFailure::Closed, writeError(r));
             return;
         }
     }
@@ -258,12 +280,13 @@ void UpstreamConnection::readResponse()
         if (!_headDone) {
             http::ParseResult pr = http::parseResponseHead(_in.view(), _limits, _method, _head);
             if (pr.status == http::ParseStatus::Error) {
-                fail(UpstreamFailure::BadResponse);
+                fail(UpstreamFailure::BadResponse, pr.reason);
                 return;
             }
             if (pr.status == http::ParseStatus::Incomplete) {
                 if (eof) {
-                    fail(UpstreamFailure::Closed);
+                    fail(UpstreamFailure::Closed, _receivedAny ? "the backend closed the connection inside the response head"
+                                                               : "the backend closed the connection without a response");
                     return;
                 }
                 if (!_readable) {
@@ -273,7 +296,7 @@ void UpstreamConnection::readResponse()
             }
             if (_head.status >= 100 && _head.status < 200) {
                 if (_head.status == 101) {
-                    fail(UpstreamFailure::BadResponse);  // protocol upgrades are not proxied
+                    fail(UpstreamFailure::BadResponse, "101 Switching Protocols: upgrades are not proxied");
                     return;
                 }
                 _in.consume(_head.headLength);  // interim response: the client gets its own 100
@@ -327,7 +350,7 @@ void UpstreamConnection::readResponse()
                     auto st = _chunked->feed(_in.view(), used, [sink](std::string_view d) { sink->onUpstreamData(d); });
                     _in.consume(used);
                     if (st == http::ChunkedDecoder::Status::Error) {
-                        fail(UpstreamFailure::BadResponse);
+                        fail(UpstreamFailure::BadResponse, _chunked->error());
                         return;
                     }
                     _responseDone = st == http::ChunkedDecoder::Status::Done;
@@ -344,7 +367,7 @@ void UpstreamConnection::readResponse()
                 _responseDone = true;
                 _keepAlive = false;
             } else {
-                fail(UpstreamFailure::Closed);
+                fail(UpstreamFailure::Closed, "the backend closed the connection inside the response body");
                 return;
             }
         }
@@ -382,8 +405,12 @@ Clock::time_point UpstreamConnection::onTimer(Clock::time_point now)
     if (_sink == nullptr) {
         return Clock::time_point::max();
     }
-    bool connecting = _state == State::Connecting || _state == State::Handshaking;
-    fail(connecting ? UpstreamFailure::Connect : UpstreamFailure::Timeout);
+    if (_state == State::Connecting || _state == State::Handshaking) {
+        fail(UpstreamFailure::Connect, std::string(_state == State::Connecting ? "no connection" : "no TLS handshake") +
+                                           " within " + std::to_string(_connectTimeoutMs) + " ms");
+    } else {
+        fail(UpstreamFailure::Timeout, "nothing received for " + std::to_string(_readTimeoutMs) + " ms");
+    }
     return Clock::time_point::max();
 }
 

@@ -95,13 +95,10 @@ public:
     void onUpstreamEnd() override {}  // not reached: the connection is dropped at the head
     void onUpstreamDrained() override {}
 
-    void onUpstreamFailure(transport::UpstreamFailure failure, bool) override
+    void onUpstreamFailure(transport::UpstreamFailure failure, bool, std::string_view detail) override
     {
         _conn = nullptr;  // it closed itself
-        finish(false, failure == transport::UpstreamFailure::Connect   ? "connect failed"
-                      : failure == transport::UpstreamFailure::Timeout ? "timed out"
-                      : failure == transport::UpstreamFailure::Closed  ? "connection closed before a response"
-                                                                       : "invalid response");
+        finish(false, transport::describeFailure(failure, detail));
         _loop->arm(this, _nextProbe);
     }
 

@@ -38,7 +38,7 @@ public:
     void onUpstreamHead(const http::ResponseHead& head) override;
     void onUpstreamData(std::string_view bytes) override;
     void onUpstreamEnd() override;
-    void onUpstreamFailure(UpstreamFailure failure, bool responseStarted) override;
+    void onUpstreamFailure(UpstreamFailure failure, bool responseStarted, std::string_view detail) override;
     void onUpstreamDrained() override;
 
     // ExchangeDriver: the async host services of the current exchange.

@@ -96,6 +96,8 @@ public:
     virtual bool isTls() const { return false; }
     // TLS: the handshake failed because the peer sent a plain HTTP request instead of a ClientHello.
     virtual bool peerSpokePlainHttp() const { return false; }
+    // TLS: why the handshake failed (the certificate check, or OpenSSL's reason); empty otherwise.
+    virtual std::string handshakeFailure() const { return {}; }
 
 protected:
     int _fd;

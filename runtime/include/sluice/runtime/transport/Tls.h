@@ -112,11 +112,13 @@ public:
     std::string peerCertificatePem() const override;
     bool isTls() const override { return true; }
     bool peerSpokePlainHttp() const override { return _plainHttp; }
+    std::string handshakeFailure() const override { return _handshakeFailure; }
     // A write that could not finish because TLS needs to read first (and vice versa).
     bool wantsRead() const noexcept { return _wantRead; }
 
 private:
     IoResult fromSslError(int rc);
+    void noteHandshakeFailure(int rc);
 
     SSL* _ssl;
     bool _server;
@@ -125,6 +127,7 @@ private:
     bool _wantRead = false;
     bool _plainHttp = false;
     bool _firstByteSeen = false;  // server side: the client's first byte was looked at
+    std::string _handshakeFailure;
 };
 
 // OpenSSL's error queue as text (and cleared).

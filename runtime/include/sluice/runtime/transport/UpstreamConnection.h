@@ -29,14 +29,19 @@ public:
     virtual void onUpstreamHead(const http::ResponseHead& head) = 0;
     virtual void onUpstreamData(std::string_view bytes) = 0;
     virtual void onUpstreamEnd() = 0;
-    // `responseStarted`: some response bytes already arrived.
-    virtual void onUpstreamFailure(UpstreamFailure failure, bool responseStarted) = 0;
+    // `responseStarted`: some response bytes already arrived. `detail` says what went wrong, for
+    // the log (the socket error, OpenSSL's reason or the certificate check that failed, the
+    // parser's complaint); it may be empty.
+    virtual void onUpstreamFailure(UpstreamFailure failure, bool responseStarted, std::string_view detail) = 0;
     // The request bytes queued with send() have drained below the low watermark.
     virtual void onUpstreamDrained() = 0;
 };
 
 class UpstreamPool;
 class TlsClientContext;
+
+// A failure and its detail as one log phrase: "connect failed: Connection refused".
+std::string describeFailure(UpstreamFailure failure, std::string_view detail);
 
 // One connection to a backend, used by one exchange at a time and pooled between exchanges.
 class UpstreamConnection final : public IoHandler, public TimerTarget {
@@ -80,7 +85,7 @@ private:
 
     void flush();
     void readResponse();
-    void fail(UpstreamFailure failure);
+    void fail(UpstreamFailure failure, std::string detail = {});
     void close();
     void idleEvent();
 
@@ -112,6 +117,7 @@ private:
     bool _unreadMaybe = false;
     std::uint64_t _bodyRemaining = 0;
     std::unique_ptr<http::ChunkedDecoder> _chunked;
+    int _connectTimeoutMs = 60000;
     int _readTimeoutMs = 60000;
     Clock::time_point _deadline = Clock::time_point::max();
     Clock::time_point _armed = Clock::time_point::max();
