@@ -1,133 +1,236 @@
 #include "sluice/runtime/AdminServer.h"
 
+#include <algorithm>
+#include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <utility>
 
-#include <Poco/Net/HTTPRequestHandler.h>
-#include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServer.h>
-#include <Poco/Net/HTTPServerParams.h>
-#include <Poco/Net/HTTPServerRequest.h>
-#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/StreamSocket.h>
+#include <Poco/Net/TCPServer.h>
+#include <Poco/Net/TCPServerConnection.h>
+#include <Poco/Net/TCPServerConnectionFactory.h>
+#include <Poco/Net/TCPServerParams.h>
 
 #include "sluice/runtime/HostApi.h"
+#include "sluice/runtime/http/HttpParser.h"
 
 namespace sluice::runtime {
 
 namespace {
 
-using Poco::Net::HTTPResponse;
+using Clock = std::chrono::steady_clock;
 
-void send(Poco::Net::HTTPServerResponse& res, HTTPResponse::HTTPStatus status, const std::string& json)
+// A client has this long for its whole request, however it trickles it in; then it is dropped.
+constexpr auto kRequestDeadline = std::chrono::seconds(5);
+constexpr auto kPollSlice = std::chrono::milliseconds(100);  // how soon a stop is noticed
+constexpr int kThreads = 4;
+
+// Admin requests are one short line and a few fields.
+http::ParseLimits adminLimits()
 {
-    res.setStatusAndReason(status);
-    res.setContentType("application/json");
-    res.setContentLength(static_cast<std::streamsize>(json.size()));
-    res.send() << json;
+    http::ParseLimits limits;
+    limits.maxRequestLine = 1024;
+    limits.maxHeaderBytes = 8 * 1024;
+    limits.maxHeaderCount = 32;
+    return limits;
+}
+
+struct Answer {
+    int status = 200;
+    std::string body;
+    std::string allow;  // the Allow field of a 405
+};
+
+Answer refused(int status, std::string_view why)
+{
+    const std::string& reason = Poco::Net::HTTPResponse::getReasonForStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+    return Answer{status, errorBody(101000 + status, reason, why), {}};
+}
+
+const http::HeaderField* field(const http::RequestHead& head, std::string_view name)
+{
+    for (const auto& h : head.headers) {
+        if (http::fieldNameEquals(h.name, name)) {
+            return &h;
+        }
+    }
+    return nullptr;
 }
 
 // The Host a request to the admin endpoint may name: a loopback name or the address it listens
 // on, with or without its port. Anything else is a request a browser was made to send (DNS
 // rebinding: a page whose name now resolves to 127.0.0.1).
-bool hostAllowed(const std::string& host, const std::string& bound, int port)
+bool hostAllowed(std::string_view host, const std::string& bound, int port)
 {
     const std::string suffix = ":" + std::to_string(port);
-    std::string name = host;
-    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
-        name.erase(name.size() - suffix.size());
+    std::string_view name = host;
+    if (name.size() > suffix.size() && name.substr(name.size() - suffix.size()) == suffix) {
+        name.remove_suffix(suffix.size());
     }
     return name == "127.0.0.1" || name == "localhost" || name == "[::1]" || name == bound ||
            (bound.find(':') != std::string::npos && name == "[" + bound + "]");
 }
 
-// Why the request is refused before it is routed, or nothing. The admin endpoint has no
+// Why a parsed request is refused before it is routed, or nothing. The admin endpoint has no
 // credentials: it relies on listening on loopback, so it refuses what only a browser steered by
-// another site, or a lax parser, would let through.
-std::optional<std::pair<HTTPResponse::HTTPStatus, std::string>> refusal(const Poco::Net::HTTPServerRequest& req,
-                                                                       const std::string& bound, int port)
+// another site would send, and anything with a body. (The parser already refused what the data
+// plane refuses: other HTTP versions, HTTP/1.1 without Host, ambiguous framing.)
+std::optional<Answer> refusal(const http::RequestHead& head, const std::string& bound, int port)
 {
-    const std::string& version = req.getVersion();
-    if (version != HTTPResponse::HTTP_1_1 && version != HTTPResponse::HTTP_1_0) {
-        return std::make_pair(HTTPResponse::HTTP_VERSION_NOT_SUPPORTED, std::string("HTTP/1.0 or HTTP/1.1 only"));
+    if (field(head, "Host") != nullptr && !hostAllowed(head.host, bound, port)) {
+        return refused(403, "Host must name this loopback endpoint");
     }
-    if (version == HTTPResponse::HTTP_1_1 && !req.has("Host")) {
-        return std::make_pair(HTTPResponse::HTTP_BAD_REQUEST, std::string("Host is missing"));
+    if (field(head, "Origin") != nullptr) {
+        return refused(403, "requests from web pages are refused");
     }
-    if (req.has("Host") && !hostAllowed(req.get("Host"), bound, port)) {
-        return std::make_pair(HTTPResponse::HTTP_FORBIDDEN, std::string("Host must name this loopback endpoint"));
-    }
-    if (req.has("Origin")) {
-        return std::make_pair(HTTPResponse::HTTP_FORBIDDEN, std::string("requests from web pages are refused"));
-    }
-    if (req.has("Transfer-Encoding") || (req.has("Content-Length") && req.get("Content-Length") != "0")) {
-        return std::make_pair(HTTPResponse::HTTP_BAD_REQUEST, std::string("admin requests take no body"));
+    if (head.framing == http::BodyFraming::Chunked ||
+        (head.framing == http::BodyFraming::ContentLength && head.contentLength != 0)) {
+        return refused(400, "admin requests take no body");
     }
     return std::nullopt;
 }
 
-class Handler final : public Poco::Net::HTTPRequestHandler {
+Answer route(const http::RequestHead& head, const AdminServer::Hooks& hooks)
+{
+    if (head.target == "/status") {
+        if (head.method != "GET") {
+            return Answer{405, errorBody(900907, "Method Not Allowed", "use GET"), "GET"};
+        }
+        return Answer{200, hooks.status(), {}};
+    }
+    if (head.target == "/reload") {
+        if (head.method != "POST") {
+            return Answer{405, errorBody(900907, "Method Not Allowed", "use POST"), "POST"};
+        }
+        auto [ok, json] = hooks.reload();
+        return Answer{ok ? 200 : 422, std::move(json), {}};
+    }
+    return Answer{404, errorBody(900906, "Not Found", "admin resources: /status, /reload"), {}};
+}
+
+// One request per connection, read under one deadline for the whole request (a per-read timeout
+// would let a client that sends a byte now and then hold a thread for ever), parsed by the data
+// plane's strict parser, answered, closed.
+class Connection final : public Poco::Net::TCPServerConnection {
 public:
-    Handler(const AdminServer::Hooks& hooks, const std::string& bound, int port)
-        : _hooks(hooks), _bound(bound), _port(port)
+    Connection(const Poco::Net::StreamSocket& socket, const AdminServer::Shared& shared)
+        : TCPServerConnection(socket), _shared(shared)
     {
     }
 
-    void handleRequest(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& res) override
+    void run() override
     {
-        if (auto refused = refusal(req, _bound, _port)) {
-            res.setKeepAlive(false);
-            const int status = static_cast<int>(refused->first);
-            send(res, refused->first, errorBody(101000 + status, HTTPResponse::getReasonForStatus(refused->first),
-                                                refused->second));
-            return;
+        std::optional<Answer> answer;
+        try {
+            answer = read();
+        } catch (const Poco::Exception&) {
+            return;  // the client went away: nothing to tell it
         }
-        const std::string& uri = req.getURI();
-        const std::string& method = req.getMethod();
-        if (uri == "/status") {
-            if (method != "GET") {
-                res.set("Allow", "GET");
-                send(res, HTTPResponse::HTTP_METHOD_NOT_ALLOWED, errorBody(900907, "Method Not Allowed", "use GET"));
-                return;
+        if (!answer) {
+            try {
+                answer = route(_head, _shared.hooks);
+            } catch (const std::exception&) {
+                answer = refused(500, "the admin request failed");
             }
-            send(res, HTTPResponse::HTTP_OK, _hooks.status());
-            return;
         }
-        if (uri == "/reload") {
-            if (method != "POST") {
-                res.set("Allow", "POST");
-                send(res, HTTPResponse::HTTP_METHOD_NOT_ALLOWED, errorBody(900907, "Method Not Allowed", "use POST"));
-                return;
-            }
-            auto [ok, json] = _hooks.reload();
-            send(res, ok ? HTTPResponse::HTTP_OK : HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, json);
-            return;
+        try {
+            reply(*answer);
+        } catch (const Poco::Exception&) {
+            // the client stopped reading
         }
-        send(res, HTTPResponse::HTTP_NOT_FOUND, errorBody(900906, "Not Found", "admin resources: /status, /reload"));
     }
 
 private:
-    const AdminServer::Hooks& _hooks;
-    const std::string& _bound;
-    int _port;
+    // Reads the request into _head: nothing when it is one to route, else the refusal to send.
+    // The refusal of a client that sent nothing, or left, is a bare close (an empty body).
+    std::optional<Answer> read()
+    {
+        Poco::Net::StreamSocket& s = socket();
+        const Clock::time_point deadline = Clock::now() + kRequestDeadline;
+        const http::ParseLimits limits = adminLimits();
+        while (true) {
+            if (_shared.stopping) {
+                return Answer{};
+            }
+            const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
+            if (left.count() <= 0) {
+                return _input.empty() ? Answer{} : refused(408, "the request took too long");
+            }
+            const auto slice = std::min<std::chrono::microseconds>(left, kPollSlice);
+            if (!s.poll(Poco::Timespan(slice.count()), Poco::Net::Socket::SELECT_READ)) {
+                continue;
+            }
+            char buffer[2048];
+            const int n = s.receiveBytes(buffer, sizeof buffer);
+            if (n <= 0) {
+                return Answer{};  // closed before a whole request
+            }
+            _input.append(buffer, static_cast<std::size_t>(n));
+            const http::ParseResult parsed = http::parseRequestHead(_input, limits, _head);
+            if (parsed.status == http::ParseStatus::Error) {
+                return refused(parsed.httpStatus, parsed.reason);
+            }
+            if (parsed.status == http::ParseStatus::Complete) {
+                return refusal(_head, _shared.bound, _shared.port);
+            }
+        }
+    }
+
+    void reply(const Answer& answer)
+    {
+        if (answer.body.empty()) {
+            return;
+        }
+        const auto status = static_cast<Poco::Net::HTTPResponse::HTTPStatus>(answer.status);
+        std::string out = "HTTP/1.1 " + std::to_string(answer.status) + " " +
+                          Poco::Net::HTTPResponse::getReasonForStatus(status) + "\r\n";
+        out += "Content-Type: application/json\r\nContent-Length: " + std::to_string(answer.body.size()) + "\r\n";
+        if (!answer.allow.empty()) {
+            out += "Allow: " + answer.allow + "\r\n";
+        }
+        out += "Connection: close\r\nCache-Control: no-store\r\n\r\n";
+        out += answer.body;
+        Poco::Net::StreamSocket& s = socket();
+        s.setSendTimeout(Poco::Timespan(std::chrono::duration_cast<std::chrono::microseconds>(kRequestDeadline).count()));
+        s.sendBytes(out.data(), static_cast<int>(out.size()));
+        s.shutdownSend();
+        // Read what the client still sends for a moment before closing, so that a close with
+        // unread input (a reset) does not destroy the answer before the client reads it.
+        const Clock::time_point until = Clock::now() + std::chrono::milliseconds(500);
+        char sink[4096];
+        std::size_t drained = 0;
+        while (drained < 64 * 1024 && Clock::now() < until &&
+               s.poll(Poco::Timespan(std::chrono::duration_cast<std::chrono::microseconds>(until - Clock::now()).count()),
+                      Poco::Net::Socket::SELECT_READ)) {
+            const int n = s.receiveBytes(sink, sizeof sink);
+            if (n <= 0) {
+                break;
+            }
+            drained += static_cast<std::size_t>(n);
+        }
+    }
+
+    const AdminServer::Shared& _shared;
+    std::string _input;
+    http::RequestHead _head;  // views into _input
 };
 
-class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
+class Factory final : public Poco::Net::TCPServerConnectionFactory {
 public:
-    Factory(AdminServer::Hooks hooks, std::string bound, int port)
-        : _hooks(std::move(hooks)), _bound(std::move(bound)), _port(port)
+    explicit Factory(const AdminServer::Shared& shared) : _shared(shared) {}
+    Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override
     {
-    }
-    Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override
-    {
-        return new Handler(_hooks, _bound, _port);
+        return new Connection(socket, _shared);
     }
 
 private:
-    AdminServer::Hooks _hooks;
-    std::string _bound;
-    int _port;
+    const AdminServer::Shared& _shared;
 };
 
 }  // namespace
@@ -135,19 +238,26 @@ private:
 AdminServer::AdminServer(const std::string& host, int port, Hooks hooks)
 {
     Poco::Net::ServerSocket socket(Poco::Net::SocketAddress(host, static_cast<Poco::UInt16>(port)), 64);
-    _port = socket.address().port();
-    auto* params = new Poco::Net::HTTPServerParams;
-    params->setMaxThreads(4);
+    _shared.hooks = std::move(hooks);
+    _shared.bound = host;
+    _shared.port = socket.address().port();
+    auto* params = new Poco::Net::TCPServerParams;
+    params->setMaxThreads(kThreads);
     params->setMaxQueued(16);
-    params->setKeepAlive(false);
-    params->setTimeout(Poco::Timespan(5, 0));  // a silent client frees its thread after 5 s, not 60
-    _server = std::make_unique<Poco::Net::HTTPServer>(new Factory(std::move(hooks), host, _port), socket, params);
+    _server = std::make_unique<Poco::Net::TCPServer>(new Factory(_shared), socket, params);
     _server->start();
 }
 
 AdminServer::~AdminServer()
 {
-    _server->stopAll(true);
+    // Stop accepting, then wait for the connections being served: their hooks call into the
+    // gateway, which must outlive them. A reading connection notices the stop within kPollSlice.
+    _shared.stopping = true;
+    _server->stop();
+    const Clock::time_point limit = Clock::now() + kRequestDeadline * 2;
+    while (_server->currentConnections() > 0 && Clock::now() < limit) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
 }
 
 }  // namespace sluice::runtime

@@ -1,11 +1,12 @@
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
 
 namespace Poco::Net {
-class HTTPServer;
+class TCPServer;
 }
 
 namespace sluice::runtime {
@@ -15,6 +16,8 @@ namespace sluice::runtime {
 //   POST /reload  builds and swaps a new configuration snapshot, like SIGHUP, and answers with
 //                 the result: 200 {"reloaded": true, ...} or 422 {"reloaded": false, "errors": [...]}
 // It has no authentication: bind it to loopback (the default) or a management network only.
+// Requests go through the data plane's strict parser; each connection carries one request, which
+// must arrive whole within 5 s; four are served at once.
 class AdminServer {
 public:
     struct Hooks {
@@ -22,14 +25,24 @@ public:
         std::function<std::pair<bool, std::string>()> reload;   // ok, JSON object
     };
 
+    // What the connection threads read; lives as long as the server and outlives them.
+    struct Shared {
+        Hooks hooks;
+        std::string bound;  // the configured host
+        int port = 0;
+        std::atomic<bool> stopping{false};
+    };
+
     AdminServer(const std::string& host, int port, Hooks hooks);
     ~AdminServer();
+    AdminServer(const AdminServer&) = delete;
+    AdminServer& operator=(const AdminServer&) = delete;
 
-    int port() const noexcept { return _port; }
+    int port() const noexcept { return _shared.port; }
 
 private:
-    std::unique_ptr<Poco::Net::HTTPServer> _server;
-    int _port = 0;
+    Shared _shared;
+    std::unique_ptr<Poco::Net::TCPServer> _server;
 };
 
 }  // namespace sluice::runtime
