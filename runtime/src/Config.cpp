@@ -11,6 +11,7 @@
 #include "sluice/runtime/EmbeddedSchemas.h"
 #include "sluice/runtime/Json.h"
 #include "sluice/runtime/SchemaValidator.h"
+#include "sluice/runtime/routing/Router.h"
 
 namespace fs = std::filesystem;
 
@@ -366,26 +367,42 @@ std::vector<std::string> apiFiles(const std::string& dir, std::vector<ConfigErro
     return files;
 }
 
+// Two APIs that the router would reach by the same prefix: one would never be reached. Prefixes
+// are compared as the router compares them (canonical, decoded segments), so "/enc" and "/%65nc",
+// or "/shop" and "/shop/", are the same context; and the default-version form of "/x/v1" is the
+// path of "/x" version "v1".
 void checkDuplicateApis(const std::vector<ApiConfig>& apis, std::vector<ConfigError>& errors)
 {
-    std::map<std::string, const ApiConfig*> byContext;
+    struct Owner {
+        const ApiConfig* api;
+        bool defaultForm;
+    };
+    std::map<std::string, Owner> byPrefix;
+    auto describe = [](const ApiConfig& api, bool defaultForm) {
+        return defaultForm ? "the default version of context '" + api.context + "'"
+                           : "context '" + api.context + "' version '" + api.version + "'";
+    };
     for (const auto& api : apis) {
-        std::string key = api.context + "/" + api.version;
-        auto [it, inserted] = byContext.emplace(key, &api);
-        if (!inserted) {
-            errors.push_back({api.file, "/context", "API context '" + api.context + "' version '" + api.version +
-                                                        "' is already defined in " + it->second->file});
-        }
-    }
-    std::map<std::string, const ApiConfig*> defaults;
-    for (const auto& api : apis) {
-        if (!api.defaultVersion) {
-            continue;
-        }
-        auto [it, inserted] = defaults.emplace(api.context, &api);
-        if (!inserted) {
-            errors.push_back({api.file, "/default_version", "context '" + api.context +
-                                                                "' already has a default version in " + it->second->file});
+        std::vector<std::string> keys = routing::Router::routeKeys(api.context, api.version, api.defaultVersion);
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            const bool defaultForm = i == 1;
+            auto [it, inserted] = byPrefix.emplace(keys[i], Owner{&api, defaultForm});
+            if (inserted) {
+                continue;
+            }
+            const Owner& first = it->second;
+            std::string message;
+            if (defaultForm && first.defaultForm) {
+                message = "context '" + api.context + "' already has a default version in " + first.api->file;
+            } else if (!defaultForm && !first.defaultForm && api.context == first.api->context &&
+                       api.version == first.api->version) {
+                message = "API context '" + api.context + "' version '" + api.version + "' is already defined in " +
+                          first.api->file;
+            } else {
+                message = describe(api, defaultForm) + " is the same path as " + describe(*first.api, first.defaultForm) +
+                          " in " + first.api->file + ": one of them could never be reached";
+            }
+            errors.push_back({api.file, defaultForm ? "/default_version" : "/context", message});
         }
     }
 }

@@ -191,6 +191,47 @@ TEST_CASE("ConfigLoader: two default versions of one context are a duplicate")
     CHECK(r.errors[0].message.find(first) != std::string::npos);
 }
 
+TEST_CASE("ConfigLoader: APIs the router would reach by the same path are duplicates, however they are written")
+{
+    // The router compares canonical, decoded segments: each pair below would leave one API
+    // unreachable (which one would depend on file order).
+    struct Pair {
+        std::string first;
+        std::string second;
+        std::string pointer;
+    };
+    auto withDefault = [](std::string text) { return text.insert(1, R"("default_version": true, )"); };
+    const std::vector<Pair> pairs{
+        {api("A", "/enc", "v1"), api("B", "/%65nc", "v1"), "/context"},
+        {api("A", "/shop", "v1"), api("B", "/shop/", "v1"), "/context"},
+        {api("A", "/a:b", "v1"), api("B", "/a%3Ab", "v1"), "/context"},
+        {api("A", "/x", "v1"), withDefault(api("B", "/x/v1", "v9")), "/default_version"},
+        {withDefault(api("A", "/d", "v1")), withDefault(api("B", "/d/", "v2")), "/default_version"},
+    };
+    for (const Pair& pair : pairs) {
+        CAPTURE(pair.second);
+        TempDir dir;
+        const std::string config = dir.write("sluice.json", kGateway);
+        const std::string first = dir.write("apis/a.json", pair.first);
+        const std::string second = dir.write("apis/b.json", pair.second);
+        ConfigLoadResult r = ConfigLoader::load(config);
+        INFO(all(r));
+        REQUIRE(r.errors.size() == 1);
+        CHECK(r.errors[0].file == second);
+        CHECK(r.errors[0].pointer == pair.pointer);
+        CHECK(r.errors[0].message.find(first) != std::string::npos);
+    }
+    // Prefixes of each other are not the same path: the longer one wins where it applies.
+    TempDir dir;
+    const std::string config = dir.write("sluice.json", kGateway);
+    dir.write("apis/a.json", withDefault(api("A", "/shop", "v1")));
+    dir.write("apis/b.json", api("B", "/shop-admin", "v1"));
+    dir.write("apis/c.json", withDefault(api("C", "/shop/v2", "v1")));
+    ConfigLoadResult fine = ConfigLoader::load(config);
+    INFO(all(fine));
+    CHECK(fine.errors.empty());
+}
+
 TEST_CASE("ConfigLoader: env substitution fills string values before validation")
 {
     ::setenv("SLUICE_TEST_BACKEND", "http://127.0.0.1:9", 1);

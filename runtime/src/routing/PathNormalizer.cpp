@@ -215,7 +215,9 @@ std::optional<std::string> normalizePath(std::string_view path, std::string& err
                     failure = kTooManyDotDots;
                     break;
                 }
-                info.beforePops.push_back(out);
+                // A path longer than a request may resolve to cannot be an API's prefix: no copy
+                // (each ".." would otherwise copy up to the whole request line).
+                info.beforePops.emplace_back(out.size() <= kMaxNormalizedPathBytes ? out : std::string());
                 out.resize(out.rfind('/'));
                 --depth;
                 info.keptSegments = std::min(info.keptSegments, depth);

@@ -295,6 +295,16 @@ std::optional<std::string> parseVersion(std::string_view version, std::vector<st
     return decodeName(*canonical);
 }
 
+std::string joinSegments(const std::vector<std::string>& segments)
+{
+    std::string key;
+    for (const std::string& segment : segments) {
+        key.push_back('/');
+        key.append(segment);
+    }
+    return key;
+}
+
 }  // namespace
 
 // ---- the compiled routing table ------------------------------------------------------------------
@@ -573,6 +583,23 @@ std::vector<std::string> Router::validateVersion(std::string_view version)
     std::vector<std::string> problems;
     parseVersion(version, problems);
     return problems;
+}
+
+std::vector<std::string> Router::routeKeys(std::string_view context, std::string_view version, bool defaultVersion)
+{
+    std::vector<std::string> problems;
+    std::optional<std::vector<std::string>> segments = parseContext(context, problems);
+    std::optional<std::string> decodedVersion = parseVersion(version, problems);
+    if (!segments || !decodedVersion) {
+        return {};
+    }
+    std::vector<std::string> keys;
+    const std::string contextKey = joinSegments(*segments);
+    keys.push_back(contextKey + "/" + *decodedVersion);
+    if (defaultVersion) {
+        keys.push_back(contextKey);
+    }
+    return keys;
 }
 
 }  // namespace sluice::runtime::routing

@@ -53,7 +53,8 @@ std::optional<std::string> normalizePath(std::string_view path, std::string& err
 // segments of the result that no ".." ever removed (the smallest depth a ".." brought the path
 // down to), or kAllSegmentsKept when the path had no ".." segment. "/api/v1/x/../y" keeps 2
 // ("/api/v1"), "/api/v1/../../admin" keeps 0. `beforePops` holds the resolved path as it stood
-// just before each ".." removed its last segment ("/api/v1/x/../y": {"/api/v1/x"}). The router
+// just before each ".." removed its last segment ("/api/v1/x/../y": {"/api/v1/x"}; empty where
+// that was longer than kMaxNormalizedPathBytes, as no API prefix can be). The router
 // uses both so that a path written inside one API can never be resolved into another one (see
 // Router::route). A path with more than kMaxDotDotSegments ".." segments is refused.
 inline constexpr std::size_t kAllSegmentsKept = static_cast<std::size_t>(-1);

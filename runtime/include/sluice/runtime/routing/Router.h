@@ -110,6 +110,13 @@ public:
     // A version: one valid, non-empty path segment other than "." and "..".
     static std::vector<std::string> validateVersion(std::string_view version);
 
+    // The prefixes an API is reached by, as the router compares them: its context and version,
+    // then (with `defaultVersion`) its context alone, each as "/"-joined canonical, decoded
+    // segments ("" for the root context). Two APIs that share a key would shadow one another
+    // ("/enc" and "/%65nc", "/shop" and "/shop/", "/x" v1 and the default form of "/x/v1").
+    // Empty when the context or version is invalid (the validate* functions say why).
+    static std::vector<std::string> routeKeys(std::string_view context, std::string_view version, bool defaultVersion);
+
 private:
     struct Impl;
     std::unique_ptr<Impl> _impl;
