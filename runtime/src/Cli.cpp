@@ -210,10 +210,13 @@ int run(const Options& o, std::ostream& err)
         logLoaded(reloaded, *log);
         if (reloaded.snapshot) {
             Logging::configure(reloaded.snapshot->config.logging);
-            server.setSnapshot(reloaded.snapshot);
+            // Health checks first: they take over the state of the checks before (which live as
+            // long as the serving snapshot), so an endpoint that is down stays out from the
+            // first request the new snapshot serves.
             if (reloaded.snapshot->healthChecks) {
                 reloaded.snapshot->healthChecks->activate();
             }
+            server.setSnapshot(reloaded.snapshot);
             log->info("reload complete: {} API(s), {} handler instance(s)", reloaded.snapshot->config.apis.size(),
                       reloaded.snapshot->instanceCount);
             const GatewayConfig& now = reloaded.snapshot->config;

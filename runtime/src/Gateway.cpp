@@ -1,8 +1,28 @@
 #include "sluice/runtime/Gateway.h"
 
 #include "sluice/runtime/Logging.h"
+#include "sluice/runtime/upstream/EndpointSet.h"
 
 namespace sluice::runtime {
+
+namespace {
+
+// A reload must not forgive an endpoint: the same API (name and version) keeps the suspension of
+// its endpoints with the same URL. (Active health state is carried by the health checker.)
+void keepEndpointState(const Snapshot& previous, const Snapshot& next)
+{
+    for (const auto& api : next.apis) {
+        for (const auto& old : previous.apis) {
+            if (old.config.name == api.config.name && old.config.version == api.config.version && old.endpoints &&
+                api.endpoints) {
+                api.endpoints->takeSuspensionFrom(*old.endpoints);
+                break;
+            }
+        }
+    }
+}
+
+}  // namespace
 
 Gateway::Gateway(GatewayOptions options) : _options(std::move(options)) {}
 
@@ -24,6 +44,9 @@ SnapshotResult Gateway::load()
     }
     if (result.snapshot) {
         std::lock_guard<std::mutex> lock(_mutex);
+        if (_current) {
+            keepEndpointState(*_current, *result.snapshot);
+        }
         _current = result.snapshot;
     }
     return result;

@@ -226,6 +226,30 @@ TEST_CASE("health: a reload stops probing the endpoints it removed, and all prob
     CHECK(probes(kept) == keptProbes);
 }
 
+TEST_CASE("health: an endpoint its checks took out stays out across a reload, from the first request on")
+{
+    HealthAnswer sickHealth;
+    sickHealth.status = 500;
+    HealthAnswer fineHealth;
+    ScriptedBackend sick(withHealth("sick", sickHealth));
+    ScriptedBackend fine(withHealth("fine", fineHealth));
+    SluicedProcess gw(oneApi("/svc", endpointList({sick.url(), fine.url()}), kHealthCheck));
+    REQUIRE(gw.waitForLog(downLine(sick) + ": 2 consecutive health check(s) failed", 0, 10s));
+
+    // The same probe at a slow interval: a new generation that started healthy would need
+    // seconds of probes to find the endpoint down again, and would serve it meanwhile.
+    gw.writeApi("api", apiJson("/svc", endpointList({sick.url(), fine.url()}),
+                               R"("health_check": {"path": "/health", "interval_ms": 5000, "timeout_ms": 300, )"
+                               R"("healthy_threshold": 2, "unhealthy_threshold": 2})"));
+    const std::size_t sickServed = served(sick);
+    REQUIRE(gw.reload());
+    for (const auto& name : route(gw.port(), 8)) {
+        CHECK(name == "fine");
+    }
+    CHECK(served(sick) == sickServed);
+    CHECK(occurrences(gw.log(), downLine(sick)) == 1);  // one transition, logged once
+}
+
 TEST_CASE("health: https endpoints are probed over TLS with the API's tls settings")
 {
     std::string pattern = (std::filesystem::temp_directory_path() / "sluice-health-tls-XXXXXX").string();

@@ -92,7 +92,7 @@ TEST_CASE("upstream: a backend that closes in the middle of the body ends the cl
         reply.truncateAt = reply.bytes.size();
         return reply;
     });
-    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), kNoSuspension));
 
     RawClient length(gw.port());
     auto r = length.exchange(getRequest("/svc/v1/length"), 3s);
@@ -154,7 +154,8 @@ TEST_CASE("upstream: a POST is not retried after the backend read it and failed"
 {
     ScriptedBackend a(silentClose);
     ScriptedBackend b(silentClose);
-    SluicedProcess gw(oneApi("/svc", endpointList({a.url(), b.url()})));
+    // Without suspension: each request meets both closing backends (a close suspends too).
+    SluicedProcess gw(oneApi("/svc", endpointList({a.url(), b.url()}), kNoSuspension));
     RawClient client(gw.port());
     auto post = client.exchange(bodyRequest("POST", "/svc/v1/order", "{\"qty\":1}"));
     REQUIRE_MESSAGE(post, client.error());
@@ -475,4 +476,97 @@ TEST_CASE("upstream: a request that finds its pooled connection closed goes agai
     CHECK(r->status == 502);
     CHECK(countMethod(backend, "DELETE") == 2);
     CHECK(backend.connectionCount() == 11);  // the retry's own connection
+}
+
+TEST_CASE("upstream: a client slow to send its body is not a backend timeout: no 504, no suspension")
+{
+    // read_ms measures the backend. A pause of the client within body_timeout_ms, while the
+    // request body streams, must neither time the backend out nor suspend it (two such clients
+    // could otherwise take every endpoint out).
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "got " + r.body);
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), R"("timeouts": {"read_ms": 300})"));
+    RawClient client(gw.port());
+    REQUIRE(client.send("POST /svc/v1/x HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 10\r\n\r\n01234"));
+    std::this_thread::sleep_for(800ms);
+    REQUIRE(client.send("56789"));
+    auto r = client.read(5s);
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == "got 0123456789");
+    auto next = client.exchange(getRequest("/svc/v1/y"));
+    REQUIRE_MESSAGE(next, client.error());
+    CHECK(next->status == 200);  // not 503: the endpoint was not suspended
+    CHECK(gw.log().find("timed out") == std::string::npos);
+}
+
+TEST_CASE("upstream: a client slow to read a large response gets all of it, however long it pauses past read_ms")
+{
+    // The backend sends everything at once; the gateway stops reading it while the client does
+    // not read. That pause is the client's (body_timeout_ms covers it), not the backend's.
+    static constexpr std::size_t kSize = 32u << 20;
+    ScriptedBackend backend([](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kSize) + "\r\n\r\n";
+        auto left = std::make_shared<std::size_t>(kSize);
+        reply.generate = [left](std::string& chunk) {
+            const std::size_t n = std::min<std::size_t>(*left, 256 * 1024);
+            chunk.assign(n, 'b');
+            *left -= n;
+            return *left > 0;
+        };
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), R"("timeouts": {"read_ms": 300})"));
+    RawClient client(gw.port());
+    REQUIRE(client.send(getRequest("/svc/v1/big")));
+    std::this_thread::sleep_for(1500ms);  // reads nothing: the gateway's reading of the backend pauses
+    auto r = client.read(30s);
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->body.size() == kSize);
+    CHECK(gw.log().find("timed out") == std::string::npos);
+}
+
+TEST_CASE("upstream: a backend that closes without answering is suspended like one that refuses")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        if (r.target == "/close") {
+            reply.silentClose = true;
+        } else {
+            reply.bytes = httpResponse(200, "ok");
+        }
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    RawClient client(gw.port());
+    auto closed = client.exchange(bodyRequest("POST", "/svc/v1/close", "x"));
+    REQUIRE_MESSAGE(closed, client.error());
+    CHECK(closed->status == 502);
+    CHECK(closed->errorCode() == 101503);
+    RawClient other(gw.port());
+    auto next = other.exchange(getRequest("/svc/v1/ok"));
+    REQUIRE_MESSAGE(next, other.error());
+    CHECK(next->status == 503);  // the only endpoint is suspended
+    CHECK(next->errorCode() == 101507);
+}
+
+TEST_CASE("upstream: a reload keeps a suspended endpoint suspended")
+{
+    ClosedPort down;
+    SluicedProcess gw(oneApi("/svc", endpointList({down.url()})));
+    RawClient client(gw.port());
+    auto first = client.exchange(getRequest("/svc/v1/x"));
+    REQUIRE_MESSAGE(first, client.error());
+    CHECK(first->status == 502);
+    REQUIRE(gw.reload());
+    RawClient after(gw.port());
+    auto again = after.exchange(getRequest("/svc/v1/x"));
+    REQUIRE_MESSAGE(again, after.error());
+    CHECK(again->status == 503);  // still suspended, not tried again at once
+    CHECK(again->errorCode() == 101507);
 }

@@ -1336,7 +1336,7 @@ void HttpConnection::onUpstreamData(std::string_view bytes)
 
 void HttpConnection::onUpstreamEnd()
 {
-    _endpoint->reportSuccess();
+    _endpoint->reportSuccess(upstream::monotonicMs());
     _upstreamEnded = true;
     if (!_bodyEnded && _keepAlive && !_bufferResponse && _headWritten) {
         // The backend answered before the whole request body arrived: keep forwarding the body,
@@ -1387,6 +1387,7 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     bool reused = up != nullptr && up->reused();
     upstream::EndpointSet& endpoints = *_api->endpoints;
     if (responseStarted || _responseStarted) {
+        _endpoint->reportFailure(upstream::monotonicMs(), endpoints.suspension);
         if (!retractResponse()) {
             Logging::get("upstream")->warn("{} {}: {} after the response began; the client's connection is closed",
                                            ex().method, _endpoint->url, describeFailure(failure, detail));
@@ -1395,9 +1396,6 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
         }
         // The backend's head came but nothing reached the client yet (a broken first chunk, a
         // close or timeout while the response waited whole for a handler): a JSON error, no retry.
-        if (failure != UpstreamFailure::Closed) {
-            _endpoint->reportFailure(upstream::monotonicMs(), endpoints.suspension);
-        }
         Logging::get("upstream")->warn("{} {}: the response broke off before it reached the client ({})",
                                        ex().method, _endpoint->url, describeFailure(failure, detail));
         if (failure == UpstreamFailure::Timeout) {
@@ -1415,11 +1413,11 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     // nothing was sent (connect failure), otherwise only when idempotent (RFC 9112 §9.3.1.1: a
     // proxy must not retry a POST on its own, even on a pooled connection that looks stale).
     // A pooled connection closed before any byte came back counts against the connection, not
-    // the endpoint.
+    // the endpoint (the backend may close idle connections when it likes); any other failure,
+    // a close included (nginx's "upstream prematurely closed"), counts against the endpoint.
     bool bodyInHand = _bodyMode == BodyMode::None || ex().requestBody.has_value();
     bool staleReuse = reused && failure == UpstreamFailure::Closed && !up->receivedAny();
-    if (failure == UpstreamFailure::Connect || failure == UpstreamFailure::Timeout ||
-        failure == UpstreamFailure::BadResponse) {
+    if (!staleReuse) {
         _endpoint->reportFailure(upstream::monotonicMs(), endpoints.suspension);
     }
     // One stale pooled connection is forgiven per exchange, and the request then goes on a new

@@ -73,8 +73,29 @@ void UpstreamConnection::attach(UpstreamSink* sink, std::string_view requestMeth
     _bodyRemaining = 0;
     _connectTimeoutMs = connectTimeoutMs;
     _readTimeoutMs = readTimeoutMs;
-    int ms = (_state == State::Connecting || _state == State::Handshaking) ? connectTimeoutMs : readTimeoutMs;
-    setDeadline(_loop.now() + std::chrono::milliseconds(ms));
+    if (_state == State::Connecting || _state == State::Handshaking) {
+        setDeadline(_loop.now() + std::chrono::milliseconds(connectTimeoutMs));
+    } else {
+        _deadline = Clock::time_point::max();  // until the backend owes something (watchBackend)
+    }
+}
+
+// The read timeout measures the backend, never the client: it runs while request bytes wait for
+// the backend to take them, and while the backend owes a response (the request is all sent, or
+// the response has begun). It does not run while the request body waits for the client's next
+// bytes (the client's body timeout covers that), nor while reading is paused because the client
+// is slow to take the response (the client's send timeout covers that). Each call restarts it.
+void UpstreamConnection::watchBackend()
+{
+    if (_state != State::Active) {
+        return;  // connecting: the connect deadline stands; idle or closed: nothing to watch
+    }
+    const bool backendOwes = !_out.empty() || (!_responseDone && !_paused && (_requestQueued || _receivedAny));
+    if (backendOwes) {
+        setDeadline(_loop.now() + std::chrono::milliseconds(_readTimeoutMs));
+    } else {
+        _deadline = Clock::time_point::max();
+    }
 }
 
 void UpstreamConnection::send(std::string_view a, std::string_view b, std::string_view c)
@@ -111,16 +132,19 @@ void UpstreamConnection::send(std::string_view a, std::string_view b, std::strin
     if (!_out.empty()) {
         _writable = false;
     }
+    watchBackend();
 }
 
 void UpstreamConnection::requestComplete()
 {
     _requestQueued = true;
+    watchBackend();
 }
 
 void UpstreamConnection::pauseReading(bool paused)
 {
     _paused = paused;
+    watchBackend();
     if (!paused && _readable && _state == State::Active && _sink != nullptr) {
         readResponse();
     }
@@ -194,9 +218,7 @@ void UpstreamConnection::onIo(std::uint32_t events)
         }
         _state = _stream->handshakeDone() ? State::Active : State::Handshaking;
         _writable = true;
-        if (_state == State::Active) {
-            setDeadline(_loop.now() + std::chrono::milliseconds(_readTimeoutMs));
-        }
+        watchBackend();
     }
     if (_state == State::Handshaking) {
         IoResult r = _stream->handshake();
@@ -209,7 +231,7 @@ void UpstreamConnection::onIo(std::uint32_t events)
         }
         _state = State::Active;
         _readable = true;
-        setDeadline(_loop.now() + std::chrono::milliseconds(_readTimeoutMs));
+        watchBackend();
     }
     if ((events & EPOLLOUT) != 0) {
         _writable = true;
@@ -240,7 +262,7 @@ void UpstreamConnection::flush()
         IoResult r = _stream->writev(&part, 1);
         if (r.status == IoStatus::Ok) {
             _out.consume(r.bytes);
-            _deadline = _loop.now() + std::chrono::milliseconds(_readTimeoutMs);
+            watchBackend();
         } else if (r.status == IoStatus::WouldBlock) {
             _writable = false;
         } else {
@@ -265,7 +287,7 @@ void UpstreamConnection::readResponse()
                 // A short read of a TCP socket took all it held (epoll(7)); later bytes raise an
                 // event of their own. A full one, or TLS, may have left some.
                 _unreadMaybe = r.bytes == kReadChunk || _stream->isTls();
-                _deadline = _loop.now() + std::chrono::milliseconds(_readTimeoutMs);
+                watchBackend();
             } else if (r.status == IoStatus::WouldBlock) {
                 _readable = false;
                 _unreadMaybe = false;
@@ -409,7 +431,8 @@ Clock::time_point UpstreamConnection::onTimer(Clock::time_point now)
         fail(UpstreamFailure::Connect, std::string(_state == State::Connecting ? "no connection" : "no TLS handshake") +
                                            " within " + std::to_string(_connectTimeoutMs) + " ms");
     } else {
-        fail(UpstreamFailure::Timeout, "nothing received for " + std::to_string(_readTimeoutMs) + " ms");
+        fail(UpstreamFailure::Timeout, std::string(_out.empty() ? "nothing received" : "no request bytes taken") +
+                                           " for " + std::to_string(_readTimeoutMs) + " ms");
     }
     return Clock::time_point::max();
 }

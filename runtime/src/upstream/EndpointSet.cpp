@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "sluice/runtime/http/HttpParser.h"
 #include "sluice/sdk/HttpSyntax.hpp"
@@ -16,23 +17,38 @@ std::int64_t monotonicMs() noexcept
 
 std::int64_t Endpoint::reportFailure(std::int64_t nowMs, const SuspensionPolicy& policy) noexcept
 {
-    std::int64_t last = _lastSuspensionMs.load(std::memory_order_relaxed);
-    std::int64_t next = last == 0 ? policy.initialMs
-                                  : std::min<std::int64_t>(policy.maxMs, static_cast<std::int64_t>(static_cast<double>(last) * policy.factor));
+    if (_suspendedUntilMs.load(std::memory_order_relaxed) > nowMs) {
+        return 0;  // a request that was under way when the endpoint was suspended
+    }
+    const std::int64_t last = _lastSuspensionMs.load(std::memory_order_relaxed);
+    // In double, then capped: a large factor or duration saturates at max_ms, never overflows.
+    const double grown = last == 0 ? static_cast<double>(policy.initialMs) : static_cast<double>(last) * policy.factor;
+    const std::int64_t next =
+        grown >= static_cast<double>(policy.maxMs) ? policy.maxMs : static_cast<std::int64_t>(grown);
     if (next <= 0) {
         return 0;
     }
     _lastSuspensionMs.store(next, std::memory_order_relaxed);
-    _suspendedUntilMs.store(nowMs + next, std::memory_order_relaxed);
+    const std::int64_t until = nowMs > std::numeric_limits<std::int64_t>::max() - next
+                                   ? std::numeric_limits<std::int64_t>::max()
+                                   : nowMs + next;
+    _suspendedUntilMs.store(until, std::memory_order_relaxed);
     return next;
 }
 
-void Endpoint::reportSuccess() noexcept
+void Endpoint::reportSuccess(std::int64_t nowMs) noexcept
 {
-    if (_lastSuspensionMs.load(std::memory_order_relaxed) != 0) {
+    if (_lastSuspensionMs.load(std::memory_order_relaxed) != 0 &&
+        _suspendedUntilMs.load(std::memory_order_relaxed) <= nowMs) {
         _lastSuspensionMs.store(0, std::memory_order_relaxed);
         _suspendedUntilMs.store(0, std::memory_order_relaxed);
     }
+}
+
+void Endpoint::takeSuspensionFrom(const Endpoint& previous) noexcept
+{
+    _lastSuspensionMs.store(previous._lastSuspensionMs.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    _suspendedUntilMs.store(previous._suspendedUntilMs.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
 
 namespace {
@@ -184,10 +200,16 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
     }
     for (const auto& m : members) {
         set->_schedules.push_back(schedule(set->_endpoints, m));
+        set->_cursors.push_back(std::make_unique<std::atomic<std::uint64_t>>(0));
     }
     set->timeouts.connectMs = api.connectTimeoutMs;
     set->timeouts.readMs = api.readTimeoutMs;
     set->retries = api.retries;
+    if (api.suspendMaxMs < api.suspendInitialMs) {
+        errors.push_back({api.file, "/suspension/max_ms",
+                          "max_ms " + std::to_string(api.suspendMaxMs) + " is less than initial_ms " +
+                              std::to_string(api.suspendInitialMs) + " (defaults: 30000 and 300000)"});
+    }
     set->suspension.initialMs = api.suspendInitialMs;
     set->suspension.maxMs = api.suspendMaxMs;
     set->suspension.factor = api.suspendFactor;
@@ -200,16 +222,42 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
 
 Endpoint* EndpointSet::pick(std::int64_t nowMs, const std::vector<const Endpoint*>& tried)
 {
-    std::uint64_t cursor = _cursor.fetch_add(1, std::memory_order_relaxed);
-    for (const auto& order : _schedules) {
-        for (std::size_t k = 0; k < order.size(); ++k) {
-            Endpoint* e = _endpoints[order[(cursor + k) % order.size()]].get();
-            if (e->available(nowMs) && std::find(tried.begin(), tried.end(), e) == tried.end()) {
+    auto usable = [&](const Endpoint* e) {
+        return e->available(nowMs) && std::find(tried.begin(), tried.end(), e) == tried.end();
+    };
+    for (std::size_t group = 0; group < _schedules.size(); ++group) {
+        const std::vector<std::size_t>& order = _schedules[group];
+        std::atomic<std::uint64_t>& cursor = *_cursors[group];
+        // A slot whose endpoint cannot be used is passed over by drawing the next slot, so the
+        // usable endpoints share the load by weight as if the others were not in the schedule
+        // (stepping on to the next entry instead would hand one neighbour the whole share).
+        for (std::size_t draw = 0; draw < order.size(); ++draw) {
+            Endpoint* e = _endpoints[order[cursor.fetch_add(1, std::memory_order_relaxed) % order.size()]].get();
+            if (usable(e)) {
                 return e;
+            }
+        }
+        // Other workers draw too, so the draws above may have missed a usable endpoint: look at
+        // every one before going to the next group.
+        for (std::size_t index : order) {
+            if (usable(_endpoints[index].get())) {
+                return _endpoints[index].get();
             }
         }
     }
     return nullptr;
+}
+
+void EndpointSet::takeSuspensionFrom(const EndpointSet& previous) noexcept
+{
+    for (const auto& endpoint : _endpoints) {
+        for (const auto& old : previous._endpoints) {
+            if (old->url == endpoint->url) {
+                endpoint->takeSuspensionFrom(*old);
+                break;
+            }
+        }
+    }
 }
 
 }  // namespace sluice::runtime::upstream

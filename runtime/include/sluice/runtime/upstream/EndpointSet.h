@@ -15,8 +15,10 @@
 namespace sluice::runtime::upstream {
 
 // Suspension after failures, WSO2-style: the first failure suspends an endpoint for
-// `initialMs`; each further consecutive failure multiplies the duration by `factor`, up to
-// `maxMs`; a success clears it.
+// `initialMs`; each failure after it came back multiplies the duration by `factor`, up to
+// `maxMs`; a success after it came back clears it. Failures and successes of requests that were
+// under way when it was suspended change nothing: one stall is one failure, however many
+// requests it caught.
 struct SuspensionPolicy {
     std::int64_t initialMs = 30000;
     std::int64_t maxMs = 300000;
@@ -49,9 +51,11 @@ public:
         return _healthy.load(std::memory_order_relaxed) && _suspendedUntilMs.load(std::memory_order_relaxed) <= nowMs;
     }
     std::int64_t suspendedUntilMs() const noexcept { return _suspendedUntilMs.load(std::memory_order_relaxed); }
-    // Returns the new suspension duration.
+    // Returns the new suspension duration (0: none, or already suspended).
     std::int64_t reportFailure(std::int64_t nowMs, const SuspensionPolicy& policy) noexcept;
-    void reportSuccess() noexcept;
+    void reportSuccess(std::int64_t nowMs) noexcept;
+    // The suspension state of the same endpoint in the configuration before a reload.
+    void takeSuspensionFrom(const Endpoint& previous) noexcept;
 
     // Active health state: written by the health checker's thread only, read by every worker.
     bool healthy() const noexcept { return _healthy.load(std::memory_order_relaxed); }
@@ -72,8 +76,12 @@ public:
     static std::shared_ptr<EndpointSet> build(const ApiConfig& api, std::vector<ConfigError>& errors);
 
     // The next endpoint to try, skipping suspended ones and those in `tried`; nullptr when none
-    // is available.
+    // is available. The skipped ones' share goes to the others by weight, not all to the next
+    // one in the schedule.
     Endpoint* pick(std::int64_t nowMs, const std::vector<const Endpoint*>& tried);
+    // After a reload: endpoints with the same URL as in `previous` (the same API before) keep
+    // their suspension.
+    void takeSuspensionFrom(const EndpointSet& previous) noexcept;
 
     const std::vector<std::unique_ptr<Endpoint>>& endpoints() const noexcept { return _endpoints; }
     EndpointTimeouts timeouts;
@@ -85,7 +93,7 @@ public:
 private:
     std::vector<std::unique_ptr<Endpoint>> _endpoints;
     std::vector<std::vector<std::size_t>> _schedules;  // per group: smooth WRR order of indices
-    std::atomic<std::uint64_t> _cursor{0};
+    std::vector<std::unique_ptr<std::atomic<std::uint64_t>>> _cursors;  // per group: the next slot
 };
 
 std::int64_t monotonicMs() noexcept;

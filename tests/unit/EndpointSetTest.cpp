@@ -1,0 +1,162 @@
+// Load balancing and suspension of one API's endpoints, without a gateway process: how the share
+// of an endpoint that is out goes to the others, WSO2's suspension semantics (one stall is one
+// failure, back-off grows only after the endpoint came back), arithmetic that saturates instead
+// of overflowing, and the suspension a reload carries over.
+#include "sluice/runtime/upstream/EndpointSet.h"
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "sluice/runtime/Config.h"
+
+using namespace sluice::runtime;
+using namespace sluice::runtime::upstream;
+
+namespace {
+
+ApiConfig apiOf(const std::vector<std::pair<std::string, int>>& endpoints)
+{
+    ApiConfig api;
+    api.file = "/etc/sluice-test/apis/svc.json";
+    api.name = "Svc";
+    api.version = "v1";
+    for (const auto& [url, weight] : endpoints) {
+        api.endpoints.push_back({url, weight, ""});
+    }
+    return api;
+}
+
+std::shared_ptr<EndpointSet> setOf(const ApiConfig& api)
+{
+    std::vector<ConfigError> errors;
+    auto set = EndpointSet::build(api, errors);
+    REQUIRE(errors.empty());
+    return set;
+}
+
+std::map<std::string, int> share(EndpointSet& set, int picks, std::int64_t nowMs)
+{
+    std::map<std::string, int> count;
+    for (int i = 0; i < picks; ++i) {
+        Endpoint* e = set.pick(nowMs, {});
+        REQUIRE(e != nullptr);
+        ++count[e->url];
+    }
+    return count;
+}
+
+}  // namespace
+
+TEST_CASE("EndpointSet: the share of an endpoint that is out goes to the others by weight, not to one neighbour")
+{
+    auto set = setOf(apiOf({{"http://127.0.0.1:1", 1}, {"http://127.0.0.1:2", 1}, {"http://127.0.0.1:3", 1},
+                            {"http://127.0.0.1:4", 1}}));
+    set->endpoints()[1]->setHealthy(false);
+    auto even = share(*set, 1200, 0);
+    CHECK(even["http://127.0.0.1:1"] == 400);
+    CHECK(even["http://127.0.0.1:3"] == 400);
+    CHECK(even["http://127.0.0.1:4"] == 400);
+
+    set->endpoints()[2]->setHealthy(false);
+    auto two = share(*set, 1200, 0);
+    CHECK(two["http://127.0.0.1:1"] == 600);
+    CHECK(two["http://127.0.0.1:4"] == 600);
+
+    // Weights 1:2:3 with the heaviest out: the other two keep their 1:2.
+    auto weighted = setOf(apiOf({{"http://127.0.0.1:1", 1}, {"http://127.0.0.1:2", 2}, {"http://127.0.0.1:3", 3}}));
+    weighted->endpoints()[2]->reportFailure(0, weighted->suspension);
+    auto rest = share(*weighted, 900, 1);
+    CHECK(rest["http://127.0.0.1:1"] == 300);
+    CHECK(rest["http://127.0.0.1:2"] == 600);
+    CHECK(rest.count("http://127.0.0.1:3") == 0);
+}
+
+TEST_CASE("EndpointSet: a second failover group shares its load evenly while the first is out")
+{
+    ApiConfig api = apiOf({{"http://127.0.0.1:1", 1}, {"http://127.0.0.1:2", 1}, {"http://127.0.0.1:3", 1}});
+    api.endpoints[1].group = "backup";
+    api.endpoints[2].group = "backup";
+    auto set = setOf(api);
+    set->endpoints()[0]->setHealthy(false);
+    auto backup = share(*set, 100, 0);
+    CHECK(backup["http://127.0.0.1:2"] == 50);
+    CHECK(backup["http://127.0.0.1:3"] == 50);
+    set->endpoints()[0]->setHealthy(true);
+    CHECK(share(*set, 10, 0)["http://127.0.0.1:1"] == 10);
+}
+
+TEST_CASE("Endpoint: failures of requests under way when it was suspended do not grow the back-off")
+{
+    SuspensionPolicy policy;  // 30 s, x2, up to 300 s
+    Endpoint e;
+    CHECK(e.reportFailure(1000, policy) == 30000);
+    // Thirty requests caught by the same stall fail one after another: still 30 s.
+    for (int i = 0; i < 30; ++i) {
+        CHECK(e.reportFailure(1000 + i, policy) == 0);
+    }
+    CHECK(e.suspendedUntilMs() == 31000);
+    // ...and one that succeeds meanwhile does not lift the suspension.
+    e.reportSuccess(2000);
+    CHECK_FALSE(e.available(2000));
+    CHECK(e.available(31000));
+
+    // Once it is back, a failure doubles the duration, and a success clears it.
+    CHECK(e.reportFailure(31000, policy) == 60000);
+    CHECK(e.reportFailure(91000, policy) == 120000);
+    e.reportSuccess(211000);
+    CHECK(e.available(211000));
+    CHECK(e.reportFailure(211000, policy) == 30000);
+}
+
+TEST_CASE("Endpoint: the back-off saturates at max_ms, however large the factor or the time")
+{
+    SuspensionPolicy huge;
+    huge.initialMs = 300;
+    huge.maxMs = 86400000;
+    huge.factor = 1e300;
+    Endpoint e;
+    CHECK(e.reportFailure(0, huge) == 300);
+    CHECK(e.reportFailure(300, huge) == 86400000);
+    CHECK(e.reportFailure(86400300, huge) == 86400000);  // stays at the cap, never wraps to 0
+
+    // A clock near the end of int64 saturates the end of the suspension instead of wrapping.
+    Endpoint late;
+    const std::int64_t almostEnd = std::numeric_limits<std::int64_t>::max() - 10;
+    CHECK(late.reportFailure(almostEnd, huge) == 300);
+    CHECK(late.suspendedUntilMs() == std::numeric_limits<std::int64_t>::max());
+    CHECK_FALSE(late.available(almostEnd + 5));
+}
+
+TEST_CASE("EndpointSet: max_ms below initial_ms is a configuration error")
+{
+    ApiConfig api = apiOf({{"http://127.0.0.1:1", 1}});
+    api.suspendInitialMs = 1500;
+    api.suspendMaxMs = 500;
+    std::vector<ConfigError> errors;
+    EndpointSet::build(api, errors);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].pointer == "/suspension/max_ms");
+    CHECK(errors[0].message.find("less than initial_ms 1500") != std::string::npos);
+}
+
+TEST_CASE("EndpointSet: a reload keeps the suspension of endpoints with the same URL")
+{
+    auto before = setOf(apiOf({{"http://127.0.0.1:1", 1}, {"http://127.0.0.1:2", 1}}));
+    CHECK(before->endpoints()[0]->reportFailure(100, before->suspension) == 30000);
+    CHECK(before->endpoints()[0]->reportFailure(30100, before->suspension) == 60000);
+
+    // The new configuration drops :2, adds :3 and keeps :1.
+    auto after = setOf(apiOf({{"http://127.0.0.1:3", 1}, {"http://127.0.0.1:1", 1}}));
+    after->takeSuspensionFrom(*before);
+    const Endpoint& kept = *after->endpoints()[1];
+    CHECK(kept.suspendedUntilMs() == 90100);
+    CHECK_FALSE(kept.available(90000));
+    CHECK(after->endpoints()[0]->available(0));
+    // The back-off level came along too: the next failure after it is back doubles again.
+    CHECK(after->endpoints()[1]->reportFailure(90100, after->suspension) == 120000);
+}
