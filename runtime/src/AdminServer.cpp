@@ -98,13 +98,14 @@ std::optional<Answer> refusal(const http::RequestHead& head, const std::string& 
 
 Answer route(const http::RequestHead& head, const AdminServer::Hooks& hooks)
 {
-    if (head.target == "/status") {
+    // The path, whatever the form of the target (origin or absolute) and the query.
+    if (head.path == "/status") {
         if (head.method != "GET") {
             return Answer{405, errorBody(900907, "Method Not Allowed", "use GET"), "GET"};
         }
         return Answer{200, hooks.status(), {}};
     }
-    if (head.target == "/reload") {
+    if (head.path == "/reload") {
         if (head.method != "POST") {
             return Answer{405, errorBody(900907, "Method Not Allowed", "use POST"), "POST"};
         }
@@ -177,6 +178,7 @@ private:
                 return refused(parsed.httpStatus, parsed.reason);
             }
             if (parsed.status == http::ParseStatus::Complete) {
+                _complete = true;
                 return refusal(_head, _shared.bound, _shared.port);
             }
         }
@@ -200,6 +202,9 @@ private:
         s.setSendTimeout(Poco::Timespan(std::chrono::duration_cast<std::chrono::microseconds>(kRequestDeadline).count()));
         s.sendBytes(out.data(), static_cast<int>(out.size()));
         s.shutdownSend();
+        if (_complete && _input.size() == _head.headLength) {
+            return;  // all it sent was read: closing sends no reset
+        }
         // Read what the client still sends for a moment before closing, so that a close with
         // unread input (a reset) does not destroy the answer before the client reads it.
         const Clock::time_point until = Clock::now() + std::chrono::milliseconds(500);
@@ -219,6 +224,7 @@ private:
     const AdminServer::Shared& _shared;
     std::string _input;
     http::RequestHead _head;  // views into _input
+    bool _complete = false;   // _head holds a whole request
 };
 
 class Factory final : public Poco::Net::TCPServerConnectionFactory {

@@ -8,14 +8,15 @@ namespace sluice::runtime {
 namespace {
 
 // A reload must not forgive an endpoint: the same API (name and version) keeps the suspension of
-// its endpoints with the same URL. (Active health state is carried by the health checker.)
+// its endpoints with the same target (within the new suspension policy). (Active health state is
+// carried by the health checker.)
 void keepEndpointState(const Snapshot& previous, const Snapshot& next)
 {
     for (const auto& api : next.apis) {
         for (const auto& old : previous.apis) {
             if (old.config.name == api.config.name && old.config.version == api.config.version && old.endpoints &&
                 api.endpoints) {
-                api.endpoints->takeSuspensionFrom(*old.endpoints);
+                api.endpoints->takeSuspensionFrom(*old.endpoints, upstream::monotonicMs());
                 break;
             }
         }

@@ -73,6 +73,14 @@ TEST_CASE("admin: GET /status answers on loopback only, with the running APIs, a
                                      R"("endpoints":[{"url":")" + backend.url() +
                                      R"(","healthy":true,"suspended_ms":0}]}])"));
     CHECK(contains(status->body, R"("version":")"));
+    // A query, and the absolute form of the target, name the same resource (RFC 9112 §3.2.2).
+    auto withQuery = admin(gw, getRequest("/status?verbose=1"));
+    REQUIRE(withQuery);
+    CHECK(withQuery->status == 200);
+    const std::string self = "127.0.0.1:" + std::to_string(gw.adminPort());
+    auto absolute = admin(gw, "GET http://" + self + "/status HTTP/1.1\r\nHost: " + self + "\r\n\r\n");
+    REQUIRE(absolute);
+    CHECK(absolute->status == 200);
 
     auto getReload = admin(gw, getRequest("/reload"));
     REQUIRE(getReload);

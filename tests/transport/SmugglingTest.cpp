@@ -601,55 +601,21 @@ TEST_CASE("smuggling: a backend that answered before the request body ended is n
     // The backend answers as soon as it has the head, then sends a second response while the
     // gateway still forwards the body: as a backend does that takes the body's bytes for a
     // request of its own. Its connection must not carry the next client's request.
-    int port = 0;
-    const int listener = listenLoopback(port);
-    std::atomic<int> accepted{0};
-    std::atomic<bool> stop{false};
-    std::thread server([&] {
-        std::vector<std::thread> connections;
-        while (!stop.load()) {
-            const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
-            if (fd < 0) {
-                break;
-            }
-            const int number = ++accepted;
-            connections.emplace_back([fd, number] {
-                setIoTimeouts(fd, std::chrono::seconds(5));
-                std::string in;
-                const auto deadline = Clock::now() + 5s;
-                while (in.find("\r\n\r\n") == std::string::npos &&
-                       readSome(fd, in, deadline) == ReadStatus::Data) {
-                }
-                if (number == 1) {
-                    sendAll(fd, httpResponse(200, "early"));
-                    std::this_thread::sleep_for(100ms);
-                    sendAll(fd, kPoison);  // the answer to "the request" in the body
-                } else {
-                    sendAll(fd, httpResponse(200, "fresh"));
-                }
-                while (readSome(fd, in, deadline) == ReadStatus::Data) {
-                }
-                ::close(fd);
-            });
+    RawBackend backend([](int fd, int number) {
+        std::string in;
+        readHead(fd, in, 5s);
+        if (number == 1) {
+            sendAll(fd, httpResponse(200, "early"));
+            std::this_thread::sleep_for(100ms);
+            sendAll(fd, kPoison);  // the answer to "the request" in the body
+        } else {
+            sendAll(fd, httpResponse(200, "fresh"));
         }
-        for (auto& c : connections) {
-            c.join();
+        const auto deadline = Clock::now() + 5s;
+        while (readSome(fd, in, deadline) == ReadStatus::Data) {
         }
     });
-    struct Stop {
-        std::atomic<bool>& flag;
-        int fd;
-        std::thread& thread;
-        ~Stop()
-        {
-            flag = true;
-            ::shutdown(fd, SHUT_RDWR);
-            thread.join();
-            ::close(fd);
-        }
-    } stopper{stop, listener, server};
-
-    SluicedProcess gw(oneApi("/svc", endpointList({"http://127.0.0.1:" + std::to_string(port)}), kNoSuspension));
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), kNoSuspension));
     RawClient client(gw.port());
     REQUIRE(client.send("POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n"));
     auto early = client.read(3s);
@@ -664,5 +630,5 @@ TEST_CASE("smuggling: a backend that answered before the request body ended is n
     REQUIRE_MESSAGE(next, victim.error());
     CHECK(next->body == "fresh");
     CHECK_FALSE(next->header("X-Poison").has_value());
-    CHECK(accepted.load() == 2);
+    CHECK(backend.accepted() == 2);
 }

@@ -1,6 +1,8 @@
 // Upstream failures: unreachable and slow backends, a backend that dies mid-answer, failover
 // between endpoint groups, retries (idempotent requests only), and endpoint suspension with
 // exponential back-off and recovery.
+#include <sys/socket.h>
+
 #include <thread>
 
 #include "TransportTest.h"
@@ -561,4 +563,69 @@ TEST_CASE("upstream: a backend that closes without answering is suspended like o
     REQUIRE_MESSAGE(next, other.error());
     CHECK(next->status == 503);  // the only endpoint is suspended
     CHECK(next->errorCode() == 101507);
+}
+
+TEST_CASE("upstream: a backend that answers early, then stops taking the body, is not suspended, and the client keeps its answer")
+{
+    // Answering before the body ended and then closing is the backend's right (a 200 for an
+    // upload it does not need, say): the answer was a success; only the client's connection ends.
+    RawBackend backend([](int fd, int number) {
+        std::string in;
+        readHead(fd, in, 5s);
+        sendAll(fd, httpResponse(200, number == 1 ? "early" : "fresh"));
+        if (number == 1) {
+            ::shutdown(fd, SHUT_RDWR);  // takes none of the body
+        } else {
+            const auto deadline = Clock::now() + 5s;
+            while (readSome(fd, in, deadline) == ReadStatus::Data) {
+            }
+        }
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    RawClient client(gw.port());
+    REQUIRE(client.send("POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n"));
+    auto early = client.read(3s);
+    REQUIRE_MESSAGE(early, client.error());
+    CHECK(early->status == 200);
+    CHECK(early->body == "early");
+    std::this_thread::sleep_for(100ms);  // the backend's close is in
+    client.send(std::string(100000, 'x'));
+    CHECK(client.waitClosed(5s));  // ends, without a second answer
+    RawClient next(gw.port());
+    auto fresh = next.exchange(getRequest("/svc/v1/next"));
+    REQUIRE_MESSAGE(fresh, next.error());
+    CHECK(fresh->status == 200);  // not 503: the endpoint was not suspended
+    CHECK(fresh->body == "fresh");
+}
+
+TEST_CASE("upstream: a backend echoing a body the client sends slowly is not timed out by read_ms")
+{
+    // The backend answers as it reads: its response has begun, but it owes nothing more until
+    // the client's next bytes arrive, so only the client's body timeout applies.
+    RawBackend backend([](int fd, int) {
+        std::string in;
+        readHead(fd, in, 5s);
+        sendAll(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        std::size_t body = in.size() - (in.find("\r\n\r\n") + 4);
+        const auto deadline = Clock::now() + 5s;
+        while (body < 10) {
+            std::string more;
+            if (readSome(fd, more, deadline) != ReadStatus::Data) {
+                return;
+            }
+            body += more.size();
+            sendAll(fd, "1\r\n.\r\n");
+        }
+        sendAll(fd, "0\r\n\r\n");
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), R"("timeouts": {"read_ms": 300})"));
+    RawClient client(gw.port());
+    REQUIRE(client.send("POST /svc/v1/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n01234"));
+    std::this_thread::sleep_for(800ms);
+    REQUIRE(client.send("56789"));
+    auto r = client.read(5s);
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK_FALSE(r->body.empty());
+    CHECK(gw.log().find("timed out") == std::string::npos);
 }

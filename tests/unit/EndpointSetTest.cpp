@@ -69,7 +69,7 @@ TEST_CASE("EndpointSet: the share of an endpoint that is out goes to the others 
 
     // Weights 1:2:3 with the heaviest out: the other two keep their 1:2.
     auto weighted = setOf(apiOf({{"http://127.0.0.1:1", 1}, {"http://127.0.0.1:2", 2}, {"http://127.0.0.1:3", 3}}));
-    weighted->endpoints()[2]->reportFailure(0, weighted->suspension);
+    weighted->endpoints()[2]->reportFailure(0, 0, weighted->suspension);
     auto rest = share(*weighted, 900, 1);
     CHECK(rest["http://127.0.0.1:1"] == 300);
     CHECK(rest["http://127.0.0.1:2"] == 600);
@@ -90,27 +90,42 @@ TEST_CASE("EndpointSet: a second failover group shares its load evenly while the
     CHECK(share(*set, 10, 0)["http://127.0.0.1:1"] == 10);
 }
 
-TEST_CASE("Endpoint: failures of requests under way when it was suspended do not grow the back-off")
+TEST_CASE("Endpoint: failures of attempts under way when it was suspended do not grow the back-off")
 {
     SuspensionPolicy policy;  // 30 s, x2, up to 300 s
     Endpoint e;
-    CHECK(e.reportFailure(1000, policy) == 30000);
-    // Thirty requests caught by the same stall fail one after another: still 30 s.
+    CHECK(e.reportFailure(1000, 900, policy) == 30000);
+    // Thirty attempts caught by the same stall fail one after another: still 30 s.
     for (int i = 0; i < 30; ++i) {
-        CHECK(e.reportFailure(1000 + i, policy) == 0);
+        CHECK(e.reportFailure(1000 + i, 950, policy) == 0);
     }
     CHECK(e.suspendedUntilMs() == 31000);
     // ...and one that succeeds meanwhile does not lift the suspension.
-    e.reportSuccess(2000);
+    e.reportSuccess(2000, 950);
     CHECK_FALSE(e.available(2000));
     CHECK(e.available(31000));
 
-    // Once it is back, a failure doubles the duration, and a success clears it.
-    CHECK(e.reportFailure(31000, policy) == 60000);
-    CHECK(e.reportFailure(91000, policy) == 120000);
-    e.reportSuccess(211000);
+    // Once it is back, a failure of a new attempt doubles the duration, and a success clears it.
+    CHECK(e.reportFailure(31000, 31000, policy) == 60000);
+    CHECK(e.reportFailure(91000, 91000, policy) == 120000);
+    e.reportSuccess(211000, 211000);
     CHECK(e.available(211000));
-    CHECK(e.reportFailure(211000, policy) == 30000);
+    CHECK(e.reportFailure(211000, 211000, policy) == 30000);
+}
+
+TEST_CASE("Endpoint: an old attempt that ends after the suspension lapsed is still part of that suspension")
+{
+    // read_ms longer than initial_ms (the defaults: 60 s and 30 s): attempts of one stall time
+    // out after the endpoint came back, and must not count as new failures, nor (when one ends
+    // well) clear the back-off.
+    SuspensionPolicy policy;
+    policy.initialMs = 500;
+    Endpoint e;
+    CHECK(e.reportFailure(2000, 0, policy) == 500);    // the first of them times out at 2000
+    CHECK(e.reportFailure(2600, 100, policy) == 0);    // lapsed at 2500, but began at 100
+    CHECK(e.reportFailure(3900, 1900, policy) == 0);
+    e.reportSuccess(4000, 1950);
+    CHECK(e.reportFailure(4000, 3000, policy) == 1000);  // a new attempt: the back-off grows
 }
 
 TEST_CASE("Endpoint: the back-off saturates at max_ms, however large the factor or the time")
@@ -120,14 +135,14 @@ TEST_CASE("Endpoint: the back-off saturates at max_ms, however large the factor 
     huge.maxMs = 86400000;
     huge.factor = 1e300;
     Endpoint e;
-    CHECK(e.reportFailure(0, huge) == 300);
-    CHECK(e.reportFailure(300, huge) == 86400000);
-    CHECK(e.reportFailure(86400300, huge) == 86400000);  // stays at the cap, never wraps to 0
+    CHECK(e.reportFailure(0, 0, huge) == 300);
+    CHECK(e.reportFailure(300, 300, huge) == 86400000);
+    CHECK(e.reportFailure(86400300, 86400300, huge) == 86400000);  // stays at the cap, never wraps to 0
 
     // A clock near the end of int64 saturates the end of the suspension instead of wrapping.
     Endpoint late;
     const std::int64_t almostEnd = std::numeric_limits<std::int64_t>::max() - 10;
-    CHECK(late.reportFailure(almostEnd, huge) == 300);
+    CHECK(late.reportFailure(almostEnd, almostEnd, huge) == 300);
     CHECK(late.suspendedUntilMs() == std::numeric_limits<std::int64_t>::max());
     CHECK_FALSE(late.available(almostEnd + 5));
 }
@@ -144,19 +159,33 @@ TEST_CASE("EndpointSet: max_ms below initial_ms is a configuration error")
     CHECK(errors[0].message.find("less than initial_ms 1500") != std::string::npos);
 }
 
-TEST_CASE("EndpointSet: a reload keeps the suspension of endpoints with the same URL")
+TEST_CASE("EndpointSet: a reload keeps the suspension of the same endpoints, within the new policy")
 {
     auto before = setOf(apiOf({{"http://127.0.0.1:1", 1}, {"http://127.0.0.1:2", 1}}));
-    CHECK(before->endpoints()[0]->reportFailure(100, before->suspension) == 30000);
-    CHECK(before->endpoints()[0]->reportFailure(30100, before->suspension) == 60000);
+    CHECK(before->endpoints()[0]->reportFailure(100, 100, before->suspension) == 30000);
+    CHECK(before->endpoints()[0]->reportFailure(30100, 30100, before->suspension) == 60000);
 
-    // The new configuration drops :2, adds :3 and keeps :1.
-    auto after = setOf(apiOf({{"http://127.0.0.1:3", 1}, {"http://127.0.0.1:1", 1}}));
-    after->takeSuspensionFrom(*before);
+    // The new configuration drops :2, adds :3 and keeps :1 (written with a trailing slash).
+    auto after = setOf(apiOf({{"http://127.0.0.1:3", 1}, {"http://127.0.0.1:1/", 1}}));
+    after->takeSuspensionFrom(*before, 30200);
     const Endpoint& kept = *after->endpoints()[1];
     CHECK(kept.suspendedUntilMs() == 90100);
     CHECK_FALSE(kept.available(90000));
     CHECK(after->endpoints()[0]->available(0));
     // The back-off level came along too: the next failure after it is back doubles again.
-    CHECK(after->endpoints()[1]->reportFailure(90100, after->suspension) == 120000);
+    CHECK(after->endpoints()[1]->reportFailure(90100, 90100, after->suspension) == 120000);
+
+    // A new policy bounds what is carried: a shorter max_ms shortens it, initial_ms 0 drops it.
+    ApiConfig shorter = apiOf({{"http://127.0.0.1:1", 1}});
+    shorter.suspendInitialMs = 1000;
+    shorter.suspendMaxMs = 2000;
+    auto capped = setOf(shorter);
+    capped->takeSuspensionFrom(*before, 30200);
+    CHECK(capped->endpoints()[0]->suspendedUntilMs() == 32200);
+    ApiConfig off = apiOf({{"http://127.0.0.1:1", 1}});
+    off.suspendInitialMs = 0;
+    off.suspendMaxMs = 0;
+    auto none = setOf(off);
+    none->takeSuspensionFrom(*before, 30200);
+    CHECK(none->endpoints()[0]->available(30200));
 }

@@ -88,11 +88,11 @@ private:
 };
 
 std::shared_ptr<EndpointSet> checkedSet(const std::vector<std::string>& urls, int intervalMs = 10000,
-                                        int unhealthyThreshold = 3)
+                                        int unhealthyThreshold = 3, const std::string& name = "Svc")
 {
     ApiConfig api;
     api.file = "/etc/sluice-test/apis/svc.json";
-    api.name = "Svc";
+    api.name = name;
     api.version = "v1";
     for (const auto& url : urls) {
         api.endpoints.push_back({url, 1, ""});
@@ -286,7 +286,7 @@ TEST_CASE("EndpointSet: pick() passes over an endpoint its health checks took ou
     first.setHealthy(true);
     CHECK(set->pick(0, {}) == &first);
     // Suspension and health are independent: both must allow the endpoint.
-    first.reportFailure(0, set->suspension);
+    first.reportFailure(0, 0, set->suspension);
     CHECK(set->pick(1, {}) == nullptr);
 }
 
@@ -356,4 +356,23 @@ TEST_CASE("HealthChecker: a refused endpoint goes down, and a newer checker star
     next->activate();
     CHECK_FALSE(second->endpoints()[0]->healthy());
     CHECK(second->endpoints()[1]->healthy());  // a new endpoint starts healthy
+}
+
+TEST_CASE("HealthChecker: two APIs probing the same URL keep their own state in a newer checker")
+{
+    // Same endpoint, same probe, other thresholds: the state is the API's, not the URL's.
+    RefusingPort down;
+    auto lenient = checkedSet({down.url()}, 20, 100, "Lenient");
+    auto strict = checkedSet({down.url()}, 20, 1, "Strict");
+    auto checker = HealthChecker::create({lenient, strict});
+    checker->activate();
+    REQUIRE(eventually([&] { return !strict->endpoints()[0]->healthy(); }));
+    CHECK(lenient->endpoints()[0]->healthy());
+
+    auto lenientNext = checkedSet({down.url()}, 60000, 100, "Lenient");
+    auto strictNext = checkedSet({down.url()}, 60000, 1, "Strict");
+    auto next = HealthChecker::create({lenientNext, strictNext});
+    next->activate();
+    CHECK(lenientNext->endpoints()[0]->healthy());
+    CHECK_FALSE(strictNext->endpoints()[0]->healthy());
 }

@@ -911,7 +911,8 @@ bool HttpConnection::connectUpstream(std::string_view early)
 {
     upstream::EndpointSet& endpoints = *_api->endpoints;
     while (true) {
-        _endpoint = endpoints.pick(upstream::monotonicMs(), io().tried);
+        _attemptStartMs = upstream::monotonicMs();
+        _endpoint = endpoints.pick(_attemptStartMs, io().tried);
         if (_endpoint == nullptr) {
             if (io().tried.empty() && !_lastFailure) {
                 respondLocal(503, kNoEndpoint, "Service Unavailable",
@@ -938,7 +939,7 @@ bool HttpConnection::connectUpstream(std::string_view early)
                                            !_staleRetried);
         if (_upstream == nullptr) {
             Logging::get("upstream")->warn("{}: {}", _endpoint->url, error);
-            _endpoint->reportFailure(upstream::monotonicMs(), endpoints.suspension);
+            _endpoint->reportFailure(upstream::monotonicMs(), _attemptStartMs, endpoints.suspension);
             continue;
         }
         break;
@@ -1336,7 +1337,7 @@ void HttpConnection::onUpstreamData(std::string_view bytes)
 
 void HttpConnection::onUpstreamEnd()
 {
-    _endpoint->reportSuccess(upstream::monotonicMs());
+    _endpoint->reportSuccess(upstream::monotonicMs(), _attemptStartMs);
     _upstreamEnded = true;
     if (!_bodyEnded && _keepAlive && !_bufferResponse && _headWritten) {
         // The backend answered before the whole request body arrived: keep forwarding the body,
@@ -1386,8 +1387,20 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     _lastFailure = failure;
     bool reused = up != nullptr && up->reused();
     upstream::EndpointSet& endpoints = *_api->endpoints;
+    if (_awaitingBody) {
+        // The backend answered before the request body ended, and its answer is complete (and
+        // counted as a success); now it no longer takes the rest of the body (it closed, or
+        // stopped reading). That is its right, not a failure: the client keeps its answer, and
+        // its connection ends, gently, since the rest of its body cannot be told from a request.
+        _awaitingBody = false;
+        Logging::get("upstream")->debug("{} {}: {} after an early answer; the client's connection ends", ex().method,
+                                        _endpoint->url, describeFailure(failure, detail));
+        _keepAlive = false;
+        finishExchange();
+        return;
+    }
     if (responseStarted || _responseStarted) {
-        _endpoint->reportFailure(upstream::monotonicMs(), endpoints.suspension);
+        _endpoint->reportFailure(upstream::monotonicMs(), _attemptStartMs, endpoints.suspension);
         if (!retractResponse()) {
             Logging::get("upstream")->warn("{} {}: {} after the response began; the client's connection is closed",
                                            ex().method, _endpoint->url, describeFailure(failure, detail));
@@ -1418,7 +1431,7 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     bool bodyInHand = _bodyMode == BodyMode::None || ex().requestBody.has_value();
     bool staleReuse = reused && failure == UpstreamFailure::Closed && !up->receivedAny();
     if (!staleReuse) {
-        _endpoint->reportFailure(upstream::monotonicMs(), endpoints.suspension);
+        _endpoint->reportFailure(upstream::monotonicMs(), _attemptStartMs, endpoints.suspension);
     }
     // One stale pooled connection is forgiven per exchange, and the request then goes on a new
     // connection: a backend that closes whenever it gets this request must not see it once for

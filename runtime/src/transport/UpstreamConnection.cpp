@@ -81,16 +81,17 @@ void UpstreamConnection::attach(UpstreamSink* sink, std::string_view requestMeth
 }
 
 // The read timeout measures the backend, never the client: it runs while request bytes wait for
-// the backend to take them, and while the backend owes a response (the request is all sent, or
-// the response has begun). It does not run while the request body waits for the client's next
-// bytes (the client's body timeout covers that), nor while reading is paused because the client
-// is slow to take the response (the client's send timeout covers that). Each call restarts it.
+// the backend to take them, and once the whole request is out until the response is complete. It
+// does not run while the request body waits for the client's next bytes (the client's body
+// timeout covers that, even when the backend has begun its answer: it may be echoing the body),
+// nor while reading is paused because the client is slow to take the response (the client's
+// send timeout covers that). Each call restarts it.
 void UpstreamConnection::watchBackend()
 {
     if (_state != State::Active) {
         return;  // connecting: the connect deadline stands; idle or closed: nothing to watch
     }
-    const bool backendOwes = !_out.empty() || (!_responseDone && !_paused && (_requestQueued || _receivedAny));
+    const bool backendOwes = !_out.empty() || (!_responseDone && !_paused && _requestQueued);
     if (backendOwes) {
         setDeadline(_loop.now() + std::chrono::milliseconds(_readTimeoutMs));
     } else {

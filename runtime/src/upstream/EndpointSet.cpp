@@ -15,10 +15,11 @@ std::int64_t monotonicMs() noexcept
         .count();
 }
 
-std::int64_t Endpoint::reportFailure(std::int64_t nowMs, const SuspensionPolicy& policy) noexcept
+std::int64_t Endpoint::reportFailure(std::int64_t nowMs, std::int64_t startedMs, const SuspensionPolicy& policy) noexcept
 {
-    if (_suspendedUntilMs.load(std::memory_order_relaxed) > nowMs) {
-        return 0;  // a request that was under way when the endpoint was suspended
+    if (_suspendedUntilMs.load(std::memory_order_relaxed) > nowMs ||
+        _suspendedAtMs.load(std::memory_order_relaxed) >= startedMs) {
+        return 0;  // an attempt that began before the last suspension: that failure is counted
     }
     const std::int64_t last = _lastSuspensionMs.load(std::memory_order_relaxed);
     // In double, then capped: a large factor or duration saturates at max_ms, never overflows.
@@ -29,6 +30,7 @@ std::int64_t Endpoint::reportFailure(std::int64_t nowMs, const SuspensionPolicy&
         return 0;
     }
     _lastSuspensionMs.store(next, std::memory_order_relaxed);
+    _suspendedAtMs.store(nowMs, std::memory_order_relaxed);
     const std::int64_t until = nowMs > std::numeric_limits<std::int64_t>::max() - next
                                    ? std::numeric_limits<std::int64_t>::max()
                                    : nowMs + next;
@@ -36,19 +38,29 @@ std::int64_t Endpoint::reportFailure(std::int64_t nowMs, const SuspensionPolicy&
     return next;
 }
 
-void Endpoint::reportSuccess(std::int64_t nowMs) noexcept
+void Endpoint::reportSuccess(std::int64_t nowMs, std::int64_t startedMs) noexcept
 {
     if (_lastSuspensionMs.load(std::memory_order_relaxed) != 0 &&
-        _suspendedUntilMs.load(std::memory_order_relaxed) <= nowMs) {
+        _suspendedUntilMs.load(std::memory_order_relaxed) <= nowMs &&
+        _suspendedAtMs.load(std::memory_order_relaxed) < startedMs) {
         _lastSuspensionMs.store(0, std::memory_order_relaxed);
         _suspendedUntilMs.store(0, std::memory_order_relaxed);
     }
 }
 
-void Endpoint::takeSuspensionFrom(const Endpoint& previous) noexcept
+void Endpoint::takeSuspensionFrom(const Endpoint& previous, const SuspensionPolicy& policy, std::int64_t nowMs) noexcept
 {
-    _lastSuspensionMs.store(previous._lastSuspensionMs.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    _suspendedUntilMs.store(previous._suspendedUntilMs.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    if (policy.initialMs <= 0) {
+        return;  // the new configuration turns suspension off
+    }
+    const std::int64_t cap = nowMs > std::numeric_limits<std::int64_t>::max() - policy.maxMs
+                                 ? std::numeric_limits<std::int64_t>::max()
+                                 : nowMs + policy.maxMs;
+    _lastSuspensionMs.store(std::min(previous._lastSuspensionMs.load(std::memory_order_relaxed), policy.maxMs),
+                            std::memory_order_relaxed);
+    _suspendedUntilMs.store(std::min(previous._suspendedUntilMs.load(std::memory_order_relaxed), cap),
+                            std::memory_order_relaxed);
+    _suspendedAtMs.store(previous._suspendedAtMs.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
 
 namespace {
@@ -248,12 +260,12 @@ Endpoint* EndpointSet::pick(std::int64_t nowMs, const std::vector<const Endpoint
     return nullptr;
 }
 
-void EndpointSet::takeSuspensionFrom(const EndpointSet& previous) noexcept
+void EndpointSet::takeSuspensionFrom(const EndpointSet& previous, std::int64_t nowMs) noexcept
 {
     for (const auto& endpoint : _endpoints) {
         for (const auto& old : previous._endpoints) {
-            if (old->url == endpoint->url) {
-                endpoint->takeSuspensionFrom(*old);
+            if (old->sameTarget(*endpoint)) {
+                endpoint->takeSuspensionFrom(*old, suspension, nowMs);
                 break;
             }
         }

@@ -42,10 +42,11 @@ public:
             _request += name + ": " + value + "\r\n";
         }
         _request += "Connection: close\r\n\r\n";
-        _key = endpoint.url + "|" + _request;
+        // Per API: two APIs may probe the same URL with different thresholds.
+        _key = _apiName + "|" + endpoint.url + "|" + _request;
     }
 
-    // Same endpoint, same probe: the health state of one may continue in the other.
+    // Same API, endpoint and probe: the health state of one may continue in the other.
     const std::string& key() const noexcept { return _key; }
     Endpoint& endpoint() noexcept { return _endpoint; }
     int intervalMs() const noexcept { return _policy.intervalMs; }

@@ -13,6 +13,7 @@
 
 #include <doctest/doctest.h>
 
+#include "RawBackend.h"
 #include "RawClient.h"
 #include "ScriptedBackend.h"
 #include "SluicedProcess.h"

@@ -176,6 +176,7 @@ private:
     std::string _scratch;
     UpstreamConnection* _upstream = nullptr;
     upstream::Endpoint* _endpoint = nullptr;
+    std::int64_t _attemptStartMs = 0;  // when the current attempt on _endpoint began (monotonicMs)
     std::optional<UpstreamFailure> _lastFailure;
     bool _responseStarted = false;
     bool _headWritten = false;

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,9 +17,9 @@ namespace sluice::runtime::upstream {
 
 // Suspension after failures, WSO2-style: the first failure suspends an endpoint for
 // `initialMs`; each failure after it came back multiplies the duration by `factor`, up to
-// `maxMs`; a success after it came back clears it. Failures and successes of requests that were
-// under way when it was suspended change nothing: one stall is one failure, however many
-// requests it caught.
+// `maxMs`; a success after it came back clears it. Failures and successes of attempts that began
+// before the endpoint was last suspended change nothing, whenever they end: one stall is one
+// failure, however many requests it caught.
 struct SuspensionPolicy {
     std::int64_t initialMs = 30000;
     std::int64_t maxMs = 300000;
@@ -51,11 +52,18 @@ public:
         return _healthy.load(std::memory_order_relaxed) && _suspendedUntilMs.load(std::memory_order_relaxed) <= nowMs;
     }
     std::int64_t suspendedUntilMs() const noexcept { return _suspendedUntilMs.load(std::memory_order_relaxed); }
-    // Returns the new suspension duration (0: none, or already suspended).
-    std::int64_t reportFailure(std::int64_t nowMs, const SuspensionPolicy& policy) noexcept;
-    void reportSuccess(std::int64_t nowMs) noexcept;
-    // The suspension state of the same endpoint in the configuration before a reload.
-    void takeSuspensionFrom(const Endpoint& previous) noexcept;
+    // The end of an attempt that began at `startedMs` (monotonicMs()). Returns the new suspension
+    // duration (0: none, or the attempt belongs to a suspension already counted).
+    std::int64_t reportFailure(std::int64_t nowMs, std::int64_t startedMs, const SuspensionPolicy& policy) noexcept;
+    void reportSuccess(std::int64_t nowMs, std::int64_t startedMs) noexcept;
+    // The suspension of the same endpoint in the configuration before a reload, within what
+    // `policy` (the new one) allows: none when it turns suspension off, at most its max_ms.
+    void takeSuspensionFrom(const Endpoint& previous, const SuspensionPolicy& policy, std::int64_t nowMs) noexcept;
+    // The same backend: scheme, host, port and base path (the URL as written may differ).
+    bool sameTarget(const Endpoint& other) const noexcept
+    {
+        return tls == other.tls && host == other.host && port == other.port && basePath == other.basePath;
+    }
 
     // Active health state: written by the health checker's thread only, read by every worker.
     bool healthy() const noexcept { return _healthy.load(std::memory_order_relaxed); }
@@ -65,6 +73,8 @@ private:
     std::atomic<bool> _healthy{true};
     std::atomic<std::int64_t> _suspendedUntilMs{0};
     std::atomic<std::int64_t> _lastSuspensionMs{0};
+    // When the last suspension began; the minimum while never suspended.
+    std::atomic<std::int64_t> _suspendedAtMs{std::numeric_limits<std::int64_t>::min()};
 };
 
 // The endpoints of one API: failover groups in the order first written; inside a group,
@@ -79,9 +89,9 @@ public:
     // is available. The skipped ones' share goes to the others by weight, not all to the next
     // one in the schedule.
     Endpoint* pick(std::int64_t nowMs, const std::vector<const Endpoint*>& tried);
-    // After a reload: endpoints with the same URL as in `previous` (the same API before) keep
-    // their suspension.
-    void takeSuspensionFrom(const EndpointSet& previous) noexcept;
+    // After a reload: endpoints with the same target as in `previous` (the same API before) keep
+    // their suspension, within this set's policy.
+    void takeSuspensionFrom(const EndpointSet& previous, std::int64_t nowMs) noexcept;
 
     const std::vector<std::unique_ptr<Endpoint>>& endpoints() const noexcept { return _endpoints; }
     EndpointTimeouts timeouts;

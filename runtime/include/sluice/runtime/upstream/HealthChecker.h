@@ -21,7 +21,7 @@ class HealthTarget;
 //
 // Generations: only the newest activated checker probes. Activating one pauses the one before it (its
 // thread is stopped and joined, its endpoints keep their last state) and takes over the health
-// state of the endpoints both have (same URL and probe), so a reload neither re-admits a dead
+// state of the endpoints both have (same API, URL and probe), so a reload neither re-admits a dead
 // endpoint nor probes a removed one. Destroying the newest resumes the newest remaining one (a
 // snapshot built but not taken, e.g. a reload refused for errors elsewhere).
 //
