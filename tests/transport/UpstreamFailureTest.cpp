@@ -45,7 +45,8 @@ TEST_CASE("upstream: an unreachable backend gives 502, then 503 while its only e
     REQUIRE_MESSAGE(second, client.error());
     CHECK(second->status == 503);
     CHECK(second->errorCode() == 101507);
-    CHECK(gw.waitForLog("GET " + down.url() + ": connect failed: Connection refused (", 0, 5s));
+    CHECK(gw.waitForLog("GET " + down.url() + ": connect failed: Connection refused (trying another endpoint)", 0, 5s));
+    CHECK(gw.waitForLog("GET /svc/v1/x: no other endpoint of ", 0, 5s));
 
     // A reload does not forgive it: still suspended, not tried again at once.
     REQUIRE(gw.reload());

@@ -914,6 +914,10 @@ bool HttpConnection::connectUpstream(std::string_view early)
         _attemptStartMs = upstream::monotonicMs();
         _endpoint = endpoints.pick(_attemptStartMs, io().tried);
         if (_endpoint == nullptr) {
+            if (!io().tried.empty()) {
+                Logging::get("upstream")->warn("{} {}: no other endpoint of {} to try (giving up)", ex().method,
+                                               ex().path, endpoints.apiName);
+            }
             if (io().tried.empty() && !_lastFailure) {
                 respondLocal(503, kNoEndpoint, "Service Unavailable",
                              "Every endpoint of the API is suspended after failures or failing its health "
@@ -1446,7 +1450,9 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
         _staleRetried = true;
     }
     Logging::get("upstream")->warn("{} {}: {} ({})", ex().method, _endpoint->url, describeFailure(failure, detail),
-                                   retry ? "retrying" : "giving up");
+                                   !retry                  ? "giving up"
+                                   : forgiven              ? "retrying on a new connection"
+                                                           : "trying another endpoint");
     if (retry) {
         connectUpstream();
         return;
