@@ -615,7 +615,9 @@ TEST_CASE("smuggling: a backend that answered before the request body ended is n
         while (readSome(fd, in, deadline) == ReadStatus::Data) {
         }
     });
-    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), kNoSuspension));
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), kNoSuspension);
+    spec.http = kStreamEveryBody;
+    SluicedProcess gw(spec);
     RawClient client(gw.port());
     REQUIRE(client.send("POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n"));
     auto early = client.read(3s);

@@ -499,7 +499,9 @@ TEST_CASE("upstream: a client slow to send its body is not a backend timeout: no
         reply.bytes = httpResponse(200, "got " + r.body);
         return reply;
     });
-    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), R"("timeouts": {"read_ms": 300})"));
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), R"("timeouts": {"read_ms": 300})");
+    spec.http = kStreamEveryBody;  // the body streams: the backend has the head while the client pauses
+    SluicedProcess gw(spec);
     RawClient client(gw.port());
     REQUIRE(client.send("POST /svc/v1/x HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 10\r\n\r\n01234"));
     std::this_thread::sleep_for(800ms);
@@ -619,7 +621,9 @@ TEST_CASE("upstream: a backend echoing a body the client sends slowly is not tim
         }
         sendAll(fd, "0\r\n\r\n");
     });
-    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), R"("timeouts": {"read_ms": 300})"));
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), R"("timeouts": {"read_ms": 300})");
+    spec.http = kStreamEveryBody;
+    SluicedProcess gw(spec);
     RawClient client(gw.port());
     REQUIRE(client.send("POST /svc/v1/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n01234"));
     std::this_thread::sleep_for(800ms);

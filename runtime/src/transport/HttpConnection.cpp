@@ -643,6 +643,8 @@ void HttpConnection::startExchange()
     _upstreamEnded = false;
     _awaitingBody = false;
     _bufferResponse = false;
+    _bufferingForProxy = false;
+    _bodyBuffered = false;
     io().heldResponse.clear();
     io().responseBody.clear();
     io().tried.clear();
@@ -779,6 +781,12 @@ void HttpConnection::bufferRequestBody()
         }
         _bodyEnded = st == http::ChunkedDecoder::Status::Done;
     }
+    if (_bodyEnded && _bufferingForProxy) {
+        _bufferingForProxy = false;
+        _bodyBuffered = true;
+        proxy();
+        return;
+    }
     if (_bodyEnded) {
         ex().requestBody = std::move(io().requestBody);
         io().requestBody.clear();
@@ -872,8 +880,36 @@ void HttpConnection::sendContinueIfExpected()
     }
 }
 
+// A short body with a Content-Length that is not all here yet (what arrived with the head goes
+// out with it otherwise, in one write).
+bool HttpConnection::bodyWorthBuffering()
+{
+    const std::uint64_t limit = _snapshot->config.http.requestBufferBytes;
+    return _bodyMode == BodyMode::Length && !_bodyEnded && !_bodyBuffered && !ex().requestBody && limit > 0 &&
+           _head.contentLength <= limit && _in.size() < _bodyRemaining;
+}
+
 void HttpConnection::proxy()
 {
+    if (bodyWorthBuffering()) {
+        // Read it whole before the backend is contacted, so that a client slow to send it never
+        // holds a backend connection (as nginx's proxy_request_buffering). Handlers have run:
+        // a request they refuse is answered before its body is read.
+        _bufferingForProxy = true;
+        _state = State::ReadBody;
+        sendContinueIfExpected();
+        setDeadline(_snapshot->config.http.bodyTimeoutMs);
+        bufferRequestBody();  // takes what is here; proxy() runs again once the body is whole
+        if (!_closed && _state == State::ReadBody && (_readable || _peerClosed)) {
+            // Called after a pause, the read edge may have been consumed: read on.
+            _loop.defer([this, generation = _generation] {
+                if (exchangeIfCurrent(generation) != nullptr && _state == State::ReadBody) {
+                    readLoop();
+                }
+            });
+        }
+        return;
+    }
     _state = State::Proxy;
     // From here the backend's wait is the upstream connection's read timeout; the client's
     // deadline covers only a stalled request body or a client that stops reading.
@@ -952,6 +988,8 @@ bool HttpConnection::connectUpstream(std::string_view early)
     _upstream->attach(this, ex().method, _api->endpoints->timeouts.connectMs, _api->endpoints->timeouts.readMs);
     if (ex().requestBody) {
         _upstream->send(_upHead, *ex().requestBody);
+    } else if (_bodyBuffered) {
+        _upstream->send(_upHead, io().requestBody);
     } else if (_bodyMode == BodyMode::Length && !_bodyEnded && (!_in.empty() || !early.empty())) {
         // The body bytes already here (buffered with the head, then read just now) go out with
         // the head, in one write.

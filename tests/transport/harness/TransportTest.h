@@ -48,6 +48,10 @@ inline std::string postRequest(const std::vector<std::string>& fields, const std
 // not suspend the only endpoint for the requests that follow.
 inline const std::string kNoSuspension = R"("suspension": {"initial_ms": 0})";
 
+// An "http" block that streams every request body, however short (tests of what a backend sees
+// while a body is on its way).
+inline const std::string kStreamEveryBody = R"({"request_buffer_bytes": 0})";
+
 // After the reload the reload tests make (/svc moved to the backend named "new", an API /added
 // in front of its /added-base path): new connections are served by the new configuration.
 inline void expectReloadedConfig(int port)

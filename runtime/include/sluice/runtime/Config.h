@@ -101,6 +101,9 @@ struct HttpConfig {
     std::size_t maxHeaderBytes = 32 * 1024;
     std::size_t maxHeaders = 100;
     std::uint64_t maxBodyBytes = 10u * 1024 * 1024;
+    // A request body with a Content-Length up to this size that has not all arrived with the head
+    // is read whole before the backend is contacted (0: every body streams).
+    std::uint64_t requestBufferBytes = 64 * 1024;
     int headerTimeoutMs = 10000;
     int bodyTimeoutMs = 30000;
     int keepaliveTimeoutMs = 60000;

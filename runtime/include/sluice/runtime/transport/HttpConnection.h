@@ -103,6 +103,7 @@ private:
     void buildUpstreamHead();
     void pumpRequestBody();
     void bufferRequestBody();
+    bool bodyWorthBuffering();
     void sendContinueIfExpected();
     void respondLocal(int status, std::int64_t code, std::string_view message, std::string_view description,
                       bool forceClose = false);
@@ -184,6 +185,10 @@ private:
     bool _upstreamEnded = false;
     bool _awaitingBody = false;  // response complete, request body still being forwarded
     bool _bufferResponse = false;
+    // A short request body read whole before the backend is contacted (http.request_buffer_bytes):
+    // being read / read, in io().requestBody.
+    bool _bufferingForProxy = false;
+    bool _bodyBuffered = false;
     http::BodyFraming _upFraming = http::BodyFraming::None;
     std::uint64_t _upLength = 0;
     sluice_phase _pausedPhase = SLUICE_PHASE_REQUEST;
