@@ -23,6 +23,8 @@ namespace {
 // connection: an idle keep-alive connection holds none (10,000 idle clients must cost little),
 // and a busy one takes a warm one (its vectors and strings keep their capacity) without malloc.
 constexpr std::size_t kSpareExchanges = 256;
+// A spare exchange keeps body buffers up to this capacity for reuse; larger ones are freed.
+constexpr std::size_t kKeptBodyCapacity = 64 * 1024;
 
 std::vector<std::unique_ptr<Exchange>>& spareExchanges()
 {
@@ -312,6 +314,11 @@ void HttpConnection::releaseExchange() noexcept
     }
     _exchange->reset();  // nothing may point into the arena once it is released
     _exchange->arena.release();
+    for (std::string* body : {&_exchange->transportBuffers.requestBody, &_exchange->transportBuffers.responseBody}) {
+        if (body->capacity() > kKeptBodyCapacity) {
+            std::string().swap(*body);  // a spare exchange keeps no large buffer
+        }
+    }
     _head.headers.clear();
     swapBuffers();  // the connection keeps the exchange's empty ones
     auto& spare = spareExchanges();

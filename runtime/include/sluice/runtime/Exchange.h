@@ -163,7 +163,7 @@ public:
         std::vector<http::HeaderField> headers;
         std::string upstreamHead;
         std::string text;
-        std::string requestBody;   // a request body being collected for a handler
+        std::string requestBody;   // a request body collected for a handler, or read whole first
         std::string responseBody;  // a response body being collected for a handler
         std::string heldResponse;  // response bytes that came while the response head waits
         std::string reason;        // the backend's reason phrase
