@@ -634,3 +634,43 @@ TEST_CASE("smuggling: a backend that answered before the request body ended is n
     CHECK_FALSE(next->header("X-Poison").has_value());
     CHECK(backend.accepted() == 2);
 }
+
+TEST_CASE("smuggling: an early answer a response handler holds ends the client's connection, and the rest of the body is never a request")
+{
+    // The backend answers after five body bytes. A handler that takes the whole response body
+    // makes the gateway stop forwarding the request body there: the rest of it, whatever it
+    // looks like, must never be read as a request of its own.
+    std::atomic<int> requestsSeen{0};
+    RawBackend backend([&requestsSeen](int fd, int) {
+        std::string in;
+        while (readHead(fd, in, 5s)) {
+            ++requestsSeen;
+            const std::size_t end = in.find("\r\n\r\n") + 4;
+            const auto deadline = Clock::now() + 5s;
+            while (in.size() < end + 5 && readSome(fd, in, deadline) == ReadStatus::Data) {
+            }
+            sendAll(fd, httpResponse(200, "early"));
+            in.clear();
+        }
+    });
+    const std::string inner = "GET /svc/v1/smuggled HTTP/1.1\r\nHost: a\r\n\r\n";
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}),
+                              std::string(kNoSuspension) +
+                                  R"(, "handlers": [{"component": "lua_mediation_response_body", "config": )"
+                                  R"({"source": "function on_response(ctx) ctx.response.set_body(ctx.response.get_body():upper()) end"}}])");
+    spec.http = kStreamEveryBody;
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    REQUIRE(client.send("POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: " +
+                        std::to_string(5 + inner.size()) + "\r\n\r\n12345"));
+    auto answer = client.read(3s);
+    REQUIRE_MESSAGE(answer, client.error());
+    CHECK(answer->status == 200);
+    CHECK(answer->body == "EARLY");
+    CHECK(answer->hasToken("Connection", "close"));
+    client.send(inner);  // the rest of the body
+    std::string extra;
+    CHECK(client.waitClosed(3s, &extra));
+    CHECK(extra.empty());  // no second answer
+    CHECK(requestsSeen.load() == 1);
+}

@@ -2,7 +2,9 @@
 // between endpoint groups, retries (idempotent requests only), and endpoint suspension with
 // exponential back-off and recovery.
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <thread>
 
 #include "TransportTest.h"
@@ -633,4 +635,97 @@ TEST_CASE("upstream: a backend echoing a body the client sends slowly is not tim
     CHECK(r->status == 200);
     CHECK_FALSE(r->body.empty());
     CHECK(gw.log().find("timed out") == std::string::npos);
+}
+
+TEST_CASE("upstream: an early 413 from a backend that then resets is relayed, not turned into a 502")
+{
+    // The backend refuses the upload after 64 KiB and closes with the rest unread, so its kernel
+    // resets the connection and the gateway's next write fails. Its answer is in the socket
+    // still: the client gets it, and the endpoint is not suspended.
+    RawBackend backend([](int fd, int) {
+        std::string in;
+        if (!readHead(fd, in, 5s)) {
+            return;
+        }
+        if (in.rfind("GET ", 0) == 0) {
+            sendAll(fd, httpResponse(200, "fine"));
+            return;
+        }
+        const auto deadline = Clock::now() + 5s;
+        while (in.size() < 64 * 1024 && readSome(fd, in, deadline) == ReadStatus::Data) {
+        }
+        sendAll(fd, httpResponse(413, "too large"));
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    int error = 0;
+    const int fd = connectLoopback(gw.port(), error);
+    REQUIRE(fd >= 0);
+    setIoTimeouts(fd, std::chrono::seconds(5));
+    constexpr std::size_t kBody = 8u << 20;
+    REQUIRE(sendAll(fd, "POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(kBody) +
+                            "\r\n\r\n"));
+    // As fast as it goes: the gateway is writing to the backend when the reset comes.
+    std::thread writer([fd] {
+        const std::string block(256 * 1024, 'u');
+        for (std::size_t sent = 0; sent < kBody && sendAll(fd, block); sent += block.size()) {
+        }
+    });
+    std::string received;
+    const auto deadline = Clock::now() + 5s;
+    while (received.find("too large") == std::string::npos && readSome(fd, received, deadline) == ReadStatus::Data) {
+    }
+    ::shutdown(fd, SHUT_RDWR);
+    writer.join();
+    ::close(fd);
+    CHECK(received.rfind("HTTP/1.1 413 ", 0) == 0);
+    RawClient next(gw.port());
+    auto fine = next.exchange(getRequest("/svc/v1/next"));
+    REQUIRE_MESSAGE(fine, next.error());
+    CHECK(fine->status == 200);  // not suspended
+}
+
+TEST_CASE("upstream: after an early answer, a backend that stops taking the body is given up at read_ms, not at the client's timeout")
+{
+    std::atomic<bool> done{false};
+    RawBackend backend([&done](int fd, int) {
+        std::string in;
+        if (!readHead(fd, in, 5s)) {
+            return;
+        }
+        // Answers once the gateway has filled every buffer on the way and stopped reading the
+        // client, then reads nothing more and keeps the connection.
+        std::this_thread::sleep_for(300ms);
+        sendAll(fd, httpResponse(200, "early"));
+        while (!done.load()) {
+            std::this_thread::sleep_for(20ms);
+        }
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), R"("timeouts": {"read_ms": 500})"));
+    int error = 0;
+    const int fd = connectLoopback(gw.port(), error);
+    REQUIRE(fd >= 0);
+    setIoTimeouts(fd, std::chrono::seconds(2));
+    constexpr std::size_t kBody = 8u << 20;  // under max_body_bytes, far over what buffers hold
+    REQUIRE(sendAll(fd, "POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(kBody) +
+                            "\r\n\r\n"));
+    // Send until every buffer on the way is full (the backend reads nothing), then go idle.
+    std::thread writer([fd] {
+        const std::string block(256 * 1024, 'u');
+        for (std::size_t sent = 0; sent < kBody && sendAll(fd, block); sent += block.size()) {
+        }
+    });
+    const auto start = Clock::now();
+    std::string received;
+    ReadStatus status = ReadStatus::Data;
+    while (status == ReadStatus::Data) {
+        status = readSome(fd, received, Clock::now() + 15s);
+    }
+    const long long ms = millisSince(start);
+    writer.join();
+    ::close(fd);
+    done = true;
+    CHECK(received.rfind("HTTP/1.1 200 ", 0) == 0);
+    CHECK(received.find("early") != std::string::npos);
+    CHECK(status != ReadStatus::Timeout);
+    CHECK(ms < 8000);  // read_ms and a short linger; not body_timeout_ms (30 s)
 }

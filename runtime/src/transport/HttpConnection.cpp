@@ -1407,7 +1407,11 @@ void HttpConnection::onUpstreamEnd()
     if (_bodyEnded) {
         up->release();
     } else {
+        // An early answer that cannot wait for the rest of the body (a handler holds the
+        // response, or its head): the body stops here, and since what is left of it cannot be
+        // told from a request, the client's connection ends after the answer.
         up->abort();
+        _keepAlive = false;
     }
     if (_bufferResponse) {
         ex().responseBody = std::move(io().responseBody);

@@ -121,7 +121,7 @@ void UpstreamConnection::send(std::string_view a, std::string_view b, std::strin
         } else if (r.status == IoStatus::WouldBlock) {
             _writable = false;
         } else {
-            fail(UpstreamFailure::Closed, writeError(r));
+            writeFailed(r);
             return;
         }
     }
@@ -134,6 +134,21 @@ void UpstreamConnection::send(std::string_view a, std::string_view b, std::strin
         _writable = false;
     }
     watchBackend();
+}
+
+// A backend that answered and closed before it took the whole request (a 413 for a body it will
+// not read, say) makes a write fail while its answer still waits in the socket: the kernel hands
+// out received bytes before the error. Read the answer before giving up on the connection.
+void UpstreamConnection::writeFailed(const IoResult& r)
+{
+    if (_sink != nullptr && _state == State::Active && !_responseDone && !_paused) {
+        _readable = true;
+        readResponse();
+        if (_sink == nullptr || _state != State::Active) {
+            return;  // the answer ended the exchange, or reading failed (and said so)
+        }
+    }
+    fail(UpstreamFailure::Closed, writeError(r));
 }
 
 void UpstreamConnection::requestComplete()
@@ -267,7 +282,7 @@ void UpstreamConnection::flush()
         } else if (r.status == IoStatus::WouldBlock) {
             _writable = false;
         } else {
-            fail(UpstreamFailure::Closed, writeError(r));
+            writeFailed(r);
             return;
         }
     }
@@ -401,7 +416,7 @@ void UpstreamConnection::readResponse()
             if (eof) {
                 _keepAlive = false;
             }
-            _deadline = Clock::time_point::max();
+            watchBackend();  // request bytes may still wait for the backend (an early answer)
             _sink->onUpstreamEnd();
             return;
         }

@@ -84,6 +84,7 @@ private:
     enum class State { Connecting, Handshaking, Active, Idle, Closed };
 
     void flush();
+    void writeFailed(const IoResult& r);
     void watchBackend();
     void readResponse();
     void fail(UpstreamFailure failure, std::string detail = {});
