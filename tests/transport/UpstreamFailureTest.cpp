@@ -29,6 +29,28 @@ std::size_t countMethod(const ScriptedBackend& backend, std::string_view method)
     return n;
 }
 
+// /svc in front of `url` with read_ms 300, every request body streaming (so the backend has the
+// head while a client pauses in the body).
+GatewaySpec streamingApi(const std::string& url)
+{
+    GatewaySpec spec = oneApi("/svc", endpointList({url}), R"("timeouts": {"read_ms": 300})");
+    spec.http = kStreamEveryBody;
+    return spec;
+}
+
+// A POST of a 10-byte body sent in two halves 800 ms apart (longer than read_ms), and its answer.
+std::optional<HttpResponse> postSlowly(RawClient& client, const std::string& path)
+{
+    if (!client.send("POST " + path + " HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n01234")) {
+        return std::nullopt;
+    }
+    std::this_thread::sleep_for(800ms);
+    if (!client.send("56789")) {
+        return std::nullopt;
+    }
+    return client.read(5s);
+}
+
 }  // namespace
 
 TEST_CASE("upstream: an unreachable backend gives 502, then 503 while its only endpoint is suspended, across reloads")
@@ -501,14 +523,9 @@ TEST_CASE("upstream: a client slow to send its body is not a backend timeout: no
         reply.bytes = httpResponse(200, "got " + r.body);
         return reply;
     });
-    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), R"("timeouts": {"read_ms": 300})");
-    spec.http = kStreamEveryBody;  // the body streams: the backend has the head while the client pauses
-    SluicedProcess gw(spec);
+    SluicedProcess gw(streamingApi(backend.url()));
     RawClient client(gw.port());
-    REQUIRE(client.send("POST /svc/v1/x HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 10\r\n\r\n01234"));
-    std::this_thread::sleep_for(800ms);
-    REQUIRE(client.send("56789"));
-    auto r = client.read(5s);
+    auto r = postSlowly(client, "/svc/v1/x");
     REQUIRE_MESSAGE(r, client.error());
     CHECK(r->status == 200);
     CHECK(r->body == "got 0123456789");
@@ -623,14 +640,9 @@ TEST_CASE("upstream: a backend echoing a body the client sends slowly is not tim
         }
         sendAll(fd, "0\r\n\r\n");
     });
-    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), R"("timeouts": {"read_ms": 300})");
-    spec.http = kStreamEveryBody;
-    SluicedProcess gw(spec);
+    SluicedProcess gw(streamingApi(backend.url()));
     RawClient client(gw.port());
-    REQUIRE(client.send("POST /svc/v1/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n01234"));
-    std::this_thread::sleep_for(800ms);
-    REQUIRE(client.send("56789"));
-    auto r = client.read(5s);
+    auto r = postSlowly(client, "/svc/v1/echo");
     REQUIRE_MESSAGE(r, client.error());
     CHECK(r->status == 200);
     CHECK_FALSE(r->body.empty());
