@@ -1,6 +1,12 @@
 // Asynchronous handlers through the real transport: a handler that pauses the chain on a timer
 // (request and response phase, then continue / respond / error), and one that makes an outgoing
 // HTTP call and counts requests while paused.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
 #include "TransportTest.h"
 
 using namespace sluice::transport_test;
@@ -273,4 +279,55 @@ TEST_CASE("pause: a response-phase pause that outlasts read_ms is a 504 without 
     CHECK_FALSE(r->header("X-Backend"));
     CHECK(millisSince(start) < 1500);
     CHECK(backend.requestCount() == 1);
+}
+
+TEST_CASE("pause: after an early answer a paused response handler resumes, and the body and the request behind it go on")
+{
+    // The backend answers after 1000 body bytes and then reads the rest. While the response
+    // handler pauses, nothing reads the client (nor the backend): on resume the body must be
+    // read again, and the pipelined GET behind it answered (it used to hang until shutdown).
+    static constexpr std::size_t kBody = 9u << 20;
+    RawBackend backend([](int fd, int) {
+        std::string in;
+        while (readHead(fd, in, 5s)) {
+            const std::size_t end = in.find("\r\n\r\n") + 4;
+            const bool post = in.rfind("POST ", 0) == 0;
+            in.erase(0, end);
+            if (!post) {
+                sendAll(fd, httpResponse(200, "next"));
+                continue;
+            }
+            const auto deadline = Clock::now() + 10s;
+            while (in.size() < 1000 && readSome(fd, in, deadline) == ReadStatus::Data) {
+            }
+            // The answer's body in two parts, the second while the response handler pauses.
+            sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nearly");
+            std::this_thread::sleep_for(200ms);
+            sendAll(fd, "EARLY");
+            while (in.size() < kBody && readSome(fd, in, deadline) == ReadStatus::Data) {
+            }
+            in.erase(0, std::min(in.size(), kBody));  // what follows the body is the next request
+        }
+    });
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), pauseChain("response", "continue", 1000));
+    spec.testPlugins = true;
+    spec.http = R"({"body_timeout_ms": 5000})";
+    SluicedProcess gw(spec);
+    int error = 0;
+    const int fd = connectLoopback(gw.port(), error);
+    REQUIRE(fd >= 0);
+    setIoTimeouts(fd, std::chrono::seconds(5));
+    std::thread writer([fd] {
+        sendAll(fd, "POST /svc/v1/up HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(kBody) + "\r\n\r\n");
+        sendAll(fd, std::string(kBody, 'u'));
+        sendAll(fd, "GET /svc/v1/next HTTP/1.1\r\nHost: a\r\n\r\n");
+    });
+    std::string received;
+    const auto deadline = Clock::now() + 10s;
+    while (received.find("next") == std::string::npos && readSome(fd, received, deadline) == ReadStatus::Data) {
+    }
+    writer.join();
+    ::close(fd);
+    CHECK(received.find("earlyEARLY") != std::string::npos);
+    CHECK(received.find("next") != std::string::npos);
 }

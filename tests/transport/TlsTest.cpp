@@ -721,3 +721,32 @@ TEST_CASE("tls: the gateway verifies an HTTPS backend against the configured CA,
     CHECK(mismatch->status == 502);
     CHECK(gw2.waitForLog(": connect failed: TLS handshake: certificate verification failed: hostname mismatch", 0, 5s));
 }
+
+TEST_CASE("tls: request bodies of any size reach an HTTPS backend, on a new or a pooled connection")
+{
+    // A TLS write may take one 16 KiB record of a longer buffer: the rest must still go out.
+    TestCertificates certs;
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, r.method + " " + std::to_string(r.bodyLength));
+        return reply;
+    });
+    GatewaySpec tlsBackend;
+    tlsBackend.listenerTls = certs.listener();
+    tlsBackend.apis.emplace_back("b", apiJson("/b", endpointList({backend.url()})));
+    SluicedProcess inner(tlsBackend);
+    GatewaySpec spec = oneApi("/svc", endpointList({"https://localhost:" + std::to_string(inner.port()) + "/b/v1"}),
+                              R"("tls": {"ca_file": ")" + certs.path("ca.pem") + R"("}, "timeouts": {"read_ms": 3000})");
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto warm = client.exchange(getRequest("/svc/v1/warm"));
+    REQUIRE_MESSAGE(warm, client.error());
+    CHECK(warm->status == 200);
+    for (std::size_t size : {1000u, 17000u, 60000u, 300000u, 3000000u}) {
+        CAPTURE(size);
+        auto r = client.exchange(bodyRequest("POST", "/svc/v1/upload", std::string(size, 'b')), 10s);
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        CHECK(r->body == "POST " + std::to_string(size));
+    }
+}

@@ -741,3 +741,25 @@ TEST_CASE("upstream: after an early answer, a backend that stops taking the body
     CHECK(status != ReadStatus::Timeout);
     CHECK(ms < 8000);  // read_ms and a short linger; not body_timeout_ms (30 s)
 }
+
+TEST_CASE("upstream: a short body read whole before the backend was contacted goes to another endpoint when the first refuses")
+{
+    ClosedPort down;
+    ScriptedBackend up([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, r.method + " " + r.body);
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({down.url(), up.url()}), kNoSuspension));
+    for (const char* method : {"PUT", "POST", "PUT", "POST"}) {  // each endpoint comes first in turn
+        CAPTURE(method);
+        RawClient client(gw.port());
+        REQUIRE(client.send(std::string(method) + " /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n01234"));
+        std::this_thread::sleep_for(50ms);  // the rest comes later: the body is read whole first
+        REQUIRE(client.send("56789"));
+        auto r = client.read(5s);
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        CHECK(r->body == std::string(method) + " 0123456789");
+    }
+}

@@ -860,6 +860,18 @@ void HttpConnection::continueAfterPause(sluice_action next)
         if (!_closed && _state == State::Proxy) {
             flush();  // the head (and any held body bytes) waited for the pause
         }
+        if (!_closed && _state == State::Proxy && !_bodyEnded && _upstream != nullptr) {
+            // The request body still goes to the backend (it answered early): nothing read the
+            // client while the handler paused, and its read events are spent. Read on.
+            setDeadline(_snapshot->config.http.bodyTimeoutMs);
+            if (!_clientReadPaused) {
+                _loop.defer([this, generation = _generation] {
+                    if (exchangeIfCurrent(generation) != nullptr && _state == State::Proxy) {
+                        readLoop();
+                    }
+                });
+            }
+        }
     } else {
         replaceBackendResponse();
     }
@@ -980,7 +992,7 @@ bool HttpConnection::connectUpstream(std::string_view early)
         // not idempotent, RFC 9112 §9.3.1.1) would get a 502 from a stale pooled connection:
         // check the connection first. An idempotent request in hand is retried instead.
         const bool replayable =
-            (_bodyMode == BodyMode::None || ex().requestBody.has_value()) && idempotent(ex().method);
+            (_bodyMode == BodyMode::None || ex().requestBody.has_value() || _bodyBuffered) && idempotent(ex().method);
         _upstream = _worker.pool().acquire(_endpoint->poolKey, _endpoint->addresses.front(), error,
                                            _endpoint->tlsContext.get(), _endpoint->serverName, !replayable,
                                            !_staleRetried);
@@ -1481,7 +1493,7 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     // A pooled connection closed before any byte came back counts against the connection, not
     // the endpoint (the backend may close idle connections when it likes); any other failure,
     // a close included (nginx's "upstream prematurely closed"), counts against the endpoint.
-    bool bodyInHand = _bodyMode == BodyMode::None || ex().requestBody.has_value();
+    bool bodyInHand = _bodyMode == BodyMode::None || ex().requestBody.has_value() || _bodyBuffered;
     bool staleReuse = reused && failure == UpstreamFailure::Closed && !up->receivedAny();
     if (!staleReuse) {
         _endpoint->reportFailure(upstream::monotonicMs(), _attemptStartMs, endpoints.suspension);

@@ -525,27 +525,29 @@ bool TlsStream::inputPending()
     return error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE;
 }
 
+// Writes as a socket does: as much as it can, stopping only when TLS would block. With partial
+// writes on, SSL_write_ex may take one record (16 KiB) of a longer buffer and succeed; stopping
+// there would read as "the socket is full" to a caller that then waits for a writable event that
+// never comes.
 IoResult TlsStream::writev(const iovec* parts, int count)
 {
     _wantRead = false;
     std::size_t total = 0;
     for (int i = 0; i < count; ++i) {
-        if (parts[i].iov_len == 0) {
-            continue;
-        }
-        ERR_clear_error();
-        std::size_t n = 0;
-        int rc = SSL_write_ex(_ssl, parts[i].iov_base, parts[i].iov_len, &n);
-        if (rc != 1) {
-            IoResult r = fromSslError(rc);
-            if (total > 0 && r.status == IoStatus::WouldBlock) {
-                return {IoStatus::Ok, total, 0};
+        std::size_t done = 0;
+        while (done < parts[i].iov_len) {
+            ERR_clear_error();
+            std::size_t n = 0;
+            int rc = SSL_write_ex(_ssl, static_cast<const char*>(parts[i].iov_base) + done, parts[i].iov_len - done, &n);
+            if (rc != 1) {
+                IoResult r = fromSslError(rc);
+                if (total > 0 && r.status == IoStatus::WouldBlock) {
+                    return {IoStatus::Ok, total, 0};
+                }
+                return r;
             }
-            return r;
-        }
-        total += n;
-        if (n < parts[i].iov_len) {
-            break;
+            done += n;
+            total += n;
         }
     }
     return {IoStatus::Ok, total, 0};
