@@ -47,7 +47,7 @@ void sendJson(HTTPServerResponse& res, HTTPResponse::HTTPStatus status, const Po
     std::ostringstream out;
     Poco::JSON::Stringifier::condense(body, out);
     std::string text = out.str();
-    res.setStatus(status);
+    res.setStatusAndReason(status);
     res.setContentType("application/json");
     res.setContentLength(static_cast<std::streamsize>(text.size()));
     res.send() << text;
@@ -144,7 +144,7 @@ private:
         }
         if (req.getMethod() == "DELETE") {
             s.pets.erase(it);
-            res.setStatus(HTTPResponse::HTTP_NO_CONTENT);
+            res.setStatusAndReason(HTTPResponse::HTTP_NO_CONTENT);
             res.send();
             return;
         }
