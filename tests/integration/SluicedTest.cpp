@@ -1,6 +1,6 @@
 // Runs the real sluiced binary: version, configuration checks, plugin listing, start-up refusal,
-// reload on SIGHUP and shutdown on SIGTERM. Nothing listens on a port (listeners use port 0, and
-// this build opens none yet); every wait is bounded and driven by the process's output or exit.
+// reload on SIGHUP and shutdown on SIGTERM. Listeners use port 0, never a fixed one; every wait
+// is bounded and driven by the process's output or exit.
 #include <signal.h>
 
 #include <chrono>
