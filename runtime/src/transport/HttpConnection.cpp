@@ -865,11 +865,7 @@ void HttpConnection::continueAfterPause(sluice_action next)
             // client while the handler paused, and its read events are spent. Read on.
             setDeadline(_snapshot->config.http.bodyTimeoutMs);
             if (!_clientReadPaused) {
-                _loop.defer([this, generation = _generation] {
-                    if (exchangeIfCurrent(generation) != nullptr && _state == State::Proxy) {
-                        readLoop();
-                    }
-                });
+                readAgainLater(State::Proxy);
             }
         }
     } else {
@@ -899,6 +895,23 @@ void HttpConnection::sendContinueIfExpected()
     }
 }
 
+// The current attempt failed in a way that counts against its endpoint (suspension).
+void HttpConnection::reportEndpointFailure()
+{
+    _endpoint->reportFailure(upstream::monotonicMs(), _attemptStartMs, _api->endpoints->suspension);
+}
+
+// Reads the client on the next turn of the loop, if this exchange is still on and in `state`:
+// after a pause (or while nothing read), a read event may have come and gone.
+void HttpConnection::readAgainLater(State state)
+{
+    _loop.defer([this, state, generation = _generation] {
+        if (exchangeIfCurrent(generation) != nullptr && _state == state) {
+            readLoop();
+        }
+    });
+}
+
 // A short body with a Content-Length that is not all here yet (what arrived with the head goes
 // out with it otherwise, in one write).
 bool HttpConnection::bodyWorthBuffering()
@@ -920,12 +933,7 @@ void HttpConnection::proxy()
         setDeadline(_snapshot->config.http.bodyTimeoutMs);
         bufferRequestBody();  // takes what is here; proxy() runs again once the body is whole
         if (!_closed && _state == State::ReadBody && (_readable || _peerClosed)) {
-            // Called after a pause, the read edge may have been consumed: read on.
-            _loop.defer([this, generation = _generation] {
-                if (exchangeIfCurrent(generation) != nullptr && _state == State::ReadBody) {
-                    readLoop();
-                }
-            });
+            readAgainLater(State::ReadBody);  // called after a pause, the read edge may be spent
         }
         return;
     }
@@ -953,11 +961,7 @@ void HttpConnection::proxy()
         if (!_closed && !_bodyEnded && !_clientReadPaused && (_readable || _peerClosed)) {
             // The read edge may have been consumed before a pause: pick the body up again (or
             // notice that the client left in the middle of it).
-            _loop.defer([this, generation = _generation] {
-                if (exchangeIfCurrent(generation) != nullptr && _state == State::Proxy) {
-                    readLoop();
-                }
-            });
+            readAgainLater(State::Proxy);
         }
     }
 }
@@ -998,7 +1002,7 @@ bool HttpConnection::connectUpstream(std::string_view early)
                                            !_staleRetried);
         if (_upstream == nullptr) {
             Logging::get("upstream")->warn("{}: {}", _endpoint->url, error);
-            _endpoint->reportFailure(upstream::monotonicMs(), _attemptStartMs, endpoints.suspension);
+            reportEndpointFailure();
             continue;
         }
         break;
@@ -1465,7 +1469,7 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
         return;
     }
     if (responseStarted || _responseStarted) {
-        _endpoint->reportFailure(upstream::monotonicMs(), _attemptStartMs, endpoints.suspension);
+        reportEndpointFailure();
         if (!retractResponse()) {
             Logging::get("upstream")->warn("{} {}: {} after the response began; the client's connection is closed",
                                            ex().method, _endpoint->url, describeFailure(failure, detail));
@@ -1496,7 +1500,7 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     bool bodyInHand = _bodyMode == BodyMode::None || ex().requestBody.has_value() || _bodyBuffered;
     bool staleReuse = reused && failure == UpstreamFailure::Closed && !up->receivedAny();
     if (!staleReuse) {
-        _endpoint->reportFailure(upstream::monotonicMs(), _attemptStartMs, endpoints.suspension);
+        reportEndpointFailure();
     }
     // One stale pooled connection is forgiven per exchange, and the request then goes on a new
     // connection: a backend that closes whenever it gets this request must not see it once for

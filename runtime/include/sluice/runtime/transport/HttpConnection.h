@@ -104,6 +104,8 @@ private:
     void pumpRequestBody();
     void bufferRequestBody();
     bool bodyWorthBuffering();
+    void readAgainLater(State state);
+    void reportEndpointFailure();
     void sendContinueIfExpected();
     void respondLocal(int status, std::int64_t code, std::string_view message, std::string_view description,
                       bool forceClose = false);
