@@ -193,6 +193,7 @@ int run(const Options& o, std::ostream& err)
         log->info("listening on {}://{}:{} ({}), {} worker(s)", l.tls ? "https" : "http", l.host, l.port, l.name,
                   server.workerCount());
     }
+    log->info("up to {} client connections (open-file limit {})", server.connectionLimit(), server.openFileLimit());
     // Health checks probe only for the configuration that serves (never for --check-config).
     if (r.snapshot->healthChecks) {
         r.snapshot->healthChecks->activate();
@@ -238,7 +239,9 @@ int run(const Options& o, std::ostream& err)
             auto current = gateway.current();
             std::string json = "{\"version\":" + jsonQuote(kRuntimeVersion) + ",\"abi\":" +
                                jsonQuote(SLUICE_ABI_VERSION_STRING) + ",\"workers\":" +
-                               std::to_string(server.workerCount()) + ",\"apis\":[";
+                               std::to_string(server.workerCount()) + ",\"connections\":{\"open\":" +
+                               std::to_string(server.openConnections()) + ",\"limit\":" +
+                               std::to_string(server.connectionLimit()) + "},\"apis\":[";
             const std::int64_t now = upstream::monotonicMs();
             for (std::size_t i = 0; current && i < current->apis.size(); ++i) {
                 const auto& api = current->apis[i].config;

@@ -210,6 +210,7 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
         cfg.http.maxHeaders = get<std::size_t>(h, "max_headers", cfg.http.maxHeaders);
         cfg.http.maxBodyBytes = get<std::uint64_t>(h, "max_body_bytes", cfg.http.maxBodyBytes);
         cfg.http.requestBufferBytes = get<std::uint64_t>(h, "request_buffer_bytes", cfg.http.requestBufferBytes);
+        cfg.http.maxConnections = get<std::size_t>(h, "max_connections", cfg.http.maxConnections);
         cfg.http.headerTimeoutMs = get<int>(h, "header_timeout_ms", cfg.http.headerTimeoutMs);
         cfg.http.bodyTimeoutMs = get<int>(h, "body_timeout_ms", cfg.http.bodyTimeoutMs);
         cfg.http.keepaliveTimeoutMs = get<int>(h, "keepalive_timeout_ms", cfg.http.keepaliveTimeoutMs);

@@ -92,7 +92,6 @@ sluice_status HttpCall::start(const sluice_http_request& request)
 
 void HttpCall::connect(const Address& address)
 {
-    std::string error;
     std::string key = std::string(_url.tls ? "call-tls|" : "call|") + address.str() + "|" + _url.host;
     const TlsClientContext* tls = nullptr;
     if (_url.tls) {
@@ -103,10 +102,11 @@ void HttpCall::connect(const Address& address)
             return;
         }
     }
-    _upstream = _owner.worker().pool().acquire(key, address, error, tls, _url.host);
+    ConnectError failed;
+    _upstream = _owner.worker().pool().acquire(key, address, failed, tls, _url.host);
     if (_upstream == nullptr) {
         // Called back later, never from inside http_call itself.
-        _owner.loop().defer([this, err = error] { finish(SLUICE_E_INTERNAL, err); });
+        _owner.loop().defer([this, err = failed.text] { finish(SLUICE_E_INTERNAL, err); });
         return;
     }
     _upstream->attach(this, _method, static_cast<int>(_timeoutMs), static_cast<int>(_timeoutMs));

@@ -61,6 +61,7 @@ constexpr std::int64_t kBackendUnreachable = 101503;
 constexpr std::int64_t kBackendTimeout = 101504;
 constexpr std::int64_t kBackendBadResponse = 101502;
 constexpr std::int64_t kNoEndpoint = 101507;
+constexpr std::int64_t kNoLocalResources = 101508;
 constexpr std::int64_t kNoResource = 900906;
 constexpr std::int64_t kMethodNotAllowed = 900907;
 
@@ -335,6 +336,7 @@ void HttpConnection::releaseExchange() noexcept
 void HttpConnection::start()
 {
     _state = _stream->handshakeDone() ? State::ReadHead : State::Handshake;
+    _waitingSince = _loop.now();
     setDeadline(_worker.snapshot()->config.http.headerTimeoutMs);
 }
 
@@ -991,7 +993,7 @@ bool HttpConnection::connectUpstream(std::string_view early)
             return false;
         }
         io().tried.push_back(_endpoint);
-        std::string error;
+        ConnectError error;
         // A request that cannot be sent a second time (a body that streams, or a method that is
         // not idempotent, RFC 9112 §9.3.1.1) would get a 502 from a stale pooled connection:
         // check the connection first. An idempotent request in hand is retried instead.
@@ -1000,8 +1002,20 @@ bool HttpConnection::connectUpstream(std::string_view early)
         _upstream = _worker.pool().acquire(_endpoint->poolKey, _endpoint->addresses.front(), error,
                                            _endpoint->tlsContext.get(), _endpoint->serverName, !replayable,
                                            !_staleRetried);
+        if (_upstream == nullptr && error.local) {
+            // Every endpoint would fail the same way, and none of them is to blame.
+            Logging::get("upstream")->warn("{} {}: cannot open a connection to {}: {} (the gateway's own limit; "
+                                           "the endpoint is not suspended)",
+                                           ex().method, ex().path, _endpoint->url, error.text);
+            _endpoint = nullptr;
+            respondLocal(503, kNoLocalResources, "Service Unavailable",
+                         "The gateway is out of connections or memory and cannot reach the backend now; retry "
+                         "later.",
+                         !_bodyEnded);
+            return false;
+        }
         if (_upstream == nullptr) {
-            Logging::get("upstream")->warn("{}: {}", _endpoint->url, error);
+            Logging::get("upstream")->warn("{}: {}", _endpoint->url, error.text);
             reportEndpointFailure();
             continue;
         }
@@ -1658,6 +1672,7 @@ void HttpConnection::finishExchange()
         return;
     }
     _state = State::ReadHead;
+    _waitingSince = _loop.now();
     _head.headers.clear();
     _clientReadPaused = false;
     if (_in.empty() && _out.empty()) {

@@ -25,8 +25,12 @@ bool HttpServer::start(std::string& error)
     if (count == 0) {
         count = std::max(1u, std::thread::hardware_concurrency());
     }
+    _openFileLimit = raiseOpenFileLimit();
+    _budget = std::make_unique<ConnectionBudget>(ConnectionBudget::automaticLimit(_openFileLimit));
+    checkConnectionLimit(*_snapshot);
+    _configuredLimit = _snapshot->config.http.maxConnections;
     for (unsigned i = 0; i < count; ++i) {
-        _workers.push_back(std::make_unique<Worker>(i, _snapshot));
+        _workers.push_back(std::make_unique<Worker>(i, _snapshot, *_budget));
     }
     const auto& listeners = _snapshot->config.listeners;
     for (std::size_t l = 0; l < listeners.size(); ++l) {
@@ -71,8 +75,24 @@ bool HttpServer::start(std::string& error)
     return true;
 }
 
+void HttpServer::checkConnectionLimit(const Snapshot& snapshot) const
+{
+    const std::size_t configured = snapshot.config.http.maxConnections;
+    const std::size_t fits = ConnectionBudget::automaticLimit(_openFileLimit);
+    if (configured > fits) {
+        Logging::get("transport")
+            ->warn("http.max_connections is {}, but the open-file limit of {} leaves room for about {} clients with a "
+                   "backend connection each; raise the limit (LimitNOFILE= in the systemd unit, ulimit -n)",
+                   configured, _openFileLimit, fits);
+    }
+}
+
 void HttpServer::setSnapshot(std::shared_ptr<const Snapshot> snapshot)
 {
+    if (_budget) {
+        checkConnectionLimit(*snapshot);
+    }
+    _configuredLimit = snapshot->config.http.maxConnections;
     auto tls = listenerContexts(*snapshot);
     _snapshot = snapshot;
     std::vector<std::future<void>> applied;

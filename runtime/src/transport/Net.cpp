@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -238,21 +239,45 @@ int localPort(int fd)
     return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
 }
 
-int connectTcp(const Address& address, std::string& error)
+bool isLocalResourceError(int err) noexcept
+{
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM || err == EADDRNOTAVAIL;
+}
+
+int connectTcp(const Address& address, ConnectError& error)
 {
     int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        error = std::string("socket: ") + std::strerror(errno);
+        const int err = errno;
+        error.text = std::string("socket: ") + std::strerror(err);
+        error.local = isLocalResourceError(err);
         return -1;
     }
     setNoDelay(fd);
-    if (::connect(fd, address.sockaddrPtr(), address.length) != 0 &&
-        errno != EINPROGRESS) {
-        error = "connect " + address.str() + ": " + std::strerror(errno);
+    if (::connect(fd, address.sockaddrPtr(), address.length) != 0 && errno != EINPROGRESS) {
+        const int err = errno;
+        error.text = "connect " + address.str() + ": " + std::strerror(err);
+        error.local = isLocalResourceError(err);
         ::close(fd);
         return -1;
     }
     return fd;
+}
+
+std::size_t raiseOpenFileLimit() noexcept
+{
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        return 1024;
+    }
+    if (limit.rlim_cur < limit.rlim_max) {
+        rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            limit = raised;
+        }
+    }
+    return limit.rlim_cur == RLIM_INFINITY ? std::size_t{1} << 20 : static_cast<std::size_t>(limit.rlim_cur);
 }
 
 int socketError(int fd)

@@ -461,7 +461,7 @@ UpstreamPool::UpstreamPool(EventLoop& loop, std::size_t maxIdlePerKey, int idleT
 UpstreamPool::~UpstreamPool() = default;
 
 
-UpstreamConnection* UpstreamPool::acquire(const std::string& key, const Address& address, std::string& error,
+UpstreamConnection* UpstreamPool::acquire(const std::string& key, const Address& address, ConnectError& error,
                                           const TlsClientContext* tls, const std::string& serverName,
                                           bool verifyIdle, bool pooled)
 {
@@ -491,7 +491,8 @@ UpstreamConnection* UpstreamPool::acquire(const std::string& key, const Address&
         SSL* ssl = tls->newSession(fd, serverName);
         if (ssl == nullptr) {
             ::close(fd);
-            error = "cannot create a TLS session: " + opensslError();
+            error.text = "cannot create a TLS session: " + opensslError();
+            error.local = true;
             return nullptr;
         }
         stream = std::make_unique<TlsStream>(fd, ssl, false);
@@ -501,7 +502,8 @@ UpstreamConnection* UpstreamPool::acquire(const std::string& key, const Address&
     auto conn = std::make_unique<UpstreamConnection>(_loop, *this, key, std::move(stream), true);
     UpstreamConnection* raw = conn.get();
     if (!_loop.add(fd, raw)) {
-        error = "cannot register upstream socket";
+        error.text = "cannot register the socket with the event loop";
+        error.local = true;
         return nullptr;  // conn (and the fd) are released here
     }
     _owned.emplace(raw, std::move(conn));

@@ -1,11 +1,15 @@
 #include "sluice/runtime/transport/Worker.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "sluice/runtime/Logging.h"
 #include "sluice/runtime/transport/HttpConnection.h"
@@ -13,7 +17,9 @@
 
 namespace sluice::runtime::transport {
 
-// Accepts connections from one listening socket until it would block (edge-triggered).
+// Accepts connections from one listening socket until it would block (edge-triggered), or until
+// there is no room for another client: that one is parked (accepted, not yet served) until a
+// place frees up, and the rest wait in the listen backlog.
 class Worker::Acceptor final : public IoHandler {
 public:
     Acceptor(Worker& worker, ListenSocket socket) : _worker(worker), _socket(std::move(socket)) {}
@@ -21,6 +27,10 @@ public:
 
     void close()
     {
+        if (_parked >= 0) {
+            ::close(_parked);
+            _parked = -1;
+        }
         if (_socket.fd >= 0) {
             _worker._loop.remove(_socket.fd);
             ::close(_socket.fd);
@@ -33,38 +43,72 @@ public:
 
     void onIo(std::uint32_t) override
     {
+        if (!_worker._acceptPaused) {
+            acceptAll();
+        }
+    }
+
+    void acceptAll()
+    {
         while (_socket.fd >= 0 && !_worker._draining) {
-            Address peer;
-            peer.length = sizeof peer.storage;
-            int fd = ::accept4(_socket.fd, peer.sockaddrPtr(), &peer.length,
-                               SOCK_NONBLOCK | SOCK_CLOEXEC);
+            int fd = _parked;
+            Address peer = _parkedPeer;
+            _parked = -1;
             if (fd < 0) {
-                if (errno == EINTR || errno == ECONNABORTED) {
-                    continue;
+                peer.length = sizeof peer.storage;
+                fd = ::accept4(_socket.fd, peer.sockaddrPtr(), &peer.length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd < 0) {
+                    const int err = errno;
+                    if (err == EINTR || err == ECONNABORTED) {
+                        continue;
+                    }
+                    if (isLocalResourceError(err)) {
+                        // accept fails so even with nothing to accept (the descriptor is taken
+                        // first): pause only when a client really waits.
+                        if (connectionPending()) {
+                            _worker.noRoom(err);
+                        }
+                    } else if (err != EAGAIN && err != EWOULDBLOCK) {
+                        Logging::get("transport")->warn("accept on {}: {}", _socket.name, std::strerror(err));
+                    }
+                    return;
                 }
-                if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                    Logging::get("transport")->warn("accept on {}: {}", _socket.name, std::strerror(errno));
-                }
+                setNoDelay(fd);
+            }
+            if (!_worker._budget.take(_worker._budget.limit(_worker._snapshot->config.http.maxConnections))) {
+                _parked = fd;
+                _parkedPeer = peer;
+                _worker.noRoom(0);
                 return;
             }
-            setNoDelay(fd);
             _worker.adopt(fd, peer, _socket.tls.get());
         }
     }
 
 private:
+    bool connectionPending() const
+    {
+        pollfd p{_socket.fd, POLLIN, 0};
+        return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+    }
+
     Worker& _worker;
     ListenSocket _socket;
+    int _parked = -1;  // accepted when there was no room for it
+    Address _parkedPeer;
 };
 
-Worker::Worker(unsigned index, std::shared_ptr<const Snapshot> snapshot)
-    : _index(index), _pool(_loop), _snapshot(std::move(snapshot))
+Worker::Worker(unsigned index, std::shared_ptr<const Snapshot> snapshot, ConnectionBudget& budget)
+    : _index(index), _pool(_loop), _snapshot(std::move(snapshot)), _budget(budget)
 {
 }
 
 Worker::~Worker()
 {
     _acceptors.clear();
+    for (std::size_t i = 0; i < _connections.size(); ++i) {
+        _budget.give();
+    }
     _connections.clear();
 }
 
@@ -82,6 +126,7 @@ void Worker::adopt(int fd, const Address& peer, const TlsServerContext* tls)
         stream = tls->accept(fd);  // holds the context for as long as the connection lives
         if (stream == nullptr) {
             ::close(fd);
+            _budget.give();
             return;
         }
     } else {
@@ -90,7 +135,8 @@ void Worker::adopt(int fd, const Address& peer, const TlsServerContext* tls)
     auto connection = std::make_unique<HttpConnection>(*this, std::move(stream), peer, tls != nullptr);
     HttpConnection* raw = connection.get();
     if (!_loop.add(fd, raw)) {
-        return;
+        _budget.give();
+        return;  // the connection (and its socket) are released here
     }
     _connections.emplace(raw, std::move(connection));
     raw->start();
@@ -149,8 +195,15 @@ void Worker::beginDrain(int graceMs)
         c->drain();
     }
     _drainDeadline = _loop.now() + std::chrono::milliseconds(graceMs);
+    _acceptPaused = false;
+    _acceptRetryAt = Clock::time_point::max();
     _loop.arm(this, _drainDeadline);
     maybeFinish();
+}
+
+Clock::time_point Worker::nextDeadline() const noexcept
+{
+    return std::min(_drainDeadline, _acceptRetryAt);
 }
 
 Clock::time_point Worker::onTimer(Clock::time_point now)
@@ -161,13 +214,91 @@ Clock::time_point Worker::onTimer(Clock::time_point now)
         _loop.stop();
         return Clock::time_point::max();
     }
-    return _drainDeadline;
+    if (now >= _acceptRetryAt) {
+        resumeAccepting();
+    }
+    return nextDeadline();
+}
+
+void Worker::noRoom(int err)
+{
+    _acceptPaused = true;
+    // At the limit, every close lets one client in and the next finds no room again: look for
+    // idle connections (a walk over all of them) at most once per kAcceptRetry.
+    std::size_t reclaimed = 0;
+    if (_loop.now() >= _reclaimAfter) {
+        reclaimed = reclaimIdle();
+        _reclaimAfter = _loop.now() + kAcceptRetry;
+    }
+    _acceptRetryAt = _loop.now() + kAcceptRetry;
+    _loop.arm(this, nextDeadline());
+    // One message per kNoRoomLogEvery: a client opening connections in a loop must not be able to
+    // fill the log.
+    ++_noRoomUnlogged;
+    if (_loop.now() < _noRoomLogAfter) {
+        return;
+    }
+    _noRoomLogAfter = _loop.now() + kNoRoomLogEvery;
+    std::string what = err == 0 ? "the limit of " +
+                                      std::to_string(_budget.limit(_snapshot->config.http.maxConnections)) +
+                                      " client connections (http.max_connections) is reached"
+                                : std::string("cannot accept: ") + std::strerror(err);
+    std::string made = reclaimed == 0 ? std::string()
+                                      : "; closed " + std::to_string(reclaimed) + " idle connection(s) to make room";
+    std::string count = _noRoomUnlogged == 1
+                            ? std::string()
+                            : " (" + std::to_string(_noRoomUnlogged) + " times since the last message)";
+    _noRoomUnlogged = 0;
+    Logging::get("transport")
+        ->warn("worker {}: {}; new connections wait in the listen backlog{}{}", _index, what, made, count);
+}
+
+void Worker::resumeAccepting()
+{
+    _acceptPaused = false;
+    _acceptRetryAt = Clock::time_point::max();
+    for (auto& a : _acceptors) {
+        if (_acceptPaused) {
+            break;  // no room again
+        }
+        a->acceptAll();
+    }
+}
+
+std::size_t Worker::reclaimIdle()
+{
+    // As nginx does with its reusable connections: those waiting for a request (the first, or
+    // the next on a keep-alive connection) give way to new clients, those waiting longest first,
+    // up to 1/8 of them (at least 1, at most 32) at a time. Connections accepted in this loop
+    // iteration have not had a chance to read their request yet: they are left alone.
+    std::vector<HttpConnection*> idle;
+    for (auto& entry : _connections) {
+        if (entry.first->idle() && entry.first->waitingSince() < _loop.now()) {
+            idle.push_back(entry.first);
+        }
+    }
+    if (idle.empty()) {
+        return 0;
+    }
+    const std::size_t n = std::clamp<std::size_t>(idle.size() / 8, 1, 32);
+    std::partial_sort(
+        idle.begin(), idle.begin() + static_cast<std::ptrdiff_t>(n), idle.end(),
+        [](const HttpConnection* a, const HttpConnection* b) { return a->waitingSince() < b->waitingSince(); });
+    for (std::size_t i = 0; i < n; ++i) {
+        idle[i]->closeIdle();
+    }
+    return n;
 }
 
 void Worker::closed(HttpConnection* connection)
 {
     _loop.defer([this, connection] {
-        _connections.erase(connection);
+        if (_connections.erase(connection) != 0) {
+            _budget.give();
+        }
+        if (_acceptPaused) {
+            resumeAccepting();
+        }
         maybeFinish();
     });
 }

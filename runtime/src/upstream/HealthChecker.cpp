@@ -109,11 +109,23 @@ private:
         _probeStarted = now;
         _probeDeadline = now + std::chrono::milliseconds(_policy.timeoutMs);
         _nextProbe = Clock::time_point::max();
-        std::string error;
+        transport::ConnectError error;
         transport::UpstreamConnection* conn = _pool->acquire(_endpoint.poolKey, _endpoint.addresses.front(), error,
                                                              _endpoint.tlsContext.get(), _endpoint.serverName);
+        if (conn == nullptr && error.local) {
+            // The gateway is out of descriptors or memory: that says nothing of the endpoint.
+            if (!_skipping) {
+                Logging::get("upstream")
+                    ->warn("health check of {} ({}) skipped: {} (and the next ones, until probing works again)",
+                           _endpoint.url, _apiName, error.text);
+            }
+            _skipping = true;
+            _nextProbe = std::max(_probeStarted + std::chrono::milliseconds(_policy.intervalMs), Clock::now());
+            return;  // onTimer arms the next probe
+        }
+        _skipping = false;
         if (conn == nullptr) {
-            finish(false, error);
+            finish(false, error.text);
             return;
         }
         _conn = conn;
@@ -164,6 +176,7 @@ private:
     Clock::time_point _probeStarted;
     Clock::time_point _probeDeadline = Clock::time_point::max();
     Clock::time_point _nextProbe = Clock::time_point::max();
+    bool _skipping = false;  // probes are skipped: the gateway has no descriptor (logged once)
 };
 
 // The live checkers in creation order; only the last one probes.

@@ -108,6 +108,9 @@ struct HttpConfig {
     int bodyTimeoutMs = 30000;
     int keepaliveTimeoutMs = 60000;
     std::uint32_t maxRequestsPerConnection = 10000;
+    // Client connections open at once, all workers and listeners together; more wait in the
+    // listen backlog (0: what the open-file limit allows, see ConnectionBudget::automaticLimit).
+    std::size_t maxConnections = 0;
     std::vector<std::string> trustedProxies;  // CIDRs whose X-Forwarded-For is believed
 };
 

@@ -31,6 +31,13 @@ public:
     void start();
     // Graceful shutdown: close now when idle, else after the current exchange.
     void drain();
+    // Waiting for a request (the first or the next one) with nothing buffered either way: such a
+    // connection can be closed to make room for a new client (closeIdle) as a keep-alive timeout
+    // would close it.
+    bool idle() const noexcept { return !_closed && _state == State::ReadHead && _in.empty() && _out.empty(); }
+    void closeIdle() { closeNow(); }
+    // Since when it waits for a request: accepted, or the last response handed over.
+    Clock::time_point waitingSince() const noexcept { return _waitingSince; }
 
     void onIo(std::uint32_t events) override;
     Clock::time_point onTimer(Clock::time_point now) override;
@@ -152,6 +159,7 @@ private:
     Clock::time_point _deadline = Clock::time_point::max();
     Clock::time_point _armed = Clock::time_point::max();
     Clock::time_point _lingerUntil = Clock::time_point::max();
+    Clock::time_point _waitingSince;
     std::uint32_t _served = 0;
     // Pipelined requests answered without a backend in the loop iteration _answeredIn (deferred
     // continuations run in the same iteration, so the count spans them).

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,13 +38,28 @@ public:
 
     const std::vector<BoundListener>& listeners() const noexcept { return _bound; }
     unsigned workerCount() const noexcept { return static_cast<unsigned>(_workers.size()); }
+    // Client connections open now, and the limit in force (http.max_connections, or what the
+    // open-file limit allows when it is 0). Thread-safe once started.
+    std::size_t openConnections() const noexcept { return _budget ? _budget->open() : 0; }
+    std::size_t connectionLimit() const noexcept
+    {
+        return _budget ? _budget->limit(_configuredLimit.load(std::memory_order_relaxed)) : 0;
+    }
+    // The open-file limit start() found (after raising the soft limit to the hard one).
+    std::size_t openFileLimit() const noexcept { return _openFileLimit; }
 
 private:
     // Per bound listener, the context of the same-named listener of `next` (null: keep the
     // current one); logs the listener changes a reload cannot apply.
     std::vector<std::shared_ptr<TlsServerContext>> listenerContexts(const Snapshot& next) const;
 
+    // Logs a configured http.max_connections the open-file limit cannot serve.
+    void checkConnectionLimit(const Snapshot& snapshot) const;
+
     std::shared_ptr<const Snapshot> _snapshot;
+    std::size_t _openFileLimit = 0;
+    std::unique_ptr<ConnectionBudget> _budget;  // before _workers: they hold a reference
+    std::atomic<std::size_t> _configuredLimit{0};  // http.max_connections of _snapshot
     std::vector<std::unique_ptr<Worker>> _workers;
     std::vector<BoundListener> _bound;
     std::vector<ListenerConfig> _boundConfig;  // as configured at start(), parallel to _bound

@@ -58,12 +58,25 @@ std::vector<Address> resolve(const std::string& host, int port, std::string& err
 int listenTcp(const Address& address, bool reusePort, int backlog, std::string& error);
 int localPort(int fd);
 
+// Why a connection could not even be started.
+struct ConnectError {
+    std::string text;
+    // The gateway's own resources ran out (descriptors, memory, local ports): not the peer's fault.
+    bool local = false;
+};
+
+// EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL: errors of this process's or host's resources.
+bool isLocalResourceError(int err) noexcept;
+
 // Starts a non-blocking connect; returns the fd (connect may still be in progress) or -1.
-int connectTcp(const Address& address, std::string& error);
+int connectTcp(const Address& address, ConnectError& error);
 // The pending error of a socket whose connect completed (0 when connected).
 int socketError(int fd);
 
 void setNoDelay(int fd);
+
+// Raises the soft limit on open files to the hard limit and returns the limit now in force.
+std::size_t raiseOpenFileLimit() noexcept;
 
 enum class IoStatus { Ok, WouldBlock, Eof, Error };
 

@@ -133,12 +133,12 @@ public:
     ~UpstreamPool();
 
     // An idle connection for `key`, or a new one connecting to `address` (nullptr and `error`
-    // when the socket cannot even be created).
+    // when the connection cannot even be started).
     // With `tls`, the connection runs TLS with SNI/verification for `serverName`. With
     // `verifyIdle`, a pooled connection is first checked (one non-blocking peek) for a close the
     // loop has not seen yet: for requests that could not be sent again on another connection.
     // Without `pooled`, always a new connection.
-    UpstreamConnection* acquire(const std::string& key, const Address& address, std::string& error,
+    UpstreamConnection* acquire(const std::string& key, const Address& address, ConnectError& error,
                                 const TlsClientContext* tls = nullptr, const std::string& serverName = {},
                                 bool verifyIdle = false, bool pooled = true);
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sluice/runtime/Snapshot.h"
+#include "sluice/runtime/transport/ConnectionBudget.h"
 #include "sluice/runtime/transport/EventLoop.h"
 #include "sluice/runtime/transport/UpstreamConnection.h"
 
@@ -30,10 +31,9 @@ struct ListenSocket {
 // pool. Everything here is touched only by the worker's thread, except the posted tasks.
 class Worker final : public TimerTarget {
 public:
-
-    Worker(unsigned index, std::shared_ptr<const Snapshot> snapshot);
+    // `budget` counts the client connections of all workers; it outlives the worker.
+    Worker(unsigned index, std::shared_ptr<const Snapshot> snapshot, ConnectionBudget& budget);
     ~Worker() override;
-
 
     void addListener(ListenSocket socket);
     void start();
@@ -65,6 +65,15 @@ private:
     class Acceptor;
     void beginDrain(int graceMs);
     void maybeFinish();
+    // No room for another client (`err` 0: http.max_connections is reached, else the accept
+    // error, e.g. EMFILE): stop accepting, close some idle connections to make room, and try
+    // again when a connection closes or after kAcceptRetry.
+    void noRoom(int err);
+    void resumeAccepting();
+    std::size_t reclaimIdle();
+    Clock::time_point nextDeadline() const noexcept;
+    static constexpr std::chrono::milliseconds kAcceptRetry{100};
+    static constexpr std::chrono::seconds kNoRoomLogEvery{10};
 
     unsigned _index;
     EventLoop _loop;
@@ -75,6 +84,12 @@ private:
     bool _draining = false;
     std::unique_ptr<char[]> _scratch{new char[kScratchSize]};
     Clock::time_point _drainDeadline = Clock::time_point::max();
+    ConnectionBudget& _budget;
+    bool _acceptPaused = false;
+    Clock::time_point _acceptRetryAt = Clock::time_point::max();
+    Clock::time_point _reclaimAfter = Clock::time_point::min();
+    Clock::time_point _noRoomLogAfter = Clock::time_point::min();
+    std::size_t _noRoomUnlogged = 0;  // pauses since the last message about them
     std::thread _thread;
 };
 

@@ -1,0 +1,224 @@
+// How many clients the gateway holds at once: http.max_connections, and the open-file limit.
+// At either limit new connections wait in the listen backlog (the kernel completes their
+// handshake), idle connections are closed to make room, accepting resumes by itself once there
+// is room, and a gateway out of descriptors for a backend connection does not blame the backend.
+// The open-file limit of the running sluiced is lowered from outside with prlimit(2).
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+#include <string>
+
+#include "TransportTest.h"
+
+using namespace sluice::transport_test;
+
+namespace {
+
+// Answers "ok <target>"; targets containing "slow" after 1.5 s.
+BackendScript slowOrFast()
+{
+    return [](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "ok " + r.target);
+        if (r.target.find("slow") != std::string::npos) {
+            reply.delay = 1500ms;
+        }
+        return reply;
+    };
+}
+
+// The `nth` lowest (1-based) descriptor number process `pid` does not use. With its soft limit at
+// that number, the process has exactly nth - 1 descriptors left: a new descriptor takes the
+// lowest free number, and numbers at or above the limit are refused (EMFILE).
+rlim_t freeDescriptor(pid_t pid, int nth)
+{
+    std::set<int> used;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+        used.insert(std::stoi(entry.path().filename().string()));
+    }
+    for (int fd = 0;; ++fd) {
+        if (used.count(fd) == 0 && --nth == 0) {
+            return static_cast<rlim_t>(fd);
+        }
+    }
+}
+
+rlim_t openFileLimit(pid_t pid)
+{
+    rlimit now{};
+    REQUIRE(::prlimit(pid, RLIMIT_NOFILE, nullptr, &now) == 0);
+    return now.rlim_cur;
+}
+
+void setOpenFileLimit(pid_t pid, rlim_t soft)
+{
+    rlimit now{};
+    REQUIRE(::prlimit(pid, RLIMIT_NOFILE, nullptr, &now) == 0);
+    rlimit next{soft, now.rlim_max};
+    REQUIRE(::prlimit(pid, RLIMIT_NOFILE, &next, nullptr) == 0);
+}
+
+std::size_t occurrences(const std::string& text, const std::string& needle)
+{
+    std::size_t n = 0;
+    for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+        ++n;
+    }
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("connections: beyond http.max_connections a client waits in the backlog and is served once there is room")
+{
+    ScriptedBackend backend(slowOrFast());
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "", R"({"max_connections": 2})");
+    spec.admin = R"({"host": "127.0.0.1", "port": 0})";
+    SluicedProcess gw(spec);
+    const std::size_t logFrom = gw.logSize();
+
+    RawClient a(gw.port());
+    RawClient b(gw.port());
+    REQUIRE(a.send(getRequest("/svc/v1/slow-a")));
+    REQUIRE(b.send(getRequest("/svc/v1/slow-b")));
+    REQUIRE(backend.waitForRequests(2, 5s));
+
+    // The kernel completes the handshake; the gateway does not take the connection while both
+    // places are busy with a request (neither can be closed to make room).
+    RawClient c(gw.port());
+    REQUIRE(c.send(getRequest("/svc/v1/fast")));
+    CHECK_FALSE(c.read(500ms));
+    CHECK(backend.requestCount() == 2);
+
+    RawClient admin(gw.adminHost(), gw.adminPort());
+    auto status = admin.exchange("GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 5s);
+    REQUIRE_MESSAGE(status, admin.error());
+    CHECK(status->body.find(R"("connections":{"open":2,"limit":2})") != std::string::npos);
+
+    // a and b get their answers and wait for a next request: one of them gives way to c.
+    auto ra = a.read(5s);
+    REQUIRE_MESSAGE(ra, a.error());
+    CHECK(ra->body == "ok /slow-a");
+    auto rb = b.read(5s);
+    REQUIRE_MESSAGE(rb, b.error());
+    CHECK(rb->body == "ok /slow-b");
+    auto rc = c.read(5s);
+    REQUIRE_MESSAGE(rc, c.error());
+    CHECK(rc->status == 200);
+    CHECK(rc->body == "ok /fast");
+    const bool aClosed = a.waitClosed(1s);
+    const bool bClosed = b.waitClosed(200ms);
+    CHECK(aClosed != bClosed);
+
+    // One message, although the worker found no room many times (every 100 ms while c waited).
+    const std::string log = gw.log().substr(logFrom);
+    CHECK(occurrences(log, "the limit of 2 client connections (http.max_connections) is reached; new connections "
+                           "wait in the listen backlog") == 1);
+}
+
+TEST_CASE("connections: at the limit, the idle connection nearest its timeout is closed to make room")
+{
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"max_connections": 3})"));
+    RawClient a(gw.port());
+    RawClient b(gw.port());
+    RawClient c(gw.port());
+    for (RawClient* client : {&a, &b, &c}) {
+        auto r = client->exchange(getRequest("/svc/v1/first"));
+        REQUIRE_MESSAGE(r, client->error());
+        CHECK(r->status == 200);
+    }
+    RawClient d(gw.port());
+    auto rd = d.exchange(getRequest("/svc/v1/newcomer"), 3s);
+    REQUIRE_MESSAGE(rd, d.error());
+    CHECK(rd->body == "backend GET /newcomer");
+    CHECK(a.waitClosed(2s));  // idle the longest: its keep-alive timeout is the nearest
+    for (RawClient* client : {&b, &c, &d}) {
+        auto r = client->exchange(getRequest("/svc/v1/again"));
+        REQUIRE_MESSAGE(r, client->error());
+        CHECK(r->status == 200);
+    }
+    CHECK(gw.log().find("closed 1 idle connection(s) to make room") != std::string::npos);
+}
+
+TEST_CASE("connections: out of descriptors, accepting pauses and resumes by itself once descriptors are free")
+{
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    const rlim_t normal = openFileLimit(gw.pid());
+    const std::size_t logFrom = gw.logSize();
+    setOpenFileLimit(gw.pid(), freeDescriptor(gw.pid(), 1));  // no descriptor left
+
+    RawClient c(gw.port());
+    REQUIRE(c.send(getRequest("/svc/v1/waiting")));
+    CHECK_FALSE(c.read(500ms));  // accept fails with EMFILE; the connection stays in the backlog
+
+    // Descriptors are free again, and no new connection arrives to signal the listener: the
+    // worker tries again on its own.
+    setOpenFileLimit(gw.pid(), normal);
+    auto r = c.read(3s);
+    REQUIRE_MESSAGE(r, c.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == "backend GET /waiting");
+    const std::string log = gw.log().substr(logFrom);
+    CHECK(occurrences(log, "cannot accept: Too many open files; new connections wait in the listen backlog") == 1);
+}
+
+TEST_CASE("connections: no descriptor for the backend connection is a 503 that does not suspend the endpoint")
+{
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    const rlim_t normal = openFileLimit(gw.pid());
+    setOpenFileLimit(gw.pid(), freeDescriptor(gw.pid(), 2));  // one left: the client's, none for the backend
+
+    RawClient c(gw.port());
+    auto refused = c.exchange(getRequest("/svc/v1/one"), 5s);
+    REQUIRE_MESSAGE(refused, c.error());
+    CHECK(refused->status == 503);
+    CHECK(refused->errorCode() == 101508);
+    CHECK(backend.requestCount() == 0);
+
+    setOpenFileLimit(gw.pid(), normal);
+    // The endpoint is not suspended (30 s by default): the next request goes through, on the same
+    // client connection and on a new one.
+    auto again = c.exchange(getRequest("/svc/v1/two"), 5s);
+    REQUIRE_MESSAGE(again, c.error());
+    CHECK(again->status == 200);
+    RawClient d(gw.port());
+    auto fresh = d.exchange(getRequest("/svc/v1/three"), 5s);
+    REQUIRE_MESSAGE(fresh, d.error());
+    CHECK(fresh->body == "backend GET /three");
+    CHECK(gw.log().find("cannot open a connection to " + backend.url()) != std::string::npos);
+    CHECK(gw.log().find("the endpoint is not suspended") != std::string::npos);
+}
+
+TEST_CASE("connections: health probes that find no descriptor are skipped and do not mark the endpoint down")
+{
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi(
+        "/svc", endpointList({backend.url()}),
+        R"("health_check": {"path": "/health", "interval_ms": 50, "timeout_ms": 300, "healthy_threshold": 20, "unhealthy_threshold": 2})"));
+    REQUIRE(backend.waitForRequests(2, 5s));  // probing
+    const rlim_t normal = openFileLimit(gw.pid());
+    const std::size_t logFrom = gw.logSize();
+    // A probe holds a descriptor for a moment: the lowest number free between probes.
+    rlim_t lowestFree = freeDescriptor(gw.pid(), 1);
+    for (int i = 0; i < 40; ++i) {
+        std::this_thread::sleep_for(5ms);
+        lowestFree = std::min(lowestFree, freeDescriptor(gw.pid(), 1));
+    }
+    setOpenFileLimit(gw.pid(), lowestFree);
+    REQUIRE(gw.waitForLog("health check of " + backend.url(), logFrom, 5s));
+    std::this_thread::sleep_for(300ms);  // six more probe intervals without a descriptor
+    setOpenFileLimit(gw.pid(), normal);
+
+    // Marked down, the endpoint would need 20 passing probes (a second) to come back.
+    RawClient c(gw.port());
+    auto r = c.exchange(getRequest("/svc/v1/after"), 5s);
+    REQUIRE_MESSAGE(r, c.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == "backend GET /after");
+    CHECK(gw.log().find("skipped: socket: Too many open files") != std::string::npos);
+}
