@@ -418,18 +418,6 @@ void HttpConnection::onIo(std::uint32_t events)
     }
 }
 
-std::size_t HttpConnection::readSize() const noexcept
-{
-    // A body with a known length that is being collected for a handler: ask for what it still
-    // lacks in one read (within the gather bound). (A forwarded one is read by readBodyBlock().)
-    if (_state == State::ReadBody && _bodyMode == BodyMode::Length && !_bodyEnded) {
-        std::uint64_t missing = _bodyRemaining > _in.size() ? _bodyRemaining - _in.size() : 0;
-        std::size_t room = _in.size() < kGatherBytes ? kGatherBytes - _in.size() : 0;
-        return std::max(kReadChunk, static_cast<std::size_t>(std::min<std::uint64_t>(missing, room)));
-    }
-    return kReadChunk;
-}
-
 std::string_view HttpConnection::readBodyBlock(std::uint64_t inHand)
 {
     // Never past the body's end: pipelined bytes stay in the socket for the next request.
@@ -455,7 +443,18 @@ void HttpConnection::countBody(std::uint64_t n) noexcept
 bool HttpConnection::fillInput()
 {
     IoResult r;
-    if (_in.empty() && _state == State::ReadHead) {
+    if (_in.empty() && _state == State::ReadBody && _bodyMode == BodyMode::Length && !_bodyEnded) {
+        // A body with a known length collected whole (for a handler, or before proxying) goes
+        // straight to the exchange's body, so that the input buffer does not hold a second copy.
+        // Never past its end: pipelined bytes stay in the socket for the next request.
+        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, kBodyBlock));
+        r = _stream->read(bodyBlock(), want);
+        if (r.status == IoStatus::Ok) {
+            io().requestBody.append(bodyBlock(), r.bytes);
+            countBody(r.bytes);
+            return true;
+        }
+    } else if (_in.empty() && _state == State::ReadHead) {
         // Read into the worker's buffer and keep only what arrived: a small request costs a
         // small buffer, and an idle keep-alive connection none at all.
         r = _stream->read(_worker.scratch(), Worker::kScratchSize);
@@ -464,8 +463,7 @@ bool HttpConnection::fillInput()
             return true;
         }
     } else {
-        std::size_t want = readSize();
-        r = _stream->read(_in.prepare(want), want);
+        r = _stream->read(_in.prepare(kReadChunk), kReadChunk);
         if (r.status == IoStatus::Ok) {
             _in.commit(r.bytes);
             return true;
@@ -775,6 +773,9 @@ void HttpConnection::bufferRequestBody()
         io().requestBody.append(_in.data(), n);
         _in.consume(n);
         countBody(n);
+        if (!_bodyEnded) {
+            _in.shrinkIfEmpty(0);  // the rest is read straight into the body (fillInput)
+        }
     } else if (_bodyMode == BodyMode::Chunked) {
         std::size_t used = 0;
         auto st = _chunked->feed(_in.view(), used, [this](std::string_view d) { io().requestBody.append(d); });
@@ -931,6 +932,7 @@ void HttpConnection::proxy()
         // a request they refuse is answered before its body is read.
         _bufferingForProxy = true;
         _state = State::ReadBody;
+        io().requestBody.reserve(static_cast<std::size_t>(_head.contentLength));  // at most request_buffer_bytes
         sendContinueIfExpected();
         setDeadline(_snapshot->config.http.bodyTimeoutMs);
         bufferRequestBody();  // takes what is here; proxy() runs again once the body is whole

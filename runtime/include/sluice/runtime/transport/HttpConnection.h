@@ -87,7 +87,6 @@ private:
 
     void readLoop();
     bool fillInput();
-    std::size_t readSize() const noexcept;
     // Reads Content-Length body bytes beyond the `inHand` ones already buffered into the worker's
     // body block; empty when none are readable now (or the peer closed).
     std::string_view readBodyBlock(std::uint64_t inHand);
