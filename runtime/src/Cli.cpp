@@ -16,6 +16,7 @@
 #include "sluice/runtime/Logging.h"
 #include "sluice/runtime/Version.h"
 #include "sluice/runtime/transport/HttpServer.h"
+#include "sluice/runtime/upstream/AddressRefresher.h"
 #include "sluice/runtime/upstream/EndpointSet.h"
 
 namespace sluice::runtime {
@@ -146,6 +147,15 @@ int checkConfig(const Options& o, std::ostream& out, std::ostream& err)
     return 0;
 }
 
+void refreshAddressesOf(const Snapshot& snapshot)
+{
+    std::vector<std::shared_ptr<upstream::EndpointSet>> sets;
+    for (const auto& api : snapshot.apis) {
+        sets.push_back(api.endpoints);
+    }
+    upstream::AddressRefresher::instance().serve(sets, std::chrono::milliseconds(snapshot.config.resolverRefreshMs));
+}
+
 void logLoaded(const SnapshotResult& r, spdlog::logger& log)
 {
     for (const auto& w : r.warnings) {
@@ -194,10 +204,12 @@ int run(const Options& o, std::ostream& err)
                   server.workerCount());
     }
     log->info("up to {} client connections (open-file limit {})", server.connectionLimit(), server.openFileLimit());
-    // Health checks probe only for the configuration that serves (never for --check-config).
+    // Health checks probe, and endpoint names are looked up again, only for the configuration
+    // that serves (never for --check-config).
     if (r.snapshot->healthChecks) {
         r.snapshot->healthChecks->activate();
     }
+    refreshAddressesOf(*r.snapshot);
 
     // One reload at a time, whether SIGHUP or the admin endpoint asked for it. A failed reload
     // leaves the running snapshot untouched.
@@ -218,6 +230,7 @@ int run(const Options& o, std::ostream& err)
                 reloaded.snapshot->healthChecks->activate();
             }
             server.setSnapshot(reloaded.snapshot);
+            refreshAddressesOf(*reloaded.snapshot);
             log->info("reload complete: {} API(s), {} handler instance(s)", reloaded.snapshot->config.apis.size(),
                       reloaded.snapshot->instanceCount);
             const GatewayConfig& now = reloaded.snapshot->config;

@@ -198,6 +198,9 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
         }
         cfg.listeners.push_back(lc);
     }
+    if (root->has("resolver")) {
+        cfg.resolverRefreshMs = get<int>(root->getObject("resolver"), "refresh_ms", cfg.resolverRefreshMs);
+    }
     if (root->has("admin")) {
         auto admin = root->getObject("admin");
         cfg.adminHost = get<std::string>(admin, "host", "127.0.0.1");

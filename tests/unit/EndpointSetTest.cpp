@@ -189,3 +189,42 @@ TEST_CASE("EndpointSet: a reload keeps the suspension of the same endpoints, wit
     none->takeSuspensionFrom(*before, 30200);
     CHECK(none->endpoints()[0]->available(30200));
 }
+
+TEST_CASE("Endpoint: retarget points new connections at another address, with a pool key of its own")
+{
+    auto set = setOf(apiOf({{"http://127.0.0.1:8080/base", 1}, {"http://localhost:8081", 1}}));
+    Endpoint& literal = *set->endpoints()[0];
+    Endpoint& named = *set->endpoints()[1];
+    CHECK_FALSE(literal.hostIsName);
+    CHECK(named.hostIsName);
+    CHECK(literal.target().address.str() == "127.0.0.1:8080");
+    CHECK(literal.target().poolKey == "http|127.0.0.1:8080|");
+
+    std::string error;
+    auto other = transport::resolve("127.0.0.2", 8080, error);
+    REQUIRE(other.size() == 1);
+    const EndpointTarget* first = &literal.target();
+    CHECK_FALSE(literal.retarget(first->address));  // the current one: nothing changes
+    CHECK(&literal.target() == first);
+    CHECK(literal.retarget(other.front()));
+    CHECK(literal.target().address.str() == "127.0.0.2:8080");
+    CHECK(literal.target().poolKey == "http|127.0.0.2:8080|");
+    // Back to an address it had: the same target as before (targets are kept, never freed while
+    // the endpoint lives, so a worker holding a reference to one is never left dangling).
+    const EndpointTarget* second = &literal.target();
+    CHECK(literal.retarget(first->address));
+    CHECK(&literal.target() == first);
+    CHECK(second->address.str() == "127.0.0.2:8080");
+}
+
+TEST_CASE("isIpLiteral: addresses the resolver reads without a lookup")
+{
+    for (const char* literal : {"127.0.0.1", "::1", "[::1]", "10.1.2.3", "127.1", "2130706433"}) {
+        CAPTURE(literal);
+        CHECK(transport::isIpLiteral(literal));
+    }
+    for (const char* name : {"localhost", "backend.example", "127.0.0.1.example", ""}) {
+        CAPTURE(name);
+        CHECK_FALSE(transport::isIpLiteral(name));
+    }
+}

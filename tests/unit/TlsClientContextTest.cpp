@@ -26,7 +26,7 @@ std::string poolKeyOf(bool verify)
     auto set = upstream::EndpointSet::build(api, errors);
     REQUIRE(errors.empty());
     REQUIRE(set->endpoints().size() == 1);
-    return set->endpoints().front()->poolKey;
+    return set->endpoints().front()->target().poolKey;
 }  // the set, and with it the TLS context, is freed here
 
 }  // namespace

@@ -1001,7 +1001,8 @@ bool HttpConnection::connectUpstream(std::string_view early)
         // check the connection first. An idempotent request in hand is retried instead.
         const bool replayable =
             (_bodyMode == BodyMode::None || ex().requestBody.has_value() || _bodyBuffered) && idempotent(ex().method);
-        _upstream = _worker.pool().acquire(_endpoint->poolKey, _endpoint->addresses.front(), error,
+        const upstream::EndpointTarget& target = _endpoint->target();
+        _upstream = _worker.pool().acquire(target.poolKey, target.address, error,
                                            _endpoint->tlsContext.get(), _endpoint->serverName, !replayable,
                                            !_staleRetried);
         if (_upstream == nullptr && error.local) {

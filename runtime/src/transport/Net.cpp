@@ -171,6 +171,24 @@ bool Cidr::contains(const Address& address) const noexcept
     return (addr[full] & mask) == (bytes[full] & mask);
 }
 
+bool isIpLiteral(const std::string& host)
+{
+    std::string h = host;
+    if (h.size() >= 2 && h.front() == '[' && h.back() == ']') {
+        h = h.substr(1, h.size() - 2);
+    }
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST;
+    addrinfo* result = nullptr;
+    if (::getaddrinfo(h.c_str(), nullptr, &hints, &result) != 0) {
+        return false;
+    }
+    ::freeaddrinfo(result);
+    return true;
+}
+
 std::vector<Address> resolve(const std::string& host, int port, std::string& error)
 {
     addrinfo hints{};

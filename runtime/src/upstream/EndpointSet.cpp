@@ -155,6 +155,29 @@ HealthCheckPolicy healthCheckPolicy(const HealthCheckConfig& cfg, const std::str
 
 }  // namespace
 
+bool Endpoint::retarget(const transport::Address& address)
+{
+    std::lock_guard<std::mutex> lock(_targetsMutex);
+    const EndpointTarget* current = _target.load(std::memory_order_relaxed);
+    if (current != nullptr && current->address.str() == address.str()) {
+        return false;
+    }
+    for (const auto& known : _targets) {
+        if (known->address.str() == address.str()) {
+            _target.store(known.get(), std::memory_order_release);
+            return true;
+        }
+    }
+    // Connections are interchangeable only with the same address and the same TLS settings.
+    std::string key = std::string(tls ? "https|" : "http|") + address.str() + "|" + serverName;
+    if (tlsContext) {
+        key += "|" + std::to_string(tlsContext->id());
+    }
+    _targets.push_back(std::make_unique<const EndpointTarget>(EndpointTarget{address, std::move(key)}));
+    _target.store(_targets.back().get(), std::memory_order_release);
+    return true;
+}
+
 std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vector<ConfigError>& errors)
 {
     auto set = std::make_shared<EndpointSet>();
@@ -173,11 +196,12 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
             errors.push_back({api.file, pointer, "invalid endpoint URL: " + error});
             continue;
         }
-        e->addresses = transport::resolve(e->host, e->port, error);
-        if (e->addresses.empty()) {
+        const std::vector<transport::Address> addresses = transport::resolve(e->host, e->port, error);
+        if (addresses.empty()) {
             errors.push_back({api.file, pointer, error});
             continue;
         }
+        e->hostIsName = !transport::isIpLiteral(e->host);
         if (e->tls) {
             if (!tls) {
                 try {
@@ -195,12 +219,7 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
             e->tlsContext = tls;
             e->serverName = api.tlsServerName.empty() ? e->host : api.tlsServerName;
         }
-        // Connections are interchangeable only with the same address and the same TLS settings
-        // (a connection verified against one API's CA must never serve another's).
-        e->poolKey = std::string(e->tls ? "https|" : "http|") + e->addresses.front().str() + "|" + e->serverName;
-        if (e->tlsContext) {
-            e->poolKey += "|" + std::to_string(e->tlsContext->id());
-        }
+        e->retarget(addresses.front());
         auto g = std::find(groups.begin(), groups.end(), e->group);
         if (g == groups.end()) {
             groups.push_back(e->group);

@@ -110,7 +110,8 @@ private:
         _probeDeadline = now + std::chrono::milliseconds(_policy.timeoutMs);
         _nextProbe = Clock::time_point::max();
         transport::ConnectError error;
-        transport::UpstreamConnection* conn = _pool->acquire(_endpoint.poolKey, _endpoint.addresses.front(), error,
+        const EndpointTarget& target = _endpoint.target();
+        transport::UpstreamConnection* conn = _pool->acquire(target.poolKey, target.address, error,
                                                              _endpoint.tlsContext.get(), _endpoint.serverName);
         if (conn == nullptr && error.local) {
             // The gateway is out of descriptors or memory: that says nothing of the endpoint.

@@ -172,7 +172,8 @@ std::string chunkedResponse(int status, const std::vector<std::string>& chunks, 
 ScriptedBackend::ScriptedBackend(BackendScript script, BackendOptions options)
     : _script(std::move(script)), _options(options)
 {
-    _listenFd = listenLoopback(_port, 128, static_cast<int>(_options.receiveBuffer));
+    _port = _options.port;
+    _listenFd = listenOn(_options.address, _port, 128, static_cast<int>(_options.receiveBuffer));
     _acceptor = std::thread([this] { acceptLoop(); });
 }
 
@@ -188,7 +189,7 @@ std::string ScriptedBackend::url(std::string_view path) const
 
 std::string ScriptedBackend::hostPort() const
 {
-    return "127.0.0.1:" + std::to_string(_port);
+    return _options.address + ":" + std::to_string(_port);
 }
 
 void ScriptedBackend::stop()

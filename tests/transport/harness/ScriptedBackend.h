@@ -79,6 +79,8 @@ struct BackendOptions {
     std::chrono::milliseconds bodyReadDelay{0};  // pause between the head and reading the body
     std::chrono::milliseconds idleTimeout{0};    // close a connection idle this long between requests
     std::size_t receiveBuffer = 0;               // SO_RCVBUF when non-zero (small: early backpressure)
+    std::string address = "127.0.0.1";           // listen on this loopback address
+    int port = 0;                                // and this port (0: any)
 };
 
 // "HTTP/1.1 <status> <reason>" with Content-Length and the given extra header lines.

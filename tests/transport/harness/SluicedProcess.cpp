@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -28,6 +30,14 @@ namespace sluice::transport_test {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// In a child between fork() and exec(): a mount namespace of its own in which `hosts` is seen
+// as /etc/hosts (system calls only, which is all a forked child of a threaded process may do).
+bool privateHostsFile(const char* hosts)
+{
+    return ::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+           ::mount(hosts, "/etc/hosts", nullptr, MS_BIND, nullptr) == 0;
+}
 
 // Closes every descriptor from `first` up in the child between fork() and exec() (only
 // async-signal-safe calls there).
@@ -85,6 +95,17 @@ std::string endpointList(const std::vector<std::string>& urls)
     return text + "]";
 }
 
+bool privateHostsSupported()
+{
+    // Tried in a child, so that this process keeps its own mount namespace.
+    const pid_t child = ::fork();
+    if (child == 0) {
+        ::_exit(::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 ? 0 : 1);
+    }
+    int status = 0;
+    return child > 0 && ::waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 SluicedProcess::SluicedProcess(const GatewaySpec& spec)
 {
     std::string pattern = (fs::temp_directory_path() / "sluice-transport-XXXXXX").string();
@@ -119,6 +140,7 @@ SluicedProcess::SluicedProcess(const GatewaySpec& spec)
         throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
     }
     int devNull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    const std::string hostsFile = spec.hostsFile;
     _pid = ::fork();
     if (_pid < 0) {
         throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
@@ -129,6 +151,12 @@ SluicedProcess::SluicedProcess(const GatewaySpec& spec)
         ::dup2(pipeFds[1], 1);
         ::dup2(pipeFds[1], 2);
         closeFrom(3);
+        if (!hostsFile.empty() && !privateHostsFile(hostsFile.c_str())) {
+            static const char failed[] = "transport test: cannot give sluiced its own /etc/hosts\n";
+            ssize_t ignored = ::write(2, failed, sizeof failed - 1);
+            (void)ignored;
+            ::_exit(126);
+        }
         ::execv(argv[0], argv.data());
         static const char message[] = "transport test: cannot exec sluiced\n";
         ssize_t ignored = ::write(2, message, sizeof message - 1);
@@ -214,6 +242,9 @@ void SluicedProcess::writeGatewayConfig(const GatewaySpec& spec) const
     }
     if (!spec.admin.empty()) {
         config += R"(, "admin": )" + spec.admin;
+    }
+    if (!spec.resolver.empty()) {
+        config += R"(, "resolver": )" + spec.resolver;
     }
     if (!spec.handlers.empty()) {
         config += R"(, "handlers": )" + spec.handlers;

@@ -30,6 +30,10 @@ struct GatewaySpec {
     bool bundledPlugins = false;  // also pass the build's bundled plugin directory (correlation_id)
     std::string listenerTls;      // JSON object text for the listener's "tls" block; empty: plain HTTP
     std::string admin;            // JSON object text for the "admin" block; empty: no admin endpoint
+    std::string resolver;         // JSON object text for the "resolver" block; empty: the defaults
+    // A file sluiced sees as /etc/hosts (a mount namespace of its own; needs CAP_SYS_ADMIN, see
+    // privateHostsSupported()); empty: the system's.
+    std::string hostsFile;
 };
 
 // The text of an API definition. `endpoints` is a JSON array text (see endpointList()); `extra`
@@ -38,6 +42,9 @@ std::string apiJson(std::string_view context, std::string_view endpoints, std::s
                     std::string_view resources = "");
 // [{"url": "..."}, ...] for plain URLs.
 std::string endpointList(const std::vector<std::string>& urls);
+
+// Whether this process may give sluiced its own /etc/hosts (GatewaySpec::hostsFile).
+bool privateHostsSupported();
 
 class SluicedProcess {
 public:

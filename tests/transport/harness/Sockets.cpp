@@ -29,6 +29,12 @@ sockaddr_in loopback(int port)
 
 int listenLoopback(int& port, int backlog, int receiveBuffer)
 {
+    port = 0;
+    return listenOn("127.0.0.1", port, backlog, receiveBuffer);
+}
+
+int listenOn(const std::string& ipv4, int& port, int backlog, int receiveBuffer)
+{
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
@@ -38,7 +44,11 @@ int listenLoopback(int& port, int backlog, int receiveBuffer)
     if (receiveBuffer > 0) {
         ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
     }
-    sockaddr_in address = loopback(0);
+    sockaddr_in address = loopback(port);
+    if (::inet_pton(AF_INET, ipv4.c_str(), &address.sin_addr) != 1) {
+        ::close(fd);
+        throw std::runtime_error("not an IPv4 address: " + ipv4);
+    }
     if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(fd, backlog) != 0) {
         int e = errno;
         ::close(fd);

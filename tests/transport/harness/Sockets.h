@@ -14,6 +14,9 @@ using Clock = std::chrono::steady_clock;
 // A listening socket on 127.0.0.1:0; `port` receives the chosen port. Throws on failure.
 // `receiveBuffer` sets SO_RCVBUF before listen() (accepted sockets inherit it) when non-zero.
 int listenLoopback(int& port, int backlog = 64, int receiveBuffer = 0);
+// A listening socket on `ipv4`:`port` (another loopback address such as "127.0.0.2", and port 0
+// for any); `port` receives the port. Throws on failure.
+int listenOn(const std::string& ipv4, int& port, int backlog = 64, int receiveBuffer = 0);
 
 // Connects to 127.0.0.1:port; returns the descriptor, or -1 with `error` set to errno.
 int connectLoopback(int port, int& error);

@@ -120,6 +120,9 @@ struct GatewayConfig {
     unsigned workers = 0;   // 0: one per core
     std::vector<ListenerConfig> listeners;
     HttpConfig http;
+    // How often endpoint host names are looked up again while the configuration serves
+    // (resolver.refresh_ms; 0: only when the configuration is loaded).
+    int resolverRefreshMs = 30000;
     std::string adminHost;  // empty: no admin endpoint
     int adminPort = 0;
     std::vector<std::string> pluginDirectories;  // absolute

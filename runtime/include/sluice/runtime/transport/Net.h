@@ -51,8 +51,12 @@ struct HttpUrl {
 // Parses scheme://host[:port][/path][?query]; no user information, no fragment.
 bool parseHttpUrl(const std::string& url, HttpUrl& out, std::string& error);
 
-// Resolves host:port (numeric or by name) into addresses, blocking: configuration time only.
+// Resolves host:port (numeric or by name) into addresses. Blocking: configuration time, or a
+// thread of its own (never a worker's loop).
 std::vector<Address> resolve(const std::string& host, int port, std::string& error);
+// Whether `host` is an address the resolver reads without a lookup ("10.0.0.1", "::1", "[::1]",
+// and also "127.1"): its address never changes.
+bool isIpLiteral(const std::string& host);
 
 // A non-blocking listening socket, SO_REUSEADDR, and SO_REUSEPORT when `reusePort`.
 int listenTcp(const Address& address, bool reusePort, int backlog, std::string& error);

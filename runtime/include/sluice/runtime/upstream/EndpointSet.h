@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,6 +32,14 @@ struct EndpointTimeouts {
     int readMs = 60000;
 };
 
+// Where an endpoint's connections go: the first address its host resolves to, and the key of
+// the keep-alive connections to it (scheme, address, SNI, TLS settings: connections verified
+// against one API's CA must never serve another's).
+struct EndpointTarget {
+    transport::Address address;
+    std::string poolKey;
+};
+
 class Endpoint {
 public:
     std::string url;
@@ -39,8 +48,7 @@ public:
     int port = 80;
     std::string basePath;    // URL path without trailing '/', "" for none
     std::string hostHeader;  // value for the Host header: host[:port]
-    std::string poolKey;     // identifies interchangeable connections (scheme, address, SNI)
-    std::vector<transport::Address> addresses;
+    bool hostIsName = false;  // not an IP literal: resolved again while the configuration serves
     int weight = 1;
     std::string group;
     std::shared_ptr<transport::TlsClientContext> tlsContext;  // https endpoints
@@ -69,7 +77,18 @@ public:
     bool healthy() const noexcept { return _healthy.load(std::memory_order_relaxed); }
     void setHealthy(bool healthy) noexcept { _healthy.store(healthy, std::memory_order_relaxed); }
 
+    // The current target; read it once per connection attempt (a host name's address may change
+    // between two reads). Valid as long as the endpoint.
+    const EndpointTarget& target() const noexcept { return *_target.load(std::memory_order_acquire); }
+    // Points new connections at `address` (config time, then the AddressRefresher's thread).
+    // Returns false when it is the current address already. Targets are kept until the endpoint
+    // goes, one per distinct address, so a reader never sees one freed.
+    bool retarget(const transport::Address& address);
+
 private:
+    std::mutex _targetsMutex;  // writers of _target
+    std::vector<std::unique_ptr<const EndpointTarget>> _targets;
+    std::atomic<const EndpointTarget*> _target{nullptr};
     std::atomic<bool> _healthy{true};
     std::atomic<std::int64_t> _suspendedUntilMs{0};
     std::atomic<std::int64_t> _lastSuspensionMs{0};

@@ -1,0 +1,126 @@
+// Endpoint host names are looked up again while the configuration serves (resolver.refresh_ms):
+// a backend that moves to another address is followed without a reload. sluiced gets an
+// /etc/hosts of its own (a mount namespace, see GatewaySpec::hostsFile) that the test rewrites.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "TransportTest.h"
+
+using namespace sluice::transport_test;
+
+namespace {
+
+// A hosts file in /tmp, removed at the end; rewritten in place (the same inode, which is what
+// the bind mount shows).
+class HostsFile {
+public:
+    HostsFile()
+    {
+        char name[] = "/tmp/sluice-hosts-XXXXXX";
+        const int fd = ::mkstemp(name);
+        REQUIRE(fd >= 0);
+        ::close(fd);
+        _path = name;
+    }
+    ~HostsFile() { std::remove(_path.c_str()); }
+    void write(const std::string& text) const
+    {
+        std::ofstream out(_path, std::ios::trunc);
+        out << text;
+    }
+    const std::string& path() const noexcept { return _path; }
+
+private:
+    std::string _path;
+};
+
+}  // namespace
+
+TEST_CASE("resolver: new connections follow an endpoint's host name to its new address, and a failed lookup keeps the old one")
+{
+    if (!privateHostsSupported()) {
+        MESSAGE("not run: this process may not create mount namespaces (CAP_SYS_ADMIN)");
+        return;
+    }
+    ScriptedBackend first(echo("first"));
+    BackendOptions elsewhere;
+    elsewhere.address = "127.0.0.2";
+    elsewhere.port = first.port();
+    ScriptedBackend second(echo("second"), elsewhere);
+
+    HostsFile hosts;
+    hosts.write("127.0.0.1 backend.sluice.test\n");
+    const std::string url = "http://backend.sluice.test:" + std::to_string(first.port());
+    GatewaySpec spec = oneApi("/svc", endpointList({url}));
+    spec.resolver = R"({"refresh_ms": 100})";
+    spec.hostsFile = hosts.path();
+    SluicedProcess gw(spec);
+
+    RawClient client(gw.port());
+    auto before = client.exchange(getRequest("/svc/v1/a"));
+    REQUIRE_MESSAGE(before, client.error());
+    CHECK(before->header("X-Backend") == "first");
+    CHECK(first.request(0).header("Host") == "backend.sluice.test:" + std::to_string(first.port()));
+
+    std::size_t from = gw.logSize();
+    hosts.write("127.0.0.2 backend.sluice.test\n");
+    REQUIRE(gw.waitForLog("backend.sluice.test now resolves to 127.0.0.2:" + std::to_string(first.port()) +
+                              " (was 127.0.0.1:" + std::to_string(first.port()) + ")",
+                          from, 5s));
+    // The same client connection and a new one: both go to the new address (the connection
+    // pooled to the old one is not used for it).
+    auto after = client.exchange(getRequest("/svc/v1/b"));
+    REQUIRE_MESSAGE(after, client.error());
+    CHECK(after->header("X-Backend") == "second");
+    RawClient fresh(gw.port());
+    auto again = fresh.exchange(getRequest("/svc/v1/c"));
+    REQUIRE_MESSAGE(again, fresh.error());
+    CHECK(again->header("X-Backend") == "second");
+    CHECK(first.requestCount() == 1);
+
+    // The name disappears: the lookup fails and the endpoint keeps its address.
+    from = gw.logSize();
+    hosts.write("127.0.0.3 other.sluice.test\n");
+    REQUIRE(gw.waitForLog("looking up backend.sluice.test again failed, connections keep going to 127.0.0.2:", from,
+                          5s));
+    auto kept = client.exchange(getRequest("/svc/v1/d"));
+    REQUIRE_MESSAGE(kept, client.error());
+    CHECK(kept->header("X-Backend") == "second");
+}
+
+TEST_CASE("resolver: refresh_ms 0 looks names up only when the configuration is loaded")
+{
+    if (!privateHostsSupported()) {
+        MESSAGE("not run: this process may not create mount namespaces (CAP_SYS_ADMIN)");
+        return;
+    }
+    ScriptedBackend first(echo("first"));
+    BackendOptions elsewhere;
+    elsewhere.address = "127.0.0.2";
+    elsewhere.port = first.port();
+    ScriptedBackend second(echo("second"), elsewhere);
+    HostsFile hosts;
+    hosts.write("127.0.0.1 backend.sluice.test\n");
+    GatewaySpec spec = oneApi("/svc", endpointList({"http://backend.sluice.test:" + std::to_string(first.port())}));
+    spec.resolver = R"({"refresh_ms": 0})";
+    spec.hostsFile = hosts.path();
+    SluicedProcess gw(spec);
+
+    hosts.write("127.0.0.2 backend.sluice.test\n");
+    std::this_thread::sleep_for(400ms);  // nothing to wait for: no lookup may happen
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/svc/v1/a"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->header("X-Backend") == "first");
+    CHECK(gw.log().find("now resolves to") == std::string::npos);
+
+    // A reload looks it up.
+    REQUIRE(gw.reload());
+    RawClient fresh(gw.port());
+    auto reloaded = fresh.exchange(getRequest("/svc/v1/b"));
+    REQUIRE_MESSAGE(reloaded, fresh.error());
+    CHECK(reloaded->header("X-Backend") == "second");
+}
