@@ -240,6 +240,15 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
     if (root->has("stores")) {
         cfg.stores = root->get("stores");
     }
+    if (root->has("access_log")) {
+        auto access = root->getObject("access_log");
+        AccessLogConfig a;
+        a.path = absoluteFrom(cfg.directory, get<std::string>(access, "path", "access.log"));
+        a.format = get<std::string>(access, "format", a.format);
+        a.bufferBytes = get<std::size_t>(access, "buffer_bytes", a.bufferBytes);
+        a.flushMs = get<int>(access, "flush_ms", a.flushMs);
+        cfg.accessLog = std::move(a);
+    }
     if (root->has("logging")) {
         auto log = root->getObject("logging");
         cfg.logging.format = get<std::string>(log, "format", "text");

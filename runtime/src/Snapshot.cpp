@@ -7,6 +7,7 @@
 #include <set>
 
 #include "sluice/runtime/HostApi.h"
+#include "sluice/runtime/transport/AccessLog.h"
 #include "sluice/runtime/transport/Tls.h"
 
 namespace fs = std::filesystem;
@@ -189,6 +190,13 @@ SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginR
             snapshot->listenerTls[i] = transport::TlsServerContext::create(config.listeners[i].tls, config.directory);
         } catch (const std::exception& e) {
             result.errors.push_back({config.file, "/listeners/" + std::to_string(i) + "/tls", e.what()});
+        }
+    }
+    if (config.accessLog) {
+        std::string error;
+        snapshot->accessLog = transport::AccessLogFile::open(*config.accessLog, error);
+        if (snapshot->accessLog == nullptr) {
+            result.errors.push_back({config.file, "/access_log/path", error});
         }
     }
     for (std::size_t i = 0; i < config.http.trustedProxies.size(); ++i) {

@@ -635,6 +635,10 @@ void HttpConnection::startExchange()
 {
     _scanned = 0;
     _snapshot = _worker.snapshot();
+    _requestStart = _loop.now();
+    _requestKnown = true;
+    _loggedStatus = 0;
+    _loggedUpstream = nullptr;
     ex().reset();
     _isHead = _head.method == "HEAD";
     _versionMinor = _head.versionMinor;
@@ -1002,6 +1006,7 @@ bool HttpConnection::connectUpstream(std::string_view early)
         const bool replayable =
             (_bodyMode == BodyMode::None || ex().requestBody.has_value() || _bodyBuffered) && idempotent(ex().method);
         const upstream::EndpointTarget& target = _endpoint->target();
+        _loggedUpstream = &target;
         _upstream = _worker.pool().acquire(target.poolKey, target.address, error,
                                            _endpoint->tlsContext.get(), _endpoint->serverName, !replayable,
                                            !_staleRetried);
@@ -1334,6 +1339,8 @@ void HttpConnection::writeResponseHead()
             }
     }
     _responseMark = _outSent + _out.size();
+    _loggedStatus = ex.responseStatus;
+    _loggedFrom = _responseMark;
     std::string& out = _scratch;
     out.clear();
     out.append(_versionMinor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
@@ -1555,6 +1562,13 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
 void HttpConnection::respondLocal(int status, std::int64_t code, std::string_view message, std::string_view description,
                                   bool forceClose)
 {
+    if (_requestStart == Clock::time_point::max()) {
+        // Refused before a request could be read (a malformed or slow head): logged as such.
+        _requestStart = _loop.now();
+        _requestKnown = false;
+        _loggedStatus = 0;
+        _loggedUpstream = nullptr;
+    }
     ex().localResponse = LocalResponse{status, "application/json", errorBody(code, message, description)};
     if (status == 401 && !ex().responseHeaders.get("WWW-Authenticate")) {
         ex().responseHeaders.set("WWW-Authenticate", "Bearer realm=\"sluice\"");
@@ -1589,6 +1603,8 @@ void HttpConnection::respondPrepared(bool forceClose, bool runChain)
         _keepAlive = false;  // unread request bytes: the next request's framing is unknowable
     }
     int version = _headConsumed && _versionMinor == 0 ? 0 : 1;
+    _loggedStatus = r.status;
+    _loggedFrom = _outSent + _out.size();
     std::string& out = _scratch;
     out.clear();
     out.append(version == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
@@ -1655,6 +1671,7 @@ void HttpConnection::finishExchange()
     if (_pipeline != nullptr && !_pipeline->empty() && ex().owner == this) {
         _pipeline->runLog(ex());
     }
+    logAccess(true);
     endExchangeServices();
     ex().owner = nullptr;
     ex().driver = nullptr;
@@ -1808,6 +1825,43 @@ void HttpConnection::drainLinger(bool closeIfQuiet)
     }
 }
 
+void HttpConnection::logAccess(bool queuedCounts)
+{
+    if (_requestStart == Clock::time_point::max()) {
+        return;
+    }
+    const Clock::time_point started = std::exchange(_requestStart, Clock::time_point::max());
+    const Snapshot& snapshot = _snapshot ? *_snapshot : *_worker.snapshot();
+    if (snapshot.accessLog == nullptr) {
+        return;
+    }
+    transport::AccessRecord r;
+    r.client = _peerIp;
+    if (_requestKnown && _api != nullptr && _exchange != nullptr) {
+        r.method = _exchange->method;
+        r.path = _exchange->path;
+        r.versionMinor = _versionMinor;
+        _scratch.assign(_exchange->apiName).append(":").append(_exchange->apiVersion);
+        r.api = _scratch;
+    } else if (_requestKnown && queuedCounts) {
+        // Not routed (404, 405, a path refused): answered at once, so the head's text is still
+        // in the input buffer. The path is the one received.
+        r.method = _head.method;
+        r.path = _head.path;
+        r.versionMinor = _versionMinor;
+    }
+    r.status = _loggedStatus;
+    if (_loggedStatus != 0) {
+        const std::uint64_t end = _outSent + (queuedCounts ? _out.size() : 0);
+        r.bytes = end > _loggedFrom ? end - _loggedFrom : 0;
+    }
+    r.duration = _loop.now() - started;
+    if (_loggedUpstream != nullptr) {
+        r.upstream = _loggedUpstream->address.str();
+    }
+    _worker.accessLog().record(snapshot.accessLog, r);
+}
+
 void HttpConnection::closeNow()
 {
     if (_closed) {
@@ -1821,6 +1875,7 @@ void HttpConnection::closeNow()
     if (_exchange != nullptr && _exchange->owner == this && _pipeline != nullptr && !_pipeline->empty()) {
         _pipeline->runLog(*_exchange);
     }
+    logAccess(false);
     endExchangeServices();
     if (_exchange != nullptr) {
         _exchange->owner = nullptr;

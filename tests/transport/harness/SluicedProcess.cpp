@@ -100,7 +100,8 @@ bool privateHostsSupported()
     // Tried in a child, so that this process keeps its own mount namespace.
     const pid_t child = ::fork();
     if (child == 0) {
-        ::_exit(::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 ? 0 : 1);
+        const bool ok = ::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+        ::_exit(ok ? 0 : 1);
     }
     int status = 0;
     return child > 0 && ::waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
@@ -236,7 +237,8 @@ void SluicedProcess::writeGatewayConfig(const GatewaySpec& spec) const
 {
     std::string tls = spec.listenerTls.empty() ? std::string() : R"(, "tls": )" + spec.listenerTls;
     std::string config = R"({"workers": )" + std::to_string(spec.workers) +
-                         R"(, "listeners": [{"name": "http", "host": "127.0.0.1", "port": 0)" + tls + "}]";
+                         R"(, "listeners": [{"name": "http", "host": "127.0.0.1", "port": )" +
+                         std::to_string(spec.port) + tls + "}]";
     if (!spec.http.empty()) {
         config += R"(, "http": )" + spec.http;
     }
@@ -245,6 +247,9 @@ void SluicedProcess::writeGatewayConfig(const GatewaySpec& spec) const
     }
     if (!spec.resolver.empty()) {
         config += R"(, "resolver": )" + spec.resolver;
+    }
+    if (!spec.accessLog.empty()) {
+        config += R"(, "access_log": )" + spec.accessLog;
     }
     if (!spec.handlers.empty()) {
         config += R"(, "handlers": )" + spec.handlers;

@@ -31,6 +31,8 @@ struct GatewaySpec {
     std::string listenerTls;      // JSON object text for the listener's "tls" block; empty: plain HTTP
     std::string admin;            // JSON object text for the "admin" block; empty: no admin endpoint
     std::string resolver;         // JSON object text for the "resolver" block; empty: the defaults
+    std::string accessLog;        // JSON object text for the "access_log" block; empty: none
+    int port = 0;                 // the listener's port (0: any)
     // A file sluiced sees as /etc/hosts (a mount namespace of its own; needs CAP_SYS_ADMIN, see
     // privateHostsSupported()); empty: the system's.
     std::string hostsFile;

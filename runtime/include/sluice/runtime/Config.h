@@ -114,6 +114,14 @@ struct HttpConfig {
     std::vector<std::string> trustedProxies;  // CIDRs whose X-Forwarded-For is believed
 };
 
+// One line per request, written by the workers in batches (sluice.json "access_log").
+struct AccessLogConfig {
+    std::string path;             // absolute
+    std::string format = "text";  // "text" or "json"
+    std::size_t bufferBytes = 64 * 1024;  // a worker writes its lines when this much is pending
+    int flushMs = 1000;                   // or when its oldest pending line is this old
+};
+
 struct GatewayConfig {
     std::string file;
     std::string directory;  // of `file`, absolute; relative paths resolve against it
@@ -130,6 +138,7 @@ struct GatewayConfig {
     std::vector<HandlerRef> handlers;            // global chain
     Poco::Dynamic::Var stores;
     LoggingConfig logging;
+    std::optional<AccessLogConfig> accessLog;  // none: no access log
     std::vector<ApiConfig> apis;
 };
 

@@ -18,6 +18,7 @@
 namespace sluice::runtime {
 
 namespace transport {
+class AccessLogFile;
 class TlsServerContext;
 }
 
@@ -47,6 +48,8 @@ struct Snapshot {
     // listener get while this snapshot is the current one.
     std::vector<std::shared_ptr<transport::TlsServerContext>> listenerTls;
     std::size_t instanceCount = 0;
+    // The access log file (config.accessLog), opened for this generation; null without one.
+    std::shared_ptr<transport::AccessLogFile> accessLog;
     // Active health checks of the APIs' endpoints (no thread when no API has a health_check);
     // last, so that probing stops before anything else of the generation goes.
     std::unique_ptr<upstream::HealthChecker> healthChecks;

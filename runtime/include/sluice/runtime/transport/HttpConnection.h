@@ -131,6 +131,9 @@ private:
     void swapBuffers() noexcept;
     // The current exchange's transport state (see Exchange::TransportBuffers).
     Exchange::TransportBuffers& io() { return ex().transportBuffers; }
+    // One line in the access log for the exchange that ends (if the configuration has one).
+    // `queuedCounts`: response bytes still queued will be sent (false when closing).
+    void logAccess(bool queuedCounts);
     void lingerThenClose();
     void answerPlainHttpOnTls();
     void drainLinger(bool closeIfQuiet);
@@ -159,6 +162,13 @@ private:
     Clock::time_point _armed = Clock::time_point::max();
     Clock::time_point _lingerUntil = Clock::time_point::max();
     Clock::time_point _waitingSince;
+    // For the access log: the current request's start (max: none to log), whether its head was
+    // read, the status and first byte of the response queued for it, and its backend.
+    Clock::time_point _requestStart = Clock::time_point::max();
+    bool _requestKnown = false;
+    int _loggedStatus = 0;
+    std::uint64_t _loggedFrom = 0;
+    const upstream::EndpointTarget* _loggedUpstream = nullptr;
     std::uint32_t _served = 0;
     // Pipelined requests answered without a backend in the loop iteration _answeredIn (deferred
     // continuations run in the same iteration, so the count spans them).

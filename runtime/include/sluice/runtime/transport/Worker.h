@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sluice/runtime/Snapshot.h"
+#include "sluice/runtime/transport/AccessLog.h"
 #include "sluice/runtime/transport/ConnectionBudget.h"
 #include "sluice/runtime/transport/EventLoop.h"
 #include "sluice/runtime/transport/UpstreamConnection.h"
@@ -56,6 +57,7 @@ public:
     void adopt(int fd, const Address& peer, const TlsServerContext* tls);
     Clock::time_point onTimer(Clock::time_point now) override;
     unsigned index() const noexcept { return _index; }
+    AccessLogWriter& accessLog() noexcept { return _accessLog; }
     // A read buffer shared by the worker's connections for reads into an empty input buffer,
     // so that an idle connection holds no buffer memory of its own.
     char* scratch() noexcept { return _scratch.get(); }
@@ -77,6 +79,7 @@ private:
 
     unsigned _index;
     EventLoop _loop;
+    AccessLogWriter _accessLog{_loop};  // after _loop: flushed before the loop goes
     UpstreamPool _pool;
     std::shared_ptr<const Snapshot> _snapshot;
     std::vector<std::unique_ptr<Acceptor>> _acceptors;

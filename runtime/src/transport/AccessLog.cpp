@@ -1,0 +1,167 @@
+#include "sluice/runtime/transport/AccessLog.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "sluice/runtime/Json.h"
+#include "sluice/runtime/Logging.h"
+
+namespace sluice::runtime::transport {
+
+namespace {
+
+// Text lines quote the request line: anything that could end the quote or the line, or confuse
+// a terminal, is written as \xHH.
+void appendEscaped(std::string& out, std::string_view text)
+{
+    static const char* hex = "0123456789abcdef";
+    for (unsigned char c : text) {
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+            out += "\\x";
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 0xf]);
+        } else {
+            out.push_back(static_cast<char>(c));
+        }
+    }
+}
+
+}  // namespace
+
+std::shared_ptr<AccessLogFile> AccessLogFile::open(const AccessLogConfig& config, std::string& error)
+{
+    const int fd = ::open(config.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        error = "cannot open the access log " + config.path + ": " + std::strerror(errno);
+        return nullptr;
+    }
+    return std::shared_ptr<AccessLogFile>(new AccessLogFile(fd, config));
+}
+
+AccessLogFile::~AccessLogFile()
+{
+    ::close(_fd);
+}
+
+void AccessLogFile::write(std::string_view lines) noexcept
+{
+    while (!lines.empty()) {
+        const ssize_t n = ::write(_fd, lines.data(), lines.size());
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            if (!_failed.exchange(true)) {
+                try {
+                    Logging::get("runtime")->error("access log {}: {}; its lines are lost until the next reload",
+                                                   _config.path, std::strerror(errno));
+                } catch (...) {
+                }
+            }
+            return;
+        }
+        lines.remove_prefix(static_cast<std::size_t>(n));
+    }
+}
+
+AccessLogWriter::~AccessLogWriter()
+{
+    flush();
+    if (_armed) {
+        _loop.disarm(this);
+    }
+}
+
+std::string AccessLogWriter::format(const AccessRecord& r, bool json, std::chrono::system_clock::time_point when)
+{
+    const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
+    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count() % 1000;
+    std::tm utc{};
+    ::gmtime_r(&seconds, &utc);
+    char stamp[40];
+    const double durationMs = static_cast<double>(r.duration.count()) / 1e6;
+    char number[32];
+    std::string line;
+    line.reserve(200 + r.path.size());
+    if (json) {
+        std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
+        std::snprintf(number, sizeof number, ".%03dZ", static_cast<int>(millis));
+        line += "{\"time\":\"";
+        line += stamp;
+        line += number;
+        line += "\",\"client\":" + jsonQuote(r.client);
+        line += ",\"method\":" + (r.method.empty() ? std::string("null") : jsonQuote(r.method));
+        line += ",\"path\":" + (r.method.empty() ? std::string("null") : jsonQuote(r.path));
+        line += ",\"protocol\":\"HTTP/1.";
+        line += std::to_string(r.versionMinor);
+        line += "\",\"status\":" + std::to_string(r.status);
+        line += ",\"bytes\":" + std::to_string(r.bytes);
+        std::snprintf(number, sizeof number, "%.3f", durationMs);
+        line += ",\"duration_ms\":";
+        line += number;
+        line += ",\"api\":" + (r.api.empty() ? std::string("null") : jsonQuote(r.api));
+        line += ",\"upstream\":" + (r.upstream.empty() ? std::string("null") : jsonQuote(r.upstream));
+        line += "}\n";
+        return line;
+    }
+    std::strftime(stamp, sizeof stamp, "%d/%b/%Y:%H:%M:%S", &utc);
+    appendEscaped(line, r.client);
+    line += " - - [";
+    line += stamp;
+    std::snprintf(number, sizeof number, ".%03d +0000] \"", static_cast<int>(millis));
+    line += number;
+    if (r.method.empty()) {
+        line += "-";
+    } else {
+        appendEscaped(line, r.method);
+        line.push_back(' ');
+        appendEscaped(line, r.path);
+        line += " HTTP/1.";
+        line += std::to_string(r.versionMinor);
+    }
+    line += "\" " + std::to_string(r.status) + " " + std::to_string(r.bytes) + " ";
+    std::snprintf(number, sizeof number, "%.3f", durationMs);
+    line += number;
+    line += " \"";
+    appendEscaped(line, r.api.empty() ? std::string_view("-") : r.api);
+    line += "\" ";
+    line += r.upstream.empty() ? std::string("-") : r.upstream;
+    line.push_back('\n');
+    return line;
+}
+
+void AccessLogWriter::record(const std::shared_ptr<AccessLogFile>& file, const AccessRecord& r)
+{
+    if (file != _file) {
+        flush();  // lines of the configuration before go to its file
+        _file = file;
+    }
+    _pending += format(r, file->config().format == "json", std::chrono::system_clock::now());
+    if (_pending.size() >= file->config().bufferBytes) {
+        flush();
+    } else if (!_armed) {
+        _armed = true;
+        _loop.arm(this, _loop.now() + std::chrono::milliseconds(file->config().flushMs));
+    }
+}
+
+void AccessLogWriter::flush() noexcept
+{
+    if (!_pending.empty() && _file != nullptr) {
+        _file->write(_pending);
+    }
+    _pending.clear();
+}
+
+Clock::time_point AccessLogWriter::onTimer(Clock::time_point)
+{
+    _armed = false;
+    flush();
+    return Clock::time_point::max();
+}
+
+}  // namespace sluice::runtime::transport
