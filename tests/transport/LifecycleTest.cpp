@@ -206,3 +206,22 @@ TEST_CASE("reload: changed HTTP limits and trusted proxies apply to the next req
     REQUIRE(backend.waitForRequests(2, 2s));
     CHECK(backend.request(1).header("X-Forwarded-For") == "10.1.1.1, 127.0.0.1");
 }
+
+TEST_CASE("start: a port another process listens on is refused, not shared through SO_REUSEPORT")
+{
+    ScriptedBackend backend(echo("first"));
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.workers = 2;
+    SluicedProcess first(spec);
+    GatewaySpec same = spec;
+    same.port = first.port();
+    CHECK_THROWS_WITH_AS(SluicedProcess{same}, doctest::Contains("Address already in use (another process listens there)"),
+                         std::runtime_error);
+    // Every connection still reaches the first one.
+    for (int i = 0; i < 20; ++i) {
+        RawClient client(first.port());
+        auto r = client.exchange(getRequest("/svc/v1/x"));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+    }
+}

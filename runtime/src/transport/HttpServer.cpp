@@ -1,8 +1,11 @@
 #include "sluice/runtime/transport/HttpServer.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <future>
 #include <thread>
@@ -11,6 +14,30 @@
 #include "sluice/runtime/transport/Tls.h"
 
 namespace sluice::runtime::transport {
+
+namespace {
+
+// The workers' listening sockets share the port through SO_REUSEPORT, which would also let a
+// second sluiced (or anything else of the same user with SO_REUSEPORT) take a share of the
+// connections unnoticed. A plain bind first finds a port that is taken.
+bool portFree(const Address& address, std::string& error)
+{
+    int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return true;  // nothing to learn here; the listening sockets will report the error
+    }
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // Bound, never listening: no connection can reach it.
+    const bool free = ::bind(fd, address.sockaddrPtr(), address.length) == 0;
+    if (!free) {
+        error = "bind " + address.str() + ": " + std::strerror(errno) + " (another process listens there)";
+    }
+    ::close(fd);
+    return free;
+}
+
+}  // namespace
 
 HttpServer::HttpServer(std::shared_ptr<const Snapshot> snapshot) : _snapshot(std::move(snapshot)) {}
 
@@ -51,6 +78,10 @@ bool HttpServer::start(std::string& error)
             return false;
         }
         int port = listener.port;
+        if (port != 0 && !portFree(address, error)) {
+            error = "listener '" + listener.name + "': " + error;
+            return false;
+        }
         for (auto& worker : _workers) {
             if (port == 0 && worker != _workers.front()) {
                 // The first bind chose the port; every other worker shares it.
