@@ -199,7 +199,8 @@ TEST_CASE("connections: health probes that find no descriptor are skipped and do
     ScriptedBackend backend(echo());
     SluicedProcess gw(oneApi(
         "/svc", endpointList({backend.url()}),
-        R"("health_check": {"path": "/health", "interval_ms": 50, "timeout_ms": 300, "healthy_threshold": 20, "unhealthy_threshold": 2})"));
+        R"("health_check": {"path": "/health", "interval_ms": 50, "timeout_ms": 300, "healthy_threshold": 20,
+                            "unhealthy_threshold": 2})"));
     REQUIRE(backend.waitForRequests(2, 5s));  // probing
     const rlim_t normal = openFileLimit(gw.pid());
     const std::size_t logFrom = gw.logSize();

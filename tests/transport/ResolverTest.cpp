@@ -39,7 +39,7 @@ private:
 
 }  // namespace
 
-TEST_CASE("resolver: new connections follow an endpoint's host name to its new address, and a failed lookup keeps the old one")
+TEST_CASE("resolver: new connections follow a host name to its new address, and a failed lookup keeps the old one")
 {
     if (!privateHostsSupported()) {
         MESSAGE("not run: this process may not create mount namespaces (CAP_SYS_ADMIN)");
