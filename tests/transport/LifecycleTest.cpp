@@ -215,7 +215,8 @@ TEST_CASE("start: a port another process listens on is refused, not shared throu
     SluicedProcess first(spec);
     GatewaySpec same = spec;
     same.port = first.port();
-    CHECK_THROWS_WITH_AS(SluicedProcess{same}, doctest::Contains("Address already in use (another process listens there)"),
+    CHECK_THROWS_WITH_AS(SluicedProcess{same},
+                         doctest::Contains("Address already in use (another process listens there)"),
                          std::runtime_error);
     // Every connection still reaches the first one.
     for (int i = 0; i < 20; ++i) {
