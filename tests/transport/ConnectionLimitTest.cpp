@@ -7,9 +7,12 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
 #include <set>
 #include <string>
 
+#include "TestCertificates.h"
+#include "TlsClient.h"
 #include "TransportTest.h"
 
 using namespace sluice::transport_test;
@@ -178,7 +181,20 @@ TEST_CASE("connections: no descriptor for the backend connection is a 503 that d
     REQUIRE_MESSAGE(refused, c.error());
     CHECK(refused->status == 503);
     CHECK(refused->errorCode() == 101508);
+    CHECK_FALSE(refused->hasToken("Connection", "close"));
+    // A short body that came with its head is taken: the connection stays usable.
+    auto post = c.exchange(bodyRequest("POST", "/svc/v1/form", "a=1&b=2"), 5s);
+    REQUIRE_MESSAGE(post, c.error());
+    CHECK(post->errorCode() == 101508);
+    CHECK_FALSE(post->hasToken("Connection", "close"));
+    for (int i = 0; i < 20; ++i) {
+        auto r = c.exchange(getRequest("/svc/v1/more"), 5s);
+        REQUIRE_MESSAGE(r, c.error());
+        CHECK(r->errorCode() == 101508);
+    }
     CHECK(backend.requestCount() == 0);
+    // Every request meets it while it lasts: one message per 10 s, not one per request.
+    CHECK(occurrences(gw.log(), "cannot open a connection to " + backend.url()) == 1);
 
     setOpenFileLimit(gw.pid(), normal);
     // The endpoint is not suspended (30 s by default): the next request goes through, on the same
@@ -190,7 +206,6 @@ TEST_CASE("connections: no descriptor for the backend connection is a 503 that d
     auto fresh = d.exchange(getRequest("/svc/v1/three"), 5s);
     REQUIRE_MESSAGE(fresh, d.error());
     CHECK(fresh->body == "backend GET /three");
-    CHECK(gw.log().find("cannot open a connection to " + backend.url()) != std::string::npos);
     CHECK(gw.log().find("the endpoint is not suspended") != std::string::npos);
 }
 
@@ -222,4 +237,99 @@ TEST_CASE("connections: health probes that find no descriptor are skipped and do
     CHECK(r->status == 200);
     CHECK(r->body == "backend GET /after");
     CHECK(gw.log().find("skipped: socket: Too many open files") != std::string::npos);
+}
+
+TEST_CASE("connections: at the limit, idle connections of another worker make room too")
+{
+    // Which worker the kernel hands a connection to cannot be chosen (SO_REUSEPORT hashes the
+    // addresses), so the rounds repeat: in each, a newcomer finds the two places taken by idle
+    // keep-alive clients, and in about one round of four all of them are on the other worker.
+    // Without that worker's help the newcomer would wait for a keep-alive timeout (20 s).
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "",
+                              R"({"max_connections": 2, "keepalive_timeout_ms": 20000})");
+    spec.workers = 2;
+    SluicedProcess gw(spec);
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (int round = 0; round < 24; ++round) {
+        CAPTURE(round);
+        clients.push_back(std::make_unique<RawClient>(gw.port()));
+        const auto started = Clock::now();
+        auto r = clients.back()->exchange(getRequest("/svc/v1/round"), 5s);
+        REQUIRE_MESSAGE(r, clients.back()->error());
+        CHECK(r->status == 200);
+        CHECK(Clock::now() - started < 2s);
+    }
+}
+
+TEST_CASE("connections: a backlog on one listener does not keep the others waiting")
+{
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "",
+                              R"({"max_connections": 4, "header_timeout_ms": 500})");
+    spec.extraListeners = 1;
+    SluicedProcess gw(spec);
+    // Clients that never finish their head: busy, so never closed to make room; each holds a
+    // place until its header timeout. Forty of them keep the first listener's backlog full for
+    // about five seconds.
+    std::vector<std::unique_ptr<RawClient>> flood;
+    for (int i = 0; i < 40; ++i) {
+        flood.push_back(std::make_unique<RawClient>(gw.port()));
+        REQUIRE(flood.back()->send("GET /svc/v1/x HTTP/1.1\r\n"));
+    }
+    std::this_thread::sleep_for(100ms);
+    const auto started = Clock::now();
+    RawClient other(gw.extraPort(0));
+    auto r = other.exchange(getRequest("/svc/v1/other"), 5s);
+    REQUIRE_MESSAGE(r, other.error());
+    CHECK(r->status == 200);
+    CHECK(Clock::now() - started < 2500ms);  // the second turn at the latest (about 1 s)
+}
+
+TEST_CASE("connections: TLS connections that never sent a byte make room like idle ones")
+{
+    TestCertificates certs;
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "",
+                              R"({"max_connections": 2, "header_timeout_ms": 8000})");
+    spec.listenerTls = certs.listener();
+    SluicedProcess gw(spec);
+    RawClient silent1(gw.port());
+    RawClient silent2(gw.port());
+    std::this_thread::sleep_for(200ms);
+    const auto started = Clock::now();
+    Outcome ok =
+        tlsTry(gw.port(), caOnly(certs), "GET /svc/v1/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    REQUIRE_MESSAGE(ok.handshake, ok.error);
+    CHECK(ok.response.rfind("HTTP/1.1 200 ", 0) == 0);
+    CHECK(Clock::now() - started < 2s);  // not the 8 s of the header timeout
+    // The one waiting longest (either, when both came in the same turn of the loop).
+    const bool first = silent1.waitClosed(1s);
+    const bool second = silent2.waitClosed(200ms);
+    CHECK((first || second));
+}
+
+TEST_CASE("connections: out of descriptors, two idle clients make room for a newcomer and its backend")
+{
+    BackendOptions closing;
+    closing.keepAlive = false;  // no pooled backend connection: each request needs a new one
+    ScriptedBackend backend(echo(), closing);
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    RawClient a(gw.port());
+    RawClient b(gw.port());
+    for (RawClient* client : {&a, &b}) {
+        auto r = client->exchange(getRequest("/svc/v1/first"));
+        REQUIRE_MESSAGE(r, client->error());
+    }
+    std::this_thread::sleep_for(100ms);  // the backend's closes reach the gateway
+    const rlim_t normal = openFileLimit(gw.pid());
+    setOpenFileLimit(gw.pid(), freeDescriptor(gw.pid(), 1));
+    RawClient c(gw.port());
+    auto r = c.exchange(getRequest("/svc/v1/newcomer"), 5s);
+    setOpenFileLimit(gw.pid(), normal);
+    REQUIRE_MESSAGE(r, c.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == "backend GET /newcomer");
+    CHECK(a.waitClosed(1s));
+    CHECK(b.waitClosed(1s));
 }

@@ -62,6 +62,7 @@ constexpr std::int64_t kBackendTimeout = 101504;
 constexpr std::int64_t kBackendBadResponse = 101502;
 constexpr std::int64_t kNoEndpoint = 101507;
 constexpr std::int64_t kNoLocalResources = 101508;
+constexpr auto kLocalFailureLogEvery = std::chrono::seconds(10);
 constexpr std::int64_t kNoResource = 900906;
 constexpr std::int64_t kMethodNotAllowed = 900907;
 
@@ -981,6 +982,7 @@ bool HttpConnection::connectUpstream(std::string_view early)
         _attemptStartMs = upstream::monotonicMs();
         _endpoint = endpoints.pick(_attemptStartMs, io().tried);
         if (_endpoint == nullptr) {
+            takeBodyInHand();
             if (!io().tried.empty()) {
                 Logging::get("upstream")->warn("{} {}: no other endpoint of {} to try (giving up)", ex().method,
                                                ex().path, endpoints.apiName);
@@ -1011,11 +1013,23 @@ bool HttpConnection::connectUpstream(std::string_view early)
                                            _endpoint->tlsContext.get(), _endpoint->serverName, !replayable,
                                            !_staleRetried);
         if (_upstream == nullptr && error.local) {
-            // Every endpoint would fail the same way, and none of them is to blame.
-            Logging::get("upstream")->warn("{} {}: cannot open a connection to {}: {} (the gateway's own limit; "
-                                           "the endpoint is not suspended)",
-                                           ex().method, ex().path, _endpoint->url, error.text);
+            // Every endpoint would fail the same way, and none of them is to blame. Once per
+            // kLocalFailureLogEvery per worker: this happens to every request while it lasts.
+            thread_local Clock::time_point logAfter = Clock::time_point::min();
+            thread_local std::size_t unlogged = 0;
+            ++unlogged;
+            if (_loop.now() >= logAfter) {
+                logAfter = _loop.now() + kLocalFailureLogEvery;
+                Logging::get("upstream")->warn(
+                    "{} {}: cannot open a connection to {}: {} (the gateway's own limit; the endpoint is not "
+                    "suspended){}",
+                    ex().method, ex().path, _endpoint->url, error.text,
+                    unlogged == 1 ? std::string()
+                                  : "; " + std::to_string(unlogged) + " such answers since the last message");
+                unlogged = 0;
+            }
             _endpoint = nullptr;
+            takeBodyInHand();
             respondLocal(503, kNoLocalResources, "Service Unavailable",
                          "The gateway is out of connections or memory and cannot reach the backend now; retry "
                          "later.",
@@ -1050,6 +1064,15 @@ bool HttpConnection::connectUpstream(std::string_view early)
         _upstream->requestComplete();
     }
     return _upstream != nullptr;
+}
+
+void HttpConnection::takeBodyInHand()
+{
+    if (_bodyMode == BodyMode::Length && !_bodyEnded && _headConsumed && _in.size() >= _bodyRemaining) {
+        const auto n = static_cast<std::size_t>(_bodyRemaining);
+        _in.consume(n);
+        countBody(n);
+    }
 }
 
 void HttpConnection::buildUpstreamHead()

@@ -99,7 +99,12 @@ bool HttpServer::start(std::string& error)
             worker->addListener(ListenSocket{fd, listener.name, tlsContext});
         }
     }
+    std::vector<Worker*> peers;
     for (auto& worker : _workers) {
+        peers.push_back(worker.get());
+    }
+    for (auto& worker : _workers) {
+        worker->setPeers(peers);
         worker->start();
     }
     _started = true;

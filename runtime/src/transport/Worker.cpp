@@ -223,12 +223,27 @@ Clock::time_point Worker::onTimer(Clock::time_point now)
 void Worker::noRoom(int err)
 {
     _acceptPaused = true;
-    // At the limit, every close lets one client in and the next finds no room again: look for
-    // idle connections (a walk over all of them) at most once per kAcceptRetry.
+    // Idle connections make room (a walk over all of them). A walk that found some may be repeated
+    // at once, so that a flood of idle connections is worked off as fast as it arrives; one that
+    // found none waits kAcceptRetry (at the limit with busy connections only, every close would
+    // otherwise walk them all), and asks the other workers to make room from theirs: the limit
+    // and the descriptors are the process's.
     std::size_t reclaimed = 0;
     if (_loop.now() >= _reclaimAfter) {
-        reclaimed = reclaimIdle();
-        _reclaimAfter = _loop.now() + kAcceptRetry;
+        // Out of descriptors, a client needs two: its own and one to its backend.
+        reclaimed = reclaimIdle(err == 0 ? 1 : 2);
+        if (reclaimed == 0) {
+            _reclaimAfter = _loop.now() + kAcceptRetry;
+            for (Worker* peer : _peers) {
+                if (peer != this) {
+                    peer->_loop.post([peer, atLeast = std::size_t{err == 0 ? 1u : 2u}] {
+                        if (!peer->_draining) {
+                            peer->reclaimIdle(atLeast);
+                        }
+                    });
+                }
+            }
+        }
     }
     _acceptRetryAt = _loop.now() + kAcceptRetry;
     _loop.arm(this, nextDeadline());
@@ -257,20 +272,22 @@ void Worker::resumeAccepting()
 {
     _acceptPaused = false;
     _acceptRetryAt = Clock::time_point::max();
-    for (auto& a : _acceptors) {
-        if (_acceptPaused) {
-            break;  // no room again
-        }
-        a->acceptAll();
+    // Each turn starts at the next listener, so that a backlog on one cannot keep the others
+    // waiting for ever.
+    const std::size_t count = _acceptors.size();
+    const std::size_t first = count == 0 ? 0 : _nextAcceptor++ % count;
+    for (std::size_t i = 0; i < count && !_acceptPaused; ++i) {
+        _acceptors[(first + i) % count]->acceptAll();
     }
 }
 
-std::size_t Worker::reclaimIdle()
+std::size_t Worker::reclaimIdle(std::size_t atLeast)
 {
     // As nginx does with its reusable connections: those waiting for a request (the first, or
-    // the next on a keep-alive connection) give way to new clients, those waiting longest first,
-    // up to 1/8 of them (at least 1, at most 32) at a time. Connections accepted in this loop
-    // iteration have not had a chance to read their request yet: they are left alone.
+    // the next on a keep-alive connection, or a TLS client's first byte) give way to new
+    // clients, those waiting longest first, up to 1/8 of them (at least `atLeast`, at most 32)
+    // at a time. Connections accepted in this loop iteration have not had a chance to read their
+    // request yet: they are left alone.
     std::vector<HttpConnection*> idle;
     for (auto& entry : _connections) {
         if (entry.first->idle() && entry.first->waitingSince() < _loop.now()) {
@@ -280,7 +297,7 @@ std::size_t Worker::reclaimIdle()
     if (idle.empty()) {
         return 0;
     }
-    const std::size_t n = std::clamp<std::size_t>(idle.size() / 8, 1, 32);
+    const std::size_t n = std::min(idle.size(), std::clamp<std::size_t>(idle.size() / 8, atLeast, 32));
     std::partial_sort(
         idle.begin(), idle.begin() + static_cast<std::ptrdiff_t>(n), idle.end(),
         [](const HttpConnection* a, const HttpConnection* b) { return a->waitingSince() < b->waitingSince(); });

@@ -178,6 +178,16 @@ SluicedProcess::SluicedProcess(const GatewaySpec& spec)
         throw std::runtime_error("sluiced did not start (or printed no 'listening on' line); its output:\n" + output);
     }
     _port = std::stoi(m[1].str());
+    for (int i = 2; i < 2 + spec.extraListeners; ++i) {
+        const std::regex line("listening on http://127\\.0\\.0\\.1:(\\d+) \\(http" + std::to_string(i) + "\\)");
+        if (!std::regex_search(output, m, line)) {
+            _signalled = true;
+            shutDown();
+            throw std::runtime_error("sluiced printed no 'listening on' line for http" + std::to_string(i) +
+                                     "; its output:\n" + output);
+        }
+        _extraPorts.push_back(std::stoi(m[1].str()));
+    }
     if (!spec.admin.empty()) {
         if (!std::regex_search(output, m, std::regex(R"(admin endpoint on http://([0-9.]+):(\d+) )"))) {
             _signalled = true;
@@ -238,7 +248,11 @@ void SluicedProcess::writeGatewayConfig(const GatewaySpec& spec) const
     std::string tls = spec.listenerTls.empty() ? std::string() : R"(, "tls": )" + spec.listenerTls;
     std::string config = R"({"workers": )" + std::to_string(spec.workers) +
                          R"(, "listeners": [{"name": "http", "host": "127.0.0.1", "port": )" +
-                         std::to_string(spec.port) + tls + "}]";
+                         std::to_string(spec.port) + tls + "}";
+    for (int i = 2; i < 2 + spec.extraListeners; ++i) {
+        config += R"(, {"name": "http)" + std::to_string(i) + R"(", "host": "127.0.0.1", "port": 0})";
+    }
+    config += "]";
     if (!spec.http.empty()) {
         config += R"(, "http": )" + spec.http;
     }

@@ -33,6 +33,7 @@ struct GatewaySpec {
     std::string resolver;         // JSON object text for the "resolver" block; empty: the defaults
     std::string accessLog;        // JSON object text for the "access_log" block; empty: none
     int port = 0;                 // the listener's port (0: any)
+    int extraListeners = 0;       // more plain listeners ("http2", "http3"...), each on a port of its own
     // A file sluiced sees as /etc/hosts (a mount namespace of its own; needs CAP_SYS_ADMIN, see
     // privateHostsSupported()); empty: the system's.
     std::string hostsFile;
@@ -60,6 +61,8 @@ public:
     SluicedProcess& operator=(const SluicedProcess&) = delete;
 
     int port() const noexcept { return _port; }
+    // The port of extra listener `i` (0: "http2").
+    int extraPort(std::size_t i) const { return _extraPorts.at(i); }
     // The admin endpoint's address from its "admin endpoint on http://HOST:PORT" line (0 and an
     // empty host when the configuration has none).
     int adminPort() const noexcept { return _adminPort; }
@@ -99,6 +102,7 @@ private:
     std::string _dir;
     pid_t _pid = -1;
     int _port = 0;
+    std::vector<int> _extraPorts;
     int _adminPort = 0;
     std::string _adminHost;
     std::optional<int> _exit;

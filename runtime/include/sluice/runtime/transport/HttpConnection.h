@@ -31,10 +31,14 @@ public:
     void start();
     // Graceful shutdown: close now when idle, else after the current exchange.
     void drain();
-    // Waiting for a request (the first or the next one) with nothing buffered either way: such a
-    // connection can be closed to make room for a new client (closeIdle) as a keep-alive timeout
-    // would close it.
-    bool idle() const noexcept { return !_closed && _state == State::ReadHead && _in.empty() && _out.empty(); }
+    // Waiting for a request (the first or the next one) with nothing buffered either way, or for
+    // a TLS client's first byte: such a connection can be closed to make room for a new client
+    // (closeIdle) as a timeout would close it.
+    bool idle() const noexcept
+    {
+        return !_closed && ((_state == State::ReadHead && _in.empty() && _out.empty()) ||
+                            (_state == State::Handshake && _stream->silent()));
+    }
     void closeIdle() { closeNow(); }
     // Since when it waits for a request: accepted, or the last response handed over.
     Clock::time_point waitingSince() const noexcept { return _waitingSince; }
@@ -107,6 +111,9 @@ private:
     // `early`: request body bytes just read (Content-Length framing) that go out with the head.
     bool connectUpstream(std::string_view early = {});
     void buildUpstreamHead();
+    // Before the gateway answers in the backend's place: a Content-Length body that is wholly
+    // here is taken, so that the connection can stay open for the next request.
+    void takeBodyInHand();
     void pumpRequestBody();
     void bufferRequestBody();
     bool bodyWorthBuffering();

@@ -115,6 +115,8 @@ public:
     virtual bool peerSpokePlainHttp() const { return false; }
     // TLS: why the handshake failed (the certificate check, or OpenSSL's reason); empty otherwise.
     virtual std::string handshakeFailure() const { return {}; }
+    // TLS, server side: not one byte of the client's hello has been seen yet.
+    virtual bool silent() const { return false; }
 
 protected:
     int _fd;

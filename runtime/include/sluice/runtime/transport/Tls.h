@@ -113,6 +113,7 @@ public:
     bool isTls() const override { return true; }
     bool peerSpokePlainHttp() const override { return _plainHttp; }
     std::string handshakeFailure() const override { return _handshakeFailure; }
+    bool silent() const override { return _server && !_done && !_firstByteSeen; }
     // A write that could not finish because TLS needs to read first (and vice versa).
     bool wantsRead() const noexcept { return _wantRead; }
 

@@ -37,6 +37,9 @@ public:
     ~Worker() override;
 
     void addListener(ListenSocket socket);
+    // All workers of the server (this one included), asked to make room when this one has none:
+    // set before start().
+    void setPeers(std::vector<Worker*> peers) { _peers = std::move(peers); }
     void start();
     // Graceful: stop accepting, finish in-flight exchanges, then exit (thread-safe).
     void stop(int graceMs);
@@ -72,7 +75,8 @@ private:
     // again when a connection closes or after kAcceptRetry.
     void noRoom(int err);
     void resumeAccepting();
-    std::size_t reclaimIdle();
+    // Closes some idle connections (at least `atLeast` when there are that many); how many.
+    std::size_t reclaimIdle(std::size_t atLeast);
     Clock::time_point nextDeadline() const noexcept;
     static constexpr std::chrono::milliseconds kAcceptRetry{100};
     static constexpr std::chrono::seconds kNoRoomLogEvery{10};
@@ -89,6 +93,8 @@ private:
     Clock::time_point _drainDeadline = Clock::time_point::max();
     ConnectionBudget& _budget;
     bool _acceptPaused = false;
+    std::size_t _nextAcceptor = 0;  // where the next accepting turn starts
+    std::vector<Worker*> _peers;
     Clock::time_point _acceptRetryAt = Clock::time_point::max();
     Clock::time_point _reclaimAfter = Clock::time_point::min();
     Clock::time_point _noRoomLogAfter = Clock::time_point::min();
