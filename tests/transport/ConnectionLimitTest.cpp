@@ -116,6 +116,8 @@ TEST_CASE("connections: beyond http.max_connections a client waits in the backlo
     CHECK(aClosed != bClosed);
 
     // One message, although the worker found no room many times (every 100 ms while c waited).
+    // (The log is read by a thread of the harness: wait for the line before counting.)
+    REQUIRE(gw.waitForLog("client connections (http.max_connections) is reached", logFrom, 2s));
     const std::string log = gw.log().substr(logFrom);
     CHECK(occurrences(log, "the limit of 2 client connections (http.max_connections) is reached; new connections "
                            "wait in the listen backlog") == 1);
@@ -143,7 +145,7 @@ TEST_CASE("connections: at the limit, the idle connection nearest its timeout is
         REQUIRE_MESSAGE(r, client->error());
         CHECK(r->status == 200);
     }
-    CHECK(gw.log().find("closed 1 idle connection(s) to make room") != std::string::npos);
+    CHECK(gw.waitForLog("closed 1 idle connection(s) to make room", 0, 2s));
 }
 
 TEST_CASE("connections: out of descriptors, accepting pauses and resumes by itself once descriptors are free")
@@ -165,6 +167,7 @@ TEST_CASE("connections: out of descriptors, accepting pauses and resumes by itse
     REQUIRE_MESSAGE(r, c.error());
     CHECK(r->status == 200);
     CHECK(r->body == "backend GET /waiting");
+    REQUIRE(gw.waitForLog("cannot accept: Too many open files", logFrom, 2s));
     const std::string log = gw.log().substr(logFrom);
     CHECK(occurrences(log, "cannot accept: Too many open files; new connections wait in the listen backlog") == 1);
 }
@@ -194,6 +197,7 @@ TEST_CASE("connections: no descriptor for the backend connection is a 503 that d
     }
     CHECK(backend.requestCount() == 0);
     // Every request meets it while it lasts: one message per 10 s, not one per request.
+    REQUIRE(gw.waitForLog("cannot open a connection to " + backend.url(), 0, 2s));
     CHECK(occurrences(gw.log(), "cannot open a connection to " + backend.url()) == 1);
 
     setOpenFileLimit(gw.pid(), normal);
@@ -206,7 +210,7 @@ TEST_CASE("connections: no descriptor for the backend connection is a 503 that d
     auto fresh = d.exchange(getRequest("/svc/v1/three"), 5s);
     REQUIRE_MESSAGE(fresh, d.error());
     CHECK(fresh->body == "backend GET /three");
-    CHECK(gw.log().find("the endpoint is not suspended") != std::string::npos);
+    CHECK(gw.waitForLog("the endpoint is not suspended", 0, 2s));
 }
 
 TEST_CASE("connections: health probes that find no descriptor are skipped and do not mark the endpoint down")
@@ -236,7 +240,7 @@ TEST_CASE("connections: health probes that find no descriptor are skipped and do
     REQUIRE_MESSAGE(r, c.error());
     CHECK(r->status == 200);
     CHECK(r->body == "backend GET /after");
-    CHECK(gw.log().find("skipped: socket: Too many open files") != std::string::npos);
+    CHECK(gw.waitForLog("skipped: socket: Too many open files", 0, 2s));
 }
 
 TEST_CASE("connections: at the limit, idle connections of another worker make room too")
