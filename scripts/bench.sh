@@ -270,7 +270,11 @@ start_sluice() {  # workers scenario
     else
         render "$here/api-bench.json.in" "$TMP/sluice/apis/bench.json" BACKEND_PORT="$BACKEND_PORT"
     fi
-    render "$here/sluice.json.in" "$TMP/sluice/sluice.json" WORKERS="$w" PORT="$SLUICE_PORT" PLUGINS="$plugins"
+    # The same connection capacity as nginx's worker_connections: by default sluiced admits only
+    # half of the open-file limit (each client may need a backend connection), and at that limit
+    # it closes idle connections to make room, which idle10k would see.
+    render "$here/sluice.json.in" "$TMP/sluice/sluice.json" WORKERS="$w" PORT="$SLUICE_PORT" PLUGINS="$plugins" \
+        MAX_CONNECTIONS="$((NOFILE - 64))"
     echo "==== start: workers=$w port=$SLUICE_PORT $(date '+%T')" >>"$SLUICE_LOG"
     "$SLUICE_BIN" --config "$TMP/sluice/sluice.json" >>"$SLUICE_LOG" 2>&1 &
     SLUICE_PID=$!; PIDS+=("$SLUICE_PID")
