@@ -37,6 +37,32 @@ private:
     std::string _path;
 };
 
+// Backends "first" on 127.0.0.1 and "second" on 127.0.0.2, on the same port, and a hosts file
+// in which backend.sluice.test is the first.
+struct MovingBackend {
+    ScriptedBackend first{echo("first")};
+    ScriptedBackend second{echo("second"), elsewhere(first.port())};
+    HostsFile hosts;
+
+    MovingBackend() { hosts.write("127.0.0.1 backend.sluice.test\n"); }
+    static BackendOptions elsewhere(int port)
+    {
+        BackendOptions options;
+        options.address = "127.0.0.2";
+        options.port = port;
+        return options;
+    }
+    // A gateway with one API in front of http://backend.sluice.test:PORT, seeing `hosts`.
+    GatewaySpec gateway(int refreshMs) const
+    {
+        GatewaySpec spec =
+            oneApi("/svc", endpointList({"http://backend.sluice.test:" + std::to_string(first.port())}));
+        spec.resolver = R"({"refresh_ms": )" + std::to_string(refreshMs) + "}";
+        spec.hostsFile = hosts.path();
+        return spec;
+    }
+};
+
 }  // namespace
 
 TEST_CASE("resolver: new connections follow a host name to its new address, and a failed lookup keeps the old one")
@@ -45,19 +71,10 @@ TEST_CASE("resolver: new connections follow a host name to its new address, and 
         MESSAGE("not run: this process may not create mount namespaces (CAP_SYS_ADMIN)");
         return;
     }
-    ScriptedBackend first(echo("first"));
-    BackendOptions elsewhere;
-    elsewhere.address = "127.0.0.2";
-    elsewhere.port = first.port();
-    ScriptedBackend second(echo("second"), elsewhere);
-
-    HostsFile hosts;
-    hosts.write("127.0.0.1 backend.sluice.test\n");
-    const std::string url = "http://backend.sluice.test:" + std::to_string(first.port());
-    GatewaySpec spec = oneApi("/svc", endpointList({url}));
-    spec.resolver = R"({"refresh_ms": 100})";
-    spec.hostsFile = hosts.path();
-    SluicedProcess gw(spec);
+    MovingBackend backends;
+    ScriptedBackend& first = backends.first;
+    HostsFile& hosts = backends.hosts;
+    SluicedProcess gw(backends.gateway(100));
 
     RawClient client(gw.port());
     auto before = client.exchange(getRequest("/svc/v1/a"));
@@ -97,17 +114,9 @@ TEST_CASE("resolver: refresh_ms 0 looks names up only when the configuration is 
         MESSAGE("not run: this process may not create mount namespaces (CAP_SYS_ADMIN)");
         return;
     }
-    ScriptedBackend first(echo("first"));
-    BackendOptions elsewhere;
-    elsewhere.address = "127.0.0.2";
-    elsewhere.port = first.port();
-    ScriptedBackend second(echo("second"), elsewhere);
-    HostsFile hosts;
-    hosts.write("127.0.0.1 backend.sluice.test\n");
-    GatewaySpec spec = oneApi("/svc", endpointList({"http://backend.sluice.test:" + std::to_string(first.port())}));
-    spec.resolver = R"({"refresh_ms": 0})";
-    spec.hostsFile = hosts.path();
-    SluicedProcess gw(spec);
+    MovingBackend backends;
+    HostsFile& hosts = backends.hosts;
+    SluicedProcess gw(backends.gateway(0));
 
     hosts.write("127.0.0.2 backend.sluice.test\n");
     std::this_thread::sleep_for(400ms);  // nothing to wait for: no lookup may happen
