@@ -317,7 +317,8 @@ int run(const Options& o, std::ostream& err)
         }
         log->info("{}: shutting down gracefully", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         admin.reset();
-        server.stop(kShutdownGraceMs);
+        upstream::AddressRefresher::instance().stop();  // a lookup that hangs is not waited for
+        server.stop(gateway.current() ? gateway.current()->config.shutdownGraceMs : kShutdownGraceMs);
         log->info("stopped");
         return 0;
     }

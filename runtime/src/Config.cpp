@@ -198,6 +198,7 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
         }
         cfg.listeners.push_back(lc);
     }
+    cfg.shutdownGraceMs = get<int>(root, "shutdown_grace_ms", cfg.shutdownGraceMs);
     if (root->has("resolver")) {
         cfg.resolverRefreshMs = get<int>(root->getObject("resolver"), "refresh_ms", cfg.resolverRefreshMs);
     }

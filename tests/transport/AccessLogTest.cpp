@@ -1,6 +1,11 @@
 // The access log (sluice.json "access_log"): one line per request, whether proxied, answered by
 // the gateway, refused before it could be read, or left by the client (status 0); never the query string
 // (it may carry credentials); written in batches; reopened by a reload, for logrotate.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -36,6 +41,41 @@ std::vector<std::string> waitForLines(const std::string& path, std::size_t count
 }
 
 bool contains(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
+
+// A FIFO in /tmp with a reader opened (and never read from until drain()), removed at the end.
+class TempFifo {
+public:
+    TempFifo()
+    {
+        char dir[] = "/tmp/sluice-fifo-XXXXXX";
+        REQUIRE(::mkdtemp(dir) != nullptr);
+        _dir = dir;
+        _path = _dir + "/access.pipe";
+        REQUIRE(::mkfifo(_path.c_str(), 0600) == 0);
+        _fd = ::open(_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        REQUIRE(_fd >= 0);
+    }
+    ~TempFifo()
+    {
+        ::close(_fd);
+        std::filesystem::remove_all(_dir);
+    }
+    const std::string& path() const noexcept { return _path; }
+    std::string drain()
+    {
+        std::string out;
+        char buffer[65536];
+        for (ssize_t n; (n = ::read(_fd, buffer, sizeof buffer)) > 0;) {
+            out.append(buffer, static_cast<std::size_t>(n));
+        }
+        return out;
+    }
+
+private:
+    std::string _dir;
+    std::string _path;
+    int _fd = -1;
+};
 
 }  // namespace
 
@@ -131,4 +171,57 @@ TEST_CASE("access log: a file that cannot be opened is a configuration error")
     GatewaySpec spec = oneApi("/svc", endpointList({"http://127.0.0.1:9"}));
     spec.accessLog = R"({"path": "no-such-directory/access.log"})";
     CHECK_THROWS_WITH_AS(SluicedProcess{spec}, doctest::Contains("cannot open the access log"), std::runtime_error);
+}
+
+TEST_CASE("access log: a pipe whose reader stalls drops lines instead of holding up the worker")
+{
+    ScriptedBackend backend(echo());
+    TempFifo fifo;
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.accessLog = R"({"path": ")" + fifo.path() + R"(", "flush_ms": 20, "buffer_bytes": 0})";
+    SluicedProcess gw(spec);
+    // The reader never reads: the pipe (64 KiB) fills after a few hundred lines.
+    RawClient client(gw.port());
+    const auto started = Clock::now();
+    for (int i = 0; i < 1500; ++i) {
+        auto r = client.exchange(getRequest("/svc/v1/n" + std::to_string(i)), 5s);
+        REQUIRE_MESSAGE(r, client.error());
+        REQUIRE(r->status == 200);
+    }
+    CHECK(Clock::now() - started < 20s);
+    CHECK(gw.waitForLog("its reader does not keep up", 0, 5s));
+    // What did go through is whole lines.
+    const std::string got = fifo.drain();
+    REQUIRE_FALSE(got.empty());
+    CHECK(got.back() == '\n');
+    std::istringstream in(got);
+    std::size_t lines = 0;
+    for (std::string line; std::getline(in, line); ++lines) {
+        CHECK(line.rfind("127.0.0.1 - - [", 0) == 0);
+    }
+    CHECK(lines < 1500);
+}
+
+TEST_CASE("access log: exchanges cut by the end of the shutdown grace period are logged")
+{
+    ScriptedBackend backend([](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.delay = 3s;
+        reply.bytes = httpResponse(200, "late");
+        return reply;
+    });
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.accessLog = R"({"path": "access.log", "flush_ms": 5000})";
+    spec.shutdownGraceMs = 300;
+    SluicedProcess gw(spec);
+    const std::string file = gw.directory() + "/access.log";
+    RawClient client(gw.port());
+    REQUIRE(client.send(getRequest("/svc/v1/slow")));
+    REQUIRE(backend.waitForRequests(1, 5s));
+    const auto stopped = Clock::now();
+    CHECK(gw.stop() == 0);
+    CHECK(Clock::now() - stopped < 2s);  // the grace period, not the backend's 3 s
+    const auto lines = linesOf(file);
+    REQUIRE(lines.size() == 1);
+    CHECK(contains(lines[0], "\"GET /svc/v1/slow HTTP/1.1\" 0 0 "));
 }

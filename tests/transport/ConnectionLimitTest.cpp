@@ -5,6 +5,8 @@
 // The open-file limit of the running sluiced is lowered from outside with prlimit(2).
 #include <sys/resource.h>
 
+#include <csignal>
+
 #include <algorithm>
 #include <filesystem>
 #include <memory>
@@ -336,4 +338,29 @@ TEST_CASE("connections: out of descriptors, two idle clients make room for a new
     CHECK(r->body == "backend GET /newcomer");
     CHECK(a.waitClosed(1s));
     CHECK(b.waitClosed(1s));
+}
+
+TEST_CASE("connections: a connection whose request has just arrived is not closed to make room")
+{
+    // sluiced is stopped while a newcomer connects and then an idle client sends its request, so
+    // that both events come in one batch, the listener's first (epoll reports them in the order
+    // they happened). The client's request is in its socket, unread, when room is made.
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"max_connections": 2})"));
+    RawClient a(gw.port());
+    RawClient b(gw.port());
+    std::this_thread::sleep_for(200ms);  // both accepted, both idle; a waits longest
+    gw.sendSignal(SIGSTOP);
+    RawClient newcomer(gw.port());  // completed by the kernel, in the backlog
+    std::this_thread::sleep_for(50ms);
+    REQUIRE(a.send(getRequest("/svc/v1/a")));
+    std::this_thread::sleep_for(50ms);
+    gw.sendSignal(SIGCONT);
+    auto ra = a.read(5s);
+    REQUIRE_MESSAGE(ra, a.error());
+    CHECK(ra->body == "backend GET /a");
+    CHECK(b.waitClosed(2s));  // the idle one gave way instead
+    auto rn = newcomer.exchange(getRequest("/svc/v1/new"), 5s);
+    REQUIRE_MESSAGE(rn, newcomer.error());
+    CHECK(rn->status == 200);
 }

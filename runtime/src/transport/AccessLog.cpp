@@ -1,7 +1,11 @@
 #include "sluice/runtime/transport/AccessLog.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <cerrno>
 #include <cstdio>
@@ -34,12 +38,19 @@ void appendEscaped(std::string& out, std::string_view text)
 
 std::shared_ptr<AccessLogFile> AccessLogFile::open(const AccessLogConfig& config, std::string& error)
 {
-    const int fd = ::open(config.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    // O_NONBLOCK also keeps open() of a FIFO without a reader from blocking (it fails, ENXIO).
+    const int fd = ::open(config.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0640);
     if (fd < 0) {
         error = "cannot open the access log " + config.path + ": " + std::strerror(errno);
         return nullptr;
     }
-    return std::shared_ptr<AccessLogFile>(new AccessLogFile(fd, config));
+    struct stat st {};
+    const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (regular) {
+        // A regular file never reports "would block"; its writes simply complete.
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    }
+    return std::shared_ptr<AccessLogFile>(new AccessLogFile(fd, config, !regular));
 }
 
 AccessLogFile::~AccessLogFile()
@@ -49,22 +60,81 @@ AccessLogFile::~AccessLogFile()
 
 void AccessLogFile::write(std::string_view lines) noexcept
 {
+    if (!_stream) {
+        while (!lines.empty()) {
+            const ssize_t n = ::write(_fd, lines.data(), lines.size());
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0) {
+                reportFailure(errno);
+                return;
+            }
+            lines.remove_prefix(static_cast<std::size_t>(n));
+        }
+        return;
+    }
+    // A pipe: pieces of whole lines of at most PIPE_BUF bytes, each written whole or not at all.
     while (!lines.empty()) {
-        const ssize_t n = ::write(_fd, lines.data(), lines.size());
+        std::size_t end = 0;
+        while (end < lines.size()) {
+            const std::size_t next = lines.find('\n', end);
+            const std::size_t lineEnd = next == std::string_view::npos ? lines.size() : next + 1;
+            if (lineEnd > PIPE_BUF && end > 0) {
+                break;
+            }
+            end = lineEnd;
+        }
+        std::string_view piece = lines.substr(0, end);
+        char cut[PIPE_BUF];
+        if (piece.size() > PIPE_BUF) {
+            // One line longer than a pipe writes at once (a path of several KiB): shortened.
+            std::memcpy(cut, piece.data(), PIPE_BUF - 4);
+            std::memcpy(cut + PIPE_BUF - 4, "...\n", 4);
+            piece = std::string_view(cut, PIPE_BUF);
+        }
+        const ssize_t n = ::write(_fd, piece.data(), piece.size());
         if (n < 0 && errno == EINTR) {
             continue;
         }
-        if (n <= 0) {
-            if (!_failed.exchange(true)) {
-                try {
-                    Logging::get("runtime")->error("access log {}: {}; its lines are lost until the next reload",
-                                                   _config.path, std::strerror(errno));
-                } catch (...) {
-                }
-            }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            drop(lines);
             return;
         }
-        lines.remove_prefix(static_cast<std::size_t>(n));
+        if (n <= 0) {
+            reportFailure(errno);
+            return;
+        }
+        lines.remove_prefix(end);
+    }
+}
+
+void AccessLogFile::drop(std::string_view lines) noexcept
+{
+    const auto count = static_cast<std::uint64_t>(std::count(lines.begin(), lines.end(), '\n'));
+    const std::uint64_t total = _dropped.fetch_add(count, std::memory_order_relaxed) + count;
+    const std::int64_t nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count();
+    std::int64_t last = _dropReportedMs.load(std::memory_order_relaxed);
+    if (nowMs - last >= 10000 && _dropReportedMs.compare_exchange_strong(last, nowMs)) {
+        try {
+            Logging::get("runtime")->warn("access log {}: its reader does not keep up; {} line(s) dropped so far",
+                                          _config.path, total);
+        } catch (...) {
+        }
+    }
+}
+
+void AccessLogFile::reportFailure(int err) noexcept
+{
+    if (_failed.exchange(true)) {
+        return;
+    }
+    try {
+        Logging::get("runtime")->error("access log {}: {}; lines that cannot be written are lost", _config.path,
+                                       std::strerror(err));
+    } catch (...) {
     }
 }
 

@@ -341,6 +341,12 @@ void HttpConnection::start()
     setDeadline(_worker.snapshot()->config.http.headerTimeoutMs);
 }
 
+bool HttpConnection::inputArrived() const noexcept
+{
+    char byte = 0;
+    return ::recv(_stream->fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 void HttpConnection::setDeadline(int ms)
 {
     setDeadlineAt(_loop.now() + std::chrono::milliseconds(ms));
@@ -937,7 +943,8 @@ void HttpConnection::proxy()
         // a request they refuse is answered before its body is read.
         _bufferingForProxy = true;
         _state = State::ReadBody;
-        io().requestBody.reserve(static_cast<std::size_t>(_head.contentLength));  // at most request_buffer_bytes
+        // At most request_buffer_bytes, and at most 1 MiB before any byte of it came.
+        io().requestBody.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(_head.contentLength, 1u << 20)));
         sendContinueIfExpected();
         setDeadline(_snapshot->config.http.bodyTimeoutMs);
         bufferRequestBody();  // takes what is here; proxy() runs again once the body is whole

@@ -31,7 +31,9 @@ bool portFree(const Address& address, std::string& error)
     // Bound, never listening: no connection can reach it.
     const bool free = ::bind(fd, address.sockaddrPtr(), address.length) == 0;
     if (!free) {
-        error = "bind " + address.str() + ": " + std::strerror(errno) + " (another process listens there)";
+        const int err = errno;
+        error = "bind " + address.str() + ": " + std::strerror(err) +
+                (err == EADDRINUSE ? " (another process listens there)" : "");
     }
     ::close(fd);
     return free;

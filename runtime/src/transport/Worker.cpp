@@ -211,6 +211,16 @@ Clock::time_point Worker::onTimer(Clock::time_point now)
     if (now >= _drainDeadline) {
         Logging::get("transport")->warn("worker {}: {} connection(s) still busy after the grace period; closing",
                                         _index, _connections.size());
+        // Closed the way every connection is (their exchanges get their log phase and access
+        // log line), then the worker's lines are written out.
+        std::vector<HttpConnection*> busy;
+        for (auto& entry : _connections) {
+            busy.push_back(entry.first);
+        }
+        for (HttpConnection* c : busy) {
+            c->abandon();
+        }
+        _accessLog.flush();
         _loop.stop();
         return Clock::time_point::max();
     }
@@ -298,13 +308,19 @@ std::size_t Worker::reclaimIdle(std::size_t atLeast)
         return 0;
     }
     const std::size_t n = std::min(idle.size(), std::clamp<std::size_t>(idle.size() / 8, atLeast, 32));
-    std::partial_sort(
-        idle.begin(), idle.begin() + static_cast<std::ptrdiff_t>(n), idle.end(),
-        [](const HttpConnection* a, const HttpConnection* b) { return a->waitingSince() < b->waitingSince(); });
-    for (std::size_t i = 0; i < n; ++i) {
-        idle[i]->closeIdle();
+    std::sort(idle.begin(), idle.end(),
+              [](const HttpConnection* a, const HttpConnection* b) { return a->waitingSince() < b->waitingSince(); });
+    // A request may have arrived whose event comes later in this batch of the loop (or after a
+    // task posted by another worker): such a connection is not idle any more. One peek for each
+    // connection about to be closed.
+    std::size_t closed = 0;
+    for (std::size_t i = 0; i < idle.size() && closed < n; ++i) {
+        if (!idle[i]->inputArrived()) {
+            idle[i]->closeIdle();
+            ++closed;
+        }
     }
-    return n;
+    return closed;
 }
 
 void Worker::closed(HttpConnection* connection)

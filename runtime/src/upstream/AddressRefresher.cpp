@@ -1,10 +1,63 @@
 #include "sluice/runtime/upstream/AddressRefresher.h"
 
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "sluice/runtime/Logging.h"
 
 namespace sluice::runtime::upstream {
+
+struct AddressRefresher::State {
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::vector<std::weak_ptr<EndpointSet>> sets;
+    std::chrono::milliseconds every{0};
+    std::uint64_t generation = 0;  // bumped by serve(): the next round waits a whole interval
+    bool stopping = false;
+    bool running = false;  // a thread was started
+};
+
+namespace {
+
+// One round over `sets`; `stopping` is looked at after every lookup, since one may take long.
+template <typename Stopping>
+std::size_t refreshSets(const std::vector<std::shared_ptr<EndpointSet>>& sets, spdlog::logger& log, Stopping stopping)
+{
+    std::size_t changed = 0;
+    for (const auto& set : sets) {
+        for (const auto& endpoint : set->endpoints()) {
+            if (!endpoint->hostIsName) {
+                continue;
+            }
+            std::string error;
+            const std::vector<transport::Address> found = transport::resolve(endpoint->host, endpoint->port, error);
+            if (stopping()) {
+                return changed;
+            }
+            const std::string before = endpoint->target().address.str();
+            if (found.empty()) {
+                log.warn("{} ({}): looking up {} again failed, connections keep going to {}: {}", endpoint->url,
+                         set->apiName, endpoint->host, before, error);
+                continue;
+            }
+            // The current address while the name still has it: round-robin DNS reorders its
+            // answers at every lookup, and connections pooled to one address stay useful.
+            const bool kept = std::any_of(found.begin(), found.end(),
+                                          [&](const transport::Address& a) { return a.str() == before; });
+            if (!kept && endpoint->retarget(found.front())) {
+                ++changed;
+                log.info("{} ({}): {} now resolves to {} (was {}); new connections go there", endpoint->url,
+                         set->apiName, endpoint->host, found.front().str(), before);
+            }
+        }
+    }
+    return changed;
+}
+
+}  // namespace
 
 AddressRefresher& AddressRefresher::instance()
 {
@@ -12,16 +65,21 @@ AddressRefresher& AddressRefresher::instance()
     return refresher;
 }
 
+AddressRefresher::AddressRefresher() : _state(std::make_shared<State>()) {}
+
 AddressRefresher::~AddressRefresher()
 {
+    stop();
+}
+
+void AddressRefresher::stop()
+{
     {
-        std::lock_guard<std::mutex> lock(_mutex);
-        _stopping = true;
+        std::lock_guard<std::mutex> lock(_state->mutex);
+        _state->stopping = true;
+        _state->sets.clear();
     }
-    _wake.notify_all();
-    if (_thread.joinable()) {
-        _thread.join();
-    }
+    _state->wake.notify_all();
 }
 
 void AddressRefresher::serve(const std::vector<std::shared_ptr<EndpointSet>>& sets, std::chrono::milliseconds every)
@@ -35,64 +93,52 @@ void AddressRefresher::serve(const std::vector<std::shared_ptr<EndpointSet>>& se
         weak.push_back(set);
     }
     {
-        std::lock_guard<std::mutex> lock(_mutex);
-        _sets = std::move(weak);
-        _every = every;
-        ++_generation;
-        if (names && every.count() > 0 && !_thread.joinable()) {
-            _thread = std::thread([this] { run(); });
+        std::lock_guard<std::mutex> lock(_state->mutex);
+        if (_state->stopping) {
+            return;
+        }
+        _state->sets = std::move(weak);
+        _state->every = every;
+        ++_state->generation;
+        if (names && every.count() > 0 && !_state->running) {
+            _state->running = true;
+            // Detached: it holds what it uses (the state, the logger) and never has to be waited for.
+            std::thread([state = _state] { run(state); }).detach();
         }
     }
-    _wake.notify_all();
+    _state->wake.notify_all();
 }
 
 std::size_t AddressRefresher::refresh(const std::vector<std::shared_ptr<EndpointSet>>& sets)
 {
-    auto log = Logging::get("upstream");
-    std::size_t changed = 0;
-    for (const auto& set : sets) {
-        for (const auto& endpoint : set->endpoints()) {
-            if (!endpoint->hostIsName) {
-                continue;
-            }
-            std::string error;
-            const std::vector<transport::Address> found = transport::resolve(endpoint->host, endpoint->port, error);
-            if (found.empty()) {
-                log->warn("{} ({}): looking up {} again failed, connections keep going to {}: {}", endpoint->url,
-                          set->apiName, endpoint->host, endpoint->target().address.str(), error);
-                continue;
-            }
-            const std::string before = endpoint->target().address.str();
-            if (endpoint->retarget(found.front())) {
-                ++changed;
-                log->info("{} ({}): {} now resolves to {} (was {}); new connections go there", endpoint->url,
-                          set->apiName, endpoint->host, found.front().str(), before);
-            }
-        }
-    }
-    return changed;
+    return refreshSets(sets, *Logging::get("upstream"), [] { return false; });
 }
 
-void AddressRefresher::run()
+void AddressRefresher::run(const std::shared_ptr<State>& state)
 {
-    std::unique_lock<std::mutex> lock(_mutex);
-    while (!_stopping) {
-        const std::uint64_t generation = _generation;
-        if (_every.count() <= 0) {
-            _wake.wait(lock, [&] { return _stopping || _generation != generation; });
+    const std::shared_ptr<spdlog::logger> log = Logging::get("upstream");
+    std::unique_lock<std::mutex> lock(state->mutex);
+    while (!state->stopping) {
+        const std::uint64_t generation = state->generation;
+        if (state->every.count() <= 0) {
+            state->wake.wait(lock, [&] { return state->stopping || state->generation != generation; });
             continue;
         }
-        if (_wake.wait_for(lock, _every, [&] { return _stopping || _generation != generation; })) {
+        if (state->wake.wait_for(lock, state->every,
+                                 [&] { return state->stopping || state->generation != generation; })) {
             continue;  // stopping, or a new configuration: wait its whole interval
         }
         std::vector<std::shared_ptr<EndpointSet>> sets;
-        for (const auto& weak : _sets) {
+        for (const auto& weak : state->sets) {
             if (auto set = weak.lock()) {
                 sets.push_back(std::move(set));
             }
         }
         lock.unlock();
-        refresh(sets);
+        refreshSets(sets, *log, [&] {
+            std::lock_guard<std::mutex> check(state->mutex);
+            return state->stopping;
+        });
         sets.clear();  // a set whose configuration went meanwhile is destroyed here, unlocked
         lock.lock();
     }

@@ -262,6 +262,9 @@ void SluicedProcess::writeGatewayConfig(const GatewaySpec& spec) const
     if (!spec.resolver.empty()) {
         config += R"(, "resolver": )" + spec.resolver;
     }
+    if (spec.shutdownGraceMs >= 0) {
+        config += R"(, "shutdown_grace_ms": )" + std::to_string(spec.shutdownGraceMs);
+    }
     if (!spec.accessLog.empty()) {
         config += R"(, "access_log": )" + spec.accessLog;
     }

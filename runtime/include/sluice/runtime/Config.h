@@ -131,6 +131,8 @@ struct GatewayConfig {
     // How often endpoint host names are looked up again while the configuration serves
     // (resolver.refresh_ms; 0: only when the configuration is loaded).
     int resolverRefreshMs = 30000;
+    // How long a shutdown (SIGTERM) lets exchanges in flight finish before it closes them.
+    int shutdownGraceMs = 30000;
     std::string adminHost;  // empty: no admin endpoint
     int adminPort = 0;
     std::vector<std::string> pluginDirectories;  // absolute

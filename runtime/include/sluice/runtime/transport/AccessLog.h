@@ -28,7 +28,10 @@ struct AccessRecord {
 
 // The access log file of one configuration: opened when it is loaded (so a reload reopens it,
 // after logrotate moved it), appended to by every worker in whole batches of lines (O_APPEND:
-// batches of different workers never interleave).
+// batches of different workers never interleave). A pipe or another file that is not a regular
+// one (/dev/stdout read by a log collector) is written without blocking, in pieces of whole lines
+// of at most PIPE_BUF bytes, which a pipe never mixes; when its reader does not keep up, lines are
+// dropped and counted rather than holding up a worker.
 class AccessLogFile {
 public:
     // Creates the file if needed (mode 0640); nullptr and `error` when it cannot be opened.
@@ -38,15 +41,26 @@ public:
     AccessLogFile& operator=(const AccessLogFile&) = delete;
 
     const AccessLogConfig& config() const noexcept { return _config; }
-    // Appends whole lines; a failure is reported once on the runtime log, and the lines are lost
-    // (a worker never waits for a disk).
+    // Appends whole lines; the first failure is reported on the runtime log, and lines that
+    // cannot be written are lost (a worker never waits for its log).
     void write(std::string_view lines) noexcept;
+    // Lines a pipe's reader did not take in time.
+    std::uint64_t dropped() const noexcept { return _dropped.load(std::memory_order_relaxed); }
 
 private:
-    AccessLogFile(int fd, AccessLogConfig config) : _fd(fd), _config(std::move(config)) {}
+    AccessLogFile(int fd, AccessLogConfig config, bool stream)
+        : _fd(fd), _config(std::move(config)), _stream(stream)
+    {
+    }
+    void drop(std::string_view lines) noexcept;
+    void reportFailure(int err) noexcept;  // once
+
     int _fd;
     AccessLogConfig _config;
+    bool _stream;  // not a regular file: non-blocking, in atomic pieces
     std::atomic<bool> _failed{false};
+    std::atomic<std::uint64_t> _dropped{0};
+    std::atomic<std::int64_t> _dropReportedMs{0};  // when dropped lines were last reported
 };
 
 // One worker's pending lines: written when buffer_bytes are pending, when the oldest is

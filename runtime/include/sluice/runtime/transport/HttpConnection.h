@@ -40,6 +40,11 @@ public:
                             (_state == State::Handshake && _stream->silent()));
     }
     void closeIdle() { closeNow(); }
+    // Bytes from the client wait in the socket (one non-blocking peek; an end of stream is not
+    // bytes).
+    bool inputArrived() const noexcept;
+    // Ends the connection at once, whatever it is doing (shutdown after the grace period).
+    void abandon() { closeNow(); }
     // Since when it waits for a request: accepted, or the last response handed over.
     Clock::time_point waitingSince() const noexcept { return _waitingSince; }
 

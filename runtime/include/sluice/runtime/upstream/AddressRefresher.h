@@ -1,10 +1,7 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
-#include <thread>
 #include <vector>
 
 #include "sluice/runtime/upstream/EndpointSet.h"
@@ -12,17 +9,18 @@
 namespace sluice::runtime::upstream {
 
 // Looks the host names of the serving configuration's endpoints up again every `every`
-// (resolver.refresh_ms in sluice.json) and points each endpoint at the first address its name
-// resolves to now (Endpoint::retarget), so that a backend that moves is followed without a
-// reload. A failed lookup keeps the address the endpoint has. Endpoints written with an IP literal
-// are never looked up.
+// (resolver.refresh_ms in sluice.json) and points an endpoint at the first address its name
+// resolves to when the address it has is no longer among them (Endpoint::retarget), so that a
+// backend that moves is followed without a reload, and round-robin DNS does not move it at every
+// lookup. A failed lookup keeps the address the endpoint has. Endpoints written with an IP
+// literal are never looked up.
 //
 // One background thread for the process: the lookups block (getaddrinfo), so they never run on a
-// worker's loop, and a configuration that goes away never has to wait for one (the thread holds
-// the sets only weakly between rounds).
+// worker's loop, and nothing ever waits for one: a configuration that goes away is held only
+// weakly between rounds, and at exit the thread is left behind rather than joined (a lookup can
+// hang for as long as the resolver's timeouts).
 //
-// THREADING: serve() from any thread; the thread starts on the first serve() with a host name to
-// look up and is joined at exit.
+// THREADING: serve() and stop() from any thread.
 class AddressRefresher {
 public:
     static AddressRefresher& instance();
@@ -33,21 +31,18 @@ public:
     // From now on, refresh the endpoints of `sets` (the configuration that serves now) every
     // `every`; the sets served before are forgotten. A zero interval stops refreshing.
     void serve(const std::vector<std::shared_ptr<EndpointSet>>& sets, std::chrono::milliseconds every);
+    // No more lookups; a lookup in progress is abandoned (its result is not used). For shutdown.
+    void stop();
 
     // One round now, on the calling thread (tests); returns how many endpoints changed address.
     static std::size_t refresh(const std::vector<std::shared_ptr<EndpointSet>>& sets);
 
 private:
-    AddressRefresher() = default;
-    void run();
+    struct State;
+    AddressRefresher();
+    static void run(const std::shared_ptr<State>& state);
 
-    std::mutex _mutex;
-    std::condition_variable _wake;
-    std::vector<std::weak_ptr<EndpointSet>> _sets;
-    std::chrono::milliseconds _every{0};
-    std::uint64_t _generation = 0;  // bumped by serve(): the next round waits a whole interval
-    bool _stopping = false;
-    std::thread _thread;
+    std::shared_ptr<State> _state;  // shared with the thread, which may outlive this object
 };
 
 }  // namespace sluice::runtime::upstream
