@@ -33,8 +33,8 @@ struct GatewaySpec {
     std::string resolver;         // JSON object text for the "resolver" block; empty: the defaults
     std::string accessLog;        // JSON object text for the "access_log" block; empty: none
     int port = 0;                 // the listener's port (0: any)
-    int extraListeners = 0;
-    int shutdownGraceMs = -1;     // "shutdown_grace_ms"; -1: the default       // more plain listeners ("http2", "http3"...), each on a port of its own
+    int extraListeners = 0;       // more plain listeners ("http2", "http3"...), each on a port of its own
+    int shutdownGraceMs = -1;     // "shutdown_grace_ms"; -1: the default
     // A file sluiced sees as /etc/hosts (a mount namespace of its own; needs CAP_SYS_ADMIN, see
     // privateHostsSupported()); empty: the system's.
     std::string hostsFile;
