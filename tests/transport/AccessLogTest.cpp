@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "TestCertificates.h"
 #include "TransportTest.h"
 
 using namespace sluice::transport_test;
@@ -224,4 +225,33 @@ TEST_CASE("access log: exchanges cut by the end of the shutdown grace period are
     const auto lines = linesOf(file);
     REQUIRE(lines.size() == 1);
     CHECK(contains(lines[0], "\"GET /svc/v1/slow HTTP/1.1\" 0 0 "));
+}
+
+TEST_CASE("access log: plain HTTP sent to a TLS port is logged with its 400")
+{
+    TestCertificates certs;
+    GatewaySpec spec = oneApi("/svc", endpointList({"http://127.0.0.1:9"}));
+    spec.listenerTls = certs.listener();
+    spec.accessLog = R"({"path": "access.log", "flush_ms": 50})";
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/svc/v1/x"), 5s);
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 400);
+    const auto lines = waitForLines(gw.directory() + "/access.log", 1);
+    REQUIRE(lines.size() == 1);
+    CHECK(contains(lines[0], "\"-\" 400 " + std::to_string(r->raw.size()) + " "));
+}
+
+TEST_CASE("access log: OPTIONS * shows its target")
+{
+    GatewaySpec spec = oneApi("/svc", endpointList({"http://127.0.0.1:9"}));
+    spec.accessLog = R"({"path": "access.log", "flush_ms": 50})";
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto r = client.exchange("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 5s);
+    REQUIRE_MESSAGE(r, client.error());
+    const auto lines = waitForLines(gw.directory() + "/access.log", 1);
+    REQUIRE(lines.size() == 1);
+    CHECK(contains(lines[0], "\"OPTIONS * HTTP/1.1\" " + std::to_string(r->status) + " "));
 }

@@ -372,8 +372,16 @@ void HttpConnection::answerPlainHttpOnTls()
     const int fd = _stream->fd();
     for (int i = 0; i < 4 && ::recv(fd, _worker.scratch(), Worker::kScratchSize, MSG_DONTWAIT) > 0; ++i) {
     }
-    ssize_t sent = ::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    (void)sent;  // best effort: the connection closes either way
+    // For the access log (written when the caller closes): a request that could not be read.
+    _requestStart = _loop.now();
+    _requestKnown = false;
+    _loggedStatus = 400;
+    _loggedFrom = _outSent;
+    _loggedUpstream = nullptr;
+    const ssize_t sent = ::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent > 0) {  // best effort: the connection closes either way
+        _outSent += static_cast<std::uint64_t>(sent);
+    }
     ::shutdown(fd, SHUT_WR);
 }
 
@@ -1877,7 +1885,7 @@ void HttpConnection::logAccess(bool queuedCounts)
         // Not routed (404, 405, a path refused): answered at once, so the head's text is still
         // in the input buffer. The path is the one received.
         r.method = _head.method;
-        r.path = _head.path;
+        r.path = _head.target == "*" ? _head.target : _head.path;  // OPTIONS * has no path
         r.versionMinor = _versionMinor;
     }
     r.status = _loggedStatus;
