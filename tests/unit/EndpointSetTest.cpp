@@ -228,3 +228,15 @@ TEST_CASE("isIpLiteral: addresses the resolver reads without a lookup")
         CHECK_FALSE(transport::isIpLiteral(name));
     }
 }
+
+TEST_CASE("Address: equal when family, address and port are")
+{
+    std::string error;
+    const auto a = transport::resolve("127.0.0.1", 80, error).front();
+    CHECK(a == transport::resolve("127.1", 80, error).front());  // the same address written otherwise
+    CHECK_FALSE(a == transport::resolve("127.0.0.1", 81, error).front());
+    CHECK_FALSE(a == transport::resolve("127.0.0.2", 80, error).front());
+    const auto v6 = transport::resolve("::1", 80, error).front();
+    CHECK(v6 == transport::resolve("[::1]", 80, error).front());
+    CHECK_FALSE(a == v6);
+}

@@ -11,6 +11,7 @@
 #include "sluice/runtime/Logging.h"
 #include "sluice/runtime/MessageCodecs.h"
 #include "sluice/runtime/transport/HttpCall.h"
+#include "sluice/runtime/transport/LogThrottle.h"
 #include "sluice/runtime/transport/Resolver.h"
 #include "sluice/runtime/routing/PathNormalizer.h"
 #include "sluice/runtime/transport/Worker.h"
@@ -1030,18 +1031,15 @@ bool HttpConnection::connectUpstream(std::string_view early)
         if (_upstream == nullptr && error.local) {
             // Every endpoint would fail the same way, and none of them is to blame. Once per
             // kLocalFailureLogEvery per worker: this happens to every request while it lasts.
-            thread_local Clock::time_point logAfter = Clock::time_point::min();
-            thread_local std::size_t unlogged = 0;
-            ++unlogged;
-            if (_loop.now() >= logAfter) {
-                logAfter = _loop.now() + kLocalFailureLogEvery;
+            thread_local LogThrottle throttle(kLocalFailureLogEvery);
+            std::size_t suppressed = 0;
+            if (throttle.due(_loop.now(), suppressed)) {
                 Logging::get("upstream")->warn(
                     "{} {}: cannot open a connection to {}: {} (the gateway's own limit; the endpoint is not "
                     "suspended){}",
                     ex().method, ex().path, _endpoint->url, error.text,
-                    unlogged == 1 ? std::string()
-                                  : "; " + std::to_string(unlogged) + " such answers since the last message");
-                unlogged = 0;
+                    suppressed == 0 ? std::string()
+                                    : "; " + std::to_string(suppressed + 1) + " such answers since the last message");
             }
             _endpoint = nullptr;
             takeBodyInHand();

@@ -171,12 +171,39 @@ bool Cidr::contains(const Address& address) const noexcept
     return (addr[full] & mask) == (bytes[full] & mask);
 }
 
+namespace {
+
+// "[::1]" -> "::1": what getaddrinfo takes.
+std::string withoutBrackets(const std::string& host)
+{
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+        return host.substr(1, host.size() - 2);
+    }
+    return host;
+}
+
+}  // namespace
+
+bool Address::operator==(const Address& other) const noexcept
+{
+    if (family() != other.family()) {
+        return false;
+    }
+    if (family() == AF_INET) {
+        return storage.v4.sin_port == other.storage.v4.sin_port &&
+               storage.v4.sin_addr.s_addr == other.storage.v4.sin_addr.s_addr;
+    }
+    if (family() == AF_INET6) {
+        return storage.v6.sin6_port == other.storage.v6.sin6_port &&
+               storage.v6.sin6_scope_id == other.storage.v6.sin6_scope_id &&
+               std::memcmp(&storage.v6.sin6_addr, &other.storage.v6.sin6_addr, sizeof(in6_addr)) == 0;
+    }
+    return length == other.length && std::memcmp(&storage, &other.storage, length) == 0;
+}
+
 bool isIpLiteral(const std::string& host)
 {
-    std::string h = host;
-    if (h.size() >= 2 && h.front() == '[' && h.back() == ']') {
-        h = h.substr(1, h.size() - 2);
-    }
+    const std::string h = withoutBrackets(host);
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -196,10 +223,7 @@ std::vector<Address> resolve(const std::string& host, int port, std::string& err
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_ADDRCONFIG;
     addrinfo* result = nullptr;
-    std::string h = host;
-    if (h.size() >= 2 && h.front() == '[' && h.back() == ']') {
-        h = h.substr(1, h.size() - 2);
-    }
+    const std::string h = withoutBrackets(host);
     int rc = ::getaddrinfo(h.c_str(), std::to_string(port).c_str(), &hints, &result);
     std::vector<Address> out;
     if (rc != 0) {

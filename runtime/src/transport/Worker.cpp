@@ -218,7 +218,7 @@ Clock::time_point Worker::onTimer(Clock::time_point now)
             busy.push_back(entry.first);
         }
         for (HttpConnection* c : busy) {
-            c->abandon();
+            c->close();
         }
         _accessLog.flush();
         _loop.stop();
@@ -257,23 +257,18 @@ void Worker::noRoom(int err)
     }
     _acceptRetryAt = _loop.now() + kAcceptRetry;
     _loop.arm(this, nextDeadline());
-    // One message per kNoRoomLogEvery: a client opening connections in a loop must not be able to
-    // fill the log.
-    ++_noRoomUnlogged;
-    if (_loop.now() < _noRoomLogAfter) {
+    std::size_t suppressed = 0;
+    if (!_noRoomLog.due(_loop.now(), suppressed)) {
         return;
     }
-    _noRoomLogAfter = _loop.now() + kNoRoomLogEvery;
     std::string what = err == 0 ? "the limit of " +
                                       std::to_string(_budget.limit(_snapshot->config.http.maxConnections)) +
                                       " client connections (http.max_connections) is reached"
                                 : std::string("cannot accept: ") + std::strerror(err);
     std::string made = reclaimed == 0 ? std::string()
                                       : "; closed " + std::to_string(reclaimed) + " idle connection(s) to make room";
-    std::string count = _noRoomUnlogged == 1
-                            ? std::string()
-                            : " (" + std::to_string(_noRoomUnlogged) + " times since the last message)";
-    _noRoomUnlogged = 0;
+    std::string count =
+        suppressed == 0 ? std::string() : " (" + std::to_string(suppressed + 1) + " times since the last message)";
     Logging::get("transport")
         ->warn("worker {}: {}; new connections wait in the listen backlog{}{}", _index, what, made, count);
 }
@@ -316,7 +311,7 @@ std::size_t Worker::reclaimIdle(std::size_t atLeast)
     std::size_t closed = 0;
     for (std::size_t i = 0; i < idle.size() && closed < n; ++i) {
         if (!idle[i]->inputArrived()) {
-            idle[i]->closeIdle();
+            idle[i]->close();
             ++closed;
         }
     }

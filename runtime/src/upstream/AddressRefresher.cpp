@@ -24,9 +24,8 @@ namespace {
 
 // One round over `sets`; `stopping` is looked at after every lookup, since one may take long.
 template <typename Stopping>
-std::size_t refreshSets(const std::vector<std::shared_ptr<EndpointSet>>& sets, spdlog::logger& log, Stopping stopping)
+void refreshSets(const std::vector<std::shared_ptr<EndpointSet>>& sets, spdlog::logger& log, Stopping stopping)
 {
-    std::size_t changed = 0;
     for (const auto& set : sets) {
         for (const auto& endpoint : set->endpoints()) {
             if (!endpoint->hostIsName) {
@@ -35,26 +34,23 @@ std::size_t refreshSets(const std::vector<std::shared_ptr<EndpointSet>>& sets, s
             std::string error;
             const std::vector<transport::Address> found = transport::resolve(endpoint->host, endpoint->port, error);
             if (stopping()) {
-                return changed;
+                return;
             }
-            const std::string before = endpoint->target().address.str();
+            const transport::Address before = endpoint->target().address;
             if (found.empty()) {
                 log.warn("{} ({}): looking up {} again failed, connections keep going to {}: {}", endpoint->url,
-                         set->apiName, endpoint->host, before, error);
+                         set->apiName, endpoint->host, before.str(), error);
                 continue;
             }
             // The current address while the name still has it: round-robin DNS reorders its
             // answers at every lookup, and connections pooled to one address stay useful.
-            const bool kept = std::any_of(found.begin(), found.end(),
-                                          [&](const transport::Address& a) { return a.str() == before; });
+            const bool kept = std::find(found.begin(), found.end(), before) != found.end();
             if (!kept && endpoint->retarget(found.front())) {
-                ++changed;
                 log.info("{} ({}): {} now resolves to {} (was {}); new connections go there", endpoint->url,
-                         set->apiName, endpoint->host, found.front().str(), before);
+                         set->apiName, endpoint->host, found.front().str(), before.str());
             }
         }
     }
-    return changed;
 }
 
 }  // namespace
@@ -107,11 +103,6 @@ void AddressRefresher::serve(const std::vector<std::shared_ptr<EndpointSet>>& se
         }
     }
     _state->wake.notify_all();
-}
-
-std::size_t AddressRefresher::refresh(const std::vector<std::shared_ptr<EndpointSet>>& sets)
-{
-    return refreshSets(sets, *Logging::get("upstream"), [] { return false; });
 }
 
 void AddressRefresher::run(const std::shared_ptr<State>& state)

@@ -159,11 +159,11 @@ bool Endpoint::retarget(const transport::Address& address)
 {
     std::lock_guard<std::mutex> lock(_targetsMutex);
     const EndpointTarget* current = _target.load(std::memory_order_relaxed);
-    if (current != nullptr && current->address.str() == address.str()) {
+    if (current != nullptr && current->address == address) {
         return false;
     }
     for (const auto& known : _targets) {
-        if (known->address.str() == address.str()) {
+        if (known->address == address) {
             _target.store(known.get(), std::memory_order_release);
             return true;
         }

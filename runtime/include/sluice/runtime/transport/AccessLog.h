@@ -44,8 +44,6 @@ public:
     // Appends whole lines; the first failure is reported on the runtime log, and lines that
     // cannot be written are lost (a worker never waits for its log).
     void write(std::string_view lines) noexcept;
-    // Lines a pipe's reader did not take in time.
-    std::uint64_t dropped() const noexcept { return _dropped.load(std::memory_order_relaxed); }
 
 private:
     AccessLogFile(int fd, AccessLogConfig config, bool stream)

@@ -33,18 +33,18 @@ public:
     void drain();
     // Waiting for a request (the first or the next one) with nothing buffered either way, or for
     // a TLS client's first byte: such a connection can be closed to make room for a new client
-    // (closeIdle) as a timeout would close it.
+    // (close) as a timeout would close it.
     bool idle() const noexcept
     {
         return !_closed && ((_state == State::ReadHead && _in.empty() && _out.empty()) ||
                             (_state == State::Handshake && _stream->silent()));
     }
-    void closeIdle() { closeNow(); }
+    // Ends the connection at once, whatever it is doing: to make room for a new client when
+    // idle, or at the end of the shutdown grace period.
+    void close() { closeNow(); }
     // Bytes from the client wait in the socket (one non-blocking peek; an end of stream is not
     // bytes).
     bool inputArrived() const noexcept;
-    // Ends the connection at once, whatever it is doing (shutdown after the grace period).
-    void abandon() { closeNow(); }
     // Since when it waits for a request: accepted, or the last response handed over.
     Clock::time_point waitingSince() const noexcept { return _waitingSince; }
 

@@ -27,6 +27,8 @@ struct Address {
 
     std::string str() const;      // "1.2.3.4:80" or "[::1]:80"
     std::string ip() const;       // "1.2.3.4" or "::1"
+    // The same family, address and port (IPv6: and scope).
+    bool operator==(const Address& other) const noexcept;
 };
 
 // An address block such as 10.0.0.0/8 or ::1/128 (a bare address is a /32 or /128).

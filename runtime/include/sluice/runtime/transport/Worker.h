@@ -13,6 +13,7 @@
 #include "sluice/runtime/transport/AccessLog.h"
 #include "sluice/runtime/transport/ConnectionBudget.h"
 #include "sluice/runtime/transport/EventLoop.h"
+#include "sluice/runtime/transport/LogThrottle.h"
 #include "sluice/runtime/transport/UpstreamConnection.h"
 
 namespace sluice::runtime::transport {
@@ -79,7 +80,7 @@ private:
     std::size_t reclaimIdle(std::size_t atLeast);
     Clock::time_point nextDeadline() const noexcept;
     static constexpr std::chrono::milliseconds kAcceptRetry{100};
-    static constexpr std::chrono::seconds kNoRoomLogEvery{10};
+
 
     unsigned _index;
     EventLoop _loop;
@@ -97,8 +98,7 @@ private:
     std::vector<Worker*> _peers;
     Clock::time_point _acceptRetryAt = Clock::time_point::max();
     Clock::time_point _reclaimAfter = Clock::time_point::min();
-    Clock::time_point _noRoomLogAfter = Clock::time_point::min();
-    std::size_t _noRoomUnlogged = 0;  // pauses since the last message about them
+    LogThrottle _noRoomLog{std::chrono::seconds(10)};
     std::thread _thread;
 };
 

@@ -34,9 +34,6 @@ public:
     // No more lookups; a lookup in progress is abandoned (its result is not used). For shutdown.
     void stop();
 
-    // One round now, on the calling thread (tests); returns how many endpoints changed address.
-    static std::size_t refresh(const std::vector<std::shared_ptr<EndpointSet>>& sets);
-
 private:
     struct State;
     AddressRefresher();

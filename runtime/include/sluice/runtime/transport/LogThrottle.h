@@ -1,0 +1,36 @@
+#pragma once
+
+#include <cstddef>
+
+#include "sluice/runtime/transport/EventLoop.h"
+
+namespace sluice::runtime::transport {
+
+// At most one message per `every` about an event that can repeat for every request or
+// connection (a client opening connections in a loop must not be able to fill the log).
+// THREADING: one thread (a worker's).
+class LogThrottle {
+public:
+    explicit LogThrottle(Clock::duration every) noexcept : _every(every) {}
+
+    // Counts one event; true when a message is due now. `suppressed` then says how many events
+    // since the last message went without one.
+    bool due(Clock::time_point now, std::size_t& suppressed) noexcept
+    {
+        ++_events;
+        if (now < _next) {
+            return false;
+        }
+        _next = now + _every;
+        suppressed = _events - 1;
+        _events = 0;
+        return true;
+    }
+
+private:
+    Clock::duration _every;
+    Clock::time_point _next = Clock::time_point::min();
+    std::size_t _events = 0;
+};
+
+}  // namespace sluice::runtime::transport
