@@ -153,6 +153,7 @@ def final(runs_path, rss_path, out_csv, summary_csv):
         row["cpu_ratio_nginx_over_sluice"] = med([ratio(p["nginx"]["cpu_us_req"], p["sluice"]["cpu_us_req"])
                                                   for p in complete])
         row["rps_ratio_sluice_over_nginx"] = med([ratio(p["sluice"]["rps"], p["nginx"]["rps"]) for p in complete])
+        row["p99_ratio_nginx_over_sluice"] = med([ratio(p["nginx"]["p99_ms"], p["sluice"]["p99_ms"]) for p in complete])
         rows.append(row)
 
     if rows:
@@ -168,11 +169,11 @@ def final(runs_path, rss_path, out_csv, summary_csv):
           ("/".join(sorted({str(r["pairs"]) for r in rows})) or "0"))
     for row in rows:
         print("  %-8s w%d c%-3d  CPU us/req nginx %6.2f sluice %6.2f  nginx/sluice %5.2f | req/s nginx %8.0f "
-              "sluice %8.0f  sluice/nginx %5.2f | p50 %6.2f/%6.2f ms  p99 %6.2f/%6.2f ms"
+              "sluice %8.0f  sluice/nginx %5.2f | p50 %6.2f/%6.2f ms  p99 %6.2f/%6.2f ms  nginx/sluice %5.2f"
               % (row["scenario"], row["workers"], row["conns"], row["nginx_cpu_us_per_req"],
                  row["sluice_cpu_us_per_req"], row["cpu_ratio_nginx_over_sluice"], row["nginx_req_per_s"],
                  row["sluice_req_per_s"], row["rps_ratio_sluice_over_nginx"], row["nginx_p50_ms"],
-                 row["sluice_p50_ms"], row["nginx_p99_ms"], row["sluice_p99_ms"]))
+                 row["sluice_p50_ms"], row["nginx_p99_ms"], row["sluice_p99_ms"], row["p99_ratio_nginx_over_sluice"]))
 
     print("\n== Peak RSS (VmHWM; nginx = master + workers), per proxy start")
     seen = set()
@@ -202,8 +203,9 @@ def final(runs_path, rss_path, out_csv, summary_csv):
 
     print("\n== Markdown (paste into the README)\n")
     print("| scenario | workers | conns | CPU µs/req nginx | CPU µs/req Sluice | CPU nginx/Sluice (paired) | req/s nginx |"
-          " req/s Sluice | req/s Sluice/nginx (paired) | p50 ms nginx / Sluice | p99 ms nginx / Sluice | peak RSS MiB nginx / Sluice | errors nginx / Sluice |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          " req/s Sluice | req/s Sluice/nginx (paired) | p50 ms nginx / Sluice | p99 ms nginx / Sluice |"
+          " p99 nginx/Sluice (paired) | peak RSS MiB nginx / Sluice | errors nginx / Sluice |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         def mib(v):
             return "n/a" if v is None else "%.1f" % (v / 1024)
@@ -211,15 +213,17 @@ def final(runs_path, rss_path, out_csv, summary_csv):
             n = row[p + "_non2xx"] + row[p + "_socket_errors"] + row[p + "_crashes"]
             return "0" if n == 0 else "%d non-2xx, %d socket, %d crash" % (
                 row[p + "_non2xx"], row[p + "_socket_errors"], row[p + "_crashes"])
-        print("| %s | %d | %d | %s | %s | **%s** | %s | %s | **%s** | %s / %s | %s / %s | %s / %s | %s / %s |"
+        print("| %s | %d | %d | %s | %s | **%s** | %s | %s | **%s** | %s / %s | %s / %s | **%s** | %s / %s | %s / %s |"
               % (row["scenario"], row["workers"], row["conns"], fmt(row["nginx_cpu_us_per_req"], 1),
                  fmt(row["sluice_cpu_us_per_req"], 1), fmt(row["cpu_ratio_nginx_over_sluice"]),
                  fmt(row["nginx_req_per_s"], 0), fmt(row["sluice_req_per_s"], 0),
                  fmt(row["rps_ratio_sluice_over_nginx"]), fmt(row["nginx_p50_ms"]), fmt(row["sluice_p50_ms"]),
-                 fmt(row["nginx_p99_ms"]), fmt(row["sluice_p99_ms"]), mib(row["nginx_peak_rss_kb"]),
+                 fmt(row["nginx_p99_ms"]), fmt(row["sluice_p99_ms"]), fmt(row["p99_ratio_nginx_over_sluice"]),
+                 mib(row["nginx_peak_rss_kb"]),
                  mib(row["sluice_peak_rss_kb"]), errs("nginx"), errs("sluice")))
     print("\nMedians over the pairs of one run; *(paired)* = median of the per-pair ratios. CPU µs/req = the proxy's"
-          " utime+stime (all processes/threads) per completed request. Peak RSS = VmHWM (nginx: master + workers).")
+          " utime+stime (all processes/threads) per completed request. Every paired ratio is > 1 where Sluice does"
+          " better. Peak RSS = VmHWM (nginx: master + workers).")
     # Exit status: only Sluice's errors count; the reference's are reported above.
     return 1 if any(r["proxy"] == "sluice" for r in bad) else 0
 
