@@ -187,6 +187,7 @@ void EventLoop::run()
         }
     }
     runPosted();
+    _stopping = false;  // a later run() goes on until the next stop()
 }
 
 }  // namespace sluice::runtime::transport

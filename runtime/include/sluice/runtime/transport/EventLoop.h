@@ -65,7 +65,7 @@ public:
     void resumeNext(IoHandler* handler);
     void forget(IoHandler* handler);
 
-    // Runs until stop(). Thread: the loop's own.
+    // Runs until stop(); may be run again afterwards. Thread: the loop's own.
     void run();
     void stop();  // thread-safe
 
