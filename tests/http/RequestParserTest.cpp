@@ -569,6 +569,39 @@ TEST_CASE("connectionHasToken and isHopByHop")
     CHECK_FALSE(isHopByHop("Trailers", headers));
 }
 
+TEST_CASE("HopByHopFilter answers like isHopByHop: eight Connection tokens kept and more looked up")
+{
+    std::vector<HeaderField> headers = {
+        {"Connection", "keep-alive, X-Secret"},
+        {"Host", "a"},
+        {"connection", " Upgrade ,, X-Other\t"},
+    };
+    const std::vector<std::string_view> names = {"X-SECRET", "x-other", "Upgrade", "te", "Host", "X-Secret-2",
+                                                 "Content-Length", "", "X-T9", "x-t12", "X-T13"};
+    auto agrees = [&] {
+        HopByHopFilter filter(headers);
+        for (std::string_view name : names) {
+            CAPTURE(name);
+            CHECK(filter(name) == isHopByHop(name, headers));
+        }
+    };
+    agrees();
+    {
+        HopByHopFilter filter(headers);
+        CHECK(filter("x-secret"));
+        CHECK(filter("X-OTHER"));
+        CHECK_FALSE(filter("X-Secret-2"));
+        CHECK_FALSE(filter(""));
+    }
+    // Twelve tokens: the first eight are kept, the rest are found in the headers.
+    headers.push_back({"Connection", "X-T1, X-T2, X-T3, X-T4, X-T5, X-T6, X-T7, X-T8, X-T9, X-T10, X-T11, X-T12"});
+    agrees();
+    HopByHopFilter filter(headers);
+    CHECK(filter("x-t12"));
+    CHECK(filter("X-T9"));
+    CHECK_FALSE(filter("X-T13"));
+}
+
 TEST_CASE("every byte value at every position of a field value and a target is judged alike")
 {
     // The scans skip eight plain bytes at a time; this pins them to the byte-by-byte rules.

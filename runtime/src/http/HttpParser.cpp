@@ -1126,8 +1126,18 @@ bool isHopByHop(std::string_view name, const std::vector<HeaderField>& headers)
 HopByHopFilter::HopByHopFilter(const std::vector<HeaderField>& headers) noexcept : _headers(headers)
 {
     for (const HeaderField& field : headers) {
-        if (equalsLower(field.name, "connection")) {
-            _anyConnection = true;
+        if (!equalsLower(field.name, "connection")) {
+            continue;
+        }
+        forEachListElement(field.value, [this](std::string_view token) {
+            if (_tokenCount == kKeptTokens) {
+                _moreTokens = true;
+                return false;
+            }
+            _tokens[_tokenCount++] = token;
+            return true;
+        });
+        if (_moreTokens) {
             break;
         }
     }
@@ -1145,7 +1155,18 @@ bool isHopByHopName(std::string_view name) noexcept
 
 bool HopByHopFilter::operator()(std::string_view name) const noexcept
 {
-    return isHopByHopName(name) || (_anyConnection && connectionHasToken(_headers, name));
+    if (isHopByHopName(name)) {
+        return true;
+    }
+    if (_moreTokens) {
+        return connectionHasToken(_headers, name);
+    }
+    for (std::size_t i = 0; i < _tokenCount; ++i) {
+        if (fieldNameEquals(_tokens[i], name)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 }  // namespace sluice::runtime::http

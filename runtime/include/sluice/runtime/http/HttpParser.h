@@ -125,16 +125,21 @@ bool isHopByHop(std::string_view name, const std::vector<HeaderField>& headers);
 // The same for the fixed list only (no message's Connection fields to consult).
 bool isHopByHopName(std::string_view name) noexcept;
 
-// The same answer for every field of one message, with its Connection fields found once (the
-// per-name form rescans all headers for each name). `headers` must outlive the filter.
+// The same answer for every field of one message, with the tokens of its Connection fields
+// collected once (the per-name form rescans all headers for each name). `headers` must outlive
+// the filter.
 class HopByHopFilter {
 public:
     explicit HopByHopFilter(const std::vector<HeaderField>& headers) noexcept;
     bool operator()(std::string_view name) const noexcept;
 
 private:
+    static constexpr std::size_t kKeptTokens = 8;  // more (rare) are looked up in the headers
+
     const std::vector<HeaderField>& _headers;
-    bool _anyConnection = false;
+    std::string_view _tokens[kKeptTokens];
+    std::size_t _tokenCount = 0;
+    bool _moreTokens = false;
 };
 
 }  // namespace sluice::runtime::http
