@@ -608,7 +608,7 @@ TEST_CASE("router: path parameters after a semicolon do not change which API or 
     std::vector<ApiRuntime> apis;
     apis.push_back(makeApi("svc", "/svc", "v1", false, {{"/admin", kAll}, {"/pets/{id}", kAll}, {"/*", kAll}}));
     Router router(apis);
-    for (const char* path : {"/svc/v1/admin;x", "/svc/v1/admin;", "/svc/v1/admin;jsessionid=1", "/svc;a/v1;b/admin;c"}) {
+    for (const char* path : {"/svc/v1/admin;x", "/svc/v1/admin;", "/svc/v1/admin;jsessionid=1", "/svc/v1/admin;a;b=c"}) {
         CAPTURE(path);
         RouteMatch m = router.route("GET", path);
         REQUIRE(m.status == RouteStatus::Matched);
@@ -626,6 +626,28 @@ TEST_CASE("router: path parameters after a semicolon do not change which API or 
     CHECK(templateOf(escaped) == "/*");
 }
 
+TEST_CASE("router: path parameters on a segment of an API's context or version are refused")
+{
+    // The backend never gets them (the prefix becomes the endpoint's path), and handlers would see
+    // a path that a policy written for "/svc/v1/..." or "/svc/admin/..." does not recognise.
+    std::vector<ApiRuntime> apis;
+    apis.push_back(makeApi("svc", "/svc", "v1", true, {{"/admin", kAll}, {"/*", kAll}}));
+    apis.push_back(makeApi("inner", "/svc/admin", "v2", false, {{"/*", kAll}}));
+    Router router(apis);
+    for (const char* path : {"/svc;a/v1/admin", "/svc/v1;b/admin", "/svc;/v1/x", "/svc;a/admin", "/svc/admin;x/v2/y",
+                             "/svc/admin/v2;jsessionid=1/y", "/svc;a/v1;b/admin;c"}) {
+        CAPTURE(path);
+        RouteMatch m = router.route("GET", path);
+        CHECK(m.status == RouteStatus::PrefixParameter);
+        CHECK(m.api == nullptr);
+    }
+    // After the prefix they are the resource's, as above; an escaped ';' is data everywhere.
+    CHECK(router.route("GET", "/svc/v1/admin;x").status == RouteStatus::Matched);
+    CHECK(router.route("GET", "/svc/admin/v2/y;x").status == RouteStatus::Matched);
+    RouteMatch escaped = router.route("GET", "/svc%3Bx/v1/admin");
+    CHECK(escaped.status != RouteStatus::PrefixParameter);
+}
+
 TEST_CASE("router: names compare percent-decoded, so an escaped reserved character is the character")
 {
     // Tomcat, Spring, nginx and Go decode "%24" before matching: "/%24metadata" is "/$metadata".
@@ -635,12 +657,13 @@ TEST_CASE("router: names compare percent-decoded, so an escaped reserved charact
     apis.push_back(makeApi("root", "/", "v1", true, {{"/*", kAll}}));
     Router router(apis);
     for (const char* path : {"/a:b/v$1/$metadata", "/a%3Ab/v$1/$metadata", "/a:b/v%241/%24metadata",
-                             "/a%3Ab;p/v%241;q/%24metadata;r"}) {
+                             "/a%3Ab/v%241/%24metadata;r"}) {
         CAPTURE(path);
         RouteMatch m = router.route("GET", path);
         CHECK(apiOf(m) == "odd");
         CHECK(templateOf(m) == "/$metadata");
     }
+    CHECK(router.route("GET", "/a%3Ab;p/v%241;q/%24metadata;r").status == RouteStatus::PrefixParameter);
     CHECK(templateOf(router.route("GET", "/a:b/v$1/users/%40me")) == "/users/@me");
     // A decoded "%3B" is data, a literal ';' starts parameters.
     CHECK(templateOf(router.route("GET", "/a:b/v$1/x%3By")) == "/x%3By");

@@ -84,6 +84,15 @@ TEST_CASE("path confusion: a segment that is nothing but a path parameter is ref
                              "/svc/v1/admin/;", "/svc/v1/;x/;y/admin", "/svc/;x/v1/admin", "/svc/v1/x/;/../admin"}) {
         expectRefused(gw.port(), getRequest(path));
     }
+    // On the API's context or version, parameters would reach no backend (the prefix becomes the
+    // endpoint's path) while handlers saw them: a policy on "/svc/v1/..." would not recognise
+    // "/svc;x/v1/...". Refused.
+    for (const char* path : {"/svc;x/v1/admin", "/svc/v1;x/admin", "/svc;/v1/admin", "/svc/v1;jsessionid=1/x"}) {
+        CAPTURE(path);
+        HttpResponse r = send(gw.port(), getRequest(path));
+        CHECK(r.status == 400);
+        CHECK(r.body.find("context or version") != std::string::npos);
+    }
     // A parameter on a named segment is fine and keeps routing on that name.
     CHECK(send(gw.port(), getRequest("/svc/v1/admin;x")).status == 403);
     CHECK(send(gw.port(), getRequest("/svc/v1/x;/../admin")).status == 403);

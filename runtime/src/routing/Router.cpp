@@ -532,6 +532,10 @@ RouteMatch Router::route(std::string_view method, std::string_view normalizedPat
         match.status = RouteStatus::Escaped;
         return match;
     }
+    if (normalizedPath.substr(0, normalizedPath.size() - remainder.size()).find(';') != std::string_view::npos) {
+        match.status = RouteStatus::PrefixParameter;
+        return match;
+    }
     const Impl::Api& api = _impl->apis[prefix->apiIndex];
     match.api = api.runtime;
     match.resourcePath = remainder.empty() ? std::string("/") : std::string(remainder);

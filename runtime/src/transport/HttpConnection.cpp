@@ -725,6 +725,9 @@ void HttpConnection::routeAndRun()
         _headConsumed = true;
         if (match.status == routing::RouteStatus::Escaped) {
             respondLocal(400, kBadRequest, "Bad Request", "The path leaves its API through a '..' segment.");
+        } else if (match.status == routing::RouteStatus::PrefixParameter) {
+            respondLocal(400, kBadRequest, "Bad Request",
+                         "Path parameters (';') are not accepted on an API's context or version.");
         } else if (match.status == routing::RouteStatus::MethodNotAllowed) {
             ex().responseHeaders.set("Allow", match.allowedMethods);
             respondLocal(405, kMethodNotAllowed, "Method Not Allowed",

@@ -53,7 +53,11 @@ namespace sluice::runtime::routing {
 // Escaped: a ".." segment of the request reached into the prefix (context and version) of the API
 // the resolved path would go to; no API is chosen. Meant to be answered 400 (a caller that knows
 // only the other statuses answers it like NotFound: still no API and no backend is reached).
-enum class RouteStatus { Matched, NotFound, MethodNotAllowed, Escaped };
+// PrefixParameter: a segment of the API's prefix carries ';' path parameters ("/shop;x/v1/...").
+// Routing would ignore them and the backend would never see them (the prefix is replaced by the
+// endpoint's path), but the path handlers see would have them, so a policy deciding on that path
+// could be passed by. No API is chosen; meant to be answered 400.
+enum class RouteStatus { Matched, NotFound, MethodNotAllowed, Escaped, PrefixParameter };
 
 struct RouteMatch {
     RouteStatus status = RouteStatus::NotFound;
