@@ -29,6 +29,9 @@ void* Arena::allocate(std::size_t size) noexcept
             return nullptr;
         }
         _chunks.push_back(std::move(chunk));
+        if (_chunks.size() == 1) {
+            _firstCapacity = cap;
+        }
         _used = 0;
         _capacity = cap;
     }
@@ -50,6 +53,10 @@ void Arena::release() noexcept
 
 void Arena::reset() noexcept
 {
+    if (!_chunks.empty() && _firstCapacity != _chunkSize) {
+        release();  // a first chunk made for one large allocation is not kept
+        return;
+    }
     if (_chunks.size() > 1) {
         _chunks.erase(_chunks.begin() + 1, _chunks.end());
     }

@@ -170,3 +170,27 @@ TEST_CASE("Exchange: attributes expose the request and every exchange gets its o
     CHECK_FALSE(a.requestId().empty());
     CHECK(a.requestId() != first);  // the next exchange on the connection gets its own
 }
+
+TEST_CASE("Arena: reset keeps the first chunk for the next exchange, unless it was made for one large allocation")
+{
+    Arena arena(256);
+    auto* first = static_cast<char*>(arena.allocate(100));
+    REQUIRE(first != nullptr);
+    std::memset(first, 'x', 100);
+    REQUIRE(arena.allocate(200) != nullptr);  // a second chunk
+    arena.reset();
+    CHECK(arena.bytesAllocated() == 0);
+    auto* again = static_cast<char*>(arena.allocate(100));
+    CHECK(again == first);      // the first chunk, reused
+    CHECK(again[0] == '\0');    // zeroed again
+    CHECK(again[99] == '\0');
+
+    Arena large(256);
+    auto* big = static_cast<char*>(large.allocate(10000));  // the first chunk fits this one allocation
+    REQUIRE(big != nullptr);
+    large.reset();
+    CHECK(large.bytesAllocated() == 0);
+    auto* small = static_cast<char*>(large.allocate(16));
+    REQUIRE(small != nullptr);
+    CHECK(large.allocate(300) != nullptr);  // chunks of the normal size again
+}

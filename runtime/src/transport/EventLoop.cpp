@@ -179,11 +179,12 @@ void EventLoop::run()
         }
         runTimers();
         while (!_deferred.empty()) {
-            std::vector<std::function<void()>> deferred;
-            deferred.swap(_deferred);
-            for (auto& d : deferred) {
+            // The two vectors trade places and keep their capacity: no allocation per iteration.
+            _runningDeferred.swap(_deferred);
+            for (auto& d : _runningDeferred) {
                 d();
             }
+            _runningDeferred.clear();
         }
     }
     runPosted();

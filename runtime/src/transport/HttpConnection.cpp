@@ -315,8 +315,9 @@ void HttpConnection::releaseExchange() noexcept
     if (_exchange == nullptr) {
         return;
     }
-    _exchange->reset();  // nothing may point into the arena once it is released
-    _exchange->arena.release();
+    // Nothing may point into the arena once it is reset. A spare exchange keeps the arena's
+    // first chunk (4 KiB): the next request takes it without malloc.
+    _exchange->reset();
     for (std::string* body : {&_exchange->transportBuffers.requestBody, &_exchange->transportBuffers.responseBody}) {
         if (body->capacity() > kKeptBodyCapacity) {
             std::string().swap(*body);  // a spare exchange keeps no large buffer

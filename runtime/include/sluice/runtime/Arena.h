@@ -24,7 +24,8 @@ public:
     }
 
     std::size_t bytesAllocated() const noexcept { return _total; }
-    // Forgets every allocation but keeps the first chunk for reuse.
+    // Forgets every allocation but keeps the first chunk for reuse (unless it was made larger
+    // than the chunk size for one large allocation).
     void reset() noexcept;
     // Forgets every allocation and returns all memory (an idle connection holds none).
     void release() noexcept;
@@ -35,6 +36,7 @@ private:
     std::size_t _limit;
     std::size_t _used = 0;
     std::size_t _capacity = 0;
+    std::size_t _firstCapacity = 0;
     std::size_t _total = 0;
 };
 
