@@ -4,8 +4,6 @@
 // over the state of the endpoints both have).
 #include "sluice/runtime/upstream/HealthChecker.h"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,6 +14,7 @@
 #include <doctest/doctest.h>
 
 #include "sluice/runtime/Config.h"
+#include "support/Loopback.h"
 #include "support/TempDir.h"
 
 using namespace sluice::runtime;
@@ -67,14 +66,8 @@ class RefusingPort {
 public:
     RefusingPort()
     {
-        _fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-        socklen_t length = sizeof addr;
-        REQUIRE(::getsockname(_fd, reinterpret_cast<sockaddr*>(&addr), &length) == 0);
-        _port = ntohs(addr.sin_port);
+        _fd = sluice::test::bindLoopback(_port);
+        REQUIRE(_fd >= 0);
     }
     ~RefusingPort() { ::close(_fd); }
     RefusingPort(const RefusingPort&) = delete;

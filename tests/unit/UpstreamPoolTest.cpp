@@ -3,15 +3,17 @@
 // the next exchange.
 #include "sluice/runtime/transport/UpstreamConnection.h"
 
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <doctest/doctest.h>
+
+#include "support/Loopback.h"
 
 using namespace sluice::runtime;
 using namespace sluice::runtime::transport;
@@ -24,15 +26,9 @@ class OneConnectionBackend {
 public:
     OneConnectionBackend()
     {
-        _listener = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(_listener, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        _listener = sluice::test::bindLoopback(_port);
+        REQUIRE(_listener >= 0);
         REQUIRE(::listen(_listener, 4) == 0);
-        socklen_t len = sizeof a;
-        REQUIRE(::getsockname(_listener, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-        _port = ntohs(a.sin_port);
         _thread = std::thread([this] { serve(); });
     }
     ~OneConnectionBackend()
