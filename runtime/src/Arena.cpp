@@ -32,6 +32,7 @@ void* Arena::allocate(std::size_t size) noexcept
         if (_chunks.size() == 1) {
             _firstCapacity = cap;
         }
+        _held += cap;
         _used = 0;
         _capacity = cap;
     }
@@ -46,6 +47,7 @@ void Arena::release() noexcept
 {
     _chunks.clear();
     _chunks.shrink_to_fit();
+    _held = 0;
     _used = 0;
     _capacity = 0;
     _total = 0;
@@ -60,6 +62,7 @@ void Arena::reset() noexcept
     if (_chunks.size() > 1) {
         _chunks.erase(_chunks.begin() + 1, _chunks.end());
     }
+    _held = _chunks.empty() ? 0 : _firstCapacity;
     _used = 0;
     _capacity = _chunks.empty() ? 0 : _chunkSize;
     _total = 0;

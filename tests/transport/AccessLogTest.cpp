@@ -205,12 +205,7 @@ TEST_CASE("access log: a pipe whose reader stalls drops lines instead of holding
 
 TEST_CASE("access log: exchanges cut by the end of the shutdown grace period are logged")
 {
-    ScriptedBackend backend([](const ReceivedRequest&) {
-        BackendReply reply;
-        reply.delay = 3s;
-        reply.bytes = httpResponse(200, "late");
-        return reply;
-    });
+    ScriptedBackend backend(delayedReply(3s, "late"));
     GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
     spec.accessLog = R"({"path": "access.log", "flush_ms": 5000})";
     spec.shutdownGraceMs = 300;

@@ -191,12 +191,8 @@ TEST_CASE("timeouts: a 408 after an earlier exchange carries none of that exchan
 
 TEST_CASE("timeouts: header_timeout_ms does not limit how long the backend may take")
 {
-    ScriptedBackend backend([](const ReceivedRequest&) {
-        BackendReply reply;
-        reply.delay = 800ms;  // within read_ms (the default, 60 s), far beyond header_timeout_ms
-        reply.bytes = httpResponse(200, "slow but fine");
-        return reply;
-    });
+    // Within read_ms (the default, 60 s), far beyond header_timeout_ms.
+    ScriptedBackend backend(delayedReply(800ms, "slow but fine"));
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", kTightLimits));
     RawClient client(gw.port());
     auto r = client.exchange(getRequest("/svc/v1/slow"), 5s);

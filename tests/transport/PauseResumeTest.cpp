@@ -217,12 +217,7 @@ TEST_CASE("pause: a large request body that arrived during a request-phase pause
 
 TEST_CASE("pause: after a request-phase pause a slow backend still gets its full read_ms and a 504")
 {
-    ScriptedBackend backend([](const ReceivedRequest&) {
-        BackendReply reply;
-        reply.delay = 1500ms;
-        reply.bytes = httpResponse(200, "too late");
-        return reply;
-    });
+    ScriptedBackend backend(delayedReply(1500ms, "too late"));
     GatewaySpec spec;
     spec.testPlugins = true;
     spec.apis.emplace_back("req", apiJson("/req", endpointList({backend.url()}),

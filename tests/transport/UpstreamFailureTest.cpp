@@ -83,12 +83,7 @@ TEST_CASE("upstream: an unreachable backend gives 502, then 503 while its only e
 
 TEST_CASE("upstream: a backend slower than read_ms gives 504")
 {
-    ScriptedBackend backend([](const ReceivedRequest&) {
-        BackendReply reply;
-        reply.delay = 1500ms;
-        reply.bytes = httpResponse(200, "too late");
-        return reply;
-    });
+    ScriptedBackend backend(delayedReply(1500ms, "too late"));
     GatewaySpec spec;
     spec.apis.emplace_back("noretry", apiJson("/noretry", endpointList({backend.url()}),
                                               R"("timeouts": {"read_ms": 300}, "retries": 0)"));

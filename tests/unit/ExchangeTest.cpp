@@ -178,8 +178,10 @@ TEST_CASE("Arena: reset keeps the first chunk for the next exchange, unless it w
     REQUIRE(first != nullptr);
     std::memset(first, 'x', 100);
     REQUIRE(arena.allocate(200) != nullptr);  // a second chunk
+    CHECK(arena.bytesHeld() == 512);
     arena.reset();
     CHECK(arena.bytesAllocated() == 0);
+    CHECK(arena.bytesHeld() == 256);  // the first chunk only
     auto* again = static_cast<char*>(arena.allocate(100));
     CHECK(again == first);      // the first chunk, reused
     CHECK(again[0] == '\0');    // zeroed again
@@ -188,9 +190,12 @@ TEST_CASE("Arena: reset keeps the first chunk for the next exchange, unless it w
     Arena large(256);
     auto* big = static_cast<char*>(large.allocate(10000));  // the first chunk fits this one allocation
     REQUIRE(big != nullptr);
+    CHECK(large.bytesHeld() >= 10000);
     large.reset();
     CHECK(large.bytesAllocated() == 0);
+    CHECK(large.bytesHeld() == 0);  // the 10,000-byte chunk was given back
     auto* small = static_cast<char*>(large.allocate(16));
     REQUIRE(small != nullptr);
-    CHECK(large.allocate(300) != nullptr);  // chunks of the normal size again
+    CHECK(large.bytesHeld() == 256);  // chunks of the normal size again
+    CHECK(large.allocate(300) != nullptr);
 }

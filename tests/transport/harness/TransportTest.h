@@ -32,6 +32,17 @@ inline BackendScript echo(std::string name = "backend")
     };
 }
 
+// A backend that answers every request with 200 and `body`, after `delay`.
+inline BackendScript delayedReply(std::chrono::milliseconds delay, std::string body)
+{
+    return [delay, body = std::move(body)](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.delay = delay;
+        reply.bytes = httpResponse(200, body);
+        return reply;
+    };
+}
+
 // A request written out as given: start line, field lines and body, no framing added, so that
 // tests can send any framing they want to see refused or accepted.
 inline std::string postRequest(const std::vector<std::string>& fields, const std::string& body = "",

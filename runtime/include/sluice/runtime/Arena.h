@@ -24,6 +24,8 @@ public:
     }
 
     std::size_t bytesAllocated() const noexcept { return _total; }
+    // Memory the arena holds (its chunks), allocated or not.
+    std::size_t bytesHeld() const noexcept { return _held; }
     // Forgets every allocation but keeps the first chunk for reuse (unless it was made larger
     // than the chunk size for one large allocation).
     void reset() noexcept;
@@ -37,6 +39,7 @@ private:
     std::size_t _used = 0;
     std::size_t _capacity = 0;
     std::size_t _firstCapacity = 0;
+    std::size_t _held = 0;
     std::size_t _total = 0;
 };
 

@@ -81,7 +81,6 @@ private:
     Clock::time_point nextDeadline() const noexcept;
     static constexpr std::chrono::milliseconds kAcceptRetry{100};
 
-
     unsigned _index;
     EventLoop _loop;
     AccessLogWriter _accessLog{_loop};  // after _loop: flushed before the loop goes
