@@ -226,6 +226,13 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
                 cfg.http.trustedProxies.push_back(list->getElement<std::string>(i));
             }
         }
+        // The schema allows only "reject", "strip" and "forward".
+        const auto methodOverride = get<std::string>(h, "method_override", "reject");
+        if (methodOverride == "strip") {
+            cfg.http.methodOverride = MethodOverride::Strip;
+        } else if (methodOverride == "forward") {
+            cfg.http.methodOverride = MethodOverride::Forward;
+        }
     }
     if (root->has("plugins")) {
         auto plugins = root->getObject("plugins");

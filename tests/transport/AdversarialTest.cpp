@@ -773,3 +773,72 @@ TEST_CASE("adversarial: requests pipelined behind a chunked body before a half-c
         CHECK(get->body == "backend GET /after");
     }
 }
+
+TEST_CASE("adversarial: a method override field naming another method is refused before the backend")
+{
+    // Express's method-override, Rails' Rack::MethodOverride (for POST), Symfony's
+    // HttpMethodParameterOverride and many Google and Microsoft APIs run the method such a field
+    // names. Routed and policed as a GET on a read-only resource, it would run a DELETE there.
+    ScriptedBackend backend(reflect());
+    GatewaySpec spec;
+    spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.url()}), "",
+                                          R"([{"uri_template": "/*", "methods": ["GET", "POST"]}])"));
+    SluicedProcess gw(spec);
+    const std::vector<std::string> fields = {"X-HTTP-Method-Override: DELETE", "x-http-method: PUT",
+                                             "X-Method-Override: PATCH",       "X_HTTP_Method_Override: DELETE",
+                                             "X-Http_Method: DELETE",          "X-HTTP-Method-Override: get"};
+    for (const auto& field : fields) {
+        CAPTURE(field);
+        RawClient client(gw.port());
+        auto r = client.exchange(getRequest("/svc/v1/x", {field}));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 400);
+        CHECK(r->errorCode() == 101400);
+        CHECK(r->body.find("method itself") != std::string::npos);
+        // The connection stays usable: only the request was refused.
+        auto next = client.exchange(getRequest("/svc/v1/after"));
+        REQUIRE_MESSAGE(next, client.error());
+        CHECK(next->status == 200);
+    }
+    // A POST tunnelling a DELETE is refused the same way.
+    RawClient client(gw.port());
+    auto post = client.exchange(postRequest({"Host: a", "X-HTTP-Method-Override: DELETE", "Content-Length: 2"}, "{}"));
+    REQUIRE_MESSAGE(post, client.error());
+    CHECK(post->status == 400);
+    // One naming the request line's own method changes nothing, and is not passed on.
+    RawClient plain(gw.port());
+    auto same = plain.exchange(getRequest("/svc/v1/same", {"X-HTTP-Method-Override: GET"}));
+    REQUIRE_MESSAGE(same, plain.error());
+    CHECK(same->status == 200);
+    REQUIRE(backend.waitForRequests(fields.size() + 1, 2s));
+    CHECK(backend.requestCount() == fields.size() + 1);
+    for (const auto& up : backend.requests()) {
+        CAPTURE(up.target);
+        CHECK(up.method == "GET");
+        CHECK_FALSE(up.header("X-HTTP-Method-Override"));
+        CHECK(up.raw.find("DELETE") == std::string::npos);
+    }
+}
+
+TEST_CASE("adversarial: http.method_override strip drops the field and forward passes it on")
+{
+    ScriptedBackend backend(reflect());
+    SluicedProcess strip(oneApi("/svc", endpointList({backend.url()}), "", R"({"method_override": "strip"})"));
+    RawClient client(strip.port());
+    auto stripped = client.exchange(getRequest("/svc/v1/x", {"X-HTTP-Method-Override: DELETE", "X_Method_Override: PUT"}));
+    REQUIRE_MESSAGE(stripped, client.error());
+    CHECK(stripped->status == 200);
+    REQUIRE(backend.waitForRequests(1, 2s));
+    CHECK(backend.request(0).method == "GET");
+    CHECK(backend.request(0).raw.find("DELETE") == std::string::npos);
+    CHECK(backend.request(0).raw.find("PUT") == std::string::npos);
+
+    SluicedProcess forward(oneApi("/svc", endpointList({backend.url()}), "", R"({"method_override": "forward"})"));
+    RawClient other(forward.port());
+    auto passed = other.exchange(getRequest("/svc/v1/y", {"X-HTTP-Method-Override: DELETE"}));
+    REQUIRE_MESSAGE(passed, other.error());
+    CHECK(passed->status == 200);
+    REQUIRE(backend.waitForRequests(2, 2s));
+    CHECK(backend.request(1).method == "GET");
+    CHECK(backend.request(1).header("X-HTTP-Method-Override") == "DELETE");
+}

@@ -87,6 +87,36 @@ TEST_CASE("ConfigLoader: a valid configuration loads with its APIs and resolved 
     CHECK(c.apis[0].file == dir.file("apis/a.json"));
 }
 
+TEST_CASE("ConfigLoader: http.method_override is reject unless set to strip or forward, and nothing else")
+{
+    TempDir dir;
+    dir.write("apis/a.json", api("Alpha", "/alpha", "v1"));
+    const std::string plain = dir.write("plain.json", kGateway);
+    ConfigLoadResult defaults = ConfigLoader::load(plain);
+    REQUIRE(defaults.config.has_value());
+    CHECK(defaults.config->http.methodOverride == MethodOverride::Reject);
+    for (const auto& [text, mode] : {std::pair{"strip", MethodOverride::Strip}, std::pair{"forward", MethodOverride::Forward},
+                                     std::pair{"reject", MethodOverride::Reject}}) {
+        CAPTURE(text);
+        const std::string file = dir.write(std::string(text) + ".json",
+                                           std::string(R"({"listeners": [{"name": "http", "port": 0}], "http": {"method_override": ")") +
+                                               text + R"("}})");
+        ConfigLoadResult r = ConfigLoader::load(file);
+        REQUIRE(r.config.has_value());
+        CHECK(r.config->http.methodOverride == mode);
+    }
+    const std::string bad =
+        dir.write("bad.json", R"({"listeners": [{"name": "http", "port": 0}], "http": {"method_override": "allow"}})");
+    ConfigLoadResult r = ConfigLoader::load(bad);
+    CHECK_FALSE(r.config.has_value());
+    INFO(all(r));
+    bool named = false;
+    for (const auto& e : r.errors) {
+        named = named || (e.file == bad && e.pointer == "/http/method_override");
+    }
+    CHECK(named);
+}
+
 TEST_CASE("ConfigLoader: three independent mistakes in three files are all reported with file and pointer")
 {
     TempDir dir;

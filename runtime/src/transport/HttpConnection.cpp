@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 
 #include "sluice/runtime/HostApi.h"
@@ -118,6 +119,30 @@ bool underscoreLookAlike(std::string_view name)
     std::replace_copy(name.begin(), name.end(), dashed, '_', '-');
     std::string_view text(dashed, name.size());
     return transportOwned(text) || http::isHopByHopName(text);
+}
+
+// X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override (Google, Microsoft and framework
+// conventions), also spelt with '_': fields asking a backend to run another method than the
+// request line's.
+bool methodOverrideField(std::string_view name)
+{
+    if (name.size() != 13 && name.size() != 17 && name.size() != 22) {
+        return false;
+    }
+    for (std::string_view known : {"x-http-method", "x-method-override", "x-http-method-override"}) {
+        if (known.size() != name.size()) {
+            continue;
+        }
+        bool same = true;
+        for (std::size_t i = 0; i < name.size() && same; ++i) {
+            const char c = name[i] == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+            same = c == known[i];
+        }
+        if (same) {
+            return true;
+        }
+    }
+    return false;
 }
 
 bool idempotent(std::string_view method)
@@ -766,9 +791,15 @@ void HttpConnection::routeAndRun()
         }
     }
     http::HopByHopFilter hopByHop(_head.headers);
+    const MethodOverride overrides = _snapshot->config.http.methodOverride;
+    bool overridden = false;
     for (const auto& h : _head.headers) {
         if (hopByHop(h.name) || fieldNameEquals(h.name, "content-length") ||
             fieldNameEquals(h.name, "expect") || underscoreLookAlike(h.name)) {
+            continue;
+        }
+        if (overrides != MethodOverride::Forward && methodOverrideField(h.name)) {
+            overridden = overridden || h.value != _head.method;
             continue;
         }
         ex.requestHeaders.add(h.name, h.value);
@@ -778,6 +809,12 @@ void HttpConnection::routeAndRun()
     ex.codecs = _snapshot->codecs.get();
     _in.consume(_head.headLength);
     _headConsumed = true;
+    if (overridden && overrides == MethodOverride::Reject) {
+        respondLocal(400, kBadRequest, "Bad Request",
+                     "Method override fields (X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override) are not "
+                     "accepted: send the request with the method itself.");
+        return;
+    }
 
     ex.requestBodyStreams = _bodyMode != BodyMode::None && !_pipeline->needsRequestBody();
     if (_pipeline->needsRequestBody() && _bodyMode != BodyMode::None) {

@@ -96,6 +96,15 @@ struct ApiConfig {
 };
 
 // HTTP limits and timeouts of the listeners (sluice.json "http").
+// What the gateway does with a client's X-HTTP-Method-Override, X-HTTP-Method or
+// X-Method-Override field (in either spelling, '-' or '_') naming another method than the request
+// line's: such a backend would run a method the route and its policies never saw.
+enum class MethodOverride {
+    Reject,   // 400 (the default)
+    Strip,    // dropped; the backend runs the request line's method
+    Forward,  // passed on as it came
+};
+
 struct HttpConfig {
     std::size_t maxRequestLine = 8 * 1024;
     std::size_t maxHeaderBytes = 32 * 1024;
@@ -112,6 +121,7 @@ struct HttpConfig {
     // listen backlog (0: what the open-file limit allows, see ConnectionBudget::automaticLimit).
     std::size_t maxConnections = 0;
     std::vector<std::string> trustedProxies;  // CIDRs whose X-Forwarded-For is believed
+    MethodOverride methodOverride = MethodOverride::Reject;
 };
 
 // One line per request, written by the workers in batches (sluice.json "access_log").
