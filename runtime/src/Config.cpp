@@ -226,6 +226,7 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
                 cfg.http.trustedProxies.push_back(list->getElement<std::string>(i));
             }
         }
+        cfg.http.abortOnClientClose = get<bool>(h, "abort_on_client_close", cfg.http.abortOnClientClose);
         // The schema allows only "reject", "strip" and "forward".
         const auto methodOverride = get<std::string>(h, "method_override", "reject");
         if (methodOverride == "strip") {

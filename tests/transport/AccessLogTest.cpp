@@ -19,28 +19,6 @@ using namespace sluice::transport_test;
 
 namespace {
 
-std::vector<std::string> linesOf(const std::string& path)
-{
-    std::ifstream in(path);
-    std::vector<std::string> lines;
-    for (std::string line; std::getline(in, line);) {
-        lines.push_back(line);
-    }
-    return lines;
-}
-
-// Waits until the file has `count` lines (the workers write in batches).
-std::vector<std::string> waitForLines(const std::string& path, std::size_t count)
-{
-    const auto deadline = Clock::now() + 5s;
-    std::vector<std::string> lines = linesOf(path);
-    while (lines.size() < count && Clock::now() < deadline) {
-        std::this_thread::sleep_for(20ms);
-        lines = linesOf(path);
-    }
-    return lines;
-}
-
 bool contains(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
 
 // A FIFO in /tmp with a reader opened (and never read from until drain()), removed at the end.

@@ -87,7 +87,7 @@ TEST_CASE("ConfigLoader: a valid configuration loads with its APIs and resolved 
     CHECK(c.apis[0].file == dir.file("apis/a.json"));
 }
 
-TEST_CASE("ConfigLoader: http.method_override is reject unless set to strip or forward, and nothing else")
+TEST_CASE("ConfigLoader: http.method_override is reject unless set to strip or forward and nothing else is accepted")
 {
     TempDir dir;
     dir.write("apis/a.json", api("Alpha", "/alpha", "v1"));

@@ -54,6 +54,9 @@ constexpr int kLingerTotalMs = 5000;
 constexpr int kLingerIdleMs = 1000;
 constexpr std::size_t kLingerReadBytes = 256 * 1024;
 
+// nginx's status for an exchange its client abandoned; only ever logged, never sent.
+constexpr int kClientClosedRequest = 499;
+
 // Stable error codes of the gateway's own responses (README, "Errors").
 constexpr std::int64_t kBadRequest = 101400;
 constexpr std::int64_t kRequestTimeout = 101408;
@@ -433,6 +436,15 @@ void HttpConnection::onIo(std::uint32_t events)
     if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
         _readable = true;
     }
+    // A TLS client's close_notify is data, not a FIN: any input may be the end there.
+    const std::uint32_t endEvents = EPOLLRDHUP | EPOLLHUP | EPOLLERR | (_stream->isTls() ? EPOLLIN : 0u);
+    if ((events & endEvents) != 0 && clientGaveUp()) {
+        if (_loggedStatus == 0) {
+            _loggedStatus = kClientClosedRequest;
+        }
+        closeNow();  // ends the backend call too
+        return;
+    }
     if (_state == State::Handshake) {
         IoResult r = _stream->handshake();
         if (r.status == IoStatus::Error || r.status == IoStatus::Eof) {
@@ -458,6 +470,22 @@ void HttpConnection::onIo(std::uint32_t events)
     if (_readable) {
         readLoop();
     }
+}
+
+// The client went away while its whole request was in and its answer was still awaited: reset
+// (it can read nothing more), or closed its side where http.abort_on_client_close says that
+// this means it gave up. A request pipelined behind it, read or not, means it still wants answers.
+bool HttpConnection::clientGaveUp()
+{
+    if ((_state != State::Proxy && _state != State::Paused) || !_bodyEnded || !_in.empty() || _snapshot == nullptr) {
+        return false;
+    }
+    switch (_stream->peerState()) {
+        case Stream::PeerState::Reset: return true;
+        case Stream::PeerState::Ended: return _snapshot->config.http.abortOnClientClose;
+        case Stream::PeerState::Open: return false;
+    }
+    return false;
 }
 
 std::string_view HttpConnection::readBodyBlock(std::uint64_t inHand)

@@ -355,6 +355,19 @@ bool Stream::inputPending()
     return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
 }
 
+Stream::PeerState Stream::peerState()
+{
+    char probe;
+    ssize_t n;
+    do {
+        n = ::recv(_fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n == 0) {
+        return PeerState::Ended;
+    }
+    return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK ? PeerState::Reset : PeerState::Open;
+}
+
 IoResult Stream::read(char* buffer, std::size_t length)
 {
     for (;;) {

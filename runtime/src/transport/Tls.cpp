@@ -525,6 +525,26 @@ bool TlsStream::inputPending()
     return error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE;
 }
 
+Stream::PeerState TlsStream::peerState()
+{
+    ERR_clear_error();
+    char probe;
+    std::size_t n = 0;
+    if (SSL_peek_ex(_ssl, &probe, 1, &n) == 1) {
+        return PeerState::Open;
+    }
+    const int error = SSL_get_error(_ssl, 0);
+    ERR_clear_error();
+    switch (error) {
+        case SSL_ERROR_ZERO_RETURN: return PeerState::Ended;  // close_notify: the answer may still be written
+        // A reset, or a FIN without close_notify (a truncation): fatal for the TLS connection,
+        // nothing can be written on it any more.
+        case SSL_ERROR_SYSCALL:
+        case SSL_ERROR_SSL: return PeerState::Reset;
+        default: return PeerState::Open;
+    }
+}
+
 // Writes as a socket does: as much as it can, stopping only when TLS would block. With partial
 // writes on, SSL_write_ex may take one record (16 KiB) of a longer buffer and succeed; stopping
 // there would read as "the socket is full" to a caller that then waits for a writable event that

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,29 @@
 namespace sluice::transport_test {
 
 using namespace std::chrono_literals;
+
+// The lines of a text file (an access log), empty when it cannot be read.
+inline std::vector<std::string> linesOf(const std::string& path)
+{
+    std::ifstream in(path);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) {
+        lines.push_back(line);
+    }
+    return lines;
+}
+
+// Waits up to 5 s until the file has `count` lines (the workers write the access log in batches).
+inline std::vector<std::string> waitForLines(const std::string& path, std::size_t count)
+{
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    std::vector<std::string> lines = linesOf(path);
+    while (lines.size() < count && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(20ms);
+        lines = linesOf(path);
+    }
+    return lines;
+}
 
 // A backend script answering 200 with the body "<name> <method> <target>" and "X-Backend: <name>".
 inline BackendScript echo(std::string name = "backend")

@@ -122,6 +122,10 @@ struct HttpConfig {
     std::size_t maxConnections = 0;
     std::vector<std::string> trustedProxies;  // CIDRs whose X-Forwarded-For is believed
     MethodOverride methodOverride = MethodOverride::Reject;
+    // Whether a client's orderly close (FIN, TLS close_notify) while its answer is awaited ends
+    // the exchange (HAProxy's abortonclose, nginx's default). Off: a client may half-close after
+    // its request and still read the answer. A reset always ends it.
+    bool abortOnClientClose = false;
 };
 
 // One line per request, written by the workers in batches (sluice.json "access_log").

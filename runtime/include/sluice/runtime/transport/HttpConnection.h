@@ -125,6 +125,7 @@ private:
     void readAgainLater(State state);
     void reportEndpointFailure();
     void sendContinueIfExpected();
+    bool clientGaveUp();
     void respondLocal(int status, std::int64_t code, std::string_view message, std::string_view description,
                       bool forceClose = false);
     void respondPrepared(bool forceClose, bool runChain = true);

@@ -106,6 +106,12 @@ public:
     // Whether bytes, an end of stream or an error wait to be read; consumes nothing and never
     // blocks. (TLS: application data, after processing any records that are not.)
     virtual bool inputPending();
+    // How the peer's side stands when nothing is left to read before its end; consumes nothing
+    // and never blocks. Ended: a FIN (TLS: close_notify), after which the peer may still read;
+    // Reset: a reset or another error (TLS: also a FIN without close_notify), after which
+    // nothing can reach it.
+    enum class PeerState { Open, Ended, Reset };
+    virtual PeerState peerState();
     virtual IoResult writev(const iovec* parts, int count);
     // TLS: drives the handshake; true when done. Plain streams are always done.
     virtual IoResult handshake() { return {}; }

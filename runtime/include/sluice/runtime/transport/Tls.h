@@ -106,6 +106,7 @@ public:
 
     IoResult read(char* buffer, std::size_t length) override;
     bool inputPending() override;
+    PeerState peerState() override;
     IoResult writev(const iovec* parts, int count) override;
     IoResult handshake() override;
     bool handshakeDone() const override { return _done; }
