@@ -182,14 +182,15 @@ public:
     Clock::time_point onTimer(Clock::time_point) override
     {
         HttpConnection& owner = _owner;
-        auto it = owner._timers.find(_id);
-        if (it == owner._timers.end()) {
+        auto& timers = owner.services().timers;
+        auto it = timers.find(_id);
+        if (it == timers.end()) {
             return Clock::time_point::max();
         }
         // Keep this object alive until the loop is done with it; the plugin may cancel other
         // timers or start new ones from the callback.
         std::unique_ptr<ExchangeTimer> self = std::move(it->second);
-        owner._timers.erase(it);
+        timers.erase(it);
         owner._loop.defer([dead = std::shared_ptr<ExchangeTimer>(std::move(self))] {});
         if (owner.exchangeIfCurrent(owner._generation) != nullptr) {
             _cb(_user, owner.ex().handle(), _id);
@@ -216,18 +217,21 @@ sluice_status HttpConnection::startTimer(std::uint64_t delayMs, sluice_timer_cal
     sluice_timer_id timerId = ++_nextTimerId;
     auto timer = std::make_unique<ExchangeTimer>(*this, timerId, cb, user);
     _loop.arm(timer.get(), _loop.now() + std::chrono::milliseconds(delayMs));
-    _timers.emplace(timerId, std::move(timer));
+    services().timers.emplace(timerId, std::move(timer));
     *id = timerId;
     return SLUICE_OK;
 }
 
 sluice_status HttpConnection::cancelTimer(sluice_timer_id id)
 {
-    auto it = _timers.find(id);
-    if (it == _timers.end()) {
+    if (_services == nullptr) {
         return SLUICE_E_NOT_FOUND;
     }
-    _timers.erase(it);
+    auto it = _services->timers.find(id);
+    if (it == _services->timers.end()) {
+        return SLUICE_E_NOT_FOUND;
+    }
+    _services->timers.erase(it);
     return SLUICE_OK;
 }
 
@@ -256,22 +260,25 @@ sluice_status HttpConnection::httpCall(const sluice_http_request& request, sluic
     }
     auto call = std::make_unique<HttpCall>(*this, _generation, cb, user);
     HttpCall* raw = call.get();
-    _calls.emplace(raw, std::move(call));
+    services().calls.emplace(raw, std::move(call));
     sluice_status st = raw->start(request);
     if (st != SLUICE_OK) {
-        _calls.erase(raw);
+        services().calls.erase(raw);
     }
     return st;
 }
 
 void HttpConnection::callFinished(HttpCall* call)
 {
-    auto it = _calls.find(call);
-    if (it == _calls.end()) {
+    if (_services == nullptr) {
+        return;
+    }
+    auto it = _services->calls.find(call);
+    if (it == _services->calls.end()) {
         return;
     }
     std::shared_ptr<HttpCall> dead(std::move(it->second));
-    _calls.erase(it);
+    _services->calls.erase(it);
     _loop.defer([dead] {});  // the call's own frames may still be on the stack
 }
 
@@ -293,12 +300,23 @@ sluice_status HttpConnection::counterAdd(std::string_view key, std::int64_t delt
 void HttpConnection::endExchangeServices()
 {
     ++_generation;
-    _timers.clear();
-    for (auto& [raw, call] : _calls) {
+    if (_services == nullptr) {
+        return;
+    }
+    _services->timers.clear();
+    for (auto& [raw, call] : _services->calls) {
         call->cancel();
         _loop.defer([dead = std::shared_ptr<HttpCall>(std::move(call))] {});
     }
-    _calls.clear();
+    _services->calls.clear();
+}
+
+HttpConnection::Services& HttpConnection::services()
+{
+    if (_services == nullptr) {
+        _services = std::make_unique<Services>();
+    }
+    return *_services;
 }
 
 HttpConnection::HttpConnection(Worker& worker, std::unique_ptr<Stream> stream, Address peer, bool tls)
@@ -308,8 +326,10 @@ HttpConnection::HttpConnection(Worker& worker, std::unique_ptr<Stream> stream, A
 
 HttpConnection::~HttpConnection()
 {
-    _timers.clear();
-    _calls.clear();
+    if (_services != nullptr) {
+        _services->timers.clear();
+        _services->calls.clear();
+    }
     _loop.disarm(this);
     _loop.forget(this);
     releaseExchange();
@@ -325,17 +345,8 @@ Exchange& HttpConnection::ex()
         } else {
             _exchange = std::make_unique<Exchange>();
         }
-        swapBuffers();
     }
     return *_exchange;
-}
-
-void HttpConnection::swapBuffers() noexcept
-{
-    Exchange::TransportBuffers& kept = _exchange->transportBuffers;
-    _head.headers.swap(kept.headers);
-    _upHead.swap(kept.upstreamHead);
-    _scratch.swap(kept.text);
 }
 
 void HttpConnection::releaseExchange() noexcept
@@ -351,8 +362,7 @@ void HttpConnection::releaseExchange() noexcept
             std::string().swap(*body);  // a spare exchange keeps no large buffer
         }
     }
-    _head.headers.clear();
-    swapBuffers();  // the connection keeps the exchange's empty ones
+    _exchange->transportBuffers.head.headers.clear();  // views into input that is gone
     auto& spare = spareExchanges();
     if (spare.size() < kSpareExchanges) {
         try {
@@ -679,8 +689,7 @@ void HttpConnection::processInput()
     limits.maxRequestLine = cfg.maxRequestLine;
     limits.maxHeaderBytes = cfg.maxHeaderBytes;
     limits.maxHeaderCount = cfg.maxHeaders;
-    ex();  // before parsing: the head's field list comes with the exchange
-    http::ParseResult r = http::parseRequestHead(_in.view(), limits, _head);
+    http::ParseResult r = http::parseRequestHead(_in.view(), limits, head());
     if (r.status == http::ParseStatus::Incomplete) {
         return;
     }
@@ -710,11 +719,11 @@ void HttpConnection::startExchange()
     _loggedStatus = 0;
     _loggedUpstream = nullptr;
     ex().reset();
-    _isHead = _head.method == "HEAD";
-    _versionMinor = _head.versionMinor;
+    _isHead = head().method == "HEAD";
+    _versionMinor = head().versionMinor;
     const HttpConfig& cfg = _snapshot->config.http;
     ++_served;
-    _keepAlive = _head.keepAlive && !_draining && _served < cfg.maxRequestsPerConnection;
+    _keepAlive = head().keepAlive && !_draining && _served < cfg.maxRequestsPerConnection;
     _headConsumed = false;
     _bodyEnded = false;
     _continueSent = false;
@@ -737,10 +746,10 @@ void HttpConnection::startExchange()
     _chainEnd = 0;
     io().requestBody.clear();
     _chunked.reset();
-    switch (_head.framing) {
+    switch (head().framing) {
         case http::BodyFraming::ContentLength:
-            _bodyMode = _head.contentLength > 0 ? BodyMode::Length : BodyMode::None;
-            _bodyRemaining = _head.contentLength;
+            _bodyMode = head().contentLength > 0 ? BodyMode::Length : BodyMode::None;
+            _bodyRemaining = head().contentLength;
             break;
         case http::BodyFraming::Chunked:
             _bodyMode = BodyMode::Chunked;
@@ -751,9 +760,9 @@ void HttpConnection::startExchange()
     if (_bodyMode == BodyMode::None) {
         _bodyEnded = true;
     }
-    if (_bodyMode == BodyMode::Length && _head.contentLength > cfg.maxBodyBytes) {
+    if (_bodyMode == BodyMode::Length && head().contentLength > cfg.maxBodyBytes) {
         // Refused before any 100 Continue: the client never sends the body.
-        _in.consume(_head.headLength);
+        _in.consume(head().headLength);
         _headConsumed = true;
         respondLocal(413, kTooLarge, "Content Too Large",
                      "The request body exceeds the limit of " + std::to_string(cfg.maxBodyBytes) + " bytes.", true);
@@ -766,16 +775,16 @@ void HttpConnection::routeAndRun()
 {
     std::string error;
     routing::NormalizeInfo pathInfo;
-    auto path = routing::normalizePath(_head.path, error, pathInfo);
+    auto path = routing::normalizePath(head().path, error, pathInfo);
     if (!path) {
-        _in.consume(_head.headLength);
+        _in.consume(head().headLength);
         _headConsumed = true;
         respondLocal(400, kBadRequest, "Bad Request", error.empty() ? "The request path is not acceptable." : error);
         return;
     }
-    routing::RouteMatch match = _snapshot->router->route(_head.method, *path, pathInfo);
+    routing::RouteMatch match = _snapshot->router->route(head().method, *path, pathInfo);
     if (match.status != routing::RouteStatus::Matched) {
-        _in.consume(_head.headLength);
+        _in.consume(head().headLength);
         _headConsumed = true;
         if (match.status == routing::RouteStatus::Escaped) {
             respondLocal(400, kBadRequest, "Bad Request", "The path leaves its API through a '..' segment.");
@@ -785,7 +794,7 @@ void HttpConnection::routeAndRun()
         } else if (match.status == routing::RouteStatus::MethodNotAllowed) {
             ex().responseHeaders.set("Allow", match.allowedMethods);
             respondLocal(405, kMethodNotAllowed, "Method Not Allowed",
-                         "The resource does not support " + std::string(_head.method) + ".");
+                         "The resource does not support " + std::string(head().method) + ".");
         } else {
             respondLocal(404, kNoResource, "Not Found", "No matching resource found for the request.");
         }
@@ -797,16 +806,16 @@ void HttpConnection::routeAndRun()
     // The exchange: copies of everything handlers may see. Hop-by-hop fields (including those
     // the client named in Connection) never enter it, so nothing a handler adds is stripped.
     Exchange& ex = this->ex();
-    ex.method.assign(_head.method);
+    ex.method.assign(head().method);
     ex.path = std::move(*path);
-    ex.query.assign(_head.query);
+    ex.query.assign(head().query);
     ex.scheme = _tls ? "https" : "http";
-    ex.host.assign(_head.host);
+    ex.host.assign(head().host);
     ex.clientAddress = _peerText;
     ex.apiName = _api->config.name;
     ex.apiVersion = _api->config.version;
     ex.resource = match.resource != nullptr ? match.resource->config.uriTemplate : std::string();
-    ex.protocol = _head.versionMinor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+    ex.protocol = head().versionMinor == 0 ? "HTTP/1.0" : "HTTP/1.1";
     ex.pathParams = std::move(match.pathParams);
     ex.resourcePath = std::move(match.resourcePath);
     if (_stream->isTls()) {
@@ -818,16 +827,16 @@ void HttpConnection::routeAndRun()
             ex.peerCertificatePem = *_peerPem;
         }
     }
-    http::HopByHopFilter hopByHop(_head.headers);
+    http::HopByHopFilter hopByHop(head().headers);
     const MethodOverride overrides = _snapshot->config.http.methodOverride;
     bool overridden = false;
-    for (const auto& h : _head.headers) {
+    for (const auto& h : head().headers) {
         if (hopByHop(h.name) || fieldNameEquals(h.name, "content-length") ||
             fieldNameEquals(h.name, "expect") || underscoreLookAlike(h.name)) {
             continue;
         }
         if (overrides != MethodOverride::Forward && methodOverrideField(h.name)) {
-            overridden = overridden || h.value != _head.method;
+            overridden = overridden || h.value != head().method;
             continue;
         }
         ex.requestHeaders.add(h.name, h.value);
@@ -835,7 +844,7 @@ void HttpConnection::routeAndRun()
     ex.owner = this;
     ex.driver = this;
     ex.codecs = _snapshot->codecs.get();
-    _in.consume(_head.headLength);
+    _in.consume(head().headLength);
     _headConsumed = true;
     if (overridden && overrides == MethodOverride::Reject) {
         respondLocal(400, kBadRequest, "Bad Request",
@@ -980,7 +989,7 @@ void HttpConnection::replaceBackendResponse()
 
 void HttpConnection::sendContinueIfExpected()
 {
-    if (_head.expectContinue && !_continueSent && _head.versionMinor >= 1 && !_bodyEnded) {
+    if (head().expectContinue && !_continueSent && head().versionMinor >= 1 && !_bodyEnded) {
         _continueSent = true;
         writeOut("HTTP/1.1 100 Continue\r\n\r\n");
         flush();
@@ -1010,7 +1019,7 @@ bool HttpConnection::bodyWorthBuffering()
 {
     const std::uint64_t limit = _snapshot->config.http.requestBufferBytes;
     return _bodyMode == BodyMode::Length && !_bodyEnded && !_bodyBuffered && !ex().requestBody && limit > 0 &&
-           _head.contentLength <= limit && _in.size() < _bodyRemaining;
+           head().contentLength <= limit && _in.size() < _bodyRemaining;
 }
 
 void HttpConnection::proxy()
@@ -1022,7 +1031,7 @@ void HttpConnection::proxy()
         _bufferingForProxy = true;
         _state = State::ReadBody;
         // At most request_buffer_bytes, and at most 1 MiB before any byte of it came.
-        io().requestBody.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(_head.contentLength, 1u << 20)));
+        io().requestBody.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(head().contentLength, 1u << 20)));
         sendContinueIfExpected();
         setDeadline(_snapshot->config.http.bodyTimeoutMs);
         bufferRequestBody();  // takes what is here; proxy() runs again once the body is whole
@@ -1128,19 +1137,19 @@ bool HttpConnection::connectUpstream(std::string_view early)
     buildUpstreamHead();
     _upstream->attach(this, ex().method, _api->endpoints->timeouts.connectMs, _api->endpoints->timeouts.readMs);
     if (ex().requestBody) {
-        _upstream->send(_upHead, *ex().requestBody);
+        _upstream->send(io().upstreamHead, *ex().requestBody);
     } else if (_bodyBuffered) {
-        _upstream->send(_upHead, io().requestBody);
+        _upstream->send(io().upstreamHead, io().requestBody);
     } else if (_bodyMode == BodyMode::Length && !_bodyEnded && (!_in.empty() || !early.empty())) {
         // The body bytes already here (buffered with the head, then read just now) go out with
         // the head, in one write.
         std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, _in.size()));
         countBody(n + early.size());
         std::string_view first(_in.data(), n);
-        _upstream->send(_upHead, first, early);
+        _upstream->send(io().upstreamHead, first, early);
         _in.consume(n);
     } else {
-        _upstream->send(_upHead);
+        _upstream->send(io().upstreamHead);
     }
     if (_bodyEnded && _upstream != nullptr) {
         _upstream->requestComplete();
@@ -1160,7 +1169,7 @@ void HttpConnection::takeBodyInHand()
 void HttpConnection::buildUpstreamHead()
 {
     const Exchange& ex = this->ex();
-    std::string& h = _upHead;
+    std::string& h = io().upstreamHead;
     h.clear();
     h.append(ex.method);
     h.push_back(' ');
@@ -1229,7 +1238,7 @@ void HttpConnection::buildUpstreamHead()
     if (ex.requestBody) {
         appendHeader(h, "Content-Length", std::to_string(ex.requestBody->size()));
     } else if (_bodyMode == BodyMode::Length) {
-        appendHeader(h, "Content-Length", std::to_string(_head.contentLength));
+        appendHeader(h, "Content-Length", std::to_string(head().contentLength));
     } else if (_bodyMode == BodyMode::Chunked) {
         h.append("Transfer-Encoding: chunked\r\n");
     } else if (ex.method == "POST" || ex.method == "PUT" || ex.method == "PATCH") {
@@ -1277,12 +1286,13 @@ void HttpConnection::pumpRequestBody()
         if (_in.empty()) {
             return;
         }
-        _scratch.clear();
+        std::string& chunks = io().text;
+        chunks.clear();
         std::size_t used = 0;
-        auto st = _chunked->feed(_in.view(), used, [this](std::string_view d) {
-            appendHex(_scratch, d.size());
-            _scratch.append(d);
-            _scratch.append("\r\n");
+        auto st = _chunked->feed(_in.view(), used, [&chunks](std::string_view d) {
+            appendHex(chunks, d.size());
+            chunks.append(d);
+            chunks.append("\r\n");
         });
         _in.consume(used);
         if (st == http::ChunkedDecoder::Status::Error) {
@@ -1301,11 +1311,11 @@ void HttpConnection::pumpRequestBody()
             return;
         }
         if (st == http::ChunkedDecoder::Status::Done) {
-            _scratch.append("0\r\n\r\n");
+            chunks.append("0\r\n\r\n");
             _bodyEnded = true;
         }
-        if (!_scratch.empty()) {
-            _upstream->send(_scratch);
+        if (!chunks.empty()) {
+            _upstream->send(chunks);
             if (_upstream == nullptr) {
                 return;
             }
@@ -1446,7 +1456,7 @@ void HttpConnection::writeResponseHead()
     _responseMark = _outSent + _out.size();
     _loggedStatus = ex.responseStatus;
     _loggedFrom = _responseMark;
-    std::string& out = _scratch;
+    std::string& out = io().text;
     out.clear();
     out.append(_versionMinor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
     out.append(std::to_string(ex.responseStatus));
@@ -1493,7 +1503,7 @@ void HttpConnection::writeResponseData(std::string_view bytes)
         return;
     }
     if (_clientFraming == ClientFraming::Chunked) {
-        std::string& size = _scratch;
+        std::string& size = io().text;
         size.clear();
         appendHex(size, bytes.size());
         writeOut(size);
@@ -1710,7 +1720,7 @@ void HttpConnection::respondPrepared(bool forceClose, bool runChain)
     int version = _headConsumed && _versionMinor == 0 ? 0 : 1;
     _loggedStatus = r.status;
     _loggedFrom = _outSent + _out.size();
-    std::string& out = _scratch;
+    std::string& out = io().text;
     out.clear();
     out.append(version == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
     out.append(std::to_string(r.status));
@@ -1798,7 +1808,7 @@ void HttpConnection::finishExchange()
     }
     _state = State::ReadHead;
     _waitingSince = _loop.now();
-    _head.headers.clear();
+    head().headers.clear();
     _clientReadPaused = false;
     if (_in.empty() && _out.empty()) {
         // Idle keep-alive: give the buffers back (10,000 idle clients must cost little memory).
@@ -1946,13 +1956,14 @@ void HttpConnection::logAccess(bool queuedCounts)
         r.method = _exchange->method;
         r.path = _exchange->path;
         r.versionMinor = _versionMinor;
-        _scratch.assign(_exchange->apiName).append(":").append(_exchange->apiVersion);
-        r.api = _scratch;
+        std::string& api = _exchange->transportBuffers.text;
+        api.assign(_exchange->apiName).append(":").append(_exchange->apiVersion);
+        r.api = api;
     } else if (_requestKnown && queuedCounts) {
         // Not routed (404, 405, a path refused): answered at once, so the head's text is still
         // in the input buffer. The path is the one received.
-        r.method = _head.method;
-        r.path = _head.target == "*" ? _head.target : _head.path;  // OPTIONS * has no path
+        r.method = head().method;
+        r.path = head().target == "*" ? head().target : head().path;  // OPTIONS * has no path
         r.versionMinor = _versionMinor;
     }
     r.status = _loggedStatus;

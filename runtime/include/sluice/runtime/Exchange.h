@@ -160,7 +160,7 @@ public:
     // connection swaps the first three in when it takes the exchange and out when it goes idle;
     // it uses the others in place. Not for handlers.
     struct TransportBuffers {
-        std::vector<http::HeaderField> headers;
+        http::RequestHead head;  // the request head being read or served (views into the input)
         std::string upstreamHead;
         std::string text;
         std::string requestBody;   // a request body collected for a handler, or read whole first

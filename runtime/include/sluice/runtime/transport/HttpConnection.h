@@ -73,7 +73,7 @@ public:
                    : nullptr;
     }
     void callFinished(HttpCall* call);
-    bool hasCall(HttpCall* call) const { return _calls.count(call) != 0; }
+    bool hasCall(HttpCall* call) const { return _services != nullptr && _services->calls.count(call) != 0; }
     EventLoop& loop() noexcept { return _loop; }
     // The current exchange (taken from the worker's spares on first use).
     Exchange& ex();
@@ -139,11 +139,11 @@ private:
     void flush();
     void closeNow();
     void releaseExchange() noexcept;
-    // Exchanges the head's field list, the upstream head and the scratch text with the
-    // exchange's stored ones (see Exchange::TransportBuffers).
-    void swapBuffers() noexcept;
     // The current exchange's transport state (see Exchange::TransportBuffers).
     Exchange::TransportBuffers& io() { return ex().transportBuffers; }
+    // The request head being read or served: kept with the exchange, so that an idle
+    // connection does not carry it.
+    http::RequestHead& head() { return io().head; }
     // One line in the access log for the exchange that ends (if the configuration has one).
     // `queuedCounts`: response bytes still queued will be sent (false when closing).
     void logAccess(bool queuedCounts);
@@ -192,7 +192,6 @@ private:
 
     // The current exchange.
     std::shared_ptr<const Snapshot> _snapshot;
-    http::RequestHead _head;
     std::unique_ptr<Exchange> _exchange;  // taken when a request starts, given back when idle
     const ApiRuntime* _api = nullptr;
     const Pipeline* _pipeline = nullptr;
@@ -205,8 +204,6 @@ private:
     std::unique_ptr<http::ChunkedDecoder> _chunked;
     bool _bodyEnded = false;
     bool _continueSent = false;
-    std::string _upHead;
-    std::string _scratch;
     UpstreamConnection* _upstream = nullptr;
     upstream::Endpoint* _endpoint = nullptr;
     std::int64_t _attemptStartMs = 0;  // when the current attempt on _endpoint began (monotonicMs)
@@ -227,8 +224,14 @@ private:
     std::size_t _pausedIndex = 0;
     std::uint64_t _generation = 0;  // of the current exchange: stale async answers are dropped
     sluice_timer_id _nextTimerId = 0;
-    std::map<sluice_timer_id, std::unique_ptr<ExchangeTimer>> _timers;
-    std::map<HttpCall*, std::unique_ptr<HttpCall>> _calls;
+    // Plugins' timers and HTTP calls of the current exchange: made on first use, so that a
+    // connection whose handlers use neither (and every idle one) does not carry them.
+    struct Services {
+        std::map<sluice_timer_id, std::unique_ptr<ExchangeTimer>> timers;
+        std::map<HttpCall*, std::unique_ptr<HttpCall>> calls;
+    };
+    std::unique_ptr<Services> _services;
+    Services& services();
     ClientFraming _clientFraming = ClientFraming::Length;
     bool _upstreamPaused = false;
     bool _clientReadPaused = false;
