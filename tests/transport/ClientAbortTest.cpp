@@ -4,6 +4,7 @@
 // since a client may half-close after its request and still read the answer (ProxyingTest).
 // Requests pipelined before a half-close are still answered.
 #include <sys/socket.h>
+#include <csignal>
 #include <unistd.h>
 
 #include <atomic>
@@ -169,4 +170,90 @@ TEST_CASE("client abort: with abort_on_client_close a TLS client's close_notify 
     REQUIRE(sent);
     CHECK(waitUntil(backend.closedByGateway, 1));
     CHECK(o.response.empty());
+}
+
+TEST_CASE("client abort: with abort_on_client_close a close that comes with the next request is noticed")
+{
+    // Keep-alive: /fast is answered, then /slow and the FIN go out while the worker is stopped,
+    // so that one edge-triggered event carries both; epoll does not report the end again once
+    // the backend call has started. The 499 line counts none of /fast's bytes.
+    std::atomic<int> slowSeen{0};
+    std::atomic<int> slowClosed{0};
+    RawBackend backend([&](int fd, int) {
+        std::string in;
+        while (readHead(fd, in, 5s)) {
+            const bool fast = in.rfind("GET /fast", 0) == 0;
+            in.erase(0, in.find("\r\n\r\n") + 4);
+            if (fast) {
+                sendAll(fd, httpResponse(200, "fast"));
+                continue;
+            }
+            ++slowSeen;
+            std::string more;
+            if (readSome(fd, more, Clock::now() + 3s) == ReadStatus::Eof) {
+                ++slowClosed;
+            }
+            return;
+        }
+    });
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "", kAbortOnClose);
+    spec.accessLog = R"({"path": "access.log", "flush_ms": 50})";
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto fast = client.exchange(getRequest("/svc/v1/fast"));
+    REQUIRE_MESSAGE(fast, client.error());
+    CHECK(fast->body == "fast");
+
+    gw.sendSignal(SIGSTOP);
+    const bool sent = client.send(getRequest("/svc/v1/slow"));
+    client.shutdownWrite();
+    std::this_thread::sleep_for(50ms);
+    gw.sendSignal(SIGCONT);
+    REQUIRE(sent);
+    REQUIRE(waitUntil(slowSeen, 1));
+    CHECK(waitUntil(slowClosed, 1));
+    CHECK(client.waitClosed(2000ms));
+    const auto lines = waitForLines(gw.directory() + "/access.log", 2);
+    REQUIRE(lines.size() == 2);
+    CHECK(contains(lines[0], "\"GET /svc/v1/fast HTTP/1.1\" 200 "));
+    CHECK(contains(lines[1], "\"GET /svc/v1/slow HTTP/1.1\" 499 0 "));
+}
+
+TEST_CASE("client abort: with abort_on_client_close an earlier answer still on its way is sent whole")
+{
+    // GET /big and GET /slow pipelined, then a half-close, and a client slow to read: /slow is
+    // awaited while /big's 8 MiB still leave the gateway. They must all arrive, and the 499 of
+    // /slow counts none of /big's bytes.
+    constexpr std::size_t kBig = 8u << 20;
+    RawBackend backend([](int fd, int) {
+        std::string in;
+        while (readHead(fd, in, 5s)) {
+            const bool big = in.rfind("GET /big", 0) == 0;
+            in.erase(0, in.find("\r\n\r\n") + 4);
+            if (big) {
+                sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kBig) + "\r\n\r\n");
+                sendAll(fd, std::string(kBig, 'b'));
+            } else {
+                std::string more;
+                readSome(fd, more, Clock::now() + 3s);  // answers nothing; waits for the close
+                return;
+            }
+        }
+    });
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "", kAbortOnClose);
+    spec.accessLog = R"({"path": "access.log", "flush_ms": 50})";
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    REQUIRE(client.send(getRequest("/svc/v1/big") + getRequest("/svc/v1/slow")));
+    client.shutdownWrite();
+    std::this_thread::sleep_for(500ms);  // /big's answer fills the socket buffers
+    auto big = client.read(10000ms);
+    REQUIRE_MESSAGE(big, client.error());
+    CHECK(big->status == 200);
+    CHECK(big->body.size() == kBig);
+    CHECK(client.waitClosed(5000ms));
+    const auto lines = waitForLines(gw.directory() + "/access.log", 2);
+    REQUIRE(lines.size() == 2);
+    CHECK(contains(lines[0], "\"GET /svc/v1/big HTTP/1.1\" 200 "));
+    CHECK(contains(lines[1], "\"GET /svc/v1/slow HTTP/1.1\" 499 0 "));
 }

@@ -448,11 +448,8 @@ void HttpConnection::onIo(std::uint32_t events)
     }
     // A TLS client's close_notify is data, not a FIN: any input may be the end there.
     const std::uint32_t endEvents = EPOLLRDHUP | EPOLLHUP | EPOLLERR | (_stream->isTls() ? EPOLLIN : 0u);
-    if ((events & endEvents) != 0 && clientGaveUp()) {
-        if (_loggedStatus == 0) {
-            _loggedStatus = kClientClosedRequest;
-        }
-        closeNow();  // ends the backend call too
+    const bool endReported = (events & endEvents) != 0;
+    if (endReported && abandonIfClientGone()) {
         return;
     }
     if (_state == State::Handshake) {
@@ -480,11 +477,30 @@ void HttpConnection::onIo(std::uint32_t events)
     if (_readable) {
         readLoop();
     }
+    // The end may have come with the request's last bytes (edge-triggered: not reported again),
+    // or an earlier answer's last bytes may have gone out just now.
+    if (endReported && !_closed) {
+        abandonIfClientGone();
+    }
+}
+
+bool HttpConnection::abandonIfClientGone()
+{
+    if (!clientGaveUp()) {
+        return false;
+    }
+    if (_loggedStatus == 0) {
+        _loggedStatus = kClientClosedRequest;
+        _loggedFrom = _outSent;  // nothing of this exchange was sent
+    }
+    closeNow();  // ends the backend call too
+    return true;
 }
 
 // The client went away while its whole request was in and its answer was still awaited: reset
 // (it can read nothing more), or closed its side where http.abort_on_client_close says that
-// this means it gave up. A request pipelined behind it, read or not, means it still wants answers.
+// this means it gave up. A request pipelined behind it, read or not, or an earlier answer still
+// on its way to it, means it still reads.
 bool HttpConnection::clientGaveUp()
 {
     if ((_state != State::Proxy && _state != State::Paused) || !_bodyEnded || !_in.empty() || _snapshot == nullptr) {
@@ -492,7 +508,7 @@ bool HttpConnection::clientGaveUp()
     }
     switch (_stream->peerState()) {
         case Stream::PeerState::Reset: return true;
-        case Stream::PeerState::Ended: return _snapshot->config.http.abortOnClientClose;
+        case Stream::PeerState::Ended: return _snapshot->config.http.abortOnClientClose && _out.empty();
         case Stream::PeerState::Open: return false;
     }
     return false;

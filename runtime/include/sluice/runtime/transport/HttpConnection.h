@@ -126,6 +126,8 @@ private:
     void reportEndpointFailure();
     void sendContinueIfExpected();
     bool clientGaveUp();
+    // Ends the exchange (access log 499) when clientGaveUp(); true when it did.
+    bool abandonIfClientGone();
     void respondLocal(int status, std::int64_t code, std::string_view message, std::string_view description,
                       bool forceClose = false);
     void respondPrepared(bool forceClose, bool runChain = true);
