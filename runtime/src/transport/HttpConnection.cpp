@@ -148,6 +148,39 @@ bool methodOverrideField(std::string_view name)
     return false;
 }
 
+// A `_method` query parameter naming another method than `method` (Spring's
+// HiddenHttpMethodFilter, Laravel and Symfony read it from the query too, upper-cased). With
+// `kept`, the query without such parameters is written there.
+bool queryOverridesMethod(std::string_view query, std::string_view method, std::string* kept)
+{
+    bool overrides = false;
+    std::size_t start = 0;
+    while (start <= query.size()) {
+        std::size_t end = query.find('&', start);
+        if (end == std::string_view::npos) {
+            end = query.size();
+        }
+        const std::string_view pair = query.substr(start, end - start);
+        const std::string_view name = pair.substr(0, pair.find('='));
+        const auto decodedName = percentDecode(name, true);
+        bool isOverride = decodedName && *decodedName == "_method";
+        if (isOverride) {
+            const std::string_view value = name.size() < pair.size() ? pair.substr(name.size() + 1) : std::string_view();
+            const auto decoded = percentDecode(value, true);
+            overrides = overrides || !decoded || decoded->size() != method.size() ||
+                        ::strncasecmp(decoded->data(), method.data(), method.size()) != 0;
+        }
+        if (kept != nullptr && !isOverride && !pair.empty()) {
+            if (!kept->empty()) {
+                kept->push_back('&');
+            }
+            kept->append(pair);
+        }
+        start = end + 1;
+    }
+    return overrides;
+}
+
 bool idempotent(std::string_view method)
 {
     return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" || method == "OPTIONS";
@@ -825,6 +858,17 @@ void HttpConnection::routeAndRun()
     ex.method.assign(head().method);
     ex.path = std::move(*path);
     ex.query.assign(head().query);
+    const MethodOverride overrides = _snapshot->config.http.methodOverride;
+    bool overridden = false;
+    // A name that decodes to "_method" has a '_' or an escaped one ("%5F").
+    if (overrides != MethodOverride::Forward &&
+        (ex.query.find('_') != std::string::npos || ex.query.find("%5") != std::string::npos)) {
+        std::string kept;
+        overridden = queryOverridesMethod(ex.query, head().method, overrides == MethodOverride::Strip ? &kept : nullptr);
+        if (overrides == MethodOverride::Strip) {
+            ex.query = std::move(kept);
+        }
+    }
     ex.scheme = _tls ? "https" : "http";
     ex.host.assign(head().host);
     ex.clientAddress = _peerText;
@@ -844,8 +888,6 @@ void HttpConnection::routeAndRun()
         }
     }
     http::HopByHopFilter hopByHop(head().headers);
-    const MethodOverride overrides = _snapshot->config.http.methodOverride;
-    bool overridden = false;
     for (const auto& h : head().headers) {
         if (hopByHop(h.name) || fieldNameEquals(h.name, "content-length") ||
             fieldNameEquals(h.name, "expect") || underscoreLookAlike(h.name)) {
@@ -864,8 +906,8 @@ void HttpConnection::routeAndRun()
     _headConsumed = true;
     if (overridden && overrides == MethodOverride::Reject) {
         respondLocal(400, kBadRequest, "Bad Request",
-                     "Method override fields (X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override) are not "
-                     "accepted: send the request with the method itself.");
+                     "Method overrides (X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override, a _method "
+                     "query parameter) are not accepted: send the request with the method itself.");
         return;
     }
 
