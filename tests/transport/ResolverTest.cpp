@@ -142,3 +142,44 @@ TEST_CASE("resolver: refresh_ms 0 looks names up only when the configuration is 
     REQUIRE_MESSAGE(reloaded, fresh.error());
     CHECK(reloaded->header("X-Backend") == "second");
 }
+
+TEST_CASE("resolver: an address of a name that takes no connection hands over to the name's next address")
+{
+    if (!privateHostsSupported()) {
+        MESSAGE("not run: this process may not create mount namespaces (CAP_SYS_ADMIN)");
+        return;
+    }
+    // 127.0.0.1:PORT refuses connections; the backend listens on 127.0.0.2:PORT. The name has
+    // both, the refusing one first.
+    ClosedPort refusing;
+    BackendOptions options;
+    options.address = "127.0.0.2";
+    options.port = refusing.port();
+    ScriptedBackend second(echo("second"), options);
+    HostsFile hosts;
+    hosts.write("127.0.0.1 two.sluice.test\n127.0.0.2 two.sluice.test\n");
+    GatewaySpec spec = oneApi("/svc", endpointList({"http://two.sluice.test:" + std::to_string(refusing.port())}));
+    spec.resolver = R"({"refresh_ms": 0})";
+    spec.hostsFile = hosts.path();
+    SluicedProcess gw(spec);
+
+    RawClient client(gw.port());
+    // A POST too (with nothing to resend): nothing was sent to the refusing address.
+    auto post = client.exchange(bodyRequest("POST", "/svc/v1/p", ""));
+    INFO(gw.log());
+    REQUIRE_MESSAGE(post, client.error());
+    CHECK(post->status == 200);
+    CHECK(post->body == "second POST /p");
+    CHECK(gw.waitForLog("trying the next address of two.sluice.test: 127.0.0.2:" + std::to_string(refusing.port()), 0,
+                        2000ms));
+    // The endpoint was not suspended, and later requests go to the working address at once.
+    const std::size_t from = gw.logSize();
+    for (int i = 0; i < 3; ++i) {
+        auto r = client.exchange(getRequest("/svc/v1/g"));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        CHECK(r->body == "second GET /g");
+    }
+    CHECK(gw.log().find("trying the next address", from) == std::string::npos);
+    CHECK(gw.log().find("suspend") == std::string::npos);
+}

@@ -48,6 +48,8 @@ char* bodyBlock()
 constexpr std::size_t kHighWatermark = 256 * 1024;
 // Pipelined requests answered without a backend in one go before the connection yields.
 constexpr std::size_t kAnsweredPerTurn = 32;
+// Moves to the next address of an endpoint's host name, per exchange, after connect failures.
+constexpr std::uint8_t kMaxAddressMoves = 8;
 // Lingering close after an answer with input still arriving: at most this long in all, closed
 // earlier when the client is silent for kLingerIdleMs; reads per loop iteration are bounded.
 constexpr int kLingerTotalMs = 5000;
@@ -788,6 +790,7 @@ void HttpConnection::startExchange()
     io().responseBody.clear();
     io().tried.clear();
     _staleRetried = false;
+    _addressMoves = 0;
     _lastFailure.reset();
     _endpoint = nullptr;
     _api = nullptr;
@@ -1695,6 +1698,20 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     // the endpoint (the backend may close idle connections when it likes); any other failure,
     // a close included (nginx's "upstream prematurely closed"), counts against the endpoint.
     bool bodyInHand = _bodyMode == BodyMode::None || ex().requestBody.has_value() || _bodyBuffered;
+    // A host name with several addresses: one that takes no connection moves the endpoint to the
+    // next (nothing was sent, so any request may go again), and the endpoint is not suspended
+    // while another address of its name may answer. Each address is tried once per exchange.
+    if (failure == UpstreamFailure::Connect && bodyInHand && _loggedUpstream != nullptr &&
+        _addressMoves < kMaxAddressMoves && _addressMoves + 1u < _endpoint->addressCount() &&
+        _endpoint->moveOffAddress(_loggedUpstream->address)) {
+        ++_addressMoves;
+        io().tried.pop_back();
+        Logging::get("upstream")->warn("{} {}: {} ({}); trying the next address of {}: {}", ex().method, _endpoint->url,
+                                       describeFailure(failure, detail), _loggedUpstream->address.str(),
+                                       _endpoint->host, _endpoint->target().address.str());
+        connectUpstream();
+        return;
+    }
     bool staleReuse = reused && failure == UpstreamFailure::Closed && !up->receivedAny();
     if (!staleReuse) {
         reportEndpointFailure();

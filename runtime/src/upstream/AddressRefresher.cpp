@@ -45,6 +45,7 @@ void refreshSets(const std::vector<std::shared_ptr<EndpointSet>>& sets, spdlog::
             // The current address while the name still has it: round-robin DNS reorders its
             // answers at every lookup, and connections pooled to one address stay useful.
             const bool kept = std::find(found.begin(), found.end(), before) != found.end();
+            endpoint->setAddresses(found);
             if (!kept && endpoint->retarget(found.front())) {
                 log.info("{} ({}): {} now resolves to {} (was {}); new connections go there", endpoint->url,
                          set->apiName, endpoint->host, found.front().str(), before.str());

@@ -158,6 +158,38 @@ HealthCheckPolicy healthCheckPolicy(const HealthCheckConfig& cfg, const std::str
 bool Endpoint::retarget(const transport::Address& address)
 {
     std::lock_guard<std::mutex> lock(_targetsMutex);
+    return retargetLocked(address);
+}
+
+void Endpoint::setAddresses(std::vector<transport::Address> addresses)
+{
+    std::lock_guard<std::mutex> lock(_targetsMutex);
+    _addresses = std::move(addresses);
+}
+
+bool Endpoint::moveOffAddress(const transport::Address& failed)
+{
+    std::lock_guard<std::mutex> lock(_targetsMutex);
+    const EndpointTarget* current = _target.load(std::memory_order_relaxed);
+    if (current != nullptr && !(current->address == failed)) {
+        return true;  // another attempt moved it already
+    }
+    auto at = std::find(_addresses.begin(), _addresses.end(), failed);
+    if (_addresses.size() < 2 || at == _addresses.end()) {
+        return false;
+    }
+    ++at;
+    return retargetLocked(at == _addresses.end() ? _addresses.front() : *at);
+}
+
+std::size_t Endpoint::addressCount()
+{
+    std::lock_guard<std::mutex> lock(_targetsMutex);
+    return _addresses.size();
+}
+
+bool Endpoint::retargetLocked(const transport::Address& address)
+{
     const EndpointTarget* current = _target.load(std::memory_order_relaxed);
     if (current != nullptr && current->address == address) {
         return false;
@@ -220,6 +252,7 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
             e->serverName = api.tlsServerName.empty() ? e->host : api.tlsServerName;
         }
         e->retarget(addresses.front());
+        e->setAddresses(addresses);
         auto g = std::find(groups.begin(), groups.end(), e->group);
         if (g == groups.end()) {
             groups.push_back(e->group);

@@ -84,9 +84,20 @@ public:
     // Returns false when it is the current address already. Targets are kept until the endpoint
     // goes, one per distinct address, so a reader never sees one freed.
     bool retarget(const transport::Address& address);
+    // Every address the host name had at its last lookup (config time, then the
+    // AddressRefresher), in the order found.
+    void setAddresses(std::vector<transport::Address> addresses);
+    // A connection to `failed` could not be opened: new connections go to the name's next
+    // address. True when the target now differs from `failed` (moved here or by another
+    // worker), false when the name has no other address.
+    bool moveOffAddress(const transport::Address& failed);
+    std::size_t addressCount();
 
 private:
-    std::mutex _targetsMutex;  // writers of _target
+    bool retargetLocked(const transport::Address& address);
+
+    std::mutex _targetsMutex;  // writers of _target and _addresses
+    std::vector<transport::Address> _addresses;
     std::vector<std::unique_ptr<const EndpointTarget>> _targets;
     std::atomic<const EndpointTarget*> _target{nullptr};
     std::atomic<bool> _healthy{true};
