@@ -19,8 +19,6 @@ using namespace sluice::transport_test;
 
 namespace {
 
-bool contains(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
-
 // A FIFO in /tmp with a reader opened (and never read from until drain()), removed at the end.
 class TempFifo {
 public:

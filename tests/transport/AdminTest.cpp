@@ -49,8 +49,6 @@ int connectError(const std::string& ipv4, int port)
     return error;
 }
 
-bool contains(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
-
 }  // namespace
 
 TEST_CASE("admin: GET /status answers on loopback only, with the running APIs, and refuses wrong methods and paths")

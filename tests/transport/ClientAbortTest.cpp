@@ -4,10 +4,10 @@
 // since a client may half-close after its request and still read the answer (ProxyingTest).
 // Requests pipelined before a half-close are still answered.
 #include <sys/socket.h>
-#include <csignal>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <string>
 
 #include "Sockets.h"
@@ -46,8 +46,6 @@ bool waitUntil(const std::atomic<int>& value, int wanted)
     }
     return value.load() >= wanted;
 }
-
-bool contains(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
 
 const std::string kAbortOnClose = R"({"abort_on_client_close": true})";
 

@@ -35,8 +35,6 @@ const std::string kGet = "GET /h/v1/hello HTTP/1.1\r\nHost: localhost\r\nConnect
 
 bool ok200(const Outcome& o) { return o.response.rfind("HTTP/1.1 200", 0) == 0; }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
 // A gateway with a TLS listener `tls` in front of `backend` at /h.
 GatewaySpec tlsGateway(const std::string& tls, const ScriptedBackend& backend, const std::string& http = "")
 {

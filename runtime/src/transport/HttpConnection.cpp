@@ -164,8 +164,10 @@ bool queryOverridesMethod(std::string_view query, std::string_view method, std::
         }
         const std::string_view pair = query.substr(start, end - start);
         const std::string_view name = pair.substr(0, pair.find('='));
-        const auto decodedName = percentDecode(name, true);
-        bool isOverride = decodedName && *decodedName == "_method";
+        // Decoded only when escaped: the common query costs no allocation.
+        const bool isOverride = name.find('%') == std::string_view::npos
+                                    ? name == "_method"
+                                    : percentDecode(name, true).value_or(std::string()) == "_method";
         if (isOverride) {
             const std::string_view value = name.size() < pair.size() ? pair.substr(name.size() + 1) : std::string_view();
             const auto decoded = percentDecode(value, true);

@@ -34,6 +34,11 @@ inline std::vector<std::string> linesOf(const std::string& path)
     return lines;
 }
 
+inline bool contains(const std::string& text, const std::string& needle)
+{
+    return text.find(needle) != std::string::npos;
+}
+
 // Waits up to 5 s until the file has `count` lines (the workers write the access log in batches).
 inline std::vector<std::string> waitForLines(const std::string& path, std::size_t count)
 {
