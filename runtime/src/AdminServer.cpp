@@ -8,6 +8,14 @@
 #include <thread>
 #include <utility>
 
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <stdexcept>
+
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
@@ -45,7 +53,32 @@ struct Answer {
     int status = 200;
     std::string body;
     std::string allow;  // the Allow field of a 405
+    bool challenge = false;  // a 401: WWW-Authenticate
 };
+
+std::string sha256(std::string_view text)
+{
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+    return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
+}
+
+// Whether the request carries "Authorization: Bearer <token>" with the token whose digest is
+// `expected`. Digests of equal length compared in constant time: neither the token's length nor
+// its prefix leaks through timing.
+bool bearerMatches(const http::HeaderField* authorization, const std::string& expected)
+{
+    if (authorization == nullptr) {
+        return false;
+    }
+    constexpr std::string_view kScheme = "bearer ";
+    const std::string_view value = authorization->value;
+    if (value.size() <= kScheme.size() || ::strncasecmp(value.data(), kScheme.data(), kScheme.size()) != 0) {
+        return false;
+    }
+    const std::string given = sha256(value.substr(kScheme.size()));
+    return given.size() == expected.size() && CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
+}
 
 Answer refused(int status, std::string_view why)
 {
@@ -81,13 +114,18 @@ bool hostAllowed(std::string_view host, const std::string& bound, int port)
 // credentials: it relies on listening on loopback, so it refuses what only a browser steered by
 // another site would send, and anything with a body. (The parser already refused what the data
 // plane refuses: other HTTP versions, HTTP/1.1 without Host, ambiguous framing.)
-std::optional<Answer> refusal(const http::RequestHead& head, const std::string& bound, int port)
+std::optional<Answer> refusal(const http::RequestHead& head, const AdminServer::Shared& shared)
 {
-    if (field(head, "Host") != nullptr && !hostAllowed(head.host, bound, port)) {
+    if (field(head, "Host") != nullptr && !hostAllowed(head.host, shared.bound, shared.port)) {
         return refused(403, "Host must name this loopback endpoint");
     }
     if (field(head, "Origin") != nullptr) {
         return refused(403, "requests from web pages are refused");
+    }
+    if (!shared.tokenDigest.empty() && !bearerMatches(field(head, "Authorization"), shared.tokenDigest)) {
+        Answer answer{401, errorBody(900901, "Invalid Credentials", "admin requests need 'Authorization: Bearer <token>'"),
+                      {}, true};
+        return answer;
     }
     if (head.framing == http::BodyFraming::Chunked ||
         (head.framing == http::BodyFraming::ContentLength && head.contentLength != 0)) {
@@ -179,7 +217,7 @@ private:
             }
             if (parsed.status == http::ParseStatus::Complete) {
                 _complete = true;
-                return refusal(_head, _shared.bound, _shared.port);
+                return refusal(_head, _shared);
             }
         }
     }
@@ -195,6 +233,9 @@ private:
         out += "Content-Type: application/json\r\nContent-Length: " + std::to_string(answer.body.size()) + "\r\n";
         if (!answer.allow.empty()) {
             out += "Allow: " + answer.allow + "\r\n";
+        }
+        if (answer.challenge) {
+            out += "WWW-Authenticate: Bearer realm=\"sluice-admin\"\r\n";
         }
         out += "Connection: close\r\nCache-Control: no-store\r\n\r\n";
         out += answer.body;
@@ -241,8 +282,11 @@ private:
 
 }  // namespace
 
-AdminServer::AdminServer(const std::string& host, int port, Hooks hooks)
+AdminServer::AdminServer(const std::string& host, int port, Hooks hooks, const std::string& token)
 {
+    if (!token.empty()) {
+        _shared.tokenDigest = sha256(token);
+    }
     Poco::Net::ServerSocket socket(Poco::Net::SocketAddress(host, static_cast<Poco::UInt16>(port)), 64);
     _shared.hooks = std::move(hooks);
     _shared.bound = host;
@@ -264,6 +308,30 @@ AdminServer::~AdminServer()
     while (_server->currentConnections() > 0 && Clock::now() < limit) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+}
+
+std::string AdminServer::readTokenFile(const std::string& path)
+{
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        throw std::runtime_error("admin.token_file " + path + ": not a readable regular file");
+    }
+    if ((st.st_mode & 077) != 0) {
+        throw std::runtime_error("admin.token_file " + path + ": group or others may access it; chmod 600 it");
+    }
+    std::ifstream in(path);
+    std::string token;
+    if (!in || !std::getline(in, token)) {
+        throw std::runtime_error("admin.token_file " + path + ": cannot be read");
+    }
+    while (!token.empty() && (token.back() == '\r' || token.back() == ' ' || token.back() == '\t')) {
+        token.pop_back();
+    }
+    constexpr std::size_t kMinToken = 16;
+    if (token.size() < kMinToken) {
+        throw std::runtime_error("admin.token_file " + path + ": the token on its first line is shorter than 16 characters");
+    }
+    return token;
 }
 
 }  // namespace sluice::runtime

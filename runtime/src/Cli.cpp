@@ -287,9 +287,13 @@ int run(const Options& o, std::ostream& err)
             return std::make_pair(false, json + "]}");
         };
         try {
-            admin = std::make_unique<AdminServer>(first.adminHost, first.adminPort, std::move(hooks));
-            log->info("admin endpoint on http://{}:{} (/status, /reload)", first.adminHost, admin->port());
-            if (first.adminHost != "127.0.0.1" && first.adminHost != "::1" && first.adminHost != "localhost") {
+            const std::string token =
+                first.adminTokenFile.empty() ? std::string() : AdminServer::readTokenFile(first.adminTokenFile);
+            admin = std::make_unique<AdminServer>(first.adminHost, first.adminPort, std::move(hooks), token);
+            log->info("admin endpoint on http://{}:{} (/status, /reload){}", first.adminHost, admin->port(),
+                      token.empty() ? "" : ", bearer token required");
+            if (token.empty() && first.adminHost != "127.0.0.1" && first.adminHost != "::1" &&
+                first.adminHost != "localhost") {
                 log->warn("the admin endpoint listens on {}, not on loopback: it has no authentication, and anyone "
                           "who reaches it can reload the gateway",
                           first.adminHost);

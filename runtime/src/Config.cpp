@@ -206,6 +206,9 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
         auto admin = root->getObject("admin");
         cfg.adminHost = get<std::string>(admin, "host", "127.0.0.1");
         cfg.adminPort = get<int>(admin, "port", 9901);
+        if (admin->has("token_file")) {
+            cfg.adminTokenFile = absoluteFrom(cfg.directory, admin->getValue<std::string>("token_file"));
+        }
     }
     if (root->has("http")) {
         auto h = root->getObject("http");

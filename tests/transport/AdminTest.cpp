@@ -2,6 +2,7 @@
 // (new configuration for new requests, the request in flight finishes on the old one, an invalid
 // configuration refused with its errors while the old one keeps serving), and that it listens
 // only on the configured address (loopback by default).
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -337,4 +338,90 @@ TEST_CASE("admin: clients that trickle their requests are dropped with 408 after
         CHECK(answer.rfind("HTTP/1.1 408 ", 0) == 0);
     }
     CHECK(millisSince(start) < 9000);
+}
+
+namespace {
+
+// A token file in /tmp with `mode`, removed at the end.
+class TokenFile {
+public:
+    TokenFile(const std::string& content, mode_t mode)
+    {
+        char name[] = "/tmp/sluice-admin-token-XXXXXX";
+        const int fd = ::mkstemp(name);
+        REQUIRE(fd >= 0);
+        REQUIRE(::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()));
+        ::close(fd);
+        REQUIRE(::chmod(name, mode) == 0);
+        _path = name;
+    }
+    ~TokenFile() { ::unlink(_path.c_str()); }
+    const std::string& path() const noexcept { return _path; }
+
+private:
+    std::string _path;
+};
+
+constexpr const char* kToken = "s3cret-admin-token-0123456789";
+
+}  // namespace
+
+TEST_CASE("admin: with admin.token_file every request needs the bearer token")
+{
+    ScriptedBackend backend(echo());
+    TokenFile token(std::string(kToken) + "\n", 0600);
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.admin = R"({"port": 0, "token_file": ")" + token.path() + R"("})";
+    SluicedProcess gw(spec);
+    REQUIRE(gw.adminPort() > 0);
+
+    const std::vector<std::vector<std::string>> refusedFields = {
+        {},
+        {"Authorization: Bearer wrong-token-0123456789"},
+        {std::string("Authorization: Bearer ") + kToken + "x"},
+        {std::string("Authorization: Basic ") + kToken},
+        {std::string("Authorization: Bearer ") + std::string(kToken).substr(0, 10)},
+    };
+    for (const auto& fields : refusedFields) {
+        CAPTURE(fields.size());
+        auto r = admin(gw, getRequest("/status", fields));
+        REQUIRE(r);
+        CHECK(r->status == 401);
+        CHECK(r->errorCode() == 900901);
+        CHECK(r->header("WWW-Authenticate") == "Bearer realm=\"sluice-admin\"");
+        CHECK_FALSE(contains(r->body, "\"apis\""));
+    }
+    auto reloadRefused = admin(gw, bodyRequest("POST", "/reload", ""));
+    REQUIRE(reloadRefused);
+    CHECK(reloadRefused->status == 401);
+
+    const std::string bearer = std::string("Authorization: Bearer ") + kToken;
+    auto status = admin(gw, getRequest("/status", {bearer}));
+    REQUIRE(status);
+    CHECK(status->status == 200);
+    CHECK(contains(status->body, "\"apis\""));
+    auto lower = admin(gw, getRequest("/status", {std::string("authorization: bearer ") + kToken}));
+    REQUIRE(lower);
+    CHECK(lower->status == 200);
+    auto reload = admin(gw, bodyRequest("POST", "/reload", "", {bearer}));
+    REQUIRE(reload);
+    CHECK(reload->status == 200);
+    // The token never reaches the log.
+    CHECK_FALSE(contains(gw.log(), kToken));
+    CHECK(contains(gw.log(), "bearer token required"));
+}
+
+TEST_CASE("admin: a token file others may read or a short token stops the start")
+{
+    TokenFile readable(std::string(kToken) + "\n", 0644);
+    GatewaySpec spec = oneApi("/svc", endpointList({"http://127.0.0.1:9"}));
+    spec.admin = R"({"port": 0, "token_file": ")" + readable.path() + R"("})";
+    CHECK_THROWS_WITH_AS(SluicedProcess{spec}, doctest::Contains("chmod 600"), std::runtime_error);
+
+    TokenFile shortToken("short\n", 0600);
+    spec.admin = R"({"port": 0, "token_file": ")" + shortToken.path() + R"("})";
+    CHECK_THROWS_WITH_AS(SluicedProcess{spec}, doctest::Contains("shorter than 16 characters"), std::runtime_error);
+
+    spec.admin = R"({"port": 0, "token_file": "/nonexistent/token"})";
+    CHECK_THROWS_WITH_AS(SluicedProcess{spec}, doctest::Contains("not a readable regular file"), std::runtime_error);
 }

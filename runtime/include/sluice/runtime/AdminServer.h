@@ -30,10 +30,16 @@ public:
         Hooks hooks;
         std::string bound;  // the configured host
         int port = 0;
+        std::string tokenDigest;  // SHA-256 of the bearer token every request must carry; empty: none
         std::atomic<bool> stopping{false};
     };
 
-    AdminServer(const std::string& host, int port, Hooks hooks);
+    // `token`: the bearer token every request must carry (empty: none). Only its digest is kept.
+    AdminServer(const std::string& host, int port, Hooks hooks, const std::string& token = {});
+    // Reads the token of `path` (admin.token_file): a regular file that group and others may not
+    // read, holding at least 16 characters on its first line. Throws with a message that names
+    // the file but never shows its content.
+    static std::string readTokenFile(const std::string& path);
     ~AdminServer();
     AdminServer(const AdminServer&) = delete;
     AdminServer& operator=(const AdminServer&) = delete;

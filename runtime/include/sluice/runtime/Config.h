@@ -149,6 +149,8 @@ struct GatewayConfig {
     int shutdownGraceMs = 30000;
     std::string adminHost;  // empty: no admin endpoint
     int adminPort = 0;
+    // A file holding the admin endpoint's bearer token (absolute; empty: no token asked for).
+    std::string adminTokenFile;
     std::vector<std::string> pluginDirectories;  // absolute
     std::string apisDirectory;                   // absolute
     std::vector<HandlerRef> handlers;            // global chain
