@@ -139,6 +139,16 @@ int checkConfig(const Options& o, std::ostream& out, std::ostream& err)
         err << o.config << ": " << r.errors.size() << " error" << (r.errors.size() == 1 ? "" : "s") << "\n";
         return 1;
     }
+    // Read at start only, but a start that would fail on it is worth knowing before.
+    if (const std::string& tokenFile = r.snapshot->config.adminTokenFile; !tokenFile.empty()) {
+        try {
+            AdminServer::readTokenFile(tokenFile);
+        } catch (const std::exception& e) {
+            printErrors({ConfigError{r.snapshot->config.file, "/admin/token_file", e.what()}}, err);
+            err << o.config << ": 1 error\n";
+            return 1;
+        }
+    }
     out << o.config << ": configuration OK (" << r.snapshot->config.apis.size() << " API"
         << (r.snapshot->config.apis.size() == 1 ? "" : "s") << ", " << r.snapshot->instanceCount
         << " handler instance" << (r.snapshot->instanceCount == 1 ? "" : "s") << ", "

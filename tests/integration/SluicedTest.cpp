@@ -2,6 +2,7 @@
 // reload on SIGHUP and shutdown on SIGTERM. Listeners use port 0, never a fixed one; every wait
 // is bounded and driven by the process's output or exit.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <string>
@@ -277,4 +278,27 @@ TEST_CASE("sluiced: runs until SIGTERM, reloads on SIGHUP and keeps the old conf
     INFO(p.err());
     CHECK(code == 0);
     CHECK(contains(p.err().substr(mark), "SIGTERM: shutting down"));
+}
+
+TEST_CASE("sluiced: --check-config reports an admin token file that others may read")
+{
+    TempDir dir;
+    const std::string token = dir.write("admin.token", "a-token-of-enough-length-42\n");
+    const std::string config = dir.write("sluice.json", R"({
+      "listeners": [{"name": "http", "host": "127.0.0.1", "port": 0}],
+      "admin": {"port": 0, "token_file": "admin.token"}
+    })");
+    dir.write("apis/pets.json", api("Pets", "/pets", "v1"));
+    REQUIRE(::chmod(token.c_str(), 0644) == 0);
+    RunResult readable = sluiced({"--check-config", "--config", config});
+    INFO(readable.err);
+    CHECK(readable.exitCode == 1);
+    CHECK(contains(readable.err, errorAt(config, "/admin/token_file")));
+    CHECK(contains(readable.err, "chmod 600"));
+    CHECK_FALSE(contains(readable.err, "a-token-of-enough-length-42"));
+
+    REQUIRE(::chmod(token.c_str(), 0600) == 0);
+    RunResult ok = sluiced({"--check-config", "--config", config});
+    INFO(ok.err);
+    CHECK(ok.exitCode == 0);
 }
