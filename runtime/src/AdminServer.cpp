@@ -1,20 +1,19 @@
 #include "sluice/runtime/AdminServer.h"
 
-#include <algorithm>
-#include <chrono>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <thread>
-#include <utility>
-
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <strings.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
 
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/NetException.h>
@@ -110,10 +109,11 @@ bool hostAllowed(std::string_view host, const std::string& bound, int port)
            (bound.find(':') != std::string::npos && name == "[" + bound + "]");
 }
 
-// Why a parsed request is refused before it is routed, or nothing. The admin endpoint has no
-// credentials: it relies on listening on loopback, so it refuses what only a browser steered by
-// another site would send, and anything with a body. (The parser already refused what the data
-// plane refuses: other HTTP versions, HTTP/1.1 without Host, ambiguous framing.)
+// Why a parsed request is refused before it is routed, or nothing. Without a token the admin
+// endpoint relies on listening on loopback, so it refuses what only a browser steered by another
+// site would send (with a token too), requests without the token when there is one, and anything
+// with a body. (The parser already refused what the data plane refuses: other HTTP versions,
+// HTTP/1.1 without Host, ambiguous framing.)
 std::optional<Answer> refusal(const http::RequestHead& head, const AdminServer::Shared& shared)
 {
     if (field(head, "Host") != nullptr && !hostAllowed(head.host, shared.bound, shared.port)) {

@@ -255,3 +255,25 @@ TEST_CASE("client abort: with abort_on_client_close an earlier answer still on i
     CHECK(contains(lines[0], "\"GET /svc/v1/big HTTP/1.1\" 200 "));
     CHECK(contains(lines[1], "\"GET /svc/v1/slow HTTP/1.1\" 499 0 "));
 }
+
+TEST_CASE("client abort: a TLS client that closes without close_notify ends the backend call by default")
+{
+    // A FIN without close_notify is fatal for the TLS connection (nothing can be written on it
+    // any more): it counts as a reset, without abort_on_client_close.
+    TestCertificates certs;
+    SilentBackend backend;
+    GatewaySpec spec;
+    spec.listenerTls = certs.listener();
+    spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.server.url()})));
+    SluicedProcess gw(spec);
+    bool sent = false;
+    Outcome o = tlsTry(gw.port(), caOnly(certs), "", [&](SSL* ssl, Outcome&) {
+        const std::string request = getRequest("/svc/v1/tls-fin");
+        sent = SSL_write(ssl, request.data(), static_cast<int>(request.size())) > 0 && waitUntil(backend.requests, 1);
+        ::shutdown(SSL_get_fd(ssl), SHUT_WR);  // TCP FIN, no close_notify
+    });
+    REQUIRE_MESSAGE(o.handshake, o.error);
+    REQUIRE(sent);
+    CHECK(waitUntil(backend.closedByGateway, 1));
+    CHECK(o.response.empty());
+}

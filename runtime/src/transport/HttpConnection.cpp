@@ -5,7 +5,6 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 
 #include "sluice/runtime/HostApi.h"
@@ -131,23 +130,15 @@ bool underscoreLookAlike(std::string_view name)
 // request line's.
 bool methodOverrideField(std::string_view name)
 {
-    if (name.size() != 13 && name.size() != 17 && name.size() != 22) {
+    constexpr std::size_t kLongest = 22;  // "x-http-method-override"
+    if (name.empty() || name.size() > kLongest || (name[0] != 'x' && name[0] != 'X')) {
         return false;
     }
-    for (std::string_view known : {"x-http-method", "x-method-override", "x-http-method-override"}) {
-        if (known.size() != name.size()) {
-            continue;
-        }
-        bool same = true;
-        for (std::size_t i = 0; i < name.size() && same; ++i) {
-            const char c = name[i] == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
-            same = c == known[i];
-        }
-        if (same) {
-            return true;
-        }
-    }
-    return false;
+    char dashed[kLongest];
+    std::replace_copy(name.begin(), name.end(), dashed, '_', '-');
+    const std::string_view text(dashed, name.size());
+    return fieldNameEquals(text, "x-http-method") || fieldNameEquals(text, "x-method-override") ||
+           fieldNameEquals(text, "x-http-method-override");
 }
 
 // A `_method` query parameter naming another method than `method` (Spring's
@@ -1704,8 +1695,7 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     // next (nothing was sent, so any request may go again), and the endpoint is not suspended
     // while another address of its name may answer. Each address is tried once per exchange.
     if (failure == UpstreamFailure::Connect && bodyInHand && _loggedUpstream != nullptr &&
-        _addressMoves < kMaxAddressMoves && _addressMoves + 1u < _endpoint->addressCount() &&
-        _endpoint->moveOffAddress(_loggedUpstream->address)) {
+        _addressMoves < kMaxAddressMoves && _endpoint->moveOffAddress(_loggedUpstream->address, _addressMoves)) {
         ++_addressMoves;
         io().tried.pop_back();
         Logging::get("upstream")->warn("{} {}: {} ({}); trying the next address of {}: {}", ex().method, _endpoint->url,

@@ -167,25 +167,22 @@ void Endpoint::setAddresses(std::vector<transport::Address> addresses)
     _addresses = std::move(addresses);
 }
 
-bool Endpoint::moveOffAddress(const transport::Address& failed)
+bool Endpoint::moveOffAddress(const transport::Address& failed, std::size_t movesSoFar)
 {
     std::lock_guard<std::mutex> lock(_targetsMutex);
+    if (movesSoFar + 1 >= _addresses.size()) {
+        return false;
+    }
     const EndpointTarget* current = _target.load(std::memory_order_relaxed);
     if (current != nullptr && !(current->address == failed)) {
         return true;  // another attempt moved it already
     }
     auto at = std::find(_addresses.begin(), _addresses.end(), failed);
-    if (_addresses.size() < 2 || at == _addresses.end()) {
+    if (at == _addresses.end()) {
         return false;
     }
     ++at;
     return retargetLocked(at == _addresses.end() ? _addresses.front() : *at);
-}
-
-std::size_t Endpoint::addressCount()
-{
-    std::lock_guard<std::mutex> lock(_targetsMutex);
-    return _addresses.size();
 }
 
 bool Endpoint::retargetLocked(const transport::Address& address)

@@ -95,7 +95,6 @@ struct ApiConfig {
     std::vector<HandlerRef> handlers;
 };
 
-// HTTP limits and timeouts of the listeners (sluice.json "http").
 // What the gateway does with a client's X-HTTP-Method-Override, X-HTTP-Method or
 // X-Method-Override field (in either spelling, '-' or '_') naming another method than the request
 // line's: such a backend would run a method the route and its policies never saw.
@@ -105,6 +104,7 @@ enum class MethodOverride {
     Forward,  // passed on as it came
 };
 
+// HTTP limits and timeouts of the listeners (sluice.json "http").
 struct HttpConfig {
     std::size_t maxRequestLine = 8 * 1024;
     std::size_t maxHeaderBytes = 32 * 1024;

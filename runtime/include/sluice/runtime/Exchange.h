@@ -156,9 +156,8 @@ public:
     mutable std::string requestIdText;  // empty until requestId() is first called
 
     // The transport's per-request state, kept here while the exchange waits in the worker's
-    // stock, so that an idle connection holds none of it and its capacity is reused. A
-    // connection swaps the first three in when it takes the exchange and out when it goes idle;
-    // it uses the others in place. Not for handlers.
+    // stock, so that an idle connection holds none of it and its capacity is reused. The
+    // connection uses them in place while it holds the exchange. Not for handlers.
     struct TransportBuffers {
         http::RequestHead head;  // the request head being read or served (views into the input)
         std::string upstreamHead;

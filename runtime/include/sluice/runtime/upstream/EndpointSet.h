@@ -87,11 +87,11 @@ public:
     // Every address the host name had at its last lookup (config time, then the
     // AddressRefresher), in the order found.
     void setAddresses(std::vector<transport::Address> addresses);
-    // A connection to `failed` could not be opened: new connections go to the name's next
-    // address. True when the target now differs from `failed` (moved here or by another
-    // worker), false when the name has no other address.
-    bool moveOffAddress(const transport::Address& failed);
-    std::size_t addressCount();
+    // A connection to `failed` could not be opened, after `movesSoFar` such moves for the same
+    // request: new connections go to the name's next address. True when the target now differs
+    // from `failed` (moved here or by another worker); false when the name has no other address,
+    // or every one of them has had its turn (movesSoFar + 1 of them).
+    bool moveOffAddress(const transport::Address& failed, std::size_t movesSoFar);
 
 private:
     bool retargetLocked(const transport::Address& address);
