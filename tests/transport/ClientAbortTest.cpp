@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <functional>
 #include <string>
 
 #include "Sockets.h"
@@ -48,6 +49,38 @@ bool waitUntil(const std::atomic<int>& value, int wanted)
 }
 
 const std::string kAbortOnClose = R"({"abort_on_client_close": true})";
+
+// The access log's two lines: `answered` got its 200, `abandoned` was left (499, nothing sent).
+void expectAnsweredThenAbandoned(const SluicedProcess& gw, const std::string& answered, const std::string& abandoned)
+{
+    const auto lines = waitForLines(gw.directory() + "/access.log", 2);
+    REQUIRE(lines.size() == 2);
+    CHECK(contains(lines[0], "\"GET " + answered + " HTTP/1.1\" 200 "));
+    CHECK(contains(lines[1], "\"GET " + abandoned + " HTTP/1.1\" 499 0 "));
+}
+
+// A TLS client sends a request to a backend that never answers, then `leave`s: the gateway must
+// close the backend connection and send the client nothing.
+void expectTlsLeaveEndsCall(const std::string& http, const std::function<void(SSL*)>& leave)
+{
+    TestCertificates certs;
+    SilentBackend backend;
+    GatewaySpec spec;
+    spec.http = http;
+    spec.listenerTls = certs.listener();
+    spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.server.url()})));
+    SluicedProcess gw(spec);
+    bool sent = false;
+    Outcome o = tlsTry(gw.port(), caOnly(certs), "", [&](SSL* ssl, Outcome&) {
+        const std::string request = getRequest("/svc/v1/tls");
+        sent = SSL_write(ssl, request.data(), static_cast<int>(request.size())) > 0 && waitUntil(backend.requests, 1);
+        leave(ssl);
+    });
+    REQUIRE_MESSAGE(o.handshake, o.error);
+    REQUIRE(sent);
+    CHECK(waitUntil(backend.closedByGateway, 1));
+    CHECK(o.response.empty());
+}
 
 }  // namespace
 
@@ -149,27 +182,6 @@ TEST_CASE("client abort: with abort_on_client_close requests pipelined before a 
     CHECK(backend.requestCount() == 3);
 }
 
-TEST_CASE("client abort: with abort_on_client_close a TLS client's close_notify while the backend works ends the call")
-{
-    TestCertificates certs;
-    SilentBackend backend;
-    GatewaySpec spec;
-    spec.http = kAbortOnClose;
-    spec.listenerTls = certs.listener();
-    spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.server.url()})));
-    SluicedProcess gw(spec);
-    bool sent = false;
-    Outcome o = tlsTry(gw.port(), caOnly(certs), "", [&](SSL* ssl, Outcome&) {
-        const std::string request = getRequest("/svc/v1/tls");
-        sent = SSL_write(ssl, request.data(), static_cast<int>(request.size())) > 0 && waitUntil(backend.requests, 1);
-        SSL_shutdown(ssl);  // close_notify; the socket stays open
-    });
-    REQUIRE_MESSAGE(o.handshake, o.error);
-    REQUIRE(sent);
-    CHECK(waitUntil(backend.closedByGateway, 1));
-    CHECK(o.response.empty());
-}
-
 TEST_CASE("client abort: with abort_on_client_close a close that comes with the next request is noticed")
 {
     // Keep-alive: /fast is answered, then /slow and the FIN go out while the worker is stopped,
@@ -211,10 +223,7 @@ TEST_CASE("client abort: with abort_on_client_close a close that comes with the 
     REQUIRE(waitUntil(slowSeen, 1));
     CHECK(waitUntil(slowClosed, 1));
     CHECK(client.waitClosed(2000ms));
-    const auto lines = waitForLines(gw.directory() + "/access.log", 2);
-    REQUIRE(lines.size() == 2);
-    CHECK(contains(lines[0], "\"GET /svc/v1/fast HTTP/1.1\" 200 "));
-    CHECK(contains(lines[1], "\"GET /svc/v1/slow HTTP/1.1\" 499 0 "));
+    expectAnsweredThenAbandoned(gw, "/svc/v1/fast", "/svc/v1/slow");
 }
 
 TEST_CASE("client abort: with abort_on_client_close an earlier answer still on its way is sent whole")
@@ -250,30 +259,21 @@ TEST_CASE("client abort: with abort_on_client_close an earlier answer still on i
     CHECK(big->status == 200);
     CHECK(big->body.size() == kBig);
     CHECK(client.waitClosed(5000ms));
-    const auto lines = waitForLines(gw.directory() + "/access.log", 2);
-    REQUIRE(lines.size() == 2);
-    CHECK(contains(lines[0], "\"GET /svc/v1/big HTTP/1.1\" 200 "));
-    CHECK(contains(lines[1], "\"GET /svc/v1/slow HTTP/1.1\" 499 0 "));
+    expectAnsweredThenAbandoned(gw, "/svc/v1/big", "/svc/v1/slow");
+}
+
+TEST_CASE("client abort: with abort_on_client_close a TLS client's close_notify while the backend works ends the call")
+{
+    expectTlsLeaveEndsCall(kAbortOnClose, [](SSL* ssl) {
+        SSL_shutdown(ssl);  // close_notify; the socket stays open
+    });
 }
 
 TEST_CASE("client abort: a TLS client that closes without close_notify ends the backend call by default")
 {
     // A FIN without close_notify is fatal for the TLS connection (nothing can be written on it
     // any more): it counts as a reset, without abort_on_client_close.
-    TestCertificates certs;
-    SilentBackend backend;
-    GatewaySpec spec;
-    spec.listenerTls = certs.listener();
-    spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.server.url()})));
-    SluicedProcess gw(spec);
-    bool sent = false;
-    Outcome o = tlsTry(gw.port(), caOnly(certs), "", [&](SSL* ssl, Outcome&) {
-        const std::string request = getRequest("/svc/v1/tls-fin");
-        sent = SSL_write(ssl, request.data(), static_cast<int>(request.size())) > 0 && waitUntil(backend.requests, 1);
+    expectTlsLeaveEndsCall("", [](SSL* ssl) {
         ::shutdown(SSL_get_fd(ssl), SHUT_WR);  // TCP FIN, no close_notify
     });
-    REQUIRE_MESSAGE(o.handshake, o.error);
-    REQUIRE(sent);
-    CHECK(waitUntil(backend.closedByGateway, 1));
-    CHECK(o.response.empty());
 }
