@@ -4,6 +4,7 @@
 #include "sluice/runtime/Snapshot.h"
 
 #include <cstdlib>
+#include <ostream>  // doctest prints a shared_ptr through operator<< of its pointer
 #include <string>
 #include <vector>
 
