@@ -4,6 +4,7 @@
 // two workers running one instance at once.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -178,6 +179,31 @@ TEST_CASE("lua: a relative script path is resolved against the configuration's d
     CHECK(r->status == 200);
     CHECK(r->body == "from lua/tag.lua");
     CHECK(backend.requestCount() == 0);
+}
+
+TEST_CASE("lua: a script that never returns is ended at max_time_ms on the worker, which goes on serving")
+{
+    ScriptedBackend backend(echo("b"));
+    SluicedProcess gw(luaGateway(backend, "lua_mediation",
+                                 "function on_request(ctx)\n"
+                                 "  if ctx.request.get_header('X-Spin') then while true do end end\n"
+                                 "end\n",
+                                 1, R"("max_time_ms": 200)"));
+    RawClient client(gw.port());
+    const auto start = std::chrono::steady_clock::now();
+    auto r = client.exchange(getRequest("/lua/v1/spin", {"X-Spin: 1"}));
+    const auto took = std::chrono::steady_clock::now() - start;
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 500);
+    CHECK(r->errorCode() == 101520);
+    CHECK(took >= 200ms);
+    CHECK(took < 5s);
+    CHECK(gw.waitForLog("on_request failed: (inline source):2: time limit (max_time_ms = 200) exceeded", 0, 5000ms));
+
+    auto next = client.exchange(getRequest("/lua/v1/after"));
+    REQUIRE_MESSAGE(next, client.error());
+    CHECK(next->status == 200);
+    CHECK(backend.requestCount() == 1);
 }
 
 TEST_CASE("lua: two workers run one instance concurrently, each with its own Lua state")

@@ -51,7 +51,7 @@ std::string loggable(std::string_view text)
 
 const sdk::ComponentInfo LuaMediationPlain::kInfo{
     "lua_mediation",                      // name
-    "1.1.0",                              // version
+    "1.2.0",                              // version
     kPriority,                            // priority
     0,                                    // flags: bodies stream through
     lua_mediation_schema::kConfigSchema,  // config schema
@@ -60,7 +60,7 @@ const sdk::ComponentInfo LuaMediationPlain::kInfo{
 
 const sdk::ComponentInfo LuaMediationRequestBody::kInfo{
     "lua_mediation_request_body",         // name
-    "1.1.0",                              // version
+    "1.2.0",                              // version
     kPriority,                            // priority
     SLUICE_COMPONENT_NEEDS_REQUEST_BODY,  // flags
     lua_mediation_schema::kConfigSchema,  // config schema
@@ -69,7 +69,7 @@ const sdk::ComponentInfo LuaMediationRequestBody::kInfo{
 
 const sdk::ComponentInfo LuaMediationResponseBody::kInfo{
     "lua_mediation_response_body",         // name
-    "1.1.0",                               // version
+    "1.2.0",                               // version
     kPriority,                             // priority
     SLUICE_COMPONENT_NEEDS_RESPONSE_BODY,  // flags
     lua_mediation_schema::kConfigSchema,   // config schema
@@ -78,7 +78,7 @@ const sdk::ComponentInfo LuaMediationResponseBody::kInfo{
 
 const sdk::ComponentInfo LuaMediationBody::kInfo{
     "lua_mediation_body",                 // name
-    "1.1.0",                              // version
+    "1.2.0",                              // version
     kPriority,                            // priority
     kBothBodies,                          // flags
     lua_mediation_schema::kConfigSchema,  // config schema

@@ -17,11 +17,12 @@ struct LuaScript {
     std::string chunkName;    // "@/abs/path.lua" or "=(inline source)": how Lua names it in errors
     std::string displayName;  // for log lines and create() errors: the path, or "inline source"
     bool inlineSource = false;
-    int maxInstructions = 1000000;
+    // 0: no instruction limit, and no count hook (max_time_ms bounds the invocation). Counting
+    // costs a hook call on every VM instruction.
+    int maxInstructions = 0;
     std::size_t maxMemoryBytes = 16u << 20;
-    // Wall-clock bound of one invocation, including time spent inside library functions, which
-    // the instruction count does not see (work on long strings, table shifts, table.sort, the
-    // pattern functions' matching...).
+    // Wall-clock bound of one invocation, including time spent inside library functions (work on
+    // long strings, table shifts, table.sort, the pattern functions' matching...).
     int maxTimeMs = 1000;
 
     // Reads `file` or takes `source`. A relative `file` is resolved against `configDir` (the main

@@ -1,5 +1,7 @@
 #include "LuaState.h"
 
+#include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -9,6 +11,7 @@
 
 #include "LuaContextApi.h"
 #include "LuaSandbox.h"
+#include "LuaWatchdog.h"
 
 // Lua reports errors with longjmp: no function below that calls into Lua while it may raise holds
 // an object with a destructor, and every call that may raise runs under lua_pcall.
@@ -20,8 +23,12 @@ namespace {
 // The error value ctx.respond() unwinds with; compared by address.
 char gRespondSentinel;
 
-// The count hook fires every kHookPeriod instructions to look at the clock (and counts them).
+// Without the watchdog, the count hook fires every kHookPeriod instructions to look at the clock
+// (and counts them).
 constexpr int kHookPeriod = 1000;
+// The watchdog looks at a state every tenth of its max_time_ms, within these bounds.
+constexpr int kMinWatchPeriodMs = 1;
+constexpr int kMaxWatchPeriodMs = 100;
 constexpr std::size_t kLargeAllocation = 64 * 1024;
 constexpr unsigned kAllocationsPerClockCheck = 256;
 constexpr unsigned kCheckpointsPerClockCheck = 64;
@@ -44,6 +51,9 @@ LuaState::LuaState(const LuaScript& script, const sluice_host_api* host, const s
 
 LuaState::~LuaState()
 {
+    if (_watched) {
+        LuaWatchdog::unwatch(*this);
+    }
     if (_L != nullptr) {
         lua_close(_L);  // no script finalizers: the sandbox refuses __gc
     }
@@ -102,13 +112,17 @@ void LuaState::recordPosition(char* out, std::size_t size) noexcept
 }
 
 // The instruction and time limits: the hook fires every kHookPeriod instructions (fewer when the
-// limit is nearer) and once something set _abort.
+// limit is nearer) and once something set _abort. A watched state has no hook until the watchdog
+// or the allocator sets one at its deadline.
 void LuaState::countHook(lua_State* L, lua_Debug* ar)
 {
     LuaState& self = from(L);
     if (self._abort == Abort::None) {
-        self._instructionsLeft -= self._hookCount;
-        const bool outOfInstructions = self._instructionsLeft <= 0;
+        bool outOfInstructions = false;
+        if (!self._watched) {
+            self._instructionsLeft -= self._hookCount;
+            outOfInstructions = self._instructionsLeft <= 0;
+        }
         if (!outOfInstructions && !self.pastDeadline()) {
             self.armHook();
             return;
@@ -143,6 +157,12 @@ void LuaState::raiseAbort(lua_State* L, Abort why)
 // each time: the count is only set again when it changes (Lua restarts an unchanged count itself).
 void LuaState::armHook() noexcept
 {
+    if (_watched) {
+        if (lua_gethook(_L) != nullptr) {
+            lua_sethook(_L, nullptr, 0, 0);
+        }
+        return;
+    }
     const int count = static_cast<int>(_instructionsLeft < kHookPeriod ? _instructionsLeft : kHookPeriod);
     if (count != _hookCount || lua_gethook(_L) == nullptr) {
         _hookCount = count;
@@ -154,11 +174,44 @@ void LuaState::armLimits() noexcept
 {
     _abort = Abort::None;
     _limitWhere[0] = '\0';
-    _instructionsLeft = _script.maxInstructions;
+    _instructionsLeft = _script.maxInstructions > 0 ? _script.maxInstructions : LLONG_MAX;
     _hostBytes = 0;
     _deadline = Clock::now() + std::chrono::milliseconds(_script.maxTimeMs);
     _hookCount = 0;  // restart the count
     armHook();
+}
+
+void LuaState::beginRun() noexcept
+{
+    armLimits();
+    _running = true;
+    if (_watched) {
+        _watchThread.store(LuaWatchdog::enter(*this), std::memory_order_relaxed);
+        _watchDeadlineNs.store(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(_deadline.time_since_epoch()).count(),
+            std::memory_order_release);
+    }
+}
+
+void LuaState::endRun() noexcept
+{
+    if (_watched) {
+        _watchDeadlineNs.store(0, std::memory_order_relaxed);
+        LuaWatchdog::leave();
+    }
+    _running = false;
+}
+
+int LuaState::watchPeriodMs() const noexcept
+{
+    return std::clamp(_script.maxTimeMs / 10, kMinWatchPeriodMs, kMaxWatchPeriodMs);
+}
+
+void LuaState::interruptIfLate() noexcept
+{
+    if (_running && _abort == Abort::None && pastDeadline()) {
+        lua_sethook(_L, &countHook, LUA_MASKCOUNT, 1);
+    }
 }
 
 void LuaState::noteDeadline() noexcept
@@ -287,12 +340,12 @@ std::unique_ptr<LuaState> LuaState::create(const LuaScript& script, const sluice
     LuaState* self = state.get();
     std::memcpy(lua_getextraspace(state->_L), &self, sizeof self);
     lua_State* L = state->_L;
-    state->armLimits();
-    state->_running = true;
+    state->_watched = script.maxInstructions == 0 && LuaWatchdog::available() && LuaWatchdog::watch(*state);
+    state->beginRun();
     lua_pushcfunction(L, &LuaState::messageHandler);
     lua_pushcfunction(L, &LuaState::setup);
     int status = lua_pcall(L, 0, 0, 1);
-    state->_running = false;
+    state->endRun();
     if (status != LUA_OK) {
         const std::string where = state->_limitWhere[0] != '\0' ? std::string(state->_limitWhere) + ": " : "";
         if (state->_abort == Abort::Instructions) {
@@ -326,14 +379,13 @@ LuaOutcome LuaState::invoke(LuaHook hook, sluice_exchange* exchange) noexcept
     lua_settop(L, 0);
     _exchange = exchange;
     _hook = hook;
-    armLimits();
-    _running = true;
+    beginRun();
     // Pushing onto the empty stack cannot fail: LUA_MINSTACK slots are always available.
     lua_pushcfunction(L, &LuaState::messageHandler);
     lua_rawgeti(L, LUA_REGISTRYINDEX, function);
     lua_rawgeti(L, LUA_REGISTRYINDEX, _ctx);
     int status = lua_pcall(L, 1, 0, 1);
-    _running = false;
+    endRun();
     _exchange = nullptr;
     if (status == LUA_OK) {
         lua_settop(L, 0);

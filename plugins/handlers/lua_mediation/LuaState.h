@@ -1,10 +1,14 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+
+#include <sys/types.h>
 
 #include <sluice/sdk.hpp>
 
@@ -27,9 +31,10 @@ struct LuaOutcome {
 };
 
 // One sandboxed Lua state running one compiled script: a custom allocator enforces the memory
-// limit, a count hook the instruction limit and (with the allocator and the sandbox's library
-// functions, see checkpoint()) the time limit. Used by one thread at a time (the instance keeps
-// one per worker thread); never shared concurrently.
+// limit, a count hook the instruction limit (when max_instructions is set), and the time limit is
+// watched by LuaWatchdog (or, without it or with max_instructions, by the count hook), by the
+// allocator and by the sandbox's library functions (see checkpoint()). Used by one thread at a
+// time (the instance keeps one per worker thread); never shared concurrently.
 class LuaState {
 public:
     // Creates the state, opens the allow-listed libraries, compiles the script and runs its main
@@ -70,6 +75,16 @@ public:
     // memory-limit abort when they exceed it.
     void chargeHostBytes(lua_State* L, std::size_t bytes);
 
+    // --- for LuaWatchdog
+    // The running invocation's deadline on the steady clock in nanoseconds, 0 between invocations.
+    std::int64_t watchDeadlineNs() const noexcept { return _watchDeadlineNs.load(std::memory_order_acquire); }
+    pid_t watchThread() const noexcept { return _watchThread.load(std::memory_order_relaxed); }
+    int watchPeriodMs() const noexcept;
+    // From the watchdog's signal handler, on the thread running this state: when the invocation
+    // is past its deadline, sets the count hook that raises the time-limit error. Only
+    // async-signal-safe calls (the clock, lua_sethook).
+    void interruptIfLate() noexcept;
+
 private:
     enum class Abort { None, Respond, Instructions, Time, Memory };
     using Clock = std::chrono::steady_clock;
@@ -83,6 +98,9 @@ private:
     void recordPosition(char* out, std::size_t size) noexcept;
     void armLimits() noexcept;
     void armHook() noexcept;
+    // Around every run of Lua code (the main chunk, each invocation).
+    void beginRun() noexcept;
+    void endRun() noexcept;
     bool pastDeadline() const noexcept { return Clock::now() >= _deadline; }
     // From inside the allocator (which cannot raise): when past the deadline, make the next VM
     // instruction raise the time-limit abort.
@@ -95,10 +113,14 @@ private:
     lua_State* _L = nullptr;
     std::size_t _used = 0;
     bool _running = false;  // inside invoke() or the main chunk: positions are meaningful
+    // LuaWatchdog bounds the time, and no hook is set unless something asks for one.
+    bool _watched = false;
+    std::atomic<std::int64_t> _watchDeadlineNs{0};
+    std::atomic<pid_t> _watchThread{0};
     Abort _abort = Abort::None;
     char _limitWhere[128] = {};  // where the last limit was hit
-    long long _instructionsLeft = 0;  // in this invocation
-    int _hookCount = 0;               // instructions until the count hook fires next
+    long long _instructionsLeft = 0;  // in this invocation (without max_instructions: no bound)
+    int _hookCount = 0;               // instructions until the count hook fires next (not watched)
     Clock::time_point _deadline{};    // of this invocation
     unsigned _allocations = 0;        // to look at the clock every so many allocations
     unsigned _checkpoints = 0;        // to look at the clock every so many checkpoints

@@ -4,9 +4,12 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -436,6 +439,72 @@ TEST_CASE_FIXTURE(Fixture, "instruction limit: counted per invocation, not per s
     }
 }
 
+TEST_CASE_FIXTURE(Fixture, "instruction limit: none unless max_instructions is set")
+{
+    // About 4 million VM instructions: past the instruction limit this plugin used to have by
+    // default, and well within the default max_time_ms.
+    const char* source = "function on_request(ctx) local s = 0 for i = 1, 1000000 do s = s + i end "
+                         "ctx.set_property('sum', tostring(s)) end";
+    auto unbounded = script(source);
+    auto ex = host.exchange();
+    CHECK(host.request(*unbounded, ex) == SLUICE_ACTION_CONTINUE);
+    CHECK(ex.properties.at("sum") == "500000500000");
+
+    auto bounded = script(source, "lua_mediation", R"("max_instructions": 1000000)");
+    auto limited = host.exchange();
+    CHECK(host.request(*bounded, limited) == SLUICE_ACTION_RESPOND);
+    CHECK(logged(SLUICE_LOG_ERROR, "instruction limit (max_instructions = 1000000) exceeded"));
+}
+
+// Without max_instructions no hook is set, and the watchdog interrupts a state past its deadline.
+TEST_CASE_FIXTURE(Fixture, "time limit: an endless loop without max_instructions ends at max_time_ms, "
+                           "pcall cannot catch it and the next call works")
+{
+    auto h = script(R"(
+calls = 0
+function on_request(ctx)
+  calls = calls + 1
+  ctx.set_property("calls", tostring(calls))
+  if ctx.request.get_header("X-Spin") then
+    pcall(function() while true do end end)
+    ctx.request.set_header("X-Escaped", "yes")
+  end
+end
+)",
+                    "lua_mediation", R"("max_time_ms": 100)");
+    auto spin = host.exchange();
+    spin.requestHeaders = {{"X-Spin", "1"}};
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(host.request(*h, spin) == SLUICE_ACTION_RESPOND);
+    const auto took = std::chrono::steady_clock::now() - start;
+    CHECK(took >= std::chrono::milliseconds(100));
+    CHECK(took < std::chrono::seconds(5));
+    CHECK(spin.respondedStatus == 500);
+    CHECK(contains(spin.respondedBody, kScriptError));
+    CHECK_FALSE(spin.requestHeader("X-Escaped"));
+    CHECK(logged(SLUICE_LOG_ERROR, "(inline source):7: time limit (max_time_ms = 100) exceeded"));
+
+    auto next = host.exchange();
+    CHECK(host.request(*h, next) == SLUICE_ACTION_CONTINUE);
+    CHECK(next.properties.at("calls") == "1");  // a fresh state
+}
+
+TEST_CASE_FIXTURE(Fixture, "time limit: the watchdog reaches a thread that blocks every signal, as the workers do")
+{
+    auto h = script("function on_request(ctx) while true do end end", "lua_mediation", R"("max_time_ms": 50)");
+    sluice_action action = SLUICE_ACTION_CONTINUE;
+    std::thread worker([&] {
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, nullptr);
+        auto ex = host.exchange();
+        action = host.request(*h, ex);
+    });
+    worker.join();
+    CHECK(action == SLUICE_ACTION_RESPOND);
+    CHECK(logged(SLUICE_LOG_ERROR, "time limit (max_time_ms = 50) exceeded"));
+}
+
 TEST_CASE_FIXTURE(Fixture, "sandbox: __gc finalizers are refused, since Lua runs them outside the instruction limit")
 {
     auto h = script(R"(
@@ -557,8 +626,11 @@ TEST_CASE_FIXTURE(Fixture, "create: a missing file, a bad main chunk and a scrip
     error = createError("lua_mediation", R"({"source": "on_request = 5"})");
     CHECK(contains(error, "on_request must be a function"));
 
-    error = createError("lua_mediation", R"({"source": "while true do end"})");
-    CHECK(contains(error, "instruction limit"));
+    error = createError("lua_mediation", R"({"source": "while true do end", "max_time_ms": 50})");
+    CHECK(contains(error, "(inline source):1: time limit (max_time_ms) exceeded while loading"));
+
+    error = createError("lua_mediation", R"({"source": "while true do end", "max_instructions": 10000})");
+    CHECK(contains(error, "(inline source):1: instruction limit (max_instructions) exceeded while loading"));
 }
 
 TEST_CASE_FIXTURE(Fixture, "create: exactly one of file and source, and limits in range")

@@ -1,0 +1,180 @@
+#include "LuaWatchdog.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "LuaState.h"
+
+namespace sluice::plugins {
+
+namespace {
+
+constexpr int kIdlePeriodMs = 100;
+
+thread_local LuaState* tRunning = nullptr;  // read by the signal handler on this thread
+thread_local pid_t tThreadId = 0;           // also marks "kSignal unblocked here"
+
+struct Watched {
+    LuaState* state;
+    std::int64_t signalledFor;  // the deadline a signal was last sent for: one per invocation
+};
+
+// Never destroyed: its thread runs until the process exits, and states may still unwatch from
+// static destructors.
+struct Registry {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::vector<Watched> watched;
+    bool running = false;
+};
+
+Registry& registry()
+{
+    static Registry* r = new Registry;
+    return *r;
+}
+
+std::int64_t steadyNs() noexcept
+{
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+void onSignal(int, siginfo_t* info, void*)
+{
+    // Only what this process's watchdog queued: a stray kill of this number changes nothing.
+    if (info->si_code != SI_QUEUE || info->si_pid != ::getpid()) {
+        return;
+    }
+    const int savedErrno = errno;
+    LuaState* running = tRunning;
+    if (running != nullptr && running == info->si_value.sival_ptr) {
+        running->interruptIfLate();
+    }
+    errno = savedErrno;
+}
+
+bool installHandler() noexcept
+{
+    const int sig = LuaWatchdog::signalNumber();
+    struct sigaction old;
+    std::memset(&old, 0, sizeof old);
+    if (::sigaction(sig, nullptr, &old) != 0) {
+        return false;
+    }
+    const bool taken = (old.sa_flags & SA_SIGINFO) != 0 ? old.sa_sigaction != nullptr
+                                                       : old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN;
+    if (taken) {
+        return false;  // someone else in the process uses this signal
+    }
+    struct sigaction action;
+    std::memset(&action, 0, sizeof action);
+    action.sa_sigaction = &onSignal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_SIGINFO | SA_RESTART;
+    return ::sigaction(sig, &action, nullptr) == 0;
+}
+
+// Queues the signal to one thread of this process by its kernel id, as pthread_sigqueue does.
+// A thread that has exited is not there any more (ESRCH); one that took its id would ignore the
+// signal, since it does not run this state.
+void interrupt(const LuaState& state, pid_t thread)
+{
+    siginfo_t info;
+    std::memset(&info, 0, sizeof info);
+    info.si_signo = LuaWatchdog::signalNumber();
+    info.si_code = SI_QUEUE;
+    info.si_pid = ::getpid();
+    info.si_uid = ::getuid();
+    info.si_value.sival_ptr = const_cast<LuaState*>(&state);
+    (void)::syscall(SYS_rt_tgsigqueueinfo, ::getpid(), thread, info.si_signo, &info);
+}
+
+void watchLoop(Registry& r)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    std::unique_lock<std::mutex> lock(r.mutex);
+    while (true) {
+        if (r.watched.empty()) {
+            r.changed.wait(lock);
+            continue;
+        }
+        int periodMs = kIdlePeriodMs;
+        for (const Watched& w : r.watched) {
+            periodMs = std::min(periodMs, w.state->watchPeriodMs());
+        }
+        r.changed.wait_for(lock, std::chrono::milliseconds(periodMs));
+        const std::int64_t now = steadyNs();
+        for (Watched& w : r.watched) {
+            const std::int64_t deadline = w.state->watchDeadlineNs();
+            if (deadline != 0 && now >= deadline && w.signalledFor != deadline) {
+                w.signalledFor = deadline;
+                interrupt(*w.state, w.state->watchThread());
+            }
+        }
+    }
+}
+
+}  // namespace
+
+bool LuaWatchdog::available() noexcept
+{
+    static const bool installed = installHandler();
+    return installed;
+}
+
+bool LuaWatchdog::watch(LuaState& state) noexcept
+{
+    Registry& r = registry();
+    try {
+        std::lock_guard<std::mutex> lock(r.mutex);
+        if (!r.running) {
+            std::thread(watchLoop, std::ref(r)).detach();
+            r.running = true;
+        }
+        r.watched.push_back(Watched{&state, 0});
+    } catch (const std::exception&) {
+        return false;  // out of memory, or no thread
+    }
+    r.changed.notify_one();
+    return true;
+}
+
+void LuaWatchdog::unwatch(LuaState& state) noexcept
+{
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    r.watched.erase(std::remove_if(r.watched.begin(), r.watched.end(),
+                                   [&state](const Watched& w) { return w.state == &state; }),
+                    r.watched.end());
+}
+
+pid_t LuaWatchdog::enter(LuaState& state) noexcept
+{
+    if (tThreadId == 0) {
+        sigset_t mine;
+        sigemptyset(&mine);
+        sigaddset(&mine, signalNumber());
+        pthread_sigmask(SIG_UNBLOCK, &mine, nullptr);
+        tThreadId = ::gettid();
+    }
+    tRunning = &state;
+    return tThreadId;
+}
+
+void LuaWatchdog::leave() noexcept { tRunning = nullptr; }
+
+}  // namespace sluice::plugins
