@@ -97,6 +97,12 @@ LuaMediation::LuaMediation(const sdk::ComponentInit& init)
     }
     _hasOnRequest = _spare->defines(LuaHook::Request);
     _hasOnResponse = _spare->defines(LuaHook::Response);
+    if (_spare->watched()) {
+        logger().debug(_script.displayName + ": max_time_ms is watched, no count hook");
+    } else if (_script.maxInstructions == 0) {
+        logger().warn(_script.displayName + ": the Lua watchdog is not available (signal SIGRTMAX-2 is taken); "
+                      "max_time_ms is looked at by a count hook every 1000 instructions, which slows the script");
+    }
 }
 
 // Every exchange has ended (abi.h: destroy), so no worker is inside a state.

@@ -15,12 +15,13 @@ namespace sluice::plugins {
 
 // Runs a user Lua 5.4 script as a mediation step: its global functions on_request(ctx) and
 // on_response(ctx) see and change the exchange through `ctx` (LuaContextApi.h, README "Add a Lua
-// step"), in a sandbox (LuaSandbox.h) with an instruction and a memory limit.
+// step"), in a sandbox (LuaSandbox.h) with a time and a memory limit (and an instruction limit
+// when configured).
 //
 // Configuration (schema.json): {"file": "<path>"} or {"source": "<lua>"}, optional
-// "max_instructions", "max_memory_bytes" and "max_time_ms" (wall-clock, for work inside library
-// calls that no instruction count sees). Missing files and compile errors fail create() with the
-// file and line.
+// "max_time_ms" (wall-clock, watched by LuaWatchdog), "max_memory_bytes" and "max_instructions"
+// (no default: counting costs a hook on every VM instruction). Missing files and compile errors
+// fail create() with the file and line.
 //
 // Bodies: buffering is declared per component, as for json_xml, so there are four components that
 // differ only in their flags: lua_mediation (bodies stream through; ctx.*.get_body() answers

@@ -46,6 +46,8 @@ public:
     LuaState& operator=(const LuaState&) = delete;
 
     bool defines(LuaHook hook) const noexcept;
+    // Its time is bounded by LuaWatchdog, and no hook is set between limits.
+    bool watched() const noexcept { return _watched; }
 
     // Calls on_request(ctx) / on_response(ctx) for `exchange`. Never throws.
     LuaOutcome invoke(LuaHook hook, sluice_exchange* exchange) noexcept;

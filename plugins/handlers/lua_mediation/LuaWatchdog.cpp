@@ -20,22 +20,19 @@ namespace sluice::plugins {
 
 namespace {
 
-constexpr int kIdlePeriodMs = 100;
+constexpr int kMaxPeriodMs = 100;
 
-thread_local LuaState* tRunning = nullptr;  // read by the signal handler on this thread
-thread_local pid_t tThreadId = 0;           // also marks "kSignal unblocked here"
-
-struct Watched {
-    LuaState* state;
-    std::int64_t signalledFor;  // the deadline a signal was last sent for: one per invocation
-};
+// Initial-exec: the signal handler reads tRunning, and the general-dynamic model of a dlopen'd
+// object may allocate on such a read (__tls_get_addr), which a handler must not do.
+[[gnu::tls_model("initial-exec")]] thread_local LuaState* tRunning = nullptr;
+[[gnu::tls_model("initial-exec")]] thread_local pid_t tThreadId = 0;  // also: kSignal unblocked here
 
 // Never destroyed: its thread runs until the process exits, and states may still unwatch from
 // static destructors.
 struct Registry {
     std::mutex mutex;
     std::condition_variable changed;
-    std::vector<Watched> watched;
+    std::vector<LuaState*> watched;
     bool running = false;
 };
 
@@ -103,26 +100,24 @@ void interrupt(const LuaState& state, pid_t thread)
 
 void watchLoop(Registry& r)
 {
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, nullptr);
     std::unique_lock<std::mutex> lock(r.mutex);
     while (true) {
         if (r.watched.empty()) {
             r.changed.wait(lock);
             continue;
         }
-        int periodMs = kIdlePeriodMs;
-        for (const Watched& w : r.watched) {
-            periodMs = std::min(periodMs, w.state->watchPeriodMs());
+        int periodMs = kMaxPeriodMs;
+        for (const LuaState* state : r.watched) {
+            periodMs = std::min(periodMs, state->watchPeriodMs());
         }
         r.changed.wait_for(lock, std::chrono::milliseconds(periodMs));
         const std::int64_t now = steadyNs();
-        for (Watched& w : r.watched) {
-            const std::int64_t deadline = w.state->watchDeadlineNs();
-            if (deadline != 0 && now >= deadline && w.signalledFor != deadline) {
-                w.signalledFor = deadline;
-                interrupt(*w.state, w.state->watchThread());
+        // Again at every look while the call is late: a signal may not be queued (the queue of
+        // pending signals is full), and one that lands while Lua turns its trap off is lost.
+        for (const LuaState* state : r.watched) {
+            const std::int64_t deadline = state->watchDeadlineNs();
+            if (deadline != 0 && now >= deadline) {
+                interrupt(*state, state->watchThread());
             }
         }
     }
@@ -142,10 +137,21 @@ bool LuaWatchdog::watch(LuaState& state) noexcept
     try {
         std::lock_guard<std::mutex> lock(r.mutex);
         if (!r.running) {
-            std::thread(watchLoop, std::ref(r)).detach();
+            // The thread starts with every signal blocked: process signals are not its business.
+            sigset_t all;
+            sigset_t before;
+            sigfillset(&all);
+            pthread_sigmask(SIG_SETMASK, &all, &before);
+            try {
+                std::thread(watchLoop, std::ref(r)).detach();
+            } catch (...) {
+                pthread_sigmask(SIG_SETMASK, &before, nullptr);
+                throw;
+            }
+            pthread_sigmask(SIG_SETMASK, &before, nullptr);
             r.running = true;
         }
-        r.watched.push_back(Watched{&state, 0});
+        r.watched.push_back(&state);
     } catch (const std::exception&) {
         return false;  // out of memory, or no thread
     }
@@ -158,7 +164,7 @@ void LuaWatchdog::unwatch(LuaState& state) noexcept
     Registry& r = registry();
     std::lock_guard<std::mutex> lock(r.mutex);
     r.watched.erase(std::remove_if(r.watched.begin(), r.watched.end(),
-                                   [&state](const Watched& w) { return w.state == &state; }),
+                                   [&state](const LuaState* w) { return w == &state; }),
                     r.watched.end());
 }
 

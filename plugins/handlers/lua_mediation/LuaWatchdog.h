@@ -13,10 +13,11 @@ class LuaState;
 // instructions here), so a state without max_instructions runs with no hook at all, and this
 // watchdog interrupts it once it is past its deadline, the way lua.c answers Ctrl-C:
 //
-// - one thread for the whole plugin looks at every watched state every tenth of its max_time_ms
-//   (at least every 1 ms, at most every 100 ms);
+// - one thread for the whole plugin looks at every watched state every tenth of the smallest
+//   max_time_ms (at least every 1 ms, at most every 100 ms), also while no call is running;
 // - for a state past its deadline it queues kSignal to the thread running that state
-//   (pthread_sigqueue, carrying the state's address);
+//   (rt_tgsigqueueinfo to its kernel thread id, carrying the state's address), again at every
+//   look until the call has ended;
 // - the handler, on that thread, checks that this state is the one running there and then only
 //   calls lua_sethook, which Lua allows in a signal handler. The count hook then raises the
 //   time-limit error at the next VM instruction.
@@ -30,14 +31,15 @@ public:
     // their time with the count hook instead.
     static bool available() noexcept;
 
-    // Watch `state` until unwatch(); both take a lock, never called on the request path. false
-    // when the state cannot be watched (out of memory, no thread): it must bound its time itself.
+    // Watch `state` until unwatch(); both take a lock (states are made and closed when a worker
+    // first runs a step, or after a limit broke one). false when the state cannot be watched
+    // (out of memory, no thread): it must bound its time itself.
     static bool watch(LuaState& state) noexcept;
     static void unwatch(LuaState& state) noexcept;
 
     // The calling thread starts / stops running `state`'s Lua code. enter() returns the thread's
     // kernel id for the state to publish; on a thread's first call it unblocks kSignal there.
-    // Cheap after that: a few thread-local accesses.
+    // After that: two initial-exec thread-local accesses.
     static pid_t enter(LuaState& state) noexcept;
     static void leave() noexcept;
 

@@ -446,6 +446,7 @@ TEST_CASE_FIXTURE(Fixture, "instruction limit: none unless max_instructions is s
     const char* source = "function on_request(ctx) local s = 0 for i = 1, 1000000 do s = s + i end "
                          "ctx.set_property('sum', tostring(s)) end";
     auto unbounded = script(source);
+    CHECK(logged(SLUICE_LOG_DEBUG, "max_time_ms is watched, no count hook"));
     auto ex = host.exchange();
     CHECK(host.request(*unbounded, ex) == SLUICE_ACTION_CONTINUE);
     CHECK(ex.properties.at("sum") == "500000500000");
@@ -472,6 +473,7 @@ function on_request(ctx)
 end
 )",
                     "lua_mediation", R"("max_time_ms": 100)");
+    CHECK(logged(SLUICE_LOG_DEBUG, "max_time_ms is watched, no count hook"));
     auto spin = host.exchange();
     spin.requestHeaders = {{"X-Spin", "1"}};
     const auto start = std::chrono::steady_clock::now();
@@ -487,6 +489,34 @@ end
     auto next = host.exchange();
     CHECK(host.request(*h, next) == SLUICE_ACTION_CONTINUE);
     CHECK(next.properties.at("calls") == "1");  // a fresh state
+}
+
+namespace {
+void otherHandler(int) {}
+}  // namespace
+
+TEST_CASE_FIXTURE(Fixture, "time limit: when the watchdog's signal is taken, a count hook bounds the time instead")
+{
+    struct sigaction current{};
+    sigaction(SIGRTMAX - 2, nullptr, &current);
+    if ((current.sa_flags & SA_SIGINFO) != 0) {
+        MESSAGE("the plugin already holds the signal in this process (ctest runs each case alone)");
+        return;
+    }
+    struct sigaction taken{};
+    taken.sa_handler = &otherHandler;
+    sigemptyset(&taken.sa_mask);
+    REQUIRE(sigaction(SIGRTMAX - 2, &taken, nullptr) == 0);
+
+    auto h = script("function on_request(ctx) while true do end end", "lua_mediation", R"("max_time_ms": 50)");
+    CHECK(logged(SLUICE_LOG_WARN, "the Lua watchdog is not available (signal SIGRTMAX-2 is taken)"));
+    CHECK_FALSE(logged(SLUICE_LOG_DEBUG, "max_time_ms is watched"));
+    auto ex = host.exchange();
+    CHECK(host.request(*h, ex) == SLUICE_ACTION_RESPOND);
+    CHECK(logged(SLUICE_LOG_ERROR, "time limit (max_time_ms = 50) exceeded"));
+    struct sigaction after{};
+    sigaction(SIGRTMAX - 2, nullptr, &after);
+    CHECK((after.sa_handler == &otherHandler));  // left alone
 }
 
 TEST_CASE_FIXTURE(Fixture, "time limit: the watchdog reaches a thread that blocks every signal, as the workers do")
