@@ -18,6 +18,15 @@ Arena::Arena(std::size_t chunkSize, std::size_t limit) : _chunkSize(roundUp(chun
 
 void* Arena::allocate(std::size_t size) noexcept
 {
+    void* p = allocateUninitialized(size);
+    if (p != nullptr) {
+        std::memset(p, 0, size == 0 ? 1 : size);
+    }
+    return p;
+}
+
+void* Arena::allocateUninitialized(std::size_t size) noexcept
+{
     std::size_t need = roundUp(size == 0 ? 1 : size);
     if (need > _limit || _total + need > _limit) {
         return nullptr;
@@ -39,7 +48,6 @@ void* Arena::allocate(std::size_t size) noexcept
     std::byte* p = _chunks.back().get() + _used;
     _used += need;
     _total += need;
-    std::memset(p, 0, need);
     return p;
 }
 

@@ -41,7 +41,7 @@ std::string_view HeaderList::keep(std::string_view text)
     if (text.empty()) {
         return {};
     }
-    char* p = static_cast<char*>(_arena->allocate(text.size()));
+    char* p = static_cast<char*>(_arena->allocateUninitialized(text.size()));
     if (p == nullptr) {
         return {};
     }

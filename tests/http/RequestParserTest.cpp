@@ -567,6 +567,12 @@ TEST_CASE("connectionHasToken and isHopByHop")
     CHECK_FALSE(isHopByHop("Host", headers));
     CHECK_FALSE(isHopByHop("Content-Length", headers));
     CHECK_FALSE(isHopByHop("Trailers", headers));
+    // Names as long as a hop-by-hop one (the check goes by length first).
+    for (std::string_view name : {"tx", "Trailes", "Upgradf", "Connectiom", "Keep-Alivf", "Content-Language",
+                                  "Transfer-Encodinh", "Proxy-Authenticatx", "Proxy-Authorizatioo", "Set-Cookie"}) {
+        CAPTURE(name);
+        CHECK_FALSE(isHopByHopName(name));
+    }
 }
 
 TEST_CASE("HopByHopFilter answers like isHopByHop: eight Connection tokens kept and more looked up")

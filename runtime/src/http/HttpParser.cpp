@@ -158,7 +158,7 @@ inline unsigned char toLower(unsigned char c) noexcept
 }
 
 // `lower` must already be lower case (a literal).
-bool equalsLower(std::string_view text, std::string_view lower) noexcept
+inline bool equalsLower(std::string_view text, std::string_view lower) noexcept
 {
     if (text.size() != lower.size()) {
         return false;
@@ -1049,10 +1049,6 @@ ParseResult parseResponseImpl(std::string_view buffer, const ParseLimits& limits
     return complete();
 }
 
-constexpr std::string_view kHopByHop[] = {
-    "connection",         "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-    "proxy-authenticate", "proxy-authorization",
-};
 
 }  // namespace
 
@@ -1143,14 +1139,20 @@ HopByHopFilter::HopByHopFilter(const std::vector<HeaderField>& headers) noexcept
     }
 }
 
+// Asked for every field both ways: the length picks the one or two names to compare with, and
+// most fields have a length no hop-by-hop name has.
 bool isHopByHopName(std::string_view name) noexcept
 {
-    for (std::string_view hop : kHopByHop) {
-        if (equalsLower(name, hop)) {
-            return true;
-        }
+    switch (name.size()) {
+        case 2: return equalsLower(name, "te");
+        case 7: return equalsLower(name, "trailer") || equalsLower(name, "upgrade");
+        case 10: return equalsLower(name, "connection") || equalsLower(name, "keep-alive");
+        case 16: return equalsLower(name, "proxy-connection");
+        case 17: return equalsLower(name, "transfer-encoding");
+        case 18: return equalsLower(name, "proxy-authenticate");
+        case 19: return equalsLower(name, "proxy-authorization");
+        default: return false;
     }
-    return false;
 }
 
 bool HopByHopFilter::operator()(std::string_view name) const noexcept

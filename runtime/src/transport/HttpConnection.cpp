@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 #include "sluice/runtime/HostApi.h"
 #include "sluice/runtime/Logging.h"
@@ -181,12 +182,30 @@ bool idempotent(std::string_view method)
     return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" || method == "OPTIONS";
 }
 
+// One append per field line of usual size (four appends cost about twice as many instructions).
 void appendHeader(std::string& out, std::string_view name, std::string_view value)
 {
-    out.append(name);
-    out.append(": ");
-    out.append(value);
-    out.append("\r\n");
+    char line[256];
+    const std::size_t length = name.size() + value.size() + 4;
+    if (length > sizeof line) {
+        out.append(name);
+        out.append(": ");
+        out.append(value);
+        out.append("\r\n");
+        return;
+    }
+    char* p = line;
+    std::memcpy(p, name.data(), name.size());
+    p += name.size();
+    *p++ = ':';
+    *p++ = ' ';
+    if (!value.empty()) {  // an empty view may have no data pointer
+        std::memcpy(p, value.data(), value.size());
+        p += value.size();
+    }
+    *p++ = '\r';
+    *p = '\n';
+    out.append(line, length);
 }
 
 void appendHex(std::string& out, std::size_t n)
@@ -363,16 +382,14 @@ HttpConnection::~HttpConnection()
     releaseExchange();
 }
 
-Exchange& HttpConnection::ex()
+Exchange& HttpConnection::takeExchange()
 {
-    if (_exchange == nullptr) {
-        auto& spare = spareExchanges();
-        if (!spare.empty()) {
-            _exchange = std::move(spare.back());
-            spare.pop_back();
-        } else {
-            _exchange = std::make_unique<Exchange>();
-        }
+    auto& spare = spareExchanges();
+    if (!spare.empty()) {
+        _exchange = std::move(spare.back());
+        spare.pop_back();
+    } else {
+        _exchange = std::make_unique<Exchange>();
     }
     return *_exchange;
 }
@@ -1414,24 +1431,22 @@ void HttpConnection::onUpstreamHead(const http::ResponseHead& head)
     Exchange& ex = this->ex();
     ex.responseStatus = head.status;
     ex.responseHeaders.clear();
-    http::HopByHopFilter hopByHop(head.headers);
-    for (const auto& f : head.headers) {
-        if (hopByHop(f.name)) {
-            continue;
-        }
-        if (fieldNameEquals(f.name, "content-length") && (!_isHead || head.status == 204)) {
-            continue;  // the transport frames the response itself; a 204 has none (RFC 9110 §8.6)
-        }
-        ex.responseHeaders.add(f.name, f.value);
-    }
-    ex.responseHeaders.markReceived();
     _upFraming = head.framing;
     _upLength = head.contentLength;
     io().reason.assign(head.reason);
     if (_pipeline->empty()) {
-        writeResponseHead();
+        // No handler reads the fields: they go from the backend's head into the client's, without
+        // a copy in the exchange.
+        writeResponseHead(&head.headers);
         return;
     }
+    http::HopByHopFilter hopByHop(head.headers);
+    for (const auto& f : head.headers) {
+        if (passedOn(hopByHop, f.name, head.status)) {
+            ex.responseHeaders.add(f.name, f.value);
+        }
+    }
+    ex.responseHeaders.markReceived();
     if (_pipeline->needsResponseBody() && head.framing != http::BodyFraming::None) {
         _bufferResponse = true;  // the response chain runs once the whole body is here
         io().responseBody.clear();
@@ -1493,7 +1508,16 @@ void HttpConnection::finishBufferedResponse()
     writeResponseHead();
 }
 
-void HttpConnection::writeResponseHead()
+bool HttpConnection::passedOn(const http::HopByHopFilter& hopByHop, std::string_view name, int status) const
+{
+    if (hopByHop(name)) {
+        return false;
+    }
+    // The transport frames the response itself; a 204 has none (RFC 9110 §8.6).
+    return !(fieldNameEquals(name, "content-length") && (!_isHead || status == 204));
+}
+
+void HttpConnection::writeResponseHead(const std::vector<http::HeaderField>* backendFields)
 {
     Exchange& ex = this->ex();
     switch (_upFraming) {
@@ -1519,6 +1543,14 @@ void HttpConnection::writeResponseHead()
     out.append("\r\n");
     // The backend's framing and hop-by-hop fields were dropped in onUpstreamHead; a handler may
     // have added some since, which would contradict the framing written here.
+    if (backendFields != nullptr) {
+        http::HopByHopFilter hopByHop(*backendFields);
+        for (const auto& f : *backendFields) {
+            if (passedOn(hopByHop, f.name, ex.responseStatus)) {
+                appendHeader(out, f.name, f.value);
+            }
+        }
+    }
     const bool handlersRan = !_pipeline->empty();
     for (const auto& [name, value] : ex.responseHeaders.entries()) {
         if (handlersRan && ((fieldNameEquals(name, "content-length") && !_isHead) || http::isHopByHopName(name))) {

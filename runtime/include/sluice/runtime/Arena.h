@@ -16,6 +16,8 @@ public:
 
     // Returns zeroed memory aligned for any type, or nullptr past the limit.
     void* allocate(std::size_t size) noexcept;
+    // The same without zeroing, for bytes the caller writes at once.
+    void* allocateUninitialized(std::size_t size) noexcept;
 
     template <typename T>
     T* allocateArray(std::size_t n) noexcept

@@ -75,12 +75,14 @@ public:
     void callFinished(HttpCall* call);
     bool hasCall(HttpCall* call) const { return _services != nullptr && _services->calls.count(call) != 0; }
     EventLoop& loop() noexcept { return _loop; }
-    // The current exchange (taken from the worker's spares on first use).
-    Exchange& ex();
+    // The current exchange (taken from the worker's spares on first use). Inline: the request
+    // path asks for it some forty times per request.
+    Exchange& ex() { return _exchange != nullptr ? *_exchange : takeExchange(); }
     Worker& worker() noexcept { return _worker; }
 
 private:
     class ExchangeTimer;
+    Exchange& takeExchange();
     enum class State {
         Handshake,    // TLS handshake in progress
         ReadHead,     // waiting for (the rest of) a request head
@@ -107,7 +109,11 @@ private:
     void runRequestChain(std::size_t from = 0);
     void runResponsePhase(std::size_t until);
     void continueAfterPause(sluice_action next);
-    void writeResponseHead();
+    // `backendFields`: the backend's fields, written as they pass (when no handler runs on the
+    // response), before the exchange's response fields.
+    void writeResponseHead(const std::vector<http::HeaderField>* backendFields = nullptr);
+    // Whether a field of the backend's head goes on to the client.
+    bool passedOn(const http::HopByHopFilter& hopByHop, std::string_view name, int status) const;
     void writeResponseData(std::string_view bytes);
     void completeResponse();
     void finishBufferedResponse();
