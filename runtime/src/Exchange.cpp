@@ -107,7 +107,54 @@ bool HeaderList::validValue(std::string_view value)
     return sdk::isFieldValue(value);
 }
 
-Exchange::Exchange() : requestHeaders(arena), responseHeaders(arena) {}
+std::optional<std::string_view> PropertyList::get(std::string_view name) const noexcept
+{
+    for (const Entry& e : _entries) {
+        if (e.name == name) {
+            return std::string_view(e.value, e.size);
+        }
+    }
+    return std::nullopt;
+}
+
+bool PropertyList::set(std::string_view name, std::string_view value)
+{
+    Entry* entry = nullptr;
+    for (Entry& e : _entries) {
+        if (e.name == name) {
+            entry = &e;
+            break;
+        }
+    }
+    if (entry != nullptr && value.size() <= entry->capacity) {
+        if (!value.empty()) {
+            std::memmove(entry->value, value.data(), value.size());  // the value may be a view of itself
+        }
+        entry->size = value.size();
+        return true;
+    }
+    const std::size_t capacity = entry != nullptr ? std::max(value.size(), 2 * entry->capacity) : value.size();
+    auto* bytes = static_cast<char*>(_arena->allocateUninitialized(capacity == 0 ? 1 : capacity));
+    if (bytes == nullptr) {
+        return false;
+    }
+    if (!value.empty()) {
+        std::memcpy(bytes, value.data(), value.size());
+    }
+    if (entry != nullptr) {
+        *entry = Entry{entry->name, bytes, value.size(), capacity};
+        return true;
+    }
+    auto* nameBytes = static_cast<char*>(_arena->allocateUninitialized(name.size() == 0 ? 1 : name.size()));
+    if (nameBytes == nullptr) {
+        return false;
+    }
+    std::memcpy(nameBytes, name.data(), name.size());
+    _entries.push_back(Entry{std::string_view(nameBytes, name.size()), bytes, value.size(), capacity});
+    return true;
+}
+
+Exchange::Exchange() : requestHeaders(arena), responseHeaders(arena), properties(arena) {}
 
 const std::string& Exchange::requestId() const
 {

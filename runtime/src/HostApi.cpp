@@ -280,9 +280,9 @@ sluice_status propertyGet(sluice_exchange* h, sluice_str name, sluice_str* o)
     if (h == nullptr || o == nullptr || !validStr(name)) return SLUICE_E_INVALID;
     Exchange& ex = Exchange::from(h);
     if (!inPhase(ex, kReadPhases)) return SLUICE_E_WRONG_PHASE;
-    auto it = ex.properties.find(sv(name));
-    if (it == ex.properties.end()) return SLUICE_E_NOT_FOUND;
-    *o = out(it->second);
+    auto value = ex.properties.get(sv(name));
+    if (!value) return SLUICE_E_NOT_FOUND;
+    *o = out(*value);
     return SLUICE_OK;
 }
 
@@ -291,8 +291,7 @@ sluice_status propertySet(sluice_exchange* h, sluice_str name, sluice_str value)
     if (h == nullptr || !validStr(name) || !validStr(value) || name.len == 0) return SLUICE_E_INVALID;
     Exchange& ex = Exchange::from(h);
     if (!inPhase(ex, kActivePhases)) return SLUICE_E_WRONG_PHASE;
-    ex.properties.insert_or_assign(std::string(sv(name)), std::string(sv(value)));
-    return SLUICE_OK;
+    return ex.properties.set(sv(name), sv(value)) ? SLUICE_OK : SLUICE_E_NO_MEMORY;
 }
 
 // --- responding

@@ -199,3 +199,42 @@ TEST_CASE("Arena: reset keeps the first chunk for the next exchange, unless it w
     CHECK(large.bytesHeld() == 256);  // chunks of the normal size again
     CHECK(large.allocate(300) != nullptr);
 }
+
+TEST_CASE("PropertyList: exact names, values written over in place when they fit, growth in proportion")
+{
+    Arena arena;
+    PropertyList properties(arena);
+    CHECK_FALSE(properties.get("auth.subject"));
+    REQUIRE(properties.set("auth.subject", "alice"));
+    REQUIRE(properties.set("empty", ""));
+    CHECK(properties.get("auth.subject") == "alice");
+    CHECK(properties.get("empty") == "");
+    CHECK_FALSE(properties.get("Auth.Subject"));  // names are compared exactly
+    CHECK(properties.size() == 2);
+
+    // A shorter value goes where the old one was; a longer one elsewhere.
+    const char* where = properties.get("auth.subject")->data();
+    REQUIRE(properties.set("auth.subject", "bob"));
+    CHECK(properties.get("auth.subject") == "bob");
+    CHECK(properties.get("auth.subject")->data() == where);
+    REQUIRE(properties.set("auth.subject", "a much longer subject"));
+    CHECK(properties.get("auth.subject") == "a much longer subject");
+    // Set from a view of its own value (what a plugin may hand back).
+    REQUIRE(properties.set("auth.subject", properties.get("auth.subject")->substr(7)));
+    CHECK(properties.get("auth.subject") == "longer subject");
+    CHECK(properties.size() == 2);
+
+    // A value grown one byte at a time 20,000 times: the places double, so the arena holds a
+    // small multiple of the final size, not the sum of every size (200 MB).
+    std::string value;
+    for (int i = 0; i < 20000; ++i) {
+        value.push_back('x');
+        REQUIRE(properties.set("grown", value));
+    }
+    CHECK(properties.get("grown") == value);
+    CHECK(arena.bytesAllocated() < 5 * value.size());
+
+    properties.clear();
+    CHECK(properties.size() == 0);
+    CHECK_FALSE(properties.get("grown"));
+}

@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -64,6 +63,34 @@ private:
     Arena* _arena;
     std::vector<Entry> _entries;
     std::size_t _received = 0;  // leading entries that came from the peer
+};
+
+// The exchange's string properties (property_get / property_set): a handful per exchange, so a
+// list searched in order, with names and values in the exchange's arena. A value set again is
+// written over the old one when it fits (abi.h: a value read is valid until the property
+// changes), else into a new place twice as large, so that growing a value in a loop costs
+// memory in proportion to its final size.
+class PropertyList {
+public:
+    explicit PropertyList(Arena& arena) : _arena(&arena) {}
+    PropertyList(const PropertyList&) = delete;
+    PropertyList& operator=(const PropertyList&) = delete;
+
+    std::optional<std::string_view> get(std::string_view name) const noexcept;
+    // false when the arena is out of memory (nothing changed then).
+    bool set(std::string_view name, std::string_view value);
+    void clear() noexcept { _entries.clear(); }
+    std::size_t size() const noexcept { return _entries.size(); }
+
+private:
+    struct Entry {
+        std::string_view name;
+        char* value;
+        std::size_t size;
+        std::size_t capacity;
+    };
+    Arena* _arena;
+    std::vector<Entry> _entries;
 };
 
 // The transport side of an exchange: what the host table needs from the connection that runs
@@ -146,7 +173,7 @@ public:
     int responseStatus = 0;
 
     std::optional<LocalResponse> localResponse;
-    std::map<std::string, std::string, std::less<>> properties;
+    PropertyList properties;
     void* owner = nullptr;                  // the transport connection running this exchange
     ExchangeDriver* driver = nullptr;       // its async services (nullptr: none)
     const MessageCodecs* codecs = nullptr;  // builders and formatters of the snapshot
