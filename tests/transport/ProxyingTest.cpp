@@ -226,6 +226,40 @@ TEST_CASE("proxy: repeated fields keep their order, an absolute-form target is r
     CHECK(multi == std::vector<std::string>{"one", "two"});
 }
 
+TEST_CASE("proxy: field lines of any length pass whole both ways, with and without a handler on the response")
+{
+    // Line lengths around the 256 bytes that the head writer composes on its stack, and far beyond.
+    const std::vector<std::size_t> lengths = {1, 245, 246, 247, 3000};
+    std::vector<std::pair<std::string, std::string>> fields;
+    for (std::size_t n : lengths) {
+        fields.emplace_back("X-Len-" + std::to_string(n), std::string(n, 'v'));
+    }
+    ScriptedBackend backend([&fields](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "ok", fields);
+        return reply;
+    });
+    for (const char* handlers : {"", R"("handlers": [{"component": "correlation_id"}])"}) {
+        CAPTURE(handlers);
+        SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), handlers));
+        std::vector<std::string> lines;
+        for (const auto& [name, value] : fields) {
+            lines.push_back(name + ": " + value);
+        }
+        RawClient client(gw.port());
+        auto r = client.exchange(getRequest("/svc/v1/long", lines));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        REQUIRE(backend.waitForRequests(1, 2s));
+        ReceivedRequest up = backend.request(backend.requestCount() - 1);
+        for (const auto& [name, value] : fields) {
+            CAPTURE(name);
+            CHECK(r->header(name) == value);
+            CHECK(up.header(name) == value);
+        }
+    }
+}
+
 TEST_CASE("proxy: a client that half-closes after its request still gets the answer")
 {
     ScriptedBackend backend([](const ReceivedRequest& r) {
