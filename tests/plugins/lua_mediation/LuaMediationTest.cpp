@@ -40,6 +40,15 @@ using Fixture = sluice::test::LuaFixture;
 
 bool contains(std::string_view text, std::string_view needle) { return text.find(needle) != std::string_view::npos; }
 
+// A script that counts its calls in the property "calls" and runs `spin` (from line 7) when the
+// request has X-Spin.
+std::string countingSpinner(std::string_view spin)
+{
+    return "\ncalls = 0\nfunction on_request(ctx)\n  calls = calls + 1\n  ctx.set_property(\"calls\", tostring(calls))\n"
+           "  if ctx.request.get_header(\"X-Spin\") then\n    " +
+           std::string(spin) + "\n  end\nend\n";
+}
+
 }  // namespace
 
 TEST_CASE_FIXTURE(Fixture, "manifest: four handler components that differ only in body buffering")
@@ -385,17 +394,7 @@ TEST_CASE_FIXTURE(Fixture, "sandbox: calling a removed function is a script erro
 TEST_CASE_FIXTURE(Fixture,
                   "instruction limit: an endless loop is aborted, answered 500 / 101520, and the next call works")
 {
-    auto h = script(R"(
-calls = 0
-function on_request(ctx)
-  calls = calls + 1
-  ctx.set_property("calls", tostring(calls))
-  if ctx.request.get_header("X-Spin") then
-    while true do end
-  end
-end
-)",
-                    "lua_mediation", R"("max_instructions": 50000)");
+    auto h = script(countingSpinner("while true do end"), "lua_mediation", R"("max_instructions": 50000)");
     auto spin = host.exchange();
     spin.requestHeaders = {{"X-Spin", "1"}};
     CHECK(host.request(*h, spin) == SLUICE_ACTION_RESPOND);
@@ -461,17 +460,7 @@ TEST_CASE_FIXTURE(Fixture, "instruction limit: none unless max_instructions is s
 TEST_CASE_FIXTURE(Fixture, "time limit: an endless loop without max_instructions ends at max_time_ms, "
                            "pcall cannot catch it and the next call works")
 {
-    auto h = script(R"(
-calls = 0
-function on_request(ctx)
-  calls = calls + 1
-  ctx.set_property("calls", tostring(calls))
-  if ctx.request.get_header("X-Spin") then
-    pcall(function() while true do end end)
-    ctx.request.set_header("X-Escaped", "yes")
-  end
-end
-)",
+    auto h = script(countingSpinner("pcall(function() while true do end end)\n    ctx.request.set_header('X-Escaped', 'yes')"),
                     "lua_mediation", R"("max_time_ms": 100)");
     CHECK(logged(SLUICE_LOG_DEBUG, "max_time_ms is watched, no count hook"));
     auto spin = host.exchange();
