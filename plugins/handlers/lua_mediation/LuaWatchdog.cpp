@@ -71,7 +71,7 @@ bool installHandler() noexcept
         return false;
     }
     const bool taken = (old.sa_flags & SA_SIGINFO) != 0 ? old.sa_sigaction != nullptr
-                                                       : old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN;
+                                                        : old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN;
     if (taken) {
         return false;  // someone else in the process uses this signal
     }
@@ -163,9 +163,9 @@ void LuaWatchdog::unwatch(LuaState& state) noexcept
 {
     Registry& r = registry();
     std::lock_guard<std::mutex> lock(r.mutex);
-    r.watched.erase(std::remove_if(r.watched.begin(), r.watched.end(),
-                                   [&state](const LuaState* w) { return w == &state; }),
-                    r.watched.end());
+    r.watched.erase(
+        std::remove_if(r.watched.begin(), r.watched.end(), [&state](const LuaState* w) { return w == &state; }),
+        r.watched.end());
 }
 
 pid_t LuaWatchdog::enter(LuaState& state) noexcept

@@ -1049,7 +1049,6 @@ ParseResult parseResponseImpl(std::string_view buffer, const ParseLimits& limits
     return complete();
 }
 
-
 }  // namespace
 
 ParseResult parseRequestHead(std::string_view buffer, const ParseLimits& limits, RequestHead& out)
