@@ -214,7 +214,7 @@ TEST_CASE("client abort: with abort_on_client_close a close that comes with the 
     REQUIRE_MESSAGE(fast, client.error());
     CHECK(fast->body == "fast");
 
-    gw.sendSignal(SIGSTOP);
+    REQUIRE(gw.freeze());
     const bool sent = client.send(getRequest("/svc/v1/slow"));
     client.shutdownWrite();
     std::this_thread::sleep_for(50ms);

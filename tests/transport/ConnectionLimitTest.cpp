@@ -349,8 +349,13 @@ TEST_CASE("connections: a connection whose request has just arrived is not close
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"max_connections": 2})"));
     RawClient a(gw.port());
     RawClient b(gw.port());
-    std::this_thread::sleep_for(200ms);  // both accepted, both idle; a waits longest
-    gw.sendSignal(SIGSTOP);
+    // Both accepted for sure (an answer came back), both idle; a waits longest.
+    for (RawClient* client : {&a, &b}) {
+        auto r = client->exchange(getRequest("/svc/v1/first"));
+        REQUIRE_MESSAGE(r, client->error());
+        std::this_thread::sleep_for(20ms);
+    }
+    REQUIRE(gw.freeze());
     RawClient newcomer(gw.port());  // completed by the kernel, in the backlog
     std::this_thread::sleep_for(50ms);
     REQUIRE(a.send(getRequest("/svc/v1/a")));

@@ -325,6 +325,32 @@ bool SluicedProcess::waitForLog(std::string_view needle, std::size_t from, Durat
     }) && _log.size() > from && _log.find(needle, from) != std::string::npos;
 }
 
+bool SluicedProcess::freeze(Duration timeout)
+{
+    sendSignal(SIGSTOP);
+    const std::string tasks = "/proc/" + std::to_string(_pid) + "/task";
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+        bool allStopped = true;
+        std::error_code ec;
+        for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+            std::ifstream stat(task.path() / "stat");
+            std::string line;
+            std::getline(stat, line);
+            const std::size_t paren = line.rfind(')');  // "tid (comm) S ...": the state follows the name
+            if (paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'T') {
+                allStopped = false;
+                break;
+            }
+        }
+        if (allStopped && !ec) {
+            return true;
+        }
+        std::this_thread::sleep_for(Duration(1));
+    }
+    return false;
+}
+
 void SluicedProcess::sendSignal(int signal)
 {
     if (signal != SIGHUP) {

@@ -83,6 +83,9 @@ public:
     // when it did not exit within `timeout` (it is then killed).
     std::optional<int> stop(Duration timeout = Duration(20000));
     void sendSignal(int signal);
+    // SIGSTOP, then waits until every thread of sluiced is stopped (kill() only queues the stop:
+    // a busy worker may run on for a moment). false when they did not all stop within `timeout`.
+    bool freeze(Duration timeout = Duration(2000));
     std::optional<int> waitExit(Duration timeout);
     bool running();
 
