@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "LuaWatchdog.h"
 #include "lua_mediation_schema.h"
 
 namespace sluice::plugins {
@@ -100,8 +101,9 @@ LuaMediation::LuaMediation(const sdk::ComponentInit& init)
     if (_spare->watched()) {
         logger().debug(_script.displayName + ": max_time_ms is watched, no count hook");
     } else if (_script.maxInstructions == 0) {
-        logger().warn(_script.displayName + ": the Lua watchdog is not available (signal SIGRTMAX-2 is taken); "
-                      "max_time_ms is looked at by a count hook every 1000 instructions, which slows the script");
+        const char* why = LuaWatchdog::available() ? "its thread could not start" : "signal SIGRTMAX-2 is taken";
+        logger().warn(_script.displayName + ": the Lua watchdog is not available (" + why +
+                      "); max_time_ms is looked at by a count hook every 1000 instructions, which slows the script");
     }
 }
 

@@ -112,8 +112,9 @@ void watchLoop(Registry& r)
         }
         r.changed.wait_for(lock, std::chrono::milliseconds(periodMs));
         const std::int64_t now = steadyNs();
-        // Again at every look while the call is late: a signal may not be queued (the queue of
-        // pending signals is full), and one that lands while Lua turns its trap off is lost.
+        // Again at every look while the call is late: a signal may not be queued (the user's
+        // limit of pending signals is reached for a while), and one that lands while Lua turns
+        // its trap off is lost. A limit used up for good keeps a loop without allocations going.
         for (const LuaState* state : r.watched) {
             const std::int64_t deadline = state->watchDeadlineNs();
             if (deadline != 0 && now >= deadline) {
