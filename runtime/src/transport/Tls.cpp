@@ -452,14 +452,25 @@ IoResult TlsStream::handshake()
     if (_server && !_firstByteSeen) {
         // A TLS record starts with its content type (0x16 for a handshake); an HTTP request
         // starts with a method in capitals. OpenSSL itself recognises only a few methods.
+        // OpenSSL is not called before that byte is here: bytes that arrive between an empty
+        // peek and its read would reach it unseen, and a method it does not know would be
+        // refused as a bad record instead of answered.
         unsigned char first = 0;
         const ssize_t n = ::recv(_fd, &first, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n == 1) {
-            _firstByteSeen = true;
-            if (first >= 'A' && first <= 'Z') {
-                _plainHttp = true;
-                return {IoStatus::Error, 0, EPROTO};
+        if (n == 0) {
+            return {IoStatus::Eof, 0, 0};
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                _wantRead = true;
+                return {IoStatus::WouldBlock, 0, 0};
             }
+            return {IoStatus::Error, 0, errno};
+        }
+        _firstByteSeen = true;
+        if (first >= 'A' && first <= 'Z') {
+            _plainHttp = true;
+            return {IoStatus::Error, 0, EPROTO};
         }
     }
     ERR_clear_error();
