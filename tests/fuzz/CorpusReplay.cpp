@@ -1,5 +1,5 @@
 // Runs the fuzz targets over their seed corpora, so every build checks the seeds (and the
-// crashers found so far) without libFuzzer. Usage: http_fuzz_corpus_replay <request|response|path>
+// crashers found so far) without libFuzzer. Usage: http_fuzz_corpus_replay <request|response|path|form-method>
 // <file-or-directory>...
 
 #include "FuzzTarget.h"
@@ -33,7 +33,7 @@ bool replayFile(Target target, const std::filesystem::path& path)
 int main(int argc, char** argv)
 {
     if (argc < 3) {
-        std::cerr << "usage: " << argv[0] << " <request|response|path> <file-or-directory>...\n";
+        std::cerr << "usage: " << argv[0] << " <request|response|path|form-method> <file-or-directory>...\n";
         return 2;
     }
     const std::string which = argv[1];
@@ -44,6 +44,8 @@ int main(int argc, char** argv)
         target = sluice::fuzz::fuzzHttpResponse;
     } else if (which == "path") {
         target = sluice::fuzz::fuzzPath;
+    } else if (which == "form-method") {
+        target = sluice::fuzz::fuzzFormMethod;
     } else {
         std::cerr << "unknown target " << which << '\n';
         return 2;

@@ -27,6 +27,7 @@ namespace sluice::fuzz {
 int fuzzHttpRequest(const std::uint8_t* data, std::size_t size);
 int fuzzHttpResponse(const std::uint8_t* data, std::size_t size);
 int fuzzPath(const std::uint8_t* data, std::size_t size);
+int fuzzFormMethod(const std::uint8_t* data, std::size_t size);
 
 inline bool inside(std::string_view part, std::string_view whole)
 {

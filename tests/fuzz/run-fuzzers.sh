@@ -4,11 +4,12 @@
 #
 #   tests/fuzz/run-fuzzers.sh [seconds-per-fuzzer] [fuzzer...]
 #     seconds   default 60
-#     fuzzer    request, response, path (the HTTP parsers and the path normaliser, seeds in
-#               tests/fuzz/corpus/), json, xml, form (the message builders, seeds in
+#     fuzzer    request, response, path, form-method (the HTTP parsers, the path normaliser and
+#               the form body `_method` scanner, seeds in tests/fuzz/corpus/), json, xml, form
+#               (the message builders, seeds in
 #               tests/plugins/builders/fuzz/corpus/) and lua-pattern (the Lua sandbox's pattern
 #               functions against Lua's own, seeds in tests/plugins/lua_mediation/fuzz/corpus/);
-#               default: all seven
+#               default: all eight
 #   SLUICE_FUZZ_BUILD_DIR         build directory of the parser fuzzers (default: build-fuzz/ in the
 #                                 source tree, so that two clones never share one CMake cache); they
 #                                 need nothing but the standard library
@@ -26,7 +27,7 @@ seconds="${1:-60}"
 shift || true
 fuzzers=("$@")
 if [[ ${#fuzzers[@]} -eq 0 ]]; then
-    fuzzers=(request response path json xml form lua-pattern)
+    fuzzers=(request response path form-method json xml form lua-pattern)
 fi
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -63,10 +64,10 @@ parser_targets=()
 builder_targets=()
 for name in "${fuzzers[@]}"; do
     case "${name}" in
-        request | response | path) parser_targets+=("http_${name}_fuzzer") ;;
+        request | response | path | form-method) parser_targets+=("http_${name}_fuzzer") ;;
         json | xml | form) builder_targets+=("${name}_builder_fuzz") ;;
         lua-pattern) builder_targets+=(lua_pattern_fuzz) ;;
-        *) echo "run-fuzzers: unknown fuzzer '${name}' (request, response, path, json, xml, form, lua-pattern)" >&2; exit 2 ;;
+        *) echo "run-fuzzers: unknown fuzzer '${name}' (request, response, path, form-method, json, xml, form, lua-pattern)" >&2; exit 2 ;;
     esac
 done
 plugin_build="${SLUICE_FUZZ_PLUGIN_BUILD_DIR:-${root}/build-fuzz-plugins}"
@@ -88,7 +89,7 @@ fi
 status=0
 for name in "${fuzzers[@]}"; do
     case "${name}" in
-        request | response | path)
+        request | response | path | form-method)
             out="${build}"
             binary="${build}/http_${name}_fuzzer"
             seeds="${here}/corpus/${name}"

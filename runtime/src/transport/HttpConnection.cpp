@@ -73,6 +73,9 @@ constexpr auto kLocalFailureLogEvery = std::chrono::seconds(10);
 constexpr std::int64_t kNoResource = 900906;
 constexpr std::int64_t kMethodNotAllowed = 900907;
 
+constexpr std::string_view kFormOverrideRefused =
+    "A _method parameter in a form body is not accepted: send the request with the method itself.";
+
 const char* reasonPhrase(int status)
 {
     switch (status) {
@@ -157,9 +160,9 @@ bool queryOverridesMethod(std::string_view query, std::string_view method, std::
         const std::string_view pair = query.substr(start, end - start);
         const std::string_view name = pair.substr(0, pair.find('='));
         // Decoded only when escaped: the common query costs no allocation.
-        const bool isOverride = name.find('%') == std::string_view::npos
-                                    ? name == "_method"
-                                    : percentDecode(name, true).value_or(std::string()) == "_method";
+        const bool isOverride = name.find_first_of("%+") == std::string_view::npos
+                                    ? http::isMethodParameterName(name)
+                                    : http::isMethodParameterName(percentDecode(name, true).value_or(std::string()));
         if (isOverride) {
             const std::string_view value = name.size() < pair.size() ? pair.substr(name.size() + 1) : std::string_view();
             const auto decoded = percentDecode(value, true);
@@ -808,6 +811,7 @@ void HttpConnection::startExchange()
     _chainEnd = 0;
     io().requestBody.clear();
     _chunked.reset();
+    _formScan.reset();
     switch (head().framing) {
         case http::BodyFraming::ContentLength:
             _bodyMode = head().contentLength > 0 ? BodyMode::Length : BodyMode::None;
@@ -873,9 +877,8 @@ void HttpConnection::routeAndRun()
     ex.query.assign(head().query);
     const MethodOverride overrides = _snapshot->config.http.methodOverride;
     bool overridden = false;
-    // A name that decodes to "_method" has a '_' or an escaped one ("%5F").
-    if (overrides != MethodOverride::Forward &&
-        (ex.query.find('_') != std::string::npos || ex.query.find("%5") != std::string::npos)) {
+    // A name read as "_method" has a '_', or a '.', '+' or ' ' that PHP reads as one, or escapes.
+    if (overrides != MethodOverride::Forward && ex.query.find_first_of("_.+ %") != std::string::npos) {
         std::string kept;
         overridden = queryOverridesMethod(ex.query, head().method, overrides == MethodOverride::Strip ? &kept : nullptr);
         if (overrides == MethodOverride::Strip) {
@@ -1125,7 +1128,7 @@ void HttpConnection::proxy()
             }
         }
     }
-    if (!connectUpstream(early)) {
+    if (!startFormScan(early) || !connectUpstream(early)) {
         return;
     }
     sendContinueIfExpected();
@@ -1329,6 +1332,9 @@ void HttpConnection::pumpRequestBody()
             std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, _in.size()));
             countBody(n);
             std::string_view data(_in.data(), n);
+            if (!formBodyAllowed(data)) {
+                return;
+            }
             _upstream->send(data);
             _in.consume(n);
             if (_upstream == nullptr) {
@@ -1345,6 +1351,9 @@ void HttpConnection::pumpRequestBody()
             }
             progressed = true;
             countBody(block.size());
+            if (!formBodyAllowed(block)) {
+                return;
+            }
             _upstream->send(block);
             if (_upstream == nullptr) {
                 return;
@@ -1360,7 +1369,10 @@ void HttpConnection::pumpRequestBody()
         std::string& chunks = io().text;
         chunks.clear();
         std::size_t used = 0;
-        auto st = _chunked->feed(_in.view(), used, [&chunks](std::string_view d) {
+        auto st = _chunked->feed(_in.view(), used, [this, &chunks](std::string_view d) {
+            if (_formScan) {
+                _formScan->feed(d);
+            }
             appendHex(chunks, d.size());
             chunks.append(d);
             chunks.append("\r\n");
@@ -1384,6 +1396,9 @@ void HttpConnection::pumpRequestBody()
         if (st == http::ChunkedDecoder::Status::Done) {
             chunks.append("0\r\n\r\n");
             _bodyEnded = true;
+        }
+        if (!formBodyAllowed({})) {
+            return;
         }
         if (!chunks.empty()) {
             _upstream->send(chunks);
@@ -1409,6 +1424,92 @@ void HttpConnection::pumpRequestBody()
         }
     } else if (_upstream->pending() > kHighWatermark) {
         _clientReadPaused = true;
+    }
+}
+
+// A form body's `_method` parameter naming another method than the request's (see
+// FormMethodScanner.h) is refused under http.method_override reject and strip alike: a body is
+// not rewritten. A body in hand is checked whole before any backend is contacted; a streamed one
+// piece by piece before each goes out, so that the backend never has all of a refused body.
+// Returns false when the request was refused.
+bool HttpConnection::startFormScan(std::string_view early)
+{
+    _formScan.reset();
+    const bool inHand = ex().requestBody.has_value() || _bodyBuffered;
+    if (_snapshot->config.http.methodOverride == MethodOverride::Forward || (!inHand && _bodyMode == BodyMode::None)) {
+        return true;
+    }
+    bool form = false;
+    for (std::size_t i = 0; !form; ++i) {
+        const auto type = ex().requestHeaders.get("content-type", i);
+        if (!type) {
+            break;
+        }
+        form = http::FormMethodScanner::isFormContentType(*type);
+    }
+    if (!form) {
+        return true;
+    }
+    _formScan.emplace(ex().method);
+    std::size_t fromInput = 0;
+    if (inHand) {
+        _formScan->feed(ex().requestBody ? *ex().requestBody : io().requestBody);
+        _formScan->finish();
+    } else if (_bodyMode == BodyMode::Length) {
+        // What connectUpstream() sends with the head.
+        fromInput = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, _in.size()));
+        _formScan->feed(std::string_view(_in.data(), fromInput));
+        _formScan->feed(early);
+        if (fromInput + early.size() == _bodyRemaining) {
+            _formScan->finish();
+        }
+    }
+    const bool refused = _formScan->overrides();
+    if (inHand || refused) {
+        _formScan.reset();  // nothing more to look at
+    }
+    if (!refused) {
+        return true;
+    }
+    if (!inHand && _bodyMode == BodyMode::Length) {
+        _in.consume(fromInput);
+        countBody(fromInput + early.size());
+    }
+    respondLocal(400, kBadRequest, "Bad Request", kFormOverrideRefused, !_bodyEnded);
+    return false;
+}
+
+// `bytes` (possibly none) are about to go to the backend; _bodyEnded says whether they end the
+// body. Returns false when they complete a method override, and the request was refused.
+bool HttpConnection::formBodyAllowed(std::string_view bytes)
+{
+    if (!_formScan) {
+        return true;
+    }
+    _formScan->feed(bytes);
+    if (_bodyEnded) {
+        _formScan->finish();
+    }
+    if (!_formScan->overrides()) {
+        return true;
+    }
+    refuseFormOverride();
+    return false;
+}
+
+void HttpConnection::refuseFormOverride()
+{
+    _formScan.reset();
+    // The backend has the head and part of the body, never all of it: closing leaves it a
+    // request it cannot complete.
+    if (_upstream != nullptr) {
+        _upstream->abort();
+        _upstream = nullptr;
+    }
+    if (!retractResponse()) {
+        closeNow();
+    } else {
+        respondLocal(400, kBadRequest, "Bad Request", kFormOverrideRefused, true);
     }
 }
 

@@ -9,6 +9,7 @@
 #include "sluice/runtime/Exchange.h"
 #include "sluice/runtime/Snapshot.h"
 #include "sluice/runtime/http/ChunkedDecoder.h"
+#include "sluice/runtime/http/FormMethodScanner.h"
 #include "sluice/runtime/http/HttpParser.h"
 #include "sluice/runtime/transport/Buffer.h"
 #include "sluice/runtime/transport/EventLoop.h"
@@ -126,6 +127,9 @@ private:
     // here is taken, so that the connection can stay open for the next request.
     void takeBodyInHand();
     void pumpRequestBody();
+    bool startFormScan(std::string_view early);
+    bool formBodyAllowed(std::string_view bytes);
+    void refuseFormOverride();
     void bufferRequestBody();
     bool bodyWorthBuffering();
     void readAgainLater(State state);
@@ -211,6 +215,8 @@ private:
     BodyMode _bodyMode = BodyMode::None;
     std::uint64_t _bodyRemaining = 0;
     std::unique_ptr<http::ChunkedDecoder> _chunked;
+    // A form body on its way to the backend, checked for `_method` parameters as it streams.
+    std::optional<http::FormMethodScanner> _formScan;
     bool _bodyEnded = false;
     bool _continueSent = false;
     UpstreamConnection* _upstream = nullptr;

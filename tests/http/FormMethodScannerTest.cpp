@@ -1,0 +1,127 @@
+// FormMethodScanner: `_method` parameters of a form body, read as the frameworks read them, in
+// any split of the body.
+
+#include "sluice/runtime/http/FormMethodScanner.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+using sluice::runtime::http::FormMethodScanner;
+using sluice::runtime::http::isMethodParameterName;
+
+namespace {
+
+// Whether `body` overrides `method`, fed whole, byte by byte and split in two at every position:
+// all must agree.
+bool overrides(std::string_view body, std::string_view method = "POST")
+{
+    FormMethodScanner whole(method);
+    whole.feed(body);
+    whole.finish();
+    FormMethodScanner bytewise(method);
+    for (char c : body) {
+        bytewise.feed(std::string_view(&c, 1));
+    }
+    bytewise.finish();
+    REQUIRE_MESSAGE(bytewise.overrides() == whole.overrides(), body);
+    for (std::size_t cut = 0; cut <= body.size(); ++cut) {
+        FormMethodScanner split(method);
+        split.feed(body.substr(0, cut));
+        split.feed(body.substr(cut));
+        split.finish();
+        REQUIRE_MESSAGE(split.overrides() == whole.overrides(), body, " cut at ", cut);
+    }
+    return whole.overrides();
+}
+
+}  // namespace
+
+TEST_CASE("form method: a _method parameter naming another method overrides")
+{
+    CHECK(overrides("_method=DELETE"));
+    CHECK(overrides("a=1&_method=DELETE&b=2"));
+    CHECK(overrides("a=1&_method=patch"));
+    CHECK(overrides("_method=PUT&_method=POST"));  // every one counts, whichever a backend takes
+    CHECK(overrides("_method=POST&_method=PUT"));
+}
+
+TEST_CASE("form method: the request's own method, in any case, does not override")
+{
+    CHECK_FALSE(overrides("_method=POST"));
+    CHECK_FALSE(overrides("_method=post&a=1"));
+    CHECK_FALSE(overrides("_method=PoSt"));
+    CHECK_FALSE(overrides("_method=DELETE", "DELETE"));
+}
+
+TEST_CASE("form method: an empty or missing value counts as another method")
+{
+    CHECK(overrides("_method="));
+    CHECK(overrides("_method"));
+    CHECK(overrides("a=1&_method&b=2"));
+}
+
+TEST_CASE("form method: names and values are percent-decoded, with + as a space")
+{
+    CHECK(overrides("%5Fmethod=DELETE"));
+    CHECK(overrides("%5fmethod=DELETE"));
+    CHECK(overrides("%5F%6D%65%74%68%6F%64=DELETE"));
+    CHECK(overrides("_method=%44ELETE"));
+    CHECK_FALSE(overrides("_method=%50OST"));
+    CHECK(overrides("_method=POST+"));    // "POST " is not POST
+    CHECK(overrides("_method=PO%ZZST"));  // a bad escape stays as it is
+    CHECK(overrides("_method=POST%"));
+    CHECK(overrides("_method=POST%4"));
+    CHECK_FALSE(overrides("a=%&_method=POST"));
+    CHECK_FALSE(overrides("_method%3DDELETE=x"));  // an escaped '=' is part of the name
+    CHECK_FALSE(overrides("x=_method%3DDELETE"));
+    CHECK_FALSE(overrides("x=1%26_method=DELETE"));  // an escaped '&' splits nothing
+}
+
+TEST_CASE("form method: names as PHP registers them")
+{
+    CHECK(overrides(".method=DELETE"));
+    CHECK(overrides("%2Emethod=DELETE"));
+    CHECK_FALSE(overrides("+method=DELETE"));  // a leading space is dropped: "method"
+    CHECK(overrides("++_method=DELETE"));      // leading spaces are dropped
+    CHECK(overrides("_method[]=DELETE"));
+    CHECK(overrides("_method[x=DELETE"));
+    CHECK(overrides("%5Fmethod%5B0%5D=DELETE"));
+}
+
+TEST_CASE("form method: other names and long values")
+{
+    CHECK_FALSE(overrides("method=DELETE"));
+    CHECK_FALSE(overrides("_methods=DELETE"));
+    CHECK_FALSE(overrides("x_method=DELETE"));
+    CHECK_FALSE(overrides("_Method=DELETE"));
+    CHECK_FALSE(overrides("_method_=DELETE"));
+    CHECK_FALSE(overrides(std::string(40, 'a') + "_method=DELETE"));
+    CHECK_FALSE(overrides(""));
+    CHECK_FALSE(overrides("&&=&"));
+    CHECK(overrides("_method=" + std::string(40, 'P')));
+    // A method longer than any value kept: every `_method` value differs from it.
+    const std::string longMethod(20, 'X');
+    CHECK(overrides("_method=" + longMethod, longMethod));
+}
+
+TEST_CASE("form method: isMethodParameterName")
+{
+    CHECK(isMethodParameterName("_method"));
+    CHECK(isMethodParameterName(" .method"));
+    CHECK(isMethodParameterName("_method[a][b]"));
+    CHECK_FALSE(isMethodParameterName(""));
+    CHECK_FALSE(isMethodParameterName("_metho"));
+    CHECK_FALSE(isMethodParameterName("[_method]"));
+    CHECK_FALSE(isMethodParameterName("_method "));
+}
+
+TEST_CASE("form method: the content type")
+{
+    CHECK(FormMethodScanner::isFormContentType("application/x-www-form-urlencoded"));
+    CHECK(FormMethodScanner::isFormContentType("Application/X-WWW-Form-Urlencoded; charset=UTF-8"));
+    CHECK(FormMethodScanner::isFormContentType(" application/x-www-form-urlencoded ;charset=utf-8"));
+    CHECK_FALSE(FormMethodScanner::isFormContentType("application/json"));
+    CHECK_FALSE(FormMethodScanner::isFormContentType("application/x-www-form-urlencodedx"));
+    CHECK_FALSE(FormMethodScanner::isFormContentType(""));
+}
