@@ -7,8 +7,10 @@
 
 #include <string>
 
+using sluice::runtime::http::BodyMethodScanner;
 using sluice::runtime::http::FormMethodScanner;
 using sluice::runtime::http::isMethodParameterName;
+using sluice::runtime::http::MultipartMethodScanner;
 
 namespace {
 
@@ -124,4 +126,94 @@ TEST_CASE("form method: the content type")
     CHECK_FALSE(FormMethodScanner::isFormContentType("application/json"));
     CHECK_FALSE(FormMethodScanner::isFormContentType("application/x-www-form-urlencodedx"));
     CHECK_FALSE(FormMethodScanner::isFormContentType(""));
+}
+
+namespace {
+
+// Whether a multipart body with boundary "XyZ" overrides `method`, fed whole and split in two at
+// every position: all must agree.
+bool multipartOverrides(const std::string& body, std::string_view method = "POST")
+{
+    MultipartMethodScanner whole("XyZ", method);
+    whole.feed(body);
+    whole.finish();
+    for (std::size_t cut = 0; cut <= body.size(); ++cut) {
+        MultipartMethodScanner split("XyZ", method);
+        split.feed(std::string_view(body).substr(0, cut));
+        split.feed(std::string_view(body).substr(cut));
+        split.finish();
+        REQUIRE_MESSAGE(split.overrides() == whole.overrides(), body, " cut at ", cut);
+    }
+    return whole.overrides();
+}
+
+std::string part(const std::string& disposition, const std::string& content)
+{
+    return "--XyZ\r\nContent-Disposition: " + disposition + "\r\n\r\n" + content + "\r\n";
+}
+
+const std::string kClose = "--XyZ--\r\n";
+
+}  // namespace
+
+TEST_CASE("form method: a multipart _method part naming another method overrides")
+{
+    CHECK(multipartOverrides(part("form-data; name=\"_method\"", "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name=\"a\"", "1") + part("form-data; name=\"_method\"", "put") + kClose));
+    CHECK(multipartOverrides(part("form-data; name=_method", "PATCH") + kClose));
+    CHECK(multipartOverrides(part("form-data; NAME = \"_method\"", "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name=\".method\"", "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name=\"_method[]\"", "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name=\"_me\\thod\"", "DELETE") + kClose));  // \t undone: "_method"
+    CHECK(multipartOverrides(part("form-data; name=\"_method\"", "") + kClose));
+    // A name hidden in another parameter, as a loose parser may read it.
+    CHECK(multipartOverrides(part("form-data; name=\"f\"; filename=\"a; name=_method\"", "DELETE") + kClose));
+    // Bare LF line ends, a preamble, and a body that ends inside the part.
+    CHECK(multipartOverrides("preamble\n--XyZ\nContent-Disposition: form-data; name=\"_method\"\n\nDELETE\n--XyZ--"));
+    CHECK(multipartOverrides("--XyZ\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE"));
+    // "\n--XyZ" is a delimiter whatever follows it on its line (PHP reads it so).
+    CHECK(multipartOverrides(part("form-data; name=\"f\"; filename=\"a.txt\"",
+                                  "line\r\n--XyZa\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE") +
+                             kClose));
+    // What follows the closing delimiter is read as a part too.
+    CHECK(multipartOverrides(kClose + "Content-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--XyZ--"));
+}
+
+TEST_CASE("form method: multipart parts that do not override")
+{
+    CHECK_FALSE(multipartOverrides(part("form-data; name=\"_method\"", "POST") + kClose));
+    CHECK_FALSE(multipartOverrides(part("form-data; name=\"_method\"", "post") + kClose));
+    CHECK_FALSE(multipartOverrides(part("form-data; name=\"method\"", "DELETE") + kClose));
+    CHECK_FALSE(multipartOverrides(part("form-data; name=\"x_method\"", "DELETE") + kClose));
+    CHECK_FALSE(multipartOverrides(part("form-data; name=\"file\"; filename=\"_method\"", "DELETE") + kClose));
+    // The text of a file, even one that reads like a part, is content.
+    CHECK_FALSE(multipartOverrides(part("form-data; name=\"f\"; filename=\"a.txt\"",
+                                        "a--XyZ\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE") +
+                                   kClose));  // no line break before "--XyZ": no delimiter
+    CHECK_FALSE(multipartOverrides(
+        part("form-data; name=\"f\"; filename=\"a.txt\"", "name=\"_method\"\r\n\r\nDELETE\r\n-XyZ") + kClose));
+    CHECK_FALSE(multipartOverrides(""));
+    CHECK_FALSE(multipartOverrides(kClose));
+    // Another boundary's delimiter is content.
+    CHECK_FALSE(multipartOverrides("--Other\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n"));
+}
+
+TEST_CASE("form method: the scanner chosen by content type")
+{
+    CHECK(BodyMethodScanner::forContentType("application/x-www-form-urlencoded", "POST") != nullptr);
+    CHECK(BodyMethodScanner::forContentType("multipart/form-data; boundary=XyZ", "POST") != nullptr);
+    CHECK(BodyMethodScanner::forContentType("Multipart/Form-Data ; charset=utf-8; Boundary=\"a b\"", "POST") !=
+          nullptr);
+    CHECK(BodyMethodScanner::forContentType("multipart/form-data", "POST") == nullptr);  // no boundary
+    CHECK(BodyMethodScanner::forContentType("multipart/mixed; boundary=XyZ", "POST") == nullptr);
+    CHECK(BodyMethodScanner::forContentType("application/json", "POST") == nullptr);
+    CHECK(MultipartMethodScanner::boundaryOf("multipart/form-data; boundary=XyZ") == "XyZ");
+    CHECK(MultipartMethodScanner::boundaryOf("multipart/form-data; a=\"x;boundary=no\"; boundary=\"q\\\"z\"") ==
+          "q\"z");
+    CHECK(MultipartMethodScanner::boundaryOf("multipart/form-data; boundary=" + std::string(71, 'b')).empty());
+    auto scanner = BodyMethodScanner::forContentType("multipart/form-data; boundary=XyZ", "POST");
+    REQUIRE(scanner != nullptr);
+    scanner->feed(part("form-data; name=\"_method\"", "DELETE"));
+    scanner->finish();
+    CHECK(scanner->overrides());
 }

@@ -888,6 +888,17 @@ TEST_CASE("adversarial: a _method parameter in a form body naming another method
         REQUIRE_MESSAGE(next, client.error());
         CHECK(next->status == 200);
     }
+    // A multipart/form-data part named _method (Rails and PHP read those too).
+    const std::string multipartType = "Content-Type: multipart/form-data; boundary=XyZ";
+    const std::string multipart =
+        "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n"
+        "--XyZ\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--XyZ--\r\n";
+    RawClient parts(gw.port());
+    auto m = parts.exchange(
+        postRequest({"Host: a", multipartType, "Content-Length: " + std::to_string(multipart.size())}, multipart));
+    REQUIRE_MESSAGE(m, parts.error());
+    CHECK(m->status == 400);
+    CHECK(m->body.find("form body") != std::string::npos);
     // Chunked, with the parameter split across chunks.
     RawClient chunked(gw.port());
     auto c = chunked.exchange(postRequest({"Host: a", form, "Transfer-Encoding: chunked"},
@@ -901,7 +912,8 @@ TEST_CASE("adversarial: a _method parameter in a form body naming another method
     const std::vector<std::pair<std::string, std::string>> passed = {
         {form, "_method=post&my_method=DELETE"},
         {"Content-Type: application/json", R"({"_method":"DELETE"})"},
-        {"Content-Type: text/plain", "_method=DELETE"}};
+        {"Content-Type: text/plain", "_method=DELETE"},
+        {multipartType, "--XyZ\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nPOST\r\n--XyZ--\r\n"}};
     for (const auto& [type, body] : passed) {
         CAPTURE(body);
         auto r = fine.exchange(postRequest({"Host: a", type, "Content-Length: " + std::to_string(body.size())}, body));

@@ -2,6 +2,8 @@
 
 #include <strings.h>
 
+#include <cctype>
+
 namespace sluice::runtime::http {
 
 namespace {
@@ -21,6 +23,35 @@ int hexValue(char c) noexcept
 }
 
 bool isSpace(char c) noexcept { return c == ' ' || c == '\t'; }
+
+char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool startsWithNoCase(std::string_view text, std::string_view prefix) noexcept
+{
+    return text.size() >= prefix.size() && ::strncasecmp(text.data(), prefix.data(), prefix.size()) == 0;
+}
+
+std::string_view trim(std::string_view s) noexcept
+{
+    while (!s.empty() && isSpace(s.front())) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && isSpace(s.back())) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+// The media type of a Content-Type field value, without parameters and surrounding spaces.
+std::string_view mediaType(std::string_view contentType) noexcept
+{
+    return trim(contentType.substr(0, contentType.find(';')));
+}
+
+bool sameNoCase(std::string_view a, std::string_view b) noexcept
+{
+    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
 
 }  // namespace
 
@@ -45,55 +76,85 @@ bool isMethodParameterName(std::string_view decodedName) noexcept
     return matched == kName.size();
 }
 
-FormMethodScanner::FormMethodScanner(std::string_view method) noexcept
+void OverrideValue::clear() noexcept
 {
-    // A method longer than any value kept is never matched: its length is kept out of range.
-    _methodLength = method.size() <= kMaxValue ? method.size() : kMaxValue + 1;
-    for (std::size_t i = 0; i < method.size() && i < kMaxValue; ++i) {
-        _method[i] = method[i];
+    _length = 0;
+    _tooLong = false;
+}
+
+void OverrideValue::push(char c) noexcept
+{
+    if (_length < kMax) {
+        _bytes[_length++] = c;
+    } else {
+        _tooLong = true;
     }
 }
 
+bool OverrideValue::differsFrom(std::string_view method, bool dropFinalCr) const noexcept
+{
+    std::size_t length = _length;
+    if (dropFinalCr && !_tooLong && length > 0 && _bytes[length - 1] == '\r') {
+        --length;
+    }
+    return _tooLong || length != method.size() || ::strncasecmp(_bytes, method.data(), length) != 0;
+}
+
+void BodyMethodScanner::judge(const OverrideValue& value, bool dropFinalCr) noexcept
+{
+    _overrides = _overrides || value.differsFrom(_method, dropFinalCr);
+}
+
+std::unique_ptr<BodyMethodScanner> BodyMethodScanner::forContentType(std::string_view contentType,
+                                                                     std::string_view method)
+{
+    if (FormMethodScanner::isFormContentType(contentType)) {
+        return std::make_unique<FormMethodScanner>(method);
+    }
+    if (sameNoCase(mediaType(contentType), "multipart/form-data")) {
+        const std::string boundary = MultipartMethodScanner::boundaryOf(contentType);
+        if (!boundary.empty()) {
+            return std::make_unique<MultipartMethodScanner>(boundary, method);
+        }
+    }
+    return nullptr;
+}
+
+// --- application/x-www-form-urlencoded ---
+
 bool FormMethodScanner::isFormContentType(std::string_view contentType) noexcept
 {
-    constexpr std::string_view kType = "application/x-www-form-urlencoded";
-    std::size_t start = 0;
-    while (start < contentType.size() && isSpace(contentType[start])) {
-        ++start;
-    }
-    std::size_t end = contentType.find(';', start);
-    if (end == std::string_view::npos) {
-        end = contentType.size();
-    }
-    while (end > start && isSpace(contentType[end - 1])) {
-        --end;
-    }
-    return end - start == kType.size() && ::strncasecmp(contentType.data() + start, kType.data(), kType.size()) == 0;
+    return sameNoCase(mediaType(contentType), "application/x-www-form-urlencoded");
 }
 
 void FormMethodScanner::feed(std::string_view bytes) noexcept
 {
     for (char c : bytes) {
-        if (_escape > 0) {
-            if (hexValue(c) >= 0) {
-                _escapeDigits[_escape - 1] = c;
-                if (_escape == 2) {
-                    _escape = 0;
-                    take(static_cast<char>(hexValue(_escapeDigits[0]) * 16 + hexValue(c)));
-                } else {
-                    _escape = 2;
-                }
-                continue;
-            }
-            // Not an escape: the frameworks keep such bytes as they are.
-            const int digits = _escape - 1;
-            _escape = 0;
-            take('%');
-            for (int i = 0; i < digits; ++i) {
-                take(_escapeDigits[i]);
-            }
+        if (_escape == 1 && hexValue(c) >= 0) {
+            _escapeDigit = c;
+            _escape = 2;
+            continue;
         }
+        if (_escape == 2 && hexValue(c) >= 0) {
+            _escape = 0;
+            take(static_cast<char>(hexValue(_escapeDigit) * 16 + hexValue(c)));
+            continue;
+        }
+        flushEscape();  // not an escape: the frameworks keep such bytes as they are
         takeRaw(c);
+    }
+}
+
+void FormMethodScanner::flushEscape() noexcept
+{
+    if (_escape == 0) {
+        return;
+    }
+    const bool digit = _escape == 2;
+    _escape = 0;
+    take('%');
+    if (digit) {
+        take(_escapeDigit);
     }
 }
 
@@ -125,11 +186,7 @@ void FormMethodScanner::take(char decoded) noexcept
 {
     if (_inValue) {
         if (_capturing) {
-            if (_valueLength < kMaxValue) {
-                _value[_valueLength++] = decoded;
-            } else {
-                _valueTooLong = true;
-            }
+            _value.push(decoded);
         }
         return;
     }
@@ -157,37 +214,254 @@ void FormMethodScanner::endName() noexcept
 {
     _inValue = true;
     _capturing = !_nameTooLong && isMethodParameterName(std::string_view(_name, _nameLength));
+    _value.clear();
 }
 
 void FormMethodScanner::endPair() noexcept
 {
-    if (_escape > 0) {
-        // A '%' (and a digit) at the end of the pair: kept as they are.
-        const int digits = _escape - 1;
-        _escape = 0;
-        take('%');
-        for (int i = 0; i < digits; ++i) {
-            take(_escapeDigits[i]);
-        }
-    }
+    flushEscape();  // a '%' (and a digit) at the end of the pair stay as they are
     if (!_inValue && _nameLength > 0) {
         endName();  // "_method" without '=': an empty value
     }
     if (_capturing) {
-        const bool same =
-            !_valueTooLong && _valueLength == _methodLength && ::strncasecmp(_value, _method, _valueLength) == 0;
-        _overrides = _overrides || !same;
+        judge(_value);
     }
     _nameLength = 0;
     _nameTooLong = false;
     _nameStarted = false;
     _nameCut = false;
-    _valueLength = 0;
-    _valueTooLong = false;
     _inValue = false;
     _capturing = false;
 }
 
 void FormMethodScanner::finish() noexcept { endPair(); }
+
+// --- multipart/form-data ---
+
+std::string MultipartMethodScanner::boundaryOf(std::string_view contentType)
+{
+    std::size_t at = contentType.find(';');
+    while (at != std::string_view::npos) {
+        std::string_view rest = contentType.substr(at + 1);
+        const std::size_t eq = rest.find('=');
+        if (eq == std::string_view::npos) {
+            break;
+        }
+        const std::string_view key = trim(rest.substr(0, eq));
+        rest = trim(rest.substr(eq + 1));
+        std::string value;
+        std::size_t used = 0;
+        if (!rest.empty() && rest.front() == '"') {
+            std::size_t i = 1;
+            for (; i < rest.size() && rest[i] != '"'; ++i) {
+                if (rest[i] == '\\' && i + 1 < rest.size()) {
+                    ++i;
+                }
+                value.push_back(rest[i]);
+            }
+            used = i + 1;
+        } else {
+            used = std::min(rest.find(';'), rest.size());
+            value = std::string(trim(rest.substr(0, used)));
+        }
+        if (sameNoCase(key, "boundary")) {
+            return value.size() >= 1 && value.size() <= 70 ? value : std::string();
+        }
+        const std::size_t next = used < rest.size() ? rest.find(';', used) : std::string_view::npos;
+        if (next == std::string_view::npos) {
+            break;
+        }
+        contentType = rest;
+        at = next;
+    }
+    return {};
+}
+
+MultipartMethodScanner::MultipartMethodScanner(std::string_view boundary, std::string_view method)
+    : BodyMethodScanner(method), _delimiter("\n--" + std::string(boundary))
+{
+    _fail.assign(_delimiter.size() + 1, 0);
+    for (std::size_t i = 1, k = 0; i < _delimiter.size(); ++i) {
+        while (k > 0 && _delimiter[i] != _delimiter[k]) {
+            k = _fail[k];
+        }
+        if (_delimiter[i] == _delimiter[k]) {
+            ++k;
+        }
+        _fail[i + 1] = k;
+    }
+    _line.reserve(kMaxHeaderLine);  // never grows past it: feed() does not allocate
+}
+
+void MultipartMethodScanner::feed(std::string_view bytes) noexcept
+{
+    for (char c : bytes) {
+        switch (_state) {
+            case State::Content:
+                for (;;) {
+                    if (c == _delimiter[_matched]) {
+                        if (++_matched == _delimiter.size()) {
+                            _matched = 0;
+                            delimiterFound();
+                        }
+                        break;
+                    }
+                    if (_matched == 0) {
+                        content(c);
+                        break;
+                    }
+                    // The bytes that matched so far, less the border still matching, were content.
+                    const std::size_t keep = _fail[_matched];
+                    for (std::size_t i = 0; i < _matched - keep; ++i) {
+                        content(_delimiter[i]);
+                    }
+                    _matched = keep;
+                }
+                break;
+            case State::AfterDelimiter:
+                _state = c == '-' ? State::AfterDash : c == '\n' ? State::Headers : State::SkipLine;
+                break;
+            case State::AfterDash:
+                // "--boundary--" closes the body, but a parser may read on: what follows is read
+                // as a part too (it is empty in any body a client means well with).
+                _state = c == '\n' ? State::Headers : State::SkipLine;
+                break;
+            case State::SkipLine:
+                if (c == '\n') {
+                    _state = State::Headers;
+                }
+                break;
+            case State::Headers:
+                headerByte(c);
+                break;
+            case State::Done:
+                return;
+        }
+    }
+}
+
+void MultipartMethodScanner::content(char c) noexcept
+{
+    if (_capturing) {
+        _value.push(c);
+    }
+}
+
+void MultipartMethodScanner::delimiterFound() noexcept
+{
+    if (_capturing) {
+        judge(_value, true);  // the line break before the delimiter is "\r\n"
+    }
+    _capturing = false;
+    _partIsMethod = false;
+    _state = State::AfterDelimiter;
+}
+
+void MultipartMethodScanner::headerByte(char c) noexcept
+{
+    if (c != '\n') {
+        if (_line.size() < kMaxHeaderLine) {
+            _line.push_back(c);
+        } else {
+            _lineTooLong = true;
+        }
+        return;
+    }
+    if (!_line.empty() && _line.back() == '\r' && !_lineTooLong) {
+        _line.pop_back();
+    }
+    if (_line.empty()) {
+        // The end of the part's headers: its content follows.
+        _state = State::Content;
+        _matched = 0;
+        _capturing = _partIsMethod;
+        _value.clear();
+        return;
+    }
+    headerLine();
+    _line.clear();
+    _lineTooLong = false;
+}
+
+void MultipartMethodScanner::headerLine() noexcept
+{
+    const std::string_view line(_line);
+    if (!startsWithNoCase(line, "content-disposition")) {
+        return;
+    }
+    if (_lineTooLong) {
+        _partIsMethod = true;  // not read whole: taken for the worst
+        return;
+    }
+    // Every "name" followed by '=' counts, wherever it stands.
+    for (std::size_t at = 0; at + 4 <= line.size(); ++at) {
+        // Not the end of another word ("filename").
+        if (lower(line[at]) != 'n' || !startsWithNoCase(line.substr(at), "name") ||
+            (at > 0 && std::isalnum(static_cast<unsigned char>(line[at - 1])) != 0)) {
+            continue;
+        }
+        std::size_t i = at + 4;
+        while (i < line.size() && isSpace(line[i])) {
+            ++i;
+        }
+        if (i >= line.size() || line[i] != '=') {
+            continue;
+        }
+        ++i;
+        while (i < line.size() && isSpace(line[i])) {
+            ++i;
+        }
+        std::string_view value;
+        // A quoted value also as read with its backslash escapes undone, reduced as
+        // isMethodParameterName() reads a name (leading spaces dropped, nothing after a '['),
+        // so that a bounded copy suffices: a longer one is no `_method`.
+        char unescaped[16];
+        std::size_t unescapedLength = 0;
+        bool unescapedTooLong = false;
+        bool unescapedCut = false;
+        if (i < line.size() && line[i] == '"') {
+            const std::size_t start = ++i;
+            for (; i < line.size() && line[i] != '"'; ++i) {
+                if (line[i] == '\\' && i + 1 < line.size()) {
+                    ++i;
+                }
+                if (unescapedCut || (unescapedLength == 0 && line[i] == ' ')) {
+                    continue;
+                }
+                unescapedCut = line[i] == '[';
+                if (unescapedLength < sizeof unescaped) {
+                    unescaped[unescapedLength++] = line[i];
+                } else {
+                    unescapedTooLong = true;
+                }
+            }
+            value = line.substr(start, i - start);
+        } else {
+            const std::size_t start = i;
+            while (i < line.size() && line[i] != ';' && line[i] != '"' && !isSpace(line[i])) {
+                ++i;
+            }
+            value = line.substr(start, i - start);
+            unescapedTooLong = true;  // nothing to undo
+        }
+        if (isMethodParameterName(value) ||
+            (!unescapedTooLong && isMethodParameterName(std::string_view(unescaped, unescapedLength)))) {
+            _partIsMethod = true;
+        }
+    }
+}
+
+void MultipartMethodScanner::finish() noexcept
+{
+    // A body that ends inside a part: that part's content ends here.
+    if (_state == State::Content && _capturing) {
+        for (std::size_t i = 0; i < _matched; ++i) {
+            content(_delimiter[i]);
+        }
+        judge(_value, true);
+    }
+    _capturing = false;
+    _state = State::Done;
+}
 
 }  // namespace sluice::runtime::http

@@ -1439,18 +1439,13 @@ bool HttpConnection::startFormScan(std::string_view early)
     if (_snapshot->config.http.methodOverride == MethodOverride::Forward || (!inHand && _bodyMode == BodyMode::None)) {
         return true;
     }
-    bool form = false;
-    for (std::size_t i = 0; !form; ++i) {
+    for (std::size_t i = 0; !_formScan; ++i) {
         const auto type = ex().requestHeaders.get("content-type", i);
         if (!type) {
-            break;
+            return true;  // no form
         }
-        form = http::FormMethodScanner::isFormContentType(*type);
+        _formScan = http::BodyMethodScanner::forContentType(*type, ex().method);
     }
-    if (!form) {
-        return true;
-    }
-    _formScan.emplace(ex().method);
     std::size_t fromInput = 0;
     if (inHand) {
         _formScan->feed(ex().requestBody ? *ex().requestBody : io().requestBody);

@@ -2,9 +2,9 @@
 
 // Method overrides carried in a request's parameters. Rails (Rack::MethodOverride), Laravel and
 // Symfony, and Spring's HiddenHttpMethodFilter run a POST as the method named by a `_method`
-// parameter of an application/x-www-form-urlencoded body; some also read it from the query. The
-// gateway routed and policed the request line's method, so such a parameter naming another one
-// is refused (http.method_override).
+// parameter of a form body (application/x-www-form-urlencoded or multipart/form-data); some also
+// read it from the query. The gateway routed and policed the request line's method, so such a
+// parameter naming another one is refused (http.method_override).
 //
 // Names are compared as the frameworks read them: percent-decoded, '+' as a space, and as PHP
 // registers variables (leading spaces dropped, ' ' and '.' read as '_', and `_method[...]` an
@@ -12,52 +12,121 @@
 // them; an empty or missing value counts as another method.
 
 #include <cstddef>
+#include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace sluice::runtime::http {
 
 // True when a parameter name, already percent-decoded, is read as `_method`.
 bool isMethodParameterName(std::string_view decodedName) noexcept;
 
-// Scans an application/x-www-form-urlencoded body as it streams, in pieces split anywhere, with
-// bounded state (no allocation): a long name cannot be `_method`, a long value is no method.
-class FormMethodScanner {
+// The value of one `_method` parameter, kept up to a bound: a longer one is no method.
+class OverrideValue {
 public:
-    explicit FormMethodScanner(std::string_view method) noexcept;
+    void clear() noexcept;
+    void push(char c) noexcept;
+    // Whether it names another method than `method` (case-insensitively).
+    bool differsFrom(std::string_view method, bool dropFinalCr = false) const noexcept;
 
-    void feed(std::string_view bytes) noexcept;
+private:
+    static constexpr std::size_t kMax = 16;
+    char _bytes[kMax] = {};
+    std::size_t _length = 0;
+    bool _tooLong = false;
+};
+
+// Scans a form body as it streams, in pieces split anywhere, with bounded state.
+class BodyMethodScanner {
+public:
+    virtual ~BodyMethodScanner() = default;
+
+    virtual void feed(std::string_view bytes) noexcept = 0;
     // The body has ended: the last parameter is complete.
-    void finish() noexcept;
+    virtual void finish() noexcept = 0;
     // Some `_method` parameter seen so far names another method than the request's.
     bool overrides() const noexcept { return _overrides; }
+
+    // A scanner for a body with this Content-Type field value, or null when it is no form (or a
+    // multipart one without a usable boundary, which no framework reads either).
+    static std::unique_ptr<BodyMethodScanner> forContentType(std::string_view contentType, std::string_view method);
+
+protected:
+    explicit BodyMethodScanner(std::string_view method) : _method(method) {}
+    void judge(const OverrideValue& value, bool dropFinalCr = false) noexcept;
+
+private:
+    std::string _method;
+    bool _overrides = false;
+};
+
+// application/x-www-form-urlencoded: '&'-separated name=value pairs.
+class FormMethodScanner final : public BodyMethodScanner {
+public:
+    explicit FormMethodScanner(std::string_view method) : BodyMethodScanner(method) {}
+
+    void feed(std::string_view bytes) noexcept override;
+    void finish() noexcept override;
 
     // Whether a Content-Type field value is application/x-www-form-urlencoded (any parameters).
     static bool isFormContentType(std::string_view contentType) noexcept;
 
 private:
     static constexpr std::size_t kMaxName = 16;
-    static constexpr std::size_t kMaxValue = 16;
 
     void take(char decoded) noexcept;
     void takeRaw(char raw) noexcept;
+    void flushEscape() noexcept;
     void endName() noexcept;
     void endPair() noexcept;
 
-    char _method[kMaxValue] = {};  // a longer method: every `_method` value differs from it
-    std::size_t _methodLength = 0;
     char _name[kMaxName] = {};
     std::size_t _nameLength = 0;
     bool _nameTooLong = false;
     bool _nameStarted = false;  // past the leading spaces PHP drops
     bool _nameCut = false;      // past a '[': the rest is an array index
-    char _value[kMaxValue] = {};
-    std::size_t _valueLength = 0;
-    bool _valueTooLong = false;
+    OverrideValue _value;
     bool _inValue = false;
     bool _capturing = false;  // the current pair's name is `_method`
-    int _escape = 0;          // hex digits of a %XX escape read so far (0: none)
-    char _escapeDigits[2] = {};
-    bool _overrides = false;
+    int _escape = 0;          // 1: a '%' read, 2: and one hex digit
+    char _escapeDigit = 0;
+};
+
+// multipart/form-data (RFC 7578): parts between "--boundary" lines, each named by its
+// Content-Disposition. Read as loosely as PHP does: a delimiter is "\n--boundary" whatever follows
+// on its line (a '\r' before it ends the content too), header lines may end in a bare LF, what
+// follows the closing delimiter is read as a part too, and a part is taken for `_method` when any
+// `name=` in its Content-Disposition names it (quoted or not, with backslash escapes undone or
+// not), so that no parser's reading of a crafted line is missed.
+class MultipartMethodScanner final : public BodyMethodScanner {
+public:
+    MultipartMethodScanner(std::string_view boundary, std::string_view method);
+
+    void feed(std::string_view bytes) noexcept override;
+    void finish() noexcept override;
+
+    // The boundary parameter of a multipart/form-data Content-Type (1 to 70 characters), or empty.
+    static std::string boundaryOf(std::string_view contentType);
+
+private:
+    enum class State { Content, AfterDelimiter, AfterDash, SkipLine, Headers, Done };
+    static constexpr std::size_t kMaxHeaderLine = 8192;
+
+    void content(char c) noexcept;
+    void delimiterFound() noexcept;
+    void headerByte(char c) noexcept;
+    void headerLine() noexcept;
+
+    std::string _delimiter;          // "\n--" + boundary
+    std::vector<std::size_t> _fail;  // KMP: longest proper border of each prefix of _delimiter
+    std::size_t _matched = 1;        // the body starts as if after a line break
+    State _state = State::Content;
+    bool _capturing = false;  // in the content of a `_method` part
+    bool _partIsMethod = false;
+    OverrideValue _value;
+    std::string _line;
+    bool _lineTooLong = false;
 };
 
 }  // namespace sluice::runtime::http

@@ -216,7 +216,7 @@ private:
     std::uint64_t _bodyRemaining = 0;
     std::unique_ptr<http::ChunkedDecoder> _chunked;
     // A form body on its way to the backend, checked for `_method` parameters as it streams.
-    std::optional<http::FormMethodScanner> _formScan;
+    std::unique_ptr<http::BodyMethodScanner> _formScan;
     bool _bodyEnded = false;
     bool _continueSent = false;
     UpstreamConnection* _upstream = nullptr;
