@@ -189,7 +189,8 @@ void LuaState::beginRun() noexcept
         _watchThread.store(LuaWatchdog::enter(*this), std::memory_order_relaxed);
         _watchDeadlineNs.store(
             std::chrono::duration_cast<std::chrono::nanoseconds>(_deadline.time_since_epoch()).count(),
-            std::memory_order_release);
+            std::memory_order_seq_cst);
+        LuaWatchdog::published();
     }
 }
 

@@ -79,7 +79,7 @@ public:
 
     // --- for LuaWatchdog
     // The running invocation's deadline on the steady clock in nanoseconds, 0 between invocations.
-    std::int64_t watchDeadlineNs() const noexcept { return _watchDeadlineNs.load(std::memory_order_acquire); }
+    std::int64_t watchDeadlineNs() const noexcept { return _watchDeadlineNs.load(std::memory_order_seq_cst); }
     pid_t watchThread() const noexcept { return _watchThread.load(std::memory_order_relaxed); }
     int watchPeriodMs() const noexcept;
     // From the watchdog's signal handler, on the thread running this state: when the invocation

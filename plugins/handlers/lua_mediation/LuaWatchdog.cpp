@@ -1,6 +1,7 @@
 #include "LuaWatchdog.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -21,6 +22,11 @@ namespace sluice::plugins {
 namespace {
 
 constexpr int kMaxPeriodMs = 100;
+
+// The watchdog sleeps until a call starts. It sets this, then looks at every deadline once more;
+// a call publishes its deadline, then reads this. Both sequentially consistent: either the
+// watchdog sees the deadline, or the call sees it asleep and wakes it.
+std::atomic<bool> gAsleep{false};
 
 // Initial-exec: the signal handler reads tRunning, and the general-dynamic model of a dlopen'd
 // object may allocate on such a read (__tls_get_addr), which a handler must not do.
@@ -98,12 +104,23 @@ void interrupt(const LuaState& state, pid_t thread)
     (void)::syscall(SYS_rt_tgsigqueueinfo, ::getpid(), thread, info.si_signo, &info);
 }
 
+bool anyCallRunning(const Registry& r) noexcept
+{
+    return std::any_of(r.watched.begin(), r.watched.end(),
+                       [](const LuaState* state) { return state->watchDeadlineNs() != 0; });
+}
+
 void watchLoop(Registry& r)
 {
+    pthread_setname_np(pthread_self(), "lua-watchdog");
     std::unique_lock<std::mutex> lock(r.mutex);
     while (true) {
-        if (r.watched.empty()) {
-            r.changed.wait(lock);
+        if (!anyCallRunning(r)) {
+            gAsleep.store(true);
+            if (!anyCallRunning(r)) {
+                r.changed.wait(lock);  // published() and watch() wake it
+            }
+            gAsleep.store(false);
             continue;
         }
         int periodMs = kMaxPeriodMs;
@@ -183,5 +200,14 @@ pid_t LuaWatchdog::enter(LuaState& state) noexcept
 }
 
 void LuaWatchdog::leave() noexcept { tRunning = nullptr; }
+
+void LuaWatchdog::published() noexcept
+{
+    if (gAsleep.load()) {
+        Registry& r = registry();
+        std::lock_guard<std::mutex> lock(r.mutex);
+        r.changed.notify_one();
+    }
+}
 
 }  // namespace sluice::plugins

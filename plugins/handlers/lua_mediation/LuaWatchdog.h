@@ -13,8 +13,9 @@ class LuaState;
 // instructions here), so a state without max_instructions runs with no hook at all, and this
 // watchdog interrupts it once it is past its deadline, the way lua.c answers Ctrl-C:
 //
-// - one thread for the whole plugin looks at every watched state every tenth of the smallest
-//   max_time_ms (at least every 1 ms, at most every 100 ms), also while no call is running;
+// - one thread for the whole plugin ("lua-watchdog") looks at every watched state every tenth of
+//   the smallest max_time_ms (at least every 1 ms, at most every 100 ms) while any call runs,
+//   and sleeps while none does: a call that starts then wakes it (published());
 // - for a state past its deadline it queues kSignal to the thread running that state
 //   (rt_tgsigqueueinfo to its kernel thread id, carrying the state's address), again at every
 //   look until the call has ended;
@@ -42,6 +43,10 @@ public:
     // After that: two initial-exec thread-local accesses.
     static pid_t enter(LuaState& state) noexcept;
     static void leave() noexcept;
+
+    // After a state published its deadline (a sequentially consistent store): wakes the
+    // watchdog if it sleeps. One sequentially consistent load when it does not.
+    static void published() noexcept;
 
     static int signalNumber() noexcept { return SIGRTMAX - 2; }
 };

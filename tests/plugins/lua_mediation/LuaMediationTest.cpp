@@ -524,6 +524,71 @@ TEST_CASE_FIXTURE(Fixture, "time limit: the watchdog reaches a thread that block
     CHECK(logged(SLUICE_LOG_ERROR, "time limit (max_time_ms = 50) exceeded"));
 }
 
+namespace {
+
+// The kernel id of this process's "lua-watchdog" thread, or "" when there is none.
+std::string watchdogThread()
+{
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(task.path() / "comm");
+        std::string name;
+        std::getline(comm, name);
+        if (name == "lua-watchdog") {
+            return task.path().filename().string();
+        }
+    }
+    return {};
+}
+
+// How many times a thread of this process went to sleep so far.
+long sleepsOf(const std::string& thread)
+{
+    std::ifstream status("/proc/self/task/" + thread + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("voluntary_ctxt_switches:", 0) == 0) {
+            return std::stol(line.substr(line.find(':') + 1));
+        }
+    }
+    return -1;
+}
+
+}  // namespace
+
+TEST_CASE_FIXTURE(Fixture, "time limit: the watchdog sleeps while no call runs, and a call wakes it")
+{
+    // max_time_ms 100: the watchdog looks every 10 ms while a call runs.
+    auto h = script(countingSpinner("while true do end"), "lua_mediation", R"("max_time_ms": 100)");
+    auto first = host.exchange();
+    REQUIRE(host.request(*h, first) == SLUICE_ACTION_CONTINUE);  // the state exists and is watched
+    std::string thread = watchdogThread();  // it names itself when it has started
+    for (int i = 0; i < 100 && thread.empty(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        thread = watchdogThread();
+    }
+    REQUIRE_FALSE(thread.empty());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const long before = sleepsOf(thread);
+    REQUIRE(before >= 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const long idle = sleepsOf(thread) - before;
+    CHECK(idle <= 2);  // looking every 10 ms would be about 50
+
+    // A call that never ends wakes it: it is interrupted at its deadline.
+    auto spin = host.exchange();
+    spin.requestHeaders = {{"X-Spin", "1"}};
+    const long beforeCall = sleepsOf(thread);
+    CHECK(host.request(*h, spin) == SLUICE_ACTION_RESPOND);
+    CHECK(logged(SLUICE_LOG_ERROR, "time limit (max_time_ms = 100) exceeded"));
+    CHECK(sleepsOf(thread) - beforeCall >= 3);
+
+    // And it sleeps again.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const long after = sleepsOf(thread);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(sleepsOf(thread) - after <= 2);
+}
+
 TEST_CASE_FIXTURE(Fixture, "sandbox: __gc finalizers are refused, since Lua runs them outside the instruction limit")
 {
     auto h = script(R"(
