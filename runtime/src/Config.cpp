@@ -172,6 +172,18 @@ std::vector<HandlerRef> readChain(const Object::Ptr& owner, const std::string& k
     return chain;
 }
 
+// The schemas allow only "reject", "strip" and "forward".
+MethodOverride methodOverrideFrom(const std::string& text)
+{
+    if (text == "strip") {
+        return MethodOverride::Strip;
+    }
+    if (text == "forward") {
+        return MethodOverride::Forward;
+    }
+    return MethodOverride::Reject;
+}
+
 GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file)
 {
     auto root = doc.extract<Object::Ptr>();
@@ -230,13 +242,7 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
             }
         }
         cfg.http.abortOnClientClose = get<bool>(h, "abort_on_client_close", cfg.http.abortOnClientClose);
-        // The schema allows only "reject", "strip" and "forward".
-        const auto methodOverride = get<std::string>(h, "method_override", "reject");
-        if (methodOverride == "strip") {
-            cfg.http.methodOverride = MethodOverride::Strip;
-        } else if (methodOverride == "forward") {
-            cfg.http.methodOverride = MethodOverride::Forward;
-        }
+        cfg.http.methodOverride = methodOverrideFrom(get<std::string>(h, "method_override", "reject"));
     }
     if (root->has("plugins")) {
         auto plugins = root->getObject("plugins");
@@ -337,6 +343,9 @@ ApiConfig readApi(const Poco::Dynamic::Var& doc, const std::string& file)
         api.readTimeoutMs = get<int>(t, "read_ms", api.readTimeoutMs);
     }
     api.retries = get<int>(root, "retries", api.retries);
+    if (root->has("method_override")) {
+        api.methodOverride = methodOverrideFrom(root->getValue<std::string>("method_override"));
+    }
     if (root->has("tls")) {
         auto t = root->getObject("tls");
         std::string dir = fs::path(file).parent_path().string();

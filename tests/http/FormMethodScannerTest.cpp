@@ -91,6 +91,26 @@ TEST_CASE("form method: names as PHP registers them")
     CHECK(overrides("%5Fmethod%5B0%5D=DELETE"));
 }
 
+TEST_CASE("form method: names as Rack 2 and PHP cut them")
+{
+    CHECK(overrides("[_method]=DELETE"));
+    CHECK(overrides("_method]=DELETE"));
+    CHECK(overrides("]_method=DELETE"));
+    CHECK(overrides("%5B_method%5D=DELETE"));
+    CHECK(overrides("[[[[[[[[[[[[[[[[[[[[_method=DELETE"));  // however many
+    CHECK(overrides("_method%00=DELETE"));
+    CHECK(overrides("_method%00junk=DELETE"));
+    CHECK(overrides(std::string("_method\0=DELETE", 15)));
+}
+
+TEST_CASE("form method: decodeFormComponent keeps what is no escape")
+{
+    using sluice::runtime::http::decodeFormComponent;
+    CHECK(decodeFormComponent("a%20b+c") == "a b c");
+    CHECK(decodeFormComponent("%zz%4") == "%zz%4");
+    CHECK(decodeFormComponent("_method%00%zz") == std::string("_method\0%zz", 11));
+}
+
 TEST_CASE("form method: other names and long values")
 {
     CHECK_FALSE(overrides("method=DELETE"));
@@ -114,7 +134,10 @@ TEST_CASE("form method: isMethodParameterName")
     CHECK(isMethodParameterName("_method[a][b]"));
     CHECK_FALSE(isMethodParameterName(""));
     CHECK_FALSE(isMethodParameterName("_metho"));
-    CHECK_FALSE(isMethodParameterName("[_method]"));
+    CHECK(isMethodParameterName("[_method]"));  // Rack 2 drops leading and trailing brackets
+    CHECK(isMethodParameterName("]]_method]"));
+    CHECK(isMethodParameterName(std::string_view("_method\0x", 9)));  // PHP cuts a name at a NUL
+    CHECK_FALSE(isMethodParameterName("x[_method]"));
     CHECK_FALSE(isMethodParameterName("_method "));
 }
 
@@ -125,6 +148,10 @@ TEST_CASE("form method: the content type")
     CHECK(FormMethodScanner::isFormContentType(" application/x-www-form-urlencoded ;charset=utf-8"));
     CHECK_FALSE(FormMethodScanner::isFormContentType("application/json"));
     CHECK_FALSE(FormMethodScanner::isFormContentType("application/x-www-form-urlencodedx"));
+    // Rack splits a media type at ',' and PHP at a space as well.
+    CHECK(FormMethodScanner::isFormContentType("application/x-www-form-urlencoded, text/plain"));
+    CHECK(FormMethodScanner::isFormContentType("application/x-www-form-urlencoded x"));
+    CHECK(BodyMethodScanner::forContentType("multipart/form-data,x; boundary=XyZ", "POST") != nullptr);
     CHECK_FALSE(FormMethodScanner::isFormContentType(""));
 }
 
@@ -216,4 +243,15 @@ TEST_CASE("form method: the scanner chosen by content type")
     scanner->feed(part("form-data; name=\"_method\"", "DELETE"));
     scanner->finish();
     CHECK(scanner->overrides());
+}
+
+TEST_CASE("form method: charsets in which the scanner reads what a framework reads")
+{
+    CHECK(BodyMethodScanner::asciiCompatibleCharset("application/x-www-form-urlencoded"));
+    CHECK(BodyMethodScanner::asciiCompatibleCharset("application/x-www-form-urlencoded; charset=UTF-8"));
+    CHECK(BodyMethodScanner::asciiCompatibleCharset("application/x-www-form-urlencoded;charset=\"iso-8859-1\""));
+    CHECK(BodyMethodScanner::asciiCompatibleCharset("multipart/form-data; boundary=a; charset=Shift_JIS"));
+    CHECK_FALSE(BodyMethodScanner::asciiCompatibleCharset("application/x-www-form-urlencoded; charset=utf-16le"));
+    CHECK_FALSE(BodyMethodScanner::asciiCompatibleCharset("application/x-www-form-urlencoded; charset=ibm037"));
+    CHECK_FALSE(BodyMethodScanner::asciiCompatibleCharset("application/x-www-form-urlencoded; CHARSET=utf-7"));
 }

@@ -42,10 +42,12 @@ std::string_view trim(std::string_view s) noexcept
     return s;
 }
 
-// The media type of a Content-Type field value, without parameters and surrounding spaces.
+// The media type of a Content-Type field value as the frameworks find it: up to a ';', or a ','
+// (Rack) or a space (PHP).
 std::string_view mediaType(std::string_view contentType) noexcept
 {
-    return trim(contentType.substr(0, contentType.find(';')));
+    contentType = trim(contentType);
+    return contentType.substr(0, contentType.find_first_of(";, \t"));
 }
 
 bool sameNoCase(std::string_view a, std::string_view b) noexcept
@@ -53,17 +55,39 @@ bool sameNoCase(std::string_view a, std::string_view b) noexcept
     return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
+// Characters before a name that no framework keeps: spaces (PHP), '[' and ']' (Rack 2).
+bool droppedBeforeName(char c) noexcept { return c == ' ' || c == '[' || c == ']'; }
+
+// Where the name a framework files a value under ends: an index ('[' for PHP and Rack, ']' left
+// over for Rack 2) or a NUL (PHP cuts the name there).
+bool endsName(char c) noexcept { return c == '[' || c == ']' || c == '\0'; }
+
 }  // namespace
+
+std::string decodeFormComponent(std::string_view in)
+{
+    std::string out;
+    out.reserve(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] == '%' && i + 2 < in.size() && hexValue(in[i + 1]) >= 0 && hexValue(in[i + 2]) >= 0) {
+            out.push_back(static_cast<char>(hexValue(in[i + 1]) * 16 + hexValue(in[i + 2])));
+            i += 2;
+        } else {
+            out.push_back(in[i] == '+' ? ' ' : in[i]);
+        }
+    }
+    return out;
+}
 
 bool isMethodParameterName(std::string_view decodedName) noexcept
 {
     constexpr std::string_view kName = "_method";
     std::size_t i = 0;
-    while (i < decodedName.size() && decodedName[i] == ' ') {
+    while (i < decodedName.size() && droppedBeforeName(decodedName[i])) {
         ++i;
     }
     std::size_t matched = 0;
-    for (; i < decodedName.size() && decodedName[i] != '['; ++i) {
+    for (; i < decodedName.size() && !endsName(decodedName[i]); ++i) {
         char c = decodedName[i];
         if (c == ' ' || c == '.') {
             c = '_';
@@ -118,6 +142,42 @@ std::unique_ptr<BodyMethodScanner> BodyMethodScanner::forContentType(std::string
         }
     }
     return nullptr;
+}
+
+bool BodyMethodScanner::asciiCompatibleCharset(std::string_view contentType) noexcept
+{
+    // The charset parameter, if any (a quoted value unquoted; no escapes in charset names).
+    std::string_view charset;
+    for (std::size_t at = contentType.find(';'); at != std::string_view::npos; at = contentType.find(';', at + 1)) {
+        std::string_view param = trim(contentType.substr(at + 1));
+        param = param.substr(0, param.find(';'));
+        const std::size_t eq = param.find('=');
+        if (eq != std::string_view::npos && sameNoCase(trim(param.substr(0, eq)), "charset")) {
+            charset = trim(param.substr(eq + 1));
+            if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"') {
+                charset = charset.substr(1, charset.size() - 2);
+            }
+            break;
+        }
+    }
+    if (charset.empty()) {
+        return true;
+    }
+    // Charsets in which the ASCII bytes of "_method=" mean those characters and no other bytes
+    // do: what a framework decodes the body with then reads as this scanner does.
+    static constexpr std::string_view kCompatible[] = {
+        "utf-8",        "utf8",         "us-ascii",     "ascii",        "iso-8859-1",   "iso-8859-2",   "iso-8859-3",
+        "iso-8859-4",   "iso-8859-5",   "iso-8859-6",   "iso-8859-7",   "iso-8859-8",   "iso-8859-9",   "iso-8859-10",
+        "iso-8859-13",  "iso-8859-14",  "iso-8859-15",  "iso-8859-16",  "latin1",       "windows-1250", "windows-1251",
+        "windows-1252", "windows-1253", "windows-1254", "windows-1255", "windows-1256", "windows-1257", "windows-1258",
+        "koi8-r",       "koi8-u",       "euc-jp",       "euc-kr",       "gb2312",       "gbk",          "gb18030",
+        "big5",         "shift_jis"};
+    for (std::string_view known : kCompatible) {
+        if (sameNoCase(charset, known)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 // --- application/x-www-form-urlencoded ---
@@ -192,14 +252,14 @@ void FormMethodScanner::take(char decoded) noexcept
     }
     // The name is reduced as it comes (as isMethodParameterName() reads it), so that only its
     // first kMaxName characters need keeping.
-    if (!_nameStarted && decoded == ' ') {
+    if (!_nameStarted && droppedBeforeName(decoded)) {
         return;
     }
     _nameStarted = true;
     if (_nameCut) {
         return;
     }
-    if (decoded == '[') {
+    if (endsName(decoded)) {
         _nameCut = true;
         return;
     }
@@ -425,10 +485,10 @@ void MultipartMethodScanner::headerLine() noexcept
                 if (line[i] == '\\' && i + 1 < line.size()) {
                     ++i;
                 }
-                if (unescapedCut || (unescapedLength == 0 && line[i] == ' ')) {
+                if (unescapedCut || (unescapedLength == 0 && droppedBeforeName(line[i]))) {
                     continue;
                 }
-                unescapedCut = line[i] == '[';
+                unescapedCut = endsName(line[i]);
                 if (unescapedLength < sizeof unescaped) {
                     unescaped[unescapedLength++] = line[i];
                 } else {

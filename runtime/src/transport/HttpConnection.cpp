@@ -75,6 +75,8 @@ constexpr std::int64_t kMethodNotAllowed = 900907;
 
 constexpr std::string_view kFormOverrideRefused =
     "A _method parameter in a form body is not accepted: send the request with the method itself.";
+constexpr std::string_view kFormCharsetRefused =
+    "A form body in this charset is not accepted: send it in UTF-8 (or another ASCII-compatible charset).";
 
 const char* reasonPhrase(int status)
 {
@@ -159,15 +161,16 @@ bool queryOverridesMethod(std::string_view query, std::string_view method, std::
         }
         const std::string_view pair = query.substr(start, end - start);
         const std::string_view name = pair.substr(0, pair.find('='));
-        // Decoded only when escaped: the common query costs no allocation.
+        // Decoded only when escaped: the common query costs no allocation. As the frameworks
+        // decode: a '%' that starts no escape stays as it is.
         const bool isOverride = name.find_first_of("%+") == std::string_view::npos
                                     ? http::isMethodParameterName(name)
-                                    : http::isMethodParameterName(percentDecode(name, true).value_or(std::string()));
+                                    : http::isMethodParameterName(http::decodeFormComponent(name));
         if (isOverride) {
             const std::string_view value = name.size() < pair.size() ? pair.substr(name.size() + 1) : std::string_view();
-            const auto decoded = percentDecode(value, true);
-            overrides = overrides || !decoded || decoded->size() != method.size() ||
-                        ::strncasecmp(decoded->data(), method.data(), method.size()) != 0;
+            const std::string decoded = http::decodeFormComponent(value);
+            overrides = overrides || decoded.size() != method.size() ||
+                        ::strncasecmp(decoded.data(), method.data(), method.size()) != 0;
         }
         if (kept != nullptr && !isOverride && !pair.empty()) {
             if (!kept->empty()) {
@@ -875,9 +878,10 @@ void HttpConnection::routeAndRun()
     ex.method.assign(head().method);
     ex.path = std::move(*path);
     ex.query.assign(head().query);
-    const MethodOverride overrides = _snapshot->config.http.methodOverride;
+    const MethodOverride overrides = methodOverride();
     bool overridden = false;
-    // A name read as "_method" has a '_', or a '.', '+' or ' ' that PHP reads as one, or escapes.
+    // A name read as "_method" has a '_', or a '.', '+' or ' ' that PHP reads as one, or escapes
+    // (the check is a scan without allocation unless a name has escapes).
     if (overrides != MethodOverride::Forward && ex.query.find_first_of("_.+ %") != std::string::npos) {
         std::string kept;
         overridden = queryOverridesMethod(ex.query, head().method, overrides == MethodOverride::Strip ? &kept : nullptr);
@@ -1427,24 +1431,41 @@ void HttpConnection::pumpRequestBody()
     }
 }
 
-// A form body's `_method` parameter naming another method than the request's (see
+MethodOverride HttpConnection::methodOverride() const
+{
+    return _api->config.methodOverride.value_or(_snapshot->config.http.methodOverride);
+}
+
+// A POST form body's `_method` parameter naming another method than the request's (see
 // FormMethodScanner.h) is refused under http.method_override reject and strip alike: a body is
-// not rewritten. A body in hand is checked whole before any backend is contacted; a streamed one
-// piece by piece before each goes out, so that the backend never has all of a refused body.
-// Returns false when the request was refused.
+// not rewritten. (The frameworks override only a POST.) A body in hand is checked whole before
+// any backend is contacted; a streamed one piece by piece before each goes out, so that the
+// backend never has all of a refused body. Returns false when the request was refused.
 bool HttpConnection::startFormScan(std::string_view early)
 {
     _formScan.reset();
     const bool inHand = ex().requestBody.has_value() || _bodyBuffered;
-    if (_snapshot->config.http.methodOverride == MethodOverride::Forward || (!inHand && _bodyMode == BodyMode::None)) {
+    if (methodOverride() == MethodOverride::Forward || (!inHand && _bodyMode == BodyMode::None) ||
+        ex().method != "POST") {
         return true;
     }
+    bool typed = false;
+    bool charsetRefused = false;
     for (std::size_t i = 0; !_formScan; ++i) {
         const auto type = ex().requestHeaders.get("content-type", i);
         if (!type) {
-            return true;  // no form
+            break;
         }
+        typed = typed || type->find_first_not_of(" \t") != std::string_view::npos;
         _formScan = http::BodyMethodScanner::forContentType(*type, ex().method);
+        charsetRefused = _formScan != nullptr && !http::BodyMethodScanner::asciiCompatibleCharset(*type);
+    }
+    if (!typed) {
+        // Rack reads a POST body without a media type as a form.
+        _formScan = std::make_unique<http::FormMethodScanner>(ex().method);
+    }
+    if (!_formScan) {
+        return true;
     }
     std::size_t fromInput = 0;
     if (inHand) {
@@ -1459,7 +1480,7 @@ bool HttpConnection::startFormScan(std::string_view early)
             _formScan->finish();
         }
     }
-    const bool refused = _formScan->overrides();
+    const bool refused = charsetRefused || _formScan->overrides();
     if (inHand || refused) {
         _formScan.reset();  // nothing more to look at
     }
@@ -1470,7 +1491,8 @@ bool HttpConnection::startFormScan(std::string_view early)
         _in.consume(fromInput);
         countBody(fromInput + early.size());
     }
-    respondLocal(400, kBadRequest, "Bad Request", kFormOverrideRefused, !_bodyEnded);
+    respondLocal(400, kBadRequest, "Bad Request",
+                 charsetRefused ? kFormCharsetRefused : kFormOverrideRefused, !_bodyEnded);
     return false;
 }
 
@@ -1500,6 +1522,15 @@ void HttpConnection::refuseFormOverride()
     if (_upstream != nullptr) {
         _upstream->abort();
         _upstream = nullptr;
+    }
+    if (_awaitingBody) {
+        // The backend answered before the body ended, and that answer is the client's: it goes
+        // out whole, then the connection ends (the rest of the body cannot be told from a
+        // request), as when the backend stops taking the body after an early answer.
+        _awaitingBody = false;
+        _keepAlive = false;
+        finishExchange();
+        return;
     }
     if (!retractResponse()) {
         closeNow();

@@ -72,6 +72,16 @@ struct HealthCheckConfig {
     std::vector<std::pair<int, int>> expectedStatus{{200, 399}};
 };
 
+// What the gateway does with a client's X-HTTP-Method-Override, X-HTTP-Method or
+// X-Method-Override field (in either spelling, '-' or '_'), `_method` query parameter or POST
+// form body parameter naming another method than the request line's: such a backend would run a
+// method the route and its policies never saw.
+enum class MethodOverride {
+    Reject,   // 400 (the default)
+    Strip,    // fields and query parameters dropped (the backend runs the request line's method); a body is refused
+    Forward,  // passed on as it came
+};
+
 struct ApiConfig {
     std::string file;
     std::string name;
@@ -93,15 +103,7 @@ struct ApiConfig {
     std::optional<HealthCheckConfig> healthCheck;  // none: passive failure handling only
     std::vector<ResourceConfig> resources;
     std::vector<HandlerRef> handlers;
-};
-
-// What the gateway does with a client's X-HTTP-Method-Override, X-HTTP-Method or
-// X-Method-Override field (in either spelling, '-' or '_') naming another method than the request
-// line's: such a backend would run a method the route and its policies never saw.
-enum class MethodOverride {
-    Reject,   // 400 (the default)
-    Strip,    // dropped; the backend runs the request line's method
-    Forward,  // passed on as it came
+    std::optional<MethodOverride> methodOverride;  // none: http.method_override
 };
 
 // HTTP limits and timeouts of the listeners (sluice.json "http").

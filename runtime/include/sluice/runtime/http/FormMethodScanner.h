@@ -6,10 +6,11 @@
 // read it from the query. The gateway routed and policed the request line's method, so such a
 // parameter naming another one is refused (http.method_override).
 //
-// Names are compared as the frameworks read them: percent-decoded, '+' as a space, and as PHP
-// registers variables (leading spaces dropped, ' ' and '.' read as '_', and `_method[...]` an
-// array under the name `_method`). Values compare case-insensitively, as the frameworks upper-case
-// them; an empty or missing value counts as another method.
+// Names are compared as the frameworks read them: percent-decoded, '+' as a space, as PHP
+// registers variables (leading spaces dropped, ' ' and '.' read as '_', cut at a NUL, and
+// `_method[...]` an array under the name `_method`) and as Rack 2 does (leading and trailing
+// brackets dropped). Values compare case-insensitively, as the frameworks upper-case them; an
+// empty or missing value counts as another method.
 
 #include <cstddef>
 #include <memory>
@@ -19,8 +20,13 @@
 
 namespace sluice::runtime::http {
 
-// True when a parameter name, already percent-decoded, is read as `_method`.
+// True when a parameter name, already percent-decoded, is read as `_method`: after leading
+// spaces (PHP) and brackets (Rack 2), up to an index ('[' or ']') or a NUL (PHP cuts there).
 bool isMethodParameterName(std::string_view decodedName) noexcept;
+
+// A name or value of a form or query as the frameworks decode it: %XX escapes, '+' a space, and
+// a '%' that starts no escape kept as it is.
+std::string decodeFormComponent(std::string_view in);
 
 // The value of one `_method` parameter, kept up to a bound: a longer one is no method.
 class OverrideValue {
@@ -51,6 +57,11 @@ public:
     // A scanner for a body with this Content-Type field value, or null when it is no form (or a
     // multipart one without a usable boundary, which no framework reads either).
     static std::unique_ptr<BodyMethodScanner> forContentType(std::string_view contentType, std::string_view method);
+
+    // Whether the charset parameter of a Content-Type (none: yes) is one in which the scanner
+    // reads what a framework decoding the body with it reads (UTF-8, ISO-8859-*, ...). A form in
+    // another one (UTF-16, UTF-7, EBCDIC) could name `_method` in bytes the scanner cannot see.
+    static bool asciiCompatibleCharset(std::string_view contentType) noexcept;
 
 protected:
     explicit BodyMethodScanner(std::string_view method) : _method(method) {}

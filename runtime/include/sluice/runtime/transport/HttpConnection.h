@@ -127,6 +127,7 @@ private:
     // here is taken, so that the connection can stay open for the next request.
     void takeBodyInHand();
     void pumpRequestBody();
+    MethodOverride methodOverride() const;  // the API's, else the gateway's
     bool startFormScan(std::string_view early);
     bool formBodyAllowed(std::string_view bytes);
     void refuseFormOverride();
