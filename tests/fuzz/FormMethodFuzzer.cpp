@@ -2,7 +2,8 @@
 // Input: one byte choosing the request's method and the body's kind (urlencoded or multipart with
 // the boundary "XyZ"), one choosing where the body is split, then the body. Invariants: any split
 // gives the answer of the body fed whole; for urlencoded, that answer is the one of a plain
-// reference reading (split on '&', decode, compare) without the scanner's bounds.
+// reading of the whole body (split on '&', decodeFormComponent, compare) without the streaming
+// scanner's state machine and bounds.
 
 #include "FuzzTarget.h"
 
@@ -15,35 +16,6 @@ namespace {
 
 using runtime::http::FormMethodScanner;
 using runtime::http::MultipartMethodScanner;
-
-int hexValue(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-// Percent-decoding as the frameworks do it: a bad escape stays as it is, '+' is a space.
-std::string decode(std::string_view in)
-{
-    std::string out;
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        if (in[i] == '%' && i + 2 < in.size() && hexValue(in[i + 1]) >= 0 && hexValue(in[i + 2]) >= 0) {
-            out.push_back(static_cast<char>(hexValue(in[i + 1]) * 16 + hexValue(in[i + 2])));
-            i += 2;
-        } else {
-            out.push_back(in[i] == '+' ? ' ' : in[i]);
-        }
-    }
-    return out;
-}
 
 // As documented in FormMethodScanner.h, a method longer than 16 bytes is never matched.
 bool referenceOverrides(std::string_view body, std::string_view method)
@@ -58,9 +30,10 @@ bool referenceOverrides(std::string_view body, std::string_view method)
         }
         const std::string_view pair = body.substr(start, end - start);
         const std::size_t eq = pair.find('=');
-        const std::string name = decode(pair.substr(0, eq));
+        const std::string name = runtime::http::decodeFormComponent(pair.substr(0, eq));
         if (runtime::http::isMethodParameterName(name)) {
-            const std::string value = eq == std::string_view::npos ? std::string() : decode(pair.substr(eq + 1));
+            const std::string value =
+                eq == std::string_view::npos ? std::string() : runtime::http::decodeFormComponent(pair.substr(eq + 1));
             overrides = overrides || method.size() > kLongestMatched || value.size() != method.size() ||
                         ::strncasecmp(value.data(), method.data(), method.size()) != 0;
         }

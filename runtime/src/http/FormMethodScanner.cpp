@@ -1,5 +1,7 @@
 #include "sluice/runtime/http/FormMethodScanner.h"
 
+#include "sluice/sdk/HttpSyntax.hpp"
+
 #include <strings.h>
 
 #include <cctype>
@@ -8,19 +10,7 @@ namespace sluice::runtime::http {
 
 namespace {
 
-int hexValue(char c) noexcept
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
+using sdk::hexValue;
 
 bool isSpace(char c) noexcept { return c == ' ' || c == '\t'; }
 
