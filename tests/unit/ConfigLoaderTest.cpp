@@ -95,12 +95,14 @@ TEST_CASE("ConfigLoader: http.method_override is reject unless set to strip or f
     ConfigLoadResult defaults = ConfigLoader::load(plain);
     REQUIRE(defaults.config.has_value());
     CHECK(defaults.config->http.methodOverride == MethodOverride::Reject);
-    for (const auto& [text, mode] : {std::pair{"strip", MethodOverride::Strip}, std::pair{"forward", MethodOverride::Forward},
-                                     std::pair{"reject", MethodOverride::Reject}}) {
+    for (const auto& [text, mode] :
+         {std::pair{"strip", MethodOverride::Strip}, std::pair{"forward", MethodOverride::Forward},
+          std::pair{"reject", MethodOverride::Reject}}) {
         CAPTURE(text);
-        const std::string file = dir.write(std::string(text) + ".json",
-                                           std::string(R"({"listeners": [{"name": "http", "port": 0}], "http": {"method_override": ")") +
-                                               text + R"("}})");
+        const std::string file =
+            dir.write(std::string(text) + ".json",
+                      std::string(R"({"listeners": [{"name": "http", "port": 0}], "http": {"method_override": ")") +
+                          text + R"("}})");
         ConfigLoadResult r = ConfigLoader::load(file);
         REQUIRE(r.config.has_value());
         CHECK(r.config->http.methodOverride == mode);
@@ -115,6 +117,34 @@ TEST_CASE("ConfigLoader: http.method_override is reject unless set to strip or f
         named = named || (e.file == bad && e.pointer == "/http/method_override");
     }
     CHECK(named);
+}
+
+TEST_CASE("ConfigLoader: an API's own method_override, and only the three values")
+{
+    TempDir dir;
+    std::string forward = api("Forward", "/forward", "v1");
+    forward.insert(forward.find('{') + 1, R"("method_override": "forward", )");
+    dir.write("apis/a.json", forward);
+    dir.write("apis/b.json", api("Plain", "/plain", "v1"));
+    const std::string gateway = dir.write("gateway.json", kGateway);
+    ConfigLoadResult r = ConfigLoader::load(gateway);
+    REQUIRE_MESSAGE(r.config.has_value(), all(r));
+    REQUIRE(r.config->apis.size() == 2);
+    for (const auto& a : r.config->apis) {
+        CAPTURE(a.name);
+        if (a.name == "Forward") {
+            CHECK(a.methodOverride == MethodOverride::Forward);
+        } else {
+            CHECK_FALSE(a.methodOverride.has_value());
+        }
+    }
+    std::string bad = api("Bad", "/bad", "v1");
+    bad.insert(bad.find('{') + 1, R"("method_override": "allow", )");
+    const std::string badFile = dir.write("apis/c.json", bad);
+    ConfigLoadResult refused = ConfigLoader::load(gateway);
+    INFO(all(refused));
+    REQUIRE(refused.errors.size() == 1);  // the configuration comes back with the valid APIs
+    CHECK(find(refused, badFile, "/method_override") != nullptr);
 }
 
 TEST_CASE("ConfigLoader: three independent mistakes in three files are all reported with file and pointer")
@@ -305,9 +335,10 @@ TEST_CASE("ConfigLoader: substituteEnvironment works on nested values and leaves
     ::setenv("SLUICE_TEST_A", "alpha", 1);
     ::unsetenv("SLUICE_TEST_UNSET_B");
     std::string error;
-    auto doc = parseJson(R"({"x": ["${env:SLUICE_TEST_A}-${env:SLUICE_TEST_A}", "$${env:SLUICE_TEST_A}", "$5 ${unclosed",
+    auto doc =
+        parseJson(R"({"x": ["${env:SLUICE_TEST_A}-${env:SLUICE_TEST_A}", "$${env:SLUICE_TEST_A}", "$5 ${unclosed",
         "${other:x}", 7], "y": {"a/b": "${env:SLUICE_TEST_UNSET_B}"}})",
-                         error);
+                  error);
     REQUIRE(doc.has_value());
     std::vector<ConfigError> errors;
     substituteEnvironment(*doc, "f.json", errors);

@@ -4,7 +4,8 @@
 
 #include <strings.h>
 
-#include <cctype>
+#include <algorithm>
+#include <iterator>
 
 namespace sluice::runtime::http {
 
@@ -13,8 +14,6 @@ namespace {
 using sdk::hexValue;
 
 bool isSpace(char c) noexcept { return c == ' ' || c == '\t'; }
-
-char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool startsWithNoCase(std::string_view text, std::string_view prefix) noexcept
 {
@@ -125,10 +124,10 @@ std::unique_ptr<BodyMethodScanner> BodyMethodScanner::forContentType(std::string
     if (FormMethodScanner::isFormContentType(contentType)) {
         return std::make_unique<FormMethodScanner>(method);
     }
-    if (sameNoCase(mediaType(contentType), "multipart/form-data")) {
-        const std::string boundary = MultipartMethodScanner::boundaryOf(contentType);
-        if (!boundary.empty()) {
-            return std::make_unique<MultipartMethodScanner>(boundary, method);
+    if (MultipartMethodScanner::isMultipart(contentType)) {
+        const auto boundary = MultipartMethodScanner::boundaryOf(contentType);
+        if (boundary && !boundary->empty()) {
+            return std::make_unique<MultipartMethodScanner>(*boundary, method);
         }
     }
     return nullptr;
@@ -286,49 +285,51 @@ void FormMethodScanner::endPair() noexcept
 
 void FormMethodScanner::finish() noexcept { endPair(); }
 
-// --- multipart/form-data ---
+// --- multipart/* ---
 
-std::string MultipartMethodScanner::boundaryOf(std::string_view contentType)
+bool MultipartMethodScanner::isMultipart(std::string_view contentType) noexcept
 {
-    std::size_t at = contentType.find(';');
-    while (at != std::string_view::npos) {
-        std::string_view rest = contentType.substr(at + 1);
-        const std::size_t eq = rest.find('=');
-        if (eq == std::string_view::npos) {
+    return startsWithNoCase(mediaType(contentType), "multipart/");
+}
+
+std::optional<std::string> MultipartMethodScanner::boundaryOf(std::string_view contentType)
+{
+    constexpr std::string_view kKey = "boundary";
+    std::optional<std::string> found;
+    for (std::size_t at = 0; at + kKey.size() <= contentType.size(); ++at) {
+        if (!startsWithNoCase(contentType.substr(at), kKey)) {
+            continue;
+        }
+        // The value after the next '=', as PHP takes it (even from "boundaryx=...").
+        std::size_t i = contentType.find('=', at + kKey.size());
+        if (i == std::string_view::npos) {
             break;
         }
-        const std::string_view key = trim(rest.substr(0, eq));
-        rest = trim(rest.substr(eq + 1));
+        ++i;
+        while (i < contentType.size() && isSpace(contentType[i])) {
+            ++i;
+        }
         std::string value;
-        std::size_t used = 0;
-        if (!rest.empty() && rest.front() == '"') {
-            std::size_t i = 1;
-            for (; i < rest.size() && rest[i] != '"'; ++i) {
-                if (rest[i] == '\\' && i + 1 < rest.size()) {
-                    ++i;
-                }
-                value.push_back(rest[i]);
-            }
-            used = i + 1;
+        if (i < contentType.size() && contentType[i] == '"') {
+            const std::size_t end = contentType.find('"', i + 1);
+            value = std::string(contentType.substr(i + 1, end == std::string_view::npos ? end : end - i - 1));
         } else {
-            used = std::min(rest.find(';'), rest.size());
-            value = std::string(trim(rest.substr(0, used)));
+            const std::size_t end = contentType.find_first_of(";, \t\"", i);
+            value = std::string(contentType.substr(i, end == std::string_view::npos ? end : end - i));
         }
-        if (sameNoCase(key, "boundary")) {
-            return value.size() >= 1 && value.size() <= 70 ? value : std::string();
+        if (value.size() > kMaxBoundary || (found && *found != value)) {
+            return std::nullopt;
         }
-        const std::size_t next = used < rest.size() ? rest.find(';', used) : std::string_view::npos;
-        if (next == std::string_view::npos) {
-            break;
-        }
-        contentType = rest;
-        at = next;
+        found = std::move(value);
     }
-    return {};
+    if (found && found->empty()) {
+        return std::nullopt;
+    }
+    return found ? found : std::optional<std::string>(std::string());
 }
 
 MultipartMethodScanner::MultipartMethodScanner(std::string_view boundary, std::string_view method)
-    : BodyMethodScanner(method), _delimiter("\n--" + std::string(boundary))
+    : BodyMethodScanner(method), _delimiter("--" + std::string(boundary))
 {
     _fail.assign(_delimiter.size() + 1, 0);
     for (std::size_t i = 1, k = 0; i < _delimiter.size(); ++i) {
@@ -340,178 +341,43 @@ MultipartMethodScanner::MultipartMethodScanner(std::string_view boundary, std::s
         }
         _fail[i + 1] = k;
     }
-    _line.reserve(kMaxHeaderLine);  // never grows past it: feed() does not allocate
 }
 
 void MultipartMethodScanner::feed(std::string_view bytes) noexcept
 {
     for (char c : bytes) {
-        switch (_state) {
-            case State::Content:
-                for (;;) {
-                    if (c == _delimiter[_matched]) {
-                        if (++_matched == _delimiter.size()) {
-                            _matched = 0;
-                            delimiterFound();
-                        }
-                        break;
-                    }
-                    if (_matched == 0) {
-                        content(c);
-                        break;
-                    }
-                    // The bytes that matched so far, less the border still matching, were content.
-                    const std::size_t keep = _fail[_matched];
-                    for (std::size_t i = 0; i < _matched - keep; ++i) {
-                        content(_delimiter[i]);
-                    }
-                    _matched = keep;
-                }
-                break;
-            case State::AfterDelimiter:
-                _state = c == '-' ? State::AfterDash : c == '\n' ? State::Headers : State::SkipLine;
-                break;
-            case State::AfterDash:
-                // "--boundary--" closes the body, but a parser may read on: what follows is read
-                // as a part too (it is empty in any body a client means well with).
-                _state = c == '\n' ? State::Headers : State::SkipLine;
-                break;
-            case State::SkipLine:
-                if (c == '\n') {
-                    _state = State::Headers;
-                }
-                break;
-            case State::Headers:
-                headerByte(c);
-                break;
-            case State::Done:
-                return;
+        if (_state == State::Headers) {
+            headerByte(c);
+            continue;
+        }
+        while (_matched > 0 && c != _delimiter[_matched]) {
+            _matched = _fail[_matched];
+        }
+        if (c == _delimiter[_matched] && ++_matched == _delimiter.size()) {
+            // The rest of the delimiter's line counts as a header line: some parsers read on.
+            _matched = 0;
+            _state = State::Headers;
+            _lineLength = 1;
+            std::fill(std::begin(_recent), std::end(_recent), '\0');
         }
     }
-}
-
-void MultipartMethodScanner::content(char c) noexcept
-{
-    if (_capturing) {
-        _value.push(c);
-    }
-}
-
-void MultipartMethodScanner::delimiterFound() noexcept
-{
-    if (_capturing) {
-        judge(_value, true);  // the line break before the delimiter is "\r\n"
-    }
-    _capturing = false;
-    _partIsMethod = false;
-    _state = State::AfterDelimiter;
 }
 
 void MultipartMethodScanner::headerByte(char c) noexcept
 {
-    if (c != '\n') {
-        if (_line.size() < kMaxHeaderLine) {
-            _line.push_back(c);
-        } else {
-            _lineTooLong = true;
-        }
-        return;
+    std::copy(std::begin(_recent) + 1, std::end(_recent), std::begin(_recent));
+    _recent[sizeof _recent - 1] = c;
+    if ((_recent[0] == '_' || _recent[0] == '.') && std::string_view(_recent + 1, 6) == "method") {
+        flag();
     }
-    if (!_line.empty() && _line.back() == '\r' && !_lineTooLong) {
-        _line.pop_back();
+    if (c == '\n') {
+        if (_lineLength == 0) {
+            _state = State::Content;  // the empty line: the part's content follows
+        }
+        _lineLength = 0;
+    } else if (c != '\r') {
+        ++_lineLength;
     }
-    if (_line.empty()) {
-        // The end of the part's headers: its content follows.
-        _state = State::Content;
-        _matched = 0;
-        _capturing = _partIsMethod;
-        _value.clear();
-        return;
-    }
-    headerLine();
-    _line.clear();
-    _lineTooLong = false;
-}
-
-void MultipartMethodScanner::headerLine() noexcept
-{
-    const std::string_view line(_line);
-    if (!startsWithNoCase(line, "content-disposition")) {
-        return;
-    }
-    if (_lineTooLong) {
-        _partIsMethod = true;  // not read whole: taken for the worst
-        return;
-    }
-    // Every "name" followed by '=' counts, wherever it stands.
-    for (std::size_t at = 0; at + 4 <= line.size(); ++at) {
-        // Not the end of another word ("filename").
-        if (lower(line[at]) != 'n' || !startsWithNoCase(line.substr(at), "name") ||
-            (at > 0 && std::isalnum(static_cast<unsigned char>(line[at - 1])) != 0)) {
-            continue;
-        }
-        std::size_t i = at + 4;
-        while (i < line.size() && isSpace(line[i])) {
-            ++i;
-        }
-        if (i >= line.size() || line[i] != '=') {
-            continue;
-        }
-        ++i;
-        while (i < line.size() && isSpace(line[i])) {
-            ++i;
-        }
-        std::string_view value;
-        // A quoted value also as read with its backslash escapes undone, reduced as
-        // isMethodParameterName() reads a name (leading spaces dropped, nothing after a '['),
-        // so that a bounded copy suffices: a longer one is no `_method`.
-        char unescaped[16];
-        std::size_t unescapedLength = 0;
-        bool unescapedTooLong = false;
-        bool unescapedCut = false;
-        if (i < line.size() && line[i] == '"') {
-            const std::size_t start = ++i;
-            for (; i < line.size() && line[i] != '"'; ++i) {
-                if (line[i] == '\\' && i + 1 < line.size()) {
-                    ++i;
-                }
-                if (unescapedCut || (unescapedLength == 0 && droppedBeforeName(line[i]))) {
-                    continue;
-                }
-                unescapedCut = endsName(line[i]);
-                if (unescapedLength < sizeof unescaped) {
-                    unescaped[unescapedLength++] = line[i];
-                } else {
-                    unescapedTooLong = true;
-                }
-            }
-            value = line.substr(start, i - start);
-        } else {
-            const std::size_t start = i;
-            while (i < line.size() && line[i] != ';' && line[i] != '"' && !isSpace(line[i])) {
-                ++i;
-            }
-            value = line.substr(start, i - start);
-            unescapedTooLong = true;  // nothing to undo
-        }
-        if (isMethodParameterName(value) ||
-            (!unescapedTooLong && isMethodParameterName(std::string_view(unescaped, unescapedLength)))) {
-            _partIsMethod = true;
-        }
-    }
-}
-
-void MultipartMethodScanner::finish() noexcept
-{
-    // A body that ends inside a part: that part's content ends here.
-    if (_state == State::Content && _capturing) {
-        for (std::size_t i = 0; i < _matched; ++i) {
-            content(_delimiter[i]);
-        }
-        judge(_value, true);
-    }
-    _capturing = false;
-    _state = State::Done;
 }
 
 }  // namespace sluice::runtime::http

@@ -75,6 +75,8 @@ constexpr std::int64_t kMethodNotAllowed = 900907;
 
 constexpr std::string_view kFormOverrideRefused =
     "A _method parameter in a form body is not accepted: send the request with the method itself.";
+constexpr std::string_view kFormTypeRefused =
+    "A POST body needs one Content-Type, and a multipart one exactly one boundary of at most 200 characters.";
 constexpr std::string_view kFormCharsetRefused =
     "A form body in this charset is not accepted: send it in UTF-8 (or another ASCII-compatible charset).";
 
@@ -1449,51 +1451,69 @@ bool HttpConnection::startFormScan(std::string_view early)
         ex().method != "POST") {
         return true;
     }
-    bool typed = false;
-    bool charsetRefused = false;
-    for (std::size_t i = 0; !_formScan; ++i) {
-        const auto type = ex().requestHeaders.get("content-type", i);
-        if (!type) {
-            break;
-        }
-        typed = typed || type->find_first_not_of(" \t") != std::string_view::npos;
-        _formScan = http::BodyMethodScanner::forContentType(*type, ex().method);
-        charsetRefused = _formScan != nullptr && !http::BodyMethodScanner::asciiCompatibleCharset(*type);
-    }
-    if (!typed) {
-        // Rack reads a POST body without a media type as a form.
-        _formScan = std::make_unique<http::FormMethodScanner>(ex().method);
-    }
-    if (!_formScan) {
+    const std::string_view refusal = chooseFormScan();
+    if (!_formScan && refusal.empty()) {
         return true;
     }
-    std::size_t fromInput = 0;
-    if (inHand) {
+    // What connectUpstream() sends with the head, for a body not in hand.
+    const std::size_t fromInput = !inHand && _bodyMode == BodyMode::Length
+                                      ? static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, _in.size()))
+                                      : 0;
+    if (_formScan && inHand) {
         _formScan->feed(ex().requestBody ? *ex().requestBody : io().requestBody);
         _formScan->finish();
-    } else if (_bodyMode == BodyMode::Length) {
-        // What connectUpstream() sends with the head.
-        fromInput = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, _in.size()));
+    } else if (_formScan && _bodyMode == BodyMode::Length) {
         _formScan->feed(std::string_view(_in.data(), fromInput));
         _formScan->feed(early);
         if (fromInput + early.size() == _bodyRemaining) {
             _formScan->finish();
         }
     }
-    const bool refused = charsetRefused || _formScan->overrides();
-    if (inHand || refused) {
+    const bool overrides = _formScan && _formScan->overrides();
+    if (inHand || overrides || !refusal.empty()) {
         _formScan.reset();  // nothing more to look at
     }
-    if (!refused) {
+    if (!overrides && refusal.empty()) {
         return true;
     }
     if (!inHand && _bodyMode == BodyMode::Length) {
         _in.consume(fromInput);
         countBody(fromInput + early.size());
     }
-    respondLocal(400, kBadRequest, "Bad Request",
-                 charsetRefused ? kFormCharsetRefused : kFormOverrideRefused, !_bodyEnded);
+    respondLocal(400, kBadRequest, "Bad Request", refusal.empty() ? kFormOverrideRefused : refusal, !_bodyEnded);
     return false;
+}
+
+// Sets _formScan for a POST body by its Content-Type (none when it is no form), or returns why
+// such a body is refused unread: Content-Type fields that differ (parsers take the first, the
+// last, or both joined), a multipart boundary parsers may read differently, or a charset in
+// which `_method` could hide.
+std::string_view HttpConnection::chooseFormScan()
+{
+    const std::optional<std::string_view> type = ex().requestHeaders.get("content-type");
+    for (std::size_t i = 1; type; ++i) {
+        const auto another = ex().requestHeaders.get("content-type", i);
+        if (!another) {
+            break;
+        }
+        if (*another != *type) {
+            return kFormTypeRefused;
+        }
+    }
+    if (!type || type->find_first_not_of(" \t") == std::string_view::npos) {
+        // Rack reads a POST body without a media type as a form.
+        _formScan = std::make_unique<http::FormMethodScanner>(ex().method);
+        return {};
+    }
+    _formScan = http::BodyMethodScanner::forContentType(*type, ex().method);
+    if (_formScan != nullptr && !http::BodyMethodScanner::asciiCompatibleCharset(*type)) {
+        return kFormCharsetRefused;
+    }
+    if (_formScan == nullptr && http::MultipartMethodScanner::isMultipart(*type) &&
+        !http::MultipartMethodScanner::boundaryOf(*type)) {
+        return kFormTypeRefused;
+    }
+    return {};
 }
 
 // `bytes` (possibly none) are about to go to the backend; _bodyEnded says whether they end the

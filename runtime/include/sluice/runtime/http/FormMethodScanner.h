@@ -2,7 +2,7 @@
 
 // Method overrides carried in a request's parameters. Rails (Rack::MethodOverride), Laravel and
 // Symfony, and Spring's HiddenHttpMethodFilter run a POST as the method named by a `_method`
-// parameter of a form body (application/x-www-form-urlencoded or multipart/form-data); some also
+// parameter of a form body (application/x-www-form-urlencoded or multipart); some also
 // read it from the query. The gateway routed and policed the request line's method, so such a
 // parameter naming another one is refused (http.method_override).
 //
@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,7 +56,8 @@ public:
     bool overrides() const noexcept { return _overrides; }
 
     // A scanner for a body with this Content-Type field value, or null when it is no form (or a
-    // multipart one without a usable boundary, which no framework reads either).
+    // multipart one without a boundary, which no framework reads either; see
+    // MultipartMethodScanner::boundaryOf for one that is ambiguous).
     static std::unique_ptr<BodyMethodScanner> forContentType(std::string_view contentType, std::string_view method);
 
     // Whether the charset parameter of a Content-Type (none: yes) is one in which the scanner
@@ -66,6 +68,7 @@ public:
 protected:
     explicit BodyMethodScanner(std::string_view method) : _method(method) {}
     void judge(const OverrideValue& value, bool dropFinalCr = false) noexcept;
+    void flag() noexcept { _overrides = true; }
 
 private:
     std::string _method;
@@ -104,40 +107,42 @@ private:
     char _escapeDigit = 0;
 };
 
-// multipart/form-data (RFC 7578): parts between "--boundary" lines, each named by its
-// Content-Disposition. Read as loosely as PHP does: a delimiter is "\n--boundary" whatever follows
-// on its line (a '\r' before it ends the content too), header lines may end in a bare LF, what
-// follows the closing delimiter is read as a part too, and a part is taken for `_method` when any
-// `name=` in its Content-Disposition names it (quoted or not, with backslash escapes undone or
-// not), so that no parser's reading of a crafted line is missed.
+// multipart/* (RFC 7578 and RFC 2046; Rack parses mixed and related too). The parsers of the
+// frameworks disagree on where parts and their headers begin (a delimiter after CRLF, after a bare
+// LF or anywhere; headers folded, split at a buffer size, or matched anywhere in the header
+// block). So that none of their readings is missed, this scanner reads more delimiters than any
+// of them ("--boundary" anywhere) and takes the whole of every header block, from the delimiter
+// to the first empty line, as one text: a part whose header block holds "_method" or ".method"
+// (PHP reads '.' as '_') anywhere is taken for a method override, whatever its content (no
+// client needs a multipart `_method` naming the request's own method).
 class MultipartMethodScanner final : public BodyMethodScanner {
 public:
     MultipartMethodScanner(std::string_view boundary, std::string_view method);
 
     void feed(std::string_view bytes) noexcept override;
-    void finish() noexcept override;
+    void finish() noexcept override {}
 
-    // The boundary parameter of a multipart/form-data Content-Type (1 to 70 characters), or empty.
-    static std::string boundaryOf(std::string_view contentType);
+    // The boundary of a multipart/* Content-Type field value as every parser would find it: the
+    // value after the '=' that follows each "boundary" in it, in any case (quoted, or up to ';',
+    // ',', a space or a quote). Empty when there is none (no framework parses such a body);
+    // nullopt when they differ, one is empty or one is longer than kMaxBoundary: parsers may
+    // disagree on it.
+    static std::optional<std::string> boundaryOf(std::string_view contentType);
+    static bool isMultipart(std::string_view contentType) noexcept;
+
+    static constexpr std::size_t kMaxBoundary = 200;
 
 private:
-    enum class State { Content, AfterDelimiter, AfterDash, SkipLine, Headers, Done };
-    static constexpr std::size_t kMaxHeaderLine = 8192;
+    enum class State { Content, Headers };
 
-    void content(char c) noexcept;
-    void delimiterFound() noexcept;
     void headerByte(char c) noexcept;
-    void headerLine() noexcept;
 
-    std::string _delimiter;          // "\n--" + boundary
+    std::string _delimiter;          // "--" + boundary
     std::vector<std::size_t> _fail;  // KMP: longest proper border of each prefix of _delimiter
-    std::size_t _matched = 1;        // the body starts as if after a line break
+    std::size_t _matched = 0;
     State _state = State::Content;
-    bool _capturing = false;  // in the content of a `_method` part
-    bool _partIsMethod = false;
-    OverrideValue _value;
-    std::string _line;
-    bool _lineTooLong = false;
+    char _recent[7] = {};         // the last header bytes, oldest first
+    std::size_t _lineLength = 0;  // bytes of the current header line, '\r' not counted
 };
 
 }  // namespace sluice::runtime::http

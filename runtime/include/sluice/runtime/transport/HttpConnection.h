@@ -129,6 +129,7 @@ private:
     void pumpRequestBody();
     MethodOverride methodOverride() const;  // the API's, else the gateway's
     bool startFormScan(std::string_view early);
+    std::string_view chooseFormScan();
     bool formBodyAllowed(std::string_view bytes);
     void refuseFormOverride();
     void bufferRequestBody();
