@@ -104,18 +104,14 @@ void OverrideValue::push(char c) noexcept
     }
 }
 
-bool OverrideValue::differsFrom(std::string_view method, bool dropFinalCr) const noexcept
+bool OverrideValue::differsFrom(std::string_view method) const noexcept
 {
-    std::size_t length = _length;
-    if (dropFinalCr && !_tooLong && length > 0 && _bytes[length - 1] == '\r') {
-        --length;
-    }
-    return _tooLong || length != method.size() || ::strncasecmp(_bytes, method.data(), length) != 0;
+    return _tooLong || _length != method.size() || ::strncasecmp(_bytes, method.data(), _length) != 0;
 }
 
-void BodyMethodScanner::judge(const OverrideValue& value, bool dropFinalCr) noexcept
+void BodyMethodScanner::judge(const OverrideValue& value) noexcept
 {
-    _overrides = _overrides || value.differsFrom(_method, dropFinalCr);
+    _overrides = _overrides || value.differsFrom(_method);
 }
 
 std::unique_ptr<BodyMethodScanner> BodyMethodScanner::forContentType(std::string_view contentType,

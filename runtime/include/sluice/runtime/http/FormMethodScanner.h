@@ -35,7 +35,7 @@ public:
     void clear() noexcept;
     void push(char c) noexcept;
     // Whether it names another method than `method` (case-insensitively).
-    bool differsFrom(std::string_view method, bool dropFinalCr = false) const noexcept;
+    bool differsFrom(std::string_view method) const noexcept;
 
 private:
     static constexpr std::size_t kMax = 16;
@@ -67,7 +67,7 @@ public:
 
 protected:
     explicit BodyMethodScanner(std::string_view method) : _method(method) {}
-    void judge(const OverrideValue& value, bool dropFinalCr = false) noexcept;
+    void judge(const OverrideValue& value) noexcept;
     void flag() noexcept { _overrides = true; }
 
 private:
