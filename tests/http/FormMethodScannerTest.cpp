@@ -270,4 +270,9 @@ TEST_CASE("form method: charsets in which the scanner reads what a framework rea
     CHECK_FALSE(BodyMethodScanner::asciiCompatibleCharset("application/x-www-form-urlencoded; charset=utf-16le"));
     CHECK_FALSE(BodyMethodScanner::asciiCompatibleCharset("application/x-www-form-urlencoded; charset=ibm037"));
     CHECK_FALSE(BodyMethodScanner::asciiCompatibleCharset("application/x-www-form-urlencoded; CHARSET=utf-7"));
+    // Two charsets (Tomcat keeps the last), or parameters that cannot be read strictly.
+    CHECK_FALSE(BodyMethodScanner::asciiCompatibleCharset(
+        "application/x-www-form-urlencoded; charset=utf-8; charset=utf-16le"));
+    CHECK_FALSE(BodyMethodScanner::asciiCompatibleCharset("application/x-www-form-urlencoded; charset=\"utf-8"));
+    CHECK(BodyMethodScanner::asciiCompatibleCharset("application/x-www-form-urlencoded;"));
 }

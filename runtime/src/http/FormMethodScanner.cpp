@@ -1,5 +1,6 @@
 #include "sluice/runtime/http/FormMethodScanner.h"
 
+#include "sluice/runtime/http/HttpParser.h"
 #include "sluice/sdk/HttpSyntax.hpp"
 
 #include <strings.h>
@@ -37,11 +38,6 @@ std::string_view mediaType(std::string_view contentType) noexcept
 {
     contentType = trim(contentType);
     return contentType.substr(0, contentType.find_first_of(";, \t"));
-}
-
-bool sameNoCase(std::string_view a, std::string_view b) noexcept
-{
-    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
 // Characters before a name that no framework keeps: spaces (PHP), '[' and ']' (Rack 2).
@@ -129,24 +125,18 @@ std::unique_ptr<BodyMethodScanner> BodyMethodScanner::forContentType(std::string
     return nullptr;
 }
 
-bool BodyMethodScanner::asciiCompatibleCharset(std::string_view contentType) noexcept
+bool BodyMethodScanner::asciiCompatibleCharset(std::string_view contentType)
 {
-    // The charset parameter, if any (a quoted value unquoted; no escapes in charset names).
-    std::string_view charset;
-    for (std::size_t at = contentType.find(';'); at != std::string_view::npos; at = contentType.find(';', at + 1)) {
-        std::string_view param = trim(contentType.substr(at + 1));
-        param = param.substr(0, param.find(';'));
-        const std::size_t eq = param.find('=');
-        if (eq != std::string_view::npos && sameNoCase(trim(param.substr(0, eq)), "charset")) {
-            charset = trim(param.substr(eq + 1));
-            if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"') {
-                charset = charset.substr(1, charset.size() - 2);
-            }
+    // Read strictly (RFC 9110 §8.3.1): a parameter list that cannot be read, or two charsets,
+    // may be read otherwise by a framework (Tomcat keeps the last charset), so it is refused.
+    std::string charset;
+    switch (sdk::mediaTypeParameter(contentType, "charset", charset)) {
+        case sdk::ParameterLookup::Absent:
+            return true;
+        case sdk::ParameterLookup::Malformed:
+            return false;
+        case sdk::ParameterLookup::Found:
             break;
-        }
-    }
-    if (charset.empty()) {
-        return true;
     }
     // Charsets in which the ASCII bytes of "_method=" mean those characters and no other bytes
     // do: what a framework decodes the body with then reads as this scanner does.
@@ -158,7 +148,7 @@ bool BodyMethodScanner::asciiCompatibleCharset(std::string_view contentType) noe
         "koi8-r",       "koi8-u",       "euc-jp",       "euc-kr",       "gb2312",       "gbk",          "gb18030",
         "big5",         "shift_jis"};
     for (std::string_view known : kCompatible) {
-        if (sameNoCase(charset, known)) {
+        if (fieldNameEquals(charset, known)) {
             return true;
         }
     }
@@ -169,7 +159,7 @@ bool BodyMethodScanner::asciiCompatibleCharset(std::string_view contentType) noe
 
 bool FormMethodScanner::isFormContentType(std::string_view contentType) noexcept
 {
-    return sameNoCase(mediaType(contentType), "application/x-www-form-urlencoded");
+    return fieldNameEquals(mediaType(contentType), "application/x-www-form-urlencoded");
 }
 
 void FormMethodScanner::feed(std::string_view bytes) noexcept

@@ -62,8 +62,9 @@ public:
 
     // Whether the charset parameter of a Content-Type (none: yes) is one in which the scanner
     // reads what a framework decoding the body with it reads (UTF-8, ISO-8859-*, ...). A form in
-    // another one (UTF-16, UTF-7, EBCDIC) could name `_method` in bytes the scanner cannot see.
-    static bool asciiCompatibleCharset(std::string_view contentType) noexcept;
+    // another one (UTF-16, UTF-7, EBCDIC) could name `_method` in bytes the scanner cannot see;
+    // so could one whose parameters cannot be read strictly, or that names two charsets.
+    static bool asciiCompatibleCharset(std::string_view contentType);
 
 protected:
     explicit BodyMethodScanner(std::string_view method) : _method(method) {}
