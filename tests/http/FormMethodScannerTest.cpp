@@ -56,6 +56,17 @@ TEST_CASE("form method: the request's own method, in any case, does not override
     CHECK_FALSE(overrides("_method=DELETE", "DELETE"));
 }
 
+TEST_CASE("form method: a semicolon separates pairs as an ampersand does")
+{
+    // PHP with arg_separator.input "&;" and Rack 1 read these as a `_method` parameter.
+    CHECK(overrides("a=1;_method=DELETE"));
+    CHECK(overrides("a=1; _method=DELETE"));
+    CHECK(overrides("_method=DELETE;a=1"));
+    // Read with '&' alone, the value is "POST;a=1": no method either.
+    CHECK_FALSE(overrides("_method=POST;a=1"));
+    CHECK_FALSE(overrides("a=1;b=_method"));
+}
+
 TEST_CASE("form method: an empty or missing value counts as another method")
 {
     CHECK(overrides("_method="));
@@ -218,6 +229,45 @@ TEST_CASE("form method: a multipart part whose headers name _method overrides, w
     CHECK(multipartOverrides(kClose + "Content-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--XyZ--"));
     // The rest of a delimiter's line counts as a header.
     CHECK(multipartOverrides("--XyZ name=_method\r\n\r\nDELETE\r\n" + kClose));
+}
+
+TEST_CASE("form method: a multipart name encoded as parsers decode it overrides")
+{
+    // Each of these is read as `_method` by Tomcat 10.1's multipart parser (checked with it).
+    CHECK(multipartOverrides(part("form-data; name*=UTF-8''%5Fmethod", "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; NAME*=utf-8'en'%5F%6Dethod", "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name*=\"UTF-8''%5fmethod\"", "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name=\"x\"; name* = UTF-8''%5Fmethod", "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name=\"=?UTF-8?B?X21ldGhvZA==?=\"", "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name=\"=?UTF-8?B?X21ldGhvZA?=\"", "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name==?UTF-8?Q?=5Fmethod?=", "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name=\"=?utf-8?q?=2Emethod?=\"", "DELETE") + kClose));
+    // Adjacent encoded words are joined; base64 split anywhere.
+    CHECK(multipartOverrides(part("form-data; name=\"=?UTF-8?B?X21l?= =?UTF-8?B?dGhvZA==?=\"", "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name=\"=?UTF-8?B?X20=?= =?UTF-8?Q?ethod?=\"", "DELETE") + kClose));
+    // Charsets whose bytes for "_method" are others: Java decodes these.
+    CHECK(multipartOverrides(part("form-data; name*=UTF-16BE''%00%5F%00m%00e%00t%00h%00o%00d", "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name=\"=?UTF-16BE?B?AF8AbQBlAHQAaABvAGQ=?=\"", "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name=\"=?IBM037?Q?=6D=94=85=A3=88=96=84?=\"", "DELETE") + kClose));
+    // RFC 2231 continuations, which Go joins.
+    CHECK(multipartOverrides(part("form-data; name*0=\"_met\"; name*1=\"hod\"", "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name*0*=UTF-8''%5Fmet; name*1*=hod", "DELETE") + kClose));
+}
+
+TEST_CASE("form method: encoded multipart names that name something else pass")
+{
+    // .NET's MultipartFormDataContent sends both filename forms, encoded when not ASCII.
+    CHECK_FALSE(
+        multipartOverrides(part("form-data; name=file; filename=a.txt; filename*=utf-8''a.txt", "text") + kClose));
+    CHECK_FALSE(multipartOverrides(part("form-data; name=file; filename=\"=?utf-8?B?w6TDtsO8LnR4dA==?=\"; "
+                                        "filename*=utf-8''%C3%A4%C3%B6%C3%BC.txt",
+                                        "text") +
+                                   kClose));
+    CHECK_FALSE(multipartOverrides(part("form-data; name*=UTF-8''%5Fmetho", "DELETE") + kClose));
+    CHECK_FALSE(multipartOverrides(part("form-data; name=\"=?UTF-8?B?bWV0aG9k?=\"", "DELETE") + kClose));
+    // A '*' or "=?" that starts no extended value or encoded word.
+    CHECK_FALSE(multipartOverrides(part("form-data; name=\"a*b\"; filename=\"x*=y\"", "1") + kClose));
+    CHECK_FALSE(multipartOverrides(part("form-data; name=\"a\"; filename=\"=?x\"", "1") + kClose));
 }
 
 TEST_CASE("form method: multipart bodies that do not override")

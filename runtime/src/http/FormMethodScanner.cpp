@@ -47,6 +47,47 @@ bool droppedBeforeName(char c) noexcept { return c == ' ' || c == '[' || c == ']
 // over for Rack 2) or a NUL (PHP cuts the name there).
 bool endsName(char c) noexcept { return c == '[' || c == ']' || c == '\0'; }
 
+// Charsets in which the ASCII bytes of "_method=" mean those characters and no other bytes do:
+// what a framework decodes with one of them reads as the scanners do.
+bool asciiCompatibleCharsetName(std::string_view charset) noexcept
+{
+    static constexpr std::string_view kCompatible[] = {
+        "utf-8",        "utf8",         "us-ascii",     "ascii",        "iso-8859-1",   "iso-8859-2",   "iso-8859-3",
+        "iso-8859-4",   "iso-8859-5",   "iso-8859-6",   "iso-8859-7",   "iso-8859-8",   "iso-8859-9",   "iso-8859-10",
+        "iso-8859-13",  "iso-8859-14",  "iso-8859-15",  "iso-8859-16",  "latin1",       "windows-1250", "windows-1251",
+        "windows-1252", "windows-1253", "windows-1254", "windows-1255", "windows-1256", "windows-1257", "windows-1258",
+        "koi8-r",       "koi8-u",       "euc-jp",       "euc-kr",       "gb2312",       "gbk",          "gb18030",
+        "big5",         "shift_jis"};
+    for (std::string_view known : kCompatible) {
+        if (fieldNameEquals(charset, known)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int base64Value(char c) noexcept
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    if (c == '+' || c == '-') {  // '-' and '_' of the URL-safe alphabet, which lenient decoders take
+        return 62;
+    }
+    if (c == '/' || c == '_') {
+        return 63;
+    }
+    return -1;
+}
+
+bool isDigit(char c) noexcept { return c >= '0' && c <= '9'; }
+
 }  // namespace
 
 std::string decodeFormComponent(std::string_view in)
@@ -138,21 +179,7 @@ bool BodyMethodScanner::asciiCompatibleCharset(std::string_view contentType)
         case sdk::ParameterLookup::Found:
             break;
     }
-    // Charsets in which the ASCII bytes of "_method=" mean those characters and no other bytes
-    // do: what a framework decodes the body with then reads as this scanner does.
-    static constexpr std::string_view kCompatible[] = {
-        "utf-8",        "utf8",         "us-ascii",     "ascii",        "iso-8859-1",   "iso-8859-2",   "iso-8859-3",
-        "iso-8859-4",   "iso-8859-5",   "iso-8859-6",   "iso-8859-7",   "iso-8859-8",   "iso-8859-9",   "iso-8859-10",
-        "iso-8859-13",  "iso-8859-14",  "iso-8859-15",  "iso-8859-16",  "latin1",       "windows-1250", "windows-1251",
-        "windows-1252", "windows-1253", "windows-1254", "windows-1255", "windows-1256", "windows-1257", "windows-1258",
-        "koi8-r",       "koi8-u",       "euc-jp",       "euc-kr",       "gb2312",       "gbk",          "gb18030",
-        "big5",         "shift_jis"};
-    for (std::string_view known : kCompatible) {
-        if (fieldNameEquals(charset, known)) {
-            return true;
-        }
-    }
-    return false;
+    return asciiCompatibleCharsetName(charset);
 }
 
 // --- application/x-www-form-urlencoded ---
@@ -197,6 +224,7 @@ void FormMethodScanner::takeRaw(char raw) noexcept
 {
     switch (raw) {
         case '&':
+        case ';':  // PHP's arg_separator.input may add it, and Rack 1 split at it
             endPair();
             return;
         case '%':
@@ -273,6 +301,211 @@ void FormMethodScanner::finish() noexcept { endPair(); }
 
 // --- multipart/* ---
 
+bool MethodNameWindow::push(char c) noexcept
+{
+    std::copy(std::begin(_recent) + 1, std::end(_recent), std::begin(_recent));
+    _recent[sizeof _recent - 1] = c;
+    return (_recent[0] == '_' || _recent[0] == '.') && std::string_view(_recent + 1, 6) == "method";
+}
+
+bool CharsetName::push(char c) noexcept
+{
+    if (_length == kMax) {
+        return false;
+    }
+    _bytes[_length++] = c;
+    return true;
+}
+
+bool CharsetName::asciiCompatible() const noexcept
+{
+    const std::string_view name(_bytes, _length);
+    return asciiCompatibleCharsetName(name.substr(0, name.find('*')));
+}
+
+void PartHeaderReader::push(char c) noexcept
+{
+    _found = _raw.push(c) || _found;
+    pushPercent(c);
+    pushExtended(c);
+    pushWord(c);
+}
+
+void PartHeaderReader::pushPercent(char c) noexcept
+{
+    if (_escape == 1 && hexValue(c) >= 0) {
+        _escapeDigit = c;
+        _escape = 2;
+        return;
+    }
+    if (_escape == 2 && hexValue(c) >= 0) {
+        _escape = 0;
+        _found = _percentDecoded.push(static_cast<char>(hexValue(_escapeDigit) * 16 + hexValue(c))) || _found;
+        return;
+    }
+    if (_escape > 0) {  // no escape: its bytes stay as they are
+        _found = _percentDecoded.push('%') || _found;
+        if (_escape == 2) {
+            _found = _percentDecoded.push(_escapeDigit) || _found;
+        }
+        _escape = 0;
+    }
+    if (c == '%') {
+        _escape = 1;
+        return;
+    }
+    _found = _percentDecoded.push(c) || _found;
+}
+
+void PartHeaderReader::pushExtended(char c) noexcept
+{
+    switch (_extended) {
+        case Extended::None:
+            break;
+        case Extended::Star:
+            if (isSpace(c) || c == '*') {
+                return;
+            }
+            if (c == '=') {
+                _extended = Extended::Equals;
+                _extendedCharset.clear();
+                return;
+            }
+            if (isDigit(c)) {
+                _extended = Extended::StarDigits;
+                return;
+            }
+            _extended = Extended::None;
+            break;
+        case Extended::StarDigits:
+            if (isDigit(c) || isSpace(c)) {
+                return;
+            }
+            if (c == '*') {
+                return;  // "*0*=": an extended continuation
+            }
+            if (c == '=') {
+                _found = true;  // a continuation: joined, the pieces may name it
+            }
+            _extended = Extended::None;
+            break;
+        case Extended::Equals:
+            if (isSpace(c)) {
+                return;
+            }
+            _extended = Extended::Charset;
+            if (c == '"') {
+                return;
+            }
+            [[fallthrough]];
+        case Extended::Charset:
+            if (c == '\'') {
+                _found = _found || !(_extendedCharset.empty() || _extendedCharset.asciiCompatible());
+                _extended = Extended::None;
+                return;
+            }
+            if (c == ';' || c == '"' || c == '\r' || c == '\n' || !_extendedCharset.push(c)) {
+                _extended = Extended::None;  // no charset: parsers keep the value as it is
+                break;
+            }
+            return;
+    }
+    if (c == '*') {
+        _extended = Extended::Star;
+    }
+}
+
+void PartHeaderReader::pushWord(char c) noexcept
+{
+    switch (_word) {
+        case Word::None:
+            break;
+        case Word::Equals:
+            if (c == '?') {
+                _word = Word::Charset;
+                _wordCharset.clear();
+                return;
+            }
+            _word = Word::None;
+            break;
+        case Word::Charset:
+            if (c == '?') {
+                _word = Word::Encoding;
+                return;
+            }
+            if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '"' || c == '=' || !_wordCharset.push(c)) {
+                _word = Word::None;
+                break;
+            }
+            return;
+        case Word::Encoding:
+            if (c == 'B' || c == 'b' || c == 'Q' || c == 'q') {
+                _base64 = c == 'B' || c == 'b';
+                _word = Word::EncodingEnd;
+                return;
+            }
+            _word = Word::None;
+            break;
+        case Word::EncodingEnd:
+            if (c == '?') {
+                _found = _found || !_wordCharset.asciiCompatible();
+                _word = Word::Text;
+                _bits = 0;
+                _bitCount = 0;
+                _wordEscape = 0;
+                return;
+            }
+            _word = Word::None;
+            break;
+        case Word::Text:
+            if (c == '?') {
+                _word = Word::None;  // the end, "?="
+                return;
+            }
+            decodeWord(c);
+            return;
+    }
+    if (c == '=') {
+        _word = Word::Equals;
+    }
+}
+
+// The decoded text of all encoded words of the block goes to one window: a decoder joins
+// adjacent words (and this one does not tell them from others).
+void PartHeaderReader::decodeWord(char c) noexcept
+{
+    if (_base64) {
+        const int value = base64Value(c);
+        if (value < 0) {
+            return;  // padding, or what lenient decoders skip
+        }
+        _bits = ((_bits << 6U) | static_cast<unsigned>(value)) & 0xFFFFU;
+        _bitCount += 6;
+        if (_bitCount >= 8) {
+            _bitCount -= 8;
+            _found =
+                _wordsDecoded.push(static_cast<char>((_bits >> static_cast<unsigned>(_bitCount)) & 0xFFU)) || _found;
+        }
+        return;
+    }
+    if (_wordEscape == 1 && hexValue(c) >= 0) {
+        _wordEscapeDigit = c;
+        _wordEscape = 2;
+        return;
+    }
+    if (_wordEscape == 2 && hexValue(c) >= 0) {
+        _wordEscape = 0;
+        _found = _wordsDecoded.push(static_cast<char>(hexValue(_wordEscapeDigit) * 16 + hexValue(c))) || _found;
+        return;
+    }
+    _wordEscape = 0;
+    if (c == '=') {
+        _wordEscape = 1;
+        return;
+    }
+    _found = _wordsDecoded.push(c == '_' ? ' ' : c) || _found;
+}
+
 bool MultipartMethodScanner::isMultipart(std::string_view contentType) noexcept
 {
     return startsWithNoCase(mediaType(contentType), "multipart/");
@@ -344,16 +577,15 @@ void MultipartMethodScanner::feed(std::string_view bytes) noexcept
             _matched = 0;
             _state = State::Headers;
             _lineLength = 1;
-            std::fill(std::begin(_recent), std::end(_recent), '\0');
+            _header = PartHeaderReader();
         }
     }
 }
 
 void MultipartMethodScanner::headerByte(char c) noexcept
 {
-    std::copy(std::begin(_recent) + 1, std::end(_recent), std::begin(_recent));
-    _recent[sizeof _recent - 1] = c;
-    if ((_recent[0] == '_' || _recent[0] == '.') && std::string_view(_recent + 1, 6) == "method") {
+    _header.push(c);
+    if (_header.namesMethod()) {
         flag();
     }
     if (c == '\n') {

@@ -149,9 +149,30 @@ bool methodOverrideField(std::string_view name)
            fieldNameEquals(text, "x-http-method-override");
 }
 
+// Whether one name=value piece of a query is a `_method` parameter; `overrides` is set when its
+// value names another method than `method`.
+bool queryMethodParameter(std::string_view piece, std::string_view method, bool& overrides)
+{
+    const std::string_view name = piece.substr(0, piece.find('='));
+    // Decoded only when escaped: the common query costs no allocation. As the frameworks decode:
+    // a '%' that starts no escape stays as it is.
+    const bool isOverride = name.find_first_of("%+") == std::string_view::npos
+                                ? http::isMethodParameterName(name)
+                                : http::isMethodParameterName(http::decodeFormComponent(name));
+    if (isOverride) {
+        const std::string_view value = name.size() < piece.size() ? piece.substr(name.size() + 1) : std::string_view();
+        const std::string decoded = http::decodeFormComponent(value);
+        overrides = overrides || decoded.size() != method.size() ||
+                    ::strncasecmp(decoded.data(), method.data(), method.size()) != 0;
+    }
+    return isOverride;
+}
+
 // A `_method` query parameter naming another method than `method` (Spring's
-// HiddenHttpMethodFilter, Laravel and Symfony read it from the query too, upper-cased). With
-// `kept`, the query without such parameters is written there.
+// HiddenHttpMethodFilter, Laravel and Symfony read it from the query too, upper-cased). Pairs
+// are separated by '&', and by ';' where PHP's arg_separator.input says so: each '&' pair is read
+// whole and in its ';' pieces. With `kept`, the query without the '&' pairs holding such a
+// parameter is written there.
 bool queryOverridesMethod(std::string_view query, std::string_view method, std::string* kept)
 {
     bool overrides = false;
@@ -162,17 +183,13 @@ bool queryOverridesMethod(std::string_view query, std::string_view method, std::
             end = query.size();
         }
         const std::string_view pair = query.substr(start, end - start);
-        const std::string_view name = pair.substr(0, pair.find('='));
-        // Decoded only when escaped: the common query costs no allocation. As the frameworks
-        // decode: a '%' that starts no escape stays as it is.
-        const bool isOverride = name.find_first_of("%+") == std::string_view::npos
-                                    ? http::isMethodParameterName(name)
-                                    : http::isMethodParameterName(http::decodeFormComponent(name));
-        if (isOverride) {
-            const std::string_view value = name.size() < pair.size() ? pair.substr(name.size() + 1) : std::string_view();
-            const std::string decoded = http::decodeFormComponent(value);
-            overrides = overrides || decoded.size() != method.size() ||
-                        ::strncasecmp(decoded.data(), method.data(), method.size()) != 0;
+        bool isOverride = queryMethodParameter(pair, method, overrides);
+        if (pair.find(';') != std::string_view::npos) {
+            for (std::size_t from = 0; from <= pair.size();) {
+                const std::size_t to = std::min(pair.find(';', from), pair.size());
+                isOverride = queryMethodParameter(pair.substr(from, to - from), method, overrides) || isOverride;
+                from = to + 1;
+            }
         }
         if (kept != nullptr && !isOverride && !pair.empty()) {
             if (!kept->empty()) {

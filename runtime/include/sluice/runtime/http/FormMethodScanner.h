@@ -9,7 +9,7 @@
 // Names are compared as the frameworks read them: percent-decoded, '+' as a space, as PHP
 // registers variables (leading spaces dropped, ' ' and '.' read as '_', cut at a NUL, and
 // `_method[...]` an array under the name `_method`) and as Rack 2 does (leading and trailing
-// brackets dropped). Values compare case-insensitively, as the frameworks upper-case them; an
+// brackets dropped). Pairs end at '&' or ';'. Values compare case-insensitively, as the frameworks upper-case them; an
 // empty or missing value counts as another method.
 
 #include <cstddef>
@@ -76,7 +76,9 @@ private:
     bool _overrides = false;
 };
 
-// application/x-www-form-urlencoded: '&'-separated name=value pairs.
+// application/x-www-form-urlencoded: name=value pairs separated by '&', or by ';' for the
+// frameworks that read it so. Reading both is safe: a value that a '&'-only reading would end
+// later (`_method=POST;x`) names no method there.
 class FormMethodScanner final : public BodyMethodScanner {
 public:
     explicit FormMethodScanner(std::string_view method) : BodyMethodScanner(method) {}
@@ -108,6 +110,78 @@ private:
     char _escapeDigit = 0;
 };
 
+// The last bytes of a text as it streams, to find "_method" or ".method" (PHP reads '.' as '_').
+class MethodNameWindow {
+public:
+    // Whether the text, with `c` added, ends in one of the names.
+    bool push(char c) noexcept;
+
+private:
+    char _recent[7] = {};
+};
+
+// A charset name as it streams, kept up to a bound.
+class CharsetName {
+public:
+    void clear() noexcept { _length = 0; }
+    // False when the name is too long to be one (it is then no longer kept).
+    bool push(char c) noexcept;
+    // Whether text decoded with it reads "_method" only where its bytes are those (UTF-8,
+    // ISO-8859-*, ...), so that the decoded bytes show what a framework reads. A language tag
+    // after '*' (RFC 2231 §5) is ignored.
+    bool asciiCompatible() const noexcept;
+    bool empty() const noexcept { return _length == 0; }
+
+private:
+    static constexpr std::size_t kMax = 40;
+    char _bytes[kMax] = {};
+    std::size_t _length = 0;
+};
+
+// One multipart header block read for "_method" (or ".method") as it is and as parsers that
+// decode parameter values read it. Tomcat and Commons FileUpload (Spring) decode a part's name
+// given as an RFC 2231 extended value (`name*=UTF-8''%5Fmethod`) or as RFC 2047 encoded words
+// (`name="=?UTF-8?B?X21ldGhvZA==?="`, several adjacent ones joined), and Go joins RFC 2231
+// continuations (`name*0="_met"; name*1="hod"`). So the names are also looked for in the block
+// with every %XX decoded, and in the decoded text of all its encoded words joined; an extended
+// value or encoded word in a charset that is not ASCII-compatible (UTF-16, EBCDIC: Java decodes
+// both), and any continuation, count as naming it. Read loosely, as the rest of the block is:
+// anywhere in it, whatever the parameter.
+class PartHeaderReader {
+public:
+    void push(char c) noexcept;
+    bool namesMethod() const noexcept { return _found; }
+
+private:
+    void pushPercent(char c) noexcept;
+    void pushExtended(char c) noexcept;
+    void pushWord(char c) noexcept;
+    void decodeWord(char c) noexcept;
+
+    bool _found = false;
+    MethodNameWindow _raw;
+    MethodNameWindow _percentDecoded;
+    MethodNameWindow _wordsDecoded;
+
+    int _escape = 0;  // %XX: 1 after '%', 2 after a hex digit
+    char _escapeDigit = 0;
+
+    // RFC 2231: "*=" then charset'language'value; "*0=" or "*0*=" a continuation (StarDigits).
+    enum class Extended { None, Star, StarDigits, Equals, Charset };
+    Extended _extended = Extended::None;
+    CharsetName _extendedCharset;
+
+    // RFC 2047: =?charset?B|Q?text?=
+    enum class Word { None, Equals, Charset, Encoding, EncodingEnd, Text };
+    Word _word = Word::None;
+    CharsetName _wordCharset;
+    bool _base64 = false;
+    unsigned _bits = 0;  // base64 bits not yet a byte
+    int _bitCount = 0;
+    int _wordEscape = 0;  // Q's =XX, as _escape
+    char _wordEscapeDigit = 0;
+};
+
 // multipart/* (RFC 7578 and RFC 2046; Rack parses mixed and related too). The parsers of the
 // frameworks disagree on where parts and their headers begin (a delimiter after CRLF, after a bare
 // LF or anywhere; headers folded, split at a buffer size, or matched anywhere in the header
@@ -115,7 +189,8 @@ private:
 // of them ("--boundary" anywhere) and takes the whole of every header block, from the delimiter
 // to the first empty line, as one text: a part whose header block holds "_method" or ".method"
 // (PHP reads '.' as '_') anywhere is taken for a method override, whatever its content (no
-// client needs a multipart `_method` naming the request's own method).
+// client needs a multipart `_method` naming the request's own method). The names are looked for
+// in the block as it is and as parsers decode parameter values (PartHeaderReader).
 class MultipartMethodScanner final : public BodyMethodScanner {
 public:
     MultipartMethodScanner(std::string_view boundary, std::string_view method);
@@ -142,7 +217,7 @@ private:
     std::vector<std::size_t> _fail;  // KMP: longest proper border of each prefix of _delimiter
     std::size_t _matched = 0;
     State _state = State::Content;
-    char _recent[7] = {};         // the last header bytes, oldest first
+    PartHeaderReader _header;
     std::size_t _lineLength = 0;  // bytes of the current header line, '\r' not counted
 };
 
