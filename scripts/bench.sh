@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sluice vs nginx, side by side in one run (the method: shared/PERFORMANCE.md).
 #
-#   scripts/bench.sh            full run: 5 scenarios x {1,2} workers x {c50,c200}, 5 A/B pairs of 8 s
+#   scripts/bench.sh            full run: 6 scenarios x {1,2} workers x {c50,c200}, 5 A/B pairs of 8 s
 #   QUICK=1 scripts/bench.sh    smoke run: plain GET, 1 worker, c50, 1 pair of 2 s (about a minute)
 #
 # A backend (nginx, 1 worker, fixed small JSON body), the reference proxy (nginx-light, same number
@@ -12,7 +12,9 @@
 # master + workers for nginx) per request -- the headline figure. Peak RSS is VmHWM.
 #
 # Scenarios: plain (GET, small JSON answer), post10k / post100k (POST with a 10 KiB / 100 KiB body,
-# passed through to the backend), idle10k (plain, while IDLE_CONNS idle keep-alive connections are
+# application/octet-stream, passed through to the backend), form10k (as post10k with an
+# application/x-www-form-urlencoded body of two fields, which Sluice scans for `_method` on the
+# way: the cost of the method-override check), idle10k (plain, while IDLE_CONNS idle keep-alive connections are
 # held open to each proxy; they come from 127.0.0.2 / 127.0.0.3 so that they take no ephemeral ports
 # from 127.0.0.1, where wrk and the proxies' upstream connections live), mediated (plain with the
 # request carrying an API key, and Sluice's API running the correlation_id and lua_mediation
@@ -26,7 +28,7 @@
 #   WARMUP=2                seconds of warm-up per proxy after each start
 #   CONNS="50 200"          wrk connection counts (-c)
 #   WORKERS="1 2"           worker counts (both proxies get the same)
-#   SCENARIOS="plain post10k post100k idle10k mediated"
+#   SCENARIOS="plain post10k form10k post100k idle10k mediated"
 #   IDLE_CONNS=10000        idle keep-alive connections per proxy in idle10k
 #   NGINX_REQUEST_BUFFERING=on   nginx's proxy_request_buffering (on = nginx default, off = streaming)
 #   SLUICE_BIN=path         use this sluiced instead of building build-release/
@@ -59,7 +61,7 @@ DURATION="${DURATION:-8}"
 WARMUP="${WARMUP:-2}"
 CONNS="${CONNS:-50 200}"
 WORKERS="${WORKERS:-1 2}"
-SCENARIOS="${SCENARIOS:-plain post10k post100k idle10k mediated}"
+SCENARIOS="${SCENARIOS:-plain post10k form10k post100k idle10k mediated}"
 IDLE_CONNS="${IDLE_CONNS:-10000}"
 NGINX_REQUEST_BUFFERING="${NGINX_REQUEST_BUFFERING:-on}"
 BENCH_OUT="${BENCH_OUT:-$root/build-release/bench-results.csv}"
@@ -71,7 +73,7 @@ for v in PAIRS DURATION WARMUP IDLE_CONNS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "$v must be a positive integer (got '${!v}')"
 done
 for s in $SCENARIOS; do
-    case "$s" in plain|post10k|post100k|idle10k|mediated) ;; *) die "unknown scenario '$s'";; esac
+    case "$s" in plain|post10k|form10k|post100k|idle10k|mediated) ;; *) die "unknown scenario '$s'";; esac
 done
 for c in $CONNS $WORKERS; do [[ "$c" =~ ^[0-9]+$ ]] || die "CONNS/WORKERS must be integers"; done
 case "$NGINX_REQUEST_BUFFERING" in on|off) ;; *) die "NGINX_REQUEST_BUFFERING must be on or off";; esac
@@ -288,23 +290,36 @@ proxy_log() { if [ "$1" = nginx ]; then echo "$TMP/nginx-proxy-error.log"; else 
 
 # ---------------------------------------------------------------------------------------------------
 # Scenarios.
-scenario_body() { case "$1" in post10k) echo 10240;; post100k) echo 102400;; *) echo 0;; esac; }
+scenario_body() { case "$1" in post10k|form10k) echo 10240;; post100k) echo 102400;; *) echo 0;; esac; }
+scenario_type() { if [ "$1" = form10k ]; then echo application/x-www-form-urlencoded; else echo application/octet-stream; fi; }
+scenario_body_file() {  # scenario -> a file holding its request body (as wrk.lua.in builds it)
+    local s=$1 bytes f
+    bytes="$(scenario_body "$s")"; f="$TMP/body-$s"
+    if [ ! -f "$f" ]; then
+        if [ "$s" = form10k ]; then
+            { printf 'title='; head -c 200 /dev/zero | tr '\0' x; printf '&text=';
+              head -c $((bytes - 212)) /dev/zero | tr '\0' y; } >"$f"
+        else
+            head -c "$bytes" /dev/zero | tr '\0' x >"$f"
+        fi
+    fi
+    echo "$f"
+}
 scenario_lua() {  # scenario -> path of its wrk script
     local s=$1 bytes method=GET key=""
     bytes="$(scenario_body "$s")"
     [ "$bytes" -gt 0 ] && method=POST
     [ "$s" = mediated ] && key="$API_KEY"
     [ -f "$TMP/wrk-$s.lua" ] || render "$here/wrk.lua.in" "$TMP/wrk-$s.lua" SCENARIO="$s" METHOD="$method" \
-        BODY_BYTES="$bytes" API_KEY="$key"
+        BODY_BYTES="$bytes" CONTENT_TYPE="$(scenario_type "$s")" API_KEY="$key"
     echo "$TMP/wrk-$s.lua"
 }
 check_scenario() {  # scenario proxy: one request of this scenario must answer 200
     local s=$1 p=$2 bytes code
     bytes="$(scenario_body "$s")"
     if [ "$bytes" -gt 0 ]; then
-        [ -f "$TMP/body-$bytes" ] || head -c "$bytes" /dev/zero | tr '\0' x >"$TMP/body-$bytes"
         code="$(http_code "http://127.0.0.1:$(proxy_port "$p")/bench/upload" -X POST \
-            -H 'Content-Type: application/octet-stream' --data-binary "@$TMP/body-$bytes")"
+            -H "Content-Type: $(scenario_type "$s")" --data-binary "@$(scenario_body_file "$s")")"
     else
         code="$(http_code "http://127.0.0.1:$(proxy_port "$p")/bench/ping" -H "X-Api-Key: $API_KEY")"
     fi

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <cstring>
 #include <iterator>
 
 namespace sluice::runtime::http {
@@ -87,6 +88,19 @@ int base64Value(char c) noexcept
 }
 
 bool isDigit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+// The position of the first of `any` in `bytes` at or after `from`, or bytes.size().
+std::size_t firstOf(std::string_view bytes, std::size_t from, std::string_view any) noexcept
+{
+    const char* begin = bytes.data() + from;
+    std::size_t length = bytes.size() - from;
+    for (char c : any) {
+        if (const void* found = std::memchr(begin, c, length)) {
+            length = static_cast<std::size_t>(static_cast<const char*>(found) - begin);
+        }
+    }
+    return from + length;
+}
 
 }  // namespace
 
@@ -189,9 +203,23 @@ bool FormMethodScanner::isFormContentType(std::string_view contentType) noexcept
     return fieldNameEquals(mediaType(contentType), "application/x-www-form-urlencoded");
 }
 
+bool FormMethodScanner::ignoring() const noexcept
+{
+    return _escape == 0 && (_inValue ? !_capturing : (_nameCut || _nameTooLong));
+}
+
 void FormMethodScanner::feed(std::string_view bytes) noexcept
 {
-    for (char c : bytes) {
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        if (ignoring()) {
+            // Nothing before the next separator can change the answer: skip it at memchr speed
+            // (a byte-wise look at a 10 KiB value cost about as much as proxying the request).
+            i = firstOf(bytes, i, _inValue ? std::string_view("&;") : std::string_view("&;="));
+            if (i == bytes.size()) {
+                return;
+            }
+        }
+        const char c = bytes[i];
         if (_escape == 1 && hexValue(c) >= 0) {
             _escapeDigit = c;
             _escape = 2;
@@ -564,11 +592,18 @@ MultipartMethodScanner::MultipartMethodScanner(std::string_view boundary, std::s
 
 void MultipartMethodScanner::feed(std::string_view bytes) noexcept
 {
-    for (char c : bytes) {
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
         if (_state == State::Headers) {
-            headerByte(c);
+            headerByte(bytes[i]);
             continue;
         }
+        if (_matched == 0) {  // content up to a byte that may start a delimiter changes nothing
+            i = firstOf(bytes, i, std::string_view(_delimiter.data(), 1));
+            if (i == bytes.size()) {
+                return;
+            }
+        }
+        const char c = bytes[i];
         while (_matched > 0 && c != _delimiter[_matched]) {
             _matched = _fail[_matched];
         }

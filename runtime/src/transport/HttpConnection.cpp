@@ -117,6 +117,42 @@ bool transportOwned(std::string_view name)
            fieldNameEquals(name, "via") || fieldNameEquals(name, "forwarded");
 }
 
+// Fields in which proxies tell a backend about the client and the original request, beside the
+// ones the gateway writes itself: frameworks take the scheme from them (Rack, Spring:
+// X-Forwarded-Ssl, X-Forwarded-Scheme, Front-End-Https), the port and path prefix of the links
+// they build (X-Forwarded-Port, X-Forwarded-Prefix), the client's address (X-Real-IP,
+// True-Client-IP, ...) or even the path to serve (X-Original-URL, X-Rewrite-URL). Sent by a
+// client they are lies, so they are passed on only from a trusted proxy, as Forwarded is.
+bool proxyInformationField(std::string_view name) noexcept
+{
+    switch (name.size()) {
+        case 9:
+            return fieldNameEquals(name, "x-real-ip") || fieldNameEquals(name, "client-ip");
+        case 11:
+            return fieldNameEquals(name, "x-client-ip") || fieldNameEquals(name, "x-forwarded");
+        case 12:
+            return fieldNameEquals(name, "x-url-scheme");
+        case 13:
+            return fieldNameEquals(name, "x-rewrite-url") || fieldNameEquals(name, "forwarded-for");
+        case 14:
+            return fieldNameEquals(name, "x-forwarded-by") || fieldNameEquals(name, "true-client-ip") ||
+                   fieldNameEquals(name, "x-original-url");
+        case 15:
+            return fieldNameEquals(name, "x-forwarded-ssl") || fieldNameEquals(name, "x-forwarded-uri") ||
+                   fieldNameEquals(name, "front-end-https");
+        case 16:
+            return fieldNameEquals(name, "x-forwarded-port") || fieldNameEquals(name, "cf-connecting-ip") ||
+                   fieldNameEquals(name, "fastly-client-ip") || fieldNameEquals(name, "x-originating-ip");
+        case 18:
+            return fieldNameEquals(name, "x-forwarded-scheme") || fieldNameEquals(name, "x-forwarded-prefix") ||
+                   fieldNameEquals(name, "x-forwarded-server");
+        case 19:
+            return fieldNameEquals(name, "x-cluster-client-ip");
+        default:
+            return false;
+    }
+}
+
 // A name with '_' that reads as a framing, hop-by-hop or forwarding field once '_' is taken for
 // '-' ("X_Forwarded_For", "Transfer_Encoding"). CGI-style servers (PHP, WSGI, Rack) map both
 // spellings to one variable (HTTP_X_FORWARDED_FOR), so such a field would stand in for the one
@@ -130,7 +166,7 @@ bool underscoreLookAlike(std::string_view name)
     char dashed[kLongestOwnedName];
     std::replace_copy(name.begin(), name.end(), dashed, '_', '-');
     std::string_view text(dashed, name.size());
-    return transportOwned(text) || http::isHopByHopName(text);
+    return transportOwned(text) || http::isHopByHopName(text) || proxyInformationField(text);
 }
 
 // X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override (Google, Microsoft and framework
@@ -936,6 +972,9 @@ void HttpConnection::routeAndRun()
             overridden = overridden || h.value != head().method;
             continue;
         }
+        if (proxyInformationField(h.name) && !peerTrusted()) {
+            continue;
+        }
         ex.requestHeaders.add(h.name, h.value);
     }
     ex.owner = this;
@@ -1279,13 +1318,7 @@ void HttpConnection::buildUpstreamHead()
     h.append(" HTTP/1.1\r\n");
     appendHeader(h, "Host", _endpoint->hostHeader);
 
-    bool trusted = false;
-    for (const auto& cidr : _snapshot->trustedProxies) {
-        if (cidr.contains(_peer)) {
-            trusted = true;
-            break;
-        }
-    }
+    const bool trusted = peerTrusted();
     // Several field lines of a list header are one list, in order (RFC 9110 §5.3).
     std::string& priorFor = io().priorFor;
     std::string& priorVia = io().priorVia;
@@ -1448,6 +1481,16 @@ void HttpConnection::pumpRequestBody()
     } else if (_upstream->pending() > kHighWatermark) {
         _clientReadPaused = true;
     }
+}
+
+bool HttpConnection::peerTrusted() const
+{
+    for (const auto& cidr : _snapshot->trustedProxies) {
+        if (cidr.contains(_peer)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 MethodOverride HttpConnection::methodOverride() const

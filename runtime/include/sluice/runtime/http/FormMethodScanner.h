@@ -92,6 +92,9 @@ public:
 private:
     static constexpr std::size_t kMaxName = 16;
 
+    // Whether bytes up to the next separator change nothing: the value of another name, or the
+    // rest of a name that can no longer be `_method`.
+    bool ignoring() const noexcept;
     void take(char decoded) noexcept;
     void takeRaw(char raw) noexcept;
     void flushEscape() noexcept;

@@ -128,6 +128,7 @@ private:
     void takeBodyInHand();
     void pumpRequestBody();
     MethodOverride methodOverride() const;  // the API's, else the gateway's
+    bool peerTrusted() const;               // the client is in http.trusted_proxies
     bool startFormScan(std::string_view early);
     std::string_view chooseFormScan();
     bool formBodyAllowed(std::string_view bytes);
