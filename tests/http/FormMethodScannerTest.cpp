@@ -132,6 +132,10 @@ TEST_CASE("form method: other names and long values")
     CHECK_FALSE(overrides(std::string(40, 'a') + "_method=DELETE"));
     CHECK_FALSE(overrides(""));
     CHECK_FALSE(overrides("&&=&"));
+    // The rest of a name that can no longer be `_method` is skipped up to its '=' (and no
+    // further): the value that follows is still read.
+    CHECK_FALSE(overrides("_method[x]=POST&a=1"));
+    CHECK(overrides("_method[x]=DELETE;a=1"));
     CHECK(overrides("_method=" + std::string(40, 'P')));
     // A method longer than any value kept: every `_method` value differs from it.
     const std::string longMethod(20, 'X');
@@ -233,7 +237,8 @@ TEST_CASE("form method: a multipart part whose headers name _method overrides, w
 
 TEST_CASE("form method: a multipart name encoded as parsers decode it overrides")
 {
-    // Each of these is read as `_method` by Tomcat 10.1's multipart parser (checked with it).
+    // Each of these up to the continuations is read as `_method` by Tomcat 10.1's multipart
+    // parser (checked with it), except the lower-case 'q' and ".method", which are read loosely.
     CHECK(multipartOverrides(part("form-data; name*=UTF-8''%5Fmethod", "DELETE") + kClose));
     CHECK(multipartOverrides(part("form-data; NAME*=utf-8'en'%5F%6Dethod", "DELETE") + kClose));
     CHECK(multipartOverrides(part("form-data; name*=\"UTF-8''%5fmethod\"", "DELETE") + kClose));
@@ -249,7 +254,29 @@ TEST_CASE("form method: a multipart name encoded as parsers decode it overrides"
     CHECK(multipartOverrides(part("form-data; name*=UTF-16BE''%00%5F%00m%00e%00t%00h%00o%00d", "DELETE") + kClose));
     CHECK(multipartOverrides(part("form-data; name=\"=?UTF-16BE?B?AF8AbQBlAHQAaABvAGQ=?=\"", "DELETE") + kClose));
     CHECK(multipartOverrides(part("form-data; name=\"=?IBM037?Q?=6D=94=85=A3=88=96=84?=\"", "DELETE") + kClose));
-    // RFC 2231 continuations, which Go joins.
+    // An unfinished encoded word before the real one (Tomcat reads the first as it is).
+    CHECK(multipartOverrides(part("form-data; x=\"=?UTF-8?Q?\";name=\"=?UTF-8?B?X21ldGhvZA==?=\"", "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; x==?UTF-8?Q?a;name==?UTF-16BE?B?AF8AbQBlAHQAaABvAGQ=?=", "DELETE") +
+                             kClose));
+    CHECK(
+        multipartOverrides("--XyZ\r\nX-A: =?UTF-8?Q?\r\nContent-Disposition: form-data; "
+                           "name=\"=?UTF-16BE?B?AF8AbQBlAHQAaABvAGQ=?=\"\r\n\r\nDELETE\r\n" +
+                           kClose));
+    // White space Tomcat trims or unfolds around an extended name, and escapes it reads loosely
+    // ('%' and any two characters, a non-ASCII one by its low 7 bits).
+    const std::string wide = "UTF-16BE''%00%5F%00m%00e%00t%00h%00o%00d";
+    CHECK(multipartOverrides(part("form-data; name*\r\n =" + wide, "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name*=\r\n\t" + wide, "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name*\x1f=" + wide, "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name*\xe3\x80\x80=" + wide, "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name*=UTF-8''%5\xc3\x86method", "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name*=UTF-8''%5\xc6method", "DELETE") + kClose));
+    CHECK(multipartOverrides(part("form-data; name*=UTF-8''%\xb5"
+                                  "Fmethod",
+                                  "DELETE") +
+                             kClose));
+    CHECK(multipartOverrides(part("form-data; name*=UTF-8''%5", "DELETE") + kClose));
+    // RFC 2231 continuations of the name, which Go joins.
     CHECK(multipartOverrides(part("form-data; name*0=\"_met\"; name*1=\"hod\"", "DELETE") + kClose));
     CHECK(multipartOverrides(part("form-data; name*0*=UTF-8''%5Fmet; name*1*=hod", "DELETE") + kClose));
 }
@@ -265,9 +292,19 @@ TEST_CASE("form method: encoded multipart names that name something else pass")
                                    kClose));
     CHECK_FALSE(multipartOverrides(part("form-data; name*=UTF-8''%5Fmetho", "DELETE") + kClose));
     CHECK_FALSE(multipartOverrides(part("form-data; name=\"=?UTF-8?B?bWV0aG9k?=\"", "DELETE") + kClose));
-    // A '*' or "=?" that starts no extended value or encoded word.
+    // A '*' or "=?" that starts no extended value or encoded word of the name.
     CHECK_FALSE(multipartOverrides(part("form-data; name=\"a*b\"; filename=\"x*=y\"", "1") + kClose));
     CHECK_FALSE(multipartOverrides(part("form-data; name=\"a\"; filename=\"=?x\"", "1") + kClose));
+    CHECK_FALSE(multipartOverrides(part("form-data; name=f; filename=\"2*3=6.txt\"", "1") + kClose));
+    CHECK_FALSE(multipartOverrides(part("form-data; name=f; filename=\"x*=it's.txt\"", "1") + kClose));
+    // A filename's own RFC 2231 forms (Python's email package splits long ones), and charsets
+    // Java names otherwise (Windows-31J is its Shift_JIS).
+    CHECK_FALSE(multipartOverrides(
+        part("form-data; name=f; filename*0*=utf-8''%C3%A4%C3%A4; filename*1*=%C3%A4.txt", "1") + kClose));
+    CHECK_FALSE(multipartOverrides(part("form-data; name=f; filename*=UTF-16''%00a", "1") + kClose));
+    CHECK_FALSE(multipartOverrides(part("form-data; name=f; filename=\"=?windows-31j?B?gqA=?=\"", "1") + kClose));
+    CHECK_FALSE(multipartOverrides(part("form-data; name=f; filename=\"=?cp1252?Q?caf=E9?=\"", "1") + kClose));
+    CHECK_FALSE(multipartOverrides(part("form-data; name*=UTF-8''caf%C3%A9", "1") + kClose));
 }
 
 TEST_CASE("form method: multipart bodies that do not override")

@@ -53,12 +53,15 @@ bool endsName(char c) noexcept { return c == '[' || c == ']' || c == '\0'; }
 bool asciiCompatibleCharsetName(std::string_view charset) noexcept
 {
     static constexpr std::string_view kCompatible[] = {
-        "utf-8",        "utf8",         "us-ascii",     "ascii",        "iso-8859-1",   "iso-8859-2",   "iso-8859-3",
-        "iso-8859-4",   "iso-8859-5",   "iso-8859-6",   "iso-8859-7",   "iso-8859-8",   "iso-8859-9",   "iso-8859-10",
-        "iso-8859-13",  "iso-8859-14",  "iso-8859-15",  "iso-8859-16",  "latin1",       "windows-1250", "windows-1251",
-        "windows-1252", "windows-1253", "windows-1254", "windows-1255", "windows-1256", "windows-1257", "windows-1258",
-        "koi8-r",       "koi8-u",       "euc-jp",       "euc-kr",       "gb2312",       "gbk",          "gb18030",
-        "big5",         "shift_jis"};
+        "utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "iso-8859-2", "iso-8859-3", "iso-8859-4", "iso-8859-5",
+        "iso-8859-6", "iso-8859-7", "iso-8859-8", "iso-8859-9", "iso-8859-10", "iso-8859-13", "iso-8859-14",
+        "iso-8859-15", "iso-8859-16", "latin1", "windows-1250", "windows-1251", "windows-1252", "windows-1253",
+        "windows-1254", "windows-1255", "windows-1256", "windows-1257", "windows-1258", "koi8-r", "koi8-u", "euc-jp",
+        "euc-kr", "gb2312", "gbk", "gb18030", "big5", "shift_jis",
+        // Names Java (Tomcat) and Windows clients use for some of the same and their kin.
+        "windows-31j", "ms932", "cp932", "sjis", "x-sjis", "shift-jis", "cp936", "ms936", "cp949", "ms949", "cp950",
+        "ms950", "big5-hkscs", "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258",
+        "iso8859_1", "iso8859-1", "iso_8859-1", "windows-874", "tis-620"};
     for (std::string_view known : kCompatible) {
         if (fieldNameEquals(charset, known)) {
             return true;
@@ -89,18 +92,28 @@ int base64Value(char c) noexcept
 
 bool isDigit(char c) noexcept { return c >= '0' && c <= '9'; }
 
-// The position of the first of `any` in `bytes` at or after `from`, or bytes.size().
-std::size_t firstOf(std::string_view bytes, std::size_t from, std::string_view any) noexcept
-{
-    const char* begin = bytes.data() + from;
-    std::size_t length = bytes.size() - from;
-    for (char c : any) {
-        if (const void* found = std::memchr(begin, c, length)) {
-            length = static_cast<std::size_t>(static_cast<const char*>(found) - begin);
+// The next position of one byte in a text (its size when there is none), searched for again only
+// once passed: a scan that asks at growing positions reads every byte at most once.
+class NextByte {
+public:
+    explicit NextByte(char c) noexcept : _byte(c) {}
+
+    std::size_t at(std::string_view text, std::size_t from) noexcept
+    {
+        if (!_known || _at < from) {
+            const void* found = std::memchr(text.data() + from, _byte, text.size() - from);
+            _at = found != nullptr ? static_cast<std::size_t>(static_cast<const char*>(found) - text.data())
+                                   : text.size();
+            _known = true;
         }
+        return _at;
     }
-    return from + length;
-}
+
+private:
+    char _byte;
+    std::size_t _at = 0;
+    bool _known = false;
+};
 
 }  // namespace
 
@@ -210,11 +223,18 @@ bool FormMethodScanner::ignoring() const noexcept
 
 void FormMethodScanner::feed(std::string_view bytes) noexcept
 {
+    NextByte ampersand('&');
+    NextByte semicolon(';');
+    NextByte equals('=');
     for (std::size_t i = 0; i < bytes.size(); ++i) {
         if (ignoring()) {
             // Nothing before the next separator can change the answer: skip it at memchr speed
             // (a byte-wise look at a 10 KiB value cost about as much as proxying the request).
-            i = firstOf(bytes, i, _inValue ? std::string_view("&;") : std::string_view("&;="));
+            const std::size_t from = i;
+            i = std::min(ampersand.at(bytes, from), semicolon.at(bytes, from));
+            if (!_inValue) {
+                i = std::min(i, equals.at(bytes, from));
+            }
             if (i == bytes.size()) {
                 return;
             }
@@ -356,6 +376,7 @@ void PartHeaderReader::push(char c) noexcept
     _found = _raw.push(c) || _found;
     pushPercent(c);
     pushExtended(c);
+    trackToken(c);
     pushWord(c);
 }
 
@@ -385,13 +406,38 @@ void PartHeaderReader::pushPercent(char c) noexcept
     _found = _percentDecoded.push(c) || _found;
 }
 
+// Whitespace as Tomcat trims it around parameter names and values (Character.isWhitespace, with
+// folded lines unfolded), and any byte of a non-ASCII character, which a header decoder may read
+// as one of those.
+bool PartHeaderReader::looseSpace(char c) noexcept
+{
+    const auto u = static_cast<unsigned char>(c);
+    return u == ' ' || (u >= 0x09 && u <= 0x0D) || (u >= 0x1C && u <= 0x1F) || u >= 0x80;
+}
+
+void PartHeaderReader::trackToken(char c) noexcept
+{
+    const bool wordByte =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || isDigit(c) || c == '-' || c == '_' || c == '.';
+    if (!wordByte) {
+        _tokenLength = 0;
+        return;
+    }
+    if (_tokenLength < sizeof _token) {
+        _token[_tokenLength] = static_cast<char>(c | 0x20);
+    }
+    if (_tokenLength <= sizeof _token) {
+        ++_tokenLength;
+    }
+}
+
 void PartHeaderReader::pushExtended(char c) noexcept
 {
     switch (_extended) {
         case Extended::None:
             break;
         case Extended::Star:
-            if (isSpace(c) || c == '*') {
+            if (looseSpace(c) || c == '*') {
                 return;
             }
             if (c == '=') {
@@ -406,10 +452,7 @@ void PartHeaderReader::pushExtended(char c) noexcept
             _extended = Extended::None;
             break;
         case Extended::StarDigits:
-            if (isDigit(c) || isSpace(c)) {
-                return;
-            }
-            if (c == '*') {
+            if (isDigit(c) || looseSpace(c) || c == '*') {
                 return;  // "*0*=": an extended continuation
             }
             if (c == '=') {
@@ -418,7 +461,7 @@ void PartHeaderReader::pushExtended(char c) noexcept
             _extended = Extended::None;
             break;
         case Extended::Equals:
-            if (isSpace(c)) {
+            if (looseSpace(c)) {
                 return;
             }
             _extended = Extended::Charset;
@@ -429,7 +472,8 @@ void PartHeaderReader::pushExtended(char c) noexcept
         case Extended::Charset:
             if (c == '\'') {
                 _found = _found || !(_extendedCharset.empty() || _extendedCharset.asciiCompatible());
-                _extended = Extended::None;
+                _extended = Extended::Value;
+                _valueEscape = 0;
                 return;
             }
             if (c == ';' || c == '"' || c == '\r' || c == '\n' || !_extendedCharset.push(c)) {
@@ -437,8 +481,22 @@ void PartHeaderReader::pushExtended(char c) noexcept
                 break;
             }
             return;
+        case Extended::Value:
+            // Tomcat decodes "%" and any two characters, a non-hex one as 0 and a non-ASCII one
+            // by its low 7 bits: only plain escapes read as the %XX view does.
+            if (c == ';' || c == '"' || c == '\r' || c == '\n') {
+                _found = _found || _valueEscape > 0;
+                _extended = Extended::None;
+                break;
+            }
+            if (static_cast<unsigned char>(c) >= 0x80 || (_valueEscape > 0 && hexValue(c) < 0)) {
+                _found = true;
+            }
+            _valueEscape = c == '%' && _valueEscape == 0 ? 2 : std::max(_valueEscape - 1, 0);
+            return;
     }
-    if (c == '*') {
+    if (c == '*' && _tokenLength == 4 && std::string_view(_token, 4) == "name") {
+        // "name*": only the name parameter makes a form field (Tomcat; a filename* does not).
         _extended = Extended::Star;
     }
 }
@@ -489,6 +547,12 @@ void PartHeaderReader::pushWord(char c) noexcept
             if (c == '?') {
                 _word = Word::None;  // the end, "?="
                 return;
+            }
+            if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '"' || c == ';') {
+                // Not a word after all: decoders split words at white space and parameter values
+                // end here, so a word may start right after.
+                _word = Word::None;
+                break;
             }
             decodeWord(c);
             return;
@@ -598,10 +662,11 @@ void MultipartMethodScanner::feed(std::string_view bytes) noexcept
             continue;
         }
         if (_matched == 0) {  // content up to a byte that may start a delimiter changes nothing
-            i = firstOf(bytes, i, std::string_view(_delimiter.data(), 1));
-            if (i == bytes.size()) {
+            const void* next = std::memchr(bytes.data() + i, _delimiter[0], bytes.size() - i);
+            if (next == nullptr) {
                 return;
             }
+            i = static_cast<std::size_t>(static_cast<const char*>(next) - bytes.data());
         }
         const char c = bytes[i];
         while (_matched > 0 && c != _delimiter[_matched]) {

@@ -121,33 +121,49 @@ bool transportOwned(std::string_view name)
 // ones the gateway writes itself: frameworks take the scheme from them (Rack, Spring:
 // X-Forwarded-Ssl, X-Forwarded-Scheme, Front-End-Https), the port and path prefix of the links
 // they build (X-Forwarded-Port, X-Forwarded-Prefix), the client's address (X-Real-IP,
-// True-Client-IP, ...) or even the path to serve (X-Original-URL, X-Rewrite-URL). Sent by a
-// client they are lies, so they are passed on only from a trusted proxy, as Forwarded is.
+// True-Client-IP, Proxy-Client-IP, ...), the client certificate a TLS-terminating proxy verified
+// (X-SSL-Client-Cert, X-SSL-Client-Verify, Envoy's X-Forwarded-Client-Cert, ...) or even the
+// path and method to serve (X-Original-URL, X-Rewrite-URL, X-Forwarded-Method). Sent by a client
+// they are lies, so they are passed on only from a trusted proxy, as Forwarded is.
 bool proxyInformationField(std::string_view name) noexcept
 {
     switch (name.size()) {
         case 9:
             return fieldNameEquals(name, "x-real-ip") || fieldNameEquals(name, "client-ip");
+        case 10:
+            return fieldNameEquals(name, "x-ssl-cert");
         case 11:
-            return fieldNameEquals(name, "x-client-ip") || fieldNameEquals(name, "x-forwarded");
+            return fieldNameEquals(name, "x-client-ip") || fieldNameEquals(name, "x-forwarded") ||
+                   fieldNameEquals(name, "x-client-dn");
         case 12:
             return fieldNameEquals(name, "x-url-scheme");
         case 13:
-            return fieldNameEquals(name, "x-rewrite-url") || fieldNameEquals(name, "forwarded-for");
+            return fieldNameEquals(name, "x-rewrite-url") || fieldNameEquals(name, "forwarded-for") ||
+                   fieldNameEquals(name, "x-client-cert");
         case 14:
             return fieldNameEquals(name, "x-forwarded-by") || fieldNameEquals(name, "true-client-ip") ||
-                   fieldNameEquals(name, "x-original-url");
+                   fieldNameEquals(name, "x-original-url") || fieldNameEquals(name, "x-original-uri");
         case 15:
             return fieldNameEquals(name, "x-forwarded-ssl") || fieldNameEquals(name, "x-forwarded-uri") ||
-                   fieldNameEquals(name, "front-end-https");
+                   fieldNameEquals(name, "front-end-https") || fieldNameEquals(name, "proxy-client-ip") ||
+                   fieldNameEquals(name, "x-client-verify") || fieldNameEquals(name, "x-ssl-client-dn");
         case 16:
             return fieldNameEquals(name, "x-forwarded-port") || fieldNameEquals(name, "cf-connecting-ip") ||
-                   fieldNameEquals(name, "fastly-client-ip") || fieldNameEquals(name, "x-originating-ip");
+                   fieldNameEquals(name, "fastly-client-ip") || fieldNameEquals(name, "x-originating-ip") ||
+                   fieldNameEquals(name, "x-arr-clientcert");
+        case 17:
+            return fieldNameEquals(name, "x-original-method") || fieldNameEquals(name, "x-ssl-client-cert") ||
+                   fieldNameEquals(name, "x-ssl-client-s-dn");
         case 18:
             return fieldNameEquals(name, "x-forwarded-scheme") || fieldNameEquals(name, "x-forwarded-prefix") ||
-                   fieldNameEquals(name, "x-forwarded-server");
+                   fieldNameEquals(name, "x-forwarded-server") || fieldNameEquals(name, "x-forwarded-method") ||
+                   fieldNameEquals(name, "wl-proxy-client-ip");
         case 19:
-            return fieldNameEquals(name, "x-cluster-client-ip");
+            return fieldNameEquals(name, "x-cluster-client-ip") || fieldNameEquals(name, "x-ssl-client-verify");
+        case 20:
+            return fieldNameEquals(name, "x-forwarded-protocol");
+        case 23:
+            return fieldNameEquals(name, "x-forwarded-client-cert");
         default:
             return false;
     }
@@ -206,8 +222,8 @@ bool queryMethodParameter(std::string_view piece, std::string_view method, bool&
 
 // A `_method` query parameter naming another method than `method` (Spring's
 // HiddenHttpMethodFilter, Laravel and Symfony read it from the query too, upper-cased). Pairs
-// are separated by '&', and by ';' where PHP's arg_separator.input says so: each '&' pair is read
-// whole and in its ';' pieces. With `kept`, the query without the '&' pairs holding such a
+// end at '&', and at ';' where PHP's arg_separator.input says so (read with '&' alone, a value
+// such as "POST;x" names no method). With `kept`, the query without the '&' pairs holding such a
 // parameter is written there.
 bool queryOverridesMethod(std::string_view query, std::string_view method, std::string* kept)
 {
@@ -219,13 +235,11 @@ bool queryOverridesMethod(std::string_view query, std::string_view method, std::
             end = query.size();
         }
         const std::string_view pair = query.substr(start, end - start);
-        bool isOverride = queryMethodParameter(pair, method, overrides);
-        if (pair.find(';') != std::string_view::npos) {
-            for (std::size_t from = 0; from <= pair.size();) {
-                const std::size_t to = std::min(pair.find(';', from), pair.size());
-                isOverride = queryMethodParameter(pair.substr(from, to - from), method, overrides) || isOverride;
-                from = to + 1;
-            }
+        bool isOverride = false;
+        for (std::size_t from = 0; from <= pair.size();) {
+            const std::size_t to = std::min(pair.find(';', from), pair.size());
+            isOverride = queryMethodParameter(pair.substr(from, to - from), method, overrides) || isOverride;
+            from = to + 1;
         }
         if (kept != nullptr && !isOverride && !pair.empty()) {
             if (!kept->empty()) {

@@ -156,7 +156,9 @@ public:
     bool namesMethod() const noexcept { return _found; }
 
 private:
+    static bool looseSpace(char c) noexcept;
     void pushPercent(char c) noexcept;
+    void trackToken(char c) noexcept;
     void pushExtended(char c) noexcept;
     void pushWord(char c) noexcept;
     void decodeWord(char c) noexcept;
@@ -169,10 +171,17 @@ private:
     int _escape = 0;  // %XX: 1 after '%', 2 after a hex digit
     char _escapeDigit = 0;
 
-    // RFC 2231: "*=" then charset'language'value; "*0=" or "*0*=" a continuation (StarDigits).
-    enum class Extended { None, Star, StarDigits, Equals, Charset };
+    // The word being read (letters, digits, '-', '_', '.'), lower-cased: its first bytes and its
+    // length (up to one more than kept), to tell a `name` parameter from `filename`.
+    char _token[4] = {};
+    std::size_t _tokenLength = 0;
+
+    // RFC 2231 on the name parameter: "name*=" then charset'language'value; "name*0=" or
+    // "name*0*=" a continuation (StarDigits).
+    enum class Extended { None, Star, StarDigits, Equals, Charset, Value };
     Extended _extended = Extended::None;
     CharsetName _extendedCharset;
+    int _valueEscape = 0;  // bytes still due after a '%' in the value
 
     // RFC 2047: =?charset?B|Q?text?=
     enum class Word { None, Equals, Charset, Encoding, EncodingEnd, Text };
