@@ -153,6 +153,28 @@ bool isMethodParameterName(std::string_view decodedName) noexcept
     return matched == kName.size();
 }
 
+HexEscape::Step HexEscape::take(char c) noexcept
+{
+    if (hexValue(c) < 0) {
+        return Step::Broken;
+    }
+    if (_length == 1) {
+        _read[1] = c;
+        _length = 2;
+        return Step::Continued;
+    }
+    _value = static_cast<char>(hexValue(_read[1]) * 16 + hexValue(c));
+    _length = 0;
+    return Step::Completed;
+}
+
+std::string_view HexEscape::abandon() noexcept
+{
+    const std::string_view read(_read, _length);
+    _length = 0;
+    return read;
+}
+
 void OverrideValue::clear() noexcept
 {
     _length = 0;
@@ -218,7 +240,7 @@ bool FormMethodScanner::isFormContentType(std::string_view contentType) noexcept
 
 bool FormMethodScanner::ignoring() const noexcept
 {
-    return _escape == 0 && (_inValue ? !_capturing : (_nameCut || _nameTooLong));
+    return !_escape.active() && (_inValue ? !_capturing : (_nameCut || _nameTooLong));
 }
 
 void FormMethodScanner::feed(std::string_view bytes) noexcept
@@ -240,31 +262,26 @@ void FormMethodScanner::feed(std::string_view bytes) noexcept
             }
         }
         const char c = bytes[i];
-        if (_escape == 1 && hexValue(c) >= 0) {
-            _escapeDigit = c;
-            _escape = 2;
-            continue;
+        if (_escape.active()) {
+            switch (_escape.take(c)) {
+                case HexEscape::Step::Continued:
+                    continue;
+                case HexEscape::Step::Completed:
+                    take(_escape.value());
+                    continue;
+                case HexEscape::Step::Broken:
+                    flushEscape();  // not an escape: the frameworks keep such bytes as they are
+                    break;
+            }
         }
-        if (_escape == 2 && hexValue(c) >= 0) {
-            _escape = 0;
-            take(static_cast<char>(hexValue(_escapeDigit) * 16 + hexValue(c)));
-            continue;
-        }
-        flushEscape();  // not an escape: the frameworks keep such bytes as they are
         takeRaw(c);
     }
 }
 
 void FormMethodScanner::flushEscape() noexcept
 {
-    if (_escape == 0) {
-        return;
-    }
-    const bool digit = _escape == 2;
-    _escape = 0;
-    take('%');
-    if (digit) {
-        take(_escapeDigit);
+    for (char raw : _escape.abandon()) {
+        take(raw);
     }
 }
 
@@ -276,7 +293,7 @@ void FormMethodScanner::takeRaw(char raw) noexcept
             endPair();
             return;
         case '%':
-            _escape = 1;
+            _escape.start('%');
             return;
         case '+':
             take(' ');
@@ -382,25 +399,22 @@ void PartHeaderReader::push(char c) noexcept
 
 void PartHeaderReader::pushPercent(char c) noexcept
 {
-    if (_escape == 1 && hexValue(c) >= 0) {
-        _escapeDigit = c;
-        _escape = 2;
-        return;
-    }
-    if (_escape == 2 && hexValue(c) >= 0) {
-        _escape = 0;
-        _found = _percentDecoded.push(static_cast<char>(hexValue(_escapeDigit) * 16 + hexValue(c))) || _found;
-        return;
-    }
-    if (_escape > 0) {  // no escape: its bytes stay as they are
-        _found = _percentDecoded.push('%') || _found;
-        if (_escape == 2) {
-            _found = _percentDecoded.push(_escapeDigit) || _found;
+    if (_escape.active()) {
+        switch (_escape.take(c)) {
+            case HexEscape::Step::Continued:
+                return;
+            case HexEscape::Step::Completed:
+                _found = _percentDecoded.push(_escape.value()) || _found;
+                return;
+            case HexEscape::Step::Broken:
+                for (char raw : _escape.abandon()) {  // no escape: its bytes stay as they are
+                    _found = _percentDecoded.push(raw) || _found;
+                }
+                break;
         }
-        _escape = 0;
     }
     if (c == '%') {
-        _escape = 1;
+        _escape.start('%');
         return;
     }
     _found = _percentDecoded.push(c) || _found;
@@ -538,7 +552,7 @@ void PartHeaderReader::pushWord(char c) noexcept
                 _word = Word::Text;
                 _bits = 0;
                 _bitCount = 0;
-                _wordEscape = 0;
+                _wordEscape.abandon();
                 return;
             }
             _word = Word::None;
@@ -580,19 +594,20 @@ void PartHeaderReader::decodeWord(char c) noexcept
         }
         return;
     }
-    if (_wordEscape == 1 && hexValue(c) >= 0) {
-        _wordEscapeDigit = c;
-        _wordEscape = 2;
-        return;
+    if (_wordEscape.active()) {
+        switch (_wordEscape.take(c)) {
+            case HexEscape::Step::Continued:
+                return;
+            case HexEscape::Step::Completed:
+                _found = _wordsDecoded.push(_wordEscape.value()) || _found;
+                return;
+            case HexEscape::Step::Broken:
+                _wordEscape.abandon();  // decoders drop it
+                break;
+        }
     }
-    if (_wordEscape == 2 && hexValue(c) >= 0) {
-        _wordEscape = 0;
-        _found = _wordsDecoded.push(static_cast<char>(hexValue(_wordEscapeDigit) * 16 + hexValue(c))) || _found;
-        return;
-    }
-    _wordEscape = 0;
     if (c == '=') {
-        _wordEscape = 1;
+        _wordEscape.start('=');
         return;
     }
     _found = _wordsDecoded.push(c == '_' ? ' ' : c) || _found;

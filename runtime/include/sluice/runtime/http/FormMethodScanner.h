@@ -29,6 +29,30 @@ bool isMethodParameterName(std::string_view decodedName) noexcept;
 // a '%' that starts no escape kept as it is.
 std::string decodeFormComponent(std::string_view in);
 
+// A two-hex-digit escape (%5F, or Q-encoding's =5F) as it streams, once its introducer is read.
+class HexEscape {
+public:
+    enum class Step { Continued, Completed, Broken };
+
+    void start(char introducer) noexcept
+    {
+        _read[0] = introducer;
+        _length = 1;
+    }
+    bool active() const noexcept { return _length > 0; }
+    // What `c` does to the escape: continues it, completes it (value() is then the byte it
+    // stands for), or breaks it (it stays as it was, for abandon()).
+    Step take(char c) noexcept;
+    char value() const noexcept { return _value; }
+    // The bytes read of a broken escape ("%" or "%5"); the escape ends.
+    std::string_view abandon() noexcept;
+
+private:
+    char _read[2] = {};
+    std::size_t _length = 0;
+    char _value = 0;
+};
+
 // The value of one `_method` parameter, kept up to a bound: a longer one is no method.
 class OverrideValue {
 public:
@@ -109,8 +133,7 @@ private:
     OverrideValue _value;
     bool _inValue = false;
     bool _capturing = false;  // the current pair's name is `_method`
-    int _escape = 0;          // 1: a '%' read, 2: and one hex digit
-    char _escapeDigit = 0;
+    HexEscape _escape;
 };
 
 // The last bytes of a text as it streams, to find "_method" or ".method" (PHP reads '.' as '_').
@@ -168,8 +191,7 @@ private:
     MethodNameWindow _percentDecoded;
     MethodNameWindow _wordsDecoded;
 
-    int _escape = 0;  // %XX: 1 after '%', 2 after a hex digit
-    char _escapeDigit = 0;
+    HexEscape _escape;  // %XX
 
     // The word being read (letters, digits, '-', '_', '.'), lower-cased: its first bytes and its
     // length (up to one more than kept), to tell a `name` parameter from `filename`.
@@ -190,8 +212,7 @@ private:
     bool _base64 = false;
     unsigned _bits = 0;  // base64 bits not yet a byte
     int _bitCount = 0;
-    int _wordEscape = 0;  // Q's =XX, as _escape
-    char _wordEscapeDigit = 0;
+    HexEscape _wordEscape;  // Q's =XX
 };
 
 // multipart/* (RFC 7578 and RFC 2046; Rack parses mixed and related too). The parsers of the
