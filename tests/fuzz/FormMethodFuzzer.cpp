@@ -3,10 +3,11 @@
 // the boundary "XyZ"), one choosing where the body is split, then the body. Invariants: any split
 // gives the answer of the body fed whole, and that answer is the one of a plain reading of the
 // whole body without the streaming scanners' state machines and bounds: for urlencoded, split on
-// '&' and ';', decodeFormComponent, compare; for multipart, string searches for delimiters, empty lines
-// and the two names, in each header block as it is and with its %XX escapes decoded. The
-// multipart scanner also decodes RFC 2047 encoded words and checks RFC 2231 charsets: so its
-// answer must include the reference's, and equal it in a body without "=?" or '*'.
+// '&' and ';', decodeFormComponent, compare; for multipart, string searches for delimiters, empty
+// lines and the two names, in each header block as it is, with its %XX escapes decoded, and with
+// its encoded words decoded where all are well-formed. The multipart scanner reads more than that
+// (loose encoded words, RFC 2231 charsets): so its answer must include the reference's, and equal
+// it in a body without "=?" or '*'.
 
 #include "FuzzTarget.h"
 
@@ -15,6 +16,7 @@
 #include <strings.h>
 
 #include <cctype>
+#include <optional>
 #include <string>
 
 namespace sluice::fuzz {
@@ -68,6 +70,78 @@ bool namesMethod(std::string_view text)
     return text.find("_method") != std::string_view::npos || text.find(".method") != std::string_view::npos;
 }
 
+int base64Digit(char c)
+{
+    static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const std::size_t at = kAlphabet.find(c);
+    return at == std::string_view::npos ? -1 : static_cast<int>(at);
+}
+
+// The RFC 2047 encoded words of a header block, decoded and joined, when every "=?" in it starts
+// a well-formed one (=?charset?B|Q?text?= with a token charset and text of the encoding's own
+// characters); nullopt otherwise, as the scanner's looser reading is not modelled here.
+// `foreign` is set when a word names a charset that is not ASCII-compatible.
+std::optional<std::string> strictEncodedWords(std::string_view block, bool& foreign)
+{
+    std::string out;
+    std::size_t at = block.find("=?");
+    while (at != std::string_view::npos) {
+        std::size_t i = at + 2;
+        const std::size_t charsetStart = i;
+        while (i < block.size() &&
+               (std::isalnum(static_cast<unsigned char>(block[i])) != 0 || block[i] == '-' || block[i] == '_')) {
+            ++i;
+        }
+        const std::string_view charset = block.substr(charsetStart, i - charsetStart);
+        if (charset.empty() || charset.size() > 40 || i + 2 >= block.size() || block[i] != '?' ||
+            std::string_view("BbQq").find(block[i + 1]) == std::string_view::npos || block[i + 2] != '?') {
+            return std::nullopt;
+        }
+        const bool base64 = block[i + 1] == 'B' || block[i + 1] == 'b';
+        const std::size_t textStart = i + 3;
+        const std::size_t textEnd = block.find('?', textStart);
+        if (textEnd == std::string_view::npos || textEnd + 1 >= block.size() || block[textEnd + 1] != '=') {
+            return std::nullopt;
+        }
+        foreign = foreign || !runtime::http::BodyMethodScanner::asciiCompatibleCharset("text/plain; charset=" +
+                                                                                       std::string(charset));
+        const std::string_view text = block.substr(textStart, textEnd - textStart);
+        unsigned bits = 0;
+        int count = 0;
+        for (std::size_t k = 0; k < text.size(); ++k) {
+            const char c = text[k];
+            if (base64) {
+                if (c == '=') {
+                    continue;
+                }
+                const int digit = base64Digit(c);
+                if (digit < 0) {
+                    return std::nullopt;
+                }
+                bits = ((bits << 6U) | static_cast<unsigned>(digit)) & 0xFFFFU;
+                count += 6;
+                if (count >= 8) {
+                    count -= 8;
+                    out.push_back(static_cast<char>((bits >> static_cast<unsigned>(count)) & 0xFFU));
+                }
+            } else if (c == '=') {
+                if (k + 2 >= text.size() || std::isxdigit(static_cast<unsigned char>(text[k + 1])) == 0 ||
+                    std::isxdigit(static_cast<unsigned char>(text[k + 2])) == 0) {
+                    return std::nullopt;
+                }
+                out.push_back(static_cast<char>(std::stoi(std::string(text.substr(k + 1, 2)), nullptr, 16)));
+                k += 2;
+            } else if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '"' || c == ';') {
+                return std::nullopt;
+            } else {
+                out.push_back(c == '_' ? ' ' : c);
+            }
+        }
+        at = block.find("=?", textEnd + 1);  // "?=?" starts another
+    }
+    return out;
+}
+
 // The multipart reading of MultipartMethodScanner, on the whole body with plain searches: every
 // "--XyZ" starts a header block that runs to the first empty line (the delimiter's own line is
 // never empty; a line of '\r' only is); "_method" or ".method" inside one, as it is or with its
@@ -97,6 +171,11 @@ bool referenceMultipart(std::string_view body)
         }
         const std::string_view block = body.substr(start, end - start);
         if (namesMethod(block) || namesMethod(percentDecoded(block))) {
+            return true;
+        }
+        bool foreign = false;
+        const auto words = strictEncodedWords(block, foreign);
+        if (words && (foreign || namesMethod(*words))) {
             return true;
         }
         if (end >= body.size()) {
