@@ -431,9 +431,7 @@ bool PartHeaderReader::looseSpace(char c) noexcept
 
 void PartHeaderReader::trackToken(char c) noexcept
 {
-    const bool wordByte =
-        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || isDigit(c) || c == '-' || c == '_' || c == '.';
-    if (!wordByte) {
+    if (!sdk::isTokenChar(static_cast<unsigned char>(c))) {
         _tokenLength = 0;
         return;
     }
@@ -487,7 +485,7 @@ void PartHeaderReader::pushExtended(char c) noexcept
             if (c == '\'') {
                 _found = _found || !(_extendedCharset.empty() || _extendedCharset.asciiCompatible());
                 _extended = Extended::Value;
-                _valueEscape = 0;
+                _valueEscape.abandon();
                 return;
             }
             if (c == ';' || c == '"' || c == '\r' || c == '\n' || !_extendedCharset.push(c)) {
@@ -499,14 +497,17 @@ void PartHeaderReader::pushExtended(char c) noexcept
             // Tomcat decodes "%" and any two characters, a non-hex one as 0 and a non-ASCII one
             // by its low 7 bits: only plain escapes read as the %XX view does.
             if (c == ';' || c == '"' || c == '\r' || c == '\n') {
-                _found = _found || _valueEscape > 0;
+                _found = _found || !_valueEscape.abandon().empty();  // an escape cut short
                 _extended = Extended::None;
                 break;
             }
-            if (static_cast<unsigned char>(c) >= 0x80 || (_valueEscape > 0 && hexValue(c) < 0)) {
+            if (static_cast<unsigned char>(c) >= 0x80 ||
+                (_valueEscape.active() && _valueEscape.take(c) == HexEscape::Step::Broken)) {
                 _found = true;
+                _valueEscape.abandon();
+            } else if (c == '%' && !_valueEscape.active()) {
+                _valueEscape.start('%');
             }
-            _valueEscape = c == '%' && _valueEscape == 0 ? 2 : std::max(_valueEscape - 1, 0);
             return;
     }
     if (c == '*' && _tokenLength == 4 && std::string_view(_token, 4) == "name") {

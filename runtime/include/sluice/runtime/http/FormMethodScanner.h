@@ -9,8 +9,8 @@
 // Names are compared as the frameworks read them: percent-decoded, '+' as a space, as PHP
 // registers variables (leading spaces dropped, ' ' and '.' read as '_', cut at a NUL, and
 // `_method[...]` an array under the name `_method`) and as Rack 2 does (leading and trailing
-// brackets dropped). Pairs end at '&' or ';'. Values compare case-insensitively, as the frameworks upper-case them; an
-// empty or missing value counts as another method.
+// brackets dropped). Pairs end at '&' or ';'. Values compare case-insensitively, as the
+// frameworks upper-case them; an empty or missing value counts as another method.
 
 #include <cstddef>
 #include <memory>
@@ -169,10 +169,11 @@ private:
 // given as an RFC 2231 extended value (`name*=UTF-8''%5Fmethod`) or as RFC 2047 encoded words
 // (`name="=?UTF-8?B?X21ldGhvZA==?="`, several adjacent ones joined), and Go joins RFC 2231
 // continuations (`name*0="_met"; name*1="hod"`). So the names are also looked for in the block
-// with every %XX decoded, and in the decoded text of all its encoded words joined; an extended
-// value or encoded word in a charset that is not ASCII-compatible (UTF-16, EBCDIC: Java decodes
-// both), and any continuation, count as naming it. Read loosely, as the rest of the block is:
-// anywhere in it, whatever the parameter.
+// with every %XX decoded, and in the decoded text of all its encoded words joined, anywhere in
+// it, whatever the parameter; an encoded word in a charset that is not ASCII-compatible (UTF-16,
+// EBCDIC: Java decodes both) counts as naming it. RFC 2231 is judged on the `name` parameter
+// only (a filename makes no field): an extended value in such a charset, or with an escape
+// Tomcat reads otherwise, and any continuation count as naming it.
 class PartHeaderReader {
 public:
     void push(char c) noexcept;
@@ -193,8 +194,8 @@ private:
 
     HexEscape _escape;  // %XX
 
-    // The word being read (letters, digits, '-', '_', '.'), lower-cased: its first bytes and its
-    // length (up to one more than kept), to tell a `name` parameter from `filename`.
+    // The token being read (RFC 9110 tchar), lower-cased: its first bytes and its length (up to
+    // one more than kept), to tell a `name` parameter from `filename`.
     char _token[4] = {};
     std::size_t _tokenLength = 0;
 
@@ -203,7 +204,7 @@ private:
     enum class Extended { None, Star, StarDigits, Equals, Charset, Value };
     Extended _extended = Extended::None;
     CharsetName _extendedCharset;
-    int _valueEscape = 0;  // bytes still due after a '%' in the value
+    HexEscape _valueEscape;  // a '%' in the value
 
     // RFC 2047: =?charset?B|Q?text?=
     enum class Word { None, Equals, Charset, Encoding, EncodingEnd, Text };
