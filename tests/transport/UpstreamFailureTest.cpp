@@ -190,7 +190,8 @@ TEST_CASE("upstream: a POST is not retried after the backend read it and failed"
     auto post = client.exchange(bodyRequest("POST", "/svc/v1/order", "{\"qty\":1}"));
     REQUIRE_MESSAGE(post, client.error());
     CHECK(post->status == 502);
-    CHECK(post->errorCode() == 101503);
+    CHECK(post->errorCode() == 101502);  // the backend had the request: not "unreachable"
+    CHECK(contains(post->body, "closed the connection without answering"));
     CHECK(countMethod(a, "POST") + countMethod(b, "POST") == 1);
 
     RawClient empty(gw.port());
@@ -205,6 +206,22 @@ TEST_CASE("upstream: a POST is not retried after the backend read it and failed"
     REQUIRE_MESSAGE(r, get.error());
     CHECK(r->status == 502);
     CHECK(countMethod(a, "GET") + countMethod(b, "GET") == 2);
+}
+
+TEST_CASE("upstream: a retry does not move the rotation on, so a failing endpoint gets only its share of first attempts")
+{
+    ScriptedBackend broken(silentClose);
+    ScriptedBackend healthy(echo("healthy"));
+    SluicedProcess gw(oneApi("/svc", endpointList({broken.url(), healthy.url()}), kNoSuspension));
+    RawClient client(gw.port());
+    for (int i = 0; i < 6; ++i) {
+        auto r = client.exchange(getRequest("/svc/v1/r" + std::to_string(i)));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        CHECK(r->header("X-Backend") == "healthy");
+    }
+    CHECK(broken.requestCount() == 3);  // every other request, not every one
+    CHECK(healthy.requestCount() == 6);
 }
 
 TEST_CASE("upstream: retries is the number of extra attempts, each on another endpoint")
@@ -574,7 +591,7 @@ TEST_CASE("upstream: a backend that closes without answering is suspended like o
     auto closed = client.exchange(bodyRequest("POST", "/svc/v1/close", "x"));
     REQUIRE_MESSAGE(closed, client.error());
     CHECK(closed->status == 502);
-    CHECK(closed->errorCode() == 101503);
+    CHECK(closed->errorCode() == 101502);
     RawClient other(gw.port());
     auto next = other.exchange(getRequest("/svc/v1/ok"));
     REQUIRE_MESSAGE(next, other.error());
@@ -756,5 +773,56 @@ TEST_CASE("upstream: a short body read whole before the backend was contacted go
         REQUIRE_MESSAGE(r, client.error());
         CHECK(r->status == 200);
         CHECK(r->body == std::string(method) + " 0123456789");
+    }
+}
+
+TEST_CASE("upstream: a short body that came whole with the head is sent again as one read whole is")
+{
+    // Whether the body came in the head's packet or after it must not decide whether the request
+    // can go to another endpoint.
+    ScriptedBackend up([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, r.method + " " + r.body);
+        return reply;
+    });
+    SUBCASE("any method, when the first endpoint refuses the connection")
+    {
+        ClosedPort down;
+        SluicedProcess gw(oneApi("/svc", endpointList({down.url(), up.url()}), kNoSuspension));
+        for (const char* method : {"PUT", "POST", "PUT", "POST"}) {
+            CAPTURE(method);
+            RawClient client(gw.port());
+            auto r = client.exchange(std::string(method) + " /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789");
+            REQUIRE_MESSAGE(r, client.error());
+            CHECK(r->status == 200);
+            CHECK(r->body == std::string(method) + " 0123456789");
+        }
+        CHECK(up.requestCount() == 4);
+    }
+    SUBCASE("an idempotent one, when the first endpoint reads it and closes")
+    {
+        ScriptedBackend broken(silentClose);
+        SluicedProcess gw(oneApi("/svc", endpointList({broken.url(), up.url()}), kNoSuspension));
+        for (int i = 0; i < 4; ++i) {
+            RawClient client(gw.port());
+            auto r = client.exchange("PUT /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789");
+            REQUIRE_MESSAGE(r, client.error());
+            CHECK(r->status == 200);
+            CHECK(r->body == "PUT 0123456789");
+        }
+        CHECK(countMethod(broken, "PUT") == 2);  // first in every other request
+        REQUIRE(broken.waitForRequests(2, 2s));
+        CHECK(broken.request(0).body == "0123456789");
+        // A POST the backend read is not sent again.
+        int refused = 0;
+        for (int i = 0; i < 2; ++i) {
+            RawClient client(gw.port());
+            auto r = client.exchange("POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789");
+            REQUIRE_MESSAGE(r, client.error());
+            refused += r->status == 502 ? 1 : 0;
+        }
+        CHECK(refused == 1);
+        CHECK(countMethod(broken, "POST") == 1);
+        CHECK(countMethod(up, "POST") == 1);
     }
 }

@@ -1163,8 +1163,8 @@ void HttpConnection::readAgainLater(State state)
     });
 }
 
-// A short body with a Content-Length that is not all here yet (what arrived with the head goes
-// out with it otherwise, in one write).
+// A short body with a Content-Length that is not all here yet (of a longer one, what arrived
+// with the head goes out with it, in one write).
 bool HttpConnection::bodyWorthBuffering()
 {
     const std::uint64_t limit = _snapshot->config.http.requestBufferBytes;
@@ -1172,8 +1172,27 @@ bool HttpConnection::bodyWorthBuffering()
            head().contentLength <= limit && _in.size() < _bodyRemaining;
 }
 
+// A short body with a Content-Length that is all here already.
+bool HttpConnection::bodyWholeHere()
+{
+    const std::uint64_t limit = _snapshot->config.http.requestBufferBytes;
+    return _bodyMode == BodyMode::Length && !_bodyEnded && !_bodyBuffered && !ex().requestBody && limit > 0 &&
+           head().contentLength <= limit && _in.size() >= _bodyRemaining;
+}
+
 void HttpConnection::proxy()
 {
+    if (bodyWholeHere()) {
+        // A short body that came whole with the head is held as one read whole (below), so that
+        // a failure before the backend answers can send it again (a retry; any method after a
+        // failed connect), however the client's bytes were cut into packets.
+        const auto n = static_cast<std::size_t>(_bodyRemaining);
+        io().requestBody.clear();
+        io().requestBody.append(_in.data(), n);
+        _in.consume(n);
+        countBody(n);
+        _bodyBuffered = true;
+    }
     if (bodyWorthBuffering()) {
         // Read it whole before the backend is contacted, so that a client slow to send it never
         // holds a backend connection (as nginx's proxy_request_buffering). Handlers have run:
@@ -1235,12 +1254,8 @@ bool HttpConnection::connectUpstream(std::string_view early)
                 respondLocal(503, kNoEndpoint, "Service Unavailable",
                              "Every endpoint of the API is suspended after failures or failing its health "
                              "checks; retry later.");
-            } else if (_lastFailure == UpstreamFailure::Timeout) {
-                respondLocal(504, kBackendTimeout, "Gateway Timeout", "The backend did not answer in time.", !_bodyEnded);
-            } else if (_lastFailure == UpstreamFailure::BadResponse) {
-                respondLocal(502, kBackendBadResponse, "Bad Gateway", "The backend sent an invalid response.", !_bodyEnded);
             } else {
-                respondLocal(502, kBackendUnreachable, "Bad Gateway", "The backend could not be reached.", !_bodyEnded);
+                respondUpstreamFailure(_lastFailure.value_or(UpstreamFailure::Connect));
             }
             return false;
         }
@@ -1981,6 +1996,12 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
         connectUpstream();
         return;
     }
+    respondUpstreamFailure(failure);
+}
+
+// The answer when no attempt brought a response head.
+void HttpConnection::respondUpstreamFailure(UpstreamFailure failure)
+{
     switch (failure) {
         case UpstreamFailure::Timeout:
             respondLocal(504, kBackendTimeout, "Gateway Timeout", "The backend did not answer in time.", !_bodyEnded);
@@ -1988,7 +2009,13 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
         case UpstreamFailure::BadResponse:
             respondLocal(502, kBackendBadResponse, "Bad Gateway", "The backend sent an invalid response.", !_bodyEnded);
             break;
-        default:
+        case UpstreamFailure::Closed:
+            // Not "unreachable": the request (some of it at least) went out, so a client must not
+            // take it for one the backend never saw.
+            respondLocal(502, kBackendBadResponse, "Bad Gateway", "The backend closed the connection without answering.",
+                         !_bodyEnded);
+            break;
+        case UpstreamFailure::Connect:
             respondLocal(502, kBackendUnreachable, "Bad Gateway", "The backend could not be reached.", !_bodyEnded);
             break;
     }

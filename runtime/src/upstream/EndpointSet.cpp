@@ -289,13 +289,26 @@ Endpoint* EndpointSet::pick(std::int64_t nowMs, const std::vector<const Endpoint
     for (std::size_t group = 0; group < _schedules.size(); ++group) {
         const std::vector<std::size_t>& order = _schedules[group];
         std::atomic<std::uint64_t>& cursor = *_cursors[group];
-        // A slot whose endpoint cannot be used is passed over by drawing the next slot, so the
-        // usable endpoints share the load by weight as if the others were not in the schedule
-        // (stepping on to the next entry instead would hand one neighbour the whole share).
-        for (std::size_t draw = 0; draw < order.size(); ++draw) {
-            Endpoint* e = _endpoints[order[cursor.fetch_add(1, std::memory_order_relaxed) % order.size()]].get();
-            if (usable(e)) {
-                return e;
+        if (tried.empty()) {
+            // A slot whose endpoint cannot be used is passed over by drawing the next slot, so the
+            // usable endpoints share the load by weight as if the others were not in the schedule
+            // (stepping on to the next entry instead would hand one neighbour the whole share).
+            for (std::size_t draw = 0; draw < order.size(); ++draw) {
+                Endpoint* e = _endpoints[order[cursor.fetch_add(1, std::memory_order_relaxed) % order.size()]].get();
+                if (usable(e)) {
+                    return e;
+                }
+            }
+        } else {
+            // A retry takes the next usable slot without drawing it: drawing would give the
+            // failed endpoint the next request's first attempt too, so that with two endpoints
+            // every request would meet the failing one first.
+            const std::uint64_t next = cursor.load(std::memory_order_relaxed);
+            for (std::size_t step = 0; step < order.size(); ++step) {
+                Endpoint* e = _endpoints[order[(next + step) % order.size()]].get();
+                if (usable(e)) {
+                    return e;
+                }
             }
         }
         // Other workers draw too, so the draws above may have missed a usable endpoint: look at

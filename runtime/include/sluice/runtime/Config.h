@@ -91,7 +91,7 @@ struct ApiConfig {
     std::vector<EndpointConfig> endpoints;
     int connectTimeoutMs = 5000;
     int readTimeoutMs = 60000;
-    int retries = 1;  // extra attempts on other endpoints, idempotent requests only
+    int retries = 1;  // extra attempts on other endpoints (idempotent requests; any after a failed connect)
     bool tlsVerify = true;
     std::string tlsCaFile;  // absolute, or empty for the system CAs
     std::string tlsServerName;

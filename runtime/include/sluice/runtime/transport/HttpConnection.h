@@ -134,6 +134,8 @@ private:
     bool formBodyAllowed(std::string_view bytes);
     void refuseFormOverride();
     void bufferRequestBody();
+    void respondUpstreamFailure(UpstreamFailure failure);
+    bool bodyWholeHere();
     bool bodyWorthBuffering();
     void readAgainLater(State state);
     void reportEndpointFailure();

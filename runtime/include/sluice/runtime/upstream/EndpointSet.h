@@ -117,7 +117,7 @@ public:
 
     // The next endpoint to try, skipping suspended ones and those in `tried`; nullptr when none
     // is available. The skipped ones' share goes to the others by weight, not all to the next
-    // one in the schedule.
+    // one in the schedule. A retry (`tried` not empty) does not move the schedule on.
     Endpoint* pick(std::int64_t nowMs, const std::vector<const Endpoint*>& tried);
     // After a reload: endpoints with the same target as in `previous` (the same API before) keep
     // their suspension, within this set's policy.
