@@ -2,10 +2,14 @@
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <poll.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <optional>
@@ -14,15 +18,11 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
-#include <Poco/Net/StreamSocket.h>
-#include <Poco/Net/TCPServer.h>
-#include <Poco/Net/TCPServerConnection.h>
-#include <Poco/Net/TCPServerConnectionFactory.h>
-#include <Poco/Net/TCPServerParams.h>
 
 #include "sluice/runtime/HostApi.h"
 #include "sluice/runtime/http/HttpParser.h"
@@ -36,7 +36,9 @@ using Clock = std::chrono::steady_clock;
 // A client has this long for its whole request, however it trickles it in; then it is dropped.
 constexpr auto kRequestDeadline = std::chrono::seconds(5);
 constexpr auto kPollSlice = std::chrono::milliseconds(100);  // how soon a stop is noticed
-constexpr int kThreads = 4;
+constexpr auto kDrain = std::chrono::milliseconds(500);  // reading what follows an answered request
+constexpr std::size_t kMaxConnections = 64;
+constexpr std::size_t kMaxInput = 16 * 1024;  // more than the parser's limits let a request head have
 
 // Admin requests are one short line and a few fields.
 http::ParseLimits adminLimits()
@@ -153,160 +155,278 @@ Answer route(const http::RequestHead& head, const AdminServer::Hooks& hooks)
     return Answer{404, errorBody(900906, "Not Found", "admin resources: /status, /reload"), {}};
 }
 
+std::string responseText(const Answer& answer)
+{
+    const auto status = static_cast<Poco::Net::HTTPResponse::HTTPStatus>(answer.status);
+    std::string out = "HTTP/1.1 " + std::to_string(answer.status) + " " +
+                      Poco::Net::HTTPResponse::getReasonForStatus(status) + "\r\n";
+    out += "Content-Type: application/json\r\nContent-Length: " + std::to_string(answer.body.size()) + "\r\n";
+    if (!answer.allow.empty()) {
+        out += "Allow: " + answer.allow + "\r\n";
+    }
+    if (answer.challenge) {
+        out += "WWW-Authenticate: Bearer realm=\"sluice-admin\"\r\n";
+    }
+    out += "Connection: close\r\nCache-Control: no-store\r\n\r\n";
+    out += answer.body;
+    return out;
+}
+
 // One request per connection, read under one deadline for the whole request (a per-read timeout
-// would let a client that sends a byte now and then hold a thread for ever), parsed by the data
-// plane's strict parser, answered, closed.
-class Connection final : public Poco::Net::TCPServerConnection {
-public:
-    Connection(const Poco::Net::StreamSocket& socket, const AdminServer::Shared& shared)
-        : TCPServerConnection(socket), _shared(shared)
-    {
-    }
+// would let a client that sends a byte now and then hold it for ever), parsed by the data plane's
+// strict parser, answered, closed. All connections share one thread and one poll() loop, so a
+// client that sends nothing, or trickles, holds up nobody; the hooks run on that thread, one
+// request at a time.
+struct Connection {
+    enum class State { Reading, Writing, Draining };
 
-    void run() override
-    {
-        std::optional<Answer> answer;
-        try {
-            answer = read();
-        } catch (const Poco::Exception&) {
-            return;  // the client went away: nothing to tell it
-        }
-        if (!answer) {
-            try {
-                answer = route(_head, _shared.hooks);
-            } catch (const std::exception&) {
-                answer = refused(500, "the admin request failed");
-            }
-        }
-        try {
-            reply(*answer);
-        } catch (const Poco::Exception&) {
-            // the client stopped reading
-        }
-    }
-
-private:
-    // Reads the request into _head: nothing when it is one to route, else the refusal to send.
-    // The refusal of a client that sent nothing, or left, is a bare close (an empty body).
-    std::optional<Answer> read()
-    {
-        Poco::Net::StreamSocket& s = socket();
-        const Clock::time_point deadline = Clock::now() + kRequestDeadline;
-        const http::ParseLimits limits = adminLimits();
-        while (true) {
-            if (_shared.stopping) {
-                return Answer{};
-            }
-            const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
-            if (left.count() <= 0) {
-                return _input.empty() ? Answer{} : refused(408, "the request took too long");
-            }
-            const auto slice = std::min<std::chrono::microseconds>(left, kPollSlice);
-            if (!s.poll(Poco::Timespan(slice.count()), Poco::Net::Socket::SELECT_READ)) {
-                continue;
-            }
-            char buffer[2048];
-            const int n = s.receiveBytes(buffer, sizeof buffer);
-            if (n <= 0) {
-                return Answer{};  // closed before a whole request
-            }
-            _input.append(buffer, static_cast<std::size_t>(n));
-            const http::ParseResult parsed = http::parseRequestHead(_input, limits, _head);
-            if (parsed.status == http::ParseStatus::Error) {
-                return refused(parsed.httpStatus, parsed.reason);
-            }
-            if (parsed.status == http::ParseStatus::Complete) {
-                _complete = true;
-                return refusal(_head, _shared);
-            }
-        }
-    }
-
-    void reply(const Answer& answer)
-    {
-        if (answer.body.empty()) {
-            return;
-        }
-        const auto status = static_cast<Poco::Net::HTTPResponse::HTTPStatus>(answer.status);
-        std::string out = "HTTP/1.1 " + std::to_string(answer.status) + " " +
-                          Poco::Net::HTTPResponse::getReasonForStatus(status) + "\r\n";
-        out += "Content-Type: application/json\r\nContent-Length: " + std::to_string(answer.body.size()) + "\r\n";
-        if (!answer.allow.empty()) {
-            out += "Allow: " + answer.allow + "\r\n";
-        }
-        if (answer.challenge) {
-            out += "WWW-Authenticate: Bearer realm=\"sluice-admin\"\r\n";
-        }
-        out += "Connection: close\r\nCache-Control: no-store\r\n\r\n";
-        out += answer.body;
-        Poco::Net::StreamSocket& s = socket();
-        s.setSendTimeout(Poco::Timespan(std::chrono::duration_cast<std::chrono::microseconds>(kRequestDeadline).count()));
-        s.sendBytes(out.data(), static_cast<int>(out.size()));
-        s.shutdownSend();
-        if (_complete && _input.size() == _head.headLength) {
-            return;  // all it sent was read: closing sends no reset
-        }
-        // Read what the client still sends for a moment before closing, so that a close with
-        // unread input (a reset) does not destroy the answer before the client reads it.
-        const Clock::time_point until = Clock::now() + std::chrono::milliseconds(500);
-        char sink[4096];
-        std::size_t drained = 0;
-        while (drained < 64 * 1024 && Clock::now() < until &&
-               s.poll(Poco::Timespan(std::chrono::duration_cast<std::chrono::microseconds>(until - Clock::now()).count()),
-                      Poco::Net::Socket::SELECT_READ)) {
-            const int n = s.receiveBytes(sink, sizeof sink);
-            if (n <= 0) {
-                break;
-            }
-            drained += static_cast<std::size_t>(n);
-        }
-    }
-
-    const AdminServer::Shared& _shared;
-    std::string _input;
-    http::RequestHead _head;  // views into _input
-    bool _complete = false;   // _head holds a whole request
+    int fd = -1;
+    State state = State::Reading;
+    Clock::time_point deadline;  // for the whole request, then for the answer to go out
+    std::string input;
+    std::string output;
+    std::size_t sent = 0;
+    bool inputLeft = false;  // the client sent more than the request: drain it before closing
 };
 
-class Factory final : public Poco::Net::TCPServerConnectionFactory {
-public:
-    explicit Factory(const AdminServer::Shared& shared) : _shared(shared) {}
-    Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override
-    {
-        return new Connection(socket, _shared);
+// Reads what the socket has. Returns false when the client closed or failed.
+bool readInto(int fd, std::string& input)
+{
+    char buffer[2048];
+    while (input.size() < kMaxInput) {
+        const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+        if (n > 0) {
+            input.append(buffer, static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return true;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        return false;
     }
-
-private:
-    const AdminServer::Shared& _shared;
-};
+    return true;
+}
 
 }  // namespace
+
+class AdminServer::Loop {
+public:
+    Loop(int listener, Shared& shared) : _listener(listener), _shared(shared) {}
+    ~Loop()
+    {
+        for (auto& c : _connections) {
+            close(*c);
+        }
+    }
+    Loop(const Loop&) = delete;
+    Loop& operator=(const Loop&) = delete;
+
+    void run();
+
+private:
+    void accept();
+    void expire(Clock::time_point now);
+    void serve(Connection& c);
+    void answer(Connection& c, const Answer& a);
+    void write(Connection& c);
+    static void close(Connection& c);
+    void dropClosed();
+
+    int _listener;
+    Shared& _shared;
+    std::vector<std::unique_ptr<Connection>> _connections;  // oldest first
+};
 
 AdminServer::AdminServer(const std::string& host, int port, Hooks hooks, const std::string& token)
 {
     if (!token.empty()) {
         _shared.tokenDigest = sha256(token);
     }
-    Poco::Net::ServerSocket socket(Poco::Net::SocketAddress(host, static_cast<Poco::UInt16>(port)), 64);
+    _socket = std::make_unique<Poco::Net::ServerSocket>(Poco::Net::SocketAddress(host, static_cast<Poco::UInt16>(port)),
+                                                        64);
+    _socket->setBlocking(false);
     _shared.hooks = std::move(hooks);
     _shared.bound = host;
-    _shared.port = socket.address().port();
-    auto* params = new Poco::Net::TCPServerParams;
-    params->setMaxThreads(kThreads);
-    params->setMaxQueued(16);
-    _server = std::make_unique<Poco::Net::TCPServer>(new Factory(_shared), socket, params);
-    _server->start();
+    _shared.port = _socket->address().port();
+    _loop = std::make_unique<Loop>(_socket->impl()->sockfd(), _shared);
+    _thread = std::thread([this] { _loop->run(); });
 }
 
 AdminServer::~AdminServer()
 {
-    // Stop accepting, then wait for the connections being served: their hooks call into the
-    // gateway, which must outlive them. A reading connection notices the stop within kPollSlice.
+    // The hooks call into the gateway, which must outlive them: the loop ends (within
+    // kPollSlice, or when a hook returns) before the server is gone.
     _shared.stopping = true;
-    _server->stop();
-    const Clock::time_point limit = Clock::now() + kRequestDeadline * 2;
-    while (_server->currentConnections() > 0 && Clock::now() < limit) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    _thread.join();
+}
+
+void AdminServer::Loop::run()
+{
+    std::vector<pollfd> polled;
+    while (!_shared.stopping) {
+        const Clock::time_point now = Clock::now();
+        expire(now);
+        polled.clear();
+        polled.push_back({_listener, POLLIN, 0});
+        Clock::time_point wake = now + kPollSlice;
+        for (const auto& c : _connections) {
+            const short events = c->state == Connection::State::Writing ? POLLOUT : POLLIN;
+            polled.push_back({c->fd, events, 0});
+            wake = std::min(wake, c->deadline);
+        }
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count();
+        const int ready = ::poll(polled.data(), polled.size(), static_cast<int>(std::max<long long>(wait, 0) + 1));
+        if (ready <= 0) {
+            continue;
+        }
+        // Connections first (accepting may close the oldest to make room, which would shift them).
+        for (std::size_t i = polled.size() - 1; i >= 1; --i) {
+            if (polled[i].revents != 0) {
+                serve(*_connections[i - 1]);
+            }
+        }
+        dropClosed();
+        if (polled[0].revents != 0) {
+            accept();
+        }
+    }
+}
+
+void AdminServer::Loop::accept()
+{
+    while (true) {
+        const int fd = ::accept4(_listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            return;  // EAGAIN, or out of descriptors: the backlog keeps the rest
+        }
+        if (_connections.size() >= kMaxConnections) {
+            // Make room: the oldest that is still reading its request goes (a client that sends
+            // nothing cannot keep others out longer than it takes newer ones to come).
+            auto oldest = std::find_if(_connections.begin(), _connections.end(), [](const std::unique_ptr<Connection>& c) {
+                return c->state == Connection::State::Reading;
+            });
+            if (oldest == _connections.end()) {
+                ::close(fd);  // all are answering: this one may try again
+                continue;
+            }
+            ::close((*oldest)->fd);
+            _connections.erase(oldest);
+        }
+        auto c = std::make_unique<Connection>();
+        c->fd = fd;
+        c->deadline = Clock::now() + kRequestDeadline;
+        _connections.push_back(std::move(c));
+    }
+}
+
+void AdminServer::Loop::expire(Clock::time_point now)
+{
+    for (auto& c : _connections) {
+        if (now < c->deadline) {
+            continue;
+        }
+        if (c->state == Connection::State::Reading && !c->input.empty()) {
+            c->inputLeft = true;
+            answer(*c, refused(408, "the request took too long"));
+        } else {
+            close(*c);
+        }
+    }
+    dropClosed();
+}
+
+void AdminServer::Loop::serve(Connection& c)
+{
+    switch (c.state) {
+        case Connection::State::Reading: {
+            const bool open = readInto(c.fd, c.input);
+            http::RequestHead head;
+            const http::ParseResult parsed = http::parseRequestHead(c.input, adminLimits(), head);
+            if (parsed.status == http::ParseStatus::Error) {
+                c.inputLeft = true;
+                answer(c, refused(parsed.httpStatus, parsed.reason));
+            } else if (parsed.status == http::ParseStatus::Complete) {
+                c.inputLeft = c.input.size() != head.headLength;
+                std::optional<Answer> refusedAnswer = refusal(head, _shared);
+                if (refusedAnswer) {
+                    answer(c, *refusedAnswer);
+                } else {
+                    try {
+                        answer(c, route(head, _shared.hooks));
+                    } catch (const std::exception&) {
+                        answer(c, refused(500, "the admin request failed"));
+                    }
+                }
+            } else if (!open || c.input.size() >= kMaxInput) {
+                close(c);  // gone before a whole request (the parser bounds what it waits for)
+            }
+            return;
+        }
+        case Connection::State::Writing:
+            write(c);
+            return;
+        case Connection::State::Draining: {
+            // Read what the client still sends for a moment before closing, so that a close with
+            // unread input (a reset) does not destroy the answer before the client reads it.
+            std::string sink;
+            if (!readInto(c.fd, sink) || sink.empty()) {
+                close(c);
+            }
+            return;
+        }
+    }
+}
+
+void AdminServer::Loop::answer(Connection& c, const Answer& a)
+{
+    if (a.body.empty()) {
+        close(c);  // a bare close: nothing to tell a client that sent nothing, or left
+        return;
+    }
+    c.output = responseText(a);
+    c.sent = 0;
+    c.state = Connection::State::Writing;
+    c.deadline = Clock::now() + kRequestDeadline;  // for the answer to go out
+    write(c);
+}
+
+void AdminServer::Loop::write(Connection& c)
+{
+    while (c.sent < c.output.size()) {
+        const ssize_t n = ::send(c.fd, c.output.data() + c.sent, c.output.size() - c.sent, MSG_NOSIGNAL);
+        if (n > 0) {
+            c.sent += static_cast<std::size_t>(n);
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;  // POLLOUT brings the rest, before the deadline
+        } else if (!(n < 0 && errno == EINTR)) {
+            close(c);
+            return;
+        }
+    }
+    ::shutdown(c.fd, SHUT_WR);
+    if (!c.inputLeft) {
+        close(c);  // all it sent was read: closing sends no reset
+        return;
+    }
+    c.state = Connection::State::Draining;
+    c.deadline = std::min(c.deadline, Clock::now() + kDrain);
+}
+
+void AdminServer::Loop::dropClosed()
+{
+    _connections.erase(std::remove_if(_connections.begin(), _connections.end(),
+                                      [](const std::unique_ptr<Connection>& c) { return c->fd < 0; }),
+                       _connections.end());
+}
+
+void AdminServer::Loop::close(Connection& c)
+{
+    if (c.fd >= 0) {
+        ::close(c.fd);
+        c.fd = -1;
     }
 }
 

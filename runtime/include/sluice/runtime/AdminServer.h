@@ -4,9 +4,10 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 namespace Poco::Net {
-class TCPServer;
+class ServerSocket;
 }
 
 namespace sluice::runtime {
@@ -15,9 +16,12 @@ namespace sluice::runtime {
 //   GET  /status  the running configuration's summary (JSON)
 //   POST /reload  builds and swaps a new configuration snapshot, like SIGHUP, and answers with
 //                 the result: 200 {"reloaded": true, ...} or 422 {"reloaded": false, "errors": [...]}
-// It has no authentication: bind it to loopback (the default) or a management network only.
+// Without admin.token_file it has no authentication: bind it to loopback (the default) or a
+// management network only.
 // Requests go through the data plane's strict parser; each connection carries one request, which
-// must arrive whole within 5 s; four are served at once.
+// must arrive whole within 5 s. One thread serves every connection with poll(), so clients that
+// send nothing or trickle hold up nobody; at most 64 connections are open at once, and beyond that
+// the oldest one still reading its request is closed.
 class AdminServer {
 public:
     struct Hooks {
@@ -25,7 +29,7 @@ public:
         std::function<std::pair<bool, std::string>()> reload;   // ok, JSON object
     };
 
-    // What the connection threads read; lives as long as the server and outlives them.
+    // What the serving thread reads; lives as long as the server and outlives the thread.
     struct Shared {
         Hooks hooks;
         std::string bound;  // the configured host
@@ -47,8 +51,12 @@ public:
     int port() const noexcept { return _shared.port; }
 
 private:
+    class Loop;  // the poll() loop and its connections
+
     Shared _shared;
-    std::unique_ptr<Poco::Net::TCPServer> _server;
+    std::unique_ptr<Poco::Net::ServerSocket> _socket;
+    std::unique_ptr<Loop> _loop;
+    std::thread _thread;
 };
 
 }  // namespace sluice::runtime
