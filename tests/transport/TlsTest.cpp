@@ -750,3 +750,45 @@ TEST_CASE("tls: request bodies of any size reach an HTTPS backend, on a new or a
         CHECK(r->body == "POST " + std::to_string(size));
     }
 }
+
+// OpenSSL asks for the passphrase of an encrypted key on the terminal when nothing else answers:
+// sluiced started from a shell would hang in --check-config or at start, and a reload would block
+// the signal thread for good. The key is refused at once instead, saying why.
+TEST_CASE("tls: an encrypted private key is refused at once with a clear message, even with a terminal")
+{
+    TestCertificates certs;
+    REQUIRE(certs.shell("openssl pkey -in server.key -aes256 -passout pass:secret -out encrypted.key") == 0);
+    const std::string config = certs.path("sluice.json");
+    std::ofstream(config) << R"({"listeners": [{"name": "https", "host": "127.0.0.1", "port": 0, "tls": )"
+                          << certs.listenerWith({{"server.pem", "encrypted.key", ""}}) << "}]}";
+    // `script` gives sluiced a terminal of its own (it would wait on it for ever); timeout ends that.
+    const std::string command = "timeout 20 script -qec '" + std::string(SLUICE_TRANSPORT_SLUICED) +
+                                " --check-config --config " + config + "' /dev/null 2>&1";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::string output;
+    char buffer[4096];
+    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) {
+        output.append(buffer, n);
+    }
+    const int status = ::pclose(pipe);
+    INFO(output);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 1);  // 124 when it waited for a passphrase
+    CHECK(output.find("encrypted with a passphrase") != std::string::npos);
+    CHECK(output.find("pass phrase") == std::string::npos);  // no prompt
+
+    // A reload with the encrypted key is refused, and the gateway still takes the next one.
+    certs.bundle("live.key", {"server.key"});
+    ScriptedBackend backend(echo());
+    GatewaySpec spec;
+    spec.listenerTls = certs.listenerWith({{"server.pem", "live.key", ""}});
+    spec.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()})));
+    SluicedProcess gw(spec);
+    certs.bundle("live.key", {"encrypted.key"});
+    const std::size_t from = gw.logSize();
+    CHECK_FALSE(gw.reload());
+    CHECK(gw.waitForLog("encrypted with a passphrase", from, 2s));
+    certs.bundle("live.key", {"server.key"});
+    CHECK(gw.reload());
+}

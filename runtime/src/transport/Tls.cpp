@@ -59,6 +59,38 @@ constexpr const char* kDefaultCiphers =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
+// OpenSSL asks for the passphrase of an encrypted key through this. Without it, it prompts on
+// the terminal and blocks the thread that loads the key: the start, `--check-config`, or the
+// signal thread during a reload (which then never takes another signal).
+int refusePassphrase(char* /*buffer*/, int /*size*/, int /*rwflag*/, void* asked)
+{
+    *static_cast<bool*>(asked) = true;
+    return -1;
+}
+
+// Loads the private key of `ctx`'s certificate from `key`; throws with a message naming the file
+// (`what`: "private key", "client key").
+void useKeyFile(SSL_CTX* ctx, const std::string& key, const std::string& what)
+{
+    bool asked = false;
+    SSL_CTX_set_default_passwd_cb(ctx, refusePassphrase);
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, &asked);
+    const bool loaded = SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) == 1;
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, nullptr);
+    if (!loaded) {
+        std::string reason = opensslError();
+        if (asked) {
+            throw std::runtime_error(what + " " + key +
+                                     ": it is encrypted with a passphrase, which sluiced does not ask for; store it "
+                                     "unencrypted (openssl pkey -in KEY -out NEW), readable by the sluice user only");
+        }
+        throw std::runtime_error(what + " " + key + ": " + reason);
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        throw std::runtime_error(what + " " + key + " does not belong to the certificate: " + opensslError());
+    }
+}
+
 SSL_CTX* newServerCtx(const std::string& cert, const std::string& key, int minVersion, const std::string& configured)
 {
     const std::string ciphers = configured.empty() ? std::string(kDefaultCiphers) : configured;
@@ -74,10 +106,11 @@ SSL_CTX* newServerCtx(const std::string& cert, const std::string& key, int minVe
         SSL_CTX_free(ctx);
         throw std::runtime_error("certificate " + cert + ": " + reason);
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-        std::string reason = opensslError();
+    try {
+        useKeyFile(ctx, key, "private key");
+    } catch (...) {
         SSL_CTX_free(ctx);
-        throw std::runtime_error("private key " + key + ": " + reason);
+        throw;
     }
     if (SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) != 1) {
         std::string reason = opensslError();
@@ -350,11 +383,10 @@ std::shared_ptr<TlsClientContext> TlsClientContext::create(const Options& option
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
     }
     if (!options.clientCertificate.empty()) {
-        if (SSL_CTX_use_certificate_chain_file(ctx, options.clientCertificate.c_str()) != 1 ||
-            SSL_CTX_use_PrivateKey_file(ctx, options.clientKey.c_str(), SSL_FILETYPE_PEM) != 1 ||
-            SSL_CTX_check_private_key(ctx) != 1) {
+        if (SSL_CTX_use_certificate_chain_file(ctx, options.clientCertificate.c_str()) != 1) {
             throw std::runtime_error("client certificate " + options.clientCertificate + ": " + opensslError());
         }
+        useKeyFile(ctx, options.clientKey, "client key");
     }
     return context;
 }
