@@ -259,7 +259,25 @@ TEST_CASE("adversarial: other proxy information fields from an untrusted client 
                                              "X-Forwarded-Method: evil-DELETE",
                                              "X-Original-URI: /evil",
                                              "X-Forwarded-Protocol: https",
-                                             "X-Forwarded-Ssl-X: kept"};
+                                             // Client certificate families (RFC 9440, ingress-nginx,
+                                             // X-SSL-*, Google, Traefik, AWS ALB).
+                                             "Client-Cert: :ZXZpbA==:",
+                                             "Client-Cert-Chain: :ZXZpbA==:",
+                                             "ssl-client-cert: evil-cert",
+                                             "Ssl-Client-Verify: evil-SUCCESS",
+                                             "X-SSL-Client-I-DN: CN=evil",
+                                             "X-SSL-Client-Fingerprint: evil",
+                                             "X-SSL-Subject: CN=evil",
+                                             "X-SSL: evil-1",
+                                             "X-Client-Certificate: evil",
+                                             "X-Client-Cert-Present: evil-true",
+                                             "X-Forwarded-Tls-Client-Cert: evil",
+                                             "X-Forwarded-Tls-Client-Cert-Info: evil",
+                                             "X-Amzn-Mtls-Clientcert-Leaf: evil",
+                                             "x_amzn_mtls_clientcert: evil",
+                                             "X-Forwarded-Ssl-X: kept",
+                                             "X-Client-Id: kept-id",
+                                             "Client-Certainty: kept-c"};
     ScriptedBackend backend(echo());
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
     RawClient client(gw.port());
@@ -275,6 +293,8 @@ TEST_CASE("adversarial: other proxy information fields from an untrusted client 
     CHECK(up.raw.find(": https") == std::string::npos);
     CHECK(up.raw.find(": 443") == std::string::npos);
     CHECK(up.header("X-Forwarded-Ssl-X") == "kept");  // only those names
+    CHECK(up.header("X-Client-Id") == "kept-id");
+    CHECK(up.header("Client-Certainty") == "kept-c");
 
     // A trusted proxy's are its word.
     ScriptedBackend trustedBackend(echo());

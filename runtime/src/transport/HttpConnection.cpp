@@ -122,48 +122,86 @@ bool transportOwned(std::string_view name)
 // X-Forwarded-Ssl, X-Forwarded-Scheme, Front-End-Https), the port and path prefix of the links
 // they build (X-Forwarded-Port, X-Forwarded-Prefix), the client's address (X-Real-IP,
 // True-Client-IP, Proxy-Client-IP, ...), the client certificate a TLS-terminating proxy verified
-// (X-SSL-Client-Cert, X-SSL-Client-Verify, Envoy's X-Forwarded-Client-Cert, ...) or even the
-// path and method to serve (X-Original-URL, X-Rewrite-URL, X-Forwarded-Method). Sent by a client
-// they are lies, so they are passed on only from a trusted proxy, as Forwarded is.
+// (Envoy's X-Forwarded-Client-Cert, X-Client-Verify, and the families of clientCertificateField)
+// or even the path and method to serve (X-Original-URL, X-Rewrite-URL, X-Forwarded-Method). Sent
+// by a client they are lies, so they are passed on only from a trusted proxy, as Forwarded is.
 bool proxyInformationField(std::string_view name) noexcept
 {
     switch (name.size()) {
         case 9:
             return fieldNameEquals(name, "x-real-ip") || fieldNameEquals(name, "client-ip");
-        case 10:
-            return fieldNameEquals(name, "x-ssl-cert");
         case 11:
             return fieldNameEquals(name, "x-client-ip") || fieldNameEquals(name, "x-forwarded") ||
                    fieldNameEquals(name, "x-client-dn");
         case 12:
             return fieldNameEquals(name, "x-url-scheme");
         case 13:
-            return fieldNameEquals(name, "x-rewrite-url") || fieldNameEquals(name, "forwarded-for") ||
-                   fieldNameEquals(name, "x-client-cert");
+            return fieldNameEquals(name, "x-rewrite-url") || fieldNameEquals(name, "forwarded-for");
         case 14:
             return fieldNameEquals(name, "x-forwarded-by") || fieldNameEquals(name, "true-client-ip") ||
                    fieldNameEquals(name, "x-original-url") || fieldNameEquals(name, "x-original-uri");
         case 15:
             return fieldNameEquals(name, "x-forwarded-ssl") || fieldNameEquals(name, "x-forwarded-uri") ||
                    fieldNameEquals(name, "front-end-https") || fieldNameEquals(name, "proxy-client-ip") ||
-                   fieldNameEquals(name, "x-client-verify") || fieldNameEquals(name, "x-ssl-client-dn");
+                   fieldNameEquals(name, "x-client-verify");
         case 16:
             return fieldNameEquals(name, "x-forwarded-port") || fieldNameEquals(name, "cf-connecting-ip") ||
                    fieldNameEquals(name, "fastly-client-ip") || fieldNameEquals(name, "x-originating-ip") ||
                    fieldNameEquals(name, "x-arr-clientcert");
         case 17:
-            return fieldNameEquals(name, "x-original-method") || fieldNameEquals(name, "x-ssl-client-cert") ||
-                   fieldNameEquals(name, "x-ssl-client-s-dn");
+            return fieldNameEquals(name, "x-original-method");
         case 18:
             return fieldNameEquals(name, "x-forwarded-scheme") || fieldNameEquals(name, "x-forwarded-prefix") ||
                    fieldNameEquals(name, "x-forwarded-server") || fieldNameEquals(name, "x-forwarded-method") ||
                    fieldNameEquals(name, "wl-proxy-client-ip");
         case 19:
-            return fieldNameEquals(name, "x-cluster-client-ip") || fieldNameEquals(name, "x-ssl-client-verify");
+            return fieldNameEquals(name, "x-cluster-client-ip");
         case 20:
             return fieldNameEquals(name, "x-forwarded-protocol");
         case 23:
             return fieldNameEquals(name, "x-forwarded-client-cert");
+        default:
+            return false;
+    }
+}
+
+// Whether `name` begins with `prefix` (lower case), case aside and '_' read as '-'.
+bool beginsLikeField(std::string_view name, std::string_view prefix) noexcept
+{
+    if (name.size() < prefix.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < prefix.size(); ++i) {
+        char c = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+        if ((c == '_' ? '-' : c) != prefix[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// Families of fields in which TLS-terminating proxies pass on the client certificate they
+// verified, matched by their beginning since each has many members: RFC 9440's Client-Cert and
+// Client-Cert-Chain, ingress-nginx's ssl-client-*, the X-SSL-* of nginx and HAProxy setups,
+// Google's load balancers' X-Client-Cert-*, Traefik's X-Forwarded-Tls-Client-Cert*, and AWS ALB's
+// X-Amzn-Mtls-*. ('_' spellings included.) Proxy information like the fields above.
+bool clientCertificateField(std::string_view name) noexcept
+{
+    if (name.empty()) {
+        return false;
+    }
+    switch (name[0]) {
+        case 'c':
+        case 'C':
+            return (name.size() == 11 && beginsLikeField(name, "client-cert")) || beginsLikeField(name, "client-cert-");
+        case 's':
+        case 'S':
+            return beginsLikeField(name, "ssl-client-");
+        case 'x':
+        case 'X':
+            return (name.size() == 5 && beginsLikeField(name, "x-ssl")) || beginsLikeField(name, "x-ssl-") ||
+                   beginsLikeField(name, "x-client-cert") ||
+                   beginsLikeField(name, "x-forwarded-tls-client-cert") || beginsLikeField(name, "x-amzn-mtls-");
         default:
             return false;
     }
@@ -176,7 +214,13 @@ bool proxyInformationField(std::string_view name) noexcept
 bool underscoreLookAlike(std::string_view name)
 {
     constexpr std::size_t kLongestOwnedName = 24;
-    if (name.size() > kLongestOwnedName || name.find('_') == std::string_view::npos) {
+    if (name.find('_') == std::string_view::npos) {
+        return false;
+    }
+    if (clientCertificateField(name)) {
+        return true;
+    }
+    if (name.size() > kLongestOwnedName) {
         return false;
     }
     char dashed[kLongestOwnedName];
@@ -986,7 +1030,7 @@ void HttpConnection::routeAndRun()
             overridden = overridden || h.value != head().method;
             continue;
         }
-        if (proxyInformationField(h.name) && !peerTrusted()) {
+        if ((proxyInformationField(h.name) || clientCertificateField(h.name)) && !peerTrusted()) {
             continue;
         }
         ex.requestHeaders.add(h.name, h.value);
