@@ -1,6 +1,8 @@
 // The client side's defences: strict parsing, size limits, timeouts, connection limits, and slow
 // clients that must not hold up anybody else. Every refusal is a JSON error with a stable code,
 // and a refused connection is closed.
+#include <unistd.h>
+
 #include <thread>
 #include <tuple>
 #include <vector>
@@ -239,6 +241,54 @@ TEST_CASE("timeouts: a client that was briefly slow to read is not cut off later
     CHECK(r->status == 200);
     CHECK(r->body.size() == burst.size() + 5);
     CHECK(r->body.substr(burst.size()) == "12345");
+}
+
+TEST_CASE("timeouts: body_timeout_ms does not cut a client that reads a large response slowly but steadily")
+{
+    // The kernel tells a blocked writer only once a good part of a large send buffer is free,
+    // which a slow reader takes longer than body_timeout_ms to free, although it reads all the
+    // time: what counts is that the answer moves, seen in the kernel's send queue.
+    const std::string body(6u << 20, 's');
+    ScriptedBackend backend([&body](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, body);
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"body_timeout_ms": 300})"));
+    int error = 0;
+    const int fd = connectAddress("127.0.0.1", gw.port(), error);
+    REQUIRE(fd >= 0);
+    REQUIRE(sendAll(fd, getRequest("/svc/v1/large")));
+    std::string received;
+    const auto until = Clock::now() + 30s;
+    ReadStatus status = ReadStatus::Data;
+    auto whole = [&received, &body] {
+        const std::size_t bodyAt = received.find("\r\n\r\n");
+        return bodyAt != std::string::npos && received.size() >= bodyAt + 4 + body.size();
+    };
+    while (status == ReadStatus::Data && !whole()) {
+        status = readSome(fd, received, until, 16 * 1024);  // at most 800 KB/s
+        std::this_thread::sleep_for(20ms);
+    }
+    ::close(fd);
+    const std::size_t bodyAt = received.find("\r\n\r\n");
+    REQUIRE(bodyAt != std::string::npos);
+    CHECK(received.size() - bodyAt - 4 == body.size());
+
+    // One that stops reading is still cut off once the kernel's buffers are full (a small
+    // receive buffer: its kernel does not take the whole answer in for it).
+    const int stalled = connectAddress("127.0.0.1", gw.port(), error, 4096);
+    REQUIRE(stalled >= 0);
+    REQUIRE(sendAll(stalled, getRequest("/svc/v1/large")));
+    std::this_thread::sleep_for(1500ms);
+    std::string partial;
+    status = ReadStatus::Data;
+    while (status == ReadStatus::Data) {
+        status = readSome(stalled, partial, until);
+    }
+    ::close(stalled);
+    CHECK(status == ReadStatus::Eof);
+    CHECK(partial.size() < body.size());
 }
 
 TEST_CASE("limits: max_requests_per_connection closes the connection after the last answer")

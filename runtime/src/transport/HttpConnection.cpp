@@ -1,7 +1,8 @@
 #include "sluice/runtime/transport/HttpConnection.h"
 
+#include <linux/sockios.h>
 #include <strings.h>
-
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -2243,6 +2244,7 @@ void HttpConnection::flush()
             _outSent += r.bytes;
         } else if (r.status == IoStatus::WouldBlock) {
             _writable = false;
+            _sendQueueMark = sendQueue();
         } else {
             closeNow();
             return;
@@ -2394,6 +2396,13 @@ void HttpConnection::closeNow()
     _worker.closed(this);
 }
 
+// Bytes the kernel holds for the client (not yet sent or not yet acknowledged); -1 if unknown.
+int HttpConnection::sendQueue() const noexcept
+{
+    int queued = -1;
+    return ::ioctl(_stream->fd(), SIOCOUTQ, &queued) == 0 ? queued : -1;
+}
+
 Clock::time_point HttpConnection::onTimer(Clock::time_point now)
 {
     _armed = Clock::time_point::max();
@@ -2403,6 +2412,18 @@ Clock::time_point HttpConnection::onTimer(Clock::time_point now)
     if (now < _deadline) {
         _armed = _deadline;
         return _deadline;
+    }
+    if (!_out.empty() && !_writable) {
+        // Waiting to write. The kernel wakes a blocked writer only once a good part of a large
+        // send buffer is free, which a slow reader may take longer than the body timeout to free
+        // while it reads all the time: a queue that shrank since the write blocked is progress.
+        const int queued = sendQueue();
+        if (queued >= 0 && queued < _sendQueueMark) {
+            _sendQueueMark = queued;
+            _deadline = now + std::chrono::milliseconds(_worker.snapshot()->config.http.bodyTimeoutMs);
+            _armed = _deadline;
+            return _deadline;
+        }
     }
     switch (_state) {
         case State::ReadHead:

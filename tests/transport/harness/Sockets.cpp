@@ -72,7 +72,7 @@ void setIoTimeouts(int fd, std::chrono::seconds timeout)
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-int connectAddress(const std::string& ipv4, int port, int& error)
+int connectAddress(const std::string& ipv4, int port, int& error, int receiveBuffer)
 {
     sockaddr_in address = loopback(port);
     if (::inet_pton(AF_INET, ipv4.c_str(), &address.sin_addr) != 1) {
@@ -83,6 +83,9 @@ int connectAddress(const std::string& ipv4, int port, int& error)
     if (fd < 0) {
         error = errno;
         return -1;
+    }
+    if (receiveBuffer > 0) {
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
     }
     if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
         error = errno;

@@ -21,7 +21,8 @@ int listenOn(const std::string& ipv4, int& port, int backlog = 64, int receiveBu
 // Connects to 127.0.0.1:port; returns the descriptor, or -1 with `error` set to errno.
 int connectLoopback(int port, int& error);
 // Connects to `ipv4` (dotted quad, e.g. another loopback address such as "127.0.0.2") and port.
-int connectAddress(const std::string& ipv4, int port, int& error);
+// `receiveBuffer` sets SO_RCVBUF before connect() (a window small from the start) when non-zero.
+int connectAddress(const std::string& ipv4, int port, int& error, int receiveBuffer = 0);
 
 // Blocking reads and writes on `fd` give up after `timeout` (SO_RCVTIMEO / SO_SNDTIMEO).
 void setIoTimeouts(int fd, std::chrono::seconds timeout);

@@ -134,6 +134,7 @@ private:
     bool formBodyAllowed(std::string_view bytes);
     void refuseFormOverride();
     void bufferRequestBody();
+    int sendQueue() const noexcept;
     void respondUpstreamFailure(UpstreamFailure failure);
     bool bodyWholeHere();
     bool bodyWorthBuffering();
@@ -227,6 +228,7 @@ private:
     UpstreamConnection* _upstream = nullptr;
     upstream::Endpoint* _endpoint = nullptr;
     std::int64_t _attemptStartMs = 0;  // when the current attempt on _endpoint began (monotonicMs)
+    int _sendQueueMark = -1;  // sendQueue() when the last write blocked
     std::optional<UpstreamFailure> _lastFailure;
     bool _responseStarted = false;
     bool _headWritten = false;
