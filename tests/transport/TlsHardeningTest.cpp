@@ -474,6 +474,7 @@ TEST_CASE("tls hardening: client_auth required refuses an expired, a self-signed
     pki.leaf("foreign", "client1", "", "other");
     ScriptedBackend backend(echo());
     SluicedProcess gw(tlsGateway(pki.listener("required"), backend));
+    const std::size_t from = gw.logSize();
     for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
         for (const auto& [name, reason] : std::vector<std::pair<std::string, std::string>>{
                  {"expired", "certificate expired"}, {"selfclient", "unknown ca"}, {"foreign", "unknown ca"}}) {
@@ -489,6 +490,8 @@ TEST_CASE("tls hardening: client_auth required refuses an expired, a self-signed
             CHECK(contains(a.error, reason));
         }
     }
+    // The operator learns why (the first refusal; the others within a second are counted).
+    CHECK(gw.waitForLog("refused: client certificate verification failed: certificate has expired", from, 2s));
     Offer good;
     good.ca = pki.path("ca.pem");
     good.cert = pki.path("client.pem");

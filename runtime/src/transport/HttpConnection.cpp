@@ -622,6 +622,8 @@ void HttpConnection::onIo(std::uint32_t events)
         if (r.status == IoStatus::Error || r.status == IoStatus::Eof) {
             if (_stream->peerSpokePlainHttp()) {
                 answerPlainHttpOnTls();
+            } else {
+                logHandshakeFailure();
             }
             closeNow();
             return;
@@ -2394,6 +2396,26 @@ void HttpConnection::closeNow()
     _loop.disarm(this);
     _loop.forget(this);
     _worker.closed(this);
+}
+
+// Why a client's TLS handshake failed: the operator's only clue when clients are turned away (an
+// old protocol, no common cipher, a client certificate that does not verify). Refusals are logged
+// at info, at most one a second per worker with the number left out; a peer that just left (a
+// TCP health check, a scanner) at debug.
+void HttpConnection::logHandshakeFailure()
+{
+    auto logger = Logging::get("tls");
+    if (!_stream->handshakeRefused()) {
+        logger->debug("TLS handshake from {} ended: {}", _peerText, _stream->handshakeFailure());
+        return;
+    }
+    thread_local LogThrottle throttle(std::chrono::seconds(1));
+    std::size_t suppressed = 0;
+    if (throttle.due(_loop.now(), suppressed)) {
+        logger->info("TLS handshake from {} refused: {}{}", _peerText, _stream->handshakeFailure(),
+                     suppressed == 0 ? std::string()
+                                     : " (" + std::to_string(suppressed) + " more refused since the last message)");
+    }
 }
 
 // Bytes the kernel holds for the client (not yet sent or not yet acknowledged); -1 if unknown.

@@ -527,9 +527,11 @@ void TlsStream::noteHandshakeFailure(int rc)
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
         return;
     }
+    _handshakeRefused = err == SSL_ERROR_SSL;
     const long verify = SSL_get_verify_result(_ssl);
-    if (!_server && verify != X509_V_OK) {
-        _handshakeFailure = std::string("certificate verification failed: ") + X509_verify_cert_error_string(verify);
+    if (verify != X509_V_OK) {
+        _handshakeFailure = std::string(_server ? "client " : "") + "certificate verification failed: " +
+                            X509_verify_cert_error_string(verify);
     } else if (err == SSL_ERROR_SSL) {
         const char* reason = ERR_reason_error_string(ERR_peek_error());
         _handshakeFailure = reason != nullptr ? reason : "TLS protocol error";

@@ -134,6 +134,7 @@ private:
     bool formBodyAllowed(std::string_view bytes);
     void refuseFormOverride();
     void bufferRequestBody();
+    void logHandshakeFailure();
     int sendQueue() const noexcept;
     void respondUpstreamFailure(UpstreamFailure failure);
     bool bodyWholeHere();

@@ -123,6 +123,9 @@ public:
     virtual bool peerSpokePlainHttp() const { return false; }
     // TLS: why the handshake failed (the certificate check, or OpenSSL's reason); empty otherwise.
     virtual std::string handshakeFailure() const { return {}; }
+    // TLS: the handshake failed on the protocol (an alert: no common version or cipher, a peer
+    // certificate that does not verify, ...), not because the peer left or the socket failed.
+    virtual bool handshakeRefused() const { return false; }
     // TLS, server side: not one byte of the client's hello has been seen yet.
     virtual bool silent() const { return false; }
 

@@ -114,6 +114,7 @@ public:
     bool isTls() const override { return true; }
     bool peerSpokePlainHttp() const override { return _plainHttp; }
     std::string handshakeFailure() const override { return _handshakeFailure; }
+    bool handshakeRefused() const override { return _handshakeRefused; }
     bool silent() const override { return _server && !_done && !_firstByteSeen; }
     // A write that could not finish because TLS needs to read first (and vice versa).
     bool wantsRead() const noexcept { return _wantRead; }
@@ -130,6 +131,7 @@ private:
     bool _plainHttp = false;
     bool _firstByteSeen = false;  // server side: the client's first byte was looked at
     std::string _handshakeFailure;
+    bool _handshakeRefused = false;
 };
 
 // OpenSSL's error queue as text (and cleared).
