@@ -209,6 +209,31 @@ TEST_CASE("tls hardening: the default TLS 1.2 cipher list has forward-secret AEA
 // Renegotiation, ALPN, non-TLS bytes, stalled and half-finished handshakes
 // ---------------------------------------------------------------------------------------------
 
+TEST_CASE("tls hardening: an answer the backend cuts short ends without close_notify, a whole one with it")
+{
+    // close_notify says "all of it came": after a cut, a client that checks the TLS end (and not
+    // only the framing) must see a truncation, as nginx leaves it.
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, std::string(100, 'x'));
+        if (r.target == "/cut") {
+            reply.truncateAt = reply.bytes.size() - 40;
+        }
+        return reply;
+    });
+    TestCertificates pki;
+    SluicedProcess gw(tlsGateway(pki.listener(), backend));
+    Outcome whole = tlsTry(gw.port(), caOnly(pki), kGet);
+    CHECK(ok200(whole));
+    CHECK(whole.response.size() > 100);
+    CHECK(whole.closeNotify);
+    Outcome cut = tlsTry(gw.port(), caOnly(pki), "GET /h/v1/cut HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    CHECK(ok200(cut));  // the head went out before the backend broke off
+    CHECK(cut.response.find(std::string(60, 'x')) != std::string::npos);
+    CHECK(cut.response.find(std::string(61, 'x')) == std::string::npos);
+    CHECK_FALSE(cut.closeNotify);
+}
+
 TEST_CASE("tls hardening: client-initiated renegotiation is refused and the gateway keeps serving")
 {
     TestCertificates pki;

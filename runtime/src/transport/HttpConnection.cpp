@@ -2379,6 +2379,9 @@ void HttpConnection::closeNow()
         return;
     }
     _closed = true;
+    if (_state == State::Proxy && _headWritten) {
+        _stream->abandon();  // the answer is cut short: no TLS close_notify to say it ended well
+    }
     if (_upstream != nullptr) {
         _upstream->abort();
         _upstream = nullptr;

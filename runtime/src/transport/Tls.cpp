@@ -452,6 +452,11 @@ TlsStream::TlsStream(int fd, SSL* ssl, std::shared_ptr<const TlsServerContext> c
 {
 }
 
+void TlsStream::abandon()
+{
+    SSL_set_quiet_shutdown(_ssl, 1);  // SSL_shutdown() then sends nothing
+}
+
 TlsStream::~TlsStream()
 {
     if (_done) {

@@ -107,7 +107,8 @@ Outcome tlsTry(int port, const Offer& o, const std::string& request,
             while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) {
                 out.response.append(buf, static_cast<std::size_t>(n));
             }
-            if (SSL_get_error(ssl, n) != SSL_ERROR_ZERO_RETURN) {
+            out.closeNotify = SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN;
+            if (!out.closeNotify) {
                 out.error += drainErrors();  // with TLS 1.3 a refused client certificate shows here
             }
             // A connection freed without close_notify marks its session as not resumable.

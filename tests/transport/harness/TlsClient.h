@@ -51,6 +51,7 @@ struct Outcome {
     std::string verifyError;  // the client's verification result when the handshake failed
     std::string error;        // OpenSSL's reason for a failed handshake or read (e.g. an alert)
     std::string response;     // everything read until close
+    bool closeNotify = false;  // the server ended with close_notify (an orderly end, not a cut)
     Session session;          // resumable after the exchange (TLS 1.3: its ticket arrived with the response)
 };
 

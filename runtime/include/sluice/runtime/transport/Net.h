@@ -128,6 +128,9 @@ public:
     virtual bool handshakeRefused() const { return false; }
     // TLS, server side: not one byte of the client's hello has been seen yet.
     virtual bool silent() const { return false; }
+    // TLS: the connection is closed in the middle of a message; no close_notify is sent, so that
+    // the peer sees a truncation, not an orderly end.
+    virtual void abandon() {}
 
 protected:
     int _fd;
