@@ -299,7 +299,34 @@ TEST_CASE("tls: min_version TLSv1.3 refuses TLS 1.2, and ciphers limits the TLS 
         CHECK(allowed.cipher == "ECDHE-ECDSA-AES256-GCM-SHA384");
         CHECK(answered200(allowed));
     }
-    CHECK(backend.requestCount() == 2);
+    GatewaySpec limited13;
+    limited13.listenerTls =
+        certs.listenerWith(server, "none", "", "TLSv1.2", R"("ciphersuites": "TLS_CHACHA20_POLY1305_SHA256")");
+    limited13.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()})));
+    {
+        SluicedProcess gw(limited13);
+        Offer any13 = caOnly(certs);  // offers OpenSSL's TLS 1.3 suites, AES-GCM first
+        Outcome chosen = tlsTry(gw.port(), any13, kGet);
+        REQUIRE_MESSAGE(chosen.handshake, chosen.error);
+        CHECK(chosen.protocol == "TLSv1.3");
+        CHECK(chosen.cipher == "TLS_CHACHA20_POLY1305_SHA256");
+        CHECK(answered200(chosen));
+    }
+    CHECK(backend.requestCount() == 3);
+
+    // Suites that encrypt nothing or authenticate no one are refused, whatever the list says.
+    for (const char* list : {"eNULL:aNULL:@SECLEVEL=0", "ECDHE-ECDSA-AES128-GCM-SHA256:AECDH-AES128-SHA:@SECLEVEL=0"}) {
+        GatewaySpec unsafe;
+        unsafe.listenerTls = certs.listenerWith(server, "none", "", "TLSv1.2", std::string(R"("ciphers": ")") + list + "\"");
+        unsafe.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()})));
+        std::string why;
+        try {
+            SluicedProcess gw(unsafe);
+        } catch (const std::exception& e) {
+            why = e.what();
+        }
+        CHECK_MESSAGE(why.find("encrypts nothing or authenticates no one") != std::string::npos, why);
+    }
 
     // A cipher list OpenSSL cannot use is a configuration error naming it.
     GatewaySpec bad;
@@ -345,6 +372,8 @@ TEST_CASE("tls: SNI chooses the certificate, and no or an unknown name gets the 
     CHECK(subjectFor("b.test", "b.test") == "CN=b.test");
     CHECK(subjectFor("www.b.test", "www.b.test") == "CN=b.test");
     CHECK(subjectFor("B.Test", "b.test") == "CN=b.test");  // names are case-insensitive
+    CHECK(subjectFor("b.test.", "b.test") == "CN=b.test");  // a trailing dot names the same host
+    CHECK(subjectFor("x.wild.test.") == "CN=c.test");
     // server_names given in the configuration, a wildcard among them.
     CHECK(subjectFor("c.test", "c.test") == "CN=c.test");
     CHECK(subjectFor("x.wild.test") == "CN=c.test");
@@ -352,7 +381,7 @@ TEST_CASE("tls: SNI chooses the certificate, and no or an unknown name gets the 
     // No SNI, or a name no certificate has: the first certificate.
     CHECK(subjectFor(std::nullopt) == "CN=a.test");
     CHECK(subjectFor("unknown.test") == "CN=a.test");
-    CHECK(backend.requestCount() == 9);
+    CHECK(backend.requestCount() == 11);
 }
 
 TEST_CASE("tls: SNI with mutual TLS keeps client verification on the chosen certificate")

@@ -91,7 +91,24 @@ void useKeyFile(SSL_CTX* ctx, const std::string& key, const std::string& what)
     }
 }
 
-SSL_CTX* newServerCtx(const std::string& cert, const std::string& key, int minVersion, const std::string& configured)
+// The first suite of `ctx` that encrypts nothing or authenticates no one (eNULL, aNULL: what a
+// list with @SECLEVEL=0 lets through), or nothing.
+std::string unsafeSuite(SSL_CTX* ctx)
+{
+    STACK_OF(SSL_CIPHER)* suites = SSL_CTX_get_ciphers(ctx);
+    for (int i = 0; i < sk_SSL_CIPHER_num(suites); ++i) {
+        const SSL_CIPHER* c = sk_SSL_CIPHER_value(suites, i);
+        if (SSL_CIPHER_get_cipher_nid(c) == NID_undef || SSL_CIPHER_get_auth_nid(c) == NID_auth_null) {
+            return SSL_CIPHER_get_name(c);
+        }
+    }
+    return {};
+}
+
+// `configured`: the listener's "ciphers" (TLS 1.2; empty: kDefaultCiphers); `suites13` its
+// "ciphersuites" (TLS 1.3; empty: OpenSSL's).
+SSL_CTX* newServerCtx(const std::string& cert, const std::string& key, int minVersion, const std::string& configured,
+                      const std::string& suites13)
 {
     const std::string ciphers = configured.empty() ? std::string(kDefaultCiphers) : configured;
     SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
@@ -116,6 +133,16 @@ SSL_CTX* newServerCtx(const std::string& cert, const std::string& key, int minVe
         std::string reason = opensslError();
         SSL_CTX_free(ctx);
         throw std::runtime_error("ciphers '" + ciphers + "': " + reason);
+    }
+    if (!suites13.empty() && SSL_CTX_set_ciphersuites(ctx, suites13.c_str()) != 1) {
+        std::string reason = opensslError();
+        SSL_CTX_free(ctx);
+        throw std::runtime_error("ciphersuites '" + suites13 + "': " + reason);
+    }
+    if (const std::string unsafe = unsafeSuite(ctx); !unsafe.empty()) {
+        SSL_CTX_free(ctx);
+        throw std::runtime_error("ciphers '" + ciphers + "': " + unsafe +
+                                 " encrypts nothing or authenticates no one; such suites are refused");
     }
     return ctx;
 }
@@ -232,6 +259,7 @@ std::shared_ptr<TlsServerContext> TlsServerContext::create(const Poco::Dynamic::
     auto context = std::shared_ptr<TlsServerContext>(new TlsServerContext());
     int minVersion = tls->optValue<std::string>("min_version", "TLSv1.2") == "TLSv1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
     std::string ciphers = tls->optValue<std::string>("ciphers", "");
+    std::string suites13 = tls->optValue<std::string>("ciphersuites", "");
     context->_clientAuth = tls->optValue<std::string>("client_auth", "none");
     std::string clientCa = tls->has("client_ca") ? resolvePath(baseDir, tls->getValue<std::string>("client_ca")) : "";
     if (context->_clientAuth != "none" && clientCa.empty()) {
@@ -247,7 +275,7 @@ std::shared_ptr<TlsServerContext> TlsServerContext::create(const Poco::Dynamic::
         std::string cert = resolvePath(baseDir, entry->getValue<std::string>("certificate"));
         std::string key = resolvePath(baseDir, entry->getValue<std::string>("key"));
         Certificate c;
-        c.ctx = newServerCtx(cert, key, minVersion, ciphers);
+        c.ctx = newServerCtx(cert, key, minVersion, ciphers, suites13);
         context->_certificates.push_back(c);  // owned from here on (freed by the destructor)
         if (entry->has("server_names")) {
             auto names = entry->getArray("server_names");
@@ -278,7 +306,7 @@ std::shared_ptr<TlsServerContext> TlsServerContext::create(const Poco::Dynamic::
         SSL_CTX_set_tlsext_servername_callback(c.ctx, &TlsServerContext::onServerName);
         SSL_CTX_set_tlsext_servername_arg(c.ctx, context.get());
         auto& sid = context->_certificates.back().sessionContext;
-        sid = sessionContext(c.ctx, context->_clientAuth, clientCaBytes, minVersion, ciphers);
+        sid = sessionContext(c.ctx, context->_clientAuth, clientCaBytes, minVersion, ciphers + "\n" + suites13);
         if (SSL_CTX_set_session_id_context(c.ctx, sid.data(), static_cast<unsigned>(sid.size())) != 1) {
             throw std::runtime_error("cannot set the TLS session context: " + opensslError());
         }
@@ -296,6 +324,9 @@ TlsServerContext::~TlsServerContext()
 const TlsServerContext::Certificate& TlsServerContext::select(const std::string& serverName) const
 {
     std::string name = lower(serverName);
+    if (name.size() > 1 && name.back() == '.') {
+        name.pop_back();  // "a.test." names a.test (RFC 6066 forbids the dot; some clients send it)
+    }
     for (const auto& c : _certificates) {
         for (const auto& pattern : c.names) {
             if (pattern == name) {

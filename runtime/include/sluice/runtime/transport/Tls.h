@@ -17,7 +17,8 @@ class TlsStream;
 
 // Server-side TLS for one listener: one SSL_CTX per configured certificate, chosen by SNI
 // (exact name, then "*.domain" wildcard, else the first certificate); TLS 1.2 or 1.3, TLS 1.2
-// with forward-secret AEAD suites only unless "ciphers" says otherwise, no renegotiation, no
+// with forward-secret AEAD suites only unless "ciphers" says otherwise ("ciphersuites" for TLS
+// 1.3; suites without encryption or authentication are refused whatever they say), no renegotiation, no
 // compression; optional or required client certificates verified against a CA bundle (mutual
 // TLS). "optional" admits a client without a certificate; a certificate that is sent and does not
 // verify fails the handshake under both modes. A session (ID or ticket) resumes only under the
