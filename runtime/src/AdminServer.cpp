@@ -238,6 +238,7 @@ private:
     int _listener;
     Shared& _shared;
     std::vector<std::unique_ptr<Connection>> _connections;  // oldest first
+    Clock::time_point _acceptAfter;  // out of descriptors: not before then
 };
 
 AdminServer::AdminServer(const std::string& host, int port, Hooks hooks, const std::string& token)
@@ -270,7 +271,7 @@ void AdminServer::Loop::run()
         const Clock::time_point now = Clock::now();
         expire(now);
         polled.clear();
-        polled.push_back({_listener, POLLIN, 0});
+        polled.push_back({_listener, static_cast<short>(now < _acceptAfter ? 0 : POLLIN), 0});
         Clock::time_point wake = now + kPollSlice;
         for (const auto& c : _connections) {
             const short events = c->state == Connection::State::Writing ? POLLOUT : POLLIN;
@@ -300,7 +301,12 @@ void AdminServer::Loop::accept()
     while (true) {
         const int fd = ::accept4(_listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            return;  // EAGAIN, or out of descriptors: the backlog keeps the rest
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                // The backlog keeps the rest; the listener stays readable, so leave it alone for
+                // a moment rather than spin on it.
+                _acceptAfter = Clock::now() + kPollSlice;
+            }
+            return;
         }
         if (_connections.size() >= kMaxConnections) {
             // Make room: the oldest that is still reading its request goes (a client that sends
@@ -327,6 +333,14 @@ void AdminServer::Loop::expire(Clock::time_point now)
     for (auto& c : _connections) {
         if (now < c->deadline) {
             continue;
+        }
+        if (c->state != Connection::State::Draining) {
+            // What came while a hook held the thread (a reload can take seconds) counts: read or
+            // write once more before judging.
+            serve(*c);
+            if (c->fd < 0 || Clock::now() < c->deadline) {
+                continue;  // closed, or answered (a new deadline for the answer)
+            }
         }
         if (c->state == Connection::State::Reading && !c->input.empty()) {
             c->inputLeft = true;

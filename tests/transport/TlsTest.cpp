@@ -327,6 +327,15 @@ TEST_CASE("tls: min_version TLSv1.3 refuses TLS 1.2, and ciphers limits the TLS 
         }
         CHECK_MESSAGE(why.find("encrypts nothing or authenticates no one") != std::string::npos, why);
     }
+    // Lists that name such suites but leave them to OpenSSL's security level are fine.
+    for (const char* list : {"HIGH", "ALL", "HIGH:@SECLEVEL=1"}) {
+        GatewaySpec broad;
+        broad.listenerTls = certs.listenerWith(server, "none", "", "TLSv1.2", std::string(R"("ciphers": ")") + list + "\"");
+        broad.apis.emplace_back("tls", apiJson("/tls", endpointList({backend.url()})));
+        SluicedProcess gw(broad);
+        Outcome ok = tlsTry(gw.port(), caOnly(certs), kGet);
+        CHECK_MESSAGE(answered200(ok), list << ": " << ok.error);
+    }
 
     // A cipher list OpenSSL cannot use is a configuration error naming it.
     GatewaySpec bad;

@@ -2379,7 +2379,7 @@ void HttpConnection::closeNow()
         return;
     }
     _closed = true;
-    if (_state == State::Proxy && _headWritten) {
+    if (_state == State::Proxy && _headWritten && !_awaitingBody) {
         _stream->abandon();  // the answer is cut short: no TLS close_notify to say it ended well
     }
     if (_upstream != nullptr) {
@@ -2409,7 +2409,9 @@ void HttpConnection::logHandshakeFailure()
 {
     auto logger = Logging::get("tls");
     if (!_stream->handshakeRefused()) {
-        logger->debug("TLS handshake from {} ended: {}", _peerText, _stream->handshakeFailure());
+        const std::string why = _stream->handshakeFailure();
+        logger->debug("TLS handshake from {} ended: {}", _peerText,
+                      why.empty() ? std::string("the client left before its hello") : why);
         return;
     }
     thread_local LogThrottle throttle(std::chrono::seconds(1));

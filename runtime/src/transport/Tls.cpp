@@ -64,7 +64,9 @@ constexpr const char* kDefaultCiphers =
 // signal thread during a reload (which then never takes another signal).
 int refusePassphrase(char* /*buffer*/, int /*size*/, int /*rwflag*/, void* asked)
 {
-    *static_cast<bool*>(asked) = true;
+    if (asked != nullptr) {
+        *static_cast<bool*>(asked) = true;
+    }
     return -1;
 }
 
@@ -91,18 +93,27 @@ void useKeyFile(SSL_CTX* ctx, const std::string& key, const std::string& what)
     }
 }
 
-// The first suite of `ctx` that encrypts nothing or authenticates no one (eNULL, aNULL: what a
-// list with @SECLEVEL=0 lets through), or nothing.
+// The first suite `ctx` would negotiate that encrypts nothing or authenticates no one (eNULL,
+// aNULL), or nothing. The suites a connection supports, not the configured list: OpenSSL's
+// security level keeps such suites out unless the list lowers it (@SECLEVEL=0), so "HIGH" or
+// "ALL" are fine although they name some.
 std::string unsafeSuite(SSL_CTX* ctx)
 {
-    STACK_OF(SSL_CIPHER)* suites = SSL_CTX_get_ciphers(ctx);
-    for (int i = 0; i < sk_SSL_CIPHER_num(suites); ++i) {
+    SSL* probe = SSL_new(ctx);
+    if (probe == nullptr) {
+        return {};
+    }
+    std::string unsafe;
+    STACK_OF(SSL_CIPHER)* suites = SSL_get1_supported_ciphers(probe);
+    for (int i = 0; i < sk_SSL_CIPHER_num(suites) && unsafe.empty(); ++i) {
         const SSL_CIPHER* c = sk_SSL_CIPHER_value(suites, i);
         if (SSL_CIPHER_get_cipher_nid(c) == NID_undef || SSL_CIPHER_get_auth_nid(c) == NID_auth_null) {
-            return SSL_CIPHER_get_name(c);
+            unsafe = SSL_CIPHER_get_name(c);
         }
     }
-    return {};
+    sk_SSL_CIPHER_free(suites);
+    SSL_free(probe);
+    return unsafe;
 }
 
 // `configured`: the listener's "ciphers" (TLS 1.2; empty: kDefaultCiphers); `suites13` its
@@ -141,7 +152,7 @@ SSL_CTX* newServerCtx(const std::string& cert, const std::string& key, int minVe
     }
     if (const std::string unsafe = unsafeSuite(ctx); !unsafe.empty()) {
         SSL_CTX_free(ctx);
-        throw std::runtime_error("ciphers '" + ciphers + "': " + unsafe +
+        throw std::runtime_error("ciphers '" + ciphers + "' (with ciphersuites '" + suites13 + "'): " + unsafe +
                                  " encrypts nothing or authenticates no one; such suites are refused");
     }
     return ctx;
