@@ -353,15 +353,7 @@ TEST_CASE("health: --check-config reports a bad health_check with the file and t
     std::ofstream(fourth) << apiJson("/fourth", endpointList({"http://127.0.0.1:9"}),
                                      R"("health_check": {"headers": {"Bad Name": "x", "X-Ok": "a\u0001b"}})");
 
-    std::string command = std::string(SLUICE_TRANSPORT_SLUICED) + " --check-config --config " + config + " 2>&1";
-    FILE* pipe = ::popen(command.c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    std::string output;
-    char buffer[4096];
-    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) {
-        output.append(buffer, n);
-    }
-    int status = ::pclose(pipe);
+    const auto [status, output] = runCommand(std::string(SLUICE_TRANSPORT_SLUICED) + " --check-config --config " + config);
     std::filesystem::remove_all(dir);
     INFO(output);
     REQUIRE(WIFEXITED(status));

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -22,6 +23,21 @@
 namespace sluice::transport_test {
 
 using namespace std::chrono_literals;
+
+// Runs a shell `command` (its stderr joined to stdout): the wait status and the output.
+inline std::pair<int, std::string> runCommand(const std::string& command)
+{
+    std::string output;
+    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+    if (pipe == nullptr) {
+        return {-1, output};
+    }
+    char buffer[4096];
+    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) {
+        output.append(buffer, n);
+    }
+    return {::pclose(pipe), output};
+}
 
 // The lines of a text file (an access log), empty when it cannot be read.
 inline std::vector<std::string> linesOf(const std::string& path)
