@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <stdexcept>
 #include <utility>
 
@@ -122,7 +123,9 @@ SSL_CTX* newServerCtx(const std::string& cert, const std::string& key, int minVe
                       const std::string& suites13)
 {
     const std::string ciphers = configured.empty() ? std::string(kDefaultCiphers) : configured;
-    SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+    // Freed on every refusal below; released to the caller at the end.
+    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> owned(SSL_CTX_new(TLS_server_method()), &SSL_CTX_free);
+    SSL_CTX* ctx = owned.get();
     if (ctx == nullptr) {
         throw std::runtime_error("cannot create a TLS context: " + opensslError());
     }
@@ -130,32 +133,20 @@ SSL_CTX* newServerCtx(const std::string& cert, const std::string& key, int minVe
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
-        std::string reason = opensslError();
-        SSL_CTX_free(ctx);
-        throw std::runtime_error("certificate " + cert + ": " + reason);
+        throw std::runtime_error("certificate " + cert + ": " + opensslError());
     }
-    try {
-        useKeyFile(ctx, key, "private key");
-    } catch (...) {
-        SSL_CTX_free(ctx);
-        throw;
-    }
+    useKeyFile(ctx, key, "private key");
     if (SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) != 1) {
-        std::string reason = opensslError();
-        SSL_CTX_free(ctx);
-        throw std::runtime_error("ciphers '" + ciphers + "': " + reason);
+        throw std::runtime_error("ciphers '" + ciphers + "': " + opensslError());
     }
     if (!suites13.empty() && SSL_CTX_set_ciphersuites(ctx, suites13.c_str()) != 1) {
-        std::string reason = opensslError();
-        SSL_CTX_free(ctx);
-        throw std::runtime_error("ciphersuites '" + suites13 + "': " + reason);
+        throw std::runtime_error("ciphersuites '" + suites13 + "': " + opensslError());
     }
     if (const std::string unsafe = unsafeSuite(ctx); !unsafe.empty()) {
-        SSL_CTX_free(ctx);
         throw std::runtime_error("ciphers '" + ciphers + "' (with ciphersuites '" + suites13 + "'): " + unsafe +
                                  " encrypts nothing or authenticates no one; such suites are refused");
     }
-    return ctx;
+    return owned.release();
 }
 
 // The names a certificate is valid for (subjectAltName DNS entries, else the CN).

@@ -299,23 +299,17 @@ Endpoint* EndpointSet::pick(std::int64_t nowMs, const std::vector<const Endpoint
                     return e;
                 }
             }
-        } else {
-            // A retry takes the next usable slot without drawing it: drawing would give the
-            // failed endpoint the next request's first attempt too, so that with two endpoints
-            // every request would meet the failing one first.
-            const std::uint64_t next = cursor.load(std::memory_order_relaxed);
-            for (std::size_t step = 0; step < order.size(); ++step) {
-                Endpoint* e = _endpoints[order[(next + step) % order.size()]].get();
-                if (usable(e)) {
-                    return e;
-                }
-            }
         }
-        // Other workers draw too, so the draws above may have missed a usable endpoint: look at
-        // every one before going to the next group.
-        for (std::size_t index : order) {
-            if (usable(_endpoints[index].get())) {
-                return _endpoints[index].get();
+        // A retry takes the next usable slot without drawing it: drawing would give the failed
+        // endpoint the next request's first attempt too, so that with two endpoints every request
+        // would meet the failing one first. And other workers draw too, so the draws above may
+        // have missed a usable endpoint. Either way: every slot from the cursor on, before the
+        // next group.
+        const std::uint64_t next = cursor.load(std::memory_order_relaxed);
+        for (std::size_t step = 0; step < order.size(); ++step) {
+            Endpoint* e = _endpoints[order[(next + step) % order.size()]].get();
+            if (usable(e)) {
+                return e;
             }
         }
     }
