@@ -120,6 +120,49 @@ TEST_CASE("access log: JSON lines")
     CHECK(contains(line, R"("duration_ms":)"));
 }
 
+TEST_CASE("access log: an answer cut off by body_timeout_ms shows the bytes that went, not its whole size")
+{
+    // 200 KiB: the backend's whole answer is queued in the gateway (under its read-ahead limit)
+    // long before a client that does not read has taken it, so "queued" is not "sent".
+    const std::string body(200 * 1024, 'c');
+    ScriptedBackend backend([&body](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, body);
+        return reply;
+    });
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "", R"({"body_timeout_ms": 300})");
+    spec.accessLog = R"({"path": "access.log", "flush_ms": 50})";
+    SluicedProcess gw(spec);
+    const std::string file = gw.directory() + "/access.log";
+
+    RawClient reader(gw.port());
+    auto whole = reader.exchange(getRequest("/svc/v1/whole"));
+    REQUIRE_MESSAGE(whole, reader.error());
+    REQUIRE(whole->body.size() == body.size());
+
+    int error = 0;
+    const int stalled = connectAddress("127.0.0.1", gw.port(), error, 4096, 1000);
+    REQUIRE(stalled >= 0);
+    REQUIRE(sendAll(stalled, getRequest("/svc/v1/stalled")));
+    const auto lines = waitForLines(file, 2);  // the second once the gateway has given up
+    std::string partial;
+    const auto until = Clock::now() + 10s;
+    for (ReadStatus status = ReadStatus::Data; status == ReadStatus::Data;) {
+        status = readSome(stalled, partial, until);
+    }
+    ::close(stalled);
+    REQUIRE(lines.size() == 2);
+    INFO(lines[0] << "\n" << lines[1]);
+    CHECK(contains(lines[0], "\"GET /svc/v1/whole HTTP/1.1\" 200 " + std::to_string(whole->raw.size()) + " "));
+    const std::string prefix = "\"GET /svc/v1/stalled HTTP/1.1\" 200 ";
+    const std::size_t at = lines[1].find(prefix);
+    REQUIRE(at != std::string::npos);
+    const std::uint64_t logged = std::stoull(lines[1].substr(at + prefix.size()));
+    CHECK(partial.size() < whole->raw.size());
+    CHECK(logged < whole->raw.size());
+    CHECK(logged == partial.size());  // what the kernel took before the close still reached the client
+}
+
 TEST_CASE("access log: a reload opens the file again, so that it can be rotated")
 {
     ScriptedBackend backend(echo());

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 
 #include "sluice/runtime/HostApi.h"
 #include "sluice/runtime/Logging.h"
@@ -2180,7 +2181,8 @@ void HttpConnection::finishExchange()
     if (_pipeline != nullptr && !_pipeline->empty() && ex().owner == this) {
         _pipeline->runLog(ex());
     }
-    logAccess(true);
+    sendQueued();  // so that the access log line need not wait (a failure closes in flush())
+    logAccess(false);
     endExchangeServices();
     ex().owner = nullptr;
     ex().driver = nullptr;
@@ -2236,7 +2238,7 @@ void HttpConnection::writeOut(std::string_view bytes)
     _out.append(bytes);
 }
 
-void HttpConnection::flush()
+bool HttpConnection::sendQueued()
 {
     while (!_out.empty() && _writable && !_closed) {
         iovec part{const_cast<char*>(_out.data()), _out.size()};
@@ -2248,12 +2250,23 @@ void HttpConnection::flush()
             _writable = false;
             _sendQueueMark = sendQueue();
         } else {
-            closeNow();
-            return;
+            return false;
         }
+    }
+    return true;
+}
+
+void HttpConnection::flush()
+{
+    if (!sendQueued()) {
+        closeNow();
+        return;
     }
     if (_closed) {
         return;
+    }
+    if (_waitingAccess != nullptr) {
+        logAnswersSent(false);
     }
     if (_out.empty()) {
         if (_state == State::Proxy && _bodyEnded) {
@@ -2335,7 +2348,23 @@ void HttpConnection::drainLinger(bool closeIfQuiet)
     }
 }
 
-void HttpConnection::logAccess(bool queuedCounts)
+struct HttpConnection::WaitingAccessLines {
+    struct Line {
+        std::shared_ptr<AccessLogFile> file;
+        Clock::time_point started;
+        std::string method;
+        std::string path;
+        std::string api;
+        std::string upstream;
+        int versionMinor = 1;
+        int status = 0;
+        std::uint64_t from = 0;  // _outSent at the answer's first byte
+        std::uint64_t end = 0;   // and after its last
+    };
+    std::deque<Line> lines;
+};
+
+void HttpConnection::logAccess(bool closing)
 {
     if (_requestStart == Clock::time_point::max()) {
         return;
@@ -2354,7 +2383,7 @@ void HttpConnection::logAccess(bool queuedCounts)
         std::string& api = _exchange->transportBuffers.text;
         api.assign(_exchange->apiName).append(":").append(_exchange->apiVersion);
         r.api = api;
-    } else if (_requestKnown && queuedCounts) {
+    } else if (_requestKnown && !closing) {
         // Not routed (404, 405, a path refused): answered at once, so the head's text is still
         // in the input buffer. The path is the one received.
         r.method = head().method;
@@ -2362,15 +2391,50 @@ void HttpConnection::logAccess(bool queuedCounts)
         r.versionMinor = _versionMinor;
     }
     r.status = _loggedStatus;
-    if (_loggedStatus != 0) {
-        const std::uint64_t end = _outSent + (queuedCounts ? _out.size() : 0);
-        r.bytes = end > _loggedFrom ? end - _loggedFrom : 0;
-    }
-    r.duration = _loop.now() - started;
     if (_loggedUpstream != nullptr) {
         r.upstream = _loggedUpstream->address.str();
     }
+    if (_waitingAccess != nullptr) {
+        logAnswersSent(closing);
+    }
+    if (_loggedStatus != 0 && !closing && !_out.empty()) {
+        if (_waitingAccess == nullptr) {
+            _waitingAccess = std::make_unique<WaitingAccessLines>();
+        }
+        _waitingAccess->lines.push_back({snapshot.accessLog, started, std::string(r.method), std::string(r.path),
+                                         std::string(r.api), std::move(r.upstream), r.versionMinor, r.status,
+                                         _loggedFrom, _outSent + _out.size()});
+        return;
+    }
+    if (_loggedStatus != 0) {
+        r.bytes = _outSent > _loggedFrom ? _outSent - _loggedFrom : 0;
+    }
+    r.duration = _loop.now() - started;
     _worker.accessLog().record(snapshot.accessLog, r);
+}
+
+void HttpConnection::logAnswersSent(bool closing)
+{
+    auto& lines = _waitingAccess->lines;
+    while (!lines.empty() && (closing || lines.front().end <= _outSent)) {
+        const WaitingAccessLines::Line& line = lines.front();
+        transport::AccessRecord r;
+        r.client = _peerIp;
+        r.method = line.method;
+        r.path = line.path;
+        r.versionMinor = line.versionMinor;
+        r.status = line.status;
+        const std::uint64_t sent = std::min(line.end, _outSent);
+        r.bytes = sent > line.from ? sent - line.from : 0;
+        r.duration = _loop.now() - line.started;
+        r.api = line.api;
+        r.upstream = line.upstream;
+        _worker.accessLog().record(line.file, r);
+        lines.pop_front();
+    }
+    if (lines.empty()) {
+        _waitingAccess.reset();
+    }
 }
 
 void HttpConnection::closeNow()
@@ -2389,7 +2453,10 @@ void HttpConnection::closeNow()
     if (_exchange != nullptr && _exchange->owner == this && _pipeline != nullptr && !_pipeline->empty()) {
         _pipeline->runLog(*_exchange);
     }
-    logAccess(false);
+    if (_waitingAccess != nullptr) {
+        logAnswersSent(true);
+    }
+    logAccess(true);
     endExchangeServices();
     if (_exchange != nullptr) {
         _exchange->owner = nullptr;

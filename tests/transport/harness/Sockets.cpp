@@ -72,7 +72,7 @@ void setIoTimeouts(int fd, std::chrono::seconds timeout)
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-int connectAddress(const std::string& ipv4, int port, int& error, int receiveBuffer)
+int connectAddress(const std::string& ipv4, int port, int& error, int receiveBuffer, int maxSegment)
 {
     sockaddr_in address = loopback(port);
     if (::inet_pton(AF_INET, ipv4.c_str(), &address.sin_addr) != 1) {
@@ -86,6 +86,12 @@ int connectAddress(const std::string& ipv4, int port, int& error, int receiveBuf
     }
     if (receiveBuffer > 0) {
         ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
+    }
+    if (maxSegment > 0) {
+        ::setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &maxSegment, sizeof maxSegment);
+    }
+    if (maxSegment > 0) {
+        ::setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &maxSegment, sizeof maxSegment);
     }
     if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
         error = errno;

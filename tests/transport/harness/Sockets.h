@@ -21,8 +21,11 @@ int listenOn(const std::string& ipv4, int& port, int backlog = 64, int receiveBu
 // Connects to 127.0.0.1:port; returns the descriptor, or -1 with `error` set to errno.
 int connectLoopback(int port, int& error);
 // Connects to `ipv4` (dotted quad, e.g. another loopback address such as "127.0.0.2") and port.
-// `receiveBuffer` sets SO_RCVBUF before connect() (a window small from the start) when non-zero.
-int connectAddress(const std::string& ipv4, int port, int& error, int receiveBuffer = 0);
+// `receiveBuffer` sets SO_RCVBUF before connect() (a window small from the start) when non-zero;
+// `maxSegment` sets TCP_MAXSEG, the segment size offered to the server. On loopback (64 KiB
+// segments) the server's kernel sizes its send buffer in megabytes; with small segments and a
+// small window it stays small, so that an answer the client does not read stays in the server.
+int connectAddress(const std::string& ipv4, int port, int& error, int receiveBuffer = 0, int maxSegment = 0);
 
 // Blocking reads and writes on `fd` give up after `timeout` (SO_RCVTIMEO / SO_SNDTIMEO).
 void setIoTimeouts(int fd, std::chrono::seconds timeout);

@@ -20,8 +20,8 @@ struct AccessRecord {
     std::string_view path;      // normalised, without the query (it may carry credentials)
     int versionMinor = 1;
     int status = 0;             // 0: no response was sent (the client left, or the gateway gave up)
-    std::uint64_t bytes = 0;    // response bytes, head and body, handed to the connection
-    std::chrono::nanoseconds duration{0};  // from the request head to the end of the response
+    std::uint64_t bytes = 0;    // response bytes, head and body, written to the connection
+    std::chrono::nanoseconds duration{0};  // from the request head to its answer's last byte written
     std::string_view api;       // "name:version", empty when no API matched
     std::string upstream;       // address of the last backend attempt, empty for none
 };

@@ -164,8 +164,12 @@ private:
     // connection does not carry it.
     http::RequestHead& head() { return io().head; }
     // One line in the access log for the exchange that ends (if the configuration has one).
-    // `queuedCounts`: response bytes still queued will be sent (false when closing).
-    void logAccess(bool queuedCounts);
+    // While part of its answer is still queued (`closing` false), the line waits for it to go.
+    void logAccess(bool closing);
+    // Writes the waiting lines whose answers have gone (all of them when closing).
+    void logAnswersSent(bool closing);
+    // Writes what the socket takes now; false when the connection failed (the caller closes).
+    bool sendQueued();
     void lingerThenClose();
     void answerPlainHttpOnTls();
     void drainLinger(bool closeIfQuiet);
@@ -201,6 +205,11 @@ private:
     int _loggedStatus = 0;
     std::uint64_t _loggedFrom = 0;
     const upstream::EndpointTarget* _loggedUpstream = nullptr;
+    // Access log lines of exchanges that ended with their answer still queued, in order: each is
+    // written when the answer's last byte has gone to the socket, or when the connection closes,
+    // with the bytes that went (an answer cut off by body_timeout_ms is not logged as whole).
+    struct WaitingAccessLines;
+    std::unique_ptr<WaitingAccessLines> _waitingAccess;
     std::uint32_t _served = 0;
     // Pipelined requests answered without a backend in the loop iteration _answeredIn (deferred
     // continuations run in the same iteration, so the count spans them).
