@@ -632,6 +632,54 @@ TEST_CASE("upstream: a backend that answers early, then stops taking the body, i
     CHECK(fresh->body == "fresh");
 }
 
+TEST_CASE("upstream: an early answer still queued in the gateway when the backend closes goes out whole")
+{
+    // The backend answers 200 KiB before the body ended and closes with the body unread (a
+    // reset): the gateway ends the exchange at once, not when the client sends more or its body
+    // timeout runs out. The client has read nothing yet, and its small window and segments keep
+    // most of the answer queued in the gateway: the answer must still reach it whole, then the
+    // connection ends.
+    const std::string answer(200 * 1024, 'e');
+    std::atomic<bool> closed{false};
+    RawBackend backend([&answer, &closed](int fd, int) {
+        std::string in;
+        readHead(fd, in, 5s);
+        sendAll(fd, httpResponse(200, answer));
+        ::shutdown(fd, SHUT_RDWR);  // takes none of the body
+        closed = true;
+    });
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.accessLog = R"({"path": "access.log", "flush_ms": 20})";
+    SluicedProcess gw(spec);
+    const std::string file = gw.directory() + "/access.log";
+    int error = 0;
+    const int fd = connectAddress("127.0.0.1", gw.port(), error, 4096, 1000);
+    REQUIRE(fd >= 0);
+    REQUIRE(sendAll(fd, "POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" +
+                            std::string(1000, 'b')));
+    for (const auto until = Clock::now() + 5s; !closed && Clock::now() < until;) {
+        std::this_thread::sleep_for(10ms);
+    }
+    REQUIRE(closed);
+    std::this_thread::sleep_for(300ms);  // the gateway has seen the reset and ended the exchange
+    CHECK(linesOf(file).empty());  // but not all of its answer has gone
+    std::string received;
+    const auto deadline = Clock::now() + 10s;
+    ReadStatus status = ReadStatus::Data;
+    while (status == ReadStatus::Data) {
+        status = readSome(fd, received, deadline);
+    }
+    ::close(fd);
+    CHECK(status == ReadStatus::Eof);
+    const std::size_t bodyAt = received.find("\r\n\r\n");
+    REQUIRE(bodyAt != std::string::npos);
+    CHECK(received.rfind("HTTP/1.1 200 ", 0) == 0);
+    CHECK(received.size() - bodyAt - 4 == answer.size());
+    const auto lines = waitForLines(file, 1);
+    REQUIRE(lines.size() == 1);
+    CHECK(contains(lines[0], "\"POST /svc/v1/upload HTTP/1.1\" 200 " + std::to_string(received.size()) + " "));
+}
+
 TEST_CASE("upstream: a backend echoing a body the client sends slowly is not timed out by read_ms")
 {
     // The backend answers as it reads: its response has begun, but it owes nothing more until

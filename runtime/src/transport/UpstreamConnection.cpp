@@ -69,6 +69,7 @@ void UpstreamConnection::attach(UpstreamSink* sink, std::string_view requestMeth
     _receivedAny = false;
     _reuseForbidden = false;
     _unreadMaybe = false;
+    _backendClosed = false;
     _chunked.reset();
     _bodyRemaining = 0;
     _connectTimeoutMs = connectTimeoutMs;
@@ -258,6 +259,9 @@ void UpstreamConnection::onIo(std::uint32_t events)
             _unreadMaybe = true;  // input after the response, before release(): not read below
         }
     }
+    if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+        _backendClosed = true;
+    }
     if (!_out.empty() && (_writable || _stream->isTls())) {
         _writable = true;
         flush();
@@ -267,6 +271,14 @@ void UpstreamConnection::onIo(std::uint32_t events)
     }
     if (_readable && _sink != nullptr) {
         readResponse();
+    }
+    // The answer is complete and the request body still goes to the backend (an early answer):
+    // a backend that has closed or reset the connection is done with the exchange (one that
+    // drains the body before closing, as nginx does after an early 413, throws it away). The
+    // client should not have to send more of its body, or wait for its body timeout, for that to
+    // be noticed.
+    if (_backendClosed && _responseDone && _sink != nullptr && _state == State::Active) {
+        fail(UpstreamFailure::Closed, "the backend closed the connection");
     }
 }
 

@@ -117,6 +117,9 @@ private:
     // was TLS), or input was signalled after the response was complete. With edge-triggered
     // events nothing would report them again, so release() looks before pooling.
     bool _unreadMaybe = false;
+    // The backend closed its side or reset the connection (EPOLLRDHUP, EPOLLHUP, EPOLLERR). Kept,
+    // since edge-triggered events say it once.
+    bool _backendClosed = false;
     std::uint64_t _bodyRemaining = 0;
     std::unique_ptr<http::ChunkedDecoder> _chunked;
     int _connectTimeoutMs = 60000;
