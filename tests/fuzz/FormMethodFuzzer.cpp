@@ -1,13 +1,17 @@
-// Fuzz target: the check of a form body's `_method` parameters as it streams (FormMethodScanner.h).
-// Input: one byte choosing the request's method and the body's kind (urlencoded or multipart with
-// the boundary "XyZ"), one choosing where the body is split, then the body. Invariants: any split
+// Fuzz target: the check of a form or JSON body's `_method` parameters as it streams
+// (FormMethodScanner.h, JsonMethodScanner.h). Input: one byte choosing the request's method and the
+// body's kind (urlencoded, multipart with the boundary "XyZ", or JSON), one choosing where the body
+// is split, then the body. Invariants: any split
 // gives the answer of the body fed whole, and that answer is the one of a plain reading of the
 // whole body without the streaming scanners' state machines and bounds: for urlencoded, split on
 // '&' and ';', decodeFormComponent, compare; for multipart, string searches for delimiters, empty
 // lines and the two names, in each header block as it is, with its %XX escapes decoded, and with
 // its encoded words decoded where all are well-formed. The multipart scanner reads more than that
 // (loose encoded words, RFC 2231 charsets): so its answer must include the reference's, and equal
-// it in a body without "=?" or '*'.
+// it in a body without "=?" or '*'. For JSON, a strict recursive reader (RFC 8259) of the whole
+// body: when the body is valid JSON, the scanner's answer is whether a member `_method` of the
+// top-level object has a value other than a string naming the method; invalid JSON, which no
+// framework decodes, is only held to the split invariant.
 
 #include "FuzzTarget.h"
 
@@ -19,10 +23,13 @@
 #include <optional>
 #include <string>
 
+#include <sluice/runtime/http/JsonMethodScanner.h>
+
 namespace sluice::fuzz {
 namespace {
 
 using runtime::http::FormMethodScanner;
+using runtime::http::JsonMethodScanner;
 using runtime::http::MultipartMethodScanner;
 
 // As documented in FormMethodScanner.h, a method longer than 16 bytes is never matched.
@@ -185,6 +192,226 @@ bool referenceMultipart(std::string_view body)
     }
 }
 
+// A strict JSON reader of a whole text: whether the top-level object's `_method` members override
+// `method`, or nullopt for text that is not JSON (or nested deeper than it cares to follow).
+class JsonReference {
+public:
+    JsonReference(std::string_view text, std::string_view method) : _text(text), _method(method) {}
+
+    std::optional<bool> overrides()
+    {
+        skipSpace();
+        if (!value(0)) {
+            return std::nullopt;
+        }
+        skipSpace();
+        if (_at != _text.size()) {
+            return std::nullopt;
+        }
+        return _overrides;
+    }
+
+private:
+    static constexpr int kMaxDepth = 64;
+    static constexpr std::size_t kLongestMatched = 16;
+
+    bool more() const { return _at < _text.size(); }
+    char peek() const { return _text[_at]; }
+    void skipSpace()
+    {
+        while (more() && (peek() == ' ' || peek() == '\t' || peek() == '\n' || peek() == '\r')) {
+            ++_at;
+        }
+    }
+    bool literal(std::string_view word)
+    {
+        if (_text.substr(_at, word.size()) != word) {
+            return false;
+        }
+        _at += word.size();
+        return true;
+    }
+    bool digits()
+    {
+        const std::size_t from = _at;
+        while (more() && std::isdigit(static_cast<unsigned char>(peek())) != 0) {
+            ++_at;
+        }
+        return _at > from;
+    }
+    bool number()
+    {
+        if (more() && peek() == '-') {
+            ++_at;
+        }
+        if (more() && peek() == '0') {
+            ++_at;
+        } else if (!digits()) {
+            return false;
+        }
+        if (more() && peek() == '.') {
+            ++_at;
+            if (!digits()) {
+                return false;
+            }
+        }
+        if (more() && (peek() == 'e' || peek() == 'E')) {
+            ++_at;
+            if (more() && (peek() == '+' || peek() == '-')) {
+                ++_at;
+            }
+            if (!digits()) {
+                return false;
+            }
+        }
+        return true;
+    }
+    // A string at _at (its opening quote), decoded: escapes to the code unit's value, as UTF-8
+    // when it is not ASCII (a method name never is).
+    std::optional<std::string> string()
+    {
+        if (!more() || peek() != '"') {
+            return std::nullopt;
+        }
+        ++_at;
+        std::string out;
+        while (more()) {
+            const char c = _text[_at++];
+            if (c == '"') {
+                return out;
+            }
+            if (static_cast<unsigned char>(c) < 0x20) {
+                return std::nullopt;
+            }
+            if (c != '\\') {
+                out.push_back(c);
+                continue;
+            }
+            if (!more()) {
+                return std::nullopt;
+            }
+            const char e = _text[_at++];
+            const std::string_view simple = "\"\\/bfnrt";
+            const std::string_view meant = "\"\\/\b\f\n\r\t";
+            if (simple.find(e) != std::string_view::npos) {
+                out.push_back(meant[simple.find(e)]);
+                continue;
+            }
+            if (e != 'u' || _at + 4 > _text.size()) {
+                return std::nullopt;
+            }
+            const std::string hex(_text.substr(_at, 4));
+            if (hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+                return std::nullopt;
+            }
+            _at += 4;
+            const unsigned long unit = std::stoul(hex, nullptr, 16);
+            if (unit < 0x80) {
+                out.push_back(static_cast<char>(unit));
+            } else {
+                out += "\xC2\x80";  // some character that is not ASCII
+            }
+        }
+        return std::nullopt;
+    }
+    bool value(int depth)
+    {
+        if (!more() || depth > kMaxDepth) {
+            return false;
+        }
+        switch (peek()) {
+        case '{': return object(depth);
+        case '[': return array(depth);
+        case '"': return string().has_value();
+        case 't': return literal("true");
+        case 'f': return literal("false");
+        case 'n': return literal("null");
+        default: return number();
+        }
+    }
+    bool array(int depth)
+    {
+        ++_at;
+        skipSpace();
+        if (more() && peek() == ']') {
+            ++_at;
+            return true;
+        }
+        while (true) {
+            skipSpace();
+            if (!value(depth + 1)) {
+                return false;
+            }
+            skipSpace();
+            if (!more()) {
+                return false;
+            }
+            const char c = _text[_at++];
+            if (c == ']') {
+                return true;
+            }
+            if (c != ',') {
+                return false;
+            }
+        }
+    }
+    bool object(int depth)
+    {
+        ++_at;
+        skipSpace();
+        if (more() && peek() == '}') {
+            ++_at;
+            return true;
+        }
+        while (true) {
+            skipSpace();
+            const auto name = string();
+            if (!name) {
+                return false;
+            }
+            skipSpace();
+            if (!more() || _text[_at++] != ':') {
+                return false;
+            }
+            skipSpace();
+            const std::size_t valueAt = _at;
+            if (!value(depth + 1)) {
+                return false;
+            }
+            if (depth == 0 && *name == "_method") {
+                judge(_text.substr(valueAt, _at - valueAt));
+            }
+            skipSpace();
+            if (!more()) {
+                return false;
+            }
+            const char c = _text[_at++];
+            if (c == '}') {
+                return true;
+            }
+            if (c != ',') {
+                return false;
+            }
+        }
+    }
+    void judge(std::string_view valueText)
+    {
+        if (valueText.empty() || valueText.front() != '"') {
+            _overrides = true;
+            return;
+        }
+        JsonReference inner(valueText, _method);
+        const std::string named = *inner.string();
+        _overrides = _overrides || _method.size() > kLongestMatched || named.size() != _method.size() ||
+                     ::strncasecmp(named.data(), _method.data(), _method.size()) != 0;
+    }
+
+    std::string_view _text;
+    std::string_view _method;
+    std::size_t _at = 0;
+    bool _overrides = false;
+};
+
 }  // namespace
 
 int fuzzFormMethod(const std::uint8_t* data, std::size_t size)
@@ -196,12 +423,16 @@ int fuzzFormMethod(const std::uint8_t* data, std::size_t size)
     const std::string_view methods[] = {"POST", "PUT", "DELETE", "post", longMethod};
     const std::string_view method = methods[data[0] % 5];
     const bool multipart = (data[0] & 0x80) != 0;
+    const bool json = !multipart && (data[0] & 0x40) != 0;
     const std::string_view body(reinterpret_cast<const char*>(data + 2), size - 2);
     const std::size_t cut = body.empty() ? 0 : data[1] % (body.size() + 1);
 
     auto make = [&]() -> std::unique_ptr<runtime::http::BodyMethodScanner> {
         if (multipart) {
             return std::make_unique<MultipartMethodScanner>("XyZ", method);
+        }
+        if (json) {
+            return std::make_unique<JsonMethodScanner>(method);
         }
         return std::make_unique<FormMethodScanner>(method);
     };
@@ -213,7 +444,10 @@ int fuzzFormMethod(const std::uint8_t* data, std::size_t size)
     split->feed(body.substr(cut));
     split->finish();
     SLUICE_FUZZ_CHECK(split->overrides() == whole->overrides());
-    if (!multipart) {
+    if (json) {
+        const std::optional<bool> reference = JsonReference(body, method).overrides();
+        SLUICE_FUZZ_CHECK(!reference || *reference == whole->overrides());
+    } else if (!multipart) {
         SLUICE_FUZZ_CHECK(whole->overrides() == referenceOverrides(body, method));
     } else if (body.find("=?") == std::string_view::npos && body.find('*') == std::string_view::npos) {
         SLUICE_FUZZ_CHECK(whole->overrides() == referenceMultipart(body));

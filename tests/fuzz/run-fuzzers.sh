@@ -5,7 +5,7 @@
 #   tests/fuzz/run-fuzzers.sh [seconds-per-fuzzer] [fuzzer...]
 #     seconds   default 60
 #     fuzzer    request, response, path, form-method (the HTTP parsers, the path normaliser and
-#               the form body `_method` scanner, seeds in tests/fuzz/corpus/), json, xml, form
+#               the form and JSON body `_method` scanners, seeds in tests/fuzz/corpus/), json, xml, form
 #               (the message builders, seeds in
 #               tests/plugins/builders/fuzz/corpus/) and lua-pattern (the Lua sandbox's pattern
 #               functions against Lua's own, seeds in tests/plugins/lua_mediation/fuzz/corpus/);

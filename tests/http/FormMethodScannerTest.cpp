@@ -329,7 +329,9 @@ TEST_CASE("form method: the scanner chosen by content type")
           nullptr);
     CHECK(BodyMethodScanner::forContentType("multipart/mixed; boundary=XyZ", "POST") != nullptr);  // Rack parses it
     CHECK(BodyMethodScanner::forContentType("multipart/form-data", "POST") == nullptr);            // no boundary
-    CHECK(BodyMethodScanner::forContentType("application/json", "POST") == nullptr);
+    CHECK(BodyMethodScanner::forContentType("application/json", "POST") != nullptr);  // JsonMethodScanner
+    CHECK(BodyMethodScanner::forContentType("application/octet-stream", "POST") == nullptr);
+    CHECK(BodyMethodScanner::forContentType("text/plain", "POST") == nullptr);
     CHECK(MultipartMethodScanner::boundaryOf("multipart/form-data; boundary=XyZ") == "XyZ");
     CHECK(MultipartMethodScanner::boundaryOf("multipart/form-data, boundary=XyZ") == "XyZ");
     CHECK(MultipartMethodScanner::boundaryOf("multipart/form-data; boundary=\"a b\"; x=1") == "a b");

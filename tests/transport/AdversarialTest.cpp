@@ -1041,7 +1041,8 @@ TEST_CASE("adversarial: a _method parameter in a form body naming another method
     RawClient fine(gw.port());
     const std::vector<std::pair<std::string, std::string>> passed = {
         {form, "_method=post&my_method=DELETE"},
-        {"Content-Type: application/json", R"({"_method":"DELETE"})"},
+        {"Content-Type: application/json", R"({"a":{"_method":"DELETE"},"b":"_method"})"},
+        {"Content-Type: application/octet-stream", R"({"_method":"DELETE"})"},
         {"Content-Type: text/plain", "_method=DELETE"},
         {multipartType, "--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\n_method=DELETE\r\n--XyZ--\r\n"},
         // A file upload as .NET's MultipartFormDataContent sends it.
@@ -1060,6 +1061,66 @@ TEST_CASE("adversarial: a _method parameter in a form body naming another method
         const auto up = backend.request(4 + i);
         CHECK(up.method == "POST");
         CHECK(up.body == passed[i].second);
+    }
+}
+
+TEST_CASE("adversarial: a _method member of a JSON body naming another method is refused")
+{
+    // Laravel reads a POST's parameters from a body whose Content-Type holds "/json" or "+json",
+    // and then runs it as the method its top-level `_method` names; Express apps hand
+    // req.body._method to method-override.
+    ScriptedBackend backend(reflect());
+    GatewaySpec spec;
+    spec.http = kStreamEveryBody;
+    spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.url()}), "",
+                                          R"([{"uri_template": "/*", "methods": ["POST"]}])"));
+    SluicedProcess gw(spec);
+    const std::vector<std::pair<std::string, std::string>> refused = {
+        {"application/json", R"({"_method":"DELETE"})"},
+        {"application/json; charset=utf-8", R"({"id": 7, "_method": "patch"})"},
+        {"application/merge-patch+json", R"({"\u005fmethod":"DELETE"})"},
+        {"text/json", R"({"_method":null})"}};
+    for (const auto& [type, body] : refused) {
+        CAPTURE(body);
+        RawClient client(gw.port());
+        auto r = client.exchange(
+            postRequest({"Host: a", "Content-Type: " + type, "Content-Length: " + std::to_string(body.size())}, body));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 400);
+        CHECK(r->errorCode() == 101400);
+        CHECK(r->body.find("_method") != std::string::npos);
+    }
+    // Streamed in chunks, the member split across them.
+    RawClient chunked(gw.port());
+    auto c = chunked.exchange(postRequest({"Host: a", "Content-Type: application/json", "Transfer-Encoding: chunked"},
+                                          "7\r\n{\"a\":1,\r\n6\r\n\"_meth\r\n9\r\nod\":\"PUT\"}\r\n0\r\n\r\n"));
+    REQUIRE_MESSAGE(c, chunked.error());
+    CHECK(c->status == 400);
+    // A type that is a form and JSON at once, and JSON in a charset where "_method" may hide.
+    const std::vector<std::string> unread = {"application/x-www-form-urlencoded; x=/json",
+                                             "application/json; charset=utf-16"};
+    for (const auto& type : unread) {
+        CAPTURE(type);
+        RawClient client(gw.port());
+        auto r = client.exchange(postRequest({"Host: a", "Content-Type: " + type, "Content-Length: 2"}, "{}"));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 400);
+    }
+    CHECK(backend.requestCount() == 0);
+    // JSON bodies without an override are passed on whole.
+    const std::vector<std::string> passed = {R"({"_method":"post","items":[{"_method":"DELETE"}]})",
+                                             R"([{"_method":"DELETE"}])", R"({"note":"_method: DELETE"})"};
+    RawClient fine(gw.port());
+    for (const auto& body : passed) {
+        CAPTURE(body);
+        auto r = fine.exchange(postRequest(
+            {"Host: a", "Content-Type: application/json", "Content-Length: " + std::to_string(body.size())}, body));
+        REQUIRE_MESSAGE(r, fine.error());
+        CHECK(r->status == 200);
+    }
+    REQUIRE(backend.waitForRequests(passed.size(), 2s));
+    for (std::size_t i = 0; i < passed.size(); ++i) {
+        CHECK(backend.request(i).body == passed[i]);
     }
 }
 

@@ -1,6 +1,7 @@
 #include "sluice/runtime/http/FormMethodScanner.h"
 
 #include "sluice/runtime/http/HttpParser.h"
+#include "sluice/runtime/http/JsonMethodScanner.h"
 #include "sluice/sdk/HttpSyntax.hpp"
 
 #include <strings.h>
@@ -211,6 +212,9 @@ std::unique_ptr<BodyMethodScanner> BodyMethodScanner::forContentType(std::string
         if (boundary && !boundary->empty()) {
             return std::make_unique<MultipartMethodScanner>(*boundary, method);
         }
+    }
+    if (JsonMethodScanner::isJsonContentType(contentType)) {
+        return std::make_unique<JsonMethodScanner>(method);
     }
     return nullptr;
 }

@@ -13,6 +13,7 @@
 #include "sluice/runtime/HostApi.h"
 #include "sluice/runtime/Logging.h"
 #include "sluice/runtime/MessageCodecs.h"
+#include "sluice/runtime/http/JsonMethodScanner.h"
 #include "sluice/runtime/transport/HttpCall.h"
 #include "sluice/runtime/transport/LogThrottle.h"
 #include "sluice/runtime/transport/Resolver.h"
@@ -76,11 +77,14 @@ constexpr std::int64_t kNoResource = 900906;
 constexpr std::int64_t kMethodNotAllowed = 900907;
 
 constexpr std::string_view kFormOverrideRefused =
-    "A _method parameter in a form body is not accepted: send the request with the method itself.";
+    "A _method parameter in a form body (or a JSON one) is not accepted: send the request with the method itself.";
 constexpr std::string_view kFormTypeRefused =
     "A POST body needs one Content-Type, and a multipart one exactly one boundary of at most 200 characters.";
 constexpr std::string_view kFormCharsetRefused =
-    "A form body in this charset is not accepted: send it in UTF-8 (or another ASCII-compatible charset).";
+    "A form body (or a JSON one) in this charset is not accepted: send it in UTF-8 (or another ASCII-compatible "
+    "charset).";
+constexpr std::string_view kFormOrJsonRefused =
+    "A POST body's Content-Type names a form and JSON at once: send one of them.";
 
 const char* reasonPhrase(int status)
 {
@@ -1641,6 +1645,10 @@ std::string_view HttpConnection::chooseFormScan()
         // Rack reads a POST body without a media type as a form.
         _formScan = std::make_unique<http::FormMethodScanner>(ex().method);
         return {};
+    }
+    if (http::JsonMethodScanner::isJsonContentType(*type) &&
+        (http::FormMethodScanner::isFormContentType(*type) || http::MultipartMethodScanner::isMultipart(*type))) {
+        return kFormOrJsonRefused;  // Rack and PHP would read a form, Laravel JSON
     }
     _formScan = http::BodyMethodScanner::forContentType(*type, ex().method);
     if (_formScan != nullptr && !http::BodyMethodScanner::asciiCompatibleCharset(*type)) {

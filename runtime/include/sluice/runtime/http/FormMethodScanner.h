@@ -68,7 +68,7 @@ private:
     bool _tooLong = false;
 };
 
-// Scans a form body as it streams, in pieces split anywhere, with bounded state.
+// Scans a form (or JSON) body as it streams, in pieces split anywhere, with bounded state.
 class BodyMethodScanner {
 public:
     virtual ~BodyMethodScanner() = default;
@@ -79,9 +79,9 @@ public:
     // Some `_method` parameter seen so far names another method than the request's.
     bool overrides() const noexcept { return _overrides; }
 
-    // A scanner for a body with this Content-Type field value, or null when it is no form (or a
-    // multipart one without a boundary, which no framework reads either; see
-    // MultipartMethodScanner::boundaryOf for one that is ambiguous).
+    // A scanner for a body with this Content-Type field value, or null when it is no form and no
+    // JSON (JsonMethodScanner.h), or a multipart one without a boundary, which no framework reads
+    // either (see MultipartMethodScanner::boundaryOf for one that is ambiguous).
     static std::unique_ptr<BodyMethodScanner> forContentType(std::string_view contentType, std::string_view method);
 
     // Whether the charset parameter of a Content-Type (none: yes) is one in which the scanner

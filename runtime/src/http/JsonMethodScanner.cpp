@@ -1,0 +1,223 @@
+#include "sluice/runtime/http/JsonMethodScanner.h"
+
+#include <strings.h>
+
+#include <cstring>
+
+namespace sluice::runtime::http {
+
+namespace {
+
+constexpr std::string_view kMethodName = "_method";
+
+int hexValue(char c) noexcept
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+// What a one-character escape stands for; 0 for one JSON does not have.
+char simpleEscape(char c) noexcept
+{
+    switch (c) {
+    case '"': return '"';
+    case '\\': return '\\';
+    case '/': return '/';
+    case 'b': return '\b';
+    case 'f': return '\f';
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 't': return '\t';
+    default: return 0;
+    }
+}
+
+// Stands for a character that no method name or `_method` holds (a non-ASCII one, a broken escape).
+constexpr char kNoMatch = '\x80';
+
+}  // namespace
+
+bool JsonMethodScanner::isJsonContentType(std::string_view contentType) noexcept
+{
+    for (std::size_t i = 0; i + 5 <= contentType.size(); ++i) {
+        if ((contentType[i] == '/' || contentType[i] == '+') && ::strncasecmp(contentType.data() + i + 1, "json", 4) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void JsonMethodScanner::feed(std::string_view bytes) noexcept
+{
+    const char* p = bytes.data();
+    const char* const end = p + bytes.size();
+    while (p < end) {
+        if (!_inString) {
+            structural(*p++);
+            continue;
+        }
+        if (!_stringIsName && !_stringIsOverride && _escape == Escape::None) {
+            // Inside a string that changes nothing: only its end and escapes (which could hide
+            // a quote) matter.
+            while (p < end && *p != '"' && *p != '\\') {
+                ++p;
+            }
+            if (p == end) {
+                break;
+            }
+        }
+        stringByte(*p++);
+    }
+}
+
+void JsonMethodScanner::structural(char c) noexcept
+{
+    const bool topMember = _depth == 1 && _topIsObject;
+    switch (c) {
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\r':
+        return;
+    case '"':
+        _inString = true;
+        _stringIsName = topMember && _expectName;
+        _stringIsOverride = false;
+        if (_stringIsName) {
+            _expectName = false;
+            _nameLength = 0;
+            _nameTooLong = false;
+        } else if (topMember && _expectValue) {
+            valueBegins(true);
+        }
+        return;
+    case '{':
+    case '[':
+        if (_depth == 0) {
+            _topIsObject = c == '{';
+            _expectName = _topIsObject;
+            _expectValue = false;
+            _nameIsMethod = false;
+        } else if (topMember && _expectValue) {
+            valueBegins(false);
+        }
+        if (_depth < static_cast<std::size_t>(-1)) {
+            ++_depth;
+        }
+        return;
+    case '}':
+    case ']':
+        if (_depth > 0) {
+            --_depth;
+        }
+        return;
+    case ':':
+        if (topMember) {
+            _expectValue = true;
+        }
+        return;
+    case ',':
+        if (topMember) {
+            _expectName = true;
+            _expectValue = false;
+            _nameIsMethod = false;
+        }
+        return;
+    default:
+        if (topMember && _expectValue) {
+            valueBegins(false);  // a number, true, false or null
+        }
+        return;
+    }
+}
+
+void JsonMethodScanner::valueBegins(bool isString) noexcept
+{
+    _expectValue = false;
+    if (!_nameIsMethod) {
+        return;
+    }
+    if (isString) {
+        _stringIsOverride = true;
+        _value.clear();
+    } else {
+        flag();  // not a string naming the request's method
+    }
+}
+
+void JsonMethodScanner::stringByte(char c) noexcept
+{
+    switch (_escape) {
+    case Escape::Backslash:
+        _escape = Escape::None;
+        if (c == 'u') {
+            _escape = Escape::Unicode;
+            _code = 0;
+            _hexDigits = 0;
+        } else {
+            const char meant = simpleEscape(c);
+            decoded(meant != 0 ? meant : kNoMatch);
+        }
+        return;
+    case Escape::Unicode: {
+        const int digit = hexValue(c);
+        if (digit < 0) {
+            // Invalid JSON, which decoders refuse; read on as if the escape had ended.
+            _escape = Escape::None;
+            decoded(kNoMatch);
+            stringByte(c);
+            return;
+        }
+        _code = _code * 16 + static_cast<unsigned>(digit);
+        if (++_hexDigits == 4) {
+            _escape = Escape::None;
+            decoded(_code < 0x80 ? static_cast<char>(_code) : kNoMatch);
+        }
+        return;
+    }
+    case Escape::None:
+        break;
+    }
+    if (c == '\\') {
+        _escape = Escape::Backslash;
+    } else if (c == '"') {
+        endString();
+    } else {
+        decoded(c);
+    }
+}
+
+void JsonMethodScanner::decoded(char c) noexcept
+{
+    if (_stringIsName) {
+        if (_nameLength < kMaxName) {
+            _name[_nameLength++] = c;
+        } else {
+            _nameTooLong = true;
+        }
+    } else if (_stringIsOverride) {
+        _value.push(c);
+    }
+}
+
+void JsonMethodScanner::endString() noexcept
+{
+    _inString = false;
+    if (_stringIsName) {
+        _nameIsMethod = !_nameTooLong && std::string_view(_name, _nameLength) == kMethodName;
+    } else if (_stringIsOverride) {
+        judge(_value);
+    }
+    _stringIsName = false;
+    _stringIsOverride = false;
+}
+
+}  // namespace sluice::runtime::http
