@@ -235,9 +235,24 @@ TEST_CASE("normalizePath: characters outside pchar are refused")
         {"/a\x01", std::nullopt},     {"/a\x1f", std::nullopt},    {"/a\x7f", std::nullopt},
         {"/a\\b", std::nullopt},      {"/a\\..\\b", std::nullopt}, {"/a#frag", std::nullopt},
         {"/a?q", std::nullopt},       {"/\xc3\xa9", std::nullopt}, {"/\xff", std::nullopt},
-        {"/a\"b", std::nullopt},      {"/<script>", std::nullopt}, {"/a{b}", std::nullopt},
-        {"/a|b", std::nullopt},       {"/a^b", std::nullopt},      {"/a`b", std::nullopt},
-        {"/[::1]", std::nullopt},
+        {"/a\"b", std::nullopt},      {"/<script>", std::nullopt}, {"/a>b", std::nullopt},
+    });
+}
+
+TEST_CASE("normalizePath: characters outside RFC 3986 that clients send literally are written escaped")
+{
+    // Browsers send '[', ']', '|' and '^' as they are, Python and Go '[' and ']'; nginx takes
+    // them. The canonical path has them escaped, as most servers would read them anyway.
+    checkTable({
+        {"/items[0]", "/items%5B0%5D"},
+        {"/a|b", "/a%7Cb"},
+        {"/a^b", "/a%5Eb"},
+        {"/a{b}", "/a%7Bb%7D"},
+        {"/a`b", "/a%60b"},
+        {"/[::1]", "/%5B::1%5D"},
+        {"/a%5Bb", "/a%5Bb"},          // the same path as "/a[b"
+        {"/a/[x]/../b", "/a/b"},
+        {"/a/..[/b", "/a/..%5B/b"},    // not a dot segment
     });
 }
 

@@ -520,7 +520,7 @@ TEST_CASE("router: validateContext and validateVersion")
         CAPTURE(valid);
         CHECK(Router::validateVersion(valid).empty());
     }
-    for (const char* invalid : {"", ".", "..", "%2e", "a/b", "v%2F1", "v 1", "%", "v1;x"}) {
+    for (const char* invalid : {"", ".", "..", "%2e", "a/b", "v%2F1", "v 1", "%", "v1;x", "v{1}"}) {
         CAPTURE(invalid);
         CHECK_FALSE(Router::validateVersion(invalid).empty());
     }

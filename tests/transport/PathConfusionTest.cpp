@@ -132,6 +132,33 @@ TEST_CASE("path confusion: an escaped reserved character names the same resource
     }
 }
 
+TEST_CASE("path confusion: characters that browsers send unescaped reach the backend escaped")
+{
+    // '[', ']', '|' and '^' come unescaped from browsers (and '[' and ']' from Python and Go),
+    // '{', '}' and '`' from scripts. They are outside RFC 3986, and servers differ on them
+    // (Tomcat refuses them unescaped), so the one canonical form is the escaped one: routing,
+    // policies and the backend all see that.
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(pathGateway(backend));
+    for (const auto& [path, target] : std::vector<std::pair<std::string, std::string>>{
+             {"/svc/v1/items[0]", "/base/items%5B0%5D"},
+             {"/svc/v1/items%5B0%5D", "/base/items%5B0%5D"},
+             {"/svc/v1/a|b^c", "/base/a%7Cb%5Ec"},
+             {"/svc/v1/{x}/`y`", "/base/%7Bx%7D/%60y%60"},
+             {"/svc/v1/[a]/../b", "/base/b"}}) {
+        CAPTURE(path);
+        HttpResponse r = send(gw.port(), getRequest(path));
+        CHECK(r.status == 200);
+        CHECK(r.body == "backend GET " + target);
+    }
+    // Still guarded: "[" does not make a new name of a guarded one.
+    CHECK(send(gw.port(), getRequest("/svc/v1/admin")).status == 403);
+    CHECK(send(gw.port(), getRequest("/svc/v1/[x]/../admin")).status == 403);
+    for (const char* path : {"/svc/v1/a\"b", "/svc/v1/<x>", "/svc/v1/a\\b"}) {
+        expectRefused(gw.port(), getRequest(path));
+    }
+}
+
 TEST_CASE("path confusion: an escaped reserved character in the context or version routes like the character")
 {
     ScriptedBackend plain(echo("plain"));

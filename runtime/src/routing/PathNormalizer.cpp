@@ -11,9 +11,13 @@ namespace {
 
 // What a byte may be when it appears literally in a path (RFC 3986 §3.3).
 enum class CharClass : std::uint8_t {
-    Refused,     // controls, space, '"', '#', '<', '>', '?', '[', '\\', ']', '^', '`', '{', '|', '}', DEL, >= 0x80
+    Refused,     // controls, space, '"', '#', '<', '>', '?', '\\', DEL, >= 0x80
     Unreserved,  // ALPHA DIGIT - . _ ~ : decoded when escaped
     Reserved,    // sub-delims ':' '@' : legal literally, kept escaped when escaped
+    // Outside RFC 3986, but sent literally by browsers ('[', ']', '|', '^'), Python and Go ('[',
+    // ']') and scripts ('{', '}', '`'), and accepted by nginx: written escaped, the one form
+    // that every server reads alike.
+    Escaped,
     Percent,
     Slash,
 };
@@ -35,6 +39,9 @@ constexpr std::array<CharClass, 256> makeCharClasses()
     }
     for (char c : {'!', '$', '&', '\'', '(', ')', '*', '+', ',', ';', '=', ':', '@'}) {
         table[static_cast<unsigned char>(c)] = CharClass::Reserved;
+    }
+    for (char c : {'[', ']', '|', '^', '{', '}', '`'}) {
+        table[static_cast<unsigned char>(c)] = CharClass::Escaped;
     }
     table[static_cast<unsigned char>('%')] = CharClass::Percent;
     table[static_cast<unsigned char>('/')] = CharClass::Slash;
@@ -153,6 +160,13 @@ bool appendSegment(std::string_view path, std::size_t& pos, std::string& out, co
                 pos += 3;
                 break;
             }
+            case CharClass::Escaped:
+                out.push_back('%');
+                out.push_back(kHexDigits[static_cast<unsigned char>(c) >> 4]);
+                out.push_back(kHexDigits[static_cast<unsigned char>(c) & 0xF]);
+                previousEscaped = -1;
+                ++pos;
+                break;
             case CharClass::Refused:
                 error = kBadCharacter;
                 return false;

@@ -141,6 +141,10 @@ std::optional<std::string> canonicalSegment(std::string_view raw, std::string& p
         problem = "';' starts path parameters, which routing ignores (write %3B for a literal ';')";
         return std::nullopt;
     }
+    if (raw.find_first_of("{}") != std::string_view::npos) {
+        problem = "'{' and '}' mark parameters, which only URI templates have (write %7B and %7D for literal ones)";
+        return std::nullopt;
+    }
     std::string error;
     std::string probe = "/s/";
     probe += raw;
