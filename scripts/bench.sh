@@ -14,7 +14,8 @@
 # Scenarios: plain (GET, small JSON answer), post10k / post100k (POST with a 10 KiB / 100 KiB body,
 # application/octet-stream, passed through to the backend), form10k (as post10k with an
 # application/x-www-form-urlencoded body of two fields, which Sluice scans for `_method` on the
-# way: the cost of the method-override check), idle10k (plain, while IDLE_CONNS idle keep-alive connections are
+# way: the cost of the method-override check), json10k (as post10k with an application/json body of
+# a title and a hundred small objects, which Sluice scans for a top-level `_method`), idle10k (plain, while IDLE_CONNS idle keep-alive connections are
 # held open to each proxy; they come from 127.0.0.2 / 127.0.0.3 so that they take no ephemeral ports
 # from 127.0.0.1, where wrk and the proxies' upstream connections live), mediated (plain with the
 # request carrying an API key, and Sluice's API running the correlation_id and lua_mediation
@@ -28,7 +29,7 @@
 #   WARMUP=2                seconds of warm-up per proxy after each start
 #   CONNS="50 200"          wrk connection counts (-c)
 #   WORKERS="1 2"           worker counts (both proxies get the same)
-#   SCENARIOS="plain post10k form10k post100k idle10k mediated"
+#   SCENARIOS="plain post10k form10k json10k post100k idle10k mediated"
 #   IDLE_CONNS=10000        idle keep-alive connections per proxy in idle10k
 #   NGINX_REQUEST_BUFFERING=on   nginx's proxy_request_buffering (on = nginx default, off = streaming)
 #   SLUICE_BIN=path         use this sluiced instead of building build-release/
@@ -61,7 +62,7 @@ DURATION="${DURATION:-8}"
 WARMUP="${WARMUP:-2}"
 CONNS="${CONNS:-50 200}"
 WORKERS="${WORKERS:-1 2}"
-SCENARIOS="${SCENARIOS:-plain post10k form10k post100k idle10k mediated}"
+SCENARIOS="${SCENARIOS:-plain post10k form10k json10k post100k idle10k mediated}"
 IDLE_CONNS="${IDLE_CONNS:-10000}"
 NGINX_REQUEST_BUFFERING="${NGINX_REQUEST_BUFFERING:-on}"
 BENCH_OUT="${BENCH_OUT:-$root/build-release/bench-results.csv}"
@@ -73,7 +74,7 @@ for v in PAIRS DURATION WARMUP IDLE_CONNS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "$v must be a positive integer (got '${!v}')"
 done
 for s in $SCENARIOS; do
-    case "$s" in plain|post10k|form10k|post100k|idle10k|mediated) ;; *) die "unknown scenario '$s'";; esac
+    case "$s" in plain|post10k|form10k|json10k|post100k|idle10k|mediated) ;; *) die "unknown scenario '$s'";; esac
 done
 for c in $CONNS $WORKERS; do [[ "$c" =~ ^[0-9]+$ ]] || die "CONNS/WORKERS must be integers"; done
 case "$NGINX_REQUEST_BUFFERING" in on|off) ;; *) die "NGINX_REQUEST_BUFFERING must be on or off";; esac
@@ -290,8 +291,14 @@ proxy_log() { if [ "$1" = nginx ]; then echo "$TMP/nginx-proxy-error.log"; else 
 
 # ---------------------------------------------------------------------------------------------------
 # Scenarios.
-scenario_body() { case "$1" in post10k|form10k) echo 10240;; post100k) echo 102400;; *) echo 0;; esac; }
-scenario_type() { if [ "$1" = form10k ]; then echo application/x-www-form-urlencoded; else echo application/octet-stream; fi; }
+scenario_body() { case "$1" in post10k|form10k|json10k) echo 10240;; post100k) echo 102400;; *) echo 0;; esac; }
+scenario_type() {
+    case "$1" in
+        form10k) echo application/x-www-form-urlencoded;;
+        json10k) echo application/json;;
+        *) echo application/octet-stream;;
+    esac
+}
 scenario_body_file() {  # scenario -> a file holding its request body (as wrk.lua.in builds it)
     local s=$1 bytes f
     bytes="$(scenario_body "$s")"; f="$TMP/body-$s"
@@ -299,6 +306,12 @@ scenario_body_file() {  # scenario -> a file holding its request body (as wrk.lu
         if [ "$s" = form10k ]; then
             { printf 'title='; head -c 200 /dev/zero | tr '\0' x; printf '&text=';
               head -c $((bytes - 212)) /dev/zero | tr '\0' y; } >"$f"
+        elif [ "$s" = json10k ]; then
+            local items="" i
+            for i in $(seq 1 100); do items+="{\"id\":$i,\"name\":\"item $i\",\"tags\":[\"a\",\"b\"]},"; done
+            items="${items%,}"
+            { printf '{"title":"'; head -c $((bytes - 23 - ${#items})) /dev/zero | tr '\0' x
+              printf '","items":[%s]}' "$items"; } >"$f"
         else
             head -c "$bytes" /dev/zero | tr '\0' x >"$f"
         fi

@@ -2,6 +2,7 @@
 
 #include <strings.h>
 
+#include <array>
 #include <cstring>
 
 namespace sluice::runtime::http {
@@ -43,6 +44,36 @@ char simpleEscape(char c) noexcept
 // Stands for a character that no method name or `_method` holds (a non-ASCII one, a broken escape).
 constexpr char kNoMatch = '\x80';
 
+// The bytes that matter between tokens inside a nested value: where strings and containers begin
+// and end.
+constexpr std::array<bool, 256> makeNesting()
+{
+    std::array<bool, 256> table{};
+    for (char c : {'"', '{', '}', '[', ']'}) {
+        table[static_cast<unsigned char>(c)] = true;
+    }
+    return table;
+}
+
+constexpr std::array<bool, 256> kNesting = makeNesting();
+
+// The first '"' or '\\' at or after `p` (or `end`): byte by byte for short strings, then with
+// memchr, which is faster on long ones.
+const char* skipStringText(const char* p, const char* end) noexcept
+{
+    const char* const bytewise = end - p > 32 ? p + 32 : end;
+    while (p < bytewise && *p != '"' && *p != '\\') {
+        ++p;
+    }
+    if (p != bytewise || p == end) {
+        return p;
+    }
+    const auto* quote = static_cast<const char*>(std::memchr(p, '"', static_cast<std::size_t>(end - p)));
+    const char* stop = quote != nullptr ? quote : end;
+    const auto* backslash = static_cast<const char*>(std::memchr(p, '\\', static_cast<std::size_t>(stop - p)));
+    return backslash != nullptr ? backslash : stop;
+}
+
 }  // namespace
 
 bool JsonMethodScanner::isJsonContentType(std::string_view contentType) noexcept
@@ -60,22 +91,68 @@ void JsonMethodScanner::feed(std::string_view bytes) noexcept
     const char* p = bytes.data();
     const char* const end = p + bytes.size();
     while (p < end) {
-        if (!_inString) {
+        if (nested()) {
+            p = skipNested(p, end);
+        } else if (!_inString) {
             structural(*p++);
-            continue;
-        }
-        if (!_stringIsName && !_stringIsOverride && _escape == Escape::None) {
-            // Inside a string that changes nothing: only its end and escapes (which could hide
-            // a quote) matter.
-            while (p < end && *p != '"' && *p != '\\') {
-                ++p;
+        } else if (!_stringIsName && !_stringIsOverride && _escape == Escape::None) {
+            // A string that changes nothing: only its end matters, and escapes, which could
+            // hide a quote.
+            p = skipStringText(p, end);
+            if (p < end) {
+                stringByte(*p++);
             }
+        } else {
+            stringByte(*p++);
+        }
+    }
+}
+
+// Inside a nested value nothing is a parameter: only strings (which may hold brackets) and the
+// nesting are followed, until the value ends or the input does.
+const char* JsonMethodScanner::skipNested(const char* p, const char* end) noexcept
+{
+    while (p < end) {
+        if (_inString) {
+            if (_escape != Escape::None) {
+                _escape = Escape::None;  // the escaped character (of "\u", the 'u': hex digits follow)
+                ++p;
+                continue;
+            }
+            p = skipStringText(p, end);
             if (p == end) {
                 break;
             }
+            if (*p++ == '\\') {
+                _escape = Escape::Backslash;
+            } else {
+                _inString = false;
+            }
+            continue;
         }
-        stringByte(*p++);
+        while (p < end && !kNesting[static_cast<unsigned char>(*p)]) {
+            ++p;
+        }
+        if (p == end) {
+            break;
+        }
+        const char c = *p++;
+        if (c == '"') {
+            _inString = true;
+            _stringIsName = false;
+            _stringIsOverride = false;
+        } else if (c == '{' || c == '[') {
+            if (_depth < static_cast<std::size_t>(-1)) {
+                ++_depth;
+            }
+        } else {
+            --_depth;
+            if (!nested()) {
+                break;
+            }
+        }
     }
+    return p;
 }
 
 void JsonMethodScanner::structural(char c) noexcept

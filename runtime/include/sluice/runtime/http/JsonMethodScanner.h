@@ -34,6 +34,9 @@ private:
 
     enum class Escape { None, Backslash, Unicode };
 
+    // Inside a value nested in the top-level one (or an element of a top-level array).
+    bool nested() const noexcept { return _depth > 1 || (_depth == 1 && !_topIsObject); }
+    const char* skipNested(const char* p, const char* end) noexcept;
     void structural(char c) noexcept;
     void stringByte(char c) noexcept;
     void decoded(char c) noexcept;
