@@ -276,7 +276,7 @@ int run(const Options& o, std::ostream& err)
                 for (std::size_t e = 0; e < endpoints.size(); ++e) {
                     const auto& endpoint = *endpoints[e];
                     const std::int64_t suspendedMs = std::max<std::int64_t>(0, endpoint.suspendedUntilMs() - now);
-                    json += (e ? "," : "") + std::string("{\"url\":") + jsonQuote(endpoint.url) +
+                    json += (e ? "," : "") + std::string("{\"url\":") + jsonQuote(endpoint.shownUrl) +
                             ",\"healthy\":" + (endpoint.healthy() ? "true" : "false") +
                             ",\"suspended_ms\":" + std::to_string(suspendedMs) + "}";
                 }

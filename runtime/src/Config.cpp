@@ -108,8 +108,10 @@ void substituteAt(Poco::Dynamic::Var& node, const std::string& pointer, const st
 }
 
 // Reads, parses, substitutes and schema-validates one file. nullopt when it has any error.
+// `asWritten`, when given, receives the document before ${env:NAME} substitution.
 std::optional<Poco::Dynamic::Var> loadDocument(const std::string& file, const SchemaValidator& schema,
-                                               std::vector<ConfigError>& errors)
+                                               std::vector<ConfigError>& errors,
+                                               std::optional<Poco::Dynamic::Var>* asWritten = nullptr)
 {
     std::string error;
     auto text = readTextFile(file, error);
@@ -121,6 +123,9 @@ std::optional<Poco::Dynamic::Var> loadDocument(const std::string& file, const Sc
     if (!doc) {
         errors.push_back({file, "", "not valid JSON: " + error});
         return std::nullopt;
+    }
+    if (asWritten != nullptr) {
+        *asWritten = parseJson(*text, error);
     }
     std::size_t before = errors.size();
     substituteEnvironment(*doc, file, errors);
@@ -323,7 +328,8 @@ HealthCheckConfig readHealthCheck(const Object::Ptr& h)
     return hc;
 }
 
-ApiConfig readApi(const Poco::Dynamic::Var& doc, const std::string& file)
+// `asWritten`: the same document before ${env:NAME} substitution (for the URLs logs show).
+ApiConfig readApi(const Poco::Dynamic::Var& doc, const Poco::Dynamic::Var& asWritten, const std::string& file)
 {
     auto root = doc.extract<Object::Ptr>();
     ApiConfig api;
@@ -333,9 +339,11 @@ ApiConfig readApi(const Poco::Dynamic::Var& doc, const std::string& file)
     api.version = root->getValue<std::string>("version");
     api.defaultVersion = get<bool>(root, "default_version", false);
     auto endpoints = root->getArray("endpoints");
+    auto written = asWritten.extract<Object::Ptr>()->getArray("endpoints");
     for (unsigned i = 0; i < endpoints->size(); ++i) {
         auto e = endpoints->getObject(i);
-        api.endpoints.push_back({e->getValue<std::string>("url"), get<int>(e, "weight", 1), get<std::string>(e, "group", "")});
+        api.endpoints.push_back({e->getValue<std::string>("url"), get<int>(e, "weight", 1), get<std::string>(e, "group", ""),
+                                 written->getObject(i)->getValue<std::string>("url")});
     }
     if (root->has("timeouts")) {
         auto t = root->getObject("timeouts");
@@ -465,8 +473,9 @@ ConfigLoadResult ConfigLoader::load(const std::string& path)
     }
     std::vector<ApiConfig> apis;
     for (const auto& file : apiFiles(apisDir, result.errors)) {
-        if (auto apiDoc = loadDocument(file, apiSchema(), result.errors)) {
-            apis.push_back(readApi(*apiDoc, file));
+        std::optional<Poco::Dynamic::Var> asWritten;
+        if (auto apiDoc = loadDocument(file, apiSchema(), result.errors, &asWritten)) {
+            apis.push_back(readApi(*apiDoc, *asWritten, file));
         }
     }
     checkDuplicateApis(apis, result.errors);

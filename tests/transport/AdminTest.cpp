@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <future>
 #include <string>
@@ -51,6 +52,39 @@ int connectError(const std::string& ipv4, int port)
 }
 
 }  // namespace
+
+TEST_CASE("admin: an endpoint path taken from the environment is never shown expanded in logs or /status")
+{
+    // A webhook's token is often part of its path: the operator writes ${env:NAME} so that the
+    // secret stays out of the configuration, and it must stay out of the logs too.
+    const std::string secret = "s3cr3t-webhook-token-4711";
+    ::setenv("SLUICE_TEST_WEBHOOK_TOKEN", secret.c_str(), 1);
+    ScriptedBackend backend(echo());
+    int closedPort = 0;
+    ::close(listenOn("127.0.0.1", closedPort, 1));  // nothing listens there any more
+    GatewaySpec spec;
+    spec.apis.emplace_back("hook", apiJson("/hook", R"([{"url": ")" + backend.url() + R"(/hooks/${env:SLUICE_TEST_WEBHOOK_TOKEN}"}])"));
+    spec.apis.emplace_back("down", apiJson("/down", R"([{"url": "http://127.0.0.1:)" + std::to_string(closedPort) +
+                                                        R"(/hooks/${env:SLUICE_TEST_WEBHOOK_TOKEN}"}])"));
+    spec.admin = R"({"port": 0})";
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto sent = client.exchange(getRequest("/hook/v1/event"));
+    REQUIRE_MESSAGE(sent, client.error());
+    CHECK(sent->body == "backend GET /hooks/" + secret + "/event");  // the backend gets the real path
+    RawClient other(gw.port());
+    auto failed = other.exchange(getRequest("/down/v1/event"));
+    REQUIRE_MESSAGE(failed, other.error());
+    CHECK(failed->status == 502);
+    auto status = admin(gw, getRequest("/status"));
+    REQUIRE(status);
+    CHECK(contains(status->body, "/hooks/${env:SLUICE_TEST_WEBHOOK_TOKEN}"));
+    CHECK_FALSE(contains(status->body, secret));
+    CHECK(gw.stop() == 0);
+    CHECK(contains(gw.log(), "/hooks/${env:SLUICE_TEST_WEBHOOK_TOKEN}"));  // the failure is logged
+    CHECK_FALSE(contains(gw.log(), secret));
+    ::unsetenv("SLUICE_TEST_WEBHOOK_TOKEN");
+}
 
 TEST_CASE("admin: GET /status answers on loopback only, with the running APIs, and refuses wrong methods and paths")
 {

@@ -598,9 +598,11 @@ TEST_CASE("adversarial: interim answers with bodies, interim storms and odd fina
         if (t == "/100-with-length") {
             // A 1xx has no content whatever its fields say: what follows is the final answer.
             reply.bytes = "HTTP/1.1 100 Continue\r\nContent-Length: 27\r\n\r\n" + httpResponse(200, "final");
-        } else if (t == "/storm") {
+        } else if (t == "/storm" || t == "/flood") {
+            // Sixteen interim answers are taken; more end the exchange (a backend must not keep
+            // one going, or fill the gateway's memory, with them).
             std::string storm;
-            for (int i = 0; i < 2000; ++i) {
+            for (int i = 0; i < (t == "/storm" ? 16 : 100000); ++i) {
                 storm += "HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n";
             }
             reply.bytes = storm + httpResponse(200, "after storm");
@@ -628,6 +630,11 @@ TEST_CASE("adversarial: interim answers with bodies, interim storms and odd fina
     REQUIRE_MESSAGE(storm, client.error());
     CHECK(storm->status == 200);
     CHECK(storm->body == "after storm");
+    RawClient flooded(gw.port());
+    auto flood = flooded.exchange(getRequest("/svc/v1/flood"));
+    REQUIRE_MESSAGE(flood, flooded.error());
+    CHECK(flood->status == 502);
+    CHECK(flood->errorCode() == 101502);
 
     auto head = client.exchange(getRequest("/svc/v1/head-chunked", {}, "HEAD"));
     REQUIRE_MESSAGE(head, client.error());

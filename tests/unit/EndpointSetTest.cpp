@@ -26,7 +26,7 @@ ApiConfig apiOf(const std::vector<std::pair<std::string, int>>& endpoints)
     api.name = "Svc";
     api.version = "v1";
     for (const auto& [url, weight] : endpoints) {
-        api.endpoints.push_back({url, weight, ""});
+        api.endpoints.push_back({url, weight, "", ""});
     }
     return api;
 }

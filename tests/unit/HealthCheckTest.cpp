@@ -88,7 +88,7 @@ std::shared_ptr<EndpointSet> checkedSet(const std::vector<std::string>& urls, in
     api.name = name;
     api.version = "v1";
     for (const auto& url : urls) {
-        api.endpoints.push_back({url, 1, ""});
+        api.endpoints.push_back({url, 1, "", ""});
     }
     HealthCheckConfig hc;
     hc.intervalMs = intervalMs;
@@ -253,7 +253,7 @@ TEST_CASE("health_check: a status range written backwards is refused when the en
 {
     ApiConfig api;
     api.file = "/etc/sluice-test/apis/svc.json";
-    api.endpoints.push_back({"http://127.0.0.1:9", 1, ""});
+    api.endpoints.push_back({"http://127.0.0.1:9", 1, "", ""});
     HealthCheckConfig hc;
     hc.expectedStatus = {{200, 299}, {399, 300}};
     api.healthCheck = hc;
@@ -300,7 +300,7 @@ TEST_CASE("HealthChecker: a generation without health_check blocks probes nothin
     checked->activate();
     REQUIRE(checked->probing());
     ApiConfig api;
-    api.endpoints.push_back({"http://127.0.0.1:9", 1, ""});
+    api.endpoints.push_back({"http://127.0.0.1:9", 1, "", ""});
     std::vector<ConfigError> errors;
     auto plain = HealthChecker::create({EndpointSet::build(api, errors)});
     plain->activate();

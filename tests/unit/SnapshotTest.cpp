@@ -55,7 +55,7 @@ GatewayConfig gatewayWith(std::vector<HandlerRef> handlers)
     api.name = "Pets";
     api.context = "/pets";
     api.version = "v1";
-    api.endpoints.push_back(EndpointConfig{"http://127.0.0.1:9", 1, ""});
+    api.endpoints.push_back(EndpointConfig{"http://127.0.0.1:9", 1, "", ""});
     api.resources.push_back(ResourceConfig{"/pets", {"GET"}, {}});
     config.apis.push_back(api);
     return config;

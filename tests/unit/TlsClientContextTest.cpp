@@ -21,7 +21,7 @@ std::string poolKeyOf(bool verify)
     api.name = "Tls";
     api.version = "v1";
     api.tlsVerify = verify;
-    api.endpoints.push_back({"https://127.0.0.1:9443", 1, ""});
+    api.endpoints.push_back({"https://127.0.0.1:9443", 1, "", ""});
     std::vector<ConfigError> errors;
     auto set = upstream::EndpointSet::build(api, errors);
     REQUIRE(errors.empty());

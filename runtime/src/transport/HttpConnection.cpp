@@ -1332,7 +1332,7 @@ bool HttpConnection::connectUpstream(std::string_view early)
                 Logging::get("upstream")->warn(
                     "{} {}: cannot open a connection to {}: {} (the gateway's own limit; the endpoint is not "
                     "suspended){}",
-                    ex().method, ex().path, _endpoint->url, error.text,
+                    ex().method, ex().path, _endpoint->shownUrl, error.text,
                     suppressed == 0 ? std::string()
                                     : "; " + std::to_string(suppressed + 1) + " such answers since the last message");
             }
@@ -1345,7 +1345,7 @@ bool HttpConnection::connectUpstream(std::string_view early)
             return false;
         }
         if (_upstream == nullptr) {
-            Logging::get("upstream")->warn("{}: {}", _endpoint->url, error.text);
+            Logging::get("upstream")->warn("{}: {}", _endpoint->shownUrl, error.text);
             reportEndpointFailure();
             continue;
         }
@@ -1980,7 +1980,7 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
         // its connection ends, gently, since the rest of its body cannot be told from a request.
         _awaitingBody = false;
         Logging::get("upstream")->debug("{} {}: {} after an early answer; the client's connection ends", ex().method,
-                                        _endpoint->url, describeFailure(failure, detail));
+                                        _endpoint->shownUrl, describeFailure(failure, detail));
         _keepAlive = false;
         finishExchange();
         return;
@@ -1989,14 +1989,14 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
         reportEndpointFailure();
         if (!retractResponse()) {
             Logging::get("upstream")->warn("{} {}: {} after the response began; the client's connection is closed",
-                                           ex().method, _endpoint->url, describeFailure(failure, detail));
+                                           ex().method, _endpoint->shownUrl, describeFailure(failure, detail));
             closeNow();  // part of the response is out: the client must see the connection end
             return;
         }
         // The backend's head came but nothing reached the client yet (a broken first chunk, a
         // close or timeout while the response waited whole for a handler): a JSON error, no retry.
         Logging::get("upstream")->warn("{} {}: the response broke off before it reached the client ({})",
-                                       ex().method, _endpoint->url, describeFailure(failure, detail));
+                                       ex().method, _endpoint->shownUrl, describeFailure(failure, detail));
         if (failure == UpstreamFailure::Timeout) {
             respondLocal(504, kBackendTimeout, "Gateway Timeout", "The backend did not finish its response in time.",
                          !_bodyEnded);
@@ -2022,7 +2022,7 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
         _addressMoves < kMaxAddressMoves && _endpoint->moveOffAddress(_loggedUpstream->address, _addressMoves)) {
         ++_addressMoves;
         io().tried.pop_back();
-        Logging::get("upstream")->warn("{} {}: {} ({}); trying the next address of {}: {}", ex().method, _endpoint->url,
+        Logging::get("upstream")->warn("{} {}: {} ({}); trying the next address of {}: {}", ex().method, _endpoint->shownUrl,
                                        describeFailure(failure, detail), _loggedUpstream->address.str(),
                                        _endpoint->host, _endpoint->target().address.str());
         connectUpstream();
@@ -2044,7 +2044,7 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
         io().tried.pop_back();  // the endpoint is fine; its pooled connection was not
         _staleRetried = true;
     }
-    Logging::get("upstream")->warn("{} {}: {} ({})", ex().method, _endpoint->url, describeFailure(failure, detail),
+    Logging::get("upstream")->warn("{} {}: {} ({})", ex().method, _endpoint->shownUrl, describeFailure(failure, detail),
                                    !retry                  ? "giving up"
                                    : forgiven              ? "retrying on a new connection"
                                                            : "trying another endpoint");

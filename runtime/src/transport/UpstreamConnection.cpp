@@ -70,6 +70,7 @@ void UpstreamConnection::attach(UpstreamSink* sink, std::string_view requestMeth
     _reuseForbidden = false;
     _unreadMaybe = false;
     _backendClosed = false;
+    _interimResponses = 0;
     _chunked.reset();
     _bodyRemaining = 0;
     _connectTimeoutMs = connectTimeoutMs;
@@ -305,9 +306,10 @@ void UpstreamConnection::flush()
 
 void UpstreamConnection::readResponse()
 {
+    bool headWaits = false;  // another response head may be whole in _in (after an interim one)
     while (_state == State::Active && _sink != nullptr && !_paused && !_responseDone) {
         bool eof = false;
-        if (_readable) {
+        if (_readable && !headWaits) {
             IoResult r = _stream->read(_in.prepare(kReadChunk), kReadChunk);
             if (r.status == IoStatus::Ok) {
                 _in.commit(r.bytes);
@@ -324,6 +326,7 @@ void UpstreamConnection::readResponse()
                 _readable = false;
             }
         }
+        headWaits = false;
         if (_in.empty() && !eof) {
             return;
         }
@@ -349,7 +352,14 @@ void UpstreamConnection::readResponse()
                     fail(UpstreamFailure::BadResponse, "101 Switching Protocols: upgrades are not proxied");
                     return;
                 }
-                _in.consume(_head.headLength);  // interim response: the client gets its own 100
+                // An interim response: the client gets its own 100. Bounded, as Go's client bounds
+                // them, so that a backend cannot keep an exchange going, or fill memory, with them.
+                if (++_interimResponses > kMaxInterimResponses) {
+                    fail(UpstreamFailure::BadResponse, "more than 16 interim (1xx) responses");
+                    return;
+                }
+                _in.consume(_head.headLength);
+                headWaits = !_in.empty();
                 continue;
             }
             _headDone = true;

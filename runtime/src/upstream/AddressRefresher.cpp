@@ -38,7 +38,7 @@ void refreshSets(const std::vector<std::shared_ptr<EndpointSet>>& sets, spdlog::
             }
             const transport::Address before = endpoint->target().address;
             if (found.empty()) {
-                log.warn("{} ({}): looking up {} again failed, connections keep going to {}: {}", endpoint->url,
+                log.warn("{} ({}): looking up {} again failed, connections keep going to {}: {}", endpoint->shownUrl,
                          set->apiName, endpoint->host, before.str(), error);
                 continue;
             }
@@ -47,7 +47,7 @@ void refreshSets(const std::vector<std::shared_ptr<EndpointSet>>& sets, spdlog::
             const bool kept = std::find(found.begin(), found.end(), before) != found.end();
             endpoint->setAddresses(found);
             if (!kept && endpoint->retarget(found.front())) {
-                log.info("{} ({}): {} now resolves to {} (was {}); new connections go there", endpoint->url,
+                log.info("{} ({}): {} now resolves to {} (was {}); new connections go there", endpoint->shownUrl,
                          set->apiName, endpoint->host, found.front().str(), before.str());
             }
         }

@@ -217,6 +217,7 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
         const auto& cfg = api.endpoints[i];
         auto e = std::make_unique<Endpoint>();
         e->url = cfg.url;
+        e->shownUrl = cfg.shownUrl.empty() ? cfg.url : cfg.shownUrl;
         e->weight = cfg.weight;
         e->group = cfg.group;
         std::string error;

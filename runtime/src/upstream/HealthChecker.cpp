@@ -118,7 +118,7 @@ private:
             if (!_skipping) {
                 Logging::get("upstream")
                     ->warn("health check of {} ({}) skipped: {} (and the next ones, until probing works again)",
-                           _endpoint.url, _apiName, error.text);
+                           _endpoint.shownUrl, _apiName, error.text);
             }
             _skipping = true;
             _nextProbe = std::max(_probeStarted + std::chrono::milliseconds(_policy.intervalMs), Clock::now());
@@ -145,20 +145,20 @@ private:
         _nextProbe = std::max(_probeStarted + std::chrono::milliseconds(_policy.intervalMs), now);
         if (!passed) {
             Logging::get("upstream")
-                ->debug("health check of {} ({}): {} {} failed: {}", _endpoint.url, _apiName, _policy.method,
+                ->debug("health check of {} ({}): {} {} failed: {}", _endpoint.shownUrl, _apiName, _policy.method,
                         _policy.path, detail);
         }
         switch (counter.record(passed, _policy)) {
             case HealthCounter::Transition::Down:
                 _endpoint.setHealthy(false);
                 Logging::get("upstream")
-                    ->warn("endpoint {} ({}) is DOWN: {} consecutive health check(s) failed, last: {}", _endpoint.url,
+                    ->warn("endpoint {} ({}) is DOWN: {} consecutive health check(s) failed, last: {}", _endpoint.shownUrl,
                            _apiName, _policy.unhealthyThreshold, detail);
                 break;
             case HealthCounter::Transition::Up:
                 _endpoint.setHealthy(true);
                 Logging::get("upstream")
-                    ->info("endpoint {} ({}) is UP: {} consecutive health check(s) passed", _endpoint.url, _apiName,
+                    ->info("endpoint {} ({}) is UP: {} consecutive health check(s) passed", _endpoint.shownUrl, _apiName,
                            _policy.healthyThreshold);
                 break;
             case HealthCounter::Transition::None:

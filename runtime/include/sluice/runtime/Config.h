@@ -54,6 +54,9 @@ struct EndpointConfig {
     std::string url;
     int weight = 1;
     std::string group;
+    // The URL as written, its ${env:NAME} references not expanded: what logs and /status show,
+    // since an endpoint's path may hold a secret (a webhook token, say). Empty: `url`.
+    std::string shownUrl;
 };
 
 // Active health checks of an API's endpoints ("health_check"): every endpoint is probed with

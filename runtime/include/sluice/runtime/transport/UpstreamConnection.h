@@ -120,6 +120,8 @@ private:
     // The backend closed its side or reset the connection (EPOLLRDHUP, EPOLLHUP, EPOLLERR). Kept,
     // since edge-triggered events say it once.
     bool _backendClosed = false;
+    static constexpr int kMaxInterimResponses = 16;
+    int _interimResponses = 0;  // 1xx responses read for this exchange
     std::uint64_t _bodyRemaining = 0;
     std::unique_ptr<http::ChunkedDecoder> _chunked;
     int _connectTimeoutMs = 60000;

@@ -43,6 +43,7 @@ struct EndpointTarget {
 class Endpoint {
 public:
     std::string url;
+    std::string shownUrl;    // for logs and /status: ${env:NAME} references not expanded
     bool tls = false;
     std::string host;        // as written (no brackets for IPv6)
     int port = 80;
