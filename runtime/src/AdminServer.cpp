@@ -24,6 +24,7 @@
 
 #include "sluice/runtime/HostApi.h"
 #include "sluice/runtime/http/HttpParser.h"
+#include "sluice/runtime/transport/HttpDate.h"
 
 namespace sluice::runtime {
 
@@ -158,6 +159,7 @@ std::string responseText(const Answer& answer)
     const auto status = static_cast<Poco::Net::HTTPResponse::HTTPStatus>(answer.status);
     std::string out = "HTTP/1.1 " + std::to_string(answer.status) + " " +
                       Poco::Net::HTTPResponse::getReasonForStatus(status) + "\r\n";
+    out += "Date: " + std::string(transport::httpDateNow()) + "\r\n";
     out += "Content-Type: application/json\r\nContent-Length: " + std::to_string(answer.body.size()) + "\r\n";
     if (!answer.allow.empty()) {
         out += "Allow: " + answer.allow + "\r\n";

@@ -2,6 +2,8 @@
 // headers, hop-by-hop stripping, repeated fields) and what comes back (HEAD included).
 #include <memory>
 
+#include <regex>
+
 #include "TransportTest.h"
 
 using namespace sluice::transport_test;
@@ -63,6 +65,38 @@ TEST_CASE("proxy: GET and POST reach the backend with Host, X-Forwarded-* and Vi
     REQUIRE(backend.waitForRequests(3, 2s));
     CHECK(backend.request(2).header("Content-Length") == "0");
     CHECK(backend.request(2).bodyLength == 0);
+}
+
+TEST_CASE("proxy: every answer has one Date field: the backend's or the gateway's")
+{
+    // RFC 9110 §6.6.1: a recipient with a clock adds Date to a response it forwards without one,
+    // and an origin (the gateway's own answers) sends it.
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = r.target == "/dated" ? httpResponse(200, "d", {{"Date", "Sun, 06 Nov 1994 08:49:37 GMT"}})
+                                           : httpResponse(200, "u");
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    RawClient client(gw.port());
+    const std::regex imfFixdate(R"([A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT)");
+    auto undated = client.exchange(getRequest("/svc/v1/undated"));
+    REQUIRE_MESSAGE(undated, client.error());
+    CHECK(undated->headerCount("Date") == 1);
+    CHECK(std::regex_match(undated->header("Date").value_or(""), imfFixdate));
+    auto dated = client.exchange(getRequest("/svc/v1/dated"));
+    REQUIRE_MESSAGE(dated, client.error());
+    CHECK(dated->headerCount("Date") == 1);
+    CHECK(dated->header("Date") == "Sun, 06 Nov 1994 08:49:37 GMT");
+    auto missing = client.exchange(getRequest("/nowhere"));
+    REQUIRE_MESSAGE(missing, client.error());
+    CHECK(missing->status == 404);
+    CHECK(std::regex_match(missing->header("Date").value_or(""), imfFixdate));
+    RawClient bad(gw.port());
+    auto refused = bad.exchange("GET /x HTTP/1.1\r\nHost: a\r\nBad Field: x\r\n\r\n");
+    REQUIRE_MESSAGE(refused, bad.error());
+    CHECK(refused->status == 400);
+    CHECK(std::regex_match(refused->header("Date").value_or(""), imfFixdate));
 }
 
 TEST_CASE("proxy: hop-by-hop headers never cross the gateway, in either direction")

@@ -15,6 +15,7 @@
 #include "sluice/runtime/MessageCodecs.h"
 #include "sluice/runtime/http/JsonMethodScanner.h"
 #include "sluice/runtime/transport/HttpCall.h"
+#include "sluice/runtime/transport/HttpDate.h"
 #include "sluice/runtime/transport/LogThrottle.h"
 #include "sluice/runtime/transport/Resolver.h"
 #include "sluice/runtime/routing/PathNormalizer.h"
@@ -577,7 +578,8 @@ void HttpConnection::answerPlainHttpOnTls()
     // socket itself (there is no TLS session); the request is read and dropped first, so that the
     // close does not turn into a reset that could destroy the answer in flight.
     const std::string body = errorBody(kBadRequest, "Bad Request", "A plain HTTP request was sent to the HTTPS port.");
-    const std::string answer = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: " +
+    const std::string answer = "HTTP/1.1 400 Bad Request\r\nDate: " + std::string(httpDateNow()) +
+                               "\r\nContent-Type: application/json\r\nContent-Length: " +
                                std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
     const int fd = _stream->fd();
     for (int i = 0; i < 4 && ::recv(fd, _worker.scratch(), Worker::kScratchSize, MSG_DONTWAIT) > 0; ++i) {
@@ -1835,11 +1837,13 @@ void HttpConnection::writeResponseHead(const std::vector<http::HeaderField>* bac
     out.append("\r\n");
     // The backend's framing and hop-by-hop fields were dropped in onUpstreamHead; a handler may
     // have added some since, which would contradict the framing written here.
+    bool dated = false;
     if (backendFields != nullptr) {
         http::HopByHopFilter hopByHop(*backendFields);
         for (const auto& f : *backendFields) {
             if (passedOn(hopByHop, f.name, ex.responseStatus)) {
                 appendHeader(out, f.name, f.value);
+                dated = dated || fieldNameEquals(f.name, "date");
             }
         }
     }
@@ -1849,6 +1853,10 @@ void HttpConnection::writeResponseHead(const std::vector<http::HeaderField>* bac
             continue;
         }
         appendHeader(out, name, value);
+        dated = dated || fieldNameEquals(name, "date");
+    }
+    if (!dated) {
+        appendHeader(out, "Date", httpDateNow());  // RFC 9110 §6.6.1: a recipient with a clock adds it
     }
     if (_clientFraming == ClientFraming::Length) {
         appendHeader(out, "Content-Length", std::to_string(_upLength));
@@ -2130,12 +2138,17 @@ void HttpConnection::respondPrepared(bool forceClose, bool runChain)
     out.push_back(' ');
     out.append(reasonPhrase(r.status));
     out.append("\r\n");
+    bool dated = false;
     for (const auto& [name, value] : ex().responseHeaders.entries()) {
         if (fieldNameEquals(name, "content-length") || fieldNameEquals(name, "content-type") ||
             http::isHopByHopName(name)) {
             continue;
         }
         appendHeader(out, name, value);
+        dated = dated || fieldNameEquals(name, "date");
+    }
+    if (!dated) {
+        appendHeader(out, "Date", httpDateNow());
     }
     // A 204 or 304 has no body, whatever a handler gave it: bytes after its head would be read
     // as the next response on the connection.
