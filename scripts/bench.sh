@@ -324,7 +324,7 @@ scenario_lua() {  # scenario -> path of its wrk script
     [ "$bytes" -gt 0 ] && method=POST
     [ "$s" = mediated ] && key="$API_KEY"
     [ -f "$TMP/wrk-$s.lua" ] || render "$here/wrk.lua.in" "$TMP/wrk-$s.lua" SCENARIO="$s" METHOD="$method" \
-        BODY_BYTES="$bytes" CONTENT_TYPE="$(scenario_type "$s")" API_KEY="$key"
+        BODY_BYTES="$bytes" CONTENT_TYPE="$(scenario_type "$s")" API_KEY="$key" BODY_FILE="$(scenario_body_file "$s")"
     echo "$TMP/wrk-$s.lua"
 }
 check_scenario() {  # scenario proxy: one request of this scenario must answer 200

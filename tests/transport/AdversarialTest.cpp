@@ -1100,9 +1100,10 @@ TEST_CASE("adversarial: a _method member of a JSON body naming another method is
     // Streamed in chunks, the member split across them.
     RawClient chunked(gw.port());
     auto c = chunked.exchange(postRequest({"Host: a", "Content-Type: application/json", "Transfer-Encoding: chunked"},
-                                          "7\r\n{\"a\":1,\r\n6\r\n\"_meth\r\n9\r\nod\":\"PUT\"}\r\n0\r\n\r\n"));
+                                          "7\r\n{\"a\":1,\r\n6\r\n\"_meth\r\na\r\nod\":\"PUT\"}\r\n0\r\n\r\n"));
     REQUIRE_MESSAGE(c, chunked.error());
     CHECK(c->status == 400);
+    CHECK(c->body.find("_method") != std::string::npos);  // the scanner's refusal, not the framing's
     // A type that is a form and JSON at once, and JSON in a charset where "_method" may hide.
     const std::vector<std::string> unread = {"application/x-www-form-urlencoded; x=/json",
                                              "application/json; charset=utf-16"};
@@ -1113,15 +1114,27 @@ TEST_CASE("adversarial: a _method member of a JSON body naming another method is
         REQUIRE_MESSAGE(r, client.error());
         CHECK(r->status == 400);
     }
+    // Compressed: Express inflates gzip and deflate before it reads the body, so the scanner
+    // cannot judge it.
+    for (const std::string coding : {"gzip", "deflate", "identity, gzip"}) {
+        CAPTURE(coding);
+        RawClient client(gw.port());
+        auto r = client.exchange(postRequest(
+            {"Host: a", "Content-Type: application/json", "Content-Encoding: " + coding, "Content-Length: 2"}, "{}"));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 415);
+        CHECK(r->errorCode() == 101415);
+    }
     CHECK(backend.requestCount() == 0);
-    // JSON bodies without an override are passed on whole.
+    // JSON bodies without an override are passed on whole (identity is no coding).
     const std::vector<std::string> passed = {R"({"_method":"post","items":[{"_method":"DELETE"}]})",
                                              R"([{"_method":"DELETE"}])", R"({"note":"_method: DELETE"})"};
     RawClient fine(gw.port());
     for (const auto& body : passed) {
         CAPTURE(body);
-        auto r = fine.exchange(postRequest(
-            {"Host: a", "Content-Type: application/json", "Content-Length: " + std::to_string(body.size())}, body));
+        auto r = fine.exchange(postRequest({"Host: a", "Content-Type: application/json", "Content-Encoding: identity",
+                                            "Content-Length: " + std::to_string(body.size())},
+                                           body));
         REQUIRE_MESSAGE(r, fine.error());
         CHECK(r->status == 200);
     }

@@ -72,6 +72,41 @@ TEST_CASE("shutdown: SIGTERM lets the request in flight finish, refuses new conn
     CHECK(gw.log().find("shutting down gracefully") != std::string::npos);
 }
 
+TEST_CASE("shutdown: an answer still queued for a slow reader goes out whole before its connection closes")
+{
+    // The exchange is over (the backend answered) but the client has not taken the answer yet:
+    // its small window and segments keep most of it in the gateway. SIGTERM must not cut it.
+    const std::string body(200 * 1024, 'q');
+    ScriptedBackend backend([&body](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, body);
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    int error = 0;
+    const int fd = connectAddress("127.0.0.1", gw.port(), error, 4096, 1000);
+    REQUIRE(fd >= 0);
+    REQUIRE(sendAll(fd, getRequest("/svc/v1/large")));
+    REQUIRE(backend.waitForRequests(1, 2s));
+    std::this_thread::sleep_for(300ms);  // the whole answer has reached the gateway
+    gw.sendSignal(SIGTERM);
+    std::this_thread::sleep_for(300ms);
+    std::string received;
+    const auto until = Clock::now() + 10s;
+    ReadStatus status = ReadStatus::Data;
+    while (status == ReadStatus::Data) {
+        status = readSome(fd, received, until);
+    }
+    ::close(fd);
+    CHECK(status == ReadStatus::Eof);
+    const std::size_t bodyAt = received.find("\r\n\r\n");
+    REQUIRE(bodyAt != std::string::npos);
+    CHECK(received.size() - bodyAt - 4 == body.size());
+    auto code = gw.waitExit(10s);
+    REQUIRE(code);
+    CHECK(*code == 0);
+}
+
 TEST_CASE("reload: the request in flight finishes on the old configuration, new ones use the new one")
 {
     ScriptedBackend oldBackend([](const ReceivedRequest& r) {

@@ -1,6 +1,8 @@
 // Upstream failures: unreachable and slow backends, a backend that dies mid-answer, failover
 // between endpoint groups, retries (idempotent requests only), and endpoint suspension with
 // exponential back-off and recovery.
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -634,19 +636,25 @@ TEST_CASE("upstream: a backend that answers early, then stops taking the body, i
 
 TEST_CASE("upstream: an early answer still queued in the gateway when the backend closes goes out whole")
 {
-    // The backend answers 200 KiB before the body ended and closes with the body unread (a
-    // reset): the gateway ends the exchange at once, not when the client sends more or its body
-    // timeout runs out. The client has read nothing yet, and its small window and segments keep
-    // most of the answer queued in the gateway: the answer must still reach it whole, then the
-    // connection ends.
+    // The backend answers 200 KiB before the body ended and then resets the connection: the
+    // gateway ends the exchange at once, not when the client sends more or its body timeout runs
+    // out. The client has read nothing yet, and its small window and segments keep most of the
+    // answer queued in the gateway: the answer must still reach it whole, then the connection ends.
     const std::string answer(200 * 1024, 'e');
     std::atomic<bool> closed{false};
     RawBackend backend([&answer, &closed](int fd, int) {
         std::string in;
         readHead(fd, in, 5s);
         sendAll(fd, httpResponse(200, answer));
-        ::shutdown(fd, SHUT_RDWR);  // takes none of the body
-        closed = true;
+        // Once all of it has left this socket, a close with SO_LINGER 0 resets the connection.
+        int queued = 1;
+        for (const auto until = Clock::now() + 5s; queued > 0 && Clock::now() < until;) {
+            ::ioctl(fd, SIOCOUTQ, &queued);
+            std::this_thread::sleep_for(5ms);
+        }
+        const linger reset{1, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+        closed = true;  // RawBackend closes the socket when this returns
     });
     GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
     spec.accessLog = R"({"path": "access.log", "flush_ms": 20})";

@@ -93,6 +93,15 @@ void JsonMethodScanner::feed(std::string_view bytes) noexcept
     while (p < end) {
         if (nested()) {
             p = skipNested(p, end);
+        } else if (!_inString && _depth == 0) {
+            // Outside the top-level value only where a string or container begins matters (a
+            // number or a literal is no object; other bytes are not JSON at all).
+            while (p < end && !kNesting[static_cast<unsigned char>(*p)]) {
+                ++p;
+            }
+            if (p < end) {
+                structural(*p++);
+            }
         } else if (!_inString) {
             structural(*p++);
         } else if (!_stringIsName && !_stringIsOverride && _escape == Escape::None) {

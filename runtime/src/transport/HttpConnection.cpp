@@ -67,6 +67,7 @@ constexpr int kClientClosedRequest = 499;
 constexpr std::int64_t kBadRequest = 101400;
 constexpr std::int64_t kRequestTimeout = 101408;
 constexpr std::int64_t kTooLarge = 101413;
+constexpr std::int64_t kUnsupportedMediaType = 101415;
 constexpr std::int64_t kInternal = 101500;
 constexpr std::int64_t kBackendUnreachable = 101503;
 constexpr std::int64_t kBackendTimeout = 101504;
@@ -86,6 +87,8 @@ constexpr std::string_view kFormCharsetRefused =
     "charset).";
 constexpr std::string_view kFormOrJsonRefused =
     "A POST body's Content-Type names a form and JSON at once: send one of them.";
+constexpr std::string_view kEncodedFormRefused =
+    "A form or JSON body is not accepted with a Content-Encoding: send it uncompressed.";
 
 const char* reasonPhrase(int status)
 {
@@ -99,6 +102,7 @@ const char* reasonPhrase(int status)
         case 408: return "Request Timeout";
         case 413: return "Content Too Large";
         case 414: return "URI Too Long";
+        case 415: return "Unsupported Media Type";
         case 417: return "Expectation Failed";
         case 429: return "Too Many Requests";
         case 431: return "Request Header Fields Too Large";
@@ -600,8 +604,10 @@ void HttpConnection::answerPlainHttpOnTls()
 void HttpConnection::drain()
 {
     _draining = true;
-    if (_state == State::ReadHead && _in.empty()) {
+    if (_state == State::ReadHead && _in.empty() && _out.empty()) {
         closeNow();
+    } else if (_state == State::ReadHead && _in.empty()) {
+        _state = State::Closing;  // an answer is still going out: closed once it has gone
     } else {
         _keepAlive = false;
     }
@@ -1623,7 +1629,11 @@ bool HttpConnection::startFormScan(std::string_view early)
         _in.consume(fromInput);
         countBody(fromInput + early.size());
     }
-    respondLocal(400, kBadRequest, "Bad Request", refusal.empty() ? kFormOverrideRefused : refusal, !_bodyEnded);
+    if (refusal == kEncodedFormRefused) {
+        respondLocal(415, kUnsupportedMediaType, "Unsupported Media Type", refusal, !_bodyEnded);
+    } else {
+        respondLocal(400, kBadRequest, "Bad Request", refusal.empty() ? kFormOverrideRefused : refusal, !_bodyEnded);
+    }
     return false;
 }
 
@@ -1646,7 +1656,7 @@ std::string_view HttpConnection::chooseFormScan()
     if (!type || type->find_first_not_of(" \t") == std::string_view::npos) {
         // Rack reads a POST body without a media type as a form.
         _formScan = std::make_unique<http::FormMethodScanner>(ex().method);
-        return {};
+        return contentCoded() ? kEncodedFormRefused : std::string_view();
     }
     if (http::JsonMethodScanner::isJsonContentType(*type) &&
         (http::FormMethodScanner::isFormContentType(*type) || http::MultipartMethodScanner::isMultipart(*type))) {
@@ -1660,7 +1670,37 @@ std::string_view HttpConnection::chooseFormScan()
         !http::MultipartMethodScanner::boundaryOf(*type)) {
         return kFormTypeRefused;
     }
+    if (_formScan != nullptr && contentCoded()) {
+        return kEncodedFormRefused;
+    }
     return {};
+}
+
+// The body has a content coding other than identity: Express (body-parser) inflates gzip and
+// deflate before it reads a form or JSON, so `_method` could hide in compressed bytes.
+bool HttpConnection::contentCoded()
+{
+    for (std::size_t i = 0;; ++i) {
+        const auto coding = ex().requestHeaders.get("content-encoding", i);
+        if (!coding) {
+            return false;
+        }
+        std::string_view rest = *coding;
+        while (!rest.empty()) {
+            const std::size_t comma = rest.find(',');
+            std::string_view element = rest.substr(0, comma);
+            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+            while (!element.empty() && (element.front() == ' ' || element.front() == '\t')) {
+                element.remove_prefix(1);
+            }
+            while (!element.empty() && (element.back() == ' ' || element.back() == '\t')) {
+                element.remove_suffix(1);
+            }
+            if (!element.empty() && !(element.size() == 8 && ::strncasecmp(element.data(), "identity", 8) == 0)) {
+                return true;
+            }
+        }
+    }
 }
 
 // `bytes` (possibly none) are about to go to the backend; _bodyEnded says whether they end the
@@ -2214,7 +2254,9 @@ void HttpConnection::finishExchange()
     if (_closed) {
         return;
     }
-    if (!_keepAlive || (_peerClosed && _in.empty())) {  // requests pipelined before a half-close are answered
+    // Requests pipelined before a half-close are answered. Draining (shutdown), the answer still
+    // goes out whole before the close.
+    if (!_keepAlive || _draining || (_peerClosed && _in.empty())) {
         _state = State::Closing;
         if (_out.empty()) {
             lingerThenClose();
@@ -2234,12 +2276,10 @@ void HttpConnection::finishExchange()
         releaseExchange();
     }
     _upstreamPaused = false;
-    if (_draining) {
-        closeNow();
-        return;
-    }
-    const HttpConfig& cfg = _worker.snapshot()->config.http;
-    setDeadline(_in.empty() ? cfg.keepaliveTimeoutMs : cfg.headerTimeoutMs);
+    if (_out.empty()) {
+        const HttpConfig& cfg = _worker.snapshot()->config.http;
+        setDeadline(_in.empty() ? cfg.keepaliveTimeoutMs : cfg.headerTimeoutMs);
+    }  // else the answer is still going out, under the write deadline flush() set
     if (!_in.empty() || _readable) {
         // Pipelined bytes (or a pending edge): continue after the current call stack unwinds.
         // Deletion of a closed connection is deferred too, and runs after this task.
@@ -2279,6 +2319,7 @@ bool HttpConnection::sendQueued()
 
 void HttpConnection::flush()
 {
+    const bool hadOutput = !_out.empty();
     if (!sendQueued()) {
         closeNow();
         return;
@@ -2302,6 +2343,15 @@ void HttpConnection::flush()
         }
         if (_state == State::Closing) {
             lingerThenClose();
+        } else if (_state == State::ReadHead && hadOutput) {
+            // The last answer has gone: from now on the connection waits for a request.
+            const HttpConfig& cfg = _worker.snapshot()->config.http;
+            setDeadline(_in.empty() ? cfg.keepaliveTimeoutMs : cfg.headerTimeoutMs);
+            if (_in.empty()) {
+                _in.shrinkIfEmpty(0);
+                _out.shrinkIfEmpty(0);
+                releaseExchange();
+            }
         }
     } else if (!_writable) {
         setDeadline(_worker.snapshot()->config.http.bodyTimeoutMs);
@@ -2542,8 +2592,8 @@ Clock::time_point HttpConnection::onTimer(Clock::time_point now)
     }
     switch (_state) {
         case State::ReadHead:
-            if (_in.empty()) {
-                closeNow();  // idle keep-alive connection
+            if (!_out.empty() || _in.empty()) {
+                closeNow();  // the client stopped taking its answer, or an idle keep-alive connection
             } else {
                 ex().reset();
                 _headConsumed = false;

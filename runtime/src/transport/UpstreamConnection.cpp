@@ -172,7 +172,7 @@ void UpstreamConnection::release()
 {
     _sink = nullptr;
     const bool reusable = _state == State::Active && _responseDone && _keepAlive && !_reuseForbidden &&
-                          _requestQueued && _out.empty() && _in.empty();
+                          !_backendClosed && _requestQueued && _out.empty() && _in.empty();
     // Bytes after a complete response are never a response of their own (RFC 9112 §6.3): a
     // connection that has any is closed, never handed to the next request.
     if (reusable && (!_unreadMaybe || !_stream->inputPending())) {
@@ -260,7 +260,7 @@ void UpstreamConnection::onIo(std::uint32_t events)
             _unreadMaybe = true;  // input after the response, before release(): not read below
         }
     }
-    if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+    if ((events & (EPOLLHUP | EPOLLERR)) != 0) {
         _backendClosed = true;
     }
     if (!_out.empty() && (_writable || _stream->isTls())) {
@@ -273,13 +273,18 @@ void UpstreamConnection::onIo(std::uint32_t events)
     if (_readable && _sink != nullptr) {
         readResponse();
     }
-    // The answer is complete and the request body still goes to the backend (an early answer):
-    // a backend that has closed or reset the connection is done with the exchange (one that
-    // drains the body before closing, as nginx does after an early 413, throws it away). The
-    // client should not have to send more of its body, or wait for its body timeout, for that to
-    // be noticed.
+    endIfBackendGone();
+}
+
+// The answer is complete and the request body still goes to the backend (an early answer): a
+// backend that reset the connection takes none of the body, and the client should not have to
+// send more of it, or wait for its body timeout, for that to be noticed. (A backend that only
+// half-closed may still read the body: an answer that ends at the close is one such. The next
+// write that fails tells.)
+void UpstreamConnection::endIfBackendGone()
+{
     if (_backendClosed && _responseDone && _sink != nullptr && _state == State::Active) {
-        fail(UpstreamFailure::Closed, "the backend closed the connection");
+        fail(UpstreamFailure::Closed, "the backend reset the connection");
     }
 }
 
@@ -324,6 +329,7 @@ void UpstreamConnection::readResponse()
             } else {
                 eof = true;
                 _readable = false;
+                _backendClosed = _backendClosed || r.status == IoStatus::Error;
             }
         }
         headWaits = false;
@@ -440,6 +446,7 @@ void UpstreamConnection::readResponse()
             }
             watchBackend();  // request bytes may still wait for the backend (an early answer)
             _sink->onUpstreamEnd();
+            endIfBackendGone();  // a reset seen while reading was paused raises no new event
             return;
         }
         if (!_readable) {

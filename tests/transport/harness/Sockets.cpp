@@ -90,9 +90,6 @@ int connectAddress(const std::string& ipv4, int port, int& error, int receiveBuf
     if (maxSegment > 0) {
         ::setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &maxSegment, sizeof maxSegment);
     }
-    if (maxSegment > 0) {
-        ::setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &maxSegment, sizeof maxSegment);
-    }
     if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
         error = errno;
         ::close(fd);

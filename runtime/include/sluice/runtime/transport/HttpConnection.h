@@ -170,6 +170,7 @@ private:
     void logAnswersSent(bool closing);
     // Writes what the socket takes now; false when the connection failed (the caller closes).
     bool sendQueued();
+    bool contentCoded();
     void lingerThenClose();
     void answerPlainHttpOnTls();
     void drainLinger(bool closeIfQuiet);

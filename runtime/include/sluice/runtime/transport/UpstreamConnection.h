@@ -87,6 +87,7 @@ private:
     void writeFailed(const IoResult& r);
     void watchBackend();
     void readResponse();
+    void endIfBackendGone();
     void fail(UpstreamFailure failure, std::string detail = {});
     void close();
     void idleEvent();
@@ -117,8 +118,8 @@ private:
     // was TLS), or input was signalled after the response was complete. With edge-triggered
     // events nothing would report them again, so release() looks before pooling.
     bool _unreadMaybe = false;
-    // The backend closed its side or reset the connection (EPOLLRDHUP, EPOLLHUP, EPOLLERR). Kept,
-    // since edge-triggered events say it once.
+    // The backend reset the connection (EPOLLHUP, EPOLLERR, a read error): nothing more can be
+    // written to it. Kept, since edge-triggered events say it once.
     bool _backendClosed = false;
     static constexpr int kMaxInterimResponses = 16;
     int _interimResponses = 0;  // 1xx responses read for this exchange
