@@ -5,7 +5,10 @@
 
 #include <doctest/doctest.h>
 
+#include <memory>
 #include <string>
+
+#include "ScanInPieces.h"
 
 using sluice::runtime::http::BodyMethodScanner;
 using sluice::runtime::http::FormMethodScanner;
@@ -14,27 +17,9 @@ using sluice::runtime::http::MultipartMethodScanner;
 
 namespace {
 
-// Whether `body` overrides `method`, fed whole, byte by byte and split in two at every position:
-// all must agree.
 bool overrides(std::string_view body, std::string_view method = "POST")
 {
-    FormMethodScanner whole(method);
-    whole.feed(body);
-    whole.finish();
-    FormMethodScanner bytewise(method);
-    for (char c : body) {
-        bytewise.feed(std::string_view(&c, 1));
-    }
-    bytewise.finish();
-    REQUIRE_MESSAGE(bytewise.overrides() == whole.overrides(), body);
-    for (std::size_t cut = 0; cut <= body.size(); ++cut) {
-        FormMethodScanner split(method);
-        split.feed(body.substr(0, cut));
-        split.feed(body.substr(cut));
-        split.finish();
-        REQUIRE_MESSAGE(split.overrides() == whole.overrides(), body, " cut at ", cut);
-    }
-    return whole.overrides();
+    return sluice::http_test::overridesInAnyPieces(body, [method] { return std::make_unique<FormMethodScanner>(method); });
 }
 
 }  // namespace
@@ -176,17 +161,8 @@ namespace {
 // every position: all must agree.
 bool multipartOverrides(const std::string& body, std::string_view method = "POST")
 {
-    MultipartMethodScanner whole("XyZ", method);
-    whole.feed(body);
-    whole.finish();
-    for (std::size_t cut = 0; cut <= body.size(); ++cut) {
-        MultipartMethodScanner split("XyZ", method);
-        split.feed(std::string_view(body).substr(0, cut));
-        split.feed(std::string_view(body).substr(cut));
-        split.finish();
-        REQUIRE_MESSAGE(split.overrides() == whole.overrides(), body, " cut at ", cut);
-    }
-    return whole.overrides();
+    return sluice::http_test::overridesInAnyPieces(
+        body, [method] { return std::make_unique<MultipartMethodScanner>("XyZ", method); });
 }
 
 std::string part(const std::string& disposition, const std::string& content)

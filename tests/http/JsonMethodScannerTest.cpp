@@ -5,34 +5,19 @@
 
 #include <doctest/doctest.h>
 
+#include <memory>
 #include <string>
+
+#include "ScanInPieces.h"
 
 using sluice::runtime::http::BodyMethodScanner;
 using sluice::runtime::http::JsonMethodScanner;
 
 namespace {
 
-// Whether `body` overrides `method`, fed whole, byte by byte and split in two at every position:
-// all must agree.
 bool overrides(std::string_view body, std::string_view method = "POST")
 {
-    JsonMethodScanner whole(method);
-    whole.feed(body);
-    whole.finish();
-    JsonMethodScanner bytewise(method);
-    for (char c : body) {
-        bytewise.feed(std::string_view(&c, 1));
-    }
-    bytewise.finish();
-    REQUIRE_MESSAGE(bytewise.overrides() == whole.overrides(), body);
-    for (std::size_t cut = 0; cut <= body.size(); ++cut) {
-        JsonMethodScanner split(method);
-        split.feed(body.substr(0, cut));
-        split.feed(body.substr(cut));
-        split.finish();
-        REQUIRE_MESSAGE(split.overrides() == whole.overrides(), body, " cut at ", cut);
-    }
-    return whole.overrides();
+    return sluice::http_test::overridesInAnyPieces(body, [method] { return std::make_unique<JsonMethodScanner>(method); });
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "sluice/runtime/http/JsonMethodScanner.h"
 
+#include "sluice/sdk/HttpSyntax.hpp"
+
 #include <strings.h>
 
 #include <array>
@@ -10,20 +12,6 @@ namespace sluice::runtime::http {
 namespace {
 
 constexpr std::string_view kMethodName = "_method";
-
-int hexValue(char c) noexcept
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 // What a one-character escape stands for; 0 for one JSON does not have.
 char simpleEscape(char c) noexcept
@@ -254,7 +242,7 @@ void JsonMethodScanner::stringByte(char c) noexcept
         }
         return;
     case Escape::Unicode: {
-        const int digit = hexValue(c);
+        const int digit = sdk::hexValue(c);
         if (digit < 0) {
             // Invalid JSON, which decoders refuse; read on as if the escape had ended.
             _escape = Escape::None;
