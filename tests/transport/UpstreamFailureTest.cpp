@@ -688,6 +688,50 @@ TEST_CASE("upstream: an early answer still queued in the gateway when the backen
     CHECK(contains(lines[0], "\"POST /svc/v1/upload HTTP/1.1\" 200 " + std::to_string(received.size()) + " "));
 }
 
+TEST_CASE("upstream: a reset that comes while the gateway has stopped reading an early answer still ends the exchange")
+{
+    // 360 KiB: the gateway stops reading the backend once it holds more than 256 KiB that the
+    // client has not taken, so the reset arrives, and is reported once, while reading is paused.
+    // The rest of the answer is read when the client catches up; the reset must still count then.
+    const std::string answer(360 * 1024, 'p');
+    std::atomic<bool> reset{false};
+    RawBackend backend([&answer, &reset](int fd, int) {
+        std::string in;
+        readHead(fd, in, 5s);
+        sendAll(fd, httpResponse(200, answer));
+        int queued = 1;
+        for (const auto until = Clock::now() + 5s; queued > 0 && Clock::now() < until;) {
+            ::ioctl(fd, SIOCOUTQ, &queued);
+            std::this_thread::sleep_for(5ms);
+        }
+        const linger abort{1, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+        reset = queued == 0;  // all of it is with the gateway's kernel; RawBackend closes on return
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    int error = 0;
+    const int fd = connectAddress("127.0.0.1", gw.port(), error, 4096, 1000);
+    REQUIRE(fd >= 0);
+    REQUIRE(sendAll(fd, "POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" +
+                            std::string(1000, 'b')));
+    for (const auto until = Clock::now() + 6s; !reset && Clock::now() < until;) {
+        std::this_thread::sleep_for(10ms);
+    }
+    REQUIRE(reset);
+    std::this_thread::sleep_for(300ms);
+    std::string received;
+    const auto deadline = Clock::now() + 10s;
+    ReadStatus status = ReadStatus::Data;
+    while (status == ReadStatus::Data) {
+        status = readSome(fd, received, deadline);
+    }
+    ::close(fd);
+    CHECK(status == ReadStatus::Eof);  // not held open for the rest of the body
+    const std::size_t bodyAt = received.find("\r\n\r\n");
+    REQUIRE(bodyAt != std::string::npos);
+    CHECK(received.size() - bodyAt - 4 == answer.size());
+}
+
 TEST_CASE("upstream: a backend echoing a body the client sends slowly is not timed out by read_ms")
 {
     // The backend answers as it reads: its response has begun, but it owes nothing more until
