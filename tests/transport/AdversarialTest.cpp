@@ -54,6 +54,17 @@ BackendScript reflect()
     };
 }
 
+// One API "/svc" whose wildcard resource takes POST only, in front of `backend`; `http` is the
+// gateway's "http" block (empty: the defaults).
+GatewaySpec postOnlyApi(const ScriptedBackend& backend, const std::string& http = "")
+{
+    GatewaySpec spec;
+    spec.http = http;
+    spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.url()}), "",
+                                          R"([{"uri_template": "/*", "methods": ["POST"]}])"));
+    return spec;
+}
+
 }  // namespace
 
 // ---- path confusion -------------------------------------------------------------------------------
@@ -965,10 +976,7 @@ TEST_CASE("adversarial: a _method parameter in a form body naming another method
     // Rails (Rack::MethodOverride), Laravel, Symfony and Spring run a POST whose form body has
     // `_method=DELETE` as a DELETE: a resource that allows POST only would be deleted.
     ScriptedBackend backend(reflect());
-    GatewaySpec spec;
-    spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.url()}), "",
-                                          R"([{"uri_template": "/*", "methods": ["POST"]}])"));
-    SluicedProcess gw(spec);
+    SluicedProcess gw(postOnlyApi(backend));
     const std::string form = "Content-Type: application/x-www-form-urlencoded; charset=UTF-8";
     for (const std::string body : {"_method=DELETE", "a=1&%5Fmethod=put&b=2", "x=1&.method=PATCH", "_method="}) {
         CAPTURE(body);
@@ -1077,11 +1085,7 @@ TEST_CASE("adversarial: a _method member of a JSON body naming another method is
     // and then runs it as the method its top-level `_method` names; Express apps hand
     // req.body._method to method-override.
     ScriptedBackend backend(reflect());
-    GatewaySpec spec;
-    spec.http = kStreamEveryBody;
-    spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.url()}), "",
-                                          R"([{"uri_template": "/*", "methods": ["POST"]}])"));
-    SluicedProcess gw(spec);
+    SluicedProcess gw(postOnlyApi(backend, kStreamEveryBody));
     const std::vector<std::pair<std::string, std::string>> refused = {
         {"application/json", R"({"_method":"DELETE"})"},
         {"application/json; charset=utf-8", R"({"id": 7, "_method": "patch"})"},
@@ -1147,11 +1151,7 @@ TEST_CASE("adversarial: a _method member of a JSON body naming another method is
 TEST_CASE("adversarial: a streamed form body is refused before the backend has all of it")
 {
     ScriptedBackend backend(reflect());
-    GatewaySpec spec;
-    spec.http = kStreamEveryBody;
-    spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.url()}), "",
-                                          R"([{"uri_template": "/*", "methods": ["POST"]}])"));
-    SluicedProcess gw(spec);
+    SluicedProcess gw(postOnlyApi(backend, kStreamEveryBody));
     // The override completes in the body's last bytes, after its first part went to the backend.
     const std::string first = "a=" + std::string(20000, 'x') + "&_method=DE";
     const std::string last = "LETE";

@@ -634,68 +634,13 @@ TEST_CASE("upstream: a backend that answers early, then stops taking the body, i
     CHECK(fresh->body == "fresh");
 }
 
-TEST_CASE("upstream: an early answer still queued in the gateway when the backend closes goes out whole")
-{
-    // The backend answers 200 KiB before the body ended and then resets the connection: the
-    // gateway ends the exchange at once, not when the client sends more or its body timeout runs
-    // out. The client has read nothing yet, and its small window and segments keep most of the
-    // answer queued in the gateway: the answer must still reach it whole, then the connection ends.
-    const std::string answer(200 * 1024, 'e');
-    std::atomic<bool> closed{false};
-    RawBackend backend([&answer, &closed](int fd, int) {
-        std::string in;
-        readHead(fd, in, 5s);
-        sendAll(fd, httpResponse(200, answer));
-        // Once all of it has left this socket, a close with SO_LINGER 0 resets the connection.
-        int queued = 1;
-        for (const auto until = Clock::now() + 5s; queued > 0 && Clock::now() < until;) {
-            ::ioctl(fd, SIOCOUTQ, &queued);
-            std::this_thread::sleep_for(5ms);
-        }
-        const linger reset{1, 0};
-        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-        closed = true;  // RawBackend closes the socket when this returns
-    });
-    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
-    spec.accessLog = R"({"path": "access.log", "flush_ms": 20})";
-    SluicedProcess gw(spec);
-    const std::string file = gw.directory() + "/access.log";
-    int error = 0;
-    const int fd = connectAddress("127.0.0.1", gw.port(), error, 4096, 1000);
-    REQUIRE(fd >= 0);
-    REQUIRE(sendAll(fd, "POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" +
-                            std::string(1000, 'b')));
-    for (const auto until = Clock::now() + 5s; !closed && Clock::now() < until;) {
-        std::this_thread::sleep_for(10ms);
-    }
-    REQUIRE(closed);
-    std::this_thread::sleep_for(300ms);  // the gateway has seen the reset and ended the exchange
-    CHECK(linesOf(file).empty());  // but not all of its answer has gone
-    std::string received;
-    const auto deadline = Clock::now() + 10s;
-    ReadStatus status = ReadStatus::Data;
-    while (status == ReadStatus::Data) {
-        status = readSome(fd, received, deadline);
-    }
-    ::close(fd);
-    CHECK(status == ReadStatus::Eof);
-    const std::size_t bodyAt = received.find("\r\n\r\n");
-    REQUIRE(bodyAt != std::string::npos);
-    CHECK(received.rfind("HTTP/1.1 200 ", 0) == 0);
-    CHECK(received.size() - bodyAt - 4 == answer.size());
-    const auto lines = waitForLines(file, 1);
-    REQUIRE(lines.size() == 1);
-    CHECK(contains(lines[0], "\"POST /svc/v1/upload HTTP/1.1\" 200 " + std::to_string(received.size()) + " "));
-}
+namespace {
 
-TEST_CASE("upstream: a reset that comes while the gateway has stopped reading an early answer still ends the exchange")
+// A backend that answers `answer` at once, before the request body has come, and resets the
+// connection (SO_LINGER 0) once all of the answer has left its socket; `reset` says it did.
+RawBackend::Handler answerEarlyThenReset(const std::string& answer, std::atomic<bool>& reset)
 {
-    // 360 KiB: the gateway stops reading the backend once it holds more than 256 KiB that the
-    // client has not taken, so the reset arrives, and is reported once, while reading is paused.
-    // The rest of the answer is read when the client catches up; the reset must still count then.
-    const std::string answer(360 * 1024, 'p');
-    std::atomic<bool> reset{false};
-    RawBackend backend([&answer, &reset](int fd, int) {
+    return [&answer, &reset](int fd, int) {
         std::string in;
         readHead(fd, in, 5s);
         sendAll(fd, httpResponse(200, answer));
@@ -706,11 +651,17 @@ TEST_CASE("upstream: a reset that comes while the gateway has stopped reading an
         }
         const linger abort{1, 0};
         ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
-        reset = queued == 0;  // all of it is with the gateway's kernel; RawBackend closes on return
-    });
-    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+        reset = queued == 0;  // RawBackend closes the socket when this returns
+    };
+}
+
+// A client that takes in little at a time (a small window and small segments, so that an answer
+// it does not read stays queued in the gateway), having sent a POST head and 1,000 of the
+// 100,000 body bytes it announces. Waits until the backend has reset, and a moment more.
+int stalledUploadAfterReset(int port, const std::atomic<bool>& reset)
+{
     int error = 0;
-    const int fd = connectAddress("127.0.0.1", gw.port(), error, 4096, 1000);
+    const int fd = connectAddress("127.0.0.1", port, error, 4096, 1000);
     REQUIRE(fd >= 0);
     REQUIRE(sendAll(fd, "POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" +
                             std::string(1000, 'b')));
@@ -718,18 +669,43 @@ TEST_CASE("upstream: a reset that comes while the gateway has stopped reading an
         std::this_thread::sleep_for(10ms);
     }
     REQUIRE(reset);
-    std::this_thread::sleep_for(300ms);
-    std::string received;
-    const auto deadline = Clock::now() + 10s;
-    ReadStatus status = ReadStatus::Data;
-    while (status == ReadStatus::Data) {
-        status = readSome(fd, received, deadline);
-    }
-    ::close(fd);
-    CHECK(status == ReadStatus::Eof);  // not held open for the rest of the body
+    std::this_thread::sleep_for(300ms);  // the gateway has seen the reset
+    return fd;
+}
+
+// The length of the body of the one answer in `received` (npos without a whole head).
+std::size_t bodyLength(const std::string& received)
+{
     const std::size_t bodyAt = received.find("\r\n\r\n");
-    REQUIRE(bodyAt != std::string::npos);
-    CHECK(received.size() - bodyAt - 4 == answer.size());
+    return bodyAt == std::string::npos ? std::string::npos : received.size() - bodyAt - 4;
+}
+
+}  // namespace
+
+TEST_CASE("upstream: an early answer still queued in the gateway when the backend closes goes out whole")
+{
+    // The backend answers 200 KiB before the body ended and then resets the connection: the
+    // gateway ends the exchange at once, not when the client sends more or its body timeout runs
+    // out. The client has read nothing yet, and its small window and segments keep most of the
+    // answer queued in the gateway: the answer must still reach it whole, then the connection ends.
+    const std::string answer(200 * 1024, 'e');
+    std::atomic<bool> reset{false};
+    RawBackend backend(answerEarlyThenReset(answer, reset));
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.accessLog = R"({"path": "access.log", "flush_ms": 20})";
+    SluicedProcess gw(spec);
+    const std::string file = gw.directory() + "/access.log";
+    const int fd = stalledUploadAfterReset(gw.port(), reset);
+    CHECK(linesOf(file).empty());  // the exchange is over, but not all of its answer has gone
+    std::string received;
+    const ReadStatus status = readToEnd(fd, received, Clock::now() + 10s);
+    ::close(fd);
+    CHECK(status == ReadStatus::Eof);
+    CHECK(received.rfind("HTTP/1.1 200 ", 0) == 0);
+    CHECK(bodyLength(received) == answer.size());
+    const auto lines = waitForLines(file, 1);
+    REQUIRE(lines.size() == 1);
+    CHECK(contains(lines[0], "\"POST /svc/v1/upload HTTP/1.1\" 200 " + std::to_string(received.size()) + " "));
 }
 
 TEST_CASE("upstream: a backend echoing a body the client sends slowly is not timed out by read_ms")

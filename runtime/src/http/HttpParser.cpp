@@ -1086,6 +1086,11 @@ ParseResult parseResponseHead(std::string_view buffer, const ParseLimits& limits
     return result;
 }
 
+bool listHoldsOnly(std::string_view value, std::string_view lowerToken)
+{
+    return forEachListElement(value, [lowerToken](std::string_view element) { return equalsLower(element, lowerToken); });
+}
+
 bool connectionHasToken(const std::vector<HeaderField>& headers, std::string_view token)
 {
     if (token.empty()) {

@@ -1685,20 +1685,8 @@ bool HttpConnection::contentCoded()
         if (!coding) {
             return false;
         }
-        std::string_view rest = *coding;
-        while (!rest.empty()) {
-            const std::size_t comma = rest.find(',');
-            std::string_view element = rest.substr(0, comma);
-            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-            while (!element.empty() && (element.front() == ' ' || element.front() == '\t')) {
-                element.remove_prefix(1);
-            }
-            while (!element.empty() && (element.back() == ' ' || element.back() == '\t')) {
-                element.remove_suffix(1);
-            }
-            if (!element.empty() && !(element.size() == 8 && ::strncasecmp(element.data(), "identity", 8) == 0)) {
-                return true;
-            }
+        if (!http::listHoldsOnly(*coding, "identity")) {
+            return true;
         }
     }
 }

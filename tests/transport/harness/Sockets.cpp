@@ -149,6 +149,15 @@ ReadStatus readSome(int fd, std::string& into, Clock::time_point deadline, std::
     }
 }
 
+ReadStatus readToEnd(int fd, std::string& into, Clock::time_point deadline)
+{
+    ReadStatus status = ReadStatus::Data;
+    while (status == ReadStatus::Data) {
+        status = readSome(fd, into, deadline);
+    }
+    return status;
+}
+
 bool equalsIgnoreCase(std::string_view a, std::string_view b)
 {
     if (a.size() != b.size()) {

@@ -37,6 +37,8 @@ enum class ReadStatus { Data, Eof, Timeout, Error };
 
 // Appends what one recv() returns to `into`, waiting until `deadline` at most.
 ReadStatus readSome(int fd, std::string& into, Clock::time_point deadline, std::size_t maxBytes = 64 * 1024);
+// Reads until the peer closes (Eof), the deadline passes (Timeout) or an error; returns which.
+ReadStatus readToEnd(int fd, std::string& into, Clock::time_point deadline);
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
 std::string toLower(std::string_view text);

@@ -115,6 +115,10 @@ inline bool fieldNameEquals(std::string_view a, std::string_view b) noexcept
     return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
+// True when every element of the comma-separated list `value` is `lowerToken` (case-insensitive;
+// `lowerToken` in lower case; empty elements are skipped): e.g. Content-Encoding "identity".
+bool listHoldsOnly(std::string_view value, std::string_view lowerToken);
+
 // True when `name` appears as a token in any Connection header of `headers` (case-insensitive).
 bool connectionHasToken(const std::vector<HeaderField>& headers, std::string_view token);
 
