@@ -1,5 +1,7 @@
 // Proxying through the real sluiced: what reaches the backend (request line, Host, forwarding
 // headers, hop-by-hop stripping, repeated fields) and what comes back (HEAD included).
+#include <unistd.h>
+
 #include <memory>
 
 #include <regex>
@@ -311,6 +313,32 @@ TEST_CASE("proxy: a client that half-closes after its request still gets the ans
     CHECK(r->status == 200);
     CHECK(r->body == "for /half");
     CHECK(client.waitClosed(2s));
+}
+
+TEST_CASE("proxy: a large answer to a client that asked to close reaches it whole, read slowly")
+{
+    // The gateway stops reading the backend while more than 256 KiB wait for the client, and
+    // reads again once they have gone. The last read completes the answer and ends the exchange
+    // (the client asked to close) while most of it is still queued for the client: the
+    // connection must close only once all of it has gone.
+    const std::string answer(2 * 1024 * 1024, 'L');
+    ScriptedBackend backend([&answer](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, answer);
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    int error = 0;
+    const int fd = connectAddress("127.0.0.1", gw.port(), error, 16384, 1000);
+    REQUIRE(fd >= 0);
+    REQUIRE(sendAll(fd, "GET /svc/v1/big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+    std::string received;
+    const ReadStatus status = readToEnd(fd, received, Clock::now() + 20s);
+    ::close(fd);
+    CHECK(status == ReadStatus::Eof);
+    const std::size_t bodyAt = received.find("\r\n\r\n");
+    REQUIRE(bodyAt != std::string::npos);
+    CHECK(received.size() - bodyAt - 4 == answer.size());
 }
 
 TEST_CASE("HEAD: no body is relayed, Content-Length passes through, the connection stays in sync")

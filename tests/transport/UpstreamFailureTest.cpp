@@ -708,6 +708,24 @@ TEST_CASE("upstream: an early answer still queued in the gateway when the backen
     CHECK(contains(lines[0], "\"POST /svc/v1/upload HTTP/1.1\" 200 " + std::to_string(received.size()) + " "));
 }
 
+TEST_CASE("upstream: a reset that comes while the gateway has stopped reading an early answer still ends the exchange")
+{
+    // 360 KiB: the gateway stops reading the backend once it holds more than 256 KiB that the
+    // client has not taken, so the reset arrives, and is reported once, while reading is paused.
+    // The rest of the answer is read when the client catches up; the reset must still count then,
+    // and the answer, still queued in the gateway when that read ends the exchange, goes out whole.
+    const std::string answer(360 * 1024, 'p');
+    std::atomic<bool> reset{false};
+    RawBackend backend(answerEarlyThenReset(answer, reset));
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    const int fd = stalledUploadAfterReset(gw.port(), reset);
+    std::string received;
+    const ReadStatus status = readToEnd(fd, received, Clock::now() + 10s);
+    ::close(fd);
+    CHECK(status == ReadStatus::Eof);  // not held open for the rest of the body
+    CHECK(bodyLength(received) == answer.size());
+}
+
 TEST_CASE("upstream: a backend echoing a body the client sends slowly is not timed out by read_ms")
 {
     // The backend answers as it reads: its response has begun, but it owes nothing more until

@@ -2325,7 +2325,9 @@ void HttpConnection::flush()
         if (_upstreamPaused && _upstream != nullptr) {
             _upstreamPaused = false;
             _upstream->pauseReading(false);
-            if (_closed) {
+            // Reading again may queue more of the answer, even end the exchange (the nested
+            // flush() calls then took care of the state): what follows is only for an empty queue.
+            if (_closed || !_out.empty()) {
                 return;
             }
         }
