@@ -291,6 +291,38 @@ TEST_CASE("timeouts: body_timeout_ms does not cut a client that reads a large re
     CHECK(partial.size() < body.size());
 }
 
+TEST_CASE("timeouts: a keep-alive answer that the client stops taking is cut off at body_timeout_ms, not kept as idle")
+{
+    // The exchange ends (the backend's last bytes come) while most of the answer still waits in
+    // the gateway for a client that stopped reading long before: the connection is now between
+    // requests, but it is not idle, and must not wait for keepalive_timeout_ms (60 s) to close.
+    // The last bytes come after the client's window closed, so no write wakes the gateway later.
+    const std::size_t size = 200 * 1024;
+    ScriptedBackend backend([size](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(size) + "\r\n\r\n" +
+                      std::string(size - 10, 'k');
+        reply.later.emplace_back(300ms, "0123456789");
+        return reply;
+    });
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "",
+                              R"({"body_timeout_ms": 1000, "keepalive_timeout_ms": 60000})");
+    spec.accessLog = R"({"path": "access.log", "flush_ms": 20})";
+    SluicedProcess gw(spec);
+    int error = 0;
+    const int stalled = connectAddress("127.0.0.1", gw.port(), error, 4096, 1000);
+    REQUIRE(stalled >= 0);
+    REQUIRE(sendAll(stalled, getRequest("/svc/v1/stalled")));
+    const auto lines = waitForLines(gw.directory() + "/access.log", 1);  // written when it closes
+    std::string partial;
+    const ReadStatus status = readToEnd(stalled, partial, Clock::now() + 10s);
+    ::close(stalled);
+    REQUIRE(lines.size() == 1);
+    CHECK(contains(lines[0], "\"GET /svc/v1/stalled HTTP/1.1\" 200 " + std::to_string(partial.size()) + " "));
+    CHECK(status == ReadStatus::Eof);
+    CHECK(partial.size() < size);
+}
+
 TEST_CASE("limits: max_requests_per_connection closes the connection after the last answer")
 {
     ScriptedBackend backend(echo());
