@@ -193,6 +193,40 @@ TEST_CASE("pause: http_call from a handler reaches another backend, counters cou
     CHECK(backend.request(3).header("X-Count") == "4");
 }
 
+TEST_CASE("pause: an http_call answer over its 8 MiB limit in small chunks fails the call, and nothing else")
+{
+    // One read of the callee holds many chunks; the first over the limit ends the call, and the
+    // chunks after it in the same read must not reach the call that ended (they crashed sluiced).
+    std::string chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const std::string chunk = "1000\r\n" + std::string(4096, 'c') + "\r\n";
+    for (int i = 0; i < (9 << 20) / 4096; ++i) {
+        chunked += chunk;
+    }
+    chunked += "0\r\n\r\n";
+    ScriptedBackend callee([&chunked](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = chunked;
+        return reply;
+    });
+    ScriptedBackend backend(echo());
+    GatewaySpec spec;
+    spec.testPlugins = true;
+    spec.apis.emplace_back("call", apiJson("/call", endpointList({backend.url()}),
+                                           R"("handlers": [{"component": "test_call_out", "config": {"url": ")" +
+                                               callee.url("/big") + R"("}}])"));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    for (int i = 1; i <= 2; ++i) {
+        auto r = client.exchange(getRequest("/call/v1/big" + std::to_string(i)), 10s);
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+    }
+    REQUIRE(backend.waitForRequests(2, 2s));
+    CHECK(backend.request(0).header("X-Call-Status") == "failed");
+    CHECK(backend.request(1).header("X-Call-Status") == "failed");
+    CHECK(gw.running());
+}
+
 TEST_CASE("pause: a large request body that arrived during a request-phase pause is forwarded whole")
 {
     ScriptedBackend backend([](const ReceivedRequest& r) {

@@ -135,6 +135,9 @@ void HttpCall::onUpstreamHead(const http::ResponseHead& head)
 
 void HttpCall::onUpstreamData(std::string_view bytes)
 {
+    if (_upstream == nullptr || _done) {
+        return;  // the call has already ended
+    }
     if (_body.size() + bytes.size() > kMaxResponseBytes) {
         UpstreamConnection* up = _upstream;
         _upstream = nullptr;

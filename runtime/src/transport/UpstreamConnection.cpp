@@ -413,8 +413,17 @@ void UpstreamConnection::readResponse()
                 case http::BodyFraming::Chunked: {
                     std::size_t used = 0;
                     UpstreamSink* sink = _sink;
-                    auto st = _chunked->feed(_in.view(), used, [sink](std::string_view d) { sink->onUpstreamData(d); });
+                    // One read may hold many chunks: once the sink has let go of this connection
+                    // (an answer over its limit, say), none of the rest is delivered to it.
+                    auto st = _chunked->feed(_in.view(), used, [this, sink](std::string_view d) {
+                        if (_sink == sink && _state == State::Active) {
+                            sink->onUpstreamData(d);
+                        }
+                    });
                     _in.consume(used);
+                    if (_sink != sink || _state != State::Active) {
+                        return;
+                    }
                     if (st == http::ChunkedDecoder::Status::Error) {
                         fail(UpstreamFailure::BadResponse, _chunked->error());
                         return;
