@@ -101,6 +101,71 @@ TEST_CASE("pause: a response-phase pause holds the answer, then relays it with t
     CHECK(r10->body == "head-tail");
 }
 
+TEST_CASE("pause: while a response handler is paused, the backend is not read, even when an earlier answer drains")
+{
+    // Two pipelined requests: the first answer (200 KiB) waits in the gateway for a client with
+    // a small window; the second's response handler pauses. When the client then takes the first
+    // answer, the gateway must not start reading the second from the backend while its handler
+    // is still paused (it read all of it into memory, at the backend's pace).
+    const std::size_t second = 48u << 20;  // far more than the socket buffers between them hold
+    std::atomic<bool> secondSent{false};
+    RawBackend backend([&secondSent, second](int fd, int) {
+        for (;;) {
+            std::string in;
+            if (!readHead(fd, in, 10s)) {
+                return;
+            }
+            if (in.find(" /first ") != std::string::npos) {
+                sendAll(fd, httpResponse(200, std::string(200 * 1024, 'f')));
+                continue;
+            }
+            sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(second) + "\r\n\r\n");
+            const std::string block(1 << 20, 's');
+            for (std::size_t sent = 0; sent < second; sent += block.size()) {
+                if (!sendAll(fd, block)) {
+                    return;
+                }
+            }
+            secondSent = true;
+        }
+    });
+    GatewaySpec spec;
+    spec.testPlugins = true;
+    spec.apis.emplace_back("plain", apiJson("/plain", endpointList({backend.url()})));
+    spec.apis.emplace_back("resp", apiJson("/resp", endpointList({backend.url()}), pauseChain("response", "continue", 2000)));
+    SluicedProcess gw(spec);
+    int error = 0;
+    const int fd = connectAddress("127.0.0.1", gw.port(), error, 4096, 1000);
+    REQUIRE(fd >= 0);
+    const auto start = Clock::now();
+    REQUIRE(sendAll(fd, getRequest("/plain/v1/first") + getRequest("/resp/v1/second")));
+    std::this_thread::sleep_for(300ms);  // the first answer is queued; the second's handler pauses
+    std::string received;
+    std::size_t firstEnd = std::string::npos;
+    while (firstEnd == std::string::npos || received.size() < firstEnd) {
+        REQUIRE(readSome(fd, received, start + 1500ms) == ReadStatus::Data);
+        const std::size_t at = received.find("\r\n\r\n");
+        if (at != std::string::npos) {
+            firstEnd = at + 4 + 200 * 1024;
+        }
+    }
+    std::this_thread::sleep_for(start + 1500ms - Clock::now());  // the handler is still paused
+    CHECK_FALSE(secondSent);
+    std::string rest = received.substr(firstEnd);
+    std::size_t restAt = std::string::npos;
+    const auto deadline = Clock::now() + 30s;
+    while (restAt == std::string::npos || rest.size() < restAt + 4 + second) {
+        std::string more;
+        REQUIRE(readSome(fd, more, deadline, 1 << 20) == ReadStatus::Data);
+        rest += more;
+        restAt = rest.find("\r\n\r\n");
+    }
+    ::close(fd);
+    CHECK(rest.rfind("HTTP/1.1 200 ", 0) == 0);
+    CHECK(contains(rest.substr(0, restAt), "X-Pause-Resumed: yes"));
+    CHECK(rest.size() == restAt + 4 + second);
+}
+
 TEST_CASE("pause: a handler that resumes with respond or error answers itself, the backend sees nothing")
 {
     ScriptedBackend backend(answer);

@@ -2322,7 +2322,9 @@ void HttpConnection::flush()
         if (_state == State::Proxy && _bodyEnded) {
             _deadline = Clock::time_point::max();  // nothing of the client's is stalled now
         }
-        if (_upstreamPaused && _upstream != nullptr) {
+        // Not while a response handler is paused: the backend then waits for it (its answer
+        // would otherwise be read into memory whole, at the backend's pace).
+        if (_upstreamPaused && _upstream != nullptr && _state != State::Paused) {
             _upstreamPaused = false;
             _upstream->pauseReading(false);
             // Reading again may queue more of the answer, even end the exchange (the nested
