@@ -726,6 +726,25 @@ TEST_CASE("upstream: a reset that comes while the gateway has stopped reading an
     CHECK(bodyLength(received) == answer.size());
 }
 
+TEST_CASE("upstream: a body write that fails on a reset backend while its early answer waits for the client does not cut the answer")
+{
+    // As above, but the client goes on sending its body: the write to the backend fails while
+    // the gateway is not reading (the client has not taken the answer so far). The rest of the
+    // answer is still in the gateway's socket: it is read, and sent, before the exchange ends.
+    const std::string answer(360 * 1024, 'w');
+    std::atomic<bool> reset{false};
+    RawBackend backend(answerEarlyThenReset(answer, reset));
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    const int fd = stalledUploadAfterReset(gw.port(), reset);
+    REQUIRE(sendAll(fd, std::string(20000, 'b')));
+    std::this_thread::sleep_for(300ms);  // the gateway has tried to forward it
+    std::string received;
+    const ReadStatus status = readToEnd(fd, received, Clock::now() + 10s);
+    ::close(fd);
+    CHECK(status == ReadStatus::Eof);
+    CHECK(bodyLength(received) == answer.size());
+}
+
 TEST_CASE("upstream: a backend echoing a body the client sends slowly is not timed out by read_ms")
 {
     // The backend answers as it reads: its response has begun, but it owes nothing more until

@@ -70,6 +70,7 @@ void UpstreamConnection::attach(UpstreamSink* sink, std::string_view requestMeth
     _reuseForbidden = false;
     _unreadMaybe = false;
     _backendClosed = false;
+    _writeFailed = false;
     _interimResponses = 0;
     _chunked.reset();
     _bodyRemaining = 0;
@@ -103,6 +104,9 @@ void UpstreamConnection::watchBackend()
 
 void UpstreamConnection::send(std::string_view a, std::string_view b, std::string_view c)
 {
+    if (_writeFailed) {
+        return;  // the backend takes nothing more; its answer is still being read
+    }
     const std::string_view parts[3] = {a, b, c};
     std::size_t written = 0;
     if (_state == State::Active && _out.empty() && _writable) {
@@ -139,15 +143,22 @@ void UpstreamConnection::send(std::string_view a, std::string_view b, std::strin
 }
 
 // A backend that answered and closed before it took the whole request (a 413 for a body it will
-// not read, say) makes a write fail while its answer still waits in the socket: the kernel hands
-// out received bytes before the error. Read the answer before giving up on the connection.
+// not read, say, or an early answer and a reset) makes a write fail while its answer still waits
+// in the socket: the kernel hands out received bytes before the error. Read the answer before
+// giving up on the connection; when reading is paused (the client has not taken what came
+// before), it is read once the client catches up, and the request's remaining bytes are dropped.
 void UpstreamConnection::writeFailed(const IoResult& r)
 {
-    if (_sink != nullptr && _state == State::Active && !_responseDone && !_paused) {
+    if (_sink != nullptr && _state == State::Active && !_responseDone) {
+        _writeFailed = true;
+        _backendClosed = true;  // once the answer is whole, the exchange ends (endIfBackendGone)
+        _out.clear();
         _readable = true;
-        readResponse();
-        if (_sink == nullptr || _state != State::Active) {
-            return;  // the answer ended the exchange, or reading failed (and said so)
+        if (!_paused) {
+            readResponse();
+        }
+        if (_sink == nullptr || _state != State::Active || _paused) {
+            return;  // the answer ended the exchange, reading failed (and said so), or it waits
         }
     }
     fail(UpstreamFailure::Closed, writeError(r));

@@ -111,7 +111,6 @@ private:
     bool _readable = false;
     bool _reused = false;
     bool _keepAlive = false;
-    bool _delivering = false;
     bool _receivedAny = false;
     bool _reuseForbidden = false;
     // Bytes may wait unread in the socket or the TLS layer: the last read filled its buffer (or
@@ -121,6 +120,9 @@ private:
     // The backend reset the connection (EPOLLHUP, EPOLLERR, a read error): nothing more can be
     // written to it. Kept, since edge-triggered events say it once.
     bool _backendClosed = false;
+    // A write failed while the answer was still coming: the request's remaining bytes are
+    // dropped, and the answer is read to its end (or to the error) before anything fails.
+    bool _writeFailed = false;
     static constexpr int kMaxInterimResponses = 16;
     int _interimResponses = 0;  // 1xx responses read for this exchange
     std::uint64_t _bodyRemaining = 0;
