@@ -15,8 +15,17 @@ constexpr int kMaxEvents = 256;
 constexpr int kMaxWaitMs = 1000;
 }  // namespace
 
-EventLoop::EventLoop() : _now(Clock::now())
+void PostBox::post(std::function<void()> task)
 {
+    std::lock_guard<std::mutex> lock(_mutex);
+    if (_loop != nullptr) {
+        _loop->post(std::move(task));
+    }
+}
+
+EventLoop::EventLoop() : _now(Clock::now()), _postBox(std::make_shared<PostBox>())
+{
+    _postBox->_loop = this;
     _epoll = ::epoll_create1(EPOLL_CLOEXEC);
     _wake = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (_epoll < 0 || _wake < 0) {
@@ -30,6 +39,10 @@ EventLoop::EventLoop() : _now(Clock::now())
 
 EventLoop::~EventLoop()
 {
+    {
+        std::lock_guard<std::mutex> lock(_postBox->_mutex);
+        _postBox->_loop = nullptr;
+    }
     ::close(_wake);
     ::close(_epoll);
 }

@@ -66,15 +66,14 @@ sluice_status HttpCall::start(const sluice_http_request& request)
     _request.append("\r\n").append(body);
 
     std::vector<Address> addresses;
-    EventLoop& loop = _owner.loop();
-    HttpConnection* owner = &_owner;
-    std::uint64_t generation = _generation;
-    HttpCall* self = this;
     bool cached = Resolver::instance().lookup(
         _url.host, _url.port, addresses,
-        [owner, generation, self](std::vector<Address> found, std::string err) {
-            // Runs on the worker; the call may have been cancelled (the exchange ended).
-            if (owner->exchangeIfCurrent(generation) == nullptr || !owner->hasCall(self)) {
+        [alive = std::weak_ptr<const bool>(_alive), self = this](std::vector<Address> found, std::string err) {
+            // Runs on the worker, where the call is destroyed: it may be gone (its client left and
+            // the connection was deleted) or cancelled (the exchange ended). A live call that is
+            // not done belongs to its connection, which is then alive too.
+            if (alive.expired() || self->_done || self->_owner.exchangeIfCurrent(self->_generation) == nullptr ||
+                !self->_owner.hasCall(self)) {
                 return;
             }
             if (found.empty()) {
@@ -83,7 +82,7 @@ sluice_status HttpCall::start(const sluice_http_request& request)
                 self->connect(found.front());
             }
         },
-        [&loop](std::function<void()> task) { loop.post(std::move(task)); });
+        [box = _owner.loop().postBox()](std::function<void()> task) { box->post(std::move(task)); });
     if (cached) {
         connect(addresses.front());
     }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <queue>
 #include <unordered_map>
@@ -33,6 +34,20 @@ public:
     virtual Clock::time_point onTimer(Clock::time_point now) = 0;
 };
 
+class EventLoop;
+
+// A way for other threads to post to a loop that they may outlive (a name lookup still running
+// when the worker has stopped): posting after the loop is gone does nothing.
+class PostBox {
+public:
+    void post(std::function<void()> task);
+
+private:
+    friend class EventLoop;
+    std::mutex _mutex;
+    EventLoop* _loop = nullptr;
+};
+
 // One worker's event loop: epoll (edge-triggered) over non-blocking sockets, lazy timers, and
 // a task queue other threads can post to.
 class EventLoop {
@@ -55,6 +70,7 @@ public:
 
     // Runs `task` on the loop's thread (thread-safe).
     void post(std::function<void()> task);
+    std::shared_ptr<PostBox> postBox() const { return _postBox; }
     // Runs `task` at the end of the current iteration (loop thread only): safe deletion of
     // objects whose events may still be in the current epoll batch.
     void defer(std::function<void()> task);
@@ -98,6 +114,7 @@ private:
     std::vector<std::function<void()>> _deferred;
     std::vector<std::function<void()>> _runningDeferred;  // the batch of _deferred being run
     std::vector<IoHandler*> _resume;  // for the next iteration
+    std::shared_ptr<PostBox> _postBox;
     std::vector<IoHandler*> _due;     // queued in the previous iteration, resumed in this one
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -52,6 +53,8 @@ private:
     std::vector<std::pair<std::string, std::string>> _headers;
     std::string _body;
     bool _done = false;
+    // Expires with the call: a name lookup that answers later finds out from it (see start()).
+    std::shared_ptr<const bool> _alive = std::make_shared<const bool>(true);
 };
 
 }  // namespace sluice::runtime::transport
