@@ -109,7 +109,9 @@ void HttpCall::connect(const Address& address)
         return;
     }
     _upstream->attach(this, _method, static_cast<int>(_timeoutMs), static_cast<int>(_timeoutMs));
+    _sending = true;  // a write that fails at once (a pooled connection reset) fails the call later
     _upstream->send(_request);
+    _sending = false;
     if (_upstream != nullptr) {
         _upstream->requestComplete();
     }
@@ -158,6 +160,11 @@ void HttpCall::onUpstreamEnd()
 void HttpCall::onUpstreamFailure(UpstreamFailure failure, bool, std::string_view detail)
 {
     _upstream = nullptr;
+    if (_sending) {
+        // Inside connect(), maybe inside http_call itself: the plugin is called back later.
+        _owner.loop().defer([this, err = describeFailure(failure, detail)] { finish(SLUICE_E_INTERNAL, err); });
+        return;
+    }
     finish(SLUICE_E_INTERNAL, describeFailure(failure, detail));
 }
 
