@@ -627,6 +627,7 @@ void HttpConnection::onIo(std::uint32_t events)
     // A TLS client's close_notify is data, not a FIN: any input may be the end there.
     const std::uint32_t endEvents = EPOLLRDHUP | EPOLLHUP | EPOLLERR | (_stream->isTls() ? EPOLLIN : 0u);
     const bool endReported = (events & endEvents) != 0;
+    _endReported = _endReported || endReported;
     if (endReported && abandonIfClientGone()) {
         return;
     }
@@ -707,6 +708,7 @@ std::string_view HttpConnection::readBodyBlock(std::uint64_t inHand)
         _peerClosed = r.status != IoStatus::WouldBlock;
         return {};
     }
+    noteRead(r.bytes, want);
     return {bodyBlock(), r.bytes};
 }
 
@@ -714,6 +716,17 @@ void HttpConnection::countBody(std::uint64_t n) noexcept
 {
     _bodyRemaining -= n;
     _bodyEnded = _bodyRemaining == 0;
+}
+
+// A short read of a TCP socket took all it held: with edge-triggered epoll, bytes (or a FIN)
+// that come later raise an event of their own, so a read that would only find nothing is saved
+// (one system call per request). Not once an end was reported (the FIN may already be behind
+// the bytes just read, and would be reported no more), nor with TLS (it may hold whole records).
+void HttpConnection::noteRead(std::size_t got, std::size_t asked) noexcept
+{
+    if (got < asked && !_endReported && !_stream->isTls()) {
+        _readable = false;
+    }
 }
 
 bool HttpConnection::fillInput()
@@ -726,6 +739,7 @@ bool HttpConnection::fillInput()
         const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, kBodyBlock));
         r = _stream->read(bodyBlock(), want);
         if (r.status == IoStatus::Ok) {
+            noteRead(r.bytes, want);
             io().requestBody.append(bodyBlock(), r.bytes);
             countBody(r.bytes);
             return true;
@@ -735,12 +749,14 @@ bool HttpConnection::fillInput()
         // small buffer, and an idle keep-alive connection none at all.
         r = _stream->read(_worker.scratch(), Worker::kScratchSize);
         if (r.status == IoStatus::Ok) {
+            noteRead(r.bytes, Worker::kScratchSize);
             _in.append(_worker.scratch(), r.bytes);
             return true;
         }
     } else {
         r = _stream->read(_in.prepare(kReadChunk), kReadChunk);
         if (r.status == IoStatus::Ok) {
+            noteRead(r.bytes, kReadChunk);
             _in.commit(r.bytes);
             return true;
         }

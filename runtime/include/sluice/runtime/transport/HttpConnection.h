@@ -104,6 +104,7 @@ private:
     std::string_view readBodyBlock(std::uint64_t inHand);
     // `n` more request body bytes have been taken.
     void countBody(std::uint64_t n) noexcept;
+    void noteRead(std::size_t got, std::size_t asked) noexcept;
     void processInput();
     void startExchange();
     void routeAndRun();
@@ -190,6 +191,7 @@ private:
     bool _readable = false;
     bool _writable = true;
     bool _peerClosed = false;
+    bool _endReported = false;  // epoll reported a FIN, hang-up or error (or any TLS input) once
     bool _draining = false;
     Buffer _in;
     Buffer _out;
