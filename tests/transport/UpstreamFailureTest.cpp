@@ -745,6 +745,39 @@ TEST_CASE("upstream: a body write that fails on a reset backend while its early 
     CHECK(bodyLength(received) == answer.size());
 }
 
+TEST_CASE("upstream: a body that ends at the close is not ended cleanly for the client when the backend resets")
+{
+    // No length and no chunks: only a close (FIN) ends such a body. After a reset the kernel may
+    // have dropped the backend's last bytes, so the HTTP/1.1 client, to whom the gateway sends the
+    // body in chunks, must not get the last chunk: its connection ends without it.
+    const std::string body(100 * 1024, 'u');
+    RawBackend backend([&body](int fd, int) {
+        std::string in;
+        readHead(fd, in, 5s);
+        sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n" + body);
+        int queued = 1;
+        for (const auto until = Clock::now() + 5s; queued > 0 && Clock::now() < until;) {
+            ::ioctl(fd, SIOCOUTQ, &queued);
+            std::this_thread::sleep_for(5ms);
+        }
+        const linger abort{1, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    int error = 0;
+    const int fd = connectAddress("127.0.0.1", gw.port(), error);
+    REQUIRE(fd >= 0);
+    REQUIRE(sendAll(fd, getRequest("/svc/v1/reset")));
+    std::string received;
+    const ReadStatus status = readToEnd(fd, received, Clock::now() + 10s);
+    ::close(fd);
+    CHECK(status != ReadStatus::Timeout);  // the connection ended
+    REQUIRE(received.rfind("HTTP/1.1 200 ", 0) == 0);
+    CHECK(contains(received, "Transfer-Encoding: chunked"));
+    CHECK(received.find("\r\n0\r\n\r\n") == std::string::npos);
+    CHECK(gw.waitForLog("reset the connection inside the response body", 0, 5s));
+}
+
 TEST_CASE("upstream: a backend echoing a body the client sends slowly is not timed out by read_ms")
 {
     // The backend answers as it reads: its response has begun, but it owes nothing more until

@@ -325,6 +325,7 @@ void UpstreamConnection::readResponse()
     bool headWaits = false;  // another response head may be whole in _in (after an interim one)
     while (_state == State::Active && _sink != nullptr && !_paused && !_responseDone) {
         bool eof = false;
+        bool broken = false;  // the end was a reset or an error, not a close (FIN, close_notify)
         if (_readable && !headWaits) {
             IoResult r = _stream->read(_in.prepare(kReadChunk), kReadChunk);
             if (r.status == IoStatus::Ok) {
@@ -339,8 +340,9 @@ void UpstreamConnection::readResponse()
                 _unreadMaybe = false;
             } else {
                 eof = true;
+                broken = r.status == IoStatus::Error;
                 _readable = false;
-                _backendClosed = _backendClosed || r.status == IoStatus::Error;
+                _backendClosed = _backendClosed || broken;
             }
         }
         headWaits = false;
@@ -449,11 +451,15 @@ void UpstreamConnection::readResponse()
             }
         }
         if (!_responseDone && eof) {
-            if (_head.framing == http::BodyFraming::UntilClose) {
+            // A body that ends at the close is whole only at a close: after a reset, the kernel
+            // may have dropped what the backend wrote last, and the client must not be told that
+            // the body ended (a last chunk).
+            if (_head.framing == http::BodyFraming::UntilClose && !broken) {
                 _responseDone = true;
                 _keepAlive = false;
             } else {
-                fail(UpstreamFailure::Closed, "the backend closed the connection inside the response body");
+                fail(UpstreamFailure::Closed, broken ? "the backend reset the connection inside the response body"
+                                                     : "the backend closed the connection inside the response body");
                 return;
             }
         }
