@@ -31,6 +31,17 @@ GatewaySpec pausingGateway(const ScriptedBackend& backend)
     return spec;
 }
 
+// One API, /call, whose test_call_out handler calls `calleeUrl` before the request goes on.
+GatewaySpec callingGateway(const ScriptedBackend& backend, const std::string& calleeUrl)
+{
+    GatewaySpec spec;
+    spec.testPlugins = true;
+    spec.apis.emplace_back("call", apiJson("/call", endpointList({backend.url()}),
+                                           R"("handlers": [{"component": "test_call_out", "config": {"url": ")" +
+                                               calleeUrl + R"("}}])"));
+    return spec;
+}
+
 BackendReply answer(const ReceivedRequest& r)
 {
     BackendReply reply;
@@ -221,12 +232,7 @@ TEST_CASE("pause: http_call from a handler reaches another backend, counters cou
         return reply;
     });
     ScriptedBackend backend(echo());
-    GatewaySpec spec;
-    spec.testPlugins = true;
-    spec.apis.emplace_back("call", apiJson("/call", endpointList({backend.url()}),
-                                           R"("handlers": [{"component": "test_call_out", "config": {"url": ")" +
-                                               callee.url("/callee?from=gw") + R"("}}])"));
-    SluicedProcess gw(spec);
+    SluicedProcess gw(callingGateway(backend, callee.url("/callee?from=gw")));
     RawClient client(gw.port());
     for (int i = 1; i <= 3; ++i) {
         auto r = client.exchange(getRequest("/call/v1/x" + std::to_string(i)));
@@ -274,12 +280,7 @@ TEST_CASE("pause: an http_call answer over its 8 MiB limit in small chunks fails
         return reply;
     });
     ScriptedBackend backend(echo());
-    GatewaySpec spec;
-    spec.testPlugins = true;
-    spec.apis.emplace_back("call", apiJson("/call", endpointList({backend.url()}),
-                                           R"("handlers": [{"component": "test_call_out", "config": {"url": ")" +
-                                               callee.url("/big") + R"("}}])"));
-    SluicedProcess gw(spec);
+    SluicedProcess gw(callingGateway(backend, callee.url("/big")));
     RawClient client(gw.port());
     for (int i = 1; i <= 2; ++i) {
         auto r = client.exchange(getRequest("/call/v1/big" + std::to_string(i)), 10s);
