@@ -636,6 +636,21 @@ TEST_CASE("upstream: a backend that answers early, then stops taking the body, i
 
 namespace {
 
+// Waits until the peer has acknowledged all that was written to `fd`, then makes its close a
+// reset (SO_LINGER 0: RawBackend closes the socket when its handler returns). False when the
+// bytes were not all acknowledged within 5 s.
+bool resetOnceSent(int fd)
+{
+    int queued = 1;
+    for (const auto until = Clock::now() + 5s; queued > 0 && Clock::now() < until;) {
+        ::ioctl(fd, SIOCOUTQ, &queued);
+        std::this_thread::sleep_for(5ms);
+    }
+    const linger abort{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+    return queued == 0;
+}
+
 // A backend that answers `answer` at once, before the request body has come, and resets the
 // connection (SO_LINGER 0) once all of the answer has left its socket; `reset` says it did.
 RawBackend::Handler answerEarlyThenReset(const std::string& answer, std::atomic<bool>& reset)
@@ -644,14 +659,7 @@ RawBackend::Handler answerEarlyThenReset(const std::string& answer, std::atomic<
         std::string in;
         readHead(fd, in, 5s);
         sendAll(fd, httpResponse(200, answer));
-        int queued = 1;
-        for (const auto until = Clock::now() + 5s; queued > 0 && Clock::now() < until;) {
-            ::ioctl(fd, SIOCOUTQ, &queued);
-            std::this_thread::sleep_for(5ms);
-        }
-        const linger abort{1, 0};
-        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
-        reset = queued == 0;  // RawBackend closes the socket when this returns
+        reset = resetOnceSent(fd);
     };
 }
 
@@ -745,13 +753,7 @@ TEST_CASE("upstream: a body that ends at the close is not ended cleanly for the 
         std::string in;
         readHead(fd, in, 5s);
         sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n" + body);
-        int queued = 1;
-        for (const auto until = Clock::now() + 5s; queued > 0 && Clock::now() < until;) {
-            ::ioctl(fd, SIOCOUTQ, &queued);
-            std::this_thread::sleep_for(5ms);
-        }
-        const linger abort{1, 0};
-        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+        resetOnceSent(fd);
     });
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
     int error = 0;
