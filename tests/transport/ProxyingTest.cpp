@@ -1,5 +1,6 @@
 // Proxying through the real sluiced: what reaches the backend (request line, Host, forwarding
 // headers, hop-by-hop stripping, repeated fields) and what comes back (HEAD included).
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <memory>
@@ -313,6 +314,43 @@ TEST_CASE("proxy: a client that half-closes after its request still gets the ans
     CHECK(r->status == 200);
     CHECK(r->body == "for /half");
     CHECK(client.waitClosed(2s));
+}
+
+TEST_CASE("proxy: a client that half-closes after its requests and reads slowly gets every answer whole")
+{
+    // The FIN is read once the exchange is over while most of the answer still waits in the
+    // gateway: no request can come any more, but the answers in hand must go out before the close.
+    const std::string answer(3 * 1024 * 1024, 'H');
+    ScriptedBackend backend([&answer](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, r.target == "/big" ? answer : "small");
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    for (const bool pipelined : {false, true}) {
+        CAPTURE(pipelined);
+        int error = 0;
+        const int fd = connectAddress("127.0.0.1", gw.port(), error, 16384, 1000);
+        REQUIRE(fd >= 0);
+        REQUIRE(sendAll(fd, getRequest("/svc/v1/big") + (pipelined ? getRequest("/svc/v1/small") : "")));
+        ::shutdown(fd, SHUT_WR);
+        std::string received;
+        const ReadStatus status = readToEnd(fd, received, Clock::now() + 20s);
+        ::close(fd);
+        CHECK(status == ReadStatus::Eof);
+        const std::size_t bodyAt = received.find("\r\n\r\n");
+        REQUIRE(bodyAt != std::string::npos);
+        const std::size_t secondAt = bodyAt + 4 + answer.size();
+        REQUIRE(received.size() >= secondAt);
+        CHECK(received.compare(bodyAt + 4, answer.size(), answer) == 0);
+        if (pipelined) {
+            CHECK(received.compare(secondAt, 9, "HTTP/1.1 ") == 0);
+            CHECK(received.size() > secondAt + 5);
+            CHECK(received.compare(received.size() - 5, 5, "small") == 0);
+        } else {
+            CHECK(received.size() == secondAt);
+        }
+    }
 }
 
 TEST_CASE("proxy: a large answer to a client that asked to close reaches it whole, read slowly")

@@ -796,6 +796,12 @@ void HttpConnection::readLoop()
                     }
                 }
                 if (_peerClosed) {
+                    // No request can come any more. Answers still going out (the client
+                    // half-closed after its requests, and reads slowly) go out whole first.
+                    if (!_out.empty()) {
+                        _state = State::Closing;
+                        return;
+                    }
                     closeNow();
                     return;
                 }
