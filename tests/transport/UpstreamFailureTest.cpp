@@ -770,6 +770,42 @@ TEST_CASE("upstream: a body that ends at the close is not ended cleanly for the 
     CHECK(gw.waitForLog("reset the connection inside the response body", 0, 5s));
 }
 
+TEST_CASE("upstream: a connection the backend half-closed with its answer is not used again")
+{
+    // The first connection's answer is followed at once by a FIN (no Connection: close), and the
+    // backend goes on reading and discarding, as a lingering close does: a request sent on it
+    // would never be answered. The FIN may come with the answer's last bytes, in one read and one
+    // event: the next request must still go on a new connection.
+    RawBackend backend([](int fd, int number) {
+        std::string in;
+        if (!readHead(fd, in, 5s)) {
+            return;
+        }
+        sendAll(fd, httpResponse(200, "connection " + std::to_string(number)));
+        if (number == 1) {
+            ::shutdown(fd, SHUT_WR);
+            std::string discarded;
+            while (readSome(fd, discarded, Clock::now() + 3s) == ReadStatus::Data) {
+            }
+            return;
+        }
+        for (in.clear(); readHead(fd, in, 5s); in.clear()) {
+            sendAll(fd, httpResponse(200, "connection " + std::to_string(number)));
+        }
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), R"("timeouts": {"read_ms": 2000})"));
+    RawClient client(gw.port());
+    auto first = client.exchange(getRequest("/svc/v1/first"));
+    REQUIRE_MESSAGE(first, client.error());
+    CHECK(first->body == "connection 1");
+    const auto start = Clock::now();
+    auto second = client.exchange(getRequest("/svc/v1/second"));
+    REQUIRE_MESSAGE(second, client.error());
+    CHECK(second->status == 200);
+    CHECK(second->body == "connection 2");
+    CHECK(Clock::now() - start < 1s);
+}
+
 TEST_CASE("upstream: a backend echoing a body the client sends slowly is not timed out by read_ms")
 {
     // The backend answers as it reads: its response has begun, but it owes nothing more until

@@ -183,7 +183,7 @@ void UpstreamConnection::release()
 {
     _sink = nullptr;
     const bool reusable = _state == State::Active && _responseDone && _keepAlive && !_reuseForbidden &&
-                          !_backendClosed && _requestQueued && _out.empty() && _in.empty();
+                          !_backendClosed && !_backendFinished && _requestQueued && _out.empty() && _in.empty();
     // Bytes after a complete response are never a response of their own (RFC 9112 §6.3): a
     // connection that has any is closed, never handed to the next request.
     if (reusable && (!_unreadMaybe || !_stream->inputPending())) {
@@ -273,6 +273,9 @@ void UpstreamConnection::onIo(std::uint32_t events)
     }
     if ((events & (EPOLLHUP | EPOLLERR)) != 0) {
         _backendClosed = true;
+    }
+    if ((events & EPOLLRDHUP) != 0) {
+        _backendFinished = true;
     }
     if (!_out.empty() && (_writable || _stream->isTls())) {
         _writable = true;

@@ -123,6 +123,11 @@ private:
     // A write failed while the answer was still coming: the request's remaining bytes are
     // dropped, and the answer is read to its end (or to the error) before anything fails.
     bool _writeFailed = false;
+    // The backend closed its side (EPOLLRDHUP), maybe along with the answer's last bytes, which
+    // then raise no later event: it sends no further answer, so the connection is never pooled.
+    // (A backend that half-closes may go on reading, and a request sent to it would wait for
+    // read_ms in vain.)
+    bool _backendFinished = false;
     static constexpr int kMaxInterimResponses = 16;
     int _interimResponses = 0;  // 1xx responses read for this exchange
     std::uint64_t _bodyRemaining = 0;
