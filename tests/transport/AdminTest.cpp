@@ -389,6 +389,34 @@ TEST_CASE("admin: clients that trickle or send nothing hold up nobody, and trick
     }
 }
 
+TEST_CASE("admin: a request that arrives while a slow reload holds the admin thread is answered after it")
+{
+    // The reload runs on the admin endpoint's thread and here takes 6 s (a handler whose creation
+    // is slow), longer than the 5 s a connection has for its request. A connection accepted
+    // before the reload, whose request came during it, is read once more before it is judged.
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.admin = R"({"port": 0})";
+    spec.testPlugins = true;
+    SluicedProcess gw(spec);
+    RawClient early(gw.adminHost(), gw.adminPort());
+    std::this_thread::sleep_for(300ms);  // accepted; its request comes during the reload
+    gw.writeApi("api", apiJson("/svc", endpointList({backend.url()}),
+                               R"("handlers": [{"component": "test_pause_timer", "config": {"create_delay_ms": 6000}}])"));
+    std::optional<HttpResponse> reloaded;
+    std::thread reloader([&gw, &reloaded] { reloaded = admin(gw, bodyRequest("POST", "/reload", ""), 20s); });
+    REQUIRE(gw.waitForLog("admin /reload: reloading", 0, 5s));
+    REQUIRE(early.send("GET /status HTTP/1.1\r\nHost: " + gw.adminHost() + ":" + std::to_string(gw.adminPort()) +
+                       "\r\n\r\n"));
+    auto status = early.read(20s);
+    reloader.join();
+    REQUIRE_MESSAGE(status, early.error());
+    CHECK(status->status == 200);
+    CHECK(contains(status->body, "\"Api_svc\""));
+    REQUIRE(reloaded);
+    CHECK(reloaded->status == 200);
+}
+
 TEST_CASE("admin: beyond 64 open connections the oldest that is still reading is closed to make room")
 {
     ScriptedBackend backend(echo());

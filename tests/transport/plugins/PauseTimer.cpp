@@ -3,7 +3,8 @@
 // "respond_status": 202} (the status of "respond", always with a text body).
 // It records what happened in X-Pause-* headers so the test can see it from the client side.
 // With "block_ms" it instead holds the worker thread that long and continues: a misbehaving
-// handler, which lets a test queue several events for the worker's next epoll batch.
+// handler, which lets a test queue several events for the worker's next epoll batch. With
+// "create_delay_ms" its creation takes that long: a slow start or reload.
 #include <chrono>
 #include <string>
 #include <thread>
@@ -21,6 +22,7 @@ public:
         R"({"type":"object","additionalProperties":false,"properties":{
             "delay_ms":{"type":"integer","minimum":0},
             "block_ms":{"type":"integer","minimum":0},
+            "create_delay_ms":{"type":"integer","minimum":0,"maximum":60000},
             "phase":{"enum":["request","response"]},
             "then":{"enum":["continue","respond","error"]},
             "respond_status":{"type":"integer","minimum":200,"maximum":599}}})",
@@ -34,6 +36,7 @@ public:
           _then(init.config()["then"].asString("continue")),
           _respondStatus(static_cast<int>(init.config()["respond_status"].asInt(202)))
     {
+        std::this_thread::sleep_for(std::chrono::milliseconds(init.config()["create_delay_ms"].asInt(0)));
     }
 
     Action onRequest(MessageContext& ctx) override
