@@ -9,8 +9,11 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "TestCertificates.h"
@@ -63,6 +66,22 @@ void setOpenFileLimit(pid_t pid, rlim_t soft)
     REQUIRE(::prlimit(pid, RLIMIT_NOFILE, nullptr, &now) == 0);
     rlimit next{soft, now.rlim_max};
     REQUIRE(::prlimit(pid, RLIMIT_NOFILE, &next, nullptr) == 0);
+}
+
+// utime + stime of process `pid`, all threads, in clock ticks.
+long cpuTicks(pid_t pid)
+{
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // after "pid (comm) "
+    std::string field;
+    long ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+        if (i >= 14) {
+            ticks += std::stol(field);
+        }
+    }
+    return ticks;
 }
 
 std::size_t occurrences(const std::string& text, const std::string& needle)
@@ -172,6 +191,31 @@ TEST_CASE("connections: out of descriptors, accepting pauses and resumes by itse
     REQUIRE(gw.waitForLog("cannot accept: Too many open files", logFrom, 2s));
     const std::string log = gw.log().substr(logFrom);
     CHECK(occurrences(log, "cannot accept: Too many open files; new connections wait in the listen backlog") == 1);
+}
+
+TEST_CASE("connections: out of descriptors, the admin endpoint waits without spinning and answers once it can")
+{
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.admin = R"({"port": 0})";
+    SluicedProcess gw(spec);
+    const rlim_t normal = openFileLimit(gw.pid());
+    setOpenFileLimit(gw.pid(), freeDescriptor(gw.pid(), 1));  // no descriptor left
+
+    RawClient c(gw.adminHost(), gw.adminPort());
+    REQUIRE(c.send("GET /status HTTP/1.1\r\nHost: " + gw.adminHost() + ":" + std::to_string(gw.adminPort()) + "\r\n\r\n"));
+    // Its accept fails with EMFILE, and the listener stays readable: the admin thread must not
+    // go round on it (a whole core), but look again a little later.
+    const long before = cpuTicks(gw.pid());
+    CHECK_FALSE(c.read(1000ms));
+    const long used = cpuTicks(gw.pid()) - before;
+    CHECK_MESSAGE(used < 25, used << " ticks of CPU in one second while out of descriptors");
+
+    setOpenFileLimit(gw.pid(), normal);
+    auto r = c.read(3s);
+    REQUIRE_MESSAGE(r, c.error());
+    CHECK(r->status == 200);
+    CHECK(contains(r->body, "\"Api_svc\""));
 }
 
 TEST_CASE("connections: no descriptor for the backend connection is a 503 that does not suspend the endpoint")
