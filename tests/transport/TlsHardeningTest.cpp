@@ -486,6 +486,41 @@ TEST_CASE("tls hardening: long, odd and malformed SNI names get the default cert
     CHECK(gw.running());
 }
 
+TEST_CASE("tls hardening: a client that leaves during its handshake is a debug line, not a refusal")
+{
+    TestCertificates pki;
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = tlsGateway(pki.listener(), backend);
+    spec.logLevel = "debug";
+    SluicedProcess gw(spec);
+    const std::size_t from = gw.logSize();
+    int error = 0;
+    const int silent = connectAddress("127.0.0.1", gw.port(), error);
+    REQUIRE(silent >= 0);
+    ::close(silent);  // no byte at all: port scanners, health checks of load balancers
+    CHECK(gw.waitForLog("ended: the client left before its hello", from, 2s));
+    const std::string hello = clientHello("localhost");
+    const int partial = connectAddress("127.0.0.1", gw.port(), error);
+    REQUIRE(partial >= 0);
+    REQUIRE(sendAll(partial, hello.substr(0, hello.size() / 2)));
+    std::this_thread::sleep_for(100ms);
+    ::close(partial);  // half a ClientHello, then gone
+    REQUIRE(gw.waitForLog("TLS handshake from 127.0.0.1:", from, 2s));
+    for (const auto until = Clock::now() + 2s; Clock::now() < until;) {
+        const std::string log = gw.log().substr(from);
+        if (log.find("ended:") != log.rfind("ended:")) {
+            break;  // both lines are there
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    const std::string log = gw.log().substr(from);
+    INFO(log);
+    CHECK(log.find("ended:") != log.rfind("ended:"));
+    CHECK(log.find(" debug [tls] TLS handshake from 127.0.0.1:") != std::string::npos);
+    CHECK(log.find("refused") == std::string::npos);
+    CHECK(gw.running());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Client certificates
 // ---------------------------------------------------------------------------------------------

@@ -565,9 +565,17 @@ void TlsStream::noteHandshakeFailure(int rc)
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
         return;
     }
-    _handshakeRefused = err == SSL_ERROR_SSL;
+    // OpenSSL 3 reports a peer that closed in the middle of the handshake as a protocol error:
+    // a client that left (a scanner, a cancelled page), not one the gateway refused.
+    bool leftEarly = false;
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+    leftEarly = err == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+#endif
+    _handshakeRefused = err == SSL_ERROR_SSL && !leftEarly;
     const long verify = SSL_get_verify_result(_ssl);
-    if (verify != X509_V_OK) {
+    if (leftEarly) {
+        _handshakeFailure = "the peer closed the connection during the handshake";
+    } else if (verify != X509_V_OK) {
         _handshakeFailure = std::string(_server ? "client " : "") + "certificate verification failed: " +
                             X509_verify_cert_error_string(verify);
     } else if (err == SSL_ERROR_SSL) {

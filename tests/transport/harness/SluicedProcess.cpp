@@ -271,7 +271,7 @@ void SluicedProcess::writeGatewayConfig(const GatewaySpec& spec) const
     if (!spec.handlers.empty()) {
         config += R"(, "handlers": )" + spec.handlers;
     }
-    config += R"(, "logging": {"level": "info", "output": "stderr"}})";
+    config += R"(, "logging": {"level": ")" + spec.logLevel + R"(", "output": "stderr"}})";
     writeFile("sluice.json", config);
 }
 

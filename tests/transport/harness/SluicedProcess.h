@@ -35,6 +35,7 @@ struct GatewaySpec {
     int port = 0;                 // the listener's port (0: any)
     int extraListeners = 0;       // more plain listeners ("http2", "http3"...), each on a port of its own
     int shutdownGraceMs = -1;     // "shutdown_grace_ms"; -1: the default
+    std::string logLevel = "info";  // "logging.level"
     // A file sluiced sees as /etc/hosts (a mount namespace of its own; needs CAP_SYS_ADMIN, see
     // privateHostsSupported()); empty: the system's.
     std::string hostsFile;
