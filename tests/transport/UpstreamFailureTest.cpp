@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -747,27 +748,40 @@ TEST_CASE("upstream: a body that ends at the close is not ended cleanly for the 
 {
     // No length and no chunks: only a close (FIN) ends such a body. After a reset the kernel may
     // have dropped the backend's last bytes, so the HTTP/1.1 client, to whom the gateway sends the
-    // body in chunks, must not get the last chunk: its connection ends without it.
-    const std::string body(100 * 1024, 'u');
-    RawBackend backend([&body](int fd, int) {
-        std::string in;
-        readHead(fd, in, 5s);
-        sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n" + body);
-        resetOnceSent(fd);
-    });
-    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
-    int error = 0;
-    const int fd = connectAddress("127.0.0.1", gw.port(), error);
-    REQUIRE(fd >= 0);
-    REQUIRE(sendAll(fd, getRequest("/svc/v1/reset")));
-    std::string received;
-    const ReadStatus status = readToEnd(fd, received, Clock::now() + 10s);
-    ::close(fd);
-    CHECK(status != ReadStatus::Timeout);  // the connection ended
-    REQUIRE(received.rfind("HTTP/1.1 200 ", 0) == 0);
-    CHECK(contains(received, "Transfer-Encoding: chunked"));
-    CHECK(received.find("\r\n0\r\n\r\n") == std::string::npos);
-    CHECK(gw.waitForLog("reset the connection inside the response body", 0, 5s));
+    // body in chunks, must not get the last chunk: its connection ends without it. What did
+    // arrive still reaches it, however slowly it reads (here all of it: the backend resets only
+    // once the gateway has acknowledged every byte).
+    const std::string body(456 * 1024, 'u');
+    for (const bool slow : {false, true}) {
+        CAPTURE(slow);
+        RawBackend backend([&body](int fd, int) {
+            std::string in;
+            readHead(fd, in, 5s);
+            sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n" + body);
+            resetOnceSent(fd);
+        });
+        SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));  // a new one: the endpoint is suspended now
+        int error = 0;
+        const int fd = slow ? connectAddress("127.0.0.1", gw.port(), error, 4096, 1000)
+                            : connectAddress("127.0.0.1", gw.port(), error);
+        REQUIRE(fd >= 0);
+        REQUIRE(sendAll(fd, getRequest("/svc/v1/reset")));
+        if (slow) {
+            std::this_thread::sleep_for(500ms);  // the reset comes while most of it waits in the gateway
+        }
+        std::string received;
+        const ReadStatus status = readToEnd(fd, received, Clock::now() + 10s);
+        ::close(fd);
+        CHECK(status != ReadStatus::Timeout);  // the connection ended
+        REQUIRE(received.rfind("HTTP/1.1 200 ", 0) == 0);
+        CHECK(contains(received, "Transfer-Encoding: chunked"));
+        CHECK(received.find("\r\n0\r\n\r\n") == std::string::npos);
+        const std::size_t bodyAt = received.find("\r\n\r\n");
+        REQUIRE(bodyAt != std::string::npos);
+        CHECK(static_cast<std::size_t>(std::count(received.begin() + static_cast<std::ptrdiff_t>(bodyAt), received.end(), 'u')) ==
+              body.size());
+        CHECK(gw.waitForLog("reset the connection inside the response body", 0, 5s));
+    }
 }
 
 TEST_CASE("upstream: a connection the backend half-closed with its answer is not used again")

@@ -2048,7 +2048,18 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
         if (!retractResponse()) {
             Logging::get("upstream")->warn("{} {}: {} after the response began; the client's connection is closed",
                                            ex().method, _endpoint->shownUrl, describeFailure(failure, detail));
-            closeNow();  // part of the response is out: the client must see the connection end
+            if (_out.empty()) {
+                closeNow();  // part of the response is out: the client must see the connection end
+                return;
+            }
+            // What came before the break still goes out (a slow reader would otherwise lose it),
+            // then the connection ends with the framing unfinished (no last chunk, a short
+            // Content-Length, no TLS close_notify), so the client sees the cut.
+            _answerBroken = true;
+            _keepAlive = false;
+            _state = State::Closing;
+            setDeadline(_worker.snapshot()->config.http.bodyTimeoutMs);
+            flush();
             return;
         }
         // The backend's head came but nothing reached the client yet (a broken first chunk, a
@@ -2528,7 +2539,7 @@ void HttpConnection::closeNow()
         return;
     }
     _closed = true;
-    if (_state == State::Proxy && _headWritten && !_awaitingBody) {
+    if ((_state == State::Proxy && _headWritten && !_awaitingBody) || _answerBroken) {
         _stream->abandon();  // the answer is cut short: no TLS close_notify to say it ended well
     }
     if (_upstream != nullptr) {

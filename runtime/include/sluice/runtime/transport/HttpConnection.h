@@ -191,6 +191,7 @@ private:
     bool _readable = false;
     bool _writable = true;
     bool _peerClosed = false;
+    bool _answerBroken = false;  // the backend broke off: what came goes out, then the connection ends
     bool _endReported = false;  // epoll reported a FIN, hang-up or error (or any TLS input) once
     bool _draining = false;
     Buffer _in;
