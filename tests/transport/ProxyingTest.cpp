@@ -11,6 +11,26 @@
 
 using namespace sluice::transport_test;
 
+namespace {
+
+// Sends `request` from a client that takes in little at a time (a 16 KiB window, 1,000-byte
+// segments), half-closes if asked, and reads until the gateway ends the connection.
+ReadStatus readSlowly(int port, const std::string& request, bool halfClose, std::string& received)
+{
+    int error = 0;
+    const int fd = connectAddress("127.0.0.1", port, error, 16384, 1000);
+    REQUIRE(fd >= 0);
+    REQUIRE(sendAll(fd, request));
+    if (halfClose) {
+        ::shutdown(fd, SHUT_WR);
+    }
+    const ReadStatus status = readToEnd(fd, received, Clock::now() + 20s);
+    ::close(fd);
+    return status;
+}
+
+}  // namespace
+
 TEST_CASE("proxy: GET and POST reach the backend with Host, X-Forwarded-* and Via rebuilt")
 {
     ScriptedBackend backend([](const ReceivedRequest& r) {
@@ -329,15 +349,9 @@ TEST_CASE("proxy: a client that half-closes after its requests and reads slowly 
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
     for (const bool pipelined : {false, true}) {
         CAPTURE(pipelined);
-        int error = 0;
-        const int fd = connectAddress("127.0.0.1", gw.port(), error, 16384, 1000);
-        REQUIRE(fd >= 0);
-        REQUIRE(sendAll(fd, getRequest("/svc/v1/big") + (pipelined ? getRequest("/svc/v1/small") : "")));
-        ::shutdown(fd, SHUT_WR);
         std::string received;
-        const ReadStatus status = readToEnd(fd, received, Clock::now() + 20s);
-        ::close(fd);
-        CHECK(status == ReadStatus::Eof);
+        CHECK(readSlowly(gw.port(), getRequest("/svc/v1/big") + (pipelined ? getRequest("/svc/v1/small") : ""), true,
+                         received) == ReadStatus::Eof);
         const std::size_t bodyAt = received.find("\r\n\r\n");
         REQUIRE(bodyAt != std::string::npos);
         const std::size_t secondAt = bodyAt + 4 + answer.size();
@@ -366,14 +380,9 @@ TEST_CASE("proxy: a large answer to a client that asked to close reaches it whol
         return reply;
     });
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
-    int error = 0;
-    const int fd = connectAddress("127.0.0.1", gw.port(), error, 16384, 1000);
-    REQUIRE(fd >= 0);
-    REQUIRE(sendAll(fd, "GET /svc/v1/big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
     std::string received;
-    const ReadStatus status = readToEnd(fd, received, Clock::now() + 20s);
-    ::close(fd);
-    CHECK(status == ReadStatus::Eof);
+    CHECK(readSlowly(gw.port(), "GET /svc/v1/big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", false, received) ==
+          ReadStatus::Eof);
     const std::size_t bodyAt = received.find("\r\n\r\n");
     REQUIRE(bodyAt != std::string::npos);
     CHECK(received.size() - bodyAt - 4 == answer.size());
