@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <sstream>
 #include <thread>
 
 #include "TransportTest.h"
@@ -782,6 +783,38 @@ TEST_CASE("upstream: a body that ends at the close is not ended cleanly for the 
               body.size());
         CHECK(gw.waitForLog("reset the connection inside the response body", 0, 5s));
     }
+}
+
+TEST_CASE("upstream: an answer that breaks off still gives a slow client all that came before the break")
+{
+    // 200 KiB of good chunks, then a chunk size that is not one: the answer is broken. The client
+    // reads nothing until then, so most of what came waits in the gateway when the break is
+    // found; it must still go out, and the connection then end without a last chunk.
+    const std::string data(200 * 1024, 'k');
+    RawBackend backend([&data](int fd, int) {
+        std::string in;
+        readHead(fd, in, 5s);
+        std::ostringstream size;
+        size << std::hex << data.size();
+        sendAll(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + size.str() + "\r\n" + data + "\r\nzz\r\n");
+        std::string rest;
+        readSome(fd, rest, Clock::now() + 3s);  // keeps the connection open: the break is in the bytes
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    int error = 0;
+    const int fd = connectAddress("127.0.0.1", gw.port(), error, 4096, 1000);
+    REQUIRE(fd >= 0);
+    REQUIRE(sendAll(fd, getRequest("/svc/v1/broken")));
+    REQUIRE(gw.waitForLog("after the response began", 0, 5s));
+    std::string received;
+    const ReadStatus status = readToEnd(fd, received, Clock::now() + 10s);
+    ::close(fd);
+    CHECK(status != ReadStatus::Timeout);
+    const std::size_t bodyAt = received.find("\r\n\r\n");
+    REQUIRE(bodyAt != std::string::npos);
+    CHECK(static_cast<std::size_t>(std::count(received.begin() + static_cast<std::ptrdiff_t>(bodyAt), received.end(), 'k')) ==
+          data.size());
+    CHECK(received.find("\r\n0\r\n\r\n") == std::string::npos);
 }
 
 TEST_CASE("upstream: a connection the backend half-closed with its answer is not used again")
