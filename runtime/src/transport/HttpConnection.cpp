@@ -2290,17 +2290,10 @@ void HttpConnection::finishExchange()
     _waitingSince = _loop.now();
     head().headers.clear();
     _clientReadPaused = false;
-    if (_in.empty() && _out.empty()) {
-        // Idle keep-alive: give the buffers back (10,000 idle clients must cost little memory).
-        _in.shrinkIfEmpty(0);
-        _out.shrinkIfEmpty(0);
-        releaseExchange();
-    }
     _upstreamPaused = false;
     if (_out.empty()) {
-        const HttpConfig& cfg = _worker.snapshot()->config.http;
-        setDeadline(_in.empty() ? cfg.keepaliveTimeoutMs : cfg.headerTimeoutMs);
-    }  // else the answer is still going out, under the write deadline flush() set
+        awaitNextRequest();
+    }  // else the answer is still going out, under the write deadline flush() set; then flush() calls it
     if (!_in.empty() || _readable) {
         // Pipelined bytes (or a pending edge): continue after the current call stack unwinds.
         // Deletion of a closed connection is deferred too, and runs after this task.
@@ -2309,6 +2302,20 @@ void HttpConnection::finishExchange()
                 readLoop();
             }
         });
+    }
+}
+
+// Every answer has gone: the connection waits for a request, under the header deadline when
+// some of one is here, the keep-alive one otherwise. Idle, it gives its buffers back (10,000
+// idle clients must cost little memory).
+void HttpConnection::awaitNextRequest()
+{
+    const HttpConfig& cfg = _worker.snapshot()->config.http;
+    setDeadline(_in.empty() ? cfg.keepaliveTimeoutMs : cfg.headerTimeoutMs);
+    if (_in.empty()) {
+        _in.shrinkIfEmpty(0);
+        _out.shrinkIfEmpty(0);
+        releaseExchange();
     }
 }
 
@@ -2369,14 +2376,7 @@ void HttpConnection::flush()
         if (_state == State::Closing) {
             lingerThenClose();
         } else if (_state == State::ReadHead && hadOutput) {
-            // The last answer has gone: from now on the connection waits for a request.
-            const HttpConfig& cfg = _worker.snapshot()->config.http;
-            setDeadline(_in.empty() ? cfg.keepaliveTimeoutMs : cfg.headerTimeoutMs);
-            if (_in.empty()) {
-                _in.shrinkIfEmpty(0);
-                _out.shrinkIfEmpty(0);
-                releaseExchange();
-            }
+            awaitNextRequest();  // the last answer has gone
         }
     } else if (!_writable) {
         setDeadline(_worker.snapshot()->config.http.bodyTimeoutMs);

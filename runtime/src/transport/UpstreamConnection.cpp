@@ -70,7 +70,6 @@ void UpstreamConnection::attach(UpstreamSink* sink, std::string_view requestMeth
     _reuseForbidden = false;
     _unreadMaybe = false;
     _backendClosed = false;
-    _writeFailed = false;
     _interimResponses = 0;
     _chunked.reset();
     _bodyRemaining = 0;
@@ -104,8 +103,8 @@ void UpstreamConnection::watchBackend()
 
 void UpstreamConnection::send(std::string_view a, std::string_view b, std::string_view c)
 {
-    if (_writeFailed) {
-        return;  // the backend takes nothing more; its answer is still being read
+    if (_backendClosed) {
+        return;  // the backend takes nothing more (it reset); its answer may still be being read
     }
     const std::string_view parts[3] = {a, b, c};
     std::size_t written = 0;
@@ -150,8 +149,7 @@ void UpstreamConnection::send(std::string_view a, std::string_view b, std::strin
 void UpstreamConnection::writeFailed(const IoResult& r)
 {
     if (_sink != nullptr && _state == State::Active && !_responseDone) {
-        _writeFailed = true;
-        _backendClosed = true;  // once the answer is whole, the exchange ends (endIfBackendGone)
+        _backendClosed = true;  // the rest of the request is dropped; once the answer is whole, the exchange ends
         _out.clear();
         _readable = true;
         if (!_paused) {

@@ -105,6 +105,7 @@ private:
     // `n` more request body bytes have been taken.
     void countBody(std::uint64_t n) noexcept;
     void noteRead(std::size_t got, std::size_t asked) noexcept;
+    void awaitNextRequest();
     void processInput();
     void startExchange();
     void routeAndRun();

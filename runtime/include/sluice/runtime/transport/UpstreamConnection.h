@@ -117,12 +117,10 @@ private:
     // was TLS), or input was signalled after the response was complete. With edge-triggered
     // events nothing would report them again, so release() looks before pooling.
     bool _unreadMaybe = false;
-    // The backend reset the connection (EPOLLHUP, EPOLLERR, a read error): nothing more can be
-    // written to it. Kept, since edge-triggered events say it once.
+    // The backend reset the connection (EPOLLHUP, EPOLLERR, a read or write error): nothing more
+    // can be written to it, and send() drops what the request still has, while its answer is
+    // read to its end (or to the error). Kept, since edge-triggered events say it once.
     bool _backendClosed = false;
-    // A write failed while the answer was still coming: the request's remaining bytes are
-    // dropped, and the answer is read to its end (or to the error) before anything fails.
-    bool _writeFailed = false;
     // The backend closed its side (EPOLLRDHUP), maybe along with the answer's last bytes, which
     // then raise no later event: it sends no further answer, so the connection is never pooled.
     // (A backend that half-closes may go on reading, and a request sent to it would wait for
