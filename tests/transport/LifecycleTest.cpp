@@ -33,7 +33,7 @@ bool refusedWithin(int port, std::chrono::milliseconds timeout)
 
 }  // namespace
 
-TEST_CASE("shutdown: SIGTERM lets the request in flight finish, refuses new connections, exits 0")
+TEST_CASE("shutdown: SIGTERM lets the request in flight finish, starts none pipelined behind it, refuses new connections, exits 0")
 {
     ScriptedBackend backend([](const ReceivedRequest& r) {
         BackendReply reply;
@@ -50,7 +50,8 @@ TEST_CASE("shutdown: SIGTERM lets the request in flight finish, refuses new conn
     REQUIRE_MESSAGE(warm, idle.error());
 
     RawClient busy(gw.port());
-    REQUIRE(busy.send(getRequest("/svc/v1/slow")));
+    // A request pipelined behind the one in flight is not started (the client is told to close).
+    REQUIRE(busy.send(getRequest("/svc/v1/slow") + getRequest("/svc/v1/behind")));
     REQUIRE(backend.waitForRequests(2, 2s));
     auto start = Clock::now();
     gw.sendSignal(SIGTERM);
@@ -70,6 +71,7 @@ TEST_CASE("shutdown: SIGTERM lets the request in flight finish, refuses new conn
     REQUIRE(code);
     CHECK(*code == 0);
     CHECK(gw.log().find("shutting down gracefully") != std::string::npos);
+    CHECK(backend.requestCount() == 2);
 }
 
 TEST_CASE("shutdown: an answer still queued for a slow reader goes out whole before its connection closes")
