@@ -96,9 +96,7 @@ TEST_CASE("client abort: a client that resets while the backend works ends the b
     REQUIRE(fd >= 0);
     REQUIRE(sendAll(fd, getRequest("/svc/v1/reset")));
     REQUIRE(waitUntil(backend.requests, 1));
-    const linger reset{1, 0};
-    REQUIRE(::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset) == 0);
-    ::close(fd);  // RST
+    closeWithReset(fd);
     CHECK(waitUntil(backend.closedByGateway, 1));
 
     const auto lines = waitForLines(gw.directory() + "/access.log", 1);

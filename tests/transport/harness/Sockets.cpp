@@ -7,10 +7,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 namespace sluice::transport_test {
 
@@ -116,6 +118,13 @@ bool sendAll(int fd, std::string_view bytes)
     return true;
 }
 
+void closeWithReset(int fd)
+{
+    const linger reset{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    ::close(fd);
+}
+
 ReadStatus readSome(int fd, std::string& into, Clock::time_point deadline, std::size_t maxBytes)
 {
     for (;;) {
@@ -134,17 +143,18 @@ ReadStatus readSome(int fd, std::string& into, Clock::time_point deadline, std::
         if (ready == 0) {
             return ReadStatus::Timeout;
         }
-        std::size_t old = into.size();
-        into.resize(old + maxBytes);
-        ssize_t n = ::recv(fd, into.data() + old, maxBytes, 0);
+        // Received into a buffer kept per thread: growing `into` by maxBytes for each call would
+        // clear (and under the sanitizer build allocate) a megabyte for each few kilobytes read.
+        thread_local std::vector<char> buffer;
+        buffer.resize(std::max(buffer.size(), maxBytes));
+        ssize_t n = ::recv(fd, buffer.data(), maxBytes, 0);
         if (n < 0) {
-            into.resize(old);
             if (errno == EINTR || errno == EAGAIN) {
                 continue;
             }
             return errno == ECONNRESET ? ReadStatus::Eof : ReadStatus::Error;
         }
-        into.resize(old + static_cast<std::size_t>(n));
+        into.append(buffer.data(), static_cast<std::size_t>(n));
         return n == 0 ? ReadStatus::Eof : ReadStatus::Data;
     }
 }

@@ -20,6 +20,8 @@ int listenOn(const std::string& ipv4, int& port, int backlog = 64, int receiveBu
 
 // Connects to 127.0.0.1:port; returns the descriptor, or -1 with `error` set to errno.
 int connectLoopback(int port, int& error);
+// Closes `fd` with a reset (SO_LINGER 0) instead of a FIN.
+void closeWithReset(int fd);
 // Connects to `ipv4` (dotted quad, e.g. another loopback address such as "127.0.0.2") and port.
 // `receiveBuffer` sets SO_RCVBUF before connect() (a window small from the start) when non-zero;
 // `maxSegment` sets TCP_MAXSEG, the segment size offered to the server. On loopback (64 KiB
