@@ -1,10 +1,16 @@
 // Asynchronous handlers through the real transport: a handler that pauses the chain on a timer
 // (request and response phase, then continue / respond / error), and one that makes an outgoing
 // HTTP call and counts requests while paused.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <thread>
 
 #include "TransportTest.h"
@@ -41,6 +47,58 @@ GatewaySpec callingGateway(const ScriptedBackend& backend, const std::string& ca
                                                calleeUrl + R"("}}])"));
     return spec;
 }
+
+// A name server that never answers: a UDP socket on port 53 of a loopback address of its own,
+// and a resolv.conf naming it with a one-second timeout and one attempt, so that a lookup through
+// it fails after a second. Binding port 53 needs root; bound() says whether it worked.
+class SilentNameServer {
+public:
+    SilentNameServer()
+    {
+        _fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_port = htons(53);
+        ::inet_pton(AF_INET, kAddress, &address.sin_addr);
+        _bound = _fd >= 0 && ::bind(_fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
+        char name[] = "/tmp/sluice-resolv-XXXXXX";
+        const int fd = ::mkstemp(name);
+        REQUIRE(fd >= 0);
+        ::close(fd);
+        _resolvConf = name;
+        std::ofstream(_resolvConf) << "nameserver " << kAddress << "\noptions timeout:1 attempts:1\n";
+    }
+    ~SilentNameServer()
+    {
+        if (_fd >= 0) {
+            ::close(_fd);
+        }
+        std::remove(_resolvConf.c_str());
+    }
+    SilentNameServer(const SilentNameServer&) = delete;
+    SilentNameServer& operator=(const SilentNameServer&) = delete;
+
+    bool bound() const noexcept { return _bound; }
+    const std::string& resolvConf() const noexcept { return _resolvConf; }
+    // Waits for a query to come in (a lookup has begun) and takes every one waiting.
+    bool waitForQuery(std::chrono::milliseconds timeout) const
+    {
+        pollfd p{_fd, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) {
+            return false;
+        }
+        char datagram[512];
+        while (::recv(_fd, datagram, sizeof datagram, MSG_DONTWAIT) > 0) {
+        }
+        return true;
+    }
+
+private:
+    static constexpr const char* kAddress = "127.83.0.53";
+    int _fd = -1;
+    bool _bound = false;
+    std::string _resolvConf;
+};
 
 BackendReply answer(const ReceivedRequest& r)
 {
@@ -291,6 +349,58 @@ TEST_CASE("pause: an http_call answer over its 8 MiB limit in small chunks fails
     CHECK(backend.request(0).header("X-Call-Status") == "failed");
     CHECK(backend.request(1).header("X-Call-Status") == "failed");
     CHECK(gw.running());
+}
+
+TEST_CASE("pause: an http_call name lookup that ends after its client left, or after the gateway stopped, harms nothing")
+{
+    // The lookup's answer comes back to the worker from the resolver's thread. It once read the
+    // connection its client had closed, and at shutdown it was posted to an event loop that no
+    // longer existed: both were reads of freed memory, which the sanitizer build
+    // (scripts/test-sanitized.sh) turns into an abort that this test sees.
+    SilentNameServer dns;
+    if (!privateHostsSupported() || !dns.bound()) {
+        MESSAGE("skipped: needs root (a mount namespace for resolv.conf, and port 53)");
+        return;
+    }
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = callingGateway(backend, "http://lookup.sluice.test:8/x");
+    spec.resolvConf = dns.resolvConf();
+    spec.shutdownGraceMs = 100;
+
+    SUBCASE("the client leaves while its call waits for the name")
+    {
+        SluicedProcess gw(spec);
+        int error = 0;
+        const int leaving = connectLoopback(gw.port(), error);
+        REQUIRE(leaving >= 0);
+        REQUIRE(sendAll(leaving, getRequest("/call/v1/left")));
+        REQUIRE(dns.waitForQuery(5s));
+        closeWithReset(leaving);  // a reset, not a FIN: the gateway drops the connection at once
+        // The next call waits behind the first lookup (the resolver asks one name at a time), so
+        // the first lookup's answer arrives after the connection that asked for it was deleted,
+        // while this one is the worker's current connection.
+        RawClient client(gw.port());
+        auto r = client.exchange(getRequest("/call/v1/after"), 10s);
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        REQUIRE(backend.waitForRequests(1, 2s));
+        CHECK(backend.requestCount() == 1);
+        CHECK(backend.request(0).target == "/after");
+        CHECK(backend.request(0).header("X-Call-Status") == "failed");
+        CHECK(gw.running());
+    }
+    SUBCASE("the gateway stops while a call waits for the name")
+    {
+        SluicedProcess gw(spec);
+        RawClient client(gw.port());
+        REQUIRE(client.send(getRequest("/call/v1/waiting")));
+        REQUIRE(dns.waitForQuery(5s));
+        // The grace period (100 ms) ends before the lookup (1 s): the workers and their loops are
+        // gone when its answer is handed over, at the resolver's join on exit.
+        auto code = gw.stop(10s);
+        CHECK(code == std::optional<int>(0));
+        CHECK(backend.requestCount() == 0);
+    }
 }
 
 TEST_CASE("pause: a large request body that arrived during a request-phase pause is forwarded whole")

@@ -32,11 +32,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // In a child between fork() and exec(): a mount namespace of its own in which `hosts` is seen
-// as /etc/hosts (system calls only, which is all a forked child of a threaded process may do).
-bool privateHostsFile(const char* hosts)
+// as /etc/hosts and `resolvConf` as /etc/resolv.conf, each unless empty (system calls only, which
+// is all a forked child of a threaded process may do).
+bool privateResolverFiles(const char* hosts, const char* resolvConf)
 {
     return ::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
-           ::mount(hosts, "/etc/hosts", nullptr, MS_BIND, nullptr) == 0;
+           (*hosts == '\0' || ::mount(hosts, "/etc/hosts", nullptr, MS_BIND, nullptr) == 0) &&
+           (*resolvConf == '\0' || ::mount(resolvConf, "/etc/resolv.conf", nullptr, MS_BIND, nullptr) == 0);
 }
 
 // Closes every descriptor from `first` up in the child between fork() and exec() (only
@@ -142,6 +144,7 @@ SluicedProcess::SluicedProcess(const GatewaySpec& spec)
     }
     int devNull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     const std::string hostsFile = spec.hostsFile;
+    const std::string resolvConf = spec.resolvConf;
     _pid = ::fork();
     if (_pid < 0) {
         throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
@@ -152,8 +155,9 @@ SluicedProcess::SluicedProcess(const GatewaySpec& spec)
         ::dup2(pipeFds[1], 1);
         ::dup2(pipeFds[1], 2);
         closeFrom(3);
-        if (!hostsFile.empty() && !privateHostsFile(hostsFile.c_str())) {
-            static const char failed[] = "transport test: cannot give sluiced its own /etc/hosts\n";
+        if ((!hostsFile.empty() || !resolvConf.empty()) &&
+            !privateResolverFiles(hostsFile.c_str(), resolvConf.c_str())) {
+            static const char failed[] = "transport test: cannot give sluiced its own /etc/hosts or /etc/resolv.conf\n";
             ssize_t ignored = ::write(2, failed, sizeof failed - 1);
             (void)ignored;
             ::_exit(126);

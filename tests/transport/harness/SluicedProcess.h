@@ -39,6 +39,8 @@ struct GatewaySpec {
     // A file sluiced sees as /etc/hosts (a mount namespace of its own; needs CAP_SYS_ADMIN, see
     // privateHostsSupported()); empty: the system's.
     std::string hostsFile;
+    // A file sluiced sees as /etc/resolv.conf, the same way; empty: the system's.
+    std::string resolvConf;
 };
 
 // The text of an API definition. `endpoints` is a JSON array text (see endpointList()); `extra`
