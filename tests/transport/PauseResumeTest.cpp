@@ -9,8 +9,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
-#include <fstream>
 #include <thread>
 
 #include "TransportTest.h"
@@ -61,25 +59,19 @@ public:
         address.sin_port = htons(53);
         ::inet_pton(AF_INET, kAddress, &address.sin_addr);
         _bound = _fd >= 0 && ::bind(_fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
-        char name[] = "/tmp/sluice-resolv-XXXXXX";
-        const int fd = ::mkstemp(name);
-        REQUIRE(fd >= 0);
-        ::close(fd);
-        _resolvConf = name;
-        std::ofstream(_resolvConf) << "nameserver " << kAddress << "\noptions timeout:1 attempts:1\n";
+        _resolvConf.write(std::string("nameserver ") + kAddress + "\noptions timeout:1 attempts:1\n");
     }
     ~SilentNameServer()
     {
         if (_fd >= 0) {
             ::close(_fd);
         }
-        std::remove(_resolvConf.c_str());
     }
     SilentNameServer(const SilentNameServer&) = delete;
     SilentNameServer& operator=(const SilentNameServer&) = delete;
 
     bool bound() const noexcept { return _bound; }
-    const std::string& resolvConf() const noexcept { return _resolvConf; }
+    const std::string& resolvConf() const noexcept { return _resolvConf.path(); }
     // Waits for a query to come in (a lookup has begun) and takes every one waiting.
     bool waitForQuery(std::chrono::milliseconds timeout) const
     {
@@ -97,7 +89,7 @@ private:
     static constexpr const char* kAddress = "127.83.0.53";
     int _fd = -1;
     bool _bound = false;
-    std::string _resolvConf;
+    TempFile _resolvConf;
 };
 
 BackendReply answer(const ReceivedRequest& r)

@@ -1,10 +1,6 @@
 // Endpoint host names are looked up again while the configuration serves (resolver.refresh_ms):
 // a backend that moves to another address is followed without a reload. sluiced gets an
 // /etc/hosts of its own (a mount namespace, see GatewaySpec::hostsFile) that the test rewrites.
-#include <unistd.h>
-
-#include <cstdio>
-#include <fstream>
 #include <string>
 
 #include "TransportTest.h"
@@ -13,36 +9,12 @@ using namespace sluice::transport_test;
 
 namespace {
 
-// A hosts file in /tmp, removed at the end; rewritten in place (the same inode, which is what
-// the bind mount shows).
-class HostsFile {
-public:
-    HostsFile()
-    {
-        char name[] = "/tmp/sluice-hosts-XXXXXX";
-        const int fd = ::mkstemp(name);
-        REQUIRE(fd >= 0);
-        ::close(fd);
-        _path = name;
-    }
-    ~HostsFile() { std::remove(_path.c_str()); }
-    void write(const std::string& text) const
-    {
-        std::ofstream out(_path, std::ios::trunc);
-        out << text;
-    }
-    const std::string& path() const noexcept { return _path; }
-
-private:
-    std::string _path;
-};
-
 // Backends "first" on 127.0.0.1 and "second" on 127.0.0.2, on the same port, and a hosts file
 // in which backend.sluice.test is the first.
 struct MovingBackend {
     ScriptedBackend first{echo("first")};
     ScriptedBackend second{echo("second"), elsewhere(first.port())};
-    HostsFile hosts;
+    TempFile hosts;
 
     MovingBackend() { hosts.write("127.0.0.1 backend.sluice.test\n"); }
     static BackendOptions elsewhere(int port)
@@ -73,7 +45,7 @@ TEST_CASE("resolver: new connections follow a host name to its new address, and 
     }
     MovingBackend backends;
     ScriptedBackend& first = backends.first;
-    HostsFile& hosts = backends.hosts;
+    TempFile& hosts = backends.hosts;
     SluicedProcess gw(backends.gateway(100));
 
     RawClient client(gw.port());
@@ -124,7 +96,7 @@ TEST_CASE("resolver: refresh_ms 0 looks names up only when the configuration is 
         return;
     }
     MovingBackend backends;
-    HostsFile& hosts = backends.hosts;
+    TempFile& hosts = backends.hosts;
     SluicedProcess gw(backends.gateway(0));
 
     hosts.write("127.0.0.2 backend.sluice.test\n");
@@ -156,7 +128,7 @@ TEST_CASE("resolver: an address of a name that takes no connection hands over to
     options.address = "127.0.0.2";
     options.port = refusing.port();
     ScriptedBackend second(echo("second"), options);
-    HostsFile hosts;
+    TempFile hosts;
     hosts.write("127.0.0.1 two.sluice.test\n127.0.0.2 two.sluice.test\n");
     GatewaySpec spec = oneApi("/svc", endpointList({"http://two.sluice.test:" + std::to_string(refusing.port())}));
     spec.resolver = R"({"refresh_ms": 0})";

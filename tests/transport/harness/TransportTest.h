@@ -2,9 +2,12 @@
 
 // What every transport test file needs: the harness and a few shared helpers.
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -31,6 +34,32 @@ constexpr bool kMemoryFiguresHold = false;
 #else
 constexpr bool kMemoryFiguresHold = true;
 #endif
+
+// A file in /tmp, removed at the end. write() rewrites it in place: the same inode, which is
+// what a bind mount of it (GatewaySpec::hostsFile, resolvConf) shows.
+class TempFile {
+public:
+    TempFile()
+    {
+        char name[] = "/tmp/sluice-test-XXXXXX";
+        const int fd = ::mkstemp(name);
+        REQUIRE(fd >= 0);
+        ::close(fd);
+        _path = name;
+    }
+    ~TempFile() { std::remove(_path.c_str()); }
+    TempFile(const TempFile&) = delete;
+    TempFile& operator=(const TempFile&) = delete;
+    void write(const std::string& text) const
+    {
+        std::ofstream out(_path, std::ios::trunc);
+        out << text;
+    }
+    const std::string& path() const noexcept { return _path; }
+
+private:
+    std::string _path;
+};
 
 // Runs a shell `command` (its stderr joined to stdout): the wait status and the output.
 inline std::pair<int, std::string> runCommand(const std::string& command)
