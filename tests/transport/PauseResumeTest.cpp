@@ -314,6 +314,42 @@ TEST_CASE("pause: http_call from a handler reaches another backend, counters cou
     CHECK(backend.request(3).header("X-Count") == "4");
 }
 
+TEST_CASE("pause: an http_call on a pooled connection the callee has reset goes again on a new one, and answers later")
+{
+    // The callee answers the first call and resets its connection 30 ms later, once the gateway
+    // has put it back in its pool. The handler's second call, made from the first one's callback
+    // after the reset has landed (the worker blocks 150 ms, so the loop has not seen it), takes
+    // that connection from the pool: its write fails at once, inside http_call. The call
+    // must neither answer from there (the SDK promises a later callback) nor fail for a
+    // connection the callee had closed: it goes again on a new connection.
+    ScriptedBackend callee([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "callee");
+        if (r.connection == 1) {
+            reply.resetAfter = 30ms;
+        }
+        return reply;
+    });
+    ScriptedBackend backend(echo());
+    GatewaySpec spec;
+    spec.testPlugins = true;
+    spec.apis.emplace_back("call", apiJson("/call", endpointList({backend.url()}),
+                                           R"("handlers": [{"component": "test_call_out", "config": {"url": ")" +
+                                               callee.url("/callee") + R"(", "calls": 2, "block_ms": 150}}])"));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/call/v1/x"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    REQUIRE(backend.waitForRequests(1, 2s));
+    ReceivedRequest up = backend.request(0);
+    CHECK(up.header("X-Call-1-Status") == "200");
+    CHECK(up.header("X-Call-2-Status") == "200");
+    CHECK_FALSE(up.header("X-Call-Reentered").has_value());
+    CHECK(callee.requestCount() == 2);
+    CHECK(callee.connectionCount() == 2);
+}
+
 TEST_CASE("pause: an http_call answer over its 8 MiB limit in small chunks fails the call, and nothing else")
 {
     // One read of the callee holds many chunks; the first over the limit ends the call, and the

@@ -1,6 +1,7 @@
 #include "sluice/runtime/transport/HttpCall.h"
 
 #include "sluice/runtime/Exchange.h"
+#include "sluice/runtime/http/HttpParser.h"
 #include "sluice/runtime/transport/HttpConnection.h"
 #include "sluice/runtime/transport/Resolver.h"
 #include "sluice/runtime/transport/Tls.h"
@@ -79,19 +80,21 @@ sluice_status HttpCall::start(const sluice_http_request& request)
             if (found.empty()) {
                 self->finish(SLUICE_E_NOT_FOUND, err);
             } else {
-                self->connect(found.front());
+                self->_address = found.front();
+                self->connect();
             }
         },
         [box = _owner.loop().postBox()](std::function<void()> task) { box->post(std::move(task)); });
     if (cached) {
-        connect(addresses.front());
+        _address = addresses.front();
+        connect();
     }
     return SLUICE_OK;
 }
 
-void HttpCall::connect(const Address& address)
+void HttpCall::connect()
 {
-    std::string key = std::string(_url.tls ? "call-tls|" : "call|") + address.str() + "|" + _url.host;
+    std::string key = std::string(_url.tls ? "call-tls|" : "call|") + _address.str() + "|" + _url.host;
     const TlsClientContext* tls = nullptr;
     if (_url.tls) {
         try {
@@ -102,14 +105,17 @@ void HttpCall::connect(const Address& address)
         }
     }
     ConnectError failed;
-    _upstream = _owner.worker().pool().acquire(key, address, failed, tls, _url.host);
+    // As for proxied requests: a method that must not go twice is sent on a pooled connection only
+    // once a peek found it still open; after one stale pooled connection, a new one.
+    _upstream = _owner.worker().pool().acquire(key, _address, failed, tls, _url.host,
+                                               !http::isIdempotentMethod(_method), !_staleRetried);
     if (_upstream == nullptr) {
         // Called back later, never from inside http_call itself.
         _owner.loop().defer([this, err = failed.text] { finish(SLUICE_E_INTERNAL, err); });
         return;
     }
     _upstream->attach(this, _method, static_cast<int>(_timeoutMs), static_cast<int>(_timeoutMs));
-    _sending = true;  // a write that fails at once (a pooled connection reset) fails the call later
+    _sending = true;  // a write that fails at once (a pooled connection reset) is answered later
     _upstream->send(_request);
     _sending = false;
     if (_upstream != nullptr) {
@@ -157,9 +163,24 @@ void HttpCall::onUpstreamEnd()
     finish(SLUICE_OK, {});
 }
 
-void HttpCall::onUpstreamFailure(UpstreamFailure failure, bool, std::string_view detail)
+void HttpCall::onUpstreamFailure(UpstreamFailure failure, bool responseStarted, std::string_view detail)
 {
+    UpstreamConnection* up = _upstream;
     _upstream = nullptr;
+    // A pooled connection the backend closed while it was idle (its keep-alive timeout) fails the
+    // call only if it fails again on a new connection. Sent again: an idempotent request, or any
+    // request whose write failed at once (nothing of it went out).
+    const bool stale = up != nullptr && up->reused() && failure == UpstreamFailure::Closed && !responseStarted &&
+                       !up->receivedAny();
+    if (stale && !_staleRetried && (_sending || http::isIdempotentMethod(_method))) {
+        _staleRetried = true;
+        _owner.loop().defer([this] {
+            if (!_done) {
+                connect();
+            }
+        });
+        return;
+    }
     if (_sending) {
         // Inside connect(), maybe inside http_call itself: the plugin is called back later.
         _owner.loop().defer([this, err = describeFailure(failure, detail)] { finish(SLUICE_E_INTERNAL, err); });

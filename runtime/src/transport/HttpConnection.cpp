@@ -307,11 +307,6 @@ bool queryOverridesMethod(std::string_view query, std::string_view method, std::
     return overrides;
 }
 
-bool idempotent(std::string_view method)
-{
-    return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" || method == "OPTIONS";
-}
-
 // One append per field line of usual size (four appends cost about twice as many instructions).
 void appendHeader(std::string& out, std::string_view name, std::string_view value)
 {
@@ -1347,7 +1342,7 @@ bool HttpConnection::connectUpstream(std::string_view early)
         // not idempotent, RFC 9112 §9.3.1.1) would get a 502 from a stale pooled connection:
         // check the connection first. An idempotent request in hand is retried instead.
         const bool replayable =
-            (_bodyMode == BodyMode::None || ex().requestBody.has_value() || _bodyBuffered) && idempotent(ex().method);
+            (_bodyMode == BodyMode::None || ex().requestBody.has_value() || _bodyBuffered) && http::isIdempotentMethod(ex().method);
         const upstream::EndpointTarget& target = _endpoint->target();
         _loggedUpstream = &target;
         _upstream = _worker.pool().acquire(target.poolKey, target.address, error,
@@ -2107,7 +2102,7 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     const bool forgiven = staleReuse && !_staleRetried;
     bool retry = bodyInHand &&
                  (failure == UpstreamFailure::Connect ||
-                  (idempotent(ex().method) && failure != UpstreamFailure::BadResponse)) &&
+                  (http::isIdempotentMethod(ex().method) && failure != UpstreamFailure::BadResponse)) &&
                  (forgiven || static_cast<int>(io().tried.size()) <= endpoints.retries);
     if (forgiven && retry) {
         io().tried.pop_back();  // the endpoint is fine; its pooled connection was not

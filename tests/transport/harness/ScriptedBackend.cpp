@@ -377,6 +377,13 @@ void ScriptedBackend::serve(int fd, std::size_t number)
                 }
             }
         }
+        if (ok && reply.resetAfter) {
+            sleepUnlessStopped(*reply.resetAfter);
+            const linger abort{1, 0};
+            ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+            forget(fd);  // the close sends the RST
+            return;
+        }
         if (!ok || reply.close || !_options.keepAlive || _stopping.load()) {
             break;
         }

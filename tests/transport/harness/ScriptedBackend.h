@@ -65,6 +65,8 @@ struct BackendReply {
     bool silentClose = false;                 // close the connection without answering
     std::optional<std::size_t> truncateAt;    // write only this many bytes of `bytes`, then close
     bool close = false;                       // close after answering
+    // After answering, wait this long, then close with a reset (RST).
+    std::optional<std::chrono::milliseconds> resetAfter;
     // Further pieces, each written after its delay (a response that trickles in).
     std::vector<std::pair<std::chrono::milliseconds, std::string>> later;
     // Streaming producer, called after `bytes` and `later` until it returns false; it fills `chunk`.

@@ -115,6 +115,13 @@ inline bool fieldNameEquals(std::string_view a, std::string_view b) noexcept
     return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
+// Methods a client may send again after a connection failed (RFC 9110 §9.2.2): a proxy retries
+// only these on its own (RFC 9112 §9.3.1.1).
+inline bool isIdempotentMethod(std::string_view method) noexcept
+{
+    return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" || method == "OPTIONS";
+}
+
 // True when every element of the comma-separated list `value` is `lowerToken` (case-insensitive;
 // `lowerToken` in lower case; empty elements are skipped): e.g. Content-Encoding "identity".
 bool listHoldsOnly(std::string_view value, std::string_view lowerToken);

@@ -37,7 +37,7 @@ public:
     void onUpstreamDrained() override {}
 
 private:
-    void connect(const Address& address);
+    void connect();
     void finish(sluice_status status, std::string error);
 
     HttpConnection& _owner;
@@ -45,6 +45,7 @@ private:
     sluice_http_callback _cb;
     void* _user;
     HttpUrl _url;
+    Address _address;
     std::string _method;
     std::string _request;
     std::uint32_t _timeoutMs = kDefaultTimeoutMs;
@@ -53,7 +54,8 @@ private:
     std::vector<std::pair<std::string, std::string>> _headers;
     std::string _body;
     bool _done = false;
-    bool _sending = false;  // in connect(), writing the request
+    bool _sending = false;     // in connect(), writing the request
+    bool _staleRetried = false;  // a pooled connection failed before any answer; now on a new one
     // Expires with the call: a name lookup that answers later finds out from it (see start()).
     std::shared_ptr<const bool> _alive = std::make_shared<const bool>(true);
 };
