@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -337,10 +338,12 @@ TEST_CASE("admin: clients that trickle or send nothing hold up nobody, and trick
     spec.admin = R"({"port": 0})";
     SluicedProcess gw(spec);
     const std::string request = "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + std::string(40, 'p') + "\r\n\r\n";
-    auto trickle = [&gw, &request]() {
+    std::atomic<int> begun{0};  // tricklers whose first byte went out
+    auto trickle = [&gw, &request, &begun]() {
         int error = 0;
         const int fd = connectAddress(gw.adminHost(), gw.adminPort(), error);
         if (fd < 0) {
+            ++begun;
             return std::string("connect: ") + std::strerror(error);
         }
         std::string received;
@@ -348,6 +351,9 @@ TEST_CASE("admin: clients that trickle or send nothing hold up nobody, and trick
         for (std::size_t i = 0; i < request.size() && status == ReadStatus::Timeout; ++i) {
             if (!sendAll(fd, request.substr(i, 1))) {
                 break;
+            }
+            if (i == 0) {
+                ++begun;
             }
             status = readSome(fd, received, Clock::now() + 250ms);  // a byte every 250 ms: 17 s in all
         }
@@ -369,7 +375,11 @@ TEST_CASE("admin: clients that trickle or send nothing hold up nobody, and trick
         REQUIRE(fd >= 0);
         silent.push_back(fd);
     }
-    std::this_thread::sleep_for(300ms);  // the tricklers have begun
+    const auto waitFrom = Clock::now();
+    while (begun.load() < 8 && Clock::now() - waitFrom < 5s) {
+        std::this_thread::sleep_for(5ms);
+    }
+    REQUIRE(begun.load() == 8);
     const auto asked = Clock::now();
     auto local = admin(gw, getRequest("/status"), 15s);
     REQUIRE(local);
@@ -400,7 +410,12 @@ TEST_CASE("admin: a request that arrives while a slow reload holds the admin thr
     spec.testPlugins = true;
     SluicedProcess gw(spec);
     RawClient early(gw.adminHost(), gw.adminPort());
-    std::this_thread::sleep_for(300ms);  // accepted; its request comes during the reload
+    // A second client answered means the admin thread has taken every connection queued before
+    // it (the listen queue is first in, first out): `early` is accepted, and its request comes
+    // during the reload.
+    auto before = admin(gw, getRequest("/status"));
+    REQUIRE(before);
+    REQUIRE(before->status == 200);
     gw.writeApi("api", apiJson("/svc", endpointList({backend.url()}),
                                R"("handlers": [{"component": "test_pause_timer", "config": {"create_delay_ms": 6000}}])"));
     std::optional<HttpResponse> reloaded;
