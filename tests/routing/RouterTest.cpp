@@ -123,6 +123,14 @@ TEST_CASE("router: the resource path")
     CHECK(router.route("GET", "/pets/v1/a/b/").resourcePath == "/a/b/");
     CHECK(router.route("GET", "/pets/v1/a;x=1/%C3%A9").resourcePath == "/a;x=1/%C3%A9");
     CHECK(router.route("GET", "/pets/a").resourcePath == "/a");
+
+    // Only where nothing, not even a slash, followed the prefix does the backend get the
+    // endpoint's path alone.
+    CHECK(router.route("GET", "/pets/v1").nothingAfterPrefix);
+    CHECK(router.route("GET", "/pets").nothingAfterPrefix);
+    CHECK_FALSE(router.route("GET", "/pets/v1/").nothingAfterPrefix);
+    CHECK_FALSE(router.route("GET", "/pets/").nothingAfterPrefix);
+    CHECK_FALSE(router.route("GET", "/pets/v1/a").nothingAfterPrefix);
 }
 
 TEST_CASE("router: contexts match whole segments")
@@ -573,6 +581,16 @@ TEST_CASE("router: a '..' never carries a request across an API prefix")
     CHECK(inRoot.status == RouteStatus::Matched);
     CHECK(apiOf(inRoot) == "root");
     CHECK(inRoot.resourcePath == "/other/b");
+
+    // A '..' that pops a segment from a path longer than any request may resolve to leaves no
+    // prefix behind it to check, so the root API (empty prefix) must not count as left: the
+    // path stays inside /api/v1.
+    const std::string longSegment(sluice::runtime::routing::kMaxNormalizedPathBytes + 100, 'a');
+    RouteMatch pastLong = routeRaw("/api/v1/" + longSegment + "/../x");
+    CHECK(pastLong.status == RouteStatus::Matched);
+    CHECK(apiOf(pastLong) == "public");
+    CHECK(pastLong.resourcePath == "/x");
+    CHECK(routeRaw("/api/v1/" + longSegment + "/../../../admin/x").status == RouteStatus::Escaped);
 
     // Without any '..' nothing changes, also right after a path that had one.
     CHECK(routeRaw("/api/v1/../../admin/v1/users").status == RouteStatus::Escaped);

@@ -520,6 +520,9 @@ RouteMatch Router::route(std::string_view method, std::string_view normalizedPat
     // "/a/admin/v1/../../x" was written under "/a/admin/v1" even if "/a" would take "/a/x". It
     // may only land in the same API ("/a/v1/.." is the default-version form "/a/").
     for (const std::string& before : info.beforePops) {
+        if (before.empty()) {
+            continue;  // longer than any path a request may resolve to: no API's prefix
+        }
         std::string_view rest;
         const Impl::Prefix* left = _impl->findPrefix(before, rest);
         if (left != nullptr && rest.empty() && (prefix == nullptr || left->apiIndex != prefix->apiIndex)) {
@@ -543,6 +546,7 @@ RouteMatch Router::route(std::string_view method, std::string_view normalizedPat
     const Impl::Api& api = _impl->apis[prefix->apiIndex];
     match.api = api.runtime;
     match.resourcePath = remainder.empty() ? std::string("/") : std::string(remainder);
+    match.nothingAfterPrefix = remainder.empty();
 
     // One trailing slash does not count: "/pets/" is matched as "/pets", "/" as no segment.
     std::string_view path = remainder;
