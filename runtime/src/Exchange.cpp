@@ -178,6 +178,7 @@ void Exchange::reset()
     requestIdText.clear();
     pathParams.clear();
     resourcePath.clear();
+    nothingAfterPrefix = false;
     peerCertificatePem.reset();
     requestHeaders.clear();
     responseHeaders.clear();

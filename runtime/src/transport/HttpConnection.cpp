@@ -1044,6 +1044,7 @@ void HttpConnection::routeAndRun()
     ex.protocol = head().versionMinor == 0 ? "HTTP/1.0" : "HTTP/1.1";
     ex.pathParams = std::move(match.pathParams);
     ex.resourcePath = std::move(match.resourcePath);
+    ex.nothingAfterPrefix = match.nothingAfterPrefix;
     if (_stream->isTls()) {
         if (!_peerPem) {
             // The client's certificate is fixed for the connection (no renegotiation): encode once.
@@ -1416,7 +1417,9 @@ void HttpConnection::buildUpstreamHead()
     h.append(ex.method);
     h.push_back(' ');
     h.append(_endpoint->basePath);
-    h.append(ex.resourcePath);
+    if (!ex.nothingAfterPrefix || _endpoint->basePath.empty()) {
+        h.append(ex.resourcePath);
+    }
     if (!ex.query.empty()) {
         h.push_back('?');
         h.append(ex.query);

@@ -161,6 +161,7 @@ public:
     std::string protocol = "HTTP/1.1";
     std::vector<std::pair<std::string, std::string>> pathParams;
     std::string resourcePath;  // the path after context and version, as sent to the backend
+    bool nothingAfterPrefix = false;  // see RouteMatch: the backend gets the endpoint's path alone
     std::optional<std::string> peerCertificatePem;  // set only when verified
 
     HeaderList requestHeaders;

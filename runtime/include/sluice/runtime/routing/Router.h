@@ -71,6 +71,9 @@ struct RouteMatch {
     // The path after context and version, what is appended to the endpoint ("/" when nothing
     // follows, a trailing slash kept); set whenever `api` is.
     std::string resourcePath;
+    // Nothing, not even a slash, followed the API prefix ("/petstore/v1"): the "/" above stands
+    // for it, and the backend gets the endpoint's path alone (as nginx's proxy_pass does).
+    bool nothingAfterPrefix = false;
     // For 405: the Allow header, sorted and ", "-joined, e.g. "GET, HEAD, POST".
     std::string allowedMethods;
 };
