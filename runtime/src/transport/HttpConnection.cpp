@@ -1342,8 +1342,8 @@ bool HttpConnection::connectUpstream(std::string_view early)
         // A request that cannot be sent a second time (a body that streams, or a method that is
         // not idempotent, RFC 9112 §9.3.1.1) would get a 502 from a stale pooled connection:
         // check the connection first. An idempotent request in hand is retried instead.
-        const bool replayable =
-            (_bodyMode == BodyMode::None || ex().requestBody.has_value() || _bodyBuffered) && http::isIdempotentMethod(ex().method);
+        const bool replayable = (_bodyMode == BodyMode::None || ex().requestBody.has_value() || _bodyBuffered) &&
+                                http::isIdempotentMethod(ex().method);
         const upstream::EndpointTarget& target = _endpoint->target();
         _loggedUpstream = &target;
         _upstream = _worker.pool().acquire(target.poolKey, target.address, error,

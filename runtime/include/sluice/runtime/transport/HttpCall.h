@@ -54,7 +54,7 @@ private:
     std::vector<std::pair<std::string, std::string>> _headers;
     std::string _body;
     bool _done = false;
-    bool _sending = false;     // in connect(), writing the request
+    bool _sending = false;       // in connect(), writing the request
     bool _staleRetried = false;  // a pooled connection failed before any answer; now on a new one
     // Expires with the call: a name lookup that answers later finds out from it (see start()).
     std::shared_ptr<const bool> _alive = std::make_shared<const bool>(true);
