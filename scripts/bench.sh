@@ -9,7 +9,9 @@
 # temporary directory. For every scenario and worker count both proxies are (re)started, warmed up,
 # then measured alternately nginx, Sluice, nginx, Sluice ... with `wrk -t1 --latency`. Per run: the
 # requests wrk completed, req/s, p50/p99, and the proxy's CPU time (utime+stime from /proc/PID/stat,
-# master + workers for nginx) per request -- the headline figure. Peak RSS is VmHWM.
+# master + workers for nginx) per request -- the headline figure. Peak RSS is VmHWM. Also per run, to
+# see where the machine's time went: the backend's CPU per request, the whole machine's busy CPU
+# time per request (proxy + backend + wrk + anything else, from /proc/stat) and its idle share.
 #
 # Scenarios: plain (GET, small JSON answer), post10k / post100k (POST with a 10 KiB / 100 KiB body,
 # application/octet-stream, passed through to the backend), form10k (as post10k with an
@@ -182,6 +184,11 @@ cpu_ticks() {  # pids...: sum of utime+stime (fields 14, 15 of /proc/PID/stat; t
         t=$(( t + f[11] + f[12] ))
     done
     echo "$t"
+}
+machine_ticks() {  # -> "busy idle": ticks of all CPUs together, from the first line of /proc/stat
+    local f
+    read -ra f </proc/stat   # cpu user nice system idle iowait irq softirq steal ...
+    echo "$(( f[1] + f[2] + f[3] + f[6] + f[7] + f[8] )) $(( f[4] + f[5] ))"
 }
 mem_kb() {  # field pids...: sum of VmHWM or VmRSS (kB)
     local field=$1 t=0 p v; shift
@@ -389,17 +396,18 @@ check_alive() {  # proxy when: report a dead proxy (exit status, log tail, repro
 }
 
 measure() {  # proxy scenario workers conns pair
-    local p=$1 s=$2 w=$3 c=$4 pair=$5 pid pids t0 t1 out rc=0 line
+    local p=$1 s=$2 w=$3 c=$4 pair=$5 pid pids bpids t0 t1 b0 b1 mb0 mb1 mi0 mi1 out rc=0 line
     CUR_S=$s; CUR_W=$w; CUR_C=$c; CRASHED=0; EXITINFO=""
     RUN_SEQ=$((RUN_SEQ + 1))
     out="$TMP/wrk-$RUN_SEQ-$p-$s-w$w-c$c-p$pair.txt"
     check_alive "$p" "before $s w$w c$c pair $pair"
     pid="$(proxy_pid "$p")"
     mapfile -t pids < <(proc_pids "$pid")
-    t0="$(cpu_ticks "${pids[@]}")"
+    mapfile -t bpids < <(proc_pids "$BACKEND_PID")
+    t0="$(cpu_ticks "${pids[@]}")"; b0="$(cpu_ticks "${bpids[@]}")"; read -r mb0 mi0 < <(machine_ticks)
     run_wrk "$p" "$s" "$c" "$DURATION" "$out" || rc=$?
     mapfile -t pids < <(proc_pids "$pid")   # a process that died meanwhile takes its CPU time along
-    t1="$(cpu_ticks "${pids[@]}")"
+    t1="$(cpu_ticks "${pids[@]}")"; b1="$(cpu_ticks "${bpids[@]}")"; read -r mb1 mi1 < <(machine_ticks)
     line="$(grep '^@@BENCH' "$out" | tail -n 1 | sed 's/^@@BENCH //' || true)"
     if [ -z "$line" ]; then
         line="requests=0 duration_us=0 bytes=0 p50_us=0 p90_us=0 p99_us=0 max_us=0 err_connect=0 err_read=0 err_write=0 err_status=0 err_timeout=0"
@@ -413,6 +421,7 @@ measure() {  # proxy scenario workers conns pair
     fi
     check_alive "$p" "during $s w$w c$c pair $pair"
     echo "scenario=$s workers=$w conns=$c pair=$pair proxy=$p $line cpu_ticks=$((t1 - t0)) clk_tck=$CLK_TCK" \
+         "backend_ticks=$((b1 - b0)) machine_busy_ticks=$((mb1 - mb0)) machine_idle_ticks=$((mi1 - mi0))" \
          "rss_kb=$rss hwm_kb=$hwm crashed=$CRASHED exit=${EXITINFO:-none} wrk_rc=$rc" >>"$RUNS"
 }
 proxy_repro() {  # proxy scenario conns: commands that reproduce the run (the temp dir is kept on errors)

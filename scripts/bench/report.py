@@ -46,6 +46,11 @@ def derive(rec):
     hz = num(rec, "clk_tck", 100.0) or 100.0
     rec["rps"] = requests / dur if dur > 0 else 0.0
     rec["cpu_us_req"] = (ticks / hz * 1e6 / requests) if requests > 0 and ticks >= 0 and not int(num(rec, "crashed")) else float("nan")
+    per_req = (lambda key: (num(rec, key) / hz * 1e6 / requests) if requests > 0 and key in rec else float("nan"))
+    rec["backend_us_req"] = per_req("backend_ticks")
+    rec["machine_us_req"] = per_req("machine_busy_ticks")
+    busy, idle = num(rec, "machine_busy_ticks", -1), num(rec, "machine_idle_ticks", -1)
+    rec["idle_pct"] = 100.0 * idle / (busy + idle) if busy >= 0 and idle >= 0 and busy + idle > 0 else float("nan")
     rec["p50_ms"] = num(rec, "p50_us") / 1000.0
     rec["p99_ms"] = num(rec, "p99_us") / 1000.0
     rec["non2xx"] = int(num(rec, "err_status"))
@@ -92,10 +97,12 @@ def pair_line(runs, scenario, workers, conns, pair):
         if t:
             errs.append("%s:%s" % (name, t))
     return ("  %-8s w%d c%-3d pair %-2s  CPU us/req nginx %6.2f sluice %6.2f  nginx/sluice %5.2f | "
-            "req/s nginx %8.0f sluice %8.0f  sluice/nginx %5.2f | p50 %6.2f/%6.2f ms  p99 %6.2f/%6.2f ms%s"
+            "req/s nginx %8.0f sluice %8.0f  sluice/nginx %5.2f | p50 %6.2f/%6.2f ms  p99 %6.2f/%6.2f ms | "
+            "machine us/req %6.2f/%6.2f idle %4.1f/%4.1f%%%s"
             % (scenario, int(workers), int(conns), pair, n["cpu_us_req"], s["cpu_us_req"],
                ratio(n["cpu_us_req"], s["cpu_us_req"]), n["rps"], s["rps"], ratio(s["rps"], n["rps"]),
-               n["p50_ms"], s["p50_ms"], n["p99_ms"], s["p99_ms"],
+               n["p50_ms"], s["p50_ms"], n["p99_ms"], s["p99_ms"], n["machine_us_req"], s["machine_us_req"],
+               n["idle_pct"], s["idle_pct"],
                ("  ERRORS " + " ".join(errs)) if errs else ""))
 
 
@@ -115,7 +122,8 @@ def final(runs_path, rss_path, out_csv, summary_csv):
 
     # Per-run CSV.
     cols = ["scenario", "workers", "conns", "pair", "proxy", "requests", "duration_s", "req_per_s", "p50_ms",
-            "p99_ms", "cpu_ticks", "cpu_us_per_req", "non2xx", "err_connect", "err_read", "err_write",
+            "p99_ms", "cpu_ticks", "cpu_us_per_req", "backend_us_per_req", "machine_busy_us_per_req",
+            "machine_idle_pct", "non2xx", "err_connect", "err_read", "err_write",
             "err_timeout", "crashed", "rss_kb_after", "peak_rss_kb_after"]
     with open(out_csv, "w", newline="") as f:
         w = csv.writer(f)
@@ -123,7 +131,8 @@ def final(runs_path, rss_path, out_csv, summary_csv):
         for r in runs:
             w.writerow([r["scenario"], r["workers"], r["conns"], r["pair"], r["proxy"], int(num(r, "requests")),
                         "%.3f" % (num(r, "duration_us") / 1e6), "%.1f" % r["rps"], "%.3f" % r["p50_ms"],
-                        "%.3f" % r["p99_ms"], int(num(r, "cpu_ticks")), "%.3f" % r["cpu_us_req"], r["non2xx"],
+                        "%.3f" % r["p99_ms"], int(num(r, "cpu_ticks")), "%.3f" % r["cpu_us_req"],
+                        "%.3f" % r["backend_us_req"], "%.3f" % r["machine_us_req"], "%.1f" % r["idle_pct"], r["non2xx"],
                         int(num(r, "err_connect")), int(num(r, "err_read")), int(num(r, "err_write")),
                         int(num(r, "err_timeout")), r["crashed"], int(num(r, "rss_kb")), int(num(r, "hwm_kb"))])
 
@@ -142,6 +151,9 @@ def final(runs_path, rss_path, out_csv, summary_csv):
             row[proxy + "_req_per_s"] = med([r["rps"] for r in rs])
             row[proxy + "_p50_ms"] = med([r["p50_ms"] for r in rs])
             row[proxy + "_p99_ms"] = med([r["p99_ms"] for r in rs])
+            row[proxy + "_backend_us_per_req"] = med([r["backend_us_req"] for r in rs])
+            row[proxy + "_machine_busy_us_per_req"] = med([r["machine_us_req"] for r in rs])
+            row[proxy + "_machine_idle_pct"] = med([r["idle_pct"] for r in rs])
             row[proxy + "_non2xx"] = sum(r["non2xx"] for r in rs)
             row[proxy + "_socket_errors"] = sum(r["sock_err"] for r in rs)
             row[proxy + "_crashes"] = sum(r["crashed"] for r in rs)
@@ -174,6 +186,14 @@ def final(runs_path, rss_path, out_csv, summary_csv):
                  row["sluice_cpu_us_per_req"], row["cpu_ratio_nginx_over_sluice"], row["nginx_req_per_s"],
                  row["sluice_req_per_s"], row["rps_ratio_sluice_over_nginx"], row["nginx_p50_ms"],
                  row["sluice_p50_ms"], row["nginx_p99_ms"], row["sluice_p99_ms"], row["p99_ratio_nginx_over_sluice"]))
+
+    print("\n== Where the machine's CPU went (medians; behind nginx / behind Sluice): the backend's CPU per request,"
+          " the whole machine's busy CPU per request (proxy + backend + wrk + the rest), its idle share")
+    for row in rows:
+        print("  %-8s w%d c%-3d  backend us/req %6.2f / %6.2f | machine busy us/req %6.2f / %6.2f | idle %5.1f%% / %5.1f%%"
+              % (row["scenario"], row["workers"], row["conns"], row["nginx_backend_us_per_req"],
+                 row["sluice_backend_us_per_req"], row["nginx_machine_busy_us_per_req"],
+                 row["sluice_machine_busy_us_per_req"], row["nginx_machine_idle_pct"], row["sluice_machine_idle_pct"]))
 
     print("\n== Peak RSS (VmHWM; nginx = master + workers), per proxy start")
     seen = set()
