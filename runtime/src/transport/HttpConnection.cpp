@@ -910,7 +910,8 @@ void HttpConnection::processInput()
         _snapshot = _worker.snapshot();
         ex().reset();
         _headConsumed = false;
-        _isHead = false;
+        // A HEAD refused for what follows its method still gets no content (RFC 9110 §9.3.2).
+        _isHead = input.size() >= 5 && input.substr(0, 5) == "HEAD ";
         _in.clear();
         _scanned = 0;
         _bodyMode = BodyMode::None;
@@ -2228,7 +2229,7 @@ void HttpConnection::respondPrepared(bool forceClose, bool runChain)
     }
     out.append("\r\n");
     writeOut(out);
-    if (!(_headConsumed && _isHead)) {
+    if (!_isHead) {  // set for the request this answers, also one the parser refused (processInput)
         writeOut(r.body);
     }
     ex().localResponse.reset();
