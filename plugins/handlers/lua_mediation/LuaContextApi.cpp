@@ -119,17 +119,28 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept
 // Fields the transport writes itself: framing, connection management (hop-by-hop), and on the
 // request Host and Expect. A script's copy would be sent next to the transport's (a
 // Transfer-Encoding next to a Content-Length desynchronises the backend or the client: request
-// smuggling, response splitting) or silently dropped; either way refuse it.
+// smuggling, response splitting) or silently dropped; either way refuse it. '_' counts as '-'
+// ("Transfer_Encoding"): CGI-style backends (PHP, WSGI, Rack) read both spellings as one field,
+// which is why the transport drops such names from clients too.
 bool gatewayOwned(sluice_message_kind msg, std::string_view name) noexcept
 {
     constexpr std::string_view kOwned[] = {"content-length", "transfer-encoding", "connection", "keep-alive",
                                            "proxy-connection", "te", "trailer", "upgrade"};
+    char folded[17];  // the longest owned name, "transfer-encoding"
+    if (name.size() > sizeof folded) {
+        return false;
+    }
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        const char c = name[i] >= 'A' && name[i] <= 'Z' ? static_cast<char>(name[i] - 'A' + 'a') : name[i];
+        folded[i] = c == '_' ? '-' : c;
+    }
+    const std::string_view spelled(folded, name.size());
     for (std::string_view owned : kOwned) {
-        if (equalsIgnoreCase(name, owned)) {
+        if (spelled == owned) {
             return true;
         }
     }
-    return msg == SLUICE_MSG_REQUEST && (equalsIgnoreCase(name, "host") || equalsIgnoreCase(name, "expect"));
+    return msg == SLUICE_MSG_REQUEST && (spelled == "host" || spelled == "expect");
 }
 
 constexpr const char* kGatewayOwned = "not allowed: the gateway writes this header itself";

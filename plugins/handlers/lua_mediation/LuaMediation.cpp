@@ -52,7 +52,7 @@ std::string loggable(std::string_view text)
 
 const sdk::ComponentInfo LuaMediationPlain::kInfo{
     "lua_mediation",                      // name
-    "1.2.0",                              // version
+    "1.2.1",                              // version
     kPriority,                            // priority
     0,                                    // flags: bodies stream through
     lua_mediation_schema::kConfigSchema,  // config schema
@@ -61,7 +61,7 @@ const sdk::ComponentInfo LuaMediationPlain::kInfo{
 
 const sdk::ComponentInfo LuaMediationRequestBody::kInfo{
     "lua_mediation_request_body",         // name
-    "1.2.0",                              // version
+    "1.2.1",                              // version
     kPriority,                            // priority
     SLUICE_COMPONENT_NEEDS_REQUEST_BODY,  // flags
     lua_mediation_schema::kConfigSchema,  // config schema
@@ -70,7 +70,7 @@ const sdk::ComponentInfo LuaMediationRequestBody::kInfo{
 
 const sdk::ComponentInfo LuaMediationResponseBody::kInfo{
     "lua_mediation_response_body",         // name
-    "1.2.0",                               // version
+    "1.2.1",                               // version
     kPriority,                             // priority
     SLUICE_COMPONENT_NEEDS_RESPONSE_BODY,  // flags
     lua_mediation_schema::kConfigSchema,   // config schema
@@ -79,7 +79,7 @@ const sdk::ComponentInfo LuaMediationResponseBody::kInfo{
 
 const sdk::ComponentInfo LuaMediationBody::kInfo{
     "lua_mediation_body",                 // name
-    "1.2.0",                              // version
+    "1.2.1",                              // version
     kPriority,                            // priority
     kBothBodies,                          // flags
     lua_mediation_schema::kConfigSchema,  // config schema

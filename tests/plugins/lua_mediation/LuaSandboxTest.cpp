@@ -208,7 +208,8 @@ TEST_CASE_FIXTURE(SandboxFixture, "headers: framing, hop-by-hop, Host and Expect
 function on_request(ctx)
   local out = {}
   for _, name in ipairs({"Transfer-Encoding", "content-length", "Connection", "Keep-Alive", "Upgrade", "TE",
-                         "Trailer", "Proxy-Connection", "Host", "Expect"}) do
+                         "Trailer", "Proxy-Connection", "Host", "Expect", "Transfer_Encoding", "content_length",
+                         "Proxy_Connection", "Keep_Alive"}) do
     local ok, err = ctx.request.set_header(name, "chunked")
     local ok2 = ctx.request.add_header(name, "1")
     out[#out + 1] = name .. "=" .. tostring(ok) .. "/" .. tostring(ok2) .. "/" .. tostring(err)
@@ -227,8 +228,10 @@ end
     ex.requestHeaders = {{"Host", "api.example"}};
     CHECK(host.request(*h, ex) == SLUICE_ACTION_CONTINUE);
     const std::string reason = "not allowed: the gateway writes this header itself";
+    // '_' spellings too: CGI-style backends (PHP, WSGI, Rack) read them as the real fields.
     for (const char* name : {"Transfer-Encoding", "content-length", "Connection", "Keep-Alive", "Upgrade", "TE",
-                             "Trailer", "Proxy-Connection", "Host", "Expect"}) {
+                             "Trailer", "Proxy-Connection", "Host", "Expect", "Transfer_Encoding", "content_length",
+                             "Proxy_Connection", "Keep_Alive"}) {
         const std::string header = name;
         CAPTURE(header);
         CHECK(contains(ex.properties.at("request"), header + "=nil/nil/" + reason));
@@ -237,6 +240,7 @@ end
     CHECK(ex.requestHeader("Host") == "api.example");
     CHECK_FALSE(ex.requestHeader("Transfer-Encoding"));
     CHECK_FALSE(ex.requestHeader("Content-Length"));
+    CHECK_FALSE(ex.requestHeader("Transfer_Encoding"));
 
     CHECK(host.response(*h, ex) == SLUICE_ACTION_CONTINUE);
     CHECK(ex.properties.at("response") == "nil/nil/true/" + reason);
