@@ -1450,7 +1450,7 @@ void HttpConnection::buildUpstreamHead()
             }
             continue;
         }
-        if (handlersRan && http::isHopByHopName(name)) {
+        if (handlersRan && (http::isHopByHopName(name) || underscoreLookAlike(name))) {
             continue;  // the client's were dropped on arrival; these came from a handler
         }
         appendHeader(h, name, value);
