@@ -35,14 +35,16 @@ GatewaySpec pausingGateway(const ScriptedBackend& backend)
     return spec;
 }
 
-// One API, /call, whose test_call_out handler calls `calleeUrl` before the request goes on.
-GatewaySpec callingGateway(const ScriptedBackend& backend, const std::string& calleeUrl)
+// One API, /call, whose test_call_out handler calls `calleeUrl` before the request goes on;
+// `moreConfig` adds members to its config (", \"calls\": 2").
+GatewaySpec callingGateway(const ScriptedBackend& backend, const std::string& calleeUrl,
+                           const std::string& moreConfig = "")
 {
     GatewaySpec spec;
     spec.testPlugins = true;
     spec.apis.emplace_back("call", apiJson("/call", endpointList({backend.url()}),
                                            R"("handlers": [{"component": "test_call_out", "config": {"url": ")" +
-                                               calleeUrl + R"("}}])"));
+                                               calleeUrl + "\"" + moreConfig + "}}]"));
     return spec;
 }
 
@@ -331,12 +333,7 @@ TEST_CASE("pause: an http_call on a pooled connection the callee has reset goes 
         return reply;
     });
     ScriptedBackend backend(echo());
-    GatewaySpec spec;
-    spec.testPlugins = true;
-    spec.apis.emplace_back("call", apiJson("/call", endpointList({backend.url()}),
-                                           R"("handlers": [{"component": "test_call_out", "config": {"url": ")" +
-                                               callee.url("/callee") + R"(", "calls": 2, "block_ms": 150}}])"));
-    SluicedProcess gw(spec);
+    SluicedProcess gw(callingGateway(backend, callee.url("/callee"), R"(, "calls": 2, "block_ms": 150)"));
     RawClient client(gw.port());
     auto r = client.exchange(getRequest("/call/v1/x"));
     REQUIRE_MESSAGE(r, client.error());
