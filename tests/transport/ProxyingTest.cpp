@@ -441,7 +441,8 @@ TEST_CASE("HEAD: no body is relayed, Content-Length passes through, the connecti
              {"HEAD /svc/v1/file HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", "400"},
              {"HEAD /svc/v1/file HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", "400"},
              {"HEAD /svc/v1/file HTTP/1.1\r\nHost: a\r\nExpect: more\r\n\r\n", "417"},
-             {"HEAD /svc/v1/file HTTP/1.2\r\nHost: a\r\n\r\n", "505"}}) {
+             {"HEAD /svc/v1/file HTTP/1.2\r\nHost: a\r\n\r\n", "505"},
+             {"\r\nHEAD /svc/v1/file HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", "400"}}) {  // a blank line first
         CAPTURE(request);
         int error = 0;
         const int fd = connectLoopback(gw.port(), error);

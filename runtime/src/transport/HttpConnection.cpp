@@ -907,21 +907,31 @@ void HttpConnection::processInput()
         return;
     }
     if (r.status == http::ParseStatus::Error) {
-        _snapshot = _worker.snapshot();
-        ex().reset();
-        _headConsumed = false;
-        // A HEAD refused for what follows its method still gets no content (RFC 9110 §9.3.2).
-        _isHead = input.size() >= 5 && input.substr(0, 5) == "HEAD ";
-        _in.clear();
-        _scanned = 0;
-        _bodyMode = BodyMode::None;
-        _pipeline = nullptr;
+        dropRefusedHead();
         int status = r.httpStatus;
         std::int64_t code = status == 413 ? kTooLarge : 101000 + status;
         respondLocal(status, code, reasonPhrase(status), r.reason, true);
         return;
     }
     startExchange();
+}
+
+void HttpConnection::dropRefusedHead()
+{
+    // A HEAD refused for what follows its method still gets no content (RFC 9110 §9.3.2). Read
+    // from the bytes, not from the parsed head: after a timeout that may be older than they are
+    // (the parser does not look again until a line ends). Blank lines may come first.
+    const std::string_view in = _in.view();
+    const std::size_t start = in.find_first_not_of("\r\n");
+    _isHead = start != std::string_view::npos && in.substr(start, 5) == "HEAD ";
+    _snapshot = _worker.snapshot();
+    ex().reset();
+    _headConsumed = false;
+    _in.clear();
+    _scanned = 0;
+    _bodyMode = BodyMode::None;
+    _bodyEnded = true;
+    _pipeline = nullptr;
 }
 
 void HttpConnection::startExchange()
@@ -2619,15 +2629,7 @@ Clock::time_point HttpConnection::onTimer(Clock::time_point now)
             if (!_out.empty() || _in.empty()) {
                 closeNow();  // the client stopped taking its answer, or an idle keep-alive connection
             } else {
-                ex().reset();
-                _headConsumed = false;
-                _isHead = false;
-                _bodyMode = BodyMode::None;
-                _in.clear();
-                _scanned = 0;
-                _snapshot = _worker.snapshot();
-                _pipeline = nullptr;
-                _bodyEnded = true;
+                dropRefusedHead();
                 respondLocal(408, kRequestTimeout, "Request Timeout", "The request head did not arrive in time.", true);
             }
             break;

@@ -107,6 +107,8 @@ private:
     void noteRead(std::size_t got, std::size_t asked) noexcept;
     void awaitNextRequest();
     void processInput();
+    // A request head that is refused (malformed, or late) is dropped whole before its answer.
+    void dropRefusedHead();
     void startExchange();
     void routeAndRun();
     void runRequestChain(std::size_t from = 0);
