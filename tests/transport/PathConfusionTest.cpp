@@ -260,6 +260,17 @@ TEST_CASE("path confusion: repeated and trailing slashes reach the same resource
         CHECK(r.status == 200);
         CHECK(r.body == "backend GET " + target);
     }
+    // An endpoint URL written with a trailing slash is what the bare prefix maps to.
+    GatewaySpec slashSpec;
+    slashSpec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.url("/base/")}), "", resources()));
+    SluicedProcess slash(slashSpec);
+    for (const auto& [path, target] : std::vector<std::pair<std::string, std::string>>{
+             {"/svc/v1", "/base/"}, {"/svc/v1/", "/base/"}, {"/svc/v1/x", "/base/x"}}) {
+        CAPTURE(path);
+        HttpResponse r = send(slash.port(), getRequest(path));
+        CHECK(r.status == 200);
+        CHECK(r.body == "backend GET " + target);
+    }
 }
 
 TEST_CASE("path confusion: escaped non-ASCII bytes are opaque and reach the backend as one canonical spelling")

@@ -1428,8 +1428,8 @@ void HttpConnection::buildUpstreamHead()
     h.append(ex.method);
     h.push_back(' ');
     h.append(_endpoint->basePath);
-    if (!ex.nothingAfterPrefix || _endpoint->basePath.empty()) {
-        h.append(ex.resourcePath);
+    if (!ex.nothingAfterPrefix || _endpoint->basePath.empty() || _endpoint->basePathSlash) {
+        h.append(ex.resourcePath);  // "/" when nothing followed the prefix
     }
     if (!ex.query.empty()) {
         h.push_back('?');

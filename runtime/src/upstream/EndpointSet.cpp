@@ -84,6 +84,7 @@ bool parseUrl(const std::string& url, Endpoint& e, std::string& error)
         return false;
     }
     std::string path = parsed.target;
+    e.basePathSlash = path.size() > 1 && path.back() == '/';
     while (!path.empty() && path.back() == '/') {
         path.pop_back();
     }

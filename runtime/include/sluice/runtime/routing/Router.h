@@ -72,7 +72,8 @@ struct RouteMatch {
     // follows, a trailing slash kept); set whenever `api` is.
     std::string resourcePath;
     // Nothing, not even a slash, followed the API prefix ("/petstore/v1"): the "/" above stands
-    // for it, and the backend gets the endpoint's path alone (as nginx's proxy_pass does).
+    // for it, and the backend gets the endpoint's path as its URL was written ("/base" or
+    // "/base/").
     bool nothingAfterPrefix = false;
     // For 405: the Allow header, sorted and ", "-joined, e.g. "GET, HEAD, POST".
     std::string allowedMethods;

@@ -48,6 +48,7 @@ public:
     std::string host;        // as written (no brackets for IPv6)
     int port = 80;
     std::string basePath;    // URL path without trailing '/', "" for none
+    bool basePathSlash = false;  // the URL's path ended with '/': an API's bare prefix maps to it
     std::string hostHeader;  // value for the Host header: host[:port]
     bool hostIsName = false;  // not an IP literal: resolved again while the configuration serves
     int weight = 1;
@@ -71,7 +72,8 @@ public:
     // The same backend: scheme, host, port and base path (the URL as written may differ).
     bool sameTarget(const Endpoint& other) const noexcept
     {
-        return tls == other.tls && host == other.host && port == other.port && basePath == other.basePath;
+        return tls == other.tls && host == other.host && port == other.port && basePath == other.basePath &&
+               basePathSlash == other.basePathSlash;
     }
 
     // Active health state: written by the health checker's thread only, read by every worker.
