@@ -186,9 +186,9 @@ cpu_ticks() {  # pids...: sum of utime+stime (fields 14, 15 of /proc/PID/stat; t
     echo "$t"
 }
 machine_ticks() {  # -> "busy idle": ticks of all CPUs together, from the first line of /proc/stat
-    local f
+    local f                  # (steal, the hypervisor's time for other guests, is neither)
     read -ra f </proc/stat   # cpu user nice system idle iowait irq softirq steal ...
-    echo "$(( f[1] + f[2] + f[3] + f[6] + f[7] + f[8] )) $(( f[4] + f[5] ))"
+    echo "$(( f[1] + f[2] + f[3] + f[6] + f[7] )) $(( f[4] + f[5] ))"
 }
 mem_kb() {  # field pids...: sum of VmHWM or VmRSS (kB)
     local field=$1 t=0 p v; shift

@@ -169,7 +169,8 @@ void HttpCall::onUpstreamFailure(UpstreamFailure failure, bool responseStarted, 
     _upstream = nullptr;
     // A pooled connection the backend closed while it was idle (its keep-alive timeout) fails the
     // call only if it fails again on a new connection. Sent again: an idempotent request, or any
-    // request whose write failed at once (nothing of it went out).
+    // request whose write failed at once (nothing of it went out). The new connection has the
+    // whole timeout again: a stale one fails at once, so the call takes hardly longer.
     const bool stale = up != nullptr && up->reused() && failure == UpstreamFailure::Closed && !responseStarted &&
                        !up->receivedAny();
     if (stale && !_staleRetried && (_sending || http::isIdempotentMethod(_method))) {
