@@ -42,13 +42,12 @@ def derive(rec):
     """Adds req/s, CPU us/request, latencies in ms and an error count to one run record."""
     requests = num(rec, "requests")
     dur = num(rec, "duration_us") / 1e6
-    ticks = num(rec, "cpu_ticks")
     hz = num(rec, "clk_tck", 100.0) or 100.0
     rec["rps"] = requests / dur if dur > 0 else 0.0
-    rec["cpu_us_req"] = (ticks / hz * 1e6 / requests) if requests > 0 and ticks >= 0 and not int(num(rec, "crashed")) else float("nan")
     crashed = int(num(rec, "crashed"))
     per_req = (lambda key: (num(rec, key) / hz * 1e6 / requests)
                if requests > 0 and key in rec and num(rec, key) >= 0 and not crashed else float("nan"))
+    rec["cpu_us_req"] = per_req("cpu_ticks")
     rec["backend_us_req"] = per_req("backend_ticks")
     rec["machine_us_req"] = per_req("machine_busy_ticks")
     busy, idle = num(rec, "machine_busy_ticks", -1), num(rec, "machine_idle_ticks", -1)
