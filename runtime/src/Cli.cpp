@@ -264,7 +264,12 @@ int run(const Options& o, std::ostream& err)
                                jsonQuote(SLUICE_ABI_VERSION_STRING) + ",\"workers\":" +
                                std::to_string(server.workerCount()) + ",\"connections\":{\"open\":" +
                                std::to_string(server.openConnections()) + ",\"limit\":" +
-                               std::to_string(server.connectionLimit()) + "},\"apis\":[";
+                               std::to_string(server.connectionLimit()) + ",\"per_worker\":[";
+            const std::vector<std::size_t> perWorker = server.connectionsPerWorker();
+            for (std::size_t i = 0; i < perWorker.size(); ++i) {
+                json += (i ? "," : "") + std::to_string(perWorker[i]);
+            }
+            json += "]},\"apis\":[";
             const std::int64_t now = upstream::monotonicMs();
             for (std::size_t i = 0; current && i < current->apis.size(); ++i) {
                 const auto& api = current->apis[i].config;

@@ -248,6 +248,9 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
         }
         cfg.http.abortOnClientClose = get<bool>(h, "abort_on_client_close", cfg.http.abortOnClientClose);
         cfg.http.methodOverride = methodOverrideFrom(get<std::string>(h, "method_override", "reject"));
+        cfg.http.connectionBalance = get<std::string>(h, "connection_balance", "exact") == "kernel"
+                                         ? ConnectionBalance::Kernel
+                                         : ConnectionBalance::Exact;
     }
     if (root->has("plugins")) {
         auto plugins = root->getObject("plugins");

@@ -6,15 +6,20 @@
 #include <sys/resource.h>
 
 #include <csignal>
+#include <cstdio>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <memory>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "TestCertificates.h"
 #include "TlsClient.h"
@@ -119,7 +124,7 @@ TEST_CASE("connections: beyond http.max_connections a client waits in the backlo
     RawClient admin(gw.adminHost(), gw.adminPort());
     auto status = admin.exchange("GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 5s);
     REQUIRE_MESSAGE(status, admin.error());
-    CHECK(status->body.find(R"("connections":{"open":2,"limit":2})") != std::string::npos);
+    CHECK(status->body.find(R"("connections":{"open":2,"limit":2,"per_worker":[2]})") != std::string::npos);
 
     // a and b get their answers and wait for a next request: one of them gives way to c.
     auto ra = a.read(5s);
@@ -412,4 +417,147 @@ TEST_CASE("connections: a connection whose request has just arrived is not close
     auto rn = newcomer.exchange(getRequest("/svc/v1/new"), 5s);
     REQUIRE_MESSAGE(rn, newcomer.error());
     CHECK(rn->status == 200);
+}
+
+namespace {
+
+// Connections waiting in the accept queues of the listening sockets on loopback `port` (one per
+// worker): for a listening socket, /proc/net/tcp gives that count as its receive queue.
+std::size_t acceptBacklog(int port)
+{
+    std::ifstream table("/proc/net/tcp");
+    std::string line;
+    std::getline(table, line);  // the column names
+    std::size_t waiting = 0;
+    char local[16];
+    std::snprintf(local, sizeof local, "0100007F:%04X", static_cast<unsigned>(port));
+    while (std::getline(table, line)) {
+        std::istringstream fields(line);
+        std::string slot, address, remote, state, queues;
+        fields >> slot >> address >> remote >> state >> queues;
+        if (address == local && state == "0A") {  // LISTEN
+            waiting += std::stoul(queues.substr(queues.find(':') + 1), nullptr, 16);
+        }
+    }
+    return waiting;
+}
+
+// Once `open` client connections are open, how many each worker holds (admin GET /status).
+std::vector<std::size_t> connectionsPerWorker(const SluicedProcess& gw, std::size_t open)
+{
+    const std::string prefix = R"("connections":{"open":)" + std::to_string(open) + ",";
+    const auto deadline = Clock::now() + 5s;
+    std::string body;
+    while (Clock::now() < deadline) {
+        RawClient admin(gw.adminHost(), gw.adminPort());
+        auto status = admin.exchange("GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 5s);
+        REQUIRE_MESSAGE(status, admin.error());
+        body = status->body;
+        const std::size_t at = body.find(prefix);
+        const std::size_t list = body.find(R"("per_worker":[)", at);
+        if (at != std::string::npos && list != std::string::npos) {
+            std::vector<std::size_t> counts;
+            std::istringstream numbers(body.substr(list + 14, body.find(']', list) - list - 14));
+            std::string n;
+            std::size_t sum = 0;
+            while (std::getline(numbers, n, ',')) {
+                counts.push_back(std::stoul(n));
+                sum += counts.back();
+            }
+            if (sum == open) {  // none still on its way to another worker
+                return counts;
+            }
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    FAIL("never " << open << " connections open: " << body);
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("connections: a burst of keep-alive clients is shared out between the workers within two, and each is served")
+{
+    // 200 clients wait in the two listening sockets' queues, split by the kernel's hash of their
+    // ports (a split within two of even happens about one time in six), and the workers take them
+    // in one burst: a worker holding two more than the other hands the newcomer over.
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.workers = 2;
+    spec.admin = R"({"host": "127.0.0.1", "port": 0})";
+    SluicedProcess gw(spec);
+    REQUIRE(gw.freeze());
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (int i = 0; i < 200; ++i) {
+        clients.push_back(std::make_unique<RawClient>(gw.port()));
+    }
+    CHECK(acceptBacklog(gw.port()) == 200);
+    gw.sendSignal(SIGCONT);
+    const std::vector<std::size_t> perWorker = connectionsPerWorker(gw, 200);
+    REQUIRE(perWorker.size() == 2);
+    CAPTURE(perWorker[0]);
+    CAPTURE(perWorker[1]);
+    CHECK(std::max(perWorker[0], perWorker[1]) - std::min(perWorker[0], perWorker[1]) <= 2);
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+        CAPTURE(i);
+        auto r = clients[i]->exchange(getRequest("/svc/v1/c" + std::to_string(i)), 5s);
+        REQUIRE_MESSAGE(r, clients[i]->error());
+        CHECK(r->status == 200);
+        CHECK(r->body == "backend GET /c" + std::to_string(i));
+    }
+}
+
+TEST_CASE("connections: TLS clients handed to another worker complete their handshake there")
+{
+    TestCertificates certs;
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.workers = 2;
+    spec.admin = R"({"host": "127.0.0.1", "port": 0})";
+    spec.listenerTls = certs.listener();
+    SluicedProcess gw(spec);
+    REQUIRE(gw.freeze());
+    // Each client stops after its handshake until all have shaken hands, so that the split is
+    // seen with every connection open, and then asks for one thing.
+    constexpr int kClients = 40;
+    std::atomic<int> handshaken{0};
+    std::atomic<bool> release{false};
+    auto client = [&](int i) {
+        return tlsTry(gw.port(), caOnly(certs),
+                      "GET /svc/v1/t" + std::to_string(i) + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                      [&](SSL*, Outcome&) {
+                          ++handshaken;
+                          const auto deadline = Clock::now() + 10s;
+                          while (!release && Clock::now() < deadline) {
+                              std::this_thread::sleep_for(5ms);
+                          }
+                      });
+    };
+    std::vector<std::future<Outcome>> outcomes;
+    for (int i = 0; i < kClients; ++i) {
+        outcomes.push_back(std::async(std::launch::async, client, i));
+    }
+    const auto deadline = Clock::now() + 5s;
+    while (acceptBacklog(gw.port()) < kClients && Clock::now() < deadline) {
+        std::this_thread::sleep_for(5ms);
+    }
+    CHECK(acceptBacklog(gw.port()) == kClients);
+    gw.sendSignal(SIGCONT);
+    const std::vector<std::size_t> perWorker = connectionsPerWorker(gw, kClients);
+    while (handshaken < kClients && Clock::now() < deadline + 5s) {
+        std::this_thread::sleep_for(5ms);
+    }
+    CHECK(handshaken == kClients);
+    release = true;
+    REQUIRE(perWorker.size() == 2);
+    CAPTURE(perWorker[0]);
+    CAPTURE(perWorker[1]);
+    CHECK(std::max(perWorker[0], perWorker[1]) - std::min(perWorker[0], perWorker[1]) <= 2);
+    for (int i = 0; i < kClients; ++i) {
+        CAPTURE(i);
+        Outcome o = outcomes[static_cast<std::size_t>(i)].get();
+        REQUIRE_MESSAGE(o.handshake, o.error);
+        CHECK(o.response.rfind("HTTP/1.1 200 ", 0) == 0);
+        CHECK(o.response.find("backend GET /t" + std::to_string(i)) != std::string::npos);
+    }
 }

@@ -119,6 +119,36 @@ TEST_CASE("ConfigLoader: http.method_override is reject unless set to strip or f
     CHECK(named);
 }
 
+TEST_CASE("ConfigLoader: http.connection_balance is exact unless set to kernel and nothing else is accepted")
+{
+    TempDir dir;
+    dir.write("apis/a.json", api("Alpha", "/alpha", "v1"));
+    ConfigLoadResult defaults = ConfigLoader::load(dir.write("plain.json", kGateway));
+    REQUIRE(defaults.config.has_value());
+    CHECK(defaults.config->http.connectionBalance == ConnectionBalance::Exact);
+    for (const auto& [text, mode] :
+         {std::pair{"kernel", ConnectionBalance::Kernel}, std::pair{"exact", ConnectionBalance::Exact}}) {
+        CAPTURE(text);
+        const std::string file = dir.write(
+            std::string(text) + ".json",
+            std::string(R"({"listeners": [{"name": "http", "port": 0}], "http": {"connection_balance": ")") + text +
+                R"("}})");
+        ConfigLoadResult r = ConfigLoader::load(file);
+        REQUIRE(r.config.has_value());
+        CHECK(r.config->http.connectionBalance == mode);
+    }
+    const std::string bad = dir.write(
+        "bad.json", R"({"listeners": [{"name": "http", "port": 0}], "http": {"connection_balance": "random"}})");
+    ConfigLoadResult r = ConfigLoader::load(bad);
+    CHECK_FALSE(r.config.has_value());
+    INFO(all(r));
+    bool named = false;
+    for (const auto& e : r.errors) {
+        named = named || (e.file == bad && e.pointer == "/http/connection_balance");
+    }
+    CHECK(named);
+}
+
 TEST_CASE("ConfigLoader: an API's own method_override, and only the three values")
 {
     TempDir dir;

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sluice/runtime/Logging.h"
@@ -81,7 +82,12 @@ public:
                 _worker.noRoom(0);
                 return;
             }
-            _worker.adopt(fd, peer, _socket.tls.get());
+            Worker* target = _worker.balanceTarget();
+            if (target == &_worker) {
+                _worker.adopt(fd, peer, _socket.tls.get());
+            } else {
+                _worker.handOff(*target, fd, peer, _socket.tls);
+            }
         }
     }
 
@@ -139,7 +145,72 @@ void Worker::adopt(int fd, const Address& peer, const TlsServerContext* tls)
         return;  // the connection (and its socket) are released here
     }
     _connections.emplace(raw, std::move(connection));
+    _load.fetch_add(1, std::memory_order_relaxed);
     raw->start();
+}
+
+Worker* Worker::balanceTarget() noexcept
+{
+    if (_peers.size() < 2 || _snapshot->config.http.connectionBalance != ConnectionBalance::Exact) {
+        return this;
+    }
+    Worker* least = this;
+    std::size_t leastLoad = load();
+    for (Worker* peer : _peers) {
+        const std::size_t l = peer->load();
+        if (l < leastLoad) {
+            least = peer;
+            leastLoad = l;
+        }
+    }
+    // A margin of two: a worker that holds just one more keeps the connection, so connections
+    // arriving at random are moved only now and then, and a burst of them still ends up shared
+    // out within two of each other.
+    return load() >= leastLoad + 2 ? least : this;
+}
+
+namespace {
+
+// An accepted client socket on its way to another worker. Whoever ends up with it (the other
+// worker's loop, or the destruction of a task that never ran, at exit) closes it and gives its
+// place in the budget back unless it was taken.
+struct HandedConnection {
+    HandedConnection(int socket, const Address& from, std::shared_ptr<TlsServerContext> context,
+                     ConnectionBudget& places)
+        : fd(socket), peer(from), tls(std::move(context)), budget(places)
+    {
+    }
+    HandedConnection(const HandedConnection&) = delete;
+    HandedConnection& operator=(const HandedConnection&) = delete;
+    ~HandedConnection()
+    {
+        if (fd >= 0) {
+            ::close(fd);
+            budget.give();
+        }
+    }
+    int take() noexcept { return std::exchange(fd, -1); }
+
+    int fd;
+    Address peer;
+    std::shared_ptr<TlsServerContext> tls;
+    ConnectionBudget& budget;
+};
+
+}  // namespace
+
+void Worker::handOff(Worker& target, int fd, const Address& peer, std::shared_ptr<TlsServerContext> tls)
+{
+    // Counted at once, so that the next connections accepted here (or by a third worker) see it.
+    target._load.fetch_add(1, std::memory_order_relaxed);
+    auto handed = std::make_shared<HandedConnection>(fd, peer, std::move(tls), _budget);
+    target._loop.post([&target, handed] {
+        target._load.fetch_sub(1, std::memory_order_relaxed);
+        if (target._draining) {
+            return;  // it stopped accepting too: the client is closed, as those in its backlog are
+        }
+        target.adopt(handed->take(), handed->peer, handed->tls.get());
+    });
 }
 
 void Worker::start()
@@ -322,6 +393,7 @@ void Worker::closed(HttpConnection* connection)
 {
     _loop.defer([this, connection] {
         if (_connections.erase(connection) != 0) {
+            _load.fetch_sub(1, std::memory_order_relaxed);
             _budget.give();
         }
         if (_acceptPaused) {

@@ -109,6 +109,16 @@ struct ApiConfig {
     std::optional<MethodOverride> methodOverride;  // none: http.method_override
 };
 
+// How new client connections are spread over the workers. Kernel: where SO_REUSEPORT's hash of
+// the client's address and port puts them, so with few long-lived connections one worker may hold
+// many more than another. Exact: a worker that holds two or more connections more than the
+// least-loaded one hands a new connection to that one (Envoy's exact_balance), at the cost of a
+// cross-thread wake-up for the connections moved.
+enum class ConnectionBalance {
+    Exact,
+    Kernel,
+};
+
 // HTTP limits and timeouts of the listeners (sluice.json "http").
 struct HttpConfig {
     std::size_t maxRequestLine = 8 * 1024;
@@ -131,6 +141,8 @@ struct HttpConfig {
     // the exchange (HAProxy's abortonclose, nginx's default). Off: a client may half-close after
     // its request and still read the answer. A reset always ends it.
     bool abortOnClientClose = false;
+    // How new client connections are spread over the workers (see ConnectionBalance).
+    ConnectionBalance connectionBalance = ConnectionBalance::Exact;
 };
 
 // One line per request, written by the workers in batches (sluice.json "access_log").

@@ -18,7 +18,8 @@ struct BoundListener {
 };
 
 // The data plane: N workers, each with its own event loop and its own SO_REUSEPORT socket per
-// configured listener, so the kernel spreads connections and no lock is shared per request.
+// configured listener; the kernel spreads connections (and under exact connection balance, a
+// worker ahead of another hands new ones over), and no lock is shared per request.
 class HttpServer {
 public:
     explicit HttpServer(std::shared_ptr<const Snapshot> snapshot);
@@ -44,6 +45,15 @@ public:
     std::size_t connectionLimit() const noexcept
     {
         return _budget ? _budget->limit(_configuredLimit.load(std::memory_order_relaxed)) : 0;
+    }
+    // Client connections per worker (with those being handed to it). Thread-safe once started.
+    std::vector<std::size_t> connectionsPerWorker() const
+    {
+        std::vector<std::size_t> loads;
+        for (const auto& worker : _workers) {
+            loads.push_back(worker->load());
+        }
+        return loads;
     }
     // The open-file limit start() found (after raising the soft limit to the hard one).
     std::size_t openFileLimit() const noexcept { return _openFileLimit; }

@@ -59,6 +59,9 @@ public:
     bool draining() const noexcept { return _draining; }
     void closed(HttpConnection* connection);
     void adopt(int fd, const Address& peer, const TlsServerContext* tls);
+    // Client connections this worker holds, with those handed to it and not yet taken
+    // (thread-safe; what exact connection balance compares).
+    std::size_t load() const noexcept { return _load.load(std::memory_order_relaxed); }
     Clock::time_point onTimer(Clock::time_point now) override;
     unsigned index() const noexcept { return _index; }
     AccessLogWriter& accessLog() noexcept { return _accessLog; }
@@ -78,6 +81,11 @@ private:
     void resumeAccepting();
     // Closes some idle connections (at least `atLeast` when there are that many); how many.
     std::size_t reclaimIdle(std::size_t atLeast);
+    // Where a connection this worker has just accepted should live: this worker, or under exact
+    // connection balance a peer holding two or more fewer.
+    Worker* balanceTarget() noexcept;
+    // Moves an accepted connection (its place in the budget taken) to `target`'s thread.
+    void handOff(Worker& target, int fd, const Address& peer, std::shared_ptr<TlsServerContext> tls);
     Clock::time_point nextDeadline() const noexcept;
     static constexpr std::chrono::milliseconds kAcceptRetry{100};
 
@@ -95,6 +103,7 @@ private:
     bool _acceptPaused = false;
     std::size_t _nextAcceptor = 0;  // where the next accepting turn starts
     std::vector<Worker*> _peers;
+    std::atomic<std::size_t> _load{0};
     Clock::time_point _acceptRetryAt = Clock::time_point::max();
     Clock::time_point _reclaimAfter = Clock::time_point::min();
     LogThrottle _noRoomLog{std::chrono::seconds(10)};
