@@ -125,14 +125,20 @@ void Worker::addListener(ListenSocket socket)
     _acceptors.push_back(std::move(acceptor));
 }
 
-void Worker::adopt(int fd, const Address& peer, const TlsServerContext* tls)
+void Worker::adopt(int fd, const Address& peer, const TlsServerContext* tls, bool counted)
 {
+    auto refuse = [this, counted] {
+        _budget.give();
+        if (counted) {
+            _load.fetch_sub(1, std::memory_order_relaxed);
+        }
+    };
     std::unique_ptr<Stream> stream;
     if (tls != nullptr) {
         stream = tls->accept(fd);  // holds the context for as long as the connection lives
         if (stream == nullptr) {
             ::close(fd);
-            _budget.give();
+            refuse();
             return;
         }
     } else {
@@ -141,11 +147,13 @@ void Worker::adopt(int fd, const Address& peer, const TlsServerContext* tls)
     auto connection = std::make_unique<HttpConnection>(*this, std::move(stream), peer, tls != nullptr);
     HttpConnection* raw = connection.get();
     if (!_loop.add(fd, raw)) {
-        _budget.give();
+        refuse();
         return;  // the connection (and its socket) are released here
     }
     _connections.emplace(raw, std::move(connection));
-    _load.fetch_add(1, std::memory_order_relaxed);
+    if (!counted) {
+        _load.fetch_add(1, std::memory_order_relaxed);
+    }
     raw->start();
 }
 
@@ -158,7 +166,7 @@ Worker* Worker::balanceTarget() noexcept
     std::size_t leastLoad = load();
     for (Worker* peer : _peers) {
         const std::size_t l = peer->load();
-        if (l < leastLoad) {
+        if (l < leastLoad && !peer->_stopping.load(std::memory_order_relaxed)) {
             least = peer;
             leastLoad = l;
         }
@@ -205,11 +213,14 @@ void Worker::handOff(Worker& target, int fd, const Address& peer, std::shared_pt
     target._load.fetch_add(1, std::memory_order_relaxed);
     auto handed = std::make_shared<HandedConnection>(fd, peer, std::move(tls), _budget);
     target._loop.post([&target, handed] {
-        target._load.fetch_sub(1, std::memory_order_relaxed);
         if (target._draining) {
-            return;  // it stopped accepting too: the client is closed, as those in its backlog are
+            // It began to stop in the moment the connection was chosen for it (peers that know it
+            // is stopping choose another): the client is closed unserved, as those still in a
+            // backlog are at shutdown.
+            target._load.fetch_sub(1, std::memory_order_relaxed);
+            return;
         }
-        target.adopt(handed->take(), handed->peer, handed->tls.get());
+        target.adopt(handed->take(), handed->peer, handed->tls.get(), true);
     });
 }
 
@@ -225,6 +236,7 @@ void Worker::start()
 
 void Worker::stop(int graceMs)
 {
+    _stopping = true;
     _loop.post([this, graceMs] { beginDrain(graceMs); });
 }
 

@@ -112,8 +112,8 @@ struct ApiConfig {
 // How new client connections are spread over the workers. Kernel: where SO_REUSEPORT's hash of
 // the client's address and port puts them, so with few long-lived connections one worker may hold
 // many more than another. Exact: a worker that holds two or more connections more than the
-// least-loaded one hands a new connection to that one (Envoy's exact_balance), at the cost of a
-// cross-thread wake-up for the connections moved.
+// least-loaded one hands a new connection to that one (much as Envoy's exact_balance), at the
+// cost of a cross-thread wake-up for the connections moved.
 enum class ConnectionBalance {
     Exact,
     Kernel,

@@ -58,7 +58,9 @@ public:
     const std::shared_ptr<const Snapshot>& snapshot() const noexcept { return _snapshot; }
     bool draining() const noexcept { return _draining; }
     void closed(HttpConnection* connection);
-    void adopt(int fd, const Address& peer, const TlsServerContext* tls);
+    // Serves an accepted client socket whose place in the budget is taken. `counted`: its place
+    // in load() is taken too (a connection handed over by a peer).
+    void adopt(int fd, const Address& peer, const TlsServerContext* tls, bool counted = false);
     // Client connections this worker holds, with those handed to it and not yet taken
     // (thread-safe; what exact connection balance compares).
     std::size_t load() const noexcept { return _load.load(std::memory_order_relaxed); }
@@ -104,6 +106,7 @@ private:
     std::size_t _nextAcceptor = 0;  // where the next accepting turn starts
     std::vector<Worker*> _peers;
     std::atomic<std::size_t> _load{0};
+    std::atomic<bool> _stopping{false};  // stop() was called: peers hand it no more connections
     Clock::time_point _acceptRetryAt = Clock::time_point::max();
     Clock::time_point _reclaimAfter = Clock::time_point::min();
     LogThrottle _noRoomLog{std::chrono::seconds(10)};
