@@ -11,7 +11,8 @@
 # requests wrk completed, req/s, p50/p99, and the proxy's CPU time (utime+stime from /proc/PID/stat,
 # master + workers for nginx) per request -- the headline figure. Peak RSS is VmHWM. Also per run, to
 # see where the machine's time went: the backend's CPU per request, the whole machine's busy CPU
-# time per request (proxy + backend + wrk + anything else, from /proc/stat) and its idle share.
+# time per request (proxy + backend + wrk + anything else, from /proc/stat) and its idle share, and
+# how busy the proxy kept its workers' cores (its CPU time over the run's time and worker count).
 #
 # Scenarios: plain (GET, small JSON answer), post10k / post100k (POST with a 10 KiB / 100 KiB body,
 # application/octet-stream, passed through to the backend), form10k (as post10k with an

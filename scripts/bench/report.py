@@ -50,6 +50,10 @@ def derive(rec):
     rec["cpu_us_req"] = per_req("cpu_ticks")
     rec["backend_us_req"] = per_req("backend_ticks")
     rec["machine_us_req"] = per_req("machine_busy_ticks")
+    # How busy the proxy kept the cores of its workers: near 100 % it is what limits req/s; well
+    # below, it waited for wrk and the backend (or for a core).
+    workers = num(rec, "workers", 1.0) or 1.0
+    rec["proxy_busy_pct"] = rec["cpu_us_req"] * rec["rps"] / 1e6 / workers * 100.0
     busy, idle = num(rec, "machine_busy_ticks", -1), num(rec, "machine_idle_ticks", -1)
     rec["idle_pct"] = 100.0 * idle / (busy + idle) if busy >= 0 and idle >= 0 and busy + idle > 0 else float("nan")
     rec["p50_ms"] = num(rec, "p50_us") / 1000.0
@@ -124,7 +128,7 @@ def final(runs_path, rss_path, out_csv, summary_csv):
     # Per-run CSV.
     cols = ["scenario", "workers", "conns", "pair", "proxy", "requests", "duration_s", "req_per_s", "p50_ms",
             "p99_ms", "cpu_ticks", "cpu_us_per_req", "backend_us_per_req", "machine_busy_us_per_req",
-            "machine_idle_pct", "non2xx", "err_connect", "err_read", "err_write",
+            "machine_idle_pct", "proxy_busy_pct", "non2xx", "err_connect", "err_read", "err_write",
             "err_timeout", "crashed", "rss_kb_after", "peak_rss_kb_after"]
     with open(out_csv, "w", newline="") as f:
         w = csv.writer(f)
@@ -133,7 +137,8 @@ def final(runs_path, rss_path, out_csv, summary_csv):
             w.writerow([r["scenario"], r["workers"], r["conns"], r["pair"], r["proxy"], int(num(r, "requests")),
                         "%.3f" % (num(r, "duration_us") / 1e6), "%.1f" % r["rps"], "%.3f" % r["p50_ms"],
                         "%.3f" % r["p99_ms"], int(num(r, "cpu_ticks")), "%.3f" % r["cpu_us_req"],
-                        "%.3f" % r["backend_us_req"], "%.3f" % r["machine_us_req"], "%.1f" % r["idle_pct"], r["non2xx"],
+                        "%.3f" % r["backend_us_req"], "%.3f" % r["machine_us_req"], "%.1f" % r["idle_pct"],
+                        "%.1f" % r["proxy_busy_pct"], r["non2xx"],
                         int(num(r, "err_connect")), int(num(r, "err_read")), int(num(r, "err_write")),
                         int(num(r, "err_timeout")), r["crashed"], int(num(r, "rss_kb")), int(num(r, "hwm_kb"))])
 
@@ -155,6 +160,7 @@ def final(runs_path, rss_path, out_csv, summary_csv):
             row[proxy + "_backend_us_per_req"] = med([r["backend_us_req"] for r in rs])
             row[proxy + "_machine_busy_us_per_req"] = med([r["machine_us_req"] for r in rs])
             row[proxy + "_machine_idle_pct"] = med([r["idle_pct"] for r in rs])
+            row[proxy + "_proxy_busy_pct"] = med([r["proxy_busy_pct"] for r in rs])
             row[proxy + "_non2xx"] = sum(r["non2xx"] for r in rs)
             row[proxy + "_socket_errors"] = sum(r["sock_err"] for r in rs)
             row[proxy + "_crashes"] = sum(r["crashed"] for r in rs)
@@ -189,12 +195,15 @@ def final(runs_path, rss_path, out_csv, summary_csv):
                  row["sluice_p50_ms"], row["nginx_p99_ms"], row["sluice_p99_ms"], row["p99_ratio_nginx_over_sluice"]))
 
     print("\n== Where the machine's CPU went (medians; behind nginx / behind Sluice): the backend's CPU per request,"
-          " the whole machine's busy CPU per request (proxy + backend + wrk + the rest), its idle share")
+          " the whole machine's busy CPU per request (proxy + backend + wrk + the rest), its idle share, and the"
+          " proxy's own busy share of its workers' cores (near 100 %: the proxy is what limits req/s)")
     for row in rows:
         print("  %-8s w%d c%-3d  backend us/req %6.2f / %6.2f | machine busy us/req %6.2f / %6.2f | idle %5.1f%% / %5.1f%%"
+              " | proxy busy %5.1f%% / %5.1f%%"
               % (row["scenario"], row["workers"], row["conns"], row["nginx_backend_us_per_req"],
                  row["sluice_backend_us_per_req"], row["nginx_machine_busy_us_per_req"],
-                 row["sluice_machine_busy_us_per_req"], row["nginx_machine_idle_pct"], row["sluice_machine_idle_pct"]))
+                 row["sluice_machine_busy_us_per_req"], row["nginx_machine_idle_pct"], row["sluice_machine_idle_pct"],
+                 row["nginx_proxy_busy_pct"], row["sluice_proxy_busy_pct"]))
 
     print("\n== Peak RSS (VmHWM; nginx = master + workers), per proxy start")
     seen = set()
