@@ -668,6 +668,40 @@ TEST_CASE("tls hardening: a session from before a reload does not resume after c
 // A session belongs to the certificate (SNI context) it was made under: offered with another
 // server name it is not resumed (RFC 6066: a full handshake instead), so the client gets and
 // verifies the certificate for the name it asked for.
+TEST_CASE("tls hardening: a session ticket stops resuming two ticket key rotations after it was sealed")
+{
+    // With a key replaced every second, a ticket opens while the key that sealed it is younger
+    // than two seconds: at once it resumes, 2.2 s after it was issued it cannot. A TLS 1.2 session
+    // ID lives in the server's cache, not in a ticket, and still resumes then.
+    TestCertificates pki;
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(tlsGateway(
+        pki.listenerWith({{"server.pem", "server.key", ""}}, "none", "ca.pem", "TLSv1.2", R"("session_ticket_rotation_s": 1)"),
+        backend));
+    std::vector<Session> sessions;
+    for (const auto& r : kResumptions) {
+        Offer o = resumingOffer(pki, r);
+        Outcome first = tlsTry(gw.port(), o, kGet);
+        REQUIRE_MESSAGE(ok200(first), std::string(r.name) << ": " << first.error);
+        REQUIRE_MESSAGE(first.session, std::string(r.name));
+        o.session = first.session;
+        Outcome again = tlsTry(gw.port(), o, kGet);
+        CHECK_MESSAGE(again.reused, std::string(r.name) << ": " << again.error);
+        CHECK(ok200(again));
+        sessions.push_back(first.session);
+    }
+    std::this_thread::sleep_for(2200ms);  // the time that passes is what is tested
+    for (std::size_t i = 0; i < sessions.size(); ++i) {
+        const Resumption& r = kResumptions[i];
+        Offer o = resumingOffer(pki, r);
+        o.session = sessions[i];
+        Outcome late = tlsTry(gw.port(), o, kGet);
+        INFO(std::string(r.name) << ": " << late.error);
+        CHECK(ok200(late));  // a full handshake instead
+        CHECK(late.reused == r.noTicket);
+    }
+}
+
 TEST_CASE("tls hardening: a session made under one SNI certificate is not resumed under another")
 {
     TestCertificates pki;

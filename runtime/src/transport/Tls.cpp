@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -241,6 +242,10 @@ bool clientHelloServerName(SSL* ssl, std::string& name)
     return false;
 }
 
+// How often a listener's session ticket key is replaced by default: a ticket resumes for one to
+// two hours, within the two hours OpenSSL gives a session.
+constexpr int kTicketRotationSeconds = 3600;
+
 bool nameMatches(const std::string& pattern, const std::string& name)
 {
     if (pattern == name) {
@@ -271,6 +276,8 @@ std::shared_ptr<TlsServerContext> TlsServerContext::create(const Poco::Dynamic::
     if (context->_clientAuth != "none") {
         clientCaBytes = fileBytes(clientCa);
     }
+    context->_ticketKeys = std::make_unique<TicketKeys>(
+        std::chrono::seconds(tls->optValue<int>("session_ticket_rotation_s", kTicketRotationSeconds)));
     auto certs = tls->getArray("certificates");
     for (unsigned i = 0; i < certs->size(); ++i) {
         auto entry = certs->getObject(i);
@@ -307,6 +314,7 @@ std::shared_ptr<TlsServerContext> TlsServerContext::create(const Poco::Dynamic::
         SSL_CTX_set_client_hello_cb(c.ctx, &TlsServerContext::onClientHello, context.get());
         SSL_CTX_set_tlsext_servername_callback(c.ctx, &TlsServerContext::onServerName);
         SSL_CTX_set_tlsext_servername_arg(c.ctx, context.get());
+        TicketKeys::install(c.ctx, context->_ticketKeys.get());
         auto& sid = context->_certificates.back().sessionContext;
         sid = sessionContext(c.ctx, context->_clientAuth, clientCaBytes, minVersion, ciphers + "\n" + suites13);
         if (SSL_CTX_set_session_id_context(c.ctx, sid.data(), static_cast<unsigned>(sid.size())) != 1) {

@@ -10,6 +10,7 @@
 #include <Poco/Dynamic/Var.h>
 
 #include "sluice/runtime/transport/Net.h"
+#include "sluice/runtime/transport/TicketKeys.h"
 
 namespace sluice::runtime::transport {
 
@@ -62,6 +63,7 @@ private:
 
     std::vector<Certificate> _certificates;
     std::string _clientAuth = "none";
+    std::unique_ptr<TicketKeys> _ticketKeys;  // shared by the certificate contexts, which it outlives
 };
 
 // Client-side TLS for connections to backends (and plugin HTTP calls): certificate and host
