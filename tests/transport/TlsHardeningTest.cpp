@@ -582,6 +582,24 @@ Offer resumingOffer(const TestCertificates& pki, const Resumption& r)
     return o;
 }
 
+// One session of each kind in kResumptions, each seen to resume once.
+std::vector<Session> resumedSessions(int port, const TestCertificates& pki)
+{
+    std::vector<Session> sessions;
+    for (const auto& r : kResumptions) {
+        Offer o = resumingOffer(pki, r);
+        Outcome first = tlsTry(port, o, kGet);
+        REQUIRE_MESSAGE(ok200(first), std::string(r.name) << ": " << first.error);
+        REQUIRE_MESSAGE(first.session, std::string(r.name));
+        o.session = first.session;
+        Outcome again = tlsTry(port, o, kGet);
+        CHECK_MESSAGE(again.reused, std::string(r.name) << ": " << again.error);
+        CHECK(ok200(again));
+        sessions.push_back(first.session);
+    }
+    return sessions;
+}
+
 }  // namespace
 
 // A session established while the listener asked for no client certificate must not be resumed
@@ -595,18 +613,7 @@ TEST_CASE("tls hardening: a session from before a reload does not resume once cl
     GatewaySpec strict = tlsGateway(pki.listener("required"), backend);
     SluicedProcess gw(open);
 
-    std::vector<Session> sessions;
-    for (const auto& r : kResumptions) {
-        Offer o = resumingOffer(pki, r);
-        Outcome first = tlsTry(gw.port(), o, kGet);
-        REQUIRE_MESSAGE(ok200(first), std::string(r.name) << ": " << first.error);
-        REQUIRE_MESSAGE(first.session, std::string(r.name));
-        o.session = first.session;
-        Outcome again = tlsTry(gw.port(), o, kGet);
-        CHECK_MESSAGE(again.reused, std::string(r.name) << ": " << again.error);
-        CHECK(ok200(again));
-        sessions.push_back(first.session);
-    }
+    std::vector<Session> sessions = resumedSessions(gw.port(), pki);
 
     gw.writeGatewayConfig(strict);
     REQUIRE(gw.reload());
@@ -665,9 +672,6 @@ TEST_CASE("tls hardening: a session from before a reload does not resume after c
     CHECK(backend.requestCount() == before);
 }
 
-// A session belongs to the certificate (SNI context) it was made under: offered with another
-// server name it is not resumed (RFC 6066: a full handshake instead), so the client gets and
-// verifies the certificate for the name it asked for.
 TEST_CASE("tls hardening: a session ticket stops resuming two ticket key rotations after it was sealed")
 {
     // With a key replaced every second, a ticket opens while the key that sealed it is younger
@@ -678,18 +682,7 @@ TEST_CASE("tls hardening: a session ticket stops resuming two ticket key rotatio
     SluicedProcess gw(tlsGateway(
         pki.listenerWith({{"server.pem", "server.key", ""}}, "none", "ca.pem", "TLSv1.2", R"("session_ticket_rotation_s": 1)"),
         backend));
-    std::vector<Session> sessions;
-    for (const auto& r : kResumptions) {
-        Offer o = resumingOffer(pki, r);
-        Outcome first = tlsTry(gw.port(), o, kGet);
-        REQUIRE_MESSAGE(ok200(first), std::string(r.name) << ": " << first.error);
-        REQUIRE_MESSAGE(first.session, std::string(r.name));
-        o.session = first.session;
-        Outcome again = tlsTry(gw.port(), o, kGet);
-        CHECK_MESSAGE(again.reused, std::string(r.name) << ": " << again.error);
-        CHECK(ok200(again));
-        sessions.push_back(first.session);
-    }
+    std::vector<Session> sessions = resumedSessions(gw.port(), pki);
     std::this_thread::sleep_for(2200ms);  // the time that passes is what is tested
     for (std::size_t i = 0; i < sessions.size(); ++i) {
         const Resumption& r = kResumptions[i];
@@ -702,6 +695,9 @@ TEST_CASE("tls hardening: a session ticket stops resuming two ticket key rotatio
     }
 }
 
+// A session belongs to the certificate (SNI context) it was made under: offered with another
+// server name it is not resumed (RFC 6066: a full handshake instead), so the client gets and
+// verifies the certificate for the name it asked for.
 TEST_CASE("tls hardening: a session made under one SNI certificate is not resumed under another")
 {
     TestCertificates pki;

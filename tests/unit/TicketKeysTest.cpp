@@ -132,3 +132,24 @@ TEST_CASE("TicketKeys: after a quiet spell older than two rotations no old key i
     Crypto c3;
     CHECK(open(keys, stranger, c3, t0 + 1h) == 0);
 }
+
+TEST_CASE("TicketKeys: a key stops opening tickets two rotations after it was made, however young the newer key is")
+{
+    // The second key is made late (the first handshake after a quiet spell, at 15 s): the first
+    // key is still the older one then, and still goes at 20 s, not when the second is replaced.
+    TicketKeys keys(10s);
+    const TicketKeys::Clock::time_point t0 = TicketKeys::Clock::now();
+    Ticket first;
+    Crypto c1;
+    REQUIRE(seal(keys, first, c1, t0) == 1);
+    Ticket second;
+    Crypto c2;
+    REQUIRE(seal(keys, second, c2, t0 + 15s) == 1);
+    CHECK(second.name != first.name);
+    Crypto c3;
+    CHECK(open(keys, first, c3, t0 + 19s) == 2);
+    Crypto c4;
+    CHECK(open(keys, first, c4, t0 + 20s) == 0);
+    Crypto c5;
+    CHECK(open(keys, second, c5, t0 + 20s) == 1);
+}

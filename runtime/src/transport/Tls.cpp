@@ -242,8 +242,8 @@ bool clientHelloServerName(SSL* ssl, std::string& name)
     return false;
 }
 
-// How often a listener's session ticket key is replaced by default: a ticket resumes for one to
-// two hours, within the two hours OpenSSL gives a session.
+// How often a listener's session ticket key is replaced by default (and at most, by the schema):
+// a ticket opens for one to two hours, within the two hours OpenSSL gives a session.
 constexpr int kTicketRotationSeconds = 3600;
 
 bool nameMatches(const std::string& pattern, const std::string& name)

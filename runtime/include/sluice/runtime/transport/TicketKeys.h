@@ -3,31 +3,37 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
+#include <array>
 #include <chrono>
+#include <cstddef>
 #include <mutex>
-#include <vector>
 
 namespace sluice::runtime::transport {
 
 // The session ticket keys of one TLS listener context, in place of OpenSSL's single key that
 // lives as long as the context (until a reload). Tickets are sealed under the newest key, which
 // is replaced every `rotation`; a ticket opens while the key that sealed it is younger than two
-// rotations, so it resumes for at least one rotation and at most two, and a key that leaks
-// exposes the sessions of two rotations at most (forward secrecy for resumed sessions). A ticket
-// opened under the older key is resumed and replaced by one under the newest. Thread-safe: the
-// workers' handshakes share it.
+// rotations, so a key that leaks opens the tickets (and, in TLS 1.2, the session secrets they
+// carry) of two rotations at most. A ticket opened under the older key is resumed and replaced
+// by one under the newest. Keys are random, held in memory only, and wiped when dropped; a key
+// past its time is dropped at the next handshake that issues or offers a ticket. Thread-safe:
+// the workers' handshakes share it.
 class TicketKeys {
 public:
     using Clock = std::chrono::steady_clock;
 
     explicit TicketKeys(std::chrono::seconds rotation);
+    ~TicketKeys();
+    TicketKeys(const TicketKeys&) = delete;
+    TicketKeys& operator=(const TicketKeys&) = delete;
 
-    // Makes `ctx` seal and open its tickets with the keys of `keys` (which must outlive it).
+    // Makes `ctx` seal and open its tickets with `keys` (which must outlive it). Throws
+    // std::runtime_error when OpenSSL cannot attach them.
     static void install(SSL_CTX* ctx, TicketKeys* keys);
 
     // OpenSSL's ticket key callback (SSL_CTX_set_tlsext_ticket_key_evp_cb), for `now`: 1 when
     // sealed or opened under the newest key, 2 when opened under the older one (renew), 0 when
-    // no key has that name any more (a full handshake), -1 on an OpenSSL failure.
+    // no key opens it (a full handshake), -1 when sealing fails.
     int onTicket(unsigned char name[16], unsigned char iv[EVP_MAX_IV_LENGTH], EVP_CIPHER_CTX* cipher,
                  EVP_MAC_CTX* mac, int seal, Clock::time_point now);
 
@@ -38,13 +44,15 @@ private:
         unsigned char hmac[32];
         Clock::time_point made;
     };
-    // Drops keys two rotations old and makes a new one when the newest is one rotation old.
-    // Called with _mutex held.
+    // Under _mutex: drops (and wipes) keys two rotations old and makes a new newest key when the
+    // newest is one rotation old. False when no random key could be made.
     bool refresh(Clock::time_point now);
+    void drop(std::size_t index);
 
     const Clock::duration _rotation;
     std::mutex _mutex;
-    std::vector<Key> _keys;  // newest last
+    std::array<Key, 2> _keys{};  // the first _count, oldest first
+    std::size_t _count = 0;
 };
 
 }  // namespace sluice::runtime::transport
