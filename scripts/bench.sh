@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sluice vs nginx, side by side in one run (the method: shared/PERFORMANCE.md).
 #
-#   scripts/bench.sh            full run: 6 scenarios x {1,2} workers x {c50,c200}, 5 A/B pairs of 8 s
+#   scripts/bench.sh            full run: 7 scenarios x {1,2} workers x {c50,c200}, 5 A/B pairs of 8 s
 #   QUICK=1 scripts/bench.sh    smoke run: plain GET, 1 worker, c50, 1 pair of 2 s (about a minute)
 #
 # A backend (nginx, 1 worker, fixed small JSON body), the reference proxy (nginx-light, same number

@@ -116,6 +116,11 @@ def med(values):
     return statistics.median(values) if values else float("nan")
 
 
+def won(row, figure):
+    """'(k/n)': the pairs of a summary row in which Sluice did better on one figure."""
+    return "(%d/%d)" % (row[figure + "_pairs_sluice_better"], row["pairs"])
+
+
 def fmt(v, digits=2):
     return "n/a" if v != v else ("%.*f" % (digits, v))
 
@@ -173,6 +178,11 @@ def final(runs_path, rss_path, out_csv, summary_csv):
                                                   for p in complete])
         row["rps_ratio_sluice_over_nginx"] = med([ratio(p["sluice"]["rps"], p["nginx"]["rps"]) for p in complete])
         row["p99_ratio_nginx_over_sluice"] = med([ratio(p["nginx"]["p99_ms"], p["sluice"]["p99_ms"]) for p in complete])
+        # How many pairs Sluice came out ahead in (a tie counts for neither): a median of 0.97 from
+        # 2 of 5 pairs is a tie, from 0 of 5 a loss.
+        row["cpu_pairs_sluice_better"] = sum(1 for p in complete if p["sluice"]["cpu_us_req"] < p["nginx"]["cpu_us_req"])
+        row["rps_pairs_sluice_better"] = sum(1 for p in complete if p["sluice"]["rps"] > p["nginx"]["rps"])
+        row["p99_pairs_sluice_better"] = sum(1 for p in complete if p["sluice"]["p99_ms"] < p["nginx"]["p99_ms"])
         rows.append(row)
 
     if rows:
@@ -184,15 +194,16 @@ def final(runs_path, rss_path, out_csv, summary_csv):
                 w.writerow({k: (("%.3f" % v) if isinstance(v, float) else ("" if v is None else v))
                             for k, v in row.items()})
 
-    print("\n== Medians per scenario (median of %s pairs; ratios are medians of per-pair ratios)" %
-          ("/".join(sorted({str(r["pairs"]) for r in rows})) or "0"))
+    print("\n== Medians per scenario (median of %s pairs; ratios are medians of per-pair ratios; in brackets the"
+          " pairs Sluice did better in)" % ("/".join(sorted({str(r["pairs"]) for r in rows})) or "0"))
     for row in rows:
-        print("  %-8s w%d c%-3d  CPU us/req nginx %6.2f sluice %6.2f  nginx/sluice %5.2f | req/s nginx %8.0f "
-              "sluice %8.0f  sluice/nginx %5.2f | p50 %6.2f/%6.2f ms  p99 %6.2f/%6.2f ms  nginx/sluice %5.2f"
+        print("  %-8s w%d c%-3d  CPU us/req nginx %6.2f sluice %6.2f  nginx/sluice %5.2f %-7s| req/s nginx %8.0f "
+              "sluice %8.0f  sluice/nginx %5.2f %-7s| p50 %6.2f/%6.2f ms  p99 %6.2f/%6.2f ms  nginx/sluice %5.2f %s"
               % (row["scenario"], row["workers"], row["conns"], row["nginx_cpu_us_per_req"],
-                 row["sluice_cpu_us_per_req"], row["cpu_ratio_nginx_over_sluice"], row["nginx_req_per_s"],
-                 row["sluice_req_per_s"], row["rps_ratio_sluice_over_nginx"], row["nginx_p50_ms"],
-                 row["sluice_p50_ms"], row["nginx_p99_ms"], row["sluice_p99_ms"], row["p99_ratio_nginx_over_sluice"]))
+                 row["sluice_cpu_us_per_req"], row["cpu_ratio_nginx_over_sluice"], won(row, "cpu"),
+                 row["nginx_req_per_s"], row["sluice_req_per_s"], row["rps_ratio_sluice_over_nginx"], won(row, "rps"),
+                 row["nginx_p50_ms"], row["sluice_p50_ms"], row["nginx_p99_ms"], row["sluice_p99_ms"],
+                 row["p99_ratio_nginx_over_sluice"], won(row, "p99")))
 
     print("\n== Where the machine's CPU went (medians; behind nginx / behind Sluice): the backend's CPU per request,"
           " the whole machine's busy CPU per request (proxy + backend + wrk + the rest), its idle share, and the"
@@ -243,15 +254,18 @@ def final(runs_path, rss_path, out_csv, summary_csv):
             n = row[p + "_non2xx"] + row[p + "_socket_errors"] + row[p + "_crashes"]
             return "0" if n == 0 else "%d non-2xx, %d socket, %d crash" % (
                 row[p + "_non2xx"], row[p + "_socket_errors"], row[p + "_crashes"])
-        print("| %s | %d | %d | %s | %s | **%s** | %s | %s | **%s** | %s / %s | %s / %s | **%s** | %s / %s | %s / %s |"
+        print("| %s | %d | %d | %s | %s | **%s** %s | %s | %s | **%s** %s | %s / %s | %s / %s | **%s** %s | %s / %s |"
+              " %s / %s |"
               % (row["scenario"], row["workers"], row["conns"], fmt(row["nginx_cpu_us_per_req"], 1),
-                 fmt(row["sluice_cpu_us_per_req"], 1), fmt(row["cpu_ratio_nginx_over_sluice"]),
+                 fmt(row["sluice_cpu_us_per_req"], 1), fmt(row["cpu_ratio_nginx_over_sluice"]), won(row, "cpu"),
                  fmt(row["nginx_req_per_s"], 0), fmt(row["sluice_req_per_s"], 0),
-                 fmt(row["rps_ratio_sluice_over_nginx"]), fmt(row["nginx_p50_ms"]), fmt(row["sluice_p50_ms"]),
-                 fmt(row["nginx_p99_ms"]), fmt(row["sluice_p99_ms"]), fmt(row["p99_ratio_nginx_over_sluice"]),
+                 fmt(row["rps_ratio_sluice_over_nginx"]), won(row, "rps"), fmt(row["nginx_p50_ms"]),
+                 fmt(row["sluice_p50_ms"]), fmt(row["nginx_p99_ms"]), fmt(row["sluice_p99_ms"]),
+                 fmt(row["p99_ratio_nginx_over_sluice"]), won(row, "p99"),
                  mib(row["nginx_peak_rss_kb"]),
                  mib(row["sluice_peak_rss_kb"]), errs("nginx"), errs("sluice")))
-    print("\nMedians over the pairs of one run; *(paired)* = median of the per-pair ratios. CPU µs/req = the proxy's"
+    print("\nMedians over the pairs of one run; *(paired)* = median of the per-pair ratios, followed by the number"
+          " of pairs in which Sluice did better (3/5: in 3 of 5 pairs). CPU µs/req = the proxy's"
           " utime+stime (all processes/threads) per completed request. Every paired ratio is > 1 where Sluice does"
           " better. Peak RSS = VmHWM (nginx: master + workers).")
     # Exit status: only Sluice's errors count; the reference's are reported above.
