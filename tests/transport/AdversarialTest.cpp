@@ -271,6 +271,21 @@ TEST_CASE("adversarial: other proxy information fields from an untrusted client 
                                              "X-Forwarded-Method: evil-DELETE",
                                              "X-Original-URI: /evil",
                                              "X-Forwarded-Protocol: https",
+                                             // Fields that name the path to serve (gunicorn's
+                                             // SCRIPT_NAME and PATH_INFO, Kong's, Envoy's, ...).
+                                             "SCRIPT_NAME: /evil",
+                                             "Script-Name: /evil",
+                                             "X-Script-Name: /evil",
+                                             "PATH_INFO: /evil",
+                                             "Path-Info: /evil",
+                                             "Request-Uri: /evil",
+                                             "X-Request-Uri: /evil",
+                                             "X-Forwarded-Path: /evil",
+                                             "X-Forwarded-Url: /evil",
+                                             "X-Forwarded-Base: /evil",
+                                             "X-Forwarded-PathBase: /evil",
+                                             "X-Original-Path: /evil",
+                                             "X-Envoy-Original-Path: /evil",
                                              // Client certificate families (RFC 9440, ingress-nginx,
                                              // X-SSL-*, Google, Traefik, AWS ALB).
                                              "Client-Cert: :ZXZpbA==:",
@@ -313,12 +328,14 @@ TEST_CASE("adversarial: other proxy information fields from an untrusted client 
     SluicedProcess trusting(
         oneApi("/svc", endpointList({trustedBackend.url()}), "", R"({"trusted_proxies": ["127.0.0.1/32"]})"));
     RawClient proxy(trusting.port());
-    auto t = proxy.exchange(getRequest("/svc/v1/fwd", {"X-Real-IP: 10.0.0.9", "X-Forwarded-Ssl: on"}));
+    auto t = proxy.exchange(
+        getRequest("/svc/v1/fwd", {"X-Real-IP: 10.0.0.9", "X-Forwarded-Ssl: on", "Script-Name: /mounted"}));
     REQUIRE_MESSAGE(t, proxy.error());
     CHECK(t->status == 200);
     REQUIRE(trustedBackend.waitForRequests(1, 2s));
     CHECK(trustedBackend.request(0).header("X-Real-IP") == "10.0.0.9");
     CHECK(trustedBackend.request(0).header("X-Forwarded-Ssl") == "on");
+    CHECK(trustedBackend.request(0).header("Script-Name") == "/mounted");
 }
 
 TEST_CASE("adversarial: fields named in Connection cannot strip the framing or the Host the gateway sends")

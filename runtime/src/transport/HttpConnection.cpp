@@ -134,31 +134,39 @@ bool transportOwned(std::string_view name)
 // they build (X-Forwarded-Port, X-Forwarded-Prefix), the client's address (X-Real-IP,
 // True-Client-IP, Proxy-Client-IP, ...), the client certificate a TLS-terminating proxy verified
 // (Envoy's X-Forwarded-Client-Cert, X-Client-Verify, and the families of clientCertificateField)
-// or even the path and method to serve (X-Original-URL, X-Rewrite-URL, X-Forwarded-Method). Sent
-// by a client they are lies, so they are passed on only from a trusted proxy, as Forwarded is.
+// or even the path and method to serve (X-Original-URL, X-Rewrite-URL, X-Forwarded-Method,
+// X-Envoy-Original-Path, Kong's X-Forwarded-Path; gunicorn mounts the application at a
+// SCRIPT_NAME field and serves what follows it, so a client's `SCRIPT_NAME: /public/x` in front
+// of `/public/x/admin/y` would be served /admin/y). Sent by a client they are lies, so they are
+// passed on only from a trusted proxy, as Forwarded is.
 bool proxyInformationField(std::string_view name) noexcept
 {
     switch (name.size()) {
         case 9:
-            return fieldNameEquals(name, "x-real-ip") || fieldNameEquals(name, "client-ip");
+            return fieldNameEquals(name, "x-real-ip") || fieldNameEquals(name, "client-ip") ||
+                   fieldNameEquals(name, "path-info");
         case 11:
             return fieldNameEquals(name, "x-client-ip") || fieldNameEquals(name, "x-forwarded") ||
-                   fieldNameEquals(name, "x-client-dn");
+                   fieldNameEquals(name, "x-client-dn") || fieldNameEquals(name, "script-name") ||
+                   fieldNameEquals(name, "request-uri");
         case 12:
             return fieldNameEquals(name, "x-url-scheme");
         case 13:
-            return fieldNameEquals(name, "x-rewrite-url") || fieldNameEquals(name, "forwarded-for");
+            return fieldNameEquals(name, "x-rewrite-url") || fieldNameEquals(name, "forwarded-for") ||
+                   fieldNameEquals(name, "x-script-name") || fieldNameEquals(name, "x-request-uri");
         case 14:
             return fieldNameEquals(name, "x-forwarded-by") || fieldNameEquals(name, "true-client-ip") ||
                    fieldNameEquals(name, "x-original-url") || fieldNameEquals(name, "x-original-uri");
         case 15:
             return fieldNameEquals(name, "x-forwarded-ssl") || fieldNameEquals(name, "x-forwarded-uri") ||
                    fieldNameEquals(name, "front-end-https") || fieldNameEquals(name, "proxy-client-ip") ||
-                   fieldNameEquals(name, "x-client-verify");
+                   fieldNameEquals(name, "x-client-verify") || fieldNameEquals(name, "x-forwarded-url") ||
+                   fieldNameEquals(name, "x-original-path");
         case 16:
             return fieldNameEquals(name, "x-forwarded-port") || fieldNameEquals(name, "cf-connecting-ip") ||
                    fieldNameEquals(name, "fastly-client-ip") || fieldNameEquals(name, "x-originating-ip") ||
-                   fieldNameEquals(name, "x-arr-clientcert");
+                   fieldNameEquals(name, "x-arr-clientcert") || fieldNameEquals(name, "x-forwarded-path") ||
+                   fieldNameEquals(name, "x-forwarded-base");
         case 17:
             return fieldNameEquals(name, "x-original-method");
         case 18:
@@ -168,7 +176,9 @@ bool proxyInformationField(std::string_view name) noexcept
         case 19:
             return fieldNameEquals(name, "x-cluster-client-ip");
         case 20:
-            return fieldNameEquals(name, "x-forwarded-protocol");
+            return fieldNameEquals(name, "x-forwarded-protocol") || fieldNameEquals(name, "x-forwarded-pathbase");
+        case 21:
+            return fieldNameEquals(name, "x-envoy-original-path");
         case 23:
             return fieldNameEquals(name, "x-forwarded-client-cert");
         default:
