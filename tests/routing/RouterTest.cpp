@@ -94,10 +94,14 @@ TEST_CASE("router: versioned and default-version APIs")
     CHECK(m.resource == &apis[1].resources[0]);
     CHECK(m.resourcePath == "/orders");
 
+    CHECK(m.canonicalPath.empty());  // the path routed is the path handlers see
+
     m = router.route("GET", "/shop/orders");
     CHECK(m.status == RouteStatus::Matched);
     CHECK(m.resource == &apis[1].resources[0]);
     CHECK(m.resourcePath == "/orders");
+    // Handlers see one path for both forms: the version is put back.
+    CHECK(m.canonicalPath == "/shop/2.0/orders");
 
     // both forms could match: the versioned one wins ("/2.0/orders" would go to "/*")
     m = router.route("GET", "/shop/2.0/orders");
@@ -107,6 +111,7 @@ TEST_CASE("router: versioned and default-version APIs")
     m = router.route("GET", "/shop/3.0/orders");
     CHECK(templateOf(m) == "/*");
     CHECK(m.resourcePath == "/3.0/orders");
+    CHECK(m.canonicalPath == "/shop/2.0/3.0/orders");
 }
 
 TEST_CASE("router: the resource path")
@@ -123,6 +128,12 @@ TEST_CASE("router: the resource path")
     CHECK(router.route("GET", "/pets/v1/a/b/").resourcePath == "/a/b/");
     CHECK(router.route("GET", "/pets/v1/a;x=1/%C3%A9").resourcePath == "/a;x=1/%C3%A9");
     CHECK(router.route("GET", "/pets/a").resourcePath == "/a");
+
+    // The default-version form's path as handlers see it, with the version.
+    CHECK(router.route("GET", "/pets").canonicalPath == "/pets/v1");
+    CHECK(router.route("GET", "/pets/").canonicalPath == "/pets/v1/");
+    CHECK(router.route("GET", "/pets/a;x=1/b/").canonicalPath == "/pets/v1/a;x=1/b/");
+    CHECK(router.route("GET", "/pets/v1/a").canonicalPath.empty());
 
     // Only where nothing, not even a slash, followed the prefix does the backend get the
     // endpoint's path alone.
@@ -238,13 +249,17 @@ TEST_CASE("router: the root context")
     CHECK(apiOf(m) == "root");
     CHECK(m.resourcePath == "/x");
 
+    CHECK(m.canonicalPath.empty());
+
     m = router.route("GET", "/anything/else");
     CHECK(apiOf(m) == "root");
     CHECK(m.resourcePath == "/anything/else");
+    CHECK(m.canonicalPath == "/v1/anything/else");
 
     m = router.route("GET", "/");
     CHECK(apiOf(m) == "root");
     CHECK(m.resourcePath == "/");
+    CHECK(m.canonicalPath == "/v1/");
 
     CHECK(apiOf(router.route("GET", "/pets/v1/x")) == "pets");
     // not under "pets" (not default_version): falls to the root API
@@ -576,6 +591,14 @@ TEST_CASE("router: a '..' never carries a request across an API prefix")
     CHECK(apiOf(sameApi) == "admin");
     CHECK(sameApi.resourcePath == "/x");
     CHECK(routeRaw("/admin/..").status == RouteStatus::Escaped);
+    // ... and back: every step stays in the API ("/admin" is its default-version form).
+    RouteMatch back = routeRaw("/admin/v1/../v1/users");
+    CHECK(back.status == RouteStatus::Matched);
+    CHECK(apiOf(back) == "admin");
+    CHECK(back.resourcePath == "/users");
+    CHECK(back.canonicalPath.empty());
+    CHECK(apiOf(routeRaw("/api/v1/x/../../v1/y")) == "public");
+    // Not when a step left the API: "/api/v1/../../api/v1/x" stood at "/" (the root API).
     // Inside the root API a '..' may move freely, as long as it never removes a prefix segment.
     RouteMatch inRoot = routeRaw("/other/a/../b");
     CHECK(inRoot.status == RouteStatus::Matched);

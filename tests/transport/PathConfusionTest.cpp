@@ -339,6 +339,34 @@ TEST_CASE("path confusion: a path parameter never captures a separator or a dot 
     CHECK(parent.body == "backend GET /base/");
 }
 
+TEST_CASE("path confusion: policies see a default-version request's path with its version, one path for both forms")
+{
+    // A policy that decides on the path ("/svc/v1/items/...") must not be passed by the same
+    // request written without its version ("/svc/items/...", or "/svc/v1/../items/..."): the
+    // backend gets one path for all of them, and so do handlers.
+    ScriptedBackend backend(echo());
+    GatewaySpec spec;
+    spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.url("/base")}), R"("default_version": true)",
+                                          resources()));
+    SluicedProcess gw(spec);
+    for (const char* path : {"/svc/v1/items/7", "/svc/items/7", "/svc/v1/../items/7", "/svc/v1/../v1/items/7",
+                             "/svc//items/x/../7"}) {
+        CAPTURE(path);
+        HttpResponse r = send(gw.port(), getRequest(path));
+        CHECK(r.status == 200);
+        CHECK(r.body == "backend GET /base/items/7");
+        const ReceivedRequest up = backend.requests().back();
+        CHECK(up.header("X-Seen-Path") == "/svc/v1/items/7");
+        CHECK(up.header("X-Seen-Id") == "7");
+    }
+    // The guard holds for each form; a step above the API is still refused.
+    for (const char* path : {"/svc/v1/admin", "/svc/admin", "/svc/v1/../admin", "/svc/v1/../v1/admin"}) {
+        CAPTURE(path);
+        CHECK(send(gw.port(), getRequest(path)).status == 403);
+    }
+    expectRefused(gw.port(), getRequest("/svc/v1/../../svc/v1/items/7"));
+}
+
 // ---- query, fragment, case ------------------------------------------------------------------------
 
 TEST_CASE("path confusion: a query with slashes and dots stays a query, a fragment is refused")

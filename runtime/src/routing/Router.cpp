@@ -519,9 +519,11 @@ RouteMatch Router::route(std::string_view method, std::string_view normalizedPat
     // A ".." that removed the last segment of an API prefix climbed out of that API:
     // "/a/admin/v1/../../x" was written under "/a/admin/v1" even if "/a" would take "/a/x". It
     // may only land in the same API ("/a/v1/.." is the default-version form "/a/").
+    bool leftApi = false;  // some ".." left a path outside the resolved API
     for (const std::string& before : info.beforePops) {
         if (before.empty()) {
-            continue;  // longer than any path a request may resolve to: no API's prefix
+            leftApi = true;  // longer than any path a request may resolve to: not known
+            continue;
         }
         std::string_view rest;
         const Impl::Prefix* left = _impl->findPrefix(before, rest);
@@ -529,13 +531,21 @@ RouteMatch Router::route(std::string_view method, std::string_view normalizedPat
             match.status = RouteStatus::Escaped;
             return match;
         }
+        if (!leftApi && prefix != nullptr) {
+            const std::size_t cut = before.rfind('/');
+            const std::string_view after = cut == 0 ? std::string_view("/") : std::string_view(before).substr(0, cut);
+            const Impl::Prefix* landed = _impl->findPrefix(after, rest);
+            leftApi = landed == nullptr || landed->apiIndex != prefix->apiIndex;
+        }
     }
     if (prefix == nullptr) {
         return match;
     }
-    if (prefix->segments.size() > info.keptSegments) {
-        // A ".." reached into (or above) the API prefix: "/a/v1/../../b/v1/x" resolves to "/b/v1/x",
-        // but it was written under "/a/v1". Neither API may take it.
+    if (prefix->segments.size() > info.keptSegments && leftApi) {
+        // A ".." reached into (or above) the API prefix and out of the API: "/a/v1/../../b/v1/x"
+        // resolves to "/b/v1/x", but it was written under "/a/v1"; neither API may take it. One
+        // whose every step stays in the API may come back into its prefix: "/a/v1/../v1/x" when
+        // "/a" is the default-version form of the same API.
         match.status = RouteStatus::Escaped;
         return match;
     }
@@ -547,6 +557,16 @@ RouteMatch Router::route(std::string_view method, std::string_view normalizedPat
     match.api = api.runtime;
     match.resourcePath = remainder.empty() ? std::string("/") : std::string(remainder);
     match.nothingAfterPrefix = remainder.empty();
+    if (!prefix->versioned) {
+        // The default-version form names the same resources as the versioned one: handlers see
+        // one path for both ("/shop/items" is "/shop/v1/items"), as the backend gets one.
+        std::string_view context = normalizedPath.substr(0, normalizedPath.size() - remainder.size());
+        match.canonicalPath.reserve(normalizedPath.size() + api.runtime->config.version.size() + 1);
+        match.canonicalPath.append(context);
+        match.canonicalPath.push_back('/');
+        match.canonicalPath.append(api.runtime->config.version);
+        match.canonicalPath.append(remainder);
+    }
 
     // One trailing slash does not count: "/pets/" is matched as "/pets", "/" as no segment.
     std::string_view path = remainder;

@@ -1043,7 +1043,7 @@ void HttpConnection::routeAndRun()
     // the client named in Connection) never enter it, so nothing a handler adds is stripped.
     Exchange& ex = this->ex();
     ex.method.assign(head().method);
-    ex.path = std::move(*path);
+    ex.path = match.canonicalPath.empty() ? std::move(*path) : std::move(match.canonicalPath);
     ex.query.assign(head().query);
     const MethodOverride overrides = methodOverride();
     bool overridden = false;

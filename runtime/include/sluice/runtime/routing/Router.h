@@ -75,6 +75,10 @@ struct RouteMatch {
     // for it, and the backend gets the endpoint's path as its URL was written ("/base" or
     // "/base/").
     bool nothingAfterPrefix = false;
+    // Set when the API was reached by its default-version form: the path with the version put
+    // back after the context ("/shop/items" -> "/shop/v1/items", "/shop" -> "/shop/v1"), the one
+    // path handlers see for both forms. Empty otherwise (the normalised path is that path).
+    std::string canonicalPath;
     // For 405: the Allow header, sorted and ", "-joined, e.g. "GET, HEAD, POST".
     std::string allowedMethods;
 };
@@ -91,11 +95,12 @@ public:
 
     // `normalizedPath` is the output of normalizePath(). `method` is case-sensitive ("GET").
     // `info` is the NormalizeInfo of that normalisation. The answer is Escaped when a ".." segment
-    // removed a segment of the prefix (a context, plus the version unless it is the
-    // default-version form) of the API the resolved path goes to, or of another API the path was
-    // written under. So "/api/v1/../../admin" reaches neither "/api" nor "/admin",
-    // "/api/admin/v1/../../x" does not reach an enclosing "/api", while "/api/v1/a/../b" is
-    // "/api/v1/b" and "/api/v1/../v2" is "/api/v2" of the default-version API "/api". The
+    // removed the whole prefix (a context, plus the version unless it is the default-version
+    // form) of an API other than the one the resolved path goes to, or when a ".." removed a
+    // segment of the resolved API's prefix and some ".." left a path outside that API. So
+    // "/api/v1/../../admin" reaches neither "/api" nor "/admin", "/api/admin/v1/../../x" does not
+    // reach an enclosing "/api", while "/api/v1/a/../b" is "/api/v1/b", and, when "/api" has a
+    // default version, "/api/v1/../v1/b" is "/api/v1/b" and "/api/v1/../v2" is "/api/v2" of it. The
     // two-argument form is for paths known to contain no ".." segment (configuration-time
     // lookups and tests).
     //
