@@ -191,6 +191,39 @@ TEST_CASE("timeouts: 408 when the head or the body stalls, an idle keep-alive co
     CHECK(extra.empty());
 }
 
+TEST_CASE("timeouts: body_timeout_ms limits how long a request body stalls, not how long it takes")
+{
+    // An upload that keeps coming, a piece every 100 ms for over three times body_timeout_ms,
+    // with a Content-Length or chunked, is proxied whole.
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"body_timeout_ms": 300})"));
+    constexpr int kPieces = 10;
+    const std::string piece(100, 'p');
+    for (bool chunked : {false, true}) {
+        CAPTURE(chunked);
+        RawClient client(gw.port());
+        const auto start = Clock::now();
+        REQUIRE(client.send(chunked ? std::string("POST /svc/v1/up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+                                    : "POST /svc/v1/up HTTP/1.1\r\nHost: a\r\nContent-Length: " +
+                                          std::to_string(kPieces * piece.size()) + "\r\n\r\n"));
+        for (int i = 0; i < kPieces; ++i) {
+            std::this_thread::sleep_for(100ms);
+            REQUIRE(client.send(chunked ? "64\r\n" + piece + "\r\n" : piece));
+        }
+        if (chunked) {
+            REQUIRE(client.send("0\r\n\r\n"));
+        }
+        auto r = client.read(3s);
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        CHECK(millisSince(start) >= 900);  // the body took three body timeouts to come
+        REQUIRE(backend.waitForRequests(chunked ? 2 : 1, 2s));
+        const ReceivedRequest up = backend.requests().back();
+        CHECK(up.bodyLength == kPieces * piece.size());
+        CHECK(up.chunked == chunked);
+    }
+}
+
 TEST_CASE("timeouts: a 408 after an earlier exchange carries none of that exchange's headers")
 {
     ScriptedBackend backend([](const ReceivedRequest&) {

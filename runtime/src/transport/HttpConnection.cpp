@@ -848,7 +848,7 @@ void HttpConnection::readLoop()
                 }
                 setDeadline(_snapshot->config.http.bodyTimeoutMs);
                 break;
-            case State::Proxy:
+            case State::Proxy: {
                 if (_bodyEnded || _clientReadPaused || _upstream == nullptr) {
                     return;
                 }
@@ -864,11 +864,17 @@ void HttpConnection::readLoop()
                 }
                 // Chunked: gather what is readable now (bounded) and forward it in one send,
                 // rather than one send per small read.
+                bool gathered = false;
                 while (_readable && !_peerClosed && _in.size() < kGatherBytes && fillInput()) {
+                    gathered = true;
                 }
                 pumpRequestBody();
                 if (_closed || _bodyEnded || _clientReadPaused || _state != State::Proxy) {
                     continue;
+                }
+                if (gathered) {
+                    // body_timeout_ms is the longest the body may stall, not how long it may take.
+                    setDeadline(_snapshot->config.http.bodyTimeoutMs);
                 }
                 if (_peerClosed) {
                     closeNow();  // the client gave up in the middle of its body
@@ -882,6 +888,7 @@ void HttpConnection::readLoop()
                 }
                 setDeadline(_snapshot->config.http.bodyTimeoutMs);
                 break;
+            }
             case State::Lingering:
                 drainLinger(false);
                 return;
