@@ -558,11 +558,16 @@ TEST_CASE("connectionHasToken and isHopByHop")
     CHECK_FALSE(connectionHasToken(headers, ""));
     CHECK_FALSE(connectionHasToken({}, "close"));
 
-    for (std::string_view name : {"Connection", "keep-alive", "Proxy-Connection", "te", "Trailer",
-                                  "TRANSFER-ENCODING", "upgrade", "Proxy-Authenticate", "proxy-authorization"}) {
+    for (std::string_view name : {"Connection", "keep-alive", "Proxy-Connection", "te", "Trailer", "TRANSFER-ENCODING",
+                                  "upgrade", "Proxy-Authenticate", "proxy-authorization", "HTTP2-Settings"}) {
         CHECK(isHopByHop(name, {}));
     }
     CHECK(isHopByHop("X-SECRET", headers));
+    // A field named in Connection goes in the spelling CGI-style servers read as the same field.
+    CHECK(isHopByHop("x_secret", headers));
+    CHECK(isHopByHop("X-Secret", {{"Connection", "X_SECRET"}}));
+    CHECK_FALSE(isHopByHop("X_Secret_", headers));
+    CHECK_FALSE(isHopByHop("XSecret", headers));
     CHECK_FALSE(isHopByHop("X-Secret", {}));
     CHECK_FALSE(isHopByHop("Host", headers));
     CHECK_FALSE(isHopByHop("Content-Length", headers));
@@ -605,6 +610,8 @@ TEST_CASE("HopByHopFilter answers like isHopByHop: eight Connection tokens kept 
     HopByHopFilter filter(headers);
     CHECK(filter("x-t12"));
     CHECK(filter("X-T9"));
+    CHECK(filter("X_T10"));  // the looked-up ones in their '_' spelling too
+    CHECK(filter("x_secret"));
     CHECK_FALSE(filter("X-T13"));
 }
 

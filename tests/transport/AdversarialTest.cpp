@@ -286,6 +286,25 @@ TEST_CASE("adversarial: other proxy information fields from an untrusted client 
                                              "X-Forwarded-PathBase: /evil",
                                              "X-Original-Path: /evil",
                                              "X-Envoy-Original-Path: /evil",
+                                             // The user an authenticating proxy let in
+                                             // (oauth2-proxy, Grafana's auth proxy, ...).
+                                             "Remote-User: evil-admin",
+                                             "X-Remote-User: evil-admin",
+                                             "X-Forwarded-User: evil-admin",
+                                             "X-Forwarded-Email: evil@example.com",
+                                             "X-Forwarded-Groups: evil-admins",
+                                             "X-Forwarded-Preferred-Username: evil-admin",
+                                             "X-Auth-Request-User: evil-admin",
+                                             "X-Auth-Request-Email: evil@example.com",
+                                             "X-Auth-Request-Groups: evil-admins",
+                                             "X-Auth-Request-Preferred-Username: evil-admin",
+                                             "X_Auth_Request_Preferred_Username: evil-admin",
+                                             "X-WEBAUTH-USER: evil-admin",
+                                             "X-Host: evil.example",
+                                             "X-Original-Host: evil.example",
+                                             "X-ProxyUser-Ip: 6.6.6.20",
+                                             "X-Envoy-External-Address: 6.6.6.21",
+                                             "Proxy: http://evil.example:3128",  // httpoxy
                                              // Client certificate families (RFC 9440, ingress-nginx,
                                              // X-SSL-*, Google, Traefik, AWS ALB).
                                              "Client-Cert: :ZXZpbA==:",
@@ -328,14 +347,15 @@ TEST_CASE("adversarial: other proxy information fields from an untrusted client 
     SluicedProcess trusting(
         oneApi("/svc", endpointList({trustedBackend.url()}), "", R"({"trusted_proxies": ["127.0.0.1/32"]})"));
     RawClient proxy(trusting.port());
-    auto t = proxy.exchange(
-        getRequest("/svc/v1/fwd", {"X-Real-IP: 10.0.0.9", "X-Forwarded-Ssl: on", "Script-Name: /mounted"}));
+    auto t = proxy.exchange(getRequest("/svc/v1/fwd", {"X-Real-IP: 10.0.0.9", "X-Forwarded-Ssl: on",
+                                                       "Script-Name: /mounted", "Proxy: http://10.0.0.1:3128"}));
     REQUIRE_MESSAGE(t, proxy.error());
     CHECK(t->status == 200);
     REQUIRE(trustedBackend.waitForRequests(1, 2s));
     CHECK(trustedBackend.request(0).header("X-Real-IP") == "10.0.0.9");
     CHECK(trustedBackend.request(0).header("X-Forwarded-Ssl") == "on");
     CHECK(trustedBackend.request(0).header("Script-Name") == "/mounted");
+    CHECK_FALSE(trustedBackend.request(0).header("Proxy"));  // from nobody
 }
 
 TEST_CASE("adversarial: fields named in Connection cannot strip the framing or the Host the gateway sends")
@@ -366,6 +386,25 @@ TEST_CASE("adversarial: fields named in Connection cannot strip the framing or t
         CHECK(up.headerCount("Content-Length") + up.headerCount("Transfer-Encoding") <= 1);
         CHECK_FALSE(up.header("Connection").value_or("").find("ength") != std::string::npos);
     }
+}
+
+TEST_CASE("adversarial: a field named in Connection is dropped in its '_' spelling too, HTTP2-Settings always")
+{
+    // CGI-style servers read X_Secret as X-Secret (HTTP_X_SECRET): naming one names both.
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/svc/v1/x", {"Connection: X-Secret, X_Other", "X_Secret: s1", "X-Other: s2",
+                                                      "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA", "X-Kept: k"}));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    REQUIRE(backend.waitForRequests(1, 2s));
+    const ReceivedRequest up = backend.request(0);
+    INFO("upstream head:\n" << up.head);
+    CHECK_FALSE(up.header("X_Secret"));
+    CHECK_FALSE(up.header("X-Other"));
+    CHECK_FALSE(up.header("HTTP2-Settings"));
+    CHECK(up.header("X-Kept") == "k");
 }
 
 // ---- HTTP/1.0 keep-alive ------------------------------------------------------------------------
@@ -1151,6 +1190,16 @@ TEST_CASE("adversarial: a _method member of a JSON body naming another method is
         CHECK(r->status == 415);
         CHECK(r->errorCode() == 101415);
     }
+    // The head says enough: such a body is refused before a 100 Continue asks for it (also
+    // where a short body is read whole before the backend is contacted, the default).
+    SluicedProcess buffering(postOnlyApi(backend));
+    RawClient expecting(buffering.port());
+    REQUIRE(expecting.send("POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                           "Content-Encoding: gzip\r\nExpect: 100-continue\r\nContent-Length: 37\r\n\r\n"));
+    auto first = expecting.read(3s);
+    REQUIRE_MESSAGE(first, expecting.error());
+    CHECK(first->status == 415);  // not 100
+    CHECK(first->hasToken("Connection", "close"));
     CHECK(backend.requestCount() == 0);
     // JSON bodies without an override are passed on whole (identity is no coding).
     const std::vector<std::string> passed = {R"({"_method":"post","items":[{"_method":"DELETE"}]})",

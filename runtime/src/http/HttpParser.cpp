@@ -1118,6 +1118,39 @@ bool connectionHasToken(const std::vector<HeaderField>& headers, std::string_vie
     return false;
 }
 
+namespace {
+
+// Field names that CGI-style servers (PHP, WSGI, Rack) read as one: case aside and '_' read as
+// '-' ("X_Secret" is HTTP_X_SECRET, as "X-Secret" is).
+bool sameCgiName(std::string_view a, std::string_view b) noexcept
+{
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const char x = toLower(static_cast<unsigned char>(a[i]));
+        const char y = toLower(static_cast<unsigned char>(b[i]));
+        if (x != y && !((x == '_' || x == '-') && (y == '_' || y == '-'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// Whether a Connection field of `headers` names `name` (in its CGI reading, see sameCgiName).
+bool connectionNames(const std::vector<HeaderField>& headers, std::string_view name)
+{
+    for (const HeaderField& field : headers) {
+        if (equalsLower(field.name, "connection") &&
+            !forEachListElement(field.value, [name](std::string_view token) { return !sameCgiName(token, name); })) {
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
 bool isHopByHop(std::string_view name, const std::vector<HeaderField>& headers)
 {
     return HopByHopFilter(headers)(name);
@@ -1151,6 +1184,7 @@ bool isHopByHopName(std::string_view name) noexcept
         case 2: return equalsLower(name, "te");
         case 7: return equalsLower(name, "trailer") || equalsLower(name, "upgrade");
         case 10: return equalsLower(name, "connection") || equalsLower(name, "keep-alive");
+        case 14: return equalsLower(name, "http2-settings");  // RFC 9113 §3.2.1: of the connection
         case 16: return equalsLower(name, "proxy-connection");
         case 17: return equalsLower(name, "transfer-encoding");
         case 18: return equalsLower(name, "proxy-authenticate");
@@ -1165,10 +1199,10 @@ bool HopByHopFilter::operator()(std::string_view name) const noexcept
         return true;
     }
     if (_moreTokens) {
-        return connectionHasToken(_headers, name);
+        return connectionNames(_headers, name);
     }
     for (std::size_t i = 0; i < _tokenCount; ++i) {
-        if (fieldNameEquals(_tokens[i], name)) {
+        if (sameCgiName(_tokens[i], name)) {
             return true;
         }
     }

@@ -138,49 +138,63 @@ bool transportOwned(std::string_view name)
 // X-Envoy-Original-Path, Kong's X-Forwarded-Path; gunicorn mounts the application at a
 // SCRIPT_NAME field and serves what follows it, so a client's `SCRIPT_NAME: /public/x` in front
 // of `/public/x/admin/y` would be served /admin/y). Sent by a client they are lies, so they are
-// passed on only from a trusted proxy, as Forwarded is.
+// passed on only from a trusted proxy, as Forwarded is. So are the fields in which an
+// authenticating proxy names the user it let in (oauth2-proxy's X-Auth-Request-User and
+// X-Forwarded-User, Grafana's X-WEBAUTH-USER, Remote-User): an application behind such a proxy
+// believes them.
 bool proxyInformationField(std::string_view name) noexcept
 {
     switch (name.size()) {
+        case 6:
+            return fieldNameEquals(name, "x-host");
         case 9:
             return fieldNameEquals(name, "x-real-ip") || fieldNameEquals(name, "client-ip") ||
                    fieldNameEquals(name, "path-info");
         case 11:
             return fieldNameEquals(name, "x-client-ip") || fieldNameEquals(name, "x-forwarded") ||
                    fieldNameEquals(name, "x-client-dn") || fieldNameEquals(name, "script-name") ||
-                   fieldNameEquals(name, "request-uri");
+                   fieldNameEquals(name, "request-uri") || fieldNameEquals(name, "remote-user");
         case 12:
             return fieldNameEquals(name, "x-url-scheme");
         case 13:
             return fieldNameEquals(name, "x-rewrite-url") || fieldNameEquals(name, "forwarded-for") ||
-                   fieldNameEquals(name, "x-script-name") || fieldNameEquals(name, "x-request-uri");
+                   fieldNameEquals(name, "x-script-name") || fieldNameEquals(name, "x-request-uri") ||
+                   fieldNameEquals(name, "x-remote-user");
         case 14:
             return fieldNameEquals(name, "x-forwarded-by") || fieldNameEquals(name, "true-client-ip") ||
-                   fieldNameEquals(name, "x-original-url") || fieldNameEquals(name, "x-original-uri");
+                   fieldNameEquals(name, "x-original-url") || fieldNameEquals(name, "x-original-uri") ||
+                   fieldNameEquals(name, "x-proxyuser-ip") || fieldNameEquals(name, "x-webauth-user");
         case 15:
             return fieldNameEquals(name, "x-forwarded-ssl") || fieldNameEquals(name, "x-forwarded-uri") ||
                    fieldNameEquals(name, "front-end-https") || fieldNameEquals(name, "proxy-client-ip") ||
                    fieldNameEquals(name, "x-client-verify") || fieldNameEquals(name, "x-forwarded-url") ||
-                   fieldNameEquals(name, "x-original-path");
+                   fieldNameEquals(name, "x-original-path") || fieldNameEquals(name, "x-original-host");
         case 16:
             return fieldNameEquals(name, "x-forwarded-port") || fieldNameEquals(name, "cf-connecting-ip") ||
                    fieldNameEquals(name, "fastly-client-ip") || fieldNameEquals(name, "x-originating-ip") ||
                    fieldNameEquals(name, "x-arr-clientcert") || fieldNameEquals(name, "x-forwarded-path") ||
-                   fieldNameEquals(name, "x-forwarded-base");
+                   fieldNameEquals(name, "x-forwarded-base") || fieldNameEquals(name, "x-forwarded-user");
         case 17:
-            return fieldNameEquals(name, "x-original-method");
+            return fieldNameEquals(name, "x-original-method") || fieldNameEquals(name, "x-forwarded-email");
         case 18:
             return fieldNameEquals(name, "x-forwarded-scheme") || fieldNameEquals(name, "x-forwarded-prefix") ||
                    fieldNameEquals(name, "x-forwarded-server") || fieldNameEquals(name, "x-forwarded-method") ||
-                   fieldNameEquals(name, "wl-proxy-client-ip");
+                   fieldNameEquals(name, "wl-proxy-client-ip") || fieldNameEquals(name, "x-forwarded-groups");
         case 19:
-            return fieldNameEquals(name, "x-cluster-client-ip");
+            return fieldNameEquals(name, "x-cluster-client-ip") || fieldNameEquals(name, "x-auth-request-user");
         case 20:
-            return fieldNameEquals(name, "x-forwarded-protocol") || fieldNameEquals(name, "x-forwarded-pathbase");
+            return fieldNameEquals(name, "x-forwarded-protocol") || fieldNameEquals(name, "x-forwarded-pathbase") ||
+                   fieldNameEquals(name, "x-auth-request-email");
         case 21:
-            return fieldNameEquals(name, "x-envoy-original-path");
+            return fieldNameEquals(name, "x-envoy-original-path") || fieldNameEquals(name, "x-auth-request-groups");
         case 23:
             return fieldNameEquals(name, "x-forwarded-client-cert");
+        case 24:
+            return fieldNameEquals(name, "x-envoy-external-address");
+        case 30:
+            return fieldNameEquals(name, "x-forwarded-preferred-username");
+        case 33:
+            return fieldNameEquals(name, "x-auth-request-preferred-username");
         default:
             return false;
     }
@@ -234,7 +248,7 @@ bool clientCertificateField(std::string_view name) noexcept
 // the gateway writes. It is dropped (nginx drops every name with '_' by default).
 bool underscoreLookAlike(std::string_view name)
 {
-    constexpr std::size_t kLongestOwnedName = 24;
+    constexpr std::size_t kLongestOwnedName = 33;  // "x-auth-request-preferred-username"
     if (name.find('_') == std::string_view::npos) {
         return false;
     }
@@ -1084,8 +1098,10 @@ void HttpConnection::routeAndRun()
     }
     http::HopByHopFilter hopByHop(head().headers);
     for (const auto& h : head().headers) {
+        // Proxy: CGI-style servers make it HTTP_PROXY, which HTTP libraries take for their
+        // outgoing proxy (httpoxy, CVE-2016-5385); no client or proxy has a use for it.
         if (hopByHop(h.name) || fieldNameEquals(h.name, "content-length") ||
-            fieldNameEquals(h.name, "expect") || underscoreLookAlike(h.name)) {
+            fieldNameEquals(h.name, "expect") || fieldNameEquals(h.name, "proxy") || underscoreLookAlike(h.name)) {
             continue;
         }
         if (overrides != MethodOverride::Forward && methodOverrideField(h.name)) {
@@ -1288,6 +1304,9 @@ bool HttpConnection::bodyWholeHere()
 
 void HttpConnection::proxy()
 {
+    if (!ex().requestBody && !_bodyBuffered && !_bodyEnded && refusedByFormHead()) {
+        return;
+    }
     if (bodyWholeHere()) {
         // A short body that came whole with the head is held as one read whole (below), so that
         // a failure before the backend answers can send it again (a retry; any method after a
@@ -1677,12 +1696,34 @@ bool HttpConnection::startFormScan(std::string_view early)
         _in.consume(fromInput);
         countBody(fromInput + early.size());
     }
+    refuseFormBody(refusal.empty() ? kFormOverrideRefused : refusal);
+    return false;
+}
+
+// A POST body that would be refused for what its head says alone (a coded form or JSON body, a
+// Content-Type parsers read differently) is refused before a 100 Continue asks for it, and
+// before any of it is read or buffered.
+bool HttpConnection::refusedByFormHead()
+{
+    if (_bodyMode == BodyMode::None || ex().method != "POST" || methodOverride() == MethodOverride::Forward) {
+        return false;
+    }
+    const std::string_view refusal = chooseFormScan();
+    _formScan.reset();  // startFormScan() chooses again once the body is to be sent
+    if (refusal.empty()) {
+        return false;
+    }
+    refuseFormBody(refusal);
+    return true;
+}
+
+void HttpConnection::refuseFormBody(std::string_view refusal)
+{
     if (refusal == kEncodedFormRefused) {
         respondLocal(415, kUnsupportedMediaType, "Unsupported Media Type", refusal, !_bodyEnded);
     } else {
-        respondLocal(400, kBadRequest, "Bad Request", refusal.empty() ? kFormOverrideRefused : refusal, !_bodyEnded);
+        respondLocal(400, kBadRequest, "Bad Request", refusal, !_bodyEnded);
     }
-    return false;
 }
 
 // Sets _formScan for a POST body by its Content-Type (none when it is no form), or returns why

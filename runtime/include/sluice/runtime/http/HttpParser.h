@@ -130,8 +130,10 @@ bool listHoldsOnly(std::string_view value, std::string_view lowerToken);
 bool connectionHasToken(const std::vector<HeaderField>& headers, std::string_view token);
 
 // Hop-by-hop headers (RFC 9110 §7.6.1): Connection, Keep-Alive, Proxy-Connection, TE, Trailer,
-// Transfer-Encoding, Upgrade, Proxy-Authenticate, Proxy-Authorization, plus every field named in
-// a Connection header. `isHopByHop` answers for one name against those lists.
+// Transfer-Encoding, Upgrade, Proxy-Authenticate, Proxy-Authorization, HTTP2-Settings, plus every
+// field named in a Connection header, also when one spells '-' as '_' and the other does not
+// ("Connection: X-Secret" names "X_Secret", which CGI-style servers read as the same field).
+// `isHopByHop` answers for one name against those lists.
 bool isHopByHop(std::string_view name, const std::vector<HeaderField>& headers);
 // The same for the fixed list only (no message's Connection fields to consult).
 bool isHopByHopName(std::string_view name) noexcept;

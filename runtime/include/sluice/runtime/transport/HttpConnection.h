@@ -134,6 +134,8 @@ private:
     MethodOverride methodOverride() const;  // the API's, else the gateway's
     bool peerTrusted() const;               // the client is in http.trusted_proxies
     bool startFormScan(std::string_view early);
+    bool refusedByFormHead();
+    void refuseFormBody(std::string_view refusal);
     std::string_view chooseFormScan();
     bool formBodyAllowed(std::string_view bytes);
     void refuseFormOverride();
