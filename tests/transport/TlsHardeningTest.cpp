@@ -271,24 +271,39 @@ TEST_CASE("tls hardening: client-initiated renegotiation is refused and the gate
     CHECK(gw.running());
 }
 
-TEST_CASE("tls hardening: ALPN never selects h2, a client offering only h2 still gets HTTP/1.1")
+TEST_CASE("tls hardening: ALPN selects HTTP/1.1, never h2, and refuses an offer without HTTP/1.x")
 {
+    // RFC 7301 §3.2: a server that supports none of the offered protocols answers
+    // no_application_protocol (nginx since 1.21.4), so a client meant for another protocol that
+    // shares the certificate (ALPACA) never gets a connection to an HTTP gateway.
     TestCertificates pki;
     ScriptedBackend backend(echo());
     SluicedProcess gw(tlsGateway(pki.listener(), backend));
     for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
-        for (const std::string& alpn : {std::string("\x02h2"), std::string("\x02h2\x08http/1.1")}) {
+        auto offer = [&](const std::string& alpn) {
             Offer o;
             o.ca = pki.path("ca.pem");
             o.minVersion = version;
             o.maxVersion = version;
             o.alpn = alpn;
-            Outcome a = tlsTry(gw.port(), o, kGet);
+            return tlsTry(gw.port(), o, kGet);
+        };
+        for (const auto& [alpn, chosen] : std::vector<std::pair<std::string, std::string>>{
+                 {std::string("\x02h2\x08http/1.1"), "http/1.1"},
+                 {std::string("\x08http/1.0\x08http/1.1"), "http/1.1"},
+                 {std::string("\x04imap\x08http/1.0"), "http/1.0"},
+                 {std::string(), ""}}) {
+            Outcome a = offer(alpn);
             INFO("version " << std::hex << version << ", offer of " << alpn.size() << " bytes: " << a.error);
             REQUIRE(a.handshake);
-            CHECK(a.alpn != "h2");
-            CHECK((a.alpn.empty() || a.alpn == "http/1.1"));
+            CHECK(a.alpn == chosen);
             CHECK(ok200(a));
+        }
+        for (const std::string& alpn : {std::string("\x02h2"), std::string("\x04imap"), std::string("\x06spdy/3\x03" "foo")}) {
+            Outcome refused = offer(alpn);
+            INFO("version " << std::hex << version << ", offer of " << alpn.size() << " bytes: " << refused.error);
+            CHECK_FALSE(refused.handshake);
+            CHECK(contains(refused.error, "no application protocol"));
         }
     }
 }

@@ -349,6 +349,19 @@ TEST_CASE("tls: min_version TLSv1.3 refuses TLS 1.2, and ciphers limits the TLS 
         CHECK_MESSAGE(answered200(ok), ok.error);
     }
 
+    // A list that leaves TLS 1.2 nothing to negotiate (the null suites it names are kept out by
+    // the security level) would fail every TLS 1.2 client: refused, unless TLS 1.2 is off.
+    for (const std::string list : {"aNULL", "eNULL", "PSK"}) {
+        CAPTURE(list);
+        const std::string why = whyNotStarted(withCiphers(list));
+        CHECK_MESSAGE(why.find("leave TLS 1.2 with no suite") != std::string::npos, why);
+    }
+    GatewaySpec nullOnly13 = only13;
+    nullOnly13.listenerTls = certs.listenerWith(server, "none", "", "TLSv1.3", R"("ciphers": "aNULL")");
+    SluicedProcess tls13(nullOnly13);
+    Outcome ok13 = tlsTry(tls13.port(), caOnly(certs), kGet);
+    CHECK_MESSAGE(answered200(ok13), ok13.error);
+
     // A cipher list OpenSSL cannot use is a configuration error naming it.
     const std::string failure = whyNotStarted(withCiphers("NO-SUCH-CIPHER"));
     CHECK_MESSAGE(failure.find("ciphers 'NO-SUCH-CIPHER'") != std::string::npos, failure);

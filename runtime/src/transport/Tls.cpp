@@ -17,6 +17,7 @@
 #include <iterator>
 #include <memory>
 #include <stdexcept>
+#include <string_view>
 #include <utility>
 
 #include <Poco/JSON/Array.h>
@@ -118,6 +119,50 @@ std::string unsafeSuite(SSL_CTX* ctx)
     return unsafe;
 }
 
+// ALPN (RFC 7301): the gateway speaks HTTP/1.1 (and 1.0). A client that offers protocols but
+// neither of those gets the no_application_protocol alert rather than a connection it would use
+// for another protocol (cross-protocol attacks such as ALPACA, where a TLS client meant for one
+// service is made to talk to another that shares the certificate), as nginx does since 1.21.4.
+// A client that offers no ALPN is served as before.
+int selectAlpn(SSL*, const unsigned char** out, unsigned char* outLength, const unsigned char* offered,
+               unsigned int offeredLength, void*)
+{
+    static constexpr std::string_view kPreferred[] = {"http/1.1", "http/1.0"};
+    for (std::string_view wanted : kPreferred) {
+        for (unsigned int at = 0; at < offeredLength;) {
+            const unsigned int length = offered[at];
+            if (at + 1 + length > offeredLength) {
+                break;  // OpenSSL checks the list's framing; never read past it regardless
+            }
+            const std::string_view name(reinterpret_cast<const char*>(offered + at + 1), length);
+            if (name == wanted) {
+                *out = offered + at + 1;
+                *outLength = static_cast<unsigned char>(length);
+                return SSL_TLSEXT_ERR_OK;
+            }
+            at += 1 + length;
+        }
+    }
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+// Whether `ctx` can negotiate some suite under TLS 1.2 (the TLS 1.3 suites are separate).
+bool hasTls12Suite(SSL_CTX* ctx)
+{
+    SSL* probe = SSL_new(ctx);
+    if (probe == nullptr) {
+        return true;  // cannot tell; the handshake will say
+    }
+    bool found = false;
+    STACK_OF(SSL_CIPHER)* suites = SSL_get1_supported_ciphers(probe);
+    for (int i = 0; i < sk_SSL_CIPHER_num(suites) && !found; ++i) {
+        found = std::string_view(SSL_CIPHER_get_version(sk_SSL_CIPHER_value(suites, i))) != "TLSv1.3";
+    }
+    sk_SSL_CIPHER_free(suites);
+    SSL_free(probe);
+    return found;
+}
+
 // `configured`: the listener's "ciphers" (TLS 1.2; empty: kDefaultCiphers); `suites13` its
 // "ciphersuites" (TLS 1.3; empty: OpenSSL's).
 SSL_CTX* newServerCtx(const std::string& cert, const std::string& key, int minVersion, const std::string& configured,
@@ -147,6 +192,14 @@ SSL_CTX* newServerCtx(const std::string& cert, const std::string& key, int minVe
         throw std::runtime_error("ciphers '" + ciphers + "' (with ciphersuites '" + suites13 + "'): " + unsafe +
                                  " encrypts nothing or authenticates no one; such suites are refused");
     }
+    if (minVersion <= TLS1_2_VERSION && !hasTls12Suite(ctx)) {
+        // "aNULL" or "eNULL" alone, or only suites the security level removes: every TLS 1.2
+        // client would fail, silently.
+        throw std::runtime_error("ciphers '" + ciphers +
+                                 "' leave TLS 1.2 with no suite to negotiate (for TLS 1.3 only, set min_version "
+                                 "TLSv1.3)");
+    }
+    SSL_CTX_set_alpn_select_cb(ctx, &selectAlpn, nullptr);
     return owned.release();
 }
 
