@@ -569,6 +569,101 @@ TEST_CASE("tls hardening: client_auth required refuses an expired, a self-signed
     CHECK(backend.requestCount() == 1);
 }
 
+TEST_CASE("tls hardening: client_crl refuses a revoked client certificate, a CA without a list and a list past its update")
+{
+    TestCertificates pki;
+    pki.leaf("revoked", "revoked1", "", "ca");
+    pki.intermediate("mid", "MidCA", "ca");
+    pki.leaf("midclient", "client2", "", "mid");
+    pki.bundle("midclient-chain.pem", {"midclient.pem", "mid.pem"});
+    pki.bundle("both-ca.pem", {"ca.pem", "mid.pem"});
+    pki.crl("crl", "ca", {"revoked"});
+    pki.crl("mid-crl", "mid", {});
+    pki.bundle("all-crl.pem", {"crl.pem", "mid-crl.pem"});
+    pki.crl("stale", "ca", {}, true);
+    ScriptedBackend backend(echo());
+    auto listener = [&](const std::string& crl) {
+        return pki.listenerWith({{"server.pem", "server.key", ""}}, "required", "both-ca.pem", "TLSv1.2",
+                                R"("client_crl": ")" + pki.path(crl) + "\"");
+    };
+    auto present = [&](int port, const std::string& cert, const std::string& key, int version = TLS1_3_VERSION) {
+        Offer o;
+        o.ca = pki.path("ca.pem");
+        o.minVersion = version;
+        o.maxVersion = version;
+        o.cert = pki.path(cert);
+        o.key = pki.path(key);
+        return tlsTry(port, o, kGet);
+    };
+
+    SluicedProcess gw(tlsGateway(listener("all-crl.pem"), backend));
+    const std::size_t from = gw.logSize();
+    for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+        CAPTURE(version);
+        Outcome good = present(gw.port(), "client.pem", "client.key", version);
+        CHECK_MESSAGE(ok200(good), good.error);
+        Outcome chained = present(gw.port(), "midclient-chain.pem", "midclient.key", version);
+        CHECK_MESSAGE(ok200(chained), chained.error);
+        Outcome revoked = present(gw.port(), "revoked.pem", "revoked.key", version);
+        CHECK(revoked.response.empty());
+        CHECK_MESSAGE(contains(revoked.error, "revoked"), revoked.error);
+    }
+    CHECK(gw.waitForLog("refused: client certificate verification failed: certificate revoked", from, 2s));
+
+    // The list of the intermediate CA missing: its clients fail, the root's do not.
+    SluicedProcess rootOnly(tlsGateway(listener("crl.pem"), backend));
+    const std::size_t rootFrom = rootOnly.logSize();
+    CHECK(ok200(present(rootOnly.port(), "client.pem", "client.key")));
+    CHECK(present(rootOnly.port(), "midclient-chain.pem", "midclient.key").response.empty());
+    CHECK(rootOnly.waitForLog("unable to get certificate CRL", rootFrom, 2s));
+
+    // A list past its next update fails every client, as in nginx: publish a new one.
+    SluicedProcess stale(tlsGateway(pki.listenerWith({{"server.pem", "server.key", ""}}, "required", "ca.pem",
+                                                     "TLSv1.2", R"("client_crl": ")" + pki.path("stale.pem") + "\""),
+                                    backend));
+    const std::size_t staleFrom = stale.logSize();
+    CHECK(present(stale.port(), "client.pem", "client.key").response.empty());
+    CHECK(stale.waitForLog("CRL has expired", staleFrom, 2s));
+
+    // A reload reads the file again: a certificate revoked since is refused from then on.
+    pki.crl("live", "ca", {});
+    SluicedProcess live(tlsGateway(pki.listenerWith({{"server.pem", "server.key", ""}}, "required", "ca.pem",
+                                                    "TLSv1.2", R"("client_crl": ")" + pki.path("live.pem") + "\""),
+                                   backend));
+    Offer again;
+    again.ca = pki.path("ca.pem");
+    again.cert = pki.path("revoked.pem");
+    again.key = pki.path("revoked.key");
+    Outcome before = tlsTry(live.port(), again, kGet);
+    CHECK(ok200(before));
+    REQUIRE(before.session);
+    pki.crl("live", "ca", {"revoked"});
+    REQUIRE(live.reload());
+    CHECK(present(live.port(), "revoked.pem", "revoked.key").response.empty());
+    again.session = before.session;  // nor does its session from before resume
+    Outcome resumed = tlsTry(live.port(), again, kGet);
+    CHECK_FALSE(resumed.reused);
+    CHECK(resumed.response.empty());
+    CHECK(ok200(present(live.port(), "client.pem", "client.key")));
+
+    // Configuration errors name the problem.
+    auto whyNotStarted = [&](const std::string& tls) {
+        try {
+            SluicedProcess refused(tlsGateway(tls, backend));
+        } catch (const std::exception& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    const std::string noAuth = whyNotStarted(pki.listenerWith({{"server.pem", "server.key", ""}}, "none", "ca.pem",
+                                                              "TLSv1.2", R"("client_crl": ")" + pki.path("crl.pem") + "\""));
+    CHECK_MESSAGE(contains(noAuth, "client_crl is set but client_auth is 'none'"), noAuth);
+    const std::string notCrl = whyNotStarted(listener("ca.pem"));
+    CHECK_MESSAGE(contains(notCrl, "no certificate revocation list"), notCrl);
+    const std::string missing = whyNotStarted(listener("no-such-crl.pem"));
+    CHECK_MESSAGE(contains(missing, "client_crl " + pki.path("no-such-crl.pem")), missing);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Session resumption
 // ---------------------------------------------------------------------------------------------

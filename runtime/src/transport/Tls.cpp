@@ -311,6 +311,33 @@ bool nameMatches(const std::string& pattern, const std::string& name)
     return false;
 }
 
+using CrlList = std::vector<std::unique_ptr<X509_CRL, decltype(&X509_CRL_free)>>;
+
+// The certificate revocation lists in the PEM file `path` (at least one, or an error naming the
+// file), for checking client certificates.
+CrlList readCrls(const std::string& path)
+{
+    CrlList crls;
+    std::unique_ptr<BIO, decltype(&BIO_free)> in(BIO_new_file(path.c_str(), "r"), &BIO_free);
+    if (!in) {
+        throw std::runtime_error("client_crl " + path + ": " + opensslError());
+    }
+    ERR_clear_error();
+    while (X509_CRL* crl = PEM_read_bio_X509_CRL(in.get(), nullptr, nullptr, nullptr)) {
+        crls.emplace_back(crl, &X509_CRL_free);
+    }
+    const unsigned long last = ERR_peek_last_error();
+    if (ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE) {
+        ERR_clear_error();  // the end of the file
+    } else if (last != 0) {
+        throw std::runtime_error("client_crl " + path + ": " + opensslError());
+    }
+    if (crls.empty()) {
+        throw std::runtime_error("client_crl " + path + ": no certificate revocation list (PEM, X509 CRL) in it");
+    }
+    return crls;
+}
+
 }  // namespace
 
 std::shared_ptr<TlsServerContext> TlsServerContext::create(const Poco::Dynamic::Var& tlsVar, const std::string& baseDir)
@@ -328,6 +355,16 @@ std::shared_ptr<TlsServerContext> TlsServerContext::create(const Poco::Dynamic::
     std::string clientCaBytes;
     if (context->_clientAuth != "none") {
         clientCaBytes = fileBytes(clientCa);
+    }
+    const std::string clientCrl =
+        tls->has("client_crl") ? resolvePath(baseDir, tls->getValue<std::string>("client_crl")) : "";
+    if (!clientCrl.empty() && context->_clientAuth == "none") {
+        throw std::runtime_error("client_crl is set but client_auth is 'none': no client certificate is checked");
+    }
+    const CrlList crls = clientCrl.empty() ? CrlList() : readCrls(clientCrl);
+    if (!clientCrl.empty()) {
+        // A session made before a revocation must not resume under the new list (a reload).
+        clientCaBytes += "\n" + fileBytes(clientCrl);
     }
     context->_ticketKeys = std::make_unique<TicketKeys>(
         std::chrono::seconds(tls->optValue<int>("session_ticket_rotation_s", kTicketRotationSeconds)));
@@ -351,6 +388,18 @@ std::shared_ptr<TlsServerContext> TlsServerContext::create(const Poco::Dynamic::
             int mode = SSL_VERIFY_PEER | (context->_clientAuth == "required" ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
             if (SSL_CTX_load_verify_locations(c.ctx, clientCa.c_str(), nullptr) != 1) {
                 throw std::runtime_error("client_ca " + clientCa + ": " + opensslError());
+            }
+            if (!crls.empty()) {
+                // Every certificate of the client's chain is checked against its issuer's list, as
+                // nginx's ssl_crl does: a CA without a list in the file fails verification
+                // ("unable to get certificate CRL"), and so does a list past its next update.
+                X509_STORE* store = SSL_CTX_get_cert_store(c.ctx);
+                for (const auto& crl : crls) {
+                    if (X509_STORE_add_crl(store, crl.get()) != 1) {
+                        throw std::runtime_error("client_crl " + clientCrl + ": " + opensslError());
+                    }
+                }
+                X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
             }
             STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(clientCa.c_str());
             if (names != nullptr) {

@@ -59,6 +59,26 @@ void TestCertificates::selfSigned(const std::string& name, const std::string& cn
         ".pem -days 2 -subj /CN=" + cn + " -addext basicConstraints=critical,CA:FALSE -addext subjectAltName=" + sans);
 }
 
+void TestCertificates::crl(const std::string& name, const std::string& issuer, const std::vector<std::string>& revoked,
+                           bool expired) const
+{
+    // `openssl ca` keeps the revocations in a database of its own (one per list here).
+    {
+        std::ofstream cnf(path(name + ".cnf"), std::ios::trunc);
+        cnf << "[ca]\ndefault_ca = d\n[d]\ndatabase = " << name << ".index\ncrlnumber = " << name
+            << ".crlnum\ndefault_md = sha256\ndefault_crl_days = 7\n";
+        std::ofstream(path(name + ".index"), std::ios::trunc);
+        std::ofstream(path(name + ".crlnum"), std::ios::trunc) << "01\n";
+        REQUIRE_MESSAGE(cnf, name);
+    }
+    const std::string ca = "openssl ca -config " + name + ".cnf -keyfile " + issuer + ".key -cert " + issuer + ".pem";
+    for (const auto& r : revoked) {
+        run(ca + " -revoke " + r + ".pem");
+    }
+    run(ca + " -gencrl -out " + name + ".pem" +
+        (expired ? " -crl_lastupdate 20200101000000Z -crl_nextupdate 20200108000000Z" : ""));
+}
+
 void TestCertificates::bundle(const std::string& name, const std::vector<std::string>& parts) const
 {
     std::ofstream out(path(name), std::ios::binary | std::ios::trunc);

@@ -30,6 +30,10 @@ public:
               int days = 2, bool rsa = false) const;
     // A self-signed end-entity certificate (what a backend with a home-made certificate has).
     void selfSigned(const std::string& name, const std::string& cn, const std::string& sans) const;
+    // A certificate revocation list <name>.pem signed by `issuer`, revoking the certificates
+    // <revoked>.pem; valid for a week, or (`expired`) one whose next update has passed.
+    void crl(const std::string& name, const std::string& issuer, const std::vector<std::string>& revoked,
+             bool expired = false) const;
     // Concatenates PEM files into `name` (a chain file).
     void bundle(const std::string& name, const std::vector<std::string>& parts) const;
 
