@@ -159,6 +159,27 @@ TEST_CASE("EndpointSet: max_ms below initial_ms is a configuration error")
     CHECK(errors[0].message.find("less than initial_ms 1500") != std::string::npos);
 }
 
+TEST_CASE("EndpointSet: an endpoint URL's path must be a plain path, as it goes in front of every canonical path")
+{
+    // The backend would get a path no route or policy saw: "/a/../b/x", "//b/x" (read as an
+    // authority by some URL parsers), "/b%zz/x".
+    for (const char* path : {"/a/../b", "/a/./b", "/%2e%2e/b", "/b%zz", "/b%00", "//b", "/b//c", "/b%2Fc"}) {
+        CAPTURE(path);
+        ApiConfig api = apiOf({{std::string("http://127.0.0.1:1") + path, 1}});
+        std::vector<ConfigError> errors;
+        EndpointSet::build(api, errors);
+        REQUIRE(errors.size() == 1);
+        CHECK(errors[0].pointer == "/endpoints/0/url");
+        CHECK(errors[0].message.find(std::string("its path '") + path + "' is not a plain path") != std::string::npos);
+    }
+    for (const char* path : {"", "/", "/b", "/b/", "/b/c%20d", "/b~c/%C3%A9"}) {
+        CAPTURE(path);
+        std::vector<ConfigError> errors;
+        EndpointSet::build(apiOf({{std::string("http://127.0.0.1:1") + path, 1}}), errors);
+        CHECK(errors.empty());
+    }
+}
+
 TEST_CASE("EndpointSet: a reload keeps the suspension of the same endpoints, within the new policy")
 {
     auto before = setOf(apiOf({{"http://127.0.0.1:1", 1}, {"http://127.0.0.1:2", 1}}));

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "sluice/runtime/http/HttpParser.h"
+#include "sluice/runtime/routing/Router.h"
 #include "sluice/sdk/HttpSyntax.hpp"
 
 namespace sluice::runtime::upstream {
@@ -81,6 +82,12 @@ bool parseUrl(const std::string& url, Endpoint& e, std::string& error)
     }
     if (parsed.target.find('?') != std::string::npos) {
         error = "an endpoint URL must not have a query";
+        return false;
+    }
+    // The path goes in front of every request's canonical path: it must be one too, or the
+    // backend would get a path no route or policy saw ("/a/../b/x", "//b/x", "/b%zz/x").
+    if (const auto problems = routing::Router::validateContext(parsed.target); !problems.empty()) {
+        error = "its path '" + parsed.target + "' is not a plain path: " + problems.front();
         return false;
     }
     std::string path = parsed.target;
