@@ -501,6 +501,50 @@ TEST_CASE("tls hardening: long, odd and malformed SNI names get the default cert
     CHECK(gw.running());
 }
 
+TEST_CASE("tls hardening: the log names what a refused handshake asked for, and handshakes that time out")
+{
+    TestCertificates pki;
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = tlsGateway(pki.listener("required"), backend, R"({"header_timeout_ms": 500})");
+    spec.logLevel = "debug";
+    SluicedProcess gw(spec);
+    const std::size_t from = gw.logSize();
+    Outcome anonymous = tlsTry(gw.port(), caOnly(pki), kGet);  // SNI localhost, no certificate
+    CHECK(anonymous.response.empty());
+    CHECK(gw.waitForLog(" for localhost refused: ", from, 2s));
+    int error = 0;
+    const int silent = connectLoopback(gw.port(), error);
+    REQUIRE(silent >= 0);
+    CHECK(closedWithin(silent, 3000ms));
+    ::close(silent);
+    CHECK(gw.waitForLog("did not complete within header_timeout_ms (500 ms)", from, 2s));
+}
+
+TEST_CASE("tls hardening: start-up warns about a key others can read and a certificate out of its dates")
+{
+    TestCertificates pki;
+    pki.leaf("old", "localhost", "DNS:localhost", "ca", -1);
+    ScriptedBackend backend(echo());
+    REQUIRE(pki.shell("chmod 644 old.key") == 0);
+    SluicedProcess gw(tlsGateway(pki.listenerOf({"old"}), backend));
+    CHECK(gw.waitForLog("old.key is readable by every user of this machine (mode 644)", 0, 2s));
+    CHECK(gw.waitForLog("old.pem expired on ", 0, 2s));
+    // Neither is in the log of a listener whose files are as they should be.
+    SluicedProcess fine(tlsGateway(pki.listener(), backend));
+    CHECK(ok200(tlsTry(fine.port(), caOnly(pki), kGet)));
+    CHECK(fine.log().find("is readable by every user") == std::string::npos);
+    CHECK(fine.log().find(" expired on ") == std::string::npos);
+    // A key that is not the certificate's: the message names both files.
+    std::string why;
+    try {
+        SluicedProcess refused(tlsGateway(pki.listenerWith({{"server.pem", "client.key", ""}}), backend));
+    } catch (const std::exception& e) {
+        why = e.what();
+    }
+    CHECK_MESSAGE(contains(why, pki.path("client.key") + " (for the certificate " + pki.path("server.pem") + "): "), why);
+    CHECK_MESSAGE(contains(why, "key values mismatch"), why);
+}
+
 TEST_CASE("tls hardening: a client that leaves during its handshake is a debug line, not a refusal")
 {
     TestCertificates pki;

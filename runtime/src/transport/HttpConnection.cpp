@@ -2638,16 +2638,18 @@ void HttpConnection::closeNow()
 void HttpConnection::logHandshakeFailure()
 {
     auto logger = Logging::get("tls");
+    const std::string sni = _stream->requestedServerName();
+    const std::string forName = sni.empty() ? std::string() : " for " + sni;
     if (!_stream->handshakeRefused()) {
         const std::string why = _stream->handshakeFailure();
-        logger->debug("TLS handshake from {} ended: {}", _peerText,
+        logger->debug("TLS handshake from {}{} ended: {}", _peerText, forName,
                       why.empty() ? std::string("the client left before its hello") : why);
         return;
     }
     thread_local LogThrottle throttle(std::chrono::seconds(1));
     std::size_t suppressed = 0;
     if (throttle.due(_loop.now(), suppressed)) {
-        logger->info("TLS handshake from {} refused: {}{}", _peerText, _stream->handshakeFailure(),
+        logger->info("TLS handshake from {}{} refused: {}{}", _peerText, forName, _stream->handshakeFailure(),
                      suppressed == 0 ? std::string()
                                      : " (" + std::to_string(suppressed) + " more refused since the last message)");
     }
@@ -2702,6 +2704,12 @@ Clock::time_point HttpConnection::onTimer(Clock::time_point now)
             } else {
                 respondLocal(504, kBackendTimeout, "Gateway Timeout", "A policy did not complete in time.", true);
             }
+            break;
+        case State::Handshake:
+            // A scanner or a slowloris client, usually: debug, as a client that leaves mid-way.
+            Logging::get("tls")->debug("TLS handshake from {} did not complete within header_timeout_ms ({} ms)",
+                                       _peerText, _worker.snapshot()->config.http.headerTimeoutMs);
+            closeNow();
             break;
         case State::Proxy:
             if (_bodyEnded && _out.empty()) {

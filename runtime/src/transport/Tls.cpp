@@ -6,6 +6,7 @@
 #include <openssl/x509v3.h>
 
 #include <arpa/inet.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -22,6 +23,8 @@
 
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
+
+#include "sluice/runtime/Logging.h"
 
 namespace sluice::runtime::transport {
 
@@ -74,8 +77,8 @@ int refusePassphrase(char* /*buffer*/, int /*size*/, int /*rwflag*/, void* asked
 }
 
 // Loads the private key of `ctx`'s certificate from `key`; throws with a message naming the file
-// (`what`: "private key", "client key").
-void useKeyFile(SSL_CTX* ctx, const std::string& key, const std::string& what)
+// (`what`: "private key", "client key") and the certificate (`certificate`, its file).
+void useKeyFile(SSL_CTX* ctx, const std::string& key, const std::string& what, const std::string& certificate)
 {
     bool asked = false;
     SSL_CTX_set_default_passwd_cb(ctx, refusePassphrase);
@@ -89,10 +92,46 @@ void useKeyFile(SSL_CTX* ctx, const std::string& key, const std::string& what)
                                      ": it is encrypted with a passphrase, which sluiced does not ask for; store it "
                                      "unencrypted (openssl pkey -in KEY -out NEW), readable by the sluice user only");
         }
-        throw std::runtime_error(what + " " + key + ": " + reason);
+        throw std::runtime_error(what + " " + key + " (for the certificate " + certificate + "): " + reason);
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
-        throw std::runtime_error(what + " " + key + " does not belong to the certificate: " + opensslError());
+        throw std::runtime_error(what + " " + key + " does not belong to the certificate " + certificate + ": " +
+                                 opensslError());
+    }
+    struct stat info {};
+    if (::stat(key.c_str(), &info) == 0 && (info.st_mode & S_IROTH) != 0) {
+        Logging::get("tls")->warn("{} {} is readable by every user of this machine (mode {:o}); make it readable by "
+                                  "the sluice user only (chmod 600, or 640 with a group such as ssl-cert)",
+                                  what, key, info.st_mode & 07777);
+    }
+}
+
+// Warns about a certificate that clients will refuse for its dates (expired, or not valid yet):
+// the listener starts, as a renewal may be on its way, but the operator should know.
+void warnAboutDates(SSL_CTX* ctx, const std::string& file)
+{
+    X509* cert = SSL_CTX_get0_certificate(ctx);
+    if (cert == nullptr) {
+        return;
+    }
+    auto text = [](const ASN1_TIME* t) {
+        std::string out;
+        if (BIO* b = BIO_new(BIO_s_mem())) {
+            if (ASN1_TIME_print(b, t) == 1) {
+                char* data = nullptr;
+                const long n = BIO_get_mem_data(b, &data);
+                out.assign(data, static_cast<std::size_t>(n));
+            }
+            BIO_free(b);
+        }
+        return out;
+    };
+    if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0) {
+        Logging::get("tls")->warn("certificate {} expired on {}: clients will refuse it", file,
+                                  text(X509_get0_notAfter(cert)));
+    } else if (X509_cmp_current_time(X509_get0_notBefore(cert)) > 0) {
+        Logging::get("tls")->warn("certificate {} is not valid before {}: clients will refuse it until then", file,
+                                  text(X509_get0_notBefore(cert)));
     }
 }
 
@@ -181,7 +220,8 @@ SSL_CTX* newServerCtx(const std::string& cert, const std::string& key, int minVe
     if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
         throw std::runtime_error("certificate " + cert + ": " + opensslError());
     }
-    useKeyFile(ctx, key, "private key");
+    useKeyFile(ctx, key, "private key", cert);
+    warnAboutDates(ctx, cert);
     if (SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) != 1) {
         throw std::runtime_error("ciphers '" + ciphers + "': " + opensslError());
     }
@@ -529,7 +569,7 @@ std::shared_ptr<TlsClientContext> TlsClientContext::create(const Options& option
         if (SSL_CTX_use_certificate_chain_file(ctx, options.clientCertificate.c_str()) != 1) {
             throw std::runtime_error("client certificate " + options.clientCertificate + ": " + opensslError());
         }
-        useKeyFile(ctx, options.clientKey, "client key");
+        useKeyFile(ctx, options.clientKey, "client key", options.clientCertificate);
     }
     return context;
 }
@@ -668,6 +708,19 @@ IoResult TlsStream::handshake()
 }
 
 // Before fromSslError() clears OpenSSL's queue: what an operator needs to fix the failure.
+std::string TlsStream::requestedServerName() const
+{
+    constexpr std::size_t kLongest = 255;
+    const char* name = _server ? SSL_get_servername(_ssl, TLSEXT_NAMETYPE_host_name) : nullptr;
+    std::string shown = name != nullptr ? std::string(name).substr(0, kLongest) : std::string();
+    for (char& c : shown) {
+        if (c < 0x21 || c > 0x7e) {
+            c = '?';  // a log line is no place for control bytes from the network
+        }
+    }
+    return shown;
+}
+
 void TlsStream::noteHandshakeFailure(int rc)
 {
     const int savedErrno = errno;

@@ -126,6 +126,9 @@ public:
     // TLS: the handshake failed on the protocol (an alert: no common version or cipher, a peer
     // certificate that does not verify, ...), not because the peer left or the socket failed.
     virtual bool handshakeRefused() const { return false; }
+    // TLS, server side: the server name the client asked for (SNI), printable ASCII only (others
+    // shown as '?'), at most 255 characters; empty when it sent none.
+    virtual std::string requestedServerName() const { return {}; }
     // TLS, server side: not one byte of the client's hello has been seen yet.
     virtual bool silent() const { return false; }
     // TLS: the connection is closed in the middle of a message; no close_notify is sent, so that

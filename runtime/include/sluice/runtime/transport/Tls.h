@@ -118,6 +118,7 @@ public:
     bool peerSpokePlainHttp() const override { return _plainHttp; }
     std::string handshakeFailure() const override { return _handshakeFailure; }
     bool handshakeRefused() const override { return _handshakeRefused; }
+    std::string requestedServerName() const override;
     bool silent() const override { return _server && !_done && !_firstByteSeen; }
     void abandon() override;
     // A write that could not finish because TLS needs to read first (and vice versa).
