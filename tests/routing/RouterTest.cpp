@@ -114,6 +114,33 @@ TEST_CASE("router: versioned and default-version APIs")
     CHECK(m.canonicalPath == "/shop/2.0/3.0/orders");
 }
 
+TEST_CASE("router: a default-version path whose versioned form is another API's keeps its own path")
+{
+    // "/shop/admin/v1/users" is shop's "/admin/v1/users"; "/shop/v1/admin/v1/users" would be the
+    // other API's "/users". Handlers must not see the one as the other.
+    std::vector<ApiRuntime> apis;
+    apis.push_back(makeApi("shop", "/shop", "v1", true, {{"/*", {"GET"}}}));
+    apis.push_back(makeApi("shop-admin", "/shop/v1/admin", "v1", false, {{"/*", {"GET"}}}));
+    apis.push_back(makeApi("root", "/", "n", true, {{"/*", {"GET"}}}));
+    apis.push_back(makeApi("n", "/n", "v1", false, {{"/*", {"GET"}}}));
+    Router router(apis);
+
+    RouteMatch m = router.route("GET", "/shop/admin/v1/users");
+    CHECK(apiOf(m) == "shop");
+    CHECK(m.resourcePath == "/admin/v1/users");
+    CHECK(m.canonicalPath.empty());
+    CHECK(apiOf(router.route("GET", "/shop/v1/admin/v1/users")) == "shop-admin");
+    // The same under the root API: "/v1/x" is root's, "/n/v1/x" is n's.
+    m = router.route("GET", "/v1/x");
+    CHECK(apiOf(m) == "root");
+    CHECK(m.canonicalPath.empty());
+    // Paths that do not collide still get their version.
+    CHECK(router.route("GET", "/shop/items").canonicalPath == "/shop/v1/items");
+    CHECK(router.route("GET", "/other").canonicalPath == "/n/other");
+    // Only a match has one: a 405 or 404 answer needs none.
+    CHECK(router.route("POST", "/shop/items").canonicalPath.empty());
+}
+
 TEST_CASE("router: the resource path")
 {
     std::vector<ApiRuntime> apis;
@@ -599,6 +626,7 @@ TEST_CASE("router: a '..' never carries a request across an API prefix")
     CHECK(back.canonicalPath.empty());
     CHECK(apiOf(routeRaw("/api/v1/x/../../v1/y")) == "public");
     // Not when a step left the API: "/api/v1/../../api/v1/x" stood at "/" (the root API).
+    CHECK(routeRaw("/api/v1/../../api/v1/x").status == RouteStatus::Escaped);
     // Inside the root API a '..' may move freely, as long as it never removes a prefix segment.
     RouteMatch inRoot = routeRaw("/other/a/../b");
     CHECK(inRoot.status == RouteStatus::Matched);

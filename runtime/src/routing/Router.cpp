@@ -344,6 +344,9 @@ struct Router::Impl {
 
     void addApi(const ApiRuntime& api);
     static bool precedes(const Prefix& a, const Prefix& b);
+    // `out` = `path`, reached by the default-version `prefix` with `remainder` after it, with the
+    // version put back; empty when that path would route elsewhere.
+    void versionedForm(const Prefix& prefix, std::string_view path, std::string_view remainder, std::string& out) const;
     const Prefix* findPrefix(std::string_view path, std::string_view& remainder) const;
     static bool matches(const Resource& resource, std::string_view path);
     static void capture(const Resource& resource, std::string_view path, RouteMatch& match);
@@ -407,6 +410,28 @@ void Router::Impl::addApi(const ApiRuntime& api)
         } else {
             byFirstSegment[unversioned.segments.front()].push_back(std::move(unversioned));
         }
+    }
+}
+
+void Router::Impl::versionedForm(const Prefix& prefix, std::string_view path, std::string_view remainder,
+                                 std::string& out) const
+{
+    // The default-version form names the same resources as the versioned one: handlers see one
+    // path for both ("/shop/items" is "/shop/v1/items"), as the backend gets one. Unless that
+    // path is another API's: with "/shop/v1/admin" configured as an API of its own,
+    // "/shop/admin/v1/users" is the default-version API's "/admin/v1/users" while
+    // "/shop/v1/admin/v1/users" is the other API's "/users"; such a request keeps its own path.
+    const std::string& version = apis[prefix.apiIndex].runtime->config.version;
+    const std::string_view context = path.substr(0, path.size() - remainder.size());
+    out.reserve(path.size() + version.size() + 1);
+    out.append(context);
+    out.push_back('/');
+    out.append(version);
+    out.append(remainder);
+    std::string_view rest;
+    const Prefix* same = findPrefix(out, rest);
+    if (same == nullptr || same->apiIndex != prefix.apiIndex || !same->versioned || rest != remainder) {
+        out.clear();
     }
 }
 
@@ -557,16 +582,6 @@ RouteMatch Router::route(std::string_view method, std::string_view normalizedPat
     match.api = api.runtime;
     match.resourcePath = remainder.empty() ? std::string("/") : std::string(remainder);
     match.nothingAfterPrefix = remainder.empty();
-    if (!prefix->versioned) {
-        // The default-version form names the same resources as the versioned one: handlers see
-        // one path for both ("/shop/items" is "/shop/v1/items"), as the backend gets one.
-        std::string_view context = normalizedPath.substr(0, normalizedPath.size() - remainder.size());
-        match.canonicalPath.reserve(normalizedPath.size() + api.runtime->config.version.size() + 1);
-        match.canonicalPath.append(context);
-        match.canonicalPath.push_back('/');
-        match.canonicalPath.append(api.runtime->config.version);
-        match.canonicalPath.append(remainder);
-    }
 
     // One trailing slash does not count: "/pets/" is matched as "/pets", "/" as no segment.
     std::string_view path = remainder;
@@ -584,6 +599,9 @@ RouteMatch Router::route(std::string_view method, std::string_view normalizedPat
             match.status = RouteStatus::Matched;
             match.resource = resource.runtime;
             Impl::capture(resource, path, match);
+            if (!prefix->versioned) {
+                _impl->versionedForm(*prefix, normalizedPath, remainder, match.canonicalPath);
+            }
             return match;
         }
         pathMatched = true;

@@ -11,8 +11,8 @@
 // `apis`. The API is chosen by prefix alone: when none of its resources matches, the answer is
 // 404/405 from that API, never a fallback to an API with a shorter context.
 //
-// A ".." segment may move within an API's resource paths but never across its prefix (see
-// route()): the prefix a request is checked against is the one it was written under.
+// A ".." segment may move within an API's resource paths, and back into its own prefix, but
+// never into another API (see route()).
 //
 // Resources. URI templates are made of literal segments (compared exactly, case-sensitively,
 // after the same normalisation as request paths, so "%7e" and "~" are equal), "{name}" (one whole
@@ -75,9 +75,10 @@ struct RouteMatch {
     // for it, and the backend gets the endpoint's path as its URL was written ("/base" or
     // "/base/").
     bool nothingAfterPrefix = false;
-    // Set when the API was reached by its default-version form: the path with the version put
-    // back after the context ("/shop/items" -> "/shop/v1/items", "/shop" -> "/shop/v1"), the one
-    // path handlers see for both forms. Empty otherwise (the normalised path is that path).
+    // Set for Matched when the API was reached by its default-version form: the path with the
+    // version put back after the context ("/shop/items" -> "/shop/v1/items", "/shop" ->
+    // "/shop/v1"), the one path handlers see for both forms. Empty otherwise (the normalised path
+    // is that path), and also when the versioned path would be another API's (see versionedForm).
     std::string canonicalPath;
     // For 405: the Allow header, sorted and ", "-joined, e.g. "GET, HEAD, POST".
     std::string allowedMethods;
