@@ -56,8 +56,9 @@ def derive(rec):
     rec["proxy_busy_pct"] = rec["cpu_us_req"] * rec["rps"] / 1e6 / workers * 100.0
     busy, idle = num(rec, "machine_busy_ticks", -1), num(rec, "machine_idle_ticks", -1)
     rec["idle_pct"] = 100.0 * idle / (busy + idle) if busy >= 0 and idle >= 0 and busy + idle > 0 else float("nan")
-    rec["p50_ms"] = num(rec, "p50_us") / 1000.0
-    rec["p99_ms"] = num(rec, "p99_us") / 1000.0
+    # A run without latencies (wrk failed, the proxy crashed) has none, not zero ones.
+    rec["p50_ms"] = num(rec, "p50_us") / 1000.0 if "p50_us" in rec and requests > 0 else float("nan")
+    rec["p99_ms"] = num(rec, "p99_us") / 1000.0 if "p99_us" in rec and requests > 0 else float("nan")
     rec["non2xx"] = int(num(rec, "err_status"))
     rec["sock_err"] = int(sum(num(rec, k) for k in ("err_connect", "err_read", "err_write", "err_timeout")))
     rec["crashed"] = int(num(rec, "crashed"))
@@ -118,7 +119,7 @@ def med(values):
 
 def won(row, figure):
     """'(k/n)': the pairs of a summary row in which Sluice did better on one figure."""
-    return "(%d/%d)" % (row[figure + "_pairs_sluice_better"], row["pairs"])
+    return "(%d/%d)" % (row[figure + "_pairs_sluice_better"], row[figure + "_pairs_compared"])
 
 
 def fmt(v, digits=2):
@@ -178,11 +179,15 @@ def final(runs_path, rss_path, out_csv, summary_csv):
                                                   for p in complete])
         row["rps_ratio_sluice_over_nginx"] = med([ratio(p["sluice"]["rps"], p["nginx"]["rps"]) for p in complete])
         row["p99_ratio_nginx_over_sluice"] = med([ratio(p["nginx"]["p99_ms"], p["sluice"]["p99_ms"]) for p in complete])
-        # How many pairs Sluice came out ahead in (a tie counts for neither): a median of 0.97 from
-        # 2 of 5 pairs is a tie, from 0 of 5 a loss.
-        row["cpu_pairs_sluice_better"] = sum(1 for p in complete if p["sluice"]["cpu_us_req"] < p["nginx"]["cpu_us_req"])
-        row["rps_pairs_sluice_better"] = sum(1 for p in complete if p["sluice"]["rps"] > p["nginx"]["rps"])
-        row["p99_pairs_sluice_better"] = sum(1 for p in complete if p["sluice"]["p99_ms"] < p["nginx"]["p99_ms"])
+        # How many pairs Sluice came out ahead in (a tie counts for neither), of the pairs where
+        # both have the figure: a median of 0.97 from 2 of 5 pairs is a tie, from 0 of 5 a loss.
+        for figure, key, sluice_better in (("cpu", "cpu_us_req", lambda s, n: s < n),
+                                           ("rps", "rps", lambda s, n: s > n),
+                                           ("p99", "p99_ms", lambda s, n: s < n)):
+            both = [(p["sluice"][key], p["nginx"][key]) for p in complete
+                    if p["sluice"][key] == p["sluice"][key] and p["nginx"][key] == p["nginx"][key]]
+            row[figure + "_pairs_sluice_better"] = sum(1 for s, n in both if sluice_better(s, n))
+            row[figure + "_pairs_compared"] = len(both)
         rows.append(row)
 
     if rows:

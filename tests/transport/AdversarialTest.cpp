@@ -305,6 +305,17 @@ TEST_CASE("adversarial: other proxy information fields from an untrusted client 
                                              "X-ProxyUser-Ip: 6.6.6.20",
                                              "X-Envoy-External-Address: 6.6.6.21",
                                              "Proxy: http://evil.example:3128",  // httpoxy
+                                             "Remote-Groups: evil-admins",
+                                             "Remote_Email: evil@example.com",
+                                             "Remote-Name: evil",
+                                             "X-Authentik-Username: evil-admin",
+                                             "x_authentik_groups: evil-admins",
+                                             "X-Amzn-Oidc-Identity: evil-admin",
+                                             "X-Goog-Authenticated-User-Email: evil@example.com",
+                                             "Cf-Access-Authenticated-User-Email: evil@example.com",
+                                             "X-Forwarded-Access-Token: evil-token",
+                                             "X-Auth-Request-Access-Token: evil-token",
+                                             "Remote-Username: kept-ru",
                                              // Client certificate families (RFC 9440, ingress-nginx,
                                              // X-SSL-*, Google, Traefik, AWS ALB).
                                              "Client-Cert: :ZXZpbA==:",
@@ -341,6 +352,7 @@ TEST_CASE("adversarial: other proxy information fields from an untrusted client 
     CHECK(up.header("X-Forwarded-Ssl-X") == "kept");  // only those names
     CHECK(up.header("X-Client-Id") == "kept-id");
     CHECK(up.header("Client-Certainty") == "kept-c");
+    CHECK(up.header("Remote-Username") == "kept-ru");
 
     // A trusted proxy's are its word.
     ScriptedBackend trustedBackend(echo());
@@ -1192,7 +1204,8 @@ TEST_CASE("adversarial: a _method member of a JSON body naming another method is
     }
     // The head says enough: such a body is refused before a 100 Continue asks for it (also
     // where a short body is read whole before the backend is contacted, the default).
-    SluicedProcess buffering(postOnlyApi(backend));
+    ScriptedBackend bufferingBackend(reflect());
+    SluicedProcess buffering(postOnlyApi(bufferingBackend));
     RawClient expecting(buffering.port());
     REQUIRE(expecting.send("POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                            "Content-Encoding: gzip\r\nExpect: 100-continue\r\nContent-Length: 37\r\n\r\n"));
@@ -1200,6 +1213,16 @@ TEST_CASE("adversarial: a _method member of a JSON body naming another method is
     REQUIRE_MESSAGE(first, expecting.error());
     CHECK(first->status == 415);  // not 100
     CHECK(first->hasToken("Connection", "close"));
+    // A short body that came with its head is read first, and the connection stays open.
+    RawClient whole(buffering.port());
+    auto coded = whole.exchange(
+        postRequest({"Host: a", "Content-Type: application/json", "Content-Encoding: gzip", "Content-Length: 2"}, "{}"));
+    REQUIRE_MESSAGE(coded, whole.error());
+    CHECK(coded->status == 415);
+    CHECK_FALSE(coded->hasToken("Connection", "close"));
+    auto next = whole.exchange(postRequest({"Host: a", "Content-Type: application/json", "Content-Length: 2"}, "{}"));
+    REQUIRE_MESSAGE(next, whole.error());
+    CHECK(next->status == 200);
     CHECK(backend.requestCount() == 0);
     // JSON bodies without an override are passed on whole (identity is no coding).
     const std::vector<std::string> passed = {R"({"_method":"post","items":[{"_method":"DELETE"}]})",

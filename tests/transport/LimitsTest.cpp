@@ -193,15 +193,21 @@ TEST_CASE("timeouts: 408 when the head or the body stalls, an idle keep-alive co
 
 TEST_CASE("timeouts: body_timeout_ms limits how long a request body stalls, not how long it takes")
 {
-    // An upload that keeps coming, a piece every 100 ms for over three times body_timeout_ms,
-    // with a Content-Length or chunked, is proxied whole.
+    // An upload that keeps coming, a piece every 100 ms for over three times body_timeout_ms, is
+    // proxied whole: with a Content-Length, read whole first (request_buffer_bytes) or streamed,
+    // and chunked.
     ScriptedBackend backend(echo());
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"body_timeout_ms": 300})"));
+    SluicedProcess streaming(
+        oneApi("/svc", endpointList({backend.url()}), "", R"({"body_timeout_ms": 300, "request_buffer_bytes": 0})"));
     constexpr int kPieces = 10;
     const std::string piece(100, 'p');
-    for (bool chunked : {false, true}) {
+    std::size_t done = 0;
+    for (const auto& [chunked, port] : {std::pair{false, gw.port()}, std::pair{false, streaming.port()},
+                                        std::pair{true, gw.port()}}) {
         CAPTURE(chunked);
-        RawClient client(gw.port());
+        CAPTURE(port == streaming.port());
+        RawClient client(port);
         const auto start = Clock::now();
         REQUIRE(client.send(chunked ? std::string("POST /svc/v1/up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
                                     : "POST /svc/v1/up HTTP/1.1\r\nHost: a\r\nContent-Length: " +
@@ -217,7 +223,7 @@ TEST_CASE("timeouts: body_timeout_ms limits how long a request body stalls, not 
         REQUIRE_MESSAGE(r, client.error());
         CHECK(r->status == 200);
         CHECK(millisSince(start) >= 900);  // the body took three body timeouts to come
-        REQUIRE(backend.waitForRequests(chunked ? 2 : 1, 2s));
+        REQUIRE(backend.waitForRequests(++done, 2s));
         const ReceivedRequest up = backend.requests().back();
         CHECK(up.bodyLength == kPieces * piece.size());
         CHECK(up.chunked == chunked);

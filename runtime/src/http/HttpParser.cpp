@@ -1091,37 +1091,31 @@ bool listHoldsOnly(std::string_view value, std::string_view lowerToken)
     return forEachListElement(value, [lowerToken](std::string_view element) { return equalsLower(element, lowerToken); });
 }
 
-bool connectionHasToken(const std::vector<HeaderField>& headers, std::string_view token)
+namespace {
+
+// Whether a Connection field of `headers` has a token that `same` finds equal to `token`.
+template <typename Same>
+bool connectionNames(const std::vector<HeaderField>& headers, std::string_view token, Same same)
 {
     if (token.empty()) {
         return false;
     }
     for (const HeaderField& field : headers) {
-        if (!equalsLower(field.name, "connection")) {
-            continue;
-        }
-        const bool found = !forEachListElement(field.value, [token](std::string_view element) {
-            if (element.size() != token.size()) {
-                return true;
-            }
-            for (std::size_t i = 0; i < token.size(); ++i) {
-                if (toLower(static_cast<unsigned char>(element[i])) != toLower(static_cast<unsigned char>(token[i]))) {
-                    return true;
-                }
-            }
-            return false;  // stop: found
-        });
-        if (found) {
+        if (equalsLower(field.name, "connection") &&
+            !forEachListElement(field.value, [&](std::string_view element) { return !same(element, token); })) {
             return true;
         }
     }
     return false;
 }
 
-namespace {
+}  // namespace
 
-// Field names that CGI-style servers (PHP, WSGI, Rack) read as one: case aside and '_' read as
-// '-' ("X_Secret" is HTTP_X_SECRET, as "X-Secret" is).
+bool connectionHasToken(const std::vector<HeaderField>& headers, std::string_view token)
+{
+    return connectionNames(headers, token, fieldNameEquals);
+}
+
 bool sameCgiName(std::string_view a, std::string_view b) noexcept
 {
     if (a.size() != b.size()) {
@@ -1136,20 +1130,6 @@ bool sameCgiName(std::string_view a, std::string_view b) noexcept
     }
     return true;
 }
-
-// Whether a Connection field of `headers` names `name` (in its CGI reading, see sameCgiName).
-bool connectionNames(const std::vector<HeaderField>& headers, std::string_view name)
-{
-    for (const HeaderField& field : headers) {
-        if (equalsLower(field.name, "connection") &&
-            !forEachListElement(field.value, [name](std::string_view token) { return !sameCgiName(token, name); })) {
-            return true;
-        }
-    }
-    return false;
-}
-
-}  // namespace
 
 bool isHopByHop(std::string_view name, const std::vector<HeaderField>& headers)
 {
@@ -1199,7 +1179,7 @@ bool HopByHopFilter::operator()(std::string_view name) const noexcept
         return true;
     }
     if (_moreTokens) {
-        return connectionNames(_headers, name);
+        return connectionNames(_headers, name, sameCgiName);
     }
     for (std::size_t i = 0; i < _tokenCount; ++i) {
         if (sameCgiName(_tokens[i], name)) {

@@ -153,7 +153,7 @@ bool proxyInformationField(std::string_view name) noexcept
         case 11:
             return fieldNameEquals(name, "x-client-ip") || fieldNameEquals(name, "x-forwarded") ||
                    fieldNameEquals(name, "x-client-dn") || fieldNameEquals(name, "script-name") ||
-                   fieldNameEquals(name, "request-uri") || fieldNameEquals(name, "remote-user");
+                   fieldNameEquals(name, "request-uri");
         case 12:
             return fieldNameEquals(name, "x-url-scheme");
         case 13:
@@ -190,9 +190,11 @@ bool proxyInformationField(std::string_view name) noexcept
         case 23:
             return fieldNameEquals(name, "x-forwarded-client-cert");
         case 24:
-            return fieldNameEquals(name, "x-envoy-external-address");
+            return fieldNameEquals(name, "x-envoy-external-address") || fieldNameEquals(name, "x-forwarded-access-token");
         case 30:
             return fieldNameEquals(name, "x-forwarded-preferred-username");
+        case 27:
+            return fieldNameEquals(name, "x-auth-request-access-token");
         case 33:
             return fieldNameEquals(name, "x-auth-request-preferred-username");
         default:
@@ -242,6 +244,32 @@ bool clientCertificateField(std::string_view name) noexcept
     }
 }
 
+// Families of fields in which authenticating proxies tell an application who the user is:
+// Authelia's Remote-User, -Groups, -Email, -Name; Authentik's X-Authentik-*; AWS ALB's
+// X-Amzn-Oidc-*; Google IAP's X-Goog-Authenticated-User-*; Cloudflare Access's Cf-Access-*.
+// ('_' spellings included.) Proxy information like the fields above.
+bool authProxyField(std::string_view name) noexcept
+{
+    if (name.empty()) {
+        return false;
+    }
+    switch (name[0]) {
+        case 'r':
+        case 'R':
+            return http::sameCgiName(name, "remote-user") || http::sameCgiName(name, "remote-groups") ||
+                   http::sameCgiName(name, "remote-email") || http::sameCgiName(name, "remote-name");
+        case 'c':
+        case 'C':
+            return beginsLikeField(name, "cf-access-");
+        case 'x':
+        case 'X':
+            return beginsLikeField(name, "x-authentik-") || beginsLikeField(name, "x-amzn-oidc-") ||
+                   beginsLikeField(name, "x-goog-authenticated-user-");
+        default:
+            return false;
+    }
+}
+
 // A name with '_' that reads as a framing, hop-by-hop or forwarding field once '_' is taken for
 // '-' ("X_Forwarded_For", "Transfer_Encoding"). CGI-style servers (PHP, WSGI, Rack) map both
 // spellings to one variable (HTTP_X_FORWARDED_FOR), so such a field would stand in for the one
@@ -252,7 +280,7 @@ bool underscoreLookAlike(std::string_view name)
     if (name.find('_') == std::string_view::npos) {
         return false;
     }
-    if (clientCertificateField(name)) {
+    if (clientCertificateField(name) || authProxyField(name)) {
         return true;
     }
     if (name.size() > kLongestOwnedName) {
@@ -269,15 +297,11 @@ bool underscoreLookAlike(std::string_view name)
 // request line's.
 bool methodOverrideField(std::string_view name)
 {
-    constexpr std::size_t kLongest = 22;  // "x-http-method-override"
-    if (name.empty() || name.size() > kLongest || (name[0] != 'x' && name[0] != 'X')) {
+    if (name.empty() || (name[0] != 'x' && name[0] != 'X')) {
         return false;
     }
-    char dashed[kLongest];
-    std::replace_copy(name.begin(), name.end(), dashed, '_', '-');
-    const std::string_view text(dashed, name.size());
-    return fieldNameEquals(text, "x-http-method") || fieldNameEquals(text, "x-method-override") ||
-           fieldNameEquals(text, "x-http-method-override");
+    return http::sameCgiName(name, "x-http-method") || http::sameCgiName(name, "x-method-override") ||
+           http::sameCgiName(name, "x-http-method-override");
 }
 
 // Whether one name=value piece of a query is a `_method` parameter; `overrides` is set when its
@@ -1003,6 +1027,7 @@ void HttpConnection::startExchange()
     io().requestBody.clear();
     _chunked.reset();
     _formScan.reset();
+    _formScanChosen = false;
     switch (head().framing) {
         case http::BodyFraming::ContentLength:
             _bodyMode = head().contentLength > 0 ? BodyMode::Length : BodyMode::None;
@@ -1108,7 +1133,8 @@ void HttpConnection::routeAndRun()
             overridden = overridden || h.value != head().method;
             continue;
         }
-        if ((proxyInformationField(h.name) || clientCertificateField(h.name)) && !peerTrusted()) {
+        if ((proxyInformationField(h.name) || clientCertificateField(h.name) || authProxyField(h.name)) &&
+            !peerTrusted()) {
             continue;
         }
         ex.requestHeaders.add(h.name, h.value);
@@ -1661,13 +1687,18 @@ MethodOverride HttpConnection::methodOverride() const
 // backend never has all of a refused body. Returns false when the request was refused.
 bool HttpConnection::startFormScan(std::string_view early)
 {
-    _formScan.reset();
+    // refusedByFormHead() chose the scanner already (nothing has been fed to it since).
+    const bool chosen = std::exchange(_formScanChosen, false);
     const bool inHand = ex().requestBody.has_value() || _bodyBuffered;
     if (methodOverride() == MethodOverride::Forward || (!inHand && _bodyMode == BodyMode::None) ||
         ex().method != "POST") {
+        _formScan.reset();
         return true;
     }
-    const std::string_view refusal = chooseFormScan();
+    if (!chosen) {
+        _formScan.reset();
+    }
+    const std::string_view refusal = chosen ? std::string_view() : chooseFormScan();
     if (!_formScan && refusal.empty()) {
         return true;
     }
@@ -1709,10 +1740,12 @@ bool HttpConnection::refusedByFormHead()
         return false;
     }
     const std::string_view refusal = chooseFormScan();
-    _formScan.reset();  // startFormScan() chooses again once the body is to be sent
     if (refusal.empty()) {
+        _formScanChosen = true;  // kept for startFormScan()
         return false;
     }
+    _formScan.reset();
+    takeBodyInHand();  // a short body already here is read, so that the connection may stay open
     refuseFormBody(refusal);
     return true;
 }
@@ -2638,18 +2671,22 @@ void HttpConnection::closeNow()
 void HttpConnection::logHandshakeFailure()
 {
     auto logger = Logging::get("tls");
-    const std::string sni = _stream->requestedServerName();
-    const std::string forName = sni.empty() ? std::string() : " for " + sni;
+    auto forName = [this] {
+        const std::string sni = _stream->requestedServerName();
+        return sni.empty() ? std::string() : " for " + sni;
+    };
     if (!_stream->handshakeRefused()) {
-        const std::string why = _stream->handshakeFailure();
-        logger->debug("TLS handshake from {}{} ended: {}", _peerText, forName,
-                      why.empty() ? std::string("the client left before its hello") : why);
+        if (logger->should_log(spdlog::level::debug)) {
+            const std::string why = _stream->handshakeFailure();
+            logger->debug("TLS handshake from {}{} ended: {}", _peerText, forName(),
+                          why.empty() ? std::string("the client left before its hello") : why);
+        }
         return;
     }
     thread_local LogThrottle throttle(std::chrono::seconds(1));
     std::size_t suppressed = 0;
     if (throttle.due(_loop.now(), suppressed)) {
-        logger->info("TLS handshake from {}{} refused: {}{}", _peerText, forName, _stream->handshakeFailure(),
+        logger->info("TLS handshake from {}{} refused: {}{}", _peerText, forName(), _stream->handshakeFailure(),
                      suppressed == 0 ? std::string()
                                      : " (" + std::to_string(suppressed) + " more refused since the last message)");
     }
@@ -2707,8 +2744,7 @@ Clock::time_point HttpConnection::onTimer(Clock::time_point now)
             break;
         case State::Handshake:
             // A scanner or a slowloris client, usually: debug, as a client that leaves mid-way.
-            Logging::get("tls")->debug("TLS handshake from {} did not complete within header_timeout_ms ({} ms)",
-                                       _peerText, _worker.snapshot()->config.http.headerTimeoutMs);
+            Logging::get("tls")->debug("TLS handshake from {} did not complete within header_timeout_ms", _peerText);
             closeNow();
             break;
         case State::Proxy:

@@ -106,6 +106,21 @@ void useKeyFile(SSL_CTX* ctx, const std::string& key, const std::string& what, c
     }
 }
 
+// "Nov 28 15:00:00 2026 GMT".
+std::string asn1TimeText(const ASN1_TIME* t)
+{
+    std::string out;
+    if (BIO* b = BIO_new(BIO_s_mem())) {
+        if (ASN1_TIME_print(b, t) == 1) {
+            char* data = nullptr;
+            const long n = BIO_get_mem_data(b, &data);
+            out.assign(data, static_cast<std::size_t>(n));
+        }
+        BIO_free(b);
+    }
+    return out;
+}
+
 // Warns about a certificate that clients will refuse for its dates (expired, or not valid yet):
 // the listener starts, as a renewal may be on its way, but the operator should know.
 void warnAboutDates(SSL_CTX* ctx, const std::string& file)
@@ -114,48 +129,54 @@ void warnAboutDates(SSL_CTX* ctx, const std::string& file)
     if (cert == nullptr) {
         return;
     }
-    auto text = [](const ASN1_TIME* t) {
-        std::string out;
-        if (BIO* b = BIO_new(BIO_s_mem())) {
-            if (ASN1_TIME_print(b, t) == 1) {
-                char* data = nullptr;
-                const long n = BIO_get_mem_data(b, &data);
-                out.assign(data, static_cast<std::size_t>(n));
-            }
-            BIO_free(b);
-        }
-        return out;
-    };
     if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0) {
         Logging::get("tls")->warn("certificate {} expired on {}: clients will refuse it", file,
-                                  text(X509_get0_notAfter(cert)));
+                                  asn1TimeText(X509_get0_notAfter(cert)));
     } else if (X509_cmp_current_time(X509_get0_notBefore(cert)) > 0) {
         Logging::get("tls")->warn("certificate {} is not valid before {}: clients will refuse it until then", file,
-                                  text(X509_get0_notBefore(cert)));
+                                  asn1TimeText(X509_get0_notBefore(cert)));
     }
 }
 
-// The first suite `ctx` would negotiate that encrypts nothing or authenticates no one (eNULL,
-// aNULL), or nothing. The suites a connection supports, not the configured list: OpenSSL's
-// security level keeps such suites out unless the list lowers it (@SECLEVEL=0), so "HIGH" or
-// "ALL" are fine although they name some.
-std::string unsafeSuite(SSL_CTX* ctx)
+// What the suites `ctx` can negotiate say about its cipher lists. The suites a connection
+// supports, not the configured list: OpenSSL's security level keeps null suites out unless the
+// list lowers it (@SECLEVEL=0), so "HIGH" or "ALL" are fine although they name some.
+struct SuiteSurvey {
+    std::string unsafe;       // the first that encrypts nothing or authenticates no one (eNULL, aNULL)
+    bool tls12Usable = true;  // some TLS 1.2 suite that this certificate's key can sign for
+};
+
+SuiteSurvey surveySuites(SSL_CTX* ctx)
 {
+    SuiteSurvey survey;
     SSL* probe = SSL_new(ctx);
     if (probe == nullptr) {
-        return {};
+        return survey;  // cannot tell; the handshake will say
     }
-    std::string unsafe;
+    // TLS 1.2 suites name the key their server signs with; TLS 1.3 ones do not.
+    int keyAuth = NID_undef;
+    if (EVP_PKEY* key = SSL_CTX_get0_privatekey(ctx)) {
+        const int type = EVP_PKEY_get_base_id(key);
+        keyAuth = type == EVP_PKEY_RSA || type == EVP_PKEY_RSA_PSS ? NID_auth_rsa
+                  : type == EVP_PKEY_EC || type == EVP_PKEY_ED25519 || type == EVP_PKEY_ED448 ? NID_auth_ecdsa
+                                                                                             : NID_undef;
+    }
+    survey.tls12Usable = false;
     STACK_OF(SSL_CIPHER)* suites = SSL_get1_supported_ciphers(probe);
-    for (int i = 0; i < sk_SSL_CIPHER_num(suites) && unsafe.empty(); ++i) {
+    for (int i = 0; i < sk_SSL_CIPHER_num(suites); ++i) {
         const SSL_CIPHER* c = sk_SSL_CIPHER_value(suites, i);
-        if (SSL_CIPHER_get_cipher_nid(c) == NID_undef || SSL_CIPHER_get_auth_nid(c) == NID_auth_null) {
-            unsafe = SSL_CIPHER_get_name(c);
+        const int auth = SSL_CIPHER_get_auth_nid(c);
+        if (survey.unsafe.empty() && (SSL_CIPHER_get_cipher_nid(c) == NID_undef || auth == NID_auth_null)) {
+            survey.unsafe = SSL_CIPHER_get_name(c);
+        }
+        if (std::string_view(SSL_CIPHER_get_version(c)) != "TLSv1.3" &&
+            (keyAuth == NID_undef || auth == keyAuth || auth == NID_auth_any)) {
+            survey.tls12Usable = true;
         }
     }
     sk_SSL_CIPHER_free(suites);
     SSL_free(probe);
-    return unsafe;
+    return survey;
 }
 
 // ALPN (RFC 7301): the gateway speaks HTTP/1.1 (and 1.0). A client that offers protocols but
@@ -185,23 +206,6 @@ int selectAlpn(SSL*, const unsigned char** out, unsigned char* outLength, const 
     return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-// Whether `ctx` can negotiate some suite under TLS 1.2 (the TLS 1.3 suites are separate).
-bool hasTls12Suite(SSL_CTX* ctx)
-{
-    SSL* probe = SSL_new(ctx);
-    if (probe == nullptr) {
-        return true;  // cannot tell; the handshake will say
-    }
-    bool found = false;
-    STACK_OF(SSL_CIPHER)* suites = SSL_get1_supported_ciphers(probe);
-    for (int i = 0; i < sk_SSL_CIPHER_num(suites) && !found; ++i) {
-        found = std::string_view(SSL_CIPHER_get_version(sk_SSL_CIPHER_value(suites, i))) != "TLSv1.3";
-    }
-    sk_SSL_CIPHER_free(suites);
-    SSL_free(probe);
-    return found;
-}
-
 // `configured`: the listener's "ciphers" (TLS 1.2; empty: kDefaultCiphers); `suites13` its
 // "ciphersuites" (TLS 1.3; empty: OpenSSL's).
 SSL_CTX* newServerCtx(const std::string& cert, const std::string& key, int minVersion, const std::string& configured,
@@ -228,16 +232,16 @@ SSL_CTX* newServerCtx(const std::string& cert, const std::string& key, int minVe
     if (!suites13.empty() && SSL_CTX_set_ciphersuites(ctx, suites13.c_str()) != 1) {
         throw std::runtime_error("ciphersuites '" + suites13 + "': " + opensslError());
     }
-    if (const std::string unsafe = unsafeSuite(ctx); !unsafe.empty()) {
-        throw std::runtime_error("ciphers '" + ciphers + "' (with ciphersuites '" + suites13 + "'): " + unsafe +
+    const SuiteSurvey survey = surveySuites(ctx);
+    if (!survey.unsafe.empty()) {
+        throw std::runtime_error("ciphers '" + ciphers + "' (with ciphersuites '" + suites13 + "'): " + survey.unsafe +
                                  " encrypts nothing or authenticates no one; such suites are refused");
     }
-    if (minVersion <= TLS1_2_VERSION && !hasTls12Suite(ctx)) {
-        // "aNULL" or "eNULL" alone, or only suites the security level removes: every TLS 1.2
-        // client would fail, silently.
-        throw std::runtime_error("ciphers '" + ciphers +
-                                 "' leave TLS 1.2 with no suite to negotiate (for TLS 1.3 only, set min_version "
-                                 "TLSv1.3)");
+    if (minVersion <= TLS1_2_VERSION && !survey.tls12Usable) {
+        // "aNULL" or "eNULL" alone, only suites the security level removes, or only ECDSA suites
+        // for an RSA key: every TLS 1.2 client would fail, silently.
+        throw std::runtime_error("ciphers '" + ciphers + "' leave TLS 1.2 with no suite to negotiate with the key of " +
+                                 cert + " (for TLS 1.3 only, set min_version TLSv1.3)");
     }
     SSL_CTX_set_alpn_select_cb(ctx, &selectAlpn, nullptr);
     return owned.release();
@@ -374,6 +378,14 @@ CrlList readCrls(const std::string& path)
     }
     if (crls.empty()) {
         throw std::runtime_error("client_crl " + path + ": no certificate revocation list (PEM, X509 CRL) in it");
+    }
+    for (const auto& crl : crls) {
+        const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
+        if (next != nullptr && X509_cmp_current_time(next) < 0) {
+            Logging::get("tls")->warn("client_crl {}: a list is past its next update ({}): every client certificate "
+                                      "from its issuer is refused until a new list is loaded",
+                                      path, asn1TimeText(next));
+        }
     }
     return crls;
 }
@@ -514,6 +526,9 @@ int TlsServerContext::onClientHello(SSL* ssl, int*, void* arg)
     const auto* self = static_cast<const TlsServerContext*>(arg);
     std::string name;
     if (clientHelloServerName(ssl, name)) {
+        if (auto* stream = static_cast<TlsStream*>(SSL_get_app_data(ssl))) {
+            stream->_helloServerName = name;
+        }
         use(ssl, self->select(name));
     }
     return SSL_CLIENT_HELLO_SUCCESS;
@@ -633,6 +648,7 @@ TlsStream::TlsStream(int fd, SSL* ssl, bool server) : Stream(fd), _ssl(ssl), _se
 TlsStream::TlsStream(int fd, SSL* ssl, std::shared_ptr<const TlsServerContext> context)
     : Stream(fd), _ssl(ssl), _server(true), _serverContext(std::move(context))
 {
+    SSL_set_app_data(_ssl, this);  // for onClientHello
 }
 
 void TlsStream::abandon()
@@ -707,12 +723,12 @@ IoResult TlsStream::handshake()
     return fromSslError(rc);
 }
 
-// Before fromSslError() clears OpenSSL's queue: what an operator needs to fix the failure.
 std::string TlsStream::requestedServerName() const
 {
+    // Taken from the ClientHello (onClientHello): OpenSSL's own record of it comes only after a
+    // version check, which is the most common refusal.
     constexpr std::size_t kLongest = 255;
-    const char* name = _server ? SSL_get_servername(_ssl, TLSEXT_NAMETYPE_host_name) : nullptr;
-    std::string shown = name != nullptr ? std::string(name).substr(0, kLongest) : std::string();
+    std::string shown = _helloServerName.substr(0, kLongest);
     for (char& c : shown) {
         if (c < 0x21 || c > 0x7e) {
             c = '?';  // a log line is no place for control bytes from the network
@@ -721,6 +737,7 @@ std::string TlsStream::requestedServerName() const
     return shown;
 }
 
+// Before fromSslError() clears OpenSSL's queue: what an operator needs to fix the failure.
 void TlsStream::noteHandshakeFailure(int rc)
 {
     const int savedErrno = errno;

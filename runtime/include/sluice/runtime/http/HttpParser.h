@@ -126,6 +126,10 @@ inline bool isIdempotentMethod(std::string_view method) noexcept
 // `lowerToken` in lower case; empty elements are skipped): e.g. Content-Encoding "identity".
 bool listHoldsOnly(std::string_view value, std::string_view lowerToken);
 
+// Field names that CGI-style servers (PHP, WSGI, Rack) read as one: case aside, '_' and '-' alike
+// ("X_Secret" is HTTP_X_SECRET, as "X-Secret" is).
+bool sameCgiName(std::string_view a, std::string_view b) noexcept;
+
 // True when `name` appears as a token in any Connection header of `headers` (case-insensitive).
 bool connectionHasToken(const std::vector<HeaderField>& headers, std::string_view token);
 

@@ -242,6 +242,7 @@ private:
     std::unique_ptr<http::ChunkedDecoder> _chunked;
     // A form body on its way to the backend, checked for `_method` parameters as it streams.
     std::unique_ptr<http::BodyMethodScanner> _formScan;
+    bool _formScanChosen = false;  // _formScan chosen by refusedByFormHead(), not yet fed
     bool _bodyEnded = false;
     bool _continueSent = false;
     UpstreamConnection* _upstream = nullptr;

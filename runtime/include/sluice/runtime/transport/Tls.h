@@ -99,6 +99,8 @@ private:
 
 // A Stream over OpenSSL in non-blocking mode; owns `ssl`.
 class TlsStream final : public Stream {
+    friend class TlsServerContext;  // records the SNI of the hello it reads
+
 public:
     // A client stream (`server` false): its SSL_CTX, referenced by the SSL, is all it needs.
     TlsStream(int fd, SSL* ssl, bool server);
@@ -136,6 +138,7 @@ private:
     bool _plainHttp = false;
     bool _firstByteSeen = false;  // server side: the client's first byte was looked at
     std::string _handshakeFailure;
+    std::string _helloServerName;  // the SNI of the client's hello, as onClientHello read it
     bool _handshakeRefused = false;
 };
 
