@@ -265,6 +265,36 @@ TEST_CASE("connections: no descriptor for the backend connection is a 503 that d
     CHECK(gw.waitForLog("the endpoint is not suspended", 0, 2s));
 }
 
+TEST_CASE("connections: when descriptors run out idle backend connections are closed to make room for a new one")
+{
+    // An idle connection to one backend must not cost a request to another its 503: idle ones
+    // are closed first, as idle client connections are at max_connections.
+    ScriptedBackend first(echo("first"));
+    ScriptedBackend second(echo("second"));
+    GatewaySpec spec;
+    spec.apis.emplace_back("a", apiJson("/a", endpointList({first.url()})));
+    spec.apis.emplace_back("b", apiJson("/b", endpointList({second.url()})));
+    SluicedProcess gw(spec);
+    RawClient c(gw.port());
+    auto warm = c.exchange(getRequest("/a/v1/one"), 5s);  // leaves an idle connection to `first`
+    REQUIRE_MESSAGE(warm, c.error());
+    REQUIRE(warm->status == 200);
+    const rlim_t normal = openFileLimit(gw.pid());
+    setOpenFileLimit(gw.pid(), freeDescriptor(gw.pid(), 1));  // none left but what the idle one frees
+
+    auto other = c.exchange(getRequest("/b/v1/two"), 5s);
+    REQUIRE_MESSAGE(other, c.error());
+    CHECK(other->status == 200);
+    CHECK(other->header("X-Backend") == "second");
+    // And back: the connection to `second` is the idle one now.
+    auto back = c.exchange(getRequest("/a/v1/three"), 5s);
+    REQUIRE_MESSAGE(back, c.error());
+    CHECK(back->status == 200);
+    CHECK(back->header("X-Backend") == "first");
+    CHECK(first.connectionCount() == 2);
+    setOpenFileLimit(gw.pid(), normal);
+}
+
 TEST_CASE("connections: health probes that find no descriptor are skipped and do not mark the endpoint down")
 {
     ScriptedBackend backend(echo());

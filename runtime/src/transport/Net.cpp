@@ -293,6 +293,7 @@ int connectTcp(const Address& address, ConnectError& error)
         const int err = errno;
         error.text = std::string("socket: ") + std::strerror(err);
         error.local = isLocalResourceError(err);
+        error.code = err;
         return -1;
     }
     setNoDelay(fd);
@@ -300,6 +301,7 @@ int connectTcp(const Address& address, ConnectError& error)
         const int err = errno;
         error.text = "connect " + address.str() + ": " + std::strerror(err);
         error.local = isLocalResourceError(err);
+        error.code = err;
         ::close(fd);
         return -1;
     }
@@ -342,6 +344,14 @@ Stream::~Stream()
 {
     if (_fd >= 0) {
         ::close(_fd);
+    }
+}
+
+void Stream::closeSocket()
+{
+    if (_fd >= 0) {
+        ::close(_fd);
+        _fd = -1;
     }
 }
 

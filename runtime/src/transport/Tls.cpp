@@ -656,6 +656,15 @@ void TlsStream::abandon()
     SSL_set_quiet_shutdown(_ssl, 1);  // SSL_shutdown() then sends nothing
 }
 
+void TlsStream::closeSocket()
+{
+    if (_done && fd() >= 0) {
+        SSL_shutdown(_ssl);  // best effort close_notify; never waits
+        _done = false;       // not again at destruction, when the descriptor may be another's
+    }
+    Stream::closeSocket();
+}
+
 TlsStream::~TlsStream()
 {
     if (_done) {

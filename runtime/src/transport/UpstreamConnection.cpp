@@ -539,6 +539,13 @@ UpstreamConnection* UpstreamPool::acquire(const std::string& key, const Address&
         }
     }
     int fd = connectTcp(address, error);
+    if (fd < 0 && (error.code == EMFILE || error.code == ENFILE) && shed(kShedAtOnce) > 0) {
+        // Out of descriptors while idle connections to other backends (or this one, for a
+        // request that needs a new connection) hold some: they go first, as idle client
+        // connections do at max_connections.
+        error = ConnectError{};
+        fd = connectTcp(address, error);
+    }
     if (fd < 0) {
         return nullptr;
     }
@@ -591,6 +598,29 @@ void UpstreamPool::dispose(UpstreamConnection* c)
         list.erase(std::remove(list.begin(), list.end(), c), list.end());
     }
     _loop.defer([this, c] { _owned.erase(c); });
+}
+
+std::size_t UpstreamPool::shed(std::size_t most)
+{
+    // The longest idle first: each list is in the order its connections came back.
+    std::vector<UpstreamConnection*> victims;
+    for (std::size_t depth = 0; victims.size() < most; ++depth) {
+        bool any = false;
+        for (const auto& [key, list] : _idle) {
+            if (depth < list.size() && victims.size() < most) {
+                victims.push_back(list[depth]);
+                any = true;
+            }
+        }
+        if (!any) {
+            break;
+        }
+    }
+    for (UpstreamConnection* c : victims) {
+        c->close();                   // out of the idle list and the loop; deleted later ...
+        c->_stream->closeSocket();    // ... but its descriptor is free now
+    }
+    return victims.size();
 }
 
 std::size_t UpstreamPool::idleCount() const noexcept

@@ -69,6 +69,7 @@ struct ConnectError {
     std::string text;
     // The gateway's own resources ran out (descriptors, memory, local ports): not the peer's fault.
     bool local = false;
+    int code = 0;  // the errno of the failed call, when there was one
 };
 
 // EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL: errors of this process's or host's resources.
@@ -134,6 +135,9 @@ public:
     // TLS: the connection is closed in the middle of a message; no close_notify is sent, so that
     // the peer sees a truncation, not an orderly end.
     virtual void abandon() {}
+    // Closes the socket now (TLS: after a close_notify) rather than at destruction, freeing its
+    // descriptor; the stream must see no more I/O.
+    virtual void closeSocket();
 
 protected:
     int _fd;

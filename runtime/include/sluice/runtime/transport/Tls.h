@@ -121,6 +121,7 @@ public:
     std::string handshakeFailure() const override { return _handshakeFailure; }
     bool handshakeRefused() const override { return _handshakeRefused; }
     std::string requestedServerName() const override;
+    void closeSocket() override;
     bool silent() const override { return _server && !_done && !_firstByteSeen; }
     void abandon() override;
     // A write that could not finish because TLS needs to read first (and vice versa).

@@ -155,9 +155,13 @@ public:
 
     std::size_t idleCount() const noexcept;
     int idleTimeoutMs() const noexcept { return _idleTimeoutMs; }
+    // Closes up to `most` idle connections at once, the longest idle first, and frees their
+    // descriptors; how many it closed.
+    std::size_t shed(std::size_t most);
 
 private:
     friend class UpstreamConnection;
+    static constexpr std::size_t kShedAtOnce = 16;  // idle connections closed when descriptors run out
     void putIdle(UpstreamConnection* c);
     // Removes from the idle list and deletes at the end of the loop iteration.
     void dispose(UpstreamConnection* c);
