@@ -217,6 +217,13 @@ sluice_status bodyGet(sluice_exchange* h, sluice_message_kind msg, sluice_str* o
                                            : inPhase(ex, {SLUICE_PHASE_RESPONSE, SLUICE_PHASE_LOG});
     if (!legal) return SLUICE_E_WRONG_PHASE;
     if (!body->has_value()) return SLUICE_E_UNSUPPORTED;  // streamed, not buffered
+    // A step earlier in the chain replaced the message (a conversion): these are its bytes now,
+    // formatted here rather than at the end of the chain, so that this step works on them.
+    BuiltMessage& m = msg == SLUICE_MSG_REQUEST ? ex.requestMessage : ex.responseMessage;
+    if (m.dirty && ex.codecs != nullptr) {
+        const sluice_status formatted = ex.codecs->format(ex, msg);
+        if (formatted != SLUICE_OK) return formatted;
+    }
     *o = out(**body);
     return SLUICE_OK;
 }
@@ -234,6 +241,9 @@ sluice_status bodySet(sluice_exchange* h, sluice_message_kind msg, sluice_str by
     bool streams = msg == SLUICE_MSG_REQUEST ? ex.requestBodyStreams : !body->has_value();
     if (streams) return SLUICE_E_UNSUPPORTED;
     *body = std::string(sv(bytes));
+    // These bytes win over a message an earlier step replaced (it is not formatted over them at
+    // the end of the chain), and a later message_get builds from them.
+    (msg == SLUICE_MSG_REQUEST ? ex.requestMessage : ex.responseMessage).reset();
     return SLUICE_OK;
 }
 

@@ -205,3 +205,40 @@ TEST_CASE("messages: a changed response that cannot be formatted is a 500 withou
     CHECK_FALSE(r->header("ETag"));
     CHECK(r->header("X-Unformattable") == "set");  // added by the handler, not the backend's
 }
+
+TEST_CASE("messages: a body step after a conversion works on the converted bytes, and its own change wins")
+{
+    // json_xml replaces the structured message; a Lua step after it reads the body as bytes and
+    // writes new ones. It must see the XML (not the client's JSON), and its bytes must be what
+    // leaves (not overwritten by the conversion at the end of the chain). Both directions; on the
+    // response the chain runs in reverse, so the Lua step written first runs last.
+    ScriptedBackend backend([](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, R"({"b":2})", {}, "application/json");
+        return reply;
+    });
+    GatewaySpec spec;
+    spec.apis.emplace_back(
+        "conv", apiJson("/conv", endpointList({backend.url()}),
+                        R"("handlers": [
+          {"component": "lua_mediation_response_body", "config": {"source": "function on_response(ctx) ctx.response.set_body('LUA:' .. ctx.response.get_body()) end"}},
+          {"component": "json_xml_request", "config": {"to": "xml", "root": "order"}},
+          {"component": "lua_mediation_request_body", "config": {"source": "function on_request(ctx) ctx.request.set_body('LUA:' .. ctx.request.get_body()) end"}},
+          {"component": "json_xml_response", "config": {"to": "xml", "root": "reply"}}])"));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto r = client.exchange(bodyRequest("POST", "/conv/v1/orders", R"({"a":1})", {"Content-Type: application/json"}));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    REQUIRE(backend.waitForRequests(1, 2s));
+    const ReceivedRequest& sent = backend.request(0);
+    INFO("backend got: " << sent.body);
+    CHECK(sent.body.rfind("LUA:<?xml", 0) == 0);
+    CHECK(sent.body.find("<order><a>1</a></order>") != std::string::npos);
+    CHECK(sent.header("Content-Type") == "application/xml");
+    CHECK(sent.header("Content-Length") == std::to_string(sent.body.size()));
+    INFO("client got: " << r->body);
+    CHECK(r->body.rfind("LUA:<?xml", 0) == 0);
+    CHECK(r->body.find("<reply><b>2</b></reply>") != std::string::npos);
+    CHECK(r->header("Content-Type") == "application/xml");
+}
