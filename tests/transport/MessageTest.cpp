@@ -242,3 +242,61 @@ TEST_CASE("messages: a body step after a conversion works on the converted bytes
     CHECK(r->body.find("<reply><b>2</b></reply>") != std::string::npos);
     CHECK(r->header("Content-Type") == "application/xml");
 }
+
+TEST_CASE("messages: a +xml body without a builder of its own keeps its charset while it is built")
+{
+    ScriptedBackend backend(echo());
+    GatewaySpec spec;
+    spec.apis.emplace_back("x2j", apiJson("/x2j", endpointList({backend.url()}),
+                                          R"("handlers": [{"component": "json_xml_request", "config": {"to": "json"}}])"));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto r = client.exchange(bodyRequest("POST", "/x2j/v1/doc", std::string("<root><a>\xE9</a></root>"),
+                                         {"Content-Type: application/vnd.acme+xml; charset=iso-8859-1"}));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    REQUIRE(backend.waitForRequests(1, 2s));
+    CHECK(backend.request(0).body == "{\"a\":\"\xC3\xA9\"}");  // é, read as Latin-1, sent as UTF-8
+    CHECK(backend.request(0).header("Content-Type") == "application/json");
+}
+
+TEST_CASE("messages: a converted answer loses the fields that described the backend's bytes, and a part is not converted")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        if (r.target == "/part") {
+            reply.bytes = "HTTP/1.1 206 Partial Content\r\nContent-Type: application/xml\r\nContent-Range: bytes 0-6/100\r\n"
+                          "Content-Length: 7\r\n\r\n<reply>";
+            return reply;
+        }
+        const std::string body = "<reply><b>2</b></reply>";
+        reply.bytes = "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nETag: \"v1\"\r\nLast-Modified: Tue, 01 Sep 2026 "
+                      "10:00:00 GMT\r\nContent-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==\r\nDigest: sha-256=abc\r\nAccept-Ranges: "
+                      "bytes\r\nSet-Cookie: s=1\r\nContent-Length: " +
+                      std::to_string(body.size()) + "\r\n\r\n" + body;
+        return reply;
+    });
+    GatewaySpec spec;
+    spec.apis.emplace_back("rx", apiJson("/rx", endpointList({backend.url()}),
+                                         R"("handlers": [{"component": "json_xml_response", "config": {"to": "json"}}])"));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/rx/v1/doc", {"Range: bytes=0-3", "If-Range: \"v1\""}));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == R"({"reply":{"b":"2"}})");
+    for (const char* gone : {"ETag", "Last-Modified", "Content-MD5", "Digest", "Accept-Ranges"}) {
+        CAPTURE(gone);
+        CHECK_FALSE(r->header(gone));
+    }
+    CHECK(r->header("Set-Cookie") == "s=1");
+    REQUIRE(backend.waitForRequests(1, 2s));
+    CHECK_FALSE(backend.request(0).header("Range"));  // the whole document is asked for
+    CHECK_FALSE(backend.request(0).header("If-Range"));
+    // A backend that sends a part anyway: passed on as it is.
+    auto part = client.exchange(getRequest("/rx/v1/part"));
+    REQUIRE_MESSAGE(part, client.error());
+    CHECK(part->status == 206);
+    CHECK(part->body == "<reply>");
+    CHECK(part->header("Content-Range") == "bytes 0-6/100");
+}

@@ -55,7 +55,7 @@ bool contentCoded(std::optional<std::string_view> coding) noexcept
 
 const sdk::ComponentInfo JsonXmlRequest::kInfo{
     "json_xml_request",                                // name
-    "1.0.0",                                           // version
+    "1.1.0",                                           // version
     kPriority,                                         // priority
     SLUICE_COMPONENT_NEEDS_REQUEST_BODY,               // flags
     json_xml_schema::kConfigSchema,                    // config schema
@@ -64,7 +64,7 @@ const sdk::ComponentInfo JsonXmlRequest::kInfo{
 
 const sdk::ComponentInfo JsonXmlResponse::kInfo{
     "json_xml_response",                                // name
-    "1.0.0",                                            // version
+    "1.1.0",                                            // version
     kPriority,                                          // priority
     SLUICE_COMPONENT_NEEDS_RESPONSE_BODY,               // flags
     json_xml_schema::kConfigSchema,                     // config schema
@@ -130,23 +130,34 @@ sdk::Action JsonXml::refuseEncoded(sdk::MessageContext& ctx) const
 // The built message. A structured-syntax type that no builder registers (application/vnd.x+json,
 // application/vnd.y+xml) is built by its base type's builder: the host picks the builder by the
 // Content-Type, so the header names the base type while the message is built (it is replaced by
-// the target type right after, or the exchange ends with a refusal).
+// the target type right after, or the exchange ends with a refusal). Its parameters stay: the
+// builder decodes by the charset (RFC 7303 for XML).
 sluice_status JsonXml::built(sdk::MessageContext& ctx, std::string_view essence, const sluice_value*& message) const
 {
     const auto kind = static_cast<sluice_message_kind>(_direction);
     sluice_status status = ctx.host()->message_get(ctx.exchange(), kind, &message);
     const std::string_view base = _to == Target::Xml ? kJsonType : kXmlType;
-    if (status == SLUICE_E_NOT_FOUND && essence != base && essence != "text/xml" &&
-        ctx.setHeader(_direction, "Content-Type", base) == SLUICE_OK) {
-        status = ctx.host()->message_get(ctx.exchange(), kind, &message);
+    if (status == SLUICE_E_NOT_FOUND && essence != base && essence != "text/xml") {
+        std::string relabelled(base);
+        const std::string_view type = ctx.header(_direction, "Content-Type").value_or("");
+        if (const auto semicolon = type.find(';'); semicolon != std::string_view::npos) {
+            relabelled.append(type.substr(semicolon));  // a token has no ';': the parameters start here
+        }
+        if (ctx.setHeader(_direction, "Content-Type", relabelled) == SLUICE_OK) {
+            status = ctx.host()->message_get(ctx.exchange(), kind, &message);
+        }
     }
     return status;
 }
 
 sdk::Action JsonXmlResponse::onRequest(sdk::MessageContext& ctx)
 {
-    if (ctx.setHeader(sdk::Message::Request, "Accept-Encoding", "identity") != SLUICE_OK) {
-        logger().error("cannot ask the backend for an identity response");
+    // An identity body, and all of it: a part of a document (a Range answer) cannot be
+    // converted, and the client's ranges would be of the converted body, which it never saw.
+    if (ctx.setHeader(sdk::Message::Request, "Accept-Encoding", "identity") != SLUICE_OK ||
+        ctx.removeHeader(sdk::Message::Request, "Range") != SLUICE_OK ||
+        ctx.removeHeader(sdk::Message::Request, "If-Range") != SLUICE_OK) {
+        logger().error("cannot ask the backend for a whole identity response");
         return sdk::Action::Error;
     }
     return sdk::Action::Continue;
@@ -164,6 +175,9 @@ sdk::Action JsonXml::convert(sdk::MessageContext& ctx) const
     auto body = ctx.body(_direction);
     if (!body || body->empty()) {
         return sdk::Action::Continue;
+    }
+    if (_direction == sdk::Message::Response && ctx.header(_direction, "Content-Range")) {
+        return sdk::Action::Continue;  // a part (206, 416): passed on as the backend sent it
     }
     if (contentCoded(ctx.header(_direction, "Content-Encoding"))) {
         return refuseEncoded(ctx);
@@ -190,6 +204,17 @@ sdk::Action JsonXml::convert(sdk::MessageContext& ctx) const
         ctx.setHeader(_direction, "Content-Type", target) != SLUICE_OK) {
         logger().error("cannot replace the " + std::string(directionName(_direction)) + " message");
         return sdk::Action::Error;
+    }
+    // Fields that describe the bytes of the body that was replaced: a validator or digest of
+    // those bytes would be wrong for the converted ones (a cache or client would take the one
+    // for the other), and ranges of it meaningless.
+    for (const char* stale : {"ETag", "Last-Modified", "Content-MD5", "Digest", "Repr-Digest", "Content-Digest",
+                              "Accept-Ranges"}) {
+        if (ctx.removeHeader(_direction, stale) != SLUICE_OK) {
+            logger().error("cannot drop " + std::string(stale) + " from the converted " +
+                           std::string(directionName(_direction)));
+            return sdk::Action::Error;
+        }
     }
     return sdk::Action::Continue;
 }
