@@ -85,6 +85,22 @@ std::string declaredEncoding(const std::string& decl)
     return name;
 }
 
+// The value of version="…" in an XML declaration ("" when `decl` is none, "?" when unreadable).
+// "<?xml-stylesheet …?>" is a processing instruction, not a declaration.
+std::string declaredVersion(const std::string& decl)
+{
+    if (decl.size() < 6 || (decl[5] != ' ' && decl[5] != '\t' && decl[5] != '\r' && decl[5] != '\n')) {
+        return "";
+    }
+    std::size_t at = decl.find("version");
+    if (at == std::string::npos) {
+        return "?";
+    }
+    at = decl.find_first_of("\"'", at);
+    const std::size_t end = at == std::string::npos ? at : decl.find(decl[at], at + 1);
+    return end == std::string::npos ? "?" : decl.substr(at + 1, end - at - 1);
+}
+
 // Encodings in which every byte below 0x80 is that ASCII character.
 bool byteSafeEncoding(const std::string& name)
 {
@@ -140,6 +156,12 @@ bool detectLayout(std::string_view bytes, std::string_view charset, Layout& layo
     const std::string decl = declaration(bytes, layout);
     if (!decl.empty() && decl.compare(decl.size() - 2, 2, "?>") != 0) {
         why = "the XML declaration does not end within 1024 characters";
+        return false;
+    }
+    if (const std::string version = declaredVersion(decl); !version.empty() && version != "1.0") {
+        // XML 1.1 admits characters (C0 controls) and line ends that 1.0, which the formatter
+        // writes, cannot carry: a document read as 1.1 could not be written back.
+        why = "only XML 1.0 documents are accepted (the declaration says version \"" + version + "\")";
         return false;
     }
     const std::string encoding = declaredEncoding(decl);

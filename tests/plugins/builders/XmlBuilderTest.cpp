@@ -196,6 +196,30 @@ TEST_CASE_FIXTURE(Fixture, "undeclared entities and malformed documents are refu
     }
 }
 
+TEST_CASE_FIXTURE(Fixture, "only XML 1.0 is read: a 1.1 document could not be written back")
+{
+    // XML 1.1 admits C0 controls (&#x1;) and NEL/U+2028 line ends that the formatter's 1.0 cannot
+    // carry: the conversion would fail on the way out.
+    for (const char* doc : {"<?xml version=\"1.1\"?><root><a>&#x1;</a></root>", "<?xml version='1.1'?><a/>",
+                            "<?xml version=\"2.0\"?><a/>"}) {
+        CAPTURE(doc);
+        CHECK(build(doc) == nullptr);
+    }
+    // In UTF-16 (with its byte order mark) too; the same document as 1.0 is read.
+    auto utf16 = [](const std::string& ascii) {
+        std::string out("\xFF\xFE");
+        for (char c : ascii) {
+            out.push_back(c);
+            out.push_back('\0');
+        }
+        return out;
+    };
+    CHECK(build(utf16("<?xml version=\"1.1\"?><a/>")) == nullptr);
+    CHECK(build(utf16("<?xml version=\"1.0\"?><a/>")) != nullptr);
+    CHECK(tree("<?xml version=\"1.0\"?><a>1</a>") == R"({"a":"1"})");
+    CHECK(tree("<?xml-stylesheet href=\"x.xsl\"?><a>1</a>") == R"({"a":"1"})");  // no declaration
+}
+
 TEST_CASE_FIXTURE(Fixture, "a refused parse leaves the thread's parser ready for the next body")
 {
     CHECK(build("<!DOCTYPE a><a/>") == nullptr);
