@@ -263,6 +263,9 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
     }
     cfg.apisDirectory = absoluteFrom(cfg.directory, get<std::string>(root, "apis_directory", "apis"));
     cfg.handlers = readChain(root, "handlers", "", file);
+    if (root->has("messages")) {
+        cfg.messages = root->get("messages");
+    }
     if (root->has("stores")) {
         cfg.stores = root->get("stores");
     }

@@ -8,8 +8,23 @@
 namespace sluice::runtime {
 
 std::shared_ptr<MessageCodecs> MessageCodecs::create(const PluginRegistry& plugins, const std::string& file,
-                                                     const std::string& configDir, std::vector<ConfigError>& errors)
+                                                     const std::string& configDir, std::vector<ConfigError>& errors,
+                                                     const Poco::Dynamic::Var& messages)
 {
+    Poco::JSON::Object::Ptr given;
+    if (!messages.isEmpty()) {
+        given = messages.extract<Poco::JSON::Object::Ptr>();  // the schema made it an object
+        for (const auto& [name, entry] : *given) {
+            const auto* component = plugins.find(name);
+            if (component == nullptr) {
+                errors.push_back({file, "/messages/" + name, "no loaded builder or formatter is named '" + name + "'"});
+            } else if (component->kind != SLUICE_KIND_BUILDER && component->kind != SLUICE_KIND_FORMATTER) {
+                errors.push_back({file, "/messages/" + name,
+                                  "component '" + name + "' is a " + kindName(component->kind) +
+                                      ", not a builder or formatter"});
+            }
+        }
+    }
     auto codecs = std::make_shared<MessageCodecs>();
     for (const auto& [name, component] : plugins.components()) {
         if (component.kind != SLUICE_KIND_BUILDER && component.kind != SLUICE_KIND_FORMATTER) {
@@ -18,7 +33,9 @@ std::shared_ptr<MessageCodecs> MessageCodecs::create(const PluginRegistry& plugi
         HandlerRef ref;
         ref.component = name;
         ref.name = name;
-        ref.config = Poco::Dynamic::Var(Poco::JSON::Object::Ptr(new Poco::JSON::Object(true)));
+        ref.config = given && given->has(name)
+                         ? given->getObject(name)->get("config")
+                         : Poco::Dynamic::Var(Poco::JSON::Object::Ptr(new Poco::JSON::Object(true)));
         ref.file = file;
         ref.pointer = "/messages/" + name;
         auto instance = ComponentInstance::create(component, ref, configDir, errors);

@@ -211,7 +211,7 @@ SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginR
     if (!result.errors.empty()) {
         return result;  // instances created so far are destroyed with `snapshot`
     }
-    snapshot->codecs = MessageCodecs::create(*plugins, config.file, config.directory, result.errors);
+    snapshot->codecs = MessageCodecs::create(*plugins, config.file, config.directory, result.errors, config.messages);
     if (!result.errors.empty()) {
         return result;
     }

@@ -300,3 +300,46 @@ TEST_CASE("messages: a converted answer loses the fields that described the back
     CHECK(part->body == "<reply>");
     CHECK(part->header("Content-Range") == "bytes 0-6/100");
 }
+
+TEST_CASE("messages: builders and formatters take their configuration from sluice.json's messages")
+{
+    ScriptedBackend backend(echo());
+    GatewaySpec spec;
+    spec.apis.emplace_back("x2j", apiJson("/x2j", endpointList({backend.url()}),
+                                          R"("handlers": [{"component": "json_xml_request", "config": {"to": "json"}}])"));
+    spec.messages = R"({"xml_builder": {"config": {"max_depth": 3}}, "json_formatter": {"config": {"ascii_only": true}}})";
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto deep = client.exchange(bodyRequest("POST", "/x2j/v1/doc", "<a><b><c><d>1</d></c></b></a>",
+                                            {"Content-Type: application/xml"}));
+    REQUIRE_MESSAGE(deep, client.error());
+    CHECK(deep->status == 400);
+    CHECK(deep->errorCode() == 900950);
+    auto fine = client.exchange(bodyRequest("POST", "/x2j/v1/doc", "<a><b><c>\xC3\xA9</c></b></a>",
+                                            {"Content-Type: application/xml"}));
+    REQUIRE_MESSAGE(fine, client.error());
+    CHECK(fine->status == 200);
+    REQUIRE(backend.waitForRequests(1, 2s));
+    CHECK(backend.request(0).body == R"({"a":{"b":{"c":"\u00e9"}}})");  // ascii_only
+
+    // What is refused, with the file and the pointer.
+    auto whyNotStarted = [&](const std::string& messages) {
+        GatewaySpec bad = spec;
+        bad.messages = messages;
+        try {
+            SluicedProcess refused(bad);
+        } catch (const std::exception& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    const std::string outOfBounds = whyNotStarted(R"({"xml_builder": {"config": {"max_depth": 0}}})");
+    CHECK_MESSAGE(contains(outOfBounds, "/messages/xml_builder/config"), outOfBounds);
+    const std::string unknown = whyNotStarted(R"({"yaml_builder": {"config": {}}})");
+    CHECK_MESSAGE(contains(unknown, "/messages/yaml_builder: no loaded builder or formatter is named 'yaml_builder'"),
+                  unknown);
+    const std::string handler = whyNotStarted(R"({"json_xml_request": {"config": {}}})");
+    CHECK_MESSAGE(contains(handler, "is a handler, not a builder or formatter"), handler);
+    const std::string shape = whyNotStarted(R"({"xml_builder": {"max_depth": 3}})");
+    CHECK_MESSAGE(contains(shape, "/messages/xml_builder"), shape);
+}

@@ -269,6 +269,9 @@ void SluicedProcess::writeGatewayConfig(const GatewaySpec& spec) const
     if (spec.shutdownGraceMs >= 0) {
         config += R"(, "shutdown_grace_ms": )" + std::to_string(spec.shutdownGraceMs);
     }
+    if (!spec.messages.empty()) {
+        config += R"(, "messages": )" + spec.messages;
+    }
     if (!spec.accessLog.empty()) {
         config += R"(, "access_log": )" + spec.accessLog;
     }

@@ -32,6 +32,7 @@ struct GatewaySpec {
     std::string admin;            // JSON object text for the "admin" block; empty: no admin endpoint
     std::string resolver;         // JSON object text for the "resolver" block; empty: the defaults
     std::string accessLog;        // JSON object text for the "access_log" block; empty: none
+    std::string messages;         // JSON object text for the "messages" block; empty: none
     int port = 0;                 // the listener's port (0: any)
     int extraListeners = 0;       // more plain listeners ("http2", "http3"...), each on a port of its own
     int shutdownGraceMs = -1;     // "shutdown_grace_ms"; -1: the default

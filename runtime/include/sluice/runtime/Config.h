@@ -172,6 +172,9 @@ struct GatewayConfig {
     std::string apisDirectory;                   // absolute
     std::vector<HandlerRef> handlers;            // global chain
     Poco::Dynamic::Var stores;
+    // The "messages" object: {component name: {"config": {...}}} for builders and formatters
+    // (empty when absent).
+    Poco::Dynamic::Var messages;
     LoggingConfig logging;
     std::optional<AccessLogConfig> accessLog;  // none: no access log
     std::vector<ApiConfig> apis;

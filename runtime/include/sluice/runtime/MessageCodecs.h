@@ -17,9 +17,13 @@ namespace sluice::runtime {
 // media type only when a handler replaced it (message_set).
 class MessageCodecs {
 public:
-    // Creates one instance of every loaded builder and formatter (configuration {}).
+    // Creates one instance of every loaded builder and formatter, each with its entry of
+    // `messages` (sluice.json's "messages" object: {name: {"config": {...}}}; {} when it has
+    // none). An entry that names no loaded builder or formatter is an error at
+    // /messages/<name>.
     static std::shared_ptr<MessageCodecs> create(const PluginRegistry& plugins, const std::string& file,
-                                                 const std::string& configDir, std::vector<ConfigError>& errors);
+                                                 const std::string& configDir, std::vector<ConfigError>& errors,
+                                                 const Poco::Dynamic::Var& messages = {});
 
     // "Application/JSON; charset=utf-8" -> "application/json".
     static std::string mediaTypeOf(std::string_view contentType);
