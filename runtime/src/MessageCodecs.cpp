@@ -142,7 +142,10 @@ sluice_status MessageCodecs::format(Exchange& ex, sluice_message_kind which) con
         return st;
     }
     (which == SLUICE_MSG_REQUEST ? ex.requestBody : ex.responseBody) = std::move(buffer.bytes);
-    (which == SLUICE_MSG_REQUEST ? ex.requestHeaders : ex.responseHeaders).set("Content-Type", message.mediaType);
+    // Formatters write UTF-8; a text type says so (its default charset is not UTF-8 everywhere).
+    const bool text = message.mediaType.rfind("text/", 0) == 0;
+    (which == SLUICE_MSG_REQUEST ? ex.requestHeaders : ex.responseHeaders)
+        .set("Content-Type", text ? message.mediaType + "; charset=utf-8" : message.mediaType);
     message.dirty = false;
     return SLUICE_OK;
 }

@@ -343,3 +343,24 @@ TEST_CASE("messages: builders and formatters take their configuration from sluic
     const std::string shape = whyNotStarted(R"({"xml_builder": {"max_depth": 3}})");
     CHECK_MESSAGE(contains(shape, "/messages/xml_builder"), shape);
 }
+
+TEST_CASE("messages: a text body a formatter wrote is labelled UTF-8, the formatters' encoding")
+{
+    ScriptedBackend backend([](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "old", {}, "text/plain; charset=iso-8859-1");
+        return reply;
+    });
+    GatewaySpec spec;
+    spec.testPlugins = true;
+    spec.apis.emplace_back("txt", apiJson("/txt", endpointList({backend.url()}),
+                                          R"("handlers": [{"component": "test_unformattable",
+                                                           "config": {"media_type": "text/plain", "text": "h\u00e9"}}])"));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/txt/v1/x"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == "h\xC3\xA9");
+    CHECK(r->header("Content-Type") == "text/plain; charset=utf-8");
+}
