@@ -140,8 +140,8 @@ bool transportOwned(std::string_view name)
 // of `/public/x/admin/y` would be served /admin/y). Sent by a client they are lies, so they are
 // passed on only from a trusted proxy, as Forwarded is. So are the fields in which an
 // authenticating proxy names the user it let in (oauth2-proxy's X-Auth-Request-User and
-// X-Forwarded-User, Grafana's X-WEBAUTH-USER, Remote-User): an application behind such a proxy
-// believes them.
+// X-Forwarded-User, Grafana's X-WEBAUTH-USER; more in authProxyField): an application behind
+// such a proxy believes them.
 bool proxyInformationField(std::string_view name) noexcept
 {
     switch (name.size()) {
@@ -191,10 +191,10 @@ bool proxyInformationField(std::string_view name) noexcept
             return fieldNameEquals(name, "x-forwarded-client-cert");
         case 24:
             return fieldNameEquals(name, "x-envoy-external-address") || fieldNameEquals(name, "x-forwarded-access-token");
-        case 30:
-            return fieldNameEquals(name, "x-forwarded-preferred-username");
         case 27:
             return fieldNameEquals(name, "x-auth-request-access-token");
+        case 30:
+            return fieldNameEquals(name, "x-forwarded-preferred-username");
         case 33:
             return fieldNameEquals(name, "x-auth-request-preferred-username");
         default:
