@@ -18,6 +18,15 @@ GatewaySpec convertingGateway(const ScriptedBackend& backend)
     return spec;
 }
 
+// One API "/x2j" whose requests go to the backend converted from XML to JSON.
+GatewaySpec xmlToJsonGateway(const ScriptedBackend& backend)
+{
+    GatewaySpec spec;
+    spec.apis.emplace_back("x2j", apiJson("/x2j", endpointList({backend.url()}),
+                                          R"("handlers": [{"component": "json_xml_request", "config": {"to": "json"}}])"));
+    return spec;
+}
+
 BackendReply echoXml(const ReceivedRequest& r)
 {
     BackendReply reply;
@@ -246,9 +255,7 @@ TEST_CASE("messages: a body step after a conversion works on the converted bytes
 TEST_CASE("messages: a +xml body without a builder of its own keeps its charset while it is built")
 {
     ScriptedBackend backend(echo());
-    GatewaySpec spec;
-    spec.apis.emplace_back("x2j", apiJson("/x2j", endpointList({backend.url()}),
-                                          R"("handlers": [{"component": "json_xml_request", "config": {"to": "json"}}])"));
+    GatewaySpec spec = xmlToJsonGateway(backend);
     SluicedProcess gw(spec);
     RawClient client(gw.port());
     auto r = client.exchange(bodyRequest("POST", "/x2j/v1/doc", std::string("<root><a>\xE9</a></root>"),
@@ -304,9 +311,7 @@ TEST_CASE("messages: a converted answer loses the fields that described the back
 TEST_CASE("messages: builders and formatters take their configuration from sluice.json's messages")
 {
     ScriptedBackend backend(echo());
-    GatewaySpec spec;
-    spec.apis.emplace_back("x2j", apiJson("/x2j", endpointList({backend.url()}),
-                                          R"("handlers": [{"component": "json_xml_request", "config": {"to": "json"}}])"));
+    GatewaySpec spec = xmlToJsonGateway(backend);
     spec.messages = R"({"xml_builder": {"config": {"max_depth": 3}}, "json_formatter": {"config": {"ascii_only": true}}})";
     SluicedProcess gw(spec);
     RawClient client(gw.port());
