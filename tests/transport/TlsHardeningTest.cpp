@@ -552,6 +552,9 @@ TEST_CASE("tls hardening: start-up warns about a key others can read and a certi
     SluicedProcess gw(tlsGateway(pki.listenerOf({"old"}), backend));
     CHECK(gw.waitForLog("old.key is readable by every user of this machine (mode 644)", 0, 2s));
     CHECK(gw.waitForLog("old.pem expired on ", 0, 2s));
+    pki.futureLeaf("early", "localhost", "ca");
+    SluicedProcess ahead(tlsGateway(pki.listenerOf({"early"}), backend));
+    CHECK(ahead.waitForLog("early.pem is not valid before Jan  1 00:00:00 2090 GMT", 0, 2s));
     // Neither is in the log of a listener whose files are as they should be.
     SluicedProcess fine(tlsGateway(pki.listener(), backend));
     CHECK(ok200(tlsTry(fine.port(), caOnly(pki), kGet)));

@@ -59,6 +59,22 @@ void TestCertificates::selfSigned(const std::string& name, const std::string& cn
         ".pem -days 2 -subj /CN=" + cn + " -addext basicConstraints=critical,CA:FALSE -addext subjectAltName=" + sans);
 }
 
+void TestCertificates::futureLeaf(const std::string& name, const std::string& cn, const std::string& issuer) const
+{
+    {
+        std::ofstream cnf(path(name + ".cnf"), std::ios::trunc);
+        cnf << "[ca]\ndefault_ca = d\n[d]\ndatabase = " << name << ".index\nnew_certs_dir = .\nserial = " << name
+            << ".serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n[p]\ncommonName = supplied\n";
+        std::ofstream(path(name + ".index"), std::ios::trunc);
+        std::ofstream(path(name + ".serial"), std::ios::trunc) << "01\n";
+        REQUIRE_MESSAGE(cnf, name);
+    }
+    run(std::string("openssl req -newkey ") + kEcKey + " -nodes -keyout " + name + ".key -out " + name +
+        ".csr -subj /CN=" + cn);
+    run("openssl ca -batch -config " + name + ".cnf -keyfile " + issuer + ".key -cert " + issuer + ".pem -in " + name +
+        ".csr -out " + name + ".pem -startdate 20900101000000Z -enddate 20900201000000Z");
+}
+
 void TestCertificates::crl(const std::string& name, const std::string& issuer, const std::vector<std::string>& revoked,
                            bool expired) const
 {

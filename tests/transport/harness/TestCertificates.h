@@ -28,6 +28,9 @@ public:
     // `days` -1 makes one that has already expired; `rsa` an RSA-2048 key instead of EC.
     void leaf(const std::string& name, const std::string& cn, const std::string& sans, const std::string& issuer,
               int days = 2, bool rsa = false) const;
+    // An end-entity certificate issued by `issuer` that is valid only from 2090 on (`openssl ca`:
+    // `openssl x509` cannot date one ahead).
+    void futureLeaf(const std::string& name, const std::string& cn, const std::string& issuer) const;
     // A self-signed end-entity certificate (what a backend with a home-made certificate has).
     void selfSigned(const std::string& name, const std::string& cn, const std::string& sans) const;
     // A certificate revocation list <name>.pem signed by `issuer`, revoking the certificates
