@@ -59,35 +59,34 @@ void TestCertificates::selfSigned(const std::string& name, const std::string& cn
         ".pem -days 2 -subj /CN=" + cn + " -addext basicConstraints=critical,CA:FALSE -addext subjectAltName=" + sans);
 }
 
-void TestCertificates::futureLeaf(const std::string& name, const std::string& cn, const std::string& issuer) const
+std::string TestCertificates::caCommand(const std::string& name, const std::string& issuer) const
 {
+    // `openssl ca` keeps what it issued and revoked in a database of its own (one per `name`),
+    // with one counter file for certificate serials and list numbers.
     {
         std::ofstream cnf(path(name + ".cnf"), std::ios::trunc);
         cnf << "[ca]\ndefault_ca = d\n[d]\ndatabase = " << name << ".index\nnew_certs_dir = .\nserial = " << name
-            << ".serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n[p]\ncommonName = supplied\n";
+            << ".counter\ncrlnumber = " << name << ".counter\ndefault_md = sha256\ndefault_crl_days = 7\npolicy = p\n"
+            << "unique_subject = no\n[p]\ncommonName = supplied\n";
         std::ofstream(path(name + ".index"), std::ios::trunc);
-        std::ofstream(path(name + ".serial"), std::ios::trunc) << "01\n";
+        std::ofstream(path(name + ".counter"), std::ios::trunc) << "01\n";
         REQUIRE_MESSAGE(cnf, name);
     }
+    return "openssl ca -batch -config " + name + ".cnf -keyfile " + issuer + ".key -cert " + issuer + ".pem";
+}
+
+void TestCertificates::futureLeaf(const std::string& name, const std::string& cn, const std::string& issuer) const
+{
     run(std::string("openssl req -newkey ") + kEcKey + " -nodes -keyout " + name + ".key -out " + name +
         ".csr -subj /CN=" + cn);
-    run("openssl ca -batch -config " + name + ".cnf -keyfile " + issuer + ".key -cert " + issuer + ".pem -in " + name +
-        ".csr -out " + name + ".pem -startdate 20900101000000Z -enddate 20900201000000Z");
+    run(caCommand(name, issuer) + " -in " + name + ".csr -out " + name +
+        ".pem -startdate 20900101000000Z -enddate 20900201000000Z");
 }
 
 void TestCertificates::crl(const std::string& name, const std::string& issuer, const std::vector<std::string>& revoked,
                            bool expired) const
 {
-    // `openssl ca` keeps the revocations in a database of its own (one per list here).
-    {
-        std::ofstream cnf(path(name + ".cnf"), std::ios::trunc);
-        cnf << "[ca]\ndefault_ca = d\n[d]\ndatabase = " << name << ".index\ncrlnumber = " << name
-            << ".crlnum\ndefault_md = sha256\ndefault_crl_days = 7\n";
-        std::ofstream(path(name + ".index"), std::ios::trunc);
-        std::ofstream(path(name + ".crlnum"), std::ios::trunc) << "01\n";
-        REQUIRE_MESSAGE(cnf, name);
-    }
-    const std::string ca = "openssl ca -config " + name + ".cnf -keyfile " + issuer + ".key -cert " + issuer + ".pem";
+    const std::string ca = caCommand(name, issuer);
     for (const auto& r : revoked) {
         run(ca + " -revoke " + r + ".pem");
     }

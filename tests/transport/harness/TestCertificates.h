@@ -64,6 +64,8 @@ private:
     void issue(const std::string& name, const std::string& cn, const std::string& issuer, const std::string& ext,
                int days = 2, bool rsa = false) const;
     void run(const std::string& command) const;
+    // `openssl ca` with a fresh database <name>.* for `issuer`: the command line up to its action.
+    std::string caCommand(const std::string& name, const std::string& issuer) const;
 
     std::string _dir;
 };
