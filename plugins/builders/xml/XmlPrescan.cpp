@@ -63,22 +63,22 @@ std::string declaration(std::string_view bytes, const Layout& layout)
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
+// The value of `attribute`="…" in a declaration; `absent` when it has none, "?" when unreadable.
+std::string declaredValue(const std::string& decl, std::string_view attribute, std::string_view absent)
+{
+    std::size_t at = decl.find(attribute);
+    if (at == std::string::npos) {
+        return std::string(absent);
+    }
+    at = decl.find_first_of("\"'", at);
+    const std::size_t end = at == std::string::npos ? at : decl.find(decl[at], at + 1);
+    return end == std::string::npos ? "?" : decl.substr(at + 1, end - at - 1);
+}
+
 // The value of encoding="…" in a declaration, lower-cased; "" when absent.
 std::string declaredEncoding(const std::string& decl)
 {
-    std::size_t at = decl.find("encoding");
-    if (at == std::string::npos) {
-        return "";
-    }
-    at = decl.find_first_of("\"'", at);
-    if (at == std::string::npos) {
-        return "?";
-    }
-    const std::size_t end = decl.find(decl[at], at + 1);
-    if (end == std::string::npos) {
-        return "?";
-    }
-    std::string name = decl.substr(at + 1, end - at - 1);
+    std::string name = declaredValue(decl, "encoding", "");
     for (char& c : name) {
         c = lower(c);
     }
@@ -92,13 +92,7 @@ std::string declaredVersion(const std::string& decl)
     if (decl.size() < 6 || (decl[5] != ' ' && decl[5] != '\t' && decl[5] != '\r' && decl[5] != '\n')) {
         return "";
     }
-    std::size_t at = decl.find("version");
-    if (at == std::string::npos) {
-        return "?";
-    }
-    at = decl.find_first_of("\"'", at);
-    const std::size_t end = at == std::string::npos ? at : decl.find(decl[at], at + 1);
-    return end == std::string::npos ? "?" : decl.substr(at + 1, end - at - 1);
+    return declaredValue(decl, "version", "?");  // a declaration must have a version
 }
 
 // Encodings in which every byte below 0x80 is that ASCII character.
