@@ -366,6 +366,7 @@ ApiConfig readApi(const Poco::Dynamic::Var& doc, const Poco::Dynamic::Var& asWri
         api.tlsVerify = get<bool>(t, "verify", true);
         api.tlsServerName = get<std::string>(t, "server_name", "");
         if (t->has("ca_file")) api.tlsCaFile = absoluteFrom(dir, t->getValue<std::string>("ca_file"));
+        if (t->has("crl")) api.tlsCrlFile = absoluteFrom(dir, t->getValue<std::string>("crl"));
         if (t->has("client_certificate")) {
             api.tlsClientCertificate = absoluteFrom(dir, t->getValue<std::string>("client_certificate"));
             api.tlsClientKey = absoluteFrom(dir, t->getValue<std::string>("client_key"));

@@ -778,6 +778,88 @@ TEST_CASE("tls: the gateway verifies an HTTPS backend against the configured CA,
     CHECK(gw2.waitForLog(": connect failed: TLS handshake: certificate verification failed: hostname mismatch", 0, 5s));
 }
 
+TEST_CASE("tls: tls.crl refuses a revoked backend certificate and a list past its update, and a reload reads it again")
+{
+    TestCertificates certs;
+    certs.leaf("revokedserver", "localhost", "DNS:localhost", "ca");
+    certs.crl("crl", "ca", {"revokedserver"});
+    certs.crl("stale", "ca", {}, true);
+    certs.crl("live", "ca", {});
+    ScriptedBackend backend(echoProto);
+    auto inner = [&](const std::string& listenerTls) {
+        GatewaySpec spec;
+        spec.listenerTls = listenerTls;
+        spec.apis.emplace_back("b", apiJson("/b", endpointList({backend.url()})));
+        return spec;
+    };
+    SluicedProcess good(inner(certs.listener()));
+    SluicedProcess revoked(inner(certs.listenerOf({"revokedserver"})));
+    auto https = [](const SluicedProcess& p) { return "https://localhost:" + std::to_string(p.port()) + "/b/v1"; };
+    auto tlsWith = [&](const std::string& crl, const std::string& extra = "") {
+        return R"("tls": {"ca_file": ")" + certs.path("ca.pem") + R"(", "crl": ")" + certs.path(crl) + "\"" + extra + "}";
+    };
+    GatewaySpec spec;
+    spec.apis.emplace_back("good", apiJson("/good", endpointList({https(good)}), tlsWith("crl.pem")));
+    spec.apis.emplace_back("revoked", apiJson("/revoked", endpointList({https(revoked)}), tlsWith("crl.pem")));
+    spec.apis.emplace_back("stale", apiJson("/stale", endpointList({https(good)}), tlsWith("stale.pem")));
+    spec.apis.emplace_back("live", apiJson("/live", endpointList({https(revoked)}), tlsWith("live.pem")));
+    SluicedProcess gw(spec);
+    CHECK(gw.waitForLog("stale.pem: a list is past its next update", 0, 2s));  // said at start
+
+    auto get = [&](const std::string& path) {
+        RawClient client(gw.port());
+        auto r = client.exchange(getRequest(path));
+        REQUIRE_MESSAGE(r, client.error());
+        return *r;
+    };
+    auto ok = get("/good/v1/x");
+    CHECK(ok.status == 200);
+    CHECK(ok.body == "proto=https");
+    auto refused = get("/revoked/v1/x");
+    CHECK(refused.status == 502);
+    CHECK(refused.body.find("101503") != std::string::npos);
+    CHECK(gw.waitForLog("connect failed: TLS handshake: certificate verification failed: certificate revoked", 0, 5s));
+    auto stale = get("/stale/v1/x");
+    CHECK(stale.status == 502);
+    CHECK(gw.waitForLog("certificate verification failed: CRL has expired", 0, 5s));
+
+    // The same backend under a list that does not revoke it; after the list changes and a
+    // reload, its pooled connection (verified under the old list) is not used again.
+    RawClient keep(gw.port());
+    for (int i = 0; i < 2; ++i) {
+        auto r = keep.exchange(getRequest("/live/v1/x"));
+        REQUIRE_MESSAGE(r, keep.error());
+        CHECK(r->status == 200);
+    }
+    const std::size_t served = backend.requestCount();
+    certs.crl("live", "ca", {"revokedserver"});
+    REQUIRE(gw.reload());
+    auto after = keep.exchange(getRequest("/live/v1/x"));
+    REQUIRE_MESSAGE(after, keep.error());
+    CHECK(after->status == 502);
+    CHECK(backend.requestCount() == served);
+    CHECK(get("/good/v1/x").status == 200);
+
+    // Configuration errors name the setting and the file.
+    auto whyNotStarted = [&](const std::string& tls) {
+        GatewaySpec bad;
+        bad.apis.emplace_back("x", apiJson("/x", endpointList({https(good)}), tls));
+        try {
+            SluicedProcess refusedStart(bad);
+        } catch (const std::exception& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    const std::string unverified = whyNotStarted(tlsWith("crl.pem", R"(, "verify": false)"));
+    CHECK_MESSAGE(unverified.find("crl is set but verify is false") != std::string::npos, unverified);
+    const std::string notCrl = whyNotStarted(tlsWith("ca.pem"));
+    CHECK_MESSAGE(notCrl.find("crl " + certs.path("ca.pem") + ": no certificate revocation list") != std::string::npos,
+                  notCrl);
+    const std::string missing = whyNotStarted(tlsWith("no-such.pem"));
+    CHECK_MESSAGE(missing.find("crl " + certs.path("no-such.pem") + ": ") != std::string::npos, missing);
+}
+
 TEST_CASE("tls: request bodies of any size reach an HTTPS backend, on a new or a pooled connection")
 {
     // A TLS write may take one 16 KiB record of a longer buffer: the rest must still go out.

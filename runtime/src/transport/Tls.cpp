@@ -358,13 +358,14 @@ bool nameMatches(const std::string& pattern, const std::string& name)
 using CrlList = std::vector<std::unique_ptr<X509_CRL, decltype(&X509_CRL_free)>>;
 
 // The certificate revocation lists in the PEM file `path` (at least one, or an error naming the
-// file), for checking client certificates.
-CrlList readCrls(const std::string& path)
+// setting `key` and the file), for checking the certificates of `whose`.
+CrlList readCrls(const std::string& path, const char* key, const char* whose)
 {
     CrlList crls;
+    const std::string where = std::string(key) + " " + path;
     std::unique_ptr<BIO, decltype(&BIO_free)> in(BIO_new_file(path.c_str(), "r"), &BIO_free);
     if (!in) {
-        throw std::runtime_error("client_crl " + path + ": " + opensslError());
+        throw std::runtime_error(where + ": " + opensslError());
     }
     ERR_clear_error();
     while (X509_CRL* crl = PEM_read_bio_X509_CRL(in.get(), nullptr, nullptr, nullptr)) {
@@ -374,20 +375,34 @@ CrlList readCrls(const std::string& path)
     if (ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE) {
         ERR_clear_error();  // the end of the file
     } else if (last != 0) {
-        throw std::runtime_error("client_crl " + path + ": " + opensslError());
+        throw std::runtime_error(where + ": " + opensslError());
     }
     if (crls.empty()) {
-        throw std::runtime_error("client_crl " + path + ": no certificate revocation list (PEM, X509 CRL) in it");
+        throw std::runtime_error(where + ": no certificate revocation list (PEM, X509 CRL) in it");
     }
     for (const auto& crl : crls) {
         const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
         if (next != nullptr && X509_cmp_current_time(next) < 0) {
-            Logging::get("tls")->warn("client_crl {}: a list is past its next update ({}): every client certificate "
-                                      "from its issuer is refused until a new list is loaded",
-                                      path, asn1TimeText(next));
+            Logging::get("tls")->warn("{}: a list is past its next update ({}): every {} certificate from its issuer "
+                                      "is refused until a new list is loaded",
+                                      where, asn1TimeText(next), whose);
         }
     }
     return crls;
+}
+
+// Checks every certificate of a peer's chain against its issuer's list in `crls`, as nginx's
+// ssl_crl and proxy_ssl_crl do: a CA without a list fails verification ("unable to get
+// certificate CRL"), and so does a list past its next update.
+void useCrls(SSL_CTX* ctx, const CrlList& crls, const std::string& where)
+{
+    X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+    for (const auto& crl : crls) {
+        if (X509_STORE_add_crl(store, crl.get()) != 1) {
+            throw std::runtime_error(where + ": " + opensslError());
+        }
+    }
+    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
 }
 
 }  // namespace
@@ -413,7 +428,7 @@ std::shared_ptr<TlsServerContext> TlsServerContext::create(const Poco::Dynamic::
     if (!clientCrl.empty() && context->_clientAuth == "none") {
         throw std::runtime_error("client_crl is set but client_auth is 'none': no client certificate is checked");
     }
-    const CrlList crls = clientCrl.empty() ? CrlList() : readCrls(clientCrl);
+    const CrlList crls = clientCrl.empty() ? CrlList() : readCrls(clientCrl, "client_crl", "client");
     if (!clientCrl.empty()) {
         // A session made before a revocation must not resume under the new list (a reload).
         clientCaBytes += "\n" + fileBytes(clientCrl);
@@ -442,16 +457,7 @@ std::shared_ptr<TlsServerContext> TlsServerContext::create(const Poco::Dynamic::
                 throw std::runtime_error("client_ca " + clientCa + ": " + opensslError());
             }
             if (!crls.empty()) {
-                // Every certificate of the client's chain is checked against its issuer's list, as
-                // nginx's ssl_crl does: a CA without a list in the file fails verification
-                // ("unable to get certificate CRL"), and so does a list past its next update.
-                X509_STORE* store = SSL_CTX_get_cert_store(c.ctx);
-                for (const auto& crl : crls) {
-                    if (X509_STORE_add_crl(store, crl.get()) != 1) {
-                        throw std::runtime_error("client_crl " + clientCrl + ": " + opensslError());
-                    }
-                }
-                X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+                useCrls(c.ctx, crls, "client_crl " + clientCrl);
             }
             STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(clientCa.c_str());
             if (names != nullptr) {
@@ -576,7 +582,12 @@ std::shared_ptr<TlsClientContext> TlsClientContext::create(const Options& option
             throw std::runtime_error("CA bundle " + (options.caFile.empty() ? std::string("(system)") : options.caFile) +
                                      ": " + opensslError());
         }
+        if (!options.crlFile.empty()) {
+            useCrls(ctx, readCrls(options.crlFile, "crl", "backend"), "crl " + options.crlFile);
+        }
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    } else if (!options.crlFile.empty()) {
+        throw std::runtime_error("crl is set but verify is false: no backend certificate is checked");
     } else {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
     }

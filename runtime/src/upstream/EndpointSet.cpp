@@ -246,6 +246,7 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
                     transport::TlsClientContext::Options options;
                     options.verify = api.tlsVerify;
                     options.caFile = api.tlsCaFile;
+                    options.crlFile = api.tlsCrlFile;
                     options.clientCertificate = api.tlsClientCertificate;
                     options.clientKey = api.tlsClientKey;
                     tls = transport::TlsClientContext::create(options);

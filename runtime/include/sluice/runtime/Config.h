@@ -97,6 +97,7 @@ struct ApiConfig {
     int retries = 1;  // extra attempts on other endpoints (idempotent requests; any after a failed connect)
     bool tlsVerify = true;
     std::string tlsCaFile;  // absolute, or empty for the system CAs
+    std::string tlsCrlFile;  // absolute, or empty for no revocation check
     std::string tlsServerName;
     std::string tlsClientCertificate;
     std::string tlsClientKey;

@@ -73,6 +73,7 @@ public:
     struct Options {
         bool verify = true;
         std::string caFile;             // empty: the system's default CAs
+        std::string crlFile;            // PEM revocation lists for the backend's chain, optional
         std::string clientCertificate;  // PEM chain, optional
         std::string clientKey;
     };
