@@ -26,7 +26,7 @@ struct AbiPin {
 };
 
 // The ABI version and the hash of abi.h that belongs to it.
-constexpr AbiPin kPinned{1, 1, "f4d4c6b295ef45b5033ea520e367d284b48fecf8f67d12d4171f4d8b845187dd"};
+constexpr AbiPin kPinned{1, 2, "652404b14a8b1b567ffd5e20bc405a8890b66380e1f271f0df69dffa090346b5"};
 
 std::string sha256OfText(std::string text)
 {

@@ -277,9 +277,15 @@ typedef struct sluice_host_api {
      * in its component flags; otherwise the body streams through and body_get returns
      * SLUICE_E_UNSUPPORTED for that exchange.
      * PHASES: the request body in REQUEST/RESPONSE/LOG, the response body in RESPONSE/LOG.
-     * OWNERSHIP: bytes read are host-owned until the body changes or the exchange ends. */
+     * OWNERSHIP: bytes read are host-owned until the body changes or the exchange ends.
+     * Since 1.2: when the message was replaced with message_set(), body_get first has the
+     * formatter write it (once; Content-Type becomes the media type given to message_set), so
+     * the bytes read are what will be sent; a formatter's failure is returned
+     * (SLUICE_E_NOT_FOUND when no formatter handles the media type). */
     sluice_status (*body_get)(sluice_exchange* ex, sluice_message_kind msg, sluice_str* out);
-    /* Replace the body bytes (copied); Content-Length is fixed up by the transport. */
+    /* Replace the body bytes (copied); Content-Length is fixed up by the transport. Since 1.2:
+     * a message built or set before is dropped (message_get builds it again from these bytes),
+     * so a later formatter does not overwrite them. */
     sluice_status (*body_set)(sluice_exchange* ex, sluice_message_kind msg, sluice_str bytes);
     /* The message built by the builder registered for its media type (built once, on first use).
      * SLUICE_E_NOT_FOUND when no builder handles the media type. */
