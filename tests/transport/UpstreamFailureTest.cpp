@@ -75,6 +75,8 @@ TEST_CASE("upstream: an unreachable backend gives 502, then 503 while its only e
     CHECK(second->errorCode() == 101507);
     CHECK(gw.waitForLog("GET " + down.url() + ": connect failed: Connection refused (trying another endpoint)", 0, 5s));
     CHECK(gw.waitForLog("GET /svc/v1/x: no other endpoint of ", 0, 5s));
+    CHECK(gw.waitForLog(down.url() + " of ", 0, 5s));
+    CHECK(gw.waitForLog(": suspended for 30000 ms", 0, 5s));
 
     // A reload does not forgive it: still suspended, not tried again at once.
     REQUIRE(gw.reload());
@@ -351,6 +353,44 @@ TEST_CASE("upstream: a backend answer that breaks before any of it reached the c
     auto after = buffered.exchange(getRequest("/svc/v1/after"), 3s);
     REQUIRE_MESSAGE(after, buffered.error());
     CHECK(after->body == "ok /after");
+}
+
+TEST_CASE("upstream: an invalid response does not suspend the endpoint, so the next request is served")
+{
+    // A backend that is up but answers one request with something unusable (a head the parser
+    // refuses, broken chunk framing) fails that request only: with default suspension
+    // (30 s) and one endpoint, a suspension would turn every client's next request into a 503.
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        if (r.target == "/fields") {
+            std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n";
+            for (int i = 0; i < 101; ++i) {
+                head += "Set-Cookie: c" + std::to_string(i) + "=1\r\n";
+            }
+            reply.bytes = head + "\r\nok";
+        } else if (r.target == "/chunks") {
+            reply.bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+        } else {
+            reply.bytes = httpResponse(200, "fine");
+        }
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    for (const char* bad : {"/svc/v1/fields", "/svc/v1/chunks"}) {
+        CAPTURE(bad);
+        RawClient client(gw.port());
+        auto refused = client.exchange(getRequest(bad));
+        REQUIRE_MESSAGE(refused, client.error());
+        CHECK(refused->status == 502);
+        CHECK(refused->errorCode() == 101502);
+        RawClient next(gw.port());
+        auto served = next.exchange(getRequest("/svc/v1/ok"));
+        REQUIRE_MESSAGE(served, next.error());
+        CHECK(served->status == 200);
+        CHECK(served->body == "fine");
+    }
+    CHECK(gw.waitForLog("invalid response: ", 0, 5s));
+    CHECK(gw.log().find("suspended") == std::string::npos);
 }
 
 TEST_CASE("upstream: a failing endpoint is suspended with growing back-off, then used again")

@@ -1295,9 +1295,21 @@ void HttpConnection::sendContinueIfExpected()
 }
 
 // The current attempt failed in a way that counts against its endpoint (suspension).
-void HttpConnection::reportEndpointFailure()
+// An answer the gateway cannot use (an invalid head or framing) came from a backend that is up
+// and answering: it is that request's failure, not the endpoint's (nginx leaves invalid_header
+// out of its failures too). A request that makes the application answer so - a reflected field
+// breaking the head, say - must not suspend the endpoint for every client.
+void HttpConnection::reportEndpointFailure(UpstreamFailure failure)
 {
-    _endpoint->reportFailure(upstream::monotonicMs(), _attemptStartMs, _api->endpoints->suspension);
+    if (failure == UpstreamFailure::BadResponse) {
+        return;
+    }
+    const std::int64_t ms =
+        _endpoint->reportFailure(upstream::monotonicMs(), _attemptStartMs, _api->endpoints->suspension);
+    if (ms > 0) {
+        Logging::get("upstream")->warn("{} of {}: suspended for {} ms", _endpoint->shownUrl,
+                                       _api->endpoints->apiName, ms);
+    }
 }
 
 // Reads the client on the next turn of the loop, if this exchange is still on and in `state`:
@@ -1445,7 +1457,7 @@ bool HttpConnection::connectUpstream(std::string_view early)
         }
         if (_upstream == nullptr) {
             Logging::get("upstream")->warn("{}: {}", _endpoint->shownUrl, error.text);
-            reportEndpointFailure();
+            reportEndpointFailure(UpstreamFailure::Connect);
             continue;
         }
         break;
@@ -2144,7 +2156,7 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
         return;
     }
     if (responseStarted || _responseStarted) {
-        reportEndpointFailure();
+        reportEndpointFailure(failure);
         if (!retractResponse()) {
             Logging::get("upstream")->warn("{} {}: {} after the response began; the client's connection is closed",
                                            ex().method, _endpoint->shownUrl, describeFailure(failure, detail));
@@ -2199,7 +2211,7 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     }
     bool staleReuse = reused && failure == UpstreamFailure::Closed && !up->receivedAny();
     if (!staleReuse) {
-        reportEndpointFailure();
+        reportEndpointFailure(failure);
     }
     // One stale pooled connection is forgiven per exchange, and the request then goes on a new
     // connection: a backend that closes whenever it gets this request must not see it once for

@@ -146,7 +146,7 @@ private:
     bool bodyWholeHere();
     bool bodyWorthBuffering();
     void readAgainLater(State state);
-    void reportEndpointFailure();
+    void reportEndpointFailure(UpstreamFailure failure);
     void sendContinueIfExpected();
     bool clientGaveUp();
     // Ends the exchange (access log 499) when clientGaveUp(); true when it did.
