@@ -55,7 +55,7 @@ bool contentCoded(std::optional<std::string_view> coding) noexcept
 
 const sdk::ComponentInfo JsonXmlRequest::kInfo{
     "json_xml_request",                                // name
-    "1.1.0",                                           // version
+    "1.1.1",                                           // version
     kPriority,                                         // priority
     SLUICE_COMPONENT_NEEDS_REQUEST_BODY,               // flags
     json_xml_schema::kConfigSchema,                    // config schema
@@ -64,7 +64,7 @@ const sdk::ComponentInfo JsonXmlRequest::kInfo{
 
 const sdk::ComponentInfo JsonXmlResponse::kInfo{
     "json_xml_response",                                // name
-    "1.1.0",                                            // version
+    "1.1.1",                                            // version
     kPriority,                                          // priority
     SLUICE_COMPONENT_NEEDS_RESPONSE_BODY,               // flags
     json_xml_schema::kConfigSchema,                     // config schema
@@ -179,8 +179,16 @@ sdk::Action JsonXml::convert(sdk::MessageContext& ctx) const
     if (_direction == sdk::Message::Response && ctx.header(_direction, "Content-Range")) {
         return sdk::Action::Continue;  // a part (206, 416): passed on as the backend sent it
     }
-    if (contentCoded(ctx.header(_direction, "Content-Encoding"))) {
-        return refuseEncoded(ctx);
+    // Every Content-Encoding line counts (a second line adds codings to the list, RFC 9110
+    // section 5.3): "identity" first and "br" after is a coded body.
+    for (std::size_t i = 0;; ++i) {
+        const std::optional<std::string_view> coding = ctx.header(_direction, "Content-Encoding", i);
+        if (!coding) {
+            break;
+        }
+        if (contentCoded(coding)) {
+            return refuseEncoded(ctx);
+        }
     }
     const sluice_value* message = nullptr;
     const sluice_status status = built(ctx, essence, message);

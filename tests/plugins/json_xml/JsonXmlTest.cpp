@@ -404,7 +404,20 @@ TEST_CASE_FIXTURE(Gateway, "a content-coded body is never parsed: 415/900952 on 
     CHECK(o.status == 502);
     CHECK(o.response.find("\"code\":101510") != std::string::npos);
     CHECK_FALSE(o.contentEncoding);  // the JSON error is not labelled br
-    // identity is no coding at all
+    // A second line adds to the list: identity then br is coded (either direction), and so is an
+    // empty line before gzip.
+    o = run("json_xml_response", kToXml, "application/json", R"({"a":1})",
+            {{"Content-Encoding", "identity"}, {"Content-Encoding", "br"}});
+    CHECK(o.status == 502);
+    CHECK(o.response.find("\"code\":101510") != std::string::npos);
+    CHECK_FALSE(o.mediaType);
+    o = run("json_xml_request", kToXml, "application/json", gzip, {{"Content-Encoding", ""}, {"Content-Encoding", "gzip"}});
+    CHECK(o.status == 415);
+    // identity is no coding at all, on one line or several
+    o = run("json_xml_request", kToXml, "application/json", R"({"a":1})",
+            {{"Content-Encoding", "identity"}, {"Content-Encoding", "IDENTITY"}});
+    CHECK_FALSE(o.status);
+    CHECK(o.body == "<root><a>1</a></root>");
     o = run("json_xml_request", kToXml, "application/json", R"({"a":1})", {{"Content-Encoding", " Identity "}});
     CHECK_FALSE(o.status);
     CHECK(o.body == "<root><a>1</a></root>");
