@@ -232,6 +232,9 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
         cfg.http.maxRequestLine = get<std::size_t>(h, "max_request_line", cfg.http.maxRequestLine);
         cfg.http.maxHeaderBytes = get<std::size_t>(h, "max_header_bytes", cfg.http.maxHeaderBytes);
         cfg.http.maxHeaders = get<std::size_t>(h, "max_headers", cfg.http.maxHeaders);
+        cfg.http.maxResponseHeaderBytes =
+            get<std::size_t>(h, "max_response_header_bytes", cfg.http.maxResponseHeaderBytes);
+        cfg.http.maxResponseHeaders = get<std::size_t>(h, "max_response_headers", cfg.http.maxResponseHeaders);
         cfg.http.maxBodyBytes = get<std::uint64_t>(h, "max_body_bytes", cfg.http.maxBodyBytes);
         cfg.http.requestBufferBytes = get<std::uint64_t>(h, "request_buffer_bytes", cfg.http.requestBufferBytes);
         cfg.http.maxConnections = get<std::size_t>(h, "max_connections", cfg.http.maxConnections);

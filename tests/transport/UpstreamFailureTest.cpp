@@ -393,6 +393,54 @@ TEST_CASE("upstream: an invalid response does not suspend the endpoint, so the n
     CHECK(gw.log().find("suspended") == std::string::npos);
 }
 
+TEST_CASE("upstream: http.max_response_headers and max_response_header_bytes bound a backend's head")
+{
+    // /cookies: 101 Set-Cookie lines (103 fields); /big: one 40,000-byte field.
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        std::vector<std::pair<std::string, std::string>> fields;
+        if (r.target == "/cookies") {
+            for (int i = 0; i < 101; ++i) {
+                fields.emplace_back("Set-Cookie", "c" + std::to_string(i) + "=1");
+            }
+        } else if (r.target == "/big") {
+            fields.emplace_back("X-Big", std::string(40000, 'b'));
+        }
+        reply.bytes = httpResponse(200, "ok", fields);
+        return reply;
+    });
+    auto get = [](const SluicedProcess& gw, const std::string& path) {
+        RawClient client(gw.port());
+        auto r = client.exchange(getRequest(path));
+        REQUIRE_MESSAGE(r, client.error());
+        return *r;
+    };
+    SluicedProcess defaults(oneApi("/svc", endpointList({backend.url()})));
+    for (const char* path : {"/svc/v1/cookies", "/svc/v1/big"}) {
+        auto refused = get(defaults, path);
+        CHECK(refused.status == 502);
+        CHECK(refused.errorCode() == 101502);
+    }
+    CHECK(defaults.waitForLog("invalid response: ", 0, 5s));
+
+    GatewaySpec raised = oneApi("/svc", endpointList({backend.url()}));
+    raised.http = R"({"max_response_headers": 200, "max_response_header_bytes": 65536})";
+    SluicedProcess wide(raised);
+    auto cookies = get(wide, "/svc/v1/cookies");
+    CHECK(cookies.status == 200);
+    CHECK(cookies.headerCount("Set-Cookie") == 101);
+    auto big = get(wide, "/svc/v1/big");
+    CHECK(big.status == 200);
+    CHECK(big.header("X-Big").value_or("").size() == 40000);
+
+    // Lowered, and apart from the request limits (which stay at their defaults here).
+    GatewaySpec lowered = oneApi("/svc", endpointList({backend.url()}));
+    lowered.http = R"({"max_response_headers": 2})";
+    SluicedProcess narrow(lowered);
+    CHECK(get(narrow, "/svc/v1/plain").status == 200);
+    CHECK(get(narrow, "/svc/v1/cookies").status == 502);
+}
+
 TEST_CASE("upstream: a failing endpoint is suspended with growing back-off, then used again")
 {
     // The flaky endpoint fails by timing out; the GET is retried on the steady one, so clients

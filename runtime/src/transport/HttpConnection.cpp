@@ -1463,7 +1463,11 @@ bool HttpConnection::connectUpstream(std::string_view early)
         break;
     }
     buildUpstreamHead();
-    _upstream->attach(this, ex().method, _api->endpoints->timeouts.connectMs, _api->endpoints->timeouts.readMs);
+    http::ParseLimits responseLimits;
+    responseLimits.maxHeaderBytes = _snapshot->config.http.maxResponseHeaderBytes;
+    responseLimits.maxHeaderCount = _snapshot->config.http.maxResponseHeaders;
+    _upstream->attach(this, ex().method, _api->endpoints->timeouts.connectMs, _api->endpoints->timeouts.readMs,
+                      responseLimits);
     if (ex().requestBody) {
         _upstream->send(io().upstreamHead, *ex().requestBody);
     } else if (_bodyBuffered) {

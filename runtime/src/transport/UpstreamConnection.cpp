@@ -57,9 +57,11 @@ void UpstreamConnection::setDeadline(Clock::time_point deadline)
     }
 }
 
-void UpstreamConnection::attach(UpstreamSink* sink, std::string_view requestMethod, int connectTimeoutMs, int readTimeoutMs)
+void UpstreamConnection::attach(UpstreamSink* sink, std::string_view requestMethod, int connectTimeoutMs, int readTimeoutMs,
+                                const http::ParseLimits& limits)
 {
     _sink = sink;
+    _limits = limits;
     _method.assign(requestMethod);
     _headDone = false;
     _responseDone = false;

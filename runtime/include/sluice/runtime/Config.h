@@ -125,6 +125,9 @@ struct HttpConfig {
     std::size_t maxRequestLine = 8 * 1024;
     std::size_t maxHeaderBytes = 32 * 1024;
     std::size_t maxHeaders = 100;
+    // A backend's response head (502 101502 beyond them).
+    std::size_t maxResponseHeaderBytes = 32 * 1024;
+    std::size_t maxResponseHeaders = 100;
     std::uint64_t maxBodyBytes = 10u * 1024 * 1024;
     // A request body with a Content-Length up to this size that has not all arrived with the head
     // is read whole before the backend is contacted (0: every body streams).

@@ -39,7 +39,9 @@ enum class BodyFraming {
 };
 
 // Exceeding a limit is refused as soon as it is certain, without waiting for the end of the line
-// or head. Responses use the same limits and answer 502 instead.
+// or head. Responses are parsed under limits of their own (maxRequestLine bounding the status
+// line; http.max_response_header_bytes and max_response_headers for proxied answers) and
+// answer 502 instead.
 struct ParseLimits {
     std::size_t maxRequestLine = 8 * 1024;     // request line without CRLF (and without skipped
                                                // empty lines before it) longer -> 414

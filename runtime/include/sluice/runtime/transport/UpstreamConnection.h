@@ -51,7 +51,10 @@ public:
     ~UpstreamConnection() override;
 
     // Starts an exchange: `sink` receives the response to the request sent with send().
-    void attach(UpstreamSink* sink, std::string_view requestMethod, int connectTimeoutMs, int readTimeoutMs);
+    // `limits` bound the response head (maxHeaderBytes, maxHeaderCount; maxRequestLine bounds the
+    // status line).
+    void attach(UpstreamSink* sink, std::string_view requestMethod, int connectTimeoutMs, int readTimeoutMs,
+                const http::ParseLimits& limits = http::ParseLimits());
     // Writes request bytes (up to three pieces, in order, in one system call) and queues what the
     // socket does not take now; a failure is reported to the sink before this returns.
     void send(std::string_view a, std::string_view b = {}, std::string_view c = {});
