@@ -122,6 +122,38 @@ TEST_CASE("proxy: every answer has one Date field: the backend's or the gateway'
     CHECK(std::regex_match(refused->header("Date").value_or(""), imfFixdate));
 }
 
+TEST_CASE("proxy: a backend's second or empty Date field is left out, with or without handlers")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        if (r.target == "/twice") {
+            reply.bytes = httpResponse(200, "t", {{"Date", "Sun, 06 Nov 1994 08:49:37 GMT"},
+                                                  {"Date", "Mon, 07 Nov 1994 08:49:37 GMT"}});
+        } else {
+            reply.bytes = httpResponse(200, "e", {{"Date", " "}});
+        }
+        return reply;
+    });
+    GatewaySpec spec;
+    spec.apis.emplace_back("plain", apiJson("/plain", endpointList({backend.url()})));
+    spec.apis.emplace_back("handled", apiJson("/handled", endpointList({backend.url()}),
+                                              R"("handlers": [{"component": "correlation_id"}])"));
+    SluicedProcess gw(spec);
+    const std::regex imfFixdate(R"([A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT)");
+    for (const std::string api : {"/plain", "/handled"}) {
+        CAPTURE(api);
+        RawClient client(gw.port());
+        auto twice = client.exchange(getRequest(api + "/v1/twice"));
+        REQUIRE_MESSAGE(twice, client.error());
+        CHECK(twice->headerCount("Date") == 1);
+        CHECK(twice->header("Date") == "Sun, 06 Nov 1994 08:49:37 GMT");
+        auto empty = client.exchange(getRequest(api + "/v1/empty"));
+        REQUIRE_MESSAGE(empty, client.error());
+        CHECK(empty->headerCount("Date") == 1);
+        CHECK(std::regex_match(empty->header("Date").value_or(""), imfFixdate));
+    }
+}
+
 TEST_CASE("proxy: hop-by-hop headers never cross the gateway, in either direction")
 {
     ScriptedBackend backend([](const ReceivedRequest&) {

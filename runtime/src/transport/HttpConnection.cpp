@@ -2003,13 +2003,23 @@ void HttpConnection::writeResponseHead(const std::vector<http::HeaderField>* bac
     out.append("\r\n");
     // The backend's framing and hop-by-hop fields were dropped in onUpstreamHead; a handler may
     // have added some since, which would contradict the framing written here.
+    // One Date: the first that says something; a second one, or an empty one, is left out.
     bool dated = false;
+    auto extraDate = [&dated](std::string_view name, std::string_view value) {
+        if (!fieldNameEquals(name, "date")) {
+            return false;
+        }
+        if (dated || value.find_first_not_of(" \t") == std::string_view::npos) {
+            return true;
+        }
+        dated = true;
+        return false;
+    };
     if (backendFields != nullptr) {
         http::HopByHopFilter hopByHop(*backendFields);
         for (const auto& f : *backendFields) {
-            if (passedOn(hopByHop, f.name, ex.responseStatus)) {
+            if (passedOn(hopByHop, f.name, ex.responseStatus) && !extraDate(f.name, f.value)) {
                 appendHeader(out, f.name, f.value);
-                dated = dated || fieldNameEquals(f.name, "date");
             }
         }
     }
@@ -2018,8 +2028,9 @@ void HttpConnection::writeResponseHead(const std::vector<http::HeaderField>* bac
         if (handlersRan && ((fieldNameEquals(name, "content-length") && !_isHead) || http::isHopByHopName(name))) {
             continue;
         }
-        appendHeader(out, name, value);
-        dated = dated || fieldNameEquals(name, "date");
+        if (!extraDate(name, value)) {
+            appendHeader(out, name, value);
+        }
     }
     if (!dated) {
         appendHeader(out, "Date", httpDateNow());  // RFC 9110 §6.6.1: a recipient with a clock adds it
