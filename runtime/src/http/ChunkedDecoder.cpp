@@ -40,6 +40,7 @@ bool isQdText(unsigned char c) noexcept
 
 
 constexpr int kMaxSizeDigits = 16;  // 64 bits
+constexpr std::uint64_t kMaxChunkSize = 0x7fffffffffffffffULL;
 
 }  // namespace
 
@@ -200,6 +201,11 @@ ChunkedDecoder::Status ChunkedDecoder::step(std::string_view input, std::size_t&
                 if (digit >= 0) {
                     if (++_sizeDigits > kMaxSizeDigits) {
                         return fail(i, consumed, "chunk size has too many digits");
+                    }
+                    // At most 2^63 - 1, as nginx (off_t): no real chunk is larger, and a size
+                    // near 2^64 is a sign of a peer probing for an overflow.
+                    if (_chunkRemaining > (kMaxChunkSize >> 4)) {
+                        return fail(i, consumed, "chunk size too large");
                     }
                     _chunkRemaining = (_chunkRemaining << 4) | static_cast<std::uint64_t>(digit);
                     if (_chunkRemaining > _maxBody - _bodyBytes) {
