@@ -51,11 +51,26 @@ bool contentCoded(std::optional<std::string_view> coding) noexcept
     return false;
 }
 
+// Every Content-Encoding line counts (a second line adds codings to the list, RFC 9110 section
+// 5.3): "identity" first and "br" after is a coded body.
+bool anyCoding(const sdk::MessageContext& ctx, sdk::Message m) noexcept
+{
+    for (std::size_t i = 0;; ++i) {
+        const std::optional<std::string_view> coding = ctx.header(m, "Content-Encoding", i);
+        if (!coding) {
+            return false;
+        }
+        if (contentCoded(coding)) {
+            return true;
+        }
+    }
+}
+
 }  // namespace
 
 const sdk::ComponentInfo JsonXmlRequest::kInfo{
     "json_xml_request",                                // name
-    "1.1.1",                                           // version
+    "1.2.0",                                           // version
     kPriority,                                         // priority
     SLUICE_COMPONENT_NEEDS_REQUEST_BODY,               // flags
     json_xml_schema::kConfigSchema,                    // config schema
@@ -64,7 +79,7 @@ const sdk::ComponentInfo JsonXmlRequest::kInfo{
 
 const sdk::ComponentInfo JsonXmlResponse::kInfo{
     "json_xml_response",                                // name
-    "1.1.1",                                            // version
+    "1.2.0",                                            // version
     kPriority,                                          // priority
     SLUICE_COMPONENT_NEEDS_RESPONSE_BODY,               // flags
     json_xml_schema::kConfigSchema,                     // config schema
@@ -170,8 +185,16 @@ sdk::Action JsonXml::convert(sdk::MessageContext& ctx) const
     if (!convertible) {
         return sdk::Action::Continue;  // already the target type, or a type this does not convert
     }
-    // No body (a GET, a HEAD's or a 304's response: nothing was buffered) or an empty one: nothing
-    // to convert. Asking for the message of a body that is not there would be an error.
+    // A HEAD answer has no body, but its fields describe what a GET would get: the converted
+    // document (RFC 9110 section 9.3.2). Its length is not known without converting it.
+    if (_direction == sdk::Message::Response && ctx.method() == "HEAD") {
+        if (ctx.header(_direction, "Content-Range") || anyCoding(ctx, _direction)) {
+            return sdk::Action::Continue;  // a GET's answer would not be converted either
+        }
+        return relabel(ctx, true);
+    }
+    // No body (a GET, a 304's response: nothing was buffered) or an empty one: nothing to
+    // convert. Asking for the message of a body that is not there would be an error.
     auto body = ctx.body(_direction);
     if (!body || body->empty()) {
         return sdk::Action::Continue;
@@ -179,16 +202,8 @@ sdk::Action JsonXml::convert(sdk::MessageContext& ctx) const
     if (_direction == sdk::Message::Response && ctx.header(_direction, "Content-Range")) {
         return sdk::Action::Continue;  // a part (206, 416): passed on as the backend sent it
     }
-    // Every Content-Encoding line counts (a second line adds codings to the list, RFC 9110
-    // section 5.3): "identity" first and "br" after is a coded body.
-    for (std::size_t i = 0;; ++i) {
-        const std::optional<std::string_view> coding = ctx.header(_direction, "Content-Encoding", i);
-        if (!coding) {
-            break;
-        }
-        if (contentCoded(coding)) {
-            return refuseEncoded(ctx);
-        }
+    if (anyCoding(ctx, _direction)) {
+        return refuseEncoded(ctx);
     }
     const sluice_value* message = nullptr;
     const sluice_status status = built(ctx, essence, message);
@@ -207,18 +222,26 @@ sdk::Action JsonXml::convert(sdk::MessageContext& ctx) const
     if (converted == nullptr) {
         return refuse(ctx, false, error);
     }
-    const std::string_view target = _to == Target::Xml ? kXmlType : kJsonType;
-    if (ctx.setMessage(_direction, converted, target) != SLUICE_OK ||
-        ctx.setHeader(_direction, "Content-Type", target) != SLUICE_OK) {
+    if (ctx.setMessage(_direction, converted, _to == Target::Xml ? kXmlType : kJsonType) != SLUICE_OK) {
         logger().error("cannot replace the " + std::string(directionName(_direction)) + " message");
+        return sdk::Action::Error;
+    }
+    return relabel(ctx, false);
+}
+
+sdk::Action JsonXml::relabel(sdk::MessageContext& ctx, bool dropLength) const
+{
+    if (ctx.setHeader(_direction, "Content-Type", _to == Target::Xml ? kXmlType : kJsonType) != SLUICE_OK) {
+        logger().error("cannot label the converted " + std::string(directionName(_direction)));
         return sdk::Action::Error;
     }
     // Fields that describe the bytes of the body that was replaced: a validator or digest of
     // those bytes would be wrong for the converted ones (a cache or client would take the one
-    // for the other), and ranges of it meaningless.
+    // for the other), and ranges of it meaningless. (A converted body's length is set by the
+    // transport; a HEAD answer's would be the unconverted one's.)
     for (const char* stale : {"ETag", "Last-Modified", "Content-MD5", "Digest", "Repr-Digest", "Content-Digest",
-                              "Accept-Ranges"}) {
-        if (ctx.removeHeader(_direction, stale) != SLUICE_OK) {
+                              "Accept-Ranges", dropLength ? "Content-Length" : nullptr}) {
+        if (stale != nullptr && ctx.removeHeader(_direction, stale) != SLUICE_OK) {
             logger().error("cannot drop " + std::string(stale) + " from the converted " +
                            std::string(directionName(_direction)));
             return sdk::Action::Error;

@@ -56,6 +56,8 @@ private:
     const sluice_value* toJson(const sluice_value* xml) const;
     sdk::Action refuse(sdk::MessageContext& ctx, bool malformed, std::string_view description) const;
     sdk::Action refuseEncoded(sdk::MessageContext& ctx) const;
+    // Labels the message as the target type and drops the fields of the bytes it replaces.
+    sdk::Action relabel(sdk::MessageContext& ctx, bool dropLength) const;
     sluice_status built(sdk::MessageContext& ctx, std::string_view essence, const sluice_value*& message) const;
 
     sdk::Message _direction;

@@ -6,6 +6,7 @@
 // The fake host's message_get cannot report a builder's refusal and its message_set does not
 // keep the media type, so the handler is created here with a copy of the fake's host table
 // whose two message slots do both (everything else is the fake's).
+#include <algorithm>
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -421,6 +422,53 @@ TEST_CASE_FIXTURE(Gateway, "a content-coded body is never parsed: 415/900952 on 
     o = run("json_xml_request", kToXml, "application/json", R"({"a":1})", {{"Content-Encoding", " Identity "}});
     CHECK_FALSE(o.status);
     CHECK(o.body == "<root><a>1</a></root>");
+}
+
+TEST_CASE_FIXTURE(Gateway, "json_xml_response labels a HEAD answer as a GET's would be: converted type, no length or validators")
+{
+    auto headAnswer = [&](const std::string& config, const FakeExchange::Headers& fields) {
+        auto h = handler("json_xml_response", config);
+        REQUIRE(h != nullptr);
+        FakeExchange ex = host.exchange();
+        ex.phase = SLUICE_PHASE_RESPONSE;
+        ex.attributes[SLUICE_ATTR_METHOD] = "HEAD";
+        ex.responseHeaders = fields;
+        ex.responseBody = std::string();  // a HEAD answer has no body
+        CHECK(host.response(*h, ex) == SLUICE_ACTION_CONTINUE);
+        CHECK(ex.responseMessage == nullptr);  // nothing was built or set
+        return ex;
+    };
+    auto has = [](const FakeExchange& ex, const std::string& name) {
+        return std::any_of(ex.responseHeaders.begin(), ex.responseHeaders.end(),
+                           [&](const auto& f) { return f.first == name; });
+    };
+    auto value = [](const FakeExchange& ex, const std::string& name) {
+        for (const auto& f : ex.responseHeaders) {
+            if (f.first == name) {
+                return f.second;
+            }
+        }
+        return std::string();
+    };
+    const FakeExchange::Headers json = {{"Content-Type", "application/json"}, {"Content-Length", "31"},
+                                        {"ETag", "\"a\""}, {"Cache-Control", "max-age=60"}};
+    FakeExchange toXml = headAnswer(kToXml, json);
+    CHECK(value(toXml, "Content-Type") == "application/xml");
+    CHECK_FALSE(has(toXml, "Content-Length"));
+    CHECK_FALSE(has(toXml, "ETag"));
+    CHECK(value(toXml, "Cache-Control") == "max-age=60");
+    FakeExchange toJson = headAnswer(kToJson, {{"Content-Type", "text/xml"}, {"Content-Length", "9"}});
+    CHECK(value(toJson, "Content-Type") == "application/json");
+    CHECK_FALSE(has(toJson, "Content-Length"));
+    // What a GET would get unconverted stays as it came: another type, a coded body, a part.
+    FakeExchange other = headAnswer(kToXml, {{"Content-Type", "text/plain"}, {"Content-Length", "5"}});
+    CHECK(value(other, "Content-Length") == "5");
+    FakeExchange coded = headAnswer(kToXml, {{"Content-Type", "application/json"}, {"Content-Encoding", "gzip"},
+                                             {"Content-Length", "20"}});
+    CHECK(value(coded, "Content-Type") == "application/json");
+    CHECK(value(coded, "Content-Length") == "20");
+    FakeExchange part = headAnswer(kToXml, {{"Content-Type", "application/json"}, {"Content-Range", "bytes 0-9/31"}});
+    CHECK(value(part, "Content-Type") == "application/json");
 }
 
 TEST_CASE_FIXTURE(Gateway, "json_xml_response asks the backend for an identity response")
