@@ -360,6 +360,7 @@ ApiConfig readApi(const Poco::Dynamic::Var& doc, const Poco::Dynamic::Var& asWri
         api.readTimeoutMs = get<int>(t, "read_ms", api.readTimeoutMs);
     }
     api.retries = get<int>(root, "retries", api.retries);
+    api.rewriteLocation = get<bool>(root, "rewrite_location", api.rewriteLocation);
     if (root->has("method_override")) {
         api.methodOverride = methodOverrideFrom(root->getValue<std::string>("method_override"));
     }

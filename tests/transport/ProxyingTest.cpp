@@ -154,6 +154,50 @@ TEST_CASE("proxy: a backend's second or empty Date field is left out, with or wi
     }
 }
 
+TEST_CASE("proxy: Location and Content-Location into the endpoint's URL become the API's path, unless rewrite_location is false")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        const std::string self = "http://" + r.header("Host").value_or("");
+        Headers fields;
+        if (r.target == "/b/abs") {
+            fields = {{"Location", self + "/b/created/7?x=1"}};
+        } else if (r.target == "/b/rel") {
+            fields = {{"Location", "/b/created/8"}, {"Content-Location", "/b/items/8"}};
+        } else if (r.target == "/b/away") {
+            fields = {{"Location", "/elsewhere/x"}};
+        } else {
+            fields = {{"Location", "http://example.com/b/x"}};
+        }
+        reply.bytes = httpResponse(r.target == "/b/rel" ? 201 : 302, "", fields);
+        return reply;
+    });
+    const std::string endpoint = endpointList({backend.url() + "/b"});
+    GatewaySpec spec;
+    spec.apis.emplace_back("svc", apiJson("/svc", endpoint));
+    spec.apis.emplace_back("handled", apiJson("/handled", endpoint, R"("handlers": [{"component": "correlation_id"}])"));
+    spec.apis.emplace_back("raw", apiJson("/raw", endpoint, R"("rewrite_location": false)"));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto get = [&](const std::string& path) {
+        auto r = client.exchange(getRequest(path));
+        REQUIRE_MESSAGE(r, client.error());
+        return *r;
+    };
+    for (const std::string api : {"/svc", "/handled"}) {
+        CAPTURE(api);
+        CHECK(get(api + "/v1/abs").header("Location") == api + "/v1/created/7?x=1");
+        auto created = get(api + "/v1/rel");
+        CHECK(created.status == 201);
+        CHECK(created.header("Location") == api + "/v1/created/8");
+        CHECK(created.header("Content-Location") == api + "/v1/items/8");
+        CHECK(get(api + "/v1/away").header("Location") == "/elsewhere/x");
+        CHECK(get(api + "/v1/other").header("Location") == "http://example.com/b/x");
+    }
+    CHECK(get("/raw/v1/rel").header("Location") == "/b/created/8");
+    CHECK(get("/raw/v1/abs").header("Location") == backend.url() + "/b/created/7?x=1");
+}
+
 TEST_CASE("proxy: hop-by-hop headers never cross the gateway, in either direction")
 {
     ScriptedBackend backend([](const ReceivedRequest&) {

@@ -16,6 +16,7 @@
 #include "sluice/runtime/http/JsonMethodScanner.h"
 #include "sluice/runtime/transport/HttpCall.h"
 #include "sluice/runtime/transport/HttpDate.h"
+#include "sluice/runtime/transport/LocationRewrite.h"
 #include "sluice/runtime/transport/LogThrottle.h"
 #include "sluice/runtime/transport/Resolver.h"
 #include "sluice/runtime/routing/PathNormalizer.h"
@@ -1977,6 +1978,31 @@ bool HttpConnection::passedOn(const http::HopByHopFilter& hopByHop, std::string_
     return !(fieldNameEquals(name, "content-length") && (!_isHead || status == 204));
 }
 
+// A field of the backend's answer, with Location and Content-Location pointing into the
+// endpoint's URL space rewritten to the API's (rewrite_location).
+void HttpConnection::appendResponseField(std::string& out, std::string_view name, std::string_view value)
+{
+    if (_endpoint != nullptr && _api->config.rewriteLocation &&
+        (fieldNameEquals(name, "location") || fieldNameEquals(name, "content-location"))) {
+        const Exchange& e = ex();
+        std::string_view prefix = e.path;
+        if (!e.nothingAfterPrefix) {
+            const bool under = prefix.size() >= e.resourcePath.size() &&
+                               prefix.substr(prefix.size() - e.resourcePath.size()) == e.resourcePath;
+            prefix = under ? prefix.substr(0, prefix.size() - e.resourcePath.size()) : std::string_view();
+        }
+        const LocationOrigin origin{_endpoint->tls, _endpoint->host, _endpoint->port, _endpoint->hostHeader,
+                                    _endpoint->basePath};
+        if (!prefix.empty()) {
+            if (const std::optional<std::string> rewritten = rewriteLocation(value, origin, prefix)) {
+                appendHeader(out, name, *rewritten);
+                return;
+            }
+        }
+    }
+    appendHeader(out, name, value);
+}
+
 void HttpConnection::writeResponseHead(const std::vector<http::HeaderField>* backendFields)
 {
     Exchange& ex = this->ex();
@@ -2019,7 +2045,7 @@ void HttpConnection::writeResponseHead(const std::vector<http::HeaderField>* bac
         http::HopByHopFilter hopByHop(*backendFields);
         for (const auto& f : *backendFields) {
             if (passedOn(hopByHop, f.name, ex.responseStatus) && !extraDate(f.name, f.value)) {
-                appendHeader(out, f.name, f.value);
+                appendResponseField(out, f.name, f.value);
             }
         }
     }
@@ -2029,7 +2055,7 @@ void HttpConnection::writeResponseHead(const std::vector<http::HeaderField>* bac
             continue;
         }
         if (!extraDate(name, value)) {
-            appendHeader(out, name, value);
+            appendResponseField(out, name, value);
         }
     }
     if (!dated) {

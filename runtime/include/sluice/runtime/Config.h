@@ -95,6 +95,7 @@ struct ApiConfig {
     int connectTimeoutMs = 5000;
     int readTimeoutMs = 60000;
     int retries = 1;  // extra attempts on other endpoints (idempotent requests; any after a failed connect)
+    bool rewriteLocation = true;  // Location / Content-Location into the API's URL space
     bool tlsVerify = true;
     std::string tlsCaFile;  // absolute, or empty for the system CAs
     std::string tlsCrlFile;  // absolute, or empty for no revocation check
