@@ -580,20 +580,49 @@ TEST_CASE("connectionHasToken and isHopByHop")
     }
 }
 
-TEST_CASE("HopByHopFilter answers like isHopByHop: eight Connection tokens kept and more looked up")
+TEST_CASE("HopByHopFilter: eight Connection tokens compared one by one and more through a set, with the same answers")
 {
+    // The reference: a fixed hop-by-hop name, or a token of a Connection field that names the
+    // field in either spelling.
+    auto reference = [](const std::vector<HeaderField>& headers, std::string_view name) {
+        if (isHopByHopName(name)) {
+            return true;
+        }
+        for (const HeaderField& h : headers) {
+            if (!fieldNameEquals(h.name, "connection")) {
+                continue;
+            }
+            std::string_view rest = h.value;
+            while (!rest.empty()) {
+                const std::size_t comma = rest.find(',');
+                std::string_view token = rest.substr(0, comma);
+                while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
+                    token.remove_prefix(1);
+                }
+                while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) {
+                    token.remove_suffix(1);
+                }
+                if (!token.empty() && sameCgiName(token, name)) {
+                    return true;
+                }
+                rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+            }
+        }
+        return false;
+    };
     std::vector<HeaderField> headers = {
         {"Connection", "keep-alive, X-Secret"},
         {"Host", "a"},
         {"connection", " Upgrade ,, X-Other\t"},
     };
     const std::vector<std::string_view> names = {"X-SECRET", "x-other", "Upgrade", "te", "Host", "X-Secret-2",
-                                                 "Content-Length", "", "X-T9", "x-t12", "X-T13"};
+                                                 "Content-Length", "", "X-T9", "x-t12", "X-T13", "X_T10",
+                                                 "x_secret", "X-T1", "x-t8"};
     auto agrees = [&] {
         HopByHopFilter filter(headers);
         for (std::string_view name : names) {
             CAPTURE(name);
-            CHECK(filter(name) == isHopByHop(name, headers));
+            CHECK(filter(name) == reference(headers, name));
         }
     };
     agrees();
@@ -604,15 +633,35 @@ TEST_CASE("HopByHopFilter answers like isHopByHop: eight Connection tokens kept 
         CHECK_FALSE(filter("X-Secret-2"));
         CHECK_FALSE(filter(""));
     }
-    // Twelve tokens: the first eight are kept, the rest are found in the headers.
+    // Twelve tokens: past the eighth they go into the set.
     headers.push_back({"Connection", "X-T1, X-T2, X-T3, X-T4, X-T5, X-T6, X-T7, X-T8, X-T9, X-T10, X-T11, X-T12"});
     agrees();
     HopByHopFilter filter(headers);
     CHECK(filter("x-t12"));
     CHECK(filter("X-T9"));
-    CHECK(filter("X_T10"));  // the looked-up ones in their '_' spelling too
+    CHECK(filter("X_T10"));  // the set compares as sameCgiName does
     CHECK(filter("x_secret"));
+    CHECK(filter("keep-alive"));
     CHECK_FALSE(filter("X-T13"));
+
+    // Thousands of tokens (a client's choice, up to the head limit): every one found in either
+    // spelling and any case, nothing else.
+    std::string many;
+    for (int i = 0; i < 5000; ++i) {
+        many += (i == 0 ? "" : ",") + std::string(i % 2 == 0 ? "Tok_" : "tok-") + std::to_string(i);
+    }
+    const std::vector<HeaderField> big = {{"Connection", many}, {"Connection", "Extra-One"}};
+    HopByHopFilter bigFilter(big);
+    for (int i = 0; i < 5000; i += 499) {
+        CAPTURE(i);
+        CHECK(bigFilter("TOK-" + std::to_string(i)));
+        CHECK(bigFilter("tok_" + std::to_string(i)));
+        CHECK(bigFilter("tok-" + std::to_string(i)) == reference(big, "tok-" + std::to_string(i)));
+    }
+    CHECK(bigFilter("extra_one"));
+    CHECK_FALSE(bigFilter("tok-5000"));
+    CHECK_FALSE(bigFilter("tok"));
+    CHECK(bigFilter("TE"));
 }
 
 TEST_CASE("every byte value at every position of a field value and a target is judged alike")

@@ -1136,24 +1136,38 @@ bool isHopByHop(std::string_view name, const std::vector<HeaderField>& headers)
     return HopByHopFilter(headers)(name);
 }
 
-HopByHopFilter::HopByHopFilter(const std::vector<HeaderField>& headers) noexcept : _headers(headers)
+HopByHopFilter::HopByHopFilter(const std::vector<HeaderField>& headers)
 {
     for (const HeaderField& field : headers) {
         if (!equalsLower(field.name, "connection")) {
             continue;
         }
         forEachListElement(field.value, [this](std::string_view token) {
-            if (_tokenCount == kKeptTokens) {
-                _moreTokens = true;
-                return false;
+            if (_tokenCount < kKeptTokens) {
+                _tokens[_tokenCount++] = token;
+                return true;
             }
-            _tokens[_tokenCount++] = token;
+            if (_manyTokens.empty()) {
+                _manyTokens.insert(std::begin(_tokens), std::end(_tokens));
+            }
+            _manyTokens.insert(token);
             return true;
         });
-        if (_moreTokens) {
-            break;
-        }
     }
+}
+
+// The hash of the name as sameCgiName compares it: ASCII case and '_' against '-' folded.
+std::size_t HopByHopFilter::CgiHash::operator()(std::string_view name) const noexcept
+{
+    std::size_t h = 1469598103934665603ULL;  // FNV-1a
+    for (char c : name) {
+        char folded = toLower(static_cast<unsigned char>(c));
+        if (folded == '_') {
+            folded = '-';
+        }
+        h = (h ^ static_cast<unsigned char>(folded)) * 1099511628211ULL;
+    }
+    return h;
 }
 
 // Asked for every field both ways: the length picks the one or two names to compare with, and
@@ -1178,8 +1192,8 @@ bool HopByHopFilter::operator()(std::string_view name) const noexcept
     if (isHopByHopName(name)) {
         return true;
     }
-    if (_moreTokens) {
-        return connectionNames(_headers, name, sameCgiName);
+    if (!_manyTokens.empty()) {
+        return _manyTokens.count(name) != 0;
     }
     for (std::size_t i = 0; i < _tokenCount; ++i) {
         if (sameCgiName(_tokens[i], name)) {

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 namespace sluice::runtime::http {
@@ -149,16 +150,24 @@ bool isHopByHopName(std::string_view name) noexcept;
 // the filter.
 class HopByHopFilter {
 public:
-    explicit HopByHopFilter(const std::vector<HeaderField>& headers) noexcept;
+    explicit HopByHopFilter(const std::vector<HeaderField>& headers);
     bool operator()(std::string_view name) const noexcept;
 
 private:
-    static constexpr std::size_t kKeptTokens = 8;  // more (rare) are looked up in the headers
+    // Up to this many tokens are compared one by one; more (rare, and a client's choice) go into
+    // a hash set, so that a message with thousands of tokens and fields costs tokens + fields,
+    // not their product.
+    static constexpr std::size_t kKeptTokens = 8;
+    struct CgiHash {
+        std::size_t operator()(std::string_view name) const noexcept;
+    };
+    struct CgiEqual {
+        bool operator()(std::string_view a, std::string_view b) const noexcept { return sameCgiName(a, b); }
+    };
 
-    const std::vector<HeaderField>& _headers;
     std::string_view _tokens[kKeptTokens];
     std::size_t _tokenCount = 0;
-    bool _moreTokens = false;
+    std::unordered_set<std::string_view, CgiHash, CgiEqual> _manyTokens;  // all of them, past kKeptTokens
 };
 
 }  // namespace sluice::runtime::http
