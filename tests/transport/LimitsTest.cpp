@@ -382,6 +382,37 @@ TEST_CASE("timeouts: a keep-alive answer that the client stops taking is cut off
     CHECK(partial.size() < size);
 }
 
+TEST_CASE("timeouts: a client that reads none of a large answer is cut once body_timeout_ms has passed, not twice")
+{
+    // Right after the gateway's write blocks, the kernel still moves bytes into the client's
+    // window for a moment; taken for the client's progress, that gave a client reading nothing
+    // a second body_timeout_ms (nginx's send_timeout cuts it after one).
+    const std::string body(6u << 20, 'n');
+    ScriptedBackend backend([&body](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, body);
+        return reply;
+    });
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "", R"({"body_timeout_ms": 1000})");
+    spec.accessLog = R"({"path": "access.log", "flush_ms": 20})";
+    SluicedProcess gw(spec);
+    int error = 0;
+    const int stalled = connectAddress("127.0.0.1", gw.port(), error, 4096);
+    REQUIRE(stalled >= 0);
+    REQUIRE(sendAll(stalled, getRequest("/svc/v1/unread")));
+    const auto lines = waitForLines(gw.directory() + "/access.log", 1);  // written when it closes
+    ::close(stalled);
+    REQUIRE(lines.size() == 1);
+    // "... 200 <bytes> <duration ms> ..."
+    const std::size_t status = lines[0].find("\" 200 ");
+    REQUIRE(status != std::string::npos);
+    const std::size_t durationAt = lines[0].find(' ', status + 6) + 1;
+    const double durationMs = std::stod(lines[0].substr(durationAt));
+    INFO(lines[0]);
+    CHECK(durationMs >= 990);
+    CHECK(durationMs < 1700);
+}
+
 TEST_CASE("limits: max_requests_per_connection closes the connection after the last answer")
 {
     ScriptedBackend backend(echo());

@@ -1017,6 +1017,68 @@ TEST_CASE("upstream: an early 413 from a backend that then resets is relayed, no
     CHECK(fine->status == 200);  // not suspended
 }
 
+TEST_CASE("upstream: a backend slow to take the body is judged by read_ms, not the client by body_timeout_ms")
+{
+    // The client sends its whole body at once; the backend takes none of it for a while. The
+    // gateway stops reading the client meanwhile, which is not the client's stall: no 408.
+    auto slowReader = [](std::chrono::milliseconds pause) {
+        return [pause](int fd, int) {
+            std::string in;
+            if (!readHead(fd, in, 5s)) {
+                return;
+            }
+            std::this_thread::sleep_for(pause);
+            const std::size_t length = std::stoul(in.substr(in.find("Content-Length: ") + 16));
+            std::size_t got = in.size() - (in.find("\r\n\r\n") + 4);
+            std::string more;
+            while (got < length && readSome(fd, more, Clock::now() + 5s) == ReadStatus::Data) {
+                got += more.size();
+                more.clear();
+            }
+            sendAll(fd, httpResponse(200, "took " + std::to_string(got)));
+        };
+    };
+    constexpr std::size_t kBody = 8u << 20;  // far over what the buffers on the way hold
+    auto upload = [&](int port) {
+        int error = 0;
+        const int fd = connectLoopback(port, error);
+        REQUIRE(fd >= 0);
+        setIoTimeouts(fd, std::chrono::seconds(10));
+        std::thread writer([fd] {
+            sendAll(fd, "POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(kBody) +
+                            "\r\n\r\n");
+            const std::string block(256 * 1024, 'u');
+            for (std::size_t sent = 0; sent < kBody && sendAll(fd, block); sent += block.size()) {
+            }
+        });
+        std::string received;
+        while (readSome(fd, received, Clock::now() + 15s) == ReadStatus::Data) {
+        }
+        ::shutdown(fd, SHUT_RDWR);
+        writer.join();
+        ::close(fd);
+        return received;
+    };
+    {
+        RawBackend backend(slowReader(1500ms));
+        GatewaySpec patient = oneApi("/svc", endpointList({backend.url()}), R"("timeouts": {"read_ms": 5000})");
+        patient.http = R"({"body_timeout_ms": 400})";
+        SluicedProcess gw(patient);
+        const std::string answer = upload(gw.port());
+        CHECK_MESSAGE(answer.rfind("HTTP/1.1 200 ", 0) == 0, answer.substr(0, 200));
+        CHECK(answer.find("took " + std::to_string(kBody)) != std::string::npos);
+    }
+    {
+        RawBackend backend(slowReader(3000ms));
+        GatewaySpec strict = oneApi("/svc", endpointList({backend.url()}), R"("timeouts": {"read_ms": 500})");
+        strict.http = R"({"body_timeout_ms": 400})";
+        SluicedProcess gw(strict);
+        const std::string answer = upload(gw.port());
+        CHECK_MESSAGE(answer.rfind("HTTP/1.1 504 ", 0) == 0, answer.substr(0, 200));
+        CHECK(answer.find("101504") != std::string::npos);
+    }
+}
+
 TEST_CASE("upstream: after an early answer, a backend that stops taking the body is given up at read_ms, not at the client's timeout")
 {
     std::atomic<bool> done{false};

@@ -2490,7 +2490,7 @@ bool HttpConnection::sendQueued()
             _outSent += r.bytes;
         } else if (r.status == IoStatus::WouldBlock) {
             _writable = false;
-            _sendQueueMark = sendQueue();
+            _sendQueueMark = -1;  // sampled a moment later (see flush)
         } else {
             return false;
         }
@@ -2532,7 +2532,19 @@ void HttpConnection::flush()
             awaitNextRequest();  // the last answer has gone
         }
     } else if (!_writable) {
-        setDeadline(_worker.snapshot()->config.http.bodyTimeoutMs);
+        const int timeoutMs = _worker.snapshot()->config.http.bodyTimeoutMs;
+        setDeadline(timeoutMs);
+        if (_sendQueueMark < 0) {
+            // The kernel's send queue is the client's progress (see onTimer), but right after a
+            // write blocked it still shrinks for a moment, as the bytes in flight fill the
+            // client's window: a mark taken then would count that as progress and give a
+            // client that reads nothing a second timeout. The mark is taken a little later.
+            const Clock::time_point sampleAt = _loop.now() + std::chrono::milliseconds(std::min(100, timeoutMs / 2));
+            if (sampleAt < _armed) {
+                _armed = sampleAt;
+                _loop.arm(this, sampleAt);
+            }
+        }
     }
 }
 
@@ -2759,10 +2771,13 @@ Clock::time_point HttpConnection::onTimer(Clock::time_point now)
         return Clock::time_point::max();
     }
     if (now < _deadline) {
+        if (!_out.empty() && !_writable && _sendQueueMark < 0) {
+            _sendQueueMark = sendQueue();
+        }
         _armed = _deadline;
         return _deadline;
     }
-    if (!_out.empty() && !_writable) {
+    if (!_out.empty() && !_writable && _sendQueueMark >= 0) {
         // Waiting to write. The kernel wakes a blocked writer only once a good part of a large
         // send buffer is free, which a slow reader may take longer than the body timeout to free
         // while it reads all the time: a queue that shrank since the write blocked is progress.
@@ -2803,6 +2818,12 @@ Clock::time_point HttpConnection::onTimer(Clock::time_point now)
         case State::Proxy:
             if (_bodyEnded && _out.empty()) {
                 _deadline = Clock::time_point::max();  // a stale deadline: nothing is stalled
+                break;
+            }
+            if (_clientReadPaused && _out.empty()) {
+                // The client is not reading because the backend has not taken what came before:
+                // the backend is the one waited for, and its read_ms judges it. Look again later.
+                _deadline = now + std::chrono::milliseconds(_worker.snapshot()->config.http.bodyTimeoutMs);
                 break;
             }
             if (!_bodyEnded && !_responseStarted) {
