@@ -943,17 +943,26 @@ void HttpConnection::readLoop()
 void HttpConnection::processInput()
 {
     const HttpConfig& cfg = _worker.snapshot()->config.http;
-    // A head ends with a line feed: while none arrived since the last attempt and no limit can
-    // have been passed, parsing again cannot decide anything (a byte-by-byte sender would
-    // otherwise make this quadratic).
+    // The head is parsed whole each time, so it is parsed again only when that can decide
+    // something: the request line has just ended (a bad one is refused at once), an empty line
+    // has come (the head is whole), a limit has just been passed, or the head has doubled since
+    // the last parse. A sender of one line (or one byte) at a time would otherwise cost lines x
+    // head size; this way the parses add up to a few times the head.
     std::string_view input = _in.view();
     auto crossed = [&](std::size_t limit) { return _scanned <= limit && input.size() > limit; };
-    if (_scanned > 0 && _scanned <= input.size() && input.find('\n', _scanned) == std::string_view::npos &&
-        !crossed(cfg.maxRequestLine) && !crossed(cfg.maxHeaderBytes)) {
-        _scanned = input.size();
-        return;
+    if (_scanned > 0 && _scanned <= input.size() && !crossed(cfg.maxRequestLine) && !crossed(cfg.maxHeaderBytes)) {
+        const std::string_view before = input.substr(0, _scanned);
+        const std::string_view fresh = input.substr(_scanned);
+        const bool firstLineEnds = before.find('\n') == std::string_view::npos && fresh.find('\n') != std::string_view::npos;
+        const std::string_view seam = input.substr(_scanned >= 2 ? _scanned - 2 : 0);  // an end across reads
+        const bool headEnds = seam.find("\n\r\n") != std::string_view::npos || seam.find("\n\n") != std::string_view::npos;
+        if (!firstLineEnds && !headEnds && input.size() < 2 * _parsedSize) {
+            _scanned = input.size();
+            return;
+        }
     }
     _scanned = input.size();
+    _parsedSize = input.size();
     http::ParseLimits limits;
     limits.maxRequestLine = cfg.maxRequestLine;
     limits.maxHeaderBytes = cfg.maxHeaderBytes;
@@ -985,6 +994,7 @@ void HttpConnection::dropRefusedHead()
     _headConsumed = false;
     _in.clear();
     _scanned = 0;
+    _parsedSize = 0;
     _bodyMode = BodyMode::None;
     _bodyEnded = true;
     _pipeline = nullptr;
@@ -993,6 +1003,7 @@ void HttpConnection::dropRefusedHead()
 void HttpConnection::startExchange()
 {
     _scanned = 0;
+    _parsedSize = 0;
     _snapshot = _worker.snapshot();
     _requestStart = _loop.now();
     _requestKnown = true;
