@@ -103,6 +103,29 @@ TEST_CASE("limits: 414 for a long request line, 431 for big or many headers, 413
     CHECK(backend.waitForRequests(2, 2s));
 }
 
+TEST_CASE("limits: a path over 8 KiB once its escapes are written out gets 414, and more than 32 '..' segments 400")
+{
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    RawClient client(gw.port());
+    // '[' is taken and written "%5B": 2,700 of them make a path of 8,108 bytes, 2,800 one of 8,408.
+    auto fits = client.exchange(getRequest("/svc/v1/" + std::string(2700, '[')));
+    REQUIRE_MESSAGE(fits, client.error());
+    CHECK(fits->status == 200);
+    auto over = client.exchange(getRequest("/svc/v1/" + std::string(2800, '[')));
+    REQUIRE_MESSAGE(over, client.error());
+    CHECK(over->status == 414);
+    CHECK(over->errorCode() == 101414);
+    std::string dots = "/svc/v1";
+    for (int i = 0; i < 33; ++i) {
+        dots += "/a/..";
+    }
+    auto many = client.exchange(getRequest(dots + "/x"));
+    REQUIRE_MESSAGE(many, client.error());
+    CHECK(many->status == 400);
+    CHECK(backend.requestCount() == 1);
+}
+
 TEST_CASE("limits: after a 413 the gateway keeps reading the refused body for a while, so the client is not reset")
 {
     ScriptedBackend backend(echo());

@@ -66,7 +66,6 @@ constexpr const char* kOverlong = "overlong UTF-8 encoding in path";
 constexpr const char* kAboveRoot = "'..' segment above the root";
 constexpr const char* kDotWithParameter = "dot segment with a ';' parameter";
 constexpr const char* kUnnamedParameter = "segment with a ';' parameter and no name";
-constexpr const char* kTooLong = "path too long";
 constexpr const char* kTooManyDotDots = "too many '..' segments in path";
 
 // Overlong UTF-8: lead bytes C0/C1 never occur in valid UTF-8; E0 and F0 are overlong when the
@@ -243,7 +242,7 @@ std::optional<std::string> normalizePath(std::string_view path, std::string& err
             out.push_back('/');
         }
         if (out.size() > kMaxNormalizedPathBytes) {
-            failure = kTooLong;
+            failure = kPathTooLong;
         }
     }
     if (failure != nullptr) {

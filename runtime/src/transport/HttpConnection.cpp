@@ -1073,7 +1073,12 @@ void HttpConnection::routeAndRun()
     if (!path) {
         _in.consume(head().headLength);
         _headConsumed = true;
-        respondLocal(400, kBadRequest, "Bad Request", error.empty() ? "The request path is not acceptable." : error);
+        if (error == routing::kPathTooLong) {
+            respondLocal(414, 101414, "URI Too Long",
+                         "The request path is longer than 8 KiB once normalised (its escapes written out).");
+        } else {
+            respondLocal(400, kBadRequest, "Bad Request", error.empty() ? "The request path is not acceptable." : error);
+        }
         return;
     }
     routing::RouteMatch match = _snapshot->router->route(head().method, *path, pathInfo);

@@ -13,6 +13,8 @@ namespace sluice::runtime::routing {
 
 // Longest canonical path normalizePath() returns; longer ones are refused.
 inline constexpr std::size_t kMaxNormalizedPathBytes = 8 * 1024;
+// The error of a path refused for its normalised length (414, not 400: it is the URI's size).
+inline constexpr const char* kPathTooLong = "path too long";
 
 // Normalises the path of an origin-form request target (without the query):
 //  - must start with '/'; characters outside RFC 3986 pchar / '/' are refused (controls,
