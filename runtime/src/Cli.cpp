@@ -195,12 +195,7 @@ int run(const Options& o, std::ostream& err)
             << (r.errors.size() == 1 ? "" : "s") << "\n";
         return 1;
     }
-    try {
-        Logging::configure(r.snapshot->config.logging);
-    } catch (const std::exception& e) {
-        err << "sluiced: " << e.what() << "\n";
-        return 1;
-    }
+    Logging::configure(r.snapshot->config.logging, r.snapshot->logSink);
     auto log = Logging::get("runtime");
     logLoaded(r, *log);
     transport::HttpServer server(r.snapshot);
@@ -229,10 +224,17 @@ int run(const Options& o, std::ostream& err)
     auto reload = [&](const char* trigger) {
         std::lock_guard<std::mutex> lock(reloadMutex);
         log->info("{}: reloading {}", trigger, o.config);
-        SnapshotResult reloaded = gateway.load();
+        SnapshotResult reloaded;
+        try {
+            reloaded = gateway.load();
+        } catch (const std::exception& e) {
+            // Whatever went wrong, it must not take the running gateway down with it.
+            reloaded = SnapshotResult();
+            reloaded.errors.push_back({o.config, "", std::string("reload failed: ") + e.what()});
+        }
         logLoaded(reloaded, *log);
         if (reloaded.snapshot) {
-            Logging::configure(reloaded.snapshot->config.logging);
+            Logging::configure(reloaded.snapshot->config.logging, reloaded.snapshot->logSink);
             // Health checks first: they take over the state of the checks before (which live as
             // long as the serving snapshot), so an endpoint that is down stays out from the
             // first request the new snapshot serves.

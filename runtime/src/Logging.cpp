@@ -98,20 +98,27 @@ spdlog::level::level_enum levelFor(const LoggingConfig& config, const std::strin
 
 }  // namespace
 
-void Logging::configure(const LoggingConfig& config)
+spdlog::sink_ptr Logging::openSink(const LoggingConfig& config, std::string& error)
+{
+    if (config.output != "file") {
+        return std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    }
+    if (config.file.empty()) {
+        error = "output is \"file\" but no file is given";
+        return nullptr;
+    }
+    try {
+        return std::make_shared<spdlog::sinks::basic_file_sink_mt>(config.file, false);
+    } catch (const spdlog::spdlog_ex& e) {
+        error = "cannot open log file " + config.file + ": " + e.what();
+        return nullptr;
+    }
+}
+
+void Logging::configure(const LoggingConfig& config, spdlog::sink_ptr sink)
 {
     State& s = state();
     std::lock_guard<std::mutex> lock(s.mutex);
-    spdlog::sink_ptr sink;
-    if (config.output == "file") {
-        try {
-            sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(config.file, false);
-        } catch (const spdlog::spdlog_ex& e) {
-            throw std::runtime_error("cannot open log file " + config.file + ": " + e.what());
-        }
-    } else {
-        sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-    }
     applyFormat(config, sink);
     s.sink->set_sinks({sink});
     s.config = config;

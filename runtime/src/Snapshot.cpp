@@ -7,6 +7,7 @@
 #include <set>
 
 #include "sluice/runtime/HostApi.h"
+#include "sluice/runtime/Logging.h"
 #include "sluice/runtime/transport/AccessLog.h"
 #include "sluice/runtime/transport/Tls.h"
 
@@ -190,6 +191,13 @@ SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginR
             snapshot->listenerTls[i] = transport::TlsServerContext::create(config.listeners[i].tls, config.directory);
         } catch (const std::exception& e) {
             result.errors.push_back({config.file, "/listeners/" + std::to_string(i) + "/tls", e.what()});
+        }
+    }
+    {
+        std::string error;
+        snapshot->logSink = Logging::openSink(config.logging, error);
+        if (snapshot->logSink == nullptr) {
+            result.errors.push_back({config.file, "/logging", error});
         }
     }
     if (config.accessLog) {

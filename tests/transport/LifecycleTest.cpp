@@ -240,6 +240,35 @@ TEST_CASE("reload: changed HTTP limits and trusted proxies apply to the next req
     CHECK(backend.request(1).header("X-Forwarded-For") == "10.1.1.1, 127.0.0.1");
 }
 
+TEST_CASE("reload: a log file that cannot be opened refuses the reload, the old configuration serves on")
+{
+    // It was opened only after the new configuration had been made current, and its exception
+    // ended the process (SIGABRT) with requests in flight.
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    SluicedProcess gw(spec);
+    for (const std::string output : {R"("output": "file", "file": "/proc/no-such-dir/sluiced.log")",
+                                     R"("output": "file")"}) {
+        CAPTURE(output);
+        GatewaySpec bad = spec;
+        bad.logOutput = output;
+        gw.writeGatewayConfig(bad);
+        const std::size_t from = gw.logSize();
+        CHECK_FALSE(gw.reload());
+        CHECK(gw.waitForLog(output.find("file\": \"/proc") != std::string::npos
+                                ? "/logging: cannot open log file /proc/no-such-dir/sluiced.log"
+                                : "/logging: output is \"file\" but no file is given",
+                            from, 5s));
+        CHECK(gw.running());
+        RawClient client(gw.port());
+        auto r = client.exchange(getRequest("/svc/v1/x"));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+    }
+    gw.writeGatewayConfig(spec);
+    CHECK(gw.reload());
+}
+
 TEST_CASE("start: a port another process listens on is refused, not shared through SO_REUSEPORT")
 {
     ScriptedBackend backend(echo("first"));

@@ -278,7 +278,7 @@ void SluicedProcess::writeGatewayConfig(const GatewaySpec& spec) const
     if (!spec.handlers.empty()) {
         config += R"(, "handlers": )" + spec.handlers;
     }
-    config += R"(, "logging": {"level": ")" + spec.logLevel + R"(", "output": "stderr"}})";
+    config += R"(, "logging": {"level": ")" + spec.logLevel + R"(", )" + spec.logOutput + "}}";
     writeFile("sluice.json", config);
 }
 

@@ -37,6 +37,7 @@ struct GatewaySpec {
     int extraListeners = 0;       // more plain listeners ("http2", "http3"...), each on a port of its own
     int shutdownGraceMs = -1;     // "shutdown_grace_ms"; -1: the default
     std::string logLevel = "info";  // "logging.level"
+    std::string logOutput = R"("output": "stderr")";  // the rest of the "logging" block
     // A file sluiced sees as /etc/hosts (a mount namespace of its own; needs CAP_SYS_ADMIN, see
     // privateHostsSupported()); empty: the system's.
     std::string hostsFile;

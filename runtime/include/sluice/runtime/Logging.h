@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include <spdlog/common.h>
 #include <spdlog/logger.h>
 
 #include "sluice/runtime/Config.h"
@@ -14,9 +15,12 @@ namespace sluice::runtime {
 // the longest matching prefix wins.
 class Logging {
 public:
-    // Applies `config` to the sink, format and every logger, existing and future.
-    // Throws std::runtime_error when the log file cannot be opened.
-    static void configure(const LoggingConfig& config);
+    // The sink `config` asks for: stderr, or its file opened for appending (created if need be).
+    // Null, with `error` naming the file and the reason, when the file cannot be opened - found
+    // while a configuration loads, so that a reload with a bad log file is refused, not fatal.
+    static spdlog::sink_ptr openSink(const LoggingConfig& config, std::string& error);
+    // Applies `config` with `sink` (from openSink) to every logger, existing and future.
+    static void configure(const LoggingConfig& config, spdlog::sink_ptr sink);
 
     // The logger for a component name ("runtime", "loader", "config", "plugin.<instance>").
     static std::shared_ptr<spdlog::logger> get(const std::string& name);

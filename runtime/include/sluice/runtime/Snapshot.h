@@ -50,6 +50,8 @@ struct Snapshot {
     std::size_t instanceCount = 0;
     // The access log file (config.accessLog), opened for this generation; null without one.
     std::shared_ptr<transport::AccessLogFile> accessLog;
+    // Where the process log goes (config.logging), opened while loading.
+    spdlog::sink_ptr logSink;
     // Active health checks of the APIs' endpoints (no thread when no API has a health_check);
     // last, so that probing stops before anything else of the generation goes.
     std::unique_ptr<upstream::HealthChecker> healthChecks;
