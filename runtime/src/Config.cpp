@@ -409,15 +409,32 @@ std::vector<std::string> apiFiles(const std::string& dir, std::vector<ConfigErro
         errors.push_back({dir, "", "APIs directory does not exist"});
         return files;
     }
+    std::vector<ConfigError> unreadable;  // in name order, as the files
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-        if (it->path().extension() == ".json" && it->is_regular_file(ec)) {
+        const std::string name = it->path().filename().string();
+        // Hidden names are left out, as a shell's glob does: editors keep their lock and swap
+        // files there (Emacs's ".#pets.json" is a symbolic link to nowhere).
+        if (it->path().extension() != ".json" || name.front() == '.') {
+            continue;
+        }
+        std::error_code typeError;
+        if (it->is_regular_file(typeError)) {
             files.push_back(it->path().string());
+        } else {
+            // An API file that cannot be read is an error, not an API quietly gone: a symbolic
+            // link whose target moved, or a directory named like a file.
+            unreadable.push_back({it->path().string(), "",
+                                  it->is_symlink(typeError) ? "a symbolic link to a file that does not exist"
+                                                            : "not a regular file"});
         }
     }
     if (ec) {
         errors.push_back({dir, "", "cannot list APIs directory: " + ec.message()});
     }
     std::sort(files.begin(), files.end());
+    std::sort(unreadable.begin(), unreadable.end(),
+              [](const ConfigError& a, const ConfigError& b) { return a.file < b.file; });
+    errors.insert(errors.end(), unreadable.begin(), unreadable.end());
     return files;
 }
 

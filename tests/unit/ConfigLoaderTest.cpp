@@ -2,6 +2,10 @@
 // the JSON pointer; ${env:NAME} is substituted in string values.
 #include "sluice/runtime/Config.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -240,6 +244,32 @@ TEST_CASE("ConfigLoader: unreadable files and a missing APIs directory are error
     CHECK(missing.errors[0].message.find("cannot open") != std::string::npos);
     CHECK(missing.errors[1].file == dir.file("apis"));
     CHECK(missing.errors[1].message == "APIs directory does not exist");
+}
+
+TEST_CASE("ConfigLoader: a dangling link or a directory named *.json in the APIs directory is an error, a hidden name is skipped")
+{
+    TempDir dir;
+    const std::string config = dir.write("sluice.json", kGateway);
+    dir.write("apis/a.json", api("First", "/pets", "v1"));
+    const std::string target = dir.write("elsewhere/b.json", api("Second", "/shop", "v1"));
+    const std::string link = dir.file("apis/b.json");
+    REQUIRE(::symlink(target.c_str(), link.c_str()) == 0);
+    ConfigLoadResult linked = ConfigLoader::load(config);
+    INFO(all(linked));
+    CHECK(linked.errors.empty());
+    REQUIRE(linked.config);
+    CHECK(linked.config->apis.size() == 2);  // a link to a file is read
+
+    REQUIRE(::rename(target.c_str(), (target + ".moved").c_str()) == 0);
+    REQUIRE(::mkdir(dir.file("apis/c.json").c_str(), 0755) == 0);
+    REQUIRE(::symlink("nowhere", dir.file("apis/.#a.json").c_str()) == 0);  // an editor's lock
+    ConfigLoadResult broken = ConfigLoader::load(config);
+    INFO(all(broken));
+    REQUIRE(broken.errors.size() == 2);
+    CHECK(broken.errors[0].file == link);
+    CHECK(broken.errors[0].message == "a symbolic link to a file that does not exist");
+    CHECK(broken.errors[1].file == dir.file("apis/c.json"));
+    CHECK(broken.errors[1].message == "not a regular file");
 }
 
 TEST_CASE("ConfigLoader: the same context and version in two files is a duplicate")
