@@ -6,10 +6,13 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <regex>
 
 namespace fs = std::filesystem;
@@ -96,6 +99,54 @@ std::string permissionProblem(const std::string& path, bool directory)
                " is writable by group or others (mode " + mode(st.st_mode) + ")";
     }
     return {};
+}
+
+// What the file at a path was when the process first loaded it. dlopen() finds a loaded object
+// by its path before it looks at the file: one replaced at the same path (a package upgrade) is
+// not loaded again, and the code from before goes on running (plugins are never unloaded).
+struct FileIdentity {
+    void* handle = nullptr;
+    dev_t device = 0;
+    ino_t inode = 0;
+    std::int64_t mtimeNs = 0;
+    off_t size = 0;
+};
+
+std::mutex& loadedFilesMutex()
+{
+    static std::mutex m;
+    return m;
+}
+
+std::map<std::string, FileIdentity>& loadedFiles()
+{
+    static std::map<std::string, FileIdentity> files;
+    return files;
+}
+
+// True when `handle` is the object first loaded from `path` and the file there has changed
+// since (another inode, time or size).
+bool replacedSinceLoaded(const std::string& path, void* handle)
+{
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        return false;
+    }
+    FileIdentity now;
+    now.handle = handle;
+    now.device = st.st_dev;
+    now.inode = st.st_ino;
+    now.mtimeNs = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    now.size = st.st_size;
+    std::lock_guard<std::mutex> lock(loadedFilesMutex());
+    auto [it, first] = loadedFiles().emplace(path, now);
+    if (first || it->second.handle != handle) {
+        it->second = now;  // a new object (the path's first load, or after a failed one)
+        return false;
+    }
+    const FileIdentity& then = it->second;
+    return then.device != now.device || then.inode != now.inode || then.mtimeNs != now.mtimeNs ||
+           then.size != now.size;
 }
 
 bool hasElfHeader(const std::string& path)
@@ -245,6 +296,12 @@ bool PluginLoader::loadFile(const std::string& file, PluginRegistry& registry)
     if (handle == nullptr) {
         const char* err = ::dlerror();
         return refuse(registry, file, std::string("cannot be loaded as a shared object: ") + (err ? err : "unknown error"));
+    }
+    if (replacedSinceLoaded(file, handle)) {
+        _log->warn("{} has changed since sluiced loaded it, but a loaded shared object cannot be replaced in a "
+                   "running process: the plugin as it was goes on running (the manifest below is its). Restart "
+                   "sluiced to run the new file",
+                   file);
     }
     auto entry = reinterpret_cast<sluice_plugin_entry_fn>(::dlsym(handle, SLUICE_ENTRY_SYMBOL));
     if (entry == nullptr) {

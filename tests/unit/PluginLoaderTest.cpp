@@ -6,10 +6,13 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <doctest/doctest.h>
+#include <spdlog/sinks/ostream_sink.h>
 
 #include "sluice/abi_version.h"
 #include "sluice/runtime/HostApi.h"
@@ -287,6 +290,35 @@ TEST_CASE("PluginLoader: C++ SDK plugins load: the steer fixture and the bundled
     CHECK(correlation->kind == SLUICE_KIND_HANDLER);
     CHECK(correlation->schema != nullptr);
     CHECK(registry.plugins().size() >= 2);
+}
+
+TEST_CASE("PluginLoader: a plugin file replaced since it was loaded is reported, as its old code stays")
+{
+    // dlopen() returns the object already loaded from a path: the new file is not run.
+    TempDir tmp;
+    const std::string path = tmp.file("swapped.so");
+    fs::copy_file(fixtureFile("good_c", "good_c.so"), path);
+    ::chmod(path.c_str(), 0644);
+    std::ostringstream lines;
+    auto logger = std::make_shared<spdlog::logger>("loader-test", std::make_shared<spdlog::sinks::ostream_sink_mt>(lines));
+    PluginLoader loader(hostApi(), logger);
+    auto load = [&] {
+        PluginRegistry registry;
+        CHECK(loader.loadFile(path, registry));
+        REQUIRE(registry.plugins().size() == 1);
+        return registry.plugins().front()->name;
+    };
+    CHECK(load() == "good_c");
+    CHECK(load() == "good_c");  // the same file again: nothing to say
+    CHECK(lines.str().find("has changed since sluiced loaded it") == std::string::npos);
+
+    // A package upgrade: a new file renamed over the path (another inode).
+    const std::string next = tmp.file("next.so");
+    fs::copy_file(fixtureFile("steer", "steer.so"), next);
+    ::chmod(next.c_str(), 0644);
+    REQUIRE(::rename(next.c_str(), path.c_str()) == 0);
+    CHECK(load() == "good_c");
+    CHECK(lines.str().find(path + " has changed since sluiced loaded it") != std::string::npos);
 }
 
 TEST_CASE("PluginLoader: loading the same directory twice into one registry reports duplicates")
