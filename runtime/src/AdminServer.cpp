@@ -106,8 +106,12 @@ bool hostAllowed(std::string_view host, const std::string& bound, int port)
     if (name.size() > suffix.size() && name.substr(name.size() - suffix.size()) == suffix) {
         name.remove_suffix(suffix.size());
     }
-    return name == "127.0.0.1" || name == "localhost" || name == "[::1]" || name == bound ||
-           (bound.find(':') != std::string::npos && name == "[" + bound + "]");
+    // Host names compare without regard to case (RFC 9110 section 4.2.3): LOCALHOST is localhost.
+    auto same = [](std::string_view a, std::string_view b) {
+        return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+    };
+    return same(name, "127.0.0.1") || same(name, "localhost") || same(name, "[::1]") || same(name, bound) ||
+           (bound.find(':') != std::string::npos && same(name, "[" + bound + "]"));
 }
 
 // Why a parsed request is refused before it is routed, or nothing. Without a token the admin

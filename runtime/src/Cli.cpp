@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iomanip>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "sluice/abi_version.h"
 #include "sluice/runtime/AdminServer.h"
@@ -183,7 +185,11 @@ int run(const Options& o, std::ostream& err)
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGQUIT);
     sigaddset(&signals, SIGHUP);
+    // Taken so that they do not end the process: logrotate recipes written for nginx send USR1.
+    sigaddset(&signals, SIGUSR1);
+    sigaddset(&signals, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     ::signal(SIGPIPE, SIG_IGN);  // a peer that went away is an I/O error, not a reason to die
 
@@ -221,6 +227,7 @@ int run(const Options& o, std::ostream& err)
     std::mutex reloadMutex;
     const std::string adminHostAtStart = r.snapshot->config.adminHost;
     const int adminPortAtStart = r.snapshot->config.adminPort;
+    const unsigned workersAtStart = r.snapshot->config.workers;
     auto reload = [&](const char* trigger) {
         std::lock_guard<std::mutex> lock(reloadMutex);
         log->info("{}: reloading {}", trigger, o.config);
@@ -246,6 +253,9 @@ int run(const Options& o, std::ostream& err)
             log->info("reload complete: {} API(s), {} handler instance(s)", reloaded.snapshot->config.apis.size(),
                       reloaded.snapshot->instanceCount);
             const GatewayConfig& now = reloaded.snapshot->config;
+            if (now.workers != workersAtStart) {
+                log->warn("workers changed; the worker threads are started once, so this takes effect at a restart");
+            }
             if (now.adminHost != adminHostAtStart || now.adminPort != adminPortAtStart) {
                 log->warn("the admin block changed; the admin endpoint is opened at start, so this takes effect at "
                           "a restart");
@@ -336,7 +346,25 @@ int run(const Options& o, std::ostream& err)
             reload("SIGHUP");
             continue;
         }
-        log->info("{}: shutting down gracefully", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        if (sig == SIGUSR1 || sig == SIGUSR2) {
+            log->warn("{} ignored: sluiced reopens its log files at a reload (SIGHUP)",
+                      sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+            continue;
+        }
+        const char* name = sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "SIGQUIT";
+        log->info("{}: shutting down gracefully (send it again to stop at once)", name);
+        // While the graceful stop waits for what is in flight, a second stop signal ends the
+        // process at once (as a second Ctrl-C does elsewhere); HUP and USR1/2 are ignored now.
+        std::thread([signals, log] {
+            for (;;) {
+                int again = 0;
+                if (sigwait(&signals, &again) == 0 && (again == SIGTERM || again == SIGINT || again == SIGQUIT)) {
+                    log->warn("stop signal again: exiting without waiting for the exchanges in flight");
+                    log->flush();
+                    std::_Exit(1);
+                }
+            }
+        }).detach();
         admin.reset();
         upstream::AddressRefresher::instance().stop();  // a lookup that hangs is not waited for
         server.stop(gateway.current() ? gateway.current()->config.shutdownGraceMs : kShutdownGraceMs);

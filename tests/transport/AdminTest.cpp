@@ -322,10 +322,17 @@ TEST_CASE("admin: requests a web page could make, or a lax parser would pass, ar
         CHECK(r->reason != "OK");
     }
     CHECK(gw.log().find("reload", logBefore) == std::string::npos);  // none of them reloaded
-    // The same endpoint still serves a local client.
+    // The same endpoint still serves a local client, whatever the case of its Host.
     auto ok = admin(gw, getRequest("/status"));
     REQUIRE(ok);
     CHECK(ok->status == 200);
+    for (const std::string& host : {std::string("LOCALHOST"), "LocalHost:" + std::to_string(gw.adminPort())}) {
+        CAPTURE(host);
+        RawClient client(gw.adminHost(), gw.adminPort());
+        auto r = client.exchange("GET /status HTTP/1.1\r\nHost: " + host + "\r\n\r\n", 5s);
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+    }
 }
 
 TEST_CASE("admin: clients that trickle or send nothing hold up nobody, and tricklers are dropped with 408 after 5 s")

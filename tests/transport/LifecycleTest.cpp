@@ -74,6 +74,57 @@ TEST_CASE("shutdown: SIGTERM lets the request in flight finish, starts none pipe
     CHECK(backend.requestCount() == 2);
 }
 
+TEST_CASE("signals: USR1 and USR2 are ignored with a warning, QUIT stops gracefully, a second stop signal stops at once")
+{
+    std::atomic<bool> release{false};
+    ScriptedBackend backend([&release](const ReceivedRequest& r) {
+        BackendReply reply;
+        if (r.target == "/stuck") {
+            for (int i = 0; i < 300 && !release; ++i) {
+                std::this_thread::sleep_for(10ms);
+            }
+        }
+        reply.bytes = httpResponse(200, "done");
+        return reply;
+    });
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    {
+        // What a logrotate recipe written for nginx sends: the gateway keeps serving.
+        SluicedProcess gw(spec);
+        gw.sendSignal(SIGUSR1);
+        gw.sendSignal(SIGUSR2);
+        CHECK(gw.waitForLog("SIGUSR1 ignored", 0, 5s));
+        CHECK(gw.waitForLog("SIGUSR2 ignored", 0, 5s));
+        RawClient client(gw.port());
+        auto r = client.exchange(getRequest("/svc/v1/x"));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        gw.sendSignal(SIGQUIT);  // graceful, as nginx's
+        auto code = gw.waitExit(10s);
+        REQUIRE(code);
+        CHECK(*code == 0);
+        CHECK(gw.log().find("SIGQUIT: shutting down gracefully") != std::string::npos);
+    }
+    {
+        // A graceful stop waits for the request in flight; a second SIGTERM does not.
+        SluicedProcess gw(spec);
+        RawClient stuck(gw.port());
+        REQUIRE(stuck.send(getRequest("/svc/v1/stuck")));
+        REQUIRE(backend.waitForRequests(2, 2s));
+        gw.sendSignal(SIGTERM);
+        REQUIRE(gw.waitForLog("SIGTERM: shutting down gracefully", 0, 5s));
+        CHECK_FALSE(gw.waitExit(300ms));  // still waiting for /stuck
+        const auto start = Clock::now();
+        gw.sendSignal(SIGTERM);
+        auto code = gw.waitExit(5s);
+        release = true;
+        REQUIRE(code);
+        CHECK(*code == 1);
+        CHECK(millisSince(start) < 2000);
+        CHECK(gw.log().find("stop signal again: exiting without waiting") != std::string::npos);
+    }
+}
+
 TEST_CASE("shutdown: an answer still queued for a slow reader goes out whole before its connection closes")
 {
     // The exchange is over (the backend answered) but the client has not taken the answer yet:
