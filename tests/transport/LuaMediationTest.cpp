@@ -103,6 +103,55 @@ end
     CHECK(sent.header("Content-Length") == "11");
 }
 
+TEST_CASE("lua: a response body over max_body_bytes that a step needs whole is a 502 101502, whose body the step reads")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        const std::size_t n = r.target == "/big" ? 2000 : 10;
+        reply.bytes = r.target == "/chunked" ? chunkedResponse(200, {std::string(600, 'c'), std::string(600, 'c')})
+                                             : httpResponse(200, std::string(n, 'b'), {}, "text/plain");
+        return reply;
+    });
+    // The step reads every body, the gateway's own answers' too (they were nothing to it, and a
+    // script indexing one failed: 500 101520 instead of the 502).
+    GatewaySpec spec = luaGateway(backend, "lua_mediation_response_body",
+                                  "function on_response(ctx) ctx.response.set_header('X-Len', "
+                                  "tostring(#ctx.response.get_body())) end");
+    spec.http = R"({"max_body_bytes": 1000})";
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto small = client.exchange(getRequest("/lua/v1/small"));
+    REQUIRE_MESSAGE(small, client.error());
+    CHECK(small->status == 200);
+    CHECK(small->header("X-Len") == "10");
+    for (const char* path : {"/lua/v1/big", "/lua/v1/chunked"}) {
+        CAPTURE(path);
+        RawClient other(gw.port());
+        auto big = other.exchange(getRequest(path));
+        REQUIRE_MESSAGE(big, other.error());
+        CHECK(big->status == 502);
+        CHECK(big->errorCode() == 101502);
+        CHECK(big->header("X-Len") == std::to_string(big->body.size()));
+    }
+    CHECK(gw.log().find("attempt to") == std::string::npos);
+
+    // The same for a backend that cannot be reached; and a step may rewrite such an answer.
+    ClosedPort down;
+    GatewaySpec unreachable;
+    unreachable.apis.emplace_back(
+        "lua", apiJson("/lua", endpointList({down.url()}),
+                       R"("handlers": [{"component": "lua_mediation_response_body", "config": {"source": )"
+                       R"("function on_response(ctx) ctx.response.set_body('[' .. ctx.response.get_body() .. ']') end"}}])"));
+    SluicedProcess gw2(unreachable);
+    RawClient third(gw2.port());
+    auto refused = third.exchange(getRequest("/lua/v1/x"));
+    REQUIRE_MESSAGE(refused, third.error());
+    CHECK(refused->status == 502);
+    CHECK(refused->body.rfind("[{", 0) == 0);
+    CHECK(refused->body.find("101503") != std::string::npos);
+    CHECK(refused->header("Content-Length") == std::to_string(refused->body.size()));
+}
+
 TEST_CASE("lua: a failing script answers 500 with code 101520 and logs the line, not the request")
 {
     ScriptedBackend backend(echo("b"));

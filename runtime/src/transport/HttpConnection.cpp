@@ -2343,15 +2343,20 @@ void HttpConnection::respondPrepared(bool forceClose, bool runChain)
     ex().responseStatus = r.status;
     if (runChain && !_responseChainRan && _pipeline != nullptr && !_pipeline->empty() && ex().owner == this) {
         // Response hooks run for local responses too (not resumable: a pause here is an error).
-        // A hook that answers or fails replaces this answer, its fields included.
+        // A hook that answers or fails replaces this answer, its fields included. A hook that
+        // needs the body reads this answer's (it was nothing, and a script reading it failed,
+        // turning a 502 into a 500) and may replace it.
         _responseChainRan = true;
         ex().responseHeaders.markReceived();
+        ex().responseBody = r.body;
         ChainResult cr = _pipeline->runResponse(ex(), _chainEnd);
         if (cr.outcome == ChainOutcome::Pause) {
             Logging::get("pipeline")->error("a handler paused on a local response; not supported");
             ex().paused = false;
         } else if (cr.outcome != ChainOutcome::Continue) {
             ex().responseHeaders.dropReceived();
+        } else if (ex().responseBody) {
+            r.body = *ex().responseBody;
         }
         ex().responseStatus = r.status;
     }
