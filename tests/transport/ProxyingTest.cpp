@@ -122,6 +122,26 @@ TEST_CASE("proxy: every answer has one Date field: the backend's or the gateway'
     CHECK(std::regex_match(refused->header("Date").value_or(""), imfFixdate));
 }
 
+TEST_CASE("proxy: a status line without a reason gets the registered one, and the gateway's answers carry theirs")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        const std::string status = r.target.substr(1);
+        reply.bytes = "HTTP/1.1 " + status + " \r\nContent-Length: 0\r\n\r\n";
+        return reply;
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    RawClient client(gw.port());
+    for (const auto& [status, reason] : std::vector<std::pair<int, std::string>>{
+             {201, "Created"}, {202, "Accepted"}, {409, "Conflict"}, {422, "Unprocessable Content"}, {299, "OK"}}) {
+        CAPTURE(status);
+        auto r = client.exchange(getRequest("/svc/v1/" + std::to_string(status)));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == status);
+        CHECK(r->reason == reason);
+    }
+}
+
 TEST_CASE("proxy: a backend's second or empty Date field is left out, with or without handlers")
 {
     ScriptedBackend backend([](const ReceivedRequest& r) {
