@@ -580,7 +580,7 @@ TEST_CASE("connectionHasToken and isHopByHop")
     }
 }
 
-TEST_CASE("HopByHopFilter: eight Connection tokens compared one by one and more through a set, with the same answers")
+TEST_CASE("HopByHopFilter: eight Connection tokens compared one by one and more through a sorted list, with the same answers")
 {
     // The reference: a fixed hop-by-hop name, or a token of a Connection field that names the
     // field in either spelling.
@@ -633,13 +633,13 @@ TEST_CASE("HopByHopFilter: eight Connection tokens compared one by one and more 
         CHECK_FALSE(filter("X-Secret-2"));
         CHECK_FALSE(filter(""));
     }
-    // Twelve tokens: past the eighth they go into the set.
+    // Twelve tokens: past the eighth they go into the sorted list.
     headers.push_back({"Connection", "X-T1, X-T2, X-T3, X-T4, X-T5, X-T6, X-T7, X-T8, X-T9, X-T10, X-T11, X-T12"});
     agrees();
     HopByHopFilter filter(headers);
     CHECK(filter("x-t12"));
     CHECK(filter("X-T9"));
-    CHECK(filter("X_T10"));  // the set compares as sameCgiName does
+    CHECK(filter("X_T10"));  // the sorted list compares as sameCgiName does
     CHECK(filter("x_secret"));
     CHECK(filter("keep-alive"));
     CHECK_FALSE(filter("X-T13"));
@@ -760,4 +760,30 @@ TEST_CASE("smuggling checklist: the remaining RFC 9112 section 6.3 shapes")
     CHECK(requestOutcome(head("POST example.com:80 HTTP/1.1")) == 400);
     CHECK(requestOutcome(head("DELETE * HTTP/1.1")) == 400);
     CHECK(requestOutcome(head("options * HTTP/1.1")) == 400);  // OPTIONS is case-sensitive
+}
+
+TEST_CASE("headWorthParsing: a head is parsed again only when that can decide something")
+{
+    const std::string start = "GET / HTTP/1.1\r\nHost: a\r\n";
+    CHECK(headWorthParsing(start, 0, 0, 8192, 32768));  // nothing tried yet
+    // The request line ends in the new bytes: refused at once if bad.
+    CHECK(headWorthParsing(start, 5, 5, 8192, 32768));
+    CHECK(headWorthParsing("\r\n" + start, 2, 2, 8192, 32768));  // after a leading empty line too
+    // One more field line: nothing to decide yet.
+    const std::string more = start + "X-A: 1\r\n";
+    CHECK_FALSE(headWorthParsing(more, start.size(), start.size(), 8192, 32768));
+    // The empty line arrives, also when its CR LF and the line before it are cut across reads.
+    CHECK(headWorthParsing(more + "\r\n", more.size(), start.size(), 8192, 32768));
+    CHECK(headWorthParsing(more + "\n", more.size() - 1, start.size(), 8192, 32768));
+    CHECK(headWorthParsing(more + "\r\n", more.size() + 1, start.size(), 8192, 32768));
+    CHECK(headWorthParsing(start + "X: 1\n\n", start.size() + 5, start.size(), 8192, 32768));  // bare LFs: refused
+    // The input doubled since the last parse, or a limit was passed just now.
+    const std::string longer = more + std::string(40, 'x');
+    CHECK(headWorthParsing(longer, more.size(), longer.size() / 2, 8192, 32768));
+    CHECK_FALSE(headWorthParsing(longer, more.size(), longer.size() / 2 + 1, 8192, 32768));
+    CHECK(headWorthParsing(longer, more.size(), longer.size(), 8192, more.size() + 10));
+    CHECK(headWorthParsing("GET /" + std::string(100, 'a'), 60, 60, 64, 32768));
+    CHECK_FALSE(headWorthParsing("GET /" + std::string(100, 'a'), 80, 80, 64, 32768));  // passed before
+    // Garbage input: the counter that is out of range means "parse".
+    CHECK(headWorthParsing("ab", 5, 1, 8192, 32768));
 }

@@ -1,5 +1,6 @@
 #include "sluice/runtime/http/HttpParser.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -1131,6 +1132,49 @@ bool sameCgiName(std::string_view a, std::string_view b) noexcept
     return true;
 }
 
+bool headWorthParsing(std::string_view input, std::size_t scanned, std::size_t parsedSize, std::size_t lineLimit,
+                      std::size_t headLimit) noexcept
+{
+    if (scanned == 0 || scanned > input.size()) {
+        return true;
+    }
+    auto crossed = [&](std::size_t limit) { return scanned <= limit && input.size() > limit; };
+    if (crossed(lineLimit) || crossed(headLimit) || input.size() >= 2 * parsedSize) {
+        return true;
+    }
+    const std::size_t start = input.find_first_not_of("\r\n");
+    if (start == std::string_view::npos) {
+        return true;  // only empty lines so far (few: the parser bounds them)
+    }
+    const std::size_t firstEnd = input.find('\n', start);
+    if (firstEnd != std::string_view::npos && firstEnd >= scanned) {
+        return true;
+    }
+    const std::string_view seam = input.substr(scanned >= 2 ? scanned - 2 : 0);  // an end across reads
+    return seam.find("\n\r\n") != std::string_view::npos || seam.find("\n\n") != std::string_view::npos;
+}
+
+namespace {
+
+// The order of names as sameCgiName sees them: ASCII case and '_' against '-' folded, then by
+// length (names equal under sameCgiName are neither less than the other).
+bool cgiNameLess(std::string_view a, std::string_view b) noexcept
+{
+    const std::size_t n = a.size() < b.size() ? a.size() : b.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        char x = toLower(static_cast<unsigned char>(a[i]));
+        char y = toLower(static_cast<unsigned char>(b[i]));
+        x = x == '_' ? '-' : x;
+        y = y == '_' ? '-' : y;
+        if (x != y) {
+            return static_cast<unsigned char>(x) < static_cast<unsigned char>(y);
+        }
+    }
+    return a.size() < b.size();
+}
+
+}  // namespace
+
 bool isHopByHop(std::string_view name, const std::vector<HeaderField>& headers)
 {
     return HopByHopFilter(headers)(name);
@@ -1148,26 +1192,13 @@ HopByHopFilter::HopByHopFilter(const std::vector<HeaderField>& headers)
                 return true;
             }
             if (_manyTokens.empty()) {
-                _manyTokens.insert(std::begin(_tokens), std::end(_tokens));
+                _manyTokens.assign(std::begin(_tokens), std::end(_tokens));
             }
-            _manyTokens.insert(token);
+            _manyTokens.push_back(token);
             return true;
         });
     }
-}
-
-// The hash of the name as sameCgiName compares it: ASCII case and '_' against '-' folded.
-std::size_t HopByHopFilter::CgiHash::operator()(std::string_view name) const noexcept
-{
-    std::size_t h = 1469598103934665603ULL;  // FNV-1a
-    for (char c : name) {
-        char folded = toLower(static_cast<unsigned char>(c));
-        if (folded == '_') {
-            folded = '-';
-        }
-        h = (h ^ static_cast<unsigned char>(folded)) * 1099511628211ULL;
-    }
-    return h;
+    std::sort(_manyTokens.begin(), _manyTokens.end(), cgiNameLess);
 }
 
 // Asked for every field both ways: the length picks the one or two names to compare with, and
@@ -1193,7 +1224,7 @@ bool HopByHopFilter::operator()(std::string_view name) const noexcept
         return true;
     }
     if (!_manyTokens.empty()) {
-        return _manyTokens.count(name) != 0;
+        return std::binary_search(_manyTokens.begin(), _manyTokens.end(), name, cgiNameLess);
     }
     for (std::size_t i = 0; i < _tokenCount; ++i) {
         if (sameCgiName(_tokens[i], name)) {

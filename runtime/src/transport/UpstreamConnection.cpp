@@ -62,6 +62,8 @@ void UpstreamConnection::attach(UpstreamSink* sink, std::string_view requestMeth
 {
     _sink = sink;
     _limits = limits;
+    _headScanned = 0;
+    _headParsedSize = 0;
     _method.assign(requestMethod);
     _headDone = false;
     _responseDone = false;
@@ -353,6 +355,18 @@ void UpstreamConnection::readResponse()
             return;
         }
         if (!_headDone) {
+            // As for requests (http::headWorthParsing): a backend trickling a large head must not
+            // cost reads x head size. At the end of the input it is parsed whatever came.
+            if (!eof && !http::headWorthParsing(_in.view(), _headScanned, _headParsedSize, _limits.maxRequestLine,
+                                                _limits.maxHeaderBytes)) {
+                _headScanned = _in.size();
+                if (!_readable) {
+                    return;
+                }
+                continue;
+            }
+            _headScanned = _in.size();
+            _headParsedSize = _in.size();
             http::ParseResult pr = http::parseResponseHead(_in.view(), _limits, _method, _head);
             if (pr.status == http::ParseStatus::Error) {
                 fail(UpstreamFailure::BadResponse, pr.reason);
@@ -381,10 +395,14 @@ void UpstreamConnection::readResponse()
                     return;
                 }
                 _in.consume(_head.headLength);
+                _headScanned = 0;
+                _headParsedSize = 0;
                 headWaits = !_in.empty();
                 continue;
             }
             _headDone = true;
+            _headScanned = 0;
+            _headParsedSize = 0;
             _keepAlive = _head.keepAlive;
             if (_head.framing == http::BodyFraming::ContentLength) {
                 _bodyRemaining = _head.contentLength;

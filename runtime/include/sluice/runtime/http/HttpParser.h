@@ -22,7 +22,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
 namespace sluice::runtime::http {
@@ -112,6 +111,16 @@ ParseResult parseRequestHead(std::string_view buffer, const ParseLimits& limits,
 ParseResult parseResponseHead(std::string_view buffer, const ParseLimits& limits, std::string_view requestMethod,
                               ResponseHead& out);
 
+// Whether parsing a head in `input` again can decide anything, when the first `scanned` bytes
+// were already tried without an answer and the last whole parse saw `parsedSize` bytes: a line
+// limit or the head limit has just been passed, the first line (after leading empty lines) has
+// just ended (a bad request or status line is refused at once), an empty line has come (the head
+// may be whole), or the input has doubled since the last parse. Heads are parsed whole, so a
+// peer sending a line (or a byte) at a time would otherwise cost lines x head size; this way the
+// parses add up to a few times the head. True when nothing was tried yet.
+bool headWorthParsing(std::string_view input, std::size_t scanned, std::size_t parsedSize, std::size_t lineLimit,
+                      std::size_t headLimit) noexcept;
+
 // Field names compare case-insensitively (ASCII).
 inline bool fieldNameEquals(std::string_view a, std::string_view b) noexcept
 {
@@ -154,20 +163,15 @@ public:
     bool operator()(std::string_view name) const noexcept;
 
 private:
-    // Up to this many tokens are compared one by one; more (rare, and a client's choice) go into
-    // a hash set, so that a message with thousands of tokens and fields costs tokens + fields,
-    // not their product.
+    // Up to this many tokens are compared one by one; more (rare, and a client's choice) are
+    // sorted once in sameCgiName's order and searched, so that a message with thousands of
+    // tokens and fields costs (tokens + fields) x log tokens, not their product. Not a hash set:
+    // a client could choose tokens that all fall into one bucket.
     static constexpr std::size_t kKeptTokens = 8;
-    struct CgiHash {
-        std::size_t operator()(std::string_view name) const noexcept;
-    };
-    struct CgiEqual {
-        bool operator()(std::string_view a, std::string_view b) const noexcept { return sameCgiName(a, b); }
-    };
 
     std::string_view _tokens[kKeptTokens];
     std::size_t _tokenCount = 0;
-    std::unordered_set<std::string_view, CgiHash, CgiEqual> _manyTokens;  // all of them, past kKeptTokens
+    std::vector<std::string_view> _manyTokens;  // all of them, sorted, once there are more
 };
 
 }  // namespace sluice::runtime::http

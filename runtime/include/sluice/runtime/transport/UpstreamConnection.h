@@ -105,6 +105,8 @@ private:
     Buffer _out;
     http::ResponseHead _head;
     http::ParseLimits _limits;
+    std::size_t _headScanned = 0;     // bytes of _in tried as a response head without an answer
+    std::size_t _headParsedSize = 0;  // the size of _in at the last parse (http::headWorthParsing)
     std::string _method;
     bool _headDone = false;
     bool _responseDone = false;
