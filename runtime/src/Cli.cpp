@@ -9,6 +9,7 @@
 #include <iomanip>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
 
 #include "sluice/abi_version.h"
@@ -355,16 +356,20 @@ int run(const Options& o, std::ostream& err)
         log->info("{}: shutting down gracefully (send it again to stop at once)", name);
         // While the graceful stop waits for what is in flight, a second stop signal ends the
         // process at once (as a second Ctrl-C does elsewhere); HUP and USR1/2 are ignored now.
-        std::thread([signals, log] {
-            for (;;) {
-                int again = 0;
-                if (sigwait(&signals, &again) == 0 && (again == SIGTERM || again == SIGINT || again == SIGQUIT)) {
-                    log->warn("stop signal again: exiting without waiting for the exchanges in flight");
-                    log->flush();
-                    std::_Exit(1);
+        try {
+            std::thread([signals, log] {
+                for (;;) {
+                    int again = 0;
+                    if (sigwait(&signals, &again) == 0 && (again == SIGTERM || again == SIGINT || again == SIGQUIT)) {
+                        log->warn("stop signal again: exiting without waiting for the exchanges in flight");
+                        log->flush();
+                        std::_Exit(1);
+                    }
                 }
-            }
-        }).detach();
+            }).detach();
+        } catch (const std::system_error& e) {
+            log->warn("cannot watch for a second stop signal ({}); the graceful stop goes on", e.what());
+        }
         admin.reset();
         upstream::AddressRefresher::instance().stop();  // a lookup that hangs is not waited for
         server.stop(gateway.current() ? gateway.current()->config.shutdownGraceMs : kShutdownGraceMs);

@@ -423,9 +423,9 @@ std::vector<std::string> apiFiles(const std::string& dir, std::vector<ConfigErro
         } else {
             // An API file that cannot be read is an error, not an API quietly gone: a symbolic
             // link whose target moved, or a directory named like a file.
+            const bool dangling = it->is_symlink(typeError) && !fs::exists(it->path(), typeError);
             unreadable.push_back({it->path().string(), "",
-                                  it->is_symlink(typeError) ? "a symbolic link to a file that does not exist"
-                                                            : "not a regular file"});
+                                  dangling ? "a symbolic link to a file that does not exist" : "not a regular file"});
         }
     }
     if (ec) {

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <regex>
 
 namespace fs = std::filesystem;
@@ -124,20 +125,31 @@ std::map<std::string, FileIdentity>& loadedFiles()
     return files;
 }
 
-// True when `handle` is the object first loaded from `path` and the file there has changed
-// since (another inode, time or size).
-bool replacedSinceLoaded(const std::string& path, void* handle)
+// The file at `path` now (taken before dlopen, so that a file swapped while it loads is not
+// recorded as the one loaded); nullopt when it cannot be read.
+std::optional<FileIdentity> identityOf(const std::string& path)
 {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
+        return std::nullopt;
+    }
+    FileIdentity id;
+    id.device = st.st_dev;
+    id.inode = st.st_ino;
+    id.mtimeNs = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    id.size = st.st_size;
+    return id;
+}
+
+// True when `handle` is the object first loaded from `path` and the file there, `seen` before
+// this dlopen, has changed since (another inode, time or size).
+bool replacedSinceLoaded(const std::string& path, void* handle, std::optional<FileIdentity> seen)
+{
+    if (!seen) {
         return false;
     }
-    FileIdentity now;
+    FileIdentity now = *seen;
     now.handle = handle;
-    now.device = st.st_dev;
-    now.inode = st.st_ino;
-    now.mtimeNs = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-    now.size = st.st_size;
     std::lock_guard<std::mutex> lock(loadedFilesMutex());
     auto [it, first] = loadedFiles().emplace(path, now);
     if (first || it->second.handle != handle) {
@@ -292,12 +304,13 @@ bool PluginLoader::loadFile(const std::string& file, PluginRegistry& registry)
     }
     // Plugins are never unloaded: code of a plugin may still run (timers, in-flight exchanges)
     // and unloading C++ code with static state is unsafe.
+    const std::optional<FileIdentity> identity = identityOf(file);
     void* handle = ::dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (handle == nullptr) {
         const char* err = ::dlerror();
         return refuse(registry, file, std::string("cannot be loaded as a shared object: ") + (err ? err : "unknown error"));
     }
-    if (replacedSinceLoaded(file, handle)) {
+    if (replacedSinceLoaded(file, handle, identity)) {
         _log->warn("{} has changed since sluiced loaded it, but a loaded shared object cannot be replaced in a "
                    "running process: the plugin as it was goes on running (the manifest below is its). Restart "
                    "sluiced to run the new file",

@@ -230,7 +230,10 @@ SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginR
     for (const auto& api : snapshot->apis) {
         endpointSets.push_back(api.endpoints);
     }
-    snapshot->healthChecks = upstream::HealthChecker::create(endpointSets);
+    http::ParseLimits probeLimits;  // as proxied answers (HttpConnection::connectUpstream)
+    probeLimits.maxHeaderBytes = config.http.maxResponseHeaderBytes;
+    probeLimits.maxHeaderCount = config.http.maxResponseHeaders;
+    snapshot->healthChecks = upstream::HealthChecker::create(endpointSets, probeLimits);
     snapshot->config = std::move(config);
     snapshot->plugins = std::move(plugins);
     result.snapshot = std::move(snapshot);

@@ -195,6 +195,32 @@ TEST_CASE("health: every endpoint failing its health checks gives 503 101507")
     CHECK(ok->status == 200);
 }
 
+TEST_CASE("health: probes read a response head under http.max_response_headers, as proxied answers do")
+{
+    // An application whose every answer carries 150 Set-Cookie lines, /health included: with the
+    // limit raised for it, its probes must pass too (they were parsed under the defaults, took
+    // the endpoint out, and every request got 503).
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        Headers cookies;
+        for (int i = 0; i < 150; ++i) {
+            cookies.emplace_back("Set-Cookie", "c" + std::to_string(i) + "=1");
+        }
+        BackendReply reply;
+        reply.bytes = httpResponse(200, r.target == "/health" ? "health" : "ok", cookies);
+        return reply;
+    });
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), kHealthCheck);
+    spec.http = R"({"max_response_headers": 200})";
+    SluicedProcess gw(spec);
+    REQUIRE(probedAgain(backend, 4));
+    CHECK(gw.log().find(" is DOWN") == std::string::npos);
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/svc/v1/item"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->headerCount("Set-Cookie") == 150);
+}
+
 TEST_CASE("health: a reload stops probing the endpoints it removed, and all probing without a health_check")
 {
     HealthAnswer health;

@@ -433,7 +433,7 @@ TEST_CASE("timeouts: a client that reads none of a large answer is cut once body
     const double durationMs = std::stod(lines[0].substr(durationAt));
     INFO(lines[0]);
     CHECK(durationMs >= 990);
-    CHECK(durationMs < 1700);
+    CHECK(durationMs < 1800);  // 2,000 and more before
 }
 
 TEST_CASE("limits: max_requests_per_connection closes the connection after the last answer")

@@ -158,7 +158,21 @@ TEST_CASE("proxy: a backend's second or empty Date field is left out, with or wi
     spec.apis.emplace_back("plain", apiJson("/plain", endpointList({backend.url()})));
     spec.apis.emplace_back("handled", apiJson("/handled", endpointList({backend.url()}),
                                               R"("handlers": [{"component": "correlation_id"}])"));
+    // A handler's own answer follows the same rule.
+    spec.apis.emplace_back(
+        "local", apiJson("/local", endpointList({backend.url()}),
+                         R"("handlers": [{"component": "lua_mediation", "config": {"source": )"
+                         R"("function on_request(ctx) ctx.respond(200, 'x', {Date = {' ', )"
+                         R"('Sun, 06 Nov 1994 08:49:37 GMT', 'Mon, 07 Nov 1994 08:49:37 GMT'}}) end"}}])"));
     SluicedProcess gw(spec);
+    {
+        RawClient client(gw.port());
+        auto local = client.exchange(getRequest("/local/v1/x"));
+        REQUIRE_MESSAGE(local, client.error());
+        CHECK(local->status == 200);
+        CHECK(local->headerCount("Date") == 1);
+        CHECK(local->header("Date") == "Sun, 06 Nov 1994 08:49:37 GMT");
+    }
     const std::regex imfFixdate(R"([A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT)");
     for (const std::string api : {"/plain", "/handled"}) {
         CAPTURE(api);
@@ -197,6 +211,13 @@ TEST_CASE("proxy: Location and Content-Location into the endpoint's URL become t
     spec.apis.emplace_back("svc", apiJson("/svc", endpoint));
     spec.apis.emplace_back("handled", apiJson("/handled", endpoint, R"("handlers": [{"component": "correlation_id"}])"));
     spec.apis.emplace_back("raw", apiJson("/raw", endpoint, R"("rewrite_location": false)"));
+    // A response step sees the public form, and what it writes itself is left as written.
+    spec.apis.emplace_back(
+        "lua", apiJson("/lua", endpoint,
+                       R"("handlers": [{"component": "lua_mediation", "config": {"source": )"
+                       R"("function on_response(ctx) ctx.response.set_header('X-Seen', )"
+                       R"(ctx.response.get_header('Location') or '-') ctx.response.set_header('Content-Location', )"
+                       R"('/b/as-written') end"}}])"));
     SluicedProcess gw(spec);
     RawClient client(gw.port());
     auto get = [&](const std::string& path) {
@@ -214,6 +235,10 @@ TEST_CASE("proxy: Location and Content-Location into the endpoint's URL become t
         CHECK(get(api + "/v1/away").header("Location") == "/elsewhere/x");
         CHECK(get(api + "/v1/other").header("Location") == "http://example.com/b/x");
     }
+    auto seen = get("/lua/v1/rel");
+    CHECK(seen.header("X-Seen") == "/lua/v1/created/8");
+    CHECK(seen.header("Location") == "/lua/v1/created/8");
+    CHECK(seen.header("Content-Location") == "/b/as-written");
     CHECK(get("/raw/v1/rel").header("Location") == "/b/created/8");
     CHECK(get("/raw/v1/abs").header("Location") == backend.url() + "/b/created/7?x=1");
 }

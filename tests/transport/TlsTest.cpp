@@ -852,7 +852,7 @@ TEST_CASE("tls: tls.crl refuses a revoked backend certificate and a list past it
         return std::string();
     };
     const std::string unverified = whyNotStarted(tlsWith("crl.pem", R"(, "verify": false)"));
-    CHECK_MESSAGE(unverified.find("crl is set but verify is false") != std::string::npos, unverified);
+    CHECK_MESSAGE(unverified.find("/tls/crl: crl is set but verify is false") != std::string::npos, unverified);
     const std::string notCrl = whyNotStarted(tlsWith("ca.pem"));
     CHECK_MESSAGE(notCrl.find("crl " + certs.path("ca.pem") + ": no certificate revocation list") != std::string::npos,
                   notCrl);

@@ -1038,7 +1038,9 @@ TEST_CASE("upstream: a backend slow to take the body is judged by read_ms, not t
             sendAll(fd, httpResponse(200, "took " + std::to_string(got)));
         };
     };
-    constexpr std::size_t kBody = 8u << 20;  // far over what the buffers on the way hold
+    // Far over what the buffers on the way hold, even with large socket buffers (a 16 MiB
+    // tcp_wmem maximum is a common tuning): otherwise the body ends before the backend reads.
+    constexpr std::size_t kBody = 48u << 20;
     auto upload = [&](int port) {
         int error = 0;
         const int fd = connectLoopback(port, error);
@@ -1062,7 +1064,7 @@ TEST_CASE("upstream: a backend slow to take the body is judged by read_ms, not t
     {
         RawBackend backend(slowReader(1500ms));
         GatewaySpec patient = oneApi("/svc", endpointList({backend.url()}), R"("timeouts": {"read_ms": 5000})");
-        patient.http = R"({"body_timeout_ms": 400})";
+        patient.http = R"({"body_timeout_ms": 400, "max_body_bytes": 67108864})";
         SluicedProcess gw(patient);
         const std::string answer = upload(gw.port());
         CHECK_MESSAGE(answer.rfind("HTTP/1.1 200 ", 0) == 0, answer.substr(0, 200));
@@ -1071,7 +1073,7 @@ TEST_CASE("upstream: a backend slow to take the body is judged by read_ms, not t
     {
         RawBackend backend(slowReader(3000ms));
         GatewaySpec strict = oneApi("/svc", endpointList({backend.url()}), R"("timeouts": {"read_ms": 500})");
-        strict.http = R"({"body_timeout_ms": 400})";
+        strict.http = R"({"body_timeout_ms": 400, "max_body_bytes": 67108864})";
         SluicedProcess gw(strict);
         const std::string answer = upload(gw.port());
         CHECK_MESSAGE(answer.rfind("HTTP/1.1 504 ", 0) == 0, answer.substr(0, 200));

@@ -262,14 +262,17 @@ TEST_CASE("ConfigLoader: a dangling link or a directory named *.json in the APIs
 
     REQUIRE(::rename(target.c_str(), (target + ".moved").c_str()) == 0);
     REQUIRE(::mkdir(dir.file("apis/c.json").c_str(), 0755) == 0);
+    REQUIRE(::symlink(dir.file("apis").c_str(), dir.file("apis/d.json").c_str()) == 0);  // to a directory
     REQUIRE(::symlink("nowhere", dir.file("apis/.#a.json").c_str()) == 0);  // an editor's lock
     ConfigLoadResult broken = ConfigLoader::load(config);
     INFO(all(broken));
-    REQUIRE(broken.errors.size() == 2);
+    REQUIRE(broken.errors.size() == 3);
     CHECK(broken.errors[0].file == link);
     CHECK(broken.errors[0].message == "a symbolic link to a file that does not exist");
     CHECK(broken.errors[1].file == dir.file("apis/c.json"));
     CHECK(broken.errors[1].message == "not a regular file");
+    CHECK(broken.errors[2].file == dir.file("apis/d.json"));
+    CHECK(broken.errors[2].message == "not a regular file");
 }
 
 TEST_CASE("ConfigLoader: the same context and version in two files is a duplicate")

@@ -42,6 +42,17 @@ TEST_CASE("LocationRewrite: the authority matches by host case-insensitively and
     CHECK(rewritten("http://[::1]:9001/svc/a", kV6) == "<unchanged>");
 }
 
+TEST_CASE("LocationRewrite: a value already under the API's path is not given the prefix twice")
+{
+    const LocationOrigin root{false, "app", 8080, "app:8080", ""};
+    CHECK(rewritten("/shop/v1/orders/7", root) == "<unchanged>");
+    CHECK(rewritten("/shop/v1", root) == "<unchanged>");
+    CHECK(rewritten("http://app:8080/shop/v1/orders/7?x", root) == "/shop/v1/orders/7?x");
+    CHECK(rewritten("/shop/v10/x", root) == "/shop/v1/shop/v10/x");  // not under /shop/v1
+    CHECK(rewritten("/orders/7", root) == "/shop/v1/orders/7");
+    CHECK(rewritten("/shop/v1/x", root, "/shop/v1/") == "<unchanged>");
+}
+
 TEST_CASE("LocationRewrite: anything else passes unchanged")
 {
     CHECK(rewritten("http://10.0.0.5:8081/b/x") == "<unchanged>");     // another port

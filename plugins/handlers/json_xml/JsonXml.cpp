@@ -188,8 +188,13 @@ sdk::Action JsonXml::convert(sdk::MessageContext& ctx) const
     // A HEAD answer has no body, but its fields describe what a GET would get: the converted
     // document (RFC 9110 section 9.3.2). Its length is not known without converting it.
     if (_direction == sdk::Message::Response && ctx.method() == "HEAD") {
-        if (ctx.header(_direction, "Content-Range") || anyCoding(ctx, _direction)) {
-            return sdk::Action::Continue;  // a GET's answer would not be converted either
+        // Left as they came where a GET's answer would not be converted either: a part, a coded
+        // body, an empty one, and what may be a 304 (a conditional request; its validators are
+        // what the client asked about).
+        const std::optional<std::string_view> length = ctx.header(_direction, "Content-Length");
+        if (ctx.header(_direction, "Content-Range") || anyCoding(ctx, _direction) || (length && *length == "0") ||
+            ctx.header(sdk::Message::Request, "If-None-Match") || ctx.header(sdk::Message::Request, "If-Modified-Since")) {
+            return sdk::Action::Continue;
         }
         return relabel(ctx, true);
     }

@@ -68,6 +68,7 @@ constexpr int kClientClosedRequest = 499;
 constexpr std::int64_t kBadRequest = 101400;
 constexpr std::int64_t kRequestTimeout = 101408;
 constexpr std::int64_t kTooLarge = 101413;
+constexpr std::int64_t kUriTooLong = 101414;
 constexpr std::int64_t kUnsupportedMediaType = 101415;
 constexpr std::int64_t kInternal = 101500;
 constexpr std::int64_t kBackendUnreachable = 101503;
@@ -153,6 +154,28 @@ const char* reasonPhrase(int status)
 }
 
 using http::fieldNameEquals;
+
+// Every answer has one Date: the first that says something; a second one, or an empty one, is
+// left out (and the gateway's written when none was kept).
+class OneDate {
+public:
+    // True for a Date field to leave out.
+    bool extra(std::string_view name, std::string_view value) noexcept
+    {
+        if (!fieldNameEquals(name, "date")) {
+            return false;
+        }
+        if (_seen || value.find_first_not_of(" \t") == std::string_view::npos) {
+            return true;
+        }
+        _seen = true;
+        return false;
+    }
+    bool seen() const noexcept { return _seen; }
+
+private:
+    bool _seen = false;
+};
 
 // Headers the transport owns on the way to the backend: framing, Host, and the forwarding
 // headers it rebuilds itself (Forwarded is passed on only from a trusted proxy).
@@ -978,23 +1001,10 @@ void HttpConnection::readLoop()
 void HttpConnection::processInput()
 {
     const HttpConfig& cfg = _worker.snapshot()->config.http;
-    // The head is parsed whole each time, so it is parsed again only when that can decide
-    // something: the request line has just ended (a bad one is refused at once), an empty line
-    // has come (the head is whole), a limit has just been passed, or the head has doubled since
-    // the last parse. A sender of one line (or one byte) at a time would otherwise cost lines x
-    // head size; this way the parses add up to a few times the head.
-    std::string_view input = _in.view();
-    auto crossed = [&](std::size_t limit) { return _scanned <= limit && input.size() > limit; };
-    if (_scanned > 0 && _scanned <= input.size() && !crossed(cfg.maxRequestLine) && !crossed(cfg.maxHeaderBytes)) {
-        const std::string_view before = input.substr(0, _scanned);
-        const std::string_view fresh = input.substr(_scanned);
-        const bool firstLineEnds = before.find('\n') == std::string_view::npos && fresh.find('\n') != std::string_view::npos;
-        const std::string_view seam = input.substr(_scanned >= 2 ? _scanned - 2 : 0);  // an end across reads
-        const bool headEnds = seam.find("\n\r\n") != std::string_view::npos || seam.find("\n\n") != std::string_view::npos;
-        if (!firstLineEnds && !headEnds && input.size() < 2 * _parsedSize) {
-            _scanned = input.size();
-            return;
-        }
+    const std::string_view input = _in.view();
+    if (!http::headWorthParsing(input, _scanned, _parsedSize, cfg.maxRequestLine, cfg.maxHeaderBytes)) {
+        _scanned = input.size();
+        return;
     }
     _scanned = input.size();
     _parsedSize = input.size();
@@ -1020,7 +1030,7 @@ void HttpConnection::dropRefusedHead()
 {
     // A HEAD refused for what follows its method still gets no content (RFC 9110 §9.3.2). Read
     // from the bytes, not from the parsed head: after a timeout that may be older than they are
-    // (the parser does not look again until a line ends). Blank lines may come first.
+    // (the head is not parsed again at every read: http::headWorthParsing). Blank lines may come first.
     const std::string_view in = _in.view();
     const std::size_t start = in.find_first_not_of("\r\n");
     _isHead = start != std::string_view::npos && in.substr(start, 5) == "HEAD ";
@@ -1109,7 +1119,7 @@ void HttpConnection::routeAndRun()
         _in.consume(head().headLength);
         _headConsumed = true;
         if (error == routing::kPathTooLong) {
-            respondLocal(414, 101414, "URI Too Long",
+            respondLocal(414, kUriTooLong, "URI Too Long",
                          "The request path is longer than 8 KiB once normalised (its escapes written out).");
         } else {
             respondLocal(400, kBadRequest, "Bad Request", error.empty() ? "The request path is not acceptable." : error);
@@ -1955,7 +1965,8 @@ void HttpConnection::onUpstreamHead(const http::ResponseHead& head)
     http::HopByHopFilter hopByHop(head.headers);
     for (const auto& f : head.headers) {
         if (passedOn(hopByHop, f.name, head.status)) {
-            ex.responseHeaders.add(f.name, f.value);
+            const std::optional<std::string> location = publicLocation(f.name, f.value);
+            ex.responseHeaders.add(f.name, location ? std::string_view(*location) : f.value);
         }
     }
     ex.responseHeaders.markReceived();
@@ -2029,29 +2040,28 @@ bool HttpConnection::passedOn(const http::HopByHopFilter& hopByHop, std::string_
     return !(fieldNameEquals(name, "content-length") && (!_isHead || status == 204));
 }
 
-// A field of the backend's answer, with Location and Content-Location pointing into the
-// endpoint's URL space rewritten to the API's (rewrite_location).
-void HttpConnection::appendResponseField(std::string& out, std::string_view name, std::string_view value)
+// A backend's Location or Content-Location pointing into the endpoint's URL space, rewritten to
+// the API's (rewrite_location); nullopt for any other field or value. Applied to the backend's
+// fields once, as they arrive: handlers see the public form, and what they write is left alone.
+std::optional<std::string> HttpConnection::publicLocation(std::string_view name, std::string_view value)
 {
-    if (_endpoint != nullptr && _api->config.rewriteLocation &&
-        (fieldNameEquals(name, "location") || fieldNameEquals(name, "content-location"))) {
-        const Exchange& e = ex();
-        std::string_view prefix = e.path;
-        if (!e.nothingAfterPrefix) {
-            const bool under = prefix.size() >= e.resourcePath.size() &&
-                               prefix.substr(prefix.size() - e.resourcePath.size()) == e.resourcePath;
-            prefix = under ? prefix.substr(0, prefix.size() - e.resourcePath.size()) : std::string_view();
-        }
-        const LocationOrigin origin{_endpoint->tls, _endpoint->host, _endpoint->port, _endpoint->hostHeader,
-                                    _endpoint->basePath};
-        if (!prefix.empty()) {
-            if (const std::optional<std::string> rewritten = rewriteLocation(value, origin, prefix)) {
-                appendHeader(out, name, *rewritten);
-                return;
-            }
-        }
+    if (_endpoint == nullptr || !_api->config.rewriteLocation ||
+        !(fieldNameEquals(name, "location") || fieldNameEquals(name, "content-location"))) {
+        return std::nullopt;
     }
-    appendHeader(out, name, value);
+    const Exchange& e = ex();
+    std::string_view prefix = e.path;
+    if (!e.nothingAfterPrefix) {
+        const bool under = prefix.size() >= e.resourcePath.size() &&
+                           prefix.substr(prefix.size() - e.resourcePath.size()) == e.resourcePath;
+        prefix = under ? prefix.substr(0, prefix.size() - e.resourcePath.size()) : std::string_view();
+    }
+    if (prefix.empty()) {
+        return std::nullopt;
+    }
+    const LocationOrigin origin{_endpoint->tls, _endpoint->host, _endpoint->port, _endpoint->hostHeader,
+                                _endpoint->basePath};
+    return rewriteLocation(value, origin, prefix);
 }
 
 void HttpConnection::writeResponseHead(const std::vector<http::HeaderField>* backendFields)
@@ -2080,23 +2090,13 @@ void HttpConnection::writeResponseHead(const std::vector<http::HeaderField>* bac
     out.append("\r\n");
     // The backend's framing and hop-by-hop fields were dropped in onUpstreamHead; a handler may
     // have added some since, which would contradict the framing written here.
-    // One Date: the first that says something; a second one, or an empty one, is left out.
-    bool dated = false;
-    auto extraDate = [&dated](std::string_view name, std::string_view value) {
-        if (!fieldNameEquals(name, "date")) {
-            return false;
-        }
-        if (dated || value.find_first_not_of(" \t") == std::string_view::npos) {
-            return true;
-        }
-        dated = true;
-        return false;
-    };
+    OneDate date;
     if (backendFields != nullptr) {
         http::HopByHopFilter hopByHop(*backendFields);
         for (const auto& f : *backendFields) {
-            if (passedOn(hopByHop, f.name, ex.responseStatus) && !extraDate(f.name, f.value)) {
-                appendResponseField(out, f.name, f.value);
+            if (passedOn(hopByHop, f.name, ex.responseStatus) && !date.extra(f.name, f.value)) {
+                const std::optional<std::string> location = publicLocation(f.name, f.value);
+                appendHeader(out, f.name, location ? std::string_view(*location) : f.value);
             }
         }
     }
@@ -2105,11 +2105,11 @@ void HttpConnection::writeResponseHead(const std::vector<http::HeaderField>* bac
         if (handlersRan && ((fieldNameEquals(name, "content-length") && !_isHead) || http::isHopByHopName(name))) {
             continue;
         }
-        if (!extraDate(name, value)) {
-            appendResponseField(out, name, value);
+        if (!date.extra(name, value)) {
+            appendHeader(out, name, value);
         }
     }
-    if (!dated) {
+    if (!date.seen()) {
         appendHeader(out, "Date", httpDateNow());  // RFC 9110 §6.6.1: a recipient with a clock adds it
     }
     if (_clientFraming == ClientFraming::Length) {
@@ -2408,16 +2408,15 @@ void HttpConnection::respondPrepared(bool forceClose, bool runChain)
     out.push_back(' ');
     out.append(reasonPhrase(r.status));
     out.append("\r\n");
-    bool dated = false;
+    OneDate date;
     for (const auto& [name, value] : ex().responseHeaders.entries()) {
         if (fieldNameEquals(name, "content-length") || fieldNameEquals(name, "content-type") ||
-            http::isHopByHopName(name)) {
+            http::isHopByHopName(name) || date.extra(name, value)) {
             continue;
         }
         appendHeader(out, name, value);
-        dated = dated || fieldNameEquals(name, "date");
     }
-    if (!dated) {
+    if (!date.seen()) {
         appendHeader(out, "Date", httpDateNow());
     }
     // A 204 or 304 has no body, whatever a handler gave it: bytes after its head would be read

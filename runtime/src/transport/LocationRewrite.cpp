@@ -1,16 +1,18 @@
 #include "sluice/runtime/transport/LocationRewrite.h"
 
-#include <strings.h>
-
 #include <charconv>
+
+#include "sluice/runtime/http/HttpParser.h"
 
 namespace sluice::runtime::transport {
 
 namespace {
 
+// ASCII case-insensitive equality (the parser refuses NULs in field values, so strncasecmp's
+// stop at one does not matter).
 bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept
 {
-    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+    return http::fieldNameEquals(a, b);
 }
 
 bool startsWithIgnoreCase(std::string_view s, std::string_view prefix) noexcept
@@ -93,6 +95,18 @@ std::optional<std::string> rewriteLocation(std::string_view value, const Locatio
             return std::nullopt;
         }
         path = end == std::string_view::npos ? std::string_view() : afterScheme.substr(end);
+    }
+    // Already in the API's URL space (a backend that knows its public prefix, or a value a
+    // handler wrote): a path stays as it is, an absolute URL of the backend loses its authority.
+    std::string_view publicBase = publicPrefix;
+    while (!publicBase.empty() && publicBase.back() == '/') {
+        publicBase.remove_suffix(1);
+    }
+    if (!publicBase.empty() && under(path, publicBase)) {
+        if (value.front() == '/') {
+            return std::nullopt;
+        }
+        return std::string(path.empty() ? std::string_view("/") : path);
     }
     const std::optional<std::string_view> rest = under(path, origin.basePath);
     if (!rest) {

@@ -586,8 +586,6 @@ std::shared_ptr<TlsClientContext> TlsClientContext::create(const Options& option
             useCrls(ctx, readCrls(options.crlFile, "crl", "backend"), "crl " + options.crlFile);
         }
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-    } else if (!options.crlFile.empty()) {
-        throw std::runtime_error("crl is set but verify is false: no backend certificate is checked");
     } else {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
     }

@@ -219,6 +219,11 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
 {
     auto set = std::make_shared<EndpointSet>();
     std::shared_ptr<transport::TlsClientContext> tls;
+    if (!api.tlsCrlFile.empty() && !api.tlsVerify) {
+        // Said whatever the endpoints are (the TLS context that would say it is made only for
+        // an https:// one).
+        errors.push_back({api.file, "/tls/crl", "crl is set but verify is false: no backend certificate is checked"});
+    }
     std::vector<std::string> groups;
     std::vector<std::vector<std::size_t>> members;
     for (std::size_t i = 0; i < api.endpoints.size(); ++i) {

@@ -22,8 +22,9 @@ using transport::Clock;
 // never read. Lives on the prober thread between begin() and end().
 class HealthTarget final : public transport::TimerTarget, public transport::UpstreamSink {
 public:
-    HealthTarget(Endpoint& endpoint, const HealthCheckPolicy& policy, std::string apiName)
-        : _endpoint(endpoint), _policy(policy), _apiName(std::move(apiName))
+    HealthTarget(Endpoint& endpoint, const HealthCheckPolicy& policy, std::string apiName,
+                 const http::ParseLimits& responseLimits)
+        : _endpoint(endpoint), _policy(policy), _apiName(std::move(apiName)), _responseLimits(responseLimits)
     {
         _request = policy.method + " " + policy.path +
                    " HTTP/1.1\r\nHost: " + (policy.host.empty() ? endpoint.hostHeader : policy.host) + "\r\n";
@@ -132,7 +133,7 @@ private:
         _conn = conn;
         // The connection's own timeouts are a little longer than the probe's, so that a slow
         // endpoint is reported by the probe deadline as "no response within timeout_ms".
-        conn->attach(this, _policy.method, _policy.timeoutMs + 50, _policy.timeoutMs + 50);
+        conn->attach(this, _policy.method, _policy.timeoutMs + 50, _policy.timeoutMs + 50, _responseLimits);
         conn->send(_request);  // may fail at once, calling onUpstreamFailure
         if (_conn != nullptr) {
             conn->requestComplete();
@@ -169,6 +170,7 @@ private:
     Endpoint& _endpoint;
     const HealthCheckPolicy& _policy;
     std::string _apiName;
+    http::ParseLimits _responseLimits;
     std::string _request;
     std::string _key;
     transport::EventLoop* _loop = nullptr;
@@ -216,7 +218,8 @@ private:
     std::vector<HealthChecker*> _live;
 };
 
-std::unique_ptr<HealthChecker> HealthChecker::create(const std::vector<std::shared_ptr<EndpointSet>>& sets)
+std::unique_ptr<HealthChecker> HealthChecker::create(const std::vector<std::shared_ptr<EndpointSet>>& sets,
+                                                     const http::ParseLimits& responseLimits)
 {
     std::unique_ptr<HealthChecker> checker(new HealthChecker);
     for (const auto& set : sets) {
@@ -225,7 +228,8 @@ std::unique_ptr<HealthChecker> HealthChecker::create(const std::vector<std::shar
         }
         checker->_sets.push_back(set);
         for (const auto& endpoint : set->endpoints()) {
-            checker->_targets.push_back(std::make_unique<HealthTarget>(*endpoint, *set->healthCheck, set->apiName));
+            checker->_targets.push_back(
+                std::make_unique<HealthTarget>(*endpoint, *set->healthCheck, set->apiName, responseLimits));
         }
     }
     return checker;

@@ -426,12 +426,14 @@ TEST_CASE_FIXTURE(Gateway, "a content-coded body is never parsed: 415/900952 on 
 
 TEST_CASE_FIXTURE(Gateway, "json_xml_response labels a HEAD answer as a GET's would be: converted type, no length or validators")
 {
-    auto headAnswer = [&](const std::string& config, const FakeExchange::Headers& fields) {
+    auto headAnswer = [&](const std::string& config, const FakeExchange::Headers& fields,
+                          const FakeExchange::Headers& request = {}) {
         auto h = handler("json_xml_response", config);
         REQUIRE(h != nullptr);
         FakeExchange ex = host.exchange();
         ex.phase = SLUICE_PHASE_RESPONSE;
         ex.attributes[SLUICE_ATTR_METHOD] = "HEAD";
+        ex.requestHeaders = request;
         ex.responseHeaders = fields;
         ex.responseBody = std::string();  // a HEAD answer has no body
         CHECK(host.response(*h, ex) == SLUICE_ACTION_CONTINUE);
@@ -469,6 +471,12 @@ TEST_CASE_FIXTURE(Gateway, "json_xml_response labels a HEAD answer as a GET's wo
     CHECK(value(coded, "Content-Length") == "20");
     FakeExchange part = headAnswer(kToXml, {{"Content-Type", "application/json"}, {"Content-Range", "bytes 0-9/31"}});
     CHECK(value(part, "Content-Type") == "application/json");
+    FakeExchange empty = headAnswer(kToXml, {{"Content-Type", "application/json"}, {"Content-Length", "0"}});
+    CHECK(value(empty, "Content-Type") == "application/json");
+    // A conditional HEAD may be answered 304, whose validators the client asked about.
+    FakeExchange conditional = headAnswer(kToXml, json, {{"If-None-Match", "\"a\""}});
+    CHECK(value(conditional, "Content-Type") == "application/json");
+    CHECK(value(conditional, "ETag") == "\"a\"");
 }
 
 TEST_CASE_FIXTURE(Gateway, "json_xml_response asks the backend for an identity response")

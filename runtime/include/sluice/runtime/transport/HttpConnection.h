@@ -147,7 +147,7 @@ private:
     bool bodyWorthBuffering();
     void readAgainLater(State state);
     void reportEndpointFailure(UpstreamFailure failure);
-    void appendResponseField(std::string& out, std::string_view name, std::string_view value);
+    std::optional<std::string> publicLocation(std::string_view name, std::string_view value);
     void sendContinueIfExpected();
     bool clientGaveUp();
     // Ends the exchange (access log 499) when clientGaveUp(); true when it did.

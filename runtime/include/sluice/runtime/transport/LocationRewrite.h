@@ -25,7 +25,9 @@ struct LocationOrigin {
 // a default port written or not) whose path is the endpoint's path or under it, or a path-absolute
 // reference ("/...", not "//...") under the endpoint's path; the endpoint's scheme, authority and
 // path are then replaced by `publicPrefix` (the path the client used for the API, e.g.
-// "/petstore/v1"), keeping what follows (path, query, fragment). The result is a relative
+// "/petstore/v1"), keeping what follows (path, query, fragment). A value already under
+// `publicPrefix` is left as it is (an absolute URL of the endpoint only loses its scheme and
+// authority): a backend that knows its public prefix is not given it twice. The result is a relative
 // reference (RFC 9110 section 10.2.2 allows one), so it stays right behind a TLS-terminating
 // proxy whatever scheme and host the client used.
 std::optional<std::string> rewriteLocation(std::string_view value, const LocationOrigin& origin,

@@ -4,6 +4,7 @@
 #include <thread>
 #include <vector>
 
+#include "sluice/runtime/http/HttpParser.h"
 #include "sluice/runtime/upstream/EndpointSet.h"
 
 namespace sluice::runtime::transport {
@@ -31,7 +32,9 @@ class HealthChecker {
 public:
     // The checker of the endpoints of `sets` that have a health check. It probes nothing until
     // activate() (so that building a configuration, e.g. for --check-config, sends no traffic).
-    static std::unique_ptr<HealthChecker> create(const std::vector<std::shared_ptr<EndpointSet>>& sets);
+    // `responseLimits` bound a probe's response head as they bound proxied answers'.
+    static std::unique_ptr<HealthChecker> create(const std::vector<std::shared_ptr<EndpointSet>>& sets,
+                                                 const http::ParseLimits& responseLimits = http::ParseLimits());
     // Makes this the newest generation and starts probing. Without targets the checker runs no
     // thread but still counts as a generation (the previous one stops probing). Idempotent.
     void activate();
