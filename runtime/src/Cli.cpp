@@ -237,7 +237,6 @@ int run(const Options& o, std::ostream& err)
             reloaded = gateway.load();
         } catch (const std::exception& e) {
             // Whatever went wrong, it must not take the running gateway down with it.
-            reloaded = SnapshotResult();
             reloaded.errors.push_back({o.config, "", std::string("reload failed: ") + e.what()});
         }
         logLoaded(reloaded, *log);

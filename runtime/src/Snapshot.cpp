@@ -230,10 +230,9 @@ SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginR
     for (const auto& api : snapshot->apis) {
         endpointSets.push_back(api.endpoints);
     }
-    http::ParseLimits probeLimits;  // as proxied answers (HttpConnection::connectUpstream)
-    probeLimits.maxHeaderBytes = config.http.maxResponseHeaderBytes;
-    probeLimits.maxHeaderCount = config.http.maxResponseHeaders;
-    snapshot->healthChecks = upstream::HealthChecker::create(endpointSets, probeLimits);
+    snapshot->responseLimits.maxHeaderBytes = config.http.maxResponseHeaderBytes;
+    snapshot->responseLimits.maxHeaderCount = config.http.maxResponseHeaders;
+    snapshot->healthChecks = upstream::HealthChecker::create(endpointSets, snapshot->responseLimits);
     snapshot->config = std::move(config);
     snapshot->plugins = std::move(plugins);
     result.snapshot = std::move(snapshot);

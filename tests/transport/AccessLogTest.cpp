@@ -125,11 +125,7 @@ TEST_CASE("access log: an answer cut off by body_timeout_ms shows the bytes that
     // 200 KiB: the backend's whole answer is queued in the gateway (under its read-ahead limit)
     // long before a client that does not read has taken it, so "queued" is not "sent".
     const std::string body(200 * 1024, 'c');
-    ScriptedBackend backend([&body](const ReceivedRequest&) {
-        BackendReply reply;
-        reply.bytes = httpResponse(200, body);
-        return reply;
-    });
+    ScriptedBackend backend(delayedReply(0ms, body));
     GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "", R"({"body_timeout_ms": 300})");
     spec.accessLog = R"({"path": "access.log", "flush_ms": 50})";
     SluicedProcess gw(spec);

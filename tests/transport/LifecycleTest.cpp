@@ -130,11 +130,7 @@ TEST_CASE("shutdown: an answer still queued for a slow reader goes out whole bef
     // The exchange is over (the backend answered) but the client has not taken the answer yet:
     // its small window and segments keep most of it in the gateway. SIGTERM must not cut it.
     const std::string body(200 * 1024, 'q');
-    ScriptedBackend backend([&body](const ReceivedRequest&) {
-        BackendReply reply;
-        reply.bytes = httpResponse(200, body);
-        return reply;
-    });
+    ScriptedBackend backend(delayedReply(0ms, body));
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
     int error = 0;
     const int fd = connectAddress("127.0.0.1", gw.port(), error, 4096, 1000);

@@ -331,11 +331,7 @@ TEST_CASE("timeouts: body_timeout_ms does not cut a client that reads a large re
     // which a slow reader takes longer than body_timeout_ms to free, although it reads all the
     // time: what counts is that the answer moves, seen in the kernel's send queue.
     const std::string body(6u << 20, 's');
-    ScriptedBackend backend([&body](const ReceivedRequest&) {
-        BackendReply reply;
-        reply.bytes = httpResponse(200, body);
-        return reply;
-    });
+    ScriptedBackend backend(delayedReply(0ms, body));
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"body_timeout_ms": 300})"));
     int error = 0;
     const int fd = connectAddress("127.0.0.1", gw.port(), error);
@@ -411,11 +407,7 @@ TEST_CASE("timeouts: a client that reads none of a large answer is cut once body
     // window for a moment; taken for the client's progress, that gave a client reading nothing
     // a second body_timeout_ms (nginx's send_timeout cuts it after one).
     const std::string body(6u << 20, 'n');
-    ScriptedBackend backend([&body](const ReceivedRequest&) {
-        BackendReply reply;
-        reply.bytes = httpResponse(200, body);
-        return reply;
-    });
+    ScriptedBackend backend(delayedReply(0ms, body));
     GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "", R"({"body_timeout_ms": 1000})");
     spec.accessLog = R"({"path": "access.log", "flush_ms": 20})";
     SluicedProcess gw(spec);

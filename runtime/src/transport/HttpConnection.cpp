@@ -1525,11 +1525,8 @@ bool HttpConnection::connectUpstream(std::string_view early)
         break;
     }
     buildUpstreamHead();
-    http::ParseLimits responseLimits;
-    responseLimits.maxHeaderBytes = _snapshot->config.http.maxResponseHeaderBytes;
-    responseLimits.maxHeaderCount = _snapshot->config.http.maxResponseHeaders;
     _upstream->attach(this, ex().method, _api->endpoints->timeouts.connectMs, _api->endpoints->timeouts.readMs,
-                      responseLimits);
+                      _snapshot->responseLimits);
     if (ex().requestBody) {
         _upstream->send(io().upstreamHead, *ex().requestBody);
     } else if (_bodyBuffered) {
@@ -2391,7 +2388,7 @@ void HttpConnection::respondPrepared(bool forceClose, bool runChain)
         } else if (cr.outcome != ChainOutcome::Continue) {
             ex().responseHeaders.dropReceived();
         } else if (ex().responseBody) {
-            r.body = *ex().responseBody;
+            r.body = std::move(*ex().responseBody);
         }
         ex().responseStatus = r.status;
     }

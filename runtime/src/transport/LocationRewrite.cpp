@@ -8,16 +8,12 @@ namespace sluice::runtime::transport {
 
 namespace {
 
-// ASCII case-insensitive equality (the parser refuses NULs in field values, so strncasecmp's
-// stop at one does not matter).
-bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept
-{
-    return http::fieldNameEquals(a, b);
-}
+// ASCII case-insensitive (the parser refuses NULs in field values, at which strncasecmp stops).
+using http::fieldNameEquals;
 
 bool startsWithIgnoreCase(std::string_view s, std::string_view prefix) noexcept
 {
-    return s.size() >= prefix.size() && equalsIgnoreCase(s.substr(0, prefix.size()), prefix);
+    return s.size() >= prefix.size() && fieldNameEquals(s.substr(0, prefix.size()), prefix);
 }
 
 // Whether `authority` ("host", "host:port", "[v6]:port") names the origin.
@@ -26,7 +22,7 @@ bool sameAuthority(std::string_view authority, const LocationOrigin& origin) noe
     if (authority.empty() || authority.find('@') != std::string_view::npos) {
         return false;  // no host, or userinfo: not a form the backend writes for itself
     }
-    if (equalsIgnoreCase(authority, origin.hostHeader)) {
+    if (fieldNameEquals(authority, origin.hostHeader)) {
         return true;
     }
     std::string_view host = authority;
@@ -55,7 +51,7 @@ bool sameAuthority(std::string_view authority, const LocationOrigin& origin) noe
             return false;
         }
     }
-    return port == origin.port && equalsIgnoreCase(host, origin.host);
+    return port == origin.port && fieldNameEquals(host, origin.host);
 }
 
 // `path` (with what follows it) under `base`: the rest after `base`, which is empty or starts with
@@ -106,7 +102,7 @@ std::optional<std::string> rewriteLocation(std::string_view value, const Locatio
         if (value.front() == '/') {
             return std::nullopt;
         }
-        return std::string(path.empty() ? std::string_view("/") : path);
+        return std::string(path);
     }
     const std::optional<std::string_view> rest = under(path, origin.basePath);
     if (!rest) {

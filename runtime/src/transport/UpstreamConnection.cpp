@@ -401,8 +401,6 @@ void UpstreamConnection::readResponse()
                 continue;
             }
             _headDone = true;
-            _headScanned = 0;
-            _headParsedSize = 0;
             _keepAlive = _head.keepAlive;
             if (_head.framing == http::BodyFraming::ContentLength) {
                 _bodyRemaining = _head.contentLength;

@@ -9,6 +9,7 @@
 #include "sluice/runtime/Config.h"
 #include "sluice/runtime/MessageCodecs.h"
 #include "sluice/runtime/Pipeline.h"
+#include "sluice/runtime/http/HttpParser.h"
 #include "sluice/runtime/PluginLoader.h"
 #include "sluice/runtime/routing/Router.h"
 #include "sluice/runtime/transport/Net.h"
@@ -52,6 +53,8 @@ struct Snapshot {
     std::shared_ptr<transport::AccessLogFile> accessLog;
     // Where the process log goes (config.logging), opened while loading.
     spdlog::sink_ptr logSink;
+    // The bounds of a backend's response head (config.http), for proxied answers and probes.
+    http::ParseLimits responseLimits;
     // Active health checks of the APIs' endpoints (no thread when no API has a health_check);
     // last, so that probing stops before anything else of the generation goes.
     std::unique_ptr<upstream::HealthChecker> healthChecks;
