@@ -209,13 +209,11 @@ TEST_CASE("Host: required once in HTTP/1.1 and optional in 1.0 and syntax checke
     CHECK(hostOutcome("EXAMPLE.com:65535") == 0);
     CHECK(hostOutcome("192.0.2.1:80") == 0);
     CHECK(hostOutcome("my_host-1.local") == 0);
-    CHECK(hostOutcome("ex%41mple.com") == 0);
     CHECK(hostOutcome("[::1]") == 0);
     CHECK(hostOutcome("[::1]:443") == 0);
     CHECK(hostOutcome("[2001:db8::ff00:42:8329]") == 0);
     CHECK(hostOutcome("[2001:db8:0:0:0:0:2:1]") == 0);
     CHECK(hostOutcome("[::ffff:192.0.2.1]") == 0);
-    CHECK(hostOutcome("[v1.fe80::a+en1]") == 0);
 
     CHECK(hostOutcome("a b") == 400);
     CHECK(hostOutcome("user@example.com") == 400);
@@ -242,6 +240,15 @@ TEST_CASE("Host: required once in HTTP/1.1 and optional in 1.0 and syntax checke
     CHECK(hostOutcome("[::01.1.1.1]") == 400);
     CHECK(hostOutcome("[example.com]") == 400);
     CHECK(hostOutcome("[]") == 400);
+
+    // Only letters, digits, "-", "." and "_" in a name: the host goes on in X-Forwarded-Host,
+    // where a "," or ";" would split it and %XX could be decoded into anything.
+    for (const char* odd : {"evil,api.example.com", "evil;x", "a!b", "a$b", "a&b", "a'b", "a(b)", "a*b", "a+b",
+                            "a=b", "a~b", "ex%41mple.com", "%65vil", "[v1.fe80::a+en1]", "[v1.a,b]"}) {
+        INFO(odd);
+        CHECK(hostOutcome(odd) == 400);
+        CHECK(requestOutcome(head("GET http://"s.append(odd) + "/ HTTP/1.1", {"Host: a"})) == 400);
+    }
 }
 
 TEST_CASE("absolute-form: the authority becomes host and the path defaults to /")
