@@ -891,7 +891,7 @@ TEST_CASE("tls hardening: a session ticket stops resuming two ticket key rotatio
 TEST_CASE("tls hardening: a session made under one SNI certificate is not resumed under another")
 {
     TestCertificates pki;
-    pki.leaf("a", "a.test", "DNS:a.test", "ca");
+    pki.leaf("a", "a.test", "DNS:a.test,DNS:c.test", "ca");
     pki.leaf("b", "b.test", "DNS:b.test", "ca");
     ScriptedBackend backend(echo());
     SluicedProcess gw(tlsGateway(pki.listenerOf({"a", "b"}, "optional"), backend));
@@ -905,6 +905,20 @@ TEST_CASE("tls hardening: a session made under one SNI certificate is not resume
         o.session = first.session;
         Outcome same = tlsTry(gw.port(), o, kGet);
         CHECK_MESSAGE(same.reused, std::string(r.name) << ": " << same.error);
+        o.sni = "A.Test.";  // the same name
+        Outcome spelt = tlsTry(gw.port(), o, kGet);
+        CHECK_MESSAGE(spelt.reused, std::string(r.name) << ": " << spelt.error);
+        // Another name of the same certificate: RFC 6066 §3 wants a full handshake all the same.
+        o.sni = "c.test";
+        o.verifyHost = "c.test";
+        Outcome sibling = tlsTry(gw.port(), o, kGet);
+        CHECK_MESSAGE(ok200(sibling), std::string(r.name) << ": " << sibling.error);
+        CHECK_MESSAGE(!sibling.reused, std::string(r.name));
+        o.sni = std::nullopt;  // and no name (the default certificate's context)
+        o.verifyHost = "a.test";
+        Outcome unnamed = tlsTry(gw.port(), o, kGet);
+        CHECK_MESSAGE(ok200(unnamed), std::string(r.name) << ": " << unnamed.error);
+        CHECK_MESSAGE(!unnamed.reused, std::string(r.name));
         o.sni = "b.test";
         o.verifyHost = "b.test";
         Outcome other = tlsTry(gw.port(), o, kGet);
@@ -913,6 +927,56 @@ TEST_CASE("tls hardening: a session made under one SNI certificate is not resume
         CHECK(other.peerSubject == "CN=b.test");
         CHECK(ok200(other));
     }
+}
+
+// The chain a listener sends is its certificate file's: not completed from client_ca, so that it
+// does not change with the client CAs of an mTLS listener (nor hide a missing intermediate there).
+TEST_CASE("tls hardening: a listener sends the chain of its certificate file, whatever its client_ca holds")
+{
+    TestCertificates pki;
+    pki.intermediate("int", "IssuingCA", "ca");
+    pki.leaf("leaf", "localhost", "DNS:localhost", "int");
+    pki.bundle("leafchain.pem", {"leaf.pem", "int.pem"});
+    pki.bundle("cas.pem", {"ca.pem", "int.pem"});
+    ScriptedBackend backend(echo());
+    for (const std::string clientAuth : {"none", "optional"}) {
+        for (const auto& [file, expected] : std::vector<std::pair<std::string, int>>{{"leaf.pem", 1}, {"leafchain.pem", 2}}) {
+            SluicedProcess gw(tlsGateway(pki.listenerWith({{file, "leaf.key", ""}}, clientAuth, "cas.pem"), backend));
+            Offer o;
+            o.ca = pki.path("cas.pem");  // trusts the intermediate too, so a lone leaf verifies
+            Outcome a = tlsTry(gw.port(), o, kGet);
+            INFO(clientAuth << ", " << file << ": " << a.error);
+            CHECK(ok200(a));
+            CHECK(a.peerChainLength == expected);
+        }
+    }
+}
+
+// A CA file OpenSSL loads without complaint may hold no certificate (only a revocation list, for
+// instance): every peer would be refused, so it is a configuration error.
+TEST_CASE("tls hardening: a client_ca or backend ca_file without a certificate in it is a configuration error")
+{
+    TestCertificates pki;
+    pki.crl("crl", "ca", {});
+    ScriptedBackend backend(echo());
+    auto whyNotStarted = [](const GatewaySpec& spec) {
+        try {
+            SluicedProcess refused(spec);
+        } catch (const std::exception& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    const std::string listener = whyNotStarted(tlsGateway(pki.listener("required", "crl.pem"), backend));
+    CHECK_MESSAGE(contains(listener, "client_ca " + pki.path("crl.pem") + ": no certificate (PEM) in it"), listener);
+    GatewaySpec spec;
+    spec.apis.emplace_back("up", apiJson("/up", endpointList({"https://localhost:1/b/v1"}),
+                                         R"("tls": {"ca_file": ")" + pki.path("crl.pem") + "\"}"));
+    const std::string upstream = whyNotStarted(spec);
+    CHECK_MESSAGE(contains(upstream, "CA bundle " + pki.path("crl.pem") + ": no certificate (PEM) in it"), upstream);
+    // The control: the same blocks with a CA certificate start.
+    SluicedProcess fine(tlsGateway(pki.listener("required", "ca.pem"), backend));
+    CHECK(fine.port() > 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -950,11 +1014,13 @@ TEST_CASE("tls hardening: upstream TLS checks the backend name against the URL h
 {
     TestCertificates pki;
     pki.leaf("other", "other.test", "DNS:other.test", "ca");
+    pki.leaf("cnonly", "localhost", "", "ca");  // the name in the CN only, no subjectAltName
     ScriptedBackend backend(echo());
     // Two certificates: localhost (default) and other.test (chosen only by SNI "other.test").
     SluicedProcess both(httpsBackend(pki.listenerOf({"server", "other"}), backend));
     // Only other.test.
     SluicedProcess onlyOther(httpsBackend(pki.listenerOf({"other"}), backend));
+    SluicedProcess cnOnly(httpsBackend(pki.listenerOf({"cnonly"}), backend));
     std::string bothPort = std::to_string(both.port());
     std::string otherPort = std::to_string(onlyOther.port());
     std::string ca = R"("ca_file": ")" + pki.path("ca.pem") + "\"";
@@ -969,10 +1035,17 @@ TEST_CASE("tls hardening: upstream TLS checks the backend name against the URL h
     api("wrongdns", "https://localhost:" + otherPort, ca);                           // other.test != localhost
     api("wrongip", "https://127.0.0.1:" + otherPort, ca);                            // no IP SAN
     api("wrongsni", "https://localhost:" + bothPort, ca + R"(, "server_name": "nothere.test")");
+    api("cn", "https://localhost:" + std::to_string(cnOnly.port()), ca);  // RFC 9525: the CN does not count
     SluicedProcess gw(spec);
 
     for (const auto& [context, expected] : std::vector<std::pair<std::string, int>>{
-             {"/dns", 200}, {"/ip", 200}, {"/sni", 200}, {"/wrongdns", 502}, {"/wrongip", 502}, {"/wrongsni", 502}}) {
+             {"/dns", 200},
+             {"/ip", 200},
+             {"/sni", 200},
+             {"/wrongdns", 502},
+             {"/wrongip", 502},
+             {"/wrongsni", 502},
+             {"/cn", 502}}) {
         auto [status, body] = statusThrough(gw, context);
         INFO(context << ": " << status << " " << body);
         CHECK(status == expected);
@@ -1029,4 +1102,32 @@ TEST_CASE("tls hardening: a self-signed backend is refused by default and accept
         CHECK(status == expected);
     }
     CHECK(backend.requestCount() == 2);
+    // The operator is told, once, which API does without the check.
+    CHECK(gw.waitForLog("tls.verify is false: the certificate of " + url + " is not checked", 0, 2s));
+}
+
+// A backend that requires a client certificate gets the API's tls.client_certificate. Without one
+// the call fails with 502 and the log says why: in TLS 1.3 the server refuses with an alert only
+// after the client believes the handshake done and has sent its request.
+TEST_CASE("tls hardening: upstream TLS presents tls.client_certificate to a backend that requires one")
+{
+    TestCertificates pki;
+    ScriptedBackend backend(echo());
+    SluicedProcess inner(httpsBackend(pki.listener("required"), backend));
+    const std::string url = "https://localhost:" + std::to_string(inner.port()) + "/b/v1";
+    const std::string ca = R"("ca_file": ")" + pki.path("ca.pem") + "\"";
+    GatewaySpec spec;
+    spec.apis.emplace_back("withcert", apiJson("/withcert", endpointList({url}),
+                                               R"("tls": {)" + ca + R"(, "client_certificate": ")" +
+                                                   pki.path("client.pem") + R"(", "client_key": ")" +
+                                                   pki.path("client.key") + "\"}"));
+    spec.apis.emplace_back("nocert", apiJson("/nocert", endpointList({url}), R"("tls": {)" + ca + "}"));
+    SluicedProcess gw(spec);
+    auto [status, body] = statusThrough(gw, "/withcert");
+    CHECK_MESSAGE(status == 200, body);
+    const std::size_t from = gw.logSize();
+    auto [refused, why] = statusThrough(gw, "/nocert");
+    CHECK_MESSAGE(refused == 502, why);
+    CHECK(gw.waitForLog("(TLS: tlsv13 alert certificate required)", from, 2s));
+    CHECK(backend.requestCount() == 1);
 }

@@ -220,7 +220,11 @@ SSL_CTX* newServerCtx(const std::string& cert, const std::string& key, int minVe
     }
     SSL_CTX_set_min_proto_version(ctx, minVersion);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    // NO_AUTO_CHAIN: the chain sent is the certificate file's, as written. Without it OpenSSL
+    // completes the chain from the trust store, which on an mTLS listener holds client_ca: the
+    // chain (and whether a missing intermediate is noticed) would depend on the client CAs.
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS |
+                              SSL_MODE_NO_AUTO_CHAIN);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
         throw std::runtime_error("certificate " + cert + ": " + opensslError());
     }
@@ -287,6 +291,18 @@ std::string fileBytes(const std::string& path)
 // bundle's content, the protocol floor and the cipher list. OpenSSL resumes a session (session
 // ID or ticket, TLS 1.2 or 1.3) only under the same context, so a session never crosses to
 // another SNI certificate, nor to settings that would verify the client differently.
+// A session ID context (at most SSL_MAX_SID_CTX_LENGTH bytes) that stands for `material`.
+bool sessionContextDigest(const std::string& material, std::vector<unsigned char>& digest)
+{
+    digest.resize(EVP_MAX_MD_SIZE);
+    unsigned int length = 0;
+    if (EVP_Digest(material.data(), material.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
+        return false;
+    }
+    digest.resize(std::min<std::size_t>(length, SSL_MAX_SID_CTX_LENGTH));
+    return true;
+}
+
 std::vector<unsigned char> sessionContext(SSL_CTX* ctx, const std::string& clientAuth, const std::string& clientCaBytes,
                                           int minVersion, const std::string& ciphers)
 {
@@ -300,12 +316,10 @@ std::vector<unsigned char> sessionContext(SSL_CTX* ctx, const std::string& clien
         }
         OPENSSL_free(der);
     }
-    std::vector<unsigned char> digest(EVP_MAX_MD_SIZE);
-    unsigned int length = 0;
-    if (EVP_Digest(material.data(), material.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
+    std::vector<unsigned char> digest;
+    if (!sessionContextDigest(material, digest)) {
         throw std::runtime_error("cannot digest the TLS session context: " + opensslError());
     }
-    digest.resize(std::min<std::size_t>(length, SSL_MAX_SID_CTX_LENGTH));
     return digest;
 }
 
@@ -353,6 +367,25 @@ bool nameMatches(const std::string& pattern, const std::string& name)
         return dot != std::string::npos && name.compare(dot, std::string::npos, pattern, 1, std::string::npos) == 0;
     }
     return false;
+}
+
+// Whether the PEM file at `path` holds at least one certificate (its lists and keys aside). A
+// file SSL_CTX_load_verify_locations accepts may hold none: only revocation lists, for instance.
+bool holdsCertificate(const std::string& path)
+{
+    std::unique_ptr<BIO, decltype(&BIO_free)> in(BIO_new_file(path.c_str(), "r"), &BIO_free);
+    if (!in) {
+        ERR_clear_error();
+        return false;
+    }
+    STACK_OF(X509_INFO)* infos = PEM_X509_INFO_read_bio(in.get(), nullptr, nullptr, nullptr);
+    ERR_clear_error();
+    bool found = false;
+    for (int i = 0; infos != nullptr && i < sk_X509_INFO_num(infos); ++i) {
+        found = found || sk_X509_INFO_value(infos, i)->x509 != nullptr;
+    }
+    sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    return found;
 }
 
 using CrlList = std::vector<std::unique_ptr<X509_CRL, decltype(&X509_CRL_free)>>;
@@ -456,6 +489,10 @@ std::shared_ptr<TlsServerContext> TlsServerContext::create(const Poco::Dynamic::
             if (SSL_CTX_load_verify_locations(c.ctx, clientCa.c_str(), nullptr) != 1) {
                 throw std::runtime_error("client_ca " + clientCa + ": " + opensslError());
             }
+            if (!holdsCertificate(clientCa)) {
+                throw std::runtime_error("client_ca " + clientCa +
+                                         ": no certificate (PEM) in it: every client certificate would be refused");
+            }
             if (!crls.empty()) {
                 useCrls(c.ctx, crls, "client_crl " + clientCrl);
             }
@@ -491,12 +528,8 @@ TlsServerContext::~TlsServerContext()
     }
 }
 
-const TlsServerContext::Certificate& TlsServerContext::select(const std::string& serverName) const
+const TlsServerContext::Certificate& TlsServerContext::select(const std::string& name) const
 {
-    std::string name = lower(serverName);
-    if (name.size() > 1 && name.back() == '.') {
-        name.pop_back();  // "a.test." names a.test (RFC 6066 forbids the dot; some clients send it)
-    }
     for (const auto& c : _certificates) {
         for (const auto& pattern : c.names) {
             if (pattern == name) {
@@ -519,23 +552,39 @@ void TlsServerContext::use(SSL* ssl, const Certificate& chosen)
     if (chosen.ctx == SSL_get_SSL_CTX(ssl)) {
         return;
     }
+    // SSL_set_SSL_CTX does not copy the verification settings; the session ID context is set by
+    // the caller.
     SSL_set_SSL_CTX(ssl, chosen.ctx);
-    // SSL_set_SSL_CTX does not copy the verification settings. The session ID context, which
-    // resumption is checked against, is set explicitly.
     SSL_set_verify(ssl, SSL_CTX_get_verify_mode(chosen.ctx), SSL_CTX_get_verify_callback(chosen.ctx));
     SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(chosen.ctx));
-    SSL_set_session_id_context(ssl, chosen.sessionContext.data(), static_cast<unsigned>(chosen.sessionContext.size()));
 }
 
-int TlsServerContext::onClientHello(SSL* ssl, int*, void* arg)
+int TlsServerContext::onClientHello(SSL* ssl, int* alert, void* arg)
 {
     const auto* self = static_cast<const TlsServerContext*>(arg);
     std::string name;
-    if (clientHelloServerName(ssl, name)) {
-        if (auto* stream = static_cast<TlsStream*>(SSL_get_app_data(ssl))) {
-            stream->_helloServerName = name;
-        }
-        use(ssl, self->select(name));
+    if (!clientHelloServerName(ssl, name)) {
+        return SSL_CLIENT_HELLO_SUCCESS;  // the first certificate, under its own session context
+    }
+    if (auto* stream = static_cast<TlsStream*>(SSL_get_app_data(ssl))) {
+        stream->_helloServerName = name;
+    }
+    name = lower(name);
+    if (name.size() > 1 && name.back() == '.') {
+        name.pop_back();  // "a.test." names a.test (RFC 6066 forbids the dot; some clients send it)
+    }
+    const Certificate& chosen = self->select(name);
+    use(ssl, chosen);
+    // A session resumes only under the name it was made for (RFC 6066 §3: a full handshake when
+    // the name differs), even where one certificate serves both names: the session context is
+    // the certificate's and the name's.
+    std::string material(chosen.sessionContext.begin(), chosen.sessionContext.end());
+    material.append("\nserver name\n").append(name);
+    std::vector<unsigned char> sid;
+    if (!sessionContextDigest(material, sid) ||
+        SSL_set_session_id_context(ssl, sid.data(), static_cast<unsigned>(sid.size())) != 1) {
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
     }
     return SSL_CLIENT_HELLO_SUCCESS;
 }
@@ -582,6 +631,14 @@ std::shared_ptr<TlsClientContext> TlsClientContext::create(const Options& option
             throw std::runtime_error("CA bundle " + (options.caFile.empty() ? std::string("(system)") : options.caFile) +
                                      ": " + opensslError());
         }
+        if (!options.caFile.empty() && !holdsCertificate(options.caFile)) {
+            throw std::runtime_error("CA bundle " + options.caFile +
+                                     ": no certificate (PEM) in it: every backend certificate would be refused");
+        }
+        // A name is checked against the subjectAltName only, never the subject's CN (RFC 9525
+        // §6.3; browsers and curl do the same); partial wildcards ("a*.example.com") match nothing.
+        X509_VERIFY_PARAM_set_hostflags(SSL_CTX_get0_param(ctx),
+                                        X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
         if (!options.crlFile.empty()) {
             useCrls(ctx, readCrls(options.crlFile, "crl", "backend"), "crl " + options.crlFile);
         }
@@ -795,6 +852,10 @@ IoResult TlsStream::read(char* buffer, std::size_t length)
     int rc = SSL_read_ex(_ssl, buffer, length, &n);
     if (rc == 1) {
         return {IoStatus::Ok, n, 0};
+    }
+    if (SSL_get_error(_ssl, rc) == SSL_ERROR_SSL) {
+        const char* reason = ERR_reason_error_string(ERR_peek_last_error());
+        _readFailure = reason != nullptr ? reason : "TLS protocol error";
     }
     return fromSslError(rc);
 }

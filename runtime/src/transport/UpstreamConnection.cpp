@@ -374,8 +374,12 @@ void UpstreamConnection::readResponse()
             }
             if (pr.status == http::ParseStatus::Incomplete) {
                 if (eof) {
-                    fail(UpstreamFailure::Closed, _receivedAny ? "the backend closed the connection inside the response head"
-                                                               : "the backend closed the connection without a response");
+                    std::string why = _receivedAny ? "the backend closed the connection inside the response head"
+                                                   : "the backend closed the connection without a response";
+                    if (const std::string tls = _stream->readFailure(); !tls.empty()) {
+                        why += " (TLS: " + tls + ")";
+                    }
+                    fail(UpstreamFailure::Closed, why);
                     return;
                 }
                 if (!_readable) {

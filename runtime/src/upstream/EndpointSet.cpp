@@ -4,6 +4,7 @@
 #include <chrono>
 #include <limits>
 
+#include "sluice/runtime/Logging.h"
 #include "sluice/runtime/http/HttpParser.h"
 #include "sluice/runtime/routing/Router.h"
 #include "sluice/sdk/HttpSyntax.hpp"
@@ -258,6 +259,11 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
                 } catch (const std::exception& ex) {
                     errors.push_back({api.file, "/tls", ex.what()});
                     continue;
+                }
+                if (!api.tlsVerify) {
+                    Logging::get("upstream")->warn("{}: tls.verify is false: the certificate of {} is not checked, so "
+                                                   "anyone on the way to it can pose as the backend",
+                                                   api.file, e->shownUrl);
                 }
             }
             e->tlsContext = tls;

@@ -94,6 +94,9 @@ Outcome tlsTry(int port, const Offer& o, const std::string& request,
             unsigned int selectedLength = 0;
             SSL_get0_alpn_selected(ssl, &selected, &selectedLength);
             out.alpn.assign(reinterpret_cast<const char*>(selected), selectedLength);
+            if (const STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl)) {
+                out.peerChainLength = sk_X509_num(chain);
+            }
             if (X509* peer = SSL_get1_peer_certificate(ssl)) {
                 out.peerSubject = nameText(X509_get_subject_name(peer));
                 X509_free(peer);

@@ -48,6 +48,7 @@ struct Outcome {
     std::string cipher;
     std::string alpn;
     std::string peerSubject;  // the server certificate's subject, RFC 2253 ("CN=a.test")
+    int peerChainLength = 0;  // certificates the server sent (its own first)
     std::string verifyError;  // the client's verification result when the handshake failed
     std::string error;        // OpenSSL's reason for a failed handshake or read (e.g. an alert)
     std::string response;     // everything read until close

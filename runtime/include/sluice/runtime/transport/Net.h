@@ -124,6 +124,10 @@ public:
     virtual bool peerSpokePlainHttp() const { return false; }
     // TLS: why the handshake failed (the certificate check, or OpenSSL's reason); empty otherwise.
     virtual std::string handshakeFailure() const { return {}; }
+    // TLS: OpenSSL's reason when a read failed on the protocol (an alert from the peer, such as
+    // "tlsv13 alert certificate required", which a TLS 1.3 server sends after the client thinks
+    // the handshake is done); empty otherwise.
+    virtual std::string readFailure() const { return {}; }
     // TLS: the handshake failed on the protocol (an alert: no common version or cipher, a peer
     // certificate that does not verify, ...), not because the peer left or the socket failed.
     virtual bool handshakeRefused() const { return false; }

@@ -49,7 +49,8 @@ private:
         SSL_CTX* ctx = nullptr;
         std::vector<std::string> names;  // lower-case; "*.example.com" wildcards allowed
         // The session ID context: a digest of the certificate and the client verification
-        // settings, so that a session resumes only under the context that made it.
+        // settings, so that a session resumes only under the context that made it (a client's
+        // SNI name is added to it per connection, see onClientHello).
         std::vector<unsigned char> sessionContext;
     };
     // Chooses the certificate by the ClientHello's SNI, before OpenSSL considers resuming a
@@ -59,7 +60,8 @@ private:
     static int onServerName(SSL* ssl, int* alert, void* arg);
     static void use(SSL* ssl, const Certificate& chosen);
     TlsServerContext() = default;
-    const Certificate& select(const std::string& serverName) const;
+    // The certificate for `name` (lower-case, without a trailing dot); the first one by default.
+    const Certificate& select(const std::string& name) const;
 
     std::vector<Certificate> _certificates;
     std::string _clientAuth = "none";
@@ -120,6 +122,7 @@ public:
     bool isTls() const override { return true; }
     bool peerSpokePlainHttp() const override { return _plainHttp; }
     std::string handshakeFailure() const override { return _handshakeFailure; }
+    std::string readFailure() const override { return _readFailure; }
     bool handshakeRefused() const override { return _handshakeRefused; }
     std::string requestedServerName() const override;
     void closeSocket() override;
@@ -140,6 +143,7 @@ private:
     bool _plainHttp = false;
     bool _firstByteSeen = false;  // server side: the client's first byte was looked at
     std::string _handshakeFailure;
+    std::string _readFailure;  // see Stream::readFailure
     std::string _helloServerName;  // the SNI of the client's hello, as onClientHello read it
     bool _handshakeRefused = false;
 };
