@@ -1,5 +1,7 @@
 #include "sluice/runtime/Json.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -13,17 +15,217 @@
 
 namespace sluice::runtime {
 
+namespace {
+
+// A strict RFC 8259 syntax scan, run only to say where a text Poco refused goes wrong (Poco's
+// message has no position).
+class SyntaxScan {
+public:
+    explicit SyntaxScan(std::string_view text) : _s(text) {}
+
+    // The offset of the first byte that cannot continue a JSON text (the text's size when it ends
+    // too soon); npos when the scan finds nothing wrong (Poco refused it for another reason).
+    std::size_t firstError()
+    {
+        skipSpace();
+        if (!value(0)) {
+            return _pos;
+        }
+        skipSpace();
+        return _pos == _s.size() ? std::string_view::npos : _pos;
+    }
+
+private:
+    static constexpr int kMaxDepth = 512;  // deeper is reported where it goes deeper
+
+    bool at(char c) const { return _pos < _s.size() && _s[_pos] == c; }
+
+    void skipSpace()
+    {
+        while (at(' ') || at('\t') || at('\n') || at('\r')) {
+            ++_pos;
+        }
+    }
+
+    bool value(int depth)
+    {
+        if (_pos >= _s.size()) {
+            return false;
+        }
+        switch (_s[_pos]) {
+            case '{': return members(depth + 1, '}', true);
+            case '[': return members(depth + 1, ']', false);
+            case '"': return string();
+            case 't': return literal("true");
+            case 'f': return literal("false");
+            case 'n': return literal("null");
+            default: return number();
+        }
+    }
+
+    // An object (`named`: members are "name": value) or an array, from its opening bracket.
+    bool members(int depth, char close, bool named)
+    {
+        if (depth > kMaxDepth) {
+            return false;
+        }
+        ++_pos;
+        skipSpace();
+        if (at(close)) {
+            ++_pos;
+            return true;
+        }
+        for (;;) {
+            if (named) {
+                if (!at('"') || !string()) {
+                    return false;
+                }
+                skipSpace();
+                if (!at(':')) {
+                    return false;
+                }
+                ++_pos;
+                skipSpace();
+            }
+            if (!value(depth)) {
+                return false;
+            }
+            skipSpace();
+            if (at(',')) {
+                ++_pos;
+                skipSpace();
+            } else if (at(close)) {
+                ++_pos;
+                return true;
+            } else {
+                return false;
+            }
+        }
+    }
+
+    bool string()
+    {
+        ++_pos;  // the opening quote
+        while (_pos < _s.size()) {
+            const auto c = static_cast<unsigned char>(_s[_pos]);
+            if (c == '"') {
+                ++_pos;
+                return true;
+            }
+            if (c < 0x20) {
+                return false;
+            }
+            if (c == '\\') {
+                ++_pos;
+                if (at('u')) {
+                    for (int i = 0; i < 4; ++i) {
+                        ++_pos;
+                        if (_pos >= _s.size() || !std::isxdigit(static_cast<unsigned char>(_s[_pos]))) {
+                            return false;
+                        }
+                    }
+                } else if (_pos >= _s.size() || std::strchr("\"\\/bfnrt", _s[_pos]) == nullptr || _s[_pos] == '\0') {
+                    return false;
+                }
+            }
+            ++_pos;
+        }
+        return false;
+    }
+
+    bool digits()
+    {
+        const std::size_t from = _pos;
+        while (_pos < _s.size() && std::isdigit(static_cast<unsigned char>(_s[_pos]))) {
+            ++_pos;
+        }
+        return _pos > from;
+    }
+
+    // -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
+    bool number()
+    {
+        if (at('-')) {
+            ++_pos;
+        }
+        if (at('0')) {
+            ++_pos;
+        } else if (!digits()) {
+            return false;
+        }
+        if (at('.')) {
+            ++_pos;
+            if (!digits()) {
+                return false;
+            }
+        }
+        if (at('e') || at('E')) {
+            ++_pos;
+            if (at('+') || at('-')) {
+                ++_pos;
+            }
+            if (!digits()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    bool literal(std::string_view word)
+    {
+        for (char c : word) {
+            if (!at(c)) {
+                return false;
+            }
+            ++_pos;
+        }
+        return true;
+    }
+
+    std::string_view _s;
+    std::size_t _pos = 0;
+};
+
+}  // namespace
+
 std::optional<Poco::Dynamic::Var> parseJson(const std::string& text, std::string& error)
 {
     try {
         Poco::JSON::Parser parser(new Poco::JSON::ParseHandler(true));
         return std::optional<Poco::Dynamic::Var>(std::in_place, parser.parse(text));
     } catch (const Poco::Exception& e) {
-        error = e.displayText();
+        error = e.message().empty() ? e.displayText() : e.message();
     } catch (const std::exception& e) {
         error = e.what();
     }
+    const std::size_t offset = SyntaxScan(text).firstError();
+    if (offset != std::string_view::npos) {
+        error = "line " + std::to_string(jsonLine(text, offset)) + ", column " +
+                std::to_string(jsonColumn(text, offset)) + ": " + error;
+    }
     return std::nullopt;
+}
+
+std::size_t jsonLine(std::string_view text, std::size_t offset)
+{
+    offset = std::min(offset, text.size());
+    return 1 + static_cast<std::size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n'));
+}
+
+std::size_t jsonColumn(std::string_view text, std::size_t offset)
+{
+    offset = std::min(offset, text.size());
+    std::size_t start = offset;
+    while (start > 0 && text[start - 1] != '\n') {
+        --start;
+    }
+    std::size_t column = 1;
+    for (std::size_t i = start; i < offset; ++i) {
+        if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+            ++column;  // a character: UTF-8 continuation bytes do not count
+        }
+    }
+    return column;
 }
 
 std::optional<std::string> readTextFile(const std::string& path, std::string& error)

@@ -218,9 +218,30 @@ TEST_CASE("ConfigLoader: a file that is not JSON is reported while the others ar
     CHECK(r.config->apis[0].name == "C");
     const ConfigError* json = find(r, broken, "");
     REQUIRE(json != nullptr);
-    CHECK(json->message.rfind("not valid JSON: ", 0) == 0);
+    CHECK(json->message.rfind("not valid JSON: line 1, column 26: ", 0) == 0);
     CHECK(json->str().rfind(broken + ": not valid JSON", 0) == 0);
     CHECK(find(r, wrong, "/context") != nullptr);
+}
+
+// Poco's message has no position; the gateway finds where the text goes wrong.
+TEST_CASE("a JSON syntax error is reported with its line and column")
+{
+    auto where = [](const std::string& text) {
+        std::string error;
+        CHECK_FALSE(parseJson(text, error).has_value());
+        return error.substr(0, error.find(": "));
+    };
+    CHECK(where("{\n  \"a\": 1\n  \"b\": 2\n}") == "line 3, column 3");  // a missing comma
+    CHECK(where("{\"\xc3\xa9\": tru}") == "line 1, column 10");            // columns count characters
+    CHECK(where("[1, 2,]") == "line 1, column 7");
+    CHECK(where("{\"a\": 01}") == "line 1, column 8");
+    CHECK(where("{\"a\": \"x\\q\"}") == "line 1, column 10");
+    CHECK(where("{\"a\": \"\\u12g4\"}") == "line 1, column 12");
+    CHECK(where("{\"a\": 1} x") == "line 1, column 10");
+    CHECK(where("\r\n\r\n  [") == "line 3, column 4");  // ends too soon: just past the end
+    CHECK(where(std::string(600, '[')) == "line 1, column 513");  // nesting beyond 512
+    std::string error;
+    CHECK(parseJson("{\"a\": [1, {\"b\": null}], \"c\": -1.5e3}", error).has_value());
 }
 
 TEST_CASE("ConfigLoader: a broken sluice.json does not hide the mistakes of the API files")
