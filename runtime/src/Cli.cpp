@@ -3,6 +3,8 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -224,15 +226,22 @@ int run(const Options& o, std::ostream& err)
     refreshAddressesOf(*r.snapshot);
 
     // One reload at a time, whether SIGHUP or the admin endpoint asked for it. A failed reload
-    // leaves the running snapshot untouched.
+    // leaves the running snapshot untouched. Once a stop signal came (`stopping`), no reload
+    // starts or installs its snapshot: installing and stopping the server take `installMutex`.
     std::mutex reloadMutex;
+    std::mutex installMutex;
+    std::atomic<bool> stopping{false};
     const std::string adminHostAtStart = r.snapshot->config.adminHost;
     const int adminPortAtStart = r.snapshot->config.adminPort;
     const unsigned workersAtStart = r.snapshot->config.workers;
     auto reload = [&](const char* trigger) {
         std::lock_guard<std::mutex> lock(reloadMutex);
-        log->info("{}: reloading {}", trigger, o.config);
         SnapshotResult reloaded;
+        if (stopping) {
+            reloaded.errors.push_back({o.config, "", "not reloaded: sluiced is shutting down"});
+            return reloaded;
+        }
+        log->info("{}: reloading {}", trigger, o.config);
         try {
             reloaded = gateway.load();
         } catch (const std::exception& e) {
@@ -240,6 +249,13 @@ int run(const Options& o, std::ostream& err)
             reloaded.errors.push_back({o.config, "", std::string("reload failed: ") + e.what()});
         }
         logLoaded(reloaded, *log);
+        std::lock_guard<std::mutex> install(installMutex);
+        if (reloaded.snapshot && stopping) {
+            log->warn("{}: the reload finished after the shutdown began; it is not applied", trigger);
+            reloaded.snapshot.reset();
+            reloaded.errors.push_back({o.config, "", "not applied: sluiced is shutting down"});
+            return reloaded;
+        }
         if (reloaded.snapshot) {
             Logging::configure(reloaded.snapshot->config.logging, reloaded.snapshot->logSink);
             // Health checks first: they take over the state of the checks before (which live as
@@ -337,13 +353,38 @@ int run(const Options& o, std::ostream& err)
     // configuration (its handler instances and TLS contexts) alive after every reload.
     r.snapshot.reset();
 
+    // SIGHUP's reloads run on a thread of their own, so that a stop signal is acted on at once
+    // even while a reload takes long (a plugin's create may never return). Signals that come
+    // during a reload make one more after it.
+    std::mutex hupMutex;
+    std::condition_variable hupWake;
+    bool hupPending = false;
+    bool hupQuit = false;
+    std::thread hupThread([&] {
+        std::unique_lock<std::mutex> lock(hupMutex);
+        for (;;) {
+            hupWake.wait(lock, [&] { return hupPending || hupQuit; });
+            if (hupQuit) {
+                return;
+            }
+            hupPending = false;
+            lock.unlock();
+            reload("SIGHUP");
+            lock.lock();
+        }
+    });
+
     for (;;) {
         int sig = 0;
         if (sigwait(&signals, &sig) != 0) {
             continue;
         }
         if (sig == SIGHUP) {
-            reload("SIGHUP");
+            {
+                std::lock_guard<std::mutex> lock(hupMutex);
+                hupPending = true;
+            }
+            hupWake.notify_one();
             continue;
         }
         if (sig == SIGUSR1 || sig == SIGUSR2) {
@@ -369,9 +410,29 @@ int run(const Options& o, std::ostream& err)
         } catch (const std::system_error& e) {
             log->warn("cannot watch for a second stop signal ({}); the graceful stop goes on", e.what());
         }
-        admin.reset();
+        stopping = true;
+        {
+            std::lock_guard<std::mutex> install(installMutex);  // a snapshot being installed is, then none
+        }
         upstream::AddressRefresher::instance().stop();  // a lookup that hangs is not waited for
         server.stop(gateway.current() ? gateway.current()->config.shutdownGraceMs : kShutdownGraceMs);
+        // The exchanges are done and their access log lines written. A reload still loading
+        // (SIGHUP's thread, or the admin thread) is not waited for: it may never end.
+        std::unique_lock<std::mutex> noReload(reloadMutex, std::try_to_lock);
+        if (!noReload.owns_lock()) {
+            log->warn("a reload is still loading; exiting without waiting for it");
+            log->info("stopped");
+            log->flush();
+            std::_Exit(0);
+        }
+        noReload.unlock();  // later reloads see `stopping` and return at once
+        admin.reset();
+        {
+            std::lock_guard<std::mutex> lock(hupMutex);
+            hupQuit = true;
+        }
+        hupWake.notify_one();
+        hupThread.join();
         log->info("stopped");
         return 0;
     }

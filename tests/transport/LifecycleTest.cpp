@@ -125,6 +125,33 @@ TEST_CASE("signals: USR1 and USR2 are ignored with a warning, QUIT stops gracefu
     }
 }
 
+// A reload runs beside the signal loop: a stop signal during one that takes long (here a handler
+// whose creation takes 60 s) stops the gateway at once, gracefully for the traffic, without
+// waiting for the reload, which is not applied.
+TEST_CASE("signals: a stop signal during a slow reload stops the gateway without waiting for the reload")
+{
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.testPlugins = true;
+    SluicedProcess gw(spec);
+    gw.writeApi("api", apiJson("/svc", endpointList({backend.url()}),
+                               R"("handlers": [{"component": "test_pause_timer", "config": {"create_delay_ms": 60000}}])"));
+    gw.sendSignal(SIGHUP);
+    REQUIRE(gw.waitForLog("SIGHUP: reloading", 0, 5s));
+    RawClient client(gw.port());  // served meanwhile, by the running configuration
+    auto r = client.exchange(getRequest("/svc/v1/x"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    const auto start = Clock::now();
+    gw.sendSignal(SIGTERM);
+    auto code = gw.waitExit(10s);
+    REQUIRE(code);
+    CHECK(*code == 0);
+    CHECK(millisSince(start) < 5000);
+    CHECK(gw.log().find("a reload is still loading; exiting without waiting for it") != std::string::npos);
+    CHECK(gw.log().find("reload complete") == std::string::npos);
+}
+
 TEST_CASE("shutdown: an answer still queued for a slow reader goes out whole before its connection closes")
 {
     // The exchange is over (the backend answered) but the client has not taken the answer yet:
