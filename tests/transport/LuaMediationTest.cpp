@@ -103,6 +103,76 @@ end
     CHECK(sent.header("Content-Length") == "11");
 }
 
+// A script that masks data (scripts/lua/redact_body.lua) must not be handed bytes it cannot read
+// or a part of the document: a client asking for gzip or a range would get the unmasked data.
+TEST_CASE("lua: a step that reads bodies gets them whole and identity-coded, or the exchange is refused")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        if (r.header("X-Coded")) {
+            reply.bytes = httpResponse(200, "\x1f\x8b-not-text", {{"Content-Encoding", "gzip"}});
+        } else {
+            reply.bytes = httpResponse(200, "ae=" + r.header("Accept-Encoding").value_or("-") +
+                                                " range=" + r.header("Range").value_or("-") +
+                                                " if-range=" + r.header("If-Range").value_or("-"));
+        }
+        return reply;
+    });
+    const char* script = R"(
+function on_response(ctx)
+  ctx.response.set_body("[" .. ctx.response.get_body() .. "]")
+end
+)";
+    SluicedProcess gw(luaGateway(backend, "lua_mediation_body", script));
+    RawClient client(gw.port());
+    const std::vector<std::string> asks = {"Accept-Encoding: gzip, br", "Range: bytes=0-3", "If-Range: \"v1\""};
+    auto r = client.exchange(getRequest("/lua/v1/x", asks));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == "[ae=identity range=- if-range=-]");
+
+    auto coded = client.exchange(getRequest("/lua/v1/x", {"X-Coded: 1"}));
+    REQUIRE_MESSAGE(coded, client.error());
+    CHECK(coded->status == 502);
+    CHECK(contains(coded->body, "101502"));
+    CHECK_FALSE(coded->header("Content-Encoding"));  // the JSON error is not labelled gzip
+    CHECK(gw.waitForLog("the backend answered with a content-coded body for Lua script", 0, 2s));
+
+    RawClient gzipClient(gw.port());
+    auto refused = gzipClient.exchange(
+        bodyRequest("POST", "/lua/v1/x", "\x1f\x8b\x08", {"Content-Type: text/plain", "Content-Encoding: gzip"}));
+    REQUIRE_MESSAGE(refused, gzipClient.error());
+    CHECK(refused->status == 415);
+    CHECK(contains(refused->body, "101415"));
+    CHECK(backend.requestCount() == 2);
+
+    // A step that streams the bodies leaves the client's wishes alone.
+    SluicedProcess streaming(luaGateway(backend, "lua_mediation", "function on_request(ctx) end"));
+    RawClient other(streaming.port());
+    auto passed = other.exchange(getRequest("/lua/v1/x", asks));
+    REQUIRE_MESSAGE(passed, other.error());
+    CHECK(passed->body == "ae=gzip, br range=bytes=0-3 if-range=\"v1\"");
+}
+
+// httpoxy: a Proxy field is dropped from everyone, a handler's included.
+TEST_CASE("lua: a Proxy field a script adds does not reach the backend")
+{
+    ScriptedBackend backend(echo("b"));
+    SluicedProcess gw(luaGateway(backend, "lua_mediation", R"(
+function on_request(ctx)
+  ctx.request.add_header("Proxy", "http://evil.example:1")
+  ctx.request.add_header("X-Kept", "yes")
+end
+)"));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/lua/v1/x"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    REQUIRE(backend.waitForRequests(1, 2s));
+    CHECK(backend.request(0).header("X-Kept") == "yes");
+    CHECK_FALSE(backend.request(0).header("Proxy"));
+}
+
 TEST_CASE("lua: a response body over max_body_bytes that a step needs whole is a 502 101502, whose body the step reads")
 {
     ScriptedBackend backend([](const ReceivedRequest& r) {

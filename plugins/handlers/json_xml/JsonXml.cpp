@@ -21,51 +21,6 @@ constexpr int kPriority = 100;  // mediation: after authentication, throttling a
 
 const char* directionName(sdk::Message m) noexcept { return m == sdk::Message::Request ? "request" : "response"; }
 
-// A Content-Encoding other than identity (RFC 9110 section 8.4): the body is not the media type's
-// bytes until it is decoded.
-bool contentCoded(std::optional<std::string_view> coding) noexcept
-{
-    if (!coding) {
-        return false;
-    }
-    std::string_view c = *coding;
-    while (!c.empty() && (c.front() == ' ' || c.front() == '\t')) {
-        c.remove_prefix(1);
-    }
-    while (!c.empty() && (c.back() == ' ' || c.back() == '\t')) {
-        c.remove_suffix(1);
-    }
-    constexpr std::string_view kIdentity = "identity";
-    if (c.empty()) {
-        return false;
-    }
-    if (c.size() != kIdentity.size()) {
-        return true;
-    }
-    for (std::size_t i = 0; i < c.size(); ++i) {
-        char ch = c[i] >= 'A' && c[i] <= 'Z' ? static_cast<char>(c[i] + ('a' - 'A')) : c[i];
-        if (ch != kIdentity[i]) {
-            return true;
-        }
-    }
-    return false;
-}
-
-// Every Content-Encoding line counts (a second line adds codings to the list, RFC 9110 section
-// 5.3): "identity" first and "br" after is a coded body.
-bool anyCoding(const sdk::MessageContext& ctx, sdk::Message m) noexcept
-{
-    for (std::size_t i = 0;; ++i) {
-        const std::optional<std::string_view> coding = ctx.header(m, "Content-Encoding", i);
-        if (!coding) {
-            return false;
-        }
-        if (contentCoded(coding)) {
-            return true;
-        }
-    }
-}
-
 }  // namespace
 
 const sdk::ComponentInfo JsonXmlRequest::kInfo{
@@ -192,7 +147,7 @@ sdk::Action JsonXml::convert(sdk::MessageContext& ctx) const
         // body, an empty one, and what may be a 304 (a conditional request; its validators are
         // what the client asked about).
         const std::optional<std::string_view> length = ctx.header(_direction, "Content-Length");
-        if (ctx.header(_direction, "Content-Range") || anyCoding(ctx, _direction) || (length && *length == "0") ||
+        if (ctx.header(_direction, "Content-Range") || ctx.contentCoded(_direction) || (length && *length == "0") ||
             ctx.header(sdk::Message::Request, "If-None-Match") || ctx.header(sdk::Message::Request, "If-Modified-Since")) {
             return sdk::Action::Continue;
         }
@@ -207,7 +162,7 @@ sdk::Action JsonXml::convert(sdk::MessageContext& ctx) const
     if (_direction == sdk::Message::Response && ctx.header(_direction, "Content-Range")) {
         return sdk::Action::Continue;  // a part (206, 416): passed on as the backend sent it
     }
-    if (anyCoding(ctx, _direction)) {
+    if (ctx.contentCoded(_direction)) {
         return refuseEncoded(ctx);
     }
     const sluice_value* message = nullptr;

@@ -52,7 +52,7 @@ std::string loggable(std::string_view text)
 
 const sdk::ComponentInfo LuaMediationPlain::kInfo{
     "lua_mediation",                      // name
-    "1.2.1",                              // version
+    "1.3.0",                              // version
     kPriority,                            // priority
     0,                                    // flags: bodies stream through
     lua_mediation_schema::kConfigSchema,  // config schema
@@ -61,7 +61,7 @@ const sdk::ComponentInfo LuaMediationPlain::kInfo{
 
 const sdk::ComponentInfo LuaMediationRequestBody::kInfo{
     "lua_mediation_request_body",         // name
-    "1.2.1",                              // version
+    "1.3.0",                              // version
     kPriority,                            // priority
     SLUICE_COMPONENT_NEEDS_REQUEST_BODY,  // flags
     lua_mediation_schema::kConfigSchema,  // config schema
@@ -70,7 +70,7 @@ const sdk::ComponentInfo LuaMediationRequestBody::kInfo{
 
 const sdk::ComponentInfo LuaMediationResponseBody::kInfo{
     "lua_mediation_response_body",         // name
-    "1.2.1",                               // version
+    "1.3.0",                               // version
     kPriority,                             // priority
     SLUICE_COMPONENT_NEEDS_RESPONSE_BODY,  // flags
     lua_mediation_schema::kConfigSchema,   // config schema
@@ -79,15 +79,15 @@ const sdk::ComponentInfo LuaMediationResponseBody::kInfo{
 
 const sdk::ComponentInfo LuaMediationBody::kInfo{
     "lua_mediation_body",                 // name
-    "1.2.1",                              // version
+    "1.3.0",                              // version
     kPriority,                            // priority
     kBothBodies,                          // flags
     lua_mediation_schema::kConfigSchema,  // config schema
     kDescriptionBody,                     // description
 };
 
-LuaMediation::LuaMediation(const sdk::ComponentInit& init)
-    : Handler(init), _script(LuaScript::fromConfig(init.config(), init.configDir())), _id(gNextInstanceId.fetch_add(1))
+LuaMediation::LuaMediation(const sdk::ComponentInit& init, std::uint32_t bodies)
+    : Handler(init), _bodies(bodies), _script(LuaScript::fromConfig(init.config(), init.configDir())), _id(gNextInstanceId.fetch_add(1))
 {
     std::string error;
     _spare = LuaState::create(_script, host(), logger(), error);
@@ -168,6 +168,58 @@ sdk::Action LuaMediation::fail(sdk::MessageContext& ctx) const noexcept
     if (ctx.respondError(500, kScriptError, "Mediation script failed",
                          "The gateway's mediation script could not process the message.") != SLUICE_OK) {
         logger().error("cannot prepare the script error response");
+        return sdk::Action::Error;
+    }
+    return sdk::Action::Respond;
+}
+
+sdk::Action LuaMediation::onRequest(sdk::MessageContext& ctx)
+{
+    if ((_bodies & SLUICE_COMPONENT_NEEDS_REQUEST_BODY) != 0 && ctx.contentCoded(sdk::Message::Request) &&
+        !ctx.body(sdk::Message::Request).value_or("").empty()) {
+        return refuseCoded(ctx, sdk::Message::Request);
+    }
+    if ((_bodies & SLUICE_COMPONENT_NEEDS_RESPONSE_BODY) != 0 &&
+        (ctx.setHeader(sdk::Message::Request, "Accept-Encoding", "identity") != SLUICE_OK ||
+         ctx.removeHeader(sdk::Message::Request, "Range") != SLUICE_OK ||
+         ctx.removeHeader(sdk::Message::Request, "If-Range") != SLUICE_OK)) {
+        logger().error("cannot ask the backend for a whole identity response");
+        return sdk::Action::Error;
+    }
+    return run(LuaHook::Request, ctx);
+}
+
+sdk::Action LuaMediation::onResponse(sdk::MessageContext& ctx)
+{
+    // A body-less answer (HEAD, 204, 304) may name the coding its resource has.
+    if ((_bodies & SLUICE_COMPONENT_NEEDS_RESPONSE_BODY) != 0 && ctx.contentCoded(sdk::Message::Response) &&
+        !ctx.body(sdk::Message::Response).value_or("").empty()) {
+        return refuseCoded(ctx, sdk::Message::Response);
+    }
+    return run(LuaHook::Response, ctx);
+}
+
+sdk::Action LuaMediation::refuseCoded(sdk::MessageContext& ctx, sdk::Message m) const noexcept
+{
+    const bool request = m == sdk::Message::Request;
+    if (!request) {  // a client's coded body is its own mistake, answered and not logged
+        logger().warn("the backend answered with a content-coded body for Lua script " + _script.displayName +
+                      ", which reads the body: 502");
+    }
+    // The answer replaces the backend's body: its coding must not label the gateway's JSON error.
+    if (!request && ctx.removeHeader(sdk::Message::Response, "Content-Encoding") != SLUICE_OK) {
+        logger().error("cannot drop the backend's Content-Encoding");
+        return sdk::Action::Error;
+    }
+    const sluice_status st =
+        request ? ctx.respondError(415, kCodedRequest, "Unsupported request content coding",
+                                   "The request body is content-coded; this API's mediation step reads the body and "
+                                   "takes an identity body only.")
+                : ctx.respondError(502, kCodedResponse, "Bad Gateway",
+                                   "The backend answered with a content-coded body although an identity one was asked "
+                                   "for; this API's mediation step reads the body.");
+    if (st != SLUICE_OK) {
+        logger().error("cannot prepare the error response");
         return sdk::Action::Error;
     }
     return sdk::Action::Respond;

@@ -43,21 +43,30 @@ namespace sluice::plugins {
 class LuaMediation : public sdk::Handler {
 public:
     static constexpr std::int64_t kScriptError = 101520;
+    static constexpr std::int64_t kCodedRequest = 101415;   // the gateway's code for such a 415
+    static constexpr std::int64_t kCodedResponse = 101502;  // an unusable backend answer
 
     ~LuaMediation() override;
 
-    sdk::Action onRequest(sdk::MessageContext& ctx) override { return run(LuaHook::Request, ctx); }
-    sdk::Action onResponse(sdk::MessageContext& ctx) override { return run(LuaHook::Response, ctx); }
+    // A component that reads a body gets it whole and identity-coded, or the exchange ends:
+    // its request body must not be content-coded (415, 101415), and the backend is asked for
+    // an identity answer without ranges (one that is coded all the same: 502, 101502). A script
+    // that masks data must not be handed bytes it cannot read, nor a part of the document.
+    sdk::Action onRequest(sdk::MessageContext& ctx) override;
+    sdk::Action onResponse(sdk::MessageContext& ctx) override;
 
 protected:
-    explicit LuaMediation(const sdk::ComponentInit& init);
+    // `bodies`: the component's SLUICE_COMPONENT_NEEDS_* flags.
+    LuaMediation(const sdk::ComponentInit& init, std::uint32_t bodies);
 
 private:
     sdk::Action run(LuaHook hook, sdk::MessageContext& ctx) noexcept;
+    sdk::Action refuseCoded(sdk::MessageContext& ctx, sdk::Message m) const noexcept;
     sdk::Action fail(sdk::MessageContext& ctx) const noexcept;
     LuaState* stateForThisThread() noexcept;
     void discard(LuaState* state) noexcept;
 
+    const std::uint32_t _bodies;
     const LuaScript _script;
     const std::uint64_t _id;  // unique per instance, never reused: keys the per-thread cache
     bool _hasOnRequest = false;
@@ -70,25 +79,25 @@ private:
 class LuaMediationPlain final : public LuaMediation {
 public:
     static const sdk::ComponentInfo kInfo;
-    explicit LuaMediationPlain(const sdk::ComponentInit& init) : LuaMediation(init) {}
+    explicit LuaMediationPlain(const sdk::ComponentInit& init) : LuaMediation(init, kInfo.flags) {}
 };
 
 class LuaMediationRequestBody final : public LuaMediation {
 public:
     static const sdk::ComponentInfo kInfo;
-    explicit LuaMediationRequestBody(const sdk::ComponentInit& init) : LuaMediation(init) {}
+    explicit LuaMediationRequestBody(const sdk::ComponentInit& init) : LuaMediation(init, kInfo.flags) {}
 };
 
 class LuaMediationResponseBody final : public LuaMediation {
 public:
     static const sdk::ComponentInfo kInfo;
-    explicit LuaMediationResponseBody(const sdk::ComponentInit& init) : LuaMediation(init) {}
+    explicit LuaMediationResponseBody(const sdk::ComponentInit& init) : LuaMediation(init, kInfo.flags) {}
 };
 
 class LuaMediationBody final : public LuaMediation {
 public:
     static const sdk::ComponentInfo kInfo;
-    explicit LuaMediationBody(const sdk::ComponentInit& init) : LuaMediation(init) {}
+    explicit LuaMediationBody(const sdk::ComponentInit& init) : LuaMediation(init, kInfo.flags) {}
 };
 
 }  // namespace sluice::plugins

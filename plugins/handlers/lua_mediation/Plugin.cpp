@@ -3,6 +3,6 @@
 
 #include "LuaMediation.h"
 
-SLUICE_PLUGIN("lua_mediation", "1.2.1", "Lua 5.4 mediation scripts", sluice::plugins::LuaMediationPlain,
+SLUICE_PLUGIN("lua_mediation", "1.3.0", "Lua 5.4 mediation scripts", sluice::plugins::LuaMediationPlain,
               sluice::plugins::LuaMediationRequestBody, sluice::plugins::LuaMediationResponseBody,
               sluice::plugins::LuaMediationBody)

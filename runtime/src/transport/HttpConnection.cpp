@@ -329,6 +329,13 @@ bool authProxyField(std::string_view name) noexcept
     }
 }
 
+// Proxy: CGI-style servers make it HTTP_PROXY, which HTTP libraries take for their outgoing
+// proxy (httpoxy, CVE-2016-5385); no client, proxy or handler has a use for it.
+bool httpoxyField(std::string_view name)
+{
+    return fieldNameEquals(name, "proxy");
+}
+
 // A name with '_' that reads as a framing, hop-by-hop or forwarding field once '_' is taken for
 // '-' ("X_Forwarded_For", "Transfer_Encoding"). CGI-style servers (PHP, WSGI, Rack) map both
 // spellings to one variable (HTTP_X_FORWARDED_FOR), so such a field would stand in for the one
@@ -1185,10 +1192,8 @@ void HttpConnection::routeAndRun()
     }
     http::HopByHopFilter hopByHop(head().headers);
     for (const auto& h : head().headers) {
-        // Proxy: CGI-style servers make it HTTP_PROXY, which HTTP libraries take for their
-        // outgoing proxy (httpoxy, CVE-2016-5385); no client or proxy has a use for it.
         if (hopByHop(h.name) || fieldNameEquals(h.name, "content-length") ||
-            fieldNameEquals(h.name, "expect") || fieldNameEquals(h.name, "proxy") || underscoreLookAlike(h.name)) {
+            fieldNameEquals(h.name, "expect") || httpoxyField(h.name) || underscoreLookAlike(h.name)) {
             continue;
         }
         if (overrides != MethodOverride::Forward && methodOverrideField(h.name)) {
@@ -1597,7 +1602,7 @@ void HttpConnection::buildUpstreamHead()
             }
             continue;
         }
-        if (handlersRan && (http::isHopByHopName(name) || underscoreLookAlike(name))) {
+        if (handlersRan && (http::isHopByHopName(name) || httpoxyField(name) || underscoreLookAlike(name))) {
             continue;  // the client's were dropped on arrival; these came from a handler
         }
         appendHeader(h, name, value);

@@ -186,4 +186,31 @@ inline ParameterLookup mediaTypeParameter(std::string_view contentType, std::str
     return found ? ParameterLookup::Found : ParameterLookup::Absent;
 }
 
+// Whether one Content-Encoding field value names a coding other than identity (RFC 9110 §8.4):
+// the body is not the media type's bytes until it is decoded. A list ("identity, gzip") counts
+// as coded; an empty value names none.
+inline bool namesContentCoding(std::string_view value) noexcept
+{
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+        value.remove_prefix(1);
+    }
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+        value.remove_suffix(1);
+    }
+    constexpr std::string_view kIdentity = "identity";
+    if (value.empty()) {
+        return false;
+    }
+    if (value.size() != kIdentity.size()) {
+        return true;
+    }
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        const char c = value[i] >= 'A' && value[i] <= 'Z' ? static_cast<char>(value[i] + ('a' - 'A')) : value[i];
+        if (c != kIdentity[i]) {
+            return true;
+        }
+    }
+    return false;
+}
+
 }  // namespace sluice::sdk

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "sluice/abi.h"
+#include "sluice/sdk/HttpSyntax.hpp"
 #include "sluice/sdk/Logger.hpp"
 #include "sluice/sdk/Value.hpp"
 
@@ -75,6 +76,20 @@ public:
     sluice_status removeHeader(Message msg, std::string_view name) const noexcept
     {
         return _host->header_remove(_ex, kind(msg), str(name));
+    }
+    // Whether msg's body is content-coded: any Content-Encoding line naming a coding other than
+    // identity (a second line adds codings to the list: "identity" then "br" is coded).
+    bool contentCoded(Message msg) const noexcept
+    {
+        for (std::size_t i = 0;; ++i) {
+            const std::optional<std::string_view> coding = header(msg, "Content-Encoding", i);
+            if (!coding) {
+                return false;
+            }
+            if (namesContentCoding(*coding)) {
+                return true;
+            }
+        }
     }
     // Calls f(name, value) for each header of msg in wire order.
     template <typename F>
