@@ -25,7 +25,7 @@ const char* directionName(sdk::Message m) noexcept { return m == sdk::Message::R
 
 const sdk::ComponentInfo JsonXmlRequest::kInfo{
     "json_xml_request",                                // name
-    "1.2.0",                                           // version
+    "1.3.0",                                           // version
     kPriority,                                         // priority
     SLUICE_COMPONENT_NEEDS_REQUEST_BODY,               // flags
     json_xml_schema::kConfigSchema,                    // config schema
@@ -34,7 +34,7 @@ const sdk::ComponentInfo JsonXmlRequest::kInfo{
 
 const sdk::ComponentInfo JsonXmlResponse::kInfo{
     "json_xml_response",                                // name
-    "1.2.0",                                            // version
+    "1.3.0",                                            // version
     kPriority,                                          // priority
     SLUICE_COMPONENT_NEEDS_RESPONSE_BODY,               // flags
     json_xml_schema::kConfigSchema,                     // config schema
@@ -54,6 +54,7 @@ JsonXml::JsonXml(const sdk::ComponentInit& init, sdk::Message direction) : Handl
         throw std::invalid_argument("\"root\" must be an XML name without a prefix");
     }
     _maxXmlBytes = codec::sizeOption(config, "max_xml_bytes", 32u << 20, 1, 1u << 30);
+    _maxExpansion = codec::sizeOption(config, "max_expansion", kDefaultExpansion, 1, 1u << 20);
     sdk::ValueView d = config["direction"];
     if (!d.isMissing() && d.asString() != directionName(direction)) {
         throw std::invalid_argument(std::string("this component converts the ") + directionName(direction) +
@@ -235,9 +236,21 @@ const sluice_value* JsonXml::toXml(sdk::MessageContext& ctx, const sluice_value*
         error = "out of exchange memory";
         return nullptr;
     }
-    codec::XmlWriter check(codec::XmlWriteOptions{false, 256, _maxXmlBytes});
+    // Every item of an array repeats its key twice in the XML, so a small body with a long key
+    // and many items becomes a huge document: the XML may be at most max_expansion times the
+    // JSON's size (but always kExpansionFloor), as well as max_xml_bytes.
+    const std::size_t jsonBytes = ctx.body(_direction).value_or("").size();
+    const std::size_t byRatio = jsonBytes > (kExpansionFloor / _maxExpansion)
+                                    ? (jsonBytes > SIZE_MAX / _maxExpansion ? SIZE_MAX : jsonBytes * _maxExpansion)
+                                    : kExpansionFloor;
+    const std::size_t limit = std::min(_maxXmlBytes, byRatio);
+    codec::XmlWriter check(codec::XmlWriteOptions{false, 256, limit});
     if (!check.write(sdk::ValueView{document}, nullptr)) {
         error = "The JSON has no XML form: " + check.error();
+        if (limit < _maxXmlBytes) {
+            error += " (max_expansion: at most " + std::to_string(_maxExpansion) + " times the JSON's " +
+                     std::to_string(jsonBytes) + " bytes)";
+        }
         return nullptr;
     }
     return document;

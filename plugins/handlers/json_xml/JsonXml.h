@@ -27,7 +27,8 @@ namespace sluice::plugins {
 // of its base type (application/json, application/xml). A content-coded body (Content-Encoding
 // other than identity) is never parsed; json_xml_response asks the backend for an identity
 // response (Accept-Encoding: identity) so that it can convert it. "max_xml_bytes" (default
-// 32 MiB) bounds the XML a JSON message may become.
+// 32 MiB) bounds the XML a JSON message may become, and so does "max_expansion" (default 32)
+// times the JSON's size, for documents beyond 1 MiB.
 //
 // Errors (JSON, from respond_error):
 //   request:  400, 900950 body not well-formed / over the builder's limits;
@@ -63,7 +64,10 @@ private:
     sdk::Message _direction;
     Target _to;
     std::string _root;
+    static constexpr std::size_t kDefaultExpansion = 32;
+    static constexpr std::size_t kExpansionFloor = 1u << 20;  // a document this small is always allowed
     std::size_t _maxXmlBytes;
+    std::size_t _maxExpansion;
 };
 
 class JsonXmlRequest final : public JsonXml {

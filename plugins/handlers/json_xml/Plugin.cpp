@@ -3,5 +3,5 @@
 
 #include "JsonXml.h"
 
-SLUICE_PLUGIN("json_xml", "1.2.0", "JSON <-> XML message conversion", sluice::plugins::JsonXmlRequest,
+SLUICE_PLUGIN("json_xml", "1.3.0", "JSON <-> XML message conversion", sluice::plugins::JsonXmlRequest,
               sluice::plugins::JsonXmlResponse)

@@ -374,7 +374,7 @@ TEST_CASE_FIXTURE(Gateway, "JSON whose XML would be far larger is refused, not e
     const std::string key(16u << 10, 'k');
     const std::string body = "{\"" + key + "\":[" + repeat("1,", 2999) + "1]}";
     auto start = std::chrono::steady_clock::now();
-    Outcome o = run("json_xml_request", kToXml, "application/json", body);
+    Outcome o = run("json_xml_request", R"({"to":"xml","max_expansion":1048576})", "application/json", body);
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
     CHECK(o.status == 400);
     CHECK(o.response.find("\"code\":900951") != std::string::npos);
@@ -388,6 +388,31 @@ TEST_CASE_FIXTURE(Gateway, "JSON whose XML would be far larger is refused, not e
     CHECK(o.status == 502);
     CHECK(o.response.find("\"code\":101511") != std::string::npos);
     CHECK(handler("json_xml_request", R"({"to":"xml","max_xml_bytes":0})") == nullptr);
+}
+
+TEST_CASE_FIXTURE(Gateway, "JSON whose XML would be over max_expansion times its size is refused beyond 1 MiB")
+{
+    // 13 KB of JSON, a 10,000-character key over 1,600 items: 32 MB of XML (2,400 times).
+    const std::string key(10000, 'k');
+    const std::string body = "{\"" + key + "\":[" + repeat("1,", 1599) + "1]}";
+    Outcome o = run("json_xml_request", kToXml, "application/json", body);
+    CHECK(o.status == 400);
+    CHECK(o.response.find("\"code\":900951") != std::string::npos);
+    CHECK(o.response.find("max_expansion: at most 32 times") != std::string::npos);
+    o = run("json_xml_response", kToXml, "application/json", body);
+    CHECK(o.status == 502);
+    CHECK(o.response.find("\"code\":101511") != std::string::npos);
+    // Allowed when the ratio is raised: the same document within max_xml_bytes.
+    o = run("json_xml_request", R"({"to":"xml","max_expansion":4096})", "application/json", body);
+    CHECK_FALSE(o.status);
+    CHECK(o.body.size() > 32000000);
+    // Up to 1 MiB of XML is allowed whatever the ratio: 200 items of a 1,000-character key,
+    // about 400 KB from 1.4 KB (about 280 times).
+    const std::string shortBody = "{\"" + std::string(1000, 'k') + "\":[" + repeat("1,", 199) + "1]}";
+    o = run("json_xml_request", kToXml, "application/json", shortBody);
+    CHECK_FALSE(o.status);
+    CHECK(o.body.size() > 32 * shortBody.size());
+    CHECK(handler("json_xml_request", R"({"to":"xml","max_expansion":0})") == nullptr);
 }
 
 TEST_CASE_FIXTURE(Gateway, "a content-coded body is never parsed: 415/900952 on requests, 502/101510 on responses")
