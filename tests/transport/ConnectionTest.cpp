@@ -36,6 +36,30 @@ TEST_CASE("keep-alive: many requests on one client connection reuse one upstream
     CHECK(all.back().body == "payload-4");
 }
 
+// timeouts.idle_ms: the gateway closes a pooled backend connection that waited that long, before
+// a backend with a shorter keep-alive would (and a request could meet it closing).
+TEST_CASE("keep-alive: a pooled backend connection is closed after the API's timeouts.idle_ms")
+{
+    ScriptedBackend backend(echo());
+    GatewaySpec spec;
+    spec.apis.emplace_back("short", apiJson("/short", endpointList({backend.url()}), R"("timeouts": {"idle_ms": 200})"));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    for (int i = 0; i < 2; ++i) {
+        auto r = client.exchange(getRequest("/short/v1/x"));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+    }
+    CHECK(backend.connectionCount() == 1);  // reused while it waited less than 200 ms
+    std::this_thread::sleep_for(600ms);       // the idle time passes: the gateway closes it
+    auto r = client.exchange(getRequest("/short/v1/x"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(backend.connectionCount() == 2);
+    REQUIRE(backend.waitForRequests(3, 2s));
+    CHECK(backend.request(2).indexOnConnection == 1);
+}
+
 TEST_CASE("keep-alive: a backend that closes is not reused, and its Connection: close stays upstream")
 {
     ScriptedBackend backend([](const ReceivedRequest& r) {

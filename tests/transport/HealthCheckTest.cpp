@@ -274,6 +274,15 @@ TEST_CASE("health: an endpoint its checks took out stays out across a reload, fr
     }
     CHECK(served(sick) == sickServed);
     CHECK(occurrences(gw.log(), downLine(sick)) == 1);  // one transition, logged once
+
+    // A corrected expected_status is another verdict: the endpoint starts healthy at once
+    // instead of waiting healthy_threshold probes (5 s apart here) under the new one.
+    gw.writeApi("api", apiJson("/svc", endpointList({sick.url(), fine.url()}),
+                               R"("health_check": {"path": "/health", "interval_ms": 5000, "timeout_ms": 300, )"
+                               R"("healthy_threshold": 2, "unhealthy_threshold": 2, "expected_status": [200, 500]})"));
+    REQUIRE(gw.reload());
+    const auto names = route(gw.port(), 8);
+    CHECK(std::count(names.begin(), names.end(), "sick") == 4);
 }
 
 TEST_CASE("health: https endpoints are probed over TLS with the API's tls settings")

@@ -73,6 +73,10 @@ TEST_CASE("upstream: an unreachable backend gives 502, then 503 while its only e
     REQUIRE_MESSAGE(second, client.error());
     CHECK(second->status == 503);
     CHECK(second->errorCode() == 101507);
+    // Retry-After: the seconds until the suspension (30 s at first) ends, rounded up.
+    const int retryAfter = std::stoi(second->header("Retry-After").value_or("0"));
+    CHECK(retryAfter >= 28);
+    CHECK(retryAfter <= 30);
     CHECK(gw.waitForLog("GET " + down.url() + ": connect failed: Connection refused (trying another endpoint)", 0, 5s));
     CHECK(gw.waitForLog("GET /svc/v1/x: no other endpoint of ", 0, 5s));
     CHECK(gw.waitForLog(down.url() + " of ", 0, 5s));
@@ -206,7 +210,7 @@ TEST_CASE("upstream: a POST is not retried after the backend read it and failed"
     CHECK(emptyPost->status == 502);
     CHECK(countMethod(a, "POST") + countMethod(b, "POST") == 2);
 
-    // The same failure on a GET is retried once (retries defaults to 1).
+    // The same failure on a GET is retried, on the other endpoint.
     RawClient get(gw.port());
     auto r = get.exchange(getRequest("/svc/v1/order"));
     REQUIRE_MESSAGE(r, get.error());
@@ -235,14 +239,77 @@ TEST_CASE("upstream: retries is the number of extra attempts, each on another en
     ScriptedBackend a(silentClose);
     ScriptedBackend b(silentClose);
     ScriptedBackend c(silentClose);
-    SluicedProcess gw(oneApi("/svc", endpointList({a.url(), b.url(), c.url()}), R"("retries": 2)"));
+    SluicedProcess gw(oneApi("/svc", endpointList({a.url(), b.url(), c.url()}), R"("retries": 1)"));
     RawClient client(gw.port());
     auto r = client.exchange(getRequest("/svc/v1/x"));
     REQUIRE_MESSAGE(r, client.error());
     CHECK(r->status == 502);
-    CHECK(a.requestCount() == 1);
+    CHECK(a.requestCount() + b.requestCount() + c.requestCount() == 2);
+    CHECK(std::max({a.requestCount(), b.requestCount(), c.requestCount()}) == 1);
+}
+
+// By default a failing request tries every endpoint once, the next failover group included (as
+// nginx's backup servers and WSO2's failover endpoints are reached by the request that failed).
+TEST_CASE("upstream: by default a request fails over through every endpoint, into the next group")
+{
+    ClosedPort refusedA;
+    ClosedPort refusedB;
+    ScriptedBackend closing(silentClose);
+    ScriptedBackend backup(echo("backup"));
+    const std::string endpoints = R"([{"url": ")" + refusedA.url() + R"(", "group": "p"},
+                                      {"url": ")" + refusedB.url() + R"(", "group": "p"},
+                                      {"url": ")" + closing.url() + R"(", "group": "p"},
+                                      {"url": ")" + backup.url() + R"(", "group": "b"}])";
+    // A POST fails over too while nothing was sent: here every primary refuses the connection.
+    const std::string refusing = R"([{"url": ")" + refusedA.url() + R"(", "group": "p"},
+                                     {"url": ")" + refusedB.url() + R"(", "group": "p"},
+                                     {"url": ")" + backup.url() + R"(", "group": "b"}])";
+    GatewaySpec spec;
+    spec.apis.emplace_back("svc", apiJson("/svc", endpoints, kNoSuspension));
+    spec.apis.emplace_back("post", apiJson("/post", refusing, kNoSuspension));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/svc/v1/x"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->header("X-Backend") == "backup");
+    CHECK(closing.requestCount() == 1);
+    RawClient poster(gw.port());
+    auto post = poster.exchange(bodyRequest("POST", "/post/v1/x", "{}"));
+    REQUIRE_MESSAGE(post, poster.error());
+    CHECK(post->status == 200);
+    CHECK(countMethod(backup, "POST") == 1);
+}
+
+// A request that meets a pooled connection the endpoint had closed goes again to that endpoint,
+// on a new connection, not to another one (and never twice to the one that failed).
+TEST_CASE("upstream: the free re-send after a dead pooled connection goes to the same endpoint")
+{
+    ScriptedBackend a([](const ReceivedRequest& r) {
+        BackendReply reply;
+        if (r.indexOnConnection > 1) {
+            reply.silentClose = true;  // an idle connection it had closed, as the request came
+        } else {
+            reply.bytes = httpResponse(200, "a", {{"X-Backend", "a"}});
+        }
+        return reply;
+    });
+    ScriptedBackend b(echo("b"));
+    SluicedProcess gw(oneApi("/svc", endpointList({a.url(), b.url()}), kNoSuspension));
+    RawClient client(gw.port());
+    std::vector<std::string> served;
+    for (int i = 0; i < 3; ++i) {
+        auto r = client.exchange(getRequest("/svc/v1/x"));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        served.push_back(r->header("X-Backend").value_or("?"));
+    }
+    // a (new connection), b, then a again: its pooled connection fails, a new one answers.
+    CHECK(served == std::vector<std::string>{"a", "b", "a"});
+    CHECK(a.requestCount() == 3);
+    CHECK(a.connectionCount() == 2);
     CHECK(b.requestCount() == 1);
-    CHECK(c.requestCount() == 1);
+    CHECK(gw.waitForLog("(retrying on a new connection)", 0, 2s));
 }
 
 TEST_CASE("upstream: endpoints of one group share the load by weight")

@@ -180,6 +180,23 @@ TEST_CASE("EndpointSet: an endpoint URL's path must be a plain path, as it goes 
     }
 }
 
+TEST_CASE("EndpointSet: the same backend listed twice is a configuration error")
+{
+    // They would share one suspension, and a retry could be spent on the same backend again.
+    std::vector<ConfigError> errors;
+    EndpointSet::build(apiOf({{"http://127.0.0.1:1/b", 1}, {"http://127.0.0.2:1/b", 1}, {"http://127.0.0.1:1/b/", 2}}),
+                       errors);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].pointer == "/endpoints/2/url");
+    CHECK(errors[0].message.find("the same backend as /endpoints/0") != std::string::npos);
+    // Another port, path or scheme is another backend.
+    errors.clear();
+    EndpointSet::build(apiOf({{"http://127.0.0.1:1/b", 1}, {"http://127.0.0.1:2/b", 1}, {"http://127.0.0.1:1/c", 1},
+                              {"https://127.0.0.1:1/b", 1}}),
+                       errors);
+    CHECK(errors.empty());
+}
+
 TEST_CASE("EndpointSet: a reload keeps the suspension of the same endpoints, within the new policy")
 {
     auto before = setOf(apiOf({{"http://127.0.0.1:1", 1}, {"http://127.0.0.1:2", 1}}));

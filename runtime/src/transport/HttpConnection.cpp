@@ -1082,6 +1082,7 @@ void HttpConnection::startExchange()
     io().responseBody.clear();
     io().tried.clear();
     _staleRetried = false;
+    _sameEndpointAgain = nullptr;
     _addressMoves = 0;
     _lastFailure.reset();
     _endpoint = nullptr;
@@ -1473,7 +1474,9 @@ bool HttpConnection::connectUpstream(std::string_view early)
     upstream::EndpointSet& endpoints = *_api->endpoints;
     while (true) {
         _attemptStartMs = upstream::monotonicMs();
-        _endpoint = endpoints.pick(_attemptStartMs, io().tried);
+        // A request that met a dead pooled connection goes again to the same endpoint.
+        _endpoint = _sameEndpointAgain != nullptr ? std::exchange(_sameEndpointAgain, nullptr)
+                                                  : endpoints.pick(_attemptStartMs, io().tried);
         if (_endpoint == nullptr) {
             takeBodyInHand();
             if (!io().tried.empty()) {
@@ -1481,6 +1484,9 @@ bool HttpConnection::connectUpstream(std::string_view early)
                                                ex().path, endpoints.apiName);
             }
             if (io().tried.empty() && !_lastFailure) {
+                if (const auto seconds = endpoints.retryAfterSeconds(_attemptStartMs)) {
+                    ex().responseHeaders.set("Retry-After", std::to_string(*seconds));
+                }
                 respondLocal(503, kNoEndpoint, "Service Unavailable",
                              "Every endpoint of the API is suspended after failures or failing its health "
                              "checks; retry later.");
@@ -1531,7 +1537,7 @@ bool HttpConnection::connectUpstream(std::string_view early)
     }
     buildUpstreamHead();
     _upstream->attach(this, ex().method, _api->endpoints->timeouts.connectMs, _api->endpoints->timeouts.readMs,
-                      _snapshot->responseLimits);
+                      _snapshot->responseLimits, _api->endpoints->timeouts.idleMs);
     if (ex().requestBody) {
         _upstream->send(io().upstreamHead, *ex().requestBody);
     } else if (_bodyBuffered) {
@@ -2318,6 +2324,7 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     if (forgiven && retry) {
         io().tried.pop_back();  // the endpoint is fine; its pooled connection was not
         _staleRetried = true;
+        _sameEndpointAgain = _endpoint;
     }
     Logging::get("upstream")->warn("{} {}: {} ({})", ex().method, _endpoint->shownUrl, describeFailure(failure, detail),
                                    !retry                  ? "giving up"

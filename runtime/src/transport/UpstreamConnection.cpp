@@ -58,7 +58,7 @@ void UpstreamConnection::setDeadline(Clock::time_point deadline)
 }
 
 void UpstreamConnection::attach(UpstreamSink* sink, std::string_view requestMethod, int connectTimeoutMs, int readTimeoutMs,
-                                const http::ParseLimits& limits)
+                                const http::ParseLimits& limits, int idleTimeoutMs)
 {
     _sink = sink;
     _limits = limits;
@@ -79,6 +79,7 @@ void UpstreamConnection::attach(UpstreamSink* sink, std::string_view requestMeth
     _bodyRemaining = 0;
     _connectTimeoutMs = connectTimeoutMs;
     _readTimeoutMs = readTimeoutMs;
+    _idleTimeoutMs = idleTimeoutMs;
     if (_state == State::Connecting || _state == State::Handshaking) {
         setDeadline(_loop.now() + std::chrono::milliseconds(connectTimeoutMs));
     } else {
@@ -609,7 +610,7 @@ void UpstreamPool::putIdle(UpstreamConnection* c)
     c->_in.shrinkIfEmpty(0);
     c->_out.shrinkIfEmpty(0);
     list.push_back(c);
-    c->setDeadline(_loop.now() + std::chrono::milliseconds(_idleTimeoutMs));
+    c->setDeadline(_loop.now() + std::chrono::milliseconds(c->_idleTimeoutMs > 0 ? c->_idleTimeoutMs : _idleTimeoutMs));
 }
 
 void UpstreamPool::dispose(UpstreamConnection* c)

@@ -227,6 +227,7 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
     }
     std::vector<std::string> groups;
     std::vector<std::vector<std::size_t>> members;
+    std::vector<std::string> seenUrls;  // per endpoint index, once parsed
     for (std::size_t i = 0; i < api.endpoints.size(); ++i) {
         const auto& cfg = api.endpoints[i];
         auto e = std::make_unique<Endpoint>();
@@ -238,8 +239,22 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
         std::string pointer = "/endpoints/" + std::to_string(i) + "/url";
         if (!parseUrl(cfg.url, *e, error)) {
             errors.push_back({api.file, pointer, "invalid endpoint URL: " + error});
+            seenUrls.emplace_back();
             continue;
         }
+        // The same backend twice would share one suspension, and a retry could be spent on it
+        // again: weights say how much traffic an endpoint gets.
+        std::string same = std::string(e->tls ? "https://" : "http://") + e->host + ":" + std::to_string(e->port) +
+                           e->basePath;
+        std::transform(same.begin(), same.end(), same.begin(), [](unsigned char c) { return std::tolower(c); });
+        if (const auto seen = std::find(seenUrls.begin(), seenUrls.end(), same); seen != seenUrls.end()) {
+            errors.push_back({api.file, pointer,
+                              "the same backend as /endpoints/" + std::to_string(seen - seenUrls.begin()) +
+                                  " (use weight to give an endpoint more traffic)"});
+            seenUrls.emplace_back();
+            continue;
+        }
+        seenUrls.push_back(std::move(same));
         const std::vector<transport::Address> addresses = transport::resolve(e->host, e->port, error);
         if (addresses.empty()) {
             errors.push_back({api.file, pointer, error});
@@ -286,6 +301,7 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
     }
     set->timeouts.connectMs = api.connectTimeoutMs;
     set->timeouts.readMs = api.readTimeoutMs;
+    set->timeouts.idleMs = api.idleTimeoutMs;
     set->retries = api.retries;
     if (api.suspendMaxMs < api.suspendInitialMs) {
         errors.push_back({api.file, "/suspension/max_ms",
@@ -335,6 +351,21 @@ Endpoint* EndpointSet::pick(std::int64_t nowMs, const std::vector<const Endpoint
         }
     }
     return nullptr;
+}
+
+std::optional<std::int64_t> EndpointSet::retryAfterSeconds(std::int64_t nowMs) const noexcept
+{
+    std::optional<std::int64_t> soonestMs;
+    for (const auto& endpoint : _endpoints) {
+        const std::int64_t until = endpoint->suspendedUntilMs();
+        if (endpoint->healthy() && until > nowMs && (!soonestMs || until - nowMs < *soonestMs)) {
+            soonestMs = until - nowMs;
+        }
+    }
+    if (!soonestMs) {
+        return std::nullopt;
+    }
+    return (*soonestMs + 999) / 1000;
 }
 
 void EndpointSet::takeSuspensionFrom(const EndpointSet& previous, std::int64_t nowMs) noexcept

@@ -43,8 +43,14 @@ public:
             _request += name + ": " + value + "\r\n";
         }
         _request += "Connection: close\r\n\r\n";
-        // Per API: two APIs may probe the same URL with different thresholds.
+        // Per API (two APIs may probe the same URL with different thresholds), and per probe and
+        // verdict: a state goes on while the request sent and the statuses that pass are the
+        // same (a new interval, timeout or threshold keeps it; a corrected expected_status must
+        // not leave an endpoint out under the old one).
         _key = _apiName + "|" + endpoint.url + "|" + _request;
+        for (const auto& [from, to] : policy.expectedStatus) {
+            _key += "|" + std::to_string(from) + "-" + std::to_string(to);
+        }
     }
 
     // Same API, endpoint and probe: the health state of one may continue in the other.

@@ -94,7 +94,11 @@ struct ApiConfig {
     std::vector<EndpointConfig> endpoints;
     int connectTimeoutMs = 5000;
     int readTimeoutMs = 60000;
-    int retries = 1;  // extra attempts on other endpoints (idempotent requests; any after a failed connect)
+    int idleTimeoutMs = 60000;  // a pooled backend connection's wait for its next request
+    // Extra attempts on other endpoints (idempotent requests; any after a failed connect). The
+    // default, the schema's most, tries every endpoint once in all but the largest sets, as
+    // nginx's proxy_next_upstream_tries 0 and WSO2's failover do.
+    int retries = 10;
     bool rewriteLocation = true;  // Location / Content-Location into the API's URL space
     bool tlsVerify = true;
     std::string tlsCaFile;  // absolute, or empty for the system CAs

@@ -226,6 +226,7 @@ private:
     std::size_t _answered = 0;
     std::uint64_t _answeredIn = 0;
     bool _staleRetried = false;  // this exchange already went again after a stale pooled connection
+    upstream::Endpoint* _sameEndpointAgain = nullptr;  // where that attempt goes (a new connection)
     std::uint8_t _addressMoves = 0;  // to another address of the endpoint's name, this exchange
     std::size_t _scanned = 0;     // bytes of _in already tried as a head without success
     std::size_t _parsedSize = 0;  // the size of _in when the head was last parsed

@@ -52,9 +52,10 @@ public:
 
     // Starts an exchange: `sink` receives the response to the request sent with send().
     // `limits` bound the response head (maxHeaderBytes, maxHeaderCount; maxRequestLine bounds the
-    // status line).
+    // status line). `idleTimeoutMs` (0: the pool's) is how long the connection may then wait in
+    // the pool for its next exchange.
     void attach(UpstreamSink* sink, std::string_view requestMethod, int connectTimeoutMs, int readTimeoutMs,
-                const http::ParseLimits& limits = http::ParseLimits());
+                const http::ParseLimits& limits = http::ParseLimits(), int idleTimeoutMs = 0);
     // Writes request bytes (up to three pieces, in order, in one system call) and queues what the
     // socket does not take now; a failure is reported to the sink before this returns.
     void send(std::string_view a, std::string_view b = {}, std::string_view c = {});
@@ -137,6 +138,7 @@ private:
     std::unique_ptr<http::ChunkedDecoder> _chunked;
     int _connectTimeoutMs = 60000;
     int _readTimeoutMs = 60000;
+    int _idleTimeoutMs = 0;  // 0: the pool's
     Clock::time_point _deadline = Clock::time_point::max();
     Clock::time_point _armed = Clock::time_point::max();
     void setDeadline(Clock::time_point deadline);

@@ -30,6 +30,7 @@ struct SuspensionPolicy {
 struct EndpointTimeouts {
     int connectMs = 5000;
     int readMs = 60000;
+    int idleMs = 60000;  // in the keep-alive pool
 };
 
 // Where an endpoint's connections go: the first address its host resolves to, and the key of
@@ -122,6 +123,10 @@ public:
     // is available. The skipped ones' share goes to the others by weight, not all to the next
     // one in the schedule. A retry (`tried` not empty) does not move the schedule on.
     Endpoint* pick(std::int64_t nowMs, const std::vector<const Endpoint*>& tried);
+    // Whole seconds (at least 1) until the first suspended endpoint comes back, for the
+    // Retry-After of a 503; nullopt when none is suspended (those out for failing health checks
+    // come back when their probes pass, which nobody can say).
+    std::optional<std::int64_t> retryAfterSeconds(std::int64_t nowMs) const noexcept;
     // After a reload: endpoints with the same target as in `previous` (the same API before) keep
     // their suspension, within this set's policy.
     void takeSuspensionFrom(const EndpointSet& previous, std::int64_t nowMs) noexcept;
@@ -129,7 +134,7 @@ public:
     const std::vector<std::unique_ptr<Endpoint>>& endpoints() const noexcept { return _endpoints; }
     EndpointTimeouts timeouts;
     SuspensionPolicy suspension;
-    int retries = 1;  // extra attempts, on other endpoints, for idempotent requests
+    int retries = 10;  // extra attempts, on other endpoints, for idempotent requests (ApiConfig::retries)
     std::optional<HealthCheckPolicy> healthCheck;  // none: no active probing
     std::string apiName;                           // "<name> <version>", for log lines
 
