@@ -20,7 +20,7 @@ namespace sluice::plugins {
 
 const sdk::ComponentInfo XmlBuilder::kInfo{
     "xml_builder",                                               // name
-    "1.2.0",                                                     // version
+    "1.2.1",                                                     // version
     0,                                                           // priority: not a handler
     0,                                                           // flags
     xml_builder_schema::kConfigSchema,                           // config schema

@@ -184,6 +184,47 @@ bool detectLayout(std::string_view bytes, std::string_view charset, Layout& layo
     return true;
 }
 
+// Whether the units from `at` on spell `ascii`.
+bool spells(std::string_view bytes, std::size_t at, const Layout& layout, std::string_view ascii)
+{
+    const auto step = static_cast<std::size_t>(layout.width);
+    for (char c : ascii) {
+        if (at + step > bytes.size() || unitAt(bytes, at, layout) != static_cast<unsigned char>(c)) {
+            return false;
+        }
+        at += step;
+    }
+    return true;
+}
+
+// A comment, CDATA section or processing instruction starting at `at` (just after its '<'):
+// the offset just past its end (the end of the input when it has none); `at` when none starts.
+// Their text may look like a tag ("<![CDATA[<x a0='1' ...>]]>") but holds no attributes.
+std::size_t pastMarkup(std::string_view bytes, std::size_t at, const Layout& layout)
+{
+    const auto step = static_cast<std::size_t>(layout.width);
+    std::string_view close;
+    std::size_t from = at;
+    if (spells(bytes, at, layout, "!--")) {
+        close = "-->";
+        from += 3 * step;
+    } else if (spells(bytes, at, layout, "![CDATA[")) {
+        close = "]]>";
+        from += 8 * step;
+    } else if (spells(bytes, at, layout, "?")) {
+        close = "?>";
+        from += step;
+    } else {
+        return at;
+    }
+    for (; from + step <= bytes.size(); from += step) {
+        if (spells(bytes, from, layout, close)) {
+            return from + close.size() * step;
+        }
+    }
+    return bytes.size();
+}
+
 }  // namespace
 
 XmlPrescan prescanXml(std::string_view bytes, std::size_t maxAttributes, std::string_view charset)
@@ -202,7 +243,8 @@ XmlPrescan prescanXml(std::string_view bytes, std::size_t maxAttributes, std::st
     }
     // Counts the '=' of attributes in each tag: from a '<' to the '>' that ends it outside quotes.
     // A '<' cannot occur in an attribute value, so every tag starts a count afresh; a malformed
-    // tag only makes the count larger, and text between tags is not counted.
+    // tag only makes the count larger, and text between tags is not counted, nor comments, CDATA
+    // sections and processing instructions.
     const auto step = static_cast<std::size_t>(layout.width);
     bool inTag = false;
     std::uint32_t quote = 0;
@@ -210,6 +252,11 @@ XmlPrescan prescanXml(std::string_view bytes, std::size_t maxAttributes, std::st
     for (std::size_t at = layout.start; at + step <= bytes.size(); at += step) {
         const std::uint32_t unit = unitAt(bytes, at, layout);
         if (unit == '<') {
+            if (const std::size_t past = pastMarkup(bytes, at + step, layout); past != at + step) {
+                inTag = false;
+                at = past - step;  // the loop steps on to `past`
+                continue;
+            }
             inTag = true;
             quote = 0;
             equals = 0;

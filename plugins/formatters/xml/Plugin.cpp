@@ -3,4 +3,4 @@
 
 #include "XmlFormatter.h"
 
-SLUICE_PLUGIN("xml_formatter", "1.0.0", "XML message formatter", sluice::plugins::XmlFormatter)
+SLUICE_PLUGIN("xml_formatter", "1.0.1", "XML message formatter", sluice::plugins::XmlFormatter)

@@ -7,7 +7,7 @@ namespace sluice::plugins {
 
 const sdk::ComponentInfo XmlFormatter::kInfo{
     "xml_formatter",                      // name
-    "1.0.0",                              // version
+    "1.0.1",                              // version
     0,                                    // priority: not a handler
     0,                                    // flags
     xml_formatter_schema::kConfigSchema,  // config schema

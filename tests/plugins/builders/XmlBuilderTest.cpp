@@ -256,6 +256,25 @@ TEST_CASE("attributes: only the '=' of attributes count, not those in values, te
     CHECK(f.build("<a x=\"1=2=3\" y='a=\"b\"=c'>k=v&amp;l=w=x=y<b z=\"=\"/></a>") != nullptr);
     CHECK(f.build("<a x=\"1\" y='2' z=\"3\"/>") == nullptr);
     CHECK(f.build("<a x=\">\" y=\"2\" z=\"3\"/>") == nullptr);  // a '>' inside a value ends nothing
+    // Text that only looks like a tag: in a CDATA section, a comment, a processing instruction.
+    const std::string fake = "<x a0=\"1\" a1=\"1\" a2=\"1\" a3=\"1\">";
+    CHECK(f.build("<r><![CDATA[" + fake + "]]></r>") != nullptr);
+    CHECK(f.build("<r><!-- " + fake + " --></r>") != nullptr);
+    CHECK(f.build("<r><?pi " + fake + " ?></r>") != nullptr);
+    CHECK(f.build("<?xml version=\"1.0\"?><!-- a=1 b=2 c=3 --><r/>") != nullptr);
+    // After them tags are counted again.
+    CHECK(f.build("<r><!-- x --><a x=\"1\" y='2' z=\"3\"/></r>") == nullptr);
+    CHECK(f.build("<r><![CDATA[]]><a x=\"1\" y='2' z=\"3\"/></r>") == nullptr);
+    const auto utf16le = [](std::string_view ascii) {
+        std::string out = "\xFF\xFE";
+        for (char c : ascii) {
+            out.push_back(c);
+            out.push_back('\0');
+        }
+        return out;
+    };
+    CHECK(f.build(utf16le("<r><![CDATA[" + fake + "]]></r>")) != nullptr);
+    CHECK(f.build(utf16le("<r><!-- x --><a x=\"1\" y='2' z=\"3\"/></r>")) == nullptr);
 }
 
 TEST_CASE("encodings: byte order marks and ASCII-compatible encodings are read, others are refused")

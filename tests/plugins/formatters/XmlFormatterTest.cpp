@@ -172,6 +172,9 @@ TEST_CASE_FIXTURE(Fixture, "namespaces: prefixes must be declared in scope, and 
     CHECK(write(R"({"r":{"@xmlns:xml":"urn:x"}})") == "<fails>");
     CHECK(write(R"({"r":{"@xmlns:p":"http://www.w3.org/XML/1998/namespace"}})") == "<fails>");
     CHECK(write(R"({"r":{"@xmlns":"urn:default","a":"x"}})") == R"(<r xmlns="urn:default"><a>x</a></r>)");
+    // Neither reserved namespace may be the default one either.
+    CHECK(write(R"({"r":{"@xmlns":"http://www.w3.org/2000/xmlns/","a":1}})") == "<fails>");
+    CHECK(write(R"({"r":{"a":{"@xmlns":"http://www.w3.org/XML/1998/namespace"}}})") == "<fails>");
 }
 
 TEST_CASE("max_depth bounds the element nesting written")

@@ -262,7 +262,12 @@ bool XmlWriter::declare(const std::vector<Attribute>& attributes)
             return fail("a namespace declaration must be a string", a.name);
         }
         if (a.name == "xmlns") {
-            continue;  // the default namespace: unprefixed names need no binding
+            // The default namespace: unprefixed names need no binding, but neither reserved
+            // namespace may be it (Namespaces in XML 1.0, section 3).
+            if (uri.asString() == kXmlNamespace || uri.asString() == kXmlnsNamespace) {
+                return fail("the xml and xmlns namespaces are reserved", a.name);
+            }
+            continue;
         }
         std::string_view prefix = qnameLocal(a.name);
         std::string_view ns = uri.asString();
