@@ -10,7 +10,7 @@ namespace sluice::plugins {
 
 const sdk::ComponentInfo JsonBuilder::kInfo{
     "json_builder",                                   // name
-    "1.0.0",                                          // version
+    "1.1.0",                                          // version
     0,                                                // priority: not a handler
     0,                                                // flags
     json_builder_schema::kConfigSchema,               // config schema
@@ -26,6 +26,26 @@ JsonBuilder::JsonBuilder(const sdk::ComponentInit& init)
     _limits.maxObjectMembers = codec::sizeOption(c, "max_object_members", 10000, 1, 10000000);
     _limits.maxArrayItems = codec::sizeOption(c, "max_array_items", 100000, 1, 10000000);
     _limits.maxNodes = codec::sizeOption(c, "max_nodes", 500000, 1, 100000000);
+}
+
+const sluice_value* JsonBuilder::buildMessage(sdk::MessageContext& ctx, const sdk::BuildInput& input)
+{
+    std::string charset;
+    const sdk::ParameterLookup lookup = sdk::mediaTypeParameter(input.contentType, "charset", charset);
+    if (lookup == sdk::ParameterLookup::Malformed) {
+        logger().debug("refused a JSON body: the Content-Type's parameters cannot be read");
+        return nullptr;
+    }
+    if (lookup == sdk::ParameterLookup::Found) {
+        for (char& c : charset) {
+            c = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+        }
+        if (charset != "utf-8" && charset != "utf8" && charset != "us-ascii") {
+            logger().debug("refused a JSON body: charset \"" + charset + "\" (JSON is UTF-8)");
+            return nullptr;
+        }
+    }
+    return build(ctx, input.mediaType, input.bytes);
 }
 
 const sluice_value* JsonBuilder::build(sdk::MessageContext& ctx, std::string_view mediaType, std::string_view bytes)

@@ -30,6 +30,9 @@ public:
     explicit JsonBuilder(const sdk::ComponentInit& init);
 
     const sluice_value* build(sdk::MessageContext& ctx, std::string_view mediaType, std::string_view bytes) override;
+    // JSON is UTF-8 (RFC 8259 §8.1): a Content-Type naming another charset, or whose parameters
+    // cannot be read, is refused, as a backend that honours the charset would read other text.
+    const sluice_value* buildMessage(sdk::MessageContext& ctx, const sdk::BuildInput& input) override;
 
 private:
     std::size_t _maxBytes;

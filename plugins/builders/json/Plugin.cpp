@@ -3,4 +3,4 @@
 
 #include "JsonBuilder.h"
 
-SLUICE_PLUGIN("json_builder", "1.0.0", "JSON message builder", sluice::plugins::JsonBuilder)
+SLUICE_PLUGIN("json_builder", "1.1.0", "JSON message builder", sluice::plugins::JsonBuilder)

@@ -241,6 +241,11 @@ XmlPrescan prescanXml(std::string_view bytes, std::size_t maxAttributes, std::st
     if (layout.start == 0) {
         result.encoding = std::move(named);  // no byte order mark: the charset, if any, decides
     }
+    if ((bytes.size() - layout.start) % static_cast<std::size_t>(layout.width) != 0) {
+        // Xerces drops such a tail; another parser may refuse the document or read the byte.
+        result.refused = "the document ends inside a UTF-16 or UTF-32 code unit";
+        return result;
+    }
     // Counts the '=' of attributes in each tag: from a '<' to the '>' that ends it outside quotes.
     // A '<' cannot occur in an attribute value, so every tag starts a count afresh; a malformed
     // tag only makes the count larger, and text between tags is not counted, nor comments, CDATA

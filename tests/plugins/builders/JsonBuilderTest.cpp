@@ -47,6 +47,23 @@ TEST_CASE("manifest: one builder for JSON and the listed +json types")
     CHECK(std::string(c->config_schema).find("\"max_depth\"") != std::string::npos);
 }
 
+// JSON is UTF-8 (RFC 8259 §8.1); a backend that honours another charset would read other text.
+TEST_CASE_FIXTURE(Fixture, "a Content-Type naming a charset other than UTF-8, or unreadable parameters, is refused")
+{
+    auto withType = [this](std::string_view contentType) {
+        return sluice::test::build(*builder, ex, R"({"a":"x"})", "application/json", contentType) != nullptr;
+    };
+    CHECK(withType("application/json"));
+    CHECK(withType("application/json; charset=utf-8"));
+    CHECK(withType("application/json;charset=\"UTF-8\""));
+    CHECK(withType("application/json; charset=utf8"));
+    CHECK(withType("application/json; charset=US-ASCII"));
+    CHECK_FALSE(withType("application/json; charset=iso-8859-1"));
+    CHECK_FALSE(withType("application/json; charset=utf-16"));
+    CHECK_FALSE(withType("application/json; charset=\"utf-8"));  // an unclosed quote
+    CHECK_FALSE(withType("application/json; charset=utf-8; charset=utf-16"));
+}
+
 TEST_CASE_FIXTURE(Fixture, "builds every kind of value, members in document order")
 {
     CHECK(tree(R"( {"b": [1, "two", true, false, null], "a": {}, "c": []} )") ==

@@ -289,6 +289,7 @@ TEST_CASE("encodings: byte order marks and ASCII-compatible encodings are read, 
         return out;
     };
     CHECK(f.build(utf16le("<a x=\"1\">t</a>")) != nullptr);
+    CHECK(f.build(utf16le("<a x=\"1\">t</a>") + "\n") == nullptr);  // a stray byte after the last code unit
     CHECK(f.build(utf16le("<a x=\"1\" y=\"2\" z=\"3\"/>")) == nullptr);  // counted in code units
     CHECK(f.build("\xEF\xBB\xBF<a/>") != nullptr);
     for (const char* accepted : {"UTF-8", "us-ascii", "ISO-8859-1", "iso-8859-15", "windows-1252"}) {
