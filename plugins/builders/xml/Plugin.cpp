@@ -3,4 +3,4 @@
 
 #include "XmlBuilder.h"
 
-SLUICE_PLUGIN("xml_builder", "1.2.1", "XML message builder", sluice::plugins::XmlBuilder)
+SLUICE_PLUGIN("xml_builder", "1.3.0", "XML message builder", sluice::plugins::XmlBuilder)

@@ -20,7 +20,7 @@ namespace sluice::plugins {
 
 const sdk::ComponentInfo XmlBuilder::kInfo{
     "xml_builder",                                               // name
-    "1.2.1",                                                     // version
+    "1.3.0",                                                     // version
     0,                                                           // priority: not a handler
     0,                                                           // flags
     xml_builder_schema::kConfigSchema,                           // config schema
@@ -34,6 +34,7 @@ XmlBuilder::XmlBuilder(const sdk::ComponentInit& init)
     _limits.maxDepth = codec::sizeOption(c, "max_depth", 64, 1, 4096);
     _limits.maxStringBytes = codec::sizeOption(c, "max_string_bytes", 1u << 20, 1, 1u << 30);
     _limits.maxAttributes = codec::sizeOption(c, "max_attributes", 256, 1, 100000);
+    _limits.maxNamespaces = codec::sizeOption(c, "max_namespaces", 256, 1, 100000);
     _limits.maxChildren = codec::sizeOption(c, "max_children", 10000, 1, 10000000);
     _limits.maxNodes = codec::sizeOption(c, "max_nodes", 500000, 1, 100000000);
     xerces::ensureInitialized();

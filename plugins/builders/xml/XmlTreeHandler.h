@@ -27,6 +27,7 @@ struct XmlLimits {
     std::size_t maxAttributes = 256;        // attributes (with namespace declarations) of one element
     std::size_t maxChildren = 10000;        // child elements of one element
     std::size_t maxNodes = 500000;          // elements and attributes in the document
+    std::size_t maxNamespaces = 256;        // namespace declarations in scope at once
 };
 
 // Thrown from a handler callback to stop the parse; the reason is in XmlTreeHandler::error().
@@ -64,6 +65,7 @@ private:
         std::size_t text;        // its text starts here in _text
         std::size_t textAt;      // children before its first non-blank text (npos: none yet)
         bool nil;                // exactly xsi:nil="true" (and possibly the xsi declaration)
+        std::size_t declarations = 0;  // its namespace declarations (xmlns, xmlns:p)
     };
     struct Group {
         sluice_str name;
@@ -85,6 +87,7 @@ private:
     const sluice_value* _result = nullptr;
     std::string _error;
     std::size_t _nodes = 0;
+    std::size_t _inScope = 0;  // namespace declarations of the open elements
     std::vector<Frame> _frames;
     std::vector<sluice_member> _open;  // attributes and finished children of the open elements
     std::string _text;                 // text of the open elements, innermost last

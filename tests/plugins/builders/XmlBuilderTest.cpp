@@ -250,6 +250,48 @@ TEST_CASE_FIXTURE(Fixture, "attributes: a tag with thousands of namespace-prefix
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(1));
 }
 
+TEST_CASE_FIXTURE(Fixture, "namespaces: more declarations in scope than max_namespaces are refused before they cost")
+{
+    // 60 levels of 255 declarations, then 10,000 elements with 39 prefixed attributes each: Xerces
+    // resolves each prefixed name against every declaration in scope (seconds of CPU).
+    std::string doc;
+    for (int level = 0; level < 60; ++level) {
+        doc += "<e" + std::to_string(level);
+        for (int p = 0; p < 255; ++p) {
+            doc += " xmlns:p" + std::to_string(p) + "=\"urn:" + std::to_string(level) + ":" + std::to_string(p) + "\"";
+        }
+        doc += ">";
+    }
+    for (int i = 0; i < 10000; ++i) {
+        doc += "<c";
+        for (int a = 0; a < 39; ++a) {
+            doc += " p0:a" + std::to_string(a) + "=\"\"";
+        }
+        doc += "/>";
+    }
+    for (int level = 59; level >= 0; --level) {
+        doc += "</e" + std::to_string(level) + ">";
+    }
+    auto start = std::chrono::steady_clock::now();
+    CHECK(build(doc) == nullptr);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(1));
+    // Within the limit: 256 in scope, over two levels, and as many again in a sibling.
+    auto declarations = [](int from, int to) {
+        std::string out;
+        for (int p = from; p < to; ++p) {
+            out += " xmlns:q" + std::to_string(p) + "=\"urn:q" + std::to_string(p) + "\"";
+        }
+        return out;
+    };
+    const std::string fits = "<r" + declarations(0, 128) + "><a" + declarations(128, 256) + "><q255:x/></a><b" +
+                             declarations(128, 256) + "/></r>";
+    CHECK(build(fits) != nullptr);
+    const std::string over = "<r" + declarations(0, 128) + "><a" + declarations(128, 257) + "/></r>";
+    CHECK(build(over) == nullptr);
+    Fixture wide(R"({"max_namespaces": 300})");
+    CHECK(wide.build(over) != nullptr);
+}
+
 TEST_CASE("attributes: only the '=' of attributes count, not those in values, text, or other tags")
 {
     Fixture f(R"({"max_attributes": 2})");
