@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -181,6 +182,115 @@ void logLoaded(const SnapshotResult& r, spdlog::logger& log)
     }
 }
 
+// Runs reloads one at a time, whoever asks (SIGHUP, on a thread of its own so that the signal
+// loop stays free for a stop signal; the admin endpoint, on its thread), and keeps them apart
+// from a stop: once stop() was called no reload starts or installs its snapshot, so the server
+// is never given a snapshot while it stops. A reload may load for long, or for ever (a plugin's
+// create that hangs); loading() says whether one is.
+// THREADING: reload() from any thread; requestReload() and stop() from the signal loop.
+class ReloadCoordinator {
+public:
+    using Load = std::function<SnapshotResult()>;
+    using Install = std::function<void(SnapshotResult& loaded)>;  // also logs a failed one
+
+    ReloadCoordinator(Load load, Install install, std::shared_ptr<spdlog::logger> log, std::string config)
+        : _load(std::move(load)), _install(std::move(install)), _log(std::move(log)), _config(std::move(config)),
+          _thread([this] { requestedReloads(); })
+    {
+    }
+    ~ReloadCoordinator()
+    {
+        {
+            std::lock_guard<std::mutex> lock(_requestMutex);
+            _quit = true;
+        }
+        _wake.notify_one();
+        _thread.join();
+    }
+    ReloadCoordinator(const ReloadCoordinator&) = delete;
+    ReloadCoordinator& operator=(const ReloadCoordinator&) = delete;
+
+    // Loads the configuration and, when it is valid and no stop came meanwhile, installs it.
+    SnapshotResult reload(const char* trigger)
+    {
+        std::lock_guard<std::mutex> one(_reloadMutex);
+        SnapshotResult loaded;
+        if (_stopping) {
+            loaded.errors.push_back({_config, "", "not reloaded: sluiced is shutting down"});
+            return loaded;
+        }
+        _log->info("{}: reloading {}", trigger, _config);
+        _loading = true;
+        try {
+            loaded = _load();
+        } catch (const std::exception& e) {
+            // Whatever went wrong, it must not take the running gateway down with it.
+            loaded.errors.push_back({_config, "", std::string("reload failed: ") + e.what()});
+        }
+        _loading = false;
+        std::lock_guard<std::mutex> install(_installMutex);
+        if (loaded.snapshot && _stopping) {
+            _log->warn("{}: the reload finished after the shutdown began; it is not applied", trigger);
+            loaded.snapshot.reset();
+            loaded.errors.push_back({_config, "", "not applied: sluiced is shutting down"});
+            return loaded;
+        }
+        _install(loaded);
+        return loaded;
+    }
+
+    // SIGHUP: a reload on this object's thread. Requests that come during one make one more.
+    void requestReload()
+    {
+        {
+            std::lock_guard<std::mutex> lock(_requestMutex);
+            _requested = true;
+        }
+        _wake.notify_one();
+    }
+
+    // From now on no reload starts or installs a snapshot; one being installed is done when
+    // this returns.
+    void stop()
+    {
+        _stopping = true;
+        std::lock_guard<std::mutex> wait(_installMutex);
+    }
+
+    // A reload is loading its configuration (after stop(): one that will not be applied).
+    bool loading() const noexcept { return _loading; }
+
+private:
+    void requestedReloads()
+    {
+        std::unique_lock<std::mutex> lock(_requestMutex);
+        for (;;) {
+            _wake.wait(lock, [this] { return _requested || _quit; });
+            if (_quit) {
+                return;
+            }
+            _requested = false;
+            lock.unlock();
+            reload("SIGHUP");
+            lock.lock();
+        }
+    }
+
+    const Load _load;
+    const Install _install;
+    const std::shared_ptr<spdlog::logger> _log;
+    const std::string _config;
+    std::mutex _reloadMutex;   // one reload at a time
+    std::mutex _installMutex;  // held while a snapshot is installed, and by stop()
+    std::atomic<bool> _stopping{false};
+    std::atomic<bool> _loading{false};
+    std::mutex _requestMutex;  // guards _requested and _quit
+    std::condition_variable _wake;
+    bool _requested = false;
+    bool _quit = false;
+    std::thread _thread;  // last: started once everything it uses is
+};
+
 int run(const Options& o, std::ostream& err)
 {
     // Block the signals we handle before any thread starts, so that only sigwait() sees them.
@@ -204,6 +314,7 @@ int run(const Options& o, std::ostream& err)
             << (r.errors.size() == 1 ? "" : "s") << "\n";
         return 1;
     }
+    gateway.install(r.snapshot);
     Logging::configure(r.snapshot->config.logging, r.snapshot->logSink);
     auto log = Logging::get("runtime");
     logLoaded(r, *log);
@@ -225,63 +336,39 @@ int run(const Options& o, std::ostream& err)
     }
     refreshAddressesOf(*r.snapshot);
 
-    // One reload at a time, whether SIGHUP or the admin endpoint asked for it. A failed reload
-    // leaves the running snapshot untouched. Once a stop signal came (`stopping`), no reload
-    // starts or installs its snapshot: installing and stopping the server take `installMutex`.
-    std::mutex reloadMutex;
-    std::mutex installMutex;
-    std::atomic<bool> stopping{false};
     const std::string adminHostAtStart = r.snapshot->config.adminHost;
     const int adminPortAtStart = r.snapshot->config.adminPort;
     const unsigned workersAtStart = r.snapshot->config.workers;
-    auto reload = [&](const char* trigger) {
-        std::lock_guard<std::mutex> lock(reloadMutex);
-        SnapshotResult reloaded;
-        if (stopping) {
-            reloaded.errors.push_back({o.config, "", "not reloaded: sluiced is shutting down"});
-            return reloaded;
-        }
-        log->info("{}: reloading {}", trigger, o.config);
-        try {
-            reloaded = gateway.load();
-        } catch (const std::exception& e) {
-            // Whatever went wrong, it must not take the running gateway down with it.
-            reloaded.errors.push_back({o.config, "", std::string("reload failed: ") + e.what()});
-        }
+    // A failed reload leaves the running snapshot untouched.
+    auto install = [&](SnapshotResult& reloaded) {
         logLoaded(reloaded, *log);
-        std::lock_guard<std::mutex> install(installMutex);
-        if (reloaded.snapshot && stopping) {
-            log->warn("{}: the reload finished after the shutdown began; it is not applied", trigger);
-            reloaded.snapshot.reset();
-            reloaded.errors.push_back({o.config, "", "not applied: sluiced is shutting down"});
-            return reloaded;
-        }
-        if (reloaded.snapshot) {
-            Logging::configure(reloaded.snapshot->config.logging, reloaded.snapshot->logSink);
-            // Health checks first: they take over the state of the checks before (which live as
-            // long as the serving snapshot), so an endpoint that is down stays out from the
-            // first request the new snapshot serves.
-            if (reloaded.snapshot->healthChecks) {
-                reloaded.snapshot->healthChecks->activate();
-            }
-            server.setSnapshot(reloaded.snapshot);
-            refreshAddressesOf(*reloaded.snapshot);
-            log->info("reload complete: {} API(s), {} handler instance(s)", reloaded.snapshot->config.apis.size(),
-                      reloaded.snapshot->instanceCount);
-            const GatewayConfig& now = reloaded.snapshot->config;
-            if (now.workers != workersAtStart) {
-                log->warn("workers changed; the worker threads are started once, so this takes effect at a restart");
-            }
-            if (now.adminHost != adminHostAtStart || now.adminPort != adminPortAtStart) {
-                log->warn("the admin block changed; the admin endpoint is opened at start, so this takes effect at "
-                          "a restart");
-            }
-        } else {
+        if (!reloaded.snapshot) {
             log->error("reload failed with {} error(s); the previous configuration stays active",
                        reloaded.errors.size());
+            return;
         }
-        return reloaded;
+        gateway.install(reloaded.snapshot);
+        Logging::configure(reloaded.snapshot->config.logging, reloaded.snapshot->logSink);
+        // Health checks first: they take over the state of the checks before (which live as
+        // long as the serving snapshot), so an endpoint that is down stays out from the first
+        // request the new snapshot serves.
+        if (reloaded.snapshot->healthChecks) {
+            reloaded.snapshot->healthChecks->activate();
+        }
+        server.setSnapshot(reloaded.snapshot);
+        refreshAddressesOf(*reloaded.snapshot);
+        log->info("reload complete: {} API(s), {} handler instance(s)", reloaded.snapshot->config.apis.size(),
+                  reloaded.snapshot->instanceCount);
+        const GatewayConfig& now = reloaded.snapshot->config;
+        if (now.workers != workersAtStart) {
+            log->warn("workers changed; the worker threads are started once, so this takes effect at a restart");
+        }
+        if (now.adminHost != adminHostAtStart || now.adminPort != adminPortAtStart) {
+            log->warn("the admin block changed; the admin endpoint is opened at start, so this takes effect at "
+                      "a restart");
+        }
     };
+    ReloadCoordinator reloads([&gateway] { return gateway.load(); }, install, log, o.config);
     std::unique_ptr<AdminServer> admin;
     const GatewayConfig& first = r.snapshot->config;
     if (!first.adminHost.empty()) {
@@ -317,8 +404,8 @@ int run(const Options& o, std::ostream& err)
             }
             return json + "]}";
         };
-        hooks.reload = [&reload] {
-            SnapshotResult result = reload("admin /reload");
+        hooks.reload = [&reloads] {
+            SnapshotResult result = reloads.reload("admin /reload");
             if (result.snapshot) {
                 return std::make_pair(true, std::string("{\"reloaded\":true,\"apis\":") +
                                                 std::to_string(result.snapshot->config.apis.size()) + "}");
@@ -353,38 +440,13 @@ int run(const Options& o, std::ostream& err)
     // configuration (its handler instances and TLS contexts) alive after every reload.
     r.snapshot.reset();
 
-    // SIGHUP's reloads run on a thread of their own, so that a stop signal is acted on at once
-    // even while a reload takes long (a plugin's create may never return). Signals that come
-    // during a reload make one more after it.
-    std::mutex hupMutex;
-    std::condition_variable hupWake;
-    bool hupPending = false;
-    bool hupQuit = false;
-    std::thread hupThread([&] {
-        std::unique_lock<std::mutex> lock(hupMutex);
-        for (;;) {
-            hupWake.wait(lock, [&] { return hupPending || hupQuit; });
-            if (hupQuit) {
-                return;
-            }
-            hupPending = false;
-            lock.unlock();
-            reload("SIGHUP");
-            lock.lock();
-        }
-    });
-
     for (;;) {
         int sig = 0;
         if (sigwait(&signals, &sig) != 0) {
             continue;
         }
         if (sig == SIGHUP) {
-            {
-                std::lock_guard<std::mutex> lock(hupMutex);
-                hupPending = true;
-            }
-            hupWake.notify_one();
+            reloads.requestReload();
             continue;
         }
         if (sig == SIGUSR1 || sig == SIGUSR2) {
@@ -410,29 +472,18 @@ int run(const Options& o, std::ostream& err)
         } catch (const std::system_error& e) {
             log->warn("cannot watch for a second stop signal ({}); the graceful stop goes on", e.what());
         }
-        stopping = true;
-        {
-            std::lock_guard<std::mutex> install(installMutex);  // a snapshot being installed is, then none
-        }
+        reloads.stop();
         upstream::AddressRefresher::instance().stop();  // a lookup that hangs is not waited for
         server.stop(gateway.current() ? gateway.current()->config.shutdownGraceMs : kShutdownGraceMs);
-        // The exchanges are done and their access log lines written. A reload still loading
-        // (SIGHUP's thread, or the admin thread) is not waited for: it may never end.
-        std::unique_lock<std::mutex> noReload(reloadMutex, std::try_to_lock);
-        if (!noReload.owns_lock()) {
+        // The exchanges are done and their access log lines written. A reload still loading (on
+        // SIGHUP's thread or the admin thread) is not waited for: it may never end.
+        if (reloads.loading()) {
             log->warn("a reload is still loading; exiting without waiting for it");
             log->info("stopped");
             log->flush();
             std::_Exit(0);
         }
-        noReload.unlock();  // later reloads see `stopping` and return at once
         admin.reset();
-        {
-            std::lock_guard<std::mutex> lock(hupMutex);
-            hupQuit = true;
-        }
-        hupWake.notify_one();
-        hupThread.join();
         log->info("stopped");
         return 0;
     }

@@ -43,14 +43,16 @@ SnapshotResult Gateway::load()
         result.errors = std::move(loaded.errors);
         result.snapshot.reset();
     }
-    if (result.snapshot) {
-        std::lock_guard<std::mutex> lock(_mutex);
-        if (_current) {
-            keepEndpointState(*_current, *result.snapshot);
-        }
-        _current = result.snapshot;
-    }
     return result;
+}
+
+void Gateway::install(const std::shared_ptr<const Snapshot>& snapshot)
+{
+    std::lock_guard<std::mutex> lock(_mutex);
+    if (_current) {
+        keepEndpointState(*_current, *snapshot);
+    }
+    _current = snapshot;
 }
 
 std::shared_ptr<const Snapshot> Gateway::current() const

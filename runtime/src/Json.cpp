@@ -186,26 +186,7 @@ private:
     std::size_t _pos = 0;
 };
 
-}  // namespace
-
-std::optional<Poco::Dynamic::Var> parseJson(const std::string& text, std::string& error)
-{
-    try {
-        Poco::JSON::Parser parser(new Poco::JSON::ParseHandler(true));
-        return std::optional<Poco::Dynamic::Var>(std::in_place, parser.parse(text));
-    } catch (const Poco::Exception& e) {
-        error = e.message().empty() ? e.displayText() : e.message();
-    } catch (const std::exception& e) {
-        error = e.what();
-    }
-    const std::size_t offset = SyntaxScan(text).firstError();
-    if (offset != std::string_view::npos) {
-        error = "line " + std::to_string(jsonLine(text, offset)) + ", column " +
-                std::to_string(jsonColumn(text, offset)) + ": " + error;
-    }
-    return std::nullopt;
-}
-
+// The 1-based line and column (in UTF-8 characters) of byte `offset` of `text`.
 std::size_t jsonLine(std::string_view text, std::size_t offset)
 {
     offset = std::min(offset, text.size());
@@ -226,6 +207,26 @@ std::size_t jsonColumn(std::string_view text, std::size_t offset)
         }
     }
     return column;
+}
+
+}  // namespace
+
+std::optional<Poco::Dynamic::Var> parseJson(const std::string& text, std::string& error)
+{
+    try {
+        Poco::JSON::Parser parser(new Poco::JSON::ParseHandler(true));
+        return std::optional<Poco::Dynamic::Var>(std::in_place, parser.parse(text));
+    } catch (const Poco::Exception& e) {
+        error = e.message().empty() ? e.displayText() : e.message();
+    } catch (const std::exception& e) {
+        error = e.what();
+    }
+    const std::size_t offset = SyntaxScan(text).firstError();
+    if (offset != std::string_view::npos) {
+        error = "line " + std::to_string(jsonLine(text, offset)) + ", column " +
+                std::to_string(jsonColumn(text, offset)) + ": " + error;
+    }
+    return std::nullopt;
 }
 
 std::optional<std::string> readTextFile(const std::string& path, std::string& error)

@@ -152,6 +152,43 @@ TEST_CASE("signals: a stop signal during a slow reload stops the gateway without
     CHECK(gw.log().find("reload complete") == std::string::npos);
 }
 
+// A reload that ends while the graceful stop waits for traffic is not applied: the stopping
+// server is never given a snapshot, and the configuration stays the one that served.
+TEST_CASE("signals: a reload that finishes during the graceful stop is not applied")
+{
+    std::atomic<bool> release{false};
+    ScriptedBackend backend([&release](const ReceivedRequest& r) {
+        BackendReply reply;
+        for (int i = 0; r.target == "/stuck" && i < 500 && !release; ++i) {
+            std::this_thread::sleep_for(10ms);
+        }
+        reply.bytes = httpResponse(200, "done");
+        return reply;
+    });
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.testPlugins = true;
+    SluicedProcess gw(spec);
+    RawClient stuck(gw.port());
+    REQUIRE(stuck.send(getRequest("/svc/v1/stuck")));
+    REQUIRE(backend.waitForRequests(1, 2s));
+    gw.writeApi("api", apiJson("/svc", endpointList({backend.url()}),
+                               R"("handlers": [{"component": "test_pause_timer", "config": {"create_delay_ms": 1000}}])"));
+    gw.sendSignal(SIGHUP);
+    REQUIRE(gw.waitForLog("SIGHUP: reloading", 0, 5s));
+    gw.sendSignal(SIGTERM);
+    REQUIRE(gw.waitForLog("SIGTERM: shutting down gracefully", 0, 5s));
+    CHECK(gw.waitForLog("SIGHUP: the reload finished after the shutdown began; it is not applied", 0, 5s));
+    release = true;
+    auto answer = stuck.read(5s);
+    REQUIRE_MESSAGE(answer, stuck.error());
+    CHECK(answer->status == 200);
+    auto code = gw.waitExit(10s);
+    REQUIRE(code);
+    CHECK(*code == 0);
+    CHECK(gw.log().find("reload complete") == std::string::npos);
+    CHECK(gw.log().find("a reload is still loading") == std::string::npos);
+}
+
 TEST_CASE("shutdown: an answer still queued for a slow reader goes out whole before its connection closes")
 {
     // The exchange is over (the backend answered) but the client has not taken the answer yet:

@@ -119,6 +119,9 @@ TEST_CASE("lua: a step that reads bodies gets them whole and identity-coded, or 
         return reply;
     });
     const char* script = R"(
+function on_request(ctx)
+  ctx.set_property("length", tostring(#(ctx.request.get_body() or "")))
+end
 function on_response(ctx)
   ctx.response.set_body("[" .. ctx.response.get_body() .. "]")
 end
@@ -146,8 +149,8 @@ end
     CHECK(contains(refused->body, "101415"));
     CHECK(backend.requestCount() == 2);
 
-    // A step that streams the bodies leaves the client's wishes alone.
-    SluicedProcess streaming(luaGateway(backend, "lua_mediation", "function on_request(ctx) end"));
+    // A step whose script reads no response body (no on_response) leaves the client's wishes alone.
+    SluicedProcess streaming(luaGateway(backend, "lua_mediation_body", "function on_request(ctx) end"));
     RawClient other(streaming.port());
     auto passed = other.exchange(getRequest("/lua/v1/x", asks));
     REQUIRE_MESSAGE(passed, other.error());

@@ -189,10 +189,10 @@ TEST_CASE("EndpointSet: the same backend listed twice is a configuration error")
     REQUIRE(errors.size() == 1);
     CHECK(errors[0].pointer == "/endpoints/2/url");
     CHECK(errors[0].message.find("the same backend as /endpoints/0") != std::string::npos);
-    // Another port, path or scheme is another backend.
+    // Another port, path (its case too) or scheme is another backend.
     errors.clear();
     EndpointSet::build(apiOf({{"http://127.0.0.1:1/b", 1}, {"http://127.0.0.1:2/b", 1}, {"http://127.0.0.1:1/c", 1},
-                              {"https://127.0.0.1:1/b", 1}}),
+                              {"https://127.0.0.1:1/b", 1}, {"http://127.0.0.1:1/B", 1}}),
                        errors);
     CHECK(errors.empty());
 }

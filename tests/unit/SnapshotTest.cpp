@@ -250,6 +250,8 @@ TEST_CASE("Gateway: a configured bad plugin stops loading and a bad reload keeps
     CHECK(second.snapshot->instanceCount == 2);
     REQUIRE(second.warnings.size() == 1);  // newer_minor is no longer used
     CHECK(second.warnings[0].file == fixtureFile("newer_minor", "newer_minor.so"));
+    CHECK(gateway.current() == nullptr);  // loaded, not installed
+    gateway.install(second.snapshot);
     auto running = gateway.current();
     CHECK(running == second.snapshot);
 

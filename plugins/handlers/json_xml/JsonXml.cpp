@@ -125,9 +125,7 @@ sdk::Action JsonXmlResponse::onRequest(sdk::MessageContext& ctx)
 {
     // An identity body, and all of it: a part of a document (a Range answer) cannot be
     // converted, and the client's ranges would be of the converted body, which it never saw.
-    if (ctx.setHeader(sdk::Message::Request, "Accept-Encoding", "identity") != SLUICE_OK ||
-        ctx.removeHeader(sdk::Message::Request, "Range") != SLUICE_OK ||
-        ctx.removeHeader(sdk::Message::Request, "If-Range") != SLUICE_OK) {
+    if (!ctx.askWholeIdentityResponse()) {
         logger().error("cannot ask the backend for a whole identity response");
         return sdk::Action::Error;
     }
@@ -247,7 +245,7 @@ const sluice_value* JsonXml::toXml(sdk::MessageContext& ctx, const sluice_value*
     codec::XmlWriter check(codec::XmlWriteOptions{false, 256, limit});
     if (!check.write(sdk::ValueView{document}, nullptr)) {
         error = "The JSON has no XML form: " + check.error();
-        if (limit < _maxXmlBytes) {
+        if (limit < _maxXmlBytes && check.exceededMaxBytes()) {
             error += " (max_expansion: at most " + std::to_string(_maxExpansion) + " times the JSON's " +
                      std::to_string(jsonBytes) + " bytes)";
         }

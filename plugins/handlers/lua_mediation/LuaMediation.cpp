@@ -175,14 +175,12 @@ sdk::Action LuaMediation::fail(sdk::MessageContext& ctx) const noexcept
 
 sdk::Action LuaMediation::onRequest(sdk::MessageContext& ctx)
 {
-    if ((_bodies & SLUICE_COMPONENT_NEEDS_REQUEST_BODY) != 0 && ctx.contentCoded(sdk::Message::Request) &&
-        !ctx.body(sdk::Message::Request).value_or("").empty()) {
+    // Only where the script reads that body: a hook it does not define reads nothing.
+    if (_hasOnRequest && (_bodies & SLUICE_COMPONENT_NEEDS_REQUEST_BODY) != 0 &&
+        ctx.contentCoded(sdk::Message::Request) && !ctx.body(sdk::Message::Request).value_or("").empty()) {
         return refuseCoded(ctx, sdk::Message::Request);
     }
-    if ((_bodies & SLUICE_COMPONENT_NEEDS_RESPONSE_BODY) != 0 &&
-        (ctx.setHeader(sdk::Message::Request, "Accept-Encoding", "identity") != SLUICE_OK ||
-         ctx.removeHeader(sdk::Message::Request, "Range") != SLUICE_OK ||
-         ctx.removeHeader(sdk::Message::Request, "If-Range") != SLUICE_OK)) {
+    if (_hasOnResponse && (_bodies & SLUICE_COMPONENT_NEEDS_RESPONSE_BODY) != 0 && !ctx.askWholeIdentityResponse()) {
         logger().error("cannot ask the backend for a whole identity response");
         return sdk::Action::Error;
     }
@@ -192,8 +190,8 @@ sdk::Action LuaMediation::onRequest(sdk::MessageContext& ctx)
 sdk::Action LuaMediation::onResponse(sdk::MessageContext& ctx)
 {
     // A body-less answer (HEAD, 204, 304) may name the coding its resource has.
-    if ((_bodies & SLUICE_COMPONENT_NEEDS_RESPONSE_BODY) != 0 && ctx.contentCoded(sdk::Message::Response) &&
-        !ctx.body(sdk::Message::Response).value_or("").empty()) {
+    if (_hasOnResponse && (_bodies & SLUICE_COMPONENT_NEEDS_RESPONSE_BODY) != 0 &&
+        ctx.contentCoded(sdk::Message::Response) && !ctx.body(sdk::Message::Response).value_or("").empty()) {
         return refuseCoded(ctx, sdk::Message::Response);
     }
     return run(LuaHook::Response, ctx);

@@ -1054,11 +1054,6 @@ ParseResult parseResponseHead(std::string_view buffer, const ParseLimits& limits
     return result;
 }
 
-bool listHoldsOnly(std::string_view value, std::string_view lowerToken)
-{
-    return forEachListElement(value, [lowerToken](std::string_view element) { return equalsLower(element, lowerToken); });
-}
-
 namespace {
 
 // Whether a Connection field of `headers` has a token that `same` finds equal to `token`.

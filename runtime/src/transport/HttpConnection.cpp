@@ -21,6 +21,7 @@
 #include "sluice/runtime/transport/Resolver.h"
 #include "sluice/runtime/routing/PathNormalizer.h"
 #include "sluice/runtime/transport/Worker.h"
+#include "sluice/sdk/HttpSyntax.hpp"
 
 namespace sluice::runtime::transport {
 
@@ -1893,7 +1894,7 @@ bool HttpConnection::contentCoded()
         if (!coding) {
             return false;
         }
-        if (!http::listHoldsOnly(*coding, "identity")) {
+        if (sdk::namesContentCoding(*coding)) {
             return true;
         }
     }

@@ -286,11 +286,6 @@ std::string fileBytes(const std::string& path)
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// The session ID context of one certificate context: a digest of everything a resumed session
-// would otherwise carry over unchecked - the certificate served, client_auth and the client CA
-// bundle's content, the protocol floor and the cipher list. OpenSSL resumes a session (session
-// ID or ticket, TLS 1.2 or 1.3) only under the same context, so a session never crosses to
-// another SNI certificate, nor to settings that would verify the client differently.
 // A session ID context (at most SSL_MAX_SID_CTX_LENGTH bytes) that stands for `material`.
 bool sessionContextDigest(const std::string& material, std::vector<unsigned char>& digest)
 {
@@ -303,6 +298,11 @@ bool sessionContextDigest(const std::string& material, std::vector<unsigned char
     return true;
 }
 
+// The session ID context of one certificate context: a digest of everything a resumed session
+// would otherwise carry over unchecked - the certificate served, client_auth and the client CA
+// bundle's content, the protocol floor and the cipher list. OpenSSL resumes a session (session
+// ID or ticket, TLS 1.2 or 1.3) only under the same context, so a session never crosses to
+// another SNI certificate, nor to settings that would verify the client differently.
 std::vector<unsigned char> sessionContext(SSL_CTX* ctx, const std::string& clientAuth, const std::string& clientCaBytes,
                                           int minVersion, const std::string& ciphers)
 {
@@ -564,7 +564,16 @@ int TlsServerContext::onClientHello(SSL* ssl, int* alert, void* arg)
     const auto* self = static_cast<const TlsServerContext*>(arg);
     std::string name;
     if (!clientHelloServerName(ssl, name)) {
-        return SSL_CLIENT_HELLO_SUCCESS;  // the first certificate, under its own session context
+        // The first certificate, under its own session context (set again: after a
+        // HelloRetryRequest this is the second hello, and the first may have named another).
+        const Certificate& first = self->_certificates.front();
+        use(ssl, first);
+        if (SSL_set_session_id_context(ssl, first.sessionContext.data(),
+                                       static_cast<unsigned>(first.sessionContext.size())) != 1) {
+            *alert = SSL_AD_INTERNAL_ERROR;
+            return SSL_CLIENT_HELLO_ERROR;
+        }
+        return SSL_CLIENT_HELLO_SUCCESS;
     }
     if (auto* stream = static_cast<TlsStream*>(SSL_get_app_data(ssl))) {
         stream->_helloServerName = name;

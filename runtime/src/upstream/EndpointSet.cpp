@@ -244,9 +244,10 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
         }
         // The same backend twice would share one suspension, and a retry could be spent on it
         // again: weights say how much traffic an endpoint gets.
-        std::string same = std::string(e->tls ? "https://" : "http://") + e->host + ":" + std::to_string(e->port) +
-                           e->basePath;
-        std::transform(same.begin(), same.end(), same.begin(), [](unsigned char c) { return std::tolower(c); });
+        std::string host = e->host;  // case aside; the path's case counts
+        std::transform(host.begin(), host.end(), host.begin(), [](unsigned char c) { return std::tolower(c); });
+        std::string same =
+            std::string(e->tls ? "https://" : "http://") + host + ":" + std::to_string(e->port) + e->basePath;
         if (const auto seen = std::find(seenUrls.begin(), seenUrls.end(), same); seen != seenUrls.end()) {
             errors.push_back({api.file, pointer,
                               "the same backend as /endpoints/" + std::to_string(seen - seenUrls.begin()) +

@@ -46,6 +46,7 @@ bool XmlWriter::fail(std::string reason, std::string_view name)
 
 bool XmlWriter::tooLarge()
 {
+    _exceededMaxBytes = true;
     return fail("the XML document would be larger than " + std::to_string(_options.maxBytes) + " bytes");
 }
 

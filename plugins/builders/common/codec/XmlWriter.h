@@ -34,6 +34,8 @@ public:
     // says why (without echoing message content beyond a short, printable name).
     bool write(sdk::ValueView document, std::string* out);
     const std::string& error() const noexcept { return _error; }
+    // The failure was the document's size (maxBytes), not what it holds.
+    bool exceededMaxBytes() const noexcept { return _exceededMaxBytes; }
 
 private:
     struct Attribute {
@@ -75,6 +77,7 @@ private:
     XmlWriteOptions _options;
     std::string* _out = nullptr;
     std::string _error;
+    bool _exceededMaxBytes = false;
     std::size_t _written = 0;
     bool _overflow = false;
     std::vector<Binding> _scope;                                // outermost first

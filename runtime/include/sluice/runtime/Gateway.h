@@ -20,9 +20,12 @@ class Gateway {
 public:
     explicit Gateway(GatewayOptions options);
 
-    // Builds a snapshot from the configuration files and the plugin directories. On success it
-    // becomes current and the result's errors are empty.
+    // Builds a snapshot from the configuration files and the plugin directories; on success the
+    // result's errors are empty. It is not current until install() makes it so.
     SnapshotResult load();
+    // Makes `snapshot` (from load()) the current one; its endpoints take over the suspensions
+    // of the same API's endpoints in the one before.
+    void install(const std::shared_ptr<const Snapshot>& snapshot);
 
     std::shared_ptr<const Snapshot> current() const;
 

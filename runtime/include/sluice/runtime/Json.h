@@ -15,10 +15,6 @@ namespace sluice::runtime {
 // sets `error` to the parser's message, led by "line L, column C: " where a syntax error is.
 std::optional<Poco::Dynamic::Var> parseJson(const std::string& text, std::string& error);
 
-// The 1-based line and column (in UTF-8 characters) of byte `offset` of `text`.
-std::size_t jsonLine(std::string_view text, std::size_t offset);
-std::size_t jsonColumn(std::string_view text, std::size_t offset);
-
 // Reads a whole file; nullopt with `error` set when it cannot be read.
 std::optional<std::string> readTextFile(const std::string& path, std::string& error);
 

@@ -187,27 +187,33 @@ inline ParameterLookup mediaTypeParameter(std::string_view contentType, std::str
 }
 
 // Whether one Content-Encoding field value names a coding other than identity (RFC 9110 §8.4):
-// the body is not the media type's bytes until it is decoded. A list ("identity, gzip") counts
-// as coded; an empty value names none.
+// the body is not the media type's bytes until it is decoded. The value is a list; empty
+// elements and "identity" (any case) name none, anything else does ("identity, gzip" is coded).
 inline bool namesContentCoding(std::string_view value) noexcept
 {
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
-        value.remove_prefix(1);
-    }
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
-        value.remove_suffix(1);
-    }
     constexpr std::string_view kIdentity = "identity";
-    if (value.empty()) {
-        return false;
-    }
-    if (value.size() != kIdentity.size()) {
-        return true;
-    }
-    for (std::size_t i = 0; i < value.size(); ++i) {
-        const char c = value[i] >= 'A' && value[i] <= 'Z' ? static_cast<char>(value[i] + ('a' - 'A')) : value[i];
-        if (c != kIdentity[i]) {
+    while (!value.empty()) {
+        const std::size_t comma = value.find(',');
+        std::string_view element = value.substr(0, comma);
+        value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+        while (!element.empty() && (element.front() == ' ' || element.front() == '\t')) {
+            element.remove_prefix(1);
+        }
+        while (!element.empty() && (element.back() == ' ' || element.back() == '\t')) {
+            element.remove_suffix(1);
+        }
+        if (element.empty()) {
+            continue;
+        }
+        if (element.size() != kIdentity.size()) {
             return true;
+        }
+        for (std::size_t i = 0; i < element.size(); ++i) {
+            const char c = element[i] >= 'A' && element[i] <= 'Z' ? static_cast<char>(element[i] + ('a' - 'A'))
+                                                                 : element[i];
+            if (c != kIdentity[i]) {
+                return true;
+            }
         }
     }
     return false;

@@ -91,6 +91,15 @@ public:
             }
         }
     }
+    // For a step that reads the response body: asks the backend for all of it, identity-coded
+    // (Accept-Encoding: identity, no Range or If-Range). Request phase. False when a field
+    // could not be changed.
+    bool askWholeIdentityResponse() const noexcept
+    {
+        return setHeader(Message::Request, "Accept-Encoding", "identity") == SLUICE_OK &&
+               removeHeader(Message::Request, "Range") == SLUICE_OK &&
+               removeHeader(Message::Request, "If-Range") == SLUICE_OK;
+    }
     // Calls f(name, value) for each header of msg in wire order.
     template <typename F>
     sluice_status forEachHeader(Message msg, F&& f) const

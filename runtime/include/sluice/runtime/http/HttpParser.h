@@ -134,10 +134,6 @@ inline bool isIdempotentMethod(std::string_view method) noexcept
     return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" || method == "OPTIONS";
 }
 
-// True when every element of the comma-separated list `value` is `lowerToken` (case-insensitive;
-// `lowerToken` in lower case; empty elements are skipped): e.g. Content-Encoding "identity".
-bool listHoldsOnly(std::string_view value, std::string_view lowerToken);
-
 // Field names that CGI-style servers (PHP, WSGI, Rack) read as one: case aside, '_' and '-' alike
 // ("X_Secret" is HTTP_X_SECRET, as "X-Secret" is).
 bool sameCgiName(std::string_view a, std::string_view b) noexcept;
