@@ -35,6 +35,17 @@ struct Fixture {
     }
 };
 
+// `ascii` as UTF-16LE with a byte order mark.
+std::string utf16le(std::string_view ascii)
+{
+    std::string out = "\xFF\xFE";
+    for (char c : ascii) {
+        out.push_back(c);
+        out.push_back('\0');
+    }
+    return out;
+}
+
 }  // namespace
 
 TEST_CASE("manifest: one builder for XML types")
@@ -307,14 +318,6 @@ TEST_CASE("attributes: only the '=' of attributes count, not those in values, te
     // After them tags are counted again.
     CHECK(f.build("<r><!-- x --><a x=\"1\" y='2' z=\"3\"/></r>") == nullptr);
     CHECK(f.build("<r><![CDATA[]]><a x=\"1\" y='2' z=\"3\"/></r>") == nullptr);
-    const auto utf16le = [](std::string_view ascii) {
-        std::string out = "\xFF\xFE";
-        for (char c : ascii) {
-            out.push_back(c);
-            out.push_back('\0');
-        }
-        return out;
-    };
     CHECK(f.build(utf16le("<r><![CDATA[" + fake + "]]></r>")) != nullptr);
     CHECK(f.build(utf16le("<r><!-- x --><a x=\"1\" y='2' z=\"3\"/></r>")) == nullptr);
 }
@@ -322,14 +325,6 @@ TEST_CASE("attributes: only the '=' of attributes count, not those in values, te
 TEST_CASE("encodings: byte order marks and ASCII-compatible encodings are read, others are refused")
 {
     Fixture f(R"({"max_attributes": 2})");
-    const auto utf16le = [](std::string_view ascii) {
-        std::string out = "\xFF\xFE";
-        for (char c : ascii) {
-            out.push_back(c);
-            out.push_back('\0');
-        }
-        return out;
-    };
     CHECK(f.build(utf16le("<a x=\"1\">t</a>")) != nullptr);
     CHECK(f.build(utf16le("<a x=\"1\">t</a>") + "\n") == nullptr);  // a stray byte after the last code unit
     CHECK(f.build(utf16le("<a x=\"1\" y=\"2\" z=\"3\"/>")) == nullptr);  // counted in code units
