@@ -2321,7 +2321,8 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     bool retry = bodyInHand &&
                  (failure == UpstreamFailure::Connect ||
                   (http::isIdempotentMethod(ex().method) && failure != UpstreamFailure::BadResponse)) &&
-                 (forgiven || static_cast<int>(io().tried.size()) <= endpoints.retries);
+                 (forgiven || (static_cast<int>(io().tried.size()) <= endpoints.retries &&
+                              io().tried.size() < endpoints.endpoints().size()));  // one left to try
     if (forgiven && retry) {
         io().tried.pop_back();  // the endpoint is fine; its pooled connection was not
         _staleRetried = true;
