@@ -1,7 +1,11 @@
 #include "sluice/runtime/SchemaValidator.h"
 
+#include <cstdint>
+#include <limits>
 #include <stdexcept>
 
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
 #include <valijson/adapters/poco_json_adapter.hpp>
 #include <valijson/schema.hpp>
 #include <valijson/schema_parser.hpp>
@@ -65,6 +69,26 @@ std::unique_ptr<valijson::Schema> compile(const Poco::Dynamic::Var& schemaDoc)
     return schema;
 }
 
+// Integers beyond int64 (Poco holds them as UInt64): valijson's Poco adapter throws on them, so
+// they are reported, with their pointers, instead of being validated.
+void hugeIntegers(const Poco::Dynamic::Var& node, const std::string& pointer, std::vector<SchemaIssue>& out)
+{
+    if (node.type() == typeid(Poco::JSON::Object::Ptr)) {
+        const auto object = node.extract<Poco::JSON::Object::Ptr>();
+        for (const auto& key : object->getNames()) {
+            hugeIntegers(object->get(key), pointer + "/" + jsonPointerToken(key), out);
+        }
+    } else if (node.type() == typeid(Poco::JSON::Array::Ptr)) {
+        const auto array = node.extract<Poco::JSON::Array::Ptr>();
+        for (unsigned i = 0; i < array->size(); ++i) {
+            hugeIntegers(array->get(i), pointer + "/" + std::to_string(i), out);
+        }
+    } else if (node.type() == typeid(Poco::UInt64) &&
+               node.extract<Poco::UInt64>() > static_cast<Poco::UInt64>(std::numeric_limits<std::int64_t>::max())) {
+        out.push_back(SchemaIssue{pointer.empty() ? "/" : pointer, "number out of range"});
+    }
+}
+
 }  // namespace
 
 SchemaValidator::SchemaValidator(const std::string& schemaJson)
@@ -85,11 +109,20 @@ SchemaValidator& SchemaValidator::operator=(SchemaValidator&&) noexcept = defaul
 
 std::vector<SchemaIssue> SchemaValidator::validate(const Poco::Dynamic::Var& document) const
 {
+    std::vector<SchemaIssue> issues;
+    hugeIntegers(document, "", issues);
+    if (!issues.empty()) {
+        return issues;
+    }
     valijson::Validator validator;
     valijson::ValidationResults results;
     valijson::adapters::PocoJsonAdapter adapter(document);
-    std::vector<SchemaIssue> issues;
-    if (validator.validate(*_schema, adapter, &results)) {
+    try {
+        if (validator.validate(*_schema, adapter, &results)) {
+            return issues;
+        }
+    } catch (const std::exception& e) {
+        issues.push_back(SchemaIssue{"/", std::string("cannot be validated: ") + e.what()});
         return issues;
     }
     valijson::ValidationResults::Error error;

@@ -12,6 +12,7 @@
 #include <Poco/JSON/Object.h>
 #include <doctest/doctest.h>
 
+#include "sluice/runtime/EmbeddedSchemas.h"
 #include "sluice/runtime/Json.h"
 #include "support/TempDir.h"
 #include "support/TestPaths.h"
@@ -221,6 +222,64 @@ TEST_CASE("ConfigLoader: a file that is not JSON is reported while the others ar
     CHECK(json->message.rfind("not valid JSON: line 1, column 26: ", 0) == 0);
     CHECK(json->str().rfind(broken + ": not valid JSON", 0) == 0);
     CHECK(find(r, wrong, "/context") != nullptr);
+}
+
+namespace {
+
+// The JSON pointers of integer properties without a maximum, anywhere in `node`.
+void unboundedIntegers(const Poco::Dynamic::Var& node, const std::string& pointer, std::vector<std::string>& out)
+{
+    if (node.type() == typeid(Poco::JSON::Object::Ptr)) {
+        const auto object = node.extract<Poco::JSON::Object::Ptr>();
+        if (object->has("type") && object->get("type").isString() && object->getValue<std::string>("type") == "integer" &&
+            !object->has("maximum")) {
+            out.push_back(pointer);
+        }
+        for (const auto& key : object->getNames()) {
+            unboundedIntegers(object->get(key), pointer + "/" + key, out);
+        }
+    } else if (node.type() == typeid(Poco::JSON::Array::Ptr)) {
+        const auto array = node.extract<Poco::JSON::Array::Ptr>();
+        for (unsigned i = 0; i < array->size(); ++i) {
+            unboundedIntegers(array->get(i), pointer + "/" + std::to_string(i), out);
+        }
+    }
+}
+
+}  // namespace
+
+// A value the C++ field cannot hold must be a schema error with its pointer: beyond the range of
+// int, reading it threw out of the loader (--check-config and start-up aborted).
+TEST_CASE("ConfigLoader: every integer in the schemas has a maximum, so a huge value is a clean error")
+{
+    for (const std::string_view text : {gatewaySchemaText(), apiSchemaText()}) {
+        std::string error;
+        const auto schema = parseJson(std::string(text), error);
+        REQUIRE_MESSAGE(schema, error);
+        std::vector<std::string> unbounded;
+        unboundedIntegers(*schema, "", unbounded);
+        CHECK_MESSAGE(unbounded.empty(), "no maximum at: " << unbounded.front());
+    }
+    TempDir dir;
+    const std::string config = dir.write("sluice.json", R"({
+      "listeners": [{"name": "http", "host": "127.0.0.1", "port": 0}],
+      "http": {"body_timeout_ms": 99999999999}
+    })");
+    const std::string file = dir.write("apis/a.json", R"({"name": "A", "context": "/a", "version": "v1",
+        "endpoints": [{"url": "http://127.0.0.1:9"}], "timeouts": {"read_ms": 2147483648},
+        "resources": [{"uri_template": "/", "methods": ["GET"]}]})");
+    ConfigLoadResult r;
+    REQUIRE_NOTHROW(r = ConfigLoader::load(config));
+    INFO(all(r));
+    CHECK(find(r, config, "/http/body_timeout_ms") != nullptr);
+    CHECK(find(r, file, "/timeouts/read_ms") != nullptr);
+    // Beyond int64 the validator cannot read the number at all: named as out of range.
+    dir.write("sluice.json", R"({"listeners": [{"name": "http", "host": "127.0.0.1", "port": 0}],
+      "http": {"max_body_bytes": 18446744073709551615}})");
+    REQUIRE_NOTHROW(r = ConfigLoader::load(config));
+    const ConfigError* huge = find(r, config, "/http/max_body_bytes");
+    REQUIRE(huge != nullptr);
+    CHECK(huge->message == "number out of range");
 }
 
 // Poco's message has no position; the gateway finds where the text goes wrong.
