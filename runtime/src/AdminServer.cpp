@@ -248,8 +248,16 @@ AdminServer::AdminServer(const std::string& host, int port, Hooks hooks, const s
     if (!token.empty()) {
         _shared.tokenDigest = sha256(token);
     }
-    _socket = std::make_unique<Poco::Net::ServerSocket>(Poco::Net::SocketAddress(host, static_cast<Poco::UInt16>(port)),
-                                                        64);
+    // Without SO_REUSEPORT (which ServerSocket's constructor sets along with SO_REUSEADDR): a
+    // port a listener of this gateway or another program holds is an error, not a port whose
+    // connections the kernel spreads over both.
+    _socket = std::make_unique<Poco::Net::ServerSocket>();
+    try {
+        _socket->bind(Poco::Net::SocketAddress(host, static_cast<Poco::UInt16>(port)), true, false);
+        _socket->listen(64);
+    } catch (const Poco::Exception& e) {
+        throw std::runtime_error(e.displayText());
+    }
     _socket->setBlocking(false);
     _shared.hooks = std::move(hooks);
     _shared.bound = host;

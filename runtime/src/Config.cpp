@@ -443,8 +443,57 @@ std::vector<std::string> apiFiles(const std::string& dir, std::vector<ConfigErro
 // are compared as the router compares them (canonical, decoded segments), so "/enc" and "/%65nc",
 // or "/shop" and "/shop/", are the same context; and the default-version form of "/x/v1" is the
 // path of "/x" version "v1".
+// Whether two sockets bound to (a, port) and (b, port) would take the same connections: the
+// same host, or one of them a wildcard address.
+bool sameSocket(const std::string& a, const std::string& b)
+{
+    auto wildcard = [](const std::string& host) { return host == "0.0.0.0" || host == "::" || host == "[::]"; };
+    return a == b || wildcard(a) || wildcard(b);
+}
+
+// Listeners and the admin endpoint each need an address of their own: the workers' listening
+// sockets share theirs with SO_REUSEPORT, so a second listener (or the admin endpoint) on it
+// would be handed a share of the first one's connections, or fail at start with a message
+// about "another process". Listener names must be unique too: a reload matches them by name.
+void checkListeners(const GatewayConfig& cfg, std::vector<ConfigError>& errors)
+{
+    for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+        const ListenerConfig& l = cfg.listeners[i];
+        const std::string at = "/listeners/" + std::to_string(i);
+        for (std::size_t j = 0; j < i; ++j) {
+            const ListenerConfig& earlier = cfg.listeners[j];
+            if (earlier.name == l.name) {
+                errors.push_back({cfg.file, at + "/name", "listener name '" + l.name + "' is already /listeners/" +
+                                                              std::to_string(j) + "'s"});
+            }
+            if (l.port != 0 && earlier.port == l.port && sameSocket(earlier.host, l.host)) {
+                errors.push_back({cfg.file, at + "/port",
+                                  "port " + std::to_string(l.port) + " on " + l.host + " is already listener '" +
+                                      earlier.name + "''s (" + earlier.host + ")"});
+            }
+        }
+        if (!cfg.adminHost.empty() && cfg.adminPort != 0 && l.port == cfg.adminPort &&
+            sameSocket(cfg.adminHost, l.host)) {
+            errors.push_back({cfg.file, "/admin/port",
+                              "port " + std::to_string(cfg.adminPort) + " is listener '" + l.name +
+                                  "''s: the admin endpoint needs a port of its own"});
+        }
+    }
+}
+
 void checkDuplicateApis(const std::vector<ApiConfig>& apis, std::vector<ConfigError>& errors)
 {
+    // One name and version, one API: logs, /status and the suspension kept across reloads
+    // (matched by name and version) would mix two.
+    for (std::size_t i = 0; i < apis.size(); ++i) {
+        for (std::size_t j = 0; j < i; ++j) {
+            if (apis[i].name == apis[j].name && apis[i].version == apis[j].version) {
+                errors.push_back({apis[i].file, "/name", "API '" + apis[i].name + "' version '" + apis[i].version +
+                                                             "' is already defined in " + apis[j].file});
+                break;
+            }
+        }
+    }
     struct Owner {
         const ApiConfig* api;
         bool defaultForm;
@@ -494,6 +543,7 @@ ConfigLoadResult ConfigLoader::load(const std::string& path)
     std::string apisDir;
     if (doc) {
         cfg = readGateway(*doc, path);
+        checkListeners(*cfg, result.errors);
         apisDir = cfg->apisDirectory;
     } else {
         // Still check the APIs so that one run reports every mistake.

@@ -2,6 +2,9 @@
 // (new configuration for new requests, the request in flight finishes on the old one, an invalid
 // configuration refused with its errors while the old one keeps serving), and that it listens
 // only on the configured address (loopback by default).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -140,6 +143,38 @@ TEST_CASE("admin: GET /status answers on loopback only, with the running APIs, a
     CHECK(onListener->body.find("admin resources") == std::string::npos);
     CHECK(onListener->body.find("\"apis\"") == std::string::npos);
     CHECK(backend.requestCount() == 0);
+}
+
+// The admin socket is bound without SO_REUSEPORT: a port that another program listens on with
+// it is refused at start, instead of the two sharing the connections.
+TEST_CASE("admin: a port another program listens on is an error at start, not a shared port")
+{
+    const int other = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(other >= 0);
+    int one = 1;
+    ::setsockopt(other, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ::setsockopt(other, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(other, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::listen(other, 8) == 0);
+    socklen_t length = sizeof address;
+    REQUIRE(::getsockname(other, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    const int port = ntohs(address.sin_port);
+
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.admin = R"({"port": )" + std::to_string(port) + "}";
+    std::string why;
+    try {
+        SluicedProcess refused(spec);
+    } catch (const std::exception& e) {
+        why = e.what();
+    }
+    ::close(other);
+    CHECK_MESSAGE(contains(why, "cannot start the admin endpoint on 127.0.0.1:" + std::to_string(port)), why);
+    CHECK_MESSAGE(contains(why, "Address already in use"), why);
 }
 
 TEST_CASE("admin: the endpoint listens on the configured host only, and not at all without an admin block")

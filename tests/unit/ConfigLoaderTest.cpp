@@ -282,6 +282,50 @@ TEST_CASE("ConfigLoader: every integer in the schemas has a maximum, so a huge v
     CHECK(huge->message == "number out of range");
 }
 
+TEST_CASE("ConfigLoader: listeners need names and addresses of their own, and the admin endpoint a port of its own")
+{
+    TempDir dir;
+    const std::string config = dir.write("sluice.json", R"({
+      "listeners": [{"name": "a", "host": "127.0.0.1", "port": 8080},
+                    {"name": "a", "host": "127.0.0.2", "port": 8081},
+                    {"name": "b", "host": "127.0.0.1", "port": 8080},
+                    {"name": "c", "host": "0.0.0.0", "port": 8081},
+                    {"name": "d", "host": "127.0.0.1", "port": 8082},
+                    {"name": "e", "host": "127.0.0.1", "port": 0},
+                    {"name": "f", "host": "127.0.0.1", "port": 0}],
+      "admin": {"host": "127.0.0.1", "port": 8082}
+    })");
+    dir.write("apis/a.json", api("A", "/a", "v1"));
+    ConfigLoadResult r = ConfigLoader::load(config);
+    INFO(all(r));
+    CHECK(r.errors.size() == 4);
+    const ConfigError* name = find(r, config, "/listeners/1/name");
+    REQUIRE(name != nullptr);
+    CHECK(name->message == "listener name 'a' is already /listeners/0's");
+    const ConfigError* port = find(r, config, "/listeners/2/port");
+    REQUIRE(port != nullptr);
+    CHECK(port->message == "port 8080 on 127.0.0.1 is already listener 'a''s (127.0.0.1)");
+    CHECK(find(r, config, "/listeners/3/port") != nullptr);  // 0.0.0.0 takes 127.0.0.2's connections too
+    const ConfigError* admin = find(r, config, "/admin/port");
+    REQUIRE(admin != nullptr);
+    CHECK(admin->message == "port 8082 is listener 'd''s: the admin endpoint needs a port of its own");
+}
+
+TEST_CASE("ConfigLoader: one name and version is one API, whatever their contexts")
+{
+    TempDir dir;
+    const std::string config = dir.write("sluice.json", kGateway);
+    dir.write("apis/a.json", api("Pets", "/pets", "v1"));
+    const std::string second = dir.write("apis/b.json", api("Pets", "/animals", "v1"));
+    dir.write("apis/c.json", api("Pets", "/pets", "v2"));
+    ConfigLoadResult r = ConfigLoader::load(config);
+    INFO(all(r));
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].file == second);
+    CHECK(r.errors[0].pointer == "/name");
+    CHECK(r.errors[0].message.find("API 'Pets' version 'v1' is already defined in ") == 0);
+}
+
 // Poco's message has no position; the gateway finds where the text goes wrong.
 TEST_CASE("a JSON syntax error is reported with its line and column")
 {
