@@ -125,7 +125,8 @@ std::optional<Answer> refusal(const http::RequestHead& head, const AdminServer::
     if (field(head, "Origin") != nullptr) {
         return refused(403, "requests from web pages are refused");
     }
-    if (!shared.tokenDigest.empty() && !bearerMatches(field(head, "Authorization"), shared.tokenDigest)) {
+    if (const std::string digest = shared.tokenDigest();
+        !digest.empty() && !bearerMatches(field(head, "Authorization"), digest)) {
         Answer answer{401, errorBody(900901, "Invalid Credentials", "admin requests need 'Authorization: Bearer <token>'"),
                       {}, true};
         return answer;
@@ -245,9 +246,7 @@ private:
 
 AdminServer::AdminServer(const std::string& host, int port, Hooks hooks, const std::string& token)
 {
-    if (!token.empty()) {
-        _shared.tokenDigest = sha256(token);
-    }
+    setToken(token);
     // Without SO_REUSEPORT (which ServerSocket's constructor sets along with SO_REUSEADDR): a
     // port a listener of this gateway or another program holds is an error, not a port whose
     // connections the kernel spreads over both.
@@ -452,6 +451,17 @@ void AdminServer::Loop::close(Connection& c)
         ::close(c.fd);
         c.fd = -1;
     }
+}
+
+bool AdminServer::setToken(const std::string& token)
+{
+    std::string digest = token.empty() ? std::string() : sha256(token);
+    std::lock_guard<std::mutex> lock(_shared.tokenMutex);
+    if (digest == _shared.digest) {
+        return false;
+    }
+    _shared.digest = std::move(digest);
+    return true;
 }
 
 std::string AdminServer::readTokenFile(const std::string& path)

@@ -339,8 +339,21 @@ int run(const Options& o, std::ostream& err)
     const std::string adminHostAtStart = r.snapshot->config.adminHost;
     const int adminPortAtStart = r.snapshot->config.adminPort;
     const unsigned workersAtStart = r.snapshot->config.workers;
+    // Set once the admin endpoint runs (before the signal loop, so before any reload), cleared
+    // only after reloads stopped: a reload gives it the token of admin.token_file.
+    AdminServer* adminEndpoint = nullptr;
     // A failed reload leaves the running snapshot untouched.
     auto install = [&](SnapshotResult& reloaded) {
+        std::string token;
+        if (reloaded.snapshot && !reloaded.snapshot->config.adminTokenFile.empty()) {
+            // Checked as at start, so that a reload does not accept what a restart would refuse.
+            try {
+                token = AdminServer::readTokenFile(reloaded.snapshot->config.adminTokenFile);
+            } catch (const std::exception& e) {
+                reloaded.errors.push_back({reloaded.snapshot->config.file, "/admin/token_file", e.what()});
+                reloaded.snapshot.reset();
+            }
+        }
         logLoaded(reloaded, *log);
         if (!reloaded.snapshot) {
             log->error("reload failed with {} error(s); the previous configuration stays active",
@@ -357,6 +370,10 @@ int run(const Options& o, std::ostream& err)
         }
         server.setSnapshot(reloaded.snapshot);
         refreshAddressesOf(*reloaded.snapshot);
+        if (adminEndpoint != nullptr && adminEndpoint->setToken(token)) {
+            log->info(token.empty() ? "the admin endpoint no longer asks for a token"
+                                    : "the admin endpoint's token was replaced");
+        }
         log->info("reload complete: {} API(s), {} handler instance(s)", reloaded.snapshot->config.apis.size(),
                   reloaded.snapshot->instanceCount);
         const GatewayConfig& now = reloaded.snapshot->config;
@@ -420,6 +437,7 @@ int run(const Options& o, std::ostream& err)
             const std::string token =
                 first.adminTokenFile.empty() ? std::string() : AdminServer::readTokenFile(first.adminTokenFile);
             admin = std::make_unique<AdminServer>(first.adminHost, first.adminPort, std::move(hooks), token);
+            adminEndpoint = admin.get();
             log->info("admin endpoint on http://{}:{} (/status, /reload){}", first.adminHost, admin->port(),
                       token.empty() ? "" : ", bearer token required");
             if (token.empty() && first.adminHost != "127.0.0.1" && first.adminHost != "::1" &&
@@ -483,6 +501,7 @@ int run(const Options& o, std::ostream& err)
             log->flush();
             std::_Exit(0);
         }
+        adminEndpoint = nullptr;
         admin.reset();
         log->info("stopped");
         return 0;

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <future>
 #include <string>
 #include <thread>
@@ -567,6 +568,46 @@ TEST_CASE("admin: with admin.token_file every request needs the bearer token")
     // The token never reaches the log.
     CHECK_FALSE(contains(gw.log(), kToken));
     CHECK(contains(gw.log(), "bearer token required"));
+}
+
+// A reload reads admin.token_file again: a file a restart would refuse refuses the reload, and a
+// new token in it replaces the old one at once (rotation without a restart).
+TEST_CASE("admin: a reload checks admin.token_file as a start does and rotates the token")
+{
+    ScriptedBackend backend(echo());
+    TokenFile token(std::string(kToken) + "\n", 0600);
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.admin = R"({"port": 0, "token_file": ")" + token.path() + R"("})";
+    SluicedProcess gw(spec);
+    const std::string bearer = std::string("Authorization: Bearer ") + kToken;
+
+    REQUIRE(::chmod(token.path().c_str(), 0644) == 0);
+    auto refused = admin(gw, bodyRequest("POST", "/reload", "", {bearer}));
+    REQUIRE(refused);
+    CHECK(refused->status == 422);
+    CHECK(contains(refused->body, "/admin/token_file"));
+    CHECK(contains(refused->body, "chmod 600"));
+    auto still = admin(gw, getRequest("/status", {bearer}));
+    REQUIRE(still);
+    CHECK(still->status == 200);
+
+    const std::string rotated = "an-entirely-new-token-9876543210";
+    {
+        std::ofstream out(token.path(), std::ios::trunc);
+        out << rotated << "\n";
+    }
+    REQUIRE(::chmod(token.path().c_str(), 0600) == 0);
+    auto reloaded = admin(gw, bodyRequest("POST", "/reload", "", {bearer}));
+    REQUIRE(reloaded);
+    CHECK(reloaded->status == 200);
+    CHECK(gw.waitForLog("the admin endpoint's token was replaced", 0, 2s));
+    auto old = admin(gw, getRequest("/status", {bearer}));
+    REQUIRE(old);
+    CHECK(old->status == 401);
+    auto fresh = admin(gw, getRequest("/status", {"Authorization: Bearer " + rotated}));
+    REQUIRE(fresh);
+    CHECK(fresh->status == 200);
+    CHECK_FALSE(contains(gw.log(), rotated));
 }
 
 TEST_CASE("admin: a token file others may read or a short token stops the start")

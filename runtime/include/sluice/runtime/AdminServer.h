@@ -3,6 +3,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -34,8 +35,17 @@ public:
         Hooks hooks;
         std::string bound;  // the configured host
         int port = 0;
-        std::string tokenDigest;  // SHA-256 of the bearer token every request must carry; empty: none
         std::atomic<bool> stopping{false};
+
+        // SHA-256 of the bearer token every request must carry; empty: none. A reload may
+        // replace it while the serving thread reads it.
+        std::string tokenDigest() const
+        {
+            std::lock_guard<std::mutex> lock(tokenMutex);
+            return digest;
+        }
+        mutable std::mutex tokenMutex;
+        std::string digest;  // guarded by tokenMutex
     };
 
     // `token`: the bearer token every request must carry (empty: none). Only its digest is kept.
@@ -49,6 +59,9 @@ public:
     AdminServer& operator=(const AdminServer&) = delete;
 
     int port() const noexcept { return _shared.port; }
+    // Replaces the bearer token (a reload read admin.token_file again); empty: none. True when
+    // it changed.
+    bool setToken(const std::string& token);
 
 private:
     class Loop;  // the poll() loop and its connections
