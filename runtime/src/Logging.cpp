@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -107,6 +108,14 @@ spdlog::sink_ptr Logging::openSink(const LoggingConfig& config, std::string& err
         error = "output is \"file\" but no file is given";
         return nullptr;
     }
+    // spdlog would create missing directories (as root, anywhere); the access log does not
+    // either: a directory that is not there is a mistake to report.
+    const std::filesystem::path parent = std::filesystem::path(config.file).parent_path();
+    std::error_code ec;
+    if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+        error = "cannot open log file " + config.file + ": directory " + parent.string() + " does not exist";
+        return nullptr;
+    }
     try {
         return std::make_shared<spdlog::sinks::basic_file_sink_mt>(config.file, false);
     } catch (const spdlog::spdlog_ex& e) {
@@ -137,7 +146,9 @@ std::shared_ptr<spdlog::logger> Logging::get(const std::string& name)
     }
     auto logger = std::make_shared<spdlog::logger>(name, s.sink);
     logger->set_level(levelFor(s.config, name));
-    logger->flush_on(spdlog::level::warn);
+    // Every line that passes the level goes out at once: a file sink would otherwise hold info
+    // lines ("reload complete") in its buffer until a later line filled it.
+    logger->flush_on(spdlog::level::trace);
     s.loggers.emplace(name, logger);
     return logger;
 }

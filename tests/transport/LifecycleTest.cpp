@@ -1,9 +1,12 @@
 // Process lifecycle under load: graceful shutdown with a request in flight (SIGTERM) and
 // configuration reload with requests in flight (SIGHUP).
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -376,8 +379,53 @@ TEST_CASE("reload: a log file that cannot be opened refuses the reload, the old 
         REQUIRE_MESSAGE(r, client.error());
         CHECK(r->status == 200);
     }
+    // A directory that is not there is reported, not created.
+    char dir[] = "/tmp/sluice-logdir-XXXXXX";
+    REQUIRE(::mkdtemp(dir) != nullptr);
+    const std::string missing = std::string(dir) + "/no-such-dir";
+    GatewaySpec bad = spec;
+    bad.logOutput = R"("output": "file", "file": ")" + missing + R"(/sluiced.log")";
+    gw.writeGatewayConfig(bad);
+    const std::size_t from = gw.logSize();
+    CHECK_FALSE(gw.reload());
+    CHECK(gw.waitForLog("directory " + missing + " does not exist", from, 5s));
+    struct stat st {};
+    CHECK(::stat(missing.c_str(), &st) != 0);
+    ::rmdir(dir);
     gw.writeGatewayConfig(spec);
     CHECK(gw.reload());
+}
+
+// Every logged line reaches a log file at once: info lines used to wait in the file's buffer
+// until later lines filled it ("reload complete" was not in the file seconds later).
+TEST_CASE("logging: lines written to a log file are there at once")
+{
+    char dir[] = "/tmp/sluice-logfile-XXXXXX";
+    REQUIRE(::mkdtemp(dir) != nullptr);
+    const std::string file = std::string(dir) + "/sluiced.log";
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    SluicedProcess gw(spec);  // on stderr first: the harness waits for its start there
+    GatewaySpec toFile = spec;
+    toFile.logOutput = R"("output": "file", "file": ")" + file + R"(")";
+    gw.writeGatewayConfig(toFile);
+    auto fileHolds = [&file](const std::string& text) {
+        for (int i = 0; i < 100; ++i) {
+            std::ifstream in(file);
+            const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            if (content.find(text) != std::string::npos) {
+                return true;
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+        return false;
+    };
+    gw.sendSignal(SIGHUP);
+    CHECK(fileHolds("reload complete"));  // the first line the file gets
+    gw.sendSignal(SIGTERM);
+    CHECK(gw.waitExit(10s));
+    ::unlink(file.c_str());
+    ::rmdir(dir);
 }
 
 TEST_CASE("start: a port another process listens on is refused, not shared through SO_REUSEPORT")
