@@ -133,12 +133,19 @@ int listPlugins(const Options& o, std::ostream& out, std::ostream& err)
     return registry->problems().empty() ? 0 : 1;
 }
 
+// `stores` is in the schema for the components that will read it; nothing does yet.
+constexpr const char* kStoresUnused =
+    "stores is not used by this version: no component reads it yet (it is only checked against the schema)";
+
 int checkConfig(const Options& o, std::ostream& out, std::ostream& err)
 {
     Gateway gateway({o.config, o.pluginDirs});
     SnapshotResult r = gateway.load();
     for (const auto& w : r.warnings) {
         err << "warning: plugin not used by this configuration was refused: " << w.str() << "\n";
+    }
+    if (r.snapshot && !r.snapshot->config.stores.isEmpty()) {
+        err << "warning: " << o.config << ": /stores: " << kStoresUnused << "\n";
     }
     if (!r.errors.empty()) {
         printErrors(r.errors, err);
@@ -176,6 +183,9 @@ void logLoaded(const SnapshotResult& r, spdlog::logger& log)
 {
     for (const auto& w : r.warnings) {
         log.warn("plugin not used by this configuration was refused: {}", w.str());
+    }
+    if (r.snapshot && !r.snapshot->config.stores.isEmpty()) {
+        log.warn(kStoresUnused);
     }
     for (const auto& e : r.errors) {
         log.error("{}", e.str());

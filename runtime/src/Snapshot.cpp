@@ -87,6 +87,9 @@ public:
 
     std::size_t created() const { return _created; }
     const std::set<std::string>& used() const { return _used; }
+    // Some component the configuration names was in no loaded plugin (its error names the files
+    // that could not be loaded).
+    bool anyMissing() const { return _anyMissing; }
 
 private:
     const LoadedComponent* resolve(const HandlerRef& ref)
@@ -95,6 +98,7 @@ private:
         const std::string pointer = ref.pointer + "/component";
         const LoadedComponent* c = _plugins.find(ref.component);
         if (c == nullptr) {
+            _anyMissing = true;
             std::string message = "no loaded plugin provides component '" + ref.component + "'";
             if (const LoadProblem* p = _plugins.problemFor(ref.component)) {
                 message += "; " + p->file + " offers it but was refused: " + p->message;
@@ -120,6 +124,7 @@ private:
     std::vector<ConfigError>& _errors;
     std::set<std::string> _used;
     std::size_t _created = 0;
+    bool _anyMissing = false;
 };
 
 // Default chain order: priority (higher first), then instance name; stable for equal keys.
@@ -176,6 +181,11 @@ SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginR
     for (const auto& problem : plugins->problems()) {
         bool used = std::any_of(problem.components.begin(), problem.components.end(),
                                 [&](const std::string& c) { return builder.used().count(c) != 0; });
+        // A file refused before its components were known (permissions, no entry symbol) may be
+        // the one a missing component's error names: not called unused then.
+        if (problem.components.empty() && builder.anyMissing()) {
+            used = true;
+        }
         if (!used) {
             result.warnings.push_back(problem);
         }

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -175,6 +176,39 @@ TEST_CASE("sluiced: --check-config fails on a bad plugin the configuration uses 
     CHECK(ok.exitCode == 0);
     CHECK(contains(ok.err, "warning: plugin not used by this configuration was refused: " + refused));
     CHECK(contains(ok.out, "configuration OK"));
+}
+
+// A file refused before its components are known (its permissions) is named by the error of the
+// component the configuration misses, and not also called "not used".
+TEST_CASE("sluiced: --check-config names a plugin refused for its permissions once, in the missing component's error")
+{
+    TempDir dir;
+    dir.write("apis/pets.json", api("Pets", "/pets", "v1"));
+    const std::string plugins = dir.path() + "/plugins";
+    std::filesystem::create_directories(plugins);
+    ::chmod(plugins.c_str(), 0755);
+    const std::string copy = plugins + "/good_c.so";
+    std::filesystem::copy_file(fixtureFile("good_c", "good_c.so"), copy);
+    ::chmod(copy.c_str(), 0664);
+    const std::string config =
+        dir.write("sluice.json", gateway(R"([{"component": "good_c", "config": {"value": "x"}}])"));
+    RunResult r = sluiced({"--check-config", "--config", config, "--plugin-dir", plugins});
+    INFO(r.err);
+    CHECK(r.exitCode == 1);
+    CHECK(contains(r.err, "no loaded plugin provides component 'good_c'; plugin files that could not be loaded: " + copy));
+    CHECK_FALSE(contains(r.err, "not used by this configuration"));
+}
+
+TEST_CASE("sluiced: --check-config warns that a stores block is not used yet")
+{
+    TempDir dir;
+    dir.write("apis/pets.json", api("Pets", "/pets", "v1"));
+    const std::string config = dir.write("sluice.json", R"({"listeners": [{"name": "http", "host": "127.0.0.1", "port": 0}],
+        "stores": {"counters": {"kind": "memory"}}})");
+    RunResult r = sluiced({"--check-config", "--config", config});
+    INFO(r.err);
+    CHECK(r.exitCode == 0);
+    CHECK(contains(r.err, "warning: " + config + ": /stores: stores is not used by this version"));
 }
 
 TEST_CASE("sluiced: start-up with a configured bad plugin exits 1 with the loader's message")
