@@ -551,7 +551,11 @@ ConfigLoadResult ConfigLoader::load(const std::string& path)
         apisDir = absoluteFrom(dir.empty() ? "." : dir, "apis");
     }
     std::vector<ApiConfig> apis;
-    for (const auto& file : apiFiles(apisDir, result.errors)) {
+    std::error_code ec;
+    // Without a readable sluice.json the APIs are looked for where they usually are; that place
+    // missing is not a mistake of its own.
+    const bool look = doc || fs::is_directory(apisDir, ec);
+    for (const auto& file : look ? apiFiles(apisDir, result.errors) : std::vector<std::string>()) {
         std::optional<Poco::Dynamic::Var> asWritten;
         if (auto apiDoc = loadDocument(file, apiSchema(), result.errors, &asWritten)) {
             apis.push_back(readApi(*apiDoc, *asWritten, file));

@@ -1,5 +1,7 @@
 #include "sluice/runtime/Json.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -27,6 +29,10 @@ public:
     // too soon); npos when the scan finds nothing wrong (Poco refused it for another reason).
     std::size_t firstError()
     {
+        if (_s.substr(0, 3) == "\xEF\xBB\xBF") {
+            _reason = "a byte order mark: JSON text does not begin with one (RFC 8259 section 8.1)";
+            return 0;
+        }
         skipSpace();
         if (!value(0)) {
             return _pos;
@@ -34,6 +40,10 @@ public:
         skipSpace();
         return _pos == _s.size() ? std::string_view::npos : _pos;
     }
+
+    // Why, where the scan knows better than Poco's message (which may say "unterminated string
+    // literal" for a bad byte in one); empty otherwise.
+    const std::string& reason() const noexcept { return _reason; }
 
 private:
     static constexpr int kMaxDepth = 512;  // deeper is reported where it goes deeper
@@ -115,6 +125,13 @@ private:
             if (c < 0x20) {
                 return false;
             }
+            if (c >= 0x80) {
+                if (!utf8Sequence()) {
+                    _reason = "invalid UTF-8";
+                    return false;
+                }
+                continue;
+            }
             if (c == '\\') {
                 ++_pos;
                 if (at('u')) {
@@ -131,6 +148,34 @@ private:
             ++_pos;
         }
         return false;
+    }
+
+    // One well-formed UTF-8 sequence at _pos (RFC 3629: no overlong forms, no surrogates, at
+    // most U+10FFFF), stepped over.
+    bool utf8Sequence()
+    {
+        const auto lead = static_cast<unsigned char>(_s[_pos]);
+        const std::size_t length = lead >= 0xC2 && lead <= 0xDF ? 2 : lead >= 0xE0 && lead <= 0xEF ? 3
+                                                                 : lead >= 0xF0 && lead <= 0xF4 ? 4
+                                                                                                : 0;
+        if (length == 0 || _pos + length > _s.size()) {
+            return false;
+        }
+        for (std::size_t i = 1; i < length; ++i) {
+            const auto next = static_cast<unsigned char>(_s[_pos + i]);
+            unsigned char low = 0x80;
+            unsigned char high = 0xBF;
+            if (i == 1) {
+                low = lead == 0xE0 ? 0xA0 : lead == 0xF0 ? 0x90 : 0x80;
+                high = lead == 0xED ? 0x9F : lead == 0xF4 ? 0x8F : 0xBF;
+            }
+            if (next < low || next > high) {
+                _pos += i;
+                return false;
+            }
+        }
+        _pos += length;
+        return true;
     }
 
     bool digits()
@@ -184,6 +229,7 @@ private:
 
     std::string_view _s;
     std::size_t _pos = 0;
+    std::string _reason;
 };
 
 // The 1-based line and column (in UTF-8 characters) of byte `offset` of `text`.
@@ -221,16 +267,22 @@ std::optional<Poco::Dynamic::Var> parseJson(const std::string& text, std::string
     } catch (const std::exception& e) {
         error = e.what();
     }
-    const std::size_t offset = SyntaxScan(text).firstError();
+    SyntaxScan scan(text);
+    const std::size_t offset = scan.firstError();
     if (offset != std::string_view::npos) {
         error = "line " + std::to_string(jsonLine(text, offset)) + ", column " +
-                std::to_string(jsonColumn(text, offset)) + ": " + error;
+                std::to_string(jsonColumn(text, offset)) + ": " + (scan.reason().empty() ? error : scan.reason());
     }
     return std::nullopt;
 }
 
 std::optional<std::string> readTextFile(const std::string& path, std::string& error)
 {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+        error = S_ISDIR(st.st_mode) ? "a directory, not a file" : "not a regular file";
+        return std::nullopt;
+    }
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         error = std::string("cannot open: ") + std::strerror(errno);

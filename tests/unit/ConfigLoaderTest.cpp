@@ -343,8 +343,28 @@ TEST_CASE("a JSON syntax error is reported with its line and column")
     CHECK(where("{\"a\": 1} x") == "line 1, column 10");
     CHECK(where("\r\n\r\n  [") == "line 3, column 4");  // ends too soon: just past the end
     CHECK(where(std::string(600, '[')) == "line 1, column 513");  // nesting beyond 512
+    // Where the scan knows the reason better than the parser's message.
+    auto message = [](const std::string& text) {
+        std::string error;
+        CHECK_FALSE(parseJson(text, error).has_value());
+        return error;
+    };
+    CHECK(message("\xEF\xBB\xBF{}").rfind("line 1, column 1: a byte order mark", 0) == 0);
+    CHECK(message("{\"x\": \"a\xFF" "b\"}") == "line 1, column 9: invalid UTF-8");
+    CHECK(message("{\"x\": \"\xC0\xAF\"}") == "line 1, column 8: invalid UTF-8");        // overlong '/'
+    CHECK(message("{\"x\": \"\xED\xA0\x80\"}") == "line 1, column 9: invalid UTF-8");  // a surrogate
     std::string error;
     CHECK(parseJson("{\"a\": [1, {\"b\": null}], \"c\": -1.5e3}", error).has_value());
+    CHECK(parseJson("{\"caf\xC3\xA9\": \"\xE2\x82\xAC \xF0\x9F\x98\x80\"}", error).has_value());
+}
+
+TEST_CASE("ConfigLoader: a configuration path that is a directory says so, without a second error about APIs")
+{
+    TempDir dir;
+    ConfigLoadResult r = ConfigLoader::load(dir.path());
+    INFO(all(r));
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].message == "a directory, not a file");
 }
 
 TEST_CASE("ConfigLoader: a broken sluice.json does not hide the mistakes of the API files")
@@ -362,12 +382,17 @@ TEST_CASE("ConfigLoader: a broken sluice.json does not hide the mistakes of the 
 TEST_CASE("ConfigLoader: unreadable files and a missing APIs directory are errors")
 {
     TempDir dir;
+    // Without sluice.json the APIs are not looked for where there are none: one error.
     ConfigLoadResult missing = ConfigLoader::load(dir.file("absent.json"));
-    REQUIRE(missing.errors.size() == 2);
+    REQUIRE(missing.errors.size() == 1);
     CHECK(missing.errors[0].file == dir.file("absent.json"));
     CHECK(missing.errors[0].message.find("cannot open") != std::string::npos);
-    CHECK(missing.errors[1].file == dir.file("apis"));
-    CHECK(missing.errors[1].message == "APIs directory does not exist");
+    // With it, a missing APIs directory is a mistake of its own.
+    const std::string config = dir.write("sluice.json", kGateway);
+    ConfigLoadResult noApis = ConfigLoader::load(config);
+    REQUIRE(noApis.errors.size() == 1);
+    CHECK(noApis.errors[0].file == dir.file("apis"));
+    CHECK(noApis.errors[0].message == "APIs directory does not exist");
 }
 
 TEST_CASE("ConfigLoader: a dangling link or a directory named *.json in the APIs directory is an error, a hidden name is skipped")
