@@ -43,8 +43,9 @@ const SchemaValidator& apiSchema()
     return schema;
 }
 
-// Returns the substituted text, or nullopt with `missing` set to the first unset variable.
-std::optional<std::string> substitute(const std::string& in, std::string& missing)
+// Returns the substituted text, or nullopt with `problem` saying what is wrong with the first
+// reference that cannot be substituted (an unset variable, or a reference without its '}').
+std::optional<std::string> substitute(const std::string& in, std::string& problem)
 {
     std::string out;
     std::size_t i = 0;
@@ -56,17 +57,20 @@ std::optional<std::string> substitute(const std::string& in, std::string& missin
         }
         if (in.compare(i, 6, "${env:") == 0) {
             std::size_t end = in.find('}', i + 6);
-            if (end != std::string::npos) {
-                std::string name = in.substr(i + 6, end - i - 6);
-                const char* value = name.empty() ? nullptr : std::getenv(name.c_str());
-                if (value == nullptr) {
-                    missing = name;
-                    return std::nullopt;
-                }
-                out += value;
-                i = end + 1;
-                continue;
+            if (end == std::string::npos) {
+                // Passed on as written, the secret's name would reach a backend or a log instead.
+                problem = "'${env:' without its closing '}' (write $${ for a literal ${)";
+                return std::nullopt;
             }
+            std::string name = in.substr(i + 6, end - i - 6);
+            const char* value = name.empty() ? nullptr : std::getenv(name.c_str());
+            if (value == nullptr) {
+                problem = "environment variable '" + name + "' is not set (referenced as ${env:" + name + "})";
+                return std::nullopt;
+            }
+            out += value;
+            i = end + 1;
+            continue;
         }
         out.push_back(in[i]);
         ++i;
@@ -96,11 +100,10 @@ void substituteAt(Poco::Dynamic::Var& node, const std::string& pointer, const st
         if (text.find('$') == std::string::npos) {
             return;
         }
-        std::string missing;
-        auto replaced = substitute(text, missing);
+        std::string problem;
+        auto replaced = substitute(text, problem);
         if (!replaced) {
-            errors.push_back({file, pointer.empty() ? "/" : pointer,
-                              "environment variable '" + missing + "' is not set (referenced as ${env:" + missing + "})"});
+            errors.push_back({file, pointer.empty() ? "/" : pointer, problem});
             return;
         }
         node = *replaced;

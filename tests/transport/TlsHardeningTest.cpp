@@ -738,6 +738,9 @@ TEST_CASE("tls hardening: client_crl refuses a revoked client certificate, a CA 
     const std::string noAuth = whyNotStarted(pki.listenerWith({{"server.pem", "server.key", ""}}, "none", "ca.pem",
                                                               "TLSv1.2", R"("client_crl": ")" + pki.path("crl.pem") + "\""));
     CHECK_MESSAGE(contains(noAuth, "client_crl is set but client_auth is 'none'"), noAuth);
+    const std::string caNoAuth = whyNotStarted(pki.listenerWith({{"server.pem", "server.key", ""}}, "none", "ca.pem",
+                                                                "TLSv1.2", R"("client_ca": ")" + pki.path("ca.pem") + "\""));
+    CHECK_MESSAGE(contains(caNoAuth, "client_ca is set but client_auth is 'none'"), caNoAuth);
     const std::string notCrl = whyNotStarted(listener("ca.pem"));
     CHECK_MESSAGE(contains(notCrl, "no certificate revocation list"), notCrl);
     const std::string missing = whyNotStarted(listener("no-such-crl.pem"));

@@ -552,6 +552,16 @@ TEST_CASE("ConfigLoader: substituteEnvironment works on nested values and leaves
     CHECK(errors[0].message.find("SLUICE_TEST_UNSET_B") != std::string::npos);
     CHECK(toJson(doc->extract<Poco::JSON::Object::Ptr>()->get("x")) ==
           R"(["alpha-alpha","${env:SLUICE_TEST_A}","$5 ${unclosed","${other:x}",7])");
+
+    // A reference without its '}' is an error too: passed on as written, the variable's name
+    // would reach a backend or a log in place of its value.
+    auto open = parseJson(R"({"h": {"X-Key": "${env:SLUICE_TEST_A"}})", error);
+    REQUIRE(open.has_value());
+    errors.clear();
+    substituteEnvironment(*open, "f.json", errors);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].pointer == "/h/X-Key");
+    CHECK(errors[0].message == "'${env:' without its closing '}' (write $${ for a literal ${)");
 }
 
 TEST_CASE("ConfigLoader: the shipped conf/ passes")

@@ -452,6 +452,9 @@ std::shared_ptr<TlsServerContext> TlsServerContext::create(const Poco::Dynamic::
     if (context->_clientAuth != "none" && clientCa.empty()) {
         throw std::runtime_error("client_auth '" + context->_clientAuth + "' needs client_ca (a CA bundle)");
     }
+    if (context->_clientAuth == "none" && tls->has("client_ca")) {
+        throw std::runtime_error("client_ca is set but client_auth is 'none': no client certificate is asked for");
+    }
     std::string clientCaBytes;
     if (context->_clientAuth != "none") {
         clientCaBytes = fileBytes(clientCa);
