@@ -219,7 +219,19 @@ SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginR
     }
     for (std::size_t i = 0; i < config.http.trustedProxies.size(); ++i) {
         transport::Cidr cidr;
-        if (transport::Cidr::parse(config.http.trustedProxies[i], cidr)) {
+        const std::string& written = config.http.trustedProxies[i];
+        const std::string pointer = "/http/trusted_proxies/" + std::to_string(i);
+        if (transport::Cidr::parse(written, cidr)) {
+            // "10.1.2.3/8" is 10.0.0.0/8 to the matcher: a typo for /32 (or another block) would
+            // trust a whole network unnoticed.
+            if (!cidr.exact()) {
+                result.errors.push_back({config.file, pointer, "'" + written +
+                                                                   "' has address bits beyond its prefix: write " +
+                                                                   cidr.network() + " if that block is meant"});
+            } else if (cidr.prefix == 0) {
+                Logging::get("runtime")->warn("{}: {}: '{}' trusts every client to say whom it forwards for",
+                                              config.file, pointer, written);
+            }
             snapshot->trustedProxies.push_back(cidr);
         } else {
             result.errors.push_back({config.file, "/http/trusted_proxies/" + std::to_string(i),

@@ -117,6 +117,21 @@ TEST_CASE("Snapshot: an unknown component names the plugin files that could not 
     CHECK(contains(r.errors[0].message, fixtureFile("no_entry", "no_entry.so")));
 }
 
+// "10.1.2.3/8" would trust all of 10.0.0.0/8: likely a typo for /32, so it is an error.
+TEST_CASE("Snapshot: a trusted_proxies block with address bits beyond its prefix is an error")
+{
+    auto registry = plugins({"good_c"});
+    GatewayConfig config = gatewayWith({});
+    config.http.trustedProxies = {"10.0.0.0/8", "10.1.2.3/8", "192.168.1.7", "2001:DB8::/32", "2001:db8::1/32",
+                                  "0.0.0.0/0"};
+    SnapshotResult r = buildSnapshot(config, registry);
+    REQUIRE(r.errors.size() == 2);
+    CHECK(r.errors[0].pointer == "/http/trusted_proxies/1");
+    CHECK(r.errors[0].message == "'10.1.2.3/8' has address bits beyond its prefix: write 10.0.0.0/8 if that block is meant");
+    CHECK(r.errors[1].pointer == "/http/trusted_proxies/4");
+    CHECK(contains(r.errors[1].message, "write 2001:db8::/32 if that block is meant"));
+}
+
 TEST_CASE("Snapshot: a configuration rejected by the component's schema is reported at its pointer")
 {
     auto registry = plugins({"strict_schema"});

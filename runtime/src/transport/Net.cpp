@@ -8,8 +8,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <cerrno>
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstring>
 
 namespace sluice::runtime::transport {
@@ -139,6 +140,36 @@ bool Cidr::parse(const std::string& text, Cidr& out)
         return out.prefix <= 128;
     }
     return false;
+}
+
+namespace {
+
+// `bytes` of a family's address with the bits beyond `prefix` cleared.
+void maskTo(const unsigned char* bytes, int family, int prefix, unsigned char* masked)
+{
+    const int length = family == AF_INET ? 4 : 16;
+    for (int i = 0; i < length; ++i) {
+        const int bits = std::min(8, std::max(0, prefix - i * 8));
+        masked[i] = static_cast<unsigned char>(bytes[i] & (bits == 0 ? 0 : 0xFF << (8 - bits)));
+    }
+}
+
+}  // namespace
+
+bool Cidr::exact() const noexcept
+{
+    unsigned char masked[16] = {};
+    maskTo(bytes, family, prefix, masked);
+    return std::memcmp(masked, bytes, family == AF_INET ? 4 : 16) == 0;
+}
+
+std::string Cidr::network() const
+{
+    unsigned char masked[16] = {};
+    maskTo(bytes, family, prefix, masked);
+    char text[INET6_ADDRSTRLEN] = {};
+    ::inet_ntop(family, masked, text, sizeof text);
+    return std::string(text) + "/" + std::to_string(prefix);
 }
 
 bool Cidr::contains(const Address& address) const noexcept

@@ -39,6 +39,10 @@ struct Cidr {
 
     static bool parse(const std::string& text, Cidr& out);
     bool contains(const Address& address) const noexcept;
+    // The block with the address bits beyond the prefix cleared, as text ("10.0.0.0/8").
+    std::string network() const;
+    // No address bit beyond the prefix is set ("10.0.0.0/8", not "10.1.2.3/8").
+    bool exact() const noexcept;
 };
 
 // An absolute http:// or https:// URL split for a client.
