@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <unordered_set>
 
 #include <Poco/Exception.h>
 #include <Poco/JSON/Array.h>
@@ -85,9 +86,18 @@ private:
             ++_pos;
             return true;
         }
+        std::unordered_set<std::string_view> names;  // as written, escapes and all
         for (;;) {
             if (named) {
+                const std::size_t start = _pos;
                 if (!at('"') || !string()) {
+                    return false;
+                }
+                const std::string_view name = _s.substr(start, _pos - start);
+                if (!names.insert(name).second) {
+                    // Poco keeps the last value: one of two settings would be dropped unseen.
+                    _pos = start;
+                    _reason = "duplicate member " + std::string(name);
                     return false;
                 }
                 skipSpace();
@@ -261,7 +271,15 @@ std::optional<Poco::Dynamic::Var> parseJson(const std::string& text, std::string
 {
     try {
         Poco::JSON::Parser parser(new Poco::JSON::ParseHandler(true));
-        return std::optional<Poco::Dynamic::Var>(std::in_place, parser.parse(text));
+        Poco::Dynamic::Var parsed = parser.parse(text);
+        // Poco takes a member named twice and keeps the last value; the scan finds it.
+        SyntaxScan scan(text);
+        if (const std::size_t offset = scan.firstError(); offset != std::string_view::npos && !scan.reason().empty()) {
+            error = "line " + std::to_string(jsonLine(text, offset)) + ", column " +
+                    std::to_string(jsonColumn(text, offset)) + ": " + scan.reason();
+            return std::nullopt;
+        }
+        return std::optional<Poco::Dynamic::Var>(std::in_place, std::move(parsed));
     } catch (const Poco::Exception& e) {
         error = e.message().empty() ? e.displayText() : e.message();
     } catch (const std::exception& e) {

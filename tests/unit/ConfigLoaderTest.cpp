@@ -353,7 +353,11 @@ TEST_CASE("a JSON syntax error is reported with its line and column")
     CHECK(message("{\"x\": \"a\xFF" "b\"}") == "line 1, column 9: invalid UTF-8");
     CHECK(message("{\"x\": \"\xC0\xAF\"}") == "line 1, column 8: invalid UTF-8");        // overlong '/'
     CHECK(message("{\"x\": \"\xED\xA0\x80\"}") == "line 1, column 9: invalid UTF-8");  // a surrogate
+    // A member named twice: Poco keeps the last value, so one setting would vanish unseen.
+    CHECK(message("{\n  \"workers\": 3,\n  \"workers\": 1\n}") == "line 3, column 3: duplicate member \"workers\"");
+    CHECK(message("{\"a\": {\"x\": 1, \"x\": 2}}") == "line 1, column 16: duplicate member \"x\"");
     std::string error;
+    CHECK(parseJson("{\"x\": 1, \"a\": {\"x\": 2}, \"b\": [{\"x\": 3}, {\"x\": 4}]}", error).has_value());
     CHECK(parseJson("{\"a\": [1, {\"b\": null}], \"c\": -1.5e3}", error).has_value());
     CHECK(parseJson("{\"caf\xC3\xA9\": \"\xE2\x82\xAC \xF0\x9F\x98\x80\"}", error).has_value());
 }
