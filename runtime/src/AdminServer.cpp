@@ -125,6 +125,12 @@ std::optional<Answer> refusal(const http::RequestHead& head, const AdminServer::
     if (field(head, "Origin") != nullptr) {
         return refused(403, "requests from web pages are refused");
     }
+    const std::size_t authorizations = static_cast<std::size_t>(
+        std::count_if(head.headers.begin(), head.headers.end(),
+                      [](const http::HeaderField& h) { return http::fieldNameEquals(h.name, "Authorization"); }));
+    if (authorizations > 1) {
+        return refused(400, "more than one Authorization field");  // which one a proxy before it checked is unknown
+    }
     if (const std::string digest = shared.tokenDigest();
         !digest.empty() && !bearerMatches(field(head, "Authorization"), digest)) {
         Answer answer{401, errorBody(900901, "Invalid Credentials", "admin requests need 'Authorization: Bearer <token>'"),

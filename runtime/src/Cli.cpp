@@ -179,6 +179,12 @@ void refreshAddressesOf(const Snapshot& snapshot)
     upstream::AddressRefresher::instance().serve(sets, std::chrono::milliseconds(snapshot.config.resolverRefreshMs));
 }
 
+// A host as a URL writes it: an IPv6 address in brackets.
+std::string urlHost(const std::string& host)
+{
+    return host.find(':') != std::string::npos && host.front() != '[' ? "[" + host + "]" : host;
+}
+
 void logLoaded(const SnapshotResult& r, spdlog::logger& log)
 {
     for (const auto& w : r.warnings) {
@@ -335,7 +341,7 @@ int run(const Options& o, std::ostream& err)
         return 1;
     }
     for (const auto& l : server.listeners()) {
-        log->info("listening on {}://{}:{} ({}), {} worker(s)", l.tls ? "https" : "http", l.host, l.port, l.name,
+        log->info("listening on {}://{}:{} ({}), {} worker(s)", l.tls ? "https" : "http", urlHost(l.host), l.port, l.name,
                   server.workerCount());
     }
     log->info("up to {} client connections (open-file limit {})", server.connectionLimit(), server.openFileLimit());
@@ -448,7 +454,7 @@ int run(const Options& o, std::ostream& err)
                 first.adminTokenFile.empty() ? std::string() : AdminServer::readTokenFile(first.adminTokenFile);
             admin = std::make_unique<AdminServer>(first.adminHost, first.adminPort, std::move(hooks), token);
             adminEndpoint = admin.get();
-            log->info("admin endpoint on http://{}:{} (/status, /reload){}", first.adminHost, admin->port(),
+            log->info("admin endpoint on http://{}:{} (/status, /reload){}", urlHost(first.adminHost), admin->port(),
                       token.empty() ? "" : ", bearer token required");
             if (token.empty() && first.adminHost != "127.0.0.1" && first.adminHost != "::1" &&
                 first.adminHost != "localhost") {

@@ -192,7 +192,21 @@ MethodOverride methodOverrideFrom(const std::string& text)
     return MethodOverride::Reject;
 }
 
-GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file)
+// The component loggers (Logging::get) and the plugins' ("plugin.<instance>", or "plugin" for
+// all of them); a level for another name would set nothing.
+bool knownLogger(const std::string& name)
+{
+    static const char* const kLoggers[] = {"runtime", "loader", "pipeline", "transport", "upstream",
+                                           "tls",     "analytics", "plugin"};
+    for (const char* known : kLoggers) {
+        if (name == known) {
+            return true;
+        }
+    }
+    return name.rfind("plugin.", 0) == 0 && name.size() > 7;
+}
+
+GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file, std::vector<ConfigError>& errors)
 {
     auto root = doc.extract<Object::Ptr>();
     GatewayConfig cfg;
@@ -295,6 +309,12 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
         if (log->has("levels")) {
             auto levels = log->getObject("levels");
             for (const auto& name : levels->getNames()) {
+                if (!knownLogger(name)) {
+                    errors.push_back({file, "/logging/levels/" + jsonPointerToken(name),
+                                      "no logger is named '" + name +
+                                          "' (runtime, loader, pipeline, transport, upstream, tls, analytics, "
+                                          "plugin or plugin.<instance>)"});
+                }
                 cfg.logging.levels[name] = levels->getValue<std::string>(name);
             }
         }
@@ -545,7 +565,7 @@ ConfigLoadResult ConfigLoader::load(const std::string& path)
     std::optional<GatewayConfig> cfg;
     std::string apisDir;
     if (doc) {
-        cfg = readGateway(*doc, path);
+        cfg = readGateway(*doc, path, result.errors);
         checkListeners(*cfg, result.errors);
         apisDir = cfg->apisDirectory;
     } else {

@@ -562,6 +562,10 @@ TEST_CASE("admin: with admin.token_file every request needs the bearer token")
     auto lower = admin(gw, getRequest("/status", {std::string("authorization: bearer ") + kToken}));
     REQUIRE(lower);
     CHECK(lower->status == 200);
+    // Two Authorization fields: which one a proxy in front checked is not known.
+    auto twice = admin(gw, getRequest("/status", {bearer, "Authorization: Bearer wrong-token-0123456789"}));
+    REQUIRE(twice);
+    CHECK(twice->status == 400);
     auto reload = admin(gw, bodyRequest("POST", "/reload", "", {bearer}));
     REQUIRE(reload);
     CHECK(reload->status == 200);

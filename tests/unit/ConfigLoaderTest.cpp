@@ -311,6 +311,22 @@ TEST_CASE("ConfigLoader: listeners need names and addresses of their own, and th
     CHECK(admin->message == "port 8082 is listener 'd''s: the admin endpoint needs a port of its own");
 }
 
+TEST_CASE("ConfigLoader: a level for a logger that does not exist is an error")
+{
+    TempDir dir;
+    dir.write("apis/a.json", api("A", "/a", "v1"));
+    const std::string config = dir.write("sluice.json", R"({
+      "listeners": [{"name": "http", "host": "127.0.0.1", "port": 0}],
+      "logging": {"levels": {"runtime": "info", "plugin": "warn", "plugin.auth": "debug", "upstreams": "debug", "": "info"}}
+    })");
+    ConfigLoadResult r = ConfigLoader::load(config);
+    INFO(all(r));
+    REQUIRE(r.errors.size() == 2);
+    CHECK(r.errors[0].pointer == "/logging/levels/upstreams");
+    CHECK(r.errors[0].message.find("no logger is named 'upstreams'") == 0);
+    CHECK(r.errors[1].pointer == "/logging/levels/");
+}
+
 TEST_CASE("ConfigLoader: one name and version is one API, whatever their contexts")
 {
     TempDir dir;
