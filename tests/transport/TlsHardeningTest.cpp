@@ -955,6 +955,28 @@ TEST_CASE("tls hardening: a listener sends the chain of its certificate file, wh
     }
 }
 
+// A server name two certificates claim would always go to the first: the second is a mistake.
+TEST_CASE("tls hardening: a server_names entry another certificate already has is a configuration error")
+{
+    TestCertificates pki;
+    pki.leaf("a", "a.test", "DNS:a.test", "ca");
+    pki.leaf("b", "b.test", "DNS:b.test", "ca");
+    ScriptedBackend backend(echo());
+    std::string why;
+    try {
+        SluicedProcess refused(tlsGateway(
+            pki.listenerWith({{"a.pem", "a.key", R"(["a.test", "shared.test"])"}, {"b.pem", "b.key", R"(["b.test", "SHARED.test"])"}}),
+            backend));
+    } catch (const std::exception& e) {
+        why = e.what();
+    }
+    CHECK_MESSAGE(contains(why, "certificates/1: server name 'shared.test' is already certificate 0's"), why);
+    // Names taken from the certificates themselves may repeat (an EC and an RSA certificate).
+    pki.leaf("rsa", "localhost", "DNS:localhost", "ca", 2, true);
+    SluicedProcess fine(tlsGateway(pki.listenerOf({"server", "rsa"}), backend));
+    CHECK(fine.port() > 0);
+}
+
 // A CA file OpenSSL loads without complaint may hold no certificate (only a revocation list, for
 // instance): every peer would be refused, so it is a configuration error.
 TEST_CASE("tls hardening: a client_ca or backend ca_file without a certificate in it is a configuration error")

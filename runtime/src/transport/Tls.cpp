@@ -482,7 +482,16 @@ std::shared_ptr<TlsServerContext> TlsServerContext::create(const Poco::Dynamic::
         if (entry->has("server_names")) {
             auto names = entry->getArray("server_names");
             for (unsigned n = 0; n < names->size(); ++n) {
-                context->_certificates.back().names.push_back(lower(names->getElement<std::string>(n)));
+                const std::string name = lower(names->getElement<std::string>(n));
+                // The first certificate that names it would always win: the other's is dead.
+                for (std::size_t earlier = 0; earlier + 1 < context->_certificates.size(); ++earlier) {
+                    const auto& taken = context->_certificates[earlier].names;
+                    if (std::find(taken.begin(), taken.end(), name) != taken.end()) {
+                        throw std::runtime_error("certificates/" + std::to_string(i) + ": server name '" + name +
+                                                 "' is already certificate " + std::to_string(earlier) + "'s");
+                    }
+                }
+                context->_certificates.back().names.push_back(name);
             }
         } else {
             context->_certificates.back().names = certificateNames(c.ctx);
