@@ -182,7 +182,7 @@ void refreshAddressesOf(const Snapshot& snapshot)
 // A host as a URL writes it: an IPv6 address in brackets.
 std::string urlHost(const std::string& host)
 {
-    return host.find(':') != std::string::npos && host.front() != '[' ? "[" + host + "]" : host;
+    return !host.empty() && host.find(':') != std::string::npos && host.front() != '[' ? "[" + host + "]" : host;
 }
 
 void logLoaded(const SnapshotResult& r, spdlog::logger& log)

@@ -462,10 +462,6 @@ std::vector<std::string> apiFiles(const std::string& dir, std::vector<ConfigErro
     return files;
 }
 
-// Two APIs that the router would reach by the same prefix: one would never be reached. Prefixes
-// are compared as the router compares them (canonical, decoded segments), so "/enc" and "/%65nc",
-// or "/shop" and "/shop/", are the same context; and the default-version form of "/x/v1" is the
-// path of "/x" version "v1".
 // Whether two sockets bound to (a, port) and (b, port) would take the same connections: the
 // same host, or one of them a wildcard address.
 bool sameSocket(const std::string& a, const std::string& b)
@@ -504,6 +500,10 @@ void checkListeners(const GatewayConfig& cfg, std::vector<ConfigError>& errors)
     }
 }
 
+// Two APIs that the router would reach by the same prefix: one would never be reached. Prefixes
+// are compared as the router compares them (canonical, decoded segments), so "/enc" and "/%65nc",
+// or "/shop" and "/shop/", are the same context; and the default-version form of "/x/v1" is the
+// path of "/x" version "v1".
 void checkDuplicateApis(const std::vector<ApiConfig>& apis, std::vector<ConfigError>& errors)
 {
     // One name and version, one API: logs, /status and the suspension kept across reloads
