@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 #include <poll.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,7 +12,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
+#include <cstring>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -144,6 +148,12 @@ std::optional<Answer> refusal(const http::RequestHead& head, const AdminServer::
     return std::nullopt;
 }
 
+bool isReload(const http::RequestHead& head)
+{
+    return head.path == "/reload" && head.method == "POST";
+}
+
+// The answer to every request but POST /reload, which waits for the reload it starts.
 Answer route(const http::RequestHead& head, const AdminServer::Hooks& hooks)
 {
     // The path, whatever the form of the target (origin or absolute) and the query.
@@ -154,11 +164,7 @@ Answer route(const http::RequestHead& head, const AdminServer::Hooks& hooks)
         return Answer{200, hooks.status(), {}};
     }
     if (head.path == "/reload") {
-        if (head.method != "POST") {
-            return Answer{405, errorBody(900907, "Method Not Allowed", "use POST"), "POST"};
-        }
-        auto [ok, json] = hooks.reload();
-        return Answer{ok ? 200 : 422, std::move(json), {}};
+        return Answer{405, errorBody(900907, "Method Not Allowed", "use POST"), "POST"};
     }
     return Answer{404, errorBody(900906, "Not Found", "admin resources: /status, /reload"), {}};
 }
@@ -184,14 +190,15 @@ std::string responseText(const Answer& answer)
 // One request per connection, read under one deadline for the whole request (a per-read timeout
 // would let a client that sends a byte now and then hold it for ever), parsed by the data plane's
 // strict parser, answered, closed. All connections share one thread and one poll() loop, so a
-// client that sends nothing, or trickles, holds up nobody; the hooks run on that thread, one
-// request at a time.
+// client that sends nothing, or trickles, holds up nobody; the status hook runs on that thread,
+// and a reload elsewhere while its connection waits.
 struct Connection {
-    enum class State { Reading, Writing, Draining };
+    enum class State { Reading, Waiting, Writing, Draining };
 
     int fd = -1;
     State state = State::Reading;
     Clock::time_point deadline;  // for the whole request, then for the answer to go out
+    std::uint64_t ticket = 0;  // Waiting: the reload whose result it answers with
     std::string input;
     std::string output;
     std::size_t sent = 0;
@@ -221,9 +228,58 @@ bool readInto(int fd, std::string& input)
 
 }  // namespace
 
+// Reloads finish on another thread, which posts their answers here for the serving thread. The
+// eventfd that wakes it belongs to the mailbox, so a reload that ends after the server is gone
+// writes to a descriptor nobody else has been given.
+class AdminServer::Mailbox {
+public:
+    struct Finished {
+        std::uint64_t ticket;
+        Answer answer;
+    };
+
+    Mailbox() : _fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC))
+    {
+        if (_fd < 0) {
+            throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
+        }
+    }
+    ~Mailbox() { ::close(_fd); }
+    Mailbox(const Mailbox&) = delete;
+    Mailbox& operator=(const Mailbox&) = delete;
+
+    int fd() const noexcept { return _fd; }
+
+    void post(std::uint64_t ticket, Answer answer)
+    {
+        {
+            std::lock_guard<std::mutex> lock(_mutex);
+            _finished.push_back({ticket, std::move(answer)});
+        }
+        const std::uint64_t one = 1;
+        [[maybe_unused]] const ssize_t n = ::write(_fd, &one, sizeof one);  // fails only when it is already readable
+    }
+
+    std::vector<Finished> take()
+    {
+        std::uint64_t count = 0;
+        [[maybe_unused]] const ssize_t n = ::read(_fd, &count, sizeof count);
+        std::lock_guard<std::mutex> lock(_mutex);
+        return std::exchange(_finished, {});
+    }
+
+private:
+    const int _fd;
+    std::mutex _mutex;
+    std::vector<Finished> _finished;  // guarded by _mutex
+};
+
 class AdminServer::Loop {
 public:
-    Loop(int listener, Shared& shared) : _listener(listener), _shared(shared) {}
+    Loop(int listener, Shared& shared, std::shared_ptr<Mailbox> mailbox)
+        : _listener(listener), _shared(shared), _mailbox(std::move(mailbox))
+    {
+    }
     ~Loop()
     {
         for (auto& c : _connections) {
@@ -239,6 +295,8 @@ private:
     void accept();
     void expire(Clock::time_point now);
     void serve(Connection& c);
+    void startReload(Connection& c);
+    void deliverReloads();
     void answer(Connection& c, const Answer& a);
     void write(Connection& c);
     static void close(Connection& c);
@@ -246,6 +304,8 @@ private:
 
     int _listener;
     Shared& _shared;
+    const std::shared_ptr<Mailbox> _mailbox;
+    std::uint64_t _tickets = 0;
     std::vector<std::unique_ptr<Connection>> _connections;  // oldest first
     Clock::time_point _acceptAfter;  // out of descriptors: not before then
 };
@@ -253,6 +313,7 @@ private:
 AdminServer::AdminServer(const std::string& host, int port, Hooks hooks, const std::string& token)
 {
     setToken(token);
+    _mailbox = std::make_shared<Mailbox>();
     // Without SO_REUSEPORT (which ServerSocket's constructor sets along with SO_REUSEADDR): a
     // port a listener of this gateway or another program holds is an error, not a port whose
     // connections the kernel spreads over both.
@@ -267,14 +328,14 @@ AdminServer::AdminServer(const std::string& host, int port, Hooks hooks, const s
     _shared.hooks = std::move(hooks);
     _shared.bound = host;
     _shared.port = _socket->address().port();
-    _loop = std::make_unique<Loop>(_socket->impl()->sockfd(), _shared);
+    _loop = std::make_unique<Loop>(_socket->impl()->sockfd(), _shared, _mailbox);
     _thread = std::thread([this] { _loop->run(); });
 }
 
 AdminServer::~AdminServer()
 {
-    // The hooks call into the gateway, which must outlive them: the loop ends (within
-    // kPollSlice, or when a hook returns) before the server is gone.
+    // The status hook calls into the gateway, which must outlive it: the loop ends (within
+    // kPollSlice) before the server is gone. A reload still running posts to the mailbox it keeps.
     _shared.stopping = true;
     _thread.join();
 }
@@ -287,9 +348,15 @@ void AdminServer::Loop::run()
         expire(now);
         polled.clear();
         polled.push_back({_listener, static_cast<short>(now < _acceptAfter ? 0 : POLLIN), 0});
+        polled.push_back({_mailbox->fd(), POLLIN, 0});
+        constexpr std::size_t kFirstConnection = 2;
         Clock::time_point wake = now + kPollSlice;
         for (const auto& c : _connections) {
-            const short events = c->state == Connection::State::Writing ? POLLOUT : POLLIN;
+            // A connection waiting for its reload is not read meanwhile (what it sends more is
+            // drained after the answer).
+            const short events = c->state == Connection::State::Writing   ? POLLOUT
+                                 : c->state == Connection::State::Waiting ? 0
+                                                                          : POLLIN;
             polled.push_back({c->fd, events, 0});
             wake = std::min(wake, c->deadline);
         }
@@ -299,10 +366,18 @@ void AdminServer::Loop::run()
             continue;
         }
         // Connections first (accepting may close the oldest to make room, which would shift them).
-        for (std::size_t i = polled.size() - 1; i >= 1; --i) {
-            if (polled[i].revents != 0) {
-                serve(*_connections[i - 1]);
+        for (std::size_t i = polled.size() - 1; i >= kFirstConnection; --i) {
+            Connection& c = *_connections[i - kFirstConnection];
+            if (c.state == Connection::State::Waiting) {
+                if ((polled[i].revents & (POLLERR | POLLHUP)) != 0) {
+                    close(c);  // gone: its reload goes on, unanswered
+                }
+            } else if (polled[i].revents != 0) {
+                serve(c);
             }
+        }
+        if (polled[1].revents != 0) {
+            deliverReloads();
         }
         dropClosed();
         if (polled[0].revents != 0) {
@@ -350,8 +425,8 @@ void AdminServer::Loop::expire(Clock::time_point now)
             continue;
         }
         if (c->state != Connection::State::Draining) {
-            // What came while a hook held the thread (a reload can take seconds) counts: read or
-            // write once more before judging.
+            // What came while the thread was held up (by the status hook, on a busy machine)
+            // counts: read or write once more before judging.
             serve(*c);
             if (c->fd < 0 || Clock::now() < c->deadline) {
                 continue;  // closed, or answered (a new deadline for the answer)
@@ -382,6 +457,8 @@ void AdminServer::Loop::serve(Connection& c)
                 std::optional<Answer> refusedAnswer = refusal(head, _shared);
                 if (refusedAnswer) {
                     answer(c, *refusedAnswer);
+                } else if (isReload(head)) {
+                    startReload(c);
                 } else {
                     try {
                         answer(c, route(head, _shared.hooks));
@@ -394,6 +471,8 @@ void AdminServer::Loop::serve(Connection& c)
             }
             return;
         }
+        case Connection::State::Waiting:
+            return;  // answered by deliverReloads()
         case Connection::State::Writing:
             write(c);
             return;
@@ -405,6 +484,31 @@ void AdminServer::Loop::serve(Connection& c)
                 close(c);
             }
             return;
+        }
+    }
+}
+
+void AdminServer::Loop::startReload(Connection& c)
+{
+    c.state = Connection::State::Waiting;
+    c.ticket = ++_tickets;
+    c.deadline = Clock::time_point::max();  // a reload takes what it takes; SIGHUP would too
+    try {
+        _shared.hooks.reload([mailbox = _mailbox, ticket = c.ticket](bool ok, std::string json) {
+            mailbox->post(ticket, Answer{ok ? 200 : 422, std::move(json), {}});
+        });
+    } catch (const std::exception&) {
+        answer(c, refused(500, "the admin request failed"));
+    }
+}
+
+void AdminServer::Loop::deliverReloads()
+{
+    for (auto& finished : _mailbox->take()) {
+        for (auto& c : _connections) {
+            if (c->fd >= 0 && c->state == Connection::State::Waiting && c->ticket == finished.ticket) {
+                answer(*c, finished.answer);
+            }
         }
     }
 }

@@ -208,6 +208,7 @@ class ReloadCoordinator {
 public:
     using Load = std::function<SnapshotResult()>;
     using Install = std::function<void(SnapshotResult& loaded)>;  // also logs a failed one
+    using Done = std::function<void(const SnapshotResult& result)>;
 
     ReloadCoordinator(Load load, Install install, std::shared_ptr<spdlog::logger> log, std::string config)
         : _load(std::move(load)), _install(std::move(install)), _log(std::move(log)), _config(std::move(config)),
@@ -226,10 +227,57 @@ public:
     ReloadCoordinator(const ReloadCoordinator&) = delete;
     ReloadCoordinator& operator=(const ReloadCoordinator&) = delete;
 
-    // Loads the configuration and, when it is valid and no stop came meanwhile, installs it.
-    SnapshotResult reload(const char* trigger)
+    // A reload on this object's thread, for SIGHUP or the admin endpoint; `done`, if any, is
+    // called there with its result. Requests that come during a reload make one more, which
+    // they share: each sees a reload that began after it was asked for.
+    void requestReload(const char* trigger, Done done = {})
     {
-        std::lock_guard<std::mutex> one(_reloadMutex);
+        {
+            std::lock_guard<std::mutex> lock(_requestMutex);
+            if (_triggers.find(trigger) == std::string::npos) {
+                _triggers += (_triggers.empty() ? "" : " and ") + std::string(trigger);
+            }
+            if (done) {
+                _waiting.push_back(std::move(done));
+            }
+        }
+        _wake.notify_one();
+    }
+
+    // From now on no reload starts or installs a snapshot; one being installed is done when
+    // this returns.
+    void stop()
+    {
+        _stopping = true;
+        std::lock_guard<std::mutex> wait(_installMutex);
+    }
+
+    // A reload is loading its configuration (after stop(): one that will not be applied).
+    bool loading() const noexcept { return _loading; }
+
+private:
+    void requestedReloads()
+    {
+        std::unique_lock<std::mutex> lock(_requestMutex);
+        for (;;) {
+            _wake.wait(lock, [this] { return !_triggers.empty() || _quit; });
+            if (_quit) {
+                return;
+            }
+            const std::string triggers = std::exchange(_triggers, {});
+            const std::vector<Done> waiting = std::exchange(_waiting, {});
+            lock.unlock();
+            const SnapshotResult result = reload(triggers);
+            for (const Done& done : waiting) {
+                done(result);
+            }
+            lock.lock();
+        }
+    }
+
+    // Loads the configuration and, when it is valid and no stop came meanwhile, installs it.
+    SnapshotResult reload(const std::string& trigger)
+    {
         SnapshotResult loaded;
         if (_stopping) {
             loaded.errors.push_back({_config, "", "not reloaded: sluiced is shutting down"});
@@ -255,54 +303,17 @@ public:
         return loaded;
     }
 
-    // SIGHUP: a reload on this object's thread. Requests that come during one make one more.
-    void requestReload()
-    {
-        {
-            std::lock_guard<std::mutex> lock(_requestMutex);
-            _requested = true;
-        }
-        _wake.notify_one();
-    }
-
-    // From now on no reload starts or installs a snapshot; one being installed is done when
-    // this returns.
-    void stop()
-    {
-        _stopping = true;
-        std::lock_guard<std::mutex> wait(_installMutex);
-    }
-
-    // A reload is loading its configuration (after stop(): one that will not be applied).
-    bool loading() const noexcept { return _loading; }
-
-private:
-    void requestedReloads()
-    {
-        std::unique_lock<std::mutex> lock(_requestMutex);
-        for (;;) {
-            _wake.wait(lock, [this] { return _requested || _quit; });
-            if (_quit) {
-                return;
-            }
-            _requested = false;
-            lock.unlock();
-            reload("SIGHUP");
-            lock.lock();
-        }
-    }
-
     const Load _load;
     const Install _install;
     const std::shared_ptr<spdlog::logger> _log;
     const std::string _config;
-    std::mutex _reloadMutex;   // one reload at a time
     std::mutex _installMutex;  // held while a snapshot is installed, and by stop()
     std::atomic<bool> _stopping{false};
     std::atomic<bool> _loading{false};
-    std::mutex _requestMutex;  // guards _requested and _quit
+    std::mutex _requestMutex;  // guards _triggers, _waiting and _quit
     std::condition_variable _wake;
-    bool _requested = false;
+    std::string _triggers;       // who asked for the next reload; empty: nobody
+    std::vector<Done> _waiting;  // told when the next reload is over
     bool _quit = false;
     std::thread _thread;  // last: started once everything it uses is
 };
@@ -437,17 +448,18 @@ int run(const Options& o, std::ostream& err)
             }
             return json + "]}";
         };
-        hooks.reload = [&reloads] {
-            SnapshotResult result = reloads.reload("admin /reload");
-            if (result.snapshot) {
-                return std::make_pair(true, std::string("{\"reloaded\":true,\"apis\":") +
-                                                std::to_string(result.snapshot->config.apis.size()) + "}");
-            }
-            std::string json = "{\"reloaded\":false,\"errors\":[";
-            for (std::size_t i = 0; i < result.errors.size(); ++i) {
-                json += (i ? "," : "") + jsonQuote(result.errors[i].str());
-            }
-            return std::make_pair(false, json + "]}");
+        hooks.reload = [&reloads](AdminServer::ReloadDone done) {
+            reloads.requestReload("admin /reload", [done = std::move(done)](const SnapshotResult& result) {
+                if (result.snapshot) {
+                    done(true, "{\"reloaded\":true,\"apis\":" + std::to_string(result.snapshot->config.apis.size()) + "}");
+                    return;
+                }
+                std::string json = "{\"reloaded\":false,\"errors\":[";
+                for (std::size_t i = 0; i < result.errors.size(); ++i) {
+                    json += (i ? "," : "") + jsonQuote(result.errors[i].str());
+                }
+                done(false, json + "]}");
+            });
         };
         try {
             const std::string token =
@@ -480,7 +492,7 @@ int run(const Options& o, std::ostream& err)
             continue;
         }
         if (sig == SIGHUP) {
-            reloads.requestReload();
+            reloads.requestReload("SIGHUP");
             continue;
         }
         if (sig == SIGUSR1 || sig == SIGUSR2) {
@@ -510,7 +522,7 @@ int run(const Options& o, std::ostream& err)
         upstream::AddressRefresher::instance().stop();  // a lookup that hangs is not waited for
         server.stop(gateway.current() ? gateway.current()->config.shutdownGraceMs : kShutdownGraceMs);
         // The exchanges are done and their access log lines written. A reload still loading (on
-        // SIGHUP's thread or the admin thread) is not waited for: it may never end.
+        // the reload thread) is not waited for: it may never end.
         if (reloads.loading()) {
             log->warn("a reload is still loading; exiting without waiting for it");
             log->info("stopped");

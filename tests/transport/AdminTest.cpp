@@ -442,11 +442,12 @@ TEST_CASE("admin: clients that trickle or send nothing hold up nobody, and trick
     }
 }
 
-TEST_CASE("admin: a request that arrives while a slow reload holds the admin thread is answered after it")
+TEST_CASE("admin: GET /status is answered while a slow POST /reload runs, and a second POST /reload gets a reload of its own")
 {
-    // The reload runs on the admin endpoint's thread and here takes 6 s (a handler whose creation
-    // is slow), longer than the 5 s a connection has for its request. A connection accepted
-    // before the reload, whose request came during it, is read once more before it is judged.
+    // The reload here takes 6 s (a handler whose creation is slow). It runs off the admin
+    // endpoint's thread: /status answers at once, and a connection open before it keeps its
+    // 5 s for its request. A POST /reload that comes during it is answered by the next reload,
+    // which sees what was written after the first began.
     ScriptedBackend backend(echo());
     GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
     spec.admin = R"({"port": 0})";
@@ -454,25 +455,54 @@ TEST_CASE("admin: a request that arrives while a slow reload holds the admin thr
     SluicedProcess gw(spec);
     RawClient early(gw.adminHost(), gw.adminPort());
     // A second client answered means the admin thread has taken every connection queued before
-    // it (the listen queue is first in, first out): `early` is accepted, and its request comes
-    // during the reload.
+    // it (the listen queue is first in, first out): `early` is accepted before the reload.
     auto before = admin(gw, getRequest("/status"));
     REQUIRE(before);
     REQUIRE(before->status == 200);
     gw.writeApi("api", apiJson("/svc", endpointList({backend.url()}),
                                R"("handlers": [{"component": "test_pause_timer", "config": {"create_delay_ms": 6000}}])"));
-    std::optional<HttpResponse> reloaded;
-    std::thread reloader([&gw, &reloaded] { reloaded = admin(gw, bodyRequest("POST", "/reload", ""), 20s); });
-    REQUIRE(gw.waitForLog("admin /reload: reloading", 0, 5s));
+    const std::size_t mark = gw.logSize();
+    std::optional<HttpResponse> first;
+    std::thread firstReloader([&gw, &first] { first = admin(gw, bodyRequest("POST", "/reload", ""), 30s); });
+    REQUIRE(gw.waitForLog("admin /reload: reloading", mark, 5s));
+    // Plugins are loaded after the configuration files are read: from here on, what is written
+    // is for the next reload.
+    REQUIRE(gw.waitForLog("loaded plugin test_pause_timer", mark, 5s));
+
+    const auto asked = std::chrono::steady_clock::now();
+    auto status = admin(gw, getRequest("/status"), 20s);
+    const auto took = std::chrono::steady_clock::now() - asked;
+    REQUIRE(status);
+    CHECK(status->status == 200);
+    CHECK(took < 2s);
+    CHECK(contains(status->body, "\"Api_svc\""));
+    CHECK_FALSE(first);  // the first reload is still loading
+
+    // The second reload loads a configuration written after the first began: a second API.
+    gw.writeApi("other", apiJson("/other", endpointList({backend.url()})));
+    std::optional<HttpResponse> second;
+    std::thread secondReloader([&gw, &second] { second = admin(gw, bodyRequest("POST", "/reload", ""), 30s); });
+
     REQUIRE(early.send("GET /status HTTP/1.1\r\nHost: " + gw.adminHost() + ":" + std::to_string(gw.adminPort()) +
                        "\r\n\r\n"));
-    auto status = early.read(20s);
-    reloader.join();
-    REQUIRE_MESSAGE(status, early.error());
-    CHECK(status->status == 200);
-    CHECK(contains(status->body, "\"Api_svc\""));
-    REQUIRE(reloaded);
-    CHECK(reloaded->status == 200);
+    auto earlyStatus = early.read(5s);
+    REQUIRE_MESSAGE(earlyStatus, early.error());
+    CHECK(earlyStatus->status == 200);
+
+    firstReloader.join();
+    secondReloader.join();
+    REQUIRE(first);
+    CHECK(first->status == 200);
+    REQUIRE(second);
+    CHECK(second->status == 200);
+    CHECK(contains(first->body, "\"apis\":1"));
+    CHECK(contains(second->body, "\"apis\":2"));
+    const std::string log = gw.log().substr(mark);
+    std::size_t reloads = 0;
+    for (std::size_t at = log.find("reload complete"); at != std::string::npos; at = log.find("reload complete", at + 1)) {
+        ++reloads;
+    }
+    CHECK(reloads == 2);
 }
 
 TEST_CASE("admin: beyond 64 open connections the oldest that is still reading is closed to make room")

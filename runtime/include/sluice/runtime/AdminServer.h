@@ -17,6 +17,7 @@ namespace sluice::runtime {
 //   GET  /status  the running configuration's summary (JSON)
 //   POST /reload  builds and swaps a new configuration snapshot, like SIGHUP, and answers with
 //                 the result: 200 {"reloaded": true, ...} or 422 {"reloaded": false, "errors": [...]}
+//                 The reload runs elsewhere: other requests (/status) are answered meanwhile.
 // Without admin.token_file it has no authentication: bind it to loopback (the default) or a
 // management network only.
 // Requests go through the data plane's strict parser; each connection carries one request, which
@@ -25,10 +26,15 @@ namespace sluice::runtime {
 // the oldest one still reading its request is closed.
 class AdminServer {
 public:
+    // Called, once, when a reload is over: whether it was applied, and the JSON object to answer.
+    // THREADING: from any thread, also after the server is gone.
+    using ReloadDone = std::function<void(bool ok, std::string json)>;
     struct Hooks {
-        std::function<std::string()> status;                     // JSON object
-        std::function<std::pair<bool, std::string>()> reload;   // ok, JSON object
+        std::function<std::string()> status;       // JSON object; runs on the serving thread
+        std::function<void(ReloadDone)> reload;  // starts a reload and returns at once
     };
+
+    class Mailbox;  // where finished reloads are posted for the serving thread
 
     // What the serving thread reads; lives as long as the server and outlives the thread.
     struct Shared {
@@ -67,6 +73,7 @@ private:
     class Loop;  // the poll() loop and its connections
 
     Shared _shared;
+    std::shared_ptr<Mailbox> _mailbox;  // shared with reloads still running
     std::unique_ptr<Poco::Net::ServerSocket> _socket;
     std::unique_ptr<Loop> _loop;
     std::thread _thread;
