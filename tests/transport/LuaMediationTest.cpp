@@ -282,6 +282,48 @@ TEST_CASE("lua: the mock_response.lua example answers from its file without the 
     CHECK(backend.requestCount() == 1);
 }
 
+// The shipped redact_body.lua in front of a backend: its patterns must take time in proportion to
+// the body (a 64 KB word without '@' used to run into max_time_ms), and a HEAD has no body to
+// read (it used to log "cannot read the response body").
+TEST_CASE("lua: redact_body.lua masks a long body within its time limit and passes a HEAD quietly")
+{
+    const std::string longWord(64 * 1024, 'a');
+    ScriptedBackend backend([&longWord](const ReceivedRequest& r) {
+        BackendReply reply;
+        const std::string body = "{\"w\":\"" + longWord + "\",\"mail\":\"jane.doe@example.com\",\"at\":\"" +
+                                 std::string(4096, '@') + "\",\"card\":\"4111 1111 1111 1234\"}";
+        reply.bytes = r.method == "HEAD" ? "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                                               std::to_string(body.size()) + "\r\n\r\n"
+                                         : httpResponse(200, body, {}, "application/json");
+        return reply;
+    });
+    GatewaySpec spec;
+    const std::string script = std::string(SLUICE_TRANSPORT_LUA_SCRIPTS_DIR) + "/redact_body.lua";
+    spec.apis.emplace_back("lua", apiJson("/lua", endpointList({backend.url()}),
+                                          R"("handlers": [{"component": "lua_mediation_response_body", "config": {"file": )" +
+                                              jsonString(script) + R"(, "max_time_ms": 500}}])"));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/lua/v1/doc"), 10s);
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->header("X-Redacted") == "2");
+    CHECK(contains(r->body, "\"mail\":\"j***@example.com\""));
+    CHECK(contains(r->body, "\"card\":\"************1234\""));
+    CHECK(contains(r->body, longWord));
+
+    const std::size_t mark = gw.logSize();
+    auto head = client.exchange(getRequest("/lua/v1/doc", {}, "HEAD"), 10s);
+    REQUIRE_MESSAGE(head, client.error());
+    CHECK(head->status == 200);
+    CHECK(head->body.empty());
+    CHECK_FALSE(head->header("X-Redacted"));
+    auto after = client.exchange(getRequest("/lua/v1/doc"), 10s);  // the connection is still in step
+    REQUIRE_MESSAGE(after, client.error());
+    CHECK(after->header("X-Redacted") == "2");
+    CHECK_FALSE(contains(gw.log().substr(mark), "cannot read the response body"));
+}
+
 TEST_CASE("lua: a relative script path is resolved against the configuration's directory, not the working directory")
 {
     ScriptedBackend backend(echo("b"));

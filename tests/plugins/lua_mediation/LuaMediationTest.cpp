@@ -896,6 +896,15 @@ TEST_CASE_FIXTURE(Fixture, "example redact_body.lua: masks card numbers and e-ma
     CHECK(ex.responseHeader("X-Redacted") == "2");
     CHECK(ex.properties.at("redacted") == "2");
 
+    // Addresses anywhere, next to each other or to other '@'s; an '@' without a user or a dotted
+    // domain is left alone.
+    auto mails = host.exchange();
+    mails.responseHeaders = {{"Content-Type", "text/plain"}};
+    mails.responseBody = "ann@a.org,bo.b+x@b-c.example @x.org me@host @@ z@ q@.com end@e.co";
+    CHECK(host.response(*h, mails) == SLUICE_ACTION_CONTINUE);
+    CHECK(mails.responseBody == "a***@a.org,b***@b-c.example @x.org me@host @@ z@ q@.com e***@e.co");
+    CHECK(mails.responseHeader("X-Redacted") == "3");
+
     auto binary = host.exchange();
     binary.responseHeaders = {{"Content-Type", "image/png"}};
     binary.responseBody = "4111111111111234";
