@@ -180,6 +180,37 @@ TEST_CASE("client abort: with abort_on_client_close requests pipelined before a 
     CHECK(backend.requestCount() == 3);
 }
 
+TEST_CASE("client abort: with abort_on_client_close requests and a half-close that arrive together are all answered")
+{
+    // The two requests and the FIN reach the gateway in one event (the worker is stopped while
+    // they are sent): the second request was pipelined, so the end after it is no abort.
+    ScriptedBackend backend(delayedReply(100ms, "slow"));
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "", kAbortOnClose);
+    spec.accessLog = R"({"path": "access.log", "flush_ms": 50})";
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto first = client.exchange(getRequest("/svc/v1/first"));  // the connection is accepted and served
+    REQUIRE_MESSAGE(first, client.error());
+    REQUIRE(gw.freeze());
+    const bool sent = client.send(getRequest("/svc/v1/one") + getRequest("/svc/v1/two"));
+    client.shutdownWrite();
+    std::this_thread::sleep_for(50ms);
+    gw.sendSignal(SIGCONT);
+    REQUIRE(sent);
+    for (const char* which : {"one", "two"}) {
+        CAPTURE(which);
+        auto r = client.read();
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        CHECK(r->body == "slow");
+    }
+    CHECK(client.waitClosed(2000ms));
+    CHECK(backend.requestCount() == 3);
+    const auto lines = waitForLines(gw.directory() + "/access.log", 3);
+    REQUIRE(lines.size() == 3);
+    CHECK(contains(lines[2], "\"GET /svc/v1/two HTTP/1.1\" 200 "));
+}
+
 TEST_CASE("client abort: with abort_on_client_close a close that comes with the next request is noticed")
 {
     // Keep-alive: /fast is answered, then /slow and the FIN go out while the worker is stopped,
