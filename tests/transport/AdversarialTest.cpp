@@ -304,6 +304,12 @@ TEST_CASE("adversarial: other proxy information fields from an untrusted client 
                                              "X-Original-Host: evil.example",
                                              "X-ProxyUser-Ip: 6.6.6.20",
                                              "X-Envoy-External-Address: 6.6.6.21",
+                                             "X-Original-Forwarded-For: 6.6.6.22",
+                                             "X-Envoy-Original-Url: /evil",
+                                             "X-Override-URL: /evil",
+                                             "X-Http-Destinationurl: /evil",
+                                             // Next.js: "middleware already ran" (CVE-2025-29927).
+                                             "X-Middleware-Subrequest: evil-middleware",
                                              "Proxy: http://evil.example:3128",  // httpoxy
                                              "Remote-Groups: evil-admins",
                                              "Remote_Email: evil@example.com",

@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <atomic>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -673,4 +675,68 @@ TEST_CASE("smuggling: an early answer a response handler holds ends the client's
     CHECK(client.waitClosed(3s, &extra));
     CHECK(extra.empty());  // no second answer
     CHECK(requestsSeen.load() == 1);
+}
+
+TEST_CASE("smuggling: a body on GET, HEAD, DELETE or OPTIONS gets a backend connection of its own")
+{
+    // Like Python's http.server: the backend answers GET/HEAD/DELETE/OPTIONS without reading a
+    // body and takes what follows the head for its next request. A client's body "GET /admin
+    // ... X-Ignore: " would, on a pooled connection, become a request outside the API's
+    // resources whose answer goes to the next client (audit M).
+    std::mutex mutex;
+    std::vector<std::string> heads;
+    RawBackend backend([&](int fd, int) {
+        std::string in;
+        while (readHead(fd, in, 5s)) {
+            const std::size_t end = in.find("\r\n\r\n") + 4;
+            const std::string head = in.substr(0, end);
+            in.erase(0, end);  // the body, unread, is the start of the next "request"
+            {
+                std::lock_guard<std::mutex> lock(mutex);
+                heads.push_back(head);
+            }
+            const bool secret = head.rfind("GET /admin", 0) == 0;
+            sendAll(fd, httpResponse(200, secret ? "SECRET" : "public"));
+            if (head.find("\r\nConnection: close\r\n") != std::string::npos) {
+                return;
+            }
+        }
+    });
+    const std::string resources = R"([{"uri_template": "/public/*", "methods": ["GET", "HEAD", "DELETE", "OPTIONS"]}])";
+    GatewaySpec spec;
+    spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.url()}), "", resources));
+    SluicedProcess gw(spec);
+    const std::string smuggled = "GET /admin/secret HTTP/1.1\r\nX-Ignore: ";
+    char chunkSize[16];
+    std::snprintf(chunkSize, sizeof chunkSize, "%zx", smuggled.size());
+    for (const std::string method : {"GET", "HEAD", "DELETE", "OPTIONS"}) {
+        CAPTURE(method);
+        RawClient attacker(gw.port());
+        auto carrier = attacker.exchange(method + " /svc/v1/public/x HTTP/1.1\r\nHost: a\r\nContent-Length: " +
+                                         std::to_string(smuggled.size()) + "\r\n\r\n" + smuggled);
+        REQUIRE_MESSAGE(carrier, attacker.error());
+        CHECK(carrier->status == 200);
+        RawClient victim(gw.port());
+        auto next = victim.exchange(getRequest("/svc/v1/public/y", {"Cookie: session=victim"}));
+        REQUIRE_MESSAGE(next, victim.error());
+        CHECK(next->body == "public");
+        // And the same on the attacker's own connection, chunked this time.
+        auto chunked = attacker.exchange(method + " /svc/v1/public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                                         chunkSize + "\r\n" + smuggled + "\r\n0\r\n\r\n");
+        REQUIRE_MESSAGE(chunked, attacker.error());
+        auto again = attacker.exchange(getRequest("/svc/v1/public/z"));
+        REQUIRE_MESSAGE(again, attacker.error());
+        CHECK(again->body == "public");
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    for (const std::string& head : heads) {
+        CAPTURE(head);
+        CHECK(head.rfind("GET /admin", 0) != 0);
+        const bool hasBody = head.find("Content-Length: 0\r\n") == std::string::npos &&
+                             (head.find("Content-Length:") != std::string::npos ||
+                              head.find("Transfer-Encoding: chunked") != std::string::npos);
+        CHECK(hasBody == (head.find("\r\nConnection: close\r\n") != std::string::npos));
+    }
+    CHECK(heads.size() == 16);
+    CHECK(backend.accepted() >= 9);  // one for each of the 8 requests with a body, and the others
 }

@@ -201,7 +201,9 @@ bool transportOwned(std::string_view name)
 // passed on only from a trusted proxy, as Forwarded is. So are the fields in which an
 // authenticating proxy names the user it let in (oauth2-proxy's X-Auth-Request-User and
 // X-Forwarded-User, Grafana's X-WEBAUTH-USER; more in authProxyField): an application behind
-// such a proxy believes them.
+// such a proxy believes them. Next.js's X-Middleware-Subrequest is the framework's own mark of a
+// request its middleware (often where its auth checks live) already ran for (CVE-2025-29927); no
+// client has a reason to send it.
 bool proxyInformationField(std::string_view name) noexcept
 {
     switch (name.size()) {
@@ -223,7 +225,8 @@ bool proxyInformationField(std::string_view name) noexcept
         case 14:
             return fieldNameEquals(name, "x-forwarded-by") || fieldNameEquals(name, "true-client-ip") ||
                    fieldNameEquals(name, "x-original-url") || fieldNameEquals(name, "x-original-uri") ||
-                   fieldNameEquals(name, "x-proxyuser-ip") || fieldNameEquals(name, "x-webauth-user");
+                   fieldNameEquals(name, "x-proxyuser-ip") || fieldNameEquals(name, "x-webauth-user") ||
+                   fieldNameEquals(name, "x-override-url");
         case 15:
             return fieldNameEquals(name, "x-forwarded-ssl") || fieldNameEquals(name, "x-forwarded-uri") ||
                    fieldNameEquals(name, "front-end-https") || fieldNameEquals(name, "proxy-client-ip") ||
@@ -244,13 +247,15 @@ bool proxyInformationField(std::string_view name) noexcept
             return fieldNameEquals(name, "x-cluster-client-ip") || fieldNameEquals(name, "x-auth-request-user");
         case 20:
             return fieldNameEquals(name, "x-forwarded-protocol") || fieldNameEquals(name, "x-forwarded-pathbase") ||
-                   fieldNameEquals(name, "x-auth-request-email");
+                   fieldNameEquals(name, "x-auth-request-email") || fieldNameEquals(name, "x-envoy-original-url");
         case 21:
-            return fieldNameEquals(name, "x-envoy-original-path") || fieldNameEquals(name, "x-auth-request-groups");
+            return fieldNameEquals(name, "x-envoy-original-path") || fieldNameEquals(name, "x-auth-request-groups") ||
+                   fieldNameEquals(name, "x-http-destinationurl");
         case 23:
-            return fieldNameEquals(name, "x-forwarded-client-cert");
+            return fieldNameEquals(name, "x-forwarded-client-cert") || fieldNameEquals(name, "x-middleware-subrequest");
         case 24:
-            return fieldNameEquals(name, "x-envoy-external-address") || fieldNameEquals(name, "x-forwarded-access-token");
+            return fieldNameEquals(name, "x-envoy-external-address") || fieldNameEquals(name, "x-forwarded-access-token") ||
+                   fieldNameEquals(name, "x-original-forwarded-for");
         case 27:
             return fieldNameEquals(name, "x-auth-request-access-token");
         case 30:
@@ -1536,9 +1541,13 @@ bool HttpConnection::connectUpstream(std::string_view early)
         }
         break;
     }
-    buildUpstreamHead();
+    const bool once = bodyBackendsMayIgnore();
+    buildUpstreamHead(once);
     _upstream->attach(this, ex().method, _api->endpoints->timeouts.connectMs, _api->endpoints->timeouts.readMs,
                       _snapshot->responseLimits, _api->endpoints->timeouts.idleMs);
+    if (once) {
+        _upstream->forbidReuse();
+    }
     if (ex().requestBody) {
         _upstream->send(io().upstreamHead, *ex().requestBody);
     } else if (_bodyBuffered) {
@@ -1569,7 +1578,24 @@ void HttpConnection::takeBodyInHand()
     }
 }
 
-void HttpConnection::buildUpstreamHead()
+// A body on a method for which a body has no defined meaning (RFC 9110 section 9.3): a backend
+// may answer without reading it (Python's http.server does) and then read it as the next
+// request on the connection, which, pooled, would be another client's: a request smuggled past
+// the API's resources, whose answer goes to that client. Such a request gets a connection of
+// its own, closed after it.
+bool HttpConnection::bodyBackendsMayIgnore()
+{
+    const std::string& m = ex().method;
+    if (m != "GET" && m != "HEAD" && m != "DELETE" && m != "OPTIONS") {
+        return false;
+    }
+    if (ex().requestBody) {
+        return !ex().requestBody->empty();
+    }
+    return _bodyMode == BodyMode::Chunked || (_bodyMode == BodyMode::Length && head().contentLength > 0);
+}
+
+void HttpConnection::buildUpstreamHead(bool closeAfter)
 {
     const Exchange& ex = this->ex();
     std::string& h = io().upstreamHead;
@@ -1642,6 +1668,9 @@ void HttpConnection::buildUpstreamHead()
         h.append("Transfer-Encoding: chunked\r\n");
     } else if (ex.method == "POST" || ex.method == "PUT" || ex.method == "PATCH") {
         h.append("Content-Length: 0\r\n");
+    }
+    if (closeAfter) {
+        h.append("Connection: close\r\n");
     }
     h.append("\r\n");
 }

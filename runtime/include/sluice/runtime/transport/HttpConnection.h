@@ -126,7 +126,8 @@ private:
     void proxy();
     // `early`: request body bytes just read (Content-Length framing) that go out with the head.
     bool connectUpstream(std::string_view early = {});
-    void buildUpstreamHead();
+    bool bodyBackendsMayIgnore();
+    void buildUpstreamHead(bool closeAfter);
     // Before the gateway answers in the backend's place: a Content-Length body that is wholly
     // here is taken, so that the connection can stay open for the next request.
     void takeBodyInHand();
