@@ -27,8 +27,10 @@
 #include <Poco/Net/ServerSocket.h>
 
 #include "sluice/runtime/HostApi.h"
+#include "sluice/runtime/Logging.h"
 #include "sluice/runtime/http/HttpParser.h"
 #include "sluice/runtime/transport/HttpDate.h"
+#include "sluice/runtime/transport/Net.h"
 
 namespace sluice::runtime {
 
@@ -42,6 +44,7 @@ constexpr auto kPollSlice = std::chrono::milliseconds(100);  // how soon a stop 
 constexpr auto kDrain = std::chrono::milliseconds(500);  // reading what follows an answered request
 constexpr std::size_t kMaxConnections = 64;
 constexpr std::size_t kMaxInput = 16 * 1024;  // more than the parser's limits let a request head have
+constexpr auto kRefusalLogGap = std::chrono::seconds(10);  // at most one line per gap about refused tokens
 
 // Admin requests are one short line and a few fields.
 http::ParseLimits adminLimits()
@@ -196,6 +199,7 @@ struct Connection {
     enum class State { Reading, Waiting, Writing, Draining };
 
     int fd = -1;
+    std::string peer;  // the client's address, for the log
     State state = State::Reading;
     Clock::time_point deadline;  // for the whole request, then for the answer to go out
     std::uint64_t ticket = 0;  // Waiting: the reload whose result it answers with
@@ -298,6 +302,7 @@ private:
     void startReload(Connection& c);
     void deliverReloads();
     void answer(Connection& c, const Answer& a);
+    void noteRefusedToken(const Connection& c, bool tokenGiven);
     void write(Connection& c);
     static void close(Connection& c);
     void dropClosed();
@@ -306,6 +311,8 @@ private:
     Shared& _shared;
     const std::shared_ptr<Mailbox> _mailbox;
     std::uint64_t _tickets = 0;
+    Clock::time_point _refusalLogged;  // the last line about a refused token
+    std::size_t _refusalsUnlogged = 0;  // refused since then
     std::vector<std::unique_ptr<Connection>> _connections;  // oldest first
     Clock::time_point _acceptAfter;  // out of descriptors: not before then
 };
@@ -389,7 +396,9 @@ void AdminServer::Loop::run()
 void AdminServer::Loop::accept()
 {
     while (true) {
-        const int fd = ::accept4(_listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        transport::Address peer;
+        peer.length = sizeof peer.storage;
+        const int fd = ::accept4(_listener, peer.sockaddrPtr(), &peer.length, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 // The backlog keeps the rest; the listener stays readable, so leave it alone for
@@ -413,6 +422,7 @@ void AdminServer::Loop::accept()
         }
         auto c = std::make_unique<Connection>();
         c->fd = fd;
+        c->peer = peer.ip();
         c->deadline = Clock::now() + kRequestDeadline;
         _connections.push_back(std::move(c));
     }
@@ -456,6 +466,9 @@ void AdminServer::Loop::serve(Connection& c)
                 c.inputLeft = c.input.size() != head.headLength;
                 std::optional<Answer> refusedAnswer = refusal(head, _shared);
                 if (refusedAnswer) {
+                    if (refusedAnswer->challenge) {
+                        noteRefusedToken(c, field(head, "Authorization") != nullptr);
+                    }
                     answer(c, *refusedAnswer);
                 } else if (isReload(head)) {
                     startReload(c);
@@ -486,6 +499,25 @@ void AdminServer::Loop::serve(Connection& c)
             return;
         }
     }
+}
+
+// A request without the right token may be someone trying tokens: the log says so, with the
+// client's address (never what it sent), at most once per kRefusalLogGap with a count of the
+// others, so that a flood of them does not flood the log.
+void AdminServer::Loop::noteRefusedToken(const Connection& c, bool tokenGiven)
+{
+    const Clock::time_point now = Clock::now();
+    if (_refusalLogged != Clock::time_point() && now - _refusalLogged < kRefusalLogGap) {
+        ++_refusalsUnlogged;
+        return;
+    }
+    Logging::get("admin")->warn("admin request from {} refused: {}{}", c.peer,
+                                tokenGiven ? "wrong bearer token" : "no bearer token",
+                                _refusalsUnlogged == 0 ? std::string()
+                                                       : "; " + std::to_string(_refusalsUnlogged) +
+                                                             " more refused since the last message");
+    _refusalLogged = now;
+    _refusalsUnlogged = 0;
 }
 
 void AdminServer::Loop::startReload(Connection& c)

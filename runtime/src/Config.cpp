@@ -10,6 +10,7 @@
 
 #include "sluice/runtime/EmbeddedSchemas.h"
 #include "sluice/runtime/Json.h"
+#include "sluice/runtime/Logging.h"
 #include "sluice/runtime/SchemaValidator.h"
 #include "sluice/runtime/routing/Router.h"
 
@@ -194,18 +195,6 @@ MethodOverride methodOverrideFrom(const std::string& text)
 
 // The component loggers (Logging::get) and the plugins' ("plugin.<instance>", or "plugin" for
 // all of them); a level for another name would set nothing.
-bool knownLogger(const std::string& name)
-{
-    static const char* const kLoggers[] = {"runtime", "loader", "pipeline", "transport", "upstream",
-                                           "tls",     "analytics", "plugin"};
-    for (const char* known : kLoggers) {
-        if (name == known) {
-            return true;
-        }
-    }
-    return name.rfind("plugin.", 0) == 0 && name.size() > 7;
-}
-
 GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file, std::vector<ConfigError>& errors)
 {
     auto root = doc.extract<Object::Ptr>();
@@ -309,11 +298,9 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
         if (log->has("levels")) {
             auto levels = log->getObject("levels");
             for (const auto& name : levels->getNames()) {
-                if (!knownLogger(name)) {
+                if (!Logging::isName(name)) {
                     errors.push_back({file, "/logging/levels/" + jsonPointerToken(name),
-                                      "no logger is named '" + name +
-                                          "' (runtime, loader, pipeline, transport, upstream, tls, analytics, "
-                                          "plugin or plugin.<instance>)"});
+                                      "no logger is named '" + name + "' (" + Logging::namesText() + ")"});
                 }
                 cfg.logging.levels[name] = levels->getValue<std::string>(name);
             }

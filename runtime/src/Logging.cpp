@@ -136,6 +136,25 @@ void Logging::configure(const LoggingConfig& config, spdlog::sink_ptr sink)
     }
 }
 
+bool Logging::isName(const std::string& name)
+{
+    for (const char* known : kNames) {
+        if (name == known) {
+            return true;
+        }
+    }
+    return name == "plugin" || (name.rfind("plugin.", 0) == 0 && name.size() > 7);
+}
+
+std::string Logging::namesText()
+{
+    std::string text;
+    for (const char* known : kNames) {
+        text += std::string(known) + ", ";
+    }
+    return text + "plugin or plugin.<instance>";
+}
+
 std::shared_ptr<spdlog::logger> Logging::get(const std::string& name)
 {
     State& s = state();

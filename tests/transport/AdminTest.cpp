@@ -599,9 +599,18 @@ TEST_CASE("admin: with admin.token_file every request needs the bearer token")
     auto reload = admin(gw, bodyRequest("POST", "/reload", "", {bearer}));
     REQUIRE(reload);
     CHECK(reload->status == 200);
-    // The token never reaches the log.
-    CHECK_FALSE(contains(gw.log(), kToken));
-    CHECK(contains(gw.log(), "bearer token required"));
+    // The token never reaches the log, nor what a refused client sent. Refusals are logged with
+    // the client's address, one line for the burst (the others are counted into the next line).
+    const std::string log = gw.log();
+    CHECK_FALSE(contains(log, kToken));
+    CHECK_FALSE(contains(log, "wrong-token"));
+    CHECK(contains(log, "bearer token required"));
+    CHECK(contains(log, "admin request from 127.0.0.1 refused: no bearer token"));
+    std::size_t refusalLines = 0;
+    for (std::size_t at = log.find("admin request from"); at != std::string::npos; at = log.find("admin request from", at + 1)) {
+        ++refusalLines;
+    }
+    CHECK(refusalLines == 1);
 }
 
 // A reload reads admin.token_file again: a file a restart would refuse refuses the reload, and a

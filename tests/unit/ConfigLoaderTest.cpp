@@ -317,13 +317,15 @@ TEST_CASE("ConfigLoader: a level for a logger that does not exist is an error")
     dir.write("apis/a.json", api("A", "/a", "v1"));
     const std::string config = dir.write("sluice.json", R"({
       "listeners": [{"name": "http", "host": "127.0.0.1", "port": 0}],
-      "logging": {"levels": {"runtime": "info", "plugin": "warn", "plugin.auth": "debug", "upstreams": "debug", "": "info"}}
+      "logging": {"levels": {"runtime": "info", "admin": "warn", "plugin": "warn", "plugin.auth": "debug", "upstreams": "debug", "": "info"}}
     })");
     ConfigLoadResult r = ConfigLoader::load(config);
     INFO(all(r));
     REQUIRE(r.errors.size() == 2);
     CHECK(r.errors[0].pointer == "/logging/levels/upstreams");
-    CHECK(r.errors[0].message.find("no logger is named 'upstreams'") == 0);
+    CHECK(r.errors[0].message ==
+          "no logger is named 'upstreams' (runtime, loader, pipeline, transport, upstream, tls, admin, analytics, "
+          "plugin or plugin.<instance>)");
     CHECK(r.errors[1].pointer == "/logging/levels/");
 }
 

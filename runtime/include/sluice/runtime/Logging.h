@@ -22,8 +22,15 @@ public:
     // Applies `config` with `sink` (from openSink) to every logger, existing and future.
     static void configure(const LoggingConfig& config, spdlog::sink_ptr sink);
 
-    // The logger for a component name ("runtime", "loader", "config", "plugin.<instance>").
+    // The logger for a component name: one of kNames, or "plugin.<instance>".
     static std::shared_ptr<spdlog::logger> get(const std::string& name);
+
+    // The gateway's own loggers, which logging.levels may name (with "plugin" and "plugin.<instance>").
+    static constexpr const char* kNames[] = {"runtime", "loader", "pipeline", "transport", "upstream",
+                                             "tls",     "admin",  "analytics"};
+    static bool isName(const std::string& name);
+    // "runtime, loader, ..., plugin or plugin.<instance>", for messages.
+    static std::string namesText();
 };
 
 }  // namespace sluice::runtime
