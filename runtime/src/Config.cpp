@@ -369,6 +369,7 @@ ApiConfig readApi(const Poco::Dynamic::Var& doc, const Poco::Dynamic::Var& asWri
         api.connectTimeoutMs = get<int>(t, "connect_ms", api.connectTimeoutMs);
         api.readTimeoutMs = get<int>(t, "read_ms", api.readTimeoutMs);
         api.idleTimeoutMs = get<int>(t, "idle_ms", api.idleTimeoutMs);
+        api.retryWindowMs = get<int>(t, "retry_window_ms", api.retryWindowMs);
     }
     api.retries = get<int>(root, "retries", api.retries);
     api.rewriteLocation = get<bool>(root, "rewrite_location", api.rewriteLocation);

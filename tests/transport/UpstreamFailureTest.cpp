@@ -249,6 +249,27 @@ TEST_CASE("upstream: retries is the number of extra attempts, each on another en
     CHECK(std::max({a.requestCount(), b.requestCount(), c.requestCount()}) == 1);
 }
 
+TEST_CASE("upstream: timeouts.retry_window_ms stops the retries of a request whose endpoints time out")
+{
+    // Three endpoints slower than read_ms (300): without a window a GET waits for all three
+    // (about 900 ms); with a 500 ms window the second failure, at about 600 ms, is the last.
+    ScriptedBackend a(delayedReply(2000ms, "late"));
+    ScriptedBackend b(delayedReply(2000ms, "late"));
+    ScriptedBackend c(delayedReply(2000ms, "late"));
+    SluicedProcess gw(oneApi("/svc", endpointList({a.url(), b.url(), c.url()}),
+                             R"("timeouts": {"read_ms": 300, "retry_window_ms": 500}, "suspension": {"initial_ms": 0})"));
+    RawClient client(gw.port());
+    const auto start = Clock::now();
+    auto r = client.exchange(getRequest("/svc/v1/x"), 5s);
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 504);
+    CHECK(r->errorCode() == 101504);
+    CHECK(millisSince(start) >= 580);
+    CHECK(millisSince(start) < 880);
+    CHECK(a.requestCount() + b.requestCount() + c.requestCount() == 2);
+    CHECK(gw.waitForLog("(giving up: timeouts.retry_window_ms has passed)", 0, 2s));
+}
+
 // By default a failing request tries every endpoint once, the next failover group included (as
 // nginx's backup servers and WSO2's failover endpoints are reached by the request that failed).
 TEST_CASE("upstream: by default a request fails over through every endpoint, into the next group")

@@ -1501,6 +1501,9 @@ bool HttpConnection::connectUpstream(std::string_view early)
             }
             return false;
         }
+        if (io().tried.empty()) {
+            _firstAttemptMs = _attemptStartMs;
+        }
         io().tried.push_back(_endpoint);
         ConnectError error;
         // A request that cannot be sent a second time (a body that streams, or a method that is
@@ -2347,20 +2350,25 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     // connection: a backend that closes whenever it gets this request must not see it once for
     // every connection in the pool.
     const bool forgiven = staleReuse && !_staleRetried;
-    bool retry = bodyInHand &&
-                 (failure == UpstreamFailure::Connect ||
-                  (http::isIdempotentMethod(ex().method) && failure != UpstreamFailure::BadResponse)) &&
-                 (forgiven || (static_cast<int>(io().tried.size()) <= endpoints.retries &&
-                              io().tried.size() < endpoints.endpoints().size()));  // one left to try
+    // timeouts.retry_window_ms (nginx's proxy_next_upstream_timeout): with endpoints that time
+    // out, each attempt may take read_ms.
+    const bool windowOpen = endpoints.timeouts.retryWindowMs == 0 ||
+                            upstream::monotonicMs() - _firstAttemptMs < endpoints.timeouts.retryWindowMs;
+    const bool mayRetry = bodyInHand && (failure == UpstreamFailure::Connect ||
+                                         (http::isIdempotentMethod(ex().method) && failure != UpstreamFailure::BadResponse));
+    bool retry = mayRetry && (forgiven || (static_cast<int>(io().tried.size()) <= endpoints.retries &&
+                                           io().tried.size() < endpoints.endpoints().size() &&  // one left to try
+                                           windowOpen));
     if (forgiven && retry) {
         io().tried.pop_back();  // the endpoint is fine; its pooled connection was not
         _staleRetried = true;
         _sameEndpointAgain = _endpoint;
     }
     Logging::get("upstream")->warn("{} {}: {} ({})", ex().method, _endpoint->shownUrl, describeFailure(failure, detail),
-                                   !retry                  ? "giving up"
-                                   : forgiven              ? "retrying on a new connection"
-                                                           : "trying another endpoint");
+                                   !retry && mayRetry && !windowOpen ? "giving up: timeouts.retry_window_ms has passed"
+                                   : !retry                          ? "giving up"
+                                   : forgiven                        ? "retrying on a new connection"
+                                                                     : "trying another endpoint");
     if (retry) {
         connectUpstream();
         return;

@@ -303,6 +303,7 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
     set->timeouts.connectMs = api.connectTimeoutMs;
     set->timeouts.readMs = api.readTimeoutMs;
     set->timeouts.idleMs = api.idleTimeoutMs;
+    set->timeouts.retryWindowMs = api.retryWindowMs;
     set->retries = api.retries;
     if (api.suspendMaxMs < api.suspendInitialMs) {
         errors.push_back({api.file, "/suspension/max_ms",

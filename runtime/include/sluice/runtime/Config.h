@@ -95,6 +95,7 @@ struct ApiConfig {
     int connectTimeoutMs = 5000;
     int readTimeoutMs = 60000;
     int idleTimeoutMs = 60000;  // a pooled backend connection's wait for its next request
+    int retryWindowMs = 0;      // no attempt starts this long after the first (0: no limit)
     // Extra attempts on other endpoints (idempotent requests; any after a failed connect). The
     // default, the schema's most, tries every endpoint once in all but the largest sets, as
     // nginx's proxy_next_upstream_tries 0 and WSO2's failover do.

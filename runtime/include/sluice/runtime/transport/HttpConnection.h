@@ -252,6 +252,7 @@ private:
     UpstreamConnection* _upstream = nullptr;
     upstream::Endpoint* _endpoint = nullptr;
     std::int64_t _attemptStartMs = 0;  // when the current attempt on _endpoint began (monotonicMs)
+    std::int64_t _firstAttemptMs = 0;  // when the exchange's first attempt began
     int _sendQueueMark = -1;  // sendQueue() when the last write blocked
     std::optional<UpstreamFailure> _lastFailure;
     bool _responseStarted = false;

@@ -31,6 +31,7 @@ struct EndpointTimeouts {
     int connectMs = 5000;
     int readMs = 60000;
     int idleMs = 60000;  // in the keep-alive pool
+    int retryWindowMs = 0;  // no retry starts this long after the first attempt did (0: no limit)
 };
 
 // Where an endpoint's connections go: the first address its host resolves to, and the key of
