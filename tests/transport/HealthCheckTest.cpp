@@ -322,6 +322,18 @@ TEST_CASE("health: https endpoints are probed over TLS with the API's tls settin
     REQUIRE(probedAgain(backend, 3));
     CHECK(gw.log().find("(Api_svc v1) is DOWN") == std::string::npos);
 
+    // The right CA for the untrusted API is another verdict: after the reload its endpoint is in
+    // service at once, not after healthy_threshold probes 5 s apart.
+    gw.writeApi("untrusted", apiJson("/untrusted", endpointList({https}),
+                                     R"("health_check": {"path": "/b/v1/health", "interval_ms": 5000, "timeout_ms": 1000, )"
+                                     R"("unhealthy_threshold": 2}, "tls": {"ca_file": ")" +
+                                         dir + R"(/server.pem"})"));
+    REQUIRE(gw.reload());
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/untrusted/v1/b/v1/x"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+
     std::size_t from = gw.logSize();
     health.status = 500;
     CHECK(gw.waitForLog(

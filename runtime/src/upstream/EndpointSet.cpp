@@ -284,6 +284,9 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
             }
             e->tlsContext = tls;
             e->serverName = api.tlsServerName.empty() ? e->host : api.tlsServerName;
+            e->tlsSettings = std::string(api.tlsVerify ? "verify" : "no-verify") + "|" + api.tlsCaFile + "|" +
+                             api.tlsCrlFile + "|" + api.tlsClientCertificate + "|" + api.tlsClientKey + "|" +
+                             e->serverName;
         }
         e->retarget(addresses.front());
         e->setAddresses(addresses);

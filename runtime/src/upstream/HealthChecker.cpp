@@ -44,10 +44,12 @@ public:
         }
         _request += "Connection: close\r\n\r\n";
         // Per API (two APIs may probe the same URL with different thresholds), and per probe and
-        // verdict: a state goes on while the request sent, its timeout and the statuses that
-        // pass are the same (a new interval or threshold keeps it; a corrected expected_status
-        // or a longer timeout must not leave an endpoint out under the old verdict).
-        _key = _apiName + "|" + endpoint.url + "|" + _request + "|" + std::to_string(policy.timeoutMs);
+        // verdict: a state goes on while the request sent, its timeout, the statuses that pass
+        // and the TLS settings are the same (a new interval or threshold keeps it; a corrected
+        // expected_status, a longer timeout or the right CA file must not leave an endpoint out
+        // under the old verdict).
+        _key = _apiName + "|" + endpoint.url + "|" + _request + "|" + std::to_string(policy.timeoutMs) + "|" +
+               endpoint.tlsSettings;
         for (const auto& [from, to] : policy.expectedStatus) {
             _key += "|" + std::to_string(from) + "-" + std::to_string(to);
         }

@@ -57,6 +57,7 @@ public:
     std::string group;
     std::shared_ptr<transport::TlsClientContext> tlsContext;  // https endpoints
     std::string serverName;                                   // SNI and verified name
+    std::string tlsSettings;  // the API's tls block as written (files by name): what a health verdict was made under
 
     // Neither suspended after request failures nor taken out by active health checks.
     bool available(std::int64_t nowMs) const noexcept
