@@ -157,6 +157,47 @@ end
     CHECK(passed->body == "ae=gzip, br range=bytes=0-3 if-range=\"v1\"");
 }
 
+// Response fields a script sets before the backend answers go on that answer, in place of the
+// backend's fields of the same names, and on a local error answer too.
+TEST_CASE("lua: response fields set in the request phase reach the client with the backend's answer")
+{
+    ScriptedBackend backend([](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "b", {{"Cache-Control", "max-age=60"}, {"X-Backend", "kept"}});
+        return reply;
+    });
+    const char* script = R"(
+function on_request(ctx)
+  ctx.response.set_header("Cache-Control", "no-store")
+  ctx.response.add_header("X-Step", "one")
+  ctx.response.add_header("X-Step", "two")
+end
+)";
+    SluicedProcess gw(luaGateway(backend, "lua_mediation", script));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/lua/v1/x"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == "b");
+    CHECK(r->header("Cache-Control") == "no-store");
+    CHECK(r->headerCount("Cache-Control") == 1);
+    CHECK(r->headerCount("X-Step") == 2);
+    CHECK(r->header("X-Backend") == "kept");
+
+    // No backend: the 502 carries them too.
+    GatewaySpec down;
+    down.apis.emplace_back("lua", apiJson("/lua", endpointList({"http://127.0.0.1:1"}),
+                                          R"("retries": 0, "handlers": [{"component": "lua_mediation", "config": {"source": )" +
+                                              jsonString(script) + "}}]"));
+    SluicedProcess failing(down);
+    RawClient other(failing.port());
+    auto e = other.exchange(getRequest("/lua/v1/x"));
+    REQUIRE_MESSAGE(e, other.error());
+    CHECK(e->status == 502);
+    CHECK(e->header("Cache-Control") == "no-store");
+    CHECK(e->headerCount("X-Step") == 2);
+}
+
 // httpoxy: a Proxy field is dropped from everyone, a handler's included.
 TEST_CASE("lua: a Proxy field a script adds does not reach the backend")
 {

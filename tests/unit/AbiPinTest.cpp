@@ -26,7 +26,7 @@ struct AbiPin {
 };
 
 // The ABI version and the hash of abi.h that belongs to it.
-constexpr AbiPin kPinned{1, 2, "652404b14a8b1b567ffd5e20bc405a8890b66380e1f271f0df69dffa090346b5"};
+constexpr AbiPin kPinned{1, 3, "ee547d87d3199a3e58955db562cfaeb8b2b06eaa961d107dd272c84a96d197da"};
 
 std::string sha256OfText(std::string text)
 {

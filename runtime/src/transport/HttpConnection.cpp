@@ -1993,6 +1993,13 @@ void HttpConnection::onUpstreamHead(const http::ResponseHead& head)
     }
     Exchange& ex = this->ex();
     ex.responseStatus = head.status;
+    // Fields a request-phase step set on the response are for whatever answer comes: they go on
+    // the backend's below, in place of its fields of the same names (as Kong's
+    // kong.response.set_header in the access phase). Their text lives in the exchange's arena.
+    std::vector<HeaderList::Entry> early;
+    if (!ex.responseHeaders.entries().empty()) {
+        early = ex.responseHeaders.entries();
+    }
     ex.responseHeaders.clear();
     _upFraming = head.framing;
     _upLength = head.contentLength;
@@ -2011,6 +2018,12 @@ void HttpConnection::onUpstreamHead(const http::ResponseHead& head)
         }
     }
     ex.responseHeaders.markReceived();
+    for (const auto& [name, value] : early) {
+        ex.responseHeaders.remove(name);
+    }
+    for (const auto& [name, value] : early) {
+        ex.responseHeaders.add(name, value);
+    }
     if (_pipeline->needsResponseBody() && head.framing != http::BodyFraming::None) {
         _bufferResponse = true;  // the response chain runs once the whole body is here
         io().responseBody.clear();

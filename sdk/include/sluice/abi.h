@@ -255,7 +255,9 @@ typedef struct sluice_host_api {
 
     /* --- 1.0: headers ---------------------------------------------------------------------
      * PHASES: reading: REQUEST, RESPONSE, LOG. Changing request headers: REQUEST. Changing
-     * response headers: REQUEST (for a response prepared with respond()) and RESPONSE.
+     * response headers: REQUEST and RESPONSE. Since 1.3: response headers changed in REQUEST
+     * go on whatever answer comes, a response prepared with respond(), a local error, or the
+     * backend's, where they replace the backend's fields of the same names.
      * OWNERSHIP: values read are valid until the header is changed or the exchange ends; values
      * written are copied. Hop-by-hop headers are managed by the transport. */
     /* The index-th value (0-based) of header `name`; SLUICE_E_NOT_FOUND past the last. */
