@@ -29,14 +29,15 @@ std::uint64_t hashOf(std::string_view bytes)
 
 }  // namespace
 
-TEST_CASE("chunked: a chunked request body is re-encoded to the backend without extensions or trailers")
+TEST_CASE("chunked: a streamed chunked request body is re-encoded to the backend without extensions or trailers")
 {
     ScriptedBackend backend([](const ReceivedRequest& r) {
         BackendReply reply;
         reply.bytes = httpResponse(200, "got " + std::to_string(r.bodyLength) + ":" + r.body);
         return reply;
     });
-    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    // request_buffer_bytes 0: every body streams (a short one is otherwise read whole first).
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"request_buffer_bytes": 0})"));
     RawClient client(gw.port());
     REQUIRE(client.send("POST /svc/v1/up HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n"
                         "Content-Type: text/plain\r\n\r\n5;ext=1\r\nhello\r\n"));
@@ -64,6 +65,57 @@ TEST_CASE("chunked: a chunked request body is re-encoded to the backend without 
     auto next = client.exchange(bodyRequest("POST", "/svc/v1/up", "abc"));
     REQUIRE_MESSAGE(next, client.error());
     CHECK(next->body == "got 3:abc");
+}
+
+// As nginx's proxy_request_buffering: a chunked body that ends within request_buffer_bytes is
+// read whole first and goes with a Content-Length, so that a failed connection can send it to
+// another endpoint; a longer one streams chunked from where the buffer ended.
+TEST_CASE("chunked: a short chunked request body is read whole and sent again after a refused connection")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "got " + std::to_string(r.bodyLength) + ":" + std::to_string(hashOf(r.body)));
+        return reply;
+    });
+    // The first endpoint refuses connections (nothing listens there).
+    int refusing = 0;
+    {
+        RawBackend closed([](int, int) {});
+        refusing = closed.port();
+    }
+    GatewaySpec spec = oneApi("/svc", endpointList({"http://127.0.0.1:" + std::to_string(refusing), backend.url()}),
+                              R"("suspension": {"initial_ms": 0})", R"({"request_buffer_bytes": 1024})");
+    SluicedProcess gw(spec);
+
+    RawClient client(gw.port());
+    REQUIRE(client.send("PUT /svc/v1/up HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"));
+    std::this_thread::sleep_for(100ms);  // the body is not all here when the gateway looks
+    REQUIRE(client.send("6\r\n world\r\n0\r\n\r\n"));
+    auto r = client.read();
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == "got 11:" + std::to_string(hashOf("hello world")));
+    REQUIRE(backend.waitForRequests(1, 2s));
+    CHECK_FALSE(backend.request(0).chunked);
+    CHECK(backend.request(0).header("Content-Length") == "11");
+
+    // Longer than request_buffer_bytes: it streams on, chunked, from the first 1 KiB and more.
+    const std::string body = pattern(8 * 1024, 7);
+    REQUIRE(client.send("PUT /svc/v1/up HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    for (std::size_t at = 0; at < body.size(); at += 1000) {
+        const std::string_view piece = std::string_view(body).substr(at, 1000);
+        char size[32];
+        std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+        REQUIRE(client.send(std::string(size) + std::string(piece) + "\r\n"));
+        std::this_thread::sleep_for(5ms);
+    }
+    REQUIRE(client.send("0\r\n\r\n"));
+    auto streamed = client.read();
+    REQUIRE_MESSAGE(streamed, client.error());
+    CHECK(streamed->status == 200);
+    CHECK(streamed->body == "got 8192:" + std::to_string(hashOf(body)));
+    REQUIRE(backend.waitForRequests(2, 2s));
+    CHECK(backend.request(1).chunked);
 }
 
 TEST_CASE("chunked: backend answers reach HTTP/1.1 clients chunked and HTTP/1.0 clients close-delimited")

@@ -227,7 +227,7 @@ TEST_CASE("timeouts: body_timeout_ms limits how long a request body stalls, not 
     const std::string piece(100, 'p');
     std::size_t done = 0;
     for (const auto& [chunked, port] : {std::pair{false, gw.port()}, std::pair{false, streaming.port()},
-                                        std::pair{true, gw.port()}}) {
+                                        std::pair{true, gw.port()}, std::pair{true, streaming.port()}}) {
         CAPTURE(chunked);
         CAPTURE(port == streaming.port());
         RawClient client(port);
@@ -249,7 +249,7 @@ TEST_CASE("timeouts: body_timeout_ms limits how long a request body stalls, not 
         REQUIRE(backend.waitForRequests(++done, 2s));
         const ReceivedRequest up = backend.requests().back();
         CHECK(up.bodyLength == kPieces * piece.size());
-        CHECK(up.chunked == chunked);
+        CHECK(up.chunked == (chunked && port == streaming.port()));  // a short chunked body is read whole
     }
 }
 

@@ -1083,6 +1083,7 @@ void HttpConnection::startExchange()
     _awaitingBody = false;
     _bufferResponse = false;
     _bufferingForProxy = false;
+    _chunkedPrefix = false;
     _bodyBuffered = false;
     io().heldResponse.clear();
     io().responseBody.clear();
@@ -1260,6 +1261,13 @@ void HttpConnection::bufferRequestBody()
             return;
         }
         _bodyEnded = st == http::ChunkedDecoder::Status::Done;
+        if (_bufferingForProxy && !_bodyEnded && io().requestBody.size() > _snapshot->config.http.requestBufferBytes) {
+            // Longer than request_buffer_bytes: it streams from here, as a longer Content-Length does.
+            _bufferingForProxy = false;
+            _chunkedPrefix = true;
+            proxy();
+            return;
+        }
     }
     if (_bodyEnded && _bufferingForProxy) {
         _bufferingForProxy = false;
@@ -1398,12 +1406,18 @@ void HttpConnection::readAgainLater(State state)
 }
 
 // A short body with a Content-Length that is not all here yet (of a longer one, what arrived
-// with the head goes out with it, in one write).
+// with the head goes out with it, in one write), or a chunked body, which may be short: it is
+// buffered until it ends or outgrows the limit.
 bool HttpConnection::bodyWorthBuffering()
 {
     const std::uint64_t limit = _snapshot->config.http.requestBufferBytes;
-    return _bodyMode == BodyMode::Length && !_bodyEnded && !_bodyBuffered && !ex().requestBody && limit > 0 &&
-           head().contentLength <= limit && _in.size() < _bodyRemaining;
+    if (_bodyEnded || _bodyBuffered || ex().requestBody || limit == 0) {
+        return false;
+    }
+    if (_bodyMode == BodyMode::Chunked) {
+        return !_chunkedPrefix;
+    }
+    return _bodyMode == BodyMode::Length && head().contentLength <= limit && _in.size() < _bodyRemaining;
 }
 
 // A short body with a Content-Length that is all here already.
@@ -1555,6 +1569,16 @@ bool HttpConnection::connectUpstream(std::string_view early)
         _upstream->send(io().upstreamHead, *ex().requestBody);
     } else if (_bodyBuffered) {
         _upstream->send(io().upstreamHead, io().requestBody);
+    } else if (_chunkedPrefix) {
+        // What was buffered of a chunked body goes out as one chunk with the head; the chunked
+        // decoder goes on with the rest (pumpRequestBody).
+        std::string& chunk = io().text;
+        chunk.clear();
+        appendHex(chunk, io().requestBody.size());  // with its CRLF
+        chunk.append(io().requestBody);
+        chunk.append("\r\n");
+        io().requestBody.clear();
+        _upstream->send(io().upstreamHead, chunk);
     } else if (_bodyMode == BodyMode::Length && !_bodyEnded && (!_in.empty() || !early.empty())) {
         // The body bytes already here (buffered with the head, then read just now) go out with
         // the head, in one write.
@@ -1665,6 +1689,8 @@ void HttpConnection::buildUpstreamHead(bool closeAfter)
     h.append(_versionMinor == 0 ? "1.0 sluice\r\n" : "1.1 sluice\r\n");
     if (ex.requestBody) {
         appendHeader(h, "Content-Length", std::to_string(ex.requestBody->size()));
+    } else if (_bodyBuffered) {
+        appendHeader(h, "Content-Length", std::to_string(io().requestBody.size()));  // a chunked one too
     } else if (_bodyMode == BodyMode::Length) {
         appendHeader(h, "Content-Length", std::to_string(head().contentLength));
     } else if (_bodyMode == BodyMode::Chunked) {
@@ -1828,6 +1854,8 @@ bool HttpConnection::startFormScan(std::string_view early)
     if (_formScan && inHand) {
         _formScan->feed(ex().requestBody ? *ex().requestBody : io().requestBody);
         _formScan->finish();
+    } else if (_formScan && _chunkedPrefix) {
+        _formScan->feed(io().requestBody);  // the rest is looked at chunk by chunk
     } else if (_formScan && _bodyMode == BodyMode::Length) {
         _formScan->feed(std::string_view(_in.data(), fromInput));
         _formScan->feed(early);

@@ -264,6 +264,9 @@ private:
     // A short request body read whole before the backend is contacted (http.request_buffer_bytes):
     // being read / read, in io().requestBody.
     bool _bufferingForProxy = false;
+    // A chunked body outgrew request_buffer_bytes while it was buffered: what came (decoded, in
+    // io().requestBody) goes out as the first chunk, and the rest streams.
+    bool _chunkedPrefix = false;
     bool _bodyBuffered = false;
     http::BodyFraming _upFraming = http::BodyFraming::None;
     std::uint64_t _upLength = 0;
