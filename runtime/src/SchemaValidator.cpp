@@ -1,5 +1,6 @@
 #include "sluice/runtime/SchemaValidator.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
@@ -69,6 +70,12 @@ std::unique_ptr<valijson::Schema> compile(const Poco::Dynamic::Var& schemaDoc)
     return schema;
 }
 
+bool huge(const Poco::Dynamic::Var& node)
+{
+    return node.type() == typeid(Poco::UInt64) &&
+           node.extract<Poco::UInt64>() > static_cast<Poco::UInt64>(std::numeric_limits<std::int64_t>::max());
+}
+
 // Integers beyond int64 (Poco holds them as UInt64): valijson's Poco adapter throws on them, so
 // they are reported, with their pointers, instead of being validated.
 void hugeIntegers(const Poco::Dynamic::Var& node, const std::string& pointer, std::vector<SchemaIssue>& out)
@@ -83,10 +90,33 @@ void hugeIntegers(const Poco::Dynamic::Var& node, const std::string& pointer, st
         for (unsigned i = 0; i < array->size(); ++i) {
             hugeIntegers(array->get(i), pointer + "/" + std::to_string(i), out);
         }
-    } else if (node.type() == typeid(Poco::UInt64) &&
-               node.extract<Poco::UInt64>() > static_cast<Poco::UInt64>(std::numeric_limits<std::int64_t>::max())) {
+    } else if (huge(node)) {
         out.push_back(SchemaIssue{pointer.empty() ? "/" : pointer, "number out of range"});
     }
+}
+
+// A copy of `node` in which those integers are the largest int64, so that the rest of the
+// document can still be validated (and every error found at once). Objects and arrays that hold
+// none are shared, not copied.
+Poco::Dynamic::Var clamped(const Poco::Dynamic::Var& node)
+{
+    if (node.type() == typeid(Poco::JSON::Object::Ptr)) {
+        const auto object = node.extract<Poco::JSON::Object::Ptr>();
+        Poco::JSON::Object::Ptr copy = new Poco::JSON::Object(*object);
+        for (const auto& key : object->getNames()) {
+            copy->set(key, clamped(object->get(key)));
+        }
+        return copy;
+    }
+    if (node.type() == typeid(Poco::JSON::Array::Ptr)) {
+        const auto array = node.extract<Poco::JSON::Array::Ptr>();
+        Poco::JSON::Array::Ptr copy = new Poco::JSON::Array(*array);
+        for (unsigned i = 0; i < array->size(); ++i) {
+            copy->set(i, clamped(array->get(i)));
+        }
+        return copy;
+    }
+    return huge(node) ? Poco::Dynamic::Var(std::numeric_limits<Poco::Int64>::max()) : node;
 }
 
 }  // namespace
@@ -111,12 +141,10 @@ std::vector<SchemaIssue> SchemaValidator::validate(const Poco::Dynamic::Var& doc
 {
     std::vector<SchemaIssue> issues;
     hugeIntegers(document, "", issues);
-    if (!issues.empty()) {
-        return issues;
-    }
+    const Poco::Dynamic::Var readable = issues.empty() ? document : clamped(document);
     valijson::Validator validator;
     valijson::ValidationResults results;
-    valijson::adapters::PocoJsonAdapter adapter(document);
+    valijson::adapters::PocoJsonAdapter adapter(readable);
     try {
         if (validator.validate(*_schema, adapter, &results)) {
             return issues;
@@ -125,10 +153,14 @@ std::vector<SchemaIssue> SchemaValidator::validate(const Poco::Dynamic::Var& doc
         issues.push_back(SchemaIssue{"/", std::string("cannot be validated: ") + e.what()});
         return issues;
     }
+    const std::size_t outOfRange = issues.size();
     valijson::ValidationResults::Error error;
     while (results.popError(error)) {
-        if (!isEcho(error.description)) {
-            issues.push_back(SchemaIssue{toPointer(error.context), error.description});
+        const std::string pointer = toPointer(error.context);
+        const bool reported = std::any_of(issues.begin(), issues.begin() + static_cast<std::ptrdiff_t>(outOfRange),
+                                          [&pointer](const SchemaIssue& i) { return i.pointer == pointer; });
+        if (!isEcho(error.description) && !reported) {
+            issues.push_back(SchemaIssue{pointer, error.description});
         }
     }
     if (issues.empty()) {

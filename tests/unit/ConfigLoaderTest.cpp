@@ -274,12 +274,18 @@ TEST_CASE("ConfigLoader: every integer in the schemas has a maximum, so a huge v
     CHECK(find(r, config, "/http/body_timeout_ms") != nullptr);
     CHECK(find(r, file, "/timeouts/read_ms") != nullptr);
     // Beyond int64 the validator cannot read the number at all: named as out of range.
+    // The rest of the file is still checked, so that every error shows at once.
     dir.write("sluice.json", R"({"listeners": [{"name": "http", "host": "127.0.0.1", "port": 0}],
-      "http": {"max_body_bytes": 18446744073709551615}})");
+      "http": {"max_body_bytes": 18446744073709551615, "header_timeout_ms": -1, "no_such": 1}})");
     REQUIRE_NOTHROW(r = ConfigLoader::load(config));
     const ConfigError* huge = find(r, config, "/http/max_body_bytes");
     REQUIRE(huge != nullptr);
     CHECK(huge->message == "number out of range");
+    CHECK(find(r, config, "/http/header_timeout_ms") != nullptr);
+    CHECK(std::count_if(r.errors.begin(), r.errors.end(),
+                        [](const ConfigError& e) { return e.pointer == "/http/max_body_bytes"; }) == 1);
+    CHECK(std::any_of(r.errors.begin(), r.errors.end(),
+                      [](const ConfigError& e) { return e.message.find("no_such") != std::string::npos; }));
 }
 
 TEST_CASE("ConfigLoader: listeners need names and addresses of their own, and the admin endpoint a port of its own")
