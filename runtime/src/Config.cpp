@@ -393,6 +393,7 @@ ApiConfig readApi(const Poco::Dynamic::Var& doc, const Poco::Dynamic::Var& asWri
         api.suspendInitialMs = get<std::int64_t>(s, "initial_ms", api.suspendInitialMs);
         api.suspendMaxMs = get<std::int64_t>(s, "max_ms", api.suspendMaxMs);
         api.suspendFactor = get<double>(s, "factor", api.suspendFactor);
+        api.suspendOnTimeout = get<bool>(s, "on_timeout", api.suspendOnTimeout);
     }
     if (root->has("health_check")) {
         api.healthCheck = readHealthCheck(root->getObject("health_check"));

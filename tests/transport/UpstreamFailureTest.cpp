@@ -249,6 +249,36 @@ TEST_CASE("upstream: retries is the number of extra attempts, each on another en
     CHECK(std::max({a.requestCount(), b.requestCount(), c.requestCount()}) == 1);
 }
 
+TEST_CASE("upstream: with suspension.on_timeout false a slow resource does not take the endpoint out for everyone")
+{
+    // /slow answers after read_ms: by default that suspends the endpoint, so any client who can
+    // pick a slow resource takes the API down for the others (audit M).
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        if (r.target == "/slow") {
+            reply.delay = 1000ms;
+        }
+        reply.bytes = httpResponse(200, "ok");
+        return reply;
+    });
+    GatewaySpec spec;
+    spec.apis.emplace_back("kept", apiJson("/kept", endpointList({backend.url()}),
+                                           R"("timeouts": {"read_ms": 300}, "suspension": {"on_timeout": false})"));
+    spec.apis.emplace_back("default", apiJson("/default", endpointList({backend.url()}), R"("timeouts": {"read_ms": 300})"));
+    SluicedProcess gw(spec);
+    for (const char* api : {"/kept", "/default"}) {
+        CAPTURE(api);
+        RawClient client(gw.port());
+        auto slow = client.exchange(getRequest(std::string(api) + "/v1/slow"), 5s);
+        REQUIRE_MESSAGE(slow, client.error());
+        CHECK(slow->status == 504);
+        RawClient other(gw.port());
+        auto next = other.exchange(getRequest(std::string(api) + "/v1/fast"), 5s);
+        REQUIRE_MESSAGE(next, other.error());
+        CHECK(next->status == (std::string(api) == "/kept" ? 200 : 503));
+    }
+}
+
 TEST_CASE("upstream: timeouts.retry_window_ms stops the retries of a request whose endpoints time out")
 {
     // Three endpoints slower than read_ms (300): without a window a GET waits for all three

@@ -1383,7 +1383,8 @@ void HttpConnection::sendContinueIfExpected()
 // breaking the head, say - must not suspend the endpoint for every client.
 void HttpConnection::reportEndpointFailure(UpstreamFailure failure)
 {
-    if (failure == UpstreamFailure::BadResponse) {
+    if (failure == UpstreamFailure::BadResponse ||
+        (failure == UpstreamFailure::Timeout && !_api->endpoints->suspension.onTimeout)) {
         return;
     }
     const std::int64_t ms =

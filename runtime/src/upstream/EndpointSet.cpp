@@ -316,6 +316,7 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
     set->suspension.initialMs = api.suspendInitialMs;
     set->suspension.maxMs = api.suspendMaxMs;
     set->suspension.factor = api.suspendFactor;
+    set->suspension.onTimeout = api.suspendOnTimeout;
     set->apiName = api.name + " " + api.version;
     if (api.healthCheck) {
         set->healthCheck = healthCheckPolicy(*api.healthCheck, api.file, errors);

@@ -110,6 +110,7 @@ struct ApiConfig {
     std::int64_t suspendInitialMs = 30000;
     std::int64_t suspendMaxMs = 300000;
     double suspendFactor = 2.0;
+    bool suspendOnTimeout = true;  // a read timeout counts as a failure
     std::optional<HealthCheckConfig> healthCheck;  // none: passive failure handling only
     std::vector<ResourceConfig> resources;
     std::vector<HandlerRef> handlers;

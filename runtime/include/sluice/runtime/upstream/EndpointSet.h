@@ -25,6 +25,7 @@ struct SuspensionPolicy {
     std::int64_t initialMs = 30000;
     std::int64_t maxMs = 300000;
     double factor = 2.0;
+    bool onTimeout = true;  // false: a backend slower than read_ms is not suspended for it
 };
 
 struct EndpointTimeouts {
