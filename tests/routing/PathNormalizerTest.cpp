@@ -272,6 +272,29 @@ TEST_CASE("normalizePath: a semicolon is kept literally but a dot segment cannot
     });
 }
 
+TEST_CASE("normalizePath: a segment of dots and spaces is refused")
+{
+    // Windows drops the spaces and dots at the end of a path: "..%20" is ".." there.
+    checkTable({
+        {"/a/..%20", std::nullopt},
+        {"/a/..%20/b", std::nullopt},
+        {"/a/..%09/b", std::nullopt},
+        {"/a/.%20/b", std::nullopt},
+        {"/a/%2e%2e%20/b", std::nullopt},
+        {"/a/%2E%2E%2e/b", "/a/.../b"},
+        {"/a/..%20%20./b", std::nullopt},
+        {"/a/...%20", std::nullopt},
+        {"/a/....", "/a/...."},
+        {"/a/.../b", "/a/.../b"},
+        {"/a/%20../b", "/a/%20../b"},
+        {"/a/...a/b", "/a/...a/b"},
+        {"/a/.%20x/b", "/a/.%20x/b"},
+        {"/a/x../b", "/a/x../b"},
+        {"/a/.hidden", "/a/.hidden"},
+        {"/a/..x", "/a/..x"},
+    });
+}
+
 TEST_CASE("normalizePath: a segment that is nothing but a path parameter is refused")
 {
     // Tomcat, Jetty and Spring drop the parameter, then the empty segment it leaves: "/a/;x/b" is

@@ -67,6 +67,27 @@ constexpr const char* kAboveRoot = "'..' segment above the root";
 constexpr const char* kDotWithParameter = "dot segment with a ';' parameter";
 constexpr const char* kUnnamedParameter = "segment with a ';' parameter and no name";
 constexpr const char* kTooManyDotDots = "too many '..' segments in path";
+constexpr const char* kDotsAndSpaces = "segment of dots and spaces in path";
+
+// Windows (IIS, and any backend reading files through Win32) drops the spaces and dots at the
+// end of a path, so a segment of dots and spaces ("..%20", ".%09", "..%20.") is "." or ".."
+// there: a '..' the gateway never saw. Such a segment (before any ';') is refused. Dots alone
+// ("...") are a name on Windows too, and are kept.
+bool dotsAndSpaces(std::string_view segment)
+{
+    bool space = false;
+    for (std::size_t i = 0; i < segment.size();) {
+        if (segment[i] == '.') {
+            ++i;
+        } else if (i > 0 && (segment.substr(i, 3) == "%20" || segment.substr(i, 3) == "%09")) {
+            space = true;
+            i += 3;
+        } else {
+            return false;
+        }
+    }
+    return space;
+}
 
 // Overlong UTF-8: lead bytes C0/C1 never occur in valid UTF-8; E0 and F0 are overlong when the
 // next byte is below A0 and 90 respectively.
@@ -98,6 +119,10 @@ SegmentKind classify(std::string_view segment, const char*& error)
         return SegmentKind::Other;
     }
     std::string_view beforeParameter = segment.substr(0, segment.find(';'));
+    if (dotsAndSpaces(beforeParameter)) {
+        error = kDotsAndSpaces;
+        return SegmentKind::Other;
+    }
     bool dot = beforeParameter == ".";
     bool dotDot = beforeParameter == "..";
     if ((dot || dotDot) && beforeParameter.size() != segment.size()) {
