@@ -51,6 +51,18 @@ bool waitUntil(const std::atomic<int>& value, int wanted)
 const std::string kAbortOnClose = R"({"abort_on_client_close": true})";
 
 // The access log's two lines: `answered` got its 200, `abandoned` was left (499, nothing sent).
+// The next `count` answers on `client` are delayedReply's "slow".
+void expectSlowAnswers(RawClient& client, int count)
+{
+    for (int i = 0; i < count; ++i) {
+        CAPTURE(i);
+        auto r = client.read();
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        CHECK(r->body == "slow");
+    }
+}
+
 void expectAnsweredThenAbandoned(const SluicedProcess& gw, const std::string& answered, const std::string& abandoned)
 {
     const auto lines = waitForLines(gw.directory() + "/access.log", 2);
@@ -169,13 +181,7 @@ TEST_CASE("client abort: with abort_on_client_close requests pipelined before a 
     REQUIRE(client.send(getRequest("/svc/v1/one") + getRequest("/svc/v1/two") + getRequest("/svc/v1/three")));
     REQUIRE(backend.waitForRequests(1, 2s));
     client.shutdownWrite();
-    for (const char* which : {"one", "two", "three"}) {
-        CAPTURE(which);
-        auto r = client.read();
-        REQUIRE_MESSAGE(r, client.error());
-        CHECK(r->status == 200);
-        CHECK(r->body == "slow");
-    }
+    expectSlowAnswers(client, 3);
     CHECK(client.waitClosed(2000ms));
     CHECK(backend.requestCount() == 3);
 }
@@ -183,7 +189,7 @@ TEST_CASE("client abort: with abort_on_client_close requests pipelined before a 
 TEST_CASE("client abort: with abort_on_client_close requests and a half-close that arrive together are all answered")
 {
     // The two requests and the FIN reach the gateway in one event (the worker is stopped while
-    // they are sent): the second request was pipelined, so the end after it is no abort.
+    // they are sent): the client pipelined, so it reads on, and the close abandons neither.
     ScriptedBackend backend(delayedReply(100ms, "slow"));
     GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "", kAbortOnClose);
     spec.accessLog = R"({"path": "access.log", "flush_ms": 50})";
@@ -197,13 +203,7 @@ TEST_CASE("client abort: with abort_on_client_close requests and a half-close th
     std::this_thread::sleep_for(50ms);
     gw.sendSignal(SIGCONT);
     REQUIRE(sent);
-    for (const char* which : {"one", "two"}) {
-        CAPTURE(which);
-        auto r = client.read();
-        REQUIRE_MESSAGE(r, client.error());
-        CHECK(r->status == 200);
-        CHECK(r->body == "slow");
-    }
+    expectSlowAnswers(client, 2);
     CHECK(client.waitClosed(2000ms));
     CHECK(backend.requestCount() == 3);
     const auto lines = waitForLines(gw.directory() + "/access.log", 3);
