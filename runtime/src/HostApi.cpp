@@ -240,6 +240,7 @@ sluice_status bodySet(sluice_exchange* h, sluice_message_kind msg, sluice_str by
     // replacement could not be framed. A request without a body may be given one.
     bool streams = msg == SLUICE_MSG_REQUEST ? ex.requestBodyStreams : !body->has_value();
     if (streams) return SLUICE_E_UNSUPPORTED;
+    if (bytes.len > ex.maxBodyBytes) return SLUICE_E_TOO_LARGE;
     *body = std::string(sv(bytes));
     // These bytes win over a message an earlier step replaced (it is not formatted over them at
     // the end of the chain), and a later message_get builds from them.

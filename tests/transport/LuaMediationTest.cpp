@@ -198,6 +198,37 @@ end
     CHECK(e->headerCount("X-Step") == 2);
 }
 
+// A body a script sets is bounded as a client's is (http.max_body_bytes).
+TEST_CASE("lua: set_body beyond http.max_body_bytes is refused and changes nothing")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "got " + std::to_string(r.body.size()));
+        return reply;
+    });
+    GatewaySpec spec = luaGateway(backend, "lua_mediation_body", R"(
+function on_request(ctx)
+  local ok, err = ctx.request.set_body(string.rep("x", 2000))
+  ctx.request.set_header("X-Set", tostring(ok) .. " " .. tostring(err))
+  assert(ctx.request.set_body(string.rep("y", 1000)))
+end
+function on_response(ctx)
+  local ok, err = ctx.response.set_body(string.rep("z", 1001))
+  ctx.response.set_header("X-Set", tostring(ok) .. " " .. tostring(err))
+end
+)");
+    spec.http = R"({"max_body_bytes": 1000})";
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto r = client.exchange(bodyRequest("POST", "/lua/v1/x", "abc"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == "got 1000");
+    CHECK(r->header("X-Set") == "nil too large");
+    REQUIRE(backend.waitForRequests(1, 2s));
+    CHECK(backend.request(0).header("X-Set") == "nil too large");
+}
+
 // httpoxy: a Proxy field is dropped from everyone, a handler's included.
 TEST_CASE("lua: a Proxy field a script adds does not reach the backend")
 {

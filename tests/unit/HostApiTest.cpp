@@ -334,6 +334,12 @@ TEST_CASE("HostApi: bodies follow their phases and say when they are not buffere
     CHECK(host().body_set(f.h, SLUICE_MSG_RESPONSE, s("out")) == SLUICE_OK);
     CHECK(host().body_get(f.h, SLUICE_MSG_RESPONSE, &v) == SLUICE_OK);
     CHECK(str(v) == "out");
+    // Bounded as received bodies are (http.max_body_bytes): beyond it nothing changes.
+    f.ex.maxBodyBytes = 4;
+    CHECK(host().body_set(f.h, SLUICE_MSG_RESPONSE, s("12345")) == SLUICE_E_TOO_LARGE);
+    CHECK(host().body_get(f.h, SLUICE_MSG_RESPONSE, &v) == SLUICE_OK);
+    CHECK(str(v) == "out");
+    CHECK(host().body_set(f.h, SLUICE_MSG_RESPONSE, s("1234")) == SLUICE_OK);
 }
 
 TEST_CASE("HostApi: attributes, path and query parameters")

@@ -1217,6 +1217,7 @@ void HttpConnection::routeAndRun()
     ex.owner = this;
     ex.driver = this;
     ex.codecs = _snapshot->codecs.get();
+    ex.maxBodyBytes = _snapshot->config.http.maxBodyBytes;
     _in.consume(head().headLength);
     _headConsumed = true;
     if (overridden && overrides == MethodOverride::Reject) {

@@ -287,7 +287,9 @@ typedef struct sluice_host_api {
     sluice_status (*body_get)(sluice_exchange* ex, sluice_message_kind msg, sluice_str* out);
     /* Replace the body bytes (copied); Content-Length is fixed up by the transport. Since 1.2:
      * a message built or set before is dropped (message_get builds it again from these bytes),
-     * so a later formatter does not overwrite them. */
+     * so a later formatter does not overwrite them. Since 1.3: SLUICE_E_TOO_LARGE (and nothing
+     * changed) beyond the gateway's body limit (http.max_body_bytes), which received bodies
+     * have too. */
     sluice_status (*body_set)(sluice_exchange* ex, sluice_message_kind msg, sluice_str bytes);
     /* The message built by the builder registered for its media type (built once, on first use).
      * SLUICE_E_NOT_FOUND when no builder handles the media type. */

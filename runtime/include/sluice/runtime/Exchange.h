@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -171,6 +172,8 @@ public:
     std::optional<std::string> responseBody;  // set when buffered (or given by a handler)
     // The request has a body that streams to the backend unbuffered: it cannot be replaced.
     bool requestBodyStreams = false;
+    // http.max_body_bytes: a body a handler sets is bounded as a received one is.
+    std::uint64_t maxBodyBytes = std::numeric_limits<std::uint64_t>::max();
     int responseStatus = 0;
 
     std::optional<LocalResponse> localResponse;
