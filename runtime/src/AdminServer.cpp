@@ -391,6 +391,9 @@ void AdminServer::Loop::run()
             accept();
         }
     }
+    // Stopping: the answers posted last (a reload not done for the shutdown) go out if the
+    // sockets take them now; nothing is waited for.
+    deliverReloads();
 }
 
 void AdminServer::Loop::accept()
@@ -409,10 +412,17 @@ void AdminServer::Loop::accept()
         }
         if (_connections.size() >= kMaxConnections) {
             // Make room: the oldest that is still reading its request goes (a client that sends
-            // nothing cannot keep others out longer than it takes newer ones to come).
+            // nothing cannot keep others out longer than it takes newer ones to come), else the
+            // oldest waiting for a reload (which goes on, unanswered): requests for reloads,
+            // or clients that asked for one and left, do not keep /status out.
             auto oldest = std::find_if(_connections.begin(), _connections.end(), [](const std::unique_ptr<Connection>& c) {
                 return c->state == Connection::State::Reading;
             });
+            if (oldest == _connections.end()) {
+                oldest = std::find_if(_connections.begin(), _connections.end(), [](const std::unique_ptr<Connection>& c) {
+                    return c->state == Connection::State::Waiting;
+                });
+            }
             if (oldest == _connections.end()) {
                 ::close(fd);  // all are answering: this one may try again
                 continue;
@@ -526,8 +536,8 @@ void AdminServer::Loop::startReload(Connection& c)
     c.ticket = ++_tickets;
     c.deadline = Clock::time_point::max();  // a reload takes what it takes; SIGHUP would too
     try {
-        _shared.hooks.reload([mailbox = _mailbox, ticket = c.ticket](bool ok, std::string json) {
-            mailbox->post(ticket, Answer{ok ? 200 : 422, std::move(json), {}});
+        _shared.hooks.reload([mailbox = _mailbox, ticket = c.ticket](int status, std::string json) {
+            mailbox->post(ticket, Answer{status, std::move(json), {}});
         });
     } catch (const std::exception&) {
         answer(c, refused(500, "the admin request failed"));

@@ -208,7 +208,8 @@ class ReloadCoordinator {
 public:
     using Load = std::function<SnapshotResult()>;
     using Install = std::function<void(SnapshotResult& loaded)>;  // also logs a failed one
-    using Done = std::function<void(const SnapshotResult& result)>;
+    // The reload's result; `stopped`: it was not done, or not applied, for a shutdown.
+    using Done = std::function<void(const SnapshotResult& result, bool stopped)>;
 
     ReloadCoordinator(Load load, Install install, std::shared_ptr<spdlog::logger> log, std::string config)
         : _load(std::move(load)), _install(std::move(install)), _log(std::move(log)), _config(std::move(config)),
@@ -245,11 +246,28 @@ public:
     }
 
     // From now on no reload starts or installs a snapshot; one being installed is done when
-    // this returns.
+    // this returns. Those waiting for a reload that will not be applied are told so now, not
+    // left waiting for a load the process may exit without.
     void stop()
     {
         _stopping = true;
-        std::lock_guard<std::mutex> wait(_installMutex);
+        { std::lock_guard<std::mutex> wait(_installMutex); }
+        std::vector<Done> told;
+        {
+            std::lock_guard<std::mutex> lock(_requestMutex);
+            told = std::exchange(_waiting, {});
+            if (_loading) {
+                // Its result can only be "not applied" now: reload() checks _stopping after the load.
+                for (Done& done : std::exchange(_inProgress, {})) {
+                    told.push_back(std::move(done));
+                }
+            }
+        }
+        SnapshotResult refused;
+        refused.errors.push_back({_config, "", "not reloaded: sluiced is shutting down"});
+        for (const Done& done : told) {
+            done(refused, true);
+        }
     }
 
     // A reload is loading its configuration (after stop(): one that will not be applied).
@@ -265,11 +283,14 @@ private:
                 return;
             }
             const std::string triggers = std::exchange(_triggers, {});
-            const std::vector<Done> waiting = std::exchange(_waiting, {});
+            _inProgress = std::exchange(_waiting, {});
             lock.unlock();
             const SnapshotResult result = reload(triggers);
+            lock.lock();
+            const std::vector<Done> waiting = std::exchange(_inProgress, {});  // unless stop() told them
+            lock.unlock();
             for (const Done& done : waiting) {
-                done(result);
+                done(result, !result.snapshot && _stopping);
             }
             lock.lock();
         }
@@ -310,10 +331,11 @@ private:
     std::mutex _installMutex;  // held while a snapshot is installed, and by stop()
     std::atomic<bool> _stopping{false};
     std::atomic<bool> _loading{false};
-    std::mutex _requestMutex;  // guards _triggers, _waiting and _quit
+    std::mutex _requestMutex;  // guards _triggers, _waiting, _inProgress and _quit
     std::condition_variable _wake;
-    std::string _triggers;       // who asked for the next reload; empty: nobody
-    std::vector<Done> _waiting;  // told when the next reload is over
+    std::string _triggers;          // who asked for the next reload; empty: nobody
+    std::vector<Done> _waiting;     // told when the next reload is over
+    std::vector<Done> _inProgress;  // told when the current one is over
     bool _quit = false;
     std::thread _thread;  // last: started once everything it uses is
 };
@@ -449,16 +471,16 @@ int run(const Options& o, std::ostream& err)
             return json + "]}";
         };
         hooks.reload = [&reloads](AdminServer::ReloadDone done) {
-            reloads.requestReload("admin /reload", [done = std::move(done)](const SnapshotResult& result) {
+            reloads.requestReload("admin /reload", [done = std::move(done)](const SnapshotResult& result, bool stopped) {
                 if (result.snapshot) {
-                    done(true, "{\"reloaded\":true,\"apis\":" + std::to_string(result.snapshot->config.apis.size()) + "}");
+                    done(200, "{\"reloaded\":true,\"apis\":" + std::to_string(result.snapshot->config.apis.size()) + "}");
                     return;
                 }
                 std::string json = "{\"reloaded\":false,\"errors\":[";
                 for (std::size_t i = 0; i < result.errors.size(); ++i) {
                     json += (i ? "," : "") + jsonQuote(result.errors[i].str());
                 }
-                done(false, json + "]}");
+                done(stopped ? 503 : 422, json + "]}");
             });
         };
         try {
@@ -523,14 +545,14 @@ int run(const Options& o, std::ostream& err)
         server.stop(gateway.current() ? gateway.current()->config.shutdownGraceMs : kShutdownGraceMs);
         // The exchanges are done and their access log lines written. A reload still loading (on
         // the reload thread) is not waited for: it may never end.
+        adminEndpoint = nullptr;
+        admin.reset();  // it answers what it has (a POST /reload told of the shutdown) first
         if (reloads.loading()) {
             log->warn("a reload is still loading; exiting without waiting for it");
             log->info("stopped");
             log->flush();
             std::_Exit(0);
         }
-        adminEndpoint = nullptr;
-        admin.reset();
         log->info("stopped");
         return 0;
     }

@@ -4,6 +4,7 @@
 // only on the configured address (loopback by default).
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <fstream>
 #include <future>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -503,6 +505,45 @@ TEST_CASE("admin: GET /status is answered while a slow POST /reload runs, and a 
         ++reloads;
     }
     CHECK(reloads == 2);
+}
+
+TEST_CASE("admin: clients waiting for reloads do not keep GET /status out, and a stop answers them with 503")
+{
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.admin = R"({"port": 0})";
+    spec.testPlugins = true;
+    SluicedProcess gw(spec);
+    gw.writeApi("api", apiJson("/svc", endpointList({backend.url()}),
+                               R"("handlers": [{"component": "test_pause_timer", "config": {"create_delay_ms": 60000}}])"));
+    const std::string reload = "POST /reload HTTP/1.1\r\nHost: " + gw.adminHost() + ":" +
+                               std::to_string(gw.adminPort()) + "\r\nContent-Length: 0\r\n\r\n";
+    // 64 clients wait for reloads (the first loads for a minute): every slot is taken.
+    std::vector<std::unique_ptr<RawClient>> waiting;
+    for (int i = 0; i < 64; ++i) {
+        waiting.push_back(std::make_unique<RawClient>(gw.adminHost(), gw.adminPort()));
+        REQUIRE(waiting.back()->send(reload));
+    }
+    REQUIRE(gw.waitForLog("admin /reload: reloading", 0, 5s));
+    // Time for the admin loop to read all 64 requests (nothing it shows says when it has; until
+    // then an unread one would be the connection closed to make room).
+    std::this_thread::sleep_for(300ms);
+    const auto asked = std::chrono::steady_clock::now();
+    auto status = admin(gw, getRequest("/status"), 5s);
+    REQUIRE(status);
+    CHECK(status->status == 200);
+    CHECK(std::chrono::steady_clock::now() - asked < 2s);
+
+    // A stop: the reload will not be applied, and those still waiting are told so.
+    gw.sendSignal(SIGTERM);
+    auto told = waiting.back()->read(5s);
+    REQUIRE_MESSAGE(told, waiting.back()->error());
+    CHECK(told->status == 503);
+    CHECK(contains(told->body, "\"reloaded\":false"));
+    CHECK(contains(told->body, "shutting down"));
+    auto code = gw.waitExit(10s);
+    REQUIRE(code);
+    CHECK(*code == 0);
 }
 
 TEST_CASE("admin: beyond 64 open connections the oldest that is still reading is closed to make room")

@@ -1079,6 +1079,16 @@ TEST_CASE("adversarial: a chunked form body that outgrows request_buffer_bytes i
         CHECK(r->status == 400);
         CHECK(r->body.find("form body") != std::string::npos);
     }
+    // Longer than the buffer and whole in one write: looked at to its end.
+    RawClient once(gw.port());
+    const std::string tail = "a=0123456789abcdefghij&_method=DELETE";
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx\r\n", tail.size());
+    auto r = once.exchange("POST /svc/v1/x HTTP/1.1\r\nHost: a\r\n" + form + "\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                           size + tail + "\r\n0\r\n\r\n");
+    REQUIRE_MESSAGE(r, once.error());
+    CHECK(r->status == 400);
+
     // Without the parameter the same shape passes whole.
     RawClient fine(gw.port());
     REQUIRE(fine.send("POST /svc/v1/x HTTP/1.1\r\nHost: a\r\n" + form + "\r\nTransfer-Encoding: chunked\r\n\r\n"));

@@ -116,6 +116,18 @@ TEST_CASE("chunked: a short chunked request body is read whole and sent again af
     CHECK(streamed->body == "got 8192:" + std::to_string(hashOf(body)));
     REQUIRE(backend.waitForRequests(2, 2s));
     CHECK(backend.request(1).chunked);
+
+    // Longer than the limit but all in one write, its end included: it streams too (to a
+    // gateway whose only endpoint answers: a streamed body is not sent twice).
+    SluicedProcess single(oneApi("/svc", endpointList({backend.url()}), "", R"({"request_buffer_bytes": 1024})"));
+    RawClient other(single.port());
+    const std::string whole = pattern(4000, 9);
+    auto once = other.exchange("PUT /svc/v1/up HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                "fa0\r\n" + whole + "\r\n0\r\n\r\n");
+    REQUIRE_MESSAGE(once, other.error());
+    CHECK(once->body == "got 4000:" + std::to_string(hashOf(whole)));
+    REQUIRE(backend.waitForRequests(3, 2s));
+    CHECK(backend.request(2).chunked);
 }
 
 TEST_CASE("chunked: backend answers reach HTTP/1.1 clients chunked and HTTP/1.0 clients close-delimited")

@@ -859,9 +859,10 @@ bool HttpConnection::fillInput()
             countBody(r.bytes);
             return true;
         }
-    } else if (_in.empty() && _state == State::ReadHead) {
+    } else if (_in.empty() && (_state == State::ReadHead || (_state == State::ReadBody && _bodyMode == BodyMode::Chunked))) {
         // Read into the worker's buffer and keep only what arrived: a small request costs a
-        // small buffer, and an idle keep-alive connection none at all.
+        // small buffer, an idle keep-alive connection none at all, and a client trickling a
+        // chunked body that is buffered no read buffer beside it.
         r = _stream->read(_worker.scratch(), Worker::kScratchSize);
         if (r.status == IoStatus::Ok) {
             noteRead(r.bytes, Worker::kScratchSize);
@@ -1262,12 +1263,16 @@ void HttpConnection::bufferRequestBody()
             return;
         }
         _bodyEnded = st == http::ChunkedDecoder::Status::Done;
-        if (_bufferingForProxy && !_bodyEnded && io().requestBody.size() > _snapshot->config.http.requestBufferBytes) {
-            // Longer than request_buffer_bytes: it streams from here, as a longer Content-Length does.
+        if (_bufferingForProxy && io().requestBody.size() > _snapshot->config.http.requestBufferBytes) {
+            // Longer than request_buffer_bytes (also when its end came in the same read): it
+            // streams from here, as a longer Content-Length does.
             _bufferingForProxy = false;
             _chunkedPrefix = true;
             proxy();
             return;
+        }
+        if (!_bodyEnded) {
+            _in.shrinkIfEmpty(0);  // a client that trickles a body holds its decoded bytes only
         }
     }
     if (_bodyEnded && _bufferingForProxy) {
@@ -1579,6 +1584,9 @@ bool HttpConnection::connectUpstream(std::string_view early)
         appendHex(chunk, io().requestBody.size());  // with its CRLF
         chunk.append(io().requestBody);
         chunk.append("\r\n");
+        if (_bodyEnded) {
+            chunk.append("0\r\n\r\n");  // all of it was here: nothing is left to pump
+        }
         io().requestBody.clear();
         _upstream->send(io().upstreamHead, chunk);
     } else if (_bodyMode == BodyMode::Length && !_bodyEnded && (!_in.empty() || !early.empty())) {
@@ -1857,7 +1865,10 @@ bool HttpConnection::startFormScan(std::string_view early)
         _formScan->feed(ex().requestBody ? *ex().requestBody : io().requestBody);
         _formScan->finish();
     } else if (_formScan && _chunkedPrefix) {
-        _formScan->feed(io().requestBody);  // the rest is looked at chunk by chunk
+        _formScan->feed(io().requestBody);  // the rest, if any, is looked at chunk by chunk
+        if (_bodyEnded) {
+            _formScan->finish();
+        }
     } else if (_formScan && _bodyMode == BodyMode::Length) {
         _formScan->feed(std::string_view(_in.data(), fromInput));
         _formScan->feed(early);

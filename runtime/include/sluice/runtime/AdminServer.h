@@ -23,12 +23,13 @@ namespace sluice::runtime {
 // Requests go through the data plane's strict parser; each connection carries one request, which
 // must arrive whole within 5 s. One thread serves every connection with poll(), so clients that
 // send nothing or trickle hold up nobody; at most 64 connections are open at once, and beyond that
-// the oldest one still reading its request is closed.
+// the oldest one still reading its request is closed, or else the oldest waiting for a reload.
 class AdminServer {
 public:
-    // Called, once, when a reload is over: whether it was applied, and the JSON object to answer.
-    // THREADING: from any thread, also after the server is gone.
-    using ReloadDone = std::function<void(bool ok, std::string json)>;
+    // Called, once, when a reload is over: the status to answer (200 applied, 422 refused, 503 not
+    // done for a shutdown) and the JSON object. THREADING: from any thread, also after the
+    // server is gone.
+    using ReloadDone = std::function<void(int status, std::string json)>;
     struct Hooks {
         std::function<std::string()> status;       // JSON object; runs on the serving thread
         std::function<void(ReloadDone)> reload;  // starts a reload and returns at once
