@@ -1618,8 +1618,8 @@ void HttpConnection::takeBodyInHand()
 // A body on a method for which a body has no defined meaning (RFC 9110 section 9.3): a backend
 // may answer without reading it (Python's http.server does) and then read it as the next
 // request on the connection, which, pooled, would be another client's: a request smuggled past
-// the API's resources, whose answer goes to that client. Such a request gets a connection of
-// its own, closed after it.
+// the API's resources, whose answer goes to that client. Such a request's connection (new or
+// pooled) carries nothing after it: Connection: close, never pooled again.
 bool HttpConnection::bodyBackendsMayIgnore()
 {
     const std::string& m = ex().method;
@@ -2410,16 +2410,16 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
                             upstream::monotonicMs() - _firstAttemptMs < endpoints.timeouts.retryWindowMs;
     const bool mayRetry = bodyInHand && (failure == UpstreamFailure::Connect ||
                                          (http::isIdempotentMethod(ex().method) && failure != UpstreamFailure::BadResponse));
-    bool retry = mayRetry && (forgiven || (static_cast<int>(io().tried.size()) <= endpoints.retries &&
-                                           io().tried.size() < endpoints.endpoints().size() &&  // one left to try
-                                           windowOpen));
+    const bool anotherLeft = static_cast<int>(io().tried.size()) <= endpoints.retries &&
+                             io().tried.size() < endpoints.endpoints().size();
+    bool retry = mayRetry && (forgiven || (anotherLeft && windowOpen));
     if (forgiven && retry) {
         io().tried.pop_back();  // the endpoint is fine; its pooled connection was not
         _staleRetried = true;
         _sameEndpointAgain = _endpoint;
     }
     Logging::get("upstream")->warn("{} {}: {} ({})", ex().method, _endpoint->shownUrl, describeFailure(failure, detail),
-                                   !retry && mayRetry && !windowOpen ? "giving up: timeouts.retry_window_ms has passed"
+                                   !retry && mayRetry && anotherLeft ? "giving up: timeouts.retry_window_ms has passed"
                                    : !retry                          ? "giving up"
                                    : forgiven                        ? "retrying on a new connection"
                                                                      : "trying another endpoint");
