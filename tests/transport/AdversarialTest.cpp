@@ -1461,3 +1461,57 @@ TEST_CASE("adversarial: an API's own method_override applies to it alone")
     CHECK(backend.request(0).body == body);
     CHECK(backend.request(0).header("X-HTTP-Method-Override") == "PATCH");
 }
+
+// A backend that answers in a great many tiny chunks (audit O): the gateway relayed each with a
+// send of its own and read on until the backend's socket was empty, so one such answer held the
+// worker, and every other client of it, until it ended. The chunks of one read now go out
+// together, and a response yields the worker after a bounded number of reads per turn.
+TEST_CASE("adversarial: a backend answer of two million one-byte chunks does not hold the worker from other clients")
+{
+    constexpr std::size_t kChunks = 2'000'000;
+    RawBackend backend([](int fd, int) {
+        std::string in;
+        while (readHead(fd, in, 10s)) {
+            const bool big = in.rfind("GET /big", 0) == 0;
+            in.erase(0, in.find("\r\n\r\n") + 4);
+            if (!big) {
+                sendAll(fd, httpResponse(200, "small"));
+                continue;
+            }
+            sendAll(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+            std::string block;
+            for (int i = 0; i < 10'000; ++i) {
+                block += "1\r\nx\r\n";
+            }
+            for (std::size_t sent = 0; sent < kChunks; sent += 10'000) {
+                if (!sendAll(fd, block)) {
+                    return;
+                }
+            }
+            sendAll(fd, "0\r\n\r\n");
+        }
+    });
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));  // one worker
+    RawClient big(gw.port());
+    REQUIRE(big.send(getRequest("/svc/v1/big")));
+    REQUIRE(big.waitFor("\r\n\r\n", 10s));  // the relay has begun
+    std::atomic<bool> bigDone{false};
+    std::optional<HttpResponse> bigAnswer;
+    std::thread reader([&] {
+        bigAnswer = big.read(60s);
+        bigDone = true;
+    });
+    RawClient other(gw.port());
+    auto small = other.exchange(getRequest("/svc/v1/small"), 60s);
+    const bool answeredDuring = !bigDone.load();
+    reader.join();
+    REQUIRE_MESSAGE(small, other.error());
+    CHECK(small->body == "small");
+    CHECK(answeredDuring);  // served while the big answer was still being relayed
+    REQUIRE_MESSAGE(bigAnswer, big.error());
+    CHECK(bigAnswer->status == 200);
+    CHECK(bigAnswer->body.size() == kChunks);
+    CHECK(bigAnswer->body.find_first_not_of('x') == std::string::npos);
+    // Relayed in large chunks (one per read), not re-framed one byte at a time (6 bytes each).
+    CHECK(bigAnswer->raw.size() < kChunks + kChunks / 10);
+}

@@ -14,6 +14,10 @@ namespace sluice::runtime::transport {
 namespace {
 
 constexpr std::size_t kReadChunk = 64 * 1024;
+// Reads of one response per event-loop turn; then the connection yields to the worker's other
+// connections and goes on in the next turn (a backend that sends faster than the client path
+// relays would otherwise hold the worker until the response ends).
+constexpr int kReadsPerTurn = 16;
 
 std::string writeError(const IoResult& r)
 {
@@ -46,6 +50,7 @@ UpstreamConnection::UpstreamConnection(EventLoop& loop, UpstreamPool& pool, std:
 UpstreamConnection::~UpstreamConnection()
 {
     _loop.disarm(this);
+    _loop.forget(this);
 }
 
 void UpstreamConnection::setDeadline(Clock::time_point deadline)
@@ -185,6 +190,7 @@ void UpstreamConnection::pauseReading(bool paused)
 void UpstreamConnection::release()
 {
     _sink = nullptr;
+    _loop.forget(this);  // a turn it yielded for is not owed any more
     const bool reusable = _state == State::Active && _responseDone && _keepAlive && !_reuseForbidden &&
                           !_backendClosed && !_backendFinished && _requestQueued && _out.empty() && _in.empty();
     // Bytes after a complete response are never a response of their own (RFC 9112 §6.3): a
@@ -210,6 +216,7 @@ void UpstreamConnection::close()
     _state = State::Closed;
     _loop.remove(_stream->fd());
     _loop.disarm(this);
+    _loop.forget(this);
     _pool.dispose(this);
 }
 
@@ -329,9 +336,14 @@ void UpstreamConnection::flush()
 void UpstreamConnection::readResponse()
 {
     bool headWaits = false;  // another response head may be whole in _in (after an interim one)
+    int reads = 0;
     while (_state == State::Active && _sink != nullptr && !_paused && !_responseDone) {
         bool eof = false;
         bool broken = false;  // the end was a reset or an error, not a close (FIN, close_notify)
+        if (_readable && !headWaits && ++reads > kReadsPerTurn) {
+            _loop.resumeNext(this);  // onIo(EPOLLIN) in the next turn reads on
+            return;
+        }
         if (_readable && !headWaits) {
             IoResult r = _stream->read(_in.prepare(kReadChunk), kReadChunk);
             if (r.status == IoStatus::Ok) {
@@ -448,17 +460,34 @@ void UpstreamConnection::readResponse()
                     break;
                 }
                 case http::BodyFraming::Chunked: {
+                    // One read may hold many chunks: they go to the sink together, so that the
+                    // client gets one write per read, not one per chunk (a million one-byte
+                    // chunks were a million sends). One chunk goes as it is, without a copy.
                     std::size_t used = 0;
-                    UpstreamSink* sink = _sink;
-                    // One read may hold many chunks: once the sink has let go of this connection
-                    // (an answer over its limit, say), none of the rest is delivered to it.
-                    auto st = _chunked->feed(_in.view(), used, [this, sink](std::string_view d) {
-                        if (_sink == sink && _state == State::Active) {
-                            sink->onUpstreamData(d);
+                    std::string_view single;
+                    bool several = false;
+                    _decoded.clear();
+                    auto st = _chunked->feed(_in.view(), used, [this, &single, &several](std::string_view d) {
+                        if (d.empty()) {
+                            return;
                         }
+                        if (!several && single.empty()) {
+                            single = d;
+                            return;
+                        }
+                        if (!several) {
+                            _decoded.append(single);
+                            several = true;
+                        }
+                        _decoded.append(d);
                     });
+                    const std::string_view data = several ? _decoded.view() : single;
+                    if (!data.empty()) {
+                        _sink->onUpstreamData(data);  // views into _in stay valid during the call
+                    }
                     _in.consume(used);
-                    if (_sink != sink || _state != State::Active) {
+                    _decoded.clear();
+                    if (_sink == nullptr || _state != State::Active) {
                         return;
                     }
                     if (st == http::ChunkedDecoder::Status::Error) {
@@ -609,6 +638,7 @@ void UpstreamPool::putIdle(UpstreamConnection* c)
     // for the next busy connection (a pool of 1,024 idle connections would otherwise hold 64 MiB).
     c->_in.shrinkIfEmpty(0);
     c->_out.shrinkIfEmpty(0);
+    c->_decoded.shrinkIfEmpty(0);
     list.push_back(c);
     c->setDeadline(_loop.now() + std::chrono::milliseconds(c->_idleTimeoutMs > 0 ? c->_idleTimeoutMs : _idleTimeoutMs));
 }

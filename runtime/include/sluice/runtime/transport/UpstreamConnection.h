@@ -103,6 +103,7 @@ private:
     State _state;
     UpstreamSink* _sink = nullptr;
     Buffer _in;
+    Buffer _decoded;  // the chunks of one read, when there are several, delivered together
     Buffer _out;
     http::ResponseHead _head;
     http::ParseLimits _limits;
