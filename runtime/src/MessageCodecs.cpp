@@ -141,6 +141,9 @@ sluice_status MessageCodecs::format(Exchange& ex, sluice_message_kind which) con
     if (st != SLUICE_OK) {
         return st;
     }
+    if (buffer.bytes.size() > ex.maxBodyBytes) {
+        return SLUICE_E_TOO_LARGE;  // bounded as bodies received and set are (http.max_body_bytes)
+    }
     (which == SLUICE_MSG_REQUEST ? ex.requestBody : ex.responseBody) = std::move(buffer.bytes);
     // Formatters write UTF-8; a text type says so (its default charset is not UTF-8 everywhere).
     const bool text = message.mediaType.rfind("text/", 0) == 0;

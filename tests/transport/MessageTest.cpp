@@ -63,6 +63,53 @@ TEST_CASE("messages: a JSON request reaches the backend as XML and its XML answe
     CHECK(r->body.find(R"("bytes":")" + std::to_string(sent.body.size()) + "\"") != std::string::npos);
 }
 
+// A converted body is bounded by http.max_body_bytes as received ones are: the conversion may
+// grow it (JSON to XML, several times), and the backend or the client would otherwise get more
+// than the gateway accepts from anyone.
+TEST_CASE("messages: a body that a conversion grows past http.max_body_bytes is 413 (request) or 502 (response)")
+{
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        std::string items = "[";
+        for (int i = 0; i < 400; ++i) {
+            items += (i ? "," : "") + std::string("1");
+        }
+        reply.bytes = httpResponse(200, R"({"items":)" + items + "]}", {}, "application/json");
+        (void)r;
+        return reply;
+    });
+    GatewaySpec spec;
+    spec.http = R"({"max_body_bytes": 4096})";
+    spec.apis.emplace_back("req", apiJson("/req", endpointList({backend.url()}),
+                                          R"("handlers": [{"component": "json_xml_request", "config": {"to": "xml", "root": "o"}}])"));
+    spec.apis.emplace_back("resp", apiJson("/resp", endpointList({backend.url()}),
+                                           R"("handlers": [{"component": "json_xml_response", "config": {"to": "xml", "root": "o"}}])"));
+    SluicedProcess gw(spec);
+    std::string items = "[";
+    for (int i = 0; i < 400; ++i) {
+        items += (i ? "," : "") + std::string("1");
+    }
+    const std::string json = R"({"items":)" + items + "]}";  // 811 bytes; as XML, about 6 KB
+    RawClient client(gw.port());
+    auto r = client.exchange(bodyRequest("POST", "/req/v1/x", json, {"Content-Type: application/json"}));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 413);
+    CHECK(r->errorCode() == 101413);
+    CHECK(backend.requestCount() == 0);
+
+    RawClient other(gw.port());
+    auto answer = other.exchange(getRequest("/resp/v1/x"));
+    REQUIRE_MESSAGE(answer, other.error());
+    CHECK(answer->status == 502);
+    CHECK(answer->errorCode() == 101502);
+
+    // Within the limit it passes.
+    RawClient small(gw.port());
+    auto fine = small.exchange(bodyRequest("POST", "/req/v1/x", R"({"a":1})", {"Content-Type: application/json"}));
+    REQUIRE_MESSAGE(fine, small.error());
+    CHECK(fine->status == 200);
+}
+
 TEST_CASE("messages: a request body that does not parse is refused with 400 before the backend")
 {
     ScriptedBackend backend(echoXml);

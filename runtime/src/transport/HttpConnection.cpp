@@ -1301,7 +1301,13 @@ void HttpConnection::runRequestChain(std::size_t from)
     switch (r.outcome) {
         case ChainOutcome::Continue:
             _chainEnd = _pipeline->handlers().size();
-            if (ex().codecs != nullptr && ex().codecs->format(ex(), SLUICE_MSG_REQUEST) != SLUICE_OK) {
+            if (const sluice_status formatted = ex().codecs != nullptr ? ex().codecs->format(ex(), SLUICE_MSG_REQUEST) : SLUICE_OK;
+                formatted == SLUICE_E_TOO_LARGE) {
+                respondLocal(413, kTooLarge, "Content Too Large",
+                             "The request body, as changed by the API's policies, exceeds the limit of " +
+                                 std::to_string(_snapshot->config.http.maxBodyBytes) + " bytes.");
+                return;
+            } else if (formatted != SLUICE_OK) {
                 respondLocal(500, kInternal, "Internal Server Error", "The changed request could not be formatted.");
                 return;
             }
@@ -2111,9 +2117,16 @@ void HttpConnection::runResponsePhase(std::size_t until)
 void HttpConnection::finishBufferedResponse()
 {
     Exchange& ex = this->ex();
-    if (ex.codecs != nullptr && ex.codecs->format(ex, SLUICE_MSG_RESPONSE) != SLUICE_OK) {
+    if (const sluice_status formatted = ex.codecs != nullptr ? ex.codecs->format(ex, SLUICE_MSG_RESPONSE) : SLUICE_OK;
+        formatted != SLUICE_OK) {
         ex.responseHeaders.dropReceived();  // the error replaces the backend's answer
-        respondLocal(500, kInternal, "Internal Server Error", "The changed response could not be formatted.");
+        if (formatted == SLUICE_E_TOO_LARGE) {
+            respondLocal(502, kBackendBadResponse, "Bad Gateway",
+                         "The backend's response, as changed by the API's policies, exceeds the limit of " +
+                             std::to_string(_snapshot->config.http.maxBodyBytes) + " bytes.");
+        } else {
+            respondLocal(500, kInternal, "Internal Server Error", "The changed response could not be formatted.");
+        }
         return;
     }
     std::string& held = io().heldResponse;
