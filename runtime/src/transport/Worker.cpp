@@ -349,7 +349,7 @@ void Worker::noRoom(int err)
                                       " client connections (http.max_connections) is reached"
                                 : std::string("cannot accept: ") + std::strerror(err);
     std::string made = reclaimed == 0 ? std::string()
-                                      : "; closed " + std::to_string(reclaimed) + " idle connection(s) to make room";
+                                      : "; closed " + std::to_string(reclaimed) + " idle or stalled connection(s) to make room";
     std::string count =
         suppressed == 0 ? std::string() : " (" + std::to_string(suppressed + 1) + " times since the last message)";
     Logging::get("transport")
@@ -377,13 +377,28 @@ std::size_t Worker::reclaimIdle(std::size_t atLeast)
     // at a time. Connections accepted in this loop iteration have not had a chance to read their
     // request yet: they are left alone.
     std::vector<HttpConnection*> idle;
+    std::vector<HttpConnection*> stalled;
+    const Clock::time_point stalledSince = _loop.now() - kStalledHead;
     for (auto& entry : _connections) {
         if (entry.first->idle() && entry.first->waitingSince() < _loop.now()) {
             idle.push_back(entry.first);
+        } else if (entry.first->stalledInHead(stalledSince)) {
+            stalled.push_back(entry.first);
         }
     }
     if (idle.empty()) {
-        return 0;
+        // Then those that have sent part of a head, and no more for kStalledHead: clients that
+        // hold their connections open mid-request (slowloris) would otherwise keep new ones out
+        // until header_timeout_ms. The longest waiting first, as many as asked for.
+        std::sort(stalled.begin(), stalled.end(), [](const HttpConnection* a, const HttpConnection* b) {
+            return a->waitingSince() < b->waitingSince();
+        });
+        std::size_t closed = 0;
+        for (std::size_t i = 0; i < stalled.size() && closed < atLeast; ++i) {
+            stalled[i]->close();
+            ++closed;
+        }
+        return closed;
     }
     const std::size_t n = std::min(idle.size(), std::clamp<std::size_t>(idle.size() / 8, atLeast, 32));
     std::sort(idle.begin(), idle.end(),

@@ -40,6 +40,12 @@ public:
         return !_closed && ((_state == State::ReadHead && _in.empty() && _out.empty()) ||
                             (_state == State::Handshake && _stream->silent()));
     }
+    // Has sent part of a request head, and no whole one, since `since` or before: a slow or
+    // stalled client (slowloris), which gives way to new clients when there is no room.
+    bool stalledInHead(Clock::time_point since) const noexcept
+    {
+        return !_closed && _state == State::ReadHead && !_in.empty() && _out.empty() && _waitingSince < since;
+    }
     // Ends the connection at once, whatever it is doing: to make room for a new client when
     // idle, or at the end of the shutdown grace period.
     void close() { closeNow(); }
