@@ -257,10 +257,11 @@ TEST_CASE("client abort: with abort_on_client_close a close that comes with the 
 
 TEST_CASE("client abort: with abort_on_client_close an earlier answer still on its way is sent whole")
 {
-    // GET /big and GET /slow pipelined, then a half-close, and a client slow to read: /slow is
-    // awaited while /big's 8 MiB still leave the gateway. They must all arrive, and the 499 of
+    // GET /big is answered (300 KB: the exchange ends with much of it still queued in the
+    // gateway for a client that does not read yet); then GET /slow and a half-close. /slow is
+    // awaited while /big's bytes still leave the gateway: they must all arrive, and the 499 of
     // /slow counts none of /big's bytes.
-    constexpr std::size_t kBig = 8u << 20;
+    constexpr std::size_t kBig = 300 * 1024;
     RawBackend backend([](int fd, int) {
         std::string in;
         while (readHead(fd, in, 5s)) {
@@ -280,15 +281,57 @@ TEST_CASE("client abort: with abort_on_client_close an earlier answer still on i
     spec.accessLog = R"({"path": "access.log", "flush_ms": 50})";
     SluicedProcess gw(spec);
     RawClient client(gw.port());
-    REQUIRE(client.send(getRequest("/svc/v1/big") + getRequest("/svc/v1/slow")));
+    REQUIRE(client.send(getRequest("/svc/v1/big")));
+    REQUIRE(waitForLines(gw.directory() + "/access.log", 1).size() == 1);  // /big's exchange is over
+    REQUIRE(client.send(getRequest("/svc/v1/slow")));
     client.shutdownWrite();
-    std::this_thread::sleep_for(500ms);  // /big's answer fills the socket buffers
+    std::this_thread::sleep_for(300ms);
     auto big = client.read(10000ms);
     REQUIRE_MESSAGE(big, client.error());
     CHECK(big->status == 200);
     CHECK(big->body.size() == kBig);
     CHECK(client.waitClosed(5000ms));
     expectAnsweredThenAbandoned(gw, "/svc/v1/big", "/svc/v1/slow");
+}
+
+TEST_CASE("client abort: with abort_on_client_close a request pipelined behind an answer still going out is answered after a half-close")
+{
+    // GET /big and GET /later in one write, then a half-close, and a client slow to read: the
+    // close is seen again when /big's last bytes leave, while /later is awaited. /later was
+    // pipelined, so the client still reads: it is answered (it used to get 499).
+    constexpr std::size_t kBig = 8u << 20;
+    RawBackend backend([](int fd, int) {
+        std::string in;
+        while (readHead(fd, in, 5s)) {
+            const bool big = in.rfind("GET /big", 0) == 0;
+            in.erase(0, in.find("\r\n\r\n") + 4);
+            if (big) {
+                sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kBig) + "\r\n\r\n");
+                sendAll(fd, std::string(kBig, 'b'));
+            } else {
+                std::this_thread::sleep_for(300ms);
+                sendAll(fd, httpResponse(200, "later"));
+            }
+        }
+    });
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "", kAbortOnClose);
+    spec.accessLog = R"({"path": "access.log", "flush_ms": 50})";
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    REQUIRE(client.send(getRequest("/svc/v1/big") + getRequest("/svc/v1/later")));
+    client.shutdownWrite();
+    std::this_thread::sleep_for(500ms);  // /big's answer fills the socket buffers
+    auto big = client.read(10000ms);
+    REQUIRE_MESSAGE(big, client.error());
+    CHECK(big->body.size() == kBig);
+    auto later = client.read(5000ms);
+    REQUIRE_MESSAGE(later, client.error());
+    CHECK(later->status == 200);
+    CHECK(later->body == "later");
+    CHECK(client.waitClosed(5000ms));
+    const auto lines = waitForLines(gw.directory() + "/access.log", 2);
+    REQUIRE(lines.size() == 2);
+    CHECK(contains(lines[1], "\"GET /svc/v1/later HTTP/1.1\" 200 "));
 }
 
 TEST_CASE("client abort: with abort_on_client_close a TLS client's close_notify while the backend works ends the call")

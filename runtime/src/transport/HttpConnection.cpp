@@ -795,8 +795,10 @@ bool HttpConnection::abandonIfClientGone()
 
 // The client went away while its whole request was in and its answer was still awaited: reset
 // (it can read nothing more), or closed its side where http.abort_on_client_close says that
-// this means it gave up. A request pipelined behind it, read or not, or an earlier answer still
-// on its way to it, means it still reads.
+// this means it gave up. A request pipelined behind it, read or not, an earlier answer still on
+// its way to it, or this request having come pipelined behind an earlier one, means it still
+// reads: a client that sends its requests and then its FIN waits for every answer, whenever
+// the gateway sees the FIN.
 bool HttpConnection::clientGaveUp()
 {
     if ((_state != State::Proxy && _state != State::Paused) || !_bodyEnded || !_in.empty() || _snapshot == nullptr) {
@@ -804,7 +806,7 @@ bool HttpConnection::clientGaveUp()
     }
     switch (_stream->peerState()) {
         case Stream::PeerState::Reset: return true;
-        case Stream::PeerState::Ended: return _snapshot->config.http.abortOnClientClose && _out.empty();
+        case Stream::PeerState::Ended: return _snapshot->config.http.abortOnClientClose && _out.empty() && !_pipelined;
         case Stream::PeerState::Open: return false;
     }
     return false;
@@ -2586,6 +2588,10 @@ void HttpConnection::finishExchange()
     if (_pipeline != nullptr && !_pipeline->empty() && ex().owner == this) {
         _pipeline->runLog(ex());
     }
+    // Bytes of the next request already here (read, or waiting in the socket: looked for only
+    // where abort_on_client_close needs to know).
+    _pipelined = !_in.empty() || (_snapshot != nullptr && _snapshot->config.http.abortOnClientClose &&
+                                  _stream->peerState() == Stream::PeerState::Open && _stream->inputPending());
     sendQueued();  // so that the access log line need not wait (a failure closes in flush())
     logAccess(false);
     endExchangeServices();

@@ -206,6 +206,9 @@ private:
     bool _peerClosed = false;
     bool _answerBroken = false;  // the backend broke off: what came goes out, then the connection ends
     bool _endReported = false;  // epoll reported a FIN, hang-up or error (or any TLS input) once
+    // The current request had come before the previous answer was done: a close after it does
+    // not mean that the client gave up (http.abort_on_client_close).
+    bool _pipelined = false;
     bool _draining = false;
     Buffer _in;
     Buffer _out;
