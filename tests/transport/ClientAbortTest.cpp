@@ -51,6 +51,27 @@ bool waitUntil(const std::atomic<int>& value, int wanted)
 const std::string kAbortOnClose = R"({"abort_on_client_close": true})";
 
 // The access log's two lines: `answered` got its 200, `abandoned` was left (499, nothing sent).
+// A backend that answers GET /big with `bytes` bytes, and any other request with `other(fd)`,
+// which returns whether to go on serving the connection.
+RawBackend::Handler bigAnswerThen(std::size_t bytes, std::function<bool(int fd)> other)
+{
+    return [bytes, other](int fd, int) {
+        std::string in;
+        while (readHead(fd, in, 5s)) {
+            const bool big = in.rfind("GET /big", 0) == 0;
+            in.erase(0, in.find("\r\n\r\n") + 4);
+            if (!big) {
+                if (!other(fd)) {
+                    return;
+                }
+                continue;
+            }
+            sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(bytes) + "\r\n\r\n");
+            sendAll(fd, std::string(bytes, 'b'));
+        }
+    };
+}
+
 // The next `count` answers on `client` are delayedReply's "slow".
 void expectSlowAnswers(RawClient& client, int count)
 {
@@ -262,21 +283,11 @@ TEST_CASE("client abort: with abort_on_client_close an earlier answer still on i
     // awaited while /big's bytes still leave the gateway: they must all arrive, and the 499 of
     // /slow counts none of /big's bytes.
     constexpr std::size_t kBig = 300 * 1024;
-    RawBackend backend([](int fd, int) {
-        std::string in;
-        while (readHead(fd, in, 5s)) {
-            const bool big = in.rfind("GET /big", 0) == 0;
-            in.erase(0, in.find("\r\n\r\n") + 4);
-            if (big) {
-                sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kBig) + "\r\n\r\n");
-                sendAll(fd, std::string(kBig, 'b'));
-            } else {
-                std::string more;
-                readSome(fd, more, Clock::now() + 3s);  // answers nothing; waits for the close
-                return;
-            }
-        }
-    });
+    RawBackend backend(bigAnswerThen(kBig, [](int fd) {
+        std::string more;
+        readSome(fd, more, Clock::now() + 3s);  // answers nothing; waits for the close
+        return false;
+    }));
     GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "", kAbortOnClose);
     spec.accessLog = R"({"path": "access.log", "flush_ms": 50})";
     SluicedProcess gw(spec);
@@ -300,20 +311,10 @@ TEST_CASE("client abort: with abort_on_client_close a request pipelined behind a
     // close is seen again when /big's last bytes leave, while /later is awaited. /later was
     // pipelined, so the client still reads: it is answered (it used to get 499).
     constexpr std::size_t kBig = 8u << 20;
-    RawBackend backend([](int fd, int) {
-        std::string in;
-        while (readHead(fd, in, 5s)) {
-            const bool big = in.rfind("GET /big", 0) == 0;
-            in.erase(0, in.find("\r\n\r\n") + 4);
-            if (big) {
-                sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kBig) + "\r\n\r\n");
-                sendAll(fd, std::string(kBig, 'b'));
-            } else {
-                std::this_thread::sleep_for(300ms);
-                sendAll(fd, httpResponse(200, "later"));
-            }
-        }
-    });
+    RawBackend backend(bigAnswerThen(kBig, [](int fd) {
+        std::this_thread::sleep_for(300ms);
+        return sendAll(fd, httpResponse(200, "later"));
+    }));
     GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "", kAbortOnClose);
     spec.accessLog = R"({"path": "access.log", "flush_ms": 50})";
     SluicedProcess gw(spec);

@@ -2588,10 +2588,10 @@ void HttpConnection::finishExchange()
     if (_pipeline != nullptr && !_pipeline->empty() && ex().owner == this) {
         _pipeline->runLog(ex());
     }
-    // Bytes of the next request already here (read, or waiting in the socket: looked for only
-    // where abort_on_client_close needs to know).
-    _pipelined = !_in.empty() || (_snapshot != nullptr && _snapshot->config.http.abortOnClientClose &&
-                                  _stream->peerState() == Stream::PeerState::Open && _stream->inputPending());
+    // Bytes of the next request already read with this one's. (Not a peek at the socket: bytes
+    // that arrive while this answer's last write and this call are apart may be a request sent
+    // after the answer came.)
+    _pipelined = !_in.empty();
     sendQueued();  // so that the access log line need not wait (a failure closes in flush())
     logAccess(false);
     endExchangeServices();
