@@ -387,9 +387,9 @@ std::size_t Worker::reclaimIdle(std::size_t atLeast)
         }
     }
     if (idle.empty()) {
-        // Then those that have sent part of a head, and no more for kStalledHead: clients that
-        // hold their connections open mid-request (slowloris) would otherwise keep new ones out
-        // until header_timeout_ms. The longest waiting first, as many as asked for.
+        // Then those that have sent part of a head and no whole one in kStalledHead: clients
+        // that hold their connections open mid-request (slowloris) would otherwise keep new
+        // ones out until header_timeout_ms. The longest waiting first, as many as asked for.
         std::sort(stalled.begin(), stalled.end(), [](const HttpConnection* a, const HttpConnection* b) {
             return a->waitingSince() < b->waitingSince();
         });
