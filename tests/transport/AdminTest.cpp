@@ -499,12 +499,7 @@ TEST_CASE("admin: GET /status is answered while a slow POST /reload runs, and a 
     CHECK(second->status == 200);
     CHECK(contains(first->body, "\"apis\":1"));
     CHECK(contains(second->body, "\"apis\":2"));
-    const std::string log = gw.log().substr(mark);
-    std::size_t reloads = 0;
-    for (std::size_t at = log.find("reload complete"); at != std::string::npos; at = log.find("reload complete", at + 1)) {
-        ++reloads;
-    }
-    CHECK(reloads == 2);
+    CHECK(occurrences(gw.log().substr(mark), "reload complete") == 2);
 }
 
 TEST_CASE("admin: clients waiting for reloads do not keep GET /status out, and a stop answers them with 503")
@@ -647,11 +642,7 @@ TEST_CASE("admin: with admin.token_file every request needs the bearer token")
     CHECK_FALSE(contains(log, "wrong-token"));
     CHECK(contains(log, "bearer token required"));
     CHECK(contains(log, "admin request from 127.0.0.1 refused: no bearer token"));
-    std::size_t refusalLines = 0;
-    for (std::size_t at = log.find("admin request from"); at != std::string::npos; at = log.find("admin request from", at + 1)) {
-        ++refusalLines;
-    }
-    CHECK(refusalLines == 1);
+    CHECK(occurrences(log, "admin request from") == 1);
 }
 
 // A reload reads admin.token_file again: a file a restart would refuse refuses the reload, and a

@@ -90,15 +90,6 @@ long cpuTicks(pid_t pid)
     return ticks;
 }
 
-std::size_t occurrences(const std::string& text, const std::string& needle)
-{
-    std::size_t n = 0;
-    for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
-        ++n;
-    }
-    return n;
-}
-
 }  // namespace
 
 TEST_CASE("connections: beyond http.max_connections a client waits in the backlog and is served once there is room")

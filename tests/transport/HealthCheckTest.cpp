@@ -72,15 +72,6 @@ bool probedAgain(const ScriptedBackend& backend, std::size_t more)
     return eventually([&] { return probes(backend) >= target; });
 }
 
-std::size_t occurrences(const std::string& text, const std::string& needle)
-{
-    std::size_t n = 0;
-    for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
-        ++n;
-    }
-    return n;
-}
-
 std::string downLine(const ScriptedBackend& backend) { return "endpoint " + backend.url() + " (Api_svc v1) is DOWN"; }
 
 std::string upLine(const ScriptedBackend& backend) { return "endpoint " + backend.url() + " (Api_svc v1) is UP"; }

@@ -92,6 +92,16 @@ inline bool contains(const std::string& text, const std::string& needle)
     return text.find(needle) != std::string::npos;
 }
 
+// How often `needle` occurs in `text` (overlapping ones counted).
+inline std::size_t occurrences(const std::string& text, const std::string& needle)
+{
+    std::size_t n = 0;
+    for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+        ++n;
+    }
+    return n;
+}
+
 // Waits up to 5 s until the file has `count` lines (the workers write the access log in batches).
 inline std::vector<std::string> waitForLines(const std::string& path, std::size_t count)
 {
