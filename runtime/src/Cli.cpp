@@ -300,12 +300,15 @@ private:
     SnapshotResult reload(const std::string& trigger)
     {
         SnapshotResult loaded;
+        // Loading before _stopping is looked at, as stop() sets _stopping before it looks at
+        // _loading: a stop either finds this reload loading (and tells its waiters) or is seen here.
+        _loading = true;
         if (_stopping) {
+            _loading = false;
             loaded.errors.push_back({_config, "", "not reloaded: sluiced is shutting down"});
             return loaded;
         }
         _log->info("{}: reloading {}", trigger, _config);
-        _loading = true;
         try {
             loaded = _load();
         } catch (const std::exception& e) {

@@ -47,6 +47,23 @@ std::optional<HttpResponse> postReload(const SluicedProcess& gw)
     return admin(gw, bodyRequest("POST", "/reload", ""));
 }
 
+// /svc in front of `backend`, with an admin endpoint and the test plugins.
+GatewaySpec adminWithTestPlugins(const ScriptedBackend& backend)
+{
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.admin = R"({"port": 0})";
+    spec.testPlugins = true;
+    return spec;
+}
+
+// Rewrites /svc so that loading it (a reload) takes `ms`: a handler whose creation is slow.
+void writeSlowToLoad(const SluicedProcess& gw, const ScriptedBackend& backend, int ms)
+{
+    gw.writeApi("api", apiJson("/svc", endpointList({backend.url()}),
+                               R"("handlers": [{"component": "test_pause_timer", "config": {"create_delay_ms": )" +
+                                   std::to_string(ms) + "}}]"));
+}
+
 // errno of a connection attempt to ipv4:port (0 when it was accepted).
 int connectError(const std::string& ipv4, int port)
 {
@@ -451,18 +468,14 @@ TEST_CASE("admin: GET /status is answered while a slow POST /reload runs, and a 
     // 5 s for its request. A POST /reload that comes during it is answered by the next reload,
     // which sees what was written after the first began.
     ScriptedBackend backend(echo());
-    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
-    spec.admin = R"({"port": 0})";
-    spec.testPlugins = true;
-    SluicedProcess gw(spec);
+    SluicedProcess gw(adminWithTestPlugins(backend));
     RawClient early(gw.adminHost(), gw.adminPort());
     // A second client answered means the admin thread has taken every connection queued before
     // it (the listen queue is first in, first out): `early` is accepted before the reload.
     auto before = admin(gw, getRequest("/status"));
     REQUIRE(before);
     REQUIRE(before->status == 200);
-    gw.writeApi("api", apiJson("/svc", endpointList({backend.url()}),
-                               R"("handlers": [{"component": "test_pause_timer", "config": {"create_delay_ms": 6000}}])"));
+    writeSlowToLoad(gw, backend, 6000);
     const std::size_t mark = gw.logSize();
     std::optional<HttpResponse> first;
     std::thread firstReloader([&gw, &first] { first = admin(gw, bodyRequest("POST", "/reload", ""), 30s); });
@@ -505,12 +518,8 @@ TEST_CASE("admin: GET /status is answered while a slow POST /reload runs, and a 
 TEST_CASE("admin: clients waiting for reloads do not keep GET /status out, and a stop answers them with 503")
 {
     ScriptedBackend backend(echo());
-    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
-    spec.admin = R"({"port": 0})";
-    spec.testPlugins = true;
-    SluicedProcess gw(spec);
-    gw.writeApi("api", apiJson("/svc", endpointList({backend.url()}),
-                               R"("handlers": [{"component": "test_pause_timer", "config": {"create_delay_ms": 60000}}])"));
+    SluicedProcess gw(adminWithTestPlugins(backend));
+    writeSlowToLoad(gw, backend, 60000);
     const std::string reload = "POST /reload HTTP/1.1\r\nHost: " + gw.adminHost() + ":" +
                                std::to_string(gw.adminPort()) + "\r\nContent-Length: 0\r\n\r\n";
     // 64 clients wait for reloads (the first loads for a minute): every slot is taken.
