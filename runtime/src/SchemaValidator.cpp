@@ -96,8 +96,8 @@ void hugeIntegers(const Poco::Dynamic::Var& node, const std::string& pointer, st
 }
 
 // A copy of `node` in which those integers are the largest int64, so that the rest of the
-// document can still be validated (and every error found at once). Objects and arrays that hold
-// none are shared, not copied.
+// document can still be validated (and every error found at once). Every object and array is
+// copied; it runs only for a document that has such an integer.
 Poco::Dynamic::Var clamped(const Poco::Dynamic::Var& node)
 {
     if (node.type() == typeid(Poco::JSON::Object::Ptr)) {
