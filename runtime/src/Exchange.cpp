@@ -164,6 +164,22 @@ const std::string& Exchange::requestId() const
     return requestIdText;
 }
 
+void Exchange::removeResponseFieldEarly(std::string_view name)
+{
+    responseHeaders.remove(name);
+    for (std::string_view removed : responseRemovedEarly) {
+        if (sameName(removed, name)) {
+            return;
+        }
+    }
+    char* p = arena.allocateArray<char>(name.size());
+    if (p == nullptr) {
+        return;  // the arena is exhausted: the backend's field of that name stays
+    }
+    std::memcpy(p, name.data(), name.size());
+    responseRemovedEarly.emplace_back(p, name.size());
+}
+
 void Exchange::reset()
 {
     phase = SLUICE_PHASE_REQUEST;
@@ -182,6 +198,7 @@ void Exchange::reset()
     peerCertificatePem.reset();
     requestHeaders.clear();
     responseHeaders.clear();
+    responseRemovedEarly.clear();
     requestBody.reset();
     responseBody.reset();
     requestBodyStreams = false;

@@ -181,7 +181,13 @@ sluice_status headerChange(sluice_exchange* h, sluice_message_kind msg, sluice_s
     switch (op) {
         case HeaderOp::Set: list->set(sv(name), sv(value)); break;
         case HeaderOp::Add: list->add(sv(name), sv(value)); break;
-        case HeaderOp::Remove: list->remove(sv(name)); break;
+        case HeaderOp::Remove:
+            if (msg == SLUICE_MSG_RESPONSE && ex.phase == SLUICE_PHASE_REQUEST) {
+                ex.removeResponseFieldEarly(sv(name));
+            } else {
+                list->remove(sv(name));
+            }
+            break;
     }
     return SLUICE_OK;
 }

@@ -229,6 +229,55 @@ end
     CHECK(backend.request(0).header("X-Set") == "nil too large");
 }
 
+// A field a script removes before the backend answers is taken off that answer (Kong's
+// kong.response.clear_header in access); one removed and then set again carries the script's value.
+TEST_CASE("lua: response fields removed in the request phase are taken off the backend's answer")
+{
+    ScriptedBackend backend([](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "b",
+                                   {{"Server", "backend/1.0"},
+                                    {"X-Powered-By", "php"},
+                                    {"x-powered-by", "again"},
+                                    {"X-Debug", "secret"},
+                                    {"X-Backend", "kept"}});
+        return reply;
+    });
+    const char* script = R"(
+function on_request(ctx)
+  if ctx.request.get_path() ~= "/lua/v1/strip" then
+    return
+  end
+  ctx.response.remove_header("x-powered-by")
+  ctx.response.remove_header("Server")
+  ctx.response.remove_header("X-Debug")
+  ctx.response.set_header("X-Debug", "mine")
+  ctx.response.set_header("X-Temporary", "gone")
+  ctx.response.remove_header("X-Temporary")
+  ctx.response.remove_header("X-Powered-By")
+end
+)";
+    SluicedProcess gw(luaGateway(backend, "lua_mediation", script));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/lua/v1/strip"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == "b");
+    CHECK(r->headerCount("X-Powered-By") == 0);
+    CHECK(r->headerCount("Server") == 0);
+    CHECK(r->headerCount("X-Temporary") == 0);
+    CHECK(r->header("X-Debug") == "mine");
+    CHECK(r->headerCount("X-Debug") == 1);
+    CHECK(r->header("X-Backend") == "kept");
+
+    // The next exchange on the connection starts with nothing removed.
+    auto next = client.exchange(getRequest("/lua/v1/keep"));
+    REQUIRE_MESSAGE(next, client.error());
+    CHECK(next->headerCount("X-Powered-By") == 2);
+    CHECK(next->header("Server") == "backend/1.0");
+    CHECK(next->header("X-Debug") == "secret");
+}
+
 // httpoxy: a Proxy field is dropped from everyone, a handler's included.
 TEST_CASE("lua: a Proxy field a script adds does not reach the backend")
 {

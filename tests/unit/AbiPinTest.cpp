@@ -26,7 +26,7 @@ struct AbiPin {
 };
 
 // The ABI version and the hash of abi.h that belongs to it.
-constexpr AbiPin kPinned{1, 3, "0c20757426c5d4568f1bcd7d4f6eea35c14370617a8200098965f42ca913cfc6"};
+constexpr AbiPin kPinned{1, 4, "93f1f4a9a4be9192eb95c161479339d7ef13699daf51fcacf1b777769fcc993c"};
 
 std::string sha256OfText(std::string text)
 {

@@ -171,6 +171,25 @@ TEST_CASE("Exchange: attributes expose the request and every exchange gets its o
     CHECK(a.requestId() != first);  // the next exchange on the connection gets its own
 }
 
+TEST_CASE("Exchange: response fields removed early are remembered once each, until the next exchange")
+{
+    Exchange ex;
+    ex.responseHeaders.add("Server", "gw");
+    ex.responseHeaders.add("X-Keep", "1");
+    std::string name = "Server";
+    ex.removeResponseFieldEarly(name);
+    name = "zzzzzz";  // the name is kept as a copy
+    ex.removeResponseFieldEarly("server");
+    ex.removeResponseFieldEarly("X-Gone");
+    CHECK_FALSE(ex.responseHeaders.get("Server").has_value());
+    CHECK(ex.responseHeaders.get("X-Keep") == std::optional<std::string_view>("1"));
+    REQUIRE(ex.responseRemovedEarly.size() == 2);
+    CHECK(ex.responseRemovedEarly[0] == "Server");
+    CHECK(ex.responseRemovedEarly[1] == "X-Gone");
+    ex.reset();
+    CHECK(ex.responseRemovedEarly.empty());
+}
+
 TEST_CASE("Arena: reset keeps the first chunk for the next exchange, unless it was made for one large allocation")
 {
     Arena arena(256);

@@ -2044,7 +2044,8 @@ void HttpConnection::onUpstreamHead(const http::ResponseHead& head)
     ex.responseStatus = head.status;
     // Fields a request-phase step set on the response are for whatever answer comes: they go on
     // the backend's below, in place of its fields of the same names (as Kong's
-    // kong.response.set_header in the access phase). Their text lives in the exchange's arena.
+    // kong.response.set_header in the access phase), and the names it removed are taken off it
+    // (kong.response.clear_header). Their text lives in the exchange's arena.
     std::vector<HeaderList::Entry> early;
     if (!ex.responseHeaders.entries().empty()) {
         early = ex.responseHeaders.entries();
@@ -2067,6 +2068,9 @@ void HttpConnection::onUpstreamHead(const http::ResponseHead& head)
         }
     }
     ex.responseHeaders.markReceived();
+    for (std::string_view name : ex.responseRemovedEarly) {
+        ex.responseHeaders.remove(name);
+    }
     for (const auto& [name, value] : early) {
         ex.responseHeaders.remove(name);
     }

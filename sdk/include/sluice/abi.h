@@ -257,7 +257,8 @@ typedef struct sluice_host_api {
      * PHASES: reading: REQUEST, RESPONSE, LOG. Changing request headers: REQUEST. Changing
      * response headers: REQUEST and RESPONSE. Since 1.3: response headers changed in REQUEST
      * go on whatever answer comes, a response prepared with respond(), a local error, or the
-     * backend's, where they replace the backend's fields of the same names.
+     * backend's, where they replace the backend's fields of the same names. Since 1.4: a name
+     * removed from the response in REQUEST is taken off the backend's answer too.
      * OWNERSHIP: values read are valid until the header is changed or the exchange ends; values
      * written are copied. Hop-by-hop headers are managed by the transport. */
     /* The index-th value (0-based) of header `name`; SLUICE_E_NOT_FOUND past the last. */

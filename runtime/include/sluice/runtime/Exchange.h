@@ -167,6 +167,10 @@ public:
 
     HeaderList requestHeaders;
     HeaderList responseHeaders;
+    // Response fields a step removed in the request phase (names in the arena, each once): they
+    // are taken off the backend's answer too, as the fields set then replace the backend's.
+    std::vector<std::string_view> responseRemovedEarly;
+    void removeResponseFieldEarly(std::string_view name);
     // Bodies are present only when buffered (a component asked for them).
     std::optional<std::string> requestBody;   // set when buffered (or given by a handler)
     std::optional<std::string> responseBody;  // set when buffered (or given by a handler)
