@@ -1,5 +1,7 @@
 #include "sluice/runtime/HostApi.h"
 
+#include <chrono>
+#include <cstdint>
 #include <cstring>
 
 #include "sluice/runtime/Exchange.h"
@@ -58,7 +60,32 @@ void hostLog(const sluice_logger* logger, sluice_log_level level, sluice_str mes
     if (logger == nullptr || !logger->logger || !validStr(message)) {
         return;
     }
-    logger->logger->log(toSpd(level), "{}", sv(message));
+    spdlog::logger& out = *logger->logger;
+    const spdlog::level::level_enum spd = toSpd(level);
+    if (!out.should_log(spd)) {
+        return;
+    }
+    if (spd < spdlog::level::warn) {
+        out.log(spd, "{}", sv(message));  // a level the operator chose to see: every line
+        return;
+    }
+    std::uint64_t dropped = 0;
+    const std::int64_t nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count();
+    const LogBudget::Verdict verdict = logger->problems.take(nowMs, dropped);
+    if (dropped != 0) {
+        out.warn("{} warning and error line(s) of this plugin were dropped (more than {} a second)", dropped,
+                 logger->problems.perWindow());
+    }
+    if (verdict == LogBudget::Verdict::Drop) {
+        return;
+    }
+    out.log(spd, "{}", sv(message));
+    if (verdict == LogBudget::Verdict::WriteLast) {
+        out.warn("{} warning and error lines within a second: the rest of this second's are dropped and counted",
+                 logger->problems.perWindow());
+    }
 }
 
 int hostLogEnabled(const sluice_logger* logger, sluice_log_level level)

@@ -6,10 +6,14 @@
 #include <spdlog/logger.h>
 
 #include "sluice/abi.h"
+#include "sluice/runtime/LogBudget.h"
 
 // The runtime's definitions of the handles that abi.h leaves opaque.
 struct sluice_logger {
     std::shared_ptr<spdlog::logger> logger;
+    // The instance's warnings and errors: at most kPluginProblemLinesPerSecond a second (the
+    // plugin holds a const handle; the budget is the host's bookkeeping).
+    mutable sluice::runtime::LogBudget problems{sluice::runtime::kPluginProblemLinesPerSecond, std::chrono::seconds(1)};
 };
 
 struct sluice_buffer {
