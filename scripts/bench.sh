@@ -12,7 +12,9 @@
 # master + workers for nginx) per request -- the headline figure. Peak RSS is VmHWM. Also per run, to
 # see where the machine's time went: the backend's CPU per request, the whole machine's busy CPU
 # time per request (proxy + backend + wrk + anything else, from /proc/stat) and its idle share, and
-# how busy the proxy kept its workers' cores (its CPU time over the run's time and worker count).
+# how busy the proxy kept its workers' cores (its CPU time over the run's time and worker count), and
+# the proxy's context switches per request: voluntary (it slept, in epoll_wait) and involuntary (the
+# scheduler took its core for another task, such as the backend or wrk it had just woken).
 #
 # Scenarios: plain (GET, small JSON answer), post10k / post100k (POST with a 10 KiB / 100 KiB body,
 # application/octet-stream, passed through to the backend), form10k (as post10k with an
@@ -185,6 +187,21 @@ cpu_ticks() {  # pids...: sum of utime+stime (fields 14, 15 of /proc/PID/stat; t
         t=$(( t + f[11] + f[12] ))
     done
     echo "$t"
+}
+ctx_switches() {  # pids...: -> "voluntary nonvoluntary", summed over every thread (/proc/PID/task/*/status)
+    local p st v=0 n=0 key val
+    for p in "$@"; do
+        for st in /proc/"$p"/task/*/status; do
+            [ -r "$st" ] || continue
+            while read -r key val; do
+                case "$key" in
+                    voluntary_ctxt_switches:) v=$(( v + val ));;
+                    nonvoluntary_ctxt_switches:) n=$(( n + val ));;
+                esac
+            done <"$st" || true
+        done
+    done
+    echo "$v $n"
 }
 machine_ticks() {  # -> "busy idle": ticks of all CPUs together, from the first line of /proc/stat
     local f                  # (steal, the hypervisor's time for other guests, is neither)
@@ -397,7 +414,7 @@ check_alive() {  # proxy when: report a dead proxy (exit status, log tail, repro
 }
 
 measure() {  # proxy scenario workers conns pair
-    local p=$1 s=$2 w=$3 c=$4 pair=$5 pid pids bpids t0 t1 b0 b1 mb0 mb1 mi0 mi1 out rc=0 line
+    local p=$1 s=$2 w=$3 c=$4 pair=$5 pid pids bpids t0 t1 b0 b1 mb0 mb1 mi0 mi1 v0 v1 n0 n1 out rc=0 line
     CUR_S=$s; CUR_W=$w; CUR_C=$c; CRASHED=0; EXITINFO=""
     RUN_SEQ=$((RUN_SEQ + 1))
     out="$TMP/wrk-$RUN_SEQ-$p-$s-w$w-c$c-p$pair.txt"
@@ -405,10 +422,12 @@ measure() {  # proxy scenario workers conns pair
     pid="$(proxy_pid "$p")"
     mapfile -t pids < <(proc_pids "$pid")
     mapfile -t bpids < <(proc_pids "$BACKEND_PID")
+    read -r v0 n0 < <(ctx_switches "${pids[@]}")
     t0="$(cpu_ticks "${pids[@]}")"; b0="$(cpu_ticks "${bpids[@]}")"; read -r mb0 mi0 < <(machine_ticks)
     run_wrk "$p" "$s" "$c" "$DURATION" "$out" || rc=$?
     mapfile -t pids < <(proc_pids "$pid")   # a process that died meanwhile takes its CPU time along
     t1="$(cpu_ticks "${pids[@]}")"; b1="$(cpu_ticks "${bpids[@]}")"; read -r mb1 mi1 < <(machine_ticks)
+    read -r v1 n1 < <(ctx_switches "${pids[@]}")
     line="$(grep '^@@BENCH' "$out" | tail -n 1 | sed 's/^@@BENCH //' || true)"
     if [ -z "$line" ]; then
         line="requests=0 duration_us=0 bytes=0 p50_us=0 p90_us=0 p99_us=0 max_us=0 err_connect=0 err_read=0 err_write=0 err_status=0 err_timeout=0"
@@ -423,7 +442,8 @@ measure() {  # proxy scenario workers conns pair
     check_alive "$p" "during $s w$w c$c pair $pair"
     echo "scenario=$s workers=$w conns=$c pair=$pair proxy=$p $line cpu_ticks=$((t1 - t0)) clk_tck=$CLK_TCK" \
          "backend_ticks=$((b1 - b0)) machine_busy_ticks=$((mb1 - mb0)) machine_idle_ticks=$((mi1 - mi0))" \
-         "rss_kb=$rss hwm_kb=$hwm crashed=$CRASHED exit=${EXITINFO:-none} wrk_rc=$rc" >>"$RUNS"
+         "rss_kb=$rss hwm_kb=$hwm crashed=$CRASHED exit=${EXITINFO:-none} wrk_rc=$rc" \
+         "vol_switches=$((v1 - v0)) invol_switches=$((n1 - n0))" >>"$RUNS"
 }
 proxy_repro() {  # proxy scenario conns: commands that reproduce the run (the temp dir is kept on errors)
     local start

@@ -59,6 +59,9 @@ def derive(rec):
     # A run without latencies (wrk failed, the proxy crashed) has none, not zero ones.
     rec["p50_ms"] = num(rec, "p50_us") / 1000.0 if "p50_us" in rec and requests > 0 else float("nan")
     rec["p99_ms"] = num(rec, "p99_us") / 1000.0 if "p99_us" in rec and requests > 0 else float("nan")
+    # Context switches of the proxy per request: it slept (voluntary) or lost its core (involuntary).
+    for key in ("vol_switches", "invol_switches"):
+        rec[key + "_req"] = (num(rec, key) / requests) if requests > 0 and key in rec and not crashed else float("nan")
     rec["non2xx"] = int(num(rec, "err_status"))
     rec["sock_err"] = int(sum(num(rec, k) for k in ("err_connect", "err_read", "err_write", "err_timeout")))
     rec["crashed"] = int(num(rec, "crashed"))
@@ -104,11 +107,12 @@ def pair_line(runs, scenario, workers, conns, pair):
             errs.append("%s:%s" % (name, t))
     return ("  %-8s w%d c%-3d pair %-2s  CPU us/req nginx %6.2f sluice %6.2f  nginx/sluice %5.2f | "
             "req/s nginx %8.0f sluice %8.0f  sluice/nginx %5.2f | p50 %6.2f/%6.2f ms  p99 %6.2f/%6.2f ms | "
-            "machine us/req %6.2f/%6.2f idle %4.1f/%4.1f%%%s"
+            "machine us/req %6.2f/%6.2f idle %4.1f/%4.1f%% | switches/req %.2f+%.2f/%.2f+%.2f%s"
             % (scenario, int(workers), int(conns), pair, n["cpu_us_req"], s["cpu_us_req"],
                ratio(n["cpu_us_req"], s["cpu_us_req"]), n["rps"], s["rps"], ratio(s["rps"], n["rps"]),
                n["p50_ms"], s["p50_ms"], n["p99_ms"], s["p99_ms"], n["machine_us_req"], s["machine_us_req"],
-               n["idle_pct"], s["idle_pct"],
+               n["idle_pct"], s["idle_pct"], n["vol_switches_req"], n["invol_switches_req"],
+               s["vol_switches_req"], s["invol_switches_req"],
                ("  ERRORS " + " ".join(errs)) if errs else ""))
 
 
@@ -134,7 +138,7 @@ def final(runs_path, rss_path, out_csv, summary_csv):
     # Per-run CSV.
     cols = ["scenario", "workers", "conns", "pair", "proxy", "requests", "duration_s", "req_per_s", "p50_ms",
             "p99_ms", "cpu_ticks", "cpu_us_per_req", "backend_us_per_req", "machine_busy_us_per_req",
-            "machine_idle_pct", "proxy_busy_pct", "non2xx", "err_connect", "err_read", "err_write",
+            "machine_idle_pct", "proxy_busy_pct", "vol_switches_per_req", "invol_switches_per_req", "non2xx", "err_connect", "err_read", "err_write",
             "err_timeout", "crashed", "rss_kb_after", "peak_rss_kb_after"]
     with open(out_csv, "w", newline="") as f:
         w = csv.writer(f)
@@ -144,7 +148,8 @@ def final(runs_path, rss_path, out_csv, summary_csv):
                         "%.3f" % (num(r, "duration_us") / 1e6), "%.1f" % r["rps"], "%.3f" % r["p50_ms"],
                         "%.3f" % r["p99_ms"], int(num(r, "cpu_ticks")), "%.3f" % r["cpu_us_req"],
                         "%.3f" % r["backend_us_req"], "%.3f" % r["machine_us_req"], "%.1f" % r["idle_pct"],
-                        "%.1f" % r["proxy_busy_pct"], r["non2xx"],
+                        "%.1f" % r["proxy_busy_pct"], "%.3f" % r["vol_switches_req"],
+                        "%.3f" % r["invol_switches_req"], r["non2xx"],
                         int(num(r, "err_connect")), int(num(r, "err_read")), int(num(r, "err_write")),
                         int(num(r, "err_timeout")), r["crashed"], int(num(r, "rss_kb")), int(num(r, "hwm_kb"))])
 
@@ -167,6 +172,8 @@ def final(runs_path, rss_path, out_csv, summary_csv):
             row[proxy + "_machine_busy_us_per_req"] = med([r["machine_us_req"] for r in rs])
             row[proxy + "_machine_idle_pct"] = med([r["idle_pct"] for r in rs])
             row[proxy + "_proxy_busy_pct"] = med([r["proxy_busy_pct"] for r in rs])
+            row[proxy + "_vol_switches_per_req"] = med([r["vol_switches_req"] for r in rs])
+            row[proxy + "_invol_switches_per_req"] = med([r["invol_switches_req"] for r in rs])
             row[proxy + "_non2xx"] = sum(r["non2xx"] for r in rs)
             row[proxy + "_socket_errors"] = sum(r["sock_err"] for r in rs)
             row[proxy + "_crashes"] = sum(r["crashed"] for r in rs)
@@ -212,14 +219,17 @@ def final(runs_path, rss_path, out_csv, summary_csv):
 
     print("\n== Where the machine's CPU went (medians; behind nginx / behind Sluice): the backend's CPU per request,"
           " the whole machine's busy CPU per request (proxy + backend + wrk + the rest), its idle share, and the"
-          " proxy's own busy share of its workers' cores (near 100 %: the proxy is what limits req/s)")
+          " proxy's own busy share of its workers' cores (near 100 %: the proxy is what limits req/s), and the"
+          " proxy's context switches per request, voluntary (it slept) + involuntary (it lost its core)")
     for row in rows:
         print("  %-8s w%d c%-3d  backend us/req %6.2f / %6.2f | machine busy us/req %6.2f / %6.2f | idle %5.1f%% / %5.1f%%"
-              " | proxy busy %5.1f%% / %5.1f%%"
+              " | proxy busy %5.1f%% / %5.1f%% | switches/req %.3f+%.3f / %.3f+%.3f"
               % (row["scenario"], row["workers"], row["conns"], row["nginx_backend_us_per_req"],
                  row["sluice_backend_us_per_req"], row["nginx_machine_busy_us_per_req"],
                  row["sluice_machine_busy_us_per_req"], row["nginx_machine_idle_pct"], row["sluice_machine_idle_pct"],
-                 row["nginx_proxy_busy_pct"], row["sluice_proxy_busy_pct"]))
+                 row["nginx_proxy_busy_pct"], row["sluice_proxy_busy_pct"], row["nginx_vol_switches_per_req"],
+                 row["nginx_invol_switches_per_req"], row["sluice_vol_switches_per_req"],
+                 row["sluice_invol_switches_per_req"]))
 
     print("\n== Peak RSS (VmHWM; nginx = master + workers), per proxy start")
     seen = set()
