@@ -2297,6 +2297,11 @@ void HttpConnection::onUpstreamEnd()
 {
     _endpoint->reportSuccess(upstream::monotonicMs(), _attemptStartMs);
     _upstreamEnded = true;
+    if (const char* problem = _upstream->trailerProblem(); problem != nullptr) {
+        Logging::get("upstream")->warn("{} {}: {}; the response went on whole without its trailers, and the "
+                                       "connection is not reused",
+                                       ex().method, _endpoint->shownUrl, problem);
+    }
     if (!_bodyEnded && _keepAlive && !_bufferResponse && _headWritten) {
         // The backend answered before the whole request body arrived: keep forwarding the body,
         // and finish once both directions are done, so that the client's connection stays in

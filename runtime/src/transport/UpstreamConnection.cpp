@@ -77,6 +77,7 @@ void UpstreamConnection::attach(UpstreamSink* sink, std::string_view requestMeth
     _keepAlive = false;
     _receivedAny = false;
     _reuseForbidden = false;
+    _trailerProblem = nullptr;
     _unreadMaybe = false;
     _backendClosed = false;
     _interimResponses = 0;
@@ -490,11 +491,20 @@ void UpstreamConnection::readResponse()
                     if (_sink == nullptr || _state != State::Active) {
                         return;
                     }
-                    if (st == http::ChunkedDecoder::Status::Error) {
+                    if (st == http::ChunkedDecoder::Status::Error && !_chunked->dataComplete()) {
                         fail(UpstreamFailure::BadResponse, _chunked->error());
                         return;
                     }
-                    _responseDone = st == http::ChunkedDecoder::Status::Done;
+                    if (st == http::ChunkedDecoder::Status::Error) {
+                        // The body is whole; only the trailer section is bad (a framing field, a
+                        // malformed line, too large). Trailers are dropped anyway (a recipient may
+                        // discard them, RFC 9110 §6.5.1), so the response goes out whole; where
+                        // this message ends is in doubt, so the connection is not reused.
+                        _trailerProblem = _chunked->error();
+                        _keepAlive = false;
+                        _reuseForbidden = true;
+                    }
+                    _responseDone = st != http::ChunkedDecoder::Status::NeedMore;
                     break;
                 }
                 case http::BodyFraming::None: _responseDone = true; break;

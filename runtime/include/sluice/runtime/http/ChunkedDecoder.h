@@ -12,7 +12,8 @@
 // obs-fold), bounded in total by maxTrailerBytes (counting the final CRLF), and dropped. A trailer
 // field that would frame or route the message (Content-Length, Transfer-Encoding, Host; RFC 9110
 // §6.5.1) is refused: it is never used, but whoever sends one is probing for a hop that merges
-// trailers into the header section.
+// trailers into the header section. An Error after the last chunk (dataComplete()) is about the
+// trailers alone: a response's body is then whole, and the transport passes it on.
 //
 // One decoder per message body: after Done or Error it stays in that state.
 
@@ -41,6 +42,9 @@ public:
     Status feed(std::string_view input, std::size_t& consumed, Sink&& sink);
 
     bool tooLarge() const noexcept { return _tooLarge; }
+    // The last chunk was read: every byte of the body is known, whatever the trailer section
+    // holds. An Error now is about the trailers alone.
+    bool dataComplete() const noexcept { return _lastChunk; }
     std::uint64_t bodyBytes() const noexcept { return _bodyBytes; }
     const char* error() const noexcept { return _error; }
 

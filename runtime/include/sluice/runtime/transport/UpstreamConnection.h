@@ -76,6 +76,9 @@ public:
     void forbidReuse() noexcept { _reuseForbidden = true; }
 
     bool reused() const noexcept { return _reused; }
+    // Why the trailer section of this exchange's chunked response was dropped as invalid (the
+    // body came whole, and went on), or nullptr.
+    const char* trailerProblem() const noexcept { return _trailerProblem; }
     // Some bytes of a response to this exchange arrived (parsed or not).
     bool receivedAny() const noexcept { return _receivedAny; }
     const std::string& key() const noexcept { return _key; }
@@ -120,6 +123,7 @@ private:
     bool _keepAlive = false;
     bool _receivedAny = false;
     bool _reuseForbidden = false;
+    const char* _trailerProblem = nullptr;
     // Bytes may wait unread in the socket or the TLS layer: the last read filled its buffer (or
     // was TLS), or input was signalled after the response was complete. With edge-triggered
     // events nothing would report them again, so release() looks before pooling.
