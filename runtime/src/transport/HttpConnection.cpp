@@ -2197,7 +2197,9 @@ void HttpConnection::writeResponseHead(const std::vector<http::HeaderField>* bac
     _loggedFrom = _responseMark;
     std::string& out = io().text;
     out.clear();
-    out.append(_versionMinor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    // HTTP/1.1 to HTTP/1.0 clients too: the highest version the gateway speaks (RFC 9110 §6.2), as
+    // nginx and Apache answer; what the connection does still follows the client's version.
+    out.append("HTTP/1.1 ");
     out.append(std::to_string(ex.responseStatus));
     out.push_back(' ');
     out.append(io().reason.empty() ? std::string_view(reasonPhrase(ex.responseStatus)) : std::string_view(io().reason));
@@ -2529,7 +2531,7 @@ void HttpConnection::respondPrepared(bool forceClose, bool runChain)
     _loggedFrom = _outSent + _out.size();
     std::string& out = io().text;
     out.clear();
-    out.append(version == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    out.append("HTTP/1.1 ");  // to HTTP/1.0 clients too (RFC 9110 §6.2)
     out.append(std::to_string(r.status));
     out.push_back(' ');
     out.append(reasonPhrase(r.status));
