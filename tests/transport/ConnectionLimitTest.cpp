@@ -193,6 +193,39 @@ TEST_CASE("connections: at the limit the connections stalled in a request head f
     CHECK(gaveWay == 1);
 }
 
+// A stalled head is judged from its first byte: a keep-alive client that was quiet for a while
+// and has just begun its next request is not a slowloris, however long ago its last answer went.
+TEST_CASE("connections: at the limit a keep-alive client that has just begun its next head keeps its connection")
+{
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"max_connections": 3})"));
+    RawClient keeper(gw.port());
+    auto first = keeper.exchange(getRequest("/svc/v1/first"));
+    REQUIRE_MESSAGE(first, keeper.error());
+    CHECK(first->status == 200);
+    std::vector<std::unique_ptr<RawClient>> stalled;
+    for (int i = 0; i < 2; ++i) {
+        stalled.push_back(std::make_unique<RawClient>(gw.port()));
+        REQUIRE(stalled.back()->send("GET /svc/v1/slow HTTP/1.1\r\nHost: a\r\n"));
+    }
+    std::this_thread::sleep_for(2200ms);  // past kStalledHead for the two, and for the keeper's quiet time
+    REQUIRE(keeper.send("GET /svc/v1/second HTTP/1.1\r\n"));
+    RawClient fresh(gw.port());
+    auto r = fresh.exchange(getRequest("/svc/v1/fresh"), 5s);
+    REQUIRE_MESSAGE(r, fresh.error());
+    CHECK(r->status == 200);
+    int gaveWay = 0;
+    for (auto& client : stalled) {
+        gaveWay += client->waitClosed(50ms) ? 1 : 0;
+    }
+    CHECK(gaveWay == 1);
+    REQUIRE(keeper.send("Host: a\r\n\r\n"));
+    auto second = keeper.read(3s);
+    REQUIRE_MESSAGE(second, keeper.error());
+    CHECK(second->status == 200);
+    CHECK(second->body == "backend GET /second");
+}
+
 TEST_CASE("connections: out of descriptors, accepting pauses and resumes by itself once descriptors are free")
 {
     ScriptedBackend backend(echo());

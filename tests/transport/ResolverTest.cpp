@@ -155,3 +155,37 @@ TEST_CASE("resolver: an address of a name that takes no connection hands over to
     CHECK(gw.log().find("trying the next address", from) == std::string::npos);
     CHECK(gw.log().find("suspend") == std::string::npos);
 }
+
+// The hand-over stays on the endpoint: the request goes to the name's next address, not to the
+// next endpoint of the API, and the rotation moves on once for it.
+TEST_CASE("resolver: a request handed to the name's next address stays on its endpoint")
+{
+    if (!privateHostsSupported()) {
+        MESSAGE("not run: this process may not create mount namespaces (CAP_SYS_ADMIN)");
+        return;
+    }
+    ClosedPort refusing;
+    BackendOptions options;
+    options.address = "127.0.0.2";
+    options.port = refusing.port();
+    ScriptedBackend second(echo("second"), options);
+    ScriptedBackend other(echo("other"));
+    TempFile hosts;
+    hosts.write("127.0.0.1 two.sluice.test\n127.0.0.2 two.sluice.test\n");
+    // Round robin from the first endpoint (the name) on: name, other, name, ...
+    GatewaySpec spec = oneApi("/svc", endpointList({"http://two.sluice.test:" + std::to_string(refusing.port()),
+                                                    other.url()}));
+    spec.resolver = R"({"refresh_ms": 0})";
+    spec.hostsFile = hosts.path();
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    const char* expected[] = {"second GET /1", "other GET /2", "second GET /3", "other GET /4"};
+    for (int i = 0; i < 4; ++i) {
+        auto r = client.exchange(getRequest("/svc/v1/" + std::to_string(i + 1)));
+        INFO(gw.log());
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        CHECK(r->body == expected[i]);
+    }
+    CHECK(gw.waitForLog("trying the next address of two.sluice.test", 0, 2000ms));
+}

@@ -466,10 +466,12 @@ void appendHex(std::string& out, std::size_t n)
 class HttpConnection::ExchangeTimer final : public TimerTarget {
 public:
     ExchangeTimer(HttpConnection& owner, sluice_timer_id id, sluice_timer_callback cb, void* user)
-        : _owner(owner), _id(id), _cb(cb), _user(user)
+        : _owner(owner), _loop(owner._loop), _id(id), _cb(cb), _user(user)
     {
     }
-    ~ExchangeTimer() override { _owner._loop.disarm(this); }
+    // Through the loop, not the owner: a timer that fired is destroyed by a deferred task, which
+    // may run after the connection itself was freed in the same pass (the loop outlives both).
+    ~ExchangeTimer() override { _loop.disarm(this); }
 
     Clock::time_point onTimer(Clock::time_point) override
     {
@@ -492,6 +494,7 @@ public:
 
 private:
     HttpConnection& _owner;
+    EventLoop& _loop;
     sluice_timer_id _id;
     sluice_timer_callback _cb;
     void* _user;
@@ -668,6 +671,7 @@ void HttpConnection::start()
 {
     _state = _stream->handshakeDone() ? State::ReadHead : State::Handshake;
     _waitingSince = _loop.now();
+    _headStartedAt = _waitingSince;
     setDeadline(_worker.snapshot()->config.http.headerTimeoutMs);
 }
 
@@ -938,7 +942,9 @@ void HttpConnection::readLoop()
                         return;
                     }
                     if (wasEmpty) {
-                        // The request's first byte: the header deadline runs from here.
+                        // The request's first byte: the header deadline runs from here, and so
+                        // does the time a stalled head is judged by (Worker::reclaimIdle).
+                        _headStartedAt = _loop.now();
                         setDeadline(_snapshot ? _snapshot->config.http.headerTimeoutMs
                                               : _worker.snapshot()->config.http.headerTimeoutMs);
                     }
@@ -1094,6 +1100,7 @@ void HttpConnection::startExchange()
     _staleRetried = false;
     _sameEndpointAgain = nullptr;
     _addressMoves = 0;
+    _firstAttemptMs = -1;
     _lastFailure.reset();
     _endpoint = nullptr;
     _api = nullptr;
@@ -1530,7 +1537,9 @@ bool HttpConnection::connectUpstream(std::string_view early)
             }
             return false;
         }
-        if (io().tried.empty()) {
+        if (_firstAttemptMs < 0) {
+            // The exchange's first attempt: a retry on the same endpoint (another address of its
+            // name, a new connection after a stale one) does not start the window again.
             _firstAttemptMs = _attemptStartMs;
         }
         io().tried.push_back(_endpoint);
@@ -1603,8 +1612,11 @@ bool HttpConnection::connectUpstream(std::string_view early)
         std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, _in.size()));
         countBody(n + early.size());
         std::string_view first(_in.data(), n);
-        _upstream->send(io().upstreamHead, first, early);
+        // Taken from the input before the send (the view stays valid: consume() moves no byte):
+        // a send that fails at once ends the exchange, whose end must not find them there and take
+        // them for a pipelined request.
         _in.consume(n);
+        _upstream->send(io().upstreamHead, first, early);
     } else {
         _upstream->send(io().upstreamHead);
     }
@@ -1736,8 +1748,8 @@ void HttpConnection::pumpRequestBody()
             if (!formBodyAllowed(data)) {
                 return;
             }
+            _in.consume(n);  // before the send, as in connectUpstream
             _upstream->send(data);
-            _in.consume(n);
             if (_upstream == nullptr) {
                 return;  // the send failed and the failure was handled
             }
@@ -2416,6 +2428,7 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
         _addressMoves < kMaxAddressMoves && _endpoint->moveOffAddress(_loggedUpstream->address, _addressMoves)) {
         ++_addressMoves;
         io().tried.pop_back();
+        _sameEndpointAgain = _endpoint;  // the next address of this endpoint, not the next endpoint
         Logging::get("upstream")->warn("{} {}: {} ({}); trying the next address of {}: {}", ex().method, _endpoint->shownUrl,
                                        describeFailure(failure, detail), _loggedUpstream->address.str(),
                                        _endpoint->host, _endpoint->target().address.str());
@@ -2556,7 +2569,9 @@ void HttpConnection::respondPrepared(bool forceClose, bool runChain)
     if (!r.contentType.empty() && !bodiless) {
         appendHeader(out, "Content-Type", r.contentType);
     }
-    if (r.status != 204) {
+    // Not on a 204, nor on a 304, where it would have to be the length of the 200 the client
+    // holds (RFC 9110 §8.6), which the gateway does not know: a cache would store a 0.
+    if (!bodiless) {
         appendHeader(out, "Content-Length", std::to_string(r.body.size()));
     }
     if (!_keepAlive) {
@@ -2628,6 +2643,7 @@ void HttpConnection::finishExchange()
     }
     _state = State::ReadHead;
     _waitingSince = _loop.now();
+    _headStartedAt = _waitingSince;  // for a pipelined head already (partly) here
     head().headers.clear();
     _clientReadPaused = false;
     _upstreamPaused = false;

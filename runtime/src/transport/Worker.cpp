@@ -386,32 +386,34 @@ std::size_t Worker::reclaimIdle(std::size_t atLeast)
             stalled.push_back(entry.first);
         }
     }
-    if (idle.empty()) {
-        // Then those that have sent part of a head and no whole one in kStalledHead: clients
-        // that hold their connections open mid-request (slowloris) would otherwise keep new
-        // ones out until header_timeout_ms. The longest waiting first, as many as asked for.
-        std::sort(stalled.begin(), stalled.end(), [](const HttpConnection* a, const HttpConnection* b) {
+    std::size_t closed = 0;
+    if (!idle.empty()) {
+        const std::size_t n = std::min(idle.size(), std::clamp<std::size_t>(idle.size() / 8, atLeast, 32));
+        std::sort(idle.begin(), idle.end(), [](const HttpConnection* a, const HttpConnection* b) {
             return a->waitingSince() < b->waitingSince();
         });
-        std::size_t closed = 0;
-        for (std::size_t i = 0; i < stalled.size() && closed < atLeast; ++i) {
-            stalled[i]->close();
-            ++closed;
+        // A request may have arrived whose event comes later in this batch of the loop (or after a
+        // task posted by another worker): such a connection is not idle any more. One peek for
+        // each connection about to be closed.
+        for (std::size_t i = 0; i < idle.size() && closed < n; ++i) {
+            if (!idle[i]->inputArrived()) {
+                idle[i]->close();
+                ++closed;
+            }
         }
-        return closed;
+        if (closed > 0) {
+            return closed;
+        }
     }
-    const std::size_t n = std::min(idle.size(), std::clamp<std::size_t>(idle.size() / 8, atLeast, 32));
-    std::sort(idle.begin(), idle.end(),
-              [](const HttpConnection* a, const HttpConnection* b) { return a->waitingSince() < b->waitingSince(); });
-    // A request may have arrived whose event comes later in this batch of the loop (or after a
-    // task posted by another worker): such a connection is not idle any more. One peek for each
-    // connection about to be closed.
-    std::size_t closed = 0;
-    for (std::size_t i = 0; i < idle.size() && closed < n; ++i) {
-        if (!idle[i]->inputArrived()) {
-            idle[i]->close();
-            ++closed;
-        }
+    // Then those that began a head kStalledHead ago or more and have not completed it: clients
+    // that hold their connections open mid-request (slowloris) would otherwise keep new ones out
+    // until header_timeout_ms. The longest waiting first, as many as asked for.
+    std::sort(stalled.begin(), stalled.end(), [](const HttpConnection* a, const HttpConnection* b) {
+        return a->headStartedAt() < b->headStartedAt();
+    });
+    for (std::size_t i = 0; i < stalled.size() && closed < atLeast; ++i) {
+        stalled[i]->close();
+        ++closed;
     }
     return closed;
 }

@@ -44,8 +44,11 @@ public:
     // stalled client (slowloris), which gives way to new clients when there is no room.
     bool stalledInHead(Clock::time_point since) const noexcept
     {
-        return !_closed && _state == State::ReadHead && !_in.empty() && _out.empty() && _waitingSince < since;
+        return !_closed && _state == State::ReadHead && !_in.empty() && _out.empty() && _headStartedAt < since;
     }
+    // Since when the head being read has been coming (its first byte, or the end of the exchange
+    // before when it was pipelined).
+    Clock::time_point headStartedAt() const noexcept { return _headStartedAt; }
     // Ends the connection at once, whatever it is doing: to make room for a new client when
     // idle, or at the end of the shutdown grace period.
     void close() { closeNow(); }
@@ -218,6 +221,7 @@ private:
     Clock::time_point _armed = Clock::time_point::max();
     Clock::time_point _lingerUntil = Clock::time_point::max();
     Clock::time_point _waitingSince;
+    Clock::time_point _headStartedAt;
     // For the access log: the current request's start (max: none to log), whether its head was
     // read, the status and first byte of the response queued for it, and its backend.
     Clock::time_point _requestStart = Clock::time_point::max();
@@ -261,7 +265,7 @@ private:
     UpstreamConnection* _upstream = nullptr;
     upstream::Endpoint* _endpoint = nullptr;
     std::int64_t _attemptStartMs = 0;  // when the current attempt on _endpoint began (monotonicMs)
-    std::int64_t _firstAttemptMs = 0;  // when the exchange's first attempt began
+    std::int64_t _firstAttemptMs = -1;  // when the exchange's first attempt began (-1: none yet)
     int _sendQueueMark = -1;  // sendQueue() when the last write blocked
     std::optional<UpstreamFailure> _lastFailure;
     bool _responseStarted = false;
