@@ -304,7 +304,15 @@ TEST_CASE("pause: http_call from a handler reaches another backend, counters cou
     CHECK(call.method == "GET");
     CHECK(call.target == "/callee?from=gw");
     CHECK(call.header("Host") == callee.hostPort());
+    CHECK(call.headerCount("Host") == 1);
     CHECK(call.header("X-From-Plugin") == "call-out");
+    // The framing and connection fields the plugin passed were dropped: the runtime's own frame
+    // the call, and the three calls shared one pooled connection.
+    for (const char* field : {"Content-Length", "Transfer-Encoding", "Connection", "Expect"}) {
+        CHECK_FALSE(call.header(field));
+    }
+    CHECK(call.bodyLength == 0);
+    CHECK(callee.request(2).connection == call.connection);
 
     // A callee that is down is reported to the handler, which lets the request continue.
     callee.stop();

@@ -4,10 +4,12 @@
 // of overflowing, and the suspension a reload carries over.
 #include "sluice/runtime/upstream/EndpointSet.h"
 
+#include <atomic>
 #include <cstdint>
 #include <limits>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -111,6 +113,38 @@ TEST_CASE("Endpoint: failures of attempts under way when it was suspended do not
     e.reportSuccess(211000, 211000);
     CHECK(e.available(211000));
     CHECK(e.reportFailure(211000, 211000, policy) == 30000);
+}
+
+// Workers report at the same moment when a backend restarts and resets connections on each: one
+// stall, one suspension, and the back-off does not grow once per worker. Each round starts two
+// threads released together; a check and stores that were not one step let both through in some
+// rounds.
+TEST_CASE("Endpoint: failures reported at once by two workers count as one")
+{
+    SuspensionPolicy policy;  // 30 s, x2, up to 300 s
+    int doubled = 0;
+    for (int round = 0; round < 3000; ++round) {
+        Endpoint e;
+        std::atomic<int> ready{0};
+        std::atomic<bool> go{false};
+        std::int64_t results[2] = {-1, -1};
+        std::thread other([&] {
+            ready.fetch_add(1);
+            while (!go.load()) {
+            }
+            results[1] = e.reportFailure(1000, 900, policy);
+        });
+        while (ready.load() < 1) {
+        }
+        go.store(true);
+        results[0] = e.reportFailure(1000, 900, policy);
+        other.join();
+        const int counted = (results[0] != 0 ? 1 : 0) + (results[1] != 0 ? 1 : 0);
+        if (counted != 1 || e.suspendedUntilMs() != 31000) {
+            ++doubled;
+        }
+    }
+    CHECK(doubled == 0);
 }
 
 TEST_CASE("Endpoint: an old attempt that ends after the suspension lapsed is still part of that suspension")

@@ -1180,6 +1180,12 @@ bool isHopByHopName(std::string_view name) noexcept
     }
 }
 
+bool isGatewayOwnedField(std::string_view name) noexcept
+{
+    return fieldNameEquals(name, "host") || fieldNameEquals(name, "content-length") ||
+           fieldNameEquals(name, "expect") || isHopByHopName(name);
+}
+
 bool HopByHopFilter::operator()(std::string_view name) const noexcept
 {
     if (isHopByHopName(name)) {

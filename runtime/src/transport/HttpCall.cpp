@@ -55,7 +55,11 @@ sluice_status HttpCall::start(const sluice_http_request& request)
         if (!sdk::isFieldName(name) || !sdk::isFieldValue(value)) {
             return SLUICE_E_INVALID;
         }
-        if (name.size() == 4 && (name == "Host" || name == "host")) {
+        if (http::isGatewayOwnedField(name)) {
+            // A plugin that forwards a client's fields must not frame the call (a Content-Length
+            // or Transfer-Encoding beside the runtime's own would leave the callee reading the
+            // next call on the pooled connection as a body), name a second host, or steer the
+            // connection.
             continue;
         }
         _request.append(name).append(": ").append(value).append("\r\n");

@@ -2,70 +2,118 @@
 
 #include <arpa/inet.h>
 
+#include <thread>
+
 namespace sluice::runtime::transport {
 
 namespace {
 constexpr auto kCacheTtl = std::chrono::seconds(60);
+constexpr auto kFailureTtl = std::chrono::seconds(5);  // a name that does not resolve is not asked again at once
 constexpr std::size_t kSweepEvery = 4096;
 }  // namespace
 
 Resolver& Resolver::instance()
 {
-    static Resolver resolver;
+    static Resolver resolver(&resolve);
     return resolver;
 }
 
-Resolver::Resolver() : _thread([this] { run(); }) {}
+Resolver::Resolver(ResolveFunction resolveName) : _state(std::make_shared<State>())
+{
+    _state->resolve = std::move(resolveName);
+    std::thread([state = _state] { run(state); }).detach();
+}
 
 Resolver::~Resolver()
 {
     {
-        std::lock_guard<std::mutex> lock(_mutex);
-        _stopping = true;
+        std::lock_guard<std::mutex> lock(_state->mutex);
+        _state->stopping = true;
     }
-    _wake.notify_all();
-    _thread.join();
+    _state->wake.notify_all();
+}
+
+void Resolver::deliverTo(Waiter& waiter, std::vector<Address> addresses, std::string error)
+{
+    waiter.deliver([cb = std::move(waiter.callback), addresses = std::move(addresses),
+                    error = std::move(error)]() mutable { cb(std::move(addresses), std::move(error)); });
 }
 
 bool Resolver::lookup(const std::string& host, int port, std::vector<Address>& out, Callback callback, Deliver deliver)
 {
     std::string key = host + ":" + std::to_string(port);
+    Waiter waiter{std::move(callback), std::move(deliver)};
+    std::string refused;
     {
-        std::lock_guard<std::mutex> lock(_mutex);
-        auto it = _cache.find(key);
-        if (it != _cache.end() && it->second.expires > std::chrono::steady_clock::now()) {
-            out = it->second.addresses;
-            return true;
+        std::lock_guard<std::mutex> lock(_state->mutex);
+        auto it = _state->cache.find(key);
+        if (it != _state->cache.end() && it->second.expires > std::chrono::steady_clock::now()) {
+            if (!it->second.addresses.empty()) {
+                out = it->second.addresses;
+                return true;
+            }
+            refused = it->second.error;  // failed a moment ago: fails again, later, without a lookup
+        } else if (auto w = _state->waiting.find(key); w != _state->waiting.end()) {
+            if (_state->callersWaiting >= kMaxCallersWaiting) {
+                refused = "too many name lookups waiting";
+            } else {
+                w->second.push_back(std::move(waiter));
+                ++_state->callersWaiting;
+                return false;  // the lookup under way answers this caller too
+            }
+        } else if (_state->waiting.size() >= kMaxNamesWaiting || _state->callersWaiting >= kMaxCallersWaiting) {
+            refused = "too many name lookups waiting";
+        } else {
+            _state->waiting[key].push_back(std::move(waiter));
+            ++_state->callersWaiting;
+            _state->names.emplace(host, port);
         }
-        _jobs.push(Job{host, port, std::move(callback), std::move(deliver)});
     }
-    _wake.notify_one();
+    if (!refused.empty()) {
+        deliverTo(waiter, {}, std::move(refused));
+        return false;
+    }
+    _state->wake.notify_one();
     return false;
 }
 
-void Resolver::run()
+void Resolver::run(const std::shared_ptr<State>& state)
 {
     for (;;) {
-        Job job;
+        std::pair<std::string, int> name;
         {
-            std::unique_lock<std::mutex> lock(_mutex);
-            _wake.wait(lock, [this] { return _stopping || !_jobs.empty(); });
-            if (_stopping) {
+            std::unique_lock<std::mutex> lock(state->mutex);
+            state->wake.wait(lock, [&state] { return state->stopping || !state->names.empty(); });
+            if (state->stopping) {
                 return;
             }
-            job = std::move(_jobs.front());
-            _jobs.pop();
+            name = std::move(state->names.front());
+            state->names.pop();
         }
         std::string error;
-        std::vector<Address> addresses = resolve(job.host, job.port, error);
-        if (!addresses.empty()) {
-            std::lock_guard<std::mutex> lock(_mutex);
-            _cache[job.host + ":" + std::to_string(job.port)] =
-                Entry{addresses, std::chrono::steady_clock::now() + kCacheTtl};
+        std::vector<Address> addresses = state->resolve(name.first, name.second, error);
+        std::vector<Waiter> waiters;
+        {
+            std::lock_guard<std::mutex> lock(state->mutex);
+            const std::string key = name.first + ":" + std::to_string(name.second);
+            const auto now = std::chrono::steady_clock::now();
+            if (++state->storedSinceSweep >= kSweepEvery) {
+                // Forget what has expired, so the cache holds only names in use.
+                state->storedSinceSweep = 0;
+                for (auto it = state->cache.begin(); it != state->cache.end();) {
+                    it = it->second.expires <= now ? state->cache.erase(it) : std::next(it);
+                }
+            }
+            state->cache[key] = Entry{addresses, error, now + (addresses.empty() ? kFailureTtl : kCacheTtl)};
+            if (auto w = state->waiting.find(key); w != state->waiting.end()) {
+                waiters = std::move(w->second);
+                state->waiting.erase(w);
+                state->callersWaiting -= waiters.size();
+            }
         }
-        job.deliver([cb = std::move(job.callback), addresses = std::move(addresses), error = std::move(error)]() mutable {
-            cb(std::move(addresses), std::move(error));
-        });
+        for (Waiter& waiter : waiters) {
+            deliverTo(waiter, addresses, error);
+        }
     }
 }
 

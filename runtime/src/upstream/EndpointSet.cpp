@@ -19,6 +19,9 @@ std::int64_t monotonicMs() noexcept
 
 std::int64_t Endpoint::reportFailure(std::int64_t nowMs, std::int64_t startedMs, const SuspensionPolicy& policy) noexcept
 {
+    // Workers report concurrently; the check and the stores are one step, so that failures that
+    // come together (a backend restarting resets connections on every worker) count once.
+    std::lock_guard<std::mutex> lock(_suspensionMutex);
     if (_suspendedUntilMs.load(std::memory_order_relaxed) > nowMs ||
         _suspendedAtMs.load(std::memory_order_relaxed) >= startedMs) {
         return 0;  // an attempt that began before the last suspension: that failure is counted
@@ -42,6 +45,12 @@ std::int64_t Endpoint::reportFailure(std::int64_t nowMs, std::int64_t startedMs,
 
 void Endpoint::reportSuccess(std::int64_t nowMs, std::int64_t startedMs) noexcept
 {
+    if (_lastSuspensionMs.load(std::memory_order_relaxed) == 0) {
+        return;  // nothing to forget: the path of every answer takes no lock
+    }
+    // Under the lock, so that a success checked just before a failure's stores cannot erase the
+    // suspension that failure set.
+    std::lock_guard<std::mutex> lock(_suspensionMutex);
     if (_lastSuspensionMs.load(std::memory_order_relaxed) != 0 &&
         _suspendedUntilMs.load(std::memory_order_relaxed) <= nowMs &&
         _suspendedAtMs.load(std::memory_order_relaxed) < startedMs) {
@@ -66,14 +75,6 @@ void Endpoint::takeSuspensionFrom(const Endpoint& previous, const SuspensionPoli
 }
 
 namespace {
-
-// Fields of a health-check probe that only the gateway may write: framing, Host, Expect and the
-// hop-by-hop ones.
-bool isGatewayField(std::string_view name)
-{
-    return http::fieldNameEquals(name, "host") || http::fieldNameEquals(name, "content-length") ||
-           http::fieldNameEquals(name, "expect") || http::isHopByHopName(name);
-}
 
 bool parseUrl(const std::string& url, Endpoint& e, std::string& error)
 {
@@ -141,7 +142,7 @@ HealthCheckPolicy healthCheckPolicy(const HealthCheckConfig& cfg, const std::str
                               "not a header field name (1 to 64 token characters: letters, digits, !#$%&'*+-.^_`|~)"});
         } else if (!sdk::isFieldValue(value)) {
             errors.push_back({file, "/health_check/headers/" + name, "the value holds a control character"});
-        } else if (isGatewayField(name)) {
+        } else if (http::isGatewayOwnedField(name)) {
             errors.push_back({file, "/health_check/headers/" + name,
                               "the gateway sets " + name + " itself; use \"host\" for the Host header"});
         }

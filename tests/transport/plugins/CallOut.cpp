@@ -47,13 +47,22 @@ private:
     // False when http_call refused to start (said in X-Call-Status).
     bool startCall(MessageContext& ctx)
     {
-        sluice_header header{str("X-From-Plugin"), str("call-out")};
+        // Besides its own field, what a plugin forwarding a client's fields could pass: the
+        // runtime frames the call and names the host itself, and drops these.
+        const sluice_header headers[] = {
+            {str("X-From-Plugin"), str("call-out")},
+            {str("HOST"), str("evil.example")},
+            {str("Content-Length"), str("5")},
+            {str("Transfer-Encoding"), str("chunked")},
+            {str("Connection"), str("close")},
+            {str("Expect"), str("100-continue")},
+        };
         sluice_http_request request{};
         request.struct_size = sizeof request;
         request.method = str("GET");
         request.url = str(_url);
-        request.headers = &header;
-        request.header_count = 1;
+        request.headers = headers;
+        request.header_count = sizeof headers / sizeof headers[0];
         request.timeout_ms = 2000;
         t_inHttpCall = true;
         sluice_status st = ctx.httpCall(request, &CallOut::answered, this);

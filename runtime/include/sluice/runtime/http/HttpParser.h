@@ -149,6 +149,10 @@ bool connectionHasToken(const std::vector<HeaderField>& headers, std::string_vie
 bool isHopByHop(std::string_view name, const std::vector<HeaderField>& headers);
 // The same for the fixed list only (no message's Connection fields to consult).
 bool isHopByHopName(std::string_view name) noexcept;
+// Fields of a request the gateway makes itself (a health-check probe, a plugin's http_call) that
+// only the gateway may write: framing, Host, Expect and the hop-by-hop ones. Given by a user or a
+// plugin, they are dropped.
+bool isGatewayOwnedField(std::string_view name) noexcept;
 
 // The same answer for every field of one message, with the tokens of its Connection fields
 // collected once (the per-name form rescans all headers for each name). `headers` must outlive

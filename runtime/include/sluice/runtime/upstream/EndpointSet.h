@@ -108,6 +108,7 @@ private:
     std::vector<std::unique_ptr<const EndpointTarget>> _targets;
     std::atomic<const EndpointTarget*> _target{nullptr};
     std::atomic<bool> _healthy{true};
+    std::mutex _suspensionMutex;  // writers of the three below (readers load them without it)
     std::atomic<std::int64_t> _suspendedUntilMs{0};
     std::atomic<std::int64_t> _lastSuspensionMs{0};
     // When the last suspension began; the minimum while never suspended.
