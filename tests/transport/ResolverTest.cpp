@@ -35,6 +35,26 @@ struct MovingBackend {
     }
 };
 
+// two.sluice.test has two addresses: 127.0.0.1:PORT, which refuses connections, then
+// 127.0.0.2:PORT, where the backend "second" listens.
+struct TwoAddressName {
+    ClosedPort refusing;
+    ScriptedBackend second{echo("second"), MovingBackend::elsewhere(refusing.port())};
+    TempFile hosts;
+
+    TwoAddressName() { hosts.write("127.0.0.1 two.sluice.test\n127.0.0.2 two.sluice.test\n"); }
+    std::string url() const { return "http://two.sluice.test:" + std::to_string(refusing.port()); }
+    // One API in front of the name, then `others`, seeing `hosts`.
+    GatewaySpec gateway(std::vector<std::string> others = {}) const
+    {
+        others.insert(others.begin(), url());
+        GatewaySpec spec = oneApi("/svc", endpointList(others));
+        spec.resolver = R"({"refresh_ms": 0})";
+        spec.hostsFile = hosts.path();
+        return spec;
+    }
+};
+
 }  // namespace
 
 TEST_CASE("resolver: new connections follow a host name to its new address, and a failed lookup keeps the old one")
@@ -121,19 +141,8 @@ TEST_CASE("resolver: an address of a name that takes no connection hands over to
         MESSAGE("not run: this process may not create mount namespaces (CAP_SYS_ADMIN)");
         return;
     }
-    // 127.0.0.1:PORT refuses connections; the backend listens on 127.0.0.2:PORT. The name has
-    // both, the refusing one first.
-    ClosedPort refusing;
-    BackendOptions options;
-    options.address = "127.0.0.2";
-    options.port = refusing.port();
-    ScriptedBackend second(echo("second"), options);
-    TempFile hosts;
-    hosts.write("127.0.0.1 two.sluice.test\n127.0.0.2 two.sluice.test\n");
-    GatewaySpec spec = oneApi("/svc", endpointList({"http://two.sluice.test:" + std::to_string(refusing.port())}));
-    spec.resolver = R"({"refresh_ms": 0})";
-    spec.hostsFile = hosts.path();
-    SluicedProcess gw(spec);
+    TwoAddressName name;
+    SluicedProcess gw(name.gateway());
 
     RawClient client(gw.port());
     // A POST too (with nothing to resend): nothing was sent to the refusing address.
@@ -142,7 +151,7 @@ TEST_CASE("resolver: an address of a name that takes no connection hands over to
     REQUIRE_MESSAGE(post, client.error());
     CHECK(post->status == 200);
     CHECK(post->body == "second POST /p");
-    CHECK(gw.waitForLog("trying the next address of two.sluice.test: 127.0.0.2:" + std::to_string(refusing.port()), 0,
+    CHECK(gw.waitForLog("trying the next address of two.sluice.test: 127.0.0.2:" + std::to_string(name.refusing.port()), 0,
                         2000ms));
     // The endpoint was not suspended, and later requests go to the working address at once.
     const std::size_t from = gw.logSize();
@@ -164,20 +173,10 @@ TEST_CASE("resolver: a request handed to the name's next address stays on its en
         MESSAGE("not run: this process may not create mount namespaces (CAP_SYS_ADMIN)");
         return;
     }
-    ClosedPort refusing;
-    BackendOptions options;
-    options.address = "127.0.0.2";
-    options.port = refusing.port();
-    ScriptedBackend second(echo("second"), options);
+    TwoAddressName name;
     ScriptedBackend other(echo("other"));
-    TempFile hosts;
-    hosts.write("127.0.0.1 two.sluice.test\n127.0.0.2 two.sluice.test\n");
     // Round robin from the first endpoint (the name) on: name, other, name, ...
-    GatewaySpec spec = oneApi("/svc", endpointList({"http://two.sluice.test:" + std::to_string(refusing.port()),
-                                                    other.url()}));
-    spec.resolver = R"({"refresh_ms": 0})";
-    spec.hostsFile = hosts.path();
-    SluicedProcess gw(spec);
+    SluicedProcess gw(name.gateway({other.url()}));
     RawClient client(gw.port());
     const char* expected[] = {"second GET /1", "other GET /2", "second GET /3", "other GET /4"};
     for (int i = 0; i < 4; ++i) {

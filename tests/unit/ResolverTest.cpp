@@ -24,6 +24,7 @@ struct Dns {
     bool held = true;
     int calls = 0;
     bool fail = false;
+    bool silent = false;  // a failure without a word (no address of a family the gateway uses)
 
     std::vector<Address> resolve(const std::string&, int port, std::string& error)
     {
@@ -32,7 +33,7 @@ struct Dns {
         changed.notify_all();
         changed.wait(lock, [this] { return !held; });
         if (fail) {
-            error = "no such name";
+            error = silent ? "" : "no such name";
             return {};
         }
         Address a{};
@@ -112,6 +113,23 @@ TEST_CASE("Resolver: a failed lookup fails the next callers for a while without 
     CHECK_FALSE(resolver.lookup("missing.example", 80, out, answers.callback(), Answers::now()));
     REQUIRE(answers.waitFor(2));
     CHECK(answers.got == std::vector<std::string>{"no such name", "no such name"});
+    CHECK(dns.calls == 1);
+}
+
+TEST_CASE("Resolver: a lookup that finds no address and says nothing still fails its callers, now and later")
+{
+    Dns dns;
+    dns.held = false;
+    dns.fail = true;
+    dns.silent = true;
+    Resolver resolver([&dns](const std::string& h, int p, std::string& e) { return dns.resolve(h, p, e); });
+    Answers answers;
+    std::vector<Address> out;
+    CHECK_FALSE(resolver.lookup("empty.example", 80, out, answers.callback(), Answers::now()));
+    REQUIRE(answers.waitFor(1));
+    CHECK_FALSE(resolver.lookup("empty.example", 80, out, answers.callback(), Answers::now()));  // the cached failure
+    REQUIRE(answers.waitFor(2));
+    CHECK(answers.got == std::vector<std::string>{"no address for empty.example", "no address for empty.example"});
     CHECK(dns.calls == 1);
 }
 

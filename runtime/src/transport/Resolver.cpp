@@ -92,6 +92,10 @@ void Resolver::run(const std::shared_ptr<State>& state)
         }
         std::string error;
         std::vector<Address> addresses = state->resolve(name.first, name.second, error);
+        if (addresses.empty() && error.empty()) {
+            // Every caller must hear why (a cached failure is told by its error, see lookup()).
+            error = "no address for " + name.first;
+        }
         std::vector<Waiter> waiters;
         {
             std::lock_guard<std::mutex> lock(state->mutex);
