@@ -49,11 +49,12 @@ GatewaySpec callingGateway(const ScriptedBackend& backend, const std::string& ca
 }
 
 // A name server that never answers: a UDP socket on port 53 of a loopback address of its own,
-// and a resolv.conf naming it with a one-second timeout and one attempt, so that a lookup through
-// it fails after a second. Binding port 53 needs root; bound() says whether it worked.
+// and a resolv.conf naming it with a timeout of `seconds` (one by default) and one attempt, so that
+// a lookup through it fails after that long. Binding port 53 needs root; bound() says whether it
+// worked.
 class SilentNameServer {
 public:
-    SilentNameServer()
+    explicit SilentNameServer(int seconds = 1)
     {
         _fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         sockaddr_in address{};
@@ -61,7 +62,8 @@ public:
         address.sin_port = htons(53);
         ::inet_pton(AF_INET, kAddress, &address.sin_addr);
         _bound = _fd >= 0 && ::bind(_fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
-        _resolvConf.write(std::string("nameserver ") + kAddress + "\noptions timeout:1 attempts:1\n");
+        _resolvConf.write(std::string("nameserver ") + kAddress + "\noptions timeout:" + std::to_string(seconds) +
+                          " attempts:1\n");
     }
     ~SilentNameServer()
     {
@@ -382,6 +384,30 @@ TEST_CASE("pause: an http_call answer over its 8 MiB limit in small chunks fails
     CHECK(backend.request(0).header("X-Call-Status") == "failed");
     CHECK(backend.request(1).header("X-Call-Status") == "failed");
     CHECK(gw.running());
+}
+
+// timeout_ms covers the name lookup: a name server that keeps silent for 5 s fails the call at
+// the plugin's 2 s (before, at the resolver's 5 s).
+TEST_CASE("pause: an http_call whose name is not resolved within its timeout_ms fails then")
+{
+    SilentNameServer dns(5);
+    if (!privateHostsSupported() || !dns.bound()) {
+        MESSAGE("skipped: needs root (a mount namespace for resolv.conf, and port 53)");
+        return;
+    }
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = callingGateway(backend, "http://lookup.sluice.test:8/x");
+    spec.resolvConf = dns.resolvConf();
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    const auto start = Clock::now();
+    auto r = client.exchange(getRequest("/call/v1/slow"), 10s);
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(millisSince(start) >= 1900);
+    CHECK(millisSince(start) < 4000);
+    REQUIRE(backend.waitForRequests(1, 2s));
+    CHECK(backend.request(0).header("X-Call-Status") == "failed");
 }
 
 TEST_CASE("pause: an http_call name lookup that ends after its client left, or after the gateway stopped, harms nothing")

@@ -25,12 +25,13 @@ bool isMethod(std::string_view m)
 }  // namespace
 
 HttpCall::HttpCall(HttpConnection& owner, std::uint64_t generation, sluice_http_callback cb, void* user)
-    : _owner(owner), _generation(generation), _cb(cb), _user(user)
+    : _owner(owner), _loop(owner.loop()), _generation(generation), _cb(cb), _user(user)
 {
 }
 
 HttpCall::~HttpCall()
 {
+    _loop.disarm(this);
     if (_upstream != nullptr) {
         _upstream->abort();
     }
@@ -81,6 +82,8 @@ sluice_status HttpCall::start(const sluice_http_request& request)
                 !self->_owner.hasCall(self)) {
                 return;
             }
+            self->_resolving = false;
+            self->_loop.disarm(self);
             if (found.empty()) {
                 self->finish(SLUICE_E_NOT_FOUND, err);
             } else {
@@ -92,8 +95,23 @@ sluice_status HttpCall::start(const sluice_http_request& request)
     if (cached) {
         _address = addresses.front();
         connect();
+    } else {
+        // timeout_ms covers the lookup too: a name server that does not answer must not hold the
+        // call for the resolver's own timeouts (or behind other names' lookups).
+        _resolving = true;
+        _loop.arm(this, _loop.now() + std::chrono::milliseconds(_timeoutMs));
     }
     return SLUICE_OK;
+}
+
+Clock::time_point HttpCall::onTimer(Clock::time_point)
+{
+    if (_resolving && !_done) {
+        _resolving = false;
+        finish(SLUICE_E_INTERNAL, "the name " + _url.host + " was not resolved within " + std::to_string(_timeoutMs) +
+                                      " ms");
+    }
+    return Clock::time_point::max();
 }
 
 void HttpCall::connect()

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "sluice/abi.h"
+#include "sluice/runtime/transport/EventLoop.h"
 #include "sluice/runtime/transport/Net.h"
 #include "sluice/runtime/transport/UpstreamConnection.h"
 
@@ -17,7 +18,7 @@ class HttpConnection;
 // One outgoing HTTP call a plugin made through the host (http_call): resolved off-loop, sent
 // over the worker's upstream pool, answered once through the plugin's callback on the worker.
 // Dropped silently when the exchange that made it has ended.
-class HttpCall final : public UpstreamSink {
+class HttpCall final : public UpstreamSink, public TimerTarget {
 public:
     static constexpr std::size_t kMaxResponseBytes = 8u << 20;
     static constexpr std::uint32_t kDefaultTimeoutMs = 10000;
@@ -35,12 +36,15 @@ public:
     void onUpstreamEnd() override;
     void onUpstreamFailure(UpstreamFailure failure, bool responseStarted, std::string_view detail) override;
     void onUpstreamDrained() override {}
+    // timeout_ms ran out while the name was being looked up.
+    Clock::time_point onTimer(Clock::time_point now) override;
 
 private:
     void connect();
     void finish(sluice_status status, std::string error);
 
     HttpConnection& _owner;
+    EventLoop& _loop;  // outlives the call; its owner may not (a call is destroyed by a deferred task)
     std::uint64_t _generation;
     sluice_http_callback _cb;
     void* _user;
@@ -54,6 +58,7 @@ private:
     std::vector<std::pair<std::string, std::string>> _headers;
     std::string _body;
     bool _done = false;
+    bool _resolving = false;     // waiting for the name's addresses, under the timer
     bool _sending = false;       // in connect(), writing the request
     bool _staleRetried = false;  // a pooled connection failed before any answer; now on a new one
     // Expires with the call: a name lookup that answers later finds out from it (see start()).
