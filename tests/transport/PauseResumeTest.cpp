@@ -75,7 +75,23 @@ public:
     SilentNameServer& operator=(const SilentNameServer&) = delete;
 
     bool bound() const noexcept { return _bound; }
+    // Whether a test can use it (root: port 53, and a mount namespace for resolv.conf); says why not.
+    bool usable() const
+    {
+        if (privateHostsSupported() && _bound) {
+            return true;
+        }
+        MESSAGE("skipped: needs root (a mount namespace for resolv.conf, and port 53)");
+        return false;
+    }
     const std::string& resolvConf() const noexcept { return _resolvConf.path(); }
+    // A gateway whose handler calls a name only this server is asked about.
+    GatewaySpec callingThrough(const ScriptedBackend& backend) const
+    {
+        GatewaySpec spec = callingGateway(backend, "http://lookup.sluice.test:8/x");
+        spec.resolvConf = resolvConf();
+        return spec;
+    }
     // Waits for a query to come in (a lookup has begun) and takes every one waiting.
     bool waitForQuery(std::chrono::milliseconds timeout) const
     {
@@ -391,14 +407,11 @@ TEST_CASE("pause: an http_call answer over its 8 MiB limit in small chunks fails
 TEST_CASE("pause: an http_call whose name is not resolved within its timeout_ms fails then")
 {
     SilentNameServer dns(5);
-    if (!privateHostsSupported() || !dns.bound()) {
-        MESSAGE("skipped: needs root (a mount namespace for resolv.conf, and port 53)");
+    if (!dns.usable()) {
         return;
     }
     ScriptedBackend backend(echo());
-    GatewaySpec spec = callingGateway(backend, "http://lookup.sluice.test:8/x");
-    spec.resolvConf = dns.resolvConf();
-    SluicedProcess gw(spec);
+    SluicedProcess gw(dns.callingThrough(backend));
     RawClient client(gw.port());
     const auto start = Clock::now();
     auto r = client.exchange(getRequest("/call/v1/slow"), 10s);
@@ -417,13 +430,11 @@ TEST_CASE("pause: an http_call name lookup that ends after its client left, or a
     // longer existed: both were reads of freed memory, which the sanitizer build
     // (scripts/test-sanitized.sh) turns into an abort that this test sees.
     SilentNameServer dns;
-    if (!privateHostsSupported() || !dns.bound()) {
-        MESSAGE("skipped: needs root (a mount namespace for resolv.conf, and port 53)");
+    if (!dns.usable()) {
         return;
     }
     ScriptedBackend backend(echo());
-    GatewaySpec spec = callingGateway(backend, "http://lookup.sluice.test:8/x");
-    spec.resolvConf = dns.resolvConf();
+    GatewaySpec spec = dns.callingThrough(backend);
     spec.shutdownGraceMs = 100;
 
     SUBCASE("the client leaves while its call waits for the name")
