@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -100,37 +101,41 @@ TEST_CASE("Resolver: callers waiting for one name share one lookup, and the answ
     CHECK(dns.calls == 1);
 }
 
-TEST_CASE("Resolver: a failed lookup fails the next callers for a while without another lookup")
+namespace {
+
+// Two lookups of `name` through a resolve function that fails (saying why unless `silent`): what
+// the callers got, and how many lookups ran.
+std::pair<std::vector<std::string>, int> failTwice(const std::string& name, bool silent)
 {
     Dns dns;
     dns.held = false;
     dns.fail = true;
+    dns.silent = silent;
     Resolver resolver([&dns](const std::string& h, int p, std::string& e) { return dns.resolve(h, p, e); });
     Answers answers;
     std::vector<Address> out;
-    CHECK_FALSE(resolver.lookup("missing.example", 80, out, answers.callback(), Answers::now()));
+    CHECK_FALSE(resolver.lookup(name, 80, out, answers.callback(), Answers::now()));
     REQUIRE(answers.waitFor(1));
-    CHECK_FALSE(resolver.lookup("missing.example", 80, out, answers.callback(), Answers::now()));
+    CHECK_FALSE(resolver.lookup(name, 80, out, answers.callback(), Answers::now()));  // the cached failure
     REQUIRE(answers.waitFor(2));
-    CHECK(answers.got == std::vector<std::string>{"no such name", "no such name"});
-    CHECK(dns.calls == 1);
+    std::lock_guard<std::mutex> lock(dns.mutex);
+    return {answers.got, dns.calls};
+}
+
+}  // namespace
+
+TEST_CASE("Resolver: a failed lookup fails the next callers for a while without another lookup")
+{
+    const auto [got, calls] = failTwice("missing.example", false);
+    CHECK(got == std::vector<std::string>{"no such name", "no such name"});
+    CHECK(calls == 1);
 }
 
 TEST_CASE("Resolver: a lookup that finds no address and says nothing still fails its callers, now and later")
 {
-    Dns dns;
-    dns.held = false;
-    dns.fail = true;
-    dns.silent = true;
-    Resolver resolver([&dns](const std::string& h, int p, std::string& e) { return dns.resolve(h, p, e); });
-    Answers answers;
-    std::vector<Address> out;
-    CHECK_FALSE(resolver.lookup("empty.example", 80, out, answers.callback(), Answers::now()));
-    REQUIRE(answers.waitFor(1));
-    CHECK_FALSE(resolver.lookup("empty.example", 80, out, answers.callback(), Answers::now()));  // the cached failure
-    REQUIRE(answers.waitFor(2));
-    CHECK(answers.got == std::vector<std::string>{"no address for empty.example", "no address for empty.example"});
-    CHECK(dns.calls == 1);
+    const auto [got, calls] = failTwice("empty.example", true);
+    CHECK(got == std::vector<std::string>{"no address for empty.example", "no address for empty.example"});
+    CHECK(calls == 1);
 }
 
 TEST_CASE("Resolver: past the names that may wait, a lookup fails at once")

@@ -82,7 +82,6 @@ sluice_status HttpCall::start(const sluice_http_request& request)
                 !self->_owner.hasCall(self)) {
                 return;
             }
-            self->_resolving = false;
             self->_loop.disarm(self);
             if (found.empty()) {
                 self->finish(SLUICE_E_NOT_FOUND, err);
@@ -98,7 +97,6 @@ sluice_status HttpCall::start(const sluice_http_request& request)
     } else {
         // timeout_ms covers the lookup too: a name server that does not answer must not hold the
         // call for the resolver's own timeouts (or behind other names' lookups).
-        _resolving = true;
         _loop.arm(this, _loop.now() + std::chrono::milliseconds(_timeoutMs));
     }
     return SLUICE_OK;
@@ -106,11 +104,8 @@ sluice_status HttpCall::start(const sluice_http_request& request)
 
 Clock::time_point HttpCall::onTimer(Clock::time_point)
 {
-    if (_resolving && !_done) {
-        _resolving = false;
-        finish(SLUICE_E_INTERNAL, "the name " + _url.host + " was not resolved within " + std::to_string(_timeoutMs) +
-                                      " ms");
-    }
+    // finish() does nothing when the call has ended meanwhile (its destruction disarms too).
+    finish(SLUICE_E_INTERNAL, "the name " + _url.host + " was not resolved within " + std::to_string(_timeoutMs) + " ms");
     return Clock::time_point::max();
 }
 

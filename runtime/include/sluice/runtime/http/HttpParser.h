@@ -150,8 +150,8 @@ bool isHopByHop(std::string_view name, const std::vector<HeaderField>& headers);
 // The same for the fixed list only (no message's Connection fields to consult).
 bool isHopByHopName(std::string_view name) noexcept;
 // Fields of a request the gateway makes itself (a health-check probe, a plugin's http_call) that
-// only the gateway may write: framing, Host, Expect and the hop-by-hop ones. Given by a user or a
-// plugin, they are dropped.
+// only the gateway may write: framing, Host, Expect and the hop-by-hop ones. In a health check's
+// configuration they are an error; from a plugin's http_call they are dropped.
 bool isGatewayOwnedField(std::string_view name) noexcept;
 
 // The same answer for every field of one message, with the tokens of its Connection fields

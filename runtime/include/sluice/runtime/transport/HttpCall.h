@@ -36,7 +36,7 @@ public:
     void onUpstreamEnd() override;
     void onUpstreamFailure(UpstreamFailure failure, bool responseStarted, std::string_view detail) override;
     void onUpstreamDrained() override {}
-    // timeout_ms ran out while the name was being looked up.
+    // timeout_ms ran out while the name was being looked up (the timer is armed only then).
     Clock::time_point onTimer(Clock::time_point now) override;
 
 private:
@@ -58,7 +58,6 @@ private:
     std::vector<std::pair<std::string, std::string>> _headers;
     std::string _body;
     bool _done = false;
-    bool _resolving = false;     // waiting for the name's addresses, under the timer
     bool _sending = false;       // in connect(), writing the request
     bool _staleRetried = false;  // a pooled connection failed before any answer; now on a new one
     // Expires with the call: a name lookup that answers later finds out from it (see start()).

@@ -90,7 +90,7 @@ private:
     void handOff(Worker& target, int fd, const Address& peer, std::shared_ptr<TlsServerContext> tls);
     Clock::time_point nextDeadline() const noexcept;
     static constexpr std::chrono::milliseconds kAcceptRetry{100};
-    // Without room, a connection that has sent part of a request head and no more for this long
+    // Without room, a connection whose request head began this long ago and is not whole yet
     // gives way to a new client (reclaimIdle).
     static constexpr std::chrono::milliseconds kStalledHead{2000};
 
