@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <memory>
+#include <random>
 #include <string>
 
 #include "ScanInPieces.h"
@@ -19,6 +20,54 @@ bool overrides(std::string_view body, std::string_view method = "POST")
 {
     return sluice::http_test::overridesInAnyPieces(body, [method] { return std::make_unique<JsonMethodScanner>(method); });
 }
+
+// Random valid JSON for the tests below: nested values long enough to span the scanner's 64-byte
+// blocks, with strings that hold brackets, quotes and backslashes (escaped) and unicode escapes.
+class JsonGenerator {
+public:
+    explicit JsonGenerator(unsigned seed) : _random(seed) {}
+
+    std::string value(int depth)
+    {
+        const unsigned kind = pick(depth >= 6 ? 3 : 5);
+        if (kind == 0) {
+            return string();
+        }
+        if (kind == 1) {
+            return std::to_string(pick(100000));
+        }
+        if (kind == 2) {
+            return pick(2) == 0 ? "true" : "null";
+        }
+        std::string out(1, kind == 3 ? '[' : '{');
+        const unsigned count = pick(6);
+        for (unsigned i = 0; i < count; ++i) {
+            out += i == 0 ? "" : ",";
+            out += pick(3) == 0 ? "\n " : "";
+            if (kind == 4) {
+                out += (pick(4) == 0 ? std::string("\"_method\"") : string()) + ":";
+            }
+            out += value(depth + 1);
+        }
+        return out + (kind == 3 ? ']' : '}');
+    }
+
+    std::string string()
+    {
+        static const std::string_view pieces[] = {"a", "xyz", "{", "}", "[", "]", "\\\"", "\\\\", "\\u005b", ":", ",", " "};
+        std::string out = "\"";
+        const unsigned count = pick(4) == 0 ? 40 + pick(80) : pick(8);
+        for (unsigned i = 0; i < count; ++i) {
+            out += pieces[pick(std::size(pieces))];
+        }
+        return out + "\"";
+    }
+
+    unsigned pick(std::size_t bound) { return static_cast<unsigned>(_random() % bound); }
+
+private:
+    std::mt19937 _random;
+};
 
 }  // namespace
 
@@ -95,4 +144,53 @@ TEST_CASE("json method: content types that Laravel reads as JSON")
     scanner->feed(R"({"_method":"DELETE"})");
     scanner->finish();
     CHECK(scanner->overrides());
+}
+
+TEST_CASE("json method: a nested value ends at any byte of a block, with or without backslashes")
+{
+    // The scanner skips nested values 64 bytes at a time where it can; the top-level member after
+    // one must be read wherever it ends. overridesInAnyPieces also feeds byte by byte, which
+    // takes the scanner's byte-wise path, and compares.
+    for (std::size_t fill = 0; fill < 140; ++fill) {
+        const std::string text(fill, 'x');
+        const std::string inString = R"({"a":[")" + text + R"(]}"],"_method":"DELETE"})";
+        CHECK(overrides(inString));
+        const std::string nested = R"({"a":{"b":[)" + std::string(fill % 7, '[') + '"' + text + '"' +
+                                   std::string(fill % 7, ']') + R"(],"_method":"PUT"},"_method":"POST"})";
+        CHECK_FALSE(overrides(nested));
+        const std::string escaped = R"({"a":[")" + text + R"(\"],\\"],"_method":1})";
+        CHECK(overrides(escaped));
+        const std::string topArray = R"([[")" + text + R"("],{"_method":"DELETE"}])";
+        CHECK_FALSE(overrides(topArray));
+    }
+}
+
+TEST_CASE("json method: random nested JSON is read alike whole, byte by byte and in two pieces")
+{
+    JsonGenerator generate(20261129);
+    int overriding = 0;
+    for (int round = 0; round < 60; ++round) {
+        // A top-level object whose members' values nest; some are `_method` members, whose
+        // values are strings naming a method or nested values.
+        std::string body = "{";
+        bool expected = false;
+        const unsigned members = 1 + generate.pick(4);
+        for (unsigned i = 0; i < members; ++i) {
+            body += i == 0 ? "" : ",";
+            if (generate.pick(3) != 0) {
+                body += generate.string() + ":" + generate.value(1);
+                continue;
+            }
+            const unsigned kind = generate.pick(3);
+            body += R"("_method":)";
+            body += kind == 0 ? R"("post")" : kind == 1 ? R"("DELETE")" : generate.value(1);
+            expected = expected || kind != 0;  // a random value is never a string naming POST
+        }
+        body += "}";
+        INFO(body);
+        CHECK(overrides(body) == expected);
+        overriding += expected ? 1 : 0;
+    }
+    CHECK(overriding > 10);  // both answers were exercised
+    CHECK(overriding < 50);
 }

@@ -4,8 +4,14 @@
 
 #include <strings.h>
 
+#include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace sluice::runtime::http {
 
@@ -106,8 +112,115 @@ void JsonMethodScanner::feed(std::string_view bytes) noexcept
 }
 
 // Inside a nested value nothing is a parameter: only strings (which may hold brackets) and the
-// nesting are followed, until the value ends or the input does.
+// nesting are followed, until the value ends or the input does: a block at a time (skipBlock), or
+// byte by byte where a block holds a backslash or an escape is pending.
 const char* JsonMethodScanner::skipNested(const char* p, const char* end) noexcept
+{
+    while (p < end && nested()) {
+        const char* const skipped = end - p >= static_cast<std::ptrdiff_t>(kBlock) ? skipBlock(p) : p;
+        p = skipped != p ? skipped : skipNestedBytes(p, std::min(end, p + kBlock));
+    }
+    return p;
+}
+
+#if defined(__SSE2__)
+
+namespace {
+
+// The 64 bytes of a block as bit masks: bit i stands for byte i.
+struct BlockBits {
+    bool backslash = false;      // some byte is '\\'
+    std::uint64_t quotes = 0;    // '"'
+    std::uint64_t opens = 0;     // '{' or '['
+    std::uint64_t closes = 0;    // '}' or ']'
+};
+
+BlockBits blockBits(const char* p) noexcept
+{
+    // '[' and ']' differ from '{' and '}' only in the bit 0x20, which no other byte sets to them.
+    const __m128i caseBit = _mm_set1_epi8(0x20);
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i open = _mm_set1_epi8('{');
+    const __m128i close = _mm_set1_epi8('}');
+    BlockBits bits;
+    __m128i backslashes = _mm_setzero_si128();
+    for (unsigned lane = 0; lane < 4; ++lane) {
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * lane));
+        const __m128i folded = _mm_or_si128(bytes, caseBit);
+        backslashes = _mm_or_si128(backslashes, _mm_cmpeq_epi8(bytes, backslash));
+        const unsigned shift = 16 * lane;
+        bits.quotes |= std::uint64_t{static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, quote)))} << shift;
+        bits.opens |= std::uint64_t{static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(folded, open)))} << shift;
+        bits.closes |= std::uint64_t{static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(folded, close)))} << shift;
+    }
+    bits.backslash = _mm_movemask_epi8(backslashes) != 0;
+    return bits;
+}
+
+// Bit i is the parity of bits 0..i.
+std::uint64_t prefixParity(std::uint64_t bits) noexcept
+{
+    for (unsigned shift = 1; shift < 64; shift *= 2) {
+        bits ^= bits << shift;
+    }
+    return bits;
+}
+
+}  // namespace
+
+// A block without a backslash, where every quote is one: bit masks give the strings and the
+// brackets outside them, and the depth follows from the brackets in order.
+const char* JsonMethodScanner::skipBlock(const char* p) noexcept
+{
+    static_assert(kBlock == 64);
+    if (_escape != Escape::None) {
+        return p;
+    }
+    const BlockBits bits = blockBits(p);
+    if (bits.backslash) {
+        return p;
+    }
+    const std::uint64_t inString = prefixParity(bits.quotes) ^ (_inString ? ~std::uint64_t{0} : 0);
+    const std::uint64_t opens = bits.opens & ~inString;
+    const std::uint64_t closes = bits.closes & ~inString;
+    _inString = (inString >> 63) != 0;
+    _stringIsName = false;
+    _stringIsOverride = false;
+    // The depth after each bracket in turn, without a branch on its kind; only when one of them
+    // ends the nested value are they followed again to find which.
+    const std::size_t floor = _topIsObject ? 1 : 0;  // the depth at which the nested value has ended
+    std::size_t depth = _depth;
+    bool ends = false;
+    for (std::uint64_t brackets = opens | closes; brackets != 0; brackets &= brackets - 1) {
+        depth += 1 - 2 * static_cast<std::size_t>(closes >> __builtin_ctzll(brackets) & 1U);
+        ends |= depth == floor;
+    }
+    if (!ends) {
+        _depth = depth;
+        return p + kBlock;
+    }
+    for (std::uint64_t brackets = opens | closes;; brackets &= brackets - 1) {
+        const int at = __builtin_ctzll(brackets);
+        if ((closes >> at & 1U) == 0) {
+            ++_depth;
+        } else if (--_depth == floor) {
+            _inString = false;  // the bracket was outside any string
+            return p + at + 1;
+        }
+    }
+}
+
+#else
+
+const char* JsonMethodScanner::skipBlock(const char* p) noexcept
+{
+    return p;
+}
+
+#endif
+
+const char* JsonMethodScanner::skipNestedBytes(const char* p, const char* end) noexcept
 {
     while (p < end) {
         if (_inString) {
@@ -167,8 +280,8 @@ void JsonMethodScanner::structural(char c) noexcept
         _stringIsOverride = false;
         if (_stringIsName) {
             _expectName = false;
+            _nameIsMethod = false;
             _nameLength = 0;
-            _nameTooLong = false;
         } else if (topMember && _expectValue) {
             valueBegins(true);
         }
@@ -272,10 +385,11 @@ void JsonMethodScanner::stringByte(char c) noexcept
 void JsonMethodScanner::decoded(char c) noexcept
 {
     if (_stringIsName) {
-        if (_nameLength < kMaxName) {
-            _name[_nameLength++] = c;
+        // Once a character differs the name is another one: the rest of it is plain string text.
+        if (_nameLength < kMethodName.size() && c == kMethodName[_nameLength]) {
+            ++_nameLength;
         } else {
-            _nameTooLong = true;
+            _stringIsName = false;
         }
     } else if (_stringIsOverride) {
         _value.push(c);
@@ -286,7 +400,7 @@ void JsonMethodScanner::endString() noexcept
 {
     _inString = false;
     if (_stringIsName) {
-        _nameIsMethod = !_nameTooLong && std::string_view(_name, _nameLength) == kMethodName;
+        _nameIsMethod = _nameLength == kMethodName.size();
     } else if (_stringIsOverride) {
         judge(_value);
     }

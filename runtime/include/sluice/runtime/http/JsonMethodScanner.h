@@ -30,13 +30,19 @@ public:
     static bool isJsonContentType(std::string_view contentType) noexcept;
 
 private:
-    static constexpr std::size_t kMaxName = 16;
+    // The bytes skipBlock takes at once.
+    static constexpr std::size_t kBlock = 64;
 
     enum class Escape { None, Backslash, Unicode };
 
     // Inside a value nested in the top-level one (or an element of a top-level array).
     bool nested() const noexcept { return _depth > 1 || (_depth == 1 && !_topIsObject); }
     const char* skipNested(const char* p, const char* end) noexcept;
+    const char* skipNestedBytes(const char* p, const char* end) noexcept;
+    // Reads the kBlock bytes at `p`, or up to the end of the nested value if it ends among them,
+    // and returns where it stopped; reads nothing (returns `p`) when they hold a backslash, an
+    // escape is pending, or the CPU has no SSE2.
+    const char* skipBlock(const char* p) noexcept;
     void structural(char c) noexcept;
     void stringByte(char c) noexcept;
     void decoded(char c) noexcept;
@@ -50,14 +56,12 @@ private:
     bool _expectValue = false;     // at depth 1 of the top object, past a ':'
     bool _nameIsMethod = false;    // the last member name read there was `_method`
     bool _inString = false;
-    bool _stringIsName = false;
+    bool _stringIsName = false;    // a member name of the top object that may still be `_method`
     bool _stringIsOverride = false;  // the value of a `_method` member
     Escape _escape = Escape::None;
     unsigned _code = 0;
     int _hexDigits = 0;
-    char _name[kMaxName] = {};
-    std::size_t _nameLength = 0;
-    bool _nameTooLong = false;
+    std::size_t _nameLength = 0;   // the bytes of the name read so far, all matching `_method`'s
     OverrideValue _value;
 };
 
