@@ -92,6 +92,33 @@ TEST_CASE("EndpointSet: a second failover group shares its load evenly while the
     CHECK(share(*set, 10, 0)["http://127.0.0.1:1"] == 10);
 }
 
+TEST_CASE("EndpointSet: extreme weights: the heaviest endpoint's share, while it is out, goes to the others in turn")
+{
+    auto set = setOf(apiOf({{"http://127.0.0.1:1", 1000}, {"http://127.0.0.1:2", 1}, {"http://127.0.0.1:3", 1}}));
+    auto all = share(*set, 1002, 0);
+    CHECK(all["http://127.0.0.1:1"] == 1000);
+    CHECK(all["http://127.0.0.1:2"] == 1);
+    CHECK(all["http://127.0.0.1:3"] == 1);
+
+    set->endpoints()[0]->setHealthy(false);
+    auto rest = share(*set, 1000, 0);
+    CHECK(rest["http://127.0.0.1:2"] == 500);
+    CHECK(rest["http://127.0.0.1:3"] == 500);
+
+    // A retry after the one left failed: nothing else in the group, so the backup group.
+    ApiConfig withBackup = apiOf({{"http://127.0.0.1:1", 1000}, {"http://127.0.0.1:2", 1}, {"http://127.0.0.1:4", 1}});
+    withBackup.endpoints[2].group = "backup";
+    auto failover = setOf(withBackup);
+    failover->endpoints()[0]->setHealthy(false);
+    Endpoint* first = failover->pick(0, {});
+    REQUIRE(first != nullptr);
+    CHECK(first->url == "http://127.0.0.1:2");
+    Endpoint* retry = failover->pick(0, {first});
+    REQUIRE(retry != nullptr);
+    CHECK(retry->url == "http://127.0.0.1:4");
+    CHECK(failover->pick(0, {first, retry}) == nullptr);
+}
+
 TEST_CASE("Endpoint: failures of attempts under way when it was suspended do not grow the back-off")
 {
     SuspensionPolicy policy;  // 30 s, x2, up to 300 s

@@ -300,9 +300,11 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
         members[static_cast<std::size_t>(g - groups.begin())].push_back(set->_endpoints.size());
         set->_endpoints.push_back(std::move(e));
     }
-    for (const auto& m : members) {
-        set->_schedules.push_back(schedule(set->_endpoints, m));
-        set->_cursors.push_back(std::make_unique<std::atomic<std::uint64_t>>(0));
+    for (auto& m : members) {
+        auto group = std::make_unique<Group>();
+        group->order = schedule(set->_endpoints, m);
+        group->members = std::move(m);
+        set->_groups.push_back(std::move(group));
     }
     set->timeouts.connectMs = api.connectTimeoutMs;
     set->timeouts.readMs = api.readTimeoutMs;
@@ -325,39 +327,66 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
     return set;
 }
 
+namespace {
+
+bool usable(const Endpoint& e, std::int64_t nowMs, const std::vector<const Endpoint*>& tried)
+{
+    return e.available(nowMs) && std::find(tried.begin(), tried.end(), &e) == tried.end();
+}
+
+}  // namespace
+
 Endpoint* EndpointSet::pick(std::int64_t nowMs, const std::vector<const Endpoint*>& tried)
 {
-    auto usable = [&](const Endpoint* e) {
-        return e->available(nowMs) && std::find(tried.begin(), tried.end(), e) == tried.end();
-    };
-    for (std::size_t group = 0; group < _schedules.size(); ++group) {
-        const std::vector<std::size_t>& order = _schedules[group];
-        std::atomic<std::uint64_t>& cursor = *_cursors[group];
-        if (tried.empty()) {
-            // A slot whose endpoint cannot be used is passed over by drawing the next slot, so the
-            // usable endpoints share the load by weight as if the others were not in the schedule
-            // (stepping on to the next entry instead would hand one neighbour the whole share).
-            for (std::size_t draw = 0; draw < order.size(); ++draw) {
-                Endpoint* e = _endpoints[order[cursor.fetch_add(1, std::memory_order_relaxed) % order.size()]].get();
-                if (usable(e)) {
-                    return e;
-                }
-            }
-        }
-        // A retry takes the next usable slot without drawing it: drawing would give the failed
+    for (const auto& group : _groups) {
+        const std::vector<std::size_t>& order = group->order;
+        // A retry takes the slot at the cursor without drawing it: drawing would give the failed
         // endpoint the next request's first attempt too, so that with two endpoints every request
-        // would meet the failing one first. And other workers draw too, so the draws above may
-        // have missed a usable endpoint. Either way: every slot from the cursor on, before the
-        // next group.
-        const std::uint64_t next = cursor.load(std::memory_order_relaxed);
-        for (std::size_t step = 0; step < order.size(); ++step) {
-            Endpoint* e = _endpoints[order[(next + step) % order.size()]].get();
-            if (usable(e)) {
-                return e;
-            }
+        // would meet the failing one first.
+        const std::uint64_t slot = tried.empty() ? group->cursor.fetch_add(1, std::memory_order_relaxed)
+                                                 : group->cursor.load(std::memory_order_relaxed);
+        Endpoint* e = _endpoints[order[slot % order.size()]].get();
+        if (usable(*e, nowMs, tried)) {
+            return e;
+        }
+        // A slot whose endpoint cannot be used goes to the usable ones by weight, in turn, so
+        // they share the load as if the others were not in the schedule (stepping on to the next
+        // slot instead would hand one neighbour the whole share, and drawing again and again
+        // would cost as many draws as the weights of those out). A retry does not count.
+        const std::uint64_t turn =
+            tried.empty() ? group->passedOver.fetch_add(1, std::memory_order_relaxed) : slot;
+        if (Endpoint* other = usableByWeight(*group, turn, nowMs, tried)) {
+            return other;
         }
     }
     return nullptr;
+}
+
+Endpoint* EndpointSet::usableByWeight(const Group& group, std::uint64_t slot, std::int64_t nowMs,
+                                      const std::vector<const Endpoint*>& tried) const
+{
+    std::uint64_t total = 0;
+    for (std::size_t i : group.members) {
+        if (usable(*_endpoints[i], nowMs, tried)) {
+            total += static_cast<std::uint64_t>(_endpoints[i]->weight);
+        }
+    }
+    if (total == 0) {
+        return nullptr;
+    }
+    slot %= total;
+    for (std::size_t i : group.members) {
+        Endpoint& e = *_endpoints[i];
+        if (!usable(e, nowMs, tried)) {
+            continue;
+        }
+        const auto weight = static_cast<std::uint64_t>(e.weight);
+        if (slot < weight) {
+            return &e;
+        }
+        slot -= weight;
+    }
+    return nullptr;  // one came back or went out between the two passes: the next group, or a retry
 }
 
 std::optional<std::int64_t> EndpointSet::retryAfterSeconds(std::int64_t nowMs) const noexcept

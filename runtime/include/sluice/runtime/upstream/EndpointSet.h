@@ -143,9 +143,23 @@ public:
     std::string apiName;                           // "<name> <version>", for log lines
 
 private:
+    // One failover group: its members (indices into _endpoints) with their smooth weighted
+    // round-robin order and the next slot of it, and a count of the picks that passed over a slot
+    // whose endpoint could not be used.
+    struct Group {
+        std::vector<std::size_t> members;
+        std::vector<std::size_t> order;
+        std::atomic<std::uint64_t> cursor{0};
+        std::atomic<std::uint64_t> passedOver{0};
+    };
+
+    // The usable member at `slot` (modulo their summed weight) of the group's usable members,
+    // each holding as many slots as its weight; nullptr when none is usable.
+    Endpoint* usableByWeight(const Group& group, std::uint64_t slot, std::int64_t nowMs,
+                             const std::vector<const Endpoint*>& tried) const;
+
     std::vector<std::unique_ptr<Endpoint>> _endpoints;
-    std::vector<std::vector<std::size_t>> _schedules;  // per group: smooth WRR order of indices
-    std::vector<std::unique_ptr<std::atomic<std::uint64_t>>> _cursors;  // per group: the next slot
+    std::vector<std::unique_ptr<Group>> _groups;
 };
 
 std::int64_t monotonicMs() noexcept;
