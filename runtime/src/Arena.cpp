@@ -27,8 +27,11 @@ void* Arena::allocate(std::size_t size) noexcept
 
 void* Arena::allocateUninitialized(std::size_t size) noexcept
 {
+    if (size > _limit) {
+        return nullptr;  // before rounding up, which wraps a size near SIZE_MAX to 0
+    }
     std::size_t need = roundUp(size == 0 ? 1 : size);
-    if (need > _limit || _total + need > _limit) {
+    if (need > _limit - _total) {
         return nullptr;
     }
     if (_chunks.empty() || _used + need > _capacity) {

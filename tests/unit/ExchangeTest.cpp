@@ -2,6 +2,7 @@
 #include "sluice/runtime/Exchange.h"
 
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include <doctest/doctest.h>
@@ -131,6 +132,16 @@ TEST_CASE("Exchange: query parameters are percent-decoded, repeated and '+' mean
     CHECK_FALSE(ex.queryParam("missing", 0).has_value());
 }
 
+TEST_CASE("Exchange: a query pair whose value does not decode is passed over, not the end of the search")
+{
+    // The transport refuses such queries (routing::queryProblem); this is the second line.
+    Exchange ex;
+    ex.query = "role=%&role=admin&role=%zz&role=x";
+    CHECK(ex.queryParam("role", 0) == std::optional<std::string>("admin"));
+    CHECK(ex.queryParam("role", 1) == std::optional<std::string>("x"));
+    CHECK_FALSE(ex.queryParam("role", 2).has_value());
+}
+
 TEST_CASE("Exchange: percentDecode rejects malformed escapes")
 {
     CHECK(percentDecode("%41%62c", false) == std::optional<std::string>("Abc"));
@@ -217,6 +228,18 @@ TEST_CASE("Arena: reset keeps the first chunk for the next exchange, unless it w
     REQUIRE(small != nullptr);
     CHECK(large.bytesHeld() == 256);  // chunks of the normal size again
     CHECK(large.allocate(300) != nullptr);
+}
+
+TEST_CASE("Arena: a size past the limit is refused, also one that would wrap when rounded up")
+{
+    Arena arena(256, 1024);
+    CHECK(arena.allocate(std::numeric_limits<std::size_t>::max()) == nullptr);
+    CHECK(arena.allocate(std::numeric_limits<std::size_t>::max() - 3) == nullptr);
+    CHECK(arena.allocate(1025) == nullptr);
+    REQUIRE(arena.allocate(1000) != nullptr);
+    CHECK(arena.allocate(100) == nullptr);  // 1008 held of 1024
+    CHECK(arena.allocate(16) != nullptr);
+    CHECK(arena.bytesAllocated() == 1024);
 }
 
 TEST_CASE("PropertyList: exact names, values written over in place when they fit, growth in proportion")
