@@ -244,8 +244,17 @@ std::optional<std::string> Exchange::queryParam(std::string_view name, std::size
         if (!key || *key != name) {
             continue;
         }
-        if (index-- == 0) {
-            return eq == std::string_view::npos ? std::string() : percentDecode(pair.substr(eq + 1), true);
+        if (eq == std::string_view::npos) {
+            if (index-- == 0) {
+                return std::string();
+            }
+            continue;
+        }
+        // The transport refuses queries with malformed escapes (routing::queryProblem); one that
+        // got here anyway is passed over rather than ending the search for later values.
+        auto value = percentDecode(pair.substr(eq + 1), true);
+        if (value && index-- == 0) {
+            return value;
         }
     }
     return std::nullopt;

@@ -13,6 +13,7 @@
 
 using sluice::runtime::routing::kMaxNormalizedPathBytes;
 using sluice::runtime::routing::normalizePath;
+using sluice::runtime::routing::queryProblem;
 
 namespace {
 
@@ -533,4 +534,18 @@ TEST_CASE("normalizePath: NormalizeInfo keeps the path before each '..', and ref
     CHECK_FALSE(normalizePath(many + "/y/..", error, info).has_value());
     CHECK(error == "too many '..' segments in path");
     CHECK(info.beforePops.empty());
+}
+
+TEST_CASE("queryProblem: every '%' starts an escape of two hex digits, and none is NUL")
+{
+    for (const char* fine : {"", "a=1&b=2", "q=100%25", "x=%E2%82%AC&y=%2f%2F", "%41=%7e", "a=%01", "+&=;/?"}) {
+        CAPTURE(fine);
+        CHECK(queryProblem(fine) == nullptr);
+    }
+    for (const char* bad : {"%", "a=%", "a=%4", "a=%zz", "a=%4g", "a=%g4", "%%41", "a=1&b=%2", "a=%00", "%00=x",
+                            "a=%41%0"}) {
+        CAPTURE(bad);
+        CHECK(queryProblem(bad) != nullptr);
+    }
+    CHECK(std::string_view(queryProblem("a=%00")).find("NUL") != std::string_view::npos);
 }

@@ -22,10 +22,15 @@ constexpr const char* kGuard =
 constexpr const char* kTagger =
     R"({"component": "lua_mediation", "config": {"source": "function on_request(ctx) ctx.request.set_header('X-Seen-Path', ctx.request.get_path()) ctx.request.set_header('X-Seen-Id', ctx.request.get_path_param('id') or '') end"}})";
 
+// Refuses a `role` query parameter other than "user", reading the first one as policies do.
+constexpr const char* kRoleGuard =
+    R"({"component": "lua_mediation", "config": {"source": "function on_request(ctx) local r = ctx.request.get_query_arg('role') if r ~= nil and r ~= 'user' then ctx.respond(403, 'role ' .. r, {['Content-Type'] = 'text/plain'}) end end"}})";
+
 std::string resources()
 {
     std::string guard = kGuard;
     return R"([{"uri_template": "/admin", "methods": ["GET"], "handlers": [)" + guard + R"(]},
+               {"uri_template": "/roles", "methods": ["GET"], "handlers": [)" + std::string(kRoleGuard) + R"(]},
                {"uri_template": "/$metadata", "methods": ["GET"], "handlers": [)" + guard + R"(]},
                {"uri_template": "/jobs:cancel", "methods": ["GET"], "handlers": [)" + guard + R"(]},
                {"uri_template": "/users/@me", "methods": ["GET"], "handlers": [)" + guard + R"(]},
@@ -390,6 +395,27 @@ TEST_CASE("path confusion: a query with slashes and dots stays a query, a fragme
     for (const char* target : {"/svc/v1/x#frag", "/svc/v1/admin#/../x", "/svc/v1/x?a#b", "/svc/v1/#"}) {
         expectRefused(gw.port(), getRequest(target));
     }
+}
+
+TEST_CASE("path confusion: a query whose escapes do not decode is refused, so policies read what the backend reads")
+{
+    // Go and Tomcat skip a pair that does not decode, PHP, Python and Node keep it literally:
+    // a policy reading "role" must never see nothing where the backend sees "admin".
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(pathGateway(backend));
+    CHECK(send(gw.port(), getRequest("/svc/v1/roles?role=admin")).status == 403);
+    HttpResponse user = send(gw.port(), getRequest("/svc/v1/roles?role=user&q=100%25+sure&x=%E2%82%AC"));
+    CHECK(user.status == 200);
+    CHECK(user.body == "backend GET /base/roles?role=user&q=100%25+sure&x=%E2%82%AC");
+    HttpResponse percent = send(gw.port(), getRequest("/svc/v1/roles?role=100%25"));
+    CHECK(percent.status == 403);
+    CHECK(percent.body == "role 100%");
+    for (const char* target : {"/svc/v1/roles?role=%&role=admin", "/svc/v1/roles?role=%zz&role=admin",
+                               "/svc/v1/roles?role=admin%", "/svc/v1/roles?role=admin%4", "/svc/v1/roles?ro%zle=admin",
+                               "/svc/v1/roles?role=user%00admin", "/svc/v1/nowhere?a=%"}) {
+        expectRefused(gw.port(), getRequest(target));
+    }
+    CHECK(backend.requestCount() == 1);
 }
 
 TEST_CASE("path confusion: context, version and resource names compare case-sensitively")

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 
 #include "sluice/sdk/HttpSyntax.hpp"
 
@@ -277,6 +278,24 @@ std::optional<std::string> normalizePath(std::string_view path, std::string& err
         return std::nullopt;
     }
     return out;
+}
+
+const char* queryProblem(std::string_view query) noexcept
+{
+    const char* p = query.data();
+    const char* const end = p + query.size();
+    while ((p = static_cast<const char*>(std::memchr(p, '%', static_cast<std::size_t>(end - p)))) != nullptr) {
+        const int high = end - p > 2 ? sdk::hexValue(p[1]) : -1;
+        const int low = high >= 0 ? sdk::hexValue(p[2]) : -1;
+        if (low < 0) {
+            return "The query has a '%' that does not start an escape of two hex digits (write it as %25).";
+        }
+        if (high == 0 && low == 0) {
+            return "The query has an escaped NUL (%00).";
+        }
+        p += 3;
+    }
+    return nullptr;
 }
 
 }  // namespace sluice::runtime::routing

@@ -1151,6 +1151,12 @@ void HttpConnection::routeAndRun()
         }
         return;
     }
+    if (const char* problem = routing::queryProblem(head().query)) {
+        _in.consume(head().headLength);
+        _headConsumed = true;
+        respondLocal(400, kBadRequest, "Bad Request", problem);
+        return;
+    }
     routing::RouteMatch match = _snapshot->router->route(head().method, *path, pathInfo);
     if (match.status != routing::RouteStatus::Matched) {
         _in.consume(head().headLength);

@@ -67,4 +67,11 @@ struct NormalizeInfo {
 };
 std::optional<std::string> normalizePath(std::string_view path, std::string& error, NormalizeInfo& info);
 
+// The query goes to the backend as the client sent it, while policies read its parameters
+// percent-decoded (Exchange::queryParam). For both to read the same parameters every '%' must
+// start an escape of two hex digits, and none may stand for NUL: backends skip a pair that does
+// not decode (Go, Tomcat) or keep it literally (PHP, Python, Node), and C code stops at a NUL.
+// Returns why a query is refused (400), or null when it is acceptable.
+const char* queryProblem(std::string_view query) noexcept;
+
 }  // namespace sluice::runtime::routing
