@@ -42,6 +42,9 @@
 #                           the bin/ directory of sluiced, where the build puts them)
 #   BENCH_OUT=path          per-run CSV (default build-release/bench-results.csv); the medians go to
 #                           the same name with -summary.csv
+#   PROXY_CPUS=list         run the proxies (nginx and Sluice alike) on these CPUs, and wrk, the
+#   OTHER_CPUS=list         backend and the idle-connection holder on those (taskset -c lists, e.g.
+#                           PROXY_CPUS=1 OTHER_CPUS=0); both or neither; default: the scheduler places all
 #   KEEP_TMP=1              keep the temporary directory (configs, logs, raw wrk output); it is
 #                           always kept when the run failed or saw errors
 #
@@ -68,6 +71,15 @@ WARMUP="${WARMUP:-2}"
 CONNS="${CONNS:-50 200}"
 WORKERS="${WORKERS:-1 2}"
 SCENARIOS="${SCENARIOS:-plain post10k form10k json10k post100k idle10k mediated}"
+PROXY_CPUS="${PROXY_CPUS:-}"
+OTHER_CPUS="${OTHER_CPUS:-}"
+PROXY_PIN=(); OTHER_PIN=()
+if [ -n "$PROXY_CPUS$OTHER_CPUS" ]; then
+    if [ -z "$PROXY_CPUS" ] || [ -z "$OTHER_CPUS" ]; then
+        echo "bench: set both PROXY_CPUS and OTHER_CPUS, or neither" >&2; exit 1
+    fi
+    PROXY_PIN=(taskset -c "$PROXY_CPUS"); OTHER_PIN=(taskset -c "$OTHER_CPUS")
+fi
 IDLE_CONNS="${IDLE_CONNS:-10000}"
 NGINX_REQUEST_BUFFERING="${NGINX_REQUEST_BUFFERING:-on}"
 BENCH_OUT="${BENCH_OUT:-$root/build-release/bench-results.csv}"
@@ -264,7 +276,7 @@ start_backend() {
     mkdir -p "$TMP/backend-tmp"
     render "$here/nginx-backend.conf.in" "$TMP/backend.conf" DIR="$TMP" PORT="$BACKEND_PORT" \
         NOFILE="$NOFILE" USER_LINE="$USER_LINE"
-    "$NGINX" -p "$TMP" -c "$TMP/backend.conf" -e "$TMP/backend-error.log" >>"$TMP/backend-error.log" 2>&1 &
+    "${OTHER_PIN[@]}" "$NGINX" -p "$TMP" -c "$TMP/backend.conf" -e "$TMP/backend-error.log" >>"$TMP/backend-error.log" 2>&1 &
     BACKEND_PID=$!; PIDS+=("$BACKEND_PID")
     wait_200 backend "http://127.0.0.1:$BACKEND_PORT/ping" "$BACKEND_PID" "$TMP/backend-error.log"
     grep -qF "$BACKEND_BODY" "$TMP/curl.body" || die "backend answered an unexpected body: $(cat "$TMP/curl.body")"
@@ -278,7 +290,7 @@ start_nginx() {  # workers
         BACKEND_PORT="$BACKEND_PORT" NOFILE="$NOFILE" WORKER_CONNECTIONS="$((NOFILE - 64))" \
         REQUEST_BUFFERING="$NGINX_REQUEST_BUFFERING" USER_LINE="$USER_LINE"
     : >"$TMP/nginx-proxy-error.log"
-    "$NGINX" -p "$TMP" -c "$TMP/nginx-proxy.conf" -e "$TMP/nginx-proxy-error.log" >>"$TMP/nginx-proxy-error.log" 2>&1 &
+    "${PROXY_PIN[@]}" "$NGINX" -p "$TMP" -c "$TMP/nginx-proxy.conf" -e "$TMP/nginx-proxy-error.log" >>"$TMP/nginx-proxy-error.log" 2>&1 &
     NGINX_PID=$!; PIDS+=("$NGINX_PID")
     wait_200 "nginx proxy" "http://127.0.0.1:$NGINX_PORT/bench/ping" "$NGINX_PID" "$TMP/nginx-proxy-error.log"
 }
@@ -304,7 +316,7 @@ start_sluice() {  # workers scenario
     render "$here/sluice.json.in" "$TMP/sluice/sluice.json" WORKERS="$w" PORT="$SLUICE_PORT" PLUGINS="$plugins" \
         MAX_CONNECTIONS="$((NOFILE - 64))"
     echo "==== start: workers=$w port=$SLUICE_PORT $(date '+%T')" >>"$SLUICE_LOG"
-    "$SLUICE_BIN" --config "$TMP/sluice/sluice.json" >>"$SLUICE_LOG" 2>&1 &
+    "${PROXY_PIN[@]}" "$SLUICE_BIN" --config "$TMP/sluice/sluice.json" >>"$SLUICE_LOG" 2>&1 &
     SLUICE_PID=$!; PIDS+=("$SLUICE_PID")
     wait_200 sluiced "http://127.0.0.1:$SLUICE_PORT/bench/ping" "$SLUICE_PID" "$SLUICE_LOG" -H "X-Api-Key: $API_KEY"
     grep -qF "$BACKEND_BODY" "$TMP/curl.body" || die "sluiced answered an unexpected body: $(cat "$TMP/curl.body")"
@@ -383,7 +395,7 @@ SLUICE_CRASHES=0
 run_wrk() {  # proxy scenario conns seconds outfile -> wrk's exit status
     local p=$1 s=$2 c=$3 d=$4 out=$5 wp rc=0
     # In the background + wait, so that Ctrl-C/TERM reach the trap (and wrk) at once.
-    timeout -k 5 $((d + 30)) wrk -t1 -c"$c" -d"${d}s" --latency -s "$(scenario_lua "$s")" \
+    timeout -k 5 $((d + 30)) "${OTHER_PIN[@]}" wrk -t1 -c"$c" -d"${d}s" --latency -s "$(scenario_lua "$s")" \
         "http://127.0.0.1:$(proxy_port "$p")$(scenario_path "$s")" >"$out" 2>&1 &
     wp=$!; PIDS+=("$wp")
     wait "$wp" || rc=$?
@@ -459,7 +471,7 @@ IDLE_PIDS=()
 start_idle() {  # proxy src-ip -> starts the helper, waits for READY
     local p=$1 src=$2 ready max
     max=$(( PAIRS * $(wc -w <<<"$CONNS") * 2 * (DURATION + 10) + 600 ))
-    python3 "$here/idle_conns.py" --port "$(proxy_port "$p")" --count "$IDLE_CONNS" --src "$src" \
+    "${OTHER_PIN[@]}" python3 "$here/idle_conns.py" --port "$(proxy_port "$p")" --count "$IDLE_CONNS" --src "$src" \
         --path /bench/ping --status-file "$TMP/idle-$p.status" --max-seconds "$max" \
         >"$TMP/idle-$p.out" 2>&1 &
     IDLE_PIDS+=("$!"); PIDS+=("$!")
@@ -489,6 +501,9 @@ log "== Sluice vs nginx: $(date -u '+%Y-%m-%d %H:%M:%S UTC') on $(hostname), $(n
 log "   sluiced: $SLUICE_BIN ($("$SLUICE_BIN" --version 2>&1 | head -n 1)), git $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" diff --quiet 2>/dev/null || echo ' (work tree modified)')"
 log "   nginx: $("$NGINX" -v 2>&1 | sed 's/.*: //'); wrk: $(wrk -v 2>&1 | head -n 1 | awk '{print $2}'); open files: $NOFILE; nginx proxy_request_buffering $NGINX_REQUEST_BUFFERING"
 log "   scenarios: $SCENARIOS; workers: $WORKERS; wrk -t1 -c{$CONNS} -d${DURATION}s; $PAIRS pair(s) each, warm-up ${WARMUP}s; idle conns: $IDLE_CONNS"
+if [ -n "$PROXY_CPUS" ]; then
+    log "   placement: proxies on CPU(s) $PROXY_CPUS; wrk, backend and idle connections on CPU(s) $OTHER_CPUS"
+fi
 log "   estimated time: ~$(( (est + 59) / 60 )) min; load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 log "   other busy processes (ps %CPU): $(ps -eo pcpu=,comm= --sort=-pcpu | awk '$2 != "ps" && $1 >= 5 {printf "%s %s%%; ", $2, $1}' | cut -c1-200)"
 log "   columns: CPU µs/request (proxy utime+stime / requests), nginx/sluice > 1 means Sluice spends less CPU;"
