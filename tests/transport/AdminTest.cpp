@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -548,6 +549,54 @@ TEST_CASE("admin: clients waiting for reloads do not keep GET /status out, and a
     auto code = gw.waitExit(10s);
     REQUIRE(code);
     CHECK(*code == 0);
+}
+
+TEST_CASE("admin: GET /status asked while the server stops its workers is answered, and the stop ends cleanly")
+{
+    // The status hook lists the workers' connections while stop() lets go of the workers; with
+    // many workers and clients polling /status this used to crash the process (5 stops in 15).
+    ScriptedBackend backend(echo());
+    for (int round = 0; round < 6; ++round) {
+        CAPTURE(round);
+        GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+        spec.admin = R"({"port": 0})";
+        spec.workers = 64;
+        SluicedProcess gw(spec);
+        std::atomic<bool> stopped{false};
+        std::atomic<int> answered{0};
+        std::vector<std::thread> pollers;
+        for (int i = 0; i < 4; ++i) {
+            pollers.emplace_back([&] {
+                const std::string request = "GET /status HTTP/1.1\r\nHost: " + gw.adminHost() + ":" +
+                                            std::to_string(gw.adminPort()) + "\r\n\r\n";
+                while (!stopped) {
+                    try {
+                        RawClient client(gw.adminHost(), gw.adminPort());
+                        if (auto r = client.exchange(request, 2s); r && r->status == 200) {
+                            ++answered;
+                        }
+                    } catch (const std::exception&) {
+                        // Refused: the admin endpoint has closed, the process is on its way out.
+                    }
+                }
+            });
+        }
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (answered < 8 && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(5ms);
+        }
+        const int before = answered;
+        gw.sendSignal(SIGTERM);
+        auto code = gw.waitExit(15s);
+        stopped = true;
+        for (auto& t : pollers) {
+            t.join();
+        }
+        CHECK(before >= 8);  // the stop came while /status was being polled
+        REQUIRE(code);
+        CHECK(*code == 0);
+        CHECK(gw.waitForLog("stopped", 0, 1s));
+    }
 }
 
 TEST_CASE("admin: beyond 64 open connections the oldest that is still reading is closed to make room")

@@ -59,7 +59,9 @@ bool HttpServer::start(std::string& error)
     checkConnectionLimit(*_snapshot);
     _configuredLimit = _snapshot->config.http.maxConnections;
     for (unsigned i = 0; i < count; ++i) {
-        _workers.push_back(std::make_unique<Worker>(i, _snapshot, *_budget));
+        auto worker = std::make_unique<Worker>(i, _snapshot, *_budget);
+        std::lock_guard<std::mutex> lock(_workersMutex);
+        _workers.push_back(std::move(worker));
     }
     const auto& listeners = _snapshot->config.listeners;
     for (std::size_t l = 0; l < listeners.size(); ++l) {
@@ -205,10 +207,17 @@ void HttpServer::stop(int graceMs)
     for (auto& worker : _workers) {
         worker->stop(graceMs);
     }
+    Logging::get("transport")->info("stopping: {} worker(s) close idle connections and finish the exchanges in flight "
+                                    "(up to {} ms)", _workers.size(), graceMs);
     for (auto& worker : _workers) {
         worker->join();
     }
-    _workers.clear();
+    std::vector<std::unique_ptr<Worker>> stopped;
+    {
+        std::lock_guard<std::mutex> lock(_workersMutex);
+        stopped.swap(_workers);
+    }
+    stopped.clear();  // closes the listening sockets and what is left of the connections
 }
 
 }  // namespace sluice::runtime::transport

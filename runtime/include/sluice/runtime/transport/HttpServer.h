@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -38,7 +39,11 @@ public:
     void stop(int graceMs);
 
     const std::vector<BoundListener>& listeners() const noexcept { return _bound; }
-    unsigned workerCount() const noexcept { return static_cast<unsigned>(_workers.size()); }
+    unsigned workerCount() const
+    {
+        std::lock_guard<std::mutex> lock(_workersMutex);
+        return static_cast<unsigned>(_workers.size());
+    }
     // Client connections open now, and the limit in force (http.max_connections, or what the
     // open-file limit allows when it is 0). Thread-safe once started.
     std::size_t openConnections() const noexcept { return _budget ? _budget->open() : 0; }
@@ -46,9 +51,11 @@ public:
     {
         return _budget ? _budget->limit(_configuredLimit.load(std::memory_order_relaxed)) : 0;
     }
-    // Client connections per worker (with those being handed to it). Thread-safe once started.
+    // Client connections per worker (with those being handed to it); none once stop() is done.
+    // Thread-safe once started (the admin endpoint asks while the server stops).
     std::vector<std::size_t> connectionsPerWorker() const
     {
+        std::lock_guard<std::mutex> lock(_workersMutex);
         std::vector<std::size_t> loads;
         for (const auto& worker : _workers) {
             loads.push_back(worker->load());
@@ -70,6 +77,9 @@ private:
     std::size_t _openFileLimit = 0;
     std::unique_ptr<ConnectionBudget> _budget;  // before _workers: they hold a reference
     std::atomic<std::size_t> _configuredLimit{0};  // http.max_connections of _snapshot
+    // Changed only by start() and stop() (on the main thread); the mutex keeps other threads'
+    // readers (workerCount, connectionsPerWorker) off it while stop() empties it.
+    mutable std::mutex _workersMutex;
     std::vector<std::unique_ptr<Worker>> _workers;
     std::vector<BoundListener> _bound;
     std::vector<ListenerConfig> _boundConfig;  // as configured at start(), parallel to _bound
