@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <cstdio>
@@ -202,18 +203,23 @@ void logLoaded(const SnapshotResult& r, spdlog::logger& log)
 // loop stays free for a stop signal; the admin endpoint, on its thread), and keeps them apart
 // from a stop: once stop() was called no reload starts or installs its snapshot, so the server
 // is never given a snapshot while it stops. A reload may load for long, or for ever (a plugin's
-// create that hangs); loading() says whether one is.
+// create that hangs); loading() says whether one is. The same thread destroys the snapshots
+// reloads replaced once nothing holds them (`release`, every second while some are held), so
+// plugin instances are created and destroyed there, one at a time, and never on a worker.
 // THREADING: reload() from any thread; requestReload() and stop() from the signal loop.
 class ReloadCoordinator {
 public:
     using Load = std::function<SnapshotResult()>;
     using Install = std::function<void(SnapshotResult& loaded)>;  // also logs a failed one
+    // Destroys the replaced snapshots nothing holds any more; returns how many are still held.
+    using Release = std::function<std::size_t()>;
     // The reload's result; `stopped`: it was not done, or not applied, for a shutdown.
     using Done = std::function<void(const SnapshotResult& result, bool stopped)>;
 
-    ReloadCoordinator(Load load, Install install, std::shared_ptr<spdlog::logger> log, std::string config)
-        : _load(std::move(load)), _install(std::move(install)), _log(std::move(log)), _config(std::move(config)),
-          _thread([this] { requestedReloads(); })
+    ReloadCoordinator(Load load, Install install, Release release, std::shared_ptr<spdlog::logger> log,
+                      std::string config)
+        : _load(std::move(load)), _install(std::move(install)), _release(std::move(release)), _log(std::move(log)),
+          _config(std::move(config)), _thread([this] { requestedReloads(); })
     {
     }
     ~ReloadCoordinator()
@@ -277,10 +283,22 @@ private:
     void requestedReloads()
     {
         std::unique_lock<std::mutex> lock(_requestMutex);
+        std::size_t held = 0;  // replaced snapshots still in use
         for (;;) {
-            _wake.wait(lock, [this] { return !_triggers.empty() || _quit; });
+            const auto asked = [this] { return !_triggers.empty() || _quit; };
+            if (held > 0) {
+                _wake.wait_for(lock, kReleaseInterval, asked);
+            } else {
+                _wake.wait(lock, asked);
+            }
             if (_quit) {
                 return;
+            }
+            if (_triggers.empty()) {
+                lock.unlock();
+                held = _release();
+                lock.lock();
+                continue;
             }
             const std::string triggers = std::exchange(_triggers, {});
             _inProgress = std::exchange(_waiting, {});
@@ -292,6 +310,7 @@ private:
             for (const Done& done : waiting) {
                 done(result, !result.snapshot && _stopping);
             }
+            held = _release();
             lock.lock();
         }
     }
@@ -327,8 +346,11 @@ private:
         return loaded;
     }
 
+    static constexpr std::chrono::seconds kReleaseInterval{1};
+
     const Load _load;
     const Install _install;
+    const Release _release;
     const std::shared_ptr<spdlog::logger> _log;
     const std::string _config;
     std::mutex _installMutex;  // held while a snapshot is installed, and by stop()
@@ -437,7 +459,8 @@ int run(const Options& o, std::ostream& err)
                       "a restart");
         }
     };
-    ReloadCoordinator reloads([&gateway] { return gateway.load(); }, install, log, o.config);
+    ReloadCoordinator reloads([&gateway] { return gateway.load(); }, install, [&gateway] { return gateway.releaseRetired(); },
+                              log, o.config);
     std::unique_ptr<AdminServer> admin;
     const GatewayConfig& first = r.snapshot->config;
     if (!first.adminHost.empty()) {

@@ -1,5 +1,9 @@
 #include "sluice/runtime/Gateway.h"
 
+#include <algorithm>
+#include <atomic>
+#include <iterator>
+
 #include "sluice/runtime/Logging.h"
 #include "sluice/runtime/upstream/EndpointSet.h"
 
@@ -51,8 +55,30 @@ void Gateway::install(const std::shared_ptr<const Snapshot>& snapshot)
     std::lock_guard<std::mutex> lock(_mutex);
     if (_current) {
         keepEndpointState(*_current, *snapshot);
+        _retired.push_back(std::move(_current));
     }
     _current = snapshot;
+}
+
+std::size_t Gateway::releaseRetired()
+{
+    std::vector<std::shared_ptr<const Snapshot>> unused;
+    std::size_t held = 0;
+    {
+        // Only _retired holds a snapshot whose count is 1, and nothing copies from _retired: no
+        // other thread can take it up again between the check and the destruction.
+        std::lock_guard<std::mutex> lock(_mutex);
+        auto still = std::partition(_retired.begin(), _retired.end(),
+                                    [](const std::shared_ptr<const Snapshot>& s) { return s.use_count() > 1; });
+        std::move(still, _retired.end(), std::back_inserter(unused));
+        _retired.erase(still, _retired.end());
+        held = _retired.size();
+    }
+    // use_count() reads relaxed: the fence orders the destruction after whatever the threads
+    // that let go of these snapshots did with them before.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    unused.clear();  // outside the lock: current() is not kept waiting while plugins are destroyed
+    return held;
 }
 
 std::shared_ptr<const Snapshot> Gateway::current() const

@@ -281,6 +281,55 @@ TEST_CASE("admin: POST /reload applies the new configuration while the request i
     CHECK(oldBackend.requestCount() == 1);
 }
 
+TEST_CASE("admin: the handler instances a reload replaced are destroyed off the worker, which keeps serving")
+{
+    // /slow's handler takes 3 s to destroy. Before, the worker that let go of the old snapshot
+    // last (here the only worker, as it switched to the new one) destroyed it: every connection
+    // of that worker waited 3 s.
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = adminWithTestPlugins(backend);
+    spec.apis.emplace_back("slow", apiJson("/slow", endpointList({backend.url()}),
+                                           R"("handlers": [{"component": "test_pause_timer", "config": {"destroy_delay_ms": 3000}}])"));
+    SluicedProcess gw(spec);
+    std::atomic<bool> done{false};
+    std::atomic<int> answered{0};
+    std::atomic<long long> slowestMs{0};
+    std::thread client([&] {
+        // Paced, so that a few thousand requests span the reload (and stay well within
+        // max_requests_per_connection on the one keep-alive connection).
+        RawClient keepAlive(gw.port());
+        while (!done) {
+            const auto sent = std::chrono::steady_clock::now();
+            auto r = keepAlive.exchange(getRequest("/svc/v1/x"), 10s);
+            if (!r || r->status != 200) {
+                slowestMs = 1000000;  // no answer counts as the worst
+                return;
+            }
+            const long long ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent).count();
+            slowestMs = std::max<long long>(slowestMs, ms);
+            ++answered;
+            std::this_thread::sleep_for(2ms);
+        }
+    });
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (answered < 20 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(5ms);
+    }
+    auto reloaded = postReload(gw);
+    const bool destroyed = gw.waitForLog("test_pause_timer destroyed", 0, 10s);
+    const int atDestroy = answered;
+    while (answered < atDestroy + 20 && std::chrono::steady_clock::now() < deadline + 10s) {
+        std::this_thread::sleep_for(5ms);
+    }
+    done = true;
+    client.join();
+    REQUIRE(reloaded);
+    CHECK(reloaded->status == 200);
+    CHECK(destroyed);
+    CHECK(answered > atDestroy);
+    CHECK(slowestMs < 1000);
+}
+
 TEST_CASE("admin: POST /reload refuses an invalid configuration with its errors and the old one keeps serving")
 {
     ScriptedBackend a(echo("a"));

@@ -26,7 +26,7 @@ struct AbiPin {
 };
 
 // The ABI version and the hash of abi.h that belongs to it.
-constexpr AbiPin kPinned{1, 4, "93f1f4a9a4be9192eb95c161479339d7ef13699daf51fcacf1b777769fcc993c"};
+constexpr AbiPin kPinned{1, 5, "8f5ddf124f6df0ab1793f35daef3c468b05454c75fa67d824f1283ccabdcfefa"};
 
 std::string sha256OfText(std::string text)
 {

@@ -3,8 +3,9 @@
 // Xerces-C process state, as a plugin must handle it.
 //
 // XMLPlatformUtils::Initialize() is reference-counted and not thread-safe: it is called once
-// per plugin, from create() (main thread). Terminate() is never called: the plugin is never
-// unloaded, other plugins may share the library, and worker threads may still own parsers.
+// per plugin, from create() (on the control thread, where creates never overlap). Terminate()
+// is never called: the plugin is never unloaded, other plugins may share the library, and
+// worker threads may still own parsers.
 //
 // Parsers are not thread-safe but are costly to create, so each worker thread keeps one
 // configured SAX2 reader for its whole life (threadReader()).

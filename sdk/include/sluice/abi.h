@@ -465,10 +465,14 @@ typedef struct sluice_component {
     const char* config_schema;    /* JSON Schema (draft 7) text of its configuration, or NULL
                                      when it takes none (only {} is then accepted) */
     const char* description;      /* one line, may be NULL */
-    /* Create an instance. THREADING: main thread. PHASES: CREATE. Returns SLUICE_OK and sets
-     * *instance_out, or an error with args->error filled in. */
+    /* Create an instance. THREADING: the runtime's control thread (since 1.5 stated as such:
+     * the main thread at start, the reload thread at a reload), never a worker; create and
+     * destroy calls never overlap. PHASES: CREATE. Returns SLUICE_OK and sets *instance_out, or
+     * an error with args->error filled in. */
     sluice_status (*create)(const sluice_create_args* args, void** instance_out);
-    /* Destroy an instance after every exchange using it has ended. THREADING: main thread. */
+    /* Destroy an instance after every exchange using it has ended. THREADING: as create (the
+     * reload thread for the instances a reload replaced, the main thread at exit), never a
+     * worker, so a destroy that takes long holds up no exchange. */
     void (*destroy)(void* instance);
     /* Kind-specific table: sluice_handler_vtable, sluice_builder_vtable, ... */
     const void* vtable;
@@ -487,7 +491,8 @@ typedef struct sluice_plugin_manifest {
     const sluice_component* const* components;
 } sluice_plugin_manifest;
 
-/* The entry point. THREADING: main thread, once per process, right after dlopen. The plugin may
+/* The entry point. THREADING: the control thread (as create), once per process, right after
+ * dlopen: at start, or at the reload that first finds the plugin's file. The plugin may
  * keep `host`. Returning NULL refuses to load (the runtime reports it). */
 typedef const sluice_plugin_manifest* (*sluice_plugin_entry_fn)(const sluice_host_api* host);
 

@@ -4,7 +4,8 @@
 // It records what happened in X-Pause-* headers so the test can see it from the client side.
 // With "block_ms" it instead holds the worker thread that long and continues: a misbehaving
 // handler, which lets a test queue several events for the worker's next epoll batch. With
-// "create_delay_ms" its creation takes that long: a slow start or reload.
+// "create_delay_ms" its creation takes that long: a slow start or reload. With "destroy_delay_ms"
+// its destruction does, and then logs "test_pause_timer destroyed": what a reload replaced.
 #include <chrono>
 #include <string>
 #include <thread>
@@ -23,6 +24,7 @@ public:
             "delay_ms":{"type":"integer","minimum":0},
             "block_ms":{"type":"integer","minimum":0},
             "create_delay_ms":{"type":"integer","minimum":0,"maximum":60000},
+            "destroy_delay_ms":{"type":"integer","minimum":0,"maximum":60000},
             "phase":{"enum":["request","response"]},
             "then":{"enum":["continue","respond","error"]},
             "respond_status":{"type":"integer","minimum":200,"maximum":599}}})",
@@ -34,10 +36,20 @@ public:
           _block(init.config()["block_ms"].asInt(0)),
           _onResponse(init.config()["phase"].asString("request") == "response"),
           _then(init.config()["then"].asString("continue")),
-          _respondStatus(static_cast<int>(init.config()["respond_status"].asInt(202)))
+          _respondStatus(static_cast<int>(init.config()["respond_status"].asInt(202))),
+          _destroyDelay(init.config()["destroy_delay_ms"].asInt(0))
     {
         std::this_thread::sleep_for(std::chrono::milliseconds(init.config()["create_delay_ms"].asInt(0)));
     }
+    ~PauseTimer() override
+    {
+        if (_destroyDelay > 0) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(_destroyDelay));
+            logger().info("test_pause_timer destroyed");
+        }
+    }
+    PauseTimer(const PauseTimer&) = delete;
+    PauseTimer& operator=(const PauseTimer&) = delete;
 
     Action onRequest(MessageContext& ctx) override
     {
@@ -79,6 +91,7 @@ private:
     bool _onResponse;
     std::string _then;
     int _respondStatus;
+    std::int64_t _destroyDelay;
 };
 
 }  // namespace
