@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "TestCertificates.h"
 #include "TransportTest.h"
 
 using namespace sluice::transport_test;
@@ -190,6 +191,74 @@ TEST_CASE("signals: a reload that finishes during the graceful stop is not appli
     CHECK(*code == 0);
     CHECK(gw.log().find("reload complete") == std::string::npos);
     CHECK(gw.log().find("a reload is still loading") == std::string::npos);
+}
+
+TEST_CASE("shutdown: a keep-alive client's request that reaches the socket as the stop begins is answered, not reset")
+{
+    // The worker is held by a handler while the stop is asked for and the idle client sends its
+    // next request: when the worker comes back, the stop and the request are both waiting.
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.testPlugins = true;
+    spec.apis.emplace_back("block", apiJson("/block", endpointList({backend.url()}),
+                                            R"("handlers": [{"component": "test_pause_timer", "config": {"block_ms": 1500}}])"));
+    SluicedProcess gw(spec);
+    RawClient idle(gw.port());
+    auto first = idle.exchange(getRequest("/svc/v1/first"));
+    REQUIRE_MESSAGE(first, idle.error());
+    REQUIRE(first->status == 200);
+
+    RawClient holder(gw.port());
+    REQUIRE(holder.send(getRequest("/block/v1/x")));
+    REQUIRE(gw.waitForLog("test_pause_timer blocking the worker", 0, 5s));
+    gw.sendSignal(SIGTERM);
+    // Once the worker has been asked to drain (it is logged after the asking).
+    REQUIRE(gw.waitForLog("worker(s) close idle connections", 0, 5s));
+    REQUIRE(idle.send(getRequest("/svc/v1/second")));
+    auto second = idle.read(10s);
+    REQUIRE_MESSAGE(second, idle.error());
+    CHECK(second->status == 200);
+    CHECK(second->body == "backend GET /second");
+    CHECK(second->header("Connection") == "close");
+    auto held = holder.read(10s);
+    REQUIRE_MESSAGE(held, holder.error());
+    CHECK(held->status == 200);
+    auto code = gw.waitExit(10s);
+    REQUIRE(code);
+    CHECK(*code == 0);
+}
+
+TEST_CASE("shutdown: a TLS client that has sent nothing does not hold up the stop")
+{
+    TestCertificates certs;
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "", R"({"header_timeout_ms": 10000})");
+    spec.listenerTls = certs.listener();
+    spec.admin = R"({"port": 0})";
+    SluicedProcess gw(spec);
+    int error = 0;
+    const int silent = connectLoopback(gw.port(), error);
+    REQUIRE(silent >= 0);
+    // Until a worker has taken the connection (the admin endpoint counts it).
+    const std::string status = "GET /status HTTP/1.1\r\nHost: " + gw.adminHost() + ":" +
+                               std::to_string(gw.adminPort()) + "\r\n\r\n";
+    bool taken = false;
+    for (auto deadline = Clock::now() + 5s; !taken && Clock::now() < deadline;) {
+        RawClient admin(gw.adminHost(), gw.adminPort());
+        auto r = admin.exchange(status, 2s);
+        taken = r && contains(r->body, "\"open\":1");
+        if (!taken) {
+            std::this_thread::sleep_for(10ms);
+        }
+    }
+    REQUIRE(taken);
+    const auto start = Clock::now();
+    gw.sendSignal(SIGTERM);
+    auto code = gw.waitExit(15s);
+    ::close(silent);
+    REQUIRE(code);
+    CHECK(*code == 0);
+    CHECK(Clock::now() - start < 3s);  // not header_timeout_ms
 }
 
 TEST_CASE("shutdown: an answer still queued for a slow reader goes out whole before its connection closes")

@@ -723,13 +723,21 @@ void HttpConnection::answerPlainHttpOnTls()
 void HttpConnection::drain()
 {
     _draining = true;
-    if (_state == State::ReadHead && _in.empty() && _out.empty()) {
-        closeNow();
-    } else if (_state == State::ReadHead && _in.empty()) {
-        _state = State::Closing;  // an answer is still going out: closed once it has gone
-    } else {
-        _keepAlive = false;
+    // Between requests, or a TLS client that has sent nothing yet, is closed, as an idle one is
+    // at the connection limit: unless a request (or the ClientHello) has reached the socket in
+    // the meantime, whose event may come later in this batch of the loop. Closing with unread
+    // input would reset the connection; such a request is served instead, and its answer ends
+    // the connection.
+    const bool between = (_state == State::ReadHead && _in.empty()) || (_state == State::Handshake && _stream->silent());
+    if (between && !inputArrived()) {
+        if (_out.empty()) {
+            closeNow();
+        } else {
+            _state = State::Closing;  // an answer is still going out: closed once it has gone
+        }
+        return;
     }
+    _keepAlive = false;
 }
 
 void HttpConnection::onIo(std::uint32_t events)

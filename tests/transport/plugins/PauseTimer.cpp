@@ -54,6 +54,7 @@ public:
     Action onRequest(MessageContext& ctx) override
     {
         if (_block > 0) {
+            logger().info("test_pause_timer blocking the worker");
             std::this_thread::sleep_for(std::chrono::milliseconds(_block));
             return Action::Continue;
         }
