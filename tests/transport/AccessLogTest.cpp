@@ -179,6 +179,42 @@ TEST_CASE("access log: a reload opens the file again, so that it can be rotated"
     CHECK(contains(rotated[0], "/svc/v1/before"));
 }
 
+TEST_CASE("access log: after a reload, the rotated file is let go of even if no request comes")
+{
+    // With logrotate's compress, a rotated file that some worker keeps open keeps its disk space.
+    ScriptedBackend backend(echo());
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.accessLog = R"({"path": "access.log", "flush_ms": 50})";
+    SluicedProcess gw(spec);
+    const std::string file = gw.directory() + "/access.log";
+    RawClient client(gw.port());
+    REQUIRE(client.exchange(getRequest("/svc/v1/before")));
+    REQUIRE(waitForLines(file, 1).size() == 1);
+    std::filesystem::rename(file, file + ".1");
+    REQUIRE(gw.reload());
+
+    const auto holdsRotated = [&] {
+        const std::string fds = "/proc/" + std::to_string(gw.pid()) + "/fd";
+        for (const auto& entry : std::filesystem::directory_iterator(fds)) {
+            std::error_code error;
+            const auto target = std::filesystem::read_symlink(entry.path(), error);
+            if (!error && target.string().find("access.log.1") != std::string::npos) {
+                return true;
+            }
+        }
+        return false;
+    };
+    bool held = true;
+    for (auto deadline = Clock::now() + 5s; held && Clock::now() < deadline;) {
+        held = holdsRotated();
+        if (held) {
+            std::this_thread::sleep_for(50ms);
+        }
+    }
+    CHECK_FALSE(held);
+    CHECK(linesOf(file + ".1").size() == 1);
+}
+
 TEST_CASE("access log: a file that cannot be opened is a configuration error")
 {
     GatewaySpec spec = oneApi("/svc", endpointList({"http://127.0.0.1:9"}));

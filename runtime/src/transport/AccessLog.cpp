@@ -230,6 +230,9 @@ Clock::time_point AccessLogWriter::onTimer(Clock::time_point)
 {
     _armed = false;
     flush();
+    // Nothing is pending: the file is let go of, so that one a reload replaced (and logrotate
+    // renamed) is closed even if this worker logs nothing more.
+    _file.reset();
     return Clock::time_point::max();
 }
 

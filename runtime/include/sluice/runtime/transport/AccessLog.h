@@ -78,7 +78,7 @@ public:
 
 private:
     EventLoop& _loop;
-    std::shared_ptr<AccessLogFile> _file;  // of the pending lines
+    std::shared_ptr<AccessLogFile> _file;  // of the pending lines; none once they are written
     std::string _pending;
     bool _armed = false;
 };
