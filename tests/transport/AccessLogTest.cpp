@@ -54,6 +54,27 @@ private:
     int _fd = -1;
 };
 
+// /svc in front of `backend`, its access log in access.log, written out every 50 ms.
+GatewaySpec rotatingLogGateway(const ScriptedBackend& backend)
+{
+    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
+    spec.accessLog = R"({"path": "access.log", "flush_ms": 50})";
+    return spec;
+}
+
+// One request logged ("/svc/v1/before"), then the file renamed to access.log.1, as logrotate
+// does before it signals, and a reload. Returns the access log's path.
+std::string logOneThenRotate(SluicedProcess& gw)
+{
+    const std::string file = gw.directory() + "/access.log";
+    RawClient client(gw.port());
+    REQUIRE(client.exchange(getRequest("/svc/v1/before")));
+    REQUIRE(waitForLines(file, 1).size() == 1);
+    std::filesystem::rename(file, file + ".1");
+    REQUIRE(gw.reload());
+    return file;
+}
+
 }  // namespace
 
 TEST_CASE("access log: a line per request, proxied, answered by the gateway, refused or abandoned, without the query")
@@ -159,16 +180,8 @@ TEST_CASE("access log: an answer cut off by body_timeout_ms shows the bytes that
 TEST_CASE("access log: a reload opens the file again, so that it can be rotated")
 {
     ScriptedBackend backend(echo());
-    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
-    spec.accessLog = R"({"path": "access.log", "flush_ms": 50})";
-    SluicedProcess gw(spec);
-    const std::string file = gw.directory() + "/access.log";
-    RawClient client(gw.port());
-    REQUIRE(client.exchange(getRequest("/svc/v1/before")));
-    REQUIRE(waitForLines(file, 1).size() == 1);
-
-    std::filesystem::rename(file, file + ".1");  // what logrotate does before it signals
-    REQUIRE(gw.reload());
+    SluicedProcess gw(rotatingLogGateway(backend));
+    const std::string file = logOneThenRotate(gw);
     RawClient fresh(gw.port());
     REQUIRE(fresh.exchange(getRequest("/svc/v1/after")));
     const auto now = waitForLines(file, 1);
@@ -183,15 +196,8 @@ TEST_CASE("access log: after a reload, the rotated file is let go of even if no 
 {
     // With logrotate's compress, a rotated file that some worker keeps open keeps its disk space.
     ScriptedBackend backend(echo());
-    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
-    spec.accessLog = R"({"path": "access.log", "flush_ms": 50})";
-    SluicedProcess gw(spec);
-    const std::string file = gw.directory() + "/access.log";
-    RawClient client(gw.port());
-    REQUIRE(client.exchange(getRequest("/svc/v1/before")));
-    REQUIRE(waitForLines(file, 1).size() == 1);
-    std::filesystem::rename(file, file + ".1");
-    REQUIRE(gw.reload());
+    SluicedProcess gw(rotatingLogGateway(backend));
+    const std::string file = logOneThenRotate(gw);
 
     const auto holdsRotated = [&] {
         const std::string fds = "/proc/" + std::to_string(gw.pid()) + "/fd";

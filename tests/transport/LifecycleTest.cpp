@@ -200,8 +200,7 @@ TEST_CASE("shutdown: a keep-alive client's request that reaches the socket as th
     ScriptedBackend backend(echo());
     GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
     spec.testPlugins = true;
-    spec.apis.emplace_back("block", apiJson("/block", endpointList({backend.url()}),
-                                            R"("handlers": [{"component": "test_pause_timer", "config": {"block_ms": 1500}}])"));
+    spec.apis.emplace_back("block", workerBlockingApi("/block", backend.url(), 1500));
     SluicedProcess gw(spec);
     RawClient idle(gw.port());
     auto first = idle.exchange(getRequest("/svc/v1/first"));

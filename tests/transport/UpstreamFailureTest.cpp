@@ -636,8 +636,7 @@ TEST_CASE("upstream: a streaming body is not sent on a pooled connection whose c
     GatewaySpec spec;
     spec.testPlugins = true;
     spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.url()})));
-    spec.apis.emplace_back("block", apiJson("/block", endpointList({other.url()}),
-                                            R"("handlers": [{"component": "test_pause_timer", "config": {"block_ms": 1000}}])"));
+    spec.apis.emplace_back("block", workerBlockingApi("/block", other.url(), 1000));
     SluicedProcess gw(spec);
 
     RawClient client(gw.port());

@@ -170,6 +170,15 @@ inline void expectReloadedConfig(int port)
 }
 
 // A gateway with one API at `context` (version v1) in front of `endpoints` (a JSON array text).
+// An API at `context` in front of `url` whose test_pause_timer handler holds the worker thread
+// for `blockMs` on every request (needs GatewaySpec::testPlugins).
+inline std::string workerBlockingApi(std::string_view context, const std::string& url, int blockMs)
+{
+    return apiJson(context, endpointList({url}),
+                   R"("handlers": [{"component": "test_pause_timer", "config": {"block_ms": )" + std::to_string(blockMs) +
+                       "}}]");
+}
+
 inline GatewaySpec oneApi(std::string_view context, std::string_view endpoints, std::string_view apiExtra = "",
                           std::string http = "")
 {
