@@ -282,6 +282,9 @@ std::optional<std::string> normalizePath(std::string_view path, std::string& err
 
 const char* queryProblem(std::string_view query) noexcept
 {
+    if (query.empty()) {
+        return nullptr;  // its data() may be null, which memchr must not be given
+    }
     const char* p = query.data();
     const char* const end = p + query.size();
     while ((p = static_cast<const char*>(std::memchr(p, '%', static_cast<std::size_t>(end - p)))) != nullptr) {
