@@ -1,7 +1,6 @@
 #include "sluice/runtime/Gateway.h"
 
 #include <algorithm>
-#include <atomic>
 #include <iterator>
 
 #include "sluice/runtime/Logging.h"
@@ -74,9 +73,8 @@ std::size_t Gateway::releaseRetired()
         _retired.erase(still, _retired.end());
         held = _retired.size();
     }
-    // use_count() reads relaxed: the fence orders the destruction after whatever the threads
-    // that let go of these snapshots did with them before.
-    std::atomic_thread_fence(std::memory_order_acquire);
+    // No fence is needed after the relaxed use_count(): destroying goes through the count's own
+    // decrement (acquire-release), which orders it after every other holder's release.
     unused.clear();  // outside the lock: current() is not kept waiting while plugins are destroyed
     return held;
 }
