@@ -189,7 +189,7 @@ const char* JsonMethodScanner::skipBlock(const char* p) noexcept
     _stringIsOverride = false;
     // The depth after each bracket in turn, without a branch on its kind; only when one of them
     // ends the nested value are they followed again to find which.
-    const std::size_t floor = _topIsObject ? 1 : 0;  // the depth at which the nested value has ended
+    const std::size_t floor = nestedFloor();
     std::size_t depth = _depth;
     bool ends = false;
     for (std::uint64_t brackets = opens | closes; brackets != 0; brackets &= brackets - 1) {

@@ -35,8 +35,11 @@ private:
 
     enum class Escape { None, Backslash, Unicode };
 
+    // The depth at which a nested value has ended: inside the top object its members are
+    // parameters; a top-level array's elements are nested values.
+    std::size_t nestedFloor() const noexcept { return _topIsObject ? 1 : 0; }
     // Inside a value nested in the top-level one (or an element of a top-level array).
-    bool nested() const noexcept { return _depth > 1 || (_depth == 1 && !_topIsObject); }
+    bool nested() const noexcept { return _depth > nestedFloor(); }
     const char* skipNested(const char* p, const char* end) noexcept;
     const char* skipNestedBytes(const char* p, const char* end) noexcept;
     // Reads the kBlock bytes at `p`, or up to the end of the nested value if it ends among them,
