@@ -316,7 +316,7 @@ std::pair<int, int> readStatusRange(const Poco::Dynamic::Var& item)
         int status = item.convert<int>();
         return {status, status};
     }
-    const std::string text = item.extract<std::string>();
+    const auto& text = item.extract<std::string>();
     std::size_t dash = text.find('-');
     return {std::stoi(text.substr(0, dash)), std::stoi(text.substr(dash + 1))};
 }

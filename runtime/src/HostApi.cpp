@@ -129,7 +129,9 @@ sluice_status getQueryParam(sluice_exchange* h, sluice_str name, size_t index, s
     // The decoded copy must outlive this call: keep it in the exchange's arena.
     char* p = ex.arena.allocateArray<char>(value->size() + 1);
     if (p == nullptr) return SLUICE_E_NO_MEMORY;
+    // NOLINTNEXTLINE(clang-analyzer-cplusplus.InnerPointer): `value` is not touched by the arena
     std::memcpy(p, value->data(), value->size());
+    p[value->size()] = '\0';
     *o = sluice_str{p, value->size()};
     return SLUICE_OK;
 }

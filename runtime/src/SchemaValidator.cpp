@@ -81,12 +81,12 @@ bool huge(const Poco::Dynamic::Var& node)
 void hugeIntegers(const Poco::Dynamic::Var& node, const std::string& pointer, std::vector<SchemaIssue>& out)
 {
     if (node.type() == typeid(Poco::JSON::Object::Ptr)) {
-        const auto object = node.extract<Poco::JSON::Object::Ptr>();
+        const auto& object = node.extract<Poco::JSON::Object::Ptr>();
         for (const auto& key : object->getNames()) {
             hugeIntegers(object->get(key), pointer + "/" + jsonPointerToken(key), out);
         }
     } else if (node.type() == typeid(Poco::JSON::Array::Ptr)) {
-        const auto array = node.extract<Poco::JSON::Array::Ptr>();
+        const auto& array = node.extract<Poco::JSON::Array::Ptr>();
         for (unsigned i = 0; i < array->size(); ++i) {
             hugeIntegers(array->get(i), pointer + "/" + std::to_string(i), out);
         }
@@ -101,7 +101,7 @@ void hugeIntegers(const Poco::Dynamic::Var& node, const std::string& pointer, st
 Poco::Dynamic::Var clamped(const Poco::Dynamic::Var& node)
 {
     if (node.type() == typeid(Poco::JSON::Object::Ptr)) {
-        const auto object = node.extract<Poco::JSON::Object::Ptr>();
+        const auto& object = node.extract<Poco::JSON::Object::Ptr>();
         Poco::JSON::Object::Ptr copy = new Poco::JSON::Object(*object);
         for (const auto& key : object->getNames()) {
             copy->set(key, clamped(object->get(key)));
@@ -109,7 +109,7 @@ Poco::Dynamic::Var clamped(const Poco::Dynamic::Var& node)
         return copy;
     }
     if (node.type() == typeid(Poco::JSON::Array::Ptr)) {
-        const auto array = node.extract<Poco::JSON::Array::Ptr>();
+        const auto& array = node.extract<Poco::JSON::Array::Ptr>();
         Poco::JSON::Array::Ptr copy = new Poco::JSON::Array(*array);
         for (unsigned i = 0; i < array->size(); ++i) {
             copy->set(i, clamped(array->get(i)));

@@ -176,7 +176,7 @@ int findOrMatch(lua_State* L, Search search)
             return 1;
         }
         lua_pushinteger(L, static_cast<lua_Integer>(at) + 1);
-        lua_pushinteger(L, static_cast<lua_Integer>(at + patternLength));
+        lua_pushinteger(L, static_cast<lua_Integer>(at) + static_cast<lua_Integer>(patternLength));
         return 2;
     }
     Workspace space;

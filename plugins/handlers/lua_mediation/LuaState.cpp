@@ -54,15 +54,15 @@ LuaState::~LuaState()
     if (_watched) {
         LuaWatchdog::unwatch(*this);
     }
-    if (_L != nullptr) {
-        lua_close(_L);  // no script finalizers: the sandbox refuses __gc
+    if (_lua != nullptr) {
+        lua_close(_lua);  // no script finalizers: the sandbox refuses __gc
     }
 }
 
 LuaState& LuaState::from(lua_State* L) noexcept
 {
     LuaState* self = nullptr;
-    std::memcpy(&self, lua_getextraspace(L), sizeof self);
+    std::memcpy(&self, lua_getextraspace(L), sizeof self);  // NOLINT(bugprone-sizeof-expression): the pointer
     return *self;
 }
 
@@ -102,8 +102,8 @@ void* LuaState::allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsi
 void LuaState::recordPosition(char* out, std::size_t size) noexcept
 {
     lua_Debug ar;
-    for (int level = 0; lua_getstack(_L, level, &ar) != 0; ++level) {
-        if (lua_getinfo(_L, "Sl", &ar) != 0 && ar.currentline > 0) {
+    for (int level = 0; lua_getstack(_lua, level, &ar) != 0; ++level) {
+        if (lua_getinfo(_lua, "Sl", &ar) != 0 && ar.currentline > 0) {
             std::snprintf(out, size, "%s:%d", ar.short_src, ar.currentline);
             return;
         }
@@ -158,15 +158,15 @@ void LuaState::raiseAbort(lua_State* L, Abort why)
 void LuaState::armHook() noexcept
 {
     if (_watched) {
-        if (lua_gethook(_L) != nullptr) {
-            lua_sethook(_L, nullptr, 0, 0);
+        if (lua_gethook(_lua) != nullptr) {
+            lua_sethook(_lua, nullptr, 0, 0);
         }
         return;
     }
     const int count = static_cast<int>(_instructionsLeft < kHookPeriod ? _instructionsLeft : kHookPeriod);
-    if (count != _hookCount || lua_gethook(_L) == nullptr) {
+    if (count != _hookCount || lua_gethook(_lua) == nullptr) {
         _hookCount = count;
-        lua_sethook(_L, &countHook, LUA_MASKCOUNT, count);
+        lua_sethook(_lua, &countHook, LUA_MASKCOUNT, count);
     }
 }
 
@@ -211,19 +211,19 @@ int LuaState::watchPeriodMs() const noexcept
 void LuaState::interruptIfLate() noexcept
 {
     if (_running && _abort == Abort::None && pastDeadline()) {
-        lua_sethook(_L, &countHook, LUA_MASKCOUNT, 1);
+        lua_sethook(_lua, &countHook, LUA_MASKCOUNT, 1);
     }
 }
 
 void LuaState::noteDeadline() noexcept
 {
-    if (_abort != Abort::None || _L == nullptr || !pastDeadline()) {
+    if (_abort != Abort::None || _lua == nullptr || !pastDeadline()) {
         return;
     }
     _abort = Abort::Time;
     recordPosition(_limitWhere, sizeof _limitWhere);
     _hookCount = 1;
-    lua_sethook(_L, &countHook, LUA_MASKCOUNT, 1);
+    lua_sethook(_lua, &countHook, LUA_MASKCOUNT, 1);
 }
 
 void LuaState::checkpoint(lua_State* L)
@@ -274,8 +274,8 @@ void LuaState::logScriptLine(sluice_log_level level, std::string_view text) cons
 void LuaState::finishWithResponse()
 {
     _abort = Abort::Respond;
-    lua_pushlightuserdata(_L, &gRespondSentinel);
-    lua_error(_L);
+    lua_pushlightuserdata(_lua, &gRespondSentinel);
+    lua_error(_lua);
     std::abort();  // not reached: lua_error does not return
 }
 
@@ -333,14 +333,14 @@ std::unique_ptr<LuaState> LuaState::create(const LuaScript& script, const sluice
         error = "out of memory";
         return nullptr;
     }
-    state->_L = lua_newstate(&LuaState::allocate, state.get());
-    if (state->_L == nullptr) {
+    state->_lua = lua_newstate(&LuaState::allocate, state.get());
+    if (state->_lua == nullptr) {
         error = "cannot create a Lua state within max_memory_bytes";
         return nullptr;
     }
     LuaState* self = state.get();
-    std::memcpy(lua_getextraspace(state->_L), &self, sizeof self);
-    lua_State* L = state->_L;
+    std::memcpy(lua_getextraspace(state->_lua), &self, sizeof self);  // NOLINT(bugprone-sizeof-expression): the pointer
+    lua_State* L = state->_lua;
     state->_watched = script.maxInstructions == 0 && LuaWatchdog::available() && LuaWatchdog::watch(*state);
     state->beginRun();
     lua_pushcfunction(L, &LuaState::messageHandler);
@@ -376,7 +376,7 @@ LuaOutcome LuaState::invoke(LuaHook hook, sluice_exchange* exchange) noexcept
     if (function == LUA_NOREF) {
         return outcome;
     }
-    lua_State* L = _L;
+    lua_State* L = _lua;
     lua_settop(L, 0);
     _exchange = exchange;
     _hook = hook;

@@ -112,7 +112,7 @@ private:
     const LuaScript& _script;
     const sluice_host_api* _host;
     sdk::Logger _logger;
-    lua_State* _L = nullptr;
+    lua_State* _lua = nullptr;
     std::size_t _used = 0;
     bool _running = false;  // inside invoke() or the main chunk: positions are meaningful
     // LuaWatchdog bounds the time, and no hook is set unless something asks for one.

@@ -89,7 +89,7 @@ void AccessLogFile::write(std::string_view lines) noexcept
         if (piece.size() > PIPE_BUF) {
             // One line longer than a pipe writes at once (a path of several KiB): shortened.
             std::memcpy(cut, piece.data(), PIPE_BUF - 4);
-            std::memcpy(cut + PIPE_BUF - 4, "...\n", 4);
+            std::copy_n("...\n", 4, cut + PIPE_BUF - 4);  // a view with its length follows, not a C string
             piece = std::string_view(cut, PIPE_BUF);
         }
         const ssize_t n = ::write(_fd, piece.data(), piece.size());

@@ -84,7 +84,7 @@ sluice_status HttpCall::start(const sluice_http_request& request)
             }
             self->_loop.disarm(self);
             if (found.empty()) {
-                self->finish(SLUICE_E_NOT_FOUND, err);
+                self->finish(SLUICE_E_NOT_FOUND, std::move(err));
             } else {
                 self->_address = found.front();
                 self->connect();

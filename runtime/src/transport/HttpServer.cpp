@@ -127,7 +127,7 @@ void HttpServer::checkConnectionLimit(const Snapshot& snapshot) const
     }
 }
 
-void HttpServer::setSnapshot(std::shared_ptr<const Snapshot> snapshot)
+void HttpServer::setSnapshot(const std::shared_ptr<const Snapshot>& snapshot)
 {
     if (_budget) {
         checkConnectionLimit(*snapshot);

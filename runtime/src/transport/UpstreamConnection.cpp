@@ -221,7 +221,8 @@ void UpstreamConnection::close()
     _pool.dispose(this);
 }
 
-void UpstreamConnection::fail(UpstreamFailure failure, std::string detail)
+// `detail` is a copy on purpose: close() may end what a reference would point into.
+void UpstreamConnection::fail(UpstreamFailure failure, std::string detail)  // NOLINT(performance-unnecessary-value-param)
 {
     UpstreamSink* sink = _sink;
     bool started = _headDone;  // unparsed bytes are not a response: the client still gets a 502

@@ -34,7 +34,7 @@ public:
     // on what they started with. Returns once every worker has switched. Listener addresses and
     // TLS being turned on or off are bound at start(): such changes are logged and wait for a
     // restart.
-    void setSnapshot(std::shared_ptr<const Snapshot> snapshot);
+    void setSnapshot(const std::shared_ptr<const Snapshot>& snapshot);
     // Stops accepting, lets in-flight exchanges finish (up to graceMs), then joins the workers.
     void stop(int graceMs);
 
