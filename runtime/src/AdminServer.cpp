@@ -41,9 +41,9 @@ using Clock = std::chrono::steady_clock;
 // A client has this long for its whole request, however it trickles it in; then it is dropped.
 constexpr auto kRequestDeadline = std::chrono::seconds(5);
 constexpr auto kPollSlice = std::chrono::milliseconds(100);  // how soon a stop is noticed
-constexpr auto kDrain = std::chrono::milliseconds(500);  // reading what follows an answered request
+constexpr auto kDrain = std::chrono::milliseconds(500);      // reading what follows an answered request
 constexpr std::size_t kMaxConnections = 64;
-constexpr std::size_t kMaxInput = 16 * 1024;  // more than the parser's limits let a request head have
+constexpr std::size_t kMaxInput = 16 * 1024;               // more than the parser's limits let a request head have
 constexpr auto kRefusalLogGap = std::chrono::seconds(10);  // at most one line per gap about refused tokens
 
 // Admin requests are one short line and a few fields.
@@ -59,7 +59,7 @@ http::ParseLimits adminLimits()
 struct Answer {
     int status = 200;
     std::string body;
-    std::string allow;  // the Allow field of a 405
+    std::string allow;       // the Allow field of a 405
     bool challenge = false;  // a 401: WWW-Authenticate
 };
 
@@ -89,7 +89,8 @@ bool bearerMatches(const http::HeaderField* authorization, const std::string& ex
 
 Answer refused(int status, std::string_view why)
 {
-    const std::string& reason = Poco::Net::HTTPResponse::getReasonForStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+    const std::string& reason =
+        Poco::Net::HTTPResponse::getReasonForStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
     return Answer{status, errorBody(101000 + status, reason, why), {}};
 }
 
@@ -140,8 +141,10 @@ std::optional<Answer> refusal(const http::RequestHead& head, const AdminServer::
     }
     if (const std::string digest = shared.tokenDigest();
         !digest.empty() && !bearerMatches(field(head, "Authorization"), digest)) {
-        Answer answer{401, errorBody(900901, "Invalid Credentials", "admin requests need 'Authorization: Bearer <token>'"),
-                      {}, true};
+        Answer answer{401,
+                      errorBody(900901, "Invalid Credentials", "admin requests need 'Authorization: Bearer <token>'"),
+                      {},
+                      true};
         return answer;
     }
     if (head.framing == http::BodyFraming::Chunked ||
@@ -151,10 +154,7 @@ std::optional<Answer> refusal(const http::RequestHead& head, const AdminServer::
     return std::nullopt;
 }
 
-bool isReload(const http::RequestHead& head)
-{
-    return head.path == "/reload" && head.method == "POST";
-}
+bool isReload(const http::RequestHead& head) { return head.path == "/reload" && head.method == "POST"; }
 
 // The answer to every request but POST /reload, which waits for the reload it starts.
 Answer route(const http::RequestHead& head, const AdminServer::Hooks& hooks)
@@ -202,7 +202,7 @@ struct Connection {
     std::string peer;  // the client's address, for the log
     State state = State::Reading;
     Clock::time_point deadline;  // for the whole request, then for the answer to go out
-    std::uint64_t ticket = 0;  // Waiting: the reload whose result it answers with
+    std::uint64_t ticket = 0;    // Waiting: the reload whose result it answers with
     std::string input;
     std::string output;
     std::size_t sent = 0;
@@ -311,10 +311,10 @@ private:
     Shared& _shared;
     const std::shared_ptr<Mailbox> _mailbox;
     std::uint64_t _tickets = 0;
-    Clock::time_point _refusalLogged;  // the last line about a refused token
-    std::size_t _refusalsUnlogged = 0;  // refused since then
+    Clock::time_point _refusalLogged;                       // the last line about a refused token
+    std::size_t _refusalsUnlogged = 0;                      // refused since then
     std::vector<std::unique_ptr<Connection>> _connections;  // oldest first
-    Clock::time_point _acceptAfter;  // out of descriptors: not before then
+    Clock::time_point _acceptAfter;                         // out of descriptors: not before then
 };
 
 AdminServer::AdminServer(const std::string& host, int port, Hooks hooks, const std::string& token)
@@ -415,13 +415,13 @@ void AdminServer::Loop::accept()
             // nothing cannot keep others out longer than it takes newer ones to come), else the
             // oldest waiting for a reload (which goes on, unanswered): requests for reloads,
             // or clients that asked for one and left, do not keep /status out.
-            auto oldest = std::find_if(_connections.begin(), _connections.end(), [](const std::unique_ptr<Connection>& c) {
-                return c->state == Connection::State::Reading;
-            });
+            auto oldest = std::find_if(
+                _connections.begin(), _connections.end(),
+                [](const std::unique_ptr<Connection>& c) { return c->state == Connection::State::Reading; });
             if (oldest == _connections.end()) {
-                oldest = std::find_if(_connections.begin(), _connections.end(), [](const std::unique_ptr<Connection>& c) {
-                    return c->state == Connection::State::Waiting;
-                });
+                oldest = std::find_if(
+                    _connections.begin(), _connections.end(),
+                    [](const std::unique_ptr<Connection>& c) { return c->state == Connection::State::Waiting; });
             }
             if (oldest == _connections.end()) {
                 ::close(fd);  // all are answering: this one may try again
@@ -494,11 +494,8 @@ void AdminServer::Loop::serve(Connection& c)
             }
             return;
         }
-        case Connection::State::Waiting:
-            return;  // answered by deliverReloads()
-        case Connection::State::Writing:
-            write(c);
-            return;
+        case Connection::State::Waiting: return;  // answered by deliverReloads()
+        case Connection::State::Writing: write(c); return;
         case Connection::State::Draining: {
             // Read what the client still sends for a moment before closing, so that a close with
             // unread input (a reset) does not destroy the answer before the client reads it.
@@ -521,11 +518,10 @@ void AdminServer::Loop::noteRefusedToken(const Connection& c, bool tokenGiven)
         ++_refusalsUnlogged;
         return;
     }
-    Logging::get("admin")->warn("admin request from {} refused: {}{}", c.peer,
-                                tokenGiven ? "wrong bearer token" : "no bearer token",
-                                _refusalsUnlogged == 0 ? std::string()
-                                                       : "; " + std::to_string(_refusalsUnlogged) +
-                                                             " more refused since the last message");
+    Logging::get("admin")->warn(
+        "admin request from {} refused: {}{}", c.peer, tokenGiven ? "wrong bearer token" : "no bearer token",
+        _refusalsUnlogged == 0 ? std::string()
+                               : "; " + std::to_string(_refusalsUnlogged) + " more refused since the last message");
     _refusalLogged = now;
     _refusalsUnlogged = 0;
 }
@@ -635,7 +631,8 @@ std::string AdminServer::readTokenFile(const std::string& path)
     }
     constexpr std::size_t kMinToken = 16;
     if (token.size() < kMinToken) {
-        throw std::runtime_error("admin.token_file " + path + ": the token on its first line is shorter than 16 characters");
+        throw std::runtime_error("admin.token_file " + path +
+                                 ": the token on its first line is shorter than 16 characters");
     }
     return token;
 }

@@ -8,10 +8,7 @@ namespace sluice::runtime {
 namespace {
 constexpr std::size_t kAlign = alignof(std::max_align_t);
 
-std::size_t roundUp(std::size_t n) noexcept
-{
-    return (n + kAlign - 1) & ~(kAlign - 1);
-}
+std::size_t roundUp(std::size_t n) noexcept { return (n + kAlign - 1) & ~(kAlign - 1); }
 }  // namespace
 
 Arena::Arena(std::size_t chunkSize, std::size_t limit) : _chunkSize(roundUp(chunkSize)), _limit(limit) {}

@@ -6,10 +6,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <functional>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <mutex>
 #include <optional>
@@ -122,7 +122,8 @@ int listPlugins(const Options& o, std::ostream& out, std::ostream& err)
     }
     const int nameColumn = static_cast<int>(nameWidth + 2);
     out << std::left << std::setw(nameColumn) << "NAME" << std::setw(13) << "KIND" << std::setw(10) << "VERSION"
-        << std::setw(6) << "ABI" << "FILE\n";
+        << std::setw(6) << "ABI"
+        << "FILE\n";
     for (const auto& [name, c] : registry->components()) {
         out << std::setw(nameColumn) << name << std::setw(13) << kindName(c.kind) << std::setw(10) << c.version
             << std::setw(6) << (std::to_string(c.plugin->abiMajor) + "." + std::to_string(c.plugin->abiMinor))
@@ -164,10 +165,9 @@ int checkConfig(const Options& o, std::ostream& out, std::ostream& err)
         }
     }
     out << o.config << ": configuration OK (" << r.snapshot->config.apis.size() << " API"
-        << (r.snapshot->config.apis.size() == 1 ? "" : "s") << ", " << r.snapshot->instanceCount
-        << " handler instance" << (r.snapshot->instanceCount == 1 ? "" : "s") << ", "
-        << r.snapshot->plugins->plugins().size() << " plugin" << (r.snapshot->plugins->plugins().size() == 1 ? "" : "s")
-        << ")\n";
+        << (r.snapshot->config.apis.size() == 1 ? "" : "s") << ", " << r.snapshot->instanceCount << " handler instance"
+        << (r.snapshot->instanceCount == 1 ? "" : "s") << ", " << r.snapshot->plugins->plugins().size() << " plugin"
+        << (r.snapshot->plugins->plugins().size() == 1 ? "" : "s") << ")\n";
     return 0;
 }
 
@@ -218,8 +218,12 @@ public:
 
     ReloadCoordinator(Load load, Install install, Release release, std::shared_ptr<spdlog::logger> log,
                       std::string config)
-        : _load(std::move(load)), _install(std::move(install)), _release(std::move(release)), _log(std::move(log)),
-          _config(std::move(config)), _thread([this] { requestedReloads(); })
+        : _load(std::move(load)),
+          _install(std::move(install)),
+          _release(std::move(release)),
+          _log(std::move(log)),
+          _config(std::move(config)),
+          _thread([this] { requestedReloads(); })
     {
     }
     ~ReloadCoordinator()
@@ -257,7 +261,9 @@ public:
     void stop()
     {
         _stopping = true;
-        { std::lock_guard<std::mutex> wait(_installMutex); }
+        {
+            std::lock_guard<std::mutex> wait(_installMutex);
+        }
         std::vector<Done> told;
         {
             std::lock_guard<std::mutex> lock(_requestMutex);
@@ -399,8 +405,8 @@ int run(const Options& o, std::ostream& err)
         return 1;
     }
     for (const auto& l : server.listeners()) {
-        log->info("listening on {}://{}:{} ({}), {} worker(s)", l.tls ? "https" : "http", urlHost(l.host), l.port, l.name,
-                  server.workerCount());
+        log->info("listening on {}://{}:{} ({}), {} worker(s)", l.tls ? "https" : "http", urlHost(l.host), l.port,
+                  l.name, server.workerCount());
     }
     log->info("up to {} client connections (open-file limit {})", server.connectionLimit(), server.openFileLimit());
     // Health checks probe, and endpoint names are looked up again, only for the configuration
@@ -455,23 +461,24 @@ int run(const Options& o, std::ostream& err)
             log->warn("workers changed; the worker threads are started once, so this takes effect at a restart");
         }
         if (now.adminHost != adminHostAtStart || now.adminPort != adminPortAtStart) {
-            log->warn("the admin block changed; the admin endpoint is opened at start, so this takes effect at "
-                      "a restart");
+            log->warn(
+                "the admin block changed; the admin endpoint is opened at start, so this takes effect at "
+                "a restart");
         }
     };
-    ReloadCoordinator reloads([&gateway] { return gateway.load(); }, install, [&gateway] { return gateway.releaseRetired(); },
-                              log, o.config);
+    ReloadCoordinator reloads([&gateway] { return gateway.load(); }, install,
+                              [&gateway] { return gateway.releaseRetired(); }, log, o.config);
     std::unique_ptr<AdminServer> admin;
     const GatewayConfig& first = r.snapshot->config;
     if (!first.adminHost.empty()) {
         AdminServer::Hooks hooks;
         hooks.status = [&gateway, &server] {
             auto current = gateway.current();
-            std::string json = "{\"version\":" + jsonQuote(kRuntimeVersion) + ",\"abi\":" +
-                               jsonQuote(SLUICE_ABI_VERSION_STRING) + ",\"workers\":" +
-                               std::to_string(server.workerCount()) + ",\"connections\":{\"open\":" +
-                               std::to_string(server.openConnections()) + ",\"limit\":" +
-                               std::to_string(server.connectionLimit()) + ",\"per_worker\":[";
+            std::string json = "{\"version\":" + jsonQuote(kRuntimeVersion) +
+                               ",\"abi\":" + jsonQuote(SLUICE_ABI_VERSION_STRING) +
+                               ",\"workers\":" + std::to_string(server.workerCount()) +
+                               ",\"connections\":{\"open\":" + std::to_string(server.openConnections()) +
+                               ",\"limit\":" + std::to_string(server.connectionLimit()) + ",\"per_worker\":[";
             const std::vector<std::size_t> perWorker = server.connectionsPerWorker();
             for (std::size_t i = 0; i < perWorker.size(); ++i) {
                 json += (i ? "," : "") + std::to_string(perWorker[i]);
@@ -497,17 +504,19 @@ int run(const Options& o, std::ostream& err)
             return json + "]}";
         };
         hooks.reload = [&reloads](AdminServer::ReloadDone done) {
-            reloads.requestReload("admin /reload", [done = std::move(done)](const SnapshotResult& result, bool stopped) {
-                if (result.snapshot) {
-                    done(200, "{\"reloaded\":true,\"apis\":" + std::to_string(result.snapshot->config.apis.size()) + "}");
-                    return;
-                }
-                std::string json = "{\"reloaded\":false,\"errors\":[";
-                for (std::size_t i = 0; i < result.errors.size(); ++i) {
-                    json += (i ? "," : "") + jsonQuote(result.errors[i].str());
-                }
-                done(stopped ? 503 : 422, json + "]}");
-            });
+            reloads.requestReload(
+                "admin /reload", [done = std::move(done)](const SnapshotResult& result, bool stopped) {
+                    if (result.snapshot) {
+                        done(200, "{\"reloaded\":true,\"apis\":" + std::to_string(result.snapshot->config.apis.size()) +
+                                      "}");
+                        return;
+                    }
+                    std::string json = "{\"reloaded\":false,\"errors\":[";
+                    for (std::size_t i = 0; i < result.errors.size(); ++i) {
+                        json += (i ? "," : "") + jsonQuote(result.errors[i].str());
+                    }
+                    done(stopped ? 503 : 422, json + "]}");
+                });
         };
         try {
             const std::string token =
@@ -518,9 +527,10 @@ int run(const Options& o, std::ostream& err)
                       token.empty() ? "" : ", bearer token required");
             if (token.empty() && first.adminHost != "127.0.0.1" && first.adminHost != "::1" &&
                 first.adminHost != "localhost") {
-                log->warn("the admin endpoint listens on {}, not on loopback: it has no authentication, and anyone "
-                          "who reaches it can reload the gateway",
-                          first.adminHost);
+                log->warn(
+                    "the admin endpoint listens on {}, not on loopback: it has no authentication, and anyone "
+                    "who reaches it can reload the gateway",
+                    first.adminHost);
             }
         } catch (const std::exception& e) {
             log->error("cannot start the admin endpoint on {}:{}: {}", first.adminHost, first.adminPort, e.what());

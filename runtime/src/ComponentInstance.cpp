@@ -12,15 +12,13 @@ ComponentInstance::ComponentInstance(const LoadedComponent& component, std::stri
 {
 }
 
-ComponentInstance::~ComponentInstance()
-{
-    _component.descriptor->destroy(_instance);
-}
+ComponentInstance::~ComponentInstance() { _component.descriptor->destroy(_instance); }
 
 const sluice_handler_vtable* ComponentInstance::handler() const noexcept
 {
-    return _component.kind == SLUICE_KIND_HANDLER ? static_cast<const sluice_handler_vtable*>(_component.descriptor->vtable)
-                                                  : nullptr;
+    return _component.kind == SLUICE_KIND_HANDLER
+               ? static_cast<const sluice_handler_vtable*>(_component.descriptor->vtable)
+               : nullptr;
 }
 
 std::shared_ptr<ComponentInstance> ComponentInstance::create(const LoadedComponent& component, const HandlerRef& ref,
@@ -32,7 +30,8 @@ std::shared_ptr<ComponentInstance> ComponentInstance::create(const LoadedCompone
     if (component.schema) {
         auto issues = component.schema->validate(ref.config);
         for (const auto& issue : issues) {
-            errors.push_back({ref.file, configPointer + (issue.pointer == "/" ? "" : issue.pointer), issue.rule + origin});
+            errors.push_back(
+                {ref.file, configPointer + (issue.pointer == "/" ? "" : issue.pointer), issue.rule + origin});
         }
         if (!issues.empty()) {
             return nullptr;
@@ -64,10 +63,11 @@ std::shared_ptr<ComponentInstance> ComponentInstance::create(const LoadedCompone
     sluice_status status = component.descriptor->create(&args, &instance);
     if (status != SLUICE_OK || instance == nullptr) {
         error[sizeof error - 1] = '\0';
-        std::string reason = error[0] != '\0' ? std::string(error) : "no reason given (status " + std::to_string(status) + ")";
-        errors.push_back({ref.file, ref.pointer,
-                          "create failed for component '" + component.name + "' from " + component.plugin->file + ": " +
-                              reason});
+        std::string reason =
+            error[0] != '\0' ? std::string(error) : "no reason given (status " + std::to_string(status) + ")";
+        errors.push_back(
+            {ref.file, ref.pointer,
+             "create failed for component '" + component.name + "' from " + component.plugin->file + ": " + reason});
         return nullptr;
     }
     return std::make_shared<ComponentInstance>(component, ref.name, instance, std::move(logger));

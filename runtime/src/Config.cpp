@@ -361,7 +361,8 @@ ApiConfig readApi(const Poco::Dynamic::Var& doc, const Poco::Dynamic::Var& asWri
     auto written = asWritten.extract<Object::Ptr>()->getArray("endpoints");
     for (unsigned i = 0; i < endpoints->size(); ++i) {
         auto e = endpoints->getObject(i);
-        api.endpoints.push_back({e->getValue<std::string>("url"), get<int>(e, "weight", 1), get<std::string>(e, "group", ""),
+        api.endpoints.push_back({e->getValue<std::string>("url"), get<int>(e, "weight", 1),
+                                 get<std::string>(e, "group", ""),
                                  written->getObject(i)->getValue<std::string>("url")});
     }
     if (root->has("timeouts")) {
@@ -471,8 +472,8 @@ void checkListeners(const GatewayConfig& cfg, std::vector<ConfigError>& errors)
         for (std::size_t j = 0; j < i; ++j) {
             const ListenerConfig& earlier = cfg.listeners[j];
             if (earlier.name == l.name) {
-                errors.push_back({cfg.file, at + "/name", "listener name '" + l.name + "' is already /listeners/" +
-                                                              std::to_string(j) + "'s"});
+                errors.push_back({cfg.file, at + "/name",
+                                  "listener name '" + l.name + "' is already /listeners/" + std::to_string(j) + "'s"});
             }
             if (l.port != 0 && earlier.port == l.port && sameSocket(earlier.host, l.host)) {
                 errors.push_back({cfg.file, at + "/port",
@@ -500,8 +501,9 @@ void checkDuplicateApis(const std::vector<ApiConfig>& apis, std::vector<ConfigEr
     for (std::size_t i = 0; i < apis.size(); ++i) {
         for (std::size_t j = 0; j < i; ++j) {
             if (apis[i].name == apis[j].name && apis[i].version == apis[j].version) {
-                errors.push_back({apis[i].file, "/name", "API '" + apis[i].name + "' version '" + apis[i].version +
-                                                             "' is already defined in " + apis[j].file});
+                errors.push_back({apis[i].file, "/name",
+                                  "API '" + apis[i].name + "' version '" + apis[i].version +
+                                      "' is already defined in " + apis[j].file});
                 break;
             }
         }
@@ -532,8 +534,9 @@ void checkDuplicateApis(const std::vector<ApiConfig>& apis, std::vector<ConfigEr
                 message = "API context '" + api.context + "' version '" + api.version + "' is already defined in " +
                           first.api->file;
             } else {
-                message = describe(api, defaultForm) + " is the same path as " + describe(*first.api, first.defaultForm) +
-                          " in " + first.api->file + ": one of them could never be reached";
+                message = describe(api, defaultForm) + " is the same path as " +
+                          describe(*first.api, first.defaultForm) + " in " + first.api->file +
+                          ": one of them could never be reached";
             }
             errors.push_back({api.file, defaultForm ? "/default_version" : "/context", message});
         }

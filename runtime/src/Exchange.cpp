@@ -1,9 +1,9 @@
 #include "sluice/runtime/Exchange.h"
 
+#include <strings.h>
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <strings.h>
 
 #include "sluice/sdk/HttpSyntax.hpp"
 
@@ -74,10 +74,7 @@ void HeaderList::set(std::string_view name, std::string_view value)
     ++_received;
 }
 
-void HeaderList::add(std::string_view name, std::string_view value)
-{
-    _entries.emplace_back(keep(name), keep(value));
-}
+void HeaderList::add(std::string_view name, std::string_view value) { _entries.emplace_back(keep(name), keep(value)); }
 
 void HeaderList::remove(std::string_view name) { eraseNamed(name); }
 
@@ -97,15 +94,9 @@ void HeaderList::dropReceived()
     _received = 0;
 }
 
-bool HeaderList::validName(std::string_view name)
-{
-    return sdk::isFieldName(name);
-}
+bool HeaderList::validName(std::string_view name) { return sdk::isFieldName(name); }
 
-bool HeaderList::validValue(std::string_view value)
-{
-    return sdk::isFieldValue(value);
-}
+bool HeaderList::validValue(std::string_view value) { return sdk::isFieldValue(value); }
 
 std::optional<std::string_view> PropertyList::get(std::string_view name) const noexcept
 {

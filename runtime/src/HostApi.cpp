@@ -14,20 +14,11 @@ namespace sluice::runtime {
 
 namespace {
 
-std::string_view sv(sluice_str s)
-{
-    return s.data == nullptr ? std::string_view{} : std::string_view(s.data, s.len);
-}
+std::string_view sv(sluice_str s) { return s.data == nullptr ? std::string_view{} : std::string_view(s.data, s.len); }
 
-sluice_str out(std::string_view s)
-{
-    return sluice_str{s.data(), s.size()};
-}
+sluice_str out(std::string_view s) { return sluice_str{s.data(), s.size()}; }
 
-bool validStr(sluice_str s)
-{
-    return s.data != nullptr || s.len == 0;
-}
+bool validStr(sluice_str s) { return s.data != nullptr || s.len == 0; }
 
 bool inPhase(const Exchange& ex, std::initializer_list<sluice_phase> phases)
 {
@@ -70,9 +61,9 @@ void hostLog(const sluice_logger* logger, sluice_log_level level, sluice_str mes
         return;
     }
     std::uint64_t dropped = 0;
-    const std::int64_t nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count();
+    const std::int64_t nowMs =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
     const LogBudget::Verdict verdict = logger->problems.take(nowMs, dropped);
     if (dropped != 0) {
         out.warn("{} warning and error line(s) of this plugin were dropped (more than {} a second)", dropped,
@@ -248,8 +239,8 @@ sluice_status bodyGet(sluice_exchange* h, sluice_message_kind msg, sluice_str* o
     Exchange& ex = Exchange::from(h);
     auto* body = bodyOf(ex, msg);
     if (body == nullptr) return SLUICE_E_INVALID;
-    bool legal = msg == SLUICE_MSG_REQUEST ? inPhase(ex, kReadPhases)
-                                           : inPhase(ex, {SLUICE_PHASE_RESPONSE, SLUICE_PHASE_LOG});
+    bool legal =
+        msg == SLUICE_MSG_REQUEST ? inPhase(ex, kReadPhases) : inPhase(ex, {SLUICE_PHASE_RESPONSE, SLUICE_PHASE_LOG});
     if (!legal) return SLUICE_E_WRONG_PHASE;
     if (!body->has_value()) return SLUICE_E_UNSUPPORTED;  // streamed, not buffered
     // A step earlier in the chain replaced the message (a conversion): these are its bytes now,
@@ -285,10 +276,11 @@ sluice_status bodySet(sluice_exchange* h, sluice_message_kind msg, sluice_str by
 
 sluice_status messageGet(sluice_exchange* h, sluice_message_kind msg, const sluice_value** o)
 {
-    if (h == nullptr || o == nullptr || (msg != SLUICE_MSG_REQUEST && msg != SLUICE_MSG_RESPONSE)) return SLUICE_E_INVALID;
+    if (h == nullptr || o == nullptr || (msg != SLUICE_MSG_REQUEST && msg != SLUICE_MSG_RESPONSE))
+        return SLUICE_E_INVALID;
     Exchange& ex = Exchange::from(h);
-    bool legal = msg == SLUICE_MSG_REQUEST ? inPhase(ex, kReadPhases)
-                                           : inPhase(ex, {SLUICE_PHASE_RESPONSE, SLUICE_PHASE_LOG});
+    bool legal =
+        msg == SLUICE_MSG_REQUEST ? inPhase(ex, kReadPhases) : inPhase(ex, {SLUICE_PHASE_RESPONSE, SLUICE_PHASE_LOG});
     if (!legal) return SLUICE_E_WRONG_PHASE;
     if (ex.codecs == nullptr) return SLUICE_E_UNSUPPORTED;
     return ex.codecs->build(ex, msg, o);
@@ -505,10 +497,7 @@ const sluice_host_api kHostApi = {
 
 }  // namespace
 
-const sluice_host_api* hostApi() noexcept
-{
-    return &kHostApi;
-}
+const sluice_host_api* hostApi() noexcept { return &kHostApi; }
 
 std::unique_ptr<sluice_logger> makePluginLogger(const std::string& instanceName)
 {

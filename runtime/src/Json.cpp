@@ -165,9 +165,10 @@ private:
     bool utf8Sequence()
     {
         const auto lead = static_cast<unsigned char>(_s[_pos]);
-        const std::size_t length = lead >= 0xC2 && lead <= 0xDF ? 2 : lead >= 0xE0 && lead <= 0xEF ? 3
-                                                                 : lead >= 0xF0 && lead <= 0xF4 ? 4
-                                                                                                : 0;
+        const std::size_t length = lead >= 0xC2 && lead <= 0xDF   ? 2
+                                   : lead >= 0xE0 && lead <= 0xEF ? 3
+                                   : lead >= 0xF0 && lead <= 0xF4 ? 4
+                                                                  : 0;
         if (length == 0 || _pos + length > _s.size()) {
             return false;
         }
@@ -246,7 +247,8 @@ private:
 std::size_t jsonLine(std::string_view text, std::size_t offset)
 {
     offset = std::min(offset, text.size());
-    return 1 + static_cast<std::size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n'));
+    return 1 +
+           static_cast<std::size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n'));
 }
 
 std::size_t jsonColumn(std::string_view text, std::size_t offset)

@@ -27,8 +27,7 @@ public:
     void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override
     {
         auto time = std::chrono::system_clock::to_time_t(msg.time);
-        auto millis =
-            std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch()).count() % 1000;
+        auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch()).count() % 1000;
         std::tm tm{};
         gmtime_r(&time, &tm);
         char stamp[40];

@@ -19,9 +19,9 @@ std::shared_ptr<MessageCodecs> MessageCodecs::create(const PluginRegistry& plugi
             if (component == nullptr) {
                 errors.push_back({file, "/messages/" + name, "no loaded builder or formatter is named '" + name + "'"});
             } else if (component->kind != SLUICE_KIND_BUILDER && component->kind != SLUICE_KIND_FORMATTER) {
-                errors.push_back({file, "/messages/" + name,
-                                  "component '" + name + "' is a " + kindName(component->kind) +
-                                      ", not a builder or formatter"});
+                errors.push_back(
+                    {file, "/messages/" + name,
+                     "component '" + name + "' is a " + kindName(component->kind) + ", not a builder or formatter"});
             }
         }
     }
@@ -135,9 +135,9 @@ sluice_status MessageCodecs::format(Exchange& ex, sluice_message_kind which) con
     const ComponentInstance& formatter = *it->second;
     const auto* table = static_cast<const sluice_formatter_vtable*>(formatter.component().descriptor->vtable);
     sluice_buffer buffer;
-    sluice_status st = table->format(formatter.instance(), ex.handle(),
-                                     sluice_str{message.mediaType.data(), message.mediaType.size()}, message.value,
-                                     &buffer);
+    sluice_status st =
+        table->format(formatter.instance(), ex.handle(), sluice_str{message.mediaType.data(), message.mediaType.size()},
+                      message.value, &buffer);
     if (st != SLUICE_OK) {
         return st;
     }

@@ -17,16 +17,18 @@ ChainResult settle(Exchange& ex, sluice_action action, const ComponentInstance& 
             if (ex.localResponse) {
                 return {ChainOutcome::Respond, index};
             }
-            Logging::get("pipeline")->error("handler '{}' returned RESPOND without preparing a response", handler.name());
+            Logging::get("pipeline")
+                ->error("handler '{}' returned RESPOND without preparing a response", handler.name());
             break;
         case SLUICE_ACTION_ERROR: break;
         default:
-            Logging::get("pipeline")->error("handler '{}' returned unknown action {}", handler.name(), static_cast<int>(action));
+            Logging::get("pipeline")
+                ->error("handler '{}' returned unknown action {}", handler.name(), static_cast<int>(action));
             break;
     }
-    ex.localResponse = LocalResponse{500, "application/json",
-                                     errorBody(kHandlerErrorCode, "Internal Server Error",
-                                               "The gateway could not process the request.")};
+    ex.localResponse = LocalResponse{
+        500, "application/json",
+        errorBody(kHandlerErrorCode, "Internal Server Error", "The gateway could not process the request.")};
     return {ChainOutcome::Error, index};
 }
 

@@ -157,8 +157,7 @@ bool replacedSinceLoaded(const std::string& path, void* handle, std::optional<Fi
         return false;
     }
     const FileIdentity& then = it->second;
-    return then.device != now.device || then.inode != now.inode || then.mtimeNs != now.mtimeNs ||
-           then.size != now.size;
+    return then.device != now.device || then.inode != now.inode || then.mtimeNs != now.mtimeNs || then.size != now.size;
 }
 
 bool hasElfHeader(const std::string& path)
@@ -210,8 +209,8 @@ std::string componentProblem(const sluice_component* c, std::size_t index)
         return "invalid manifest: " + where + " is NULL";
     }
     if (c->struct_size < kMinComponentSize) {
-        return "invalid manifest: " + where + " has struct_size " + std::to_string(c->struct_size) + ", expected at least " +
-               std::to_string(kMinComponentSize);
+        return "invalid manifest: " + where + " has struct_size " + std::to_string(c->struct_size) +
+               ", expected at least " + std::to_string(kMinComponentSize);
     }
     if (!isComponentName(c->name)) {
         return "invalid manifest: " + where + " has an invalid name" +
@@ -308,13 +307,15 @@ bool PluginLoader::loadFile(const std::string& file, PluginRegistry& registry)
     void* handle = ::dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (handle == nullptr) {
         const char* err = ::dlerror();
-        return refuse(registry, file, std::string("cannot be loaded as a shared object: ") + (err ? err : "unknown error"));
+        return refuse(registry, file,
+                      std::string("cannot be loaded as a shared object: ") + (err ? err : "unknown error"));
     }
     if (replacedSinceLoaded(file, handle, identity)) {
-        _log->warn("{} has changed since sluiced loaded it, but a loaded shared object cannot be replaced in a "
-                   "running process: the plugin as it was goes on running (the manifest below is its). Restart "
-                   "sluiced to run the new file",
-                   file);
+        _log->warn(
+            "{} has changed since sluiced loaded it, but a loaded shared object cannot be replaced in a "
+            "running process: the plugin as it was goes on running (the manifest below is its). Restart "
+            "sluiced to run the new file",
+            file);
     }
     auto entry = reinterpret_cast<sluice_plugin_entry_fn>(::dlsym(handle, SLUICE_ENTRY_SYMBOL));
     if (entry == nullptr) {
@@ -334,14 +335,15 @@ bool PluginLoader::loadFile(const std::string& file, PluginRegistry& registry)
         return refuse(registry, file, "the plugin refused to load (its entry function returned NULL)");
     }
     if (m->struct_size < kMinManifestSize) {
-        return refuse(registry, file, "invalid manifest: struct_size " + std::to_string(m->struct_size) +
-                                          " is smaller than ABI 1.0's " + std::to_string(kMinManifestSize));
+        return refuse(registry, file,
+                      "invalid manifest: struct_size " + std::to_string(m->struct_size) +
+                          " is smaller than ABI 1.0's " + std::to_string(kMinManifestSize));
     }
     std::string built = std::to_string(m->abi_major) + "." + std::to_string(m->abi_minor);
     if (m->abi_major != SLUICE_ABI_MAJOR) {
-        return refuse(registry, file, "manifest declares plugin ABI " + built +
-                                          ", but this runtime provides ABI " SLUICE_ABI_VERSION_STRING
-                                          " (major versions differ)");
+        return refuse(registry, file,
+                      "manifest declares plugin ABI " + built +
+                          ", but this runtime provides ABI " SLUICE_ABI_VERSION_STRING " (major versions differ)");
     }
     std::vector<std::string> names;
     for (std::size_t i = 0; m->components != nullptr && i < m->component_count; ++i) {
@@ -351,21 +353,26 @@ bool PluginLoader::loadFile(const std::string& file, PluginRegistry& registry)
         }
     }
     if (m->abi_minor > SLUICE_ABI_MINOR) {
-        return refuse(registry, file, "needs plugin ABI " + built + ", newer than this runtime's ABI " SLUICE_ABI_VERSION_STRING
-                                          " (newer minor); upgrade sluiced or rebuild the plugin against SDK " SLUICE_ABI_VERSION_STRING,
-                      names);
+        return refuse(
+            registry, file,
+            "needs plugin ABI " + built +
+                ", newer than this runtime's ABI " SLUICE_ABI_VERSION_STRING
+                " (newer minor); upgrade sluiced or rebuild the plugin against SDK " SLUICE_ABI_VERSION_STRING,
+            names);
     }
     if (m->name == nullptr || !isComponentName(m->name)) {
         return refuse(registry, file, "invalid manifest: plugin name is missing or not [a-z0-9_.-]{1,64}", names);
     }
     if (!isSemver(m->version)) {
         return refuse(registry, file,
-                      "invalid version string " + (m->version ? "'" + std::string(m->version) + "'" : std::string("(NULL)")) +
-                          " of plugin '" + m->name + "' (expected a semantic version MAJOR.MINOR.PATCH)",
+                      "invalid version string " +
+                          (m->version ? "'" + std::string(m->version) + "'" : std::string("(NULL)")) + " of plugin '" +
+                          m->name + "' (expected a semantic version MAJOR.MINOR.PATCH)",
                       names);
     }
     if (m->components == nullptr || m->component_count == 0) {
-        return refuse(registry, file, "invalid manifest: plugin '" + std::string(m->name) + "' offers no component", names);
+        return refuse(registry, file, "invalid manifest: plugin '" + std::string(m->name) + "' offers no component",
+                      names);
     }
 
     auto plugin = std::make_unique<LoadedPlugin>();
@@ -391,7 +398,8 @@ bool PluginLoader::loadFile(const std::string& file, PluginRegistry& registry)
         }
         for (const auto& earlier : components) {
             if (earlier.name == c->name) {
-                return refuse(registry, file, "duplicate component name '" + earlier.name + "' within the plugin", names);
+                return refuse(registry, file, "duplicate component name '" + earlier.name + "' within the plugin",
+                              names);
             }
         }
         LoadedComponent lc;

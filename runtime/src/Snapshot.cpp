@@ -15,10 +15,7 @@ namespace fs = std::filesystem;
 
 namespace sluice::runtime {
 
-Snapshot::~Snapshot()
-{
-    router.reset();
-}
+Snapshot::~Snapshot() { router.reset(); }
 
 std::string bundledPluginDirectory()
 {
@@ -112,8 +109,8 @@ private:
             return nullptr;
         }
         if (c->kind != SLUICE_KIND_HANDLER) {
-            _errors.push_back({ref.file, pointer, "component '" + ref.component + "' is a " + kindName(c->kind) +
-                                                      ", not a handler"});
+            _errors.push_back(
+                {ref.file, pointer, "component '" + ref.component + "' is a " + kindName(c->kind) + ", not a handler"});
             return nullptr;
         }
         return c;
@@ -225,9 +222,9 @@ SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginR
             // "10.1.2.3/8" is 10.0.0.0/8 to the matcher: a typo for /32 (or another block) would
             // trust a whole network unnoticed.
             if (!cidr.exact()) {
-                result.errors.push_back({config.file, pointer, "'" + written +
-                                                                   "' has address bits beyond its prefix: write " +
-                                                                   cidr.network() + " if that block is meant"});
+                result.errors.push_back({config.file, pointer,
+                                         "'" + written + "' has address bits beyond its prefix: write " +
+                                             cidr.network() + " if that block is meant"});
             } else if (cidr.prefix == 0) {
                 Logging::get("runtime")->warn("{}: {}: '{}' trusts every client to say whom it forwards for",
                                               config.file, pointer, written);

@@ -320,13 +320,13 @@ private:
             return false;
         }
         switch (peek()) {
-        case '{': return object(depth);
-        case '[': return array(depth);
-        case '"': return string().has_value();
-        case 't': return literal("true");
-        case 'f': return literal("false");
-        case 'n': return literal("null");
-        default: return number();
+            case '{': return object(depth);
+            case '[': return array(depth);
+            case '"': return string().has_value();
+            case 't': return literal("true");
+            case 'f': return literal("false");
+            case 'n': return literal("null");
+            default: return number();
         }
     }
     bool array(int depth)

@@ -14,12 +14,12 @@
 #include <string>
 #include <string_view>
 
-#define SLUICE_FUZZ_CHECK(condition)                                                               \
-    do {                                                                                           \
-        if (!(condition)) {                                                                        \
+#define SLUICE_FUZZ_CHECK(condition)                                                                \
+    do {                                                                                            \
+        if (!(condition)) {                                                                         \
             std::fprintf(stderr, "%s:%d: fuzz check failed: %s\n", __FILE__, __LINE__, #condition); \
-            std::abort();                                                                          \
-        }                                                                                          \
+            std::abort();                                                                           \
+        }                                                                                           \
     } while (false)
 
 namespace sluice::fuzz {
@@ -31,8 +31,7 @@ int fuzzFormMethod(const std::uint8_t* data, std::size_t size);
 
 inline bool inside(std::string_view part, std::string_view whole)
 {
-    return part.empty() ||
-           (part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size());
+    return part.empty() || (part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size());
 }
 
 struct DecodeRun {
@@ -108,11 +107,8 @@ inline void checkChunked(std::string_view input, unsigned seed, std::uint64_t ma
 }  // namespace sluice::fuzz
 
 #if defined(SLUICE_FUZZ_LIBFUZZER)
-#define SLUICE_FUZZ_EXPORT(function)                                                      \
-    extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)  \
-    {                                                                                     \
-        return function(data, size);                                                      \
-    }
+#define SLUICE_FUZZ_EXPORT(function) \
+    extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) { return function(data, size); }
 #else
 #define SLUICE_FUZZ_EXPORT(function)
 #endif

@@ -26,10 +26,9 @@ bool sameHead(const RequestHead& a, const RequestHead& b)
             return false;
         }
     }
-    return a.method == b.method && a.target == b.target && a.path == b.path && a.query == b.query &&
-           a.host == b.host && a.versionMinor == b.versionMinor && a.framing == b.framing &&
-           a.contentLength == b.contentLength && a.keepAlive == b.keepAlive &&
-           a.expectContinue == b.expectContinue && a.headLength == b.headLength;
+    return a.method == b.method && a.target == b.target && a.path == b.path && a.query == b.query && a.host == b.host &&
+           a.versionMinor == b.versionMinor && a.framing == b.framing && a.contentLength == b.contentLength &&
+           a.keepAlive == b.keepAlive && a.expectContinue == b.expectContinue && a.headLength == b.headLength;
 }
 
 void checkComplete(std::string_view input, const ParseLimits& limits, const RequestHead& head)
@@ -77,8 +76,10 @@ void checkComplete(std::string_view input, const ParseLimits& limits, const Requ
 void checkRoundTrip(const ParseLimits& limits, const RequestHead& head)
 {
     std::string wire;
-    wire.append(head.method).append(" ").append(head.target).append(head.versionMinor == 1 ? " HTTP/1.1\r\n"
-                                                                                            : " HTTP/1.0\r\n");
+    wire.append(head.method)
+        .append(" ")
+        .append(head.target)
+        .append(head.versionMinor == 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
     for (const HeaderField& field : head.headers) {
         wire.append(field.name).append(": ").append(field.value).append("\r\n");
     }
@@ -155,9 +156,7 @@ int fuzzHttpRequest(const std::uint8_t* data, std::size_t size)
             SLUICE_FUZZ_CHECK(extended.status == ParseStatus::Error && extended.httpStatus == s);
             break;
         }
-        case ParseStatus::Incomplete:
-            SLUICE_FUZZ_CHECK(input.size() <= limits.maxHeaderBytes);
-            break;
+        case ParseStatus::Incomplete: SLUICE_FUZZ_CHECK(input.size() <= limits.maxHeaderBytes); break;
     }
     return 0;
 }

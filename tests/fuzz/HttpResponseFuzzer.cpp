@@ -26,13 +26,11 @@ bool sameHead(const ResponseHead& a, const ResponseHead& b)
             return false;
         }
     }
-    return a.versionMinor == b.versionMinor && a.status == b.status && a.reason == b.reason &&
-           a.framing == b.framing && a.contentLength == b.contentLength && a.keepAlive == b.keepAlive &&
-           a.headLength == b.headLength;
+    return a.versionMinor == b.versionMinor && a.status == b.status && a.reason == b.reason && a.framing == b.framing &&
+           a.contentLength == b.contentLength && a.keepAlive == b.keepAlive && a.headLength == b.headLength;
 }
 
-void checkComplete(std::string_view input, const ParseLimits& limits, std::string_view method,
-                   const ResponseHead& head)
+void checkComplete(std::string_view input, const ParseLimits& limits, std::string_view method, const ResponseHead& head)
 {
     SLUICE_FUZZ_CHECK(head.headLength > 0 && head.headLength <= input.size());
     SLUICE_FUZZ_CHECK(head.headLength <= limits.maxHeaderBytes);
@@ -132,9 +130,7 @@ int fuzzHttpResponse(const std::uint8_t* data, std::size_t size)
                               (prefix.status == ParseStatus::Error && prefix.reason == result.reason));
             break;
         }
-        case ParseStatus::Incomplete:
-            SLUICE_FUZZ_CHECK(input.size() <= limits.maxHeaderBytes);
-            break;
+        case ParseStatus::Incomplete: SLUICE_FUZZ_CHECK(input.size() <= limits.maxHeaderBytes); break;
     }
     return 0;
 }

@@ -87,8 +87,8 @@ int fuzzPath(const std::uint8_t* data, std::size_t size)
         SLUICE_FUZZ_CHECK(before.find("//") == std::string::npos);
     }
     if (info.keptSegments != kAllSegmentsKept) {
-        const std::size_t depth = static_cast<std::size_t>(std::count(path->begin(), path->end(), '/')) -
-                                  (path->back() == '/' ? 1 : 0);
+        const std::size_t depth =
+            static_cast<std::size_t>(std::count(path->begin(), path->end(), '/')) - (path->back() == '/' ? 1 : 0);
         SLUICE_FUZZ_CHECK(info.keptSegments <= depth);
     }
 

@@ -11,10 +11,7 @@ using Status = ChunkedDecoder::Status;
 
 namespace {
 
-Status statusOf(std::string_view input)
-{
-    return decodeChunked(input).status;
-}
+Status statusOf(std::string_view input) { return decodeChunked(input).status; }
 
 // Decodes `input` whole, byte by byte, and split in two at every position: all must agree.
 Decoded decodeEveryWay(std::string_view input)
@@ -165,8 +162,8 @@ TEST_CASE("chunked: extension abuse - the size line is bounded")
 
 TEST_CASE("chunked: huge sizes - more than 16 digits or 2^63 is an error and the body limit is tooLarge()")
 {
-    CHECK(statusOf("10000000000000000\r\n") == Status::Error);   // 17 digits
-    CHECK(statusOf("00000000000000001\r\n") == Status::Error);   // 17 digits, small value
+    CHECK(statusOf("10000000000000000\r\n") == Status::Error);  // 17 digits
+    CHECK(statusOf("00000000000000001\r\n") == Status::Error);  // 17 digits, small value
     CHECK(decodeChunked("10000000000000000\r\n").tooLarge == false);
     CHECK(statusOf("7fffffffffffffff\r\nabc") == Status::NeedMore);  // 2^63 - 1 fits, waits for data
     CHECK(statusOf("8000000000000000\r\n") == Status::Error);        // 2^63, as nginx

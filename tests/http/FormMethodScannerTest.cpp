@@ -19,7 +19,8 @@ namespace {
 
 bool overrides(std::string_view body, std::string_view method = "POST")
 {
-    return sluice::http_test::overridesInAnyPieces(body, [method] { return std::make_unique<FormMethodScanner>(method); });
+    return sluice::http_test::overridesInAnyPieces(body,
+                                                   [method] { return std::make_unique<FormMethodScanner>(method); });
 }
 
 }  // namespace
@@ -305,7 +306,7 @@ TEST_CASE("form method: the scanner chosen by content type")
           nullptr);
     CHECK(BodyMethodScanner::forContentType("multipart/mixed; boundary=XyZ", "POST") != nullptr);  // Rack parses it
     CHECK(BodyMethodScanner::forContentType("multipart/form-data", "POST") == nullptr);            // no boundary
-    CHECK(BodyMethodScanner::forContentType("application/json", "POST") != nullptr);  // JsonMethodScanner
+    CHECK(BodyMethodScanner::forContentType("application/json", "POST") != nullptr);               // JsonMethodScanner
     CHECK(BodyMethodScanner::forContentType("application/octet-stream", "POST") == nullptr);
     CHECK(BodyMethodScanner::forContentType("text/plain", "POST") == nullptr);
     CHECK(MultipartMethodScanner::boundaryOf("multipart/form-data; boundary=XyZ") == "XyZ");

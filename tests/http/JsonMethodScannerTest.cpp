@@ -18,7 +18,8 @@ namespace {
 
 bool overrides(std::string_view body, std::string_view method = "POST")
 {
-    return sluice::http_test::overridesInAnyPieces(body, [method] { return std::make_unique<JsonMethodScanner>(method); });
+    return sluice::http_test::overridesInAnyPieces(body,
+                                                   [method] { return std::make_unique<JsonMethodScanner>(method); });
 }
 
 // Random valid JSON for the tests below: nested values long enough to span the scanner's 64-byte
@@ -54,7 +55,8 @@ public:
 
     std::string string()
     {
-        static const std::string_view pieces[] = {"a", "xyz", "{", "}", "[", "]", "\\\"", "\\\\", "\\u005b", ":", ",", " "};
+        static const std::string_view pieces[] = {"a",    "xyz",  "{",       "}", "[", "]",
+                                                  "\\\"", "\\\\", "\\u005b", ":", ",", " "};
         std::string out = "\"";
         const unsigned count = pick(4) == 0 ? 40 + pick(80) : pick(8);
         for (unsigned i = 0; i < count; ++i) {
@@ -116,7 +118,7 @@ TEST_CASE("json method: only the members of a top-level object are parameters")
     CHECK_FALSE(overrides(R"({"a":{"_method":"DELETE"}})"));
     CHECK_FALSE(overrides(R"([{"_method":"DELETE"}])"));
     CHECK_FALSE(overrides(R"(["_method","DELETE"])"));
-    CHECK_FALSE(overrides(R"({"a":"_method","b":"DELETE"})"));   // a value, not a name
+    CHECK_FALSE(overrides(R"({"a":"_method","b":"DELETE"})"));  // a value, not a name
     CHECK_FALSE(overrides(R"({"a":["_method",":","DELETE"]})"));
     CHECK_FALSE(overrides(R"("_method")"));
     CHECK_FALSE(overrides(R"({"x":"{\"_method\":\"DELETE\"}"})"));  // a string holding JSON

@@ -51,8 +51,9 @@ RequestHead parsed(std::string_view text)
 
 TEST_CASE("a simple GET yields its parts as views into the buffer")
 {
-    const std::string text = "GET /api/v1/pets?limit=10&x HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n"
-                             "X-Empty:\r\n\r\n";
+    const std::string text =
+        "GET /api/v1/pets?limit=10&x HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n"
+        "X-Empty:\r\n\r\n";
     RequestHead out;
     const ParseResult r = parseRequestHead(text, ParseLimits{}, out);
     REQUIRE(r.status == ParseStatus::Complete);
@@ -243,8 +244,8 @@ TEST_CASE("Host: required once in HTTP/1.1 and optional in 1.0 and syntax checke
 
     // Only letters, digits, "-", "." and "_" in a name: the host goes on in X-Forwarded-Host,
     // where a "," or ";" would split it and %XX could be decoded into anything.
-    for (const char* odd : {"evil,api.example.com", "evil;x", "a!b", "a$b", "a&b", "a'b", "a(b)", "a*b", "a+b",
-                            "a=b", "a~b", "ex%41mple.com", "%65vil", "[v1.fe80::a+en1]", "[v1.a,b]"}) {
+    for (const char* odd : {"evil,api.example.com", "evil;x", "a!b", "a$b", "a&b", "a'b", "a(b)", "a*b", "a+b", "a=b",
+                            "a~b", "ex%41mple.com", "%65vil", "[v1.fe80::a+en1]", "[v1.a,b]"}) {
         INFO(odd);
         CHECK(hostOutcome(odd) == 400);
         CHECK(requestOutcome(head("GET http://"s.append(odd) + "/ HTTP/1.1", {"Host: a"})) == 400);
@@ -483,10 +484,10 @@ TEST_CASE("a reused RequestHead is reset and keeps its header capacity")
 TEST_CASE("incremental: every prefix of a valid head is Incomplete and the whole gives the same result")
 {
     checkRequestIncrementally(head("GET /a?b HTTP/1.1", {"Host: example.com", "X-A:  v  ", "Connection: close"}), 0);
-    checkRequestIncrementally("\r\n" + head("POST http://h:1/p HTTP/1.1",
-                                             {"Host: x", "Transfer-Encoding: chunked", "Expect: 100-continue"}) +
-                                  "5\r\nhello\r\n0\r\n\r\n",
-                              0);
+    checkRequestIncrementally(
+        "\r\n" + head("POST http://h:1/p HTTP/1.1", {"Host: x", "Transfer-Encoding: chunked", "Expect: 100-continue"}) +
+            "5\r\nhello\r\n0\r\n\r\n",
+        0);
     checkRequestIncrementally(head("OPTIONS * HTTP/1.0", {"Content-Length: 10"}) + "0123456789GET", 0);
 }
 
@@ -587,7 +588,8 @@ TEST_CASE("connectionHasToken and isHopByHop")
     }
 }
 
-TEST_CASE("HopByHopFilter: eight Connection tokens compared one by one and more through a sorted list, with the same answers")
+TEST_CASE(
+    "HopByHopFilter: eight Connection tokens compared one by one and more through a sorted list, with the same answers")
 {
     // The reference: a fixed hop-by-hop name, or a token of a Connection field that names the
     // field in either spelling.
@@ -622,9 +624,9 @@ TEST_CASE("HopByHopFilter: eight Connection tokens compared one by one and more 
         {"Host", "a"},
         {"connection", " Upgrade ,, X-Other\t"},
     };
-    const std::vector<std::string_view> names = {"X-SECRET", "x-other", "Upgrade", "te", "Host", "X-Secret-2",
-                                                 "Content-Length", "", "X-T9", "x-t12", "X-T13", "X_T10",
-                                                 "x_secret", "X-T1", "x-t8"};
+    const std::vector<std::string_view> names = {"X-SECRET",   "x-other",        "Upgrade",  "te",   "Host",
+                                                 "X-Secret-2", "Content-Length", "",         "X-T9", "x-t12",
+                                                 "X-T13",      "X_T10",          "x_secret", "X-T1", "x-t8"};
     auto agrees = [&] {
         HopByHopFilter filter(headers);
         for (std::string_view name : names) {
@@ -707,9 +709,12 @@ TEST_CASE("smuggling checklist: the remaining RFC 9112 section 6.3 shapes")
     CHECK(framingOf("Transfer-Encoding: cHuNkEd") == BodyFraming::Chunked);
     CHECK(framingOf("Transfer-Encoding:\tchunked\t") == BodyFraming::Chunked);
     // Any other whitespace-like byte is not OWS: refused, never read as "chunked".
-    CHECK(withFields({"Transfer-Encoding: \x0b" "chunked"}) == 400);
-    CHECK(withFields({"Transfer-Encoding: \x0c" "chunked"}) == 400);
-    CHECK(withFields({"Transfer-Encoding: \xa0" "chunked"}) == 400);  // obs-text is no OWS either
+    CHECK(withFields({"Transfer-Encoding: \x0b"
+                      "chunked"}) == 400);
+    CHECK(withFields({"Transfer-Encoding: \x0c"
+                      "chunked"}) == 400);
+    CHECK(withFields({"Transfer-Encoding: \xa0"
+                      "chunked"}) == 400);  // obs-text is no OWS either
     CHECK(withFields({"Transfer-Encoding: chunked\r"}) == 400);
     CHECK(withFields({"Transfer-Encoding: identity", "Content-Length: 3"}) == 400);
     CHECK(withFields({"Transfer-Encoding: chunked", "Transfer-Encoding: chunked", "Content-Length: 3"}) == 400);
@@ -732,12 +737,14 @@ TEST_CASE("smuggling checklist: the remaining RFC 9112 section 6.3 shapes")
     // Control bytes in field names and values, and in the target.
     CHECK(withFields({"X-A\r: b"}) == 400);
     CHECK(withFields({"X-A: b\rc"}) == 400);
-    CHECK(withFields({"X-A: b\x1b" "c"}) == 400);
+    CHECK(withFields({"X-A: b\x1b"
+                      "c"}) == 400);
     CHECK(withFields({"X-A\x7f: b"}) == 400);
     CHECK(withFields({"Content-Length\0: 5"s}) == 400);
     CHECK(requestOutcome(head("GET /a\tb HTTP/1.1")) == 400);
     CHECK(requestOutcome(head("GET /a\rb HTTP/1.1")) == 400);
-    CHECK(requestOutcome(head("GET /a?b\x0b" "c HTTP/1.1")) == 400);
+    CHECK(requestOutcome(head("GET /a?b\x0b"
+                              "c HTTP/1.1")) == 400);
     CHECK(requestOutcome(head("GET /a?b c HTTP/1.1")) == 400);
 
     // HTTP/0.9-style lines, odd versions, whitespace games in the request line.

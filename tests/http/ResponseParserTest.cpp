@@ -85,8 +85,7 @@ TEST_CASE("responses without a body: HEAD and 1xx and 204 and 304")
     CHECK(parsed(response("HTTP/1.1 200 OK", {"Transfer-Encoding: chunked"}), "HEAD").framing == BodyFraming::None);
     CHECK(parsed(response("HTTP/1.1 100 Continue")).framing == BodyFraming::None);
     CHECK(parsed(response("HTTP/1.1 103 Early Hints", {"Link: </a>; rel=preload"})).framing == BodyFraming::None);
-    CHECK(parsed(response("HTTP/1.1 101 Switching Protocols", {"Upgrade: websocket"})).framing ==
-          BodyFraming::None);
+    CHECK(parsed(response("HTTP/1.1 101 Switching Protocols", {"Upgrade: websocket"})).framing == BodyFraming::None);
     CHECK(parsed(response("HTTP/1.1 204 No Content", {"Content-Length: 5"})).framing == BodyFraming::None);
     const ResponseHead notModified = parsed(response("HTTP/1.1 304 Not Modified", {"Content-Length: 5"}));
     CHECK(notModified.framing == BodyFraming::None);

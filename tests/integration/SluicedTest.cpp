@@ -49,10 +49,7 @@ std::string gateway(const std::string& handlers = "[]")
            R"(, "logging": {"level": "info"}})";
 }
 
-bool contains(const std::string& text, const std::string& part)
-{
-    return text.find(part) != std::string::npos;
-}
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // "error: <file>: <pointer>: " as --check-config prints it.
 std::string errorAt(const std::string& file, const std::string& pointer)
@@ -66,7 +63,8 @@ TEST_CASE("sluiced: --version prints the runtime version and the plugin ABI")
 {
     RunResult r = sluiced({"--version"});
     CHECK(r.exitCode == 0);
-    CHECK(r.out == std::string("sluiced ") + sluice::runtime::kRuntimeVersion + " (plugin ABI " SLUICE_ABI_VERSION_STRING ")\n");
+    CHECK(r.out ==
+          std::string("sluiced ") + sluice::runtime::kRuntimeVersion + " (plugin ABI " SLUICE_ABI_VERSION_STRING ")\n");
     CHECK(contains(r.out, "plugin ABI 1.5"));
 }
 
@@ -195,7 +193,8 @@ TEST_CASE("sluiced: --check-config names a plugin refused for its permissions on
     RunResult r = sluiced({"--check-config", "--config", config, "--plugin-dir", plugins});
     INFO(r.err);
     CHECK(r.exitCode == 1);
-    CHECK(contains(r.err, "no loaded plugin provides component 'good_c'; plugin files that could not be loaded: " + copy));
+    CHECK(contains(r.err,
+                   "no loaded plugin provides component 'good_c'; plugin files that could not be loaded: " + copy));
     CHECK_FALSE(contains(r.err, "not used by this configuration"));
 }
 
@@ -203,7 +202,8 @@ TEST_CASE("sluiced: --check-config warns that a stores block is not used yet")
 {
     TempDir dir;
     dir.write("apis/pets.json", api("Pets", "/pets", "v1"));
-    const std::string config = dir.write("sluice.json", R"({"listeners": [{"name": "http", "host": "127.0.0.1", "port": 0}],
+    const std::string config =
+        dir.write("sluice.json", R"({"listeners": [{"name": "http", "host": "127.0.0.1", "port": 0}],
         "stores": {"counters": {"kind": "memory"}}})");
     RunResult r = sluiced({"--check-config", "--config", config});
     INFO(r.err);
@@ -268,7 +268,8 @@ TEST_CASE("sluiced: --list-plugins lists the C plugin from a --plugin-dir")
 
 TEST_CASE("sluiced: --list-plugins names refused plugins and exits 1")
 {
-    RunResult r = sluiced({"--list-plugins", "--config", "/nonexistent/sluice.json", "--plugin-dir", fixtureDir("entry_null")});
+    RunResult r =
+        sluiced({"--list-plugins", "--config", "/nonexistent/sluice.json", "--plugin-dir", fixtureDir("entry_null")});
     INFO(r.out << r.err);
     CHECK(r.exitCode == 1);
     CHECK(contains(r.err, "refused: " + fixtureFile("entry_null", "entry_null.so") + ": "));
@@ -279,8 +280,9 @@ TEST_CASE("sluiced: runs until SIGTERM, reloads on SIGHUP and keeps the old conf
 {
     TempDir dir;
     dir.write("apis/pets.json", api("Pets", "/pets", "v1"));
-    const std::string config = dir.write(
-        "sluice.json", gateway(R"([{"component": "correlation_id"}, {"component": "good_c", "config": {"value": "x"}}])"));
+    const std::string config =
+        dir.write("sluice.json",
+                  gateway(R"([{"component": "correlation_id"}, {"component": "good_c", "config": {"value": "x"}}])"));
     Subprocess p({kSluiced, "--config", config, "--plugin-dir", fixtureDir("good_c"), "--plugin-dir",
                   fixtureDir("bad_version")});
 
@@ -291,8 +293,8 @@ TEST_CASE("sluiced: runs until SIGTERM, reloads on SIGHUP and keeps the old conf
     const std::size_t at = p.err().find(listening);
     REQUIRE_MESSAGE(at != std::string::npos, p.err());
     CHECK(std::stoi(p.err().substr(at + listening.size())) > 0);
-    CHECK(contains(p.err(), "plugin not used by this configuration was refused: " +
-                                fixtureFile("bad_version", "bad_version.so")));
+    CHECK(contains(
+        p.err(), "plugin not used by this configuration was refused: " + fixtureFile("bad_version", "bad_version.so")));
 
     std::size_t mark = p.err().size();
     p.signal(SIGHUP);

@@ -251,9 +251,9 @@ TEST_CASE("normalizePath: characters outside RFC 3986 that clients send literall
         {"/a{b}", "/a%7Bb%7D"},
         {"/a`b", "/a%60b"},
         {"/[::1]", "/%5B::1%5D"},
-        {"/a%5Bb", "/a%5Bb"},          // the same path as "/a[b"
+        {"/a%5Bb", "/a%5Bb"},  // the same path as "/a[b"
         {"/a/[x]/../b", "/a/b"},
-        {"/a/..[/b", "/a/..%5B/b"},    // not a dot segment
+        {"/a/..[/b", "/a/..%5B/b"},  // not a dot segment
     });
 }
 
@@ -434,9 +434,9 @@ TEST_CASE("normalizePath: idempotent over every single byte and escape")
 TEST_CASE("normalizePath: five- and six-byte overlong forms are refused like the shorter ones")
 {
     checkTable({
-        {"/%F8%80%80%80%AF", std::nullopt},      // '/' in five bytes
+        {"/%F8%80%80%80%AF", std::nullopt},  // '/' in five bytes
         {"/a%f8%87%bf%bf%bfb", std::nullopt},
-        {"/%FC%80%80%80%80%AE", std::nullopt},   // '.' in six bytes
+        {"/%FC%80%80%80%80%AE", std::nullopt},  // '.' in six bytes
         {"/%fc%83%bf%bf%bf%bf", std::nullopt},
         // not overlong (merely invalid UTF-8): opaque bytes, kept escaped
         {"/%F8%88%80%80%80", "/%F8%88%80%80%80"},
@@ -542,8 +542,8 @@ TEST_CASE("queryProblem: every '%' starts an escape of two hex digits, and none 
         CAPTURE(fine);
         CHECK(queryProblem(fine) == nullptr);
     }
-    for (const char* bad : {"%", "a=%", "a=%4", "a=%zz", "a=%4g", "a=%g4", "%%41", "a=1&b=%2", "a=%00", "%00=x",
-                            "a=%41%0"}) {
+    for (const char* bad :
+         {"%", "a=%", "a=%4", "a=%zz", "a=%4g", "a=%g4", "%%41", "a=1&b=%2", "a=%00", "%00=x", "a=%41%0"}) {
         CAPTURE(bad);
         CHECK(queryProblem(bad) != nullptr);
     }

@@ -537,7 +537,7 @@ TEST_CASE("router: validateTemplate")
          {"",          "a",          "*",       "/a/{}",       "/a/{x}{y}", "/a/x{y}", "/a/{x}y", "/a/{x",
           "/a/x}",     "/a/{x}/{x}", "/a/{+x}", "/a/{.x}",     "/a/{x y}",  "/a/*/b",  "/*/",     "/a*",
           "/a/*.json", "/a//b",      "//",      "/a/../b",     "/a/.",      "/a/%2e",  "/a/%2F",  "/a/%zz",
-          "/a?x={x}",  "/a#f",       "/a b",    "/a/\xc3\xa9", "/a/..;/b", "/a;v=1", "/@;"}) {
+          "/a?x={x}",  "/a#f",       "/a b",    "/a/\xc3\xa9", "/a/..;/b",  "/a;v=1",  "/@;"}) {
         CAPTURE(invalid);
         std::vector<std::string> problems = Router::validateTemplate(invalid);
         CHECK_FALSE(problems.empty());
@@ -562,7 +562,8 @@ TEST_CASE("router: validateContext and validateVersion")
         CAPTURE(valid);
         CHECK(Router::validateContext(valid).empty());
     }
-    for (const char* invalid : {"", "pets", "/a//b", "/a/./b", "/a/..", "/..", "/a/%zz", "/a b", "/a%2Fb", "/a/{x}", "/a;b"}) {
+    for (const char* invalid :
+         {"", "pets", "/a//b", "/a/./b", "/a/..", "/..", "/a/%zz", "/a b", "/a%2Fb", "/a/{x}", "/a;b"}) {
         CAPTURE(invalid);
         CHECK_FALSE(Router::validateContext(invalid).empty());
     }
@@ -588,9 +589,9 @@ TEST_CASE("router: a '..' never carries a request across an API prefix")
     auto routeRaw = [&router](std::string_view raw) { return routeNormalized(router, raw); };
 
     // Climbing out of /api/v1 into another API, or into another version of the same one.
-    for (const char* raw : {"/api/v1/../../admin/v1/users", "/api/v1/../../admin/users", "/api/v1/%2e%2e/%2E%2E/admin",
-                            "/api/v1/../v2/x", "/api/../admin/x", "/api/v1/x/../../../admin/y",
-                            "/api/v1/../../api/v1/x"}) {
+    for (const char* raw :
+         {"/api/v1/../../admin/v1/users", "/api/v1/../../admin/users", "/api/v1/%2e%2e/%2E%2E/admin", "/api/v1/../v2/x",
+          "/api/../admin/x", "/api/v1/x/../../../admin/y", "/api/v1/../../api/v1/x"}) {
         CAPTURE(raw);
         RouteMatch m = routeRaw(raw);
         CHECK(m.status == RouteStatus::Escaped);
@@ -677,7 +678,8 @@ TEST_CASE("router: path parameters after a semicolon do not change which API or 
     std::vector<ApiRuntime> apis;
     apis.push_back(makeApi("svc", "/svc", "v1", false, {{"/admin", kAll}, {"/pets/{id}", kAll}, {"/*", kAll}}));
     Router router(apis);
-    for (const char* path : {"/svc/v1/admin;x", "/svc/v1/admin;", "/svc/v1/admin;jsessionid=1", "/svc/v1/admin;a;b=c"}) {
+    for (const char* path :
+         {"/svc/v1/admin;x", "/svc/v1/admin;", "/svc/v1/admin;jsessionid=1", "/svc/v1/admin;a;b=c"}) {
         CAPTURE(path);
         RouteMatch m = router.route("GET", path);
         REQUIRE(m.status == RouteStatus::Matched);
@@ -725,8 +727,8 @@ TEST_CASE("router: names compare percent-decoded, so an escaped reserved charact
                            {{"/$metadata", kAll}, {"/users/@me", kAll}, {"/x%3By", kAll}, {"/*", kAll}}));
     apis.push_back(makeApi("root", "/", "v1", true, {{"/*", kAll}}));
     Router router(apis);
-    for (const char* path : {"/a:b/v$1/$metadata", "/a%3Ab/v$1/$metadata", "/a:b/v%241/%24metadata",
-                             "/a%3Ab/v%241/%24metadata;r"}) {
+    for (const char* path :
+         {"/a:b/v$1/$metadata", "/a%3Ab/v$1/$metadata", "/a:b/v%241/%24metadata", "/a%3Ab/v%241/%24metadata;r"}) {
         CAPTURE(path);
         RouteMatch m = router.route("GET", path);
         CHECK(apiOf(m) == "odd");

@@ -34,7 +34,8 @@ std::optional<HttpResponse> admin(const SluicedProcess& gw, std::string request,
 {
     const std::string defaultHost = "Host: gateway.test\r\n";
     if (const std::size_t at = request.find(defaultHost); at != std::string::npos) {
-        request.replace(at, defaultHost.size(), "Host: " + gw.adminHost() + ":" + std::to_string(gw.adminPort()) + "\r\n");
+        request.replace(at, defaultHost.size(),
+                        "Host: " + gw.adminHost() + ":" + std::to_string(gw.adminPort()) + "\r\n");
     }
     RawClient client(gw.adminHost(), gw.adminPort());
     auto r = client.exchange(request, timeout);
@@ -88,7 +89,8 @@ TEST_CASE("admin: an endpoint path taken from the environment is never shown exp
     int closedPort = 0;
     ::close(listenOn("127.0.0.1", closedPort, 1));  // nothing listens there any more
     GatewaySpec spec;
-    spec.apis.emplace_back("hook", apiJson("/hook", R"([{"url": ")" + backend.url() + R"(/hooks/${env:SLUICE_TEST_WEBHOOK_TOKEN}"}])"));
+    spec.apis.emplace_back(
+        "hook", apiJson("/hook", R"([{"url": ")" + backend.url() + R"(/hooks/${env:SLUICE_TEST_WEBHOOK_TOKEN}"}])"));
     spec.apis.emplace_back("down", apiJson("/down", R"([{"url": "http://127.0.0.1:)" + std::to_string(closedPort) +
                                                         R"(/hooks/${env:SLUICE_TEST_WEBHOOK_TOKEN}"}])"));
     spec.admin = R"({"port": 0})";
@@ -265,8 +267,9 @@ TEST_CASE("admin: POST /reload applies the new configuration while the request i
 
     auto status = admin(gw, getRequest("/status"));
     REQUIRE(status);
-    CHECK_MESSAGE(contains(status->body, R"({"name":"Api_added","context":"/added","version":"v1","endpoints":[{"url":")"),
-                  status->body);
+    CHECK_MESSAGE(
+        contains(status->body, R"({"name":"Api_added","context":"/added","version":"v1","endpoints":[{"url":")"),
+        status->body);
 
     // Only now does the old backend answer the request that was in flight during the reload.
     CHECK_FALSE(slowAnswered.load());
@@ -288,8 +291,9 @@ TEST_CASE("admin: the handler instances a reload replaced are destroyed off the 
     // of that worker waited 3 s.
     ScriptedBackend backend(echo());
     GatewaySpec spec = adminWithTestPlugins(backend);
-    spec.apis.emplace_back("slow", apiJson("/slow", endpointList({backend.url()}),
-                                           R"("handlers": [{"component": "test_pause_timer", "config": {"destroy_delay_ms": 3000}}])"));
+    spec.apis.emplace_back(
+        "slow", apiJson("/slow", endpointList({backend.url()}),
+                        R"("handlers": [{"component": "test_pause_timer", "config": {"destroy_delay_ms": 3000}}])"));
     SluicedProcess gw(spec);
     std::atomic<bool> done{false};
     std::atomic<int> answered{0};
@@ -305,7 +309,8 @@ TEST_CASE("admin: the handler instances a reload replaced are destroyed off the 
                 slowestMs = 1000000;  // no answer counts as the worst
                 return;
             }
-            const long long ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent).count();
+            const long long ms =
+                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent).count();
             slowestMs = std::max<long long>(slowestMs, ms);
             ++answered;
             std::this_thread::sleep_for(2ms);
@@ -410,11 +415,16 @@ TEST_CASE("admin: requests a web page could make, or a lax parser would pass, ar
         int status;
     };
     const std::vector<Case> cases{
-        {"POST /reload HTTP/1.1\r\nHost: evil.example:" + std::to_string(gw.adminPort()) + "\r\nContent-Length: 0\r\n\r\n", 403},
+        {"POST /reload HTTP/1.1\r\nHost: evil.example:" + std::to_string(gw.adminPort()) +
+             "\r\nContent-Length: 0\r\n\r\n",
+         403},
         {"GET /status HTTP/1.1\r\nHost: evil.example\r\n\r\n", 403},
-        {"POST /reload HTTP/1.1\r\n" + self + "\r\nOrigin: http://evil.example\r\nContent-Type: text/plain\r\nContent-Length: 1\r\n\r\nx", 403},
+        {"POST /reload HTTP/1.1\r\n" + self +
+             "\r\nOrigin: http://evil.example\r\nContent-Type: text/plain\r\nContent-Length: 1\r\n\r\nx",
+         403},
         {"POST /reload HTTP/1.1\r\n" + self + "\r\nContent-Length: -1\r\n\r\n", 400},
-        {"POST /reload HTTP/1.1\r\n" + self + "\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+        {"POST /reload HTTP/1.1\r\n" + self + "\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+         400},
         {"POST /reload HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 400},
         {"GET /status HTTP/9.9\r\n" + self + "\r\n\r\n", 505},
     };
@@ -449,7 +459,8 @@ TEST_CASE("admin: clients that trickle or send nothing hold up nobody, and trick
     GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
     spec.admin = R"({"port": 0})";
     SluicedProcess gw(spec);
-    const std::string request = "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + std::string(40, 'p') + "\r\n\r\n";
+    const std::string request =
+        "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + std::string(40, 'p') + "\r\n\r\n";
     std::atomic<int> begun{0};  // tricklers whose first byte went out
     auto trickle = [&gw, &request, &begun]() {
         int error = 0;
@@ -511,7 +522,8 @@ TEST_CASE("admin: clients that trickle or send nothing hold up nobody, and trick
     }
 }
 
-TEST_CASE("admin: GET /status is answered while a slow POST /reload runs, and a second POST /reload gets a reload of its own")
+TEST_CASE(
+    "admin: GET /status is answered while a slow POST /reload runs, and a second POST /reload gets a reload of its own")
 {
     // The reload here takes 6 s (a handler whose creation is slow). It runs off the admin
     // endpoint's thread: /status answers at once, and a connection open before it keeps its

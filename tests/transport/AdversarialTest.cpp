@@ -61,8 +61,8 @@ GatewaySpec postOnlyApi(const ScriptedBackend& backend, const std::string& http 
 {
     GatewaySpec spec;
     spec.http = http;
-    spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.url()}), "",
-                                          R"([{"uri_template": "/*", "methods": ["POST"]}])"));
+    spec.apis.emplace_back(
+        "svc", apiJson("/svc", endpointList({backend.url()}), "", R"([{"uri_template": "/*", "methods": ["POST"]}])"));
     return spec;
 }
 
@@ -78,9 +78,8 @@ TEST_CASE("adversarial: a semicolon path parameter does not move a request to a 
     // same path, or refuse the request - never the open wildcard.
     ScriptedBackend backend(echo());
     GatewaySpec spec;
-    spec.apis.emplace_back(
-        "svc", apiJson("/svc", endpointList({backend.url("/base")}), "",
-                       R"([{"uri_template": "/admin", "methods": ["GET", "POST"],
+    spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.url("/base")}), "",
+                                          R"([{"uri_template": "/admin", "methods": ["GET", "POST"],
                             "handlers": [{"component": "lua_mediation", "config": {"source":
                               "function on_request(ctx) ctx.respond(403, '{\"denied\":true}', {[\"Content-Type\"] = \"application/json\"}) end"}}]},
                            {"uri_template": "/*", "methods": ["GET"]}])"));
@@ -95,7 +94,8 @@ TEST_CASE("adversarial: a semicolon path parameter does not move a request to a 
         CHECK(r->status == 403);
     }
     // The same resource with a path parameter: a Java backend reads every one of these as /admin.
-    for (const std::string path : {"/svc/v1/admin;", "/svc/v1/admin;x", "/svc/v1/admin;jsessionid=1", "/svc/v1/admin;a=b;c"}) {
+    for (const std::string path :
+         {"/svc/v1/admin;", "/svc/v1/admin;x", "/svc/v1/admin;jsessionid=1", "/svc/v1/admin;a=b;c"}) {
         CAPTURE(path);
         RawClient c(gw.port());
         auto r = c.exchange(getRequest(path));
@@ -148,13 +148,13 @@ TEST_CASE("adversarial: a '..' that leaves an API is refused also when an enclos
     // Into a more specific API: already refused (pinned here for the nested and catch-all cases).
     // Out of a more specific API into the enclosing or the catch-all one: must be refused too.
     const std::vector<std::string> escapes = {
-        "/api/x/../admin/v1/secret",          // api -> nested
-        "/elsewhere/../admin/v1/secret",      // root -> admin
-        "/api/admin/v1/../../x",              // nested -> api
-        "/api/admin/v1/%2e%2e/%2e%2e/x",      // nested -> api, encoded
-        "/admin/v1/../x",                     // admin -> root (resolves to "/admin/x")
-        "/admin/v1/../../secret",             // admin -> root
-        "/api/admin/v1/../../../internal",    // nested -> root
+        "/api/x/../admin/v1/secret",        // api -> nested
+        "/elsewhere/../admin/v1/secret",    // root -> admin
+        "/api/admin/v1/../../x",            // nested -> api
+        "/api/admin/v1/%2e%2e/%2e%2e/x",    // nested -> api, encoded
+        "/admin/v1/../x",                   // admin -> root (resolves to "/admin/x")
+        "/admin/v1/../../secret",           // admin -> root
+        "/api/admin/v1/../../../internal",  // nested -> root
     };
     for (const auto& path : escapes) {
         CAPTURE(path);
@@ -182,11 +182,11 @@ TEST_CASE("adversarial: underscore look-alikes of framing and forwarding fields 
     ScriptedBackend backend(reflect());
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
     const std::vector<std::string> lookAlikes = {
-        "Transfer_Encoding: chunked", "Content_Length: 5",        "X-Forwarded_For: 6.6.6.6",
-        "X_Forwarded_For: 6.6.6.6",   "X-Forwarded_Host: evil",   "X_Forwarded_Proto: https",
+        "Transfer_Encoding: chunked", "Content_Length: 5",      "X-Forwarded_For: 6.6.6.6",
+        "X_Forwarded_For: 6.6.6.6",   "X-Forwarded_Host: evil", "X_Forwarded_Proto: https",
     };
-    const std::vector<std::string> owned = {"transfer-encoding", "content-length", "x-forwarded-for",
-                                            "x-forwarded-host", "x-forwarded-proto", "host"};
+    const std::vector<std::string> owned = {"transfer-encoding", "content-length",    "x-forwarded-for",
+                                            "x-forwarded-host",  "x-forwarded-proto", "host"};
     for (const auto& field : lookAlikes) {
         CAPTURE(field);
         const std::size_t before = backend.requestCount();
@@ -225,8 +225,8 @@ TEST_CASE("adversarial: a Forwarded field from an untrusted client does not reac
     ScriptedBackend backend(echo());
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
     RawClient client(gw.port());
-    auto r = client.exchange(getRequest("/svc/v1/fwd", {"Forwarded: for=6.6.6.6;proto=https;host=evil.example",
-                                                        "X-Forwarded-For: 7.7.7.7"}));
+    auto r = client.exchange(getRequest(
+        "/svc/v1/fwd", {"Forwarded: for=6.6.6.6;proto=https;host=evil.example", "X-Forwarded-For: 7.7.7.7"}));
     REQUIRE_MESSAGE(r, client.error());
     CHECK(r->status == 200);
     REQUIRE(backend.waitForRequests(1, 2s));
@@ -241,106 +241,47 @@ TEST_CASE("adversarial: other proxy information fields from an untrusted client 
 {
     // Rack and Spring take the scheme from X-Forwarded-Ssl or X-Forwarded-Scheme, links from
     // X-Forwarded-Port and -Prefix; nginx's realip and many apps the client from X-Real-IP.
-    const std::vector<std::string> fields = {"X-Forwarded-Ssl: on",
-                                             "X-Forwarded-Scheme: https",
-                                             "X-Forwarded-Port: 443",
-                                             "X-Forwarded-Prefix: /evil",
-                                             "X-Forwarded-Server: evil",
-                                             "X-Forwarded-By: 6.6.6.1",
-                                             "X-Forwarded-Uri: /evil",
-                                             "X-Real-IP: 6.6.6.2",
-                                             "X-Client-IP: 6.6.6.3",
-                                             "True-Client-IP: 6.6.6.4",
-                                             "X-Cluster-Client-IP: 6.6.6.5",
-                                             "CF-Connecting-IP: 6.6.6.6",
-                                             "Fastly-Client-IP: 6.6.6.7",
-                                             "X-Original-URL: /evil",
-                                             "X-Rewrite-URL: /evil",
-                                             "Front-End-Https: on",
-                                             "X-Url-Scheme: https",
-                                             "x_real_ip: 6.6.6.8",
-                                             "Client-IP: 6.6.6.9",
-                                             "X-Originating-IP: 6.6.6.10",
-                                             "X-Forwarded: for=6.6.6.11",
-                                             "Forwarded-For: 6.6.6.12",
-                                             "Proxy-Client-IP: 6.6.6.13",
-                                             "WL-Proxy-Client-IP: 6.6.6.14",
-                                             "X-SSL-Client-Cert: evil-cert",
-                                             "X-SSL-Client-Verify: evil-SUCCESS",
-                                             "X-Forwarded-Client-Cert: evil-xfcc",
-                                             "X-Forwarded-Method: evil-DELETE",
-                                             "X-Original-URI: /evil",
-                                             "X-Forwarded-Protocol: https",
-                                             // Fields that name the path to serve (gunicorn's
-                                             // SCRIPT_NAME and PATH_INFO, Kong's, Envoy's, ...).
-                                             "SCRIPT_NAME: /evil",
-                                             "Script-Name: /evil",
-                                             "X-Script-Name: /evil",
-                                             "PATH_INFO: /evil",
-                                             "Path-Info: /evil",
-                                             "Request-Uri: /evil",
-                                             "X-Request-Uri: /evil",
-                                             "X-Forwarded-Path: /evil",
-                                             "X-Forwarded-Url: /evil",
-                                             "X-Forwarded-Base: /evil",
-                                             "X-Forwarded-PathBase: /evil",
-                                             "X-Original-Path: /evil",
-                                             "X-Envoy-Original-Path: /evil",
-                                             // The user an authenticating proxy let in
-                                             // (oauth2-proxy, Grafana's auth proxy, ...).
-                                             "Remote-User: evil-admin",
-                                             "X-Remote-User: evil-admin",
-                                             "X-Forwarded-User: evil-admin",
-                                             "X-Forwarded-Email: evil@example.com",
-                                             "X-Forwarded-Groups: evil-admins",
-                                             "X-Forwarded-Preferred-Username: evil-admin",
-                                             "X-Auth-Request-User: evil-admin",
-                                             "X-Auth-Request-Email: evil@example.com",
-                                             "X-Auth-Request-Groups: evil-admins",
-                                             "X-Auth-Request-Preferred-Username: evil-admin",
-                                             "X_Auth_Request_Preferred_Username: evil-admin",
-                                             "X-WEBAUTH-USER: evil-admin",
-                                             "X-Host: evil.example",
-                                             "X-Original-Host: evil.example",
-                                             "X-ProxyUser-Ip: 6.6.6.20",
-                                             "X-Envoy-External-Address: 6.6.6.21",
-                                             "X-Original-Forwarded-For: 6.6.6.22",
-                                             "X-Envoy-Original-Url: /evil",
-                                             "X-Override-URL: /evil",
-                                             "X-Http-Destinationurl: /evil",
-                                             // Next.js: "middleware already ran" (CVE-2025-29927).
-                                             "X-Middleware-Subrequest: evil-middleware",
-                                             "Proxy: http://evil.example:3128",  // httpoxy
-                                             "Remote-Groups: evil-admins",
-                                             "Remote_Email: evil@example.com",
-                                             "Remote-Name: evil",
-                                             "X-Authentik-Username: evil-admin",
-                                             "x_authentik_groups: evil-admins",
-                                             "X-Amzn-Oidc-Identity: evil-admin",
-                                             "X-Goog-Authenticated-User-Email: evil@example.com",
-                                             "Cf-Access-Authenticated-User-Email: evil@example.com",
-                                             "X-Forwarded-Access-Token: evil-token",
-                                             "X-Auth-Request-Access-Token: evil-token",
-                                             "Remote-Username: kept-ru",
-                                             // Client certificate families (RFC 9440, ingress-nginx,
-                                             // X-SSL-*, Google, Traefik, AWS ALB).
-                                             "Client-Cert: :ZXZpbA==:",
-                                             "Client-Cert-Chain: :ZXZpbA==:",
-                                             "ssl-client-cert: evil-cert",
-                                             "Ssl-Client-Verify: evil-SUCCESS",
-                                             "X-SSL-Client-I-DN: CN=evil",
-                                             "X-SSL-Client-Fingerprint: evil",
-                                             "X-SSL-Subject: CN=evil",
-                                             "X-SSL: evil-1",
-                                             "X-Client-Certificate: evil",
-                                             "X-Client-Cert-Present: evil-true",
-                                             "X-Forwarded-Tls-Client-Cert: evil",
-                                             "X-Forwarded-Tls-Client-Cert-Info: evil",
-                                             "X-Amzn-Mtls-Clientcert-Leaf: evil",
-                                             "x_amzn_mtls_clientcert: evil",
-                                             "X-Forwarded-Ssl-X: kept",
-                                             "X-Client-Id: kept-id",
-                                             "Client-Certainty: kept-c"};
+    const std::vector<std::string> fields = {
+        "X-Forwarded-Ssl: on", "X-Forwarded-Scheme: https", "X-Forwarded-Port: 443", "X-Forwarded-Prefix: /evil",
+        "X-Forwarded-Server: evil", "X-Forwarded-By: 6.6.6.1", "X-Forwarded-Uri: /evil", "X-Real-IP: 6.6.6.2",
+        "X-Client-IP: 6.6.6.3", "True-Client-IP: 6.6.6.4", "X-Cluster-Client-IP: 6.6.6.5", "CF-Connecting-IP: 6.6.6.6",
+        "Fastly-Client-IP: 6.6.6.7", "X-Original-URL: /evil", "X-Rewrite-URL: /evil", "Front-End-Https: on",
+        "X-Url-Scheme: https", "x_real_ip: 6.6.6.8", "Client-IP: 6.6.6.9", "X-Originating-IP: 6.6.6.10",
+        "X-Forwarded: for=6.6.6.11", "Forwarded-For: 6.6.6.12", "Proxy-Client-IP: 6.6.6.13",
+        "WL-Proxy-Client-IP: 6.6.6.14", "X-SSL-Client-Cert: evil-cert", "X-SSL-Client-Verify: evil-SUCCESS",
+        "X-Forwarded-Client-Cert: evil-xfcc", "X-Forwarded-Method: evil-DELETE", "X-Original-URI: /evil",
+        "X-Forwarded-Protocol: https",
+        // Fields that name the path to serve (gunicorn's
+        // SCRIPT_NAME and PATH_INFO, Kong's, Envoy's, ...).
+        "SCRIPT_NAME: /evil", "Script-Name: /evil", "X-Script-Name: /evil", "PATH_INFO: /evil", "Path-Info: /evil",
+        "Request-Uri: /evil", "X-Request-Uri: /evil", "X-Forwarded-Path: /evil", "X-Forwarded-Url: /evil",
+        "X-Forwarded-Base: /evil", "X-Forwarded-PathBase: /evil", "X-Original-Path: /evil",
+        "X-Envoy-Original-Path: /evil",
+        // The user an authenticating proxy let in
+        // (oauth2-proxy, Grafana's auth proxy, ...).
+        "Remote-User: evil-admin", "X-Remote-User: evil-admin", "X-Forwarded-User: evil-admin",
+        "X-Forwarded-Email: evil@example.com", "X-Forwarded-Groups: evil-admins",
+        "X-Forwarded-Preferred-Username: evil-admin", "X-Auth-Request-User: evil-admin",
+        "X-Auth-Request-Email: evil@example.com", "X-Auth-Request-Groups: evil-admins",
+        "X-Auth-Request-Preferred-Username: evil-admin", "X_Auth_Request_Preferred_Username: evil-admin",
+        "X-WEBAUTH-USER: evil-admin", "X-Host: evil.example", "X-Original-Host: evil.example",
+        "X-ProxyUser-Ip: 6.6.6.20", "X-Envoy-External-Address: 6.6.6.21", "X-Original-Forwarded-For: 6.6.6.22",
+        "X-Envoy-Original-Url: /evil", "X-Override-URL: /evil", "X-Http-Destinationurl: /evil",
+        // Next.js: "middleware already ran" (CVE-2025-29927).
+        "X-Middleware-Subrequest: evil-middleware",
+        "Proxy: http://evil.example:3128",  // httpoxy
+        "Remote-Groups: evil-admins", "Remote_Email: evil@example.com", "Remote-Name: evil",
+        "X-Authentik-Username: evil-admin", "x_authentik_groups: evil-admins", "X-Amzn-Oidc-Identity: evil-admin",
+        "X-Goog-Authenticated-User-Email: evil@example.com", "Cf-Access-Authenticated-User-Email: evil@example.com",
+        "X-Forwarded-Access-Token: evil-token", "X-Auth-Request-Access-Token: evil-token", "Remote-Username: kept-ru",
+        // Client certificate families (RFC 9440, ingress-nginx,
+        // X-SSL-*, Google, Traefik, AWS ALB).
+        "Client-Cert: :ZXZpbA==:", "Client-Cert-Chain: :ZXZpbA==:", "ssl-client-cert: evil-cert",
+        "Ssl-Client-Verify: evil-SUCCESS", "X-SSL-Client-I-DN: CN=evil", "X-SSL-Client-Fingerprint: evil",
+        "X-SSL-Subject: CN=evil", "X-SSL: evil-1", "X-Client-Certificate: evil", "X-Client-Cert-Present: evil-true",
+        "X-Forwarded-Tls-Client-Cert: evil", "X-Forwarded-Tls-Client-Cert-Info: evil",
+        "X-Amzn-Mtls-Clientcert-Leaf: evil", "x_amzn_mtls_clientcert: evil", "X-Forwarded-Ssl-X: kept",
+        "X-Client-Id: kept-id", "Client-Certainty: kept-c"};
     ScriptedBackend backend(echo());
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
     RawClient client(gw.port());
@@ -381,11 +322,12 @@ TEST_CASE("adversarial: fields named in Connection cannot strip the framing or t
     ScriptedBackend backend(reflect());
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
     RawClient client(gw.port());
-    REQUIRE(client.send(postRequest({"Host: a", "Connection: Content-Length, Host, X-Forwarded-For, Via", "Content-Length: 5"},
-                             "hello") +
-                        postRequest({"Host: a", "Connection: Transfer-Encoding", "Transfer-Encoding: chunked"},
-                             "3\r\nabc\r\n0\r\n\r\n") +
-                        kFollowUp));
+    REQUIRE(client.send(
+        postRequest({"Host: a", "Connection: Content-Length, Host, X-Forwarded-For, Via", "Content-Length: 5"},
+                    "hello") +
+        postRequest({"Host: a", "Connection: Transfer-Encoding", "Transfer-Encoding: chunked"},
+                    "3\r\nabc\r\n0\r\n\r\n") +
+        kFollowUp));
     auto a = client.read();
     REQUIRE_MESSAGE(a, client.error());
     CHECK(a->body == "POST /x 5:hello");
@@ -438,8 +380,8 @@ TEST_CASE("adversarial: the gateway's own answers to an HTTP/1.0 keep-alive clie
                                           R"([{"uri_template": "/items", "methods": ["GET"]}])"));
     SluicedProcess gw(spec);
     for (const std::string request : {"GET /nowhere HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
-                                "DELETE /svc/v1/items HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
-                                "GET /svc/v1/a%2fb HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"}) {
+                                      "DELETE /svc/v1/items HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+                                      "GET /svc/v1/a%2fb HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"}) {
         CAPTURE(request);
         RawClient client(gw.port());
         auto r = client.exchange(request);
@@ -469,19 +411,27 @@ TEST_CASE("adversarial: more malformed request framing is refused and nothing be
         {"CL in a chunk-size style", postRequest({"Host: a", "Content-Length: 5;x"}, "hello"), 400},
         {"CL with a unicode digit", postRequest({"Host: a", "Content-Length: \xd9\xa5"}, "hello"), 400},
         {"TE chunked with a parameter", postRequest({"Host: a", "Transfer-Encoding: chunked;q=1"}, "0\r\n\r\n"), 400},
-        {"TE chunked inside a quoted parameter", postRequest({"Host: a", "Transfer-Encoding: gzip;q=\"a,chunked\""}, "0\r\n\r\n"), 400},
+        {"TE chunked inside a quoted parameter",
+         postRequest({"Host: a", "Transfer-Encoding: gzip;q=\"a,chunked\""}, "0\r\n\r\n"), 400},
         {"TE CHUNKED then gzip", postRequest({"Host: a", "Transfer-Encoding: CHUNKED, gzip"}, "0\r\n\r\n"), 400},
         {"TE with a NUL", postRequest({"Host: a", "Transfer-Encoding: chunked\0"s}, "0\r\n\r\n"), 400},
         {"TE line folded into chunked", postRequest({"Host: a", "Transfer-Encoding:", " chunked"}, "0\r\n\r\n"), 400},
-        {"chunk extension ending in whitespace", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "5;a=b \r\nhello\r\n0\r\n\r\n"), 400},
-        {"chunk extension name only with space", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "5;a \r\nhello\r\n0\r\n\r\n"), 400},
-        {"chunk size with a bare CR", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "5\rhello\r\n0\r\n\r\n"), 400},
-        {"chunk data ended by a bare LF", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "5\r\nhello\n0\r\n\r\n"), 400},
+        {"chunk extension ending in whitespace",
+         postRequest({"Host: a", "Transfer-Encoding: chunked"}, "5;a=b \r\nhello\r\n0\r\n\r\n"), 400},
+        {"chunk extension name only with space",
+         postRequest({"Host: a", "Transfer-Encoding: chunked"}, "5;a \r\nhello\r\n0\r\n\r\n"), 400},
+        {"chunk size with a bare CR", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "5\rhello\r\n0\r\n\r\n"),
+         400},
+        {"chunk data ended by a bare LF",
+         postRequest({"Host: a", "Transfer-Encoding: chunked"}, "5\r\nhello\n0\r\n\r\n"), 400},
         {"last chunk with a bare LF", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "0\n\r\n"), 400},
-        {"chunk size far beyond the body limit", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "10000000000000000\r\nhello\r\n0\r\n\r\n"), 413},
-        {"trailer with space before colon", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "0\r\nContent-Length : 5\r\n\r\n"), 400},
+        {"chunk size far beyond the body limit",
+         postRequest({"Host: a", "Transfer-Encoding: chunked"}, "10000000000000000\r\nhello\r\n0\r\n\r\n"), 413},
+        {"trailer with space before colon",
+         postRequest({"Host: a", "Transfer-Encoding: chunked"}, "0\r\nContent-Length : 5\r\n\r\n"), 400},
         {"trailer with a bare CR", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "0\r\nX: a\rb\r\n\r\n"), 400},
-        {"trailer content-length lower case", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "0\r\ncontent-length: 0\r\n\r\n"), 400},
+        {"trailer content-length lower case",
+         postRequest({"Host: a", "Transfer-Encoding: chunked"}, "0\r\ncontent-length: 0\r\n\r\n"), 400},
         {"bare LF before the request line", "\nGET /svc/v1/x HTTP/1.1\r\nHost: a\r\n\r\n", 400},
         {"five empty lines first", "\r\n\r\n\r\n\r\n\r\nGET /svc/v1/x HTTP/1.1\r\nHost: a\r\n\r\n", 400},
         {"bare CR ending the request line", "GET /svc/v1/x HTTP/1.1\rHost: a\r\n\r\n", 400},
@@ -500,9 +450,12 @@ TEST_CASE("adversarial: more malformed request framing is refused and nothing be
         {"Host with a bad port", "GET /svc/v1/x HTTP/1.1\r\nHost: a:99999\r\n\r\n", 400},
         {"host in a second case", "GET /svc/v1/x HTTP/1.1\r\nHost: a\r\nhOST: b\r\n\r\n", 400},
         {"absolute-form and two Hosts", "GET http://a/svc/v1/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
-        {"Expect 100-continue and another", postRequest({"Host: a", "Content-Length: 1", "Expect: 100-continue, foo"}, "x"), 417},
+        {"Expect 100-continue and another",
+         postRequest({"Host: a", "Content-Length: 1", "Expect: 100-continue, foo"}, "x"), 417},
         {"Expect on HTTP/1.0", postRequest({"Content-Length: 1", "Expect: foo"}, "x", "POST /svc/v1/x HTTP/1.0"), 417},
-        {"TE on HTTP/1.0 with keep-alive", postRequest({"Connection: keep-alive", "Transfer-Encoding: chunked"}, "0\r\n\r\n", "POST /svc/v1/x HTTP/1.0"), 400},
+        {"TE on HTTP/1.0 with keep-alive",
+         postRequest({"Connection: keep-alive", "Transfer-Encoding: chunked"}, "0\r\n\r\n", "POST /svc/v1/x HTTP/1.0"),
+         400},
     };
     for (const auto& [name, bytes, status] : cases) {
         CAPTURE(name);
@@ -537,17 +490,29 @@ TEST_CASE("adversarial: accepted framing edge cases reach the backend with one u
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
     const std::string kEmbedded = "GET /svc/v1/evil HTTP/1.1\r\nHost: a\r\n\r\n";
     const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
-        {"empty list elements around chunked", postRequest({"Host: a", "Transfer-Encoding: , chunked ,"}, "5\r\nhello\r\n0\r\n\r\n"), "POST /x 5:hello"},
-        {"an empty TE line next to chunked", postRequest({"Host: a", "Transfer-Encoding:", "Transfer-Encoding: chunked"}, "5\r\nhello\r\n0\r\n\r\n"), "POST /x 5:hello"},
-        {"BWS around chunk extensions", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "5 ; a = b ;c\r\nhello\r\n0 ;z=\"q\"\r\n\r\n"), "POST /x 5:hello"},
-        {"last chunk written 000", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "2\r\nhi\r\n000\r\n\r\n"), "POST /x 2:hi"},
-        {"chunked body containing a request", postRequest({"Host: a", "Transfer-Encoding: chunked"}, hexSize(kEmbedded) + "\r\n" + kEmbedded + "\r\n0\r\n\r\n"),
+        {"empty list elements around chunked",
+         postRequest({"Host: a", "Transfer-Encoding: , chunked ,"}, "5\r\nhello\r\n0\r\n\r\n"), "POST /x 5:hello"},
+        {"an empty TE line next to chunked",
+         postRequest({"Host: a", "Transfer-Encoding:", "Transfer-Encoding: chunked"}, "5\r\nhello\r\n0\r\n\r\n"),
+         "POST /x 5:hello"},
+        {"BWS around chunk extensions",
+         postRequest({"Host: a", "Transfer-Encoding: chunked"}, "5 ; a = b ;c\r\nhello\r\n0 ;z=\"q\"\r\n\r\n"),
+         "POST /x 5:hello"},
+        {"last chunk written 000", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "2\r\nhi\r\n000\r\n\r\n"),
+         "POST /x 2:hi"},
+        {"chunked body containing a request",
+         postRequest({"Host: a", "Transfer-Encoding: chunked"},
+                     hexSize(kEmbedded) + "\r\n" + kEmbedded + "\r\n0\r\n\r\n"),
          "POST /x " + std::to_string(kEmbedded.size()) + ":" + kEmbedded},
-        {"trailer named like a forwarding field", postRequest({"Host: a", "Transfer-Encoding: chunked"}, "1\r\nz\r\n0\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n"), "POST /x 1:z"},
-        {"four empty lines first", "\r\n\r\n\r\n\r\n" + postRequest({"Host: a", "Content-Length: 2"}, "ok"), "POST /x 2:ok"},
+        {"trailer named like a forwarding field",
+         postRequest({"Host: a", "Transfer-Encoding: chunked"}, "1\r\nz\r\n0\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n"),
+         "POST /x 1:z"},
+        {"four empty lines first", "\r\n\r\n\r\n\r\n" + postRequest({"Host: a", "Content-Length: 2"}, "ok"),
+         "POST /x 2:ok"},
         {"CL with OWS", postRequest({"Host: a", "Content-Length:\t 3 \t"}, "abc"), "POST /x 3:abc"},
         {"CL 0 with Expect", postRequest({"Host: a", "Content-Length: 0", "Expect: 100-continue"}), "POST /x 0:"},
-        {"HTTP/1.0 with CL and keep-alive", postRequest({"Connection: keep-alive", "Content-Length: 2"}, "ok", "POST /svc/v1/x HTTP/1.0"), "POST /x 2:ok"},
+        {"HTTP/1.0 with CL and keep-alive",
+         postRequest({"Connection: keep-alive", "Content-Length: 2"}, "ok", "POST /svc/v1/x HTTP/1.0"), "POST /x 2:ok"},
     };
     for (const auto& [name, bytes, body] : cases) {
         CAPTURE(name);
@@ -644,8 +609,9 @@ TEST_CASE("adversarial: backend heads with bad framing or syntax become 502 and 
         } else if (t == "/te-identity") {
             reply.bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\nhello";
         } else if (t == "/te-twice") {
-            reply.bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
-                          "5\r\nhello\r\n0\r\n\r\n";
+            reply.bytes =
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "5\r\nhello\r\n0\r\n\r\n";
         } else if (t == "/te-param") {
             reply.bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked;x=1\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
         } else if (t == "/101-plain") {
@@ -660,9 +626,9 @@ TEST_CASE("adversarial: backend heads with bad framing or syntax become 502 and 
     });
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), kNoSuspension));
     RawClient client(gw.port());
-    for (const std::string target : {"/space-colon", "/cl-plus", "/cl-huge", "/obs-fold", "/bare-lf", "/nul", "/http2",
-                               "/http09", "/status-2", "/status-ctl", "/te-identity", "/te-twice", "/te-param",
-                               "/101-plain", "/eof-after-1xx"}) {
+    for (const std::string target :
+         {"/space-colon", "/cl-plus", "/cl-huge", "/obs-fold", "/bare-lf", "/nul", "/http2", "/http09", "/status-2",
+          "/status-ctl", "/te-identity", "/te-twice", "/te-param", "/101-plain", "/eof-after-1xx"}) {
         CAPTURE(target);
         auto r = client.exchange(getRequest("/svc/v1" + target));
         REQUIRE_MESSAGE(r, client.error());
@@ -695,8 +661,9 @@ TEST_CASE("adversarial: interim answers with bodies, interim storms and odd fina
         } else if (t == "/head-chunked") {
             reply.bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
         } else if (t == "/connection-named") {
-            reply.bytes = "HTTP/1.1 200 OK\r\nConnection: X-Internal, Content-Length\r\nX-Internal: secret\r\n"
-                          "Content-Length: 4\r\n\r\nbody";
+            reply.bytes =
+                "HTTP/1.1 200 OK\r\nConnection: X-Internal, Content-Length\r\nX-Internal: secret\r\n"
+                "Content-Length: 4\r\n\r\nbody";
         } else if (t == "/cl-zero-then-bytes") {
             reply.bytes = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" + httpResponse(200, "injected");
         } else {
@@ -753,8 +720,9 @@ TEST_CASE("adversarial: a chunk size over 64 bits in a backend answer never reac
         BackendReply reply;
         if (r.target == "/overflow") {
             // 2^64 + 5 would wrap to 5 in a 64-bit accumulator: "hello" then a smuggled answer.
-            reply.bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000005\r\nhello\r\n0\r\n\r\n" +
-                          httpResponse(200, "injected");
+            reply.bytes =
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000005\r\nhello\r\n0\r\n\r\n" +
+                httpResponse(200, "injected");
         } else {
             reply.bytes = httpResponse(200, "ok");
         }
@@ -789,9 +757,10 @@ TEST_CASE("adversarial: framing and hop-by-hop fields a handler sets reach neith
     GatewaySpec spec;
     for (const char* field : {"Transfer-Encoding", "Keep-Alive", "Upgrade", "Transfer_Encoding", "X_Forwarded_For"}) {
         std::string context = std::string("/") + field;
-        spec.apis.emplace_back(field, apiJson(context, endpointList({backend.url()}),
-                                              std::string(R"("handlers": [{"component": "correlation_id", "config": {"header": ")") +
-                                                  field + R"("}}])"));
+        spec.apis.emplace_back(
+            field, apiJson(context, endpointList({backend.url()}),
+                           std::string(R"("handlers": [{"component": "correlation_id", "config": {"header": ")") +
+                               field + R"("}}])"));
     }
     SluicedProcess gw(spec);
     RawClient client(gw.port());
@@ -827,10 +796,11 @@ TEST_CASE("adversarial: a local 204 or 304 from a handler carries no body and no
         CAPTURE(status);
         GatewaySpec spec;
         spec.testPlugins = true;
-        spec.apis.emplace_back("empty", apiJson("/empty", endpointList({backend.url()}),
-                                                R"("handlers": [{"component": "test_pause_timer", "config": {"delay_ms": 1,)"
-                                                R"( "then": "respond", "respond_status": )" +
-                                                    std::to_string(status) + "}}]"));
+        spec.apis.emplace_back("empty",
+                               apiJson("/empty", endpointList({backend.url()}),
+                                       R"("handlers": [{"component": "test_pause_timer", "config": {"delay_ms": 1,)"
+                                       R"( "then": "respond", "respond_status": )" +
+                                           std::to_string(status) + "}}]"));
         spec.apis.emplace_back("next", apiJson("/next", endpointList({backend.url()})));
         SluicedProcess gw(spec);
         RawClient client(gw.port());
@@ -856,7 +826,8 @@ TEST_CASE("adversarial: pipelined requests the gateway answers itself are read o
     ScriptedBackend backend(echo());
     // Past max_requests_per_connection the connection closes and drains its input, which would
     // hide the read-ahead.
-    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"max_requests_per_connection": 100000000})"));
+    SluicedProcess gw(
+        oneApi("/svc", endpointList({backend.url()}), "", R"({"max_requests_per_connection": 100000000})"));
     const long rssBefore = gw.statusValue("VmRSS");
     int error = 0;
     const int fd = connectLoopback(gw.port(), error);
@@ -893,7 +864,8 @@ TEST_CASE("adversarial: a client pipelining requests the gateway answers itself 
     // One connection keeps the gateway answering 404s (and reads them); a request on another
     // connection must be served meanwhile, not when the flood ends.
     ScriptedBackend backend(echo());
-    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"max_requests_per_connection": 100000000})"));
+    SluicedProcess gw(
+        oneApi("/svc", endpointList({backend.url()}), "", R"({"max_requests_per_connection": 100000000})"));
     int error = 0;
     const int fd = connectLoopback(gw.port(), error);
     REQUIRE(fd >= 0);
@@ -937,7 +909,8 @@ TEST_CASE("adversarial: a client pipelining requests the gateway answers itself 
     auto r = other.exchange(getRequest("/svc/v1/meanwhile"), 2s);
     REQUIRE_MESSAGE(r, other.error());
     CHECK(r->status == 200);
-    INFO("answered after " << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - sent).count() << " ms");
+    INFO("answered after " << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - sent).count()
+                           << " ms");
     CHECK(Clock::now() - sent < 1500ms);
 }
 
@@ -1064,13 +1037,14 @@ TEST_CASE("adversarial: a chunked form body that outgrows request_buffer_bytes i
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"request_buffer_bytes": 16})"));
     const std::string form = "Content-Type: application/x-www-form-urlencoded";
     const std::vector<std::vector<std::string>> bodies = {
-        {"a=0123456789abcdefghij", "&_method=DELETE"},          // after the buffered part
-        {"_method=DELETE&a=0123456789abcdef", "&b=1"},          // in it
+        {"a=0123456789abcdefghij", "&_method=DELETE"},           // after the buffered part
+        {"_method=DELETE&a=0123456789abcdef", "&b=1"},           // in it
         {"a=0123456789abcdefghij&_me", "thod=DE", "LETE&b=2"}};  // across
     for (const auto& chunks : bodies) {
         CAPTURE(chunks.front());
         RawClient client(gw.port());
-        REQUIRE(client.send("POST /svc/v1/x HTTP/1.1\r\nHost: a\r\n" + form + "\r\nTransfer-Encoding: chunked\r\n\r\n"));
+        REQUIRE(
+            client.send("POST /svc/v1/x HTTP/1.1\r\nHost: a\r\n" + form + "\r\nTransfer-Encoding: chunked\r\n\r\n"));
         for (const std::string& chunk : chunks) {
             char size[16];
             std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
@@ -1119,8 +1093,8 @@ TEST_CASE("adversarial: a _method parameter in a form body naming another method
     for (const std::string body : {"_method=DELETE", "a=1&%5Fmethod=put&b=2", "x=1&.method=PATCH", "_method="}) {
         CAPTURE(body);
         RawClient client(gw.port());
-        auto r = client.exchange(
-            postRequest({"Host: a", form, "Content-Length: " + std::to_string(body.size())}, body));
+        auto r =
+            client.exchange(postRequest({"Host: a", form, "Content-Length: " + std::to_string(body.size())}, body));
         REQUIRE_MESSAGE(r, client.error());
         CHECK(r->status == 400);
         CHECK(r->errorCode() == 101400);
@@ -1149,7 +1123,9 @@ TEST_CASE("adversarial: a _method parameter in a form body naming another method
     // Read as a form although the type does not say so plainly: none (Rack), or a list (Rack
     // and PHP cut the media type at ',' and ' ').
     const std::vector<std::vector<std::string>> untyped = {
-        {"Host: a"}, {"Host: a", "Content-Type: "}, {"Host: a", "Content-Type: application/x-www-form-urlencoded, text/plain"}};
+        {"Host: a"},
+        {"Host: a", "Content-Type: "},
+        {"Host: a", "Content-Type: application/x-www-form-urlencoded, text/plain"}};
     for (const auto& fields : untyped) {
         CAPTURE(fields.back());
         RawClient client(gw.port());
@@ -1272,16 +1248,17 @@ TEST_CASE("adversarial: a _method member of a JSON body naming another method is
     ScriptedBackend bufferingBackend(reflect());
     SluicedProcess buffering(postOnlyApi(bufferingBackend));
     RawClient expecting(buffering.port());
-    REQUIRE(expecting.send("POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                           "Content-Encoding: gzip\r\nExpect: 100-continue\r\nContent-Length: 37\r\n\r\n"));
+    REQUIRE(
+        expecting.send("POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                       "Content-Encoding: gzip\r\nExpect: 100-continue\r\nContent-Length: 37\r\n\r\n"));
     auto first = expecting.read(3s);
     REQUIRE_MESSAGE(first, expecting.error());
     CHECK(first->status == 415);  // not 100
     CHECK(first->hasToken("Connection", "close"));
     // A short body that came with its head is read first, and the connection stays open.
     RawClient whole(buffering.port());
-    auto coded = whole.exchange(
-        postRequest({"Host: a", "Content-Type: application/json", "Content-Encoding: gzip", "Content-Length: 2"}, "{}"));
+    auto coded = whole.exchange(postRequest(
+        {"Host: a", "Content-Type: application/json", "Content-Encoding: gzip", "Content-Length: 2"}, "{}"));
     REQUIRE_MESSAGE(coded, whole.error());
     CHECK(coded->status == 415);
     CHECK_FALSE(coded->hasToken("Connection", "close"));
@@ -1352,9 +1329,9 @@ TEST_CASE("adversarial: a streamed form body is refused before the backend has a
     CHECK(inHand->status == 400);
     CHECK(inHand->body.find("form body") != std::string::npos);
     // Only a POST is overridden by the frameworks: a PUT's form passes.
-    auto put = late.exchange(postRequest(
-        {"Host: a", "Content-Type: application/x-www-form-urlencoded", "Content-Length: 14"}, "_method=DELETE",
-        "PUT /svc/v1/x HTTP/1.1"));
+    auto put =
+        late.exchange(postRequest({"Host: a", "Content-Type: application/x-www-form-urlencoded", "Content-Length: 14"},
+                                  "_method=DELETE", "PUT /svc/v1/x HTTP/1.1"));
     REQUIRE_MESSAGE(put, late.error());
     CHECK(put->status == 200);
     REQUIRE(quiet.waitForRequests(1, 2s));
@@ -1445,7 +1422,8 @@ TEST_CASE("adversarial: an API's own method_override applies to it alone")
     // with `_method` passes them on; the gateway's other APIs still refuse them.
     ScriptedBackend backend(reflect());
     GatewaySpec spec;
-    spec.apis.emplace_back("rails", apiJson("/rails", endpointList({backend.url()}), R"("method_override": "forward")"));
+    spec.apis.emplace_back("rails",
+                           apiJson("/rails", endpointList({backend.url()}), R"("method_override": "forward")"));
     spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.url()})));
     SluicedProcess gw(spec);
     const std::string body = "_method=patch&title=x";

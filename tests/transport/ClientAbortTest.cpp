@@ -166,12 +166,14 @@ TEST_CASE("client abort: with abort_on_client_close a close or half-close while 
     CHECK(gw.running());
 }
 
-TEST_CASE("client abort: with abort_on_client_close a close while a handler is paused ends the exchange before the backend")
+TEST_CASE(
+    "client abort: with abort_on_client_close a close while a handler is paused ends the exchange before the backend")
 {
     ScriptedBackend backend(echo());
-    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}),
-                              R"("handlers": [{"component": "test_pause_timer", "config": {"delay_ms": 400, "phase": "request", "then": "continue"}}])",
-                              kAbortOnClose);
+    GatewaySpec spec = oneApi(
+        "/svc", endpointList({backend.url()}),
+        R"("handlers": [{"component": "test_pause_timer", "config": {"delay_ms": 400, "phase": "request", "then": "continue"}}])",
+        kAbortOnClose);
     spec.testPlugins = true;
     spec.accessLog = R"({"path": "access.log", "flush_ms": 50})";
     SluicedProcess gw(spec);
@@ -305,7 +307,9 @@ TEST_CASE("client abort: with abort_on_client_close an earlier answer still on i
     expectAnsweredThenAbandoned(gw, "/svc/v1/big", "/svc/v1/slow");
 }
 
-TEST_CASE("client abort: with abort_on_client_close a request pipelined behind an answer still going out is answered after a half-close")
+TEST_CASE(
+    "client abort: with abort_on_client_close a request pipelined behind an answer still going out is answered after a "
+    "half-close")
 {
     // GET /big and GET /later in one write, then a half-close, and a client slow to read: the
     // close is seen again when /big's last bytes leave, while /later is awaited. /later was

@@ -137,8 +137,9 @@ TEST_CASE("connections: beyond http.max_connections a client waits in the backlo
     // (The log is read by a thread of the harness: wait for the line before counting.)
     REQUIRE(gw.waitForLog("client connections (http.max_connections) is reached", logFrom, 2s));
     const std::string log = gw.log().substr(logFrom);
-    CHECK(occurrences(log, "the limit of 2 client connections (http.max_connections) is reached; new connections "
-                           "wait in the listen backlog") == 1);
+    CHECK(occurrences(log,
+                      "the limit of 2 client connections (http.max_connections) is reached; new connections "
+                      "wait in the listen backlog") == 1);
 }
 
 TEST_CASE("connections: at the limit, the idle connection nearest its timeout is closed to make room")
@@ -260,7 +261,8 @@ TEST_CASE("connections: out of descriptors, the admin endpoint waits without spi
     setOpenFileLimit(gw.pid(), freeDescriptor(gw.pid(), 1));  // no descriptor left
 
     RawClient c(gw.adminHost(), gw.adminPort());
-    REQUIRE(c.send("GET /status HTTP/1.1\r\nHost: " + gw.adminHost() + ":" + std::to_string(gw.adminPort()) + "\r\n\r\n"));
+    REQUIRE(
+        c.send("GET /status HTTP/1.1\r\nHost: " + gw.adminHost() + ":" + std::to_string(gw.adminPort()) + "\r\n\r\n"));
     // Its accept fails with EMFILE, and the listener stays readable: the admin thread must not
     // go round on it (a whole core), but look again a little later.
     const long before = cpuTicks(gw.pid());
@@ -349,9 +351,9 @@ TEST_CASE("connections: when descriptors run out idle backend connections are cl
 TEST_CASE("connections: health probes that find no descriptor are skipped and do not mark the endpoint down")
 {
     ScriptedBackend backend(echo());
-    SluicedProcess gw(oneApi(
-        "/svc", endpointList({backend.url()}),
-        R"("health_check": {"path": "/health", "interval_ms": 50, "timeout_ms": 300, "healthy_threshold": 20,
+    SluicedProcess gw(
+        oneApi("/svc", endpointList({backend.url()}),
+               R"("health_check": {"path": "/health", "interval_ms": 50, "timeout_ms": 300, "healthy_threshold": 20,
                             "unhealthy_threshold": 2})"));
     REQUIRE(backend.waitForRequests(2, 5s));  // probing
     const rlim_t normal = openFileLimit(gw.pid());
@@ -383,8 +385,8 @@ TEST_CASE("connections: at the limit, idle connections of another worker make ro
     // keep-alive clients, and in about one round of four all of them are on the other worker.
     // Without that worker's help the newcomer would wait for a keep-alive timeout (20 s).
     ScriptedBackend backend(echo());
-    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "",
-                              R"({"max_connections": 2, "keepalive_timeout_ms": 20000})");
+    GatewaySpec spec =
+        oneApi("/svc", endpointList({backend.url()}), "", R"({"max_connections": 2, "keepalive_timeout_ms": 20000})");
     spec.workers = 2;
     SluicedProcess gw(spec);
     std::vector<std::unique_ptr<RawClient>> clients;
@@ -402,8 +404,8 @@ TEST_CASE("connections: at the limit, idle connections of another worker make ro
 TEST_CASE("connections: a backlog on one listener does not keep the others waiting")
 {
     ScriptedBackend backend(echo());
-    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "",
-                              R"({"max_connections": 4, "header_timeout_ms": 500})");
+    GatewaySpec spec =
+        oneApi("/svc", endpointList({backend.url()}), "", R"({"max_connections": 4, "header_timeout_ms": 500})");
     spec.extraListeners = 1;
     SluicedProcess gw(spec);
     // Clients that never finish their head: busy, so never closed to make room; each holds a
@@ -427,8 +429,8 @@ TEST_CASE("connections: TLS connections that never sent a byte make room like id
 {
     TestCertificates certs;
     ScriptedBackend backend(echo());
-    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "",
-                              R"({"max_connections": 2, "header_timeout_ms": 8000})");
+    GatewaySpec spec =
+        oneApi("/svc", endpointList({backend.url()}), "", R"({"max_connections": 2, "header_timeout_ms": 8000})");
     spec.listenerTls = certs.listener();
     SluicedProcess gw(spec);
     RawClient silent1(gw.port());
@@ -570,10 +572,7 @@ std::vector<std::size_t> connectionsPerWorker(const SluicedProcess& gw, std::siz
     return {};
 }
 
-bool withinTwo(const std::vector<std::size_t>& split)
-{
-    return split.size() == 2 && split[1] - split[0] <= 2;
-}
+bool withinTwo(const std::vector<std::size_t>& split) { return split.size() == 2 && split[1] - split[0] <= 2; }
 
 // 200 keep-alive clients connect to a frozen 2-worker gateway, so that they wait in the two
 // listening sockets' queues, split by the kernel's hash of their ports, and the workers take them
@@ -617,8 +616,8 @@ Burst unevenBurst(SluicedProcess& gw)
 
 GatewaySpec twoWorkers(const ScriptedBackend& backend, const std::string& balance)
 {
-    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "",
-                              R"({"connection_balance": ")" + balance + R"("})");
+    GatewaySpec spec =
+        oneApi("/svc", endpointList({backend.url()}), "", R"({"connection_balance": ")" + balance + R"("})");
     spec.workers = 2;
     spec.admin = R"({"host": "127.0.0.1", "port": 0})";
     return spec;
@@ -626,7 +625,8 @@ GatewaySpec twoWorkers(const ScriptedBackend& backend, const std::string& balanc
 
 }  // namespace
 
-TEST_CASE("connections: a burst of keep-alive clients the kernel split unevenly is shared out between the workers within two")
+TEST_CASE(
+    "connections: a burst of keep-alive clients the kernel split unevenly is shared out between the workers within two")
 {
     ScriptedBackend backend(echo());
     SluicedProcess gw(twoWorkers(backend, "exact"));
@@ -664,16 +664,16 @@ TEST_CASE("connections: TLS clients handed to another worker complete their hand
         std::atomic<std::size_t> handshaken{0};
         std::atomic<bool> release{false};
         auto client = [&](std::size_t i) {
-            return tlsTry(gw.port(), caOnly(certs),
-                          "GET /svc/v1/t" + std::to_string(i) +
-                              " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-                          [&](SSL*, Outcome&) {
-                              ++handshaken;
-                              const auto deadline = Clock::now() + 10s;
-                              while (!release && Clock::now() < deadline) {
-                                  std::this_thread::sleep_for(5ms);
-                              }
-                          });
+            return tlsTry(
+                gw.port(), caOnly(certs),
+                "GET /svc/v1/t" + std::to_string(i) + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                [&](SSL*, Outcome&) {
+                    ++handshaken;
+                    const auto deadline = Clock::now() + 10s;
+                    while (!release && Clock::now() < deadline) {
+                        std::this_thread::sleep_for(5ms);
+                    }
+                });
         };
         REQUIRE(gw.freeze());
         std::vector<std::future<Outcome>> outcomes;

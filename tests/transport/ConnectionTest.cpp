@@ -42,7 +42,8 @@ TEST_CASE("keep-alive: a pooled backend connection is closed after the API's tim
 {
     ScriptedBackend backend(echo());
     GatewaySpec spec;
-    spec.apis.emplace_back("short", apiJson("/short", endpointList({backend.url()}), R"("timeouts": {"idle_ms": 200})"));
+    spec.apis.emplace_back("short",
+                           apiJson("/short", endpointList({backend.url()}), R"("timeouts": {"idle_ms": 200})"));
     SluicedProcess gw(spec);
     RawClient client(gw.port());
     for (int i = 0; i < 2; ++i) {
@@ -51,7 +52,7 @@ TEST_CASE("keep-alive: a pooled backend connection is closed after the API's tim
         CHECK(r->status == 200);
     }
     CHECK(backend.connectionCount() == 1);  // reused while it waited less than 200 ms
-    std::this_thread::sleep_for(600ms);       // the idle time passes: the gateway closes it
+    std::this_thread::sleep_for(600ms);     // the idle time passes: the gateway closes it
     auto r = client.exchange(getRequest("/short/v1/x"));
     REQUIRE_MESSAGE(r, client.error());
     CHECK(r->status == 200);
@@ -139,7 +140,8 @@ TEST_CASE("keep-alive: bytes after a complete response keep the upstream connect
     std::atomic<int> n{0};
     ScriptedBackend backend([&](const ReceivedRequest&) {
         BackendReply reply;
-        reply.bytes = httpResponse(200, "answer-" + std::to_string(++n)) + "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nbogus";
+        reply.bytes =
+            httpResponse(200, "answer-" + std::to_string(++n)) + "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nbogus";
         return reply;
     });
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
@@ -254,7 +256,8 @@ TEST_CASE("pipelining: three requests in one write get three responses in order"
     });
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
     RawClient client(gw.port());
-    REQUIRE(client.send(getRequest("/svc/v1/a") + bodyRequest("POST", "/svc/v1/b", "body-b") + getRequest("/svc/v1/c")));
+    REQUIRE(
+        client.send(getRequest("/svc/v1/a") + bodyRequest("POST", "/svc/v1/b", "body-b") + getRequest("/svc/v1/c")));
     for (const char* expected : {"GET /a ", "POST /b body-b", "GET /c "}) {
         auto r = client.read();
         REQUIRE_MESSAGE(r, client.error());
@@ -277,7 +280,8 @@ TEST_CASE("pipelining: requests through a handler chain stay in order and keep-a
     RawClient client(gw.port());
     std::string burst;
     for (int i = 0; i < 5; ++i) {
-        burst += getRequest("/svc/v1/p" + std::to_string(i), {"X-Correlation-ID: corr-" + std::to_string(i) + "-abcdef"});
+        burst +=
+            getRequest("/svc/v1/p" + std::to_string(i), {"X-Correlation-ID: corr-" + std::to_string(i) + "-abcdef"});
     }
     REQUIRE(client.send(burst));
     for (int i = 0; i < 5; ++i) {

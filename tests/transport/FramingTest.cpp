@@ -39,8 +39,9 @@ TEST_CASE("chunked: a streamed chunked request body is re-encoded to the backend
     // request_buffer_bytes 0: every body streams (a short one is otherwise read whole first).
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"request_buffer_bytes": 0})"));
     RawClient client(gw.port());
-    REQUIRE(client.send("POST /svc/v1/up HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n"
-                        "Content-Type: text/plain\r\n\r\n5;ext=1\r\nhello\r\n"));
+    REQUIRE(
+        client.send("POST /svc/v1/up HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n"
+                    "Content-Type: text/plain\r\n\r\n5;ext=1\r\nhello\r\n"));
     REQUIRE(client.send("6\r\n world\r\n"));
     REQUIRE(client.send("0\r\nX-Trailer: t\r\n\r\n"));
     auto r = client.read();
@@ -88,7 +89,8 @@ TEST_CASE("chunked: a short chunked request body is read whole and sent again af
     SluicedProcess gw(spec);
 
     RawClient client(gw.port());
-    REQUIRE(client.send("PUT /svc/v1/up HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"));
+    REQUIRE(client.send(
+        "PUT /svc/v1/up HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"));
     std::this_thread::sleep_for(100ms);  // the body is not all here when the gateway looks
     REQUIRE(client.send("6\r\n world\r\n0\r\n\r\n"));
     auto r = client.read();
@@ -122,8 +124,10 @@ TEST_CASE("chunked: a short chunked request body is read whole and sent again af
     SluicedProcess single(oneApi("/svc", endpointList({backend.url()}), "", R"({"request_buffer_bytes": 1024})"));
     RawClient other(single.port());
     const std::string whole = pattern(4000, 9);
-    auto once = other.exchange("PUT /svc/v1/up HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                "fa0\r\n" + whole + "\r\n0\r\n\r\n");
+    auto once = other.exchange(
+        "PUT /svc/v1/up HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "fa0\r\n" +
+        whole + "\r\n0\r\n\r\n");
     REQUIRE_MESSAGE(once, other.error());
     CHECK(once->body == "got 4000:" + std::to_string(hashOf(whole)));
     REQUIRE(backend.waitForRequests(3, 2s));
@@ -135,14 +139,16 @@ TEST_CASE("chunked: backend answers reach HTTP/1.1 clients chunked and HTTP/1.0 
     ScriptedBackend backend([](const ReceivedRequest& r) {
         BackendReply reply;
         if (r.target == "/chunked") {
-            reply.bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Kind: chunked\r\n\r\n"
-                          "3;note=x\r\nabc\r\n5\r\ndefgh\r\n0\r\nX-Checksum: 1\r\n\r\n";
+            reply.bytes =
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Kind: chunked\r\n\r\n"
+                "3;note=x\r\nabc\r\n5\r\ndefgh\r\n0\r\nX-Checksum: 1\r\n\r\n";
         } else if (r.target == "/trickle") {
             reply.bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\npart\r\n";
             reply.later = {{40ms, "4\r\n-two\r\n"}, {40ms, "6\r\n-three\r\n0\r\n\r\n"}};
         } else if (r.target == "/both") {  // chunked wins over Content-Length, and the connection is not reused
-            reply.bytes = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n"
-                          "4\r\nboth\r\n0\r\n\r\n";
+            reply.bytes =
+                "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "4\r\nboth\r\n0\r\n\r\n";
         } else if (r.target == "/length") {
             reply.bytes = httpResponse(200, "exactly 17 bytes!");
         } else {  // "/until-close": no framing at all, the body ends when the backend closes
@@ -253,8 +259,9 @@ TEST_CASE("expect: 100 Continue comes before the body is sent, then the final an
     });
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
     RawClient client(gw.port());
-    REQUIRE(client.send("POST /svc/v1/e HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 11\r\n"
-                        "Expect: 100-continue\r\n\r\n"));
+    REQUIRE(
+        client.send("POST /svc/v1/e HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 11\r\n"
+                    "Expect: 100-continue\r\n\r\n"));
     auto interim = client.read();
     REQUIRE_MESSAGE(interim, client.error());
     CHECK(interim->status == 100);
@@ -268,8 +275,9 @@ TEST_CASE("expect: 100 Continue comes before the body is sent, then the final an
     CHECK(backend.request(0).header("Content-Length") == "11");
 
     // A chunked body may wait for 100 Continue too.
-    REQUIRE(client.send("PUT /svc/v1/e HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n"
-                        "Expect: 100-continue\r\n\r\n"));
+    REQUIRE(
+        client.send("PUT /svc/v1/e HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n"
+                    "Expect: 100-continue\r\n\r\n"));
     auto interim2 = client.read();
     REQUIRE_MESSAGE(interim2, client.error());
     CHECK(interim2->status == 100);
@@ -284,8 +292,9 @@ TEST_CASE("expect: a body over max_body_bytes is refused with 413 and no 100 Con
     ScriptedBackend backend(echo());
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"max_body_bytes": 1000})"));
     RawClient client(gw.port());
-    auto r = client.exchange("POST /svc/v1/e HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 5000\r\n"
-                             "Expect: 100-continue\r\n\r\n");
+    auto r = client.exchange(
+        "POST /svc/v1/e HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 5000\r\n"
+        "Expect: 100-continue\r\n\r\n");
     REQUIRE_MESSAGE(r, client.error());
     CHECK(r->status == 413);
     CHECK(r->errorCode() == 101413);
@@ -297,8 +306,9 @@ TEST_CASE("expect: a body over max_body_bytes is refused with 413 and no 100 Con
 
     // No route: no 100 Continue either, and the unread body closes the connection.
     RawClient lost(gw.port());
-    auto nf = lost.exchange("POST /nowhere HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 10\r\n"
-                            "Expect: 100-continue\r\n\r\n");
+    auto nf = lost.exchange(
+        "POST /nowhere HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 10\r\n"
+        "Expect: 100-continue\r\n\r\n");
     REQUIRE_MESSAGE(nf, lost.error());
     CHECK(nf->status == 404);
     CHECK(nf->hasToken("Connection", "close"));
@@ -320,8 +330,9 @@ TEST_CASE("expect: a backend's own 100 Continue is never relayed")
     CHECK(plain->status == 200);
     CHECK(plain->body == "after interim x");
 
-    REQUIRE(client.send("POST /svc/v1/i HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 1\r\n"
-                        "Expect: 100-continue\r\n\r\n"));
+    REQUIRE(
+        client.send("POST /svc/v1/i HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 1\r\n"
+                    "Expect: 100-continue\r\n\r\n"));
     auto interim = client.read();
     REQUIRE_MESSAGE(interim, client.error());
     CHECK(interim->status == 100);

@@ -108,8 +108,10 @@ TEST_CASE("health: an endpoint failing unhealthy_threshold probes is taken out a
     RawClient adminClient(gw.adminPort());
     auto status = adminClient.exchange("GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     REQUIRE_MESSAGE(status, adminClient.error());
-    CHECK_MESSAGE(status->body.find(R"({"url":")" + sick.url() + R"(","healthy":false,)") != std::string::npos, status->body);
-    CHECK_MESSAGE(status->body.find(R"({"url":")" + fine.url() + R"(","healthy":true,)") != std::string::npos, status->body);
+    CHECK_MESSAGE(status->body.find(R"({"url":")" + sick.url() + R"(","healthy":false,)") != std::string::npos,
+                  status->body);
+    CHECK_MESSAGE(status->body.find(R"({"url":")" + fine.url() + R"(","healthy":true,)") != std::string::npos,
+                  status->body);
     std::size_t sickServed = served(sick);
     for (const auto& name : route(gw.port(), 8)) {
         CHECK(name == "fine");
@@ -315,10 +317,11 @@ TEST_CASE("health: https endpoints are probed over TLS with the API's tls settin
 
     // The right CA for the untrusted API is another verdict: after the reload its endpoint is in
     // service at once, not after healthy_threshold probes 5 s apart.
-    gw.writeApi("untrusted", apiJson("/untrusted", endpointList({https}),
-                                     R"("health_check": {"path": "/b/v1/health", "interval_ms": 5000, "timeout_ms": 1000, )"
-                                     R"("unhealthy_threshold": 2}, "tls": {"ca_file": ")" +
-                                         dir + R"(/server.pem"})"));
+    gw.writeApi("untrusted",
+                apiJson("/untrusted", endpointList({https}),
+                        R"("health_check": {"path": "/b/v1/health", "interval_ms": 5000, "timeout_ms": 1000, )"
+                        R"("unhealthy_threshold": 2}, "tls": {"ca_file": ")" +
+                            dir + R"(/server.pem"})"));
     REQUIRE(gw.reload());
     RawClient client(gw.port());
     auto r = client.exchange(getRequest("/untrusted/v1/b/v1/x"));
@@ -343,9 +346,10 @@ TEST_CASE("health: probes carry the configured headers, and a backend that wants
         reply.bytes = r.target == "/health" ? httpResponse(keyed ? 200 : 401, "health") : httpResponse(200, "item");
         return reply;
     });
-    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}),
-                             R"("health_check": {"path": "/health", "interval_ms": 50, "timeout_ms": 300,)"
-                             R"( "unhealthy_threshold": 2, "headers": {"X-Probe-Key": "k-123", "User-Agent": "probe/2"}})"));
+    SluicedProcess gw(
+        oneApi("/svc", endpointList({backend.url()}),
+               R"("health_check": {"path": "/health", "interval_ms": 50, "timeout_ms": 300,)"
+               R"( "unhealthy_threshold": 2, "headers": {"X-Probe-Key": "k-123", "User-Agent": "probe/2"}})"));
 
     REQUIRE(probedAgain(backend, 4));
     for (const auto& r : backend.requests()) {
@@ -391,7 +395,8 @@ TEST_CASE("health: --check-config reports a bad health_check with the file and t
     std::ofstream(fourth) << apiJson("/fourth", endpointList({"http://127.0.0.1:9"}),
                                      R"("health_check": {"headers": {"Bad Name": "x", "X-Ok": "a\u0001b"}})");
 
-    const auto [status, output] = runCommand(std::string(SLUICE_TRANSPORT_SLUICED) + " --check-config --config " + config);
+    const auto [status, output] =
+        runCommand(std::string(SLUICE_TRANSPORT_SLUICED) + " --check-config --config " + config);
     std::filesystem::remove_all(dir);
     INFO(output);
     REQUIRE(WIFEXITED(status));
@@ -399,7 +404,8 @@ TEST_CASE("health: --check-config reports a bad health_check with the file and t
     CHECK(output.find("error: " + api + ": /health_check/interval_ms: ") != std::string::npos);
     CHECK(output.find("error: " + other + ": /health_check/expected_status/1: status range 399-300 is empty") !=
           std::string::npos);
-    CHECK(output.find("error: " + third + ": /health_check/headers/Transfer-Encoding: the gateway sets Transfer-Encoding") !=
+    CHECK(output.find("error: " + third +
+                      ": /health_check/headers/Transfer-Encoding: the gateway sets Transfer-Encoding") !=
           std::string::npos);
     CHECK(output.find("error: " + fourth + ": /health_check/headers/Bad Name: not a header field name") !=
           std::string::npos);

@@ -37,7 +37,9 @@ bool refusedWithin(int port, std::chrono::milliseconds timeout)
 
 }  // namespace
 
-TEST_CASE("shutdown: SIGTERM lets the request in flight finish, starts none pipelined behind it, refuses new connections, exits 0")
+TEST_CASE(
+    "shutdown: SIGTERM lets the request in flight finish, starts none pipelined behind it, refuses new connections, "
+    "exits 0")
 {
     ScriptedBackend backend([](const ReceivedRequest& r) {
         BackendReply reply;
@@ -78,7 +80,8 @@ TEST_CASE("shutdown: SIGTERM lets the request in flight finish, starts none pipe
     CHECK(backend.requestCount() == 2);
 }
 
-TEST_CASE("signals: USR1 and USR2 are ignored with a warning, QUIT stops gracefully, a second stop signal stops at once")
+TEST_CASE(
+    "signals: USR1 and USR2 are ignored with a warning, QUIT stops gracefully, a second stop signal stops at once")
 {
     std::atomic<bool> release{false};
     ScriptedBackend backend([&release](const ReceivedRequest& r) {
@@ -138,8 +141,9 @@ TEST_CASE("signals: a stop signal during a slow reload stops the gateway without
     GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
     spec.testPlugins = true;
     SluicedProcess gw(spec);
-    gw.writeApi("api", apiJson("/svc", endpointList({backend.url()}),
-                               R"("handlers": [{"component": "test_pause_timer", "config": {"create_delay_ms": 60000}}])"));
+    gw.writeApi("api",
+                apiJson("/svc", endpointList({backend.url()}),
+                        R"("handlers": [{"component": "test_pause_timer", "config": {"create_delay_ms": 60000}}])"));
     gw.sendSignal(SIGHUP);
     REQUIRE(gw.waitForLog("SIGHUP: reloading", 0, 5s));
     RawClient client(gw.port());  // served meanwhile, by the running configuration
@@ -175,8 +179,9 @@ TEST_CASE("signals: a reload that finishes during the graceful stop is not appli
     RawClient stuck(gw.port());
     REQUIRE(stuck.send(getRequest("/svc/v1/stuck")));
     REQUIRE(backend.waitForRequests(1, 2s));
-    gw.writeApi("api", apiJson("/svc", endpointList({backend.url()}),
-                               R"("handlers": [{"component": "test_pause_timer", "config": {"create_delay_ms": 1000}}])"));
+    gw.writeApi("api",
+                apiJson("/svc", endpointList({backend.url()}),
+                        R"("handlers": [{"component": "test_pause_timer", "config": {"create_delay_ms": 1000}}])"));
     gw.sendSignal(SIGHUP);
     REQUIRE(gw.waitForLog("SIGHUP: reloading", 0, 5s));
     gw.sendSignal(SIGTERM);
@@ -239,8 +244,8 @@ TEST_CASE("shutdown: a TLS client that has sent nothing does not hold up the sto
     const int silent = connectLoopback(gw.port(), error);
     REQUIRE(silent >= 0);
     // Until a worker has taken the connection (the admin endpoint counts it).
-    const std::string status = "GET /status HTTP/1.1\r\nHost: " + gw.adminHost() + ":" +
-                               std::to_string(gw.adminPort()) + "\r\n\r\n";
+    const std::string status =
+        "GET /status HTTP/1.1\r\nHost: " + gw.adminHost() + ":" + std::to_string(gw.adminPort()) + "\r\n\r\n";
     bool taken = false;
     for (auto deadline = Clock::now() + 5s; !taken && Clock::now() < deadline;) {
         RawClient admin(gw.adminHost(), gw.adminPort());
@@ -399,7 +404,8 @@ TEST_CASE("reload: changed HTTP limits and trusted proxies apply to the next req
     GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), "", R"({"max_body_bytes": 1000})");
     SluicedProcess gw(spec);
     RawClient before(gw.port());
-    auto accepted = before.exchange(bodyRequest("POST", "/svc/v1/x", std::string(500, 'a'), {"X-Forwarded-For: 10.1.1.1"}));
+    auto accepted =
+        before.exchange(bodyRequest("POST", "/svc/v1/x", std::string(500, 'a'), {"X-Forwarded-For: 10.1.1.1"}));
     REQUIRE_MESSAGE(accepted, before.error());
     CHECK(accepted->status == 200);
     REQUIRE(backend.waitForRequests(1, 2s));
@@ -429,8 +435,8 @@ TEST_CASE("reload: a log file that cannot be opened refuses the reload, the old 
     ScriptedBackend backend(echo());
     GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));
     SluicedProcess gw(spec);
-    for (const std::string output : {R"("output": "file", "file": "/proc/no-such-dir/sluiced.log")",
-                                     R"("output": "file")"}) {
+    for (const std::string output :
+         {R"("output": "file", "file": "/proc/no-such-dir/sluiced.log")", R"("output": "file")"}) {
         CAPTURE(output);
         GatewaySpec bad = spec;
         bad.logOutput = output;

@@ -49,13 +49,17 @@ TEST_CASE("limits: malformed request heads and bodies get 400 and the connection
         {"two Hosts", "GET /svc/v1/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"},
         {"Content-Length and Transfer-Encoding",
          "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
-        {"two Content-Lengths", "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"},
+        {"two Content-Lengths",
+         "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"},
         {"signed Content-Length", "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\nhello"},
         {"chunked not last", "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n"},
         {"Transfer-Encoding in HTTP/1.0", "POST /svc/v1/x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
-        {"bad chunk size", "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"},
-        {"chunk size with 0x", "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n"},
-        {"chunk without CRLF", "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n"},
+        {"bad chunk size",
+         "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"},
+        {"chunk size with 0x",
+         "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n"},
+        {"chunk without CRLF",
+         "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n"},
     };
     for (const auto& [name, bytes] : cases) {
         CAPTURE(name);
@@ -63,7 +67,8 @@ TEST_CASE("limits: malformed request heads and bodies get 400 and the connection
     }
     // Other refusals the parser makes, each with its own status.
     expectRefusal(gw.port(), "GET /svc/v1/x HTTP/2.0\r\nHost: a\r\n\r\n", 505, 101505);
-    expectRefusal(gw.port(), "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501, 101501);
+    expectRefusal(gw.port(), "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501,
+                  101501);
     expectRefusal(gw.port(), "GET /svc/v1/x HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\n\r\n", 417, 101417);
     CHECK(backend.requestCount() == 0);
 }
@@ -83,8 +88,8 @@ TEST_CASE("limits: 414 for a long request line, 431 for big or many headers, 413
     expectRefusal(gw.port(), "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 2048\r\n\r\n", 413, 101413);
     // A chunked body crosses the limit in its second chunk.
     expectRefusal(gw.port(),
-                  "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n" + std::string(1024, 'c') +
-                      "\r\n1\r\nx\r\n0\r\n\r\n",
+                  "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n" +
+                      std::string(1024, 'c') + "\r\n1\r\nx\r\n0\r\n\r\n",
                   413, 101413);
     CHECK(backend.requestCount() == 0);
 
@@ -232,9 +237,10 @@ TEST_CASE("timeouts: body_timeout_ms limits how long a request body stalls, not 
         CAPTURE(port == streaming.port());
         RawClient client(port);
         const auto start = Clock::now();
-        REQUIRE(client.send(chunked ? std::string("POST /svc/v1/up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
-                                    : "POST /svc/v1/up HTTP/1.1\r\nHost: a\r\nContent-Length: " +
-                                          std::to_string(kPieces * piece.size()) + "\r\n\r\n"));
+        REQUIRE(client.send(
+            chunked ? std::string("POST /svc/v1/up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    : "POST /svc/v1/up HTTP/1.1\r\nHost: a\r\nContent-Length: " +
+                          std::to_string(kPieces * piece.size()) + "\r\n\r\n"));
         for (int i = 0; i < kPieces; ++i) {
             std::this_thread::sleep_for(100ms);
             REQUIRE(client.send(chunked ? "64\r\n" + piece + "\r\n" : piece));
@@ -378,8 +384,8 @@ TEST_CASE("timeouts: a keep-alive answer that the client stops taking is cut off
     const std::size_t size = 200 * 1024;
     ScriptedBackend backend([size](const ReceivedRequest&) {
         BackendReply reply;
-        reply.bytes = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(size) + "\r\n\r\n" +
-                      std::string(size - 10, 'k');
+        reply.bytes =
+            "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(size) + "\r\n\r\n" + std::string(size - 10, 'k');
         reply.later.emplace_back(300ms, "0123456789");
         return reply;
     });

@@ -17,10 +17,10 @@ inline GatewaySpec luaGateway(const ScriptedBackend& backend, std::string_view c
     GatewaySpec spec;
     spec.workers = workers;
     const std::string more = options.empty() ? std::string() : ", " + std::string(options);
-    spec.apis.emplace_back("lua", apiJson("/lua", endpointList({backend.url()}),
-                                          R"("handlers": [{"component": ")" + std::string(component) +
-                                              R"(", "config": {"source": )" + sluice::test::jsonString(lua) + more +
-                                              "}}]"));
+    spec.apis.emplace_back(
+        "lua", apiJson("/lua", endpointList({backend.url()}),
+                       R"("handlers": [{"component": ")" + std::string(component) + R"(", "config": {"source": )" +
+                           sluice::test::jsonString(lua) + more + "}}]"));
     return spec;
 }
 

@@ -186,9 +186,10 @@ end
 
     // No backend: the 502 carries them too.
     GatewaySpec down;
-    down.apis.emplace_back("lua", apiJson("/lua", endpointList({"http://127.0.0.1:1"}),
-                                          R"("retries": 0, "handlers": [{"component": "lua_mediation", "config": {"source": )" +
-                                              jsonString(script) + "}}]"));
+    down.apis.emplace_back(
+        "lua", apiJson("/lua", endpointList({"http://127.0.0.1:1"}),
+                       R"("retries": 0, "handlers": [{"component": "lua_mediation", "config": {"source": )" +
+                           jsonString(script) + "}}]"));
     SluicedProcess failing(down);
     RawClient other(failing.port());
     auto e = other.exchange(getRequest("/lua/v1/x"));
@@ -333,9 +334,10 @@ TEST_CASE("lua: a response body over max_body_bytes that a step needs whole is a
     ClosedPort down;
     GatewaySpec unreachable;
     unreachable.apis.emplace_back(
-        "lua", apiJson("/lua", endpointList({down.url()}),
-                       R"("handlers": [{"component": "lua_mediation_response_body", "config": {"source": )"
-                       R"("function on_response(ctx) ctx.response.set_body('[' .. ctx.response.get_body() .. ']') end"}}])"));
+        "lua",
+        apiJson("/lua", endpointList({down.url()}),
+                R"("handlers": [{"component": "lua_mediation_response_body", "config": {"source": )"
+                R"("function on_response(ctx) ctx.response.set_body('[' .. ctx.response.get_body() .. ']') end"}}])"));
     SluicedProcess gw2(unreachable);
     RawClient third(gw2.port());
     auto refused = third.exchange(getRequest("/lua/v1/x"));
@@ -420,9 +422,10 @@ TEST_CASE("lua: redact_body.lua masks a long body within its time limit and pass
     });
     GatewaySpec spec;
     const std::string script = std::string(SLUICE_TRANSPORT_LUA_SCRIPTS_DIR) + "/redact_body.lua";
-    spec.apis.emplace_back("lua", apiJson("/lua", endpointList({backend.url()}),
-                                          R"("handlers": [{"component": "lua_mediation_response_body", "config": {"file": )" +
-                                              jsonString(script) + R"(, "max_time_ms": 500}}])"));
+    spec.apis.emplace_back("lua",
+                           apiJson("/lua", endpointList({backend.url()}),
+                                   R"("handlers": [{"component": "lua_mediation_response_body", "config": {"file": )" +
+                                       jsonString(script) + R"(, "max_time_ms": 500}}])"));
     SluicedProcess gw(spec);
     RawClient client(gw.port());
     auto r = client.exchange(getRequest("/lua/v1/doc"), 10s);
@@ -455,8 +458,9 @@ TEST_CASE("lua: a relative script path is resolved against the configuration's d
     std::filesystem::create_directories(scripts);
     std::ofstream(scripts / "tag.lua") << "function on_request(ctx) ctx.respond(200, 'from lua/tag.lua') end\n";
     REQUIRE(std::filesystem::current_path() != std::filesystem::path(gw.directory()));
-    gw.writeApi("tagged", apiJson("/tagged", endpointList({backend.url()}),
-                                  R"("handlers": [{"component": "lua_mediation", "config": {"file": "lua/tag.lua"}}])"));
+    gw.writeApi("tagged",
+                apiJson("/tagged", endpointList({backend.url()}),
+                        R"("handlers": [{"component": "lua_mediation", "config": {"file": "lua/tag.lua"}}])"));
     REQUIRE_MESSAGE(gw.reload(), gw.log());
     RawClient client(gw.port());
     auto r = client.exchange(getRequest("/tagged/v1/x"));
@@ -542,8 +546,9 @@ TEST_CASE("lua: an answer or error from on_response replaces the backend's field
     // make the client gunzip a JSON error, and Set-Cookie would leak a session the handler refused.
     ScriptedBackend backend([](const ReceivedRequest&) {
         BackendReply reply;
-        reply.bytes = httpResponse(200, "compressed?", {{"Content-Encoding", "gzip"}, {"Set-Cookie", "session=abc"},
-                                                        {"ETag", "\"v1\""}, {"X-Backend", "b"}});
+        reply.bytes = httpResponse(
+            200, "compressed?",
+            {{"Content-Encoding", "gzip"}, {"Set-Cookie", "session=abc"}, {"ETag", "\"v1\""}, {"X-Backend", "b"}});
         return reply;
     });
     SluicedProcess gw(luaGateway(backend, "lua_mediation", R"(
@@ -594,12 +599,13 @@ TEST_CASE("lua: a response hook that fails on a request-phase answer replaces it
 {
     ScriptedBackend backend(echo("b"));
     GatewaySpec spec;
-    const std::string chain =
-        R"("handlers": [{"component": "lua_mediation", "config": {"source": )" +
-        jsonString("function on_response(ctx)\n  error('refusing the answer')\nend\n") +
-        R"(}}, {"component": "lua_mediation", "config": {"source": )" +
-        jsonString("function on_request(ctx)\n  ctx.respond(302, '', {Location = '/elsewhere', ['Set-Cookie'] = 'grant=1'})\nend\n") +
-        "}}]";
+    const std::string chain = R"("handlers": [{"component": "lua_mediation", "config": {"source": )" +
+                              jsonString("function on_response(ctx)\n  error('refusing the answer')\nend\n") +
+                              R"(}}, {"component": "lua_mediation", "config": {"source": )" +
+                              jsonString(
+                                  "function on_request(ctx)\n  ctx.respond(302, '', {Location = '/elsewhere', "
+                                  "['Set-Cookie'] = 'grant=1'})\nend\n") +
+                              "}}]";
     spec.apis.emplace_back("lua", apiJson("/lua", endpointList({backend.url()}), chain));
     SluicedProcess gw(spec);
     RawClient client(gw.port());

@@ -22,8 +22,9 @@ GatewaySpec convertingGateway(const ScriptedBackend& backend)
 GatewaySpec xmlToJsonGateway(const ScriptedBackend& backend)
 {
     GatewaySpec spec;
-    spec.apis.emplace_back("x2j", apiJson("/x2j", endpointList({backend.url()}),
-                                          R"("handlers": [{"component": "json_xml_request", "config": {"to": "json"}}])"));
+    spec.apis.emplace_back("x2j",
+                           apiJson("/x2j", endpointList({backend.url()}),
+                                   R"("handlers": [{"component": "json_xml_request", "config": {"to": "json"}}])"));
     return spec;
 }
 
@@ -31,9 +32,9 @@ BackendReply echoXml(const ReceivedRequest& r)
 {
     BackendReply reply;
     std::string type = r.header("Content-Type").value_or("none");
-    reply.bytes = httpResponse(200, "<reply><type>" + type + "</type><bytes>" + std::to_string(r.body.size()) +
-                                        "</bytes></reply>",
-                               {}, "application/xml");
+    reply.bytes = httpResponse(
+        200, "<reply><type>" + type + "</type><bytes>" + std::to_string(r.body.size()) + "</bytes></reply>", {},
+        "application/xml");
     return reply;
 }
 
@@ -80,10 +81,12 @@ TEST_CASE("messages: a body that a conversion grows past http.max_body_bytes is 
     });
     GatewaySpec spec;
     spec.http = R"({"max_body_bytes": 4096})";
-    spec.apis.emplace_back("req", apiJson("/req", endpointList({backend.url()}),
-                                          R"("handlers": [{"component": "json_xml_request", "config": {"to": "xml", "root": "o"}}])"));
-    spec.apis.emplace_back("resp", apiJson("/resp", endpointList({backend.url()}),
-                                           R"("handlers": [{"component": "json_xml_response", "config": {"to": "xml", "root": "o"}}])"));
+    spec.apis.emplace_back(
+        "req", apiJson("/req", endpointList({backend.url()}),
+                       R"("handlers": [{"component": "json_xml_request", "config": {"to": "xml", "root": "o"}}])"));
+    spec.apis.emplace_back(
+        "resp", apiJson("/resp", endpointList({backend.url()}),
+                        R"("handlers": [{"component": "json_xml_response", "config": {"to": "xml", "root": "o"}}])"));
     SluicedProcess gw(spec);
     std::string items = "[";
     for (int i = 0; i < 400; ++i) {
@@ -127,9 +130,10 @@ TEST_CASE("messages: a gzip request body is refused with 415, neither parsed nor
     ScriptedBackend backend(echoXml);
     SluicedProcess gw(convertingGateway(backend));
     RawClient client(gw.port());
-    const std::string gzip("\x1F\x8B\x08\x00\x00\x00\x00\x00\x00\x03\xAB\xAE\x05\x00\x43\xBF\xA6\xA3\x02\x00\x00\x00", 22);
-    auto r = client.exchange(bodyRequest("POST", "/conv/v1/orders", gzip,
-                                         {"Content-Type: application/json", "Content-Encoding: gzip"}));
+    const std::string gzip("\x1F\x8B\x08\x00\x00\x00\x00\x00\x00\x03\xAB\xAE\x05\x00\x43\xBF\xA6\xA3\x02\x00\x00\x00",
+                           22);
+    auto r = client.exchange(
+        bodyRequest("POST", "/conv/v1/orders", gzip, {"Content-Type: application/json", "Content-Encoding: gzip"}));
     REQUIRE_MESSAGE(r, client.error());
     CHECK(r->status == 415);
     CHECK(r->errorCode() == 900952);
@@ -274,9 +278,8 @@ TEST_CASE("messages: a body step after a conversion works on the converted bytes
         return reply;
     });
     GatewaySpec spec;
-    spec.apis.emplace_back(
-        "conv", apiJson("/conv", endpointList({backend.url()}),
-                        R"("handlers": [
+    spec.apis.emplace_back("conv", apiJson("/conv", endpointList({backend.url()}),
+                                           R"("handlers": [
           {"component": "lua_mediation_response_body", "config": {"source": "function on_response(ctx) ctx.response.set_body('LUA:' .. ctx.response.get_body()) end"}},
           {"component": "json_xml_request", "config": {"to": "xml", "root": "order"}},
           {"component": "lua_mediation_request_body", "config": {"source": "function on_request(ctx) ctx.request.set_body('LUA:' .. ctx.request.get_body()) end"}},
@@ -314,25 +317,29 @@ TEST_CASE("messages: a +xml body without a builder of its own keeps its charset 
     CHECK(backend.request(0).header("Content-Type") == "application/json");
 }
 
-TEST_CASE("messages: a converted answer loses the fields that described the backend's bytes, and a part is not converted")
+TEST_CASE(
+    "messages: a converted answer loses the fields that described the backend's bytes, and a part is not converted")
 {
     ScriptedBackend backend([](const ReceivedRequest& r) {
         BackendReply reply;
         if (r.target == "/part") {
-            reply.bytes = "HTTP/1.1 206 Partial Content\r\nContent-Type: application/xml\r\nContent-Range: bytes 0-6/100\r\n"
-                          "Content-Length: 7\r\n\r\n<reply>";
+            reply.bytes =
+                "HTTP/1.1 206 Partial Content\r\nContent-Type: application/xml\r\nContent-Range: bytes 0-6/100\r\n"
+                "Content-Length: 7\r\n\r\n<reply>";
             return reply;
         }
         const std::string body = "<reply><b>2</b></reply>";
-        reply.bytes = "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nETag: \"v1\"\r\nLast-Modified: Tue, 01 Sep 2026 "
-                      "10:00:00 GMT\r\nContent-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==\r\nDigest: sha-256=abc\r\nAccept-Ranges: "
-                      "bytes\r\nSet-Cookie: s=1\r\nContent-Length: " +
-                      std::to_string(body.size()) + "\r\n\r\n" + (r.method == "HEAD" ? "" : body);
+        reply.bytes =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nETag: \"v1\"\r\nLast-Modified: Tue, 01 Sep 2026 "
+            "10:00:00 GMT\r\nContent-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==\r\nDigest: sha-256=abc\r\nAccept-Ranges: "
+            "bytes\r\nSet-Cookie: s=1\r\nContent-Length: " +
+            std::to_string(body.size()) + "\r\n\r\n" + (r.method == "HEAD" ? "" : body);
         return reply;
     });
     GatewaySpec spec;
-    spec.apis.emplace_back("rx", apiJson("/rx", endpointList({backend.url()}),
-                                         R"("handlers": [{"component": "json_xml_response", "config": {"to": "json"}}])"));
+    spec.apis.emplace_back("rx",
+                           apiJson("/rx", endpointList({backend.url()}),
+                                   R"("handlers": [{"component": "json_xml_response", "config": {"to": "json"}}])"));
     SluicedProcess gw(spec);
     RawClient client(gw.port());
     auto r = client.exchange(getRequest("/rx/v1/doc", {"Range: bytes=0-3", "If-Range: \"v1\""}));
@@ -372,16 +379,17 @@ TEST_CASE("messages: builders and formatters take their configuration from sluic
 {
     ScriptedBackend backend(echo());
     GatewaySpec spec = xmlToJsonGateway(backend);
-    spec.messages = R"({"xml_builder": {"config": {"max_depth": 3}}, "json_formatter": {"config": {"ascii_only": true}}})";
+    spec.messages =
+        R"({"xml_builder": {"config": {"max_depth": 3}}, "json_formatter": {"config": {"ascii_only": true}}})";
     SluicedProcess gw(spec);
     RawClient client(gw.port());
-    auto deep = client.exchange(bodyRequest("POST", "/x2j/v1/doc", "<a><b><c><d>1</d></c></b></a>",
-                                            {"Content-Type: application/xml"}));
+    auto deep = client.exchange(
+        bodyRequest("POST", "/x2j/v1/doc", "<a><b><c><d>1</d></c></b></a>", {"Content-Type: application/xml"}));
     REQUIRE_MESSAGE(deep, client.error());
     CHECK(deep->status == 400);
     CHECK(deep->errorCode() == 900950);
-    auto fine = client.exchange(bodyRequest("POST", "/x2j/v1/doc", "<a><b><c>\xC3\xA9</c></b></a>",
-                                            {"Content-Type: application/xml"}));
+    auto fine = client.exchange(
+        bodyRequest("POST", "/x2j/v1/doc", "<a><b><c>\xC3\xA9</c></b></a>", {"Content-Type: application/xml"}));
     REQUIRE_MESSAGE(fine, client.error());
     CHECK(fine->status == 200);
     REQUIRE(backend.waitForRequests(1, 2s));

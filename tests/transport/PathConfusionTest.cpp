@@ -30,11 +30,16 @@ std::string resources()
 {
     std::string guard = kGuard;
     return R"([{"uri_template": "/admin", "methods": ["GET"], "handlers": [)" + guard + R"(]},
-               {"uri_template": "/roles", "methods": ["GET"], "handlers": [)" + std::string(kRoleGuard) + R"(]},
-               {"uri_template": "/$metadata", "methods": ["GET"], "handlers": [)" + guard + R"(]},
-               {"uri_template": "/jobs:cancel", "methods": ["GET"], "handlers": [)" + guard + R"(]},
-               {"uri_template": "/users/@me", "methods": ["GET"], "handlers": [)" + guard + R"(]},
-               {"uri_template": "/items/{id}", "methods": ["GET"], "handlers": [)" + std::string(kTagger) + R"(]},
+               {"uri_template": "/roles", "methods": ["GET"], "handlers": [)" +
+           std::string(kRoleGuard) + R"(]},
+               {"uri_template": "/$metadata", "methods": ["GET"], "handlers": [)" +
+           guard + R"(]},
+               {"uri_template": "/jobs:cancel", "methods": ["GET"], "handlers": [)" +
+           guard + R"(]},
+               {"uri_template": "/users/@me", "methods": ["GET"], "handlers": [)" +
+           guard + R"(]},
+               {"uri_template": "/items/{id}", "methods": ["GET"], "handlers": [)" +
+           std::string(kTagger) + R"(]},
                {"uri_template": "/*", "methods": ["GET", "OPTIONS"]}])";
 }
 
@@ -145,12 +150,12 @@ TEST_CASE("path confusion: characters that browsers send unescaped reach the bac
     // policies and the backend all see that.
     ScriptedBackend backend(echo());
     SluicedProcess gw(pathGateway(backend));
-    for (const auto& [path, target] : std::vector<std::pair<std::string, std::string>>{
-             {"/svc/v1/items[0]", "/base/items%5B0%5D"},
-             {"/svc/v1/items%5B0%5D", "/base/items%5B0%5D"},
-             {"/svc/v1/a|b^c", "/base/a%7Cb%5Ec"},
-             {"/svc/v1/{x}/`y`", "/base/%7Bx%7D/%60y%60"},
-             {"/svc/v1/[a]/../b", "/base/b"}}) {
+    for (const auto& [path, target] :
+         std::vector<std::pair<std::string, std::string>>{{"/svc/v1/items[0]", "/base/items%5B0%5D"},
+                                                          {"/svc/v1/items%5B0%5D", "/base/items%5B0%5D"},
+                                                          {"/svc/v1/a|b^c", "/base/a%7Cb%5Ec"},
+                                                          {"/svc/v1/{x}/`y`", "/base/%7Bx%7D/%60y%60"},
+                                                          {"/svc/v1/[a]/../b", "/base/b"}}) {
         CAPTURE(path);
         HttpResponse r = send(gw.port(), getRequest(path));
         CHECK(r.status == 200);
@@ -192,10 +197,25 @@ TEST_CASE("path confusion: encoded separators, backslashes, NUL and overlong for
     ScriptedBackend backend(echo());
     SluicedProcess gw(pathGateway(backend));
     for (const char* path : {
-             "/svc/v1/admin%2F", "/svc%2Fv1/admin", "/svc/v1%2fadmin", "/%2Fsvc/v1/admin", "/svc/v1/x%2F..%2Fadmin",
-             "/svc/v1/x/..%2fadmin", "/svc/v1/x%5C..%5Cadmin", "/svc/v1/x%5c", "/svc/v1/admin%00", "/svc/v1/%00/x",
-             "/svc/v1/x/%C0%AE%C0%AE/admin", "/svc/v1/%c0%af", "/svc/v1/%E0%80%AE", "/svc/v1/%F0%80%80%AE",
-             "/svc/v1/x/%c1%9c..", "/svc/v1/%", "/svc/v1/%4", "/svc/v1/%4g", "/svc/v1/x%%32%65",
+             "/svc/v1/admin%2F",
+             "/svc%2Fv1/admin",
+             "/svc/v1%2fadmin",
+             "/%2Fsvc/v1/admin",
+             "/svc/v1/x%2F..%2Fadmin",
+             "/svc/v1/x/..%2fadmin",
+             "/svc/v1/x%5C..%5Cadmin",
+             "/svc/v1/x%5c",
+             "/svc/v1/admin%00",
+             "/svc/v1/%00/x",
+             "/svc/v1/x/%C0%AE%C0%AE/admin",
+             "/svc/v1/%c0%af",
+             "/svc/v1/%E0%80%AE",
+             "/svc/v1/%F0%80%80%AE",
+             "/svc/v1/x/%c1%9c..",
+             "/svc/v1/%",
+             "/svc/v1/%4",
+             "/svc/v1/%4g",
+             "/svc/v1/x%%32%65",
          }) {
         expectRefused(gw.port(), getRequest(path));
     }
@@ -214,9 +234,9 @@ TEST_CASE("path confusion: encoded dots in any case resolve like dots and cannot
 {
     ScriptedBackend backend(echo());
     SluicedProcess gw(pathGateway(backend));
-    for (const char* path : {"/svc/v1/x/%2e%2e/admin", "/svc/v1/x/%2E%2E/admin", "/svc/v1/x/.%2e/admin",
-                             "/svc/v1/x/%2E./admin", "/svc/v1/%2e/admin", "/svc/v1/x/y/%2e%2E/%2E%2e/admin",
-                             "/svc/v1/%61dmin"}) {
+    for (const char* path :
+         {"/svc/v1/x/%2e%2e/admin", "/svc/v1/x/%2E%2E/admin", "/svc/v1/x/.%2e/admin", "/svc/v1/x/%2E./admin",
+          "/svc/v1/%2e/admin", "/svc/v1/x/y/%2e%2E/%2E%2e/admin", "/svc/v1/%61dmin"}) {
         CAPTURE(path);
         CHECK(send(gw.port(), getRequest(path)).status == 403);
     }
@@ -230,13 +250,13 @@ TEST_CASE("path confusion: encoded dots in any case resolve like dots and cannot
     // Three dots, dots with other characters, and double-encoded dots are names, not dot segments,
     // and reach the backend exactly as routed (decoded once; the backend decodes them once more to
     // "%2e%2e", never to "..").
-    for (const auto& [path, target] :
-         std::vector<std::pair<std::string, std::string>>{{"/svc/v1/x/.../admin", "/base/x/.../admin"},
-                                                          {"/svc/v1/x/%2e%2e%2e", "/base/x/..."},
-                                                          {"/svc/v1/x/%252e%252e/admin", "/base/x/%252e%252e/admin"},
-                                                          {"/svc/v1/x/%252E%252E%252Fadmin", "/base/x/%252E%252E%252Fadmin"},
-                                                          {"/svc/v1/admin.", "/base/admin."},
-                                                          {"/svc/v1/.admin", "/base/.admin"}}) {
+    for (const auto& [path, target] : std::vector<std::pair<std::string, std::string>>{
+             {"/svc/v1/x/.../admin", "/base/x/.../admin"},
+             {"/svc/v1/x/%2e%2e%2e", "/base/x/..."},
+             {"/svc/v1/x/%252e%252e/admin", "/base/x/%252e%252e/admin"},
+             {"/svc/v1/x/%252E%252E%252Fadmin", "/base/x/%252E%252E%252Fadmin"},
+             {"/svc/v1/admin.", "/base/admin."},
+             {"/svc/v1/.admin", "/base/.admin"}}) {
         CAPTURE(path);
         HttpResponse r = send(gw.port(), getRequest(path));
         CHECK(r.status == 200);
@@ -284,8 +304,8 @@ TEST_CASE("path confusion: escaped non-ASCII bytes are opaque and reach the back
     SluicedProcess gw(pathGateway(backend));
     for (const auto& [path, target] : std::vector<std::pair<std::string, std::string>>{
              {"/svc/v1/caf%c3%a9", "/base/caf%C3%A9"},
-             {"/svc/v1/%ff%fe", "/base/%FF%FE"},                     // not UTF-8: still opaque
-             {"/svc/v1/%e2%80%ae", "/base/%E2%80%AE"},               // RIGHT-TO-LEFT OVERRIDE
+             {"/svc/v1/%ff%fe", "/base/%FF%FE"},                          // not UTF-8: still opaque
+             {"/svc/v1/%e2%80%ae", "/base/%E2%80%AE"},                    // RIGHT-TO-LEFT OVERRIDE
              {"/svc/v1/%ef%bc%8e%ef%bc%8e", "/base/%EF%BC%8E%EF%BC%8E"},  // fullwidth dots, not dots
              {"/svc/v1/a%20b", "/base/a%20b"},
              {"/svc/v1/a%0d%0aX-Injected:%201", "/base/a%0D%0AX-Injected:%201"},
@@ -304,7 +324,8 @@ TEST_CASE("path confusion: escaped non-ASCII bytes are opaque and reach the back
 
 // ---- path parameters ({id}) -----------------------------------------------------------------------
 
-TEST_CASE("path confusion: a path parameter never captures a separator or a dot segment, and policies see the backend's path")
+TEST_CASE(
+    "path confusion: a path parameter never captures a separator or a dot segment, and policies see the backend's path")
 {
     ScriptedBackend backend(echo());
     SluicedProcess gw(pathGateway(backend));
@@ -334,8 +355,8 @@ TEST_CASE("path confusion: a path parameter never captures a separator or a dot 
         CHECK(up.header("X-Seen-Id") == c.seenId);
     }
     // Separators and dot segments with parameters never become a parameter value.
-    for (const char* path : {"/svc/v1/items/..%2Fadmin", "/svc/v1/items/a%2Fb", "/svc/v1/items/..;", "/svc/v1/items/a%5Cb",
-                             "/svc/v1/items/%2e%2e%2f"}) {
+    for (const char* path : {"/svc/v1/items/..%2Fadmin", "/svc/v1/items/a%2Fb", "/svc/v1/items/..;",
+                             "/svc/v1/items/a%5Cb", "/svc/v1/items/%2e%2e%2f"}) {
         expectRefused(gw.port(), getRequest(path));
     }
     // "{id}" with a '..' value resolved away is the parent, which the open wildcard serves.
@@ -351,11 +372,11 @@ TEST_CASE("path confusion: policies see a default-version request's path with it
     // backend gets one path for all of them, and so do handlers.
     ScriptedBackend backend(echo());
     GatewaySpec spec;
-    spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.url("/base")}), R"("default_version": true)",
-                                          resources()));
+    spec.apis.emplace_back(
+        "svc", apiJson("/svc", endpointList({backend.url("/base")}), R"("default_version": true)", resources()));
     SluicedProcess gw(spec);
-    for (const char* path : {"/svc/v1/items/7", "/svc/items/7", "/svc/v1/../items/7", "/svc/v1/../v1/items/7",
-                             "/svc//items/x/../7"}) {
+    for (const char* path :
+         {"/svc/v1/items/7", "/svc/items/7", "/svc/v1/../items/7", "/svc/v1/../v1/items/7", "/svc//items/x/../7"}) {
         CAPTURE(path);
         HttpResponse r = send(gw.port(), getRequest(path));
         CHECK(r.status == 200);
@@ -443,13 +464,15 @@ TEST_CASE("path confusion: an absolute-form target routes on its own path, its a
     ScriptedBackend backend(echo());
     SluicedProcess gw(pathGateway(backend));
     // The path of the absolute form is normalised and policed like any other.
-    for (const char* start : {"GET http://other.test/svc/v1/admin HTTP/1.1", "GET HTTP://other.test/svc/v1/admin HTTP/1.1",
-                              "GET http://other.test//svc/v1/x/../admin HTTP/1.1",
-                              "GET https://other.test:8443/svc/v1/%61dmin/ HTTP/1.1"}) {
+    for (const char* start :
+         {"GET http://other.test/svc/v1/admin HTTP/1.1", "GET HTTP://other.test/svc/v1/admin HTTP/1.1",
+          "GET http://other.test//svc/v1/x/../admin HTTP/1.1",
+          "GET https://other.test:8443/svc/v1/%61dmin/ HTTP/1.1"}) {
         CAPTURE(start);
         CHECK(send(gw.port(), rawRequest(start)).status == 403);
     }
-    HttpResponse r = send(gw.port(), rawRequest("GET http://Other.Test.:81/svc/v1/x?q=1 HTTP/1.1", {"Host: gateway.test"}));
+    HttpResponse r =
+        send(gw.port(), rawRequest("GET http://Other.Test.:81/svc/v1/x?q=1 HTTP/1.1", {"Host: gateway.test"}));
     CHECK(r.status == 200);
     CHECK(r.body == "backend GET /base/x?q=1");
     REQUIRE(backend.waitForRequests(1, 2s));
@@ -496,19 +519,19 @@ TEST_CASE("path confusion: Host is checked but never routes, and reaches the bac
 {
     ScriptedBackend backend(echo());
     SluicedProcess gw(pathGateway(backend));
-    for (const std::vector<std::string>& fields : std::vector<std::vector<std::string>>{
-             {"Host: a.test", "Host: b.test"},
-             {"Host: a.test", "host: a.test"},
-             {"Host: user@a.test"},
-             {"Host: a.test/svc/v1/admin"},
-             {"Host: a.test:"},
-             {"Host: a.test:80x"},
-             {"Host: a.test:65536"},
-             {"Host: :80"},
-             {"Host: a.test\\b"},
-             {"Host: [::1"},
-             {"Host: a test"},
-             {}}) {
+    for (const std::vector<std::string>& fields :
+         std::vector<std::vector<std::string>>{{"Host: a.test", "Host: b.test"},
+                                               {"Host: a.test", "host: a.test"},
+                                               {"Host: user@a.test"},
+                                               {"Host: a.test/svc/v1/admin"},
+                                               {"Host: a.test:"},
+                                               {"Host: a.test:80x"},
+                                               {"Host: a.test:65536"},
+                                               {"Host: :80"},
+                                               {"Host: a.test\\b"},
+                                               {"Host: [::1"},
+                                               {"Host: a test"},
+                                               {}}) {
         CAPTURE(fields.size());
         expectRefused(gw.port(), rawRequest("GET /svc/v1/x HTTP/1.1", fields));
     }

@@ -213,7 +213,8 @@ TEST_CASE("pause: while a response handler is paused, the backend is not read, e
     GatewaySpec spec;
     spec.testPlugins = true;
     spec.apis.emplace_back("plain", apiJson("/plain", endpointList({backend.url()})));
-    spec.apis.emplace_back("resp", apiJson("/resp", endpointList({backend.url()}), pauseChain("response", "continue", 2000)));
+    spec.apis.emplace_back("resp",
+                           apiJson("/resp", endpointList({backend.url()}), pauseChain("response", "continue", 2000)));
     SluicedProcess gw(spec);
     int error = 0;
     const int fd = connectAddress("127.0.0.1", gw.port(), error, 4096, 1000);
@@ -278,8 +279,10 @@ TEST_CASE("pause: a client that disconnects while paused does not disturb the ga
     ScriptedBackend backend(answer);
     GatewaySpec spec;
     spec.testPlugins = true;
-    spec.apis.emplace_back("req", apiJson("/req", endpointList({backend.url()}), pauseChain("request", "continue", 100)));
-    spec.apis.emplace_back("resp", apiJson("/resp", endpointList({backend.url()}), pauseChain("response", "continue", 100)));
+    spec.apis.emplace_back("req",
+                           apiJson("/req", endpointList({backend.url()}), pauseChain("request", "continue", 100)));
+    spec.apis.emplace_back("resp",
+                           apiJson("/resp", endpointList({backend.url()}), pauseChain("response", "continue", 100)));
     SluicedProcess gw(spec);
     for (const char* path : {"/req/v1/gone", "/resp/v1/gone"}) {
         RawClient leaving(gw.port());
@@ -423,7 +426,8 @@ TEST_CASE("pause: an http_call whose name is not resolved within its timeout_ms 
     CHECK(backend.request(0).header("X-Call-Status") == "failed");
 }
 
-TEST_CASE("pause: an http_call name lookup that ends after its client left, or after the gateway stopped, harms nothing")
+TEST_CASE(
+    "pause: an http_call name lookup that ends after its client left, or after the gateway stopped, harms nothing")
 {
     // The lookup's answer comes back to the worker from the resolver's thread. It once read the
     // connection its client had closed, and at shutdown it was posted to an event loop that no
@@ -483,7 +487,8 @@ TEST_CASE("pause: a large request body that arrived during a request-phase pause
     GatewaySpec spec;
     spec.testPlugins = true;
     spec.http = R"({"body_timeout_ms": 2000})";
-    spec.apis.emplace_back("req", apiJson("/req", endpointList({backend.url()}), pauseChain("request", "continue", 100)));
+    spec.apis.emplace_back("req",
+                           apiJson("/req", endpointList({backend.url()}), pauseChain("request", "continue", 100)));
     SluicedProcess gw(spec);
     RawClient client(gw.port());
     // Sent at once: most of it waits in the socket while the chain is paused.
@@ -500,9 +505,9 @@ TEST_CASE("pause: after a request-phase pause a slow backend still gets its full
     ScriptedBackend backend(delayedReply(1500ms, "too late"));
     GatewaySpec spec;
     spec.testPlugins = true;
-    spec.apis.emplace_back("req", apiJson("/req", endpointList({backend.url()}),
-                                          pauseChain("request", "continue", 50) +
-                                              R"(, "timeouts": {"read_ms": 300}, "retries": 0)"));
+    spec.apis.emplace_back(
+        "req", apiJson("/req", endpointList({backend.url()}),
+                       pauseChain("request", "continue", 50) + R"(, "timeouts": {"read_ms": 300}, "retries": 0)"));
     SluicedProcess gw(spec);
     RawClient client(gw.port());
     auto r = client.exchange(getRequest("/req/v1/slow"), 5s);
@@ -523,8 +528,9 @@ TEST_CASE("pause: after a response-phase pause a slowly streamed body is relayed
     });
     GatewaySpec spec;
     spec.testPlugins = true;
-    spec.apis.emplace_back("resp", apiJson("/resp", endpointList({backend.url()}),
-                                           pauseChain("response", "continue", 50) + R"(, "timeouts": {"read_ms": 300})"));
+    spec.apis.emplace_back("resp",
+                           apiJson("/resp", endpointList({backend.url()}),
+                                   pauseChain("response", "continue", 50) + R"(, "timeouts": {"read_ms": 300})"));
     SluicedProcess gw(spec);
     RawClient client(gw.port());
     auto r = client.exchange(getRequest("/resp/v1/stream"), 5s);
@@ -541,9 +547,9 @@ TEST_CASE("pause: a response-phase pause that outlasts read_ms is a 504 without 
     ScriptedBackend backend(answer);
     GatewaySpec spec;
     spec.testPlugins = true;
-    spec.apis.emplace_back("resp", apiJson("/resp", endpointList({backend.url()}),
-                                           pauseChain("response", "continue", 2000) +
-                                               R"(, "timeouts": {"read_ms": 300})"));
+    spec.apis.emplace_back("resp",
+                           apiJson("/resp", endpointList({backend.url()}),
+                                   pauseChain("response", "continue", 2000) + R"(, "timeouts": {"read_ms": 300})"));
     SluicedProcess gw(spec);
     RawClient client(gw.port());
     auto start = Clock::now();
@@ -556,7 +562,8 @@ TEST_CASE("pause: a response-phase pause that outlasts read_ms is a 504 without 
     CHECK(backend.requestCount() == 1);
 }
 
-TEST_CASE("pause: after an early answer a paused response handler resumes, and the body and the request behind it go on")
+TEST_CASE(
+    "pause: after an early answer a paused response handler resumes, and the body and the request behind it go on")
 {
     // The backend answers after 1000 body bytes and then reads the rest. While the response
     // handler pauses, nothing reads the client (nor the backend): on resume the body must be

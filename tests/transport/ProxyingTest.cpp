@@ -42,8 +42,9 @@ TEST_CASE("proxy: GET and POST reach the backend with Host, X-Forwarded-* and Vi
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url("/base")})));
     RawClient client(gw.port());
 
-    auto get = client.exchange("GET /svc/v1/items/7?x=1&y=%20z HTTP/1.1\r\nHost: gateway.test:8080\r\n"
-                               "User-Agent: transport-test\r\nAccept: */*\r\n\r\n");
+    auto get = client.exchange(
+        "GET /svc/v1/items/7?x=1&y=%20z HTTP/1.1\r\nHost: gateway.test:8080\r\n"
+        "User-Agent: transport-test\r\nAccept: */*\r\n\r\n");
     REQUIRE_MESSAGE(get, client.error());
     CHECK(get->status == 200);
     CHECK(get->body == "seen GET /base/items/7?x=1&y=%20z");
@@ -68,8 +69,8 @@ TEST_CASE("proxy: GET and POST reach the backend with Host, X-Forwarded-* and Vi
     CHECK_FALSE(up.header("Content-Length"));
     CHECK_FALSE(up.header("Transfer-Encoding"));
 
-    auto post = client.exchange(bodyRequest("POST", "/svc/v1/items", R"({"name":"rex"})",
-                                            {"Content-Type: application/json"}));
+    auto post =
+        client.exchange(bodyRequest("POST", "/svc/v1/items", R"({"name":"rex"})", {"Content-Type: application/json"}));
     REQUIRE_MESSAGE(post, client.error());
     CHECK(post->status == 201);
     CHECK(post->body == "seen POST /base/items");
@@ -147,8 +148,8 @@ TEST_CASE("proxy: a backend's second or empty Date field is left out, with or wi
     ScriptedBackend backend([](const ReceivedRequest& r) {
         BackendReply reply;
         if (r.target == "/twice") {
-            reply.bytes = httpResponse(200, "t", {{"Date", "Sun, 06 Nov 1994 08:49:37 GMT"},
-                                                  {"Date", "Mon, 07 Nov 1994 08:49:37 GMT"}});
+            reply.bytes = httpResponse(
+                200, "t", {{"Date", "Sun, 06 Nov 1994 08:49:37 GMT"}, {"Date", "Mon, 07 Nov 1994 08:49:37 GMT"}});
         } else {
             reply.bytes = httpResponse(200, "e", {{"Date", " "}});
         }
@@ -159,11 +160,11 @@ TEST_CASE("proxy: a backend's second or empty Date field is left out, with or wi
     spec.apis.emplace_back("handled", apiJson("/handled", endpointList({backend.url()}),
                                               R"("handlers": [{"component": "correlation_id"}])"));
     // A handler's own answer follows the same rule.
-    spec.apis.emplace_back(
-        "local", apiJson("/local", endpointList({backend.url()}),
-                         R"("handlers": [{"component": "lua_mediation", "config": {"source": )"
-                         R"("function on_request(ctx) ctx.respond(200, 'x', {Date = {' ', )"
-                         R"('Sun, 06 Nov 1994 08:49:37 GMT', 'Mon, 07 Nov 1994 08:49:37 GMT'}}) end"}}])"));
+    spec.apis.emplace_back("local",
+                           apiJson("/local", endpointList({backend.url()}),
+                                   R"("handlers": [{"component": "lua_mediation", "config": {"source": )"
+                                   R"("function on_request(ctx) ctx.respond(200, 'x', {Date = {' ', )"
+                                   R"('Sun, 06 Nov 1994 08:49:37 GMT', 'Mon, 07 Nov 1994 08:49:37 GMT'}}) end"}}])"));
     SluicedProcess gw(spec);
     {
         RawClient client(gw.port());
@@ -188,7 +189,9 @@ TEST_CASE("proxy: a backend's second or empty Date field is left out, with or wi
     }
 }
 
-TEST_CASE("proxy: Location and Content-Location into the endpoint's URL become the API's path, unless rewrite_location is false")
+TEST_CASE(
+    "proxy: Location and Content-Location into the endpoint's URL become the API's path, unless rewrite_location is "
+    "false")
 {
     ScriptedBackend backend([](const ReceivedRequest& r) {
         BackendReply reply;
@@ -209,7 +212,8 @@ TEST_CASE("proxy: Location and Content-Location into the endpoint's URL become t
     const std::string endpoint = endpointList({backend.url() + "/b"});
     GatewaySpec spec;
     spec.apis.emplace_back("svc", apiJson("/svc", endpoint));
-    spec.apis.emplace_back("handled", apiJson("/handled", endpoint, R"("handlers": [{"component": "correlation_id"}])"));
+    spec.apis.emplace_back("handled",
+                           apiJson("/handled", endpoint, R"("handlers": [{"component": "correlation_id"}])"));
     spec.apis.emplace_back("raw", apiJson("/raw", endpoint, R"("rewrite_location": false)"));
     // A response step sees the public form, and what it writes itself is left as written.
     spec.apis.emplace_back(
@@ -258,15 +262,16 @@ TEST_CASE("proxy: hop-by-hop headers never cross the gateway, in either directio
     });
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
     RawClient client(gw.port());
-    auto r = client.exchange("GET /svc/v1/x HTTP/1.1\r\nHost: gateway.test\r\n"
-                             "Connection: X-Secret, close\r\n"
-                             "Keep-Alive: timeout=5\r\n"
-                             "TE: trailers\r\n"
-                             "Upgrade: websocket\r\n"
-                             "Proxy-Authorization: Basic dXNlcjpwYXNz\r\n"
-                             "Proxy-Connection: keep-alive\r\n"
-                             "X-Secret: 1\r\n"
-                             "X-Kept: yes\r\n\r\n");
+    auto r = client.exchange(
+        "GET /svc/v1/x HTTP/1.1\r\nHost: gateway.test\r\n"
+        "Connection: X-Secret, close\r\n"
+        "Keep-Alive: timeout=5\r\n"
+        "TE: trailers\r\n"
+        "Upgrade: websocket\r\n"
+        "Proxy-Authorization: Basic dXNlcjpwYXNz\r\n"
+        "Proxy-Connection: keep-alive\r\n"
+        "X-Secret: 1\r\n"
+        "X-Kept: yes\r\n\r\n");
     REQUIRE_MESSAGE(r, client.error());
     CHECK(r->status == 200);
     // The backend's hop-by-hop fields stay on the backend's side.
@@ -282,8 +287,8 @@ TEST_CASE("proxy: hop-by-hop headers never cross the gateway, in either directio
 
     REQUIRE(backend.waitForRequests(1, 2s));
     ReceivedRequest up = backend.request(0);
-    for (const char* name : {"Connection", "Keep-Alive", "TE", "Upgrade", "Proxy-Authorization", "Proxy-Connection",
-                             "X-Secret"}) {
+    for (const char* name :
+         {"Connection", "Keep-Alive", "TE", "Upgrade", "Proxy-Authorization", "Proxy-Connection", "X-Secret"}) {
         INFO("header " << name << " in\n" << up.head);
         CHECK_FALSE(up.header(name));
     }
@@ -346,7 +351,8 @@ TEST_CASE("proxy: a trusted proxy's Forwarded field is passed on, one line for a
     ScriptedBackend backend(echo());
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", R"({"trusted_proxies": ["127.0.0.1/32"]})"));
     RawClient client(gw.port());
-    auto r = client.exchange(getRequest("/svc/v1/x", {"Forwarded: for=10.0.0.1;proto=https", "Forwarded: for=10.0.0.2"}));
+    auto r =
+        client.exchange(getRequest("/svc/v1/x", {"Forwarded: for=10.0.0.1;proto=https", "Forwarded: for=10.0.0.2"}));
     REQUIRE_MESSAGE(r, client.error());
     CHECK(r->status == 200);
     REQUIRE(backend.waitForRequests(1, 2s));
@@ -377,8 +383,9 @@ TEST_CASE("proxy: repeated fields keep their order, an absolute-form target is r
     });
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
     RawClient client(gw.port());
-    auto r = client.exchange("GET http://public.test/svc/v1/abs?q=1 HTTP/1.1\r\nHost: public.test\r\n"
-                             "X-Multi: one\r\nX-Other: x\r\nX-Multi: two\r\n\r\n");
+    auto r = client.exchange(
+        "GET http://public.test/svc/v1/abs?q=1 HTTP/1.1\r\nHost: public.test\r\n"
+        "X-Multi: one\r\nX-Other: x\r\nX-Multi: two\r\n\r\n");
     REQUIRE_MESSAGE(r, client.error());
     CHECK(r->status == 200);
     REQUIRE(r->headerCount("Set-Cookie") == 2);
@@ -516,7 +523,8 @@ TEST_CASE("HEAD: no body is relayed, Content-Length passes through, the connecti
         if (r.method == "HEAD" && r.target == "/nothing") {
             reply.bytes = "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n";  // a length a 204 must not have
         } else if (r.method == "HEAD") {
-            reply.bytes = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1234\r\nETag: \"v1\"\r\n\r\n";
+            reply.bytes =
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1234\r\nETag: \"v1\"\r\n\r\n";
         } else {
             reply.bytes = httpResponse(200, "full body");
         }
@@ -617,7 +625,8 @@ TEST_CASE("request buffering: a short body sent slowly reaches the backend whole
         std::string http;
         bool backendWaits;  // the backend has the request (its connection) while the client pauses
     };
-    for (const Case& c : {Case{"", false}, Case{kStreamEveryBody, true}, Case{R"({"request_buffer_bytes": 8})", true}}) {
+    for (const Case& c :
+         {Case{"", false}, Case{kStreamEveryBody, true}, Case{R"({"request_buffer_bytes": 8})", true}}) {
         CAPTURE(c.http);
         RawBackend backend = bodyEcho();
         GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}));

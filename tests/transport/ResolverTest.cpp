@@ -27,8 +27,7 @@ struct MovingBackend {
     // A gateway with one API in front of http://backend.sluice.test:PORT, seeing `hosts`.
     GatewaySpec gateway(int refreshMs) const
     {
-        GatewaySpec spec =
-            oneApi("/svc", endpointList({"http://backend.sluice.test:" + std::to_string(first.port())}));
+        GatewaySpec spec = oneApi("/svc", endpointList({"http://backend.sluice.test:" + std::to_string(first.port())}));
         spec.resolver = R"({"refresh_ms": )" + std::to_string(refreshMs) + "}";
         spec.hostsFile = hosts.path();
         return spec;
@@ -102,8 +101,8 @@ TEST_CASE("resolver: new connections follow a host name to its new address, and 
     // The name disappears: the lookup fails and the endpoint keeps its address.
     from = gw.logSize();
     hosts.write("127.0.0.3 other.sluice.test\n");
-    REQUIRE(gw.waitForLog("looking up backend.sluice.test again failed, connections keep going to 127.0.0.2:", from,
-                          5s));
+    REQUIRE(
+        gw.waitForLog("looking up backend.sluice.test again failed, connections keep going to 127.0.0.2:", from, 5s));
     auto kept = client.exchange(getRequest("/svc/v1/d"));
     REQUIRE_MESSAGE(kept, client.error());
     CHECK(kept->header("X-Backend") == "second");
@@ -151,8 +150,8 @@ TEST_CASE("resolver: an address of a name that takes no connection hands over to
     REQUIRE_MESSAGE(post, client.error());
     CHECK(post->status == 200);
     CHECK(post->body == "second POST /p");
-    CHECK(gw.waitForLog("trying the next address of two.sluice.test: 127.0.0.2:" + std::to_string(name.refusing.port()), 0,
-                        2000ms));
+    CHECK(gw.waitForLog("trying the next address of two.sluice.test: 127.0.0.2:" + std::to_string(name.refusing.port()),
+                        0, 2000ms));
     // The endpoint was not suspended, and later requests go to the working address at once.
     const std::size_t from = gw.logSize();
     for (int i = 0; i < 3; ++i) {

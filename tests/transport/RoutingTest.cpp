@@ -9,9 +9,9 @@ namespace {
 GatewaySpec routedGateway(const ScriptedBackend& backend)
 {
     GatewaySpec spec;
-    spec.apis.emplace_back(
-        "catalog", apiJson("/catalog", endpointList({backend.url("/api")}), R"("default_version": true)",
-                           R"([{"uri_template": "/items", "methods": ["GET"]},
+    spec.apis.emplace_back("catalog",
+                           apiJson("/catalog", endpointList({backend.url("/api")}), R"("default_version": true)",
+                                   R"([{"uri_template": "/items", "methods": ["GET"]},
                                {"uri_template": "/items/{id}", "methods": ["GET", "PUT", "DELETE"]},
                                {"uri_template": "/files/*", "methods": ["GET", "POST"]}])"));
     return spec;
@@ -63,14 +63,14 @@ TEST_CASE("routing: the default version, and the normalised path with its query 
     SluicedProcess gw(routedGateway(backend));
     RawClient client(gw.port());
     const std::vector<std::pair<std::string, std::string>> cases = {
-        {"/catalog/items", "/api/items"},                            // default version
+        {"/catalog/items", "/api/items"},  // default version
         {"/catalog/v1/items/42", "/api/items/42"},
-        {"/catalog/v1/files/a/./b/../c", "/api/files/a/c"},          // dot segments resolved
-        {"/catalog/v1/files//x///y", "/api/files/x/y"},              // empty segments dropped
-        {"/catalog/v1/files/%7Euser/%41b", "/api/files/~user/Ab"},   // unreserved escapes decoded
-        {"/catalog/v1/files/a%20b", "/api/files/a%20b"},             // others kept escaped
+        {"/catalog/v1/files/a/./b/../c", "/api/files/a/c"},                     // dot segments resolved
+        {"/catalog/v1/files//x///y", "/api/files/x/y"},                         // empty segments dropped
+        {"/catalog/v1/files/%7Euser/%41b", "/api/files/~user/Ab"},              // unreserved escapes decoded
+        {"/catalog/v1/files/a%20b", "/api/files/a%20b"},                        // others kept escaped
         {"/catalog/v1/files/q?x=1&y=%2F..%2F", "/api/files/q?x=1&y=%2F..%2F"},  // the query is untouched
-        {"/catalog/v1/x/../files/z", "/api/files/z"},                // resolved before routing
+        {"/catalog/v1/x/../files/z", "/api/files/z"},                           // resolved before routing
     };
     for (std::size_t i = 0; i < cases.size(); ++i) {
         const auto& [sent, expected] = cases[i];
@@ -87,9 +87,9 @@ TEST_CASE("routing: encoded separators and paths above the root are refused with
 {
     ScriptedBackend backend(echo());
     SluicedProcess gw(routedGateway(backend));
-    for (const char* path : {"/catalog/v1/files/a%2Fb", "/catalog/v1/files/a%2fb", "/catalog/v1/files/a%5Cb",
-                             "/catalog/v1/files/a%00b", "/../catalog/v1/items", "/catalog/v1/../../../etc/passwd",
-                             "/catalog/v1/files/%zz"}) {
+    for (const char* path :
+         {"/catalog/v1/files/a%2Fb", "/catalog/v1/files/a%2fb", "/catalog/v1/files/a%5Cb", "/catalog/v1/files/a%00b",
+          "/../catalog/v1/items", "/catalog/v1/../../../etc/passwd", "/catalog/v1/files/%zz"}) {
         CAPTURE(path);
         RawClient client(gw.port());
         auto r = client.exchange(getRequest(path));

@@ -6,10 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <atomic>
-#include <mutex>
+#include <cstdio>
 #include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -56,18 +56,27 @@ TEST_CASE("smuggling: ambiguous framing, bad syntax and odd request lines get 4x
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
     const std::vector<std::tuple<const char*, std::string, int>> cases = {
         // Transfer-Encoding variants
-        {"TE chunked twice in one line", postRequest({"Host: a", "Transfer-Encoding: chunked, chunked"}, "0\r\n\r\n"), 400},
-        {"TE chunked on two lines", postRequest({"Host: a", "Transfer-Encoding: chunked", "Transfer-Encoding: chunked"}, "0\r\n\r\n"), 400},
+        {"TE chunked twice in one line", postRequest({"Host: a", "Transfer-Encoding: chunked, chunked"}, "0\r\n\r\n"),
+         400},
+        {"TE chunked on two lines",
+         postRequest({"Host: a", "Transfer-Encoding: chunked", "Transfer-Encoding: chunked"}, "0\r\n\r\n"), 400},
         {"TE gzip then chunked", postRequest({"Host: a", "Transfer-Encoding: gzip, chunked"}, "0\r\n\r\n"), 501},
-        {"TE with vertical tab", postRequest({"Host: a", "Transfer-Encoding: \x0b" "chunked"}, "0\r\n\r\n"), 400},
+        {"TE with vertical tab",
+         postRequest({"Host: a",
+                      "Transfer-Encoding: \x0b"
+                      "chunked"},
+                     "0\r\n\r\n"),
+         400},
         {"TE identity", postRequest({"Host: a", "Transfer-Encoding: identity"}, "0\r\n\r\n"), 400},
-        {"TE chunked then identity line", postRequest({"Host: a", "Transfer-Encoding: chunked", "Transfer-Encoding: identity"}, "0\r\n\r\n"), 400},
+        {"TE chunked then identity line",
+         postRequest({"Host: a", "Transfer-Encoding: chunked", "Transfer-Encoding: identity"}, "0\r\n\r\n"), 400},
         {"TE xchunked", postRequest({"Host: a", "Transfer-Encoding: xchunked"}, "0\r\n\r\n"), 400},
         {"TE quoted", postRequest({"Host: a", "Transfer-Encoding: \"chunked\""}, "0\r\n\r\n"), 400},
         {"TE in HTTP/1.0", postRequest({"Transfer-Encoding: chunked"}, "0\r\n\r\n", "POST /svc/v1/x HTTP/1.0"), 400},
         {"TE then CL", postRequest({"Host: a", "Transfer-Encoding: chunked", "Content-Length: 5"}, "0\r\n\r\n"), 400},
         {"CL then TE", postRequest({"Host: a", "Content-Length: 5", "Transfer-Encoding: chunked"}, "0\r\n\r\n"), 400},
-        {"CL then TE identity", postRequest({"Host: a", "Content-Length: 5", "Transfer-Encoding: identity"}, "hello"), 400},
+        {"CL then TE identity", postRequest({"Host: a", "Content-Length: 5", "Transfer-Encoding: identity"}, "hello"),
+         400},
         // Content-Length forms
         {"CL +1", postRequest({"Host: a", "Content-Length: +1"}, "x"), 400},
         {"CL 0x10", postRequest({"Host: a", "Content-Length: 0x10"}, "0123456789abcdef"), 400},
@@ -116,8 +125,10 @@ TEST_CASE("smuggling: ambiguous framing, bad syntax and odd request lines get 4x
         {"CONNECT", "CONNECT backend:80 HTTP/1.1\r\nHost: backend:80\r\n\r\n", 501},
         {"very long method", std::string(9000, 'G') + " /svc/v1/x HTTP/1.1\r\nHost: a\r\n\r\n", 414},
         // expectations
-        {"Expect other than 100-continue", postRequest({"Host: a", "Content-Length: 1", "Expect: 100-continuex"}, "x"), 417},
-        {"Expect with a parameter", postRequest({"Host: a", "Content-Length: 1", "Expect: 100-continue;a=b"}, "x"), 417},
+        {"Expect other than 100-continue", postRequest({"Host: a", "Content-Length: 1", "Expect: 100-continuex"}, "x"),
+         417},
+        {"Expect with a parameter", postRequest({"Host: a", "Content-Length: 1", "Expect: 100-continue;a=b"}, "x"),
+         417},
         // chunk-size lines and chunked bodies
         {"chunk size 0x", chunkedPost("0x5\r\nhello\r\n0\r\n\r\n"), 400},
         {"chunk size leading space", chunkedPost(" 5\r\nhello\r\n0\r\n\r\n"), 400},
@@ -153,7 +164,8 @@ TEST_CASE("smuggling: bytes pipelined behind a refused request are never served"
     RawClient client(gw.port());
     REQUIRE(client.send(getRequest("/svc/v1/first") +
                         "POST /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n"
-                        "\r\n0\r\n\r\nG" + kSmuggled));
+                        "\r\n0\r\n\r\nG" +
+                        kSmuggled));
     auto first = client.read();
     REQUIRE_MESSAGE(first, client.error());
     CHECK(first->status == 200);
@@ -193,8 +205,8 @@ TEST_CASE("smuggling: accepted framing variants reach the backend re-framed exac
 
     // Odd case and OWS around "chunked"; upper-case hex; quoted extensions; a harmless trailer.
     auto a = client.exchange(postRequest({"Host: a", "Transfer-Encoding: \tcHuNkEd\t"},
-                                  "A;q=\"a;b=c\\\"\"\r\n0123456789\r\n0\r\nX-Sum: 1\r\n\r\n",
-                                  "POST /svc/v1/chunked HTTP/1.1"));
+                                         "A;q=\"a;b=c\\\"\"\r\n0123456789\r\n0\r\nX-Sum: 1\r\n\r\n",
+                                         "POST /svc/v1/chunked HTTP/1.1"));
     REQUIRE_MESSAGE(a, client.error());
     CHECK(a->status == 200);
     CHECK(a->body == "POST /chunked 10:0123456789");
@@ -204,7 +216,7 @@ TEST_CASE("smuggling: accepted framing variants reach the backend re-framed exac
     CHECK(b->body == "POST /zeros 5:hello");
     // A GET with a body keeps it (and its framing) rather than leaving it for the next request.
     auto c = client.exchange(postRequest({"Host: a", "Content-Length: " + std::to_string(kSmuggled.size())}, kSmuggled,
-                                  "GET /svc/v1/get-with-body HTTP/1.1"));
+                                         "GET /svc/v1/get-with-body HTTP/1.1"));
     REQUIRE_MESSAGE(c, client.error());
     CHECK(c->status == 200);
     CHECK(c->body == "GET /get-with-body " + std::to_string(kSmuggled.size()) + ":" + kSmuggled);
@@ -276,9 +288,9 @@ TEST_CASE("smuggling: Upgrade and h2c are not tunnelled, and a 101 from the back
     CHECK(h2c->status == 200);
     CHECK(h2c->body == "plain /h2c");
     CHECK_FALSE(h2c->header("Upgrade"));
-    auto ws = client.exchange(getRequest("/svc/v1/ws", {"Connection: Upgrade", "Upgrade: websocket",
-                                                        "Sec-WebSocket-Version: 13",
-                                                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="}));
+    auto ws = client.exchange(
+        getRequest("/svc/v1/ws", {"Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13",
+                                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="}));
     REQUIRE_MESSAGE(ws, client.error());
     CHECK(ws->status == 200);
     REQUIRE(backend.waitForRequests(2, 2s));
@@ -338,7 +350,8 @@ TEST_CASE("path confusion: the backend receives exactly the canonical path insid
     ScriptedBackend admin(echo("admin"));
     GatewaySpec spec;
     spec.apis.emplace_back("api", apiJson("/api", endpointList({api.url("/base")}), R"("default_version": true)"));
-    spec.apis.emplace_back("admin", apiJson("/admin", endpointList({admin.url("/internal")}), R"("default_version": true)"));
+    spec.apis.emplace_back("admin",
+                           apiJson("/admin", endpointList({admin.url("/internal")}), R"("default_version": true)"));
     SluicedProcess gw(spec);
 
     // Accepted: what the API's backend receives.
@@ -428,8 +441,9 @@ TEST_CASE("response desync: odd backend framing never leaves the client connecti
         BackendReply reply;
         const std::string& t = r.target;
         if (t == "/cl-te") {
-            reply.bytes = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
-                          "5\r\nhello\r\n0\r\n\r\n";
+            reply.bytes =
+                "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "5\r\nhello\r\n0\r\n\r\n";
         } else if (t == "/dup-cl") {
             reply.bytes = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello";
         } else if (t == "/two-cl") {
@@ -446,7 +460,8 @@ TEST_CASE("response desync: odd backend framing never leaves the client connecti
         } else if (t == "/no-content") {
             reply.bytes = "HTTP/1.1 204 No Content\r\nContent-Length: 42\r\n\r\n" + httpResponse(200, "injected");
         } else if (t == "/not-modified") {
-            reply.bytes = "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n" + httpResponse(200, "injected");
+            reply.bytes =
+                "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n" + httpResponse(200, "injected");
         } else if (t == "/head") {
             reply.bytes = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\ninjected";
         } else if (t == "/until-close") {
@@ -572,7 +587,8 @@ TEST_CASE("response desync: a bad trailer section after the last chunk is droppe
         BackendReply reply;
         const auto t = trailers.find(r.target);
         if (t != trailers.end()) {
-            reply.bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n" + t->second + "\r\n";
+            reply.bytes =
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n" + t->second + "\r\n";
         } else {
             reply.bytes = httpResponse(200, "next on " + std::to_string(r.connection));
         }
@@ -684,7 +700,9 @@ TEST_CASE("smuggling: a backend that answered before the request body ended is n
     CHECK(backend.accepted() == 2);
 }
 
-TEST_CASE("smuggling: an early answer a response handler holds ends the client's connection, and the rest of the body is never a request")
+TEST_CASE(
+    "smuggling: an early answer a response handler holds ends the client's connection, and the rest of the body is "
+    "never a request")
 {
     // The backend answers after five body bytes. A handler that takes the whole response body
     // makes the gateway stop forwarding the request body there: the rest of it, whatever it
@@ -703,10 +721,11 @@ TEST_CASE("smuggling: an early answer a response handler holds ends the client's
         }
     });
     const std::string inner = "GET /svc/v1/smuggled HTTP/1.1\r\nHost: a\r\n\r\n";
-    GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}),
-                              std::string(kNoSuspension) +
-                                  R"(, "handlers": [{"component": "lua_mediation_response_body", "config": )"
-                                  R"({"source": "function on_response(ctx) ctx.response.set_body(ctx.response.get_body():upper()) end"}}])");
+    GatewaySpec spec = oneApi(
+        "/svc", endpointList({backend.url()}),
+        std::string(kNoSuspension) +
+            R"(, "handlers": [{"component": "lua_mediation_response_body", "config": )"
+            R"({"source": "function on_response(ctx) ctx.response.set_body(ctx.response.get_body():upper()) end"}}])");
     spec.http = kStreamEveryBody;
     SluicedProcess gw(spec);
     RawClient client(gw.port());
@@ -768,8 +787,9 @@ TEST_CASE("smuggling: a body on GET, HEAD, DELETE or OPTIONS gets a backend conn
         REQUIRE_MESSAGE(next, victim.error());
         CHECK(next->body == "public");
         // And the same on the attacker's own connection, chunked this time.
-        auto chunked = attacker.exchange(method + " /svc/v1/public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                                         chunkSize + "\r\n" + smuggled + "\r\n0\r\n\r\n");
+        auto chunked =
+            attacker.exchange(method + " /svc/v1/public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                              chunkSize + "\r\n" + smuggled + "\r\n0\r\n\r\n");
         REQUIRE_MESSAGE(chunked, attacker.error());
         auto again = attacker.exchange(getRequest("/svc/v1/public/z"));
         REQUIRE_MESSAGE(again, attacker.error());

@@ -147,13 +147,29 @@ TEST_CASE("tls hardening: the default TLS 1.2 cipher list has forward-secret AEA
         o.ciphers = suites;
         return tlsTry(gw.port(), o, kGet);
     };
-    const std::vector<std::string> weak{
-        "ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA",    "ECDHE-ECDSA-AES128-SHA256", "ECDHE-ECDSA-AES256-SHA384",
-        "ECDHE-RSA-AES128-SHA",   "ECDHE-RSA-AES256-SHA",      "ECDHE-RSA-AES128-SHA256",   "ECDHE-RSA-AES256-SHA384",
-        "AES128-SHA",             "AES256-SHA",                "AES128-SHA256",             "AES128-GCM-SHA256",
-        "AES256-GCM-SHA384",      "DES-CBC3-SHA",              "ECDHE-RSA-DES-CBC3-SHA",    "ECDHE-ECDSA-NULL-SHA",
-        "ECDHE-RSA-NULL-SHA",     "NULL-SHA256",               "AECDH-AES128-SHA",          "ADH-AES128-GCM-SHA256",
-        "DHE-RSA-AES128-SHA",     "CAMELLIA128-SHA",           "ECDHE-RSA-CAMELLIA128-SHA256"};
+    const std::vector<std::string> weak{"ECDHE-ECDSA-AES128-SHA",
+                                        "ECDHE-ECDSA-AES256-SHA",
+                                        "ECDHE-ECDSA-AES128-SHA256",
+                                        "ECDHE-ECDSA-AES256-SHA384",
+                                        "ECDHE-RSA-AES128-SHA",
+                                        "ECDHE-RSA-AES256-SHA",
+                                        "ECDHE-RSA-AES128-SHA256",
+                                        "ECDHE-RSA-AES256-SHA384",
+                                        "AES128-SHA",
+                                        "AES256-SHA",
+                                        "AES128-SHA256",
+                                        "AES128-GCM-SHA256",
+                                        "AES256-GCM-SHA384",
+                                        "DES-CBC3-SHA",
+                                        "ECDHE-RSA-DES-CBC3-SHA",
+                                        "ECDHE-ECDSA-NULL-SHA",
+                                        "ECDHE-RSA-NULL-SHA",
+                                        "NULL-SHA256",
+                                        "AECDH-AES128-SHA",
+                                        "ADH-AES128-GCM-SHA256",
+                                        "DHE-RSA-AES128-SHA",
+                                        "CAMELLIA128-SHA",
+                                        "ECDHE-RSA-CAMELLIA128-SHA256"};
     SSL_CTX* probe = SSL_CTX_new(TLS_client_method());
     REQUIRE(probe != nullptr);
     SSL_CTX_set_security_level(probe, 0);
@@ -173,13 +189,13 @@ TEST_CASE("tls hardening: the default TLS 1.2 cipher list has forward-secret AEA
     SSL_CTX_free(probe);
     CHECK(tried >= 15);
 
-    for (const auto& [sni, suite] : std::vector<std::pair<std::string, std::string>>{
-             {"localhost", "ECDHE-ECDSA-AES128-GCM-SHA256"},
-             {"localhost", "ECDHE-ECDSA-AES256-GCM-SHA384"},
-             {"localhost", "ECDHE-ECDSA-CHACHA20-POLY1305"},
-             {"rsa.test", "ECDHE-RSA-AES128-GCM-SHA256"},
-             {"rsa.test", "ECDHE-RSA-AES256-GCM-SHA384"},
-             {"rsa.test", "ECDHE-RSA-CHACHA20-POLY1305"}}) {
+    for (const auto& [sni, suite] :
+         std::vector<std::pair<std::string, std::string>>{{"localhost", "ECDHE-ECDSA-AES128-GCM-SHA256"},
+                                                          {"localhost", "ECDHE-ECDSA-AES256-GCM-SHA384"},
+                                                          {"localhost", "ECDHE-ECDSA-CHACHA20-POLY1305"},
+                                                          {"rsa.test", "ECDHE-RSA-AES128-GCM-SHA256"},
+                                                          {"rsa.test", "ECDHE-RSA-AES256-GCM-SHA384"},
+                                                          {"rsa.test", "ECDHE-RSA-CHACHA20-POLY1305"}}) {
         Outcome o = with(sni, suite);
         INFO(suite << " with the certificate for " << sni << ": " << o.error);
         CHECK(o.handshake);
@@ -193,9 +209,8 @@ TEST_CASE("tls hardening: the default TLS 1.2 cipher list has forward-secret AEA
     CHECK((contains(any.cipher, "GCM") || contains(any.cipher, "CHACHA20")));
 
     // "ciphers" still overrides the default (an operator may re-enable a CBC suite deliberately).
-    SluicedProcess legacy(tlsGateway(pki.listenerOf({"server"}, "none", "ca.pem",
-                                                  R"("ciphers": "ECDHE-ECDSA-AES128-SHA")"),
-                                     backend));
+    SluicedProcess legacy(
+        tlsGateway(pki.listenerOf({"server"}, "none", "ca.pem", R"("ciphers": "ECDHE-ECDSA-AES128-SHA")"), backend));
     Offer o;
     o.ca = pki.path("ca.pem");
     o.maxVersion = TLS1_2_VERSION;
@@ -227,7 +242,8 @@ TEST_CASE("tls hardening: an answer the backend cuts short ends without close_no
     CHECK(ok200(whole));
     CHECK(whole.response.size() > 100);
     CHECK(whole.closeNotify);
-    Outcome cut = tlsTry(gw.port(), caOnly(pki), "GET /h/v1/cut HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    Outcome cut =
+        tlsTry(gw.port(), caOnly(pki), "GET /h/v1/cut HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     CHECK(ok200(cut));  // the head went out before the backend broke off
     CHECK(cut.response.find(std::string(60, 'x')) != std::string::npos);
     CHECK(cut.response.find(std::string(61, 'x')) == std::string::npos);
@@ -288,18 +304,20 @@ TEST_CASE("tls hardening: ALPN selects HTTP/1.1, never h2, and refuses an offer 
             o.alpn = alpn;
             return tlsTry(gw.port(), o, kGet);
         };
-        for (const auto& [alpn, chosen] : std::vector<std::pair<std::string, std::string>>{
-                 {std::string("\x02h2\x08http/1.1"), "http/1.1"},
-                 {std::string("\x08http/1.0\x08http/1.1"), "http/1.1"},
-                 {std::string("\x04imap\x08http/1.0"), "http/1.0"},
-                 {std::string(), ""}}) {
+        for (const auto& [alpn, chosen] :
+             std::vector<std::pair<std::string, std::string>>{{std::string("\x02h2\x08http/1.1"), "http/1.1"},
+                                                              {std::string("\x08http/1.0\x08http/1.1"), "http/1.1"},
+                                                              {std::string("\x04imap\x08http/1.0"), "http/1.0"},
+                                                              {std::string(), ""}}) {
             Outcome a = offer(alpn);
             INFO("version " << std::hex << version << ", offer of " << alpn.size() << " bytes: " << a.error);
             REQUIRE(a.handshake);
             CHECK(a.alpn == chosen);
             CHECK(ok200(a));
         }
-        for (const std::string& alpn : {std::string("\x02h2"), std::string("\x04imap"), std::string("\x06spdy/3\x03" "foo")}) {
+        for (const std::string& alpn : {std::string("\x02h2"), std::string("\x04imap"),
+                                        std::string("\x06spdy/3\x03"
+                                                    "foo")}) {
             Outcome refused = offer(alpn);
             INFO("version " << std::hex << version << ", offer of " << alpn.size() << " bytes: " << refused.error);
             CHECK_FALSE(refused.handshake);
@@ -343,8 +361,10 @@ TEST_CASE("tls hardening: plain HTTP sent to the TLS port gets a plain 400 and i
         // A readable refusal, as nginx gives, and never an answer from the backend.
         CHECK_MESSAGE(received.rfind("HTTP/1.1 400 Bad Request\r\n", 0) == 0, received);
         CHECK(received.find("Connection: close\r\n") != std::string::npos);
-        CHECK(received.find(R"({"code":101400,"message":"Bad Request","description":"A plain HTTP request was sent to the HTTPS port."})") !=
-              std::string::npos);
+        CHECK(
+            received.find(
+                R"({"code":101400,"message":"Bad Request","description":"A plain HTTP request was sent to the HTTPS port."})") !=
+            std::string::npos);
         ::close(fd);
     }
     CHECK(backend.requestCount() == 0);
@@ -567,7 +587,8 @@ TEST_CASE("tls hardening: start-up warns about a key others can read and a certi
     } catch (const std::exception& e) {
         why = e.what();
     }
-    CHECK_MESSAGE(contains(why, pki.path("client.key") + " (for the certificate " + pki.path("server.pem") + "): "), why);
+    CHECK_MESSAGE(contains(why, pki.path("client.key") + " (for the certificate " + pki.path("server.pem") + "): "),
+                  why);
     CHECK_MESSAGE(contains(why, "key values mismatch"), why);
 }
 
@@ -590,7 +611,7 @@ TEST_CASE("tls hardening: a client that leaves during its handshake is a debug l
     REQUIRE(partial >= 0);
     REQUIRE(sendAll(partial, hello.substr(0, hello.size() / 2)));
     std::this_thread::sleep_for(100ms);
-    ::close(partial);  // half a ClientHello, then gone
+    ::close(partial);                                // half a ClientHello, then gone
     CHECK(gw.waitForLog("ended:", afterFirst, 2s));  // the half-hello client's line
     const std::string log = gw.log().substr(from);
     INFO(log);
@@ -639,7 +660,8 @@ TEST_CASE("tls hardening: client_auth required refuses an expired, a self-signed
     CHECK(backend.requestCount() == 1);
 }
 
-TEST_CASE("tls hardening: client_crl refuses a revoked client certificate, a CA without a list and a list past its update")
+TEST_CASE(
+    "tls hardening: client_crl refuses a revoked client certificate, a CA without a list and a list past its update")
 {
     TestCertificates pki;
     pki.leaf("revoked", "revoked1", "", "ca");
@@ -707,8 +729,8 @@ TEST_CASE("tls hardening: client_crl refuses a revoked client certificate, a CA 
 
     // A reload reads the file again: a certificate revoked since is refused from then on.
     pki.crl("live", "ca", {});
-    SluicedProcess live(tlsGateway(pki.listenerWith({{"server.pem", "server.key", ""}}, "required", "ca.pem",
-                                                    "TLSv1.2", R"("client_crl": ")" + pki.path("live.pem") + "\""),
+    SluicedProcess live(tlsGateway(pki.listenerWith({{"server.pem", "server.key", ""}}, "required", "ca.pem", "TLSv1.2",
+                                                    R"("client_crl": ")" + pki.path("live.pem") + "\""),
                                    backend));
     Offer again;
     again.ca = pki.path("ca.pem");
@@ -735,11 +757,13 @@ TEST_CASE("tls hardening: client_crl refuses a revoked client certificate, a CA 
         }
         return std::string();
     };
-    const std::string noAuth = whyNotStarted(pki.listenerWith({{"server.pem", "server.key", ""}}, "none", "ca.pem",
-                                                              "TLSv1.2", R"("client_crl": ")" + pki.path("crl.pem") + "\""));
+    const std::string noAuth =
+        whyNotStarted(pki.listenerWith({{"server.pem", "server.key", ""}}, "none", "ca.pem", "TLSv1.2",
+                                       R"("client_crl": ")" + pki.path("crl.pem") + "\""));
     CHECK_MESSAGE(contains(noAuth, "client_crl is set but client_auth is 'none'"), noAuth);
-    const std::string caNoAuth = whyNotStarted(pki.listenerWith({{"server.pem", "server.key", ""}}, "none", "ca.pem",
-                                                                "TLSv1.2", R"("client_ca": ")" + pki.path("ca.pem") + "\""));
+    const std::string caNoAuth =
+        whyNotStarted(pki.listenerWith({{"server.pem", "server.key", ""}}, "none", "ca.pem", "TLSv1.2",
+                                       R"("client_ca": ")" + pki.path("ca.pem") + "\""));
     CHECK_MESSAGE(contains(caNoAuth, "client_ca is set but client_auth is 'none'"), caNoAuth);
     const std::string notCrl = whyNotStarted(listener("ca.pem"));
     CHECK_MESSAGE(contains(notCrl, "no certificate revocation list"), notCrl);
@@ -872,9 +896,9 @@ TEST_CASE("tls hardening: a session ticket stops resuming two ticket key rotatio
     // ID lives in the server's cache, not in a ticket, and still resumes then.
     TestCertificates pki;
     ScriptedBackend backend(echo());
-    SluicedProcess gw(tlsGateway(
-        pki.listenerWith({{"server.pem", "server.key", ""}}, "none", "ca.pem", "TLSv1.2", R"("session_ticket_rotation_s": 1)"),
-        backend));
+    SluicedProcess gw(tlsGateway(pki.listenerWith({{"server.pem", "server.key", ""}}, "none", "ca.pem", "TLSv1.2",
+                                                  R"("session_ticket_rotation_s": 1)"),
+                                 backend));
     std::vector<Session> sessions = resumedSessions(gw.port(), pki);
     std::this_thread::sleep_for(2200ms);  // the time that passes is what is tested
     for (std::size_t i = 0; i < sessions.size(); ++i) {
@@ -943,7 +967,8 @@ TEST_CASE("tls hardening: a listener sends the chain of its certificate file, wh
     pki.bundle("cas.pem", {"ca.pem", "int.pem"});
     ScriptedBackend backend(echo());
     for (const std::string clientAuth : {"none", "optional"}) {
-        for (const auto& [file, expected] : std::vector<std::pair<std::string, int>>{{"leaf.pem", 1}, {"leafchain.pem", 2}}) {
+        for (const auto& [file, expected] :
+             std::vector<std::pair<std::string, int>>{{"leaf.pem", 1}, {"leafchain.pem", 2}}) {
             SluicedProcess gw(tlsGateway(pki.listenerWith({{file, "leaf.key", ""}}, clientAuth, "cas.pem"), backend));
             Offer o;
             o.ca = pki.path("cas.pem");  // trusts the intermediate too, so a lone leaf verifies
@@ -964,9 +989,9 @@ TEST_CASE("tls hardening: a server_names entry another certificate already has i
     ScriptedBackend backend(echo());
     std::string why;
     try {
-        SluicedProcess refused(tlsGateway(
-            pki.listenerWith({{"a.pem", "a.key", R"(["a.test", "shared.test"])"}, {"b.pem", "b.key", R"(["b.test", "SHARED.test"])"}}),
-            backend));
+        SluicedProcess refused(tlsGateway(pki.listenerWith({{"a.pem", "a.key", R"(["a.test", "shared.test"])"},
+                                                            {"b.pem", "b.key", R"(["b.test", "SHARED.test"])"}}),
+                                          backend));
     } catch (const std::exception& e) {
         why = e.what();
     }
@@ -1054,23 +1079,22 @@ TEST_CASE("tls hardening: upstream TLS checks the backend name against the URL h
     auto api = [&](const std::string& name, const std::string& url, const std::string& tls) {
         spec.apis.emplace_back(name, apiJson("/" + name, endpointList({url + "/b/v1"}), R"("tls": {)" + tls + "}"));
     };
-    api("dns", "https://localhost:" + bothPort, ca);                                 // localhost cert: ok
-    api("ip", "https://127.0.0.1:" + bothPort, ca);                                  // IP SAN: ok
+    api("dns", "https://localhost:" + bothPort, ca);                                       // localhost cert: ok
+    api("ip", "https://127.0.0.1:" + bothPort, ca);                                        // IP SAN: ok
     api("sni", "https://localhost:" + bothPort, ca + R"(, "server_name": "other.test")");  // SNI picks other.test
-    api("wrongdns", "https://localhost:" + otherPort, ca);                           // other.test != localhost
-    api("wrongip", "https://127.0.0.1:" + otherPort, ca);                            // no IP SAN
+    api("wrongdns", "https://localhost:" + otherPort, ca);                                 // other.test != localhost
+    api("wrongip", "https://127.0.0.1:" + otherPort, ca);                                  // no IP SAN
     api("wrongsni", "https://localhost:" + bothPort, ca + R"(, "server_name": "nothere.test")");
     api("cn", "https://localhost:" + std::to_string(cnOnly.port()), ca);  // RFC 9525: the CN does not count
     SluicedProcess gw(spec);
 
-    for (const auto& [context, expected] : std::vector<std::pair<std::string, int>>{
-             {"/dns", 200},
-             {"/ip", 200},
-             {"/sni", 200},
-             {"/wrongdns", 502},
-             {"/wrongip", 502},
-             {"/wrongsni", 502},
-             {"/cn", 502}}) {
+    for (const auto& [context, expected] : std::vector<std::pair<std::string, int>>{{"/dns", 200},
+                                                                                    {"/ip", 200},
+                                                                                    {"/sni", 200},
+                                                                                    {"/wrongdns", 502},
+                                                                                    {"/wrongip", 502},
+                                                                                    {"/wrongsni", 502},
+                                                                                    {"/cn", 502}}) {
         auto [status, body] = statusThrough(gw, context);
         INFO(context << ": " << status << " " << body);
         CHECK(status == expected);
@@ -1114,10 +1138,10 @@ TEST_CASE("tls hardening: a self-signed backend is refused by default and accept
     std::string url = "https://localhost:" + std::to_string(inner.port()) + "/b/v1";
     GatewaySpec spec;
     spec.apis.emplace_back("default", apiJson("/default", endpointList({url})));
-    spec.apis.emplace_back("otherca", apiJson("/otherca", endpointList({url}),
-                                              R"("tls": {"ca_file": ")" + pki.path("ca.pem") + "\"}"));
-    spec.apis.emplace_back("pinned", apiJson("/pinned", endpointList({url}),
-                                             R"("tls": {"ca_file": ")" + pki.path("self.pem") + "\"}"));
+    spec.apis.emplace_back(
+        "otherca", apiJson("/otherca", endpointList({url}), R"("tls": {"ca_file": ")" + pki.path("ca.pem") + "\"}"));
+    spec.apis.emplace_back(
+        "pinned", apiJson("/pinned", endpointList({url}), R"("tls": {"ca_file": ")" + pki.path("self.pem") + "\"}"));
     spec.apis.emplace_back("noverify", apiJson("/noverify", endpointList({url}), R"("tls": {"verify": false})"));
     SluicedProcess gw(spec);
     for (const auto& [context, expected] : std::vector<std::pair<std::string, int>>{
@@ -1142,10 +1166,10 @@ TEST_CASE("tls hardening: upstream TLS presents tls.client_certificate to a back
     const std::string url = "https://localhost:" + std::to_string(inner.port()) + "/b/v1";
     const std::string ca = R"("ca_file": ")" + pki.path("ca.pem") + "\"";
     GatewaySpec spec;
-    spec.apis.emplace_back("withcert", apiJson("/withcert", endpointList({url}),
-                                               R"("tls": {)" + ca + R"(, "client_certificate": ")" +
-                                                   pki.path("client.pem") + R"(", "client_key": ")" +
-                                                   pki.path("client.key") + "\"}"));
+    spec.apis.emplace_back("withcert",
+                           apiJson("/withcert", endpointList({url}),
+                                   R"("tls": {)" + ca + R"(, "client_certificate": ")" + pki.path("client.pem") +
+                                       R"(", "client_key": ")" + pki.path("client.key") + "\"}"));
     spec.apis.emplace_back("nocert", apiJson("/nocert", endpointList({url}), R"("tls": {)" + ca + "}"));
     SluicedProcess gw(spec);
     auto [status, body] = statusThrough(gw, "/withcert");

@@ -332,12 +332,12 @@ TEST_CASE("tls: min_version TLSv1.3 refuses TLS 1.2, and ciphers limits the TLS 
 
     // Suites that encrypt nothing or authenticate no one are refused, whatever the list says;
     // lists that name such suites but leave them to OpenSSL's security level are fine.
-    for (const auto& [list, refused] : std::vector<std::pair<std::string, bool>>{
-             {"eNULL:aNULL:@SECLEVEL=0", true},
-             {"ECDHE-ECDSA-AES128-GCM-SHA256:AECDH-AES128-SHA:@SECLEVEL=0", true},
-             {"HIGH", false},
-             {"ALL", false},
-             {"HIGH:@SECLEVEL=1", false}}) {
+    for (const auto& [list, refused] :
+         std::vector<std::pair<std::string, bool>>{{"eNULL:aNULL:@SECLEVEL=0", true},
+                                                   {"ECDHE-ECDSA-AES128-GCM-SHA256:AECDH-AES128-SHA:@SECLEVEL=0", true},
+                                                   {"HIGH", false},
+                                                   {"ALL", false},
+                                                   {"HIGH:@SECLEVEL=1", false}}) {
         CAPTURE(list);
         if (refused) {
             const std::string why = whyNotStarted(withCiphers(list));
@@ -398,7 +398,7 @@ TEST_CASE("tls: SNI chooses the certificate, and no or an unknown name gets the 
     CHECK(subjectFor("a.test", "a.test") == "CN=a.test");
     CHECK(subjectFor("b.test", "b.test") == "CN=b.test");
     CHECK(subjectFor("www.b.test", "www.b.test") == "CN=b.test");
-    CHECK(subjectFor("B.Test", "b.test") == "CN=b.test");  // names are case-insensitive
+    CHECK(subjectFor("B.Test", "b.test") == "CN=b.test");   // names are case-insensitive
     CHECK(subjectFor("b.test.", "b.test") == "CN=b.test");  // a trailing dot names the same host
     CHECK(subjectFor("x.wild.test.") == "CN=c.test");
     // server_names given in the configuration, a wildcard among them.
@@ -767,9 +767,9 @@ TEST_CASE("tls: the gateway verifies an HTTPS backend against the configured CA,
     // A certificate for another name fails on the name, even from a trusted CA.
     std::string byAddress = "https://127.0.0.1:" + std::to_string(inner.port()) + "/b/v1";
     GatewaySpec named;
-    named.apis.emplace_back("other", apiJson("/other", endpointList({byAddress}),
-                                             R"("tls": {"ca_file": ")" + certs.path("ca.pem") +
-                                                 R"(", "server_name": "other.example"})"));
+    named.apis.emplace_back(
+        "other", apiJson("/other", endpointList({byAddress}),
+                         R"("tls": {"ca_file": ")" + certs.path("ca.pem") + R"(", "server_name": "other.example"})"));
     SluicedProcess gw2(named);
     RawClient third(gw2.port());
     auto mismatch = third.exchange(getRequest("/other/v1/x"));
@@ -796,7 +796,8 @@ TEST_CASE("tls: tls.crl refuses a revoked backend certificate and a list past it
     SluicedProcess revoked(inner(certs.listenerOf({"revokedserver"})));
     auto https = [](const SluicedProcess& p) { return "https://localhost:" + std::to_string(p.port()) + "/b/v1"; };
     auto tlsWith = [&](const std::string& crl, const std::string& extra = "") {
-        return R"("tls": {"ca_file": ")" + certs.path("ca.pem") + R"(", "crl": ")" + certs.path(crl) + "\"" + extra + "}";
+        return R"("tls": {"ca_file": ")" + certs.path("ca.pem") + R"(", "crl": ")" + certs.path(crl) + "\"" + extra +
+               "}";
     };
     GatewaySpec spec;
     spec.apis.emplace_back("good", apiJson("/good", endpointList({https(good)}), tlsWith("crl.pem")));
@@ -873,8 +874,9 @@ TEST_CASE("tls: request bodies of any size reach an HTTPS backend, on a new or a
     tlsBackend.listenerTls = certs.listener();
     tlsBackend.apis.emplace_back("b", apiJson("/b", endpointList({backend.url()})));
     SluicedProcess inner(tlsBackend);
-    GatewaySpec spec = oneApi("/svc", endpointList({"https://localhost:" + std::to_string(inner.port()) + "/b/v1"}),
-                              R"("tls": {"ca_file": ")" + certs.path("ca.pem") + R"("}, "timeouts": {"read_ms": 3000})");
+    GatewaySpec spec =
+        oneApi("/svc", endpointList({"https://localhost:" + std::to_string(inner.port()) + "/b/v1"}),
+               R"("tls": {"ca_file": ")" + certs.path("ca.pem") + R"("}, "timeouts": {"read_ms": 3000})");
     SluicedProcess gw(spec);
     RawClient client(gw.port());
     auto warm = client.exchange(getRequest("/svc/v1/warm"));

@@ -96,9 +96,10 @@ TEST_CASE("upstream: a backend slower than read_ms gives 504")
 {
     ScriptedBackend backend(delayedReply(1500ms, "too late"));
     GatewaySpec spec;
-    spec.apis.emplace_back("noretry", apiJson("/noretry", endpointList({backend.url()}),
-                                              R"("timeouts": {"read_ms": 300}, "retries": 0)"));
-    spec.apis.emplace_back("retry", apiJson("/retry", endpointList({backend.url()}), R"("timeouts": {"read_ms": 300})"));
+    spec.apis.emplace_back(
+        "noretry", apiJson("/noretry", endpointList({backend.url()}), R"("timeouts": {"read_ms": 300}, "retries": 0)"));
+    spec.apis.emplace_back("retry",
+                           apiJson("/retry", endpointList({backend.url()}), R"("timeouts": {"read_ms": 300})"));
     SluicedProcess gw(spec);
 
     RawClient client(gw.port());
@@ -155,7 +156,8 @@ TEST_CASE("upstream: the secondary group serves while the primary is down, the p
     ScriptedBackend primary(echo("primary"));
     ScriptedBackend secondary(echo("secondary"));
     std::string endpoints = R"([{"url": ")" + primary.url() + R"(", "group": "primary"},
-                                {"url": ")" + secondary.url() + R"(", "group": "secondary"}])";
+                                {"url": ")" +
+                            secondary.url() + R"(", "group": "secondary"}])";
     SluicedProcess gw(oneApi("/svc", endpoints));
     RawClient client(gw.port());
     for (int i = 0; i < 5; ++i) {
@@ -219,7 +221,8 @@ TEST_CASE("upstream: a POST is not retried after the backend read it and failed"
     CHECK(countMethod(a, "GET") + countMethod(b, "GET") == 2);
 }
 
-TEST_CASE("upstream: a retry does not move the rotation on, so a failing endpoint gets only its share of first attempts")
+TEST_CASE(
+    "upstream: a retry does not move the rotation on, so a failing endpoint gets only its share of first attempts")
 {
     ScriptedBackend broken(silentClose);
     ScriptedBackend healthy(echo("healthy"));
@@ -264,7 +267,8 @@ TEST_CASE("upstream: with suspension.on_timeout false a slow resource does not t
     GatewaySpec spec;
     spec.apis.emplace_back("kept", apiJson("/kept", endpointList({backend.url()}),
                                            R"("timeouts": {"read_ms": 300}, "suspension": {"on_timeout": false})"));
-    spec.apis.emplace_back("default", apiJson("/default", endpointList({backend.url()}), R"("timeouts": {"read_ms": 300})"));
+    spec.apis.emplace_back("default",
+                           apiJson("/default", endpointList({backend.url()}), R"("timeouts": {"read_ms": 300})"));
     SluicedProcess gw(spec);
     for (const char* api : {"/kept", "/default"}) {
         CAPTURE(api);
@@ -286,8 +290,9 @@ TEST_CASE("upstream: timeouts.retry_window_ms stops the retries of a request who
     ScriptedBackend a(delayedReply(2000ms, "late"));
     ScriptedBackend b(delayedReply(2000ms, "late"));
     ScriptedBackend c(delayedReply(2000ms, "late"));
-    SluicedProcess gw(oneApi("/svc", endpointList({a.url(), b.url(), c.url()}),
-                             R"("timeouts": {"read_ms": 300, "retry_window_ms": 500}, "suspension": {"initial_ms": 0})"));
+    SluicedProcess gw(
+        oneApi("/svc", endpointList({a.url(), b.url(), c.url()}),
+               R"("timeouts": {"read_ms": 300, "retry_window_ms": 500}, "suspension": {"initial_ms": 0})"));
     RawClient client(gw.port());
     const auto start = Clock::now();
     auto r = client.exchange(getRequest("/svc/v1/x"), 5s);
@@ -309,13 +314,18 @@ TEST_CASE("upstream: by default a request fails over through every endpoint, int
     ScriptedBackend closing(silentClose);
     ScriptedBackend backup(echo("backup"));
     const std::string endpoints = R"([{"url": ")" + refusedA.url() + R"(", "group": "p"},
-                                      {"url": ")" + refusedB.url() + R"(", "group": "p"},
-                                      {"url": ")" + closing.url() + R"(", "group": "p"},
-                                      {"url": ")" + backup.url() + R"(", "group": "b"}])";
+                                      {"url": ")" +
+                                  refusedB.url() + R"(", "group": "p"},
+                                      {"url": ")" +
+                                  closing.url() + R"(", "group": "p"},
+                                      {"url": ")" +
+                                  backup.url() + R"(", "group": "b"}])";
     // A POST fails over too while nothing was sent: here every primary refuses the connection.
     const std::string refusing = R"([{"url": ")" + refusedA.url() + R"(", "group": "p"},
-                                     {"url": ")" + refusedB.url() + R"(", "group": "p"},
-                                     {"url": ")" + backup.url() + R"(", "group": "b"}])";
+                                     {"url": ")" +
+                                 refusedB.url() + R"(", "group": "p"},
+                                     {"url": ")" +
+                                 backup.url() + R"(", "group": "b"}])";
     GatewaySpec spec;
     spec.apis.emplace_back("svc", apiJson("/svc", endpoints, kNoSuspension));
     spec.apis.emplace_back("post", apiJson("/post", refusing, kNoSuspension));
@@ -368,7 +378,8 @@ TEST_CASE("upstream: endpoints of one group share the load by weight")
 {
     ScriptedBackend heavy(echo("heavy"));
     ScriptedBackend light(echo("light"));
-    std::string endpoints = R"([{"url": ")" + heavy.url() + R"(", "weight": 3}, {"url": ")" + light.url() + R"(", "weight": 1}])";
+    std::string endpoints =
+        R"([{"url": ")" + heavy.url() + R"(", "weight": 3}, {"url": ")" + light.url() + R"(", "weight": 1}])";
     SluicedProcess gw(oneApi("/svc", endpoints));
     RawClient client(gw.port());
     for (int i = 0; i < 20; ++i) {
@@ -414,9 +425,9 @@ TEST_CASE("upstream: an invalid response head is a 502 with code 101502, not a d
     }
     // The log names what was wrong with each answer.
     CHECK(gw.waitForLog("GET " + backend.url() + ": invalid response: ", 0, 5s));
-    CHECK(gw.waitForLog("GET " + backend.url() +
-                            ": connection closed: the backend closed the connection inside the response head",
-                        0, 5s));
+    CHECK(gw.waitForLog(
+        "GET " + backend.url() + ": connection closed: the backend closed the connection inside the response head", 0,
+        5s));
 }
 
 TEST_CASE("upstream: a backend answer that breaks before any of it reached the client is a 502 on a kept connection")
@@ -428,12 +439,14 @@ TEST_CASE("upstream: a backend answer that breaks before any of it reached the c
     ScriptedBackend backend([](const ReceivedRequest& r) {
         BackendReply reply;
         if (r.target == "/badchunk") {
-            reply.bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Backend-Field: leaked\r\n\r\n"
-                          "zz\r\nhello\r\n0\r\n\r\n";
+            reply.bytes =
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Backend-Field: leaked\r\n\r\n"
+                "zz\r\nhello\r\n0\r\n\r\n";
         } else if (r.target == "/short") {
-            reply.bytes = "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nX-Backend-Field: leaked\r\n"
-                          "Content-Length: 1000\r\n\r\n<a>" +
-                          std::string(100, 'p');
+            reply.bytes =
+                "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nX-Backend-Field: leaked\r\n"
+                "Content-Length: 1000\r\n\r\n<a>" +
+                std::string(100, 'p');
             reply.truncateAt = reply.bytes.size();
         } else {
             reply.bytes = httpResponse(200, "ok " + r.target);
@@ -572,8 +585,9 @@ TEST_CASE("upstream: a failing endpoint is suspended with growing back-off, then
         return reply;
     });
     ScriptedBackend steady(echo("steady"));
-    SluicedProcess gw(oneApi("/svc", endpointList({flaky.url(), steady.url()}),
-                             R"("timeouts": {"read_ms": 150}, "suspension": {"initial_ms": 200, "factor": 2, "max_ms": 10000})"));
+    SluicedProcess gw(
+        oneApi("/svc", endpointList({flaky.url(), steady.url()}),
+               R"("timeouts": {"read_ms": 150}, "suspension": {"initial_ms": 200, "factor": 2, "max_ms": 10000})"));
     RawClient client(gw.port());
     // Sends requests every ~10 ms until `flaky` has received `hits` requests.
     auto driveUntil = [&](std::size_t hits, std::chrono::milliseconds limit) {
@@ -627,11 +641,13 @@ TEST_CASE("upstream: a streaming body is not sent on a pooled connection whose c
     // the POST a 502.
     BackendOptions options;
     options.idleTimeout = 300ms;
-    ScriptedBackend backend([](const ReceivedRequest& r) {
-        BackendReply reply;
-        reply.bytes = httpResponse(200, r.method + " " + std::to_string(r.bodyLength));
-        return reply;
-    }, options);
+    ScriptedBackend backend(
+        [](const ReceivedRequest& r) {
+            BackendReply reply;
+            reply.bytes = httpResponse(200, r.method + " " + std::to_string(r.bodyLength));
+            return reply;
+        },
+        options);
     ScriptedBackend other(echo());  // the blocked request must not take the pooled connection
     GatewaySpec spec;
     spec.testPlugins = true;
@@ -649,7 +665,8 @@ TEST_CASE("upstream: a streaming body is not sent on a pooled connection whose c
     REQUIRE(blocker.send(getRequest("/block/v1/x")));
     std::this_thread::sleep_for(100ms);  // the worker is inside the blocking handler now
     const std::string body(20000, 'b');
-    REQUIRE(client.send("POST /svc/v1/second HTTP/1.1\r\nHost: a\r\nContent-Length: 20000\r\n\r\n" + body.substr(0, 1000)));
+    REQUIRE(
+        client.send("POST /svc/v1/second HTTP/1.1\r\nHost: a\r\nContent-Length: 20000\r\n\r\n" + body.substr(0, 1000)));
     // The backend closes its idle connection while the worker is still held.
     REQUIRE(backend.waitForRequests(1, 1s));
     std::this_thread::sleep_for(300ms + 100ms - (Clock::now() - answered));
@@ -809,7 +826,9 @@ TEST_CASE("upstream: a backend that closes without answering is suspended like o
     CHECK(next->errorCode() == 101507);
 }
 
-TEST_CASE("upstream: a backend that answers early, then stops taking the body, is not suspended, and the client keeps its answer")
+TEST_CASE(
+    "upstream: a backend that answers early, then stops taking the body, is not suspended, and the client keeps its "
+    "answer")
 {
     // Answering before the body ended and then closing is the backend's right (a 200 for an
     // upload it does not need, say): the answer was a success; only the client's connection ends.
@@ -879,8 +898,8 @@ int stalledUploadAfterReset(int port, const std::atomic<bool>& reset)
     int error = 0;
     const int fd = connectAddress("127.0.0.1", port, error, 4096, 1000);
     REQUIRE(fd >= 0);
-    REQUIRE(sendAll(fd, "POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" +
-                            std::string(1000, 'b')));
+    REQUIRE(sendAll(
+        fd, "POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" + std::string(1000, 'b')));
     for (const auto until = Clock::now() + 6s; !reset && Clock::now() < until;) {
         std::this_thread::sleep_for(10ms);
     }
@@ -985,8 +1004,8 @@ TEST_CASE("upstream: a body that ends at the close is not ended cleanly for the 
         CHECK(received.find("\r\n0\r\n\r\n") == std::string::npos);
         const std::size_t bodyAt = received.find("\r\n\r\n");
         REQUIRE(bodyAt != std::string::npos);
-        CHECK(static_cast<std::size_t>(std::count(received.begin() + static_cast<std::ptrdiff_t>(bodyAt), received.end(), 'u')) ==
-              body.size());
+        CHECK(static_cast<std::size_t>(std::count(received.begin() + static_cast<std::ptrdiff_t>(bodyAt),
+                                                  received.end(), 'u')) == body.size());
         CHECK(gw.waitForLog("reset the connection inside the response body", 0, 5s));
     }
 }
@@ -1002,7 +1021,8 @@ TEST_CASE("upstream: an answer that breaks off still gives a slow client all tha
         readHead(fd, in, 5s);
         std::ostringstream size;
         size << std::hex << data.size();
-        sendAll(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + size.str() + "\r\n" + data + "\r\nzz\r\n");
+        sendAll(fd,
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + size.str() + "\r\n" + data + "\r\nzz\r\n");
         std::string rest;
         readSome(fd, rest, Clock::now() + 3s);  // keeps the connection open: the break is in the bytes
     });
@@ -1018,8 +1038,8 @@ TEST_CASE("upstream: an answer that breaks off still gives a slow client all tha
     CHECK(status != ReadStatus::Timeout);
     const std::size_t bodyAt = received.find("\r\n\r\n");
     REQUIRE(bodyAt != std::string::npos);
-    CHECK(static_cast<std::size_t>(std::count(received.begin() + static_cast<std::ptrdiff_t>(bodyAt), received.end(), 'k')) ==
-          data.size());
+    CHECK(static_cast<std::size_t>(
+              std::count(received.begin() + static_cast<std::ptrdiff_t>(bodyAt), received.end(), 'k')) == data.size());
     CHECK(received.find("\r\n0\r\n\r\n") == std::string::npos);
 }
 
@@ -1113,8 +1133,8 @@ TEST_CASE("upstream: an early 413 from a backend that then resets is relayed, no
     REQUIRE(fd >= 0);
     setIoTimeouts(fd, std::chrono::seconds(5));
     constexpr std::size_t kBody = 8u << 20;
-    REQUIRE(sendAll(fd, "POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(kBody) +
-                            "\r\n\r\n"));
+    REQUIRE(sendAll(
+        fd, "POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(kBody) + "\r\n\r\n"));
     // As fast as it goes: the gateway is writing to the backend when the reset comes.
     std::thread writer([fd] {
         const std::string block(256 * 1024, 'u');
@@ -1165,8 +1185,8 @@ TEST_CASE("upstream: a backend slow to take the body is judged by read_ms, not t
         REQUIRE(fd >= 0);
         setIoTimeouts(fd, std::chrono::seconds(10));
         std::thread writer([fd] {
-            sendAll(fd, "POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(kBody) +
-                            "\r\n\r\n");
+            sendAll(fd,
+                    "POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(kBody) + "\r\n\r\n");
             const std::string block(256 * 1024, 'u');
             for (std::size_t sent = 0; sent < kBody && sendAll(fd, block); sent += block.size()) {
             }
@@ -1199,7 +1219,9 @@ TEST_CASE("upstream: a backend slow to take the body is judged by read_ms, not t
     }
 }
 
-TEST_CASE("upstream: after an early answer, a backend that stops taking the body is given up at read_ms, not at the client's timeout")
+TEST_CASE(
+    "upstream: after an early answer, a backend that stops taking the body is given up at read_ms, not at the client's "
+    "timeout")
 {
     std::atomic<bool> done{false};
     RawBackend backend([&done](int fd, int) {
@@ -1221,8 +1243,8 @@ TEST_CASE("upstream: after an early answer, a backend that stops taking the body
     REQUIRE(fd >= 0);
     setIoTimeouts(fd, std::chrono::seconds(2));
     constexpr std::size_t kBody = 8u << 20;  // under max_body_bytes, far over what buffers hold
-    REQUIRE(sendAll(fd, "POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(kBody) +
-                            "\r\n\r\n"));
+    REQUIRE(sendAll(
+        fd, "POST /svc/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(kBody) + "\r\n\r\n"));
     // Send until every buffer on the way is full (the backend reads nothing), then go idle.
     std::thread writer([fd] {
         const std::string block(256 * 1024, 'u');
@@ -1245,7 +1267,9 @@ TEST_CASE("upstream: after an early answer, a backend that stops taking the body
     CHECK(ms < 8000);  // read_ms and a short linger; not body_timeout_ms (30 s)
 }
 
-TEST_CASE("upstream: a short body read whole before the backend was contacted goes to another endpoint when the first refuses")
+TEST_CASE(
+    "upstream: a short body read whole before the backend was contacted goes to another endpoint when the first "
+    "refuses")
 {
     ClosedPort down;
     ScriptedBackend up([](const ReceivedRequest& r) {
@@ -1283,7 +1307,8 @@ TEST_CASE("upstream: a short body that came whole with the head is sent again as
         for (const char* method : {"PUT", "POST", "PUT", "POST"}) {
             CAPTURE(method);
             RawClient client(gw.port());
-            auto r = client.exchange(std::string(method) + " /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789");
+            auto r = client.exchange(std::string(method) +
+                                     " /svc/v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789");
             REQUIRE_MESSAGE(r, client.error());
             CHECK(r->status == 200);
             CHECK(r->body == std::string(method) + " 0123456789");

@@ -43,10 +43,7 @@ std::string sha256OfText(std::string text)
     return Poco::DigestEngine::digestToHex(engine.digest());
 }
 
-std::string version(unsigned major, unsigned minor)
-{
-    return std::to_string(major) + "." + std::to_string(minor);
-}
+std::string version(unsigned major, unsigned minor) { return std::to_string(major) + "." + std::to_string(minor); }
 
 }  // namespace
 
@@ -59,16 +56,17 @@ TEST_CASE("AbiPin: abi.h matches the hash pinned for this ABI version")
 
     if (current == pinned) {
         CHECK_MESSAGE(actual == kPinned.sha256,
-                      "sdk/include/sluice/abi.h changed (sha256 " << actual << ", pinned " << kPinned.sha256
-                          << " for ABI " << pinned << ").\nEvery edit of the plugin ABI must be a deliberate version bump: "
+                      "sdk/include/sluice/abi.h changed (sha256 "
+                          << actual << ", pinned " << kPinned.sha256 << " for ABI " << pinned
+                          << ").\nEvery edit of the plugin ABI must be a deliberate version bump: "
                           << "bump SLUICE_ABI_MINOR in sdk/include/sluice/abi_version.h for an append-only change "
                           << "(new host-table group, new slot at the end, new enum value), or SLUICE_ABI_MAJOR for "
                           << "anything else; then set kPinned in tests/unit/AbiPinTest.cpp to {MAJOR, MINOR, \""
                           << actual << "\"}.");
     } else {
-        FAIL_CHECK("the plugin ABI version is now " << current << " but the pin is for " << pinned
-                                                   << ": set kPinned in tests/unit/AbiPinTest.cpp to {" << SLUICE_ABI_MAJOR
-                                                   << ", " << SLUICE_ABI_MINOR << ", \"" << actual << "\"}.");
+        FAIL_CHECK("the plugin ABI version is now "
+                   << current << " but the pin is for " << pinned << ": set kPinned in tests/unit/AbiPinTest.cpp to {"
+                   << SLUICE_ABI_MAJOR << ", " << SLUICE_ABI_MINOR << ", \"" << actual << "\"}.");
     }
 }
 
@@ -108,8 +106,7 @@ TEST_CASE("AbiPin: every struct that may grow starts with struct_size")
 TEST_CASE("AbiPin: members added in 1.1 come after every 1.0 member")
 {
     // A 1.0 plugin's struct ends where 1.0's did; the readers check struct_size against these.
-    CHECK(offsetof(sluice_create_args, config_dir) ==
-          offsetof(sluice_create_args, error_capacity) + sizeof(size_t));
+    CHECK(offsetof(sluice_create_args, config_dir) == offsetof(sluice_create_args, error_capacity) + sizeof(size_t));
     CHECK(offsetof(sluice_create_args, config_dir) + sizeof(const char*) == sizeof(sluice_create_args));
     CHECK(offsetof(sluice_builder_vtable, build_message) ==
           offsetof(sluice_builder_vtable, build) + sizeof(void (*)(void)));

@@ -36,7 +36,8 @@ TEST_CASE("Cli: --version prints the runtime and plugin ABI versions")
 {
     Outcome r = cli({"--version"});
     CHECK(r.code == 0);
-    CHECK(r.out == std::string("sluiced ") + sluice::runtime::kRuntimeVersion + " (plugin ABI " SLUICE_ABI_VERSION_STRING ")\n");
+    CHECK(r.out ==
+          std::string("sluiced ") + sluice::runtime::kRuntimeVersion + " (plugin ABI " SLUICE_ABI_VERSION_STRING ")\n");
 }
 
 TEST_CASE("Cli: usage errors exit 2")

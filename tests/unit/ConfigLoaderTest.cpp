@@ -130,10 +130,10 @@ TEST_CASE("ConfigLoader: http.connection_balance is exact unless set to kernel a
     for (const auto& [text, mode] :
          {std::pair{"kernel", ConnectionBalance::Kernel}, std::pair{"exact", ConnectionBalance::Exact}}) {
         CAPTURE(text);
-        const std::string file = dir.write(
-            std::string(text) + ".json",
-            std::string(R"({"listeners": [{"name": "http", "port": 0}], "http": {"connection_balance": ")") + text +
-                R"("}})");
+        const std::string file =
+            dir.write(std::string(text) + ".json",
+                      std::string(R"({"listeners": [{"name": "http", "port": 0}], "http": {"connection_balance": ")") +
+                          text + R"("}})");
         ConfigLoadResult r = ConfigLoader::load(file);
         REQUIRE(r.config.has_value());
         CHECK(r.config->http.connectionBalance == mode);
@@ -231,8 +231,8 @@ void unboundedIntegers(const Poco::Dynamic::Var& node, const std::string& pointe
 {
     if (node.type() == typeid(Poco::JSON::Object::Ptr)) {
         const auto object = node.extract<Poco::JSON::Object::Ptr>();
-        if (object->has("type") && object->get("type").isString() && object->getValue<std::string>("type") == "integer" &&
-            !object->has("maximum")) {
+        if (object->has("type") && object->get("type").isString() &&
+            object->getValue<std::string>("type") == "integer" && !object->has("maximum")) {
             out.push_back(pointer);
         }
         for (const auto& key : object->getNames()) {
@@ -359,13 +359,13 @@ TEST_CASE("a JSON syntax error is reported with its line and column")
         return error.substr(0, error.find(": "));
     };
     CHECK(where("{\n  \"a\": 1\n  \"b\": 2\n}") == "line 3, column 3");  // a missing comma
-    CHECK(where("{\"\xc3\xa9\": tru}") == "line 1, column 10");            // columns count characters
+    CHECK(where("{\"\xc3\xa9\": tru}") == "line 1, column 10");          // columns count characters
     CHECK(where("[1, 2,]") == "line 1, column 7");
     CHECK(where("{\"a\": 01}") == "line 1, column 8");
     CHECK(where("{\"a\": \"x\\q\"}") == "line 1, column 10");
     CHECK(where("{\"a\": \"\\u12g4\"}") == "line 1, column 12");
     CHECK(where("{\"a\": 1} x") == "line 1, column 10");
-    CHECK(where("\r\n\r\n  [") == "line 3, column 4");  // ends too soon: just past the end
+    CHECK(where("\r\n\r\n  [") == "line 3, column 4");            // ends too soon: just past the end
     CHECK(where(std::string(600, '[')) == "line 1, column 513");  // nesting beyond 512
     // Where the scan knows the reason better than the parser's message.
     auto message = [](const std::string& text) {
@@ -374,8 +374,9 @@ TEST_CASE("a JSON syntax error is reported with its line and column")
         return error;
     };
     CHECK(message("\xEF\xBB\xBF{}").rfind("line 1, column 1: a byte order mark", 0) == 0);
-    CHECK(message("{\"x\": \"a\xFF" "b\"}") == "line 1, column 9: invalid UTF-8");
-    CHECK(message("{\"x\": \"\xC0\xAF\"}") == "line 1, column 8: invalid UTF-8");        // overlong '/'
+    CHECK(message("{\"x\": \"a\xFF"
+                  "b\"}") == "line 1, column 9: invalid UTF-8");
+    CHECK(message("{\"x\": \"\xC0\xAF\"}") == "line 1, column 8: invalid UTF-8");      // overlong '/'
     CHECK(message("{\"x\": \"\xED\xA0\x80\"}") == "line 1, column 9: invalid UTF-8");  // a surrogate
     // A member named twice: Poco keeps the last value, so one setting would vanish unseen.
     CHECK(message("{\n  \"workers\": 3,\n  \"workers\": 1\n}") == "line 3, column 3: duplicate member \"workers\"");
@@ -423,7 +424,9 @@ TEST_CASE("ConfigLoader: unreadable files and a missing APIs directory are error
     CHECK(noApis.errors[0].message == "APIs directory does not exist");
 }
 
-TEST_CASE("ConfigLoader: a dangling link or a directory named *.json in the APIs directory is an error, a hidden name is skipped")
+TEST_CASE(
+    "ConfigLoader: a dangling link or a directory named *.json in the APIs directory is an error, a hidden name is "
+    "skipped")
 {
     TempDir dir;
     const std::string config = dir.write("sluice.json", kGateway);
@@ -440,7 +443,7 @@ TEST_CASE("ConfigLoader: a dangling link or a directory named *.json in the APIs
     REQUIRE(::rename(target.c_str(), (target + ".moved").c_str()) == 0);
     REQUIRE(::mkdir(dir.file("apis/c.json").c_str(), 0755) == 0);
     REQUIRE(::symlink(dir.file("apis").c_str(), dir.file("apis/d.json").c_str()) == 0);  // to a directory
-    REQUIRE(::symlink("nowhere", dir.file("apis/.#a.json").c_str()) == 0);  // an editor's lock
+    REQUIRE(::symlink("nowhere", dir.file("apis/.#a.json").c_str()) == 0);               // an editor's lock
     ConfigLoadResult broken = ConfigLoader::load(config);
     INFO(all(broken));
     REQUIRE(broken.errors.size() == 3);

@@ -56,8 +56,8 @@ std::map<std::string, int> share(EndpointSet& set, int picks, std::int64_t nowMs
 
 TEST_CASE("EndpointSet: the share of an endpoint that is out goes to the others by weight, not to one neighbour")
 {
-    auto set = setOf(apiOf({{"http://127.0.0.1:1", 1}, {"http://127.0.0.1:2", 1}, {"http://127.0.0.1:3", 1},
-                            {"http://127.0.0.1:4", 1}}));
+    auto set = setOf(apiOf(
+        {{"http://127.0.0.1:1", 1}, {"http://127.0.0.1:2", 1}, {"http://127.0.0.1:3", 1}, {"http://127.0.0.1:4", 1}}));
     set->endpoints()[1]->setHealthy(false);
     auto even = share(*set, 1200, 0);
     CHECK(even["http://127.0.0.1:1"] == 400);
@@ -182,8 +182,8 @@ TEST_CASE("Endpoint: an old attempt that ends after the suspension lapsed is sti
     SuspensionPolicy policy;
     policy.initialMs = 500;
     Endpoint e;
-    CHECK(e.reportFailure(2000, 0, policy) == 500);    // the first of them times out at 2000
-    CHECK(e.reportFailure(2600, 100, policy) == 0);    // lapsed at 2500, but began at 100
+    CHECK(e.reportFailure(2000, 0, policy) == 500);  // the first of them times out at 2000
+    CHECK(e.reportFailure(2600, 100, policy) == 0);  // lapsed at 2500, but began at 100
     CHECK(e.reportFailure(3900, 1900, policy) == 0);
     e.reportSuccess(4000, 1950);
     CHECK(e.reportFailure(4000, 3000, policy) == 1000);  // a new attempt: the back-off grows
@@ -252,8 +252,11 @@ TEST_CASE("EndpointSet: the same backend listed twice is a configuration error")
     CHECK(errors[0].message.find("the same backend as /endpoints/0") != std::string::npos);
     // Another port, path (its case too) or scheme is another backend.
     errors.clear();
-    EndpointSet::build(apiOf({{"http://127.0.0.1:1/b", 1}, {"http://127.0.0.1:2/b", 1}, {"http://127.0.0.1:1/c", 1},
-                              {"https://127.0.0.1:1/b", 1}, {"http://127.0.0.1:1/B", 1}}),
+    EndpointSet::build(apiOf({{"http://127.0.0.1:1/b", 1},
+                              {"http://127.0.0.1:2/b", 1},
+                              {"http://127.0.0.1:1/c", 1},
+                              {"https://127.0.0.1:1/b", 1},
+                              {"http://127.0.0.1:1/B", 1}}),
                        errors);
     CHECK(errors.empty());
 }

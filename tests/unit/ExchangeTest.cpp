@@ -213,8 +213,8 @@ TEST_CASE("Arena: reset keeps the first chunk for the next exchange, unless it w
     CHECK(arena.bytesAllocated() == 0);
     CHECK(arena.bytesHeld() == 256);  // the first chunk only
     auto* again = static_cast<char*>(arena.allocate(100));
-    CHECK(again == first);      // the first chunk, reused
-    CHECK(again[0] == '\0');    // zeroed again
+    CHECK(again == first);    // the first chunk, reused
+    CHECK(again[0] == '\0');  // zeroed again
     CHECK(again[99] == '\0');
 
     Arena large(256);

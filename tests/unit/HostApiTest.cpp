@@ -18,20 +18,11 @@ using namespace sluice::runtime;
 
 namespace {
 
-sluice_str s(const char* text)
-{
-    return sluice_str{text, std::strlen(text)};
-}
+sluice_str s(const char* text) { return sluice_str{text, std::strlen(text)}; }
 
-std::string str(sluice_str v)
-{
-    return std::string(v.data, v.len);
-}
+std::string str(sluice_str v) { return std::string(v.data, v.len); }
 
-const sluice_host_api& host()
-{
-    return *hostApi();
-}
+const sluice_host_api& host() { return *hostApi(); }
 
 struct Fixture {
     Exchange ex;
@@ -114,20 +105,34 @@ TEST_CASE("HostApi: the table is complete and carries the runtime's versions")
     CHECK(std::string(api.runtime_version) == kRuntimeVersion);
     // "Slots are never NULL within struct_size."
     const void* slots[] = {
-        reinterpret_cast<const void*>(api.log),           reinterpret_cast<const void*>(api.log_enabled),
-        reinterpret_cast<const void*>(api.get_attribute), reinterpret_cast<const void*>(api.get_path_param),
-        reinterpret_cast<const void*>(api.get_query_param), reinterpret_cast<const void*>(api.get_peer_certificate),
-        reinterpret_cast<const void*>(api.header_get),    reinterpret_cast<const void*>(api.header_count),
-        reinterpret_cast<const void*>(api.header_at),     reinterpret_cast<const void*>(api.header_set),
-        reinterpret_cast<const void*>(api.header_add),    reinterpret_cast<const void*>(api.header_remove),
-        reinterpret_cast<const void*>(api.body_get),      reinterpret_cast<const void*>(api.body_set),
-        reinterpret_cast<const void*>(api.message_get),   reinterpret_cast<const void*>(api.message_set),
-        reinterpret_cast<const void*>(api.arena_alloc),   reinterpret_cast<const void*>(api.property_get),
-        reinterpret_cast<const void*>(api.property_set),  reinterpret_cast<const void*>(api.respond),
-        reinterpret_cast<const void*>(api.respond_error), reinterpret_cast<const void*>(api.resume),
-        reinterpret_cast<const void*>(api.timer_start),   reinterpret_cast<const void*>(api.timer_cancel),
-        reinterpret_cast<const void*>(api.http_call),     reinterpret_cast<const void*>(api.counter_add),
-        reinterpret_cast<const void*>(api.key_manager_validate), reinterpret_cast<const void*>(api.analytics_emit),
+        reinterpret_cast<const void*>(api.log),
+        reinterpret_cast<const void*>(api.log_enabled),
+        reinterpret_cast<const void*>(api.get_attribute),
+        reinterpret_cast<const void*>(api.get_path_param),
+        reinterpret_cast<const void*>(api.get_query_param),
+        reinterpret_cast<const void*>(api.get_peer_certificate),
+        reinterpret_cast<const void*>(api.header_get),
+        reinterpret_cast<const void*>(api.header_count),
+        reinterpret_cast<const void*>(api.header_at),
+        reinterpret_cast<const void*>(api.header_set),
+        reinterpret_cast<const void*>(api.header_add),
+        reinterpret_cast<const void*>(api.header_remove),
+        reinterpret_cast<const void*>(api.body_get),
+        reinterpret_cast<const void*>(api.body_set),
+        reinterpret_cast<const void*>(api.message_get),
+        reinterpret_cast<const void*>(api.message_set),
+        reinterpret_cast<const void*>(api.arena_alloc),
+        reinterpret_cast<const void*>(api.property_get),
+        reinterpret_cast<const void*>(api.property_set),
+        reinterpret_cast<const void*>(api.respond),
+        reinterpret_cast<const void*>(api.respond_error),
+        reinterpret_cast<const void*>(api.resume),
+        reinterpret_cast<const void*>(api.timer_start),
+        reinterpret_cast<const void*>(api.timer_cancel),
+        reinterpret_cast<const void*>(api.http_call),
+        reinterpret_cast<const void*>(api.counter_add),
+        reinterpret_cast<const void*>(api.key_manager_validate),
+        reinterpret_cast<const void*>(api.analytics_emit),
         reinterpret_cast<const void*>(api.buffer_append),
     };
     CHECK(sizeof slots / sizeof slots[0] == (sizeof(sluice_host_api) - offsetof(sluice_host_api, log)) / sizeof(void*));

@@ -15,12 +15,9 @@ std::string lookup(std::string_view contentType, std::string_view name = "charse
 {
     std::string value = "untouched";
     switch (mediaTypeParameter(contentType, name, value)) {
-        case ParameterLookup::Absent:
-            return value == "untouched" ? "absent" : "absent, but wrote " + value;
-        case ParameterLookup::Malformed:
-            return "malformed";
-        case ParameterLookup::Found:
-            return value;
+        case ParameterLookup::Absent: return value == "untouched" ? "absent" : "absent, but wrote " + value;
+        case ParameterLookup::Malformed: return "malformed";
+        case ParameterLookup::Found: return value;
     }
     return "?";
 }

@@ -55,17 +55,17 @@ TEST_CASE("LocationRewrite: a value already under the API's path is not given th
 
 TEST_CASE("LocationRewrite: anything else passes unchanged")
 {
-    CHECK(rewritten("http://10.0.0.5:8081/b/x") == "<unchanged>");     // another port
-    CHECK(rewritten("https://10.0.0.5:8080/b/x") == "<unchanged>");    // another scheme
-    CHECK(rewritten("http://10.0.0.6:8080/b/x") == "<unchanged>");     // another host
-    CHECK(rewritten("http://10.0.0.5/b/x") == "<unchanged>");          // port 80
-    CHECK(rewritten("http://u@10.0.0.5:8080/b/x") == "<unchanged>");   // userinfo
-    CHECK(rewritten("http://10.0.0.5:8080x/b/x") == "<unchanged>");    // not a port
-    CHECK(rewritten("http://10.0.0.5:8080/bx") == "<unchanged>");      // not under /b
+    CHECK(rewritten("http://10.0.0.5:8081/b/x") == "<unchanged>");    // another port
+    CHECK(rewritten("https://10.0.0.5:8080/b/x") == "<unchanged>");   // another scheme
+    CHECK(rewritten("http://10.0.0.6:8080/b/x") == "<unchanged>");    // another host
+    CHECK(rewritten("http://10.0.0.5/b/x") == "<unchanged>");         // port 80
+    CHECK(rewritten("http://u@10.0.0.5:8080/b/x") == "<unchanged>");  // userinfo
+    CHECK(rewritten("http://10.0.0.5:8080x/b/x") == "<unchanged>");   // not a port
+    CHECK(rewritten("http://10.0.0.5:8080/bx") == "<unchanged>");     // not under /b
     CHECK(rewritten("/bx/y") == "<unchanged>");
     CHECK(rewritten("/other/x") == "<unchanged>");
-    CHECK(rewritten("//10.0.0.5:8080/b/x") == "<unchanged>");          // network-path reference
-    CHECK(rewritten("orders/7") == "<unchanged>");                     // relative to the request
+    CHECK(rewritten("//10.0.0.5:8080/b/x") == "<unchanged>");  // network-path reference
+    CHECK(rewritten("orders/7") == "<unchanged>");             // relative to the request
     CHECK(rewritten("https://www.example.com/b") == "<unchanged>");
     CHECK(rewritten("") == "<unchanged>");
     CHECK(rewritten("http://") == "<unchanged>");

@@ -1,6 +1,6 @@
 // A plugin's warnings and errors: a budget per window, the rest counted and reported once.
-#include "sluice/runtime/LogBudget.h"
 #include "sluice/runtime/HostApi.h"
+#include "sluice/runtime/LogBudget.h"
 
 #include <sstream>
 #include <string>
@@ -47,7 +47,8 @@ TEST_CASE("LogBudget: lines within the window's budget are written, the rest cou
 TEST_CASE("HostApi: a plugin's warnings and errors are bounded per second, its lower levels are not")
 {
     std::ostringstream lines;
-    auto spd = std::make_shared<spdlog::logger>("plugin.flood", std::make_shared<spdlog::sinks::ostream_sink_mt>(lines));
+    auto spd =
+        std::make_shared<spdlog::logger>("plugin.flood", std::make_shared<spdlog::sinks::ostream_sink_mt>(lines));
     spd->set_level(spdlog::level::trace);
     spd->set_pattern("%l %v");
     sluice_logger logger;

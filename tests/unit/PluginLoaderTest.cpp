@@ -36,10 +36,7 @@ PluginRegistry loadDirectory(const std::string& dir)
     return registry;
 }
 
-std::string abi(unsigned major, unsigned minor)
-{
-    return std::to_string(major) + "." + std::to_string(minor);
-}
+std::string abi(unsigned major, unsigned minor) { return std::to_string(major) + "." + std::to_string(minor); }
 
 const std::string kRuntimeAbi = abi(SLUICE_ABI_MAJOR, SLUICE_ABI_MINOR);
 
@@ -300,7 +297,8 @@ TEST_CASE("PluginLoader: a plugin file replaced since it was loaded is reported,
     fs::copy_file(fixtureFile("good_c", "good_c.so"), path);
     ::chmod(path.c_str(), 0644);
     std::ostringstream lines;
-    auto logger = std::make_shared<spdlog::logger>("loader-test", std::make_shared<spdlog::sinks::ostream_sink_mt>(lines));
+    auto logger =
+        std::make_shared<spdlog::logger>("loader-test", std::make_shared<spdlog::sinks::ostream_sink_mt>(lines));
     PluginLoader loader(hostApi(), logger);
     auto load = [&] {
         PluginRegistry registry;

@@ -127,8 +127,8 @@ TEST_CASE("SchemaValidator: a document of the wrong type at the root")
 
 TEST_CASE("SchemaValidator: schema text that is not JSON is rejected")
 {
-    CHECK_THROWS_WITH_AS(SchemaValidator(std::string("{\"type\": ")), doctest::Contains("JSON Schema is not valid JSON"),
-                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(SchemaValidator(std::string("{\"type\": ")),
+                         doctest::Contains("JSON Schema is not valid JSON"), std::invalid_argument);
 }
 
 // A schema that is JSON but not a usable schema must be an exception the loader can report, not

@@ -33,8 +33,8 @@ Poco::Dynamic::Var json(const std::string& text)
     return *value;
 }
 
-HandlerRef handler(const std::string& component, const std::string& config = "{}", const std::string& file = kConfigFile,
-                   const std::string& pointer = "/handlers/0")
+HandlerRef handler(const std::string& component, const std::string& config = "{}",
+                   const std::string& file = kConfigFile, const std::string& pointer = "/handlers/0")
 {
     HandlerRef ref;
     ref.component = component;
@@ -70,10 +70,7 @@ std::shared_ptr<const PluginRegistry> plugins(const std::vector<std::string>& ca
     return loadPlugins(dirs, Logging::get("loader"));
 }
 
-bool contains(const std::string& text, const std::string& part)
-{
-    return text.find(part) != std::string::npos;
-}
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
 
@@ -122,12 +119,13 @@ TEST_CASE("Snapshot: a trusted_proxies block with address bits beyond its prefix
 {
     auto registry = plugins({"good_c"});
     GatewayConfig config = gatewayWith({});
-    config.http.trustedProxies = {"10.0.0.0/8", "10.1.2.3/8", "192.168.1.7", "2001:DB8::/32", "2001:db8::1/32",
-                                  "0.0.0.0/0"};
+    config.http.trustedProxies = {"10.0.0.0/8",    "10.1.2.3/8",     "192.168.1.7",
+                                  "2001:DB8::/32", "2001:db8::1/32", "0.0.0.0/0"};
     SnapshotResult r = buildSnapshot(config, registry);
     REQUIRE(r.errors.size() == 2);
     CHECK(r.errors[0].pointer == "/http/trusted_proxies/1");
-    CHECK(r.errors[0].message == "'10.1.2.3/8' has address bits beyond its prefix: write 10.0.0.0/8 if that block is meant");
+    CHECK(r.errors[0].message ==
+          "'10.1.2.3/8' has address bits beyond its prefix: write 10.0.0.0/8 if that block is meant");
     CHECK(r.errors[1].pointer == "/http/trusted_proxies/4");
     CHECK(contains(r.errors[1].message, "write 2001:db8::/32 if that block is meant"));
 }

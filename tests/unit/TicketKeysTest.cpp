@@ -128,7 +128,8 @@ TEST_CASE("TicketKeys: a ticket opens for two rotations, asking for renewal in t
     CHECK(open(keys, newer, t0 + 20s) == 2);  // the key made at 10 s was replaced at 20 s
 }
 
-TEST_CASE("TicketKeys: after a quiet spell older than two rotations no old key is left, and an unknown name opens nothing")
+TEST_CASE(
+    "TicketKeys: after a quiet spell older than two rotations no old key is left, and an unknown name opens nothing")
 {
     TicketKeys keys(10s);
     const TicketKeys::Clock::time_point t0 = TicketKeys::Clock::now();

@@ -80,25 +80,16 @@ bool JsonParser::value(sluice_value& out, std::size_t depth)
         return fail("unexpected end of input");
     }
     switch (_text[_pos]) {
-        case '{':
-            return object(out, depth + 1);
-        case '[':
-            return array(out, depth + 1);
-        case '"':
-            out.type = SLUICE_VALUE_STRING;
-            return string(out.text);
+        case '{': return object(out, depth + 1);
+        case '[': return array(out, depth + 1);
+        case '"': out.type = SLUICE_VALUE_STRING; return string(out.text);
         case 't':
             out.type = SLUICE_VALUE_BOOL;
             out.boolean = 1;
             return word("true");
-        case 'f':
-            out.type = SLUICE_VALUE_BOOL;
-            return word("false");
-        case 'n':
-            out.type = SLUICE_VALUE_NULL;
-            return word("null");
-        default:
-            return number(out);
+        case 'f': out.type = SLUICE_VALUE_BOOL; return word("false");
+        case 'n': out.type = SLUICE_VALUE_NULL; return word("null");
+        default: return number(out);
     }
 }
 
@@ -139,34 +130,16 @@ bool JsonParser::escape(std::size_t& pos, char32_t& cp)
     }
     char e = _text[pos++];
     switch (e) {
-        case '"':
-            cp = '"';
-            return true;
-        case '\\':
-            cp = '\\';
-            return true;
-        case '/':
-            cp = '/';
-            return true;
-        case 'b':
-            cp = '\b';
-            return true;
-        case 'f':
-            cp = '\f';
-            return true;
-        case 'n':
-            cp = '\n';
-            return true;
-        case 'r':
-            cp = '\r';
-            return true;
-        case 't':
-            cp = '\t';
-            return true;
-        case 'u':
-            break;
-        default:
-            return fail("invalid escape sequence");
+        case '"': cp = '"'; return true;
+        case '\\': cp = '\\'; return true;
+        case '/': cp = '/'; return true;
+        case 'b': cp = '\b'; return true;
+        case 'f': cp = '\f'; return true;
+        case 'n': cp = '\n'; return true;
+        case 'r': cp = '\r'; return true;
+        case 't': cp = '\t'; return true;
+        case 'u': break;
+        default: return fail("invalid escape sequence");
     }
     auto hex4 = [&](char32_t& v) {
         if (_text.size() - pos < 4) {

@@ -32,7 +32,9 @@ bool startsWith(std::string_view bytes, std::initializer_list<unsigned char> pre
 // The code unit at `at` (which must leave room for one).
 std::uint32_t unitAt(std::string_view bytes, std::size_t at, const Layout& layout)
 {
-    const auto byte = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[at + i])); };
+    const auto byte = [&](std::size_t i) {
+        return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[at + i]));
+    };
     switch (layout.width) {
         case Width::Byte: return byte(0);
         case Width::Utf16: return layout.bigEndian ? (byte(0) << 8) | byte(1) : byte(0) | (byte(1) << 8);
@@ -162,7 +164,8 @@ bool detectLayout(std::string_view bytes, std::string_view charset, Layout& layo
     if (layout.start == 0 && !charset.empty()) {
         const std::string named(charset);
         if (!byteSafeEncoding(named)) {
-            why = "the Content-Type's charset \"" + named + "\" is not accepted (UTF-16 and UTF-32 need a byte order mark)";
+            why = "the Content-Type's charset \"" + named +
+                  "\" is not accepted (UTF-16 and UTF-32 need a byte order mark)";
             return false;
         }
         // The charset wins (RFC 7303 §3), but a backend that follows the declaration would read
@@ -174,9 +177,10 @@ bool detectLayout(std::string_view bytes, std::string_view charset, Layout& layo
         }
         return true;
     }
-    const bool accepted = layout.width == Width::Byte
-                              ? byteSafeEncoding(encoding)
-                              : encoding.empty() || encoding.rfind(layout.width == Width::Utf16 ? "utf-16" : "utf-32", 0) == 0;
+    const bool accepted =
+        layout.width == Width::Byte
+            ? byteSafeEncoding(encoding)
+            : encoding.empty() || encoding.rfind(layout.width == Width::Utf16 ? "utf-16" : "utf-32", 0) == 0;
     if (!accepted) {
         why = "the document's encoding \"" + encoding + "\" is not accepted";
         return false;

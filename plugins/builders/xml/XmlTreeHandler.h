@@ -60,11 +60,11 @@ public:
 private:
     struct Frame {
         sluice_str name;
-        std::size_t first;       // its attributes, then its children, start here in _open
-        std::size_t attributes;  // how many of them are attributes
-        std::size_t text;        // its text starts here in _text
-        std::size_t textAt;      // children before its first non-blank text (npos: none yet)
-        bool nil;                // exactly xsi:nil="true" (and possibly the xsi declaration)
+        std::size_t first;             // its attributes, then its children, start here in _open
+        std::size_t attributes;        // how many of them are attributes
+        std::size_t text;              // its text starts here in _text
+        std::size_t textAt;            // children before its first non-blank text (npos: none yet)
+        bool nil;                      // exactly xsi:nil="true" (and possibly the xsi declaration)
         std::size_t declarations = 0;  // its namespace declarations (xmlns, xmlns:p)
     };
     struct Group {

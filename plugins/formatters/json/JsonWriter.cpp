@@ -37,21 +37,14 @@ bool JsonWriter::value(sdk::ValueView v, std::size_t depth, std::string& out)
 {
     const sluice_value& raw = *v.raw();
     switch (raw.type) {
-        case SLUICE_VALUE_NULL:
-            out += "null";
-            return true;
-        case SLUICE_VALUE_BOOL:
-            out += raw.boolean != 0 ? "true" : "false";
-            return true;
+        case SLUICE_VALUE_NULL: out += "null"; return true;
+        case SLUICE_VALUE_BOOL: out += raw.boolean != 0 ? "true" : "false"; return true;
         case SLUICE_VALUE_NUMBER:
             return codec::appendJsonNumber(raw, out) || fail("a number that is not finite has no JSON form");
-        case SLUICE_VALUE_STRING:
-            return string(v.asString(), out);
+        case SLUICE_VALUE_STRING: return string(v.asString(), out);
         case SLUICE_VALUE_ARRAY:
-        case SLUICE_VALUE_OBJECT:
-            break;
-        default:
-            return fail("unknown value type " + std::to_string(raw.type));
+        case SLUICE_VALUE_OBJECT: break;
+        default: return fail("unknown value type " + std::to_string(raw.type));
     }
     if (depth >= _options.maxDepth) {
         return fail("nesting deeper than max_depth");
@@ -90,30 +83,14 @@ bool JsonWriter::string(std::string_view s, std::string& out)
         out.append(s.substr(run, pos - run));
         if (c < 0x80) {
             switch (c) {
-                case '"':
-                    out += "\\\"";
-                    break;
-                case '\\':
-                    out += "\\\\";
-                    break;
-                case '\b':
-                    out += "\\b";
-                    break;
-                case '\f':
-                    out += "\\f";
-                    break;
-                case '\n':
-                    out += "\\n";
-                    break;
-                case '\r':
-                    out += "\\r";
-                    break;
-                case '\t':
-                    out += "\\t";
-                    break;
-                default:
-                    appendU(out, c);
-                    break;
+                case '"': out += "\\\""; break;
+                case '\\': out += "\\\\"; break;
+                case '\b': out += "\\b"; break;
+                case '\f': out += "\\f"; break;
+                case '\n': out += "\\n"; break;
+                case '\r': out += "\\r"; break;
+                case '\t': out += "\\t"; break;
+                default: appendU(out, c); break;
             }
             run = ++pos;
             continue;

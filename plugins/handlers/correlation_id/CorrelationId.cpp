@@ -9,12 +9,12 @@
 namespace sluice::plugins {
 
 const sdk::ComponentInfo CorrelationId::kInfo{
-    "correlation_id",                            // name
-    "1.0.0",                                     // version
-    1000,                                        // priority: first, so every later step sees the ID
-    0,                                           // flags: no body needed
-    correlation_id_schema::kConfigSchema,        // config schema
-    "Correlation ID header in and out",          // description
+    "correlation_id",                      // name
+    "1.0.0",                               // version
+    1000,                                  // priority: first, so every later step sees the ID
+    0,                                     // flags: no body needed
+    correlation_id_schema::kConfigSchema,  // config schema
+    "Correlation ID header in and out",    // description
 };
 
 CorrelationId::CorrelationId(const sdk::ComponentInit& init)
@@ -33,8 +33,8 @@ bool CorrelationId::wellFormed(std::string_view id, std::size_t maxLength) noexc
         return false;
     }
     for (char c : id) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                  c == '_' || c == '.' || c == ':';
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                  c == '.' || c == ':';
         if (!ok) {
             return false;
         }
@@ -80,8 +80,7 @@ sdk::Action CorrelationId::onRequest(sdk::MessageContext& ctx)
         }
         id = generate();
     }
-    if (ctx.setHeader(sdk::Message::Request, _header, id) != SLUICE_OK ||
-        ctx.setProperty(_property, id) != SLUICE_OK) {
+    if (ctx.setHeader(sdk::Message::Request, _header, id) != SLUICE_OK || ctx.setProperty(_property, id) != SLUICE_OK) {
         logger().error("cannot set the correlation ID on the request");
         return sdk::Action::Error;
     }

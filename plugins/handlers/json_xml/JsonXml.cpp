@@ -87,10 +87,9 @@ sdk::Action JsonXml::refuseEncoded(sdk::MessageContext& ctx) const
         logger().error("cannot drop the backend's Content-Encoding");
         return sdk::Action::Error;
     }
-    const sluice_status st = request ? ctx.respondError(415, kEncodedRequest, "Unsupported request content coding",
-                                                        description)
-                                     : ctx.respondError(502, kMalformedResponse, "Malformed backend response payload",
-                                                        description);
+    const sluice_status st =
+        request ? ctx.respondError(415, kEncodedRequest, "Unsupported request content coding", description)
+                : ctx.respondError(502, kMalformedResponse, "Malformed backend response payload", description);
     if (st != SLUICE_OK) {
         logger().error("cannot prepare the error response");
         return sdk::Action::Error;
@@ -147,7 +146,8 @@ sdk::Action JsonXml::convert(sdk::MessageContext& ctx) const
         // what the client asked about).
         const std::optional<std::string_view> length = ctx.header(_direction, "Content-Length");
         if (ctx.header(_direction, "Content-Range") || ctx.contentCoded(_direction) || (length && *length == "0") ||
-            ctx.header(sdk::Message::Request, "If-None-Match") || ctx.header(sdk::Message::Request, "If-Modified-Since")) {
+            ctx.header(sdk::Message::Request, "If-None-Match") ||
+            ctx.header(sdk::Message::Request, "If-Modified-Since")) {
             return sdk::Action::Continue;
         }
         return relabel(ctx, true);

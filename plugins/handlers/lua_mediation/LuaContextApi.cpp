@@ -20,24 +20,15 @@ constexpr const char* kNotBuffered =
 const char* statusText(sluice_status status) noexcept
 {
     switch (status) {
-        case SLUICE_OK:
-            return "ok";
-        case SLUICE_E_UNSUPPORTED:
-            return "not supported by this gateway";
-        case SLUICE_E_INVALID:
-            return "invalid argument";
-        case SLUICE_E_WRONG_PHASE:
-            return "not allowed in this phase";
-        case SLUICE_E_NOT_FOUND:
-            return "not found";
-        case SLUICE_E_NO_MEMORY:
-            return "out of memory";
-        case SLUICE_E_TOO_LARGE:
-            return "too large";
-        case SLUICE_E_INTERNAL:
-            return "gateway error";
-        case SLUICE_E_PLUGIN:
-            return "plugin error";
+        case SLUICE_OK: return "ok";
+        case SLUICE_E_UNSUPPORTED: return "not supported by this gateway";
+        case SLUICE_E_INVALID: return "invalid argument";
+        case SLUICE_E_WRONG_PHASE: return "not allowed in this phase";
+        case SLUICE_E_NOT_FOUND: return "not found";
+        case SLUICE_E_NO_MEMORY: return "out of memory";
+        case SLUICE_E_TOO_LARGE: return "too large";
+        case SLUICE_E_INTERNAL: return "gateway error";
+        case SLUICE_E_PLUGIN: return "plugin error";
     }
     return "unknown error";
 }
@@ -124,8 +115,9 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept
 // which is why the transport drops such names from clients too.
 bool gatewayOwned(sluice_message_kind msg, std::string_view name) noexcept
 {
-    constexpr std::string_view kOwned[] = {"content-length", "transfer-encoding", "connection", "keep-alive",
-                                           "proxy-connection", "te", "trailer", "upgrade"};
+    constexpr std::string_view kOwned[] = {
+        "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te", "trailer",
+        "upgrade"};
     char folded[17];  // the longest owned name, "transfer-encoding"
     if (name.size() > sizeof folded) {
         return false;

@@ -87,7 +87,10 @@ const sdk::ComponentInfo LuaMediationBody::kInfo{
 };
 
 LuaMediation::LuaMediation(const sdk::ComponentInit& init, std::uint32_t bodies)
-    : Handler(init), _bodies(bodies), _script(LuaScript::fromConfig(init.config(), init.configDir())), _id(gNextInstanceId.fetch_add(1))
+    : Handler(init),
+      _bodies(bodies),
+      _script(LuaScript::fromConfig(init.config(), init.configDir())),
+      _id(gNextInstanceId.fetch_add(1))
 {
     std::string error;
     _spare = LuaState::create(_script, host(), logger(), error);
@@ -234,12 +237,9 @@ sdk::Action LuaMediation::run(LuaHook hook, sdk::MessageContext& ctx) noexcept
     }
     LuaOutcome outcome = state->invoke(hook, ctx.exchange());
     switch (outcome.kind) {
-        case LuaOutcome::Kind::Continue:
-            return sdk::Action::Continue;
-        case LuaOutcome::Kind::Respond:
-            return sdk::Action::Respond;
-        case LuaOutcome::Kind::Failed:
-            break;
+        case LuaOutcome::Kind::Continue: return sdk::Action::Continue;
+        case LuaOutcome::Kind::Respond: return sdk::Action::Respond;
+        case LuaOutcome::Kind::Failed: break;
     }
     try {
         logger().error("Lua script " + _script.displayName + ": " + hookName(hook) +

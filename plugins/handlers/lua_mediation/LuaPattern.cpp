@@ -363,9 +363,7 @@ private:
                 item.op = Op::Any;
                 ++at;
                 break;
-            default:
-                ++at;
-                break;
+            default: ++at; break;
         }
         item.repeat = repeatAt(_pattern, _length, at);
         const bool unescaped = item.op == Op::Literal && at == start + 1;  // one byte, no repetition
@@ -478,10 +476,17 @@ bool isPlainText(const char* pattern, std::size_t length) noexcept
 {
     for (std::size_t i = 0; i < length; ++i) {
         switch (pattern[i]) {
-            case '^': case '$': case '*': case '+': case '?': case '.': case '(': case '[': case '%': case '-':
-                return false;
-            default:
-                break;
+            case '^':
+            case '$':
+            case '*':
+            case '+':
+            case '?':
+            case '.':
+            case '(':
+            case '[':
+            case '%':
+            case '-': return false;
+            default: break;
         }
     }
     return true;
@@ -529,11 +534,7 @@ std::size_t findPlain(WorkMeter& meter, const char* haystack, std::size_t haysta
 
 Matcher::Matcher(const Program& program, const char* subject, std::size_t length, Choice* stack,
                  WorkMeter& meter) noexcept
-    : _program(program),
-      _subject(reinterpret_cast<const Byte*>(subject)),
-      _length(length),
-      _stack(stack),
-      _meter(meter)
+    : _program(program), _subject(reinterpret_cast<const Byte*>(subject)), _length(length), _stack(stack), _meter(meter)
 {
 }
 
@@ -648,12 +649,8 @@ bool Matcher::backtrack(std::size_t& item, std::size_t& position)
         Choice& choice = _stack[_top - 1];
         const Item& made = _program.items[choice.item];
         switch (choice.kind) {
-            case ChoiceKind::UndoOpen:
-                --_level;
-                break;
-            case ChoiceKind::UndoClose:
-                _captures[made.capture].length = Capture::kUnfinished;
-                break;
+            case ChoiceKind::UndoOpen: --_level; break;
+            case ChoiceKind::UndoClose: _captures[made.capture].length = Capture::kUnfinished; break;
             case ChoiceKind::RepeatLongest: {
                 const std::size_t least = made.repeat == Repeat::OneOrMore ? 1 : 0;
                 if (choice.count > least) {
@@ -698,12 +695,11 @@ Matcher::Result Matcher::matchAt(std::size_t start)
         const Item& current = _program.items[item];
         bool ok = true;
         switch (current.op) {
-            case Op::Malformed:
-                _malformed = &current;
-                return Result::Malformed;
+            case Op::Malformed: _malformed = &current; return Result::Malformed;
             case Op::Open:
             case Op::Position:
-                _captures[_level] = Capture{position, current.op == Op::Open ? Capture::kUnfinished : Capture::kPosition};
+                _captures[_level] =
+                    Capture{position, current.op == Op::Open ? Capture::kUnfinished : Capture::kPosition};
                 push(item, ChoiceKind::UndoOpen, position, 0);
                 ++_level;
                 break;
@@ -712,21 +708,11 @@ Matcher::Result Matcher::matchAt(std::size_t start)
                     static_cast<std::ptrdiff_t>(position - _captures[current.capture].start);
                 push(item, ChoiceKind::UndoClose, position, 0);
                 break;
-            case Op::End:
-                ok = position == _length;
-                break;
-            case Op::Text:
-                ok = text(current, position);
-                break;
-            case Op::Balance:
-                ok = balanced(current, position);
-                break;
-            case Op::Frontier:
-                ok = frontier(current, position);
-                break;
-            case Op::BackRef:
-                ok = backReference(current, position);
-                break;
+            case Op::End: ok = position == _length; break;
+            case Op::Text: ok = text(current, position); break;
+            case Op::Balance: ok = balanced(current, position); break;
+            case Op::Frontier: ok = frontier(current, position); break;
+            case Op::BackRef: ok = backReference(current, position); break;
             default: {  // one byte, repeated or not
                 const bool one = position < _length && matchesOne(current, _subject[position]);
                 switch (current.repeat) {
@@ -740,9 +726,7 @@ Matcher::Result Matcher::matchAt(std::size_t start)
                             ++position;
                         }
                         break;
-                    case Repeat::Lazy:
-                        push(item, ChoiceKind::RepeatShortest, position, 0);
-                        break;
+                    case Repeat::Lazy: push(item, ChoiceKind::RepeatShortest, position, 0); break;
                     case Repeat::ZeroOrMore:
                     case Repeat::OneOrMore: {
                         const std::size_t taken = one ? 1 + runLength(current, position + 1) : 0;

@@ -60,11 +60,11 @@ enum class PatternError : std::uint8_t {
 
 struct Item {
     Op op = Op::Any;
-    Repeat repeat = Repeat::Once;  // Literal, Any, Class, Set
-    bool negated = false;          // Set, Frontier, Class
-    unsigned char byte = 0;        // Literal, Class, Balance
-    unsigned char close = 0;       // Balance
-    std::uint8_t capture = 0;      // BackRef, Close
+    Repeat repeat = Repeat::Once;             // Literal, Any, Class, Set
+    bool negated = false;                     // Set, Frontier, Class
+    unsigned char byte = 0;                   // Literal, Class, Balance
+    unsigned char close = 0;                  // Balance
+    std::uint8_t capture = 0;                 // BackRef, Close
     PatternError error = PatternError::None;  // Malformed
     std::uint8_t errorNumber = 0;             // Malformed InvalidCaptureIndex: the N of the message
     std::uint16_t classBit = 0;               // Class: the class's bit in the byte table

@@ -254,7 +254,7 @@ int stringGmatch(lua_State* L)  // upvalue: hooks
     Caller caller{L, &hooksOf(L, 1)};
     WorkMeter meter(&reportProgress, &caller);
     meter.spend(2 * patternLength);  // measured and compiled
-    lua_settop(L, 2);  // the subject and the pattern become the iterator's upvalues
+    lua_settop(L, 2);                // the subject and the pattern become the iterator's upvalues
     const Sizes sizes = measure(pattern, patternLength, false);
     auto* state = static_cast<GmatchState*>(lua_newuserdatauv(L, sizeof(GmatchState) + blockSize(sizes), 0));
     const Layout layout = layoutOf(state + 1, sizes);

@@ -103,9 +103,7 @@ int sandboxCollectgarbage(lua_State* L)
             lua_pushnumber(L, static_cast<lua_Number>(kb) + static_cast<lua_Number>(bytes) / 1024.0);
             return 1;
         }
-        default:
-            lua_pushboolean(L, lua_gc(L, LUA_GCSTEP, 0));
-            return 1;
+        default: lua_pushboolean(L, lua_gc(L, LUA_GCSTEP, 0)); return 1;
     }
 }
 

@@ -99,8 +99,7 @@ LuaScript LuaScript::fromConfig(sdk::ValueView config, std::string_view configDi
         static_cast<int>(integerOption(config, "max_instructions", script.maxInstructions, kMinInstructions, INT_MAX));
     script.maxMemoryBytes = static_cast<std::size_t>(integerOption(
         config, "max_memory_bytes", static_cast<std::int64_t>(script.maxMemoryBytes), kMinMemory, kMaxMemory));
-    script.maxTimeMs =
-        static_cast<int>(integerOption(config, "max_time_ms", script.maxTimeMs, kMinTimeMs, kMaxTimeMs));
+    script.maxTimeMs = static_cast<int>(integerOption(config, "max_time_ms", script.maxTimeMs, kMinTimeMs, kMaxTimeMs));
     return script;
 }
 

@@ -396,9 +396,7 @@ LuaOutcome LuaState::invoke(LuaHook hook, sluice_exchange* exchange) noexcept
         abortForMemory();
     }
     switch (_abort) {
-        case Abort::Respond:
-            outcome.kind = LuaOutcome::Kind::Respond;
-            break;
+        case Abort::Respond: outcome.kind = LuaOutcome::Kind::Respond; break;
         case Abort::Instructions:
             outcome.kind = LuaOutcome::Kind::Failed;
             outcome.broken = true;

@@ -120,7 +120,7 @@ private:
     std::atomic<std::int64_t> _watchDeadlineNs{0};
     std::atomic<pid_t> _watchThread{0};
     Abort _abort = Abort::None;
-    char _limitWhere[128] = {};  // where the last limit was hit
+    char _limitWhere[128] = {};       // where the last limit was hit
     long long _instructionsLeft = 0;  // in this invocation (without max_instructions: no bound)
     int _hookCount = 0;               // instructions until the count hook fires next (not watched)
     Clock::time_point _deadline{};    // of this invocation

@@ -13,31 +13,32 @@ bool isTchar(unsigned char c) noexcept
         return true;
     }
     switch (c) {
-        case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-        case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-            return true;
-        default:
-            return false;
+        case '!':
+        case '#':
+        case '$':
+        case '%':
+        case '&':
+        case '\'':
+        case '*':
+        case '+':
+        case '-':
+        case '.':
+        case '^':
+        case '_':
+        case '`':
+        case '|':
+        case '~': return true;
+        default: return false;
     }
 }
 
-bool isWs(unsigned char c) noexcept
-{
-    return c == ' ' || c == '\t';
-}
+bool isWs(unsigned char c) noexcept { return c == ' ' || c == '\t'; }
 
 // HTAB / SP / VCHAR / obs-text: a field-value byte (RFC 9110 §5.5), also what a quoted-pair quotes.
-bool isFieldValueByte(unsigned char c) noexcept
-{
-    return c == '\t' || (c >= 0x20 && c != 0x7F);
-}
+bool isFieldValueByte(unsigned char c) noexcept { return c == '\t' || (c >= 0x20 && c != 0x7F); }
 
 // qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
-bool isQdText(unsigned char c) noexcept
-{
-    return isFieldValueByte(c) && c != '"' && c != '\\';
-}
-
+bool isQdText(unsigned char c) noexcept { return isFieldValueByte(c) && c != '"' && c != '\\'; }
 
 constexpr int kMaxSizeDigits = 16;  // 64 bits
 constexpr std::uint64_t kMaxChunkSize = 0x7fffffffffffffffULL;
@@ -119,9 +120,7 @@ bool ChunkedDecoder::extensionByte(unsigned char c) noexcept
                 return true;
             }
             return isQdText(c);
-        case Ext::QuotedPair:
-            _ext = Ext::QuotedValue;
-            return isFieldValueByte(c);
+        case Ext::QuotedPair: _ext = Ext::QuotedValue; return isFieldValueByte(c);
     }
     return false;
 }
@@ -175,9 +174,7 @@ bool ChunkedDecoder::trailerByte(unsigned char c) noexcept
                 return true;
             }
             return isFieldValueByte(c);
-        case TrailerLine::Lf:
-            _trailerLine = TrailerLine::Start;
-            return c == '\n';
+        case TrailerLine::Lf: _trailerLine = TrailerLine::Start; return c == '\n';
     }
     return false;
 }
@@ -290,8 +287,9 @@ ChunkedDecoder::Status ChunkedDecoder::step(std::string_view input, std::size_t&
                 if (!trailerByte(c)) {
                     // Only the colon after a forbidden name is refused in the Value state.
                     const bool forbidden = _trailerLine == TrailerLine::Value && c == ':';
-                    return fail(i, consumed,
-                                forbidden ? "framing or routing field in the chunked trailer" : "invalid trailer field");
+                    return fail(
+                        i, consumed,
+                        forbidden ? "framing or routing field in the chunked trailer" : "invalid trailer field");
                 }
                 break;
             case State::TrailerLf:
@@ -304,12 +302,8 @@ ChunkedDecoder::Status ChunkedDecoder::step(std::string_view input, std::size_t&
                 _state = State::Done;
                 consumed = i + 1;
                 return Status::Done;
-            case State::Done:
-                consumed = i;
-                return Status::Done;
-            case State::Error:
-                consumed = i;
-                return Status::Error;
+            case State::Done: consumed = i; return Status::Done;
+            case State::Error: consumed = i; return Status::Error;
         }
     }
     consumed = n;

@@ -225,12 +225,9 @@ bool BodyMethodScanner::asciiCompatibleCharset(std::string_view contentType)
     // may be read otherwise by a framework (Tomcat keeps the last charset), so it is refused.
     std::string charset;
     switch (sdk::mediaTypeParameter(contentType, "charset", charset)) {
-        case sdk::ParameterLookup::Absent:
-            return true;
-        case sdk::ParameterLookup::Malformed:
-            return false;
-        case sdk::ParameterLookup::Found:
-            break;
+        case sdk::ParameterLookup::Absent: return true;
+        case sdk::ParameterLookup::Malformed: return false;
+        case sdk::ParameterLookup::Found: break;
     }
     return asciiCompatibleCharsetName(charset);
 }
@@ -268,11 +265,8 @@ void FormMethodScanner::feed(std::string_view bytes) noexcept
         const char c = bytes[i];
         if (_escape.active()) {
             switch (_escape.take(c)) {
-                case HexEscape::Step::Continued:
-                    continue;
-                case HexEscape::Step::Completed:
-                    take(_escape.value());
-                    continue;
+                case HexEscape::Step::Continued: continue;
+                case HexEscape::Step::Completed: take(_escape.value()); continue;
                 case HexEscape::Step::Broken:
                     flushEscape();  // not an escape: the frameworks keep such bytes as they are
                     break;
@@ -296,20 +290,15 @@ void FormMethodScanner::takeRaw(char raw) noexcept
         case ';':  // PHP's arg_separator.input may add it, and Rack 1 split at it
             endPair();
             return;
-        case '%':
-            _escape.start('%');
-            return;
-        case '+':
-            take(' ');
-            return;
+        case '%': _escape.start('%'); return;
+        case '+': take(' '); return;
         case '=':
             if (!_inValue) {
                 endName();
                 return;
             }
             break;
-        default:
-            break;
+        default: break;
     }
     take(raw);
 }
@@ -405,11 +394,8 @@ void PartHeaderReader::pushPercent(char c) noexcept
 {
     if (_escape.active()) {
         switch (_escape.take(c)) {
-            case HexEscape::Step::Continued:
-                return;
-            case HexEscape::Step::Completed:
-                _found = _percentDecoded.push(_escape.value()) || _found;
-                return;
+            case HexEscape::Step::Continued: return;
+            case HexEscape::Step::Completed: _found = _percentDecoded.push(_escape.value()) || _found; return;
             case HexEscape::Step::Broken:
                 for (char raw : _escape.abandon()) {  // no escape: its bytes stay as they are
                     _found = _percentDecoded.push(raw) || _found;
@@ -450,8 +436,7 @@ void PartHeaderReader::trackToken(char c) noexcept
 void PartHeaderReader::pushExtended(char c) noexcept
 {
     switch (_extended) {
-        case Extended::None:
-            break;
+        case Extended::None: break;
         case Extended::Star:
             if (looseSpace(c) || c == '*') {
                 return;
@@ -523,8 +508,7 @@ void PartHeaderReader::pushExtended(char c) noexcept
 void PartHeaderReader::pushWord(char c) noexcept
 {
     switch (_word) {
-        case Word::None:
-            break;
+        case Word::None: break;
         case Word::Equals:
             if (c == '?') {
                 _word = Word::Charset;
@@ -601,11 +585,8 @@ void PartHeaderReader::decodeWord(char c) noexcept
     }
     if (_wordEscape.active()) {
         switch (_wordEscape.take(c)) {
-            case HexEscape::Step::Continued:
-                return;
-            case HexEscape::Step::Completed:
-                _found = _wordsDecoded.push(_wordEscape.value()) || _found;
-                return;
+            case HexEscape::Step::Continued: return;
+            case HexEscape::Step::Completed: _found = _wordsDecoded.push(_wordEscape.value()) || _found; return;
             case HexEscape::Step::Broken:
                 _wordEscape.abandon();  // decoders drop it
                 break;

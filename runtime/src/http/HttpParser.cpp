@@ -23,15 +23,9 @@ enum : std::uint8_t {
     kQdText = 1U << 5,      // qdtext of a quoted-string (RFC 9110 §5.6.4)
 };
 
-constexpr bool isAlpha(unsigned c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
+constexpr bool isAlpha(unsigned c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
-constexpr bool isDigit(unsigned c)
-{
-    return c >= '0' && c <= '9';
-}
+constexpr bool isDigit(unsigned c) { return c >= '0' && c <= '9'; }
 
 constexpr bool inSet(const char* set, unsigned c)
 {
@@ -65,8 +59,7 @@ constexpr std::array<std::uint8_t, 256> makeCharTable()
         if (alnum || inSet("-._", c)) {
             bits |= kHostName;
         }
-        if (c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5B) || (c >= 0x5D && c <= 0x7E) ||
-            c >= 0x80) {
+        if (c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5B) || (c >= 0x5D && c <= 0x7E) || c >= 0x80) {
             bits |= kQdText;
         }
         table[c] = bits;
@@ -76,10 +69,7 @@ constexpr std::array<std::uint8_t, 256> makeCharTable()
 
 constexpr std::array<std::uint8_t, 256> kChars = makeCharTable();
 
-inline bool is(unsigned char c, std::uint8_t cls) noexcept
-{
-    return (kChars[c] & cls) != 0;
-}
+inline bool is(unsigned char c, std::uint8_t cls) noexcept { return (kChars[c] & cls) != 0; }
 
 // ---- eight bytes at a time ----------------------------------------------------------------------
 // Field values and request targets are most of a head's bytes (cookies, tokens, user agents, query
@@ -98,10 +88,7 @@ inline std::uint64_t load8(const unsigned char* p) noexcept
 }
 
 // Some byte < n (n <= 128); bytes >= 0x80 never count.
-constexpr std::uint64_t anyBelow(std::uint64_t w, std::uint64_t n) noexcept
-{
-    return (w - kOnes * n) & ~w & kHighBits;
-}
+constexpr std::uint64_t anyBelow(std::uint64_t w, std::uint64_t n) noexcept { return (w - kOnes * n) & ~w & kHighBits; }
 
 // Some byte == b.
 constexpr std::uint64_t anyEqual(std::uint64_t w, std::uint64_t b) noexcept
@@ -111,10 +98,7 @@ constexpr std::uint64_t anyEqual(std::uint64_t w, std::uint64_t b) noexcept
 }
 
 // All bytes are SP, VCHAR or obs-text (HTAB, though valid, goes to the byte loop).
-constexpr bool plainFieldValue(std::uint64_t w) noexcept
-{
-    return (anyBelow(w, 0x20) | anyEqual(w, 0x7F)) == 0;
-}
+constexpr bool plainFieldValue(std::uint64_t w) noexcept { return (anyBelow(w, 0x20) | anyEqual(w, 0x7F)) == 0; }
 
 // All bytes are VCHAR other than '#'.
 constexpr bool plainTarget(std::uint64_t w) noexcept
@@ -148,10 +132,7 @@ inline std::size_t scan(const unsigned char* p, std::size_t pos, std::size_t end
     }
 }
 
-inline bool isOws(unsigned char c) noexcept
-{
-    return c == ' ' || c == '\t';
-}
+inline bool isOws(unsigned char c) noexcept { return c == ' ' || c == '\t'; }
 
 inline unsigned char toLower(unsigned char c) noexcept
 {
@@ -219,10 +200,7 @@ ParseResult fail(int status, const char* reason) noexcept
     return result;
 }
 
-ParseResult incomplete() noexcept
-{
-    return ParseResult{};
-}
+ParseResult incomplete() noexcept { return ParseResult{}; }
 
 ParseResult complete() noexcept
 {
@@ -231,10 +209,7 @@ ParseResult complete() noexcept
     return result;
 }
 
-std::size_t saturatingAdd(std::size_t a, std::size_t b) noexcept
-{
-    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
-}
+std::size_t saturatingAdd(std::size_t a, std::size_t b) noexcept { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
 
 // ---- authority syntax (RFC 3986 §3.2.2, RFC 9110 §7.2) -------------------------------------------
 
@@ -566,8 +541,7 @@ ParseResult noteField(std::string_view name, std::string_view value, bool reques
                 }
             }
             break;
-        default:
-            break;
+        default: break;
     }
     return complete();
 }
@@ -898,9 +872,7 @@ ParseResult parseStatusLine(const Scanner& s, std::size_t& pos, std::size_t maxL
 {
     const unsigned char* p = s.p;
     const std::size_t lineLimit = saturatingAdd(pos, maxLine);
-    auto stopped = [&](std::size_t at) {
-        return at >= lineLimit ? fail(502, "status line too long") : s.needMore(at);
-    };
+    auto stopped = [&](std::size_t at) { return at >= lineLimit ? fail(502, "status line too long") : s.needMore(at); };
 
     int major = 0;
     int minor = 0;

@@ -23,15 +23,15 @@ constexpr std::string_view kMethodName = "_method";
 char simpleEscape(char c) noexcept
 {
     switch (c) {
-    case '"': return '"';
-    case '\\': return '\\';
-    case '/': return '/';
-    case 'b': return '\b';
-    case 'f': return '\f';
-    case 'n': return '\n';
-    case 'r': return '\r';
-    case 't': return '\t';
-    default: return 0;
+        case '"': return '"';
+        case '\\': return '\\';
+        case '/': return '/';
+        case 'b': return '\b';
+        case 'f': return '\f';
+        case 'n': return '\n';
+        case 'r': return '\r';
+        case 't': return '\t';
+        default: return 0;
     }
 }
 
@@ -73,7 +73,8 @@ const char* skipStringText(const char* p, const char* end) noexcept
 bool JsonMethodScanner::isJsonContentType(std::string_view contentType) noexcept
 {
     for (std::size_t i = 0; i + 5 <= contentType.size(); ++i) {
-        if ((contentType[i] == '/' || contentType[i] == '+') && ::strncasecmp(contentType.data() + i + 1, "json", 4) == 0) {
+        if ((contentType[i] == '/' || contentType[i] == '+') &&
+            ::strncasecmp(contentType.data() + i + 1, "json", 4) == 0) {
             return true;
         }
     }
@@ -129,10 +130,10 @@ namespace {
 
 // The 64 bytes of a block as bit masks: bit i stands for byte i.
 struct BlockBits {
-    bool backslash = false;      // some byte is '\\'
-    std::uint64_t quotes = 0;    // '"'
-    std::uint64_t opens = 0;     // '{' or '['
-    std::uint64_t closes = 0;    // '}' or ']'
+    bool backslash = false;    // some byte is '\\'
+    std::uint64_t quotes = 0;  // '"'
+    std::uint64_t opens = 0;   // '{' or '['
+    std::uint64_t closes = 0;  // '}' or ']'
 };
 
 BlockBits blockBits(const char* p) noexcept
@@ -150,9 +151,12 @@ BlockBits blockBits(const char* p) noexcept
         const __m128i folded = _mm_or_si128(bytes, caseBit);
         backslashes = _mm_or_si128(backslashes, _mm_cmpeq_epi8(bytes, backslash));
         const unsigned shift = 16 * lane;
-        bits.quotes |= std::uint64_t{static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, quote)))} << shift;
-        bits.opens |= std::uint64_t{static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(folded, open)))} << shift;
-        bits.closes |= std::uint64_t{static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(folded, close)))} << shift;
+        bits.quotes |= std::uint64_t{static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, quote)))}
+                       << shift;
+        bits.opens |= std::uint64_t{static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(folded, open)))}
+                      << shift;
+        bits.closes |= std::uint64_t{static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(folded, close)))}
+                       << shift;
     }
     bits.backslash = _mm_movemask_epi8(backslashes) != 0;
     return bits;
@@ -213,10 +217,7 @@ const char* JsonMethodScanner::skipBlock(const char* p) noexcept
 
 #else
 
-const char* JsonMethodScanner::skipBlock(const char* p) noexcept
-{
-    return p;
-}
+const char* JsonMethodScanner::skipBlock(const char* p) noexcept { return p; }
 
 #endif
 
@@ -269,60 +270,59 @@ void JsonMethodScanner::structural(char c) noexcept
 {
     const bool topMember = _depth == 1 && _topIsObject;
     switch (c) {
-    case ' ':
-    case '\t':
-    case '\n':
-    case '\r':
-        return;
-    case '"':
-        _inString = true;
-        _stringIsName = topMember && _expectName;
-        _stringIsOverride = false;
-        if (_stringIsName) {
-            _expectName = false;
-            _nameIsMethod = false;
-            _nameLength = 0;
-        } else if (topMember && _expectValue) {
-            valueBegins(true);
-        }
-        return;
-    case '{':
-    case '[':
-        if (_depth == 0) {
-            _topIsObject = c == '{';
-            _expectName = _topIsObject;
-            _expectValue = false;
-            _nameIsMethod = false;
-        } else if (topMember && _expectValue) {
-            valueBegins(false);
-        }
-        if (_depth < static_cast<std::size_t>(-1)) {
-            ++_depth;
-        }
-        return;
-    case '}':
-    case ']':
-        if (_depth > 0) {
-            --_depth;
-        }
-        return;
-    case ':':
-        if (topMember) {
-            _expectValue = true;
-        }
-        return;
-    case ',':
-        if (topMember) {
-            _expectName = true;
-            _expectValue = false;
-            _nameIsMethod = false;
-        }
-        return;
-    default:
-        if (topMember && _expectValue) {
-            valueBegins(false);  // a number, true, false or null
-        }
-        return;
+        case ' ':
+        case '\t':
+        case '\n':
+        case '\r': return;
+        case '"':
+            _inString = true;
+            _stringIsName = topMember && _expectName;
+            _stringIsOverride = false;
+            if (_stringIsName) {
+                _expectName = false;
+                _nameIsMethod = false;
+                _nameLength = 0;
+            } else if (topMember && _expectValue) {
+                valueBegins(true);
+            }
+            return;
+        case '{':
+        case '[':
+            if (_depth == 0) {
+                _topIsObject = c == '{';
+                _expectName = _topIsObject;
+                _expectValue = false;
+                _nameIsMethod = false;
+            } else if (topMember && _expectValue) {
+                valueBegins(false);
+            }
+            if (_depth < static_cast<std::size_t>(-1)) {
+                ++_depth;
+            }
+            return;
+        case '}':
+        case ']':
+            if (_depth > 0) {
+                --_depth;
+            }
+            return;
+        case ':':
+            if (topMember) {
+                _expectValue = true;
+            }
+            return;
+        case ',':
+            if (topMember) {
+                _expectName = true;
+                _expectValue = false;
+                _nameIsMethod = false;
+            }
+            return;
+        default:
+            if (topMember && _expectValue) {
+                valueBegins(false);  // a number, true, false or null
+            }
+            return;
     }
 }
 
@@ -343,35 +343,34 @@ void JsonMethodScanner::valueBegins(bool isString) noexcept
 void JsonMethodScanner::stringByte(char c) noexcept
 {
     switch (_escape) {
-    case Escape::Backslash:
-        _escape = Escape::None;
-        if (c == 'u') {
-            _escape = Escape::Unicode;
-            _code = 0;
-            _hexDigits = 0;
-        } else {
-            const char meant = simpleEscape(c);
-            decoded(meant != 0 ? meant : kNoMatch);
-        }
-        return;
-    case Escape::Unicode: {
-        const int digit = sdk::hexValue(c);
-        if (digit < 0) {
-            // Invalid JSON, which decoders refuse; read on as if the escape had ended.
+        case Escape::Backslash:
             _escape = Escape::None;
-            decoded(kNoMatch);
-            stringByte(c);
+            if (c == 'u') {
+                _escape = Escape::Unicode;
+                _code = 0;
+                _hexDigits = 0;
+            } else {
+                const char meant = simpleEscape(c);
+                decoded(meant != 0 ? meant : kNoMatch);
+            }
+            return;
+        case Escape::Unicode: {
+            const int digit = sdk::hexValue(c);
+            if (digit < 0) {
+                // Invalid JSON, which decoders refuse; read on as if the escape had ended.
+                _escape = Escape::None;
+                decoded(kNoMatch);
+                stringByte(c);
+                return;
+            }
+            _code = _code * 16 + static_cast<unsigned>(digit);
+            if (++_hexDigits == 4) {
+                _escape = Escape::None;
+                decoded(_code < 0x80 ? static_cast<char>(_code) : kNoMatch);
+            }
             return;
         }
-        _code = _code * 16 + static_cast<unsigned>(digit);
-        if (++_hexDigits == 4) {
-            _escape = Escape::None;
-            decoded(_code < 0x80 ? static_cast<char>(_code) : kNoMatch);
-        }
-        return;
-    }
-    case Escape::None:
-        break;
+        case Escape::None: break;
     }
     if (c == '\\') {
         _escape = Escape::Backslash;

@@ -144,8 +144,7 @@ bool appendSegment(std::string_view path, std::size_t& pos, std::string& out, co
     while (pos < path.size()) {
         char c = path[pos];
         switch (classOf(c)) {
-            case CharClass::Slash:
-                return true;
+            case CharClass::Slash: return true;
             case CharClass::Unreserved:
             case CharClass::Reserved:
                 out.push_back(c);
@@ -192,9 +191,7 @@ bool appendSegment(std::string_view path, std::size_t& pos, std::string& out, co
                 previousEscaped = -1;
                 ++pos;
                 break;
-            case CharClass::Refused:
-                error = kBadCharacter;
-                return false;
+            case CharClass::Refused: error = kBadCharacter; return false;
         }
     }
     return true;

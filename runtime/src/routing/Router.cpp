@@ -7,8 +7,8 @@
 #include <optional>
 
 #include "sluice/runtime/Snapshot.h"
-#include "sluice/sdk/HttpSyntax.hpp"
 #include "sluice/runtime/routing/PathNormalizer.h"
+#include "sluice/sdk/HttpSyntax.hpp"
 
 namespace sluice::runtime::routing {
 namespace {
@@ -47,10 +47,7 @@ std::string allowHeader(unsigned methods)
 // ---- segments --------------------------------------------------------------------------------
 
 // What a segment is compared by: its text before the first literal ';' (path parameters).
-std::string_view segmentName(std::string_view segment) noexcept
-{
-    return segment.substr(0, segment.find(';'));
-}
+std::string_view segmentName(std::string_view segment) noexcept { return segment.substr(0, segment.find(';')); }
 
 // Escapes that survive normalisation are of reserved and non-ASCII bytes ("%24", "%3A", "%C3").
 // Tomcat, Spring, nginx and Go all decode them before matching, so "%24metadata" names the same

@@ -52,10 +52,7 @@ std::shared_ptr<AccessLogFile> AccessLogFile::open(const AccessLogConfig& config
     return std::shared_ptr<AccessLogFile>(new AccessLogFile(fd, config, !regular));
 }
 
-AccessLogFile::~AccessLogFile()
-{
-    ::close(_fd);
-}
+AccessLogFile::~AccessLogFile() { ::close(_fd); }
 
 void AccessLogFile::write(std::string_view lines) noexcept
 {
@@ -112,9 +109,9 @@ void AccessLogFile::drop(std::string_view lines) noexcept
 {
     const auto count = static_cast<std::uint64_t>(std::count(lines.begin(), lines.end(), '\n'));
     const std::uint64_t total = _dropped.fetch_add(count, std::memory_order_relaxed) + count;
-    const std::int64_t nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count();
+    const std::int64_t nowMs =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
     std::int64_t last = _dropReportedMs.load(std::memory_order_relaxed);
     if (nowMs - last >= 10000 && _dropReportedMs.compare_exchange_strong(last, nowMs)) {
         try {

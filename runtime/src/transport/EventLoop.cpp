@@ -63,10 +63,7 @@ bool EventLoop::modify(int fd, IoHandler* handler, std::uint32_t events)
     return ::epoll_ctl(_epoll, EPOLL_CTL_MOD, fd, &ev) == 0;
 }
 
-void EventLoop::remove(int fd)
-{
-    ::epoll_ctl(_epoll, EPOLL_CTL_DEL, fd, nullptr);
-}
+void EventLoop::remove(int fd) { ::epoll_ctl(_epoll, EPOLL_CTL_DEL, fd, nullptr); }
 
 void EventLoop::arm(TimerTarget* target, Clock::time_point deadline)
 {
@@ -75,10 +72,7 @@ void EventLoop::arm(TimerTarget* target, Clock::time_point deadline)
     _timers.push(TimerEntry{deadline, target, token});
 }
 
-void EventLoop::disarm(TimerTarget* target)
-{
-    _armed.erase(target);
-}
+void EventLoop::disarm(TimerTarget* target) { _armed.erase(target); }
 
 void EventLoop::post(std::function<void()> task)
 {
@@ -91,10 +85,7 @@ void EventLoop::post(std::function<void()> task)
     (void)n;  // a full eventfd counter still wakes the loop
 }
 
-void EventLoop::defer(std::function<void()> task)
-{
-    _deferred.push_back(std::move(task));
-}
+void EventLoop::defer(std::function<void()> task) { _deferred.push_back(std::move(task)); }
 
 void EventLoop::resumeNext(IoHandler* handler)
 {

@@ -12,15 +12,9 @@ namespace sluice::runtime::transport {
 
 namespace {
 
-std::string_view sv(sluice_str s)
-{
-    return s.data == nullptr ? std::string_view{} : std::string_view(s.data, s.len);
-}
+std::string_view sv(sluice_str s) { return s.data == nullptr ? std::string_view{} : std::string_view(s.data, s.len); }
 
-bool isMethod(std::string_view m)
-{
-    return !m.empty() && m.size() <= 16 && sdk::isFieldName(m);
-}
+bool isMethod(std::string_view m) { return !m.empty() && m.size() <= 16 && sdk::isFieldName(m); }
 
 }  // namespace
 
@@ -105,7 +99,8 @@ sluice_status HttpCall::start(const sluice_http_request& request)
 Clock::time_point HttpCall::onTimer(Clock::time_point)
 {
     // finish() does nothing when the call has ended meanwhile (its destruction disarms too).
-    finish(SLUICE_E_INTERNAL, "the name " + _url.host + " was not resolved within " + std::to_string(_timeoutMs) + " ms");
+    finish(SLUICE_E_INTERNAL,
+           "the name " + _url.host + " was not resolved within " + std::to_string(_timeoutMs) + " ms");
     return Clock::time_point::max();
 }
 
@@ -188,8 +183,8 @@ void HttpCall::onUpstreamFailure(UpstreamFailure failure, bool responseStarted, 
     // call only if it fails again on a new connection. Sent again: an idempotent request, or any
     // request whose write failed at once (nothing of it went out). The new connection has the
     // whole timeout again: a stale one fails at once, so the call takes hardly longer.
-    const bool stale = up != nullptr && up->reused() && failure == UpstreamFailure::Closed && !responseStarted &&
-                       !up->receivedAny();
+    const bool stale =
+        up != nullptr && up->reused() && failure == UpstreamFailure::Closed && !responseStarted && !up->receivedAny();
     if (stale && !_staleRetried && (_sending || http::isIdempotentMethod(_method))) {
         _staleRetried = true;
         _owner.loop().defer([this] {

@@ -14,12 +14,12 @@
 #include "sluice/runtime/Logging.h"
 #include "sluice/runtime/MessageCodecs.h"
 #include "sluice/runtime/http/JsonMethodScanner.h"
+#include "sluice/runtime/routing/PathNormalizer.h"
 #include "sluice/runtime/transport/HttpCall.h"
 #include "sluice/runtime/transport/HttpDate.h"
 #include "sluice/runtime/transport/LocationRewrite.h"
 #include "sluice/runtime/transport/LogThrottle.h"
 #include "sluice/runtime/transport/Resolver.h"
-#include "sluice/runtime/routing/PathNormalizer.h"
 #include "sluice/runtime/transport/Worker.h"
 #include "sluice/sdk/HttpSyntax.hpp"
 
@@ -150,7 +150,8 @@ const char* reasonPhrase(int status)
         case 507: return "Insufficient Storage";
         case 508: return "Loop Detected";
         case 511: return "Network Authentication Required";
-        default: return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Client Error" : "Server Error";
+        default:
+            return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Client Error" : "Server Error";
     }
 }
 
@@ -207,8 +208,7 @@ bool transportOwned(std::string_view name)
 bool proxyInformationField(std::string_view name) noexcept
 {
     switch (name.size()) {
-        case 6:
-            return fieldNameEquals(name, "x-host");
+        case 6: return fieldNameEquals(name, "x-host");
         case 9:
             return fieldNameEquals(name, "x-real-ip") || fieldNameEquals(name, "client-ip") ||
                    fieldNameEquals(name, "path-info");
@@ -216,8 +216,7 @@ bool proxyInformationField(std::string_view name) noexcept
             return fieldNameEquals(name, "x-client-ip") || fieldNameEquals(name, "x-forwarded") ||
                    fieldNameEquals(name, "x-client-dn") || fieldNameEquals(name, "script-name") ||
                    fieldNameEquals(name, "request-uri");
-        case 12:
-            return fieldNameEquals(name, "x-url-scheme");
+        case 12: return fieldNameEquals(name, "x-url-scheme");
         case 13:
             return fieldNameEquals(name, "x-rewrite-url") || fieldNameEquals(name, "forwarded-for") ||
                    fieldNameEquals(name, "x-script-name") || fieldNameEquals(name, "x-request-uri") ||
@@ -237,14 +236,12 @@ bool proxyInformationField(std::string_view name) noexcept
                    fieldNameEquals(name, "fastly-client-ip") || fieldNameEquals(name, "x-originating-ip") ||
                    fieldNameEquals(name, "x-arr-clientcert") || fieldNameEquals(name, "x-forwarded-path") ||
                    fieldNameEquals(name, "x-forwarded-base") || fieldNameEquals(name, "x-forwarded-user");
-        case 17:
-            return fieldNameEquals(name, "x-original-method") || fieldNameEquals(name, "x-forwarded-email");
+        case 17: return fieldNameEquals(name, "x-original-method") || fieldNameEquals(name, "x-forwarded-email");
         case 18:
             return fieldNameEquals(name, "x-forwarded-scheme") || fieldNameEquals(name, "x-forwarded-prefix") ||
                    fieldNameEquals(name, "x-forwarded-server") || fieldNameEquals(name, "x-forwarded-method") ||
                    fieldNameEquals(name, "wl-proxy-client-ip") || fieldNameEquals(name, "x-forwarded-groups");
-        case 19:
-            return fieldNameEquals(name, "x-cluster-client-ip") || fieldNameEquals(name, "x-auth-request-user");
+        case 19: return fieldNameEquals(name, "x-cluster-client-ip") || fieldNameEquals(name, "x-auth-request-user");
         case 20:
             return fieldNameEquals(name, "x-forwarded-protocol") || fieldNameEquals(name, "x-forwarded-pathbase") ||
                    fieldNameEquals(name, "x-auth-request-email") || fieldNameEquals(name, "x-envoy-original-url");
@@ -254,16 +251,13 @@ bool proxyInformationField(std::string_view name) noexcept
         case 23:
             return fieldNameEquals(name, "x-forwarded-client-cert") || fieldNameEquals(name, "x-middleware-subrequest");
         case 24:
-            return fieldNameEquals(name, "x-envoy-external-address") || fieldNameEquals(name, "x-forwarded-access-token") ||
+            return fieldNameEquals(name, "x-envoy-external-address") ||
+                   fieldNameEquals(name, "x-forwarded-access-token") ||
                    fieldNameEquals(name, "x-original-forwarded-for");
-        case 27:
-            return fieldNameEquals(name, "x-auth-request-access-token");
-        case 30:
-            return fieldNameEquals(name, "x-forwarded-preferred-username");
-        case 33:
-            return fieldNameEquals(name, "x-auth-request-preferred-username");
-        default:
-            return false;
+        case 27: return fieldNameEquals(name, "x-auth-request-access-token");
+        case 30: return fieldNameEquals(name, "x-forwarded-preferred-username");
+        case 33: return fieldNameEquals(name, "x-auth-request-preferred-username");
+        default: return false;
     }
 }
 
@@ -297,15 +291,13 @@ bool clientCertificateField(std::string_view name) noexcept
         case 'C':
             return (name.size() == 11 && beginsLikeField(name, "client-cert")) || beginsLikeField(name, "client-cert-");
         case 's':
-        case 'S':
-            return beginsLikeField(name, "ssl-client-");
+        case 'S': return beginsLikeField(name, "ssl-client-");
         case 'x':
         case 'X':
             return (name.size() == 5 && beginsLikeField(name, "x-ssl")) || beginsLikeField(name, "x-ssl-") ||
-                   beginsLikeField(name, "x-client-cert") ||
-                   beginsLikeField(name, "x-forwarded-tls-client-cert") || beginsLikeField(name, "x-amzn-mtls-");
-        default:
-            return false;
+                   beginsLikeField(name, "x-client-cert") || beginsLikeField(name, "x-forwarded-tls-client-cert") ||
+                   beginsLikeField(name, "x-amzn-mtls-");
+        default: return false;
     }
 }
 
@@ -324,23 +316,18 @@ bool authProxyField(std::string_view name) noexcept
             return http::sameCgiName(name, "remote-user") || http::sameCgiName(name, "remote-groups") ||
                    http::sameCgiName(name, "remote-email") || http::sameCgiName(name, "remote-name");
         case 'c':
-        case 'C':
-            return beginsLikeField(name, "cf-access-");
+        case 'C': return beginsLikeField(name, "cf-access-");
         case 'x':
         case 'X':
             return beginsLikeField(name, "x-authentik-") || beginsLikeField(name, "x-amzn-oidc-") ||
                    beginsLikeField(name, "x-goog-authenticated-user-");
-        default:
-            return false;
+        default: return false;
     }
 }
 
 // Proxy: CGI-style servers make it HTTP_PROXY, which HTTP libraries take for their outgoing
 // proxy (httpoxy, CVE-2016-5385); no client, proxy or handler has a use for it.
-bool httpoxyField(std::string_view name)
-{
-    return fieldNameEquals(name, "proxy");
-}
+bool httpoxyField(std::string_view name) { return fieldNameEquals(name, "proxy"); }
 
 // A name with '_' that reads as a framing, hop-by-hop or forwarding field once '_' is taken for
 // '-' ("X_Forwarded_For", "Transfer_Encoding"). CGI-style servers (PHP, WSGI, Rack) map both
@@ -500,7 +487,8 @@ private:
     void* _user;
 };
 
-sluice_status HttpConnection::startTimer(std::uint64_t delayMs, sluice_timer_callback cb, void* user, sluice_timer_id* id)
+sluice_status HttpConnection::startTimer(std::uint64_t delayMs, sluice_timer_callback cb, void* user,
+                                         sluice_timer_id* id)
 {
     if (_closed || ex().owner != this) {
         return SLUICE_E_WRONG_PHASE;
@@ -615,7 +603,13 @@ HttpConnection::Services& HttpConnection::services()
 }
 
 HttpConnection::HttpConnection(Worker& worker, std::unique_ptr<Stream> stream, Address peer, bool tls)
-    : _worker(worker), _loop(worker.loop()), _stream(std::move(stream)), _peer(peer), _peerText(peer.str()), _peerIp(peer.ip()), _tls(tls)
+    : _worker(worker),
+      _loop(worker.loop()),
+      _stream(std::move(stream)),
+      _peer(peer),
+      _peerText(peer.str()),
+      _peerIp(peer.ip()),
+      _tls(tls)
 {
 }
 
@@ -681,10 +675,7 @@ bool HttpConnection::inputArrived() const noexcept
     return ::recv(_stream->fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
-void HttpConnection::setDeadline(int ms)
-{
-    setDeadlineAt(_loop.now() + std::chrono::milliseconds(ms));
-}
+void HttpConnection::setDeadline(int ms) { setDeadlineAt(_loop.now() + std::chrono::milliseconds(ms)); }
 
 void HttpConnection::setDeadlineAt(Clock::time_point deadline)
 {
@@ -702,8 +693,8 @@ void HttpConnection::answerPlainHttpOnTls()
     // close does not turn into a reset that could destroy the answer in flight.
     const std::string body = errorBody(kBadRequest, "Bad Request", "A plain HTTP request was sent to the HTTPS port.");
     const std::string answer = "HTTP/1.1 400 Bad Request\r\nDate: " + std::string(httpDateNow()) +
-                               "\r\nContent-Type: application/json\r\nContent-Length: " +
-                               std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+                               "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                               "\r\nConnection: close\r\n\r\n" + body;
     const int fd = _stream->fd();
     for (int i = 0; i < 4 && ::recv(fd, _worker.scratch(), Worker::kScratchSize, MSG_DONTWAIT) > 0; ++i) {
     }
@@ -728,7 +719,8 @@ void HttpConnection::drain()
     // the meantime, whose event may come later in this batch of the loop. Closing with unread
     // input would reset the connection; such a request is served instead, and its answer ends
     // the connection.
-    const bool between = (_state == State::ReadHead && _in.empty()) || (_state == State::Handshake && _stream->silent());
+    const bool between =
+        (_state == State::ReadHead && _in.empty()) || (_state == State::Handshake && _stream->silent());
     if (between && !inputArrived()) {
         if (_out.empty()) {
             closeNow();
@@ -873,7 +865,8 @@ bool HttpConnection::fillInput()
             countBody(r.bytes);
             return true;
         }
-    } else if (_in.empty() && (_state == State::ReadHead || (_state == State::ReadBody && _bodyMode == BodyMode::Chunked))) {
+    } else if (_in.empty() &&
+               (_state == State::ReadHead || (_state == State::ReadBody && _bodyMode == BodyMode::Chunked))) {
         // Read into the worker's buffer and keep only what arrived: a small request costs a
         // small buffer, an idle keep-alive connection none at all, and a client trickling a
         // chunked body that is buffered no read buffer beside it.
@@ -1016,14 +1009,11 @@ void HttpConnection::readLoop()
                 setDeadline(_snapshot->config.http.bodyTimeoutMs);
                 break;
             }
-            case State::Lingering:
-                drainLinger(false);
-                return;
+            case State::Lingering: drainLinger(false); return;
             case State::Handshake:
             case State::Paused:
             case State::Respond:
-            case State::Closing:
-                return;
+            case State::Closing: return;
         }
     }
 }
@@ -1155,7 +1145,8 @@ void HttpConnection::routeAndRun()
             respondLocal(414, kUriTooLong, "URI Too Long",
                          "The request path is longer than 8 KiB once normalised (its escapes written out).");
         } else {
-            respondLocal(400, kBadRequest, "Bad Request", error.empty() ? "The request path is not acceptable." : error);
+            respondLocal(400, kBadRequest, "Bad Request",
+                         error.empty() ? "The request path is not acceptable." : error);
         }
         return;
     }
@@ -1198,7 +1189,8 @@ void HttpConnection::routeAndRun()
     // (the check is a scan without allocation unless a name has escapes).
     if (overrides != MethodOverride::Forward && ex.query.find_first_of("_.+ %") != std::string::npos) {
         std::string kept;
-        overridden = queryOverridesMethod(ex.query, head().method, overrides == MethodOverride::Strip ? &kept : nullptr);
+        overridden =
+            queryOverridesMethod(ex.query, head().method, overrides == MethodOverride::Strip ? &kept : nullptr);
         if (overrides == MethodOverride::Strip) {
             ex.query = std::move(kept);
         }
@@ -1224,8 +1216,8 @@ void HttpConnection::routeAndRun()
     }
     http::HopByHopFilter hopByHop(head().headers);
     for (const auto& h : head().headers) {
-        if (hopByHop(h.name) || fieldNameEquals(h.name, "content-length") ||
-            fieldNameEquals(h.name, "expect") || httpoxyField(h.name) || underscoreLookAlike(h.name)) {
+        if (hopByHop(h.name) || fieldNameEquals(h.name, "content-length") || fieldNameEquals(h.name, "expect") ||
+            httpoxyField(h.name) || underscoreLookAlike(h.name)) {
             continue;
         }
         if (overrides != MethodOverride::Forward && methodOverrideField(h.name)) {
@@ -1324,7 +1316,8 @@ void HttpConnection::runRequestChain(std::size_t from)
     switch (r.outcome) {
         case ChainOutcome::Continue:
             _chainEnd = _pipeline->handlers().size();
-            if (const sluice_status formatted = ex().codecs != nullptr ? ex().codecs->format(ex(), SLUICE_MSG_REQUEST) : SLUICE_OK;
+            if (const sluice_status formatted =
+                    ex().codecs != nullptr ? ex().codecs->format(ex(), SLUICE_MSG_REQUEST) : SLUICE_OK;
                 formatted == SLUICE_E_TOO_LARGE) {
                 respondLocal(413, kTooLarge, "Content Too Large",
                              "The request body, as changed by the API's policies, exceeds the limit of " +
@@ -1357,9 +1350,9 @@ void HttpConnection::continueAfterPause(sluice_action next)
         next = SLUICE_ACTION_ERROR;
     }
     if (next == SLUICE_ACTION_ERROR) {
-        ex().localResponse = LocalResponse{500, "application/json",
-                                                errorBody(kInternal, "Internal Server Error",
-                                                          "The gateway could not process the request.")};
+        ex().localResponse =
+            LocalResponse{500, "application/json",
+                          errorBody(kInternal, "Internal Server Error", "The gateway could not process the request.")};
         next = SLUICE_ACTION_RESPOND;
     }
     if (_pausedPhase == SLUICE_PHASE_REQUEST) {
@@ -1425,8 +1418,8 @@ void HttpConnection::reportEndpointFailure(UpstreamFailure failure)
     const std::int64_t ms =
         _endpoint->reportFailure(upstream::monotonicMs(), _attemptStartMs, _api->endpoints->suspension);
     if (ms > 0) {
-        Logging::get("upstream")->warn("{} of {}: suspended for {} ms", _endpoint->shownUrl,
-                                       _api->endpoints->apiName, ms);
+        Logging::get("upstream")
+            ->warn("{} of {}: suspended for {} ms", _endpoint->shownUrl, _api->endpoints->apiName, ms);
     }
 }
 
@@ -1536,8 +1529,9 @@ bool HttpConnection::connectUpstream(std::string_view early)
         if (_endpoint == nullptr) {
             takeBodyInHand();
             if (!io().tried.empty()) {
-                Logging::get("upstream")->warn("{} {}: no other endpoint of {} to try (giving up)", ex().method,
-                                               ex().path, endpoints.apiName);
+                Logging::get("upstream")
+                    ->warn("{} {}: no other endpoint of {} to try (giving up)", ex().method, ex().path,
+                           endpoints.apiName);
             }
             if (io().tried.empty() && !_lastFailure) {
                 if (const auto seconds = endpoints.retryAfterSeconds(_attemptStartMs)) {
@@ -1565,21 +1559,22 @@ bool HttpConnection::connectUpstream(std::string_view early)
                                 http::isIdempotentMethod(ex().method);
         const upstream::EndpointTarget& target = _endpoint->target();
         _loggedUpstream = &target;
-        _upstream = _worker.pool().acquire(target.poolKey, target.address, error,
-                                           _endpoint->tlsContext.get(), _endpoint->serverName, !replayable,
-                                           !_staleRetried);
+        _upstream = _worker.pool().acquire(target.poolKey, target.address, error, _endpoint->tlsContext.get(),
+                                           _endpoint->serverName, !replayable, !_staleRetried);
         if (_upstream == nullptr && error.local) {
             // Every endpoint would fail the same way, and none of them is to blame. Once per
             // kLocalFailureLogEvery per worker: this happens to every request while it lasts.
             thread_local LogThrottle throttle(kLocalFailureLogEvery);
             std::size_t suppressed = 0;
             if (throttle.due(_loop.now(), suppressed)) {
-                Logging::get("upstream")->warn(
-                    "{} {}: cannot open a connection to {}: {} (the gateway's own limit; the endpoint is not "
-                    "suspended){}",
-                    ex().method, ex().path, _endpoint->shownUrl, error.text,
-                    suppressed == 0 ? std::string()
-                                    : "; " + std::to_string(suppressed + 1) + " such answers since the last message");
+                Logging::get("upstream")
+                    ->warn(
+                        "{} {}: cannot open a connection to {}: {} (the gateway's own limit; the endpoint is not "
+                        "suspended){}",
+                        ex().method, ex().path, _endpoint->shownUrl, error.text,
+                        suppressed == 0
+                            ? std::string()
+                            : "; " + std::to_string(suppressed + 1) + " such answers since the last message");
             }
             _endpoint = nullptr;
             takeBodyInHand();
@@ -1697,7 +1692,7 @@ void HttpConnection::buildUpstreamHead(bool closeAfter)
             std::string* list = fieldNameEquals(name, "x-forwarded-for") ? &priorFor
                                 : fieldNameEquals(name, "via")           ? &priorVia
                                 : fieldNameEquals(name, "forwarded")     ? &priorForwarded
-                                                                          : nullptr;
+                                                                         : nullptr;
             if (list != nullptr && !value.empty()) {
                 if (!list->empty()) {
                     list->append(", ");
@@ -2326,9 +2321,11 @@ void HttpConnection::onUpstreamEnd()
     _endpoint->reportSuccess(upstream::monotonicMs(), _attemptStartMs);
     _upstreamEnded = true;
     if (const char* problem = _upstream->trailerProblem(); problem != nullptr) {
-        Logging::get("upstream")->warn("{} {}: {}; the response went on whole without its trailers, and the "
-                                       "connection is not reused",
-                                       ex().method, _endpoint->shownUrl, problem);
+        Logging::get("upstream")
+            ->warn(
+                "{} {}: {}; the response went on whole without its trailers, and the "
+                "connection is not reused",
+                ex().method, _endpoint->shownUrl, problem);
     }
     if (!_bodyEnded && _keepAlive && !_bufferResponse && _headWritten) {
         // The backend answered before the whole request body arrived: keep forwarding the body,
@@ -2388,8 +2385,9 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
         // stopped reading). That is its right, not a failure: the client keeps its answer, and
         // its connection ends, gently, since the rest of its body cannot be told from a request.
         _awaitingBody = false;
-        Logging::get("upstream")->debug("{} {}: {} after an early answer; the client's connection ends", ex().method,
-                                        _endpoint->shownUrl, describeFailure(failure, detail));
+        Logging::get("upstream")
+            ->debug("{} {}: {} after an early answer; the client's connection ends", ex().method, _endpoint->shownUrl,
+                    describeFailure(failure, detail));
         _keepAlive = false;
         finishExchange();
         return;
@@ -2397,8 +2395,9 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     if (responseStarted || _responseStarted) {
         reportEndpointFailure(failure);
         if (!retractResponse()) {
-            Logging::get("upstream")->warn("{} {}: {} after the response began; the client's connection is closed",
-                                           ex().method, _endpoint->shownUrl, describeFailure(failure, detail));
+            Logging::get("upstream")
+                ->warn("{} {}: {} after the response began; the client's connection is closed", ex().method,
+                       _endpoint->shownUrl, describeFailure(failure, detail));
             if (_out.empty()) {
                 closeNow();  // part of the response is out: the client must see the connection end
                 return;
@@ -2415,8 +2414,9 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
         }
         // The backend's head came but nothing reached the client yet (a broken first chunk, a
         // close or timeout while the response waited whole for a handler): a JSON error, no retry.
-        Logging::get("upstream")->warn("{} {}: the response broke off before it reached the client ({})",
-                                       ex().method, _endpoint->shownUrl, describeFailure(failure, detail));
+        Logging::get("upstream")
+            ->warn("{} {}: the response broke off before it reached the client ({})", ex().method, _endpoint->shownUrl,
+                   describeFailure(failure, detail));
         if (failure == UpstreamFailure::Timeout) {
             respondLocal(504, kBackendTimeout, "Gateway Timeout", "The backend did not finish its response in time.",
                          !_bodyEnded);
@@ -2443,9 +2443,10 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
         ++_addressMoves;
         io().tried.pop_back();
         _sameEndpointAgain = _endpoint;  // the next address of this endpoint, not the next endpoint
-        Logging::get("upstream")->warn("{} {}: {} ({}); trying the next address of {}: {}", ex().method, _endpoint->shownUrl,
-                                       describeFailure(failure, detail), _loggedUpstream->address.str(),
-                                       _endpoint->host, _endpoint->target().address.str());
+        Logging::get("upstream")
+            ->warn("{} {}: {} ({}); trying the next address of {}: {}", ex().method, _endpoint->shownUrl,
+                   describeFailure(failure, detail), _loggedUpstream->address.str(), _endpoint->host,
+                   _endpoint->target().address.str());
         connectUpstream();
         return;
     }
@@ -2461,21 +2462,23 @@ void HttpConnection::onUpstreamFailure(UpstreamFailure failure, bool responseSta
     // out, each attempt may take read_ms.
     const bool windowOpen = endpoints.timeouts.retryWindowMs == 0 ||
                             upstream::monotonicMs() - _firstAttemptMs < endpoints.timeouts.retryWindowMs;
-    const bool mayRetry = bodyInHand && (failure == UpstreamFailure::Connect ||
-                                         (http::isIdempotentMethod(ex().method) && failure != UpstreamFailure::BadResponse));
-    const bool anotherLeft = static_cast<int>(io().tried.size()) <= endpoints.retries &&
-                             io().tried.size() < endpoints.endpoints().size();
+    const bool mayRetry =
+        bodyInHand && (failure == UpstreamFailure::Connect ||
+                       (http::isIdempotentMethod(ex().method) && failure != UpstreamFailure::BadResponse));
+    const bool anotherLeft =
+        static_cast<int>(io().tried.size()) <= endpoints.retries && io().tried.size() < endpoints.endpoints().size();
     bool retry = mayRetry && (forgiven || (anotherLeft && windowOpen));
     if (forgiven && retry) {
         io().tried.pop_back();  // the endpoint is fine; its pooled connection was not
         _staleRetried = true;
         _sameEndpointAgain = _endpoint;
     }
-    Logging::get("upstream")->warn("{} {}: {} ({})", ex().method, _endpoint->shownUrl, describeFailure(failure, detail),
-                                   !retry && mayRetry && anotherLeft ? "giving up: timeouts.retry_window_ms has passed"
-                                   : !retry                          ? "giving up"
-                                   : forgiven                        ? "retrying on a new connection"
-                                                                     : "trying another endpoint");
+    Logging::get("upstream")
+        ->warn("{} {}: {} ({})", ex().method, _endpoint->shownUrl, describeFailure(failure, detail),
+               !retry && mayRetry && anotherLeft ? "giving up: timeouts.retry_window_ms has passed"
+               : !retry                          ? "giving up"
+               : forgiven                        ? "retrying on a new connection"
+                                                 : "trying another endpoint");
     if (retry) {
         connectUpstream();
         return;
@@ -2496,8 +2499,8 @@ void HttpConnection::respondUpstreamFailure(UpstreamFailure failure)
         case UpstreamFailure::Closed:
             // Not "unreachable": the request (some of it at least) went out, so a client must not
             // take it for one the backend never saw.
-            respondLocal(502, kBackendBadResponse, "Bad Gateway", "The backend closed the connection without answering.",
-                         !_bodyEnded);
+            respondLocal(502, kBackendBadResponse, "Bad Gateway",
+                         "The backend closed the connection without answering.", !_bodyEnded);
             break;
         case UpstreamFailure::Connect:
             respondLocal(502, kBackendUnreachable, "Bad Gateway", "The backend could not be reached.", !_bodyEnded);
@@ -2812,8 +2815,7 @@ void HttpConnection::drainLinger(bool closeIfQuiet)
                 closeNow();  // nothing unread: a plain close cannot reset anything
                 return;
             }
-            Clock::time_point deadline =
-                std::min(_loop.now() + std::chrono::milliseconds(kLingerIdleMs), _lingerUntil);
+            Clock::time_point deadline = std::min(_loop.now() + std::chrono::milliseconds(kLingerIdleMs), _lingerUntil);
             if (deadline <= _loop.now()) {
                 closeNow();
                 return;

@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <future>
 #include <thread>
 
@@ -43,10 +43,7 @@ bool portFree(const Address& address, std::string& error)
 
 HttpServer::HttpServer(std::shared_ptr<const Snapshot> snapshot) : _snapshot(std::move(snapshot)) {}
 
-HttpServer::~HttpServer()
-{
-    stop(0);
-}
+HttpServer::~HttpServer() { stop(0); }
 
 bool HttpServer::start(std::string& error)
 {
@@ -121,9 +118,10 @@ void HttpServer::checkConnectionLimit(const Snapshot& snapshot) const
     const std::size_t fits = ConnectionBudget::automaticLimit(_openFileLimit);
     if (configured > fits) {
         Logging::get("transport")
-            ->warn("http.max_connections is {}, but the open-file limit of {} leaves room for about {} clients with a "
-                   "backend connection each; raise the limit (LimitNOFILE= in the systemd unit, ulimit -n)",
-                   configured, _openFileLimit, fits);
+            ->warn(
+                "http.max_connections is {}, but the open-file limit of {} leaves room for about {} clients with a "
+                "backend connection each; raise the limit (LimitNOFILE= in the systemd unit, ulimit -n)",
+                configured, _openFileLimit, fits);
     }
 }
 
@@ -207,8 +205,11 @@ void HttpServer::stop(int graceMs)
     for (auto& worker : _workers) {
         worker->stop(graceMs);
     }
-    Logging::get("transport")->info("stopping: {} worker(s) close idle connections and finish the exchanges in flight "
-                                    "(up to {} ms)", _workers.size(), graceMs);
+    Logging::get("transport")
+        ->info(
+            "stopping: {} worker(s) close idle connections and finish the exchanges in flight "
+            "(up to {} ms)",
+            _workers.size(), graceMs);
     for (auto& worker : _workers) {
         worker->join();
     }

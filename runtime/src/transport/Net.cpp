@@ -55,7 +55,8 @@ bool parseHttpUrl(const std::string& url, HttpUrl& out, std::string& error)
     out.tls = scheme == "https";
     std::size_t authStart = schemeEnd + 3;
     std::size_t authEnd = url.find_first_of("/?#", authStart);
-    std::string authority = url.substr(authStart, authEnd == std::string::npos ? std::string::npos : authEnd - authStart);
+    std::string authority =
+        url.substr(authStart, authEnd == std::string::npos ? std::string::npos : authEnd - authStart);
     out.target = authEnd == std::string::npos ? "/" : url.substr(authEnd);
     if (out.target.find('#') != std::string::npos) {
         error = "a URL fragment is not allowed";

@@ -34,10 +34,7 @@ int ticketCallback(SSL* ssl, unsigned char name[16], unsigned char iv[EVP_MAX_IV
 
 TicketKeys::TicketKeys(std::chrono::seconds rotation) : _rotation(rotation) {}
 
-TicketKeys::~TicketKeys()
-{
-    OPENSSL_cleanse(_keys.data(), sizeof _keys);
-}
+TicketKeys::~TicketKeys() { OPENSSL_cleanse(_keys.data(), sizeof _keys); }
 
 void TicketKeys::install(SSL_CTX* ctx, TicketKeys* keys)
 {

@@ -100,9 +100,10 @@ void useKeyFile(SSL_CTX* ctx, const std::string& key, const std::string& what, c
     }
     struct stat info {};
     if (::stat(key.c_str(), &info) == 0 && (info.st_mode & S_IROTH) != 0) {
-        Logging::get("tls")->warn("{} {} is readable by every user of this machine (mode {:o}); make it readable by "
-                                  "the sluice user only (chmod 600, or 640 with a group such as ssl-cert)",
-                                  what, key, info.st_mode & 07777);
+        Logging::get("tls")->warn(
+            "{} {} is readable by every user of this machine (mode {:o}); make it readable by "
+            "the sluice user only (chmod 600, or 640 with a group such as ssl-cert)",
+            what, key, info.st_mode & 07777);
     }
 }
 
@@ -157,9 +158,9 @@ SuiteSurvey surveySuites(SSL_CTX* ctx)
     int keyAuth = NID_undef;
     if (EVP_PKEY* key = SSL_CTX_get0_privatekey(ctx)) {
         const int type = EVP_PKEY_get_base_id(key);
-        keyAuth = type == EVP_PKEY_RSA || type == EVP_PKEY_RSA_PSS ? NID_auth_rsa
+        keyAuth = type == EVP_PKEY_RSA || type == EVP_PKEY_RSA_PSS                            ? NID_auth_rsa
                   : type == EVP_PKEY_EC || type == EVP_PKEY_ED25519 || type == EVP_PKEY_ED448 ? NID_auth_ecdsa
-                                                                                             : NID_undef;
+                                                                                              : NID_undef;
     }
     survey.tls12Usable = false;
     STACK_OF(SSL_CIPHER)* suites = SSL_get1_supported_ciphers(probe);
@@ -223,8 +224,8 @@ SSL_CTX* newServerCtx(const std::string& cert, const std::string& key, int minVe
     // NO_AUTO_CHAIN: the chain sent is the certificate file's, as written. Without it OpenSSL
     // completes the chain from the trust store, which on an mTLS listener holds client_ca: the
     // chain (and whether a missing intermediate is noticed) would depend on the client CAs.
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS |
-                              SSL_MODE_NO_AUTO_CHAIN);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
         throw std::runtime_error("certificate " + cert + ": " + opensslError());
     }
@@ -416,9 +417,10 @@ CrlList readCrls(const std::string& path, const char* key, const char* whose)
     for (const auto& crl : crls) {
         const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
         if (next != nullptr && X509_cmp_current_time(next) < 0) {
-            Logging::get("tls")->warn("{}: a list is past its next update ({}): every {} certificate from its issuer "
-                                      "is refused until a new list is loaded",
-                                      where, asn1TimeText(next), whose);
+            Logging::get("tls")->warn(
+                "{}: a list is past its next update ({}): every {} certificate from its issuer "
+                "is refused until a new list is loaded",
+                where, asn1TimeText(next), whose);
         }
     }
     return crls;
@@ -444,7 +446,8 @@ std::shared_ptr<TlsServerContext> TlsServerContext::create(const Poco::Dynamic::
 {
     auto tls = tlsVar.extract<Poco::JSON::Object::Ptr>();
     auto context = std::shared_ptr<TlsServerContext>(new TlsServerContext());
-    int minVersion = tls->optValue<std::string>("min_version", "TLSv1.2") == "TLSv1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
+    int minVersion =
+        tls->optValue<std::string>("min_version", "TLSv1.2") == "TLSv1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
     std::string ciphers = tls->optValue<std::string>("ciphers", "");
     std::string suites13 = tls->optValue<std::string>("ciphersuites", "");
     context->_clientAuth = tls->optValue<std::string>("client_auth", "none");
@@ -644,13 +647,15 @@ std::shared_ptr<TlsClientContext> TlsClientContext::create(const Options& option
     context->_ctx = ctx;
     context->_verify = options.verify;
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_mode(ctx,
+                     SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     if (options.verify) {
         int ok = options.caFile.empty() ? SSL_CTX_set_default_verify_paths(ctx)
                                         : SSL_CTX_load_verify_locations(ctx, options.caFile.c_str(), nullptr);
         if (ok != 1) {
-            throw std::runtime_error("CA bundle " + (options.caFile.empty() ? std::string("(system)") : options.caFile) +
-                                     ": " + opensslError());
+            throw std::runtime_error("CA bundle " +
+                                     (options.caFile.empty() ? std::string("(system)") : options.caFile) + ": " +
+                                     opensslError());
         }
         if (!options.caFile.empty() && !holdsCertificate(options.caFile)) {
             throw std::runtime_error("CA bundle " + options.caFile +
@@ -682,10 +687,7 @@ std::shared_ptr<TlsClientContext> TlsClientContext::systemDefault()
     return context;
 }
 
-TlsClientContext::~TlsClientContext()
-{
-    SSL_CTX_free(_ctx);
-}
+TlsClientContext::~TlsClientContext() { SSL_CTX_free(_ctx); }
 
 SSL* TlsClientContext::newSession(int fd, const std::string& serverName) const
 {
@@ -706,8 +708,8 @@ SSL* TlsClientContext::newSession(int fd, const std::string& serverName) const
                            ? serverName.substr(1, serverName.size() - 2)
                            : serverName;
     bool isIp = ::inet_pton(AF_INET, bare.c_str(), ip) == 1 || ::inet_pton(AF_INET6, bare.c_str(), ip) == 1;
-    bool addressLike = serverName.find_first_not_of("0123456789.") == std::string::npos ||
-                       serverName.find(':') != std::string::npos;
+    bool addressLike =
+        serverName.find_first_not_of("0123456789.") == std::string::npos || serverName.find(':') != std::string::npos;
     bool ok = true;
     if (!isIp && !addressLike && !serverName.empty()) {
         ok = SSL_set_tlsext_host_name(ssl, serverName.c_str()) == 1;
@@ -727,10 +729,7 @@ SSL* TlsClientContext::newSession(int fd, const std::string& serverName) const
     return ssl;
 }
 
-TlsStream::TlsStream(int fd, SSL* ssl, bool server) : Stream(fd), _ssl(ssl), _server(server)
-{
-    (void)_server;
-}
+TlsStream::TlsStream(int fd, SSL* ssl, bool server) : Stream(fd), _ssl(ssl), _server(server) { (void)_server; }
 
 TlsStream::TlsStream(int fd, SSL* ssl, std::shared_ptr<const TlsServerContext> context)
     : Stream(fd), _ssl(ssl), _server(true), _serverContext(std::move(context))
@@ -764,14 +763,10 @@ IoResult TlsStream::fromSslError(int rc)
 {
     int err = SSL_get_error(_ssl, rc);
     switch (err) {
-        case SSL_ERROR_WANT_READ:
-            _wantRead = true;
-            return {IoStatus::WouldBlock, 0, 0};
+        case SSL_ERROR_WANT_READ: _wantRead = true; return {IoStatus::WouldBlock, 0, 0};
         case SSL_ERROR_WANT_WRITE: return {IoStatus::WouldBlock, 0, 0};
         case SSL_ERROR_ZERO_RETURN: return {IoStatus::Eof, 0, 0};
-        case SSL_ERROR_SYSCALL:
-            ERR_clear_error();
-            return {errno == 0 ? IoStatus::Eof : IoStatus::Error, 0, errno};
+        case SSL_ERROR_SYSCALL: ERR_clear_error(); return {errno == 0 ? IoStatus::Eof : IoStatus::Error, 0, errno};
         default: ERR_clear_error(); return {IoStatus::Error, 0, EPROTO};
     }
 }
@@ -852,8 +847,8 @@ void TlsStream::noteHandshakeFailure(int rc)
     if (leftEarly) {
         _handshakeFailure = "the peer closed the connection during the handshake";
     } else if (verify != X509_V_OK) {
-        _handshakeFailure = std::string(_server ? "client " : "") + "certificate verification failed: " +
-                            X509_verify_cert_error_string(verify);
+        _handshakeFailure = std::string(_server ? "client " : "") +
+                            "certificate verification failed: " + X509_verify_cert_error_string(verify);
     } else if (err == SSL_ERROR_SSL) {
         const char* reason = ERR_reason_error_string(ERR_peek_error());
         _handshakeFailure = reason != nullptr ? reason : "TLS protocol error";
@@ -907,7 +902,8 @@ Stream::PeerState TlsStream::peerState()
     const int error = SSL_get_error(_ssl, 0);
     ERR_clear_error();
     switch (error) {
-        case SSL_ERROR_ZERO_RETURN: return PeerState::Ended;  // close_notify: the answer may still be written
+        case SSL_ERROR_ZERO_RETURN:
+            return PeerState::Ended;  // close_notify: the answer may still be written
         // A reset, or a FIN without close_notify (a truncation): fatal for the TLS connection,
         // nothing can be written on it any more.
         case SSL_ERROR_SYSCALL:
@@ -929,7 +925,8 @@ IoResult TlsStream::writev(const iovec* parts, int count)
         while (done < parts[i].iov_len) {
             ERR_clear_error();
             std::size_t n = 0;
-            int rc = SSL_write_ex(_ssl, static_cast<const char*>(parts[i].iov_base) + done, parts[i].iov_len - done, &n);
+            int rc =
+                SSL_write_ex(_ssl, static_cast<const char*>(parts[i].iov_base) + done, parts[i].iov_len - done, &n);
             if (rc != 1) {
                 IoResult r = fromSslError(rc);
                 if (total > 0 && r.status == IoStatus::WouldBlock) {

@@ -40,10 +40,14 @@ std::string describeFailure(UpstreamFailure failure, std::string_view detail)
     return text;
 }
 
-UpstreamConnection::UpstreamConnection(EventLoop& loop, UpstreamPool& pool, std::string key, std::unique_ptr<Stream> stream,
-                                       bool connecting)
-    : _loop(loop), _pool(pool), _key(std::move(key)), _stream(std::move(stream)),
-      _state(connecting ? State::Connecting : State::Active), _writable(!connecting)
+UpstreamConnection::UpstreamConnection(EventLoop& loop, UpstreamPool& pool, std::string key,
+                                       std::unique_ptr<Stream> stream, bool connecting)
+    : _loop(loop),
+      _pool(pool),
+      _key(std::move(key)),
+      _stream(std::move(stream)),
+      _state(connecting ? State::Connecting : State::Active),
+      _writable(!connecting)
 {
 }
 
@@ -62,8 +66,8 @@ void UpstreamConnection::setDeadline(Clock::time_point deadline)
     }
 }
 
-void UpstreamConnection::attach(UpstreamSink* sink, std::string_view requestMethod, int connectTimeoutMs, int readTimeoutMs,
-                                const http::ParseLimits& limits, int idleTimeoutMs)
+void UpstreamConnection::attach(UpstreamSink* sink, std::string_view requestMethod, int connectTimeoutMs,
+                                int readTimeoutMs, const http::ParseLimits& limits, int idleTimeoutMs)
 {
     _sink = sink;
     _limits = limits;
@@ -222,7 +226,8 @@ void UpstreamConnection::close()
 }
 
 // `detail` is a copy on purpose: close() may end what a reference would point into.
-void UpstreamConnection::fail(UpstreamFailure failure, std::string detail)  // NOLINT(performance-unnecessary-value-param)
+void UpstreamConnection::fail(UpstreamFailure failure,
+                              std::string detail)  // NOLINT(performance-unnecessary-value-param)
 {
     UpstreamSink* sink = _sink;
     bool started = _headDone;  // unparsed bytes are not a response: the client still gets a 502
@@ -579,10 +584,9 @@ UpstreamPool::UpstreamPool(EventLoop& loop, std::size_t maxIdlePerKey, int idleT
 
 UpstreamPool::~UpstreamPool() = default;
 
-
 UpstreamConnection* UpstreamPool::acquire(const std::string& key, const Address& address, ConnectError& error,
-                                          const TlsClientContext* tls, const std::string& serverName,
-                                          bool verifyIdle, bool pooled)
+                                          const TlsClientContext* tls, const std::string& serverName, bool verifyIdle,
+                                          bool pooled)
 {
     auto it = pooled ? _idle.find(key) : _idle.end();
     if (it != _idle.end()) {
@@ -681,8 +685,8 @@ std::size_t UpstreamPool::shed(std::size_t most)
         }
     }
     for (UpstreamConnection* c : victims) {
-        c->close();                   // out of the idle list and the loop; deleted later ...
-        c->_stream->closeSocket();    // ... but its descriptor is free now
+        c->close();                 // out of the idle list and the loop; deleted later ...
+        c->_stream->closeSocket();  // ... but its descriptor is free now
     }
     return victims.size();
 }

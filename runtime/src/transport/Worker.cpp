@@ -284,16 +284,14 @@ void Worker::beginDrain(int graceMs)
     maybeFinish();
 }
 
-Clock::time_point Worker::nextDeadline() const noexcept
-{
-    return std::min(_drainDeadline, _acceptRetryAt);
-}
+Clock::time_point Worker::nextDeadline() const noexcept { return std::min(_drainDeadline, _acceptRetryAt); }
 
 Clock::time_point Worker::onTimer(Clock::time_point now)
 {
     if (now >= _drainDeadline) {
-        Logging::get("transport")->warn("worker {}: {} connection(s) still busy after the grace period; closing",
-                                        _index, _connections.size());
+        Logging::get("transport")
+            ->warn("worker {}: {} connection(s) still busy after the grace period; closing", _index,
+                   _connections.size());
         // Closed the way every connection is (their exchanges get their log phase and access
         // log line), then the worker's lines are written out.
         std::vector<HttpConnection*> busy;
@@ -344,12 +342,13 @@ void Worker::noRoom(int err)
     if (!_noRoomLog.due(_loop.now(), suppressed)) {
         return;
     }
-    std::string what = err == 0 ? "the limit of " +
-                                      std::to_string(_budget.limit(_snapshot->config.http.maxConnections)) +
-                                      " client connections (http.max_connections) is reached"
-                                : std::string("cannot accept: ") + std::strerror(err);
-    std::string made = reclaimed == 0 ? std::string()
-                                      : "; closed " + std::to_string(reclaimed) + " idle or stalled connection(s) to make room";
+    std::string what = err == 0
+                           ? "the limit of " + std::to_string(_budget.limit(_snapshot->config.http.maxConnections)) +
+                                 " client connections (http.max_connections) is reached"
+                           : std::string("cannot accept: ") + std::strerror(err);
+    std::string made = reclaimed == 0
+                           ? std::string()
+                           : "; closed " + std::to_string(reclaimed) + " idle or stalled connection(s) to make room";
     std::string count =
         suppressed == 0 ? std::string() : " (" + std::to_string(suppressed + 1) + " times since the last message)";
     Logging::get("transport")
@@ -408,9 +407,8 @@ std::size_t Worker::reclaimIdle(std::size_t atLeast)
     // Then those that began a head kStalledHead ago or more and have not completed it: clients
     // that hold their connections open mid-request (slowloris) would otherwise keep new ones out
     // until header_timeout_ms. The longest waiting first, as many as asked for.
-    std::sort(stalled.begin(), stalled.end(), [](const HttpConnection* a, const HttpConnection* b) {
-        return a->headStartedAt() < b->headStartedAt();
-    });
+    std::sort(stalled.begin(), stalled.end(),
+              [](const HttpConnection* a, const HttpConnection* b) { return a->headStartedAt() < b->headStartedAt(); });
     for (std::size_t i = 0; i < stalled.size() && closed < atLeast; ++i) {
         stalled[i]->close();
         ++closed;

@@ -64,10 +64,7 @@ AddressRefresher& AddressRefresher::instance()
 
 AddressRefresher::AddressRefresher() : _state(std::make_shared<State>()) {}
 
-AddressRefresher::~AddressRefresher()
-{
-    stop();
-}
+AddressRefresher::~AddressRefresher() { stop(); }
 
 void AddressRefresher::stop()
 {

@@ -17,7 +17,8 @@ std::int64_t monotonicMs() noexcept
         .count();
 }
 
-std::int64_t Endpoint::reportFailure(std::int64_t nowMs, std::int64_t startedMs, const SuspensionPolicy& policy) noexcept
+std::int64_t Endpoint::reportFailure(std::int64_t nowMs, std::int64_t startedMs,
+                                     const SuspensionPolicy& policy) noexcept
 {
     // Workers report concurrently; the check and the stores are one step, so that failures that
     // come together (a backend restarting resets connections on every worker) count once.
@@ -106,7 +107,8 @@ bool parseUrl(const std::string& url, Endpoint& e, std::string& error)
 }
 
 // Smooth weighted round-robin order for one group (config time).
-std::vector<std::size_t> schedule(const std::vector<std::unique_ptr<Endpoint>>& all, const std::vector<std::size_t>& members)
+std::vector<std::size_t> schedule(const std::vector<std::unique_ptr<Endpoint>>& all,
+                                  const std::vector<std::size_t>& members)
 {
     int total = 0;
     for (auto i : members) {
@@ -129,7 +131,8 @@ std::vector<std::size_t> schedule(const std::vector<std::unique_ptr<Endpoint>>& 
     return order;
 }
 
-HealthCheckPolicy healthCheckPolicy(const HealthCheckConfig& cfg, const std::string& file, std::vector<ConfigError>& errors)
+HealthCheckPolicy healthCheckPolicy(const HealthCheckConfig& cfg, const std::string& file,
+                                    std::vector<ConfigError>& errors)
 {
     HealthCheckPolicy policy;
     policy.path = cfg.path;
@@ -278,9 +281,11 @@ std::shared_ptr<EndpointSet> EndpointSet::build(const ApiConfig& api, std::vecto
                     continue;
                 }
                 if (!api.tlsVerify) {
-                    Logging::get("upstream")->warn("{}: tls.verify is false: the certificate of {} is not checked, so "
-                                                   "anyone on the way to it can pose as the backend",
-                                                   api.file, e->shownUrl);
+                    Logging::get("upstream")
+                        ->warn(
+                            "{}: tls.verify is false: the certificate of {} is not checked, so "
+                            "anyone on the way to it can pose as the backend",
+                            api.file, e->shownUrl);
                 }
             }
             e->tlsContext = tls;
@@ -353,8 +358,7 @@ Endpoint* EndpointSet::pick(std::int64_t nowMs, const std::vector<const Endpoint
         // they share the load as if the others were not in the schedule (stepping on to the next
         // slot instead would hand one neighbour the whole share, and drawing again and again
         // would cost as many draws as the weights of those out). A retry does not count.
-        const std::uint64_t turn =
-            tried.empty() ? group->passedOver.fetch_add(1, std::memory_order_relaxed) : slot;
+        const std::uint64_t turn = tried.empty() ? group->passedOver.fetch_add(1, std::memory_order_relaxed) : slot;
         if (Endpoint* other = usableByWeight(*group, turn, nowMs, tried)) {
             return other;
         }

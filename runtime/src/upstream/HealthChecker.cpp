@@ -120,8 +120,8 @@ private:
         _nextProbe = Clock::time_point::max();
         transport::ConnectError error;
         const EndpointTarget& target = _endpoint.target();
-        transport::UpstreamConnection* conn = _pool->acquire(target.poolKey, target.address, error,
-                                                             _endpoint.tlsContext.get(), _endpoint.serverName);
+        transport::UpstreamConnection* conn =
+            _pool->acquire(target.poolKey, target.address, error, _endpoint.tlsContext.get(), _endpoint.serverName);
         if (conn == nullptr && error.local) {
             // The gateway is out of descriptors or memory: that says nothing of the endpoint.
             if (!_skipping) {
@@ -161,17 +161,16 @@ private:
             case HealthCounter::Transition::Down:
                 _endpoint.setHealthy(false);
                 Logging::get("upstream")
-                    ->warn("endpoint {} ({}) is DOWN: {} consecutive health check(s) failed, last: {}", _endpoint.shownUrl,
-                           _apiName, _policy.unhealthyThreshold, detail);
+                    ->warn("endpoint {} ({}) is DOWN: {} consecutive health check(s) failed, last: {}",
+                           _endpoint.shownUrl, _apiName, _policy.unhealthyThreshold, detail);
                 break;
             case HealthCounter::Transition::Up:
                 _endpoint.setHealthy(true);
                 Logging::get("upstream")
-                    ->info("endpoint {} ({}) is UP: {} consecutive health check(s) passed", _endpoint.shownUrl, _apiName,
-                           _policy.healthyThreshold);
+                    ->info("endpoint {} ({}) is UP: {} consecutive health check(s) passed", _endpoint.shownUrl,
+                           _apiName, _policy.healthyThreshold);
                 break;
-            case HealthCounter::Transition::None:
-                break;
+            case HealthCounter::Transition::None: break;
         }
     }
 

@@ -248,7 +248,8 @@ TEST_CASE_FIXTURE(Fixture, "depth: max_depth nested elements are fine, one more 
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
 }
 
-TEST_CASE_FIXTURE(Fixture, "attributes: a tag with thousands of namespace-prefixed attributes is refused before Xerces builds it")
+TEST_CASE_FIXTURE(
+    Fixture, "attributes: a tag with thousands of namespace-prefixed attributes is refused before Xerces builds it")
 {
     // Xerces builds and checks a start tag's attribute list in time that grows with the square of
     // its size (20,000 declarations with prefixed attributes took seconds): counted on the bytes first.
@@ -326,7 +327,7 @@ TEST_CASE("encodings: byte order marks and ASCII-compatible encodings are read, 
 {
     Fixture f(R"({"max_attributes": 2})");
     CHECK(f.build(utf16le("<a x=\"1\">t</a>")) != nullptr);
-    CHECK(f.build(utf16le("<a x=\"1\">t</a>") + "\n") == nullptr);  // a stray byte after the last code unit
+    CHECK(f.build(utf16le("<a x=\"1\">t</a>") + "\n") == nullptr);       // a stray byte after the last code unit
     CHECK(f.build(utf16le("<a x=\"1\" y=\"2\" z=\"3\"/>")) == nullptr);  // counted in code units
     CHECK(f.build("\xEF\xBB\xBF<a/>") != nullptr);
     for (const char* accepted : {"UTF-8", "us-ascii", "ISO-8859-1", "iso-8859-15", "windows-1252"}) {
@@ -341,10 +342,13 @@ TEST_CASE("encodings: byte order marks and ASCII-compatible encodings are read, 
     // An encoding declared after so much padding that the look for it would stop before it.
     CHECK(f.build("<?xml version=\"1.0\"" + std::string(2000, ' ') + "encoding=\"UTF-7\"?><a/>") == nullptr);
     CHECK(f.build(std::string("<\0a\0/\0>\0", 8)) == nullptr);  // UTF-16 without a byte order mark
-    CHECK(f.build("\x4C\x6F\xA7\x94\x40\xA5\x85\x99\xA2\x89\x96\x95\x7E\x7F\xF1\x4B\xF0\x7F\x6F\x6E") == nullptr);  // EBCDIC
+    CHECK(f.build("\x4C\x6F\xA7\x94\x40\xA5\x85\x99\xA2\x89\x96\x95\x7E\x7F\xF1\x4B\xF0\x7F\x6F\x6E") ==
+          nullptr);  // EBCDIC
 }
 
-TEST_CASE_FIXTURE(Fixture, "encodings: the Content-Type's charset is read, must agree with a declaration, and a byte order mark outranks both")
+TEST_CASE_FIXTURE(
+    Fixture,
+    "encodings: the Content-Type's charset is read, must agree with a declaration, and a byte order mark outranks both")
 {
     // RFC 7303 §3: byte order mark, then charset, then the XML declaration, then UTF-8.
     CHECK(tree("<a>caf\xE9</a>") == "<refused>");  // not UTF-8

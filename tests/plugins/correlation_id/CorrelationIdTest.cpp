@@ -89,8 +89,8 @@ TEST_CASE_FIXTURE(Fixture, "trust_incoming=false always generates")
 
 TEST_CASE_FIXTURE(Fixture, "custom header and property, no echo")
 {
-    auto h = host.create("correlation_id",
-                         R"({"header": "X-Request-ID", "property": "rid", "echo_in_response": false})");
+    auto h =
+        host.create("correlation_id", R"({"header": "X-Request-ID", "property": "rid", "echo_in_response": false})");
     auto ex = host.exchange();
     host.request(*h, ex);
     REQUIRE(ex.requestHeader("X-Request-ID"));

@@ -234,7 +234,7 @@ TEST_CASE("max_bytes bounds the document written: a repeated long key cannot amp
     const std::string json = R"({"r":{")" + key + R"(":[)" + repeat("1,", 9999) + "1]}}";
     Fixture defaults;
     const bool refused = defaults.write(json) == "<fails>";  // over the default 32 MiB
-    CHECK(refused);  // (a bool: a failure must not print 80 MiB)
+    CHECK(refused);                                          // (a bool: a failure must not print 80 MiB)
     CHECK(logged(defaults.host, "larger than 33554432 bytes"));
 
     Fixture small(R"({"xml_declaration": false, "max_bytes": 23})");
@@ -269,6 +269,7 @@ TEST_CASE_FIXTURE(Fixture, "namespace lookups stay cheap however many prefixes t
     CHECK(write(R"({"r":{"@xmlns:p":"urn:out","@xmlns:q":"urn:in","a":{"@xmlns:p":"urn:in","p:x":"1"},)"
                 R"("b":{"@p:y":"2","@q:y":"3"}}})") ==
           R"(<r xmlns:p="urn:out" xmlns:q="urn:in"><a xmlns:p="urn:in"><p:x>1</p:x></a><b p:y="2" q:y="3"/></r>)");
-    CHECK(write(R"({"r":{"@xmlns:p":"urn:out","@xmlns:q":"urn:in","a":{"@xmlns:p":"urn:in","@p:y":"2","@q:y":"3"}}})") ==
-          "<fails>");  // inside a, p:y and q:y are both {urn:in}y
+    CHECK(
+        write(R"({"r":{"@xmlns:p":"urn:out","@xmlns:q":"urn:in","a":{"@xmlns:p":"urn:in","@p:y":"2","@q:y":"3"}}})") ==
+        "<fails>");  // inside a, p:y and q:y are both {urn:in}y
 }

@@ -6,8 +6,8 @@
 // The fake host's message_get cannot report a builder's refusal and its message_set does not
 // keep the media type, so the handler is created here with a copy of the fake's host table
 // whose two message slots do both (everything else is the fake's).
-#include <algorithm>
 #include <doctest/doctest.h>
+#include <algorithm>
 
 #include <chrono>
 #include <optional>
@@ -437,7 +437,8 @@ TEST_CASE_FIXTURE(Gateway, "a content-coded body is never parsed: 415/900952 on 
     CHECK(o.status == 502);
     CHECK(o.response.find("\"code\":101510") != std::string::npos);
     CHECK_FALSE(o.mediaType);
-    o = run("json_xml_request", kToXml, "application/json", gzip, {{"Content-Encoding", ""}, {"Content-Encoding", "gzip"}});
+    o = run("json_xml_request", kToXml, "application/json", gzip,
+            {{"Content-Encoding", ""}, {"Content-Encoding", "gzip"}});
     CHECK(o.status == 415);
     // identity is no coding at all, on one line or several
     o = run("json_xml_request", kToXml, "application/json", R"({"a":1})",
@@ -449,7 +450,8 @@ TEST_CASE_FIXTURE(Gateway, "a content-coded body is never parsed: 415/900952 on 
     CHECK(o.body == "<root><a>1</a></root>");
 }
 
-TEST_CASE_FIXTURE(Gateway, "json_xml_response labels a HEAD answer as a GET's would be: converted type, no length or validators")
+TEST_CASE_FIXTURE(Gateway,
+                  "json_xml_response labels a HEAD answer as a GET's would be: converted type, no length or validators")
 {
     auto headAnswer = [&](const std::string& config, const FakeExchange::Headers& fields,
                           const FakeExchange::Headers& request = {}) {
@@ -477,8 +479,10 @@ TEST_CASE_FIXTURE(Gateway, "json_xml_response labels a HEAD answer as a GET's wo
         }
         return std::string();
     };
-    const FakeExchange::Headers json = {{"Content-Type", "application/json"}, {"Content-Length", "31"},
-                                        {"ETag", "\"a\""}, {"Cache-Control", "max-age=60"}};
+    const FakeExchange::Headers json = {{"Content-Type", "application/json"},
+                                        {"Content-Length", "31"},
+                                        {"ETag", "\"a\""},
+                                        {"Cache-Control", "max-age=60"}};
     FakeExchange toXml = headAnswer(kToXml, json);
     CHECK(value(toXml, "Content-Type") == "application/xml");
     CHECK_FALSE(has(toXml, "Content-Length"));
@@ -490,8 +494,8 @@ TEST_CASE_FIXTURE(Gateway, "json_xml_response labels a HEAD answer as a GET's wo
     // What a GET would get unconverted stays as it came: another type, a coded body, a part.
     FakeExchange other = headAnswer(kToXml, {{"Content-Type", "text/plain"}, {"Content-Length", "5"}});
     CHECK(value(other, "Content-Length") == "5");
-    FakeExchange coded = headAnswer(kToXml, {{"Content-Type", "application/json"}, {"Content-Encoding", "gzip"},
-                                             {"Content-Length", "20"}});
+    FakeExchange coded = headAnswer(
+        kToXml, {{"Content-Type", "application/json"}, {"Content-Encoding", "gzip"}, {"Content-Length", "20"}});
     CHECK(value(coded, "Content-Type") == "application/json");
     CHECK(value(coded, "Content-Length") == "20");
     FakeExchange part = headAnswer(kToXml, {{"Content-Type", "application/json"}, {"Content-Range", "bytes 0-9/31"}});

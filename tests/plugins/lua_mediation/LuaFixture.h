@@ -68,16 +68,16 @@ struct LuaFixture {
             limits += ", ";
             limits += extra;
         }
-        auto h = withLimits("function on_request(ctx)\n  " + std::string(call) + "\n  ctx.set_property('done', 'yes')\nend\n",
-                            limits);
+        auto h = withLimits(
+            "function on_request(ctx)\n  " + std::string(call) + "\n  ctx.set_property('done', 'yes')\nend\n", limits);
         auto ex = host.exchange();
         const auto started = std::chrono::steady_clock::now();
         CHECK(host.request(*h, ex) == SLUICE_ACTION_RESPOND);
         CHECK(std::chrono::steady_clock::now() - started < std::chrono::milliseconds(maxTimeMs + 1500));
         CHECK(ex.respondedBody.find("\"code\":101520") != std::string::npos);
         CHECK(ex.properties.count("done") == 0);
-        CHECK(logged(SLUICE_LOG_ERROR, "(inline source):2: time limit (max_time_ms = " + std::to_string(maxTimeMs) +
-                                           ") exceeded"));
+        CHECK(logged(SLUICE_LOG_ERROR,
+                     "(inline source):2: time limit (max_time_ms = " + std::to_string(maxTimeMs) + ") exceeded"));
     }
     std::string allLogs() const
     {

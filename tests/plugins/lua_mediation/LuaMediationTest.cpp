@@ -44,7 +44,8 @@ bool contains(std::string_view text, std::string_view needle) { return text.find
 // request has X-Spin.
 std::string countingSpinner(std::string_view spin)
 {
-    return "\ncalls = 0\nfunction on_request(ctx)\n  calls = calls + 1\n  ctx.set_property(\"calls\", tostring(calls))\n"
+    return "\ncalls = 0\nfunction on_request(ctx)\n  calls = calls + 1\n  ctx.set_property(\"calls\", "
+           "tostring(calls))\n"
            "  if ctx.request.get_header(\"X-Spin\") then\n    " +
            std::string(spin) + "\n  end\nend\n";
 }
@@ -442,8 +443,9 @@ TEST_CASE_FIXTURE(Fixture, "instruction limit: none unless max_instructions is s
 {
     // About 4 million VM instructions: past the instruction limit this plugin used to have by
     // default, and well within the default max_time_ms.
-    const char* source = "function on_request(ctx) local s = 0 for i = 1, 1000000 do s = s + i end "
-                         "ctx.set_property('sum', tostring(s)) end";
+    const char* source =
+        "function on_request(ctx) local s = 0 for i = 1, 1000000 do s = s + i end "
+        "ctx.set_property('sum', tostring(s)) end";
     auto unbounded = script(source);
     CHECK(logged(SLUICE_LOG_DEBUG, "max_time_ms is watched, no count hook"));
     auto ex = host.exchange();
@@ -457,11 +459,13 @@ TEST_CASE_FIXTURE(Fixture, "instruction limit: none unless max_instructions is s
 }
 
 // Without max_instructions no hook is set, and the watchdog interrupts a state past its deadline.
-TEST_CASE_FIXTURE(Fixture, "time limit: an endless loop without max_instructions ends at max_time_ms, "
-                           "pcall cannot catch it and the next call works")
+TEST_CASE_FIXTURE(Fixture,
+                  "time limit: an endless loop without max_instructions ends at max_time_ms, "
+                  "pcall cannot catch it and the next call works")
 {
-    auto h = script(countingSpinner("pcall(function() while true do end end)\n    ctx.request.set_header('X-Escaped', 'yes')"),
-                    "lua_mediation", R"("max_time_ms": 100)");
+    auto h = script(
+        countingSpinner("pcall(function() while true do end end)\n    ctx.request.set_header('X-Escaped', 'yes')"),
+        "lua_mediation", R"("max_time_ms": 100)");
     CHECK(logged(SLUICE_LOG_DEBUG, "max_time_ms is watched, no count hook"));
     auto spin = host.exchange();
     spin.requestHeaders = {{"X-Spin", "1"}};
@@ -486,13 +490,13 @@ void otherHandler(int) {}
 
 TEST_CASE_FIXTURE(Fixture, "time limit: when the watchdog's signal is taken, a count hook bounds the time instead")
 {
-    struct sigaction current{};
+    struct sigaction current {};
     sigaction(SIGRTMAX - 2, nullptr, &current);
     if ((current.sa_flags & SA_SIGINFO) != 0) {
         MESSAGE("the plugin already holds the signal in this process (ctest runs each case alone)");
         return;
     }
-    struct sigaction taken{};
+    struct sigaction taken {};
     taken.sa_handler = &otherHandler;
     sigemptyset(&taken.sa_mask);
     REQUIRE(sigaction(SIGRTMAX - 2, &taken, nullptr) == 0);
@@ -503,7 +507,7 @@ TEST_CASE_FIXTURE(Fixture, "time limit: when the watchdog's signal is taken, a c
     auto ex = host.exchange();
     CHECK(host.request(*h, ex) == SLUICE_ACTION_RESPOND);
     CHECK(logged(SLUICE_LOG_ERROR, "time limit (max_time_ms = 50) exceeded"));
-    struct sigaction after{};
+    struct sigaction after {};
     sigaction(SIGRTMAX - 2, nullptr, &after);
     CHECK((after.sa_handler == &otherHandler));  // left alone
 }
@@ -561,7 +565,7 @@ TEST_CASE_FIXTURE(Fixture, "time limit: the watchdog sleeps while no call runs, 
     auto h = script(countingSpinner("while true do end"), "lua_mediation", R"("max_time_ms": 100)");
     auto first = host.exchange();
     REQUIRE(host.request(*h, first) == SLUICE_ACTION_CONTINUE);  // the state exists and is watched
-    std::string thread = watchdogThread();  // it names itself when it has started
+    std::string thread = watchdogThread();                       // it names itself when it has started
     for (int i = 0; i < 100 && thread.empty(); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
         thread = watchdogThread();
@@ -739,14 +743,16 @@ TEST_CASE_FIXTURE(Fixture, "create: a relative file is resolved against the conf
     const std::string relative = scripts.filename().string();
     std::string error = createError("lua_mediation", "{\"file\": \"" + relative + "/mock_response.lua\"}");
     std::string missing = createError("lua_mediation", "{\"file\": \"" + relative + "/no_such_script.lua\"}");
-    std::string absolute = createError("lua_mediation", "{\"file\": \"" + (scripts / "mock_response.lua").string() + "\"}");
+    std::string absolute =
+        createError("lua_mediation", "{\"file\": \"" + (scripts / "mock_response.lua").string() + "\"}");
     fs::current_path(before);
     CHECK(error.empty());
     CHECK(contains(missing, "cannot read Lua script '" + (scripts / "no_such_script.lua").string() + "'"));
     CHECK(absolute.empty());
 }
 
-TEST_CASE_FIXTURE(Fixture, "create: without a configuration directory a relative file is resolved against the working directory")
+TEST_CASE_FIXTURE(Fixture,
+                  "create: without a configuration directory a relative file is resolved against the working directory")
 {
     namespace fs = std::filesystem;
     const fs::path before = fs::current_path();

@@ -134,7 +134,8 @@ end
 
 }  // namespace
 
-TEST_CASE_FIXTURE(PatternFixture, "find, match, gmatch and gsub give Lua 5.4's results and errors on 3000 generated patterns")
+TEST_CASE_FIXTURE(PatternFixture,
+                  "find, match, gmatch and gsub give Lua 5.4's results and errors on 3000 generated patterns")
 {
     const std::string cases = std::string(sluice::test::kLuaShowHelpers) + kPatternCases;
     auto h = withLimits(cases + "\nfunction on_request(ctx) ctx.set_property('results', run_cases(3000)) end",
@@ -144,11 +145,11 @@ TEST_CASE_FIXTURE(PatternFixture, "find, match, gmatch and gsub give Lua 5.4's r
     const std::string expected = sluice::test::standardLuaResult(cases + "\nreturn run_cases(3000)");
     REQUIRE_FALSE(contains(expected, "error: "));
     // The cases reach every error the standard library raises while matching.
-    for (const char* error : {"malformed pattern (ends with '%')", "malformed pattern (missing ']')",
-                              "malformed pattern (missing arguments to '%b')", "missing '[' after '%f' in pattern",
-                              "invalid capture index %1", "invalid pattern capture", "too many captures",
-                              "unfinished capture", "invalid use of '%' in replacement string",
-                              "invalid replacement value (a table)"}) {
+    for (const char* error :
+         {"malformed pattern (ends with '%')", "malformed pattern (missing ']')",
+          "malformed pattern (missing arguments to '%b')", "missing '[' after '%f' in pattern",
+          "invalid capture index %1", "invalid pattern capture", "too many captures", "unfinished capture",
+          "invalid use of '%' in replacement string", "invalid replacement value (a table)"}) {
         CAPTURE(error);
         CHECK(contains(expected, error));
     }
@@ -167,7 +168,8 @@ TEST_CASE_FIXTURE(PatternFixture, "time limit: patterns that backtrack for ever 
         {"match", R"lua(string.match("x" .. (" "):rep(200000) .. "x", "^%s*(.-)%s*$"))lua"},
         {"gmatch", R"lua(for w in ("a"):rep(200000):gmatch("(a-)b") do end)lua"},
         {"gsub", R"lua(string.gsub(("a"):rep(40), ("a?"):rep(40) .. ("a"):rep(40), ""))lua"},
-        {"gsub function", R"lua(string.gsub(("ab"):rep(10000), "%w", function(c) return ("x"):rep(40):find(("x*"):rep(40) .. "y") end))lua"},
+        {"gsub function",
+         R"lua(string.gsub(("ab"):rep(10000), "%w", function(c) return ("x"):rep(40):find(("x*"):rep(40) .. "y") end))lua"},
         {"plain find", R"lua(string.find(("a"):rep(1000000), ("a"):rep(100000) .. "b", 1, true))lua"},
         // One attempt per start position, each scanning to the end: the scan itself reports.
         {"balance", R"lua(string.find(("("):rep(32 * 1024 * 1024), "%b()"))lua"},
@@ -179,7 +181,8 @@ TEST_CASE_FIXTURE(PatternFixture, "time limit: patterns that backtrack for ever 
     }
 }
 
-TEST_CASE_FIXTURE(PatternFixture, "long sets and patterns: time follows the subject, memory the items, not the pattern's bytes")
+TEST_CASE_FIXTURE(PatternFixture,
+                  "long sets and patterns: time follows the subject, memory the items, not the pattern's bytes")
 {
     // A set of 100,001 bytes is looked up, not scanned, for each of 20,000 subject bytes; a run
     // of 500,000 plain bytes is one item (the standard library needs no memory for it either).
@@ -204,7 +207,8 @@ end
     CHECK(ex.properties.at("frontier") == "1000");
 }
 
-TEST_CASE_FIXTURE(PatternFixture, "a pattern is never too complex: its backtracking stack is sized from it, not from the C stack")
+TEST_CASE_FIXTURE(PatternFixture,
+                  "a pattern is never too complex: its backtracking stack is sized from it, not from the C stack")
 {
     // Lua 5.4 gives up with "pattern too complex" past 200 nested calls; here 300 repetitions match.
     auto h = script(R"lua(

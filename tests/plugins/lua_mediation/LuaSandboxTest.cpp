@@ -45,7 +45,7 @@ function on_request(ctx)
                    string.rep("ab", 3, ",") .. "/" .. string.rep("x", 0) .. "/" .. string.rep("x", -5))
 end
 )",
-                    R"("max_time_ms": 5000)");
+                        R"("max_time_ms": 5000)");
     auto ex = host.exchange();
     CHECK(host.request(*h, ex) == SLUICE_ACTION_CONTINUE);
     CHECK(ex.properties.at("rep") == "0/0/ab,ab,ab//");
@@ -61,8 +61,9 @@ TEST_CASE_FIXTURE(SandboxFixture, "time limit: table.insert, remove, move and so
         {"insert", "table.insert(setmetatable({}, {__len = function() return math.maxinteger - 1 end}), 1, 'x')"},
         {"remove", "table.remove(setmetatable({}, {__len = function() return math.maxinteger // 2 end}), 1)"},
         // A C comparator and C metamethods: no VM instruction and no allocation per step.
-        {"sort", "table.sort(setmetatable({}, {__len = function() return 2^31 - 2 end, __index = rawlen,"
-                 " __newindex = rawequal}), math.type)"},
+        {"sort",
+         "table.sort(setmetatable({}, {__len = function() return 2^31 - 2 end, __index = rawlen,"
+         " __newindex = rawequal}), math.type)"},
     };
     for (const auto& c : cases) {
         const std::string name = c.name;
@@ -86,7 +87,7 @@ function on_request(ctx)
   end
 end
 )",
-                    R"("max_time_ms": 200, "max_memory_bytes": 33554432)");
+                        R"("max_time_ms": 200, "max_memory_bytes": 33554432)");
     auto ex = host.exchange();
     const auto started = Clock::now();
     CHECK(host.request(*h, ex) == SLUICE_ACTION_RESPOND);
@@ -99,8 +100,7 @@ TEST_CASE_FIXTURE(SandboxFixture, "time limit: checked in create() as well, and 
 {
     std::string error;
     try {
-        withLimits("table.move({}, 1, math.maxinteger // 2, 2)\nfunction on_request() end",
-               R"("max_time_ms": 50)");
+        withLimits("table.move({}, 1, math.maxinteger // 2, 2)\nfunction on_request() end", R"("max_time_ms": 50)");
     } catch (const std::exception& e) {
         error = e.what();
     }
@@ -155,12 +155,15 @@ end
 
 }  // namespace
 
-TEST_CASE_FIXTURE(SandboxFixture, "the bounded string.rep and table functions give the standard library's results and errors")
+TEST_CASE_FIXTURE(SandboxFixture,
+                  "the bounded string.rep and table functions give the standard library's results and errors")
 {
-    auto h = script(std::string(sluice::test::kLuaShowHelpers) + kLibraryCases + "\nfunction on_request(ctx) ctx.set_property('results', run_cases()) end");
+    auto h = script(std::string(sluice::test::kLuaShowHelpers) + kLibraryCases +
+                    "\nfunction on_request(ctx) ctx.set_property('results', run_cases()) end");
     auto ex = host.exchange();
     REQUIRE(host.request(*h, ex) == SLUICE_ACTION_CONTINUE);
-    const std::string expected = sluice::test::standardLuaResult(std::string(sluice::test::kLuaShowHelpers) + kLibraryCases + "\nreturn run_cases()");
+    const std::string expected = sluice::test::standardLuaResult(std::string(sluice::test::kLuaShowHelpers) +
+                                                                 kLibraryCases + "\nreturn run_cases()");
     REQUIRE_FALSE(contains(expected, "error: "));
     sluice::test::checkSameLines(ex.properties.at("results"), expected);
 }
@@ -179,7 +182,7 @@ function on_request(ctx)
   ctx.set_property("done", "yes")
 end
 )",
-                    R"("max_memory_bytes": 1048576)");
+                        R"("max_memory_bytes": 1048576)");
     auto ex = host.exchange();
     CHECK(host.request(*h, ex) == SLUICE_ACTION_RESPOND);
     CHECK(contains(ex.respondedBody, kScriptError));
@@ -194,7 +197,7 @@ function on_request(ctx)
   ctx.set_property("done", "yes")
 end
 )",
-                        R"("max_memory_bytes": 1048576)");
+                            R"("max_memory_bytes": 1048576)");
     auto ok = host.exchange();
     CHECK(host.request(*small, ok) == SLUICE_ACTION_CONTINUE);
     CHECK(ok.properties.at("done") == "yes");
@@ -254,8 +257,10 @@ TEST_CASE_FIXTURE(SandboxFixture, "respond: framing headers, a body on 204 or 30
         const char* call;
         const char* logged;
     } cases[] = {
-        {"ctx.respond(200, 'x', {['Transfer-Encoding'] = 'chunked'})", "header 'Transfer-Encoding' is written by the gateway"},
-        {"ctx.respond(200, 'x', {['Connection'] = {'close', 'upgrade'}})", "header 'Connection' is written by the gateway"},
+        {"ctx.respond(200, 'x', {['Transfer-Encoding'] = 'chunked'})",
+         "header 'Transfer-Encoding' is written by the gateway"},
+        {"ctx.respond(200, 'x', {['Connection'] = {'close', 'upgrade'}})",
+         "header 'Connection' is written by the gateway"},
         {"ctx.respond(204, 'HTTP/1.1 200 OK\\r\\n\\r\\n')", "a 204 or 304 response has no body"},
         {"ctx.respond(304, 'x')", "a 204 or 304 response has no body"},
         {"ctx.respond(0)", "status must be from 200 to 599"},

@@ -97,10 +97,7 @@ RawClient::~RawClient()
     }
 }
 
-bool RawClient::send(std::string_view bytes)
-{
-    return sendAll(_fd, bytes);
-}
+bool RawClient::send(std::string_view bytes) { return sendAll(_fd, bytes); }
 
 bool RawClient::sendSlowly(std::string_view bytes, Duration gap)
 {
@@ -115,10 +112,7 @@ bool RawClient::sendSlowly(std::string_view bytes, Duration gap)
     return true;
 }
 
-void RawClient::shutdownWrite()
-{
-    ::shutdown(_fd, SHUT_WR);
-}
+void RawClient::shutdownWrite() { ::shutdown(_fd, SHUT_WR); }
 
 RawClient::Fill RawClient::fill(Clock::time_point deadline)
 {
@@ -186,7 +180,8 @@ std::optional<HttpResponse> RawClient::read(Duration timeout, std::string_view r
         std::size_t end = head.find("\r\n", pos);
         std::string_view line(head.data() + pos, end - pos);
         std::size_t colon = line.find(':');
-        if (colon == kNpos || colon == 0 || !std::all_of(line.begin(), line.begin() + static_cast<long>(colon), isTokenChar)) {
+        if (colon == kNpos || colon == 0 ||
+            !std::all_of(line.begin(), line.begin() + static_cast<long>(colon), isTokenChar)) {
             fail("malformed field line: " + std::string(line));
             return std::nullopt;
         }
@@ -253,7 +248,8 @@ std::optional<HttpResponse> RawClient::read(Duration timeout, std::string_view r
                 std::size_t end = _in.find("\r\n");
                 std::string sizeText = _in.substr(0, _in.find_first_of(";\r"));
                 if (sizeText.empty() || sizeText.size() > 16 ||
-                    !std::all_of(sizeText.begin(), sizeText.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; })) {
+                    !std::all_of(sizeText.begin(), sizeText.end(),
+                                 [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; })) {
                     fail("malformed chunk-size line: " + _in.substr(0, end));
                     return std::nullopt;
                 }

@@ -36,10 +36,7 @@ const char* reasonFor(int status)
     }
 }
 
-std::string statusLine(int status)
-{
-    return "HTTP/1.1 " + std::to_string(status) + " " + reasonFor(status) + "\r\n";
-}
+std::string statusLine(int status) { return "HTTP/1.1 " + std::to_string(status) + " " + reasonFor(status) + "\r\n"; }
 
 void appendHeaders(std::string& out, const Headers& headers)
 {
@@ -177,20 +174,11 @@ ScriptedBackend::ScriptedBackend(BackendScript script, BackendOptions options)
     _acceptor = std::thread([this] { acceptLoop(); });
 }
 
-ScriptedBackend::~ScriptedBackend()
-{
-    stop();
-}
+ScriptedBackend::~ScriptedBackend() { stop(); }
 
-std::string ScriptedBackend::url(std::string_view path) const
-{
-    return "http://" + hostPort() + std::string(path);
-}
+std::string ScriptedBackend::url(std::string_view path) const { return "http://" + hostPort() + std::string(path); }
 
-std::string ScriptedBackend::hostPort() const
-{
-    return _options.address + ":" + std::to_string(_port);
-}
+std::string ScriptedBackend::hostPort() const { return _options.address + ":" + std::to_string(_port); }
 
 void ScriptedBackend::stop()
 {
@@ -326,7 +314,8 @@ void ScriptedBackend::serve(int fd, std::size_t number)
                     complete = false;
                     break;
                 }
-                std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(length - r.bodyLength, in.buffer.size()));
+                std::size_t n =
+                    static_cast<std::size_t>(std::min<std::uint64_t>(length - r.bodyLength, in.buffer.size()));
                 std::string_view data(in.buffer.data(), n);
                 keep(r.body, data, r.body.size());
                 keep(r.raw, data, r.raw.size() - r.head.size());
@@ -434,10 +423,7 @@ ClosedPort::ClosedPort()
     _port = ntohs(address.sin_port);
 }
 
-ClosedPort::~ClosedPort()
-{
-    ::close(_fd);
-}
+ClosedPort::~ClosedPort() { ::close(_fd); }
 
 std::string ClosedPort::url(std::string_view path) const
 {

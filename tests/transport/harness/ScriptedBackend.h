@@ -39,17 +39,17 @@ private:
 };
 
 struct ReceivedRequest {
-    std::size_t connection = 0;  // 1-based number of the backend connection it arrived on
-    std::size_t indexOnConnection = 0;  // 1-based position on that connection
+    std::size_t connection = 0;                // 1-based number of the backend connection it arrived on
+    std::size_t indexOnConnection = 0;         // 1-based position on that connection
     std::chrono::steady_clock::time_point at;  // when the whole request had arrived
-    std::string raw;          // head and body bytes exactly as received (body capped, see options)
-    std::string head;         // through the final CRLF CRLF
+    std::string raw;                           // head and body bytes exactly as received (body capped, see options)
+    std::string head;                          // through the final CRLF CRLF
     std::string method;
     std::string target;
-    std::string version;      // "HTTP/1.1"
-    Headers headers;          // in wire order
-    bool chunked = false;     // the body came with Transfer-Encoding: chunked
-    std::string body;         // decoded body (capped, see options)
+    std::string version;           // "HTTP/1.1"
+    Headers headers;               // in wire order
+    bool chunked = false;          // the body came with Transfer-Encoding: chunked
+    std::string body;              // decoded body (capped, see options)
     std::uint64_t bodyLength = 0;  // decoded length, all of it
     std::uint64_t bodyHash = 0;    // BodyHash of the whole decoded body
 
@@ -60,11 +60,11 @@ struct ReceivedRequest {
 
 // What the backend does with one request.
 struct BackendReply {
-    std::string bytes;                        // raw response bytes, written as they are
-    std::chrono::milliseconds delay{0};       // wait this long before answering
-    bool silentClose = false;                 // close the connection without answering
-    std::optional<std::size_t> truncateAt;    // write only this many bytes of `bytes`, then close
-    bool close = false;                       // close after answering
+    std::string bytes;                      // raw response bytes, written as they are
+    std::chrono::milliseconds delay{0};     // wait this long before answering
+    bool silentClose = false;               // close the connection without answering
+    std::optional<std::size_t> truncateAt;  // write only this many bytes of `bytes`, then close
+    bool close = false;                     // close after answering
     // After answering, wait this long, then close with a reset (RST).
     std::optional<std::chrono::milliseconds> resetAfter;
     // Further pieces, each written after its delay (a response that trickles in).

@@ -1,8 +1,8 @@
 #include "SluicedProcess.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -75,10 +75,11 @@ std::string apiJson(std::string_view context, std::string_view endpoints, std::s
     for (char c : context) {
         name.push_back(c == '/' ? '_' : c);
     }
-    std::string text = R"({"name": ")" + name + R"(", "context": ")" + std::string(context) + R"(", "version": "v1", "endpoints": )" +
-                       std::string(endpoints) + R"(, "resources": )";
+    std::string text = R"({"name": ")" + name + R"(", "context": ")" + std::string(context) +
+                       R"(", "version": "v1", "endpoints": )" + std::string(endpoints) + R"(, "resources": )";
     text += resources.empty()
-                ? std::string(R"([{"uri_template": "/*", "methods": ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]}])")
+                ? std::string(
+                      R"([{"uri_template": "/*", "methods": ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]}])")
                 : std::string(resources);
     if (!extra.empty()) {
         text += ", ";
@@ -102,7 +103,8 @@ bool privateHostsSupported()
     // Tried in a child, so that this process keeps its own mount namespace.
     const pid_t child = ::fork();
     if (child == 0) {
-        const bool ok = ::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+        const bool ok =
+            ::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
         ::_exit(ok ? 0 : 1);
     }
     int status = 0;
@@ -327,9 +329,10 @@ std::size_t SluicedProcess::logSize() const
 bool SluicedProcess::waitForLog(std::string_view needle, std::size_t from, Duration timeout) const
 {
     std::unique_lock<std::mutex> lock(_mutex);
-    return _grew.wait_for(lock, timeout, [&] {
-        return (_log.size() > from && _log.find(needle, from) != std::string::npos) || _outputClosed;
-    }) && _log.size() > from && _log.find(needle, from) != std::string::npos;
+    return _grew.wait_for(
+               lock, timeout,
+               [&] { return (_log.size() > from && _log.find(needle, from) != std::string::npos) || _outputClosed; }) &&
+           _log.size() > from && _log.find(needle, from) != std::string::npos;
 }
 
 bool SluicedProcess::freeze(Duration timeout)

@@ -26,16 +26,16 @@ struct GatewaySpec {
     std::string http;      // JSON object text for the "http" block; empty: the defaults
     std::string handlers;  // JSON array text of the global handler chain; empty: none
     std::vector<std::pair<std::string, std::string>> apis;  // file stem -> API definition (JSON text)
-    bool testPlugins = false;     // also load the test plugins (test_pause_timer, test_call_out)
-    bool bundledPlugins = false;  // also pass the build's bundled plugin directory (correlation_id)
-    std::string listenerTls;      // JSON object text for the listener's "tls" block; empty: plain HTTP
-    std::string admin;            // JSON object text for the "admin" block; empty: no admin endpoint
-    std::string resolver;         // JSON object text for the "resolver" block; empty: the defaults
-    std::string accessLog;        // JSON object text for the "access_log" block; empty: none
-    std::string messages;         // JSON object text for the "messages" block; empty: none
-    int port = 0;                 // the listener's port (0: any)
-    int extraListeners = 0;       // more plain listeners ("http2", "http3"...), each on a port of its own
-    int shutdownGraceMs = -1;     // "shutdown_grace_ms"; -1: the default
+    bool testPlugins = false;       // also load the test plugins (test_pause_timer, test_call_out)
+    bool bundledPlugins = false;    // also pass the build's bundled plugin directory (correlation_id)
+    std::string listenerTls;        // JSON object text for the listener's "tls" block; empty: plain HTTP
+    std::string admin;              // JSON object text for the "admin" block; empty: no admin endpoint
+    std::string resolver;           // JSON object text for the "resolver" block; empty: the defaults
+    std::string accessLog;          // JSON object text for the "access_log" block; empty: none
+    std::string messages;           // JSON object text for the "messages" block; empty: none
+    int port = 0;                   // the listener's port (0: any)
+    int extraListeners = 0;         // more plain listeners ("http2", "http3"...), each on a port of its own
+    int shutdownGraceMs = -1;       // "shutdown_grace_ms"; -1: the default
     std::string logLevel = "info";  // "logging.level"
     std::string logOutput = R"("output": "stderr")";  // the rest of the "logging" block
     // A file sluiced sees as /etc/hosts (a mount namespace of its own; needs CAP_SYS_ADMIN, see

@@ -62,10 +62,7 @@ int listenOn(const std::string& ipv4, int& port, int backlog, int receiveBuffer)
     return fd;
 }
 
-int connectLoopback(int port, int& error)
-{
-    return connectAddress("127.0.0.1", port, error);
-}
+int connectLoopback(int port, int& error) { return connectAddress("127.0.0.1", port, error); }
 
 void setIoTimeouts(int fd, std::chrono::seconds timeout)
 {

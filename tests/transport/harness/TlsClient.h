@@ -47,13 +47,13 @@ struct Outcome {
     std::string protocol;
     std::string cipher;
     std::string alpn;
-    std::string peerSubject;  // the server certificate's subject, RFC 2253 ("CN=a.test")
-    int peerChainLength = 0;  // certificates the server sent (its own first)
-    std::string verifyError;  // the client's verification result when the handshake failed
-    std::string error;        // OpenSSL's reason for a failed handshake or read (e.g. an alert)
-    std::string response;     // everything read until close
+    std::string peerSubject;   // the server certificate's subject, RFC 2253 ("CN=a.test")
+    int peerChainLength = 0;   // certificates the server sent (its own first)
+    std::string verifyError;   // the client's verification result when the handshake failed
+    std::string error;         // OpenSSL's reason for a failed handshake or read (e.g. an alert)
+    std::string response;      // everything read until close
     bool closeNotify = false;  // the server ended with close_notify (an orderly end, not a cut)
-    Session session;          // resumable after the exchange (TLS 1.3: its ticket arrived with the response)
+    Session session;           // resumable after the exchange (TLS 1.3: its ticket arrived with the response)
 };
 
 // A blocking TLS client: handshake, one request, read until close (each read bounded by 5 s).

@@ -174,9 +174,9 @@ inline void expectReloadedConfig(int port)
 // for `blockMs` on every request (needs GatewaySpec::testPlugins).
 inline std::string workerBlockingApi(std::string_view context, const std::string& url, int blockMs)
 {
-    return apiJson(context, endpointList({url}),
-                   R"("handlers": [{"component": "test_pause_timer", "config": {"block_ms": )" + std::to_string(blockMs) +
-                       "}}]");
+    return apiJson(
+        context, endpointList({url}),
+        R"("handlers": [{"component": "test_pause_timer", "config": {"block_ms": )" + std::to_string(blockMs) + "}}]");
 }
 
 inline GatewaySpec oneApi(std::string_view context, std::string_view endpoints, std::string_view apiExtra = "",

@@ -19,7 +19,10 @@ using namespace sluice::sdk;
 class CallOut final : public Handler {
 public:
     static constexpr ComponentInfo kInfo{
-        "test_call_out", "1.0.0", 0, 0,
+        "test_call_out",
+        "1.0.0",
+        0,
+        0,
         R"({"type":"object","additionalProperties":false,"required":["url"],"properties":{
             "url":{"type":"string"},"counter_window_ms":{"type":"integer","minimum":0},
             "calls":{"type":"integer","minimum":1,"maximum":4},
@@ -50,12 +53,9 @@ private:
         // Besides its own field, what a plugin forwarding a client's fields could pass: the
         // runtime frames the call and names the host itself, and drops these.
         const sluice_header headers[] = {
-            {str("X-From-Plugin"), str("call-out")},
-            {str("HOST"), str("evil.example")},
-            {str("Content-Length"), str("5")},
-            {str("Transfer-Encoding"), str("chunked")},
-            {str("Connection"), str("close")},
-            {str("Expect"), str("100-continue")},
+            {str("X-From-Plugin"), str("call-out")}, {str("HOST"), str("evil.example")},
+            {str("Content-Length"), str("5")},       {str("Transfer-Encoding"), str("chunked")},
+            {str("Connection"), str("close")},       {str("Expect"), str("100-continue")},
         };
         sluice_http_request request{};
         request.struct_size = sizeof request;

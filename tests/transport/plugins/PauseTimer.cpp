@@ -18,9 +18,11 @@ using namespace sluice::sdk;
 
 class PauseTimer final : public Handler {
 public:
-    static constexpr ComponentInfo kInfo{
-        "test_pause_timer", "1.0.0", 0, 0,
-        R"({"type":"object","additionalProperties":false,"properties":{
+    static constexpr ComponentInfo kInfo{"test_pause_timer",
+                                         "1.0.0",
+                                         0,
+                                         0,
+                                         R"({"type":"object","additionalProperties":false,"properties":{
             "delay_ms":{"type":"integer","minimum":0},
             "block_ms":{"type":"integer","minimum":0},
             "create_delay_ms":{"type":"integer","minimum":0,"maximum":60000},
@@ -28,7 +30,7 @@ public:
             "phase":{"enum":["request","response"]},
             "then":{"enum":["continue","respond","error"]},
             "respond_status":{"type":"integer","minimum":200,"maximum":599}}})",
-        "test: pause on a timer, then resume"};
+                                         "test: pause on a timer, then resume"};
 
     explicit PauseTimer(const ComponentInit& init)
         : Handler(init),

@@ -72,7 +72,10 @@ std::optional<Parsed> parse(std::string_view pem)
 
 class PeerCert final : public Handler {
 public:
-    static constexpr ComponentInfo kInfo{"test_peer_cert", "1.0.0", 0, 0,
+    static constexpr ComponentInfo kInfo{"test_peer_cert",
+                                         "1.0.0",
+                                         0,
+                                         0,
                                          R"({"type":"object","additionalProperties":false})",
                                          "test: the verified client certificate into request headers"};
 

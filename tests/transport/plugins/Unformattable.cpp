@@ -11,11 +11,13 @@ using namespace sluice::sdk;
 
 class Unformattable final : public Handler {
 public:
-    static constexpr ComponentInfo kInfo{
-        "test_unformattable", "1.0.0", 0, SLUICE_COMPONENT_NEEDS_RESPONSE_BODY,
-        R"({"type":"object","additionalProperties":false,
+    static constexpr ComponentInfo kInfo{"test_unformattable",
+                                         "1.0.0",
+                                         0,
+                                         SLUICE_COMPONENT_NEEDS_RESPONSE_BODY,
+                                         R"({"type":"object","additionalProperties":false,
             "properties":{"media_type":{"type":"string"},"text":{"type":"string"}}})",
-        "test: a response message no formatter can write"};
+                                         "test: a response message no formatter can write"};
 
     explicit Unformattable(const ComponentInit& init)
         : Handler(init),

@@ -37,10 +37,7 @@ TempDir::~TempDir()
     fs::remove_all(_path, ec);
 }
 
-std::string TempDir::file(std::string_view relative) const
-{
-    return _path + "/" + std::string(relative);
-}
+std::string TempDir::file(std::string_view relative) const { return _path + "/" + std::string(relative); }
 
 std::string TempDir::write(std::string_view relative, std::string_view content) const
 {

@@ -24,15 +24,9 @@ inline std::string fixtureFile(const std::string& testCase, const std::string& f
 }
 
 // <build>/lib/sluice/plugins: the bundled plugins (correlation_id, ...).
-inline std::string bundledPluginDir()
-{
-    return SLUICE_TEST_BUNDLED_PLUGIN_DIR;
-}
+inline std::string bundledPluginDir() { return SLUICE_TEST_BUNDLED_PLUGIN_DIR; }
 
 // The source tree (for conf/ and sdk/).
-inline std::string sourceDir()
-{
-    return SLUICE_TEST_SOURCE_DIR;
-}
+inline std::string sourceDir() { return SLUICE_TEST_SOURCE_DIR; }
 
 }  // namespace sluice::test

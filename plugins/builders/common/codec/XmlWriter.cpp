@@ -364,30 +364,14 @@ bool XmlWriter::escaped(std::string_view text, bool attribute)
         }
         std::string_view replacement;
         switch (c) {
-            case '&':
-                replacement = "&amp;";
-                break;
-            case '<':
-                replacement = "&lt;";
-                break;
-            case '>':
-                replacement = "&gt;";
-                break;
-            case '\r':
-                replacement = "&#13;";
-                break;  // line-end normalisation would eat it
-            case '"':
-                replacement = attribute ? "&quot;" : "";
-                break;
-            case '\'':
-                replacement = attribute ? "&apos;" : "";
-                break;
-            case '\t':
-                replacement = attribute ? "&#9;" : "";
-                break;  // attribute-value
-            case '\n':
-                replacement = attribute ? "&#10;" : "";
-                break;  // normalisation
+            case '&': replacement = "&amp;"; break;
+            case '<': replacement = "&lt;"; break;
+            case '>': replacement = "&gt;"; break;
+            case '\r': replacement = "&#13;"; break;  // line-end normalisation would eat it
+            case '"': replacement = attribute ? "&quot;" : ""; break;
+            case '\'': replacement = attribute ? "&apos;" : ""; break;
+            case '\t': replacement = attribute ? "&#9;" : ""; break;   // attribute-value
+            case '\n': replacement = attribute ? "&#10;" : ""; break;  // normalisation
             default:
                 if (c < 0x20) {
                     return fail("text holds a control character XML 1.0 cannot carry");

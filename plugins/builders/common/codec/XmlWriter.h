@@ -80,7 +80,7 @@ private:
     bool _exceededMaxBytes = false;
     std::size_t _written = 0;
     bool _overflow = false;
-    std::vector<Binding> _scope;                                // outermost first
+    std::vector<Binding> _scope;                               // outermost first
     std::unordered_map<std::string_view, std::size_t> _bound;  // prefix -> its innermost binding
 };
 

@@ -31,7 +31,7 @@ public:
     // server is gone.
     using ReloadDone = std::function<void(int status, std::string json)>;
     struct Hooks {
-        std::function<std::string()> status;       // JSON object; runs on the serving thread
+        std::function<std::string()> status;     // JSON object; runs on the serving thread
         std::function<void(ReloadDone)> reload;  // starts a reload and returns at once
     };
 

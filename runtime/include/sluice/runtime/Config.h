@@ -26,7 +26,7 @@ struct HandlerRef {
     std::string name;           // defaults to the component name
     Poco::Dynamic::Var config;  // a JSON object (empty object when not given)
     std::string file;
-    std::string pointer;        // of the chain entry, e.g. "/handlers/0"
+    std::string pointer;  // of the chain entry, e.g. "/handlers/0"
 };
 
 struct ListenerConfig {
@@ -64,8 +64,8 @@ struct EndpointConfig {
 // of load balancing, `healthyThreshold` consecutive passed ones bring it back.
 struct HealthCheckConfig {
     std::string path = "/";
-    std::string method = "GET";  // GET | HEAD
-    std::string host;            // Host header; empty: the endpoint's
+    std::string method = "GET";                                // GET | HEAD
+    std::string host;                                          // Host header; empty: the endpoint's
     std::vector<std::pair<std::string, std::string>> headers;  // extra probe fields, in file order
     int intervalMs = 5000;
     int timeoutMs = 1000;
@@ -102,7 +102,7 @@ struct ApiConfig {
     int retries = 10;
     bool rewriteLocation = true;  // Location / Content-Location into the API's URL space
     bool tlsVerify = true;
-    std::string tlsCaFile;  // absolute, or empty for the system CAs
+    std::string tlsCaFile;   // absolute, or empty for the system CAs
     std::string tlsCrlFile;  // absolute, or empty for no revocation check
     std::string tlsServerName;
     std::string tlsClientCertificate;
@@ -110,7 +110,7 @@ struct ApiConfig {
     std::int64_t suspendInitialMs = 30000;
     std::int64_t suspendMaxMs = 300000;
     double suspendFactor = 2.0;
-    bool suspendOnTimeout = true;  // a read timeout counts as a failure
+    bool suspendOnTimeout = true;                  // a read timeout counts as a failure
     std::optional<HealthCheckConfig> healthCheck;  // none: passive failure handling only
     std::vector<ResourceConfig> resources;
     std::vector<HandlerRef> handlers;
@@ -158,8 +158,8 @@ struct HttpConfig {
 
 // One line per request, written by the workers in batches (sluice.json "access_log").
 struct AccessLogConfig {
-    std::string path;             // absolute
-    std::string format = "text";  // "text" or "json"
+    std::string path;                     // absolute
+    std::string format = "text";          // "text" or "json"
     std::size_t bufferBytes = 64 * 1024;  // a worker writes its lines when this much is pending
     int flushMs = 1000;                   // or when its oldest pending line is this old
 };

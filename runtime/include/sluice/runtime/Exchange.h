@@ -27,7 +27,7 @@ class HeaderList {
 public:
     using Entry = std::pair<std::string_view, std::string_view>;
 
-    HeaderList();                      // with an arena of its own
+    HeaderList();                       // with an arena of its own
     explicit HeaderList(Arena& arena);  // in a shared arena that outlives the list's use
     HeaderList(const HeaderList&) = delete;
     HeaderList& operator=(const HeaderList&) = delete;
@@ -161,8 +161,8 @@ public:
     const std::string& requestId() const;
     std::string protocol = "HTTP/1.1";
     std::vector<std::pair<std::string, std::string>> pathParams;
-    std::string resourcePath;  // the path after context and version, as sent to the backend
-    bool nothingAfterPrefix = false;  // see RouteMatch: the backend gets the endpoint's path alone
+    std::string resourcePath;                       // the path after context and version, as sent to the backend
+    bool nothingAfterPrefix = false;                // see RouteMatch: the backend gets the endpoint's path alone
     std::optional<std::string> peerCertificatePem;  // set only when verified
 
     HeaderList requestHeaders;
@@ -187,7 +187,7 @@ public:
     const MessageCodecs* codecs = nullptr;  // builders and formatters of the snapshot
     BuiltMessage requestMessage;
     BuiltMessage responseMessage;
-    bool paused = false;                    // a hook returned PAUSE and has not resumed yet
+    bool paused = false;                // a hook returned PAUSE and has not resumed yet
     mutable std::string requestIdText;  // empty until requestId() is first called
 
     // The transport's per-request state, kept here while the exchange waits in the worker's

@@ -26,8 +26,8 @@ public:
     static std::shared_ptr<spdlog::logger> get(const std::string& name);
 
     // The gateway's own loggers, which logging.levels may name (with "plugin" and "plugin.<instance>").
-    static constexpr const char* kNames[] = {"runtime", "loader", "pipeline", "transport", "upstream",
-                                             "tls",     "admin",  "analytics"};
+    static constexpr const char* kNames[] = {"runtime",  "loader", "pipeline", "transport",
+                                             "upstream", "tls",    "admin",    "analytics"};
     static bool isName(const std::string& name);
     // "runtime, loader, ..., plugin or plugin.<instance>", for messages.
     static std::string namesText();

@@ -9,8 +9,8 @@
 #include "sluice/runtime/Config.h"
 #include "sluice/runtime/MessageCodecs.h"
 #include "sluice/runtime/Pipeline.h"
-#include "sluice/runtime/http/HttpParser.h"
 #include "sluice/runtime/PluginLoader.h"
+#include "sluice/runtime/http/HttpParser.h"
 #include "sluice/runtime/routing/Router.h"
 #include "sluice/runtime/transport/Net.h"
 #include "sluice/runtime/upstream/EndpointSet.h"
@@ -21,7 +21,7 @@ namespace sluice::runtime {
 namespace transport {
 class AccessLogFile;
 class TlsServerContext;
-}
+}  // namespace transport
 
 struct ResourceRuntime {
     ResourceConfig config;
@@ -65,7 +65,7 @@ struct Snapshot {
 struct SnapshotResult {
     std::shared_ptr<const Snapshot> snapshot;  // null when there are errors
     std::vector<ConfigError> errors;
-    std::vector<LoadProblem> warnings;          // plugin files refused but not used by the config
+    std::vector<LoadProblem> warnings;  // plugin files refused but not used by the config
 };
 
 // Where sluiced looks for plugins: its bundled directory, then the configured drop-in ones,

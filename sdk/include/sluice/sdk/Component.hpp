@@ -84,7 +84,7 @@ public:
 
 // What a builder is given to build.
 struct BuildInput {
-    sluice_message_kind message;  // which message of the exchange
+    sluice_message_kind message;   // which message of the exchange
     std::string_view mediaType;    // lower-case type/subtype without parameters
     std::string_view contentType;  // the whole Content-Type value, parameters included
     std::string_view bytes;        // the body

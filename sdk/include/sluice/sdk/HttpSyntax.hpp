@@ -32,11 +32,22 @@ constexpr bool tokenChar(unsigned c) noexcept
         return true;
     }
     switch (c) {
-        case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-        case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-            return true;
-        default:
-            return false;
+        case '!':
+        case '#':
+        case '$':
+        case '%':
+        case '&':
+        case '\'':
+        case '*':
+        case '+':
+        case '-':
+        case '.':
+        case '^':
+        case '_':
+        case '`':
+        case '|':
+        case '~': return true;
+        default: return false;
     }
 }
 
@@ -209,8 +220,8 @@ inline bool namesContentCoding(std::string_view value) noexcept
             return true;
         }
         for (std::size_t i = 0; i < element.size(); ++i) {
-            const char c = element[i] >= 'A' && element[i] <= 'Z' ? static_cast<char>(element[i] + ('a' - 'A'))
-                                                                 : element[i];
+            const char c =
+                element[i] >= 'A' && element[i] <= 'Z' ? static_cast<char>(element[i] + ('a' - 'A')) : element[i];
             if (c != kIdentity[i]) {
                 return true;
             }

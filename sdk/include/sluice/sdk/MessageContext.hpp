@@ -14,7 +14,12 @@
 
 namespace sluice::sdk {
 
-enum class Action : int { Continue = SLUICE_ACTION_CONTINUE, Respond = SLUICE_ACTION_RESPOND, Pause = SLUICE_ACTION_PAUSE, Error = SLUICE_ACTION_ERROR };
+enum class Action : int {
+    Continue = SLUICE_ACTION_CONTINUE,
+    Respond = SLUICE_ACTION_RESPOND,
+    Pause = SLUICE_ACTION_PAUSE,
+    Error = SLUICE_ACTION_ERROR
+};
 
 enum class Message : int { Request = SLUICE_MSG_REQUEST, Response = SLUICE_MSG_RESPONSE };
 
@@ -40,13 +45,14 @@ public:
     std::optional<std::string_view> pathParam(std::string_view name) const noexcept
     {
         sluice_str out{};
-        return ok(_host->get_path_param(_ex, str(name), &out)) ? std::optional<std::string_view>(view(out)) : std::nullopt;
+        return ok(_host->get_path_param(_ex, str(name), &out)) ? std::optional<std::string_view>(view(out))
+                                                               : std::nullopt;
     }
     std::optional<std::string_view> queryParam(std::string_view name, std::size_t index = 0) const noexcept
     {
         sluice_str out{};
         return ok(_host->get_query_param(_ex, str(name), index, &out)) ? std::optional<std::string_view>(view(out))
-                                                                        : std::nullopt;
+                                                                       : std::nullopt;
     }
     std::optional<std::string_view> peerCertificatePem() const noexcept
     {
@@ -58,8 +64,9 @@ public:
     std::optional<std::string_view> header(Message msg, std::string_view name, std::size_t index = 0) const noexcept
     {
         sluice_str out{};
-        return ok(_host->header_get(_ex, kind(msg), str(name), index, &out)) ? std::optional<std::string_view>(view(out))
-                                                                             : std::nullopt;
+        return ok(_host->header_get(_ex, kind(msg), str(name), index, &out))
+                   ? std::optional<std::string_view>(view(out))
+                   : std::nullopt;
     }
     std::optional<std::string_view> requestHeader(std::string_view name) const noexcept
     {
@@ -141,7 +148,8 @@ public:
     std::optional<std::string_view> property(std::string_view name) const noexcept
     {
         sluice_str out{};
-        return ok(_host->property_get(_ex, str(name), &out)) ? std::optional<std::string_view>(view(out)) : std::nullopt;
+        return ok(_host->property_get(_ex, str(name), &out)) ? std::optional<std::string_view>(view(out))
+                                                             : std::nullopt;
     }
     sluice_status setProperty(std::string_view name, std::string_view value) const noexcept
     {

@@ -141,8 +141,8 @@ struct BuilderTraits {
             return SLUICE_E_INVALID;
         }
         const auto message = static_cast<sluice_message_kind>(args->message);
-        return run(instance, ex, BuildInput{message, view(args->media_type), view(args->content_type), view(args->bytes)},
-                   out);
+        return run(instance, ex,
+                   BuildInput{message, view(args->media_type), view(args->content_type), view(args->bytes)}, out);
     }
     static sluice_status run(void* instance, sluice_exchange* ex, const BuildInput& input,
                              const sluice_value** out) noexcept
@@ -242,30 +242,30 @@ struct KeyManagerTraits {
 };
 
 template <typename T>
-using TraitsFor = std::conditional_t<
-    std::is_base_of_v<Handler, T>, HandlerTraits<T>,
-    std::conditional_t<std::is_base_of_v<MessageBuilder, T>, BuilderTraits<T>,
-                       std::conditional_t<std::is_base_of_v<MessageFormatter, T>, FormatterTraits<T>,
-                                          KeyManagerTraits<T>>>>;
+using TraitsFor = std::conditional_t<std::is_base_of_v<Handler, T>, HandlerTraits<T>,
+                                     std::conditional_t<std::is_base_of_v<MessageBuilder, T>, BuilderTraits<T>,
+                                                        std::conditional_t<std::is_base_of_v<MessageFormatter, T>,
+                                                                           FormatterTraits<T>, KeyManagerTraits<T>>>>;
 
 template <typename T>
 const sluice_component* componentOf() noexcept
 {
-    static_assert(std::is_base_of_v<Component, T>, "a Sluice component derives from Handler, MessageBuilder, "
-                                                   "MessageFormatter or KeyManagerConnector");
+    static_assert(std::is_base_of_v<Component, T>,
+                  "a Sluice component derives from Handler, MessageBuilder, "
+                  "MessageFormatter or KeyManagerConnector");
     static_assert(std::is_constructible_v<T, const ComponentInit&>, "a component is constructed from ComponentInit");
     static const sluice_component component = {
-        sizeof(sluice_component),              // struct_size
-        TraitsFor<T>::kind,                    // kind
-        T::kInfo.name,                         // name
-        T::kInfo.version,                      // version
-        T::kInfo.priority,                     // priority
-        T::kInfo.flags,                        // flags
-        T::kInfo.configSchema,                 // config_schema
-        T::kInfo.description,                  // description
-        &Lifecycle<T>::create,                 // create
-        &Lifecycle<T>::destroy,                // destroy
-        TraitsFor<T>::vtable(),                // vtable
+        sizeof(sluice_component),  // struct_size
+        TraitsFor<T>::kind,        // kind
+        T::kInfo.name,             // name
+        T::kInfo.version,          // version
+        T::kInfo.priority,         // priority
+        T::kInfo.flags,            // flags
+        T::kInfo.configSchema,     // config_schema
+        T::kInfo.description,      // description
+        &Lifecycle<T>::create,     // create
+        &Lifecycle<T>::destroy,    // destroy
+        TraitsFor<T>::vtable(),    // vtable
     };
     return &component;
 }
@@ -294,8 +294,8 @@ const sluice_plugin_manifest* manifest(const sluice_host_api* host, const char* 
 
 }  // namespace sluice::sdk::detail
 
-#define SLUICE_PLUGIN(NAME, VERSION, DESCRIPTION, ...)                                                    \
+#define SLUICE_PLUGIN(NAME, VERSION, DESCRIPTION, ...)                                                        \
     extern "C" SLUICE_EXPORT const sluice_plugin_manifest* SLUICE_ENTRY_FUNCTION(const sluice_host_api* host) \
-    {                                                                                                      \
-        return ::sluice::sdk::detail::manifest<__VA_ARGS__>(host, NAME, VERSION, DESCRIPTION);             \
+    {                                                                                                         \
+        return ::sluice::sdk::detail::manifest<__VA_ARGS__>(host, NAME, VERSION, DESCRIPTION);                \
     }

@@ -16,10 +16,7 @@ inline std::string_view view(sluice_str s) noexcept
     return s.data == nullptr ? std::string_view{} : std::string_view{s.data, s.len};
 }
 
-inline sluice_str str(std::string_view s) noexcept
-{
-    return sluice_str{s.data(), s.size()};
-}
+inline sluice_str str(std::string_view s) noexcept { return sluice_str{s.data(), s.size()}; }
 
 // A cheap, copyable handle on a node; a missing node (absent key, index out of range) is a
 // valid ValueView whose isMissing() is true, so lookups chain without checks.

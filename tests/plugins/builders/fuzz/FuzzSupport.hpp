@@ -78,11 +78,9 @@ inline bool sameTree(const sluice_value& a, const sluice_value& b)
         return false;
     }
     switch (a.type) {
-        case SLUICE_VALUE_BOOL:
-            return (a.boolean != 0) == (b.boolean != 0);
+        case SLUICE_VALUE_BOOL: return (a.boolean != 0) == (b.boolean != 0);
         case SLUICE_VALUE_NUMBER:
-        case SLUICE_VALUE_STRING:
-            return sdk::view(a.text) == sdk::view(b.text);
+        case SLUICE_VALUE_STRING: return sdk::view(a.text) == sdk::view(b.text);
         case SLUICE_VALUE_ARRAY:
             if (a.count != b.count) {
                 return false;
@@ -104,8 +102,7 @@ inline bool sameTree(const sluice_value& a, const sluice_value& b)
                 }
             }
             return true;
-        default:
-            return true;
+        default: return true;
     }
 }
 
@@ -115,8 +112,7 @@ inline void checkTree(const sluice_value& v, std::size_t depth, std::size_t maxD
     expect(depth <= maxDepth, "tree deeper than the limit");
     switch (v.type) {
         case SLUICE_VALUE_NULL:
-        case SLUICE_VALUE_BOOL:
-            return;
+        case SLUICE_VALUE_BOOL: return;
         case SLUICE_VALUE_NUMBER:
         case SLUICE_VALUE_STRING:
             expect(v.text.data != nullptr || v.text.len == 0, "text without data");
@@ -135,8 +131,7 @@ inline void checkTree(const sluice_value& v, std::size_t depth, std::size_t maxD
                 checkTree(v.members[i].value, depth + 1, maxDepth);
             }
             return;
-        default:
-            broken("unknown value type");
+        default: broken("unknown value type");
     }
 }
 

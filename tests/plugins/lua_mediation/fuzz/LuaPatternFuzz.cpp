@@ -164,7 +164,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return 0;
     }
     if (ours != theirs) {
-        std::fprintf(stderr, "pattern functions differ\n  sandbox:  %s\n  standard: %s\n", ours.c_str(), theirs.c_str());
+        std::fprintf(stderr, "pattern functions differ\n  sandbox:  %s\n  standard: %s\n", ours.c_str(),
+                     theirs.c_str());
         std::abort();
     }
     lua_gc(sandboxed, LUA_GCSTEP, 0);

@@ -71,11 +71,11 @@ private:
         BeforeSemicolon,  // BWS seen after the size, a name or a value: only ';' or more BWS
         BeforeName,       // after ';'
         Name,
-        AfterName,        // BWS after a name: '=' or ';'
-        BeforeValue,      // after '='
+        AfterName,    // BWS after a name: '=' or ';'
+        BeforeValue,  // after '='
         TokenValue,
         QuotedValue,
-        QuotedPair,       // after '\\' in a quoted value
+        QuotedPair,  // after '\\' in a quoted value
         AfterQuoted
     };
     enum class TrailerLine : unsigned char { Start, Name, Value, Lf };

@@ -43,10 +43,10 @@ enum class BodyFraming {
 // line; http.max_response_header_bytes and max_response_headers for proxied answers) and
 // answer 502 instead.
 struct ParseLimits {
-    std::size_t maxRequestLine = 8 * 1024;     // request line without CRLF (and without skipped
-                                               // empty lines before it) longer -> 414
-    std::size_t maxHeaderBytes = 32 * 1024;    // whole head (headLength) longer -> 431
-    std::size_t maxHeaderCount = 100;          // more field lines -> 431
+    std::size_t maxRequestLine = 8 * 1024;   // request line without CRLF (and without skipped
+                                             // empty lines before it) longer -> 414
+    std::size_t maxHeaderBytes = 32 * 1024;  // whole head (headLength) longer -> 431
+    std::size_t maxHeaderCount = 100;        // more field lines -> 431
 };
 
 enum class ParseStatus {
@@ -57,30 +57,30 @@ enum class ParseStatus {
 
 struct ParseResult {
     ParseStatus status = ParseStatus::Incomplete;
-    int httpStatus = 0;          // on Error: requests 400, 414, 417, 431, 501 or 505;
-                                 // responses always 502 (the upstream sent something unusable)
-    const char* reason = "";     // on Error: a short, static, log-safe explanation
+    int httpStatus = 0;       // on Error: requests 400, 414, 417, 431, 501 or 505;
+                              // responses always 502 (the upstream sent something unusable)
+    const char* reason = "";  // on Error: a short, static, log-safe explanation
 };
 
 struct RequestHead {
     std::string_view method;
-    std::string_view target;     // request-target exactly as sent (origin-form "/p?q",
-                                 // absolute-form "http://h/p", or "*")
-    std::string_view path;       // path of an origin- or absolute-form target, not decoded;
-                                 // "/" when an absolute-form target has none; empty for "*"
-    std::string_view query;      // without '?'; empty when absent
-    std::string_view host;       // Host header (authority syntax checked, may be empty in
-                                 // HTTP/1.0 without Host), or the authority of an absolute-form
-                                 // target, which wins over the Host header
-    int versionMinor = 1;        // HTTP/1.<minor>: 0 or 1
+    std::string_view target;           // request-target exactly as sent (origin-form "/p?q",
+                                       // absolute-form "http://h/p", or "*")
+    std::string_view path;             // path of an origin- or absolute-form target, not decoded;
+                                       // "/" when an absolute-form target has none; empty for "*"
+    std::string_view query;            // without '?'; empty when absent
+    std::string_view host;             // Host header (authority syntax checked, may be empty in
+                                       // HTTP/1.0 without Host), or the authority of an absolute-form
+                                       // target, which wins over the Host header
+    int versionMinor = 1;              // HTTP/1.<minor>: 0 or 1
     std::vector<HeaderField> headers;  // in wire order, all of them
     BodyFraming framing = BodyFraming::None;
-    std::uint64_t contentLength = 0;   // when framing == ContentLength
-    bool keepAlive = true;       // after this exchange (version default + Connection tokens;
-                                 // "close" wins over "keep-alive")
-    bool expectContinue = false; // "Expect: 100-continue" in an HTTP/1.1 request (ignored in 1.0,
-                                 // RFC 9110 §10.1.1); any other expectation is an Error 417
-    std::size_t headLength = 0;  // bytes of the head including the final CRLF CRLF
+    std::uint64_t contentLength = 0;  // when framing == ContentLength
+    bool keepAlive = true;            // after this exchange (version default + Connection tokens;
+                                      // "close" wins over "keep-alive")
+    bool expectContinue = false;      // "Expect: 100-continue" in an HTTP/1.1 request (ignored in 1.0,
+                                      // RFC 9110 §10.1.1); any other expectation is an Error 417
+    std::size_t headLength = 0;       // bytes of the head including the final CRLF CRLF
 };
 
 struct ResponseHead {

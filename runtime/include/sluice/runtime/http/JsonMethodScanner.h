@@ -53,18 +53,18 @@ private:
     // A value begins at the top level of the top object: judged when it is `_method`'s.
     void valueBegins(bool isString) noexcept;
 
-    std::size_t _depth = 0;        // objects and arrays open around the current byte
-    bool _topIsObject = false;     // the outermost value is an object (its members are the parameters)
-    bool _expectName = false;      // at depth 1 of the top object, the next string is a member name
-    bool _expectValue = false;     // at depth 1 of the top object, past a ':'
-    bool _nameIsMethod = false;    // the last member name read there was `_method`
+    std::size_t _depth = 0;      // objects and arrays open around the current byte
+    bool _topIsObject = false;   // the outermost value is an object (its members are the parameters)
+    bool _expectName = false;    // at depth 1 of the top object, the next string is a member name
+    bool _expectValue = false;   // at depth 1 of the top object, past a ':'
+    bool _nameIsMethod = false;  // the last member name read there was `_method`
     bool _inString = false;
-    bool _stringIsName = false;    // a member name of the top object that may still be `_method`
+    bool _stringIsName = false;      // a member name of the top object that may still be `_method`
     bool _stringIsOverride = false;  // the value of a `_method` member
     Escape _escape = Escape::None;
     unsigned _code = 0;
     int _hexDigits = 0;
-    std::size_t _nameLength = 0;   // the bytes of the name read so far, all matching `_method`'s
+    std::size_t _nameLength = 0;  // the bytes of the name read so far, all matching `_method`'s
     OverrideValue _value;
 };
 

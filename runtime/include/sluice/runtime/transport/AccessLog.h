@@ -15,15 +15,15 @@ namespace sluice::runtime::transport {
 
 // What the access log says of one exchange.
 struct AccessRecord {
-    std::string_view client;    // the peer's IP address
-    std::string_view method;    // empty: the request line could not be read
-    std::string_view path;      // normalised, without the query (it may carry credentials)
+    std::string_view client;  // the peer's IP address
+    std::string_view method;  // empty: the request line could not be read
+    std::string_view path;    // normalised, without the query (it may carry credentials)
     int versionMinor = 1;
-    int status = 0;             // 0: no response was sent (the client left, or the gateway gave up)
-    std::uint64_t bytes = 0;    // response bytes, head and body, written to the connection
+    int status = 0;                        // 0: no response was sent (the client left, or the gateway gave up)
+    std::uint64_t bytes = 0;               // response bytes, head and body, written to the connection
     std::chrono::nanoseconds duration{0};  // from the request head to its answer's last byte written
-    std::string_view api;       // "name:version", empty when no API matched
-    std::string upstream;       // address of the last backend attempt, empty for none
+    std::string_view api;                  // "name:version", empty when no API matched
+    std::string upstream;                  // address of the last backend attempt, empty for none
 };
 
 // The access log file of one configuration: opened when it is loaded (so a reload reopens it,
@@ -46,10 +46,7 @@ public:
     void write(std::string_view lines) noexcept;
 
 private:
-    AccessLogFile(int fd, AccessLogConfig config, bool stream)
-        : _fd(fd), _config(std::move(config)), _stream(stream)
-    {
-    }
+    AccessLogFile(int fd, AccessLogConfig config, bool stream) : _fd(fd), _config(std::move(config)), _stream(stream) {}
     void drop(std::string_view lines) noexcept;
     void reportFailure(int err) noexcept;  // once
 

@@ -113,8 +113,8 @@ private:
     std::vector<std::function<void()>> _posted;
     std::vector<std::function<void()>> _deferred;
     std::vector<std::function<void()>> _runningDeferred;  // the batch of _deferred being run
-    std::vector<IoHandler*> _resume;  // for the next iteration
-    std::vector<IoHandler*> _due;     // queued in the previous iteration, resumed in this one
+    std::vector<IoHandler*> _resume;                      // for the next iteration
+    std::vector<IoHandler*> _due;                         // queued in the previous iteration, resumed in this one
     std::shared_ptr<PostBox> _postBox;
 };
 

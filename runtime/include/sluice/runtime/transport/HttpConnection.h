@@ -72,8 +72,8 @@ public:
     sluice_status cancelTimer(sluice_timer_id id) override;
     sluice_status resume(sluice_action next) override;
     sluice_status httpCall(const sluice_http_request& request, sluice_http_callback cb, void* user) override;
-    sluice_status counterAdd(std::string_view key, std::int64_t delta, std::uint64_t windowMs, sluice_counter_callback cb,
-                             void* user) override;
+    sluice_status counterAdd(std::string_view key, std::int64_t delta, std::uint64_t windowMs,
+                             sluice_counter_callback cb, void* user) override;
 
     // For HttpCall: deliver its answer if the exchange that made it is still running.
     Exchange* exchangeIfCurrent(std::uint64_t generation) noexcept
@@ -94,14 +94,14 @@ private:
     class ExchangeTimer;
     Exchange& takeExchange();
     enum class State {
-        Handshake,    // TLS handshake in progress
-        ReadHead,     // waiting for (the rest of) a request head
-        ReadBody,     // buffering the request body for a handler that needs it
-        Paused,       // a handler paused the chain and will resume it
-        Proxy,        // forwarding to the backend and/or relaying its response
-        Respond,      // writing a local response
-        Closing,      // flushing the last bytes, then close
-        Lingering     // answer sent, write side shut: discarding input for a while before close
+        Handshake,  // TLS handshake in progress
+        ReadHead,   // waiting for (the rest of) a request head
+        ReadBody,   // buffering the request body for a handler that needs it
+        Paused,     // a handler paused the chain and will resume it
+        Proxy,      // forwarding to the backend and/or relaying its response
+        Respond,    // writing a local response
+        Closing,    // flushing the last bytes, then close
+        Lingering   // answer sent, write side shut: discarding input for a while before close
     };
     enum class BodyMode { None, Length, Chunked };
     enum class ClientFraming { Length, Chunked, Close, None };
@@ -198,8 +198,8 @@ private:
     EventLoop& _loop;
     std::unique_ptr<Stream> _stream;
     Address _peer;
-    std::string _peerText;  // "ip:port", what handlers see as the client address
-    std::string _peerIp;    // for X-Forwarded-For
+    std::string _peerText;                // "ip:port", what handlers see as the client address
+    std::string _peerIp;                  // for X-Forwarded-For
     std::optional<std::string> _peerPem;  // verified TLS client certificate (PEM, "" for none), once known
     bool _tls;
     State _state = State::ReadHead;
@@ -208,7 +208,7 @@ private:
     bool _writable = true;
     bool _peerClosed = false;
     bool _answerBroken = false;  // the backend broke off: what came goes out, then the connection ends
-    bool _endReported = false;  // epoll reported a FIN, hang-up or error (or any TLS input) once
+    bool _endReported = false;   // epoll reported a FIN, hang-up or error (or any TLS input) once
     // The current request had come before the previous answer was done: a close after it does
     // not mean that the client gave up (http.abort_on_client_close).
     bool _pipelined = false;
@@ -241,9 +241,9 @@ private:
     std::uint64_t _answeredIn = 0;
     bool _staleRetried = false;  // this exchange already went again after a stale pooled connection
     upstream::Endpoint* _sameEndpointAgain = nullptr;  // where that attempt goes (a new connection)
-    std::uint8_t _addressMoves = 0;  // to another address of the endpoint's name, this exchange
-    std::size_t _scanned = 0;     // bytes of _in already tried as a head without success
-    std::size_t _parsedSize = 0;  // the size of _in when the head was last parsed
+    std::uint8_t _addressMoves = 0;                    // to another address of the endpoint's name, this exchange
+    std::size_t _scanned = 0;                          // bytes of _in already tried as a head without success
+    std::size_t _parsedSize = 0;                       // the size of _in when the head was last parsed
 
     // The current exchange.
     std::shared_ptr<const Snapshot> _snapshot;
@@ -264,9 +264,9 @@ private:
     bool _continueSent = false;
     UpstreamConnection* _upstream = nullptr;
     upstream::Endpoint* _endpoint = nullptr;
-    std::int64_t _attemptStartMs = 0;  // when the current attempt on _endpoint began (monotonicMs)
+    std::int64_t _attemptStartMs = 0;   // when the current attempt on _endpoint began (monotonicMs)
     std::int64_t _firstAttemptMs = -1;  // when the exchange's first attempt began (-1: none yet)
-    int _sendQueueMark = -1;  // sendQueue() when the last write blocked
+    int _sendQueueMark = -1;            // sendQueue() when the last write blocked
     std::optional<UpstreamFailure> _lastFailure;
     bool _responseStarted = false;
     bool _headWritten = false;

@@ -75,7 +75,7 @@ private:
 
     std::shared_ptr<const Snapshot> _snapshot;
     std::size_t _openFileLimit = 0;
-    std::unique_ptr<ConnectionBudget> _budget;  // before _workers: they hold a reference
+    std::unique_ptr<ConnectionBudget> _budget;     // before _workers: they hold a reference
     std::atomic<std::size_t> _configuredLimit{0};  // http.max_connections of _snapshot
     // Changed only by start() and stop() (on the main thread); the mutex keeps other threads'
     // readers (workerCount, connectionsPerWorker) off it while stop() empties it.

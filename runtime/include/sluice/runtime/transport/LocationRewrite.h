@@ -14,7 +14,7 @@ namespace sluice::runtime::transport {
 // The endpoint that answered: its URL's scheme, host, port and path.
 struct LocationOrigin {
     bool tls = false;
-    std::string_view host;        // as in the URL, no brackets for IPv6
+    std::string_view host;  // as in the URL, no brackets for IPv6
     int port = 80;
     std::string_view hostHeader;  // what the backend was sent as Host (host[:port])
     std::string_view basePath;    // the URL's path without a trailing '/', "" for none

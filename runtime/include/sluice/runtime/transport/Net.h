@@ -25,8 +25,8 @@ struct Address {
     const sockaddr* sockaddrPtr() const noexcept { return &storage.any; }
     sockaddr* sockaddrPtr() noexcept { return &storage.any; }
 
-    std::string str() const;      // "1.2.3.4:80" or "[::1]:80"
-    std::string ip() const;       // "1.2.3.4" or "::1"
+    std::string str() const;  // "1.2.3.4:80" or "[::1]:80"
+    std::string ip() const;   // "1.2.3.4" or "::1"
     // The same family, address and port (IPv6: and scope).
     bool operator==(const Address& other) const noexcept;
 };
@@ -48,7 +48,7 @@ struct Cidr {
 // An absolute http:// or https:// URL split for a client.
 struct HttpUrl {
     bool tls = false;
-    std::string host;        // without brackets
+    std::string host;  // without brackets
     int port = 80;
     std::string target;      // path and query, "/" when empty
     std::string hostHeader;  // host[:port] as the Host header carries it

@@ -34,8 +34,8 @@ public:
     // OpenSSL's ticket key callback (SSL_CTX_set_tlsext_ticket_key_evp_cb), for `now`: 1 when
     // sealed or opened under the newest key, 2 when opened under the older one (renew), 0 when
     // no key opens it (a full handshake), -1 when sealing fails.
-    int onTicket(unsigned char name[16], unsigned char iv[EVP_MAX_IV_LENGTH], EVP_CIPHER_CTX* cipher,
-                 EVP_MAC_CTX* mac, int seal, Clock::time_point now);
+    int onTicket(unsigned char name[16], unsigned char iv[EVP_MAX_IV_LENGTH], EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
+                 int seal, Clock::time_point now);
 
 private:
     struct Key {

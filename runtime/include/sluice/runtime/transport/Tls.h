@@ -143,7 +143,7 @@ private:
     bool _plainHttp = false;
     bool _firstByteSeen = false;  // server side: the client's first byte was looked at
     std::string _handshakeFailure;
-    std::string _readFailure;  // see Stream::readFailure
+    std::string _readFailure;      // see Stream::readFailure
     std::string _helloServerName;  // the SNI of the client's hello, as onClientHello read it
     bool _handshakeRefused = false;
 };

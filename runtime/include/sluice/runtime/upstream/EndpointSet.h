@@ -31,7 +31,7 @@ struct SuspensionPolicy {
 struct EndpointTimeouts {
     int connectMs = 5000;
     int readMs = 60000;
-    int idleMs = 60000;  // in the keep-alive pool
+    int idleMs = 60000;     // in the keep-alive pool
     int retryWindowMs = 0;  // no retry starts this long after the first attempt did (0: no limit)
 };
 
@@ -46,14 +46,14 @@ struct EndpointTarget {
 class Endpoint {
 public:
     std::string url;
-    std::string shownUrl;    // for logs and /status: ${env:NAME} references not expanded
+    std::string shownUrl;  // for logs and /status: ${env:NAME} references not expanded
     bool tls = false;
-    std::string host;        // as written (no brackets for IPv6)
+    std::string host;  // as written (no brackets for IPv6)
     int port = 80;
-    std::string basePath;    // URL path without trailing '/', "" for none
+    std::string basePath;        // URL path without trailing '/', "" for none
     bool basePathSlash = false;  // the URL's path ended with '/': an API's bare prefix maps to it
-    std::string hostHeader;  // value for the Host header: host[:port]
-    bool hostIsName = false;  // not an IP literal: resolved again while the configuration serves
+    std::string hostHeader;      // value for the Host header: host[:port]
+    bool hostIsName = false;     // not an IP literal: resolved again while the configuration serves
     int weight = 1;
     std::string group;
     std::shared_ptr<transport::TlsClientContext> tlsContext;  // https endpoints

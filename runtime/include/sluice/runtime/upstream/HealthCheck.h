@@ -10,7 +10,7 @@ namespace sluice::runtime::upstream {
 struct HealthCheckPolicy {
     std::string path = "/";
     std::string method = "GET";
-    std::string host;  // Host header; empty: the endpoint's
+    std::string host;                                          // Host header; empty: the endpoint's
     std::vector<std::pair<std::string, std::string>> headers;  // extra fields of the probe
     int intervalMs = 5000;
     int timeoutMs = 1000;

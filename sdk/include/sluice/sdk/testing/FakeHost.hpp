@@ -92,21 +92,28 @@ public:
 
     sluice_phase phase = SLUICE_PHASE_REQUEST;
     std::map<sluice_attribute, std::string> attributes = {
-        {SLUICE_ATTR_METHOD, "GET"},          {SLUICE_ATTR_PATH, "/"},          {SLUICE_ATTR_QUERY, ""},
-        {SLUICE_ATTR_SCHEME, "http"},         {SLUICE_ATTR_HOST, "localhost"},  {SLUICE_ATTR_CLIENT_ADDRESS, "127.0.0.1:50000"},
-        {SLUICE_ATTR_API_NAME, "TestAPI"},    {SLUICE_ATTR_API_VERSION, "v1"}, {SLUICE_ATTR_RESOURCE, "/"},
-        {SLUICE_ATTR_REQUEST_ID, "test-0001"}, {SLUICE_ATTR_PROTOCOL, "HTTP/1.1"},
+        {SLUICE_ATTR_METHOD, "GET"},
+        {SLUICE_ATTR_PATH, "/"},
+        {SLUICE_ATTR_QUERY, ""},
+        {SLUICE_ATTR_SCHEME, "http"},
+        {SLUICE_ATTR_HOST, "localhost"},
+        {SLUICE_ATTR_CLIENT_ADDRESS, "127.0.0.1:50000"},
+        {SLUICE_ATTR_API_NAME, "TestAPI"},
+        {SLUICE_ATTR_API_VERSION, "v1"},
+        {SLUICE_ATTR_RESOURCE, "/"},
+        {SLUICE_ATTR_REQUEST_ID, "test-0001"},
+        {SLUICE_ATTR_PROTOCOL, "HTTP/1.1"},
     };
     std::map<std::string, std::string> pathParams;
     std::multimap<std::string, std::string> queryParams;  // already decoded
     std::optional<std::string> peerCertificatePem;
     Headers requestHeaders;
     Headers responseHeaders;
-    std::optional<std::string> requestBody;   // nullopt: streamed (not buffered)
+    std::optional<std::string> requestBody;  // nullopt: streamed (not buffered)
     std::optional<std::string> responseBody;
     const sluice_value* requestMessage = nullptr;
     const sluice_value* responseMessage = nullptr;
-    std::string requestMessageMediaType;   // as given to message_set
+    std::string requestMessageMediaType;  // as given to message_set
     std::string responseMessageMediaType;
     // What message_get answers when not OK (e.g. SLUICE_E_INVALID: the builder refused the body).
     sluice_status requestMessageStatus = SLUICE_OK;
@@ -140,7 +147,8 @@ public:
 
     void* allocate(std::size_t size)
     {
-        _arena.emplace_back(new std::max_align_t[(size + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t) + 1]());
+        _arena.emplace_back(
+            new std::max_align_t[(size + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t) + 1]());
         return _arena.back().get();
     }
 
@@ -401,7 +409,10 @@ private:
         return static_cast<const sluice_handler_vtable*>(h.component().vtable);
     }
 
-    static std::string_view sv(sluice_str s) { return s.data == nullptr ? std::string_view{} : std::string_view(s.data, s.len); }
+    static std::string_view sv(sluice_str s)
+    {
+        return s.data == nullptr ? std::string_view{} : std::string_view(s.data, s.len);
+    }
     static sluice_str out(std::string_view s) { return sluice_str{s.data(), s.size()}; }
     static bool in(const FakeExchange& ex, std::initializer_list<sluice_phase> phases)
     {
@@ -410,7 +421,10 @@ private:
         }
         return false;
     }
-    static bool readable(const FakeExchange& ex) { return in(ex, {SLUICE_PHASE_REQUEST, SLUICE_PHASE_RESPONSE, SLUICE_PHASE_LOG}); }
+    static bool readable(const FakeExchange& ex)
+    {
+        return in(ex, {SLUICE_PHASE_REQUEST, SLUICE_PHASE_RESPONSE, SLUICE_PHASE_LOG});
+    }
     static bool active(const FakeExchange& ex) { return in(ex, {SLUICE_PHASE_REQUEST, SLUICE_PHASE_RESPONSE}); }
     static FakeExchange::Headers* headers(FakeExchange& ex, sluice_message_kind m)
     {
@@ -594,7 +608,8 @@ private:
             ex.respondedBody = std::string(sv(body));
             return SLUICE_OK;
         };
-        a.respond_error = [](sluice_exchange* h, int32_t status, int64_t code, sluice_str message, sluice_str description) {
+        a.respond_error = [](sluice_exchange* h, int32_t status, int64_t code, sluice_str message,
+                             sluice_str description) {
             auto& ex = FakeExchange::from(h);
             if (status < 200 || status > 599) return SLUICE_E_INVALID;
             if (!active(ex)) return SLUICE_E_WRONG_PHASE;
@@ -611,7 +626,8 @@ private:
             ex.resumedWith = next;
             return SLUICE_OK;
         };
-        a.timer_start = [](sluice_exchange* h, uint64_t delay, sluice_timer_callback cb, void* user, sluice_timer_id* id) {
+        a.timer_start = [](sluice_exchange* h, uint64_t delay, sluice_timer_callback cb, void* user,
+                           sluice_timer_id* id) {
             auto& ex = FakeExchange::from(h);
             if (cb == nullptr || id == nullptr) return SLUICE_E_INVALID;
             if (!active(ex)) return SLUICE_E_WRONG_PHASE;
@@ -634,15 +650,16 @@ private:
             auto& ex = FakeExchange::from(h);
             if (r == nullptr || cb == nullptr) return SLUICE_E_INVALID;
             if (!active(ex)) return SLUICE_E_WRONG_PHASE;
-            PendingHttp call{std::string(sv(r->method)), std::string(sv(r->url)), {}, std::string(sv(r->body)), cb, user};
+            PendingHttp call{
+                std::string(sv(r->method)), std::string(sv(r->url)), {}, std::string(sv(r->body)), cb, user};
             for (size_t i = 0; i < r->header_count; ++i) {
                 call.headers.emplace_back(std::string(sv(r->headers[i].name)), std::string(sv(r->headers[i].value)));
             }
             ex.httpCalls.push_back(std::move(call));
             return SLUICE_OK;
         };
-        a.counter_add = [](sluice_exchange* h, sluice_str key, int64_t delta, uint64_t window, sluice_counter_callback cb,
-                           void* user) {
+        a.counter_add = [](sluice_exchange* h, sluice_str key, int64_t delta, uint64_t window,
+                           sluice_counter_callback cb, void* user) {
             auto& ex = FakeExchange::from(h);
             if (cb == nullptr) return SLUICE_E_INVALID;
             if (!active(ex)) return SLUICE_E_WRONG_PHASE;

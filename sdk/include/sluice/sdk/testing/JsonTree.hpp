@@ -93,10 +93,14 @@ private:
         for (int i = 0; i < 4; ++i) {
             char c = _text[_pos++];
             v <<= 4;
-            if (c >= '0' && c <= '9') v |= static_cast<unsigned long>(c - '0');
-            else if (c >= 'a' && c <= 'f') v |= static_cast<unsigned long>(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F') v |= static_cast<unsigned long>(c - 'A' + 10);
-            else fail("bad \\u escape");
+            if (c >= '0' && c <= '9')
+                v |= static_cast<unsigned long>(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                v |= static_cast<unsigned long>(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F')
+                v |= static_cast<unsigned long>(c - 'A' + 10);
+            else
+                fail("bad \\u escape");
         }
         return v;
     }
