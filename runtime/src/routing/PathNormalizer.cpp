@@ -104,13 +104,19 @@ bool isOverlongContinuation(int previousEscaped, int byte)
 
 enum class SegmentKind { Empty, Dot, DotDot, Other };
 
+// Where a canonical segment's ';' parameter begins: at ';', or at an escaped one ("%3B"; the
+// canonical text writes escapes in upper case), which a backend that decodes the path before it
+// strips parameters reads as ';' too ("..%3B" is "..;" there, then "..").
+std::size_t parameterStart(std::string_view segment) { return std::min(segment.find(';'), segment.find("%3B")); }
+
 // Classifies the canonical segment text (already decoded).
 SegmentKind classify(std::string_view segment, const char*& error)
 {
     if (segment.empty()) {
         return SegmentKind::Empty;
     }
-    if (segment[0] == ';') {
+    const std::size_t parameter = parameterStart(segment);
+    if (parameter == 0) {
         // Tomcat, Jetty and Spring drop the parameter and then the empty segment it leaves
         // ("/a/;x/b" is "/a//b", then "/a/b"), while routing would count it as a segment.
         error = kUnnamedParameter;
@@ -119,7 +125,7 @@ SegmentKind classify(std::string_view segment, const char*& error)
     if (segment[0] != '.') {
         return SegmentKind::Other;
     }
-    std::string_view beforeParameter = segment.substr(0, segment.find(';'));
+    std::string_view beforeParameter = segment.substr(0, parameter);
     if (dotsAndSpaces(beforeParameter)) {
         error = kDotsAndSpaces;
         return SegmentKind::Other;
