@@ -204,7 +204,11 @@ TEST_CASE("Host: required once in HTTP/1.1 and optional in 1.0 and syntax checke
     auto hostOutcome = [](std::string_view value) {
         return requestOutcome("GET / HTTP/1.1\r\nHost: "s.append(value) + "\r\n\r\n");
     };
-    CHECK(hostOutcome("") == 0);  // RFC 9112 §3.2: an empty Host is how "no authority" is sent
+    // RFC 9112 §3.2: an empty Host says the target URI has no authority, which no http(s) URI
+    // lacks; nginx refuses it too. An absolute-form target gives the authority itself.
+    CHECK(hostOutcome("") == 400);
+    CHECK(requestOutcome("GET / HTTP/1.0\r\nHost: \r\n\r\n") == 400);
+    CHECK(requestOutcome("GET http://a/ HTTP/1.1\r\nHost: \r\n\r\n") == 0);
     CHECK(hostOutcome("example.com") == 0);
     CHECK(hostOutcome("example.com:8080") == 0);
     CHECK(hostOutcome("EXAMPLE.com:65535") == 0);
@@ -549,6 +553,77 @@ TEST_CASE("head over maxHeaderBytes or maxHeaderCount is 431 and refused early")
     CHECK(requestOutcome("GET / HTTP/1.1\r\nHost: a\r\nB: 1\r\nC: 2\r\n", count) == -1);
 }
 
+TEST_CASE("sameCgiName: case, '-', '_' and '.' alike, nothing else")
+{
+    // PHP, WSGI and Rack make each of these HTTP_X_REAL_IP (PHP turns '.' into '_').
+    for (const char* name : {"X-Real-IP", "x_real_ip", "X.Real.Ip", "x-REAL_ip", "X.real-IP"}) {
+        CAPTURE(name);
+        CHECK(sameCgiName(name, "x-real-ip"));
+        CHECK(sameCgiName("X_REAL_IP", name));
+    }
+    for (const char* name : {"X-Real-IPs", "X-Real-I", "X~Real~IP", "X+Real+IP", "X-Real IP", "XReal-IP-", ""}) {
+        CAPTURE(name);
+        CHECK_FALSE(sameCgiName(name, "x-real-ip"));
+    }
+}
+
+TEST_CASE("CgiLookAlikes: a '_' or '.' name spelt otherwise than another field of the message")
+{
+    // The rule, one pair at a time.
+    auto reference = [](const std::vector<HeaderField>& headers, std::size_t index) {
+        const std::string_view name = headers[index].name;
+        if (name.find_first_of("_.") == std::string_view::npos) {
+            return false;
+        }
+        for (std::size_t j = 0; j < headers.size(); ++j) {
+            if (j != index && sameCgiName(headers[j].name, name) && !fieldNameEquals(headers[j].name, name)) {
+                return true;
+            }
+        }
+        return false;
+    };
+    const std::vector<HeaderField> headers = {
+        {"X-Api-Key", "a"},  {"X_Api_Key", "b"}, {"x.api.key", "c"}, {"Lone_Name", "d"},    {"Same_Twice", "e"},
+        {"same_twice", "f"}, {"Odd_One", "g"},   {"Odd.One", "h"},   {"Host", "i"},         {"X-API-KEY", "j"},
+        {"Plain", "k"},      {"Dot.Only", "l"},  {"Dot.Only2", "m"}, {"content_type", "n"}, {"Content-Type", "o"},
+    };
+    const CgiLookAlikes lookAlikes(headers);
+    for (std::size_t i = 0; i < headers.size(); ++i) {
+        CAPTURE(headers[i].name);
+        CHECK(lookAlikes(i) == reference(headers, i));
+    }
+    CHECK(lookAlikes(1));
+    CHECK(lookAlikes(2));
+    CHECK_FALSE(lookAlikes(0));  // the '-' spelling stays
+    CHECK_FALSE(lookAlikes(3));
+    CHECK_FALSE(lookAlikes(4));  // one spelling in two cases: the same name
+    CHECK(lookAlikes(6));
+    CHECK(lookAlikes(7));
+    CHECK(lookAlikes(13));
+    CHECK_FALSE(lookAlikes(headers.size()));
+    CHECK_FALSE(CgiLookAlikes({{"X-A", "1"}, {"x-a", "2"}})(0));
+
+    // Thousands of fields (a raised max_headers): the same answers as the pairwise rule, sorted
+    // once rather than compared pairwise.
+    std::vector<std::string> names;
+    for (int i = 0; i < 3000; ++i) {
+        const std::string n = std::to_string(i % 1000);
+        names.push_back((i % 3 == 0 ? "F-" : i % 3 == 1 ? "f_" : "F.") + n + (i % 7 == 0 ? "-x" : ""));
+    }
+    std::vector<HeaderField> many;
+    for (const std::string& name : names) {
+        many.push_back({name, "v"});
+    }
+    const CgiLookAlikes manyLookAlikes(many);
+    int marked = 0;
+    for (std::size_t i = 0; i < many.size(); i += 37) {
+        CAPTURE(many[i].name);
+        CHECK(manyLookAlikes(i) == reference(many, i));
+        marked += manyLookAlikes(i) ? 1 : 0;
+    }
+    CHECK(marked > 0);
+}
+
 TEST_CASE("connectionHasToken and isHopByHop")
 {
     const std::vector<HeaderField> headers = {
@@ -649,7 +724,9 @@ TEST_CASE(
     CHECK(filter("x-t12"));
     CHECK(filter("X-T9"));
     CHECK(filter("X_T10"));  // the sorted list compares as sameCgiName does
+    CHECK(filter("X.T11"));
     CHECK(filter("x_secret"));
+    CHECK(filter("X.Secret"));
     CHECK(filter("keep-alive"));
     CHECK_FALSE(filter("X-T13"));
 

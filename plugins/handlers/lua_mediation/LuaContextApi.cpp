@@ -1,11 +1,13 @@
 #include "LuaContextApi.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <string_view>
 
 #include <lua.hpp>
 
 #include "LuaState.h"
+#include "sluice/sdk/HttpSyntax.hpp"
 
 // Lua raises errors with longjmp: the functions below keep no objects with destructors alive
 // across calls into Lua (only pointers, string_views and sluice_str).
@@ -110,9 +112,9 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept
 // Fields the transport writes itself: framing, connection management (hop-by-hop), and on the
 // request Host and Expect. A script's copy would be sent next to the transport's (a
 // Transfer-Encoding next to a Content-Length desynchronises the backend or the client: request
-// smuggling, response splitting) or silently dropped; either way refuse it. '_' counts as '-'
-// ("Transfer_Encoding"): CGI-style backends (PHP, WSGI, Rack) read both spellings as one field,
-// which is why the transport drops such names from clients too.
+// smuggling, response splitting) or silently dropped; either way refuse it. '_' and '.' count as
+// '-' ("Transfer_Encoding", sdk::cgiFold): CGI-style backends (PHP, WSGI, Rack) read such
+// spellings as one field, which is why the transport drops such names from clients too.
 bool gatewayOwned(sluice_message_kind msg, std::string_view name) noexcept
 {
     constexpr std::string_view kOwned[] = {
@@ -122,10 +124,7 @@ bool gatewayOwned(sluice_message_kind msg, std::string_view name) noexcept
     if (name.size() > sizeof folded) {
         return false;
     }
-    for (std::size_t i = 0; i < name.size(); ++i) {
-        const char c = name[i] >= 'A' && name[i] <= 'Z' ? static_cast<char>(name[i] - 'A' + 'a') : name[i];
-        folded[i] = c == '_' ? '-' : c;
-    }
+    std::transform(name.begin(), name.end(), folded, sdk::cgiFold);
     const std::string_view spelled(folded, name.size());
     for (std::string_view owned : kOwned) {
         if (spelled == owned) {

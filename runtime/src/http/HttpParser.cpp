@@ -1,5 +1,7 @@
 #include "sluice/runtime/http/HttpParser.h"
 
+#include "sluice/sdk/HttpSyntax.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -795,6 +797,12 @@ ParseResult finishRequest(const Facts& facts, RequestHead& out)
         return fail(400, "missing Host header");
     }
     if (out.host.empty()) {  // not set from an absolute-form target, whose authority is never empty
+        // An empty Host says the target URI has no authority (RFC 9112 §3.2), which no http or
+        // https URI lacks; the gateway would then write no X-Forwarded-Host, leaving room for a
+        // field that stands in for it. Refused, as nginx does.
+        if (facts.hostCount == 1 && facts.host.empty()) {
+            return fail(400, "empty Host header");
+        }
         out.host = facts.host;
     }
     if (facts.transferEncodingCount > 0) {
@@ -1057,9 +1065,7 @@ bool sameCgiName(std::string_view a, std::string_view b) noexcept
         return false;
     }
     for (std::size_t i = 0; i < a.size(); ++i) {
-        const char x = toLower(static_cast<unsigned char>(a[i]));
-        const char y = toLower(static_cast<unsigned char>(b[i]));
-        if (x != y && !((x == '_' || x == '-') && (y == '_' || y == '-'))) {
+        if (sdk::cgiFold(a[i]) != sdk::cgiFold(b[i])) {
             return false;
         }
     }
@@ -1090,16 +1096,14 @@ bool headWorthParsing(std::string_view input, std::size_t scanned, std::size_t p
 
 namespace {
 
-// The order of names as sameCgiName sees them: ASCII case and '_' against '-' folded, then by
-// length (names equal under sameCgiName are neither less than the other).
+// The order of names as sameCgiName sees them: folded by sdk::cgiFold, then by length (names
+// equal under sameCgiName are neither less than the other).
 bool cgiNameLess(std::string_view a, std::string_view b) noexcept
 {
     const std::size_t n = a.size() < b.size() ? a.size() : b.size();
     for (std::size_t i = 0; i < n; ++i) {
-        char x = toLower(static_cast<unsigned char>(a[i]));
-        char y = toLower(static_cast<unsigned char>(b[i]));
-        x = x == '_' ? '-' : x;
-        y = y == '_' ? '-' : y;
+        const char x = sdk::cgiFold(a[i]);
+        const char y = sdk::cgiFold(b[i]);
         if (x != y) {
             return static_cast<unsigned char>(x) < static_cast<unsigned char>(y);
         }
@@ -1156,6 +1160,36 @@ bool isGatewayOwnedField(std::string_view name) noexcept
 {
     return fieldNameEquals(name, "host") || fieldNameEquals(name, "content-length") ||
            fieldNameEquals(name, "expect") || isHopByHopName(name);
+}
+
+CgiLookAlikes::CgiLookAlikes(const std::vector<HeaderField>& headers)
+{
+    const auto hasLookAlikeByte = [](const HeaderField& h) { return sdk::hasCgiLookAlikeByte(h.name); };
+    if (std::none_of(headers.begin(), headers.end(), hasLookAlikeByte)) {
+        return;
+    }
+    std::vector<std::size_t> order(headers.size());
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        order[i] = i;
+    }
+    std::sort(order.begin(), order.end(),
+              [&headers](std::size_t a, std::size_t b) { return cgiNameLess(headers[a].name, headers[b].name); });
+    _marked.assign(headers.size(), false);
+    // Runs of names equal under sameCgiName; a run spelt more than one way loses its members
+    // with '_' or '.'.
+    for (std::size_t begin = 0; begin < order.size();) {
+        std::size_t end = begin + 1;
+        bool spelledOtherwise = false;
+        while (end < order.size() && !cgiNameLess(headers[order[begin]].name, headers[order[end]].name)) {
+            spelledOtherwise =
+                spelledOtherwise || !fieldNameEquals(headers[order[begin]].name, headers[order[end]].name);
+            ++end;
+        }
+        for (std::size_t i = begin; spelledOtherwise && i < end; ++i) {
+            _marked[order[i]] = hasLookAlikeByte(headers[order[i]]);
+        }
+        begin = end;
+    }
 }
 
 bool HopByHopFilter::operator()(std::string_view name) const noexcept

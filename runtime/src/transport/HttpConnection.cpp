@@ -261,15 +261,14 @@ bool proxyInformationField(std::string_view name) noexcept
     }
 }
 
-// Whether `name` begins with `prefix` (lower case), case aside and '_' read as '-'.
+// Whether `name` begins with `prefix` (lower case), as CGI-style servers read names (sdk::cgiFold).
 bool beginsLikeField(std::string_view name, std::string_view prefix) noexcept
 {
     if (name.size() < prefix.size()) {
         return false;
     }
     for (std::size_t i = 0; i < prefix.size(); ++i) {
-        char c = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
-        if ((c == '_' ? '-' : c) != prefix[i]) {
+        if (sdk::cgiFold(name[i]) != prefix[i]) {
             return false;
         }
     }
@@ -329,14 +328,16 @@ bool authProxyField(std::string_view name) noexcept
 // proxy (httpoxy, CVE-2016-5385); no client, proxy or handler has a use for it.
 bool httpoxyField(std::string_view name) { return fieldNameEquals(name, "proxy"); }
 
-// A name with '_' that reads as a framing, hop-by-hop or forwarding field once '_' is taken for
-// '-' ("X_Forwarded_For", "Transfer_Encoding"). CGI-style servers (PHP, WSGI, Rack) map both
-// spellings to one variable (HTTP_X_FORWARDED_FOR), so such a field would stand in for the one
-// the gateway writes. It is dropped (nginx drops every name with '_' by default).
-bool underscoreLookAlike(std::string_view name)
+// A name with '_' or '.' that reads as a framing, hop-by-hop, forwarding or body-type field once
+// they are taken for '-' ("X_Forwarded_For", "Transfer_Encoding", "X.Real.IP", "Content_Type").
+// CGI-style servers map such spellings to one variable (HTTP_X_FORWARDED_FOR; PHP turns '.' into
+// '_' too), so such a field would stand in for the one the gateway writes, or for the one it
+// judged the body by (PHP's built-in server takes CONTENT_TYPE from "Content_Type"). It is
+// dropped (nginx drops every name with '_' or '.' by default).
+bool cgiLookAlike(std::string_view name)
 {
     constexpr std::size_t kLongestOwnedName = 33;  // "x-auth-request-preferred-username"
-    if (name.find('_') == std::string_view::npos) {
+    if (!sdk::hasCgiLookAlikeByte(name)) {
         return false;
     }
     if (clientCertificateField(name) || authProxyField(name)) {
@@ -346,9 +347,10 @@ bool underscoreLookAlike(std::string_view name)
         return false;
     }
     char dashed[kLongestOwnedName];
-    std::replace_copy(name.begin(), name.end(), dashed, '_', '-');
+    std::transform(name.begin(), name.end(), dashed, sdk::cgiFold);
     std::string_view text(dashed, name.size());
-    return transportOwned(text) || http::isHopByHopName(text) || proxyInformationField(text);
+    return transportOwned(text) || http::isHopByHopName(text) || proxyInformationField(text) ||
+           text == "content-type" || text == "content-encoding";
 }
 
 // X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override (Google, Microsoft and framework
@@ -1215,9 +1217,14 @@ void HttpConnection::routeAndRun()
         }
     }
     http::HopByHopFilter hopByHop(head().headers);
-    for (const auto& h : head().headers) {
+    // A name with '_' or '.' read as another field's spelt otherwise ("X_Api_Key" beside
+    // "X-Api-Key"): the backend would see one of the two values, perhaps not the one a policy
+    // checked. It is dropped; the spelling without such bytes stays.
+    const http::CgiLookAlikes lookAlikes(head().headers);
+    for (std::size_t i = 0; i < head().headers.size(); ++i) {
+        const http::HeaderField& h = head().headers[i];
         if (hopByHop(h.name) || fieldNameEquals(h.name, "content-length") || fieldNameEquals(h.name, "expect") ||
-            httpoxyField(h.name) || underscoreLookAlike(h.name)) {
+            httpoxyField(h.name) || cgiLookAlike(h.name) || lookAlikes(i)) {
             continue;
         }
         if (overrides != MethodOverride::Forward && methodOverrideField(h.name)) {
@@ -1701,7 +1708,7 @@ void HttpConnection::buildUpstreamHead(bool closeAfter)
             }
             continue;
         }
-        if (handlersRan && (http::isHopByHopName(name) || httpoxyField(name) || underscoreLookAlike(name))) {
+        if (handlersRan && (http::isHopByHopName(name) || httpoxyField(name) || cgiLookAlike(name))) {
             continue;  // the client's were dropped on arrival; these came from a handler
         }
         appendHeader(h, name, value);

@@ -77,6 +77,24 @@ inline constexpr SyntaxTable kSyntaxTable{};
 
 inline bool isTokenChar(unsigned char c) noexcept { return detail::kSyntaxTable.token[c]; }
 
+// A field name's byte as CGI-style servers read it: ASCII case folded, and '_' and '.' read as
+// '-'. PHP, WSGI and Rack make "X-Real-IP", "X_Real_IP" and (PHP) "X.Real.IP" one variable,
+// HTTP_X_REAL_IP; '-', '_' and '.' are the only token characters that are so merged.
+inline char cgiFold(char c) noexcept
+{
+    if (c >= 'A' && c <= 'Z') {
+        return static_cast<char>(c - 'A' + 'a');
+    }
+    return c == '_' || c == '.' ? '-' : c;
+}
+
+// Whether a field name has a byte that a CGI-style server reads as another ('_' or '.'), so that
+// it may stand for a field of another spelling.
+inline bool hasCgiLookAlikeByte(std::string_view name) noexcept
+{
+    return name.find_first_of("_.") != std::string_view::npos;
+}
+
 inline bool isFieldName(std::string_view name, std::size_t maxLength = 256) noexcept
 {
     if (name.empty() || name.size() > maxLength) {

@@ -134,8 +134,8 @@ inline bool isIdempotentMethod(std::string_view method) noexcept
     return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" || method == "OPTIONS";
 }
 
-// Field names that CGI-style servers (PHP, WSGI, Rack) read as one: case aside, '_' and '-' alike
-// ("X_Secret" is HTTP_X_SECRET, as "X-Secret" is).
+// Field names that CGI-style servers (PHP, WSGI, Rack) read as one: case aside, '-', '_' and '.'
+// alike ("X_Secret" is HTTP_X_SECRET, as "X-Secret" is, and "X.Secret" too in PHP): sdk::cgiFold.
 bool sameCgiName(std::string_view a, std::string_view b) noexcept;
 
 // True when `name` appears as a token in any Connection header of `headers` (case-insensitive).
@@ -172,6 +172,20 @@ private:
     std::string_view _tokens[kKeptTokens];
     std::size_t _tokenCount = 0;
     std::vector<std::string_view> _manyTokens;  // all of them, sorted, once there are more
+};
+
+// The fields of one message whose name has '_' or '.' and reads (sameCgiName) as the name of
+// another of its fields spelt otherwise ("X_Api_Key" beside "X-Api-Key", or "X.Api.Key"): a
+// CGI-style backend sees one variable for them, holding one of the values. Fields are asked for
+// by their index in `headers`. Costs one scan for a message without such names (nearly every
+// one), and fields x log fields for one with them, however many there are.
+class CgiLookAlikes {
+public:
+    explicit CgiLookAlikes(const std::vector<HeaderField>& headers);
+    bool operator()(std::size_t index) const noexcept { return index < _marked.size() && _marked[index]; }
+
+private:
+    std::vector<bool> _marked;  // empty when no field is marked
 };
 
 }  // namespace sluice::runtime::http
