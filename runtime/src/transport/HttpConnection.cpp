@@ -14,7 +14,9 @@
 #include "sluice/runtime/Logging.h"
 #include "sluice/runtime/MessageCodecs.h"
 #include "sluice/runtime/http/JsonMethodScanner.h"
+#include "sluice/runtime/http/ReasonPhrase.h"
 #include "sluice/runtime/routing/PathNormalizer.h"
+#include "sluice/runtime/transport/ClientFields.h"
 #include "sluice/runtime/transport/HttpCall.h"
 #include "sluice/runtime/transport/HttpDate.h"
 #include "sluice/runtime/transport/LocationRewrite.h"
@@ -93,68 +95,6 @@ constexpr std::string_view kFormOrJsonRefused =
 constexpr std::string_view kEncodedFormRefused =
     "A form or JSON body is not accepted with a Content-Encoding: send it uncompressed.";
 
-const char* reasonPhrase(int status)
-{
-    switch (status) {
-        // RFC 9110 section 15 and the IANA registry: for the gateway's answers, handlers'
-        // answers (ctx.respond(201)) and a backend's status line without a reason.
-        case 200: return "OK";
-        case 201: return "Created";
-        case 202: return "Accepted";
-        case 203: return "Non-Authoritative Information";
-        case 204: return "No Content";
-        case 205: return "Reset Content";
-        case 206: return "Partial Content";
-        case 207: return "Multi-Status";
-        case 300: return "Multiple Choices";
-        case 301: return "Moved Permanently";
-        case 302: return "Found";
-        case 303: return "See Other";
-        case 304: return "Not Modified";
-        case 307: return "Temporary Redirect";
-        case 308: return "Permanent Redirect";
-        case 400: return "Bad Request";
-        case 401: return "Unauthorized";
-        case 402: return "Payment Required";
-        case 403: return "Forbidden";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
-        case 406: return "Not Acceptable";
-        case 407: return "Proxy Authentication Required";
-        case 408: return "Request Timeout";
-        case 409: return "Conflict";
-        case 410: return "Gone";
-        case 411: return "Length Required";
-        case 412: return "Precondition Failed";
-        case 413: return "Content Too Large";
-        case 414: return "URI Too Long";
-        case 415: return "Unsupported Media Type";
-        case 416: return "Range Not Satisfiable";
-        case 417: return "Expectation Failed";
-        case 421: return "Misdirected Request";
-        case 422: return "Unprocessable Content";
-        case 423: return "Locked";
-        case 424: return "Failed Dependency";
-        case 425: return "Too Early";
-        case 426: return "Upgrade Required";
-        case 428: return "Precondition Required";
-        case 429: return "Too Many Requests";
-        case 431: return "Request Header Fields Too Large";
-        case 451: return "Unavailable For Legal Reasons";
-        case 500: return "Internal Server Error";
-        case 501: return "Not Implemented";
-        case 502: return "Bad Gateway";
-        case 503: return "Service Unavailable";
-        case 504: return "Gateway Timeout";
-        case 505: return "HTTP Version Not Supported";
-        case 507: return "Insufficient Storage";
-        case 508: return "Loop Detected";
-        case 511: return "Network Authentication Required";
-        default:
-            return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Client Error" : "Server Error";
-    }
-}
-
 using http::fieldNameEquals;
 
 // Every answer has one Date: the first that says something; a second one, or an empty one, is
@@ -178,243 +118,6 @@ public:
 private:
     bool _seen = false;
 };
-
-// Headers the transport owns on the way to the backend: framing, Host, and the forwarding
-// headers it rebuilds itself (Forwarded is passed on only from a trusted proxy).
-bool transportOwned(std::string_view name)
-{
-    return fieldNameEquals(name, "host") || fieldNameEquals(name, "content-length") ||
-           fieldNameEquals(name, "expect") || fieldNameEquals(name, "x-forwarded-for") ||
-           fieldNameEquals(name, "x-forwarded-proto") || fieldNameEquals(name, "x-forwarded-host") ||
-           fieldNameEquals(name, "via") || fieldNameEquals(name, "forwarded");
-}
-
-// Fields in which proxies tell a backend about the client and the original request, beside the
-// ones the gateway writes itself: frameworks take the scheme from them (Rack, Spring:
-// X-Forwarded-Ssl, X-Forwarded-Scheme, Front-End-Https), the port and path prefix of the links
-// they build (X-Forwarded-Port, X-Forwarded-Prefix), the client's address (X-Real-IP,
-// True-Client-IP, Proxy-Client-IP, ...), the client certificate a TLS-terminating proxy verified
-// (Envoy's X-Forwarded-Client-Cert, X-Client-Verify, and the families of clientCertificateField)
-// or even the path and method to serve (X-Original-URL, X-Rewrite-URL, X-Forwarded-Method,
-// X-Envoy-Original-Path, Kong's X-Forwarded-Path; gunicorn mounts the application at a
-// SCRIPT_NAME field and serves what follows it, so a client's `SCRIPT_NAME: /public/x` in front
-// of `/public/x/admin/y` would be served /admin/y). Sent by a client they are lies, so they are
-// passed on only from a trusted proxy, as Forwarded is. So are the fields in which an
-// authenticating proxy names the user it let in (oauth2-proxy's X-Auth-Request-User and
-// X-Forwarded-User, Grafana's X-WEBAUTH-USER; more in authProxyField): an application behind
-// such a proxy believes them. Next.js's X-Middleware-Subrequest is the framework's own mark of a
-// request its middleware (often where its auth checks live) already ran for (CVE-2025-29927); no
-// client has a reason to send it.
-bool proxyInformationField(std::string_view name) noexcept
-{
-    switch (name.size()) {
-        case 6: return fieldNameEquals(name, "x-host");
-        case 9:
-            return fieldNameEquals(name, "x-real-ip") || fieldNameEquals(name, "client-ip") ||
-                   fieldNameEquals(name, "path-info");
-        case 11:
-            return fieldNameEquals(name, "x-client-ip") || fieldNameEquals(name, "x-forwarded") ||
-                   fieldNameEquals(name, "x-client-dn") || fieldNameEquals(name, "script-name") ||
-                   fieldNameEquals(name, "request-uri");
-        case 12: return fieldNameEquals(name, "x-url-scheme");
-        case 13:
-            return fieldNameEquals(name, "x-rewrite-url") || fieldNameEquals(name, "forwarded-for") ||
-                   fieldNameEquals(name, "x-script-name") || fieldNameEquals(name, "x-request-uri") ||
-                   fieldNameEquals(name, "x-remote-user");
-        case 14:
-            return fieldNameEquals(name, "x-forwarded-by") || fieldNameEquals(name, "true-client-ip") ||
-                   fieldNameEquals(name, "x-original-url") || fieldNameEquals(name, "x-original-uri") ||
-                   fieldNameEquals(name, "x-proxyuser-ip") || fieldNameEquals(name, "x-webauth-user") ||
-                   fieldNameEquals(name, "x-override-url");
-        case 15:
-            return fieldNameEquals(name, "x-forwarded-ssl") || fieldNameEquals(name, "x-forwarded-uri") ||
-                   fieldNameEquals(name, "front-end-https") || fieldNameEquals(name, "proxy-client-ip") ||
-                   fieldNameEquals(name, "x-client-verify") || fieldNameEquals(name, "x-forwarded-url") ||
-                   fieldNameEquals(name, "x-original-path") || fieldNameEquals(name, "x-original-host");
-        case 16:
-            return fieldNameEquals(name, "x-forwarded-port") || fieldNameEquals(name, "cf-connecting-ip") ||
-                   fieldNameEquals(name, "fastly-client-ip") || fieldNameEquals(name, "x-originating-ip") ||
-                   fieldNameEquals(name, "x-arr-clientcert") || fieldNameEquals(name, "x-forwarded-path") ||
-                   fieldNameEquals(name, "x-forwarded-base") || fieldNameEquals(name, "x-forwarded-user");
-        case 17: return fieldNameEquals(name, "x-original-method") || fieldNameEquals(name, "x-forwarded-email");
-        case 18:
-            return fieldNameEquals(name, "x-forwarded-scheme") || fieldNameEquals(name, "x-forwarded-prefix") ||
-                   fieldNameEquals(name, "x-forwarded-server") || fieldNameEquals(name, "x-forwarded-method") ||
-                   fieldNameEquals(name, "wl-proxy-client-ip") || fieldNameEquals(name, "x-forwarded-groups");
-        case 19: return fieldNameEquals(name, "x-cluster-client-ip") || fieldNameEquals(name, "x-auth-request-user");
-        case 20:
-            return fieldNameEquals(name, "x-forwarded-protocol") || fieldNameEquals(name, "x-forwarded-pathbase") ||
-                   fieldNameEquals(name, "x-auth-request-email") || fieldNameEquals(name, "x-envoy-original-url");
-        case 21:
-            return fieldNameEquals(name, "x-envoy-original-path") || fieldNameEquals(name, "x-auth-request-groups") ||
-                   fieldNameEquals(name, "x-http-destinationurl");
-        case 23:
-            return fieldNameEquals(name, "x-forwarded-client-cert") || fieldNameEquals(name, "x-middleware-subrequest");
-        case 24:
-            return fieldNameEquals(name, "x-envoy-external-address") ||
-                   fieldNameEquals(name, "x-forwarded-access-token") ||
-                   fieldNameEquals(name, "x-original-forwarded-for");
-        case 27: return fieldNameEquals(name, "x-auth-request-access-token");
-        case 30: return fieldNameEquals(name, "x-forwarded-preferred-username");
-        case 33: return fieldNameEquals(name, "x-auth-request-preferred-username");
-        default: return false;
-    }
-}
-
-// Whether `name` begins with `prefix` (lower case), as CGI-style servers read names (sdk::cgiFold).
-bool beginsLikeField(std::string_view name, std::string_view prefix) noexcept
-{
-    if (name.size() < prefix.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < prefix.size(); ++i) {
-        if (sdk::cgiFold(name[i]) != prefix[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
-// Families of fields in which TLS-terminating proxies pass on the client certificate they
-// verified, matched by their beginning since each has many members: RFC 9440's Client-Cert and
-// Client-Cert-Chain, ingress-nginx's ssl-client-*, the X-SSL-* of nginx and HAProxy setups,
-// Google's load balancers' X-Client-Cert-*, Traefik's X-Forwarded-Tls-Client-Cert*, and AWS ALB's
-// X-Amzn-Mtls-*. ('_' spellings included.) Proxy information like the fields above.
-bool clientCertificateField(std::string_view name) noexcept
-{
-    if (name.empty()) {
-        return false;
-    }
-    switch (name[0]) {
-        case 'c':
-        case 'C':
-            return (name.size() == 11 && beginsLikeField(name, "client-cert")) || beginsLikeField(name, "client-cert-");
-        case 's':
-        case 'S': return beginsLikeField(name, "ssl-client-");
-        case 'x':
-        case 'X':
-            return (name.size() == 5 && beginsLikeField(name, "x-ssl")) || beginsLikeField(name, "x-ssl-") ||
-                   beginsLikeField(name, "x-client-cert") || beginsLikeField(name, "x-forwarded-tls-client-cert") ||
-                   beginsLikeField(name, "x-amzn-mtls-");
-        default: return false;
-    }
-}
-
-// Families of fields in which authenticating proxies tell an application who the user is:
-// Authelia's Remote-User, -Groups, -Email, -Name; Authentik's X-Authentik-*; AWS ALB's
-// X-Amzn-Oidc-*; Google IAP's X-Goog-Authenticated-User-*; Cloudflare Access's Cf-Access-*.
-// ('_' spellings included.) Proxy information like the fields above.
-bool authProxyField(std::string_view name) noexcept
-{
-    if (name.empty()) {
-        return false;
-    }
-    switch (name[0]) {
-        case 'r':
-        case 'R':
-            return http::sameCgiName(name, "remote-user") || http::sameCgiName(name, "remote-groups") ||
-                   http::sameCgiName(name, "remote-email") || http::sameCgiName(name, "remote-name");
-        case 'c':
-        case 'C': return beginsLikeField(name, "cf-access-");
-        case 'x':
-        case 'X':
-            return beginsLikeField(name, "x-authentik-") || beginsLikeField(name, "x-amzn-oidc-") ||
-                   beginsLikeField(name, "x-goog-authenticated-user-");
-        default: return false;
-    }
-}
-
-// Proxy: CGI-style servers make it HTTP_PROXY, which HTTP libraries take for their outgoing
-// proxy (httpoxy, CVE-2016-5385); no client, proxy or handler has a use for it.
-bool httpoxyField(std::string_view name) { return fieldNameEquals(name, "proxy"); }
-
-// A name with '_' or '.' that reads as a framing, hop-by-hop, forwarding or body-type field once
-// they are taken for '-' ("X_Forwarded_For", "Transfer_Encoding", "X.Real.IP", "Content_Type").
-// CGI-style servers map such spellings to one variable (HTTP_X_FORWARDED_FOR; PHP turns '.' into
-// '_' too), so such a field would stand in for the one the gateway writes, or for the one it
-// judged the body by (PHP's built-in server takes CONTENT_TYPE from "Content_Type"). It is
-// dropped (nginx drops every name with '_' or '.' by default).
-bool cgiLookAlike(std::string_view name)
-{
-    constexpr std::size_t kLongestOwnedName = 33;  // "x-auth-request-preferred-username"
-    if (!sdk::hasCgiLookAlikeByte(name)) {
-        return false;
-    }
-    if (clientCertificateField(name) || authProxyField(name)) {
-        return true;
-    }
-    if (name.size() > kLongestOwnedName) {
-        return false;
-    }
-    char dashed[kLongestOwnedName];
-    std::transform(name.begin(), name.end(), dashed, sdk::cgiFold);
-    std::string_view text(dashed, name.size());
-    return transportOwned(text) || http::isHopByHopName(text) || proxyInformationField(text) ||
-           text == "content-type" || text == "content-encoding";
-}
-
-// X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override (Google, Microsoft and framework
-// conventions), also spelt with '_': fields asking a backend to run another method than the
-// request line's.
-bool methodOverrideField(std::string_view name)
-{
-    if (name.empty() || (name[0] != 'x' && name[0] != 'X')) {
-        return false;
-    }
-    return http::sameCgiName(name, "x-http-method") || http::sameCgiName(name, "x-method-override") ||
-           http::sameCgiName(name, "x-http-method-override");
-}
-
-// Whether one name=value piece of a query is a `_method` parameter; `overrides` is set when its
-// value names another method than `method`.
-bool queryMethodParameter(std::string_view piece, std::string_view method, bool& overrides)
-{
-    const std::string_view name = piece.substr(0, piece.find('='));
-    // Decoded only when escaped: the common query costs no allocation. As the frameworks decode:
-    // a '%' that starts no escape stays as it is.
-    const bool isOverride = name.find_first_of("%+") == std::string_view::npos
-                                ? http::isMethodParameterName(name)
-                                : http::isMethodParameterName(http::decodeFormComponent(name));
-    if (isOverride) {
-        const std::string_view value = name.size() < piece.size() ? piece.substr(name.size() + 1) : std::string_view();
-        const std::string decoded = http::decodeFormComponent(value);
-        overrides = overrides || decoded.size() != method.size() ||
-                    ::strncasecmp(decoded.data(), method.data(), method.size()) != 0;
-    }
-    return isOverride;
-}
-
-// A `_method` query parameter naming another method than `method` (Spring's
-// HiddenHttpMethodFilter, Laravel and Symfony read it from the query too, upper-cased). Pairs
-// end at '&', and at ';' where PHP's arg_separator.input says so (read with '&' alone, a value
-// such as "POST;x" names no method). With `kept`, the query without the '&' pairs holding such a
-// parameter is written there.
-bool queryOverridesMethod(std::string_view query, std::string_view method, std::string* kept)
-{
-    bool overrides = false;
-    std::size_t start = 0;
-    while (start <= query.size()) {
-        std::size_t end = query.find('&', start);
-        if (end == std::string_view::npos) {
-            end = query.size();
-        }
-        const std::string_view pair = query.substr(start, end - start);
-        bool isOverride = false;
-        for (std::size_t from = 0; from <= pair.size();) {
-            const std::size_t to = std::min(pair.find(';', from), pair.size());
-            isOverride = queryMethodParameter(pair.substr(from, to - from), method, overrides) || isOverride;
-            from = to + 1;
-        }
-        if (kept != nullptr && !isOverride && !pair.empty()) {
-            if (!kept->empty()) {
-                kept->push_back('&');
-            }
-            kept->append(pair);
-        }
-        start = end + 1;
-    }
-    return overrides;
-}
 
 // One append per field line of usual size (four appends cost about twice as many instructions).
 void appendHeader(std::string& out, std::string_view name, std::string_view value)
@@ -1042,7 +745,7 @@ void HttpConnection::processInput()
         dropRefusedHead();
         int status = r.httpStatus;
         std::int64_t code = status == 413 ? kTooLarge : 101000 + status;
-        respondLocal(status, code, reasonPhrase(status), r.reason, true);
+        respondLocal(status, code, http::reasonPhrase(status), r.reason, true);
         return;
     }
     startExchange();
@@ -1223,16 +926,15 @@ void HttpConnection::routeAndRun()
     const http::CgiLookAlikes lookAlikes(head().headers);
     for (std::size_t i = 0; i < head().headers.size(); ++i) {
         const http::HeaderField& h = head().headers[i];
-        if (hopByHop(h.name) || fieldNameEquals(h.name, "content-length") || fieldNameEquals(h.name, "expect") ||
-            httpoxyField(h.name) || cgiLookAlike(h.name) || lookAlikes(i)) {
+        const ClientField kind = classifyClientField(h.name);
+        if (kind == ClientField::Dropped || hopByHop(h.name) || lookAlikes(i)) {
             continue;
         }
-        if (overrides != MethodOverride::Forward && methodOverrideField(h.name)) {
+        if (kind == ClientField::MethodOverride && overrides != MethodOverride::Forward) {
             overridden = overridden || h.value != head().method;
             continue;
         }
-        if ((proxyInformationField(h.name) || clientCertificateField(h.name) || authProxyField(h.name)) &&
-            !peerTrusted()) {
+        if (kind == ClientField::ProxyInformation && !peerTrusted()) {
             continue;
         }
         ex.requestHeaders.add(h.name, h.value);
@@ -2230,7 +1932,8 @@ void HttpConnection::writeResponseHead(const std::vector<http::HeaderField>* bac
     out.append("HTTP/1.1 ");
     out.append(std::to_string(ex.responseStatus));
     out.push_back(' ');
-    out.append(io().reason.empty() ? std::string_view(reasonPhrase(ex.responseStatus)) : std::string_view(io().reason));
+    out.append(io().reason.empty() ? std::string_view(http::reasonPhrase(ex.responseStatus))
+                                   : std::string_view(io().reason));
     out.append("\r\n");
     // The backend's framing and hop-by-hop fields were dropped in onUpstreamHead; a handler may
     // have added some since, which would contradict the framing written here.
@@ -2571,7 +2274,7 @@ void HttpConnection::respondPrepared(bool forceClose, bool runChain)
     out.append("HTTP/1.1 ");  // to HTTP/1.0 clients too (RFC 9110 §6.2)
     out.append(std::to_string(r.status));
     out.push_back(' ');
-    out.append(reasonPhrase(r.status));
+    out.append(http::reasonPhrase(r.status));
     out.append("\r\n");
     OneDate date;
     for (const auto& [name, value] : ex().responseHeaders.entries()) {
