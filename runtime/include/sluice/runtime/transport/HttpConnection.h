@@ -24,6 +24,9 @@ class HttpCall;
 // One client connection: parses requests strictly, routes them, runs the handler chain and
 // proxies to the backend, streaming bodies both ways with flow control. Requests on one
 // connection are handled one after another (pipelined bytes wait in the input buffer).
+// Implemented in three files: HttpConnection.cpp (reading, routing, the handler chain, the
+// gateway's own answers, writing, lifetime and timers), HttpConnectionProxy.cpp (the request to
+// the backend and its answer back) and HttpConnectionMethodOverride.cpp (`_method` in bodies).
 class HttpConnection final : public IoHandler, public TimerTarget, public UpstreamSink, public ExchangeDriver {
 public:
     HttpConnection(Worker& worker, std::unique_ptr<Stream> stream, Address peer, bool tls);
