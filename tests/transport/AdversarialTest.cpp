@@ -40,6 +40,20 @@ std::string cgiName(std::string_view name)
     return out;
 }
 
+// What the backend receives of a GET with `fields` from an untrusted client, through a gateway
+// with default settings.
+ReceivedRequest forwardedFrom(const std::vector<std::string>& fields)
+{
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/svc/v1/fwd", fields));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    REQUIRE(backend.waitForRequests(1, 2s));
+    return backend.request(0);
+}
+
 std::string hexSize(std::string_view bytes)
 {
     char text[24];
@@ -316,14 +330,7 @@ TEST_CASE("adversarial: other proxy information fields from an untrusted client 
         "X-Forwarded-Tls-Client-Cert: evil", "X-Forwarded-Tls-Client-Cert-Info: evil",
         "X-Amzn-Mtls-Clientcert-Leaf: evil", "x_amzn_mtls_clientcert: evil", "X-Forwarded-Ssl-X: kept",
         "X-Client-Id: kept-id", "Client-Certainty: kept-c"};
-    ScriptedBackend backend(echo());
-    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
-    RawClient client(gw.port());
-    auto r = client.exchange(getRequest("/svc/v1/fwd", fields));
-    REQUIRE_MESSAGE(r, client.error());
-    CHECK(r->status == 200);
-    REQUIRE(backend.waitForRequests(1, 2s));
-    const ReceivedRequest up = backend.request(0);
+    const ReceivedRequest up = forwardedFrom(fields);
     INFO("upstream head:\n" << up.head);
     CHECK(up.raw.find("evil") == std::string::npos);
     CHECK(up.raw.find("6.6.6.") == std::string::npos);
@@ -369,14 +376,7 @@ TEST_CASE("adversarial: '.' spellings of proxy information fields from an untrus
                                              "X.Forwarded.Ssl: evil-on",
                                              "Script.Name: /evil",
                                              "X.Client.Id.Other: kept-dot"};
-    ScriptedBackend backend(echo());
-    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
-    RawClient client(gw.port());
-    auto r = client.exchange(getRequest("/svc/v1/fwd", fields));
-    REQUIRE_MESSAGE(r, client.error());
-    CHECK(r->status == 200);
-    REQUIRE(backend.waitForRequests(1, 2s));
-    const ReceivedRequest up = backend.request(0);
+    const ReceivedRequest up = forwardedFrom(fields);
     INFO("upstream head:\n" << up.head);
     CHECK(up.raw.find("evil") == std::string::npos);
     CHECK(up.raw.find("6.6.6.") == std::string::npos);

@@ -7,30 +7,8 @@
 namespace sluice::runtime::http {
 namespace {
 
-bool isTchar(unsigned char c) noexcept
-{
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-        return true;
-    }
-    switch (c) {
-        case '!':
-        case '#':
-        case '$':
-        case '%':
-        case '&':
-        case '\'':
-        case '*':
-        case '+':
-        case '-':
-        case '.':
-        case '^':
-        case '_':
-        case '`':
-        case '|':
-        case '~': return true;
-        default: return false;
-    }
-}
+// tchar of RFC 9110 §5.6.2, as every other token the gateway reads.
+bool isTchar(unsigned char c) noexcept { return sdk::isTokenChar(c); }
 
 bool isWs(unsigned char c) noexcept { return c == ' ' || c == '\t'; }
 
