@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "sluice/runtime/http/HttpParser.h"
 #include "sluice/sdk/HttpSyntax.hpp"
 
 namespace sluice::runtime {
@@ -34,7 +35,7 @@ std::string nextRequestId()
 
 HeaderList::HeaderList() : _own(std::make_unique<Arena>(1024)), _arena(_own.get()) {}
 
-HeaderList::HeaderList(Arena& arena) : _arena(&arena) {}
+HeaderList::HeaderList(Arena& arena, Matching matching) : _arena(&arena), _matching(matching) {}
 
 std::string_view HeaderList::keep(std::string_view text)
 {
@@ -80,7 +81,10 @@ void HeaderList::remove(std::string_view name) { eraseNamed(name); }
 
 std::size_t HeaderList::eraseNamed(std::string_view name)
 {
-    const auto named = [name](const Entry& e) { return sameName(e.first, name); };
+    const bool cgi = _matching == Matching::Cgi;
+    const auto named = [name, cgi](const Entry& e) {
+        return cgi ? http::sameCgiName(e.first, name) : sameName(e.first, name);
+    };
     const auto receivedEnd = _entries.begin() + static_cast<std::ptrdiff_t>(_received);
     const auto received = static_cast<std::size_t>(std::count_if(_entries.begin(), receivedEnd, named));
     _received -= received;
@@ -145,7 +149,7 @@ bool PropertyList::set(std::string_view name, std::string_view value)
     return true;
 }
 
-Exchange::Exchange() : requestHeaders(arena), responseHeaders(arena), properties(arena) {}
+Exchange::Exchange() : requestHeaders(arena, HeaderList::Matching::Cgi), responseHeaders(arena), properties(arena) {}
 
 const std::string& Exchange::requestId() const
 {

@@ -1,8 +1,9 @@
 -- security_headers.lua — add and strip headers on the way in and out.
 --
 -- Request:  drops every client header starting with "X-Internal-" (only the gateway may send
---           those), tells the backend who called (X-Client-Address, X-Request-ID) and passes on
---           the correlation ID that the correlation_id handler shared as a property.
+--           those), also spelt with '_' or '.' ("X_Internal_User": PHP, WSGI and Rack read it as
+--           X-Internal-User), tells the backend who called (X-Client-Address, X-Request-ID) and
+--           passes on the correlation ID that the correlation_id handler shared as a property.
 -- Response: removes headers that reveal the backend (Server, X-Powered-By) and adds common
 --           security headers unless the backend already set them.
 --
@@ -23,10 +24,11 @@ local SECURITY_HEADERS = {
 }
 
 function on_request(ctx)
-  -- get_headers() gives lower-case names; collect first, then remove.
+  -- get_headers() gives lower-case names; collect first, then remove. '_' and '.' are read as
+  -- '-', as CGI-style backends do.
   local internal = {}
   for name in pairs(ctx.request.get_headers()) do
-    if name:sub(1, #INTERNAL_PREFIX) == INTERNAL_PREFIX then
+    if name:gsub("[_.]", "-"):sub(1, #INTERNAL_PREFIX) == INTERNAL_PREFIX then
       internal[#internal + 1] = name
     end
   end

@@ -198,6 +198,12 @@ TEST_CASE("Host: required once in HTTP/1.1 and optional in 1.0 and syntax checke
     CHECK(requestOutcome(head("GET / HTTP/1.1", {"Host: a", "Host: a"})) == 400);
     CHECK(requestOutcome(head("GET / HTTP/1.1", {"Host: a", "host: b"})) == 400);
     CHECK(requestOutcome(head("GET / HTTP/1.0", {"Host: a", "Host: a"})) == 400);
+    // Credentials are one value: two Authorization fields are refused (a policy reads the first,
+    // PHP joins them and Laravel takes the last token), as nginx does.
+    CHECK(requestOutcome(head("GET / HTTP/1.1", {"Host: a", "Authorization: Bearer a", "authorization: Bearer b"})) ==
+          400);
+    CHECK(requestOutcome(head("GET / HTTP/1.1", {"Host: a", "Authorization: Bearer a"})) == 0);
+    CHECK(requestOutcome(head("GET / HTTP/1.1", {"Host: a", "Authorization: Bearer a", "X-Authorization: b"})) == 0);
     CHECK(parsed(head("GET / HTTP/1.0", {})).host.empty());
     CHECK(parsed(head("GET / HTTP/1.1", {"hOsT: a"})).host == "a");
 

@@ -383,6 +383,22 @@ TEST_CASE("adversarial: '.' spellings of proxy information fields from an untrus
     CHECK(up.header("X.Client.Id.Other") == "kept-dot");  // a '.' alone drops nothing
 }
 
+TEST_CASE("adversarial: the TLS details Java application servers believe do not reach them from a client")
+{
+    // Behind Jetty's ForwardedRequestCustomizer any of X-Proxied-Https, Proxy-ssl-id or
+    // Proxy-auth-cert makes a plain-HTTP request isSecure() (a CONFIDENTIAL constraint then
+    // serves it); Tomcat's SSLValve takes the cipher and session from ssl_*, WebLogic trusts
+    // WL-Proxy-*, WebSphere its private $WS* fields.
+    const ReceivedRequest up =
+        forwardedFrom({"X-Proxied-Https: evil-on", "Proxy-ssl-id: evil-1", "Proxy-auth-cert: evil-cert",
+                       "ssl_cipher: evil-c", "SSL_SESSION_ID: evil-s", "ssl_cipher_usekeysize: evil-256",
+                       "WL-Proxy-SSL: evil-true", "WL-Proxy-Client-Cert: evil-cert", "$WSIS: evil-true",
+                       "$WSRA: evil-6.6.6.40", "$WSSC: evil-https", "X-Proxied-By: kept"});
+    INFO("upstream head:\n" << up.head);
+    CHECK(up.raw.find("evil") == std::string::npos);
+    CHECK(up.header("X-Proxied-By") == "kept");  // only those names
+}
+
 TEST_CASE("adversarial: fields named in Connection cannot strip the framing or the Host the gateway sends")
 {
     ScriptedBackend backend(reflect());

@@ -55,6 +55,32 @@ TEST_CASE("lua: a script changes request headers for the backend and response he
     CHECK_FALSE(sent.header("X-Secret"));
 }
 
+TEST_CASE("lua: a request field a script removes or sets reaches the backend in no other spelling")
+{
+    // PHP, WSGI and Rack read X_Internal_User (PHP also X.Internal.User) as X-Internal-User:
+    // stripped in one spelling only, the client's value would reach such a backend all the same.
+    constexpr std::string_view kScript = R"(
+function on_request(ctx)
+  ctx.request.remove_header("X-Internal-User")
+  ctx.request.set_header("X-Client-Address", "gateway-set")
+end
+)";
+    ScriptedBackend backend(echo("b"));
+    SluicedProcess gw(luaGateway(backend, "lua_mediation", kScript));
+    RawClient client(gw.port());
+    auto r = client.exchange(
+        getRequest("/lua/v1/x", {"X_Internal_User: evil-1", "X.Internal.User: evil-2", "x-internal-user: evil-3",
+                                 "X_Client_Address: evil-4", "X-Internal-Users: kept"}));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    REQUIRE(backend.waitForRequests(1, 2s));
+    const ReceivedRequest sent = backend.request(0);
+    INFO("upstream head:\n" << sent.head);
+    CHECK(sent.raw.find("evil") == std::string::npos);
+    CHECK(sent.header("X-Client-Address") == "gateway-set");
+    CHECK(sent.header("X-Internal-Users") == "kept");
+}
+
 TEST_CASE("lua: ctx.respond short-circuits with its status, body and headers, the backend sees nothing")
 {
     ScriptedBackend backend(echo("b"));

@@ -58,6 +58,36 @@ TEST_CASE("HeaderList: set replaces every value, remove drops every value")
     CHECK(h.get("host") == std::optional<std::string_view>("example"));
 }
 
+TEST_CASE("HeaderList: a request's list also removes and replaces the '_' and '.' spellings of a name")
+{
+    // PHP, WSGI and Rack read X_Internal_User (PHP also X.Internal.User) as X-Internal-User: a
+    // policy that strips or sets the field must leave no stand-in for it. A response's list, for
+    // clients, which read names as spelt, matches them exactly (case aside).
+    Arena arena(1024);
+    HeaderList request(arena, HeaderList::Matching::Cgi);
+    HeaderList response(arena);
+    for (HeaderList* h : {&request, &response}) {
+        h->add("X-Internal-User", "a");
+        h->add("X_Internal_User", "b");
+        h->add("x.internal.user", "c");
+        h->add("X-Internal-Users", "d");
+        h->add("X_Client_Address", "e");
+    }
+    request.remove("X-Internal-User");
+    CHECK(request.size() == 2);
+    CHECK(request.get("X-Internal-Users") == std::optional<std::string_view>("d"));
+    request.set("X-Client-Address", "gateway");
+    CHECK(request.size() == 2);
+    CHECK_FALSE(request.get("X_Client_Address").has_value());
+    CHECK(request.get("X-Client-Address") == std::optional<std::string_view>("gateway"));
+    // get() reads names as spelt.
+    CHECK_FALSE(request.get("X_Internal_Users").has_value());
+
+    response.remove("X-Internal-User");
+    CHECK(response.size() == 4);
+    CHECK(response.get("X_Internal_User") == std::optional<std::string_view>("b"));
+}
+
 TEST_CASE("HeaderList: dropReceived takes away the peer's fields, rewritten or not, and keeps the ones added since")
 {
     HeaderList h;

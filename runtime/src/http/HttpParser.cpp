@@ -475,6 +475,7 @@ bool addTransferCodings(std::string_view v, Codings& codings) noexcept
 // What the field section says about framing and the connection, gathered while scanning it.
 struct Facts {
     std::size_t hostCount = 0;
+    std::size_t authorizationCount = 0;
     std::string_view host;
     std::size_t contentLengthCount = 0;
     std::uint64_t contentLength = 0;
@@ -523,6 +524,14 @@ ParseResult noteField(std::string_view name, std::string_view value, bool reques
                     }
                     return true;
                 });
+            }
+            break;
+        case 13:
+            // Credentials are one value (RFC 9110 §11.6.2), not a list: a policy reads the first
+            // field, while PHP joins both ("Bearer good, Bearer evil") and Laravel's bearerToken()
+            // takes the last. Refused, as nginx does.
+            if (request && equalsLower(name, "authorization") && ++facts.authorizationCount > 1) {
+                return fail(400, "more than one Authorization header");
             }
             break;
         case 14:

@@ -110,7 +110,7 @@ bool proxyInformationField(std::string_view name) noexcept
         case 18:
             return fieldNameEquals(name, "x-forwarded-scheme") || fieldNameEquals(name, "x-forwarded-prefix") ||
                    fieldNameEquals(name, "x-forwarded-server") || fieldNameEquals(name, "x-forwarded-method") ||
-                   fieldNameEquals(name, "wl-proxy-client-ip") || fieldNameEquals(name, "x-forwarded-groups");
+                   fieldNameEquals(name, "x-forwarded-groups");
         case 19: return fieldNameEquals(name, "x-cluster-client-ip") || fieldNameEquals(name, "x-auth-request-user");
         case 20:
             return fieldNameEquals(name, "x-forwarded-protocol") || fieldNameEquals(name, "x-forwarded-pathbase") ||
@@ -132,10 +132,15 @@ bool proxyInformationField(std::string_view name) noexcept
 }
 
 // Families of fields in which TLS-terminating proxies pass on the client certificate they
-// verified, matched by their beginning since each has many members: RFC 9440's Client-Cert and
+// verified and the TLS session (an application server takes the request for HTTPS from them),
+// matched by their beginning since each has many members: RFC 9440's Client-Cert and
 // Client-Cert-Chain, ingress-nginx's ssl-client-*, the X-SSL-* of nginx and HAProxy setups,
-// Google's load balancers' X-Client-Cert-*, Traefik's X-Forwarded-Tls-Client-Cert*, and AWS ALB's
-// X-Amzn-Mtls-*. ('_' spellings included.) Proxy information like the fields above.
+// Google's load balancers' X-Client-Cert-*, Traefik's X-Forwarded-Tls-Client-Cert*, AWS ALB's
+// X-Amzn-Mtls-*, Tomcat's SSLValve (ssl_cipher, ssl_session_id, ssl_cipher_usekeysize), Jetty's
+// X-Proxied-Https, Proxy-ssl-id and Proxy-auth-cert (any of which makes isSecure() true behind
+// its ForwardedRequestCustomizer), WebLogic's WL-Proxy-* (WL-Proxy-SSL, -Client-Cert, -Client-IP)
+// and WebSphere's private $WS* fields ($WSIS: secure, $WSRA: remote address, $WSCC: certificate).
+// (Every CGI spelling included.) Proxy information like the fields above.
 bool clientCertificateField(std::string_view name) noexcept
 {
     if (name.empty()) {
@@ -146,12 +151,19 @@ bool clientCertificateField(std::string_view name) noexcept
         case 'C':
             return (name.size() == 11 && beginsLikeField(name, "client-cert")) || beginsLikeField(name, "client-cert-");
         case 's':
-        case 'S': return beginsLikeField(name, "ssl-client-");
+        case 'S':
+            return beginsLikeField(name, "ssl-client-") || beginsLikeField(name, "ssl-cipher") ||
+                   beginsLikeField(name, "ssl-session-id");
+        case 'p':
+        case 'P': return beginsLikeField(name, "proxy-ssl-id") || beginsLikeField(name, "proxy-auth-cert");
+        case 'w':
+        case 'W': return beginsLikeField(name, "wl-proxy-");
+        case '$': return beginsLikeField(name, "$ws");
         case 'x':
         case 'X':
             return (name.size() == 5 && beginsLikeField(name, "x-ssl")) || beginsLikeField(name, "x-ssl-") ||
                    beginsLikeField(name, "x-client-cert") || beginsLikeField(name, "x-forwarded-tls-client-cert") ||
-                   beginsLikeField(name, "x-amzn-mtls-");
+                   beginsLikeField(name, "x-amzn-mtls-") || beginsLikeField(name, "x-proxied-https");
         default: return false;
     }
 }

@@ -813,12 +813,18 @@ TEST_CASE_FIXTURE(Fixture, "example security_headers.lua: strips internal header
 {
     auto h = file(scriptPath("security_headers.lua"));
     auto ex = host.exchange();
-    ex.requestHeaders = {{"X-Internal-Role", "admin"}, {"x-internal-user", "root"}, {"Accept", "*/*"}};
+    ex.requestHeaders = {{"X-Internal-Role", "admin"},   {"x-internal-user", "root"}, {"X_Internal_Token", "t"},
+                         {"x.internal.key", "k"},        {"X-Internalized", "kept"},  {"Accept", "*/*"},
+                         {"X_Client_Address", "6.6.6.6"}};
     ex.properties["correlation_id"] = "corr-1";
     CHECK(host.request(*h, ex) == SLUICE_ACTION_CONTINUE);
     CHECK_FALSE(ex.requestHeader("X-Internal-Role"));
     CHECK_FALSE(ex.requestHeader("X-Internal-User"));
+    CHECK_FALSE(ex.requestHeader("X_Internal_Token"));  // PHP, WSGI, Rack: X-Internal-Token
+    CHECK_FALSE(ex.requestHeader("x.internal.key"));    // PHP: X-Internal-Key
+    CHECK(ex.requestHeader("X-Internalized") == "kept");
     CHECK(ex.requestHeader("Accept") == "*/*");
+    CHECK_FALSE(ex.requestHeader("X_Client_Address"));  // set_header leaves no stand-in
     CHECK(ex.requestHeader("X-Client-Address") == "127.0.0.1:50000");
     CHECK(ex.requestHeader("X-Request-ID") == "test-0001");
     CHECK(ex.requestHeader("X-Trace-ID") == "corr-1");

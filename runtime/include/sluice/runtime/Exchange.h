@@ -27,8 +27,16 @@ class HeaderList {
 public:
     using Entry = std::pair<std::string_view, std::string_view>;
 
-    HeaderList();                       // with an arena of its own
-    explicit HeaderList(Arena& arena);  // in a shared arena that outlives the list's use
+    // How remove() and set() find the fields they replace. Cgi, for a request on its way to the
+    // backend: also the spellings a CGI-style backend reads as the same field (sameCgiName:
+    // "X_Internal_User" and, for PHP, "X.Internal.User" are HTTP_X_INTERNAL_USER), so that a
+    // policy stripping or rewriting a field leaves no stand-in for it. get() reads names as
+    // spelt, case aside, either way.
+    enum class Matching { Exact, Cgi };
+
+    HeaderList();  // with an arena of its own
+    // In a shared arena that outlives the list's use.
+    explicit HeaderList(Arena& arena, Matching matching = Matching::Exact);
     HeaderList(const HeaderList&) = delete;
     HeaderList& operator=(const HeaderList&) = delete;
 
@@ -62,6 +70,7 @@ private:
 
     std::unique_ptr<Arena> _own;
     Arena* _arena;
+    Matching _matching = Matching::Exact;
     std::vector<Entry> _entries;
     std::size_t _received = 0;  // leading entries that came from the peer
 };

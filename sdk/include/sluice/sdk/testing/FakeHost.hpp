@@ -434,11 +434,21 @@ private:
     {
         return m == SLUICE_MSG_REQUEST ? ex.phase == SLUICE_PHASE_REQUEST : active(ex);
     }
-    static void removeAll(FakeExchange::Headers& list, std::string_view name)
+    // As the runtime: on the request, also the spellings a CGI-style backend reads as `name`
+    // ('_' and '.' for '-', sdk::cgiFold), so that a stripped field leaves no stand-in.
+    static void removeAll(FakeExchange::Headers& list, std::string_view name, sluice_message_kind m)
     {
+        const auto cgiEqual = [name](std::string_view n) {
+            if (n.size() != name.size()) return false;
+            for (std::size_t i = 0; i < n.size(); ++i) {
+                if (cgiFold(n[i]) != cgiFold(name[i])) return false;
+            }
+            return true;
+        };
         FakeExchange::Headers kept;
         for (auto& h : list) {
-            if (!FakeExchange::equalNames(h.first, name)) kept.push_back(h);
+            const bool named = m == SLUICE_MSG_REQUEST ? cgiEqual(h.first) : FakeExchange::equalNames(h.first, name);
+            if (!named) kept.push_back(h);
         }
         list.swap(kept);
     }
@@ -528,7 +538,7 @@ private:
             auto* list = headers(ex, m);
             if (list == nullptr || !isFieldName(sv(name)) || !isFieldValue(sv(value))) return SLUICE_E_INVALID;
             if (!mayChange(ex, m)) return SLUICE_E_WRONG_PHASE;
-            removeAll(*list, sv(name));
+            removeAll(*list, sv(name), m);
             list->emplace_back(std::string(sv(name)), std::string(sv(value)));
             return SLUICE_OK;
         };
@@ -545,7 +555,7 @@ private:
             auto* list = headers(ex, m);
             if (list == nullptr || !isFieldName(sv(name))) return SLUICE_E_INVALID;
             if (!mayChange(ex, m)) return SLUICE_E_WRONG_PHASE;
-            removeAll(*list, sv(name));
+            removeAll(*list, sv(name), m);
             return SLUICE_OK;
         };
         a.body_get = [](sluice_exchange* h, sluice_message_kind m, sluice_str* o) {
