@@ -50,10 +50,15 @@ std::string_view HeaderList::keep(std::string_view text)
     return {p, text.size()};
 }
 
+bool HeaderList::named(std::string_view entry, std::string_view name) const noexcept
+{
+    return _matching == Matching::Cgi ? http::sameCgiName(entry, name) : sameName(entry, name);
+}
+
 std::optional<std::string_view> HeaderList::get(std::string_view name, std::size_t index) const
 {
     for (const auto& [n, v] : _entries) {
-        if (sameName(n, name)) {
+        if (named(n, name)) {
             if (index == 0) {
                 return v;
             }
@@ -81,10 +86,7 @@ void HeaderList::remove(std::string_view name) { eraseNamed(name); }
 
 std::size_t HeaderList::eraseNamed(std::string_view name)
 {
-    const bool cgi = _matching == Matching::Cgi;
-    const auto named = [name, cgi](const Entry& e) {
-        return cgi ? http::sameCgiName(e.first, name) : sameName(e.first, name);
-    };
+    const auto named = [this, name](const Entry& e) { return this->named(e.first, name); };
     const auto receivedEnd = _entries.begin() + static_cast<std::ptrdiff_t>(_received);
     const auto received = static_cast<std::size_t>(std::count_if(_entries.begin(), receivedEnd, named));
     _received -= received;

@@ -347,15 +347,21 @@ TEST_CASE("adversarial: other proxy information fields from an untrusted client 
     SluicedProcess trusting(
         oneApi("/svc", endpointList({trustedBackend.url()}), "", R"({"trusted_proxies": ["127.0.0.1/32"]})"));
     RawClient proxy(trusting.port());
-    auto t = proxy.exchange(getRequest("/svc/v1/fwd", {"X-Real-IP: 10.0.0.9", "X-Forwarded-Ssl: on",
-                                                       "Script-Name: /mounted", "Proxy: http://10.0.0.1:3128"}));
+    // Tomcat's SSLValve reads ssl_cipher, spelt so: a trusted proxy's CGI spellings are its word too.
+    auto t =
+        proxy.exchange(getRequest("/svc/v1/fwd", {"X-Real-IP: 10.0.0.9", "X-Forwarded-Ssl: on", "Script-Name: /mounted",
+                                                  "Proxy: http://10.0.0.1:3128", "ssl_cipher: TLS_AES_128_GCM_SHA256",
+                                                  "X-Proxied-Https: on", "X_Forwarded_For: 6.6.6.6"}));
     REQUIRE_MESSAGE(t, proxy.error());
     CHECK(t->status == 200);
     REQUIRE(trustedBackend.waitForRequests(1, 2s));
     CHECK(trustedBackend.request(0).header("X-Real-IP") == "10.0.0.9");
     CHECK(trustedBackend.request(0).header("X-Forwarded-Ssl") == "on");
     CHECK(trustedBackend.request(0).header("Script-Name") == "/mounted");
-    CHECK_FALSE(trustedBackend.request(0).header("Proxy"));  // from nobody
+    CHECK(trustedBackend.request(0).header("ssl_cipher") == "TLS_AES_128_GCM_SHA256");
+    CHECK(trustedBackend.request(0).header("X-Proxied-Https") == "on");
+    CHECK_FALSE(trustedBackend.request(0).header("Proxy"));            // from nobody
+    CHECK_FALSE(trustedBackend.request(0).header("X_Forwarded_For"));  // the gateway writes X-Forwarded-For
 }
 
 TEST_CASE("adversarial: '.' spellings of proxy information fields from an untrusted client do not reach the backend")

@@ -81,6 +81,28 @@ end
     CHECK(sent.header("X-Internal-Users") == "kept");
 }
 
+TEST_CASE("lua: get_header on a request also finds the '_' and '.' spellings a CGI-style backend reads as the field")
+{
+    // A deny-if-present policy: X_Internal_User is HTTP_X_INTERNAL_USER to PHP, WSGI and Rack.
+    constexpr std::string_view kScript = R"(
+function on_request(ctx)
+  if ctx.request.get_header("X-Internal-User") ~= nil then
+    ctx.respond(403, "internal")
+  end
+end
+)";
+    ScriptedBackend backend(echo("b"));
+    SluicedProcess gw(luaGateway(backend, "lua_mediation", kScript));
+    for (const char* field : {"X-Internal-User: admin", "X_Internal_User: admin", "x.internal.user: admin"}) {
+        CAPTURE(field);
+        RawClient client(gw.port());
+        auto r = client.exchange(getRequest("/lua/v1/x", {field}));
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 403);
+    }
+    CHECK(backend.requestCount() == 0);
+}
+
 TEST_CASE("lua: ctx.respond short-circuits with its status, body and headers, the backend sees nothing")
 {
     ScriptedBackend backend(echo("b"));

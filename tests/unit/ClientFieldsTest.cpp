@@ -13,29 +13,9 @@ TEST_CASE("ClientFields: what the transport does with a client's field, by its n
 {
     // Dropped from everyone: framing the gateway writes, httpoxy, and '_'/'.' spellings of
     // framing, hop-by-hop, forwarding and body-type fields (CGI-style servers read them as those).
-    for (const char* name : {"Content-Length",
-                             "EXPECT",
-                             "Proxy",
-                             "Transfer_Encoding",
-                             "Content_Length",
-                             "X_Forwarded_For",
-                             "X.Forwarded.For",
-                             "x.forwarded-host",
-                             "Content_Type",
-                             "Content.Type",
-                             "content_encoding",
-                             "X_Real_IP",
-                             "X.Real.IP",
-                             "Keep_Alive",
-                             "Client_Cert",
-                             "ssl.client.verify",
-                             "Remote.User",
-                             "X_Authentik_Groups",
-                             "ssl_cipher",
-                             "SSL_CIPHER_USEKEYSIZE",
-                             "ssl_session_id",
-                             "X_Proxied_Https",
-                             "WL_Proxy_SSL"}) {
+    for (const char* name : {"Content-Length", "EXPECT", "Proxy", "Transfer_Encoding", "Content_Length",
+                             "X_Forwarded_For", "X.Forwarded.For", "x.forwarded-host", "Content_Type", "Content.Type",
+                             "content_encoding", "Keep_Alive", "Proxy_Authorization", "proxy.authenticate"}) {
         CAPTURE(name);
         CHECK(classifyClientField(name) == ClientField::Dropped);
     }
@@ -45,15 +25,17 @@ TEST_CASE("ClientFields: what the transport does with a client's field, by its n
         CAPTURE(name);
         CHECK(classifyClientField(name) == ClientField::MethodOverride);
     }
-    // Proxy information: believed from trusted proxies only (their '_'/'.' spellings are dropped
-    // above, from everyone).
+    // Proxy information: believed from trusted proxies only, in every CGI spelling (Tomcat's
+    // SSLValve reads ssl_cipher spelt so).
     for (const char* name :
          {"X-Real-IP", "X-Forwarded-Port", "X-Original-URL", "Script-Name", "Client-Cert", "ssl-client-cert",
           "X-SSL-Subject", "Remote-User", "X-Auth-Request-User", "X-Middleware-Subrequest", "X-Forwarded-Prefix",
           "Cf-Access-Authenticated-User-Email",
           // TLS details that Tomcat, Jetty, WebLogic and WebSphere believe ('_' spellings: above)
           "Ssl-Cipher", "SSL-CIPHER-USEKEYSIZE", "ssl-session-id", "X-Proxied-Https", "Proxy-ssl-id", "Proxy-auth-cert",
-          "WL-Proxy-SSL", "WL-Proxy-Client-IP", "wl-proxy-client-cert", "$WSIS", "$WSRA", "$wscc"}) {
+          "WL-Proxy-SSL", "WL-Proxy-Client-IP", "wl-proxy-client-cert", "$WSIS", "$WSRA", "$wscc", "X_Real_IP",
+          "X.Real.IP", "Client_Cert", "ssl.client.verify", "Remote.User", "X_Authentik_Groups", "ssl_cipher",
+          "SSL_CIPHER_USEKEYSIZE", "ssl_session_id", "X_Proxied_Https", "WL_Proxy_SSL"}) {
         CAPTURE(name);
         CHECK(classifyClientField(name) == ClientField::ProxyInformation);
     }

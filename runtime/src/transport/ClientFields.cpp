@@ -75,7 +75,10 @@ bool transportOwned(std::string_view name) noexcept
 // such a proxy believes them. Next.js's X-Middleware-Subrequest is the framework's own mark of a
 // request its middleware (often where its auth checks live) already ran for (CVE-2025-29927); no
 // client has a reason to send it.
-bool proxyInformationField(std::string_view name) noexcept
+namespace {
+
+// proxyInformationField for a name spelt with '-' only.
+bool knownProxyInformation(std::string_view name) noexcept
 {
     switch (name.size()) {
         case 6: return fieldNameEquals(name, "x-host");
@@ -129,6 +132,24 @@ bool proxyInformationField(std::string_view name) noexcept
         case 33: return fieldNameEquals(name, "x-auth-request-preferred-username");
         default: return false;
     }
+}
+
+constexpr std::size_t kLongestProxyInformationName = 33;  // "x-auth-request-preferred-username"
+
+}  // namespace
+
+// In every CGI spelling ("X_Real_IP", "X.Real.IP"), which CGI-style servers read as the field.
+bool proxyInformationField(std::string_view name) noexcept
+{
+    if (!sdk::hasCgiLookAlikeByte(name)) {
+        return knownProxyInformation(name);
+    }
+    if (name.size() > kLongestProxyInformationName) {
+        return false;
+    }
+    char dashed[kLongestProxyInformationName];
+    std::transform(name.begin(), name.end(), dashed, sdk::cgiFold);
+    return knownProxyInformation(std::string_view(dashed, name.size()));
 }
 
 // Families of fields in which TLS-terminating proxies pass on the client certificate they
@@ -197,28 +218,23 @@ bool authProxyField(std::string_view name) noexcept
 bool httpoxyField(std::string_view name) noexcept { return fieldNameEquals(name, "proxy"); }
 
 // A name with '_' or '.' that reads as a framing, hop-by-hop, forwarding or body-type field once
-// they are taken for '-' ("X_Forwarded_For", "Transfer_Encoding", "X.Real.IP", "Content_Type").
-// CGI-style servers map such spellings to one variable (HTTP_X_FORWARDED_FOR; PHP turns '.' into
-// '_' too), so such a field would stand in for the one the gateway writes, or for the one it
-// judged the body by (PHP's built-in server takes CONTENT_TYPE from "Content_Type"). It is
-// dropped (nginx drops every name with '_' or '.' by default).
+// they are taken for '-' ("X_Forwarded_For", "Transfer_Encoding", "Content_Type"). CGI-style
+// servers map such spellings to one variable (HTTP_X_FORWARDED_FOR; PHP turns '.' into '_' too),
+// so such a field would stand in for the one the gateway writes, or for the one it judged the
+// body by (PHP's built-in server takes CONTENT_TYPE from "Content_Type"). It is dropped from
+// everyone (nginx drops every name with '_' or '.' by default). Spellings of the proxy
+// information fields are those fields: believed from trusted proxies only (Tomcat's SSLValve
+// reads ssl_cipher, spelt so).
 bool cgiLookAlike(std::string_view name) noexcept
 {
-    constexpr std::size_t kLongestOwnedName = 33;  // "x-auth-request-preferred-username"
-    if (!sdk::hasCgiLookAlikeByte(name)) {
-        return false;
-    }
-    if (clientCertificateField(name) || authProxyField(name)) {
-        return true;
-    }
-    if (name.size() > kLongestOwnedName) {
+    constexpr std::size_t kLongestOwnedName = 19;  // "proxy-authorization"
+    if (!sdk::hasCgiLookAlikeByte(name) || name.size() > kLongestOwnedName) {
         return false;
     }
     char dashed[kLongestOwnedName];
     std::transform(name.begin(), name.end(), dashed, sdk::cgiFold);
     std::string_view text(dashed, name.size());
-    return transportOwned(text) || http::isHopByHopName(text) || proxyInformationField(text) ||
-           text == "content-type" || text == "content-encoding";
+    return transportOwned(text) || http::isHopByHopName(text) || text == "content-type" || text == "content-encoding";
 }
 
 // X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override (Google, Microsoft and framework

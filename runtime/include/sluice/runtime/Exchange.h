@@ -27,11 +27,11 @@ class HeaderList {
 public:
     using Entry = std::pair<std::string_view, std::string_view>;
 
-    // How remove() and set() find the fields they replace. Cgi, for a request on its way to the
-    // backend: also the spellings a CGI-style backend reads as the same field (sameCgiName:
-    // "X_Internal_User" and, for PHP, "X.Internal.User" are HTTP_X_INTERNAL_USER), so that a
-    // policy stripping or rewriting a field leaves no stand-in for it. get() reads names as
-    // spelt, case aside, either way.
+    // How get(), remove() and set() find a field by name: case aside (Exact), or, for a request
+    // on its way to the backend (Cgi), also in the spellings a CGI-style backend reads as the same
+    // field (sameCgiName: "X_Internal_User" and, for PHP, "X.Internal.User" are
+    // HTTP_X_INTERNAL_USER), so that a policy reads what such a backend would, and one stripping
+    // or rewriting a field leaves no stand-in for it.
     enum class Matching { Exact, Cgi };
 
     HeaderList();  // with an arena of its own
@@ -65,6 +65,7 @@ public:
 
 private:
     std::string_view keep(std::string_view text);
+    bool named(std::string_view entry, std::string_view name) const noexcept;
     // Erases every entry named `name`; returns how many of them were received ones.
     std::size_t eraseNamed(std::string_view name);
 

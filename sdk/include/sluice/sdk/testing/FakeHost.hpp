@@ -434,21 +434,22 @@ private:
     {
         return m == SLUICE_MSG_REQUEST ? ex.phase == SLUICE_PHASE_REQUEST : active(ex);
     }
-    // As the runtime: on the request, also the spellings a CGI-style backend reads as `name`
-    // ('_' and '.' for '-', sdk::cgiFold), so that a stripped field leaves no stand-in.
+    // As the runtime: a request's field is found by name also in the spellings a CGI-style
+    // backend reads as it ('_' and '.' for '-', sdk::cgiFold), a response's as spelt, case aside.
+    static bool named(std::string_view entry, std::string_view name, sluice_message_kind m) noexcept
+    {
+        if (m != SLUICE_MSG_REQUEST) return FakeExchange::equalNames(entry, name);
+        if (entry.size() != name.size()) return false;
+        for (std::size_t i = 0; i < entry.size(); ++i) {
+            if (cgiFold(entry[i]) != cgiFold(name[i])) return false;
+        }
+        return true;
+    }
     static void removeAll(FakeExchange::Headers& list, std::string_view name, sluice_message_kind m)
     {
-        const auto cgiEqual = [name](std::string_view n) {
-            if (n.size() != name.size()) return false;
-            for (std::size_t i = 0; i < n.size(); ++i) {
-                if (cgiFold(n[i]) != cgiFold(name[i])) return false;
-            }
-            return true;
-        };
         FakeExchange::Headers kept;
         for (auto& h : list) {
-            const bool named = m == SLUICE_MSG_REQUEST ? cgiEqual(h.first) : FakeExchange::equalNames(h.first, name);
-            if (!named) kept.push_back(h);
+            if (!named(h.first, name, m)) kept.push_back(h);
         }
         list.swap(kept);
     }
@@ -508,7 +509,7 @@ private:
             if (list == nullptr) return SLUICE_E_INVALID;
             if (!readable(ex)) return SLUICE_E_WRONG_PHASE;
             for (const auto& [n, v] : *list) {
-                if (FakeExchange::equalNames(n, sv(name)) && index-- == 0) {
+                if (named(n, sv(name), m) && index-- == 0) {
                     *o = out(v);
                     return SLUICE_OK;
                 }
