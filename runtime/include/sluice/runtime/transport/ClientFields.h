@@ -25,10 +25,12 @@ ClientField classifyClientField(std::string_view name) noexcept;
 bool transportOwned(std::string_view name) noexcept;
 
 // Fields in which proxies tell a backend about the client or the original request (X-Real-IP,
-// X-Forwarded-Port, X-Original-URL, SCRIPT_NAME, ...): believed only from a trusted proxy.
+// X-Forwarded-Port, X-Original-URL, SCRIPT_NAME, ...), in any CGI spelling: believed only from a
+// trusted proxy.
 bool proxyInformationField(std::string_view name) noexcept;
 
-// Families of fields in which a TLS-terminating proxy passes on the client certificate.
+// Families of fields in which a TLS-terminating proxy passes on the client certificate and the
+// TLS session (Tomcat, Jetty, WebLogic, WebSphere included).
 bool clientCertificateField(std::string_view name) noexcept;
 
 // Families of fields in which an authenticating proxy names the user.
