@@ -85,13 +85,7 @@ TEST_CASE("keep-alive: an upstream connection the backend closed while idle is n
 {
     BackendOptions options;
     options.idleTimeout = 30ms;  // the backend's own keep-alive timeout, far below the gateway's
-    ScriptedBackend backend(
-        [](const ReceivedRequest& r) {
-            BackendReply reply;
-            reply.bytes = httpResponse(200, r.method + " " + std::to_string(r.bodyLength));
-            return reply;
-        },
-        options);
+    ScriptedBackend backend(methodAndLength(), options);
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
     RawClient client(gw.port());
     for (int i = 0; i < 3; ++i) {

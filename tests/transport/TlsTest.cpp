@@ -865,11 +865,7 @@ TEST_CASE("tls: request bodies of any size reach an HTTPS backend, on a new or a
 {
     // A TLS write may take one 16 KiB record of a longer buffer: the rest must still go out.
     TestCertificates certs;
-    ScriptedBackend backend([](const ReceivedRequest& r) {
-        BackendReply reply;
-        reply.bytes = httpResponse(200, r.method + " " + std::to_string(r.bodyLength));
-        return reply;
-    });
+    ScriptedBackend backend(methodAndLength());
     GatewaySpec tlsBackend;
     tlsBackend.listenerTls = certs.listener();
     tlsBackend.apis.emplace_back("b", apiJson("/b", endpointList({backend.url()})));

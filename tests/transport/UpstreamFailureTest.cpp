@@ -641,13 +641,7 @@ TEST_CASE("upstream: a streaming body is not sent on a pooled connection whose c
     // the POST a 502.
     BackendOptions options;
     options.idleTimeout = 300ms;
-    ScriptedBackend backend(
-        [](const ReceivedRequest& r) {
-            BackendReply reply;
-            reply.bytes = httpResponse(200, r.method + " " + std::to_string(r.bodyLength));
-            return reply;
-        },
-        options);
+    ScriptedBackend backend(methodAndLength(), options);
     ScriptedBackend other(echo());  // the blocked request must not take the pooled connection
     GatewaySpec spec;
     spec.testPlugins = true;

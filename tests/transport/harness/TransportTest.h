@@ -124,6 +124,16 @@ inline BackendScript echo(std::string name = "backend")
     };
 }
 
+// A backend script answering 200 with the body "<method> <body length>".
+inline BackendScript methodAndLength()
+{
+    return [](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, r.method + " " + std::to_string(r.bodyLength));
+        return reply;
+    };
+}
+
 // A backend that answers every request with 200 and `body`, after `delay`.
 inline BackendScript delayedReply(std::chrono::milliseconds delay, std::string body)
 {
