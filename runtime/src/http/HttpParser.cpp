@@ -1068,19 +1068,6 @@ bool connectionHasToken(const std::vector<HeaderField>& headers, std::string_vie
     return connectionNames(headers, token, fieldNameEquals);
 }
 
-bool sameCgiName(std::string_view a, std::string_view b) noexcept
-{
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (sdk::cgiFold(a[i]) != sdk::cgiFold(b[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
 bool headWorthParsing(std::string_view input, std::size_t scanned, std::size_t parsedSize, std::size_t lineLimit,
                       std::size_t headLimit) noexcept
 {

@@ -88,6 +88,20 @@ inline char cgiFold(char c) noexcept
     return c == '_' || c == '.' ? '-' : c;
 }
 
+// Field names a CGI-style server reads as one variable (cgiFold byte by byte).
+inline bool sameCgiName(std::string_view a, std::string_view b) noexcept
+{
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (cgiFold(a[i]) != cgiFold(b[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 // Whether a field name has a byte that a CGI-style server reads as another ('_' or '.'), so that
 // it may stand for a field of another spelling.
 inline bool hasCgiLookAlikeByte(std::string_view name) noexcept

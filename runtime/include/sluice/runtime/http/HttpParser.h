@@ -24,6 +24,8 @@
 #include <string_view>
 #include <vector>
 
+#include "sluice/sdk/HttpSyntax.hpp"
+
 namespace sluice::runtime::http {
 
 struct HeaderField {
@@ -136,7 +138,7 @@ inline bool isIdempotentMethod(std::string_view method) noexcept
 
 // Field names that CGI-style servers (PHP, WSGI, Rack) read as one: case aside, '-', '_' and '.'
 // alike ("X_Secret" is HTTP_X_SECRET, as "X-Secret" is, and "X.Secret" too in PHP): sdk::cgiFold.
-bool sameCgiName(std::string_view a, std::string_view b) noexcept;
+using sdk::sameCgiName;
 
 // True when `name` appears as a token in any Connection header of `headers` (case-insensitive).
 bool connectionHasToken(const std::vector<HeaderField>& headers, std::string_view token);

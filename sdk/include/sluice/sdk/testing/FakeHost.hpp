@@ -438,12 +438,7 @@ private:
     // backend reads as it ('_' and '.' for '-', sdk::cgiFold), a response's as spelt, case aside.
     static bool named(std::string_view entry, std::string_view name, sluice_message_kind m) noexcept
     {
-        if (m != SLUICE_MSG_REQUEST) return FakeExchange::equalNames(entry, name);
-        if (entry.size() != name.size()) return false;
-        for (std::size_t i = 0; i < entry.size(); ++i) {
-            if (cgiFold(entry[i]) != cgiFold(name[i])) return false;
-        }
-        return true;
+        return m == SLUICE_MSG_REQUEST ? sameCgiName(entry, name) : FakeExchange::equalNames(entry, name);
     }
     static void removeAll(FakeExchange::Headers& list, std::string_view name, sluice_message_kind m)
     {
