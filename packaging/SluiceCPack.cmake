@@ -7,7 +7,7 @@
 #   sluice_0.1.0_amd64.deb  sluice-dev_0.1.0_amd64.deb  sluice-0.1.0.x86_64.rpm  sluice-dev-0.1.0.x86_64.rpm
 
 # The runtime package provides sluice-plugin-abi-<MAJOR>, versioned with the ABI's MAJOR.MINOR: a
-# plugin package depends on it, `sluice-plugin-abi-1 (>= 1.5)` for one built with SDK ABI 1.5, so
+# plugin package depends on it, `sluice-plugin-abi-1 (>= 1.6)` for one built with SDK ABI 1.6, so
 # the package manager refuses to install a plugin next to a runtime that would not load it.
 file(STRINGS "${PROJECT_SOURCE_DIR}/sdk/include/sluice/abi_version.h" _abi_version_lines
      REGEX "^#define[ \t]+SLUICE_ABI_(MAJOR|MINOR)[ \t]+[0-9]+")

@@ -82,6 +82,48 @@ void HeaderList::set(std::string_view name, std::string_view value)
 
 void HeaderList::add(std::string_view name, std::string_view value) { _entries.emplace_back(keep(name), keep(value)); }
 
+bool HeaderList::joinValues(std::string_view name, std::string_view separator)
+{
+    const auto isNamed = [this, name](const Entry& e) { return named(e.first, name); };
+    const auto first = std::find_if(_entries.begin(), _entries.end(), isNamed);
+    if (first == _entries.end()) {
+        return true;
+    }
+    std::size_t values = 0;
+    std::size_t size = 0;
+    std::string_view value;  // with fewer than two values, the one there is (or none)
+    for (auto it = first; it != _entries.end(); ++it) {
+        if (isNamed(*it) && !it->second.empty()) {
+            size += (values++ == 0 ? 0 : separator.size()) + it->second.size();
+            value = it->second;
+        }
+    }
+    if (values > 1) {
+        char* p = static_cast<char*>(_arena->allocateUninitialized(size));
+        if (p == nullptr) {
+            return false;
+        }
+        std::size_t at = 0;
+        for (auto it = first; it != _entries.end(); ++it) {
+            if (isNamed(*it) && !it->second.empty()) {
+                if (at != 0) {
+                    std::memcpy(p + at, separator.data(), separator.size());
+                    at += separator.size();
+                }
+                std::memcpy(p + at, it->second.data(), it->second.size());
+                at += it->second.size();
+            }
+        }
+        value = std::string_view(p, size);
+    }
+    first->second = value;
+    const auto receivedEnd = _entries.begin() + static_cast<std::ptrdiff_t>(_received);
+    const auto laterReceived = first < receivedEnd ? std::count_if(first + 1, receivedEnd, isNamed) : 0;
+    _received -= static_cast<std::size_t>(laterReceived);
+    _entries.erase(std::remove_if(first + 1, _entries.end(), isNamed), _entries.end());
+    return true;
+}
+
 void HeaderList::remove(std::string_view name) { eraseNamed(name); }
 
 std::size_t HeaderList::eraseNamed(std::string_view name)

@@ -9,6 +9,7 @@
 #include "sluice/runtime/Logging.h"
 #include "sluice/runtime/MessageCodecs.h"
 #include "sluice/runtime/Version.h"
+#include "sluice/sdk/HttpSyntax.hpp"
 
 namespace sluice::runtime {
 
@@ -190,6 +191,20 @@ sluice_status headerAt(sluice_exchange* h, sluice_message_kind msg, size_t index
 
 enum class HeaderOp { Set, Add, Remove };
 
+// header_add (abi.h, since 1.6): a message never gets a second field of a name that takes one
+// value (the new value replaces it, as header_set would), and a request keeps one Cookie field.
+void addHeader(HeaderList& list, sluice_message_kind msg, std::string_view name, std::string_view value)
+{
+    if (msg == SLUICE_MSG_REQUEST && sdk::sameFieldName(name, "cookie")) {
+        list.add(name, value);
+        (void)list.joinValues(name, "; ");  // with the arena out of memory the fields stay apart
+    } else if (sdk::takesOneValue(name) && list.get(name)) {
+        list.set(name, value);
+    } else {
+        list.add(name, value);
+    }
+}
+
 sluice_status headerChange(sluice_exchange* h, sluice_message_kind msg, sluice_str name, sluice_str value, HeaderOp op)
 {
     if (h == nullptr || !validStr(name) || !validStr(value)) return SLUICE_E_INVALID;
@@ -200,7 +215,7 @@ sluice_status headerChange(sluice_exchange* h, sluice_message_kind msg, sluice_s
     if (!mayChangeHeaders(ex, msg)) return SLUICE_E_WRONG_PHASE;
     switch (op) {
         case HeaderOp::Set: list->set(sv(name), sv(value)); break;
-        case HeaderOp::Add: list->add(sv(name), sv(value)); break;
+        case HeaderOp::Add: addHeader(*list, msg, sv(name), sv(value)); break;
         case HeaderOp::Remove:
             if (msg == SLUICE_MSG_RESPONSE && ex.phase == SLUICE_PHASE_REQUEST) {
                 ex.removeResponseFieldEarly(sv(name));

@@ -65,7 +65,7 @@ TEST_CASE("sluiced: --version prints the runtime version and the plugin ABI")
     CHECK(r.exitCode == 0);
     CHECK(r.out ==
           std::string("sluiced ") + sluice::runtime::kRuntimeVersion + " (plugin ABI " SLUICE_ABI_VERSION_STRING ")\n");
-    CHECK(contains(r.out, "plugin ABI 1.5"));
+    CHECK(contains(r.out, "plugin ABI 1.6"));
 }
 
 TEST_CASE("sluiced: an unknown argument exits 2 with the usage")

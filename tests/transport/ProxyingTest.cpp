@@ -159,22 +159,33 @@ TEST_CASE("proxy: a backend's second or empty Date field is left out, with or wi
     spec.apis.emplace_back("plain", apiJson("/plain", endpointList({backend.url()})));
     spec.apis.emplace_back("handled", apiJson("/handled", endpointList({backend.url()}),
                                               R"("handlers": [{"component": "correlation_id"}])"));
-    // A handler's own answer follows the same rule.
-    spec.apis.emplace_back("local",
-                           apiJson("/local", endpointList({backend.url()}),
-                                   R"("handlers": [{"component": "lua_mediation", "config": {"source": )"
-                                   R"("function on_request(ctx) ctx.respond(200, 'x', {Date = {' ', )"
-                                   R"('Sun, 06 Nov 1994 08:49:37 GMT', 'Mon, 07 Nov 1994 08:49:37 GMT'}}) end"}}])"));
+    // A handler's own answer has one Date too: each value given replaces the one before
+    // (header_add of a one-value field, ABI 1.6), and an empty one ends in the gateway's own.
+    const auto respondWithDates = [&backend](const std::string& context, const std::string& dates) {
+        return apiJson(context, endpointList({backend.url()}),
+                       R"("handlers": [{"component": "lua_mediation", "config": {"source": )"
+                       R"("function on_request(ctx) ctx.respond(200, 'x', {Date = {)" +
+                           dates + R"(}}) end"}}])");
+    };
+    spec.apis.emplace_back(
+        "local", respondWithDates("/local", "' ', 'Sun, 06 Nov 1994 08:49:37 GMT', 'Mon, 07 Nov 1994 08:49:37 GMT'"));
+    spec.apis.emplace_back("localempty", respondWithDates("/localempty", "'Sun, 06 Nov 1994 08:49:37 GMT', ' '"));
     SluicedProcess gw(spec);
+    const std::regex imfFixdate(R"([A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT)");
     {
         RawClient client(gw.port());
         auto local = client.exchange(getRequest("/local/v1/x"));
         REQUIRE_MESSAGE(local, client.error());
         CHECK(local->status == 200);
         CHECK(local->headerCount("Date") == 1);
-        CHECK(local->header("Date") == "Sun, 06 Nov 1994 08:49:37 GMT");
+        CHECK(local->header("Date") == "Mon, 07 Nov 1994 08:49:37 GMT");
+        auto empty = client.exchange(getRequest("/localempty/v1/x"));
+        REQUIRE_MESSAGE(empty, client.error());
+        CHECK(empty->headerCount("Date") == 1);
+        const std::string date = empty->header("Date").value_or("");
+        CHECK(std::regex_match(date, imfFixdate));
+        CHECK(date != "Sun, 06 Nov 1994 08:49:37 GMT");
     }
-    const std::regex imfFixdate(R"([A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT)");
     for (const std::string api : {"/plain", "/handled"}) {
         CAPTURE(api);
         RawClient client(gw.port());
@@ -372,6 +383,21 @@ TEST_CASE("proxy: a trusted proxy's X-Forwarded-For sent as several field lines 
     REQUIRE(backend.waitForRequests(1, 2s));
     INFO("upstream head:\n" << backend.request(0).head);
     CHECK(backend.request(0).header("X-Forwarded-For") == "10.0.0.1, 10.0.0.2, 127.0.0.1");
+}
+
+TEST_CASE("proxy: two Cookie fields reach the backend as one, their pairs joined by a semicolon")
+{
+    ScriptedBackend backend(echo());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()})));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/svc/v1/x", {"Cookie: a=1", "X-Between: 1", "cookie: ", "COOKIE: b=2; c=3"}));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    REQUIRE(backend.waitForRequests(1, 2s));
+    INFO("upstream head:\n" << backend.request(0).head);
+    CHECK(backend.request(0).headerCount("Cookie") == 1);
+    CHECK(backend.request(0).header("Cookie") == "a=1; b=2; c=3");
+    CHECK(backend.request(0).header("X-Between") == "1");
 }
 
 TEST_CASE("proxy: repeated fields keep their order, an absolute-form target is routed by its path")

@@ -26,7 +26,7 @@ struct AbiPin {
 };
 
 // The ABI version and the hash of abi.h that belongs to it.
-constexpr AbiPin kPinned{1, 5, "8f5ddf124f6df0ab1793f35daef3c468b05454c75fa67d824f1283ccabdcfefa"};
+constexpr AbiPin kPinned{1, 6, "2d1a89fecc8dda80ceb4e9f6be84aae84b413fb3d37189f70e519ce2cc68440e"};
 
 std::string sha256OfText(std::string text)
 {

@@ -115,6 +115,45 @@ TEST_CASE("HeaderList: dropReceived takes away the peer's fields, rewritten or n
     CHECK(h.size() == 1);
 }
 
+TEST_CASE("HeaderList: joinValues makes one field of several, in the first one's place, empty values left out")
+{
+    HeaderList h;
+    h.add("Cookie", "a=1");
+    h.add("Accept", "*/*");
+    h.add("cookie", "");
+    h.add("COOKIE", "b=2; c=3");
+    h.add("X-After", "1");
+    REQUIRE(h.joinValues("Cookie", "; "));
+    REQUIRE(h.size() == 3);
+    CHECK(h.entries()[0] == HeaderList::Entry("Cookie", "a=1; b=2; c=3"));
+    CHECK(h.entries()[1] == HeaderList::Entry("Accept", "*/*"));
+    CHECK(h.entries()[2] == HeaderList::Entry("X-After", "1"));
+
+    HeaderList one;  // one value, in a later field than the first of the name
+    one.add("Cookie", "");
+    one.add("X", "1");
+    one.add("Cookie", "b=2");
+    REQUIRE(one.joinValues("cookie", "; "));
+    REQUIRE(one.size() == 2);
+    CHECK(one.entries()[0] == HeaderList::Entry("Cookie", "b=2"));
+
+    HeaderList none;
+    none.add("X", "1");
+    REQUIRE(none.joinValues("Cookie", "; "));
+    CHECK(none.size() == 1);
+
+    HeaderList received;  // joined received fields stay received ones
+    received.add("Warning", "199 - \"a\"");
+    received.add("Warning", "199 - \"b\"");
+    received.markReceived();
+    received.add("X-Added", "1");
+    REQUIRE(received.joinValues("Warning", ", "));
+    CHECK(received.get("Warning") == std::optional<std::string_view>("199 - \"a\", 199 - \"b\""));
+    received.dropReceived();
+    REQUIRE(received.size() == 1);
+    CHECK(received.entries()[0].first == "X-Added");
+}
+
 TEST_CASE("HeaderList: header names must be tokens and values must not carry CR, LF or NUL")
 {
     CHECK(HeaderList::validName("X-Correlation-ID"));

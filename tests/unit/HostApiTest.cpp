@@ -179,6 +179,40 @@ TEST_CASE("HostApi: request headers change only in REQUEST, response headers in 
     CHECK(host().header_get(f.h, SLUICE_MSG_REQUEST, s("X-A"), 0, &v) == SLUICE_E_WRONG_PHASE);
 }
 
+TEST_CASE("HostApi: header_add replaces a field that takes one value and joins a request's Cookie pairs")
+{
+    Fixture f;
+    f.ex.phase = SLUICE_PHASE_REQUEST;
+    f.ex.requestHeaders.add("Authorization", "Bearer client");
+    f.ex.requestHeaders.add("Cookie", "a=1");
+    f.ex.requestHeaders.add("X-Tag", "1");
+    CHECK(host().header_add(f.h, SLUICE_MSG_REQUEST, s("authorization"), s("Bearer backend")) == SLUICE_OK);
+    CHECK(host().header_add(f.h, SLUICE_MSG_REQUEST, s("Cookie"), s("b=2")) == SLUICE_OK);
+    CHECK(host().header_add(f.h, SLUICE_MSG_REQUEST, s("X-Tag"), s("2")) == SLUICE_OK);
+    CHECK(host().header_add(f.h, SLUICE_MSG_REQUEST, s("User-Agent"), s("gw")) == SLUICE_OK);  // none yet
+    CHECK(f.ex.requestHeaders.get("Authorization") == std::optional<std::string_view>("Bearer backend"));
+    CHECK_FALSE(f.ex.requestHeaders.get("Authorization", 1).has_value());
+    CHECK(f.ex.requestHeaders.get("Cookie") == std::optional<std::string_view>("a=1; b=2"));
+    CHECK_FALSE(f.ex.requestHeaders.get("Cookie", 1).has_value());
+    CHECK(f.ex.requestHeaders.get("X-Tag", 1) == std::optional<std::string_view>("2"));  // a list: appended
+    CHECK(f.ex.requestHeaders.get("User-Agent") == std::optional<std::string_view>("gw"));
+
+    // On a response, in either phase that may change it.
+    f.ex.responseHeaders.add("Content-Type", "text/plain");
+    f.ex.responseHeaders.add("X-Frame-Options", "SAMEORIGIN");
+    f.ex.responseHeaders.add("Set-Cookie", "a=1");
+    f.ex.responseHeaders.markReceived();
+    f.ex.phase = SLUICE_PHASE_RESPONSE;
+    CHECK(host().header_add(f.h, SLUICE_MSG_RESPONSE, s("X-Frame-Options"), s("DENY")) == SLUICE_OK);
+    CHECK(host().header_add(f.h, SLUICE_MSG_RESPONSE, s("Set-Cookie"), s("b=2")) == SLUICE_OK);
+    CHECK(host().header_add(f.h, SLUICE_MSG_RESPONSE, s("Cookie"), s("c=3")) == SLUICE_OK);  // no meaning here
+    CHECK(f.ex.responseHeaders.get("X-Frame-Options") == std::optional<std::string_view>("DENY"));
+    CHECK_FALSE(f.ex.responseHeaders.get("X-Frame-Options", 1).has_value());
+    CHECK(f.ex.responseHeaders.get("Set-Cookie", 1) == std::optional<std::string_view>("b=2"));
+    CHECK(f.ex.responseHeaders.get("Content-Type") == std::optional<std::string_view>("text/plain"));
+    CHECK(f.ex.responseHeaders.size() == 5);
+}
+
 TEST_CASE("HostApi: header changes with an invalid name or a CR/LF value are refused")
 {
     Fixture f;

@@ -1,4 +1,4 @@
-// sdk::mediaTypeParameter: RFC 9110 §8.3.1 parameters, read strictly.
+// sdk::mediaTypeParameter (RFC 9110 §8.3.1 parameters, read strictly) and sdk::takesOneValue.
 #include "sluice/sdk/HttpSyntax.hpp"
 
 #include <string>
@@ -65,4 +65,17 @@ TEST_CASE("HttpSyntax: a parameter list that cannot be read, or a repeated name,
     // Malformed anywhere, even in a parameter of another name.
     CHECK(lookup("text/plain; charset=x; title=\"open") == "malformed");
     CHECK(lookup("text/plain; title=a b; charset=x") == "malformed");
+}
+
+TEST_CASE("HttpSyntax: takesOneValue knows one-value fields in any case, and not list fields or look-alikes")
+{
+    using sluice::sdk::takesOneValue;
+    for (std::string_view name : {"Authorization", "content-type", "LOCATION", "Origin", "X-Frame-Options",
+                                  "access-control-allow-origin", "User-Agent", "Host"}) {
+        CHECK_MESSAGE(takesOneValue(name), name);
+    }
+    for (std::string_view name : {"Accept", "Set-Cookie", "Cookie", "X-Forwarded-For", "Via", "Cache-Control",
+                                  "Content-Type-X", "Authorizatio", "User_Agent", ""}) {
+        CHECK_FALSE_MESSAGE(takesOneValue(name), name);
+    }
 }

@@ -795,6 +795,7 @@ void HttpConnection::routeAndRun()
     // "X-Api-Key"): the backend would see one of the two values, perhaps not the one a policy
     // checked. It is dropped; the spelling without such bytes stays.
     const http::CgiLookAlikes lookAlikes(head().headers);
+    std::size_t cookies = 0;
     for (std::size_t i = 0; i < head().headers.size(); ++i) {
         const http::HeaderField& h = head().headers[i];
         const ClientField kind = classifyClientField(h.name);
@@ -808,7 +809,15 @@ void HttpConnection::routeAndRun()
         if (kind == ClientField::ProxyInformation && !peerTrusted()) {
             continue;
         }
+        cookies += http::fieldNameEquals(h.name, "cookie") ? 1 : 0;
         ex.requestHeaders.add(h.name, h.value);
+    }
+    if (cookies > 1) {
+        // One Cookie field (RFC 6265 §5.4), its pairs joined with "; " as HTTP/2 crumbs are
+        // (RFC 9113 §8.2.3): PHP joins two fields with ", ", so its first cookie's value would
+        // take in the second field ("1, b=2"), while a policy reads each pair on its own. With
+        // the arena out of memory the fields go on as they came.
+        (void)ex.requestHeaders.joinValues("Cookie", "; ");
     }
     ex.owner = this;
     ex.driver = this;

@@ -270,7 +270,10 @@ typedef struct sluice_host_api {
     sluice_status (*header_at)(sluice_exchange* ex, sluice_message_kind msg, size_t index, sluice_header* out);
     /* Replace all values of `name` with one value. */
     sluice_status (*header_set)(sluice_exchange* ex, sluice_message_kind msg, sluice_str name, sluice_str value);
-    /* Append a value of `name`. */
+    /* Append a value of `name`. Since 1.6: a message never gets two fields of a name that
+     * takes one value (sdk::takesOneValue: Authorization, Content-Type, Location, Origin ...):
+     * when it has one, the value replaces it, as header_set does. A request's Cookie pairs
+     * join its one Cookie field ("a=1; b=2", RFC 6265 section 5.4). */
     sluice_status (*header_add)(sluice_exchange* ex, sluice_message_kind msg, sluice_str name, sluice_str value);
     /* Remove every value of `name` (SLUICE_OK even when there was none). */
     sluice_status (*header_remove)(sluice_exchange* ex, sluice_message_kind msg, sluice_str name);

@@ -5,7 +5,8 @@
  * MINOR changes when something is appended (a host-table group, a vtable slot, an enum value) or
  * a behaviour is promised that a plugin may rely on (1.2: body_get of a replaced message; 1.3:
  * response headers set in the request phase go on the backend's answer; 1.4: and those removed
- * then are taken off it; 1.5: create and destroy run on the control thread, never a worker):
+ * then are taken off it; 1.5: create and destroy run on the control thread, never a worker;
+ * 1.6: header_add never makes a second field of a one-value name, and a request one Cookie):
  * a plugin built for X.Y loads into a runtime X.Z if and only if Z >= Y.
  *
  * Every edit of abi.h must bump one of these; tests/unit/AbiPinTest.cpp pins a hash of abi.h.
@@ -14,7 +15,7 @@
 #define SLUICE_ABI_VERSION_H
 
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 5
+#define SLUICE_ABI_MINOR 6
 
 #define SLUICE_ABI_STR2_(x) #x
 #define SLUICE_ABI_STR_(x) SLUICE_ABI_STR2_(x)

@@ -75,6 +75,35 @@ TEST_CASE_FIXTURE(Fixture, "manifest: four handler components that differ only i
     }
 }
 
+TEST_CASE_FIXTURE(Fixture, "headers: add_header replaces a one-value field and joins a request's Cookie pairs")
+{
+    auto h = script(R"(
+function on_request(ctx)
+  ctx.request.add_header("Authorization", "Bearer backend")
+  ctx.request.add_header("Cookie", "added=1")
+  ctx.request.add_header("X-Tag", "b")
+end
+function on_response(ctx)
+  ctx.response.add_header("Content-Type", "application/problem+json")
+  ctx.response.add_header("Set-Cookie", "s=2")
+end
+)");
+    auto ex = host.exchange();
+    ex.requestHeaders = {{"Authorization", "Bearer client"}, {"Cookie", "a=1"}, {"X-Tag", "a"}};
+    CHECK(host.request(*h, ex) == SLUICE_ACTION_CONTINUE);
+    CHECK(ex.header(ex.requestHeaders, "Authorization", 0) == "Bearer backend");
+    CHECK_FALSE(ex.header(ex.requestHeaders, "Authorization", 1));
+    CHECK(ex.header(ex.requestHeaders, "Cookie", 0) == "a=1; added=1");
+    CHECK_FALSE(ex.header(ex.requestHeaders, "Cookie", 1));
+    CHECK(ex.header(ex.requestHeaders, "X-Tag", 1) == "b");
+
+    ex.responseHeaders = {{"Content-Type", "text/plain"}, {"Set-Cookie", "s=1"}};
+    CHECK(host.response(*h, ex) == SLUICE_ACTION_CONTINUE);
+    CHECK(ex.header(ex.responseHeaders, "Content-Type", 0) == "application/problem+json");
+    CHECK_FALSE(ex.header(ex.responseHeaders, "Content-Type", 1));
+    CHECK(ex.header(ex.responseHeaders, "Set-Cookie", 1) == "s=2");
+}
+
 TEST_CASE_FIXTURE(Fixture, "headers: get, set, add and remove on the request and the response")
 {
     auto h = script(R"(

@@ -43,6 +43,10 @@ public:
     std::optional<std::string_view> get(std::string_view name, std::size_t index = 0) const;
     void set(std::string_view name, std::string_view value);
     void add(std::string_view name, std::string_view value);
+    // Makes the fields named `name` one field, in the place of the first, their non-empty
+    // values in order with `separator` between them ("a=1" and "b=2" with "; " make
+    // "a=1; b=2"). Returns false, and changes nothing, when the arena is out of memory.
+    bool joinValues(std::string_view name, std::string_view separator);
     void remove(std::string_view name);
     void clear() noexcept
     {

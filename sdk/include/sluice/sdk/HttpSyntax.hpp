@@ -267,4 +267,67 @@ inline bool namesContentCoding(std::string_view value) noexcept
     return false;
 }
 
+// Field names compare case-insensitively (ASCII).
+inline bool sameFieldName(std::string_view a, std::string_view b) noexcept
+{
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + ('a' - 'A')) : a[i];
+        const char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] + ('a' - 'A')) : b[i];
+        if (x != y) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// Fields whose value is one item, not a list (RFC 9110 §5.3: a sender does not send such a field
+// twice): Authorization, Content-Type, Location ... and the one-value fields of CORS (Fetch),
+// Origin (RFC 6454), HSTS (RFC 6797) and X-Frame-Options (RFC 7034). A recipient given two reads
+// the first, the last, or both joined with ", " (PHP), and a browser may ignore both. Cookie is a
+// list of pairs, but with "; " (RFC 6265 §5.4): see header_add in abi.h.
+inline bool takesOneValue(std::string_view name) noexcept
+{
+    constexpr std::string_view kOneValue[] = {
+        "access-control-allow-credentials",
+        "access-control-allow-origin",
+        "access-control-max-age",
+        "age",
+        "authorization",
+        "content-length",
+        "content-location",
+        "content-range",
+        "content-type",
+        "date",
+        "etag",
+        "expires",
+        "from",
+        "host",
+        "if-modified-since",
+        "if-range",
+        "if-unmodified-since",
+        "last-modified",
+        "location",
+        "max-forwards",
+        "origin",
+        "proxy-authorization",
+        "range",
+        "referer",
+        "retry-after",
+        "server",
+        "strict-transport-security",
+        "user-agent",
+        "x-content-type-options",
+        "x-frame-options",
+    };
+    for (std::string_view known : kOneValue) {
+        if (sameFieldName(name, known)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 }  // namespace sluice::sdk

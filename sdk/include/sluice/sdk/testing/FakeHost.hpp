@@ -152,20 +152,7 @@ public:
         return _arena.back().get();
     }
 
-    static bool equalNames(std::string_view a, std::string_view b) noexcept
-    {
-        if (a.size() != b.size()) {
-            return false;
-        }
-        for (std::size_t i = 0; i < a.size(); ++i) {
-            char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
-            char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] + 32) : b[i];
-            if (x != y) {
-                return false;
-            }
-        }
-        return true;
-    }
+    static bool equalNames(std::string_view a, std::string_view b) noexcept { return sameFieldName(a, b); }
 
 private:
     std::vector<std::unique_ptr<std::max_align_t[]>> _arena;
@@ -440,6 +427,26 @@ private:
     {
         return m == SLUICE_MSG_REQUEST ? sameCgiName(entry, name) : FakeExchange::equalNames(entry, name);
     }
+    // As the runtime's header_add (abi.h, since 1.6): a one-value field is replaced, and a
+    // request's Cookie pairs go into its one Cookie field.
+    static void addField(FakeExchange::Headers& list, sluice_message_kind m, std::string_view name,
+                         std::string_view value)
+    {
+        auto first = list.begin();
+        while (first != list.end() && !named(first->first, name, m)) {
+            ++first;
+        }
+        if (first != list.end() && m == SLUICE_MSG_REQUEST && sameFieldName(name, "cookie")) {
+            if (!value.empty()) {
+                first->second.append(first->second.empty() ? "" : "; ").append(value);
+            }
+            return;
+        }
+        if (first != list.end() && takesOneValue(name)) {
+            removeAll(list, name, m);
+        }
+        list.emplace_back(std::string(name), std::string(value));
+    }
     static void removeAll(FakeExchange::Headers& list, std::string_view name, sluice_message_kind m)
     {
         FakeExchange::Headers kept;
@@ -543,7 +550,7 @@ private:
             auto* list = headers(ex, m);
             if (list == nullptr || !isFieldName(sv(name)) || !isFieldValue(sv(value))) return SLUICE_E_INVALID;
             if (!mayChange(ex, m)) return SLUICE_E_WRONG_PHASE;
-            list->emplace_back(std::string(sv(name)), std::string(sv(value)));
+            addField(*list, m, sv(name), sv(value));
             return SLUICE_OK;
         };
         a.header_remove = [](sluice_exchange* h, sluice_message_kind m, sluice_str name) {
