@@ -73,9 +73,7 @@ TEST_CASE(
     CHECK(millisSince(start) >= 300);
     CHECK(busy.waitClosed(1s));
 
-    auto code = gw.waitExit(10s);
-    REQUIRE(code);
-    CHECK(*code == 0);
+    expectExit(gw, 10s);
     CHECK(gw.log().find("shutting down gracefully") != std::string::npos);
     CHECK(backend.requestCount() == 2);
 }
@@ -107,9 +105,7 @@ TEST_CASE(
         REQUIRE_MESSAGE(r, client.error());
         CHECK(r->status == 200);
         gw.sendSignal(SIGQUIT);  // graceful, as nginx's
-        auto code = gw.waitExit(10s);
-        REQUIRE(code);
-        CHECK(*code == 0);
+        expectExit(gw, 10s);
         CHECK(gw.log().find("SIGQUIT: shutting down gracefully") != std::string::npos);
     }
     {
@@ -152,9 +148,7 @@ TEST_CASE("signals: a stop signal during a slow reload stops the gateway without
     CHECK(r->status == 200);
     const auto start = Clock::now();
     gw.sendSignal(SIGTERM);
-    auto code = gw.waitExit(10s);
-    REQUIRE(code);
-    CHECK(*code == 0);
+    expectExit(gw, 10s);
     CHECK(millisSince(start) < 5000);
     CHECK(gw.log().find("a reload is still loading; exiting without waiting for it") != std::string::npos);
     CHECK(gw.log().find("reload complete") == std::string::npos);
@@ -191,9 +185,7 @@ TEST_CASE("signals: a reload that finishes during the graceful stop is not appli
     auto answer = stuck.read(5s);
     REQUIRE_MESSAGE(answer, stuck.error());
     CHECK(answer->status == 200);
-    auto code = gw.waitExit(10s);
-    REQUIRE(code);
-    CHECK(*code == 0);
+    expectExit(gw, 10s);
     CHECK(gw.log().find("reload complete") == std::string::npos);
     CHECK(gw.log().find("a reload is still loading") == std::string::npos);
 }
@@ -227,9 +219,7 @@ TEST_CASE("shutdown: a keep-alive client's request that reaches the socket as th
     auto held = holder.read(10s);
     REQUIRE_MESSAGE(held, holder.error());
     CHECK(held->status == 200);
-    auto code = gw.waitExit(10s);
-    REQUIRE(code);
-    CHECK(*code == 0);
+    expectExit(gw, 10s);
 }
 
 TEST_CASE("shutdown: a TLS client that has sent nothing does not hold up the stop")
@@ -287,9 +277,7 @@ TEST_CASE("shutdown: an answer still queued for a slow reader goes out whole bef
     const std::size_t bodyAt = received.find("\r\n\r\n");
     REQUIRE(bodyAt != std::string::npos);
     CHECK(received.size() - bodyAt - 4 == body.size());
-    auto code = gw.waitExit(10s);
-    REQUIRE(code);
-    CHECK(*code == 0);
+    expectExit(gw, 10s);
 }
 
 TEST_CASE("reload: the request in flight finishes on the old configuration, new ones use the new one")

@@ -165,6 +165,14 @@ inline const std::string kNoSuspension = R"("suspension": {"initial_ms": 0})";
 // while a body is on its way).
 inline const std::string kStreamEveryBody = R"({"request_buffer_bytes": 0})";
 
+// The gateway exits within `timeout`, with status `expected` (0: a clean stop).
+inline void expectExit(SluicedProcess& gw, std::chrono::milliseconds timeout, int expected = 0)
+{
+    const auto code = gw.waitExit(timeout);
+    REQUIRE_MESSAGE(code, "sluiced did not exit in time");
+    CHECK(*code == expected);
+}
+
 // After the reload the reload tests make (/svc moved to the backend named "new", an API /added
 // in front of its /added-base path): new connections are served by the new configuration.
 inline void expectReloadedConfig(int port)
