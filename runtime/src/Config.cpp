@@ -374,6 +374,7 @@ ApiConfig readApi(const Poco::Dynamic::Var& doc, const Poco::Dynamic::Var& asWri
     }
     api.retries = get<int>(root, "retries", api.retries);
     api.rewriteLocation = get<bool>(root, "rewrite_location", api.rewriteLocation);
+    api.requestBuffering = get<bool>(root, "request_buffering", api.requestBuffering);
     if (root->has("method_override")) {
         api.methodOverride = methodOverrideFrom(root->getValue<std::string>("method_override"));
     }

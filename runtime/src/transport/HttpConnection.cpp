@@ -867,7 +867,7 @@ void HttpConnection::bufferRequestBody()
             return;
         }
         _bodyEnded = st == http::ChunkedDecoder::Status::Done;
-        if (_bufferingForProxy && io().requestBody.size() > _snapshot->config.http.requestBufferBytes) {
+        if (_bufferingForProxy && io().requestBody.size() > requestBufferLimit()) {
             // Longer than request_buffer_bytes (also when its end came in the same read): it
             // streams from here, as a longer Content-Length does.
             _bufferingForProxy = false;

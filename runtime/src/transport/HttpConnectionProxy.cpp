@@ -18,12 +18,22 @@ namespace sluice::runtime::transport {
 
 using namespace connection;  // NOLINT(google-build-using-namespace): this class's own details
 
+// The longest request body read whole before the backend is contacted: http.request_buffer_bytes,
+// or every body the gateway accepts (http.max_body_bytes) for an API with request_buffering,
+// whose backend then never gets a chunked body: one that cannot read those (thin) would read the
+// rest of such a body as further requests.
+std::uint64_t HttpConnection::requestBufferLimit() const
+{
+    return _api != nullptr && _api->config.requestBuffering ? _snapshot->config.http.maxBodyBytes
+                                                            : _snapshot->config.http.requestBufferBytes;
+}
+
 // A short body with a Content-Length that is not all here yet (of a longer one, what arrived
 // with the head goes out with it, in one write), or a chunked body, which may be short: it is
 // buffered until it ends or outgrows the limit.
 bool HttpConnection::bodyWorthBuffering()
 {
-    const std::uint64_t limit = _snapshot->config.http.requestBufferBytes;
+    const std::uint64_t limit = requestBufferLimit();
     if (_bodyEnded || _bodyBuffered || ex().requestBody || limit == 0) {
         return false;
     }
@@ -36,7 +46,7 @@ bool HttpConnection::bodyWorthBuffering()
 // A short body with a Content-Length that is all here already.
 bool HttpConnection::bodyWholeHere()
 {
-    const std::uint64_t limit = _snapshot->config.http.requestBufferBytes;
+    const std::uint64_t limit = requestBufferLimit();
     return _bodyMode == BodyMode::Length && !_bodyEnded && !_bodyBuffered && !ex().requestBody && limit > 0 &&
            head().contentLength <= limit && _in.size() >= _bodyRemaining;
 }

@@ -100,7 +100,8 @@ struct ApiConfig {
     // default, the schema's most, tries every endpoint once in all but the largest sets, as
     // nginx's proxy_next_upstream_tries 0 and WSO2's failover do.
     int retries = 10;
-    bool rewriteLocation = true;  // Location / Content-Location into the API's URL space
+    bool rewriteLocation = true;    // Location / Content-Location into the API's URL space
+    bool requestBuffering = false;  // every body read whole and sent with a Content-Length
     bool tlsVerify = true;
     std::string tlsCaFile;   // absolute, or empty for the system CAs
     std::string tlsCrlFile;  // absolute, or empty for no revocation check

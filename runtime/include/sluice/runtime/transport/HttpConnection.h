@@ -158,6 +158,7 @@ private:
     void respondUpstreamFailure(UpstreamFailure failure);
     bool bodyWholeHere();
     bool bodyWorthBuffering();
+    std::uint64_t requestBufferLimit() const;
     void readAgainLater(State state);
     void reportEndpointFailure(UpstreamFailure failure);
     std::optional<std::string> publicLocation(std::string_view name, std::string_view value);
