@@ -294,11 +294,11 @@ TEST_CASE("adversarial: other proxy information fields from an untrusted client 
         "X-Forwarded-Server: evil", "X-Forwarded-By: 6.6.6.1", "X-Forwarded-Uri: /evil", "X-Real-IP: 6.6.6.2",
         "X-Client-IP: 6.6.6.3", "True-Client-IP: 6.6.6.4", "X-Cluster-Client-IP: 6.6.6.5", "CF-Connecting-IP: 6.6.6.6",
         "Fastly-Client-IP: 6.6.6.7", "X-Original-URL: /evil", "X-Rewrite-URL: /evil", "Front-End-Https: on",
-        "X-Url-Scheme: https", "x_real_ip: 6.6.6.8", "Client-IP: 6.6.6.9", "X-Originating-IP: 6.6.6.10",
-        "X-Forwarded: for=6.6.6.11", "Forwarded-For: 6.6.6.12", "Proxy-Client-IP: 6.6.6.13",
-        "WL-Proxy-Client-IP: 6.6.6.14", "X-SSL-Client-Cert: evil-cert", "X-SSL-Client-Verify: evil-SUCCESS",
-        "X-Forwarded-Client-Cert: evil-xfcc", "X-Forwarded-Method: evil-DELETE", "X-Original-URI: /evil",
-        "X-Forwarded-Protocol: https",
+        "X-Url-Scheme: https", "X-Scheme: https", "x_real_ip: 6.6.6.8", "Client-IP: 6.6.6.9",
+        "X-Originating-IP: 6.6.6.10", "X-Forwarded: for=6.6.6.11", "Forwarded-For: 6.6.6.12",
+        "Proxy-Client-IP: 6.6.6.13", "WL-Proxy-Client-IP: 6.6.6.14", "X-SSL-Client-Cert: evil-cert",
+        "X-SSL-Client-Verify: evil-SUCCESS", "X-Forwarded-Client-Cert: evil-xfcc", "X-Forwarded-Method: evil-DELETE",
+        "X-Original-URI: /evil", "X-Forwarded-Protocol: https",
         // Fields that name the path to serve (gunicorn's
         // SCRIPT_NAME and PATH_INFO, Kong's, Envoy's, ...).
         "SCRIPT_NAME: /evil", "Script-Name: /evil", "X-Script-Name: /evil", "PATH_INFO: /evil", "Path-Info: /evil",

@@ -35,14 +35,16 @@ TEST_CASE("ClientFields: what the transport does with a client's field, by its n
           "Ssl-Cipher", "SSL-CIPHER-USEKEYSIZE", "ssl-session-id", "X-Proxied-Https", "Proxy-ssl-id", "Proxy-auth-cert",
           "WL-Proxy-SSL", "WL-Proxy-Client-IP", "wl-proxy-client-cert", "$WSIS", "$WSRA", "$wscc", "X_Real_IP",
           "X.Real.IP", "Client_Cert", "ssl.client.verify", "Remote.User", "X_Authentik_Groups", "ssl_cipher",
-          "SSL_CIPHER_USEKEYSIZE", "ssl_session_id", "X_Proxied_Https", "WL_Proxy_SSL"}) {
+          "SSL_CIPHER_USEKEYSIZE", "ssl_session_id", "X_Proxied_Https", "WL_Proxy_SSL",
+          // Tornado's xheaders take the scheme from X-Scheme before X-Forwarded-Proto
+          "X-Scheme", "x_scheme", "X.Scheme"}) {
         CAPTURE(name);
         CHECK(classifyClientField(name) == ClientField::ProxyInformation);
     }
     // Anything else is kept, '_' and '.' included when they stand for nothing the gateway owns.
     for (const char* name : {"Accept", "X-Api-Key", "X_Api_Key", "Some.Thing", "Content-Type", "Authorization",
                              "X-Forwarded-Ssl-X", "Remote-Username", "X-Client-Id", "Client-Certainty", "Via.X",
-                             "Connection_", "Upgrade."}) {  // one byte more than an owned name
+                             "Connection_", "Upgrade.", "X-Schemes"}) {  // one byte more than an owned name
         CAPTURE(name);
         CHECK(classifyClientField(name) == ClientField::Kept);
     }

@@ -61,7 +61,7 @@ bool transportOwned(std::string_view name) noexcept
 
 // Fields in which proxies tell a backend about the client and the original request, beside the
 // ones the gateway writes itself: frameworks take the scheme from them (Rack, Spring:
-// X-Forwarded-Ssl, X-Forwarded-Scheme, Front-End-Https), the port and path prefix of the links
+// X-Forwarded-Ssl, X-Forwarded-Scheme, Front-End-Https; Tornado: X-Scheme), the port and path prefix of the links
 // they build (X-Forwarded-Port, X-Forwarded-Prefix), the client's address (X-Real-IP,
 // True-Client-IP, Proxy-Client-IP, ...), the client certificate a TLS-terminating proxy verified
 // (Envoy's X-Forwarded-Client-Cert, X-Client-Verify, and the families of clientCertificateField)
@@ -82,6 +82,7 @@ bool knownProxyInformation(std::string_view name) noexcept
 {
     switch (name.size()) {
         case 6: return fieldNameEquals(name, "x-host");
+        case 8: return fieldNameEquals(name, "x-scheme");  // Tornado's xheaders prefer it to X-Forwarded-Proto
         case 9:
             return fieldNameEquals(name, "x-real-ip") || fieldNameEquals(name, "client-ip") ||
                    fieldNameEquals(name, "path-info");
