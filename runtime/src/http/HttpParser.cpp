@@ -136,6 +136,42 @@ inline std::size_t scan(const unsigned char* p, std::size_t pos, std::size_t end
 
 inline bool isOws(unsigned char c) noexcept { return c == ' ' || c == '\t'; }
 
+// NEL (0x85) and NBSP (0xA0) are white space to servers that read field values as Latin-1 and
+// trim them with Python's str.strip() (waitress, Tornado): "admin\xA0" reaches the application
+// as "admin", which a policy refusing "admin" let through. A request value may not begin with one
+// (no UTF-8 character does) or end with one, unless it is the last byte of a UTF-8 character
+// other than U+0085 and U+00A0 themselves (such a server trims "caf\xC3\xA0" to "caf\xC3": another
+// value, but none that a policy could have meant).
+inline bool latin1Space(unsigned char c) noexcept { return c == 0x85 || c == 0xA0; }
+
+bool endsInLatin1Space(std::string_view value) noexcept
+{
+    const auto* v = reinterpret_cast<const unsigned char*>(value.data());
+    const std::size_t n = value.size();
+    if (n == 0) {
+        return false;
+    }
+    if (latin1Space(v[0])) {
+        return true;
+    }
+    if (!latin1Space(v[n - 1])) {
+        return false;
+    }
+    // The UTF-8 character the last byte ends: a lead byte, then continuation bytes up to it.
+    std::size_t lead = n - 1;
+    while (lead > 0 && n - lead < 4 && v[lead - 1] >= 0x80 && v[lead - 1] <= 0xBF) {
+        --lead;
+    }
+    if (lead == 0) {
+        return true;
+    }
+    const unsigned char c = v[lead - 1];
+    const std::size_t length = n - lead + 1;  // the lead byte and what follows it
+    const bool utf8 = (c >= 0xC3 && c <= 0xDF && length == 2) || (c >= 0xE0 && c <= 0xEF && length == 3) ||
+                      (c >= 0xF0 && c <= 0xF4 && length == 4);
+    return !utf8;
+}
+
 inline unsigned char toLower(unsigned char c) noexcept
 {
     return (c >= 'A' && c <= 'Z') ? static_cast<unsigned char>(c | 0x20U) : c;
@@ -651,6 +687,9 @@ ParseResult parseFieldSection(const Scanner& s, std::size_t& pos, std::size_t ma
             --valueEnd;
         }
         const std::string_view value(reinterpret_cast<const char*>(p + valueStart), valueEnd - valueStart);
+        if (request && endsInLatin1Space(value)) {
+            return fail(400, "a field value begins or ends with a byte some servers trim (0x85 or 0xA0)");
+        }
         headers.push_back(HeaderField{name, value});
         if (ParseResult r = noteField(name, value, request, facts); r.status == ParseStatus::Error) {
             return r;
