@@ -75,7 +75,8 @@ inline constexpr std::int64_t kMethodNotAllowed = 900907;
 inline constexpr std::string_view kFormOverrideRefused =
     "A _method parameter in a form body (or a JSON one) is not accepted: send the request with the method itself.";
 inline constexpr std::string_view kFormTypeRefused =
-    "A POST body needs one Content-Type, and a multipart one exactly one boundary of at most 200 characters.";
+    "A POST body needs one Content-Type, in ASCII, and a multipart one exactly one boundary of at most 200 "
+    "characters.";
 inline constexpr std::string_view kFormCharsetRefused =
     "A form body (or a JSON one) in this charset is not accepted: send it in UTF-8 (or another ASCII-compatible "
     "charset).";

@@ -131,6 +131,12 @@ std::string_view HttpConnection::chooseFormScan()
             return kFormTypeRefused;
         }
     }
+    if (type && std::any_of(type->begin(), type->end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
+        // No media type or parameter name has such bytes (RFC 9110 §8.3.1), and servers that
+        // trim values as Latin-1 (waitress, Tornado) read "...-urlencoded\x85; charset=utf-8" as a
+        // form, which the scan here would not.
+        return kFormTypeRefused;
+    }
     if (!type || type->find_first_not_of(" \t") == std::string_view::npos) {
         // Rack reads a POST body without a media type as a form.
         _formScan = std::make_unique<http::FormMethodScanner>(ex().method);
