@@ -27,6 +27,21 @@ std::uint64_t hashOf(std::string_view bytes)
     return h.value();
 }
 
+// Sends `body` as chunks of `chunk` bytes, `pause` apart, and the last chunk.
+bool sendChunked(RawClient& client, std::string_view body, std::size_t chunk, std::chrono::milliseconds pause)
+{
+    for (std::size_t at = 0; at < body.size(); at += chunk) {
+        const std::string_view piece = body.substr(at, chunk);
+        char size[32];
+        std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+        if (!client.send(std::string(size) + std::string(piece) + "\r\n")) {
+            return false;
+        }
+        std::this_thread::sleep_for(pause);
+    }
+    return client.send("0\r\n\r\n");
+}
+
 }  // namespace
 
 TEST_CASE("chunked: a streamed chunked request body is re-encoded to the backend without extensions or trailers")
@@ -104,14 +119,7 @@ TEST_CASE("chunked: a short chunked request body is read whole and sent again af
     // Longer than request_buffer_bytes: it streams on, chunked, from the first 1 KiB and more.
     const std::string body = pattern(8 * 1024, 7);
     REQUIRE(client.send("PUT /svc/v1/up HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n"));
-    for (std::size_t at = 0; at < body.size(); at += 1000) {
-        const std::string_view piece = std::string_view(body).substr(at, 1000);
-        char size[32];
-        std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
-        REQUIRE(client.send(std::string(size) + std::string(piece) + "\r\n"));
-        std::this_thread::sleep_for(5ms);
-    }
-    REQUIRE(client.send("0\r\n\r\n"));
+    REQUIRE(sendChunked(client, body, 1000, 5ms));
     auto streamed = client.read();
     REQUIRE_MESSAGE(streamed, client.error());
     CHECK(streamed->status == 200);
@@ -157,14 +165,7 @@ TEST_CASE("chunked: with request_buffering a long chunked body is read whole and
         RawClient client(gw.port());
         REQUIRE(
             client.send("POST " + api + "/v1/up HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n"));
-        for (std::size_t at = 0; at < body.size(); at += 16000) {
-            const std::string_view piece = std::string_view(body).substr(at, 16000);
-            char size[32];
-            std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
-            REQUIRE(client.send(std::string(size) + std::string(piece) + "\r\n"));
-            std::this_thread::sleep_for(2ms);
-        }
-        REQUIRE(client.send("0\r\n\r\n"));
+        REQUIRE(sendChunked(client, body, 16000, 2ms));
         auto r = client.read();
         REQUIRE_MESSAGE(r, client.error());
         CHECK(r->status == 200);
@@ -437,17 +438,7 @@ TEST_CASE("streaming: a 10 MiB request body passes through with bounded gateway 
     // The same size again, chunked by the client (re-encoded on the way, never collected).
     std::string chunkedBody = pattern(kSize, 4);
     REQUIRE(client.send("POST /svc/v1/big HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n"));
-    std::string chunk;
-    for (std::size_t offset = 0; offset < kSize; offset += 64 * 1024) {
-        std::string_view piece = std::string_view(chunkedBody).substr(offset, 64 * 1024);
-        char size[32];
-        std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
-        chunk.assign(size);
-        chunk.append(piece);
-        chunk.append("\r\n");
-        REQUIRE(client.send(chunk));
-    }
-    REQUIRE(client.send("0\r\n\r\n"));
+    REQUIRE(sendChunked(client, chunkedBody, 64 * 1024, 0ms));
     auto c = client.read(30s);
     REQUIRE_MESSAGE(c, client.error());
     CHECK(c->status == 200);
