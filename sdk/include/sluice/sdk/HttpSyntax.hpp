@@ -77,30 +77,33 @@ inline constexpr SyntaxTable kSyntaxTable{};
 
 inline bool isTokenChar(unsigned char c) noexcept { return detail::kSyntaxTable.token[c]; }
 
+inline char asciiLower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
 // A field name's byte as CGI-style servers read it: ASCII case folded, and '_' and '.' read as
 // '-'. PHP, WSGI and Rack make "X-Real-IP", "X_Real_IP" and (PHP) "X.Real.IP" one variable,
 // HTTP_X_REAL_IP; '-', '_' and '.' are the only token characters that are so merged.
-inline char cgiFold(char c) noexcept
-{
-    if (c >= 'A' && c <= 'Z') {
-        return static_cast<char>(c - 'A' + 'a');
-    }
-    return c == '_' || c == '.' ? '-' : c;
-}
+inline char cgiFold(char c) noexcept { return c == '_' || c == '.' ? '-' : asciiLower(c); }
 
-// Field names a CGI-style server reads as one variable (cgiFold byte by byte).
-inline bool sameCgiName(std::string_view a, std::string_view b) noexcept
+// Whether two names are equal byte by byte once each byte is folded with `fold`.
+template <typename Fold>
+bool equalFolded(std::string_view a, std::string_view b, Fold fold) noexcept
 {
     if (a.size() != b.size()) {
         return false;
     }
     for (std::size_t i = 0; i < a.size(); ++i) {
-        if (cgiFold(a[i]) != cgiFold(b[i])) {
+        if (fold(a[i]) != fold(b[i])) {
             return false;
         }
     }
     return true;
 }
+
+// Field names a CGI-style server reads as one variable (cgiFold byte by byte).
+inline bool sameCgiName(std::string_view a, std::string_view b) noexcept { return equalFolded(a, b, cgiFold); }
+
+// Field names compare case-insensitively (ASCII).
+inline bool sameFieldName(std::string_view a, std::string_view b) noexcept { return equalFolded(a, b, asciiLower); }
 
 // Whether a field name has a byte that a CGI-style server reads as another ('_' or '.'), so that
 // it may stand for a field of another spelling.
@@ -253,34 +256,11 @@ inline bool namesContentCoding(std::string_view value) noexcept
         if (element.empty()) {
             continue;
         }
-        if (element.size() != kIdentity.size()) {
+        if (!equalFolded(element, kIdentity, asciiLower)) {
             return true;
-        }
-        for (std::size_t i = 0; i < element.size(); ++i) {
-            const char c =
-                element[i] >= 'A' && element[i] <= 'Z' ? static_cast<char>(element[i] + ('a' - 'A')) : element[i];
-            if (c != kIdentity[i]) {
-                return true;
-            }
         }
     }
     return false;
-}
-
-// Field names compare case-insensitively (ASCII).
-inline bool sameFieldName(std::string_view a, std::string_view b) noexcept
-{
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        const char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + ('a' - 'A')) : a[i];
-        const char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] + ('a' - 'A')) : b[i];
-        if (x != y) {
-            return false;
-        }
-    }
-    return true;
 }
 
 // Fields whose value is one item, not a list (RFC 9110 §5.3: a sender does not send such a field
