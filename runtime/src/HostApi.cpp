@@ -198,8 +198,8 @@ void addHeader(HeaderList& list, sluice_message_kind msg, std::string_view name,
     if (msg == SLUICE_MSG_REQUEST && sdk::sameFieldName(name, "cookie")) {
         list.add(name, value);
         (void)list.joinValues(name, "; ");  // with the arena out of memory the fields stay apart
-    } else if (sdk::takesOneValue(name) && list.get(name)) {
-        list.set(name, value);
+    } else if (sdk::takesOneValue(name)) {
+        list.set(name, value);  // adds the field when there is none
     } else {
         list.add(name, value);
     }

@@ -196,6 +196,34 @@ TEST_CASE("chunked: with request_buffering a long chunked body is read whole and
     CHECK(backend.requestCount() == before);
 }
 
+TEST_CASE("request_buffering: a long Content-Length body sent slowly is read whole before the backend is contacted")
+{
+    // Without the option a body over request_buffer_bytes streams: the backend is contacted at once.
+    const std::string body = pattern(200 * 1024, 5);
+    for (const bool buffering : {true, false}) {
+        CAPTURE(buffering);
+        ScriptedBackend backend([](const ReceivedRequest& r) {
+            BackendReply reply;
+            reply.bytes =
+                httpResponse(200, "got " + std::to_string(r.bodyLength) + ":" + std::to_string(hashOf(r.body)));
+            return reply;
+        });
+        SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), buffering ? R"("request_buffering": true)" : "",
+                                 R"({"request_buffer_bytes": 1024, "max_body_bytes": 300000})"));
+        RawClient client(gw.port());
+        REQUIRE(client.send("POST /svc/v1/up HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: " +
+                            std::to_string(body.size()) + "\r\n\r\n" + body.substr(0, 100000)));
+        std::this_thread::sleep_for(300ms);
+        CHECK(backend.connectionCount() == (buffering ? 0U : 1U));
+        REQUIRE(client.send(body.substr(100000)));
+        auto r = client.read();
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->body == "got " + std::to_string(body.size()) + ":" + std::to_string(hashOf(body)));
+        REQUIRE(backend.waitForRequests(1, 2s));
+        CHECK(backend.request(0).header("Content-Length") == std::to_string(body.size()));
+    }
+}
+
 TEST_CASE("chunked: backend answers reach HTTP/1.1 clients chunked and HTTP/1.0 clients close-delimited")
 {
     ScriptedBackend backend([](const ReceivedRequest& r) {

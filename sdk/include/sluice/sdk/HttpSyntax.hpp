@@ -155,18 +155,6 @@ enum class ParameterLookup {
 // different message.
 inline ParameterLookup mediaTypeParameter(std::string_view contentType, std::string_view name, std::string& out)
 {
-    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; };
-    const auto sameName = [&](std::string_view a) {
-        if (a.size() != name.size()) {
-            return false;
-        }
-        for (std::size_t i = 0; i < a.size(); ++i) {
-            if (lower(a[i]) != lower(name[i])) {
-                return false;
-            }
-        }
-        return true;
-    };
     const auto isSpace = [](char c) { return c == ' ' || c == '\t'; };
     const auto tokenEnd = [&](std::size_t from) {
         while (from < contentType.size() && isTokenChar(static_cast<unsigned char>(contentType[from]))) {
@@ -226,7 +214,7 @@ inline ParameterLookup mediaTypeParameter(std::string_view contentType, std::str
         if (at < contentType.size() && contentType[at] != ';') {
             return ParameterLookup::Malformed;
         }
-        if (sameName(parameter)) {
+        if (equalFolded(parameter, name, asciiLower)) {
             if (found) {
                 return ParameterLookup::Malformed;
             }

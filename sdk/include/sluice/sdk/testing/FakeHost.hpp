@@ -442,7 +442,7 @@ private:
             }
             return;
         }
-        if (first != list.end() && takesOneValue(name)) {
+        if (takesOneValue(name)) {
             removeAll(list, name, m);
         }
         list.emplace_back(std::string(name), std::string(value));
