@@ -385,6 +385,9 @@ int run(const Options& o, std::ostream& err)
     sigaddset(&signals, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     ::signal(SIGPIPE, SIG_IGN);  // a peer that went away is an I/O error, not a reason to die
+    // A file past the process's size limit (RLIMIT_FSIZE: a request body's temporary file, the
+    // access log) is a failed write (EFBIG), answered and logged, not a reason to die either.
+    ::signal(SIGXFSZ, SIG_IGN);
 
     Gateway gateway({o.config, o.pluginDirs});
     SnapshotResult r = gateway.load();

@@ -243,6 +243,9 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
         cfg.http.maxResponseHeaders = get<std::size_t>(h, "max_response_headers", cfg.http.maxResponseHeaders);
         cfg.http.maxBodyBytes = get<std::uint64_t>(h, "max_body_bytes", cfg.http.maxBodyBytes);
         cfg.http.requestBufferBytes = get<std::uint64_t>(h, "request_buffer_bytes", cfg.http.requestBufferBytes);
+        if (h->has("body_temp_dir")) {
+            cfg.http.bodyTempDir = absoluteFrom(cfg.directory, h->getValue<std::string>("body_temp_dir"));
+        }
         cfg.http.maxConnections = get<std::size_t>(h, "max_connections", cfg.http.maxConnections);
         cfg.http.headerTimeoutMs = get<int>(h, "header_timeout_ms", cfg.http.headerTimeoutMs);
         cfg.http.bodyTimeoutMs = get<int>(h, "body_timeout_ms", cfg.http.bodyTimeoutMs);
@@ -260,6 +263,10 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
         cfg.http.connectionBalance = get<std::string>(h, "connection_balance", "exact") == "kernel"
                                          ? ConnectionBalance::Kernel
                                          : ConnectionBalance::Exact;
+    }
+    if (cfg.http.bodyTempDir.empty()) {
+        const char* tmp = std::getenv("TMPDIR");
+        cfg.http.bodyTempDir = tmp != nullptr && *tmp == '/' ? tmp : "/tmp";
     }
     if (root->has("plugins")) {
         auto plugins = root->getObject("plugins");

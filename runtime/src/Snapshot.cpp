@@ -9,6 +9,7 @@
 #include "sluice/runtime/HostApi.h"
 #include "sluice/runtime/Logging.h"
 #include "sluice/runtime/transport/AccessLog.h"
+#include "sluice/runtime/transport/BodySpool.h"
 #include "sluice/runtime/transport/Tls.h"
 
 namespace fs = std::filesystem;
@@ -175,6 +176,17 @@ SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginR
         snapshot->apis.push_back(std::move(rt));
     }
 
+    // A body of an API with request_buffering goes to http.body_temp_dir past request_buffer_bytes:
+    // a directory where no file can be made is a configuration error, not a 500 for each such body.
+    const auto buffering =
+        std::find_if(config.apis.begin(), config.apis.end(), [](const ApiConfig& api) { return api.requestBuffering; });
+    if (buffering != config.apis.end()) {
+        std::string error;
+        if (!transport::BodySpool::open(config.http.bodyTempDir, error)) {
+            result.errors.push_back({config.file, "/http/body_temp_dir",
+                                     error + " (the API " + buffering->name + " has request_buffering)"});
+        }
+    }
     for (const auto& problem : plugins->problems()) {
         bool used = std::any_of(problem.components.begin(), problem.components.end(),
                                 [&](const std::string& c) { return builder.used().count(c) != 0; });

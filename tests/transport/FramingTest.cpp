@@ -9,41 +9,6 @@
 
 using namespace sluice::transport_test;
 
-namespace {
-
-std::string pattern(std::size_t size, unsigned seed)
-{
-    std::string s(size, '\0');
-    for (std::size_t i = 0; i < size; ++i) {
-        s[i] = static_cast<char>('a' + (i * 7 + i / 4093 + seed) % 26);
-    }
-    return s;
-}
-
-std::uint64_t hashOf(std::string_view bytes)
-{
-    BodyHash h;
-    h.add(bytes);
-    return h.value();
-}
-
-// Sends `body` as chunks of `chunk` bytes, `pause` apart, and the last chunk.
-bool sendChunked(RawClient& client, std::string_view body, std::size_t chunk, std::chrono::milliseconds pause)
-{
-    for (std::size_t at = 0; at < body.size(); at += chunk) {
-        const std::string_view piece = body.substr(at, chunk);
-        char size[32];
-        std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
-        if (!client.send(std::string(size) + std::string(piece) + "\r\n")) {
-            return false;
-        }
-        std::this_thread::sleep_for(pause);
-    }
-    return client.send("0\r\n\r\n");
-}
-
-}  // namespace
-
 TEST_CASE("chunked: a streamed chunked request body is re-encoded to the backend without extensions or trailers")
 {
     ScriptedBackend backend([](const ReceivedRequest& r) {
@@ -88,11 +53,7 @@ TEST_CASE("chunked: a streamed chunked request body is re-encoded to the backend
 // another endpoint; a longer one streams chunked from where the buffer ended.
 TEST_CASE("chunked: a short chunked request body is read whole and sent again after a refused connection")
 {
-    ScriptedBackend backend([](const ReceivedRequest& r) {
-        BackendReply reply;
-        reply.bytes = httpResponse(200, "got " + std::to_string(r.bodyLength) + ":" + std::to_string(hashOf(r.body)));
-        return reply;
-    });
+    ScriptedBackend backend(lengthAndHash());
     // The first endpoint refuses connections (nothing listens there).
     int refusing = 0;
     {
@@ -147,11 +108,7 @@ TEST_CASE("chunked: a short chunked request body is read whole and sent again af
 // max_body_bytes is still refused, before the backend hears of it.
 TEST_CASE("chunked: with request_buffering a long chunked body is read whole and sent with a Content-Length")
 {
-    ScriptedBackend backend([](const ReceivedRequest& r) {
-        BackendReply reply;
-        reply.bytes = httpResponse(200, "got " + std::to_string(r.bodyLength) + ":" + std::to_string(hashOf(r.body)));
-        return reply;
-    });
+    ScriptedBackend backend(lengthAndHash());
     GatewaySpec spec;
     spec.apis.emplace_back("whole", apiJson("/whole", endpointList({backend.url()}), R"("request_buffering": true)"));
     spec.apis.emplace_back("streamed", apiJson("/streamed", endpointList({backend.url()})));
@@ -169,7 +126,7 @@ TEST_CASE("chunked: with request_buffering a long chunked body is read whole and
         auto r = client.read();
         REQUIRE_MESSAGE(r, client.error());
         CHECK(r->status == 200);
-        CHECK(r->body == "got " + std::to_string(body.size()) + ":" + std::to_string(hashOf(body)));
+        CHECK(r->body == lengthAndHashOf(body));
         REQUIRE(backend.waitForRequests(before + 1, 2s));
         const ReceivedRequest up = backend.request(before);
         if (api == "/whole") {
@@ -202,12 +159,7 @@ TEST_CASE("request_buffering: a long Content-Length body sent slowly is read who
     const std::string body = pattern(200 * 1024, 5);
     for (const bool buffering : {true, false}) {
         CAPTURE(buffering);
-        ScriptedBackend backend([](const ReceivedRequest& r) {
-            BackendReply reply;
-            reply.bytes =
-                httpResponse(200, "got " + std::to_string(r.bodyLength) + ":" + std::to_string(hashOf(r.body)));
-            return reply;
-        });
+        ScriptedBackend backend(lengthAndHash());
         SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), buffering ? R"("request_buffering": true)" : "",
                                  R"({"request_buffer_bytes": 1024, "max_body_bytes": 300000})"));
         RawClient client(gw.port());
@@ -218,7 +170,7 @@ TEST_CASE("request_buffering: a long Content-Length body sent slowly is read who
         REQUIRE(client.send(body.substr(100000)));
         auto r = client.read();
         REQUIRE_MESSAGE(r, client.error());
-        CHECK(r->body == "got " + std::to_string(body.size()) + ":" + std::to_string(hashOf(body)));
+        CHECK(r->body == lengthAndHashOf(body));
         REQUIRE(backend.waitForRequests(1, 2s));
         CHECK(backend.request(0).header("Content-Length") == std::to_string(body.size()));
     }

@@ -668,6 +668,7 @@ void HttpConnection::startExchange()
     _bufferingForProxy = false;
     _chunkedPrefix = false;
     _bodyBuffered = false;
+    _spool.reset();
     io().heldResponse.clear();
     io().responseBody.clear();
     io().tried.clear();
@@ -867,7 +868,7 @@ void HttpConnection::bufferRequestBody()
             return;
         }
         _bodyEnded = st == http::ChunkedDecoder::Status::Done;
-        if (_bufferingForProxy && io().requestBody.size() > requestBufferLimit()) {
+        if (_bufferingForProxy && !_spool && io().requestBody.size() > requestBufferLimit()) {
             // Longer than request_buffer_bytes (also when its end came in the same read): it
             // streams from here, as a longer Content-Length does.
             _bufferingForProxy = false;
@@ -878,6 +879,9 @@ void HttpConnection::bufferRequestBody()
         if (!_bodyEnded) {
             _in.shrinkIfEmpty(0);  // a client that trickles a body holds its decoded bytes only
         }
+    }
+    if (_bufferingForProxy && !spillRequestBody()) {
+        return;
     }
     if (_bodyEnded && _bufferingForProxy) {
         _bufferingForProxy = false;
@@ -1152,6 +1156,7 @@ void HttpConnection::finishExchange()
     _pipelined = !_in.empty();
     sendQueued();  // so that the access log line need not wait (a failure closes in flush())
     logAccess(false);
+    _spool.reset();  // its disk space is freed now, not when the next request comes
     endExchangeServices();
     ex().owner = nullptr;
     ex().driver = nullptr;

@@ -58,6 +58,9 @@ bool HttpConnection::startFormScan(std::string_view early)
                                       ? static_cast<std::size_t>(std::min<std::uint64_t>(_bodyRemaining, _in.size()))
                                       : 0;
     if (_formScan && inHand) {
+        if (!ex().requestBody && _spool && !scanSpooledBody()) {
+            return false;
+        }
         _formScan->feed(ex().requestBody ? *ex().requestBody : io().requestBody);
         _formScan->finish();
     } else if (_formScan && _chunkedPrefix) {

@@ -73,8 +73,10 @@ void HttpConnection::proxy()
         // a request they refuse is answered before its body is read.
         _bufferingForProxy = true;
         _state = State::ReadBody;
-        // At most request_buffer_bytes, and at most 1 MiB before any byte of it came.
-        io().requestBody.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(head().contentLength, 1u << 20)));
+        // At most request_buffer_bytes and a read past it (the rest of a request_buffering body
+        // goes to a file), and at most 1 MiB before any byte of it came.
+        io().requestBody.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(
+            {head().contentLength, 1u << 20, _snapshot->config.http.requestBufferBytes + kBodyBlock})));
         sendContinueIfExpected();
         setDeadline(_snapshot->config.http.bodyTimeoutMs);
         bufferRequestBody();  // takes what is here; proxy() runs again once the body is whole
@@ -194,6 +196,14 @@ bool HttpConnection::connectUpstream(std::string_view early)
     }
     if (ex().requestBody) {
         _upstream->send(io().upstreamHead, *ex().requestBody);
+    } else if (_bodyBuffered && _spool) {
+        UpstreamConnection* up = _upstream;
+        _upstream->send(io().upstreamHead);
+        if (_upstream == up) {
+            _spool->sent = 0;  // every attempt sends it from its start
+            pumpSpooledBody();
+        }
+        return _upstream != nullptr;  // the request is complete once the file is out
     } else if (_bodyBuffered) {
         _upstream->send(io().upstreamHead, io().requestBody);
     } else if (_chunkedPrefix) {
@@ -323,7 +333,8 @@ void HttpConnection::buildUpstreamHead(bool closeAfter)
     if (ex.requestBody) {
         appendHeader(h, "Content-Length", std::to_string(ex.requestBody->size()));
     } else if (_bodyBuffered) {
-        appendHeader(h, "Content-Length", std::to_string(io().requestBody.size()));  // a chunked one too
+        // A chunked one too; a spooled one is all in its file.
+        appendHeader(h, "Content-Length", std::to_string(_spool ? _spool->size() : io().requestBody.size()));
     } else if (_bodyMode == BodyMode::Length) {
         appendHeader(h, "Content-Length", std::to_string(head().contentLength));
     } else if (_bodyMode == BodyMode::Chunked) {
@@ -443,8 +454,98 @@ void HttpConnection::pumpRequestBody()
     }
 }
 
+// With request_buffering, the part of a body past http.request_buffer_bytes goes to a file
+// without a name (BodySpool.h) as it arrives, so that a client sending a long body costs disk,
+// not memory (nginx's client_body_temp_path). False when the request was refused: the file could
+// not be made or written (a full disk); the rest of the body is not read.
+bool HttpConnection::spillRequestBody()
+{
+    std::string& body = io().requestBody;
+    if (!_api->config.requestBuffering || body.empty() ||
+        (!_spool && body.size() <= _snapshot->config.http.requestBufferBytes)) {
+        return true;
+    }
+    std::string error;
+    if (!_spool) {
+        _spool = BodySpool::open(_snapshot->config.http.bodyTempDir, error);
+    }
+    if (_spool && _spool->append(body, error)) {
+        body.clear();
+        return true;
+    }
+    spoolFailed(error, true);
+    return false;
+}
+
+// The next blocks of a spooled body, while the backend's socket takes them (from
+// connectUpstream, then from onUpstreamDrained); the request is complete after the last one.
+void HttpConnection::pumpSpooledBody()
+{
+    UpstreamConnection* up = _upstream;
+    while (_spool->sent < _spool->size() && up->pending() <= kHighWatermark) {
+        std::string error;
+        const std::int64_t n = _spool->read(_spool->sent, bodyBlock(), kBodyBlock, error);
+        if (n <= 0) {
+            spoolFailed(n == 0 ? "a request body's temporary file ended before its length" : error, false);
+            return;
+        }
+        _spool->sent += static_cast<std::uint64_t>(n);
+        up->send(std::string_view(bodyBlock(), static_cast<std::size_t>(n)));
+        if (_upstream != up) {
+            return;  // the send failed and the failure was handled (another attempt starts over)
+        }
+        if (_spool->sent == _spool->size()) {
+            up->requestComplete();
+        }
+    }
+}
+
+// The gateway could not keep or read back a spooled body: its own failure (500), logged at most
+// once per kLocalFailureLogEvery per worker, since a full disk fails every such request.
+void HttpConnection::spoolFailed(std::string_view error, bool whileReading)
+{
+    thread_local LogThrottle throttle(kLocalFailureLogEvery);
+    std::size_t suppressed = 0;
+    if (throttle.due(_loop.now(), suppressed)) {
+        Logging::get("transport")
+            ->error("{} {}: {}{}", ex().method, ex().path, error,
+                    suppressed == 0 ? std::string()
+                                    : "; " + std::to_string(suppressed + 1) + " such failures since the last message");
+    }
+    if (_upstream != nullptr) {
+        _upstream->abort();
+        _upstream = nullptr;
+    }
+    if (!whileReading && !retractResponse()) {
+        closeNow();  // some of the backend's answer is out: only closing is honest
+        return;
+    }
+    respondLocal(500, kInternal, "Internal Server Error", "The gateway could not hold the request body.", !_bodyEnded);
+}
+
+// A spooled POST body read back for its `_method` parameter (startFormScan); false when the
+// file could not be read (and the request was answered).
+bool HttpConnection::scanSpooledBody()
+{
+    for (std::uint64_t offset = 0; offset < _spool->size();) {
+        std::string error;
+        const std::int64_t n = _spool->read(offset, bodyBlock(), kBodyBlock, error);
+        if (n <= 0) {
+            spoolFailed(n == 0 ? "a request body's temporary file ended before its length" : error, true);
+            return false;
+        }
+        _formScan->feed(std::string_view(bodyBlock(), static_cast<std::size_t>(n)));
+        offset += static_cast<std::uint64_t>(n);
+    }
+    return true;
+}
+
 void HttpConnection::onUpstreamDrained()
 {
+    if (_spool && _bodyBuffered && _upstream != nullptr && _spool->sent < _spool->size()) {
+        pumpSpooledBody();
+        return;
+    }
     if (_clientReadPaused) {
         _clientReadPaused = false;
         if (_readable || !_in.empty()) {

@@ -134,6 +134,56 @@ inline BackendScript methodAndLength()
     };
 }
 
+// `size` bytes of letters in a pattern that does not repeat with any short period (so that a
+// part sent twice, lost or moved changes the body's hash); `seed` varies it.
+inline std::string pattern(std::size_t size, unsigned seed)
+{
+    std::string s(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) {
+        s[i] = static_cast<char>('a' + (i * 7 + i / 4093 + seed) % 26);
+    }
+    return s;
+}
+
+// BodyHash of `bytes`, as ReceivedRequest::bodyHash.
+inline std::uint64_t hashOf(std::string_view bytes)
+{
+    BodyHash h;
+    h.add(bytes);
+    return h.value();
+}
+
+// A backend script answering 200 with the body "got <length>:<hash>" of the request body it read.
+inline BackendScript lengthAndHash()
+{
+    return [](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, "got " + std::to_string(r.bodyLength) + ":" + std::to_string(r.bodyHash));
+        return reply;
+    };
+}
+
+// What lengthAndHash() answers for `body`.
+inline std::string lengthAndHashOf(std::string_view body)
+{
+    return "got " + std::to_string(body.size()) + ":" + std::to_string(hashOf(body));
+}
+
+// Sends `body` as chunks of `chunk` bytes, `pause` apart, and the last chunk.
+inline bool sendChunked(RawClient& client, std::string_view body, std::size_t chunk, std::chrono::milliseconds pause)
+{
+    for (std::size_t at = 0; at < body.size(); at += chunk) {
+        const std::string_view piece = body.substr(at, chunk);
+        char size[32];
+        std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+        if (!client.send(std::string(size) + std::string(piece) + "\r\n")) {
+            return false;
+        }
+        std::this_thread::sleep_for(pause);
+    }
+    return client.send("0\r\n\r\n");
+}
+
 // A backend that answers every request with 200 and `body`, after `delay`.
 inline BackendScript delayedReply(std::chrono::milliseconds delay, std::string body)
 {

@@ -140,6 +140,9 @@ struct HttpConfig {
     // A request body with a Content-Length up to this size that has not all arrived with the head
     // is read whole before the backend is contacted (0: every body streams).
     std::uint64_t requestBufferBytes = 64 * 1024;
+    // Where an API with request_buffering keeps the part of a body past requestBufferBytes, in
+    // files without names ("" in the file: $TMPDIR, else /tmp).
+    std::string bodyTempDir;
     int headerTimeoutMs = 10000;
     int bodyTimeoutMs = 30000;
     int keepaliveTimeoutMs = 60000;

@@ -11,6 +11,7 @@
 #include "sluice/runtime/http/ChunkedDecoder.h"
 #include "sluice/runtime/http/FormMethodScanner.h"
 #include "sluice/runtime/http/HttpParser.h"
+#include "sluice/runtime/transport/BodySpool.h"
 #include "sluice/runtime/transport/Buffer.h"
 #include "sluice/runtime/transport/EventLoop.h"
 #include "sluice/runtime/transport/Net.h"
@@ -144,6 +145,12 @@ private:
     // here is taken, so that the connection can stay open for the next request.
     void takeBodyInHand();
     void pumpRequestBody();
+    // A body spooled to a file (request_buffering): the part past request_buffer_bytes goes to
+    // it as it arrives, and from it to the backend as the backend takes it.
+    bool spillRequestBody();
+    void pumpSpooledBody();
+    void spoolFailed(std::string_view error, bool whileReading);
+    bool scanSpooledBody();
     MethodOverride methodOverride() const;  // the API's, else the gateway's
     bool peerTrusted() const;               // the client is in http.trusted_proxies
     bool startFormScan(std::string_view early);
@@ -285,6 +292,9 @@ private:
     // io().requestBody) goes out as the first chunk, and the rest streams.
     bool _chunkedPrefix = false;
     bool _bodyBuffered = false;
+    // The part of a buffered body past request_buffer_bytes, for an API with request_buffering
+    // (then io().requestBody holds none of it once it is whole).
+    std::unique_ptr<BodySpool> _spool;
     http::BodyFraming _upFraming = http::BodyFraming::None;
     std::uint64_t _upLength = 0;
     sluice_phase _pausedPhase = SLUICE_PHASE_REQUEST;

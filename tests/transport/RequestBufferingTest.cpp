@@ -1,0 +1,223 @@
+// An API's request_buffering: every body is read whole before the backend is contacted, the part
+// past http.request_buffer_bytes in an unnamed file in http.body_temp_dir (nginx's
+// client_body_temp_path), so that a client sending a long body costs disk, not memory.
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "TransportTest.h"
+#include "support/TempDir.h"
+
+using namespace sluice::transport_test;
+
+namespace {
+
+// Sizes of the files the process `pid` has open under `dir` (through /proc/PID/fd: a file without
+// a name shows there as "<dir>/#<inode> (deleted)" or "<dir>/<name> (deleted)").
+std::vector<long long> openFilesUnder(pid_t pid, const std::string& dir)
+{
+    std::vector<long long> sizes;
+    const std::string fds = "/proc/" + std::to_string(pid) + "/fd";
+    std::error_code ec;
+    for (const auto& fd : std::filesystem::directory_iterator(fds, ec)) {
+        const auto target = std::filesystem::read_symlink(fd.path(), ec);
+        struct stat st {};
+        if (!ec && target.string().rfind(dir + "/", 0) == 0 && ::stat(fd.path().c_str(), &st) == 0) {
+            sizes.push_back(static_cast<long long>(st.st_size));
+        }
+    }
+    return sizes;
+}
+
+// Waits until the process has exactly one file open under `dir`, of `size` bytes.
+bool waitForSpool(pid_t pid, const std::string& dir, long long size)
+{
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        const auto sizes = openFilesUnder(pid, dir);
+        if (sizes.size() == 1 && sizes.front() == size) {
+            return true;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    return false;
+}
+
+bool waitForNoSpool(pid_t pid, const std::string& dir)
+{
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!openFilesUnder(pid, dir).empty()) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    return true;
+}
+
+std::string spoolingHttp(const std::string& dir)
+{
+    return R"({"request_buffer_bytes": 65536, "max_body_bytes": 33554432, "body_temp_dir": ")" + dir + R"("})";
+}
+
+std::size_t entriesIn(const std::string& dir)
+{
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir)) {
+        ++n;
+    }
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("request_buffering: a long body waits in an unnamed file in body_temp_dir, not in memory, until it is whole")
+{
+    constexpr std::size_t kSize = 16u << 20;
+    constexpr std::size_t kFirst = 12u << 20;
+    sluice::test::TempDir spool;
+    ScriptedBackend backend(lengthAndHash());
+    ScriptedBackend other(lengthAndHash());  // warms the gateway up, so that `backend` sees only the long body
+    GatewaySpec spec;
+    spec.http = spoolingHttp(spool.path());
+    spec.apis.emplace_back("svc", apiJson("/svc", endpointList({backend.url()}), R"("request_buffering": true)"));
+    spec.apis.emplace_back("warm", apiJson("/warm", endpointList({other.url()}), R"("request_buffering": true)"));
+    SluicedProcess gw(spec);
+    RawClient client(gw.port());
+    auto warm = client.exchange(bodyRequest("POST", "/warm/v1/x", pattern(100 * 1024, 1)));
+    REQUIRE_MESSAGE(warm, client.error());
+    const long baseline = gw.statusValue("VmHWM");
+    REQUIRE(baseline > 0);
+
+    const std::string body = pattern(kSize, 9);
+    REQUIRE(client.send("PUT /svc/v1/up HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: " + std::to_string(kSize) +
+                        "\r\n\r\n" + body.substr(0, kFirst)));
+    // All that came is in one file, which has no name in the directory; the backend has not
+    // been contacted, and the gateway's memory has not grown by the body.
+    CHECK(waitForSpool(gw.pid(), spool.path(), kFirst));
+    CHECK(entriesIn(spool.path()) == 0);
+    CHECK(backend.connectionCount() == 0U);
+    const long held = gw.statusValue("VmHWM");
+    INFO("VmHWM before " << baseline << " kB, with 12 MiB of the body held " << held << " kB");
+    CHECK(held - baseline < 4 * 1024);
+
+    REQUIRE(client.send(body.substr(kFirst)));
+    auto r = client.read(30s);
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == lengthAndHashOf(body));
+    REQUIRE(backend.waitForRequests(1, 2s));
+    CHECK(backend.request(0).header("Content-Length") == std::to_string(kSize));
+    CHECK_FALSE(backend.request(0).chunked);
+    const long peak = gw.statusValue("VmHWM");
+    INFO("VmHWM after the exchange " << peak << " kB");
+    CHECK(peak - baseline < 4 * 1024);
+    // The file is closed (its space freed) with the exchange, while the connection stays open.
+    CHECK(waitForNoSpool(gw.pid(), spool.path()));
+    auto again = client.exchange(getRequest("/svc/v1/next"));
+    REQUIRE_MESSAGE(again, client.error());
+    CHECK(again->status == 200);
+
+    // A chunked body the same way: whole in its file, then sent with a Content-Length.
+    const std::string chunked = pattern(3u << 20, 4);
+    REQUIRE(client.send("POST /svc/v1/up HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    REQUIRE(sendChunked(client, chunked, 256 * 1024, 0ms));
+    auto c = client.read(30s);
+    REQUIRE_MESSAGE(c, client.error());
+    CHECK(c->body == lengthAndHashOf(chunked));
+    REQUIRE(backend.waitForRequests(3, 2s));
+    CHECK(backend.request(2).header("Content-Length") == std::to_string(chunked.size()));
+    CHECK(waitForNoSpool(gw.pid(), spool.path()));
+}
+
+TEST_CASE("request_buffering: a body in its file goes again, from its start, to another endpoint after a failure")
+{
+    // `closing` reads each request whole and closes without an answer: a PUT may be sent again.
+    sluice::test::TempDir spool;
+    ScriptedBackend closing([](const ReceivedRequest&) {
+        BackendReply reply;
+        reply.silentClose = true;
+        return reply;
+    });
+    ScriptedBackend answering(lengthAndHash());
+    SluicedProcess gw(oneApi("/svc", endpointList({closing.url(), answering.url()}),
+                             R"("request_buffering": true, )" + kNoSuspension, spoolingHttp(spool.path())));
+    for (unsigned i = 0; i < 2; ++i) {
+        CAPTURE(i);
+        const std::string body = pattern(2u << 20, i);
+        RawClient client(gw.port());
+        auto r = client.exchange(bodyRequest("PUT", "/svc/v1/up", body), 30s);
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        CHECK(r->body == lengthAndHashOf(body));
+    }
+    // Round robin sent one of the two to `closing` first; it had the whole body too.
+    REQUIRE(closing.requestCount() >= 1);
+    CHECK(closing.request(0).bodyLength == 2u << 20);
+    CHECK(answering.requestCount() == 2);
+    CHECK(waitForNoSpool(gw.pid(), spool.path()));
+}
+
+TEST_CASE("request_buffering: a POST form body in its file naming another method in _method is refused")
+{
+    sluice::test::TempDir spool;
+    ScriptedBackend backend(lengthAndHash());
+    SluicedProcess gw(
+        oneApi("/svc", endpointList({backend.url()}), R"("request_buffering": true)", spoolingHttp(spool.path())));
+    const std::string filler = "a=" + pattern(300 * 1024, 2);
+    for (const bool overrides : {true, false}) {
+        CAPTURE(overrides);
+        const std::string body = filler + (overrides ? "&_method=DELETE" : "&b=1");
+        RawClient client(gw.port());
+        auto r = client.exchange(postRequest({"Host: gateway.test", "Content-Type: application/x-www-form-urlencoded",
+                                              "Content-Length: " + std::to_string(body.size())},
+                                             body),
+                                 30s);
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == (overrides ? 400 : 200));
+        CHECK(backend.requestCount() == (overrides ? 0U : 1U));
+    }
+}
+
+TEST_CASE("request_buffering: a body_temp_dir where no file can be made stops start-up and names the setting")
+{
+    sluice::test::TempDir dir;
+    ScriptedBackend backend(lengthAndHash());
+    const GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), R"("request_buffering": true)",
+                                    spoolingHttp(dir.file("missing")));
+    CHECK_THROWS_WITH_AS(SluicedProcess{spec}, doctest::Contains("/http/body_temp_dir"), std::runtime_error);
+    // Without request_buffering the directory is not needed.
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", spoolingHttp(dir.file("missing"))));
+    RawClient client(gw.port());
+    auto r = client.exchange(getRequest("/svc/v1/x"));
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+}
+
+TEST_CASE("request_buffering: a body whose file cannot be written is answered 500, and the backend never hears of it")
+{
+    // The gateway's file size limit (RLIMIT_FSIZE) stands in for a full disk: the write fails.
+    sluice::test::TempDir spool;
+    ScriptedBackend backend(lengthAndHash());
+    SluicedProcess gw(
+        oneApi("/svc", endpointList({backend.url()}), R"("request_buffering": true)", spoolingHttp(spool.path())));
+    const rlimit limit{512 * 1024, 512 * 1024};
+    REQUIRE(::prlimit(gw.pid(), RLIMIT_FSIZE, &limit, nullptr) == 0);
+    const std::size_t logFrom = gw.logSize();
+    RawClient client(gw.port());
+    const std::string body = pattern(2u << 20, 6);
+    auto r = client.exchange(bodyRequest("PUT", "/svc/v1/up", body), 30s);
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 500);
+    CHECK(r->body.find("101500") != std::string::npos);
+    CHECK(gw.waitForLog("cannot write a request body to its temporary file: File too large", logFrom, 5s));
+    CHECK(backend.connectionCount() == 0U);
+    CHECK(waitForNoSpool(gw.pid(), spool.path()));
+    // The gateway lives on: a short body (in memory) still goes through.
+    RawClient next(gw.port());
+    auto ok = next.exchange(bodyRequest("PUT", "/svc/v1/up", "short"));
+    REQUIRE_MESSAGE(ok, next.error());
+    CHECK(ok->body == lengthAndHashOf("short"));
+}

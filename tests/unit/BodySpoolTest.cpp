@@ -1,0 +1,101 @@
+// The file a request_buffering body past request_buffer_bytes is kept in: written and read back
+// whole, never visible in its directory, its space freed when it is dropped.
+#include "sluice/runtime/transport/BodySpool.h"
+
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <string>
+
+#include "support/TempDir.h"
+
+using sluice::runtime::transport::BodySpool;
+
+namespace {
+
+std::size_t entriesIn(const std::string& dir)
+{
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir)) {
+        ++n;
+    }
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("BodySpool: what is appended reads back at any offset, and the file has no name in its directory")
+{
+    sluice::test::TempDir dir;
+    std::string error;
+    auto spool = BodySpool::open(dir.path(), error);
+    REQUIRE_MESSAGE(spool, error);
+    std::string written;
+    for (int i = 0; i < 50; ++i) {
+        const std::string piece(1000 + i * 37, static_cast<char>('a' + i % 26));
+        REQUIRE_MESSAGE(spool->append(piece, error), error);
+        written += piece;
+    }
+    CHECK(spool->size() == written.size());
+    CHECK(entriesIn(dir.path()) == 0);
+
+    std::string back;
+    char block[4096];
+    for (std::uint64_t at = 0;;) {
+        const std::int64_t n = spool->read(at, block, sizeof block, error);
+        REQUIRE(n >= 0);
+        if (n == 0) {
+            break;
+        }
+        back.append(block, static_cast<std::size_t>(n));
+        at += static_cast<std::uint64_t>(n);
+    }
+    CHECK(back == written);
+    const std::int64_t middle = spool->read(12345, block, 10, error);
+    REQUIRE(middle == 10);
+    CHECK(std::string(block, 10) == written.substr(12345, 10));
+    CHECK(spool->read(written.size(), block, sizeof block, error) == 0);
+}
+
+TEST_CASE("BodySpool: the file is private to the process (mode 0600) and two spools are two files")
+{
+    sluice::test::TempDir dir;
+    std::string error;
+    auto a = BodySpool::open(dir.path(), error);
+    auto b = BodySpool::open(dir.path(), error);
+    REQUIRE_MESSAGE(a, error);
+    REQUIRE_MESSAGE(b, error);
+    REQUIRE(a->append("first", error));
+    REQUIRE(b->append("second body", error));
+    CHECK(a->size() == 5);
+    CHECK(b->size() == 11);
+    char block[16];
+    REQUIRE(a->read(0, block, sizeof block, error) == 5);
+    CHECK(std::string(block, 5) == "first");
+
+    // The descriptor's file, through /proc (the only way to it): a regular file with mode 0600.
+    bool checked = false;
+    for (const auto& fd : std::filesystem::directory_iterator("/proc/self/fd")) {
+        std::error_code ec;
+        const auto target = std::filesystem::read_symlink(fd.path(), ec);
+        if (!ec && target.string().rfind(dir.path() + "/", 0) == 0) {
+            struct stat st {};
+            REQUIRE(::stat(fd.path().c_str(), &st) == 0);
+            CHECK(S_ISREG(st.st_mode));
+            CHECK((st.st_mode & 0777) == 0600);
+            checked = true;
+        }
+    }
+    CHECK(checked);
+}
+
+TEST_CASE("BodySpool: a directory that does not exist is refused with a message naming it")
+{
+    sluice::test::TempDir dir;
+    std::string error;
+    auto spool = BodySpool::open(dir.file("missing"), error);
+    CHECK_FALSE(spool);
+    CHECK(error.find(dir.file("missing")) != std::string::npos);
+    CHECK(error.find("No such file or directory") != std::string::npos);
+}
