@@ -57,9 +57,11 @@ bool waitForNoSpool(pid_t pid, const std::string& dir)
     return true;
 }
 
-std::string spoolingHttp(const std::string& dir)
+// An "http" block keeping bodies past 64 KiB in `dir`; `extra` adds members ("name": value, ...).
+std::string spoolingHttp(const std::string& dir, const std::string& extra = "")
 {
-    return R"({"request_buffer_bytes": 65536, "max_body_bytes": 33554432, "body_temp_dir": ")" + dir + R"("})";
+    return R"({"request_buffer_bytes": 65536, "max_body_bytes": 33554432, "body_temp_dir": ")" + dir + "\"" +
+           (extra.empty() ? "" : ", " + extra) + "}";
 }
 
 std::size_t entriesIn(const std::string& dir)
@@ -130,6 +132,30 @@ TEST_CASE("request_buffering: a long body waits in an unnamed file in body_temp_
     REQUIRE(backend.waitForRequests(3, 2s));
     CHECK(backend.request(2).header("Content-Length") == std::to_string(chunked.size()));
     CHECK(waitForNoSpool(gw.pid(), spool.path()));
+}
+
+TEST_CASE("request_buffering: a client that leaves or stalls in the middle of a long body leaves no file open")
+{
+    sluice::test::TempDir spool;
+    ScriptedBackend backend(lengthAndHash());
+    SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), R"("request_buffering": true)",
+                             spoolingHttp(spool.path(), R"("body_timeout_ms": 500)")));
+    const std::string head = "PUT /svc/v1/up HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 4194304\r\n\r\n";
+    {
+        RawClient leaving(gw.port());
+        REQUIRE(leaving.send(head + pattern(1u << 20, 1)));
+        REQUIRE(waitForSpool(gw.pid(), spool.path(), 1 << 20));
+    }  // closed here
+    CHECK(waitForNoSpool(gw.pid(), spool.path()));
+
+    RawClient stalling(gw.port());
+    REQUIRE(stalling.send(head + pattern(1u << 20, 2)));
+    REQUIRE(waitForSpool(gw.pid(), spool.path(), 1 << 20));
+    auto r = stalling.read(5s);  // body_timeout_ms passes
+    REQUIRE_MESSAGE(r, stalling.error());
+    CHECK(r->status == 408);
+    CHECK(waitForNoSpool(gw.pid(), spool.path()));
+    CHECK(backend.connectionCount() == 0U);
 }
 
 TEST_CASE("request_buffering: a body in its file goes again, from its start, to another endpoint after a failure")

@@ -285,8 +285,9 @@ private:
     bool _upstreamEnded = false;
     bool _awaitingBody = false;  // response complete, request body still being forwarded
     bool _bufferResponse = false;
-    // A short request body read whole before the backend is contacted (http.request_buffer_bytes):
-    // being read / read, in io().requestBody.
+    // A short request body read whole before the backend is contacted (http.request_buffer_bytes),
+    // or any body of an API with request_buffering: being read / read, in io().requestBody (and
+    // _spool).
     bool _bufferingForProxy = false;
     // A chunked body outgrew request_buffer_bytes while it was buffered: what came (decoded, in
     // io().requestBody) goes out as the first chunk, and the rest streams.
