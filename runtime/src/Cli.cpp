@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -18,6 +19,7 @@
 
 #include "sluice/abi_version.h"
 #include "sluice/runtime/AdminServer.h"
+#include "sluice/runtime/FreeMemory.h"
 #include "sluice/runtime/Gateway.h"
 #include "sluice/runtime/Json.h"
 #include "sluice/runtime/Logging.h"
@@ -547,9 +549,13 @@ int run(const Options& o, std::ostream& err)
     // configuration (its handler instances and TLS contexts) alive after every reload.
     r.snapshot.reset();
 
+    const timespec memoryCheck{std::chrono::seconds(kFreeMemoryCheck).count(), 0};
     for (;;) {
-        int sig = 0;
-        if (sigwait(&signals, &sig) != 0) {
+        const int sig = sigtimedwait(&signals, nullptr, &memoryCheck);
+        if (sig < 0) {
+            if (errno == EAGAIN) {
+                returnFreeMemory();  // no signal for a while: the time to look
+            }
             continue;
         }
         if (sig == SIGHUP) {

@@ -22,8 +22,9 @@ namespace sluice::runtime::transport::connection {
 // connection: an idle keep-alive connection holds none (10,000 idle clients must cost little),
 // and a busy one takes a warm one (its vectors and strings keep their capacity) without malloc.
 inline constexpr std::size_t kSpareExchanges = 256;
-// A spare exchange keeps body buffers up to this capacity for reuse; larger ones are freed.
-inline constexpr std::size_t kKeptBodyCapacity = 64 * 1024;
+// A spare exchange keeps body buffers up to this capacity for reuse; larger ones are freed. Small:
+// after a spike of long held bodies the spares would otherwise keep 256 of them per worker.
+inline constexpr std::size_t kKeptBodyCapacity = 16 * 1024;
 
 inline std::vector<std::unique_ptr<Exchange>>& spareExchanges()
 {

@@ -1,0 +1,76 @@
+// Free memory the allocator holds goes back to the system once there is enough of it.
+#include "sluice/runtime/FreeMemory.h"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+long rssKb()
+{
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) {
+            return std::strtol(line.c_str() + 6, nullptr, 10);
+        }
+    }
+    return -1;
+}
+
+// A sanitizer's allocator replaces glibc's: there is nothing of glibc's to trim.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kGlibcAllocator = false;
+#else
+constexpr bool kGlibcAllocator = true;
+#endif
+
+}  // namespace
+
+TEST_CASE("FreeMemory: freed blocks between blocks in use go back to the system, and little free is kept" *
+          doctest::skip(!kGlibcAllocator))
+{
+    // 64 KiB blocks (below the mmap threshold: from the heap), every other one freed: the free
+    // ones cannot merge into the heap's top, so free() alone gives nothing back.
+    constexpr std::size_t kBlock = 64 * 1024;
+    constexpr std::size_t kBlocks = 2000;
+    std::vector<char*> blocks;
+    for (std::size_t i = 0; i < kBlocks; ++i) {
+        auto* b = static_cast<char*>(std::malloc(kBlock));
+        REQUIRE(b != nullptr);
+        std::memset(b, 1, kBlock);
+        blocks.push_back(b);
+    }
+    for (std::size_t i = 0; i < kBlocks; i += 2) {
+        std::free(blocks[i]);
+        blocks[i] = nullptr;
+    }
+    const long before = rssKb();
+    CHECK(sluice::runtime::allocatorFreeBytes() >= kBlocks / 2 * kBlock);
+    CHECK_FALSE(sluice::runtime::returnFreeMemory(sluice::runtime::allocatorFreeBytes() + 1));
+    CHECK(rssKb() > before - 8 * 1024);  // not asked to: nothing went back
+
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(sluice::runtime::returnFreeMemory());
+    const auto took = std::chrono::steady_clock::now() - start;
+    const long after = rssKb();
+    MESSAGE("RSS " << before << " kB -> " << after << " kB; malloc_trim took "
+                   << std::chrono::duration_cast<std::chrono::microseconds>(took).count() << " us");
+    // 1000 free blocks of 64 KiB: each gives back its whole pages (60 KiB of 64).
+    CHECK(before - after >= 50 * 1024);
+
+    const auto again = std::chrono::steady_clock::now();
+    CHECK(sluice::runtime::returnFreeMemory());  // nothing left to give: cheap
+    MESSAGE("again: "
+            << std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - again).count()
+            << " us");
+    for (char* b : blocks) {
+        std::free(b);
+    }
+}
