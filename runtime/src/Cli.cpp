@@ -550,11 +550,12 @@ int run(const Options& o, std::ostream& err)
     r.snapshot.reset();
 
     const timespec memoryCheck{std::chrono::seconds(kFreeMemoryCheck).count(), 0};
+    FreeMemoryReturner freeMemory;
     for (;;) {
         const int sig = sigtimedwait(&signals, nullptr, &memoryCheck);
         if (sig < 0) {
             if (errno == EAGAIN) {
-                returnFreeMemory();  // no signal for a while: the time to look
+                freeMemory.check();  // no signal for a while: the time to look
             }
             continue;
         }

@@ -266,7 +266,8 @@ GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file
     }
     if (cfg.http.bodyTempDir.empty()) {
         const char* tmp = std::getenv("TMPDIR");
-        cfg.http.bodyTempDir = tmp != nullptr && *tmp == '/' ? tmp : "/tmp";
+        // /var/tmp, not /tmp: /tmp is a tmpfs (memory) on many systems.
+        cfg.http.bodyTempDir = tmp != nullptr && *tmp == '/' ? tmp : "/var/tmp";
     }
     if (root->has("plugins")) {
         auto plugins = root->getObject("plugins");

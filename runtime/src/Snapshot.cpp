@@ -185,6 +185,11 @@ SnapshotResult buildSnapshot(GatewayConfig config, std::shared_ptr<const PluginR
         if (!transport::BodySpool::open(config.http.bodyTempDir, error)) {
             result.errors.push_back({config.file, "/http/body_temp_dir",
                                      error + " (the API " + buffering->name + " has request_buffering)"});
+        } else if (transport::BodySpool::inMemory(config.http.bodyTempDir)) {
+            Logging::get("runtime")->warn(
+                "http.body_temp_dir {} is a file system kept in memory (tmpfs): the request bodies the API {} "
+                "buffers are held in RAM there; point it at a disk",
+                config.http.bodyTempDir, buffering->name);
         }
     }
     for (const auto& problem : plugins->problems()) {

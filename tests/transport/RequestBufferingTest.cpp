@@ -3,7 +3,10 @@
 // client_body_temp_path), so that a client sending a long body costs disk, not memory.
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <thread>
 
@@ -58,6 +61,24 @@ bool waitForNoSpool(pid_t pid, const std::string& dir)
 }
 
 // An "http" block keeping bodies past 64 KiB in `dir`; `extra` adds members ("name": value, ...).
+// The lowest descriptor number the process `pid` has free: the next one it would get.
+int lowestFreeDescriptor(pid_t pid)
+{
+    std::vector<int> used;
+    for (const auto& fd : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+        used.push_back(std::stoi(fd.path().filename().string()));
+    }
+    std::sort(used.begin(), used.end());
+    int free = 0;
+    for (const int n : used) {
+        if (n != free) {
+            break;
+        }
+        ++free;
+    }
+    return free;
+}
+
 std::string spoolingHttp(const std::string& dir, const std::string& extra = "")
 {
     return R"({"request_buffer_bytes": 65536, "max_body_bytes": 33554432, "body_temp_dir": ")" + dir + "\"" +
@@ -214,6 +235,12 @@ TEST_CASE("request_buffering: a body_temp_dir where no file can be made stops st
     const GatewaySpec spec = oneApi("/svc", endpointList({backend.url()}), R"("request_buffering": true)",
                                     spoolingHttp(dir.file("missing")));
     CHECK_THROWS_WITH_AS(SluicedProcess{spec}, doctest::Contains("/http/body_temp_dir"), std::runtime_error);
+    // A directory on a file system kept in memory works, with a warning that it costs RAM.
+    {
+        SluicedProcess shm(
+            oneApi("/svc", endpointList({backend.url()}), R"("request_buffering": true)", spoolingHttp("/dev/shm")));
+        CHECK(shm.waitForLog("is a file system kept in memory (tmpfs)", 0, 2s));
+    }
     // Without request_buffering the directory is not needed.
     SluicedProcess gw(oneApi("/svc", endpointList({backend.url()}), "", spoolingHttp(dir.file("missing"))));
     RawClient client(gw.port());
@@ -246,4 +273,99 @@ TEST_CASE("request_buffering: a body whose file cannot be written is answered 50
     auto ok = next.exchange(bodyRequest("PUT", "/svc/v1/up", "short"));
     REQUIRE_MESSAGE(ok, next.error());
     CHECK(ok->body == lengthAndHashOf("short"));
+}
+
+TEST_CASE(
+    "request_buffering: a backend that resets in the middle of a body in its file gets it again from its start "
+    "elsewhere")
+{
+    // `resetting` reads 300 KiB of each request and resets the connection: a PUT may go again.
+    sluice::test::TempDir spool;
+    std::atomic<int> resets{0};
+    RawBackend resetting([&resets](int fd, int) {
+        std::string in;
+        const auto deadline = Clock::now() + 5s;
+        while (in.size() < 300 * 1024 && readSome(fd, in, deadline) == ReadStatus::Data) {
+        }
+        ++resets;
+        closeWithReset(fd);
+    });
+    ScriptedBackend answering(lengthAndHash());
+    SluicedProcess gw(oneApi("/svc", endpointList({resetting.url(), answering.url()}),
+                             R"("request_buffering": true, )" + kNoSuspension, spoolingHttp(spool.path())));
+    for (unsigned i = 0; i < 2; ++i) {
+        CAPTURE(i);
+        const std::string body = pattern(2u << 20, 10 + i);
+        RawClient client(gw.port());
+        auto r = client.exchange(bodyRequest("PUT", "/svc/v1/up", body), 30s);
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->status == 200);
+        CHECK(r->body == lengthAndHashOf(body));
+    }
+    CHECK(resets.load() >= 1);
+    CHECK(answering.requestCount() == 2);
+    CHECK(waitForNoSpool(gw.pid(), spool.path()));
+}
+
+TEST_CASE(
+    "request_buffering: an answer that comes before the backend took all of a body in its file ends that backend "
+    "connection only")
+{
+    // The backend answers after the head, reads no body, and holds the connection open: the
+    // gateway stops sending, never pools the connection (the rest would be read as a request),
+    // and the client's connection goes on.
+    sluice::test::TempDir spool;
+    std::atomic<int> stop{0};
+    RawBackend early([&stop](int fd, int) {
+        std::string in;
+        if (!readHead(fd, in, 5s)) {
+            return;
+        }
+        sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly");
+        while (stop.load() == 0) {
+            std::this_thread::sleep_for(10ms);
+        }
+    });
+    SluicedProcess gw(
+        oneApi("/svc", endpointList({early.url()}), R"("request_buffering": true)", spoolingHttp(spool.path())));
+    RawClient client(gw.port());
+    auto r = client.exchange(bodyRequest("POST", "/svc/v1/up", pattern(8u << 20, 3)), 30s);
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == "early");
+    CHECK(waitForNoSpool(gw.pid(), spool.path()));
+    auto next = client.exchange(getRequest("/svc/v1/next"), 10s);  // same client connection
+    REQUIRE_MESSAGE(next, client.error());
+    CHECK(next->body == "early");
+    CHECK(early.accepted() == 2);  // a new backend connection for it
+    stop = 1;
+}
+
+TEST_CASE("request_buffering: no descriptor left for a body's file is a 503 (101508), and the gateway goes on")
+{
+    sluice::test::TempDir spool;
+    ScriptedBackend backend(lengthAndHash());
+    SluicedProcess gw(
+        oneApi("/svc", endpointList({backend.url()}), R"("request_buffering": true)", spoolingHttp(spool.path())));
+    RawClient client(gw.port());
+    const std::string body = pattern(1u << 20, 8);
+    REQUIRE(client.send("PUT /svc/v1/up HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n" + body.substr(0, 1000)));
+    REQUIRE(client.read(300ms) == std::nullopt);  // the head is in: the connection has its descriptor
+    rlimit saved{};
+    REQUIRE(::prlimit(gw.pid(), RLIMIT_NOFILE, nullptr, &saved) == 0);
+    const rlimit none{static_cast<rlim_t>(lowestFreeDescriptor(gw.pid())), saved.rlim_max};
+    REQUIRE(::prlimit(gw.pid(), RLIMIT_NOFILE, &none, nullptr) == 0);
+    REQUIRE(client.send(body.substr(1000)));
+    auto r = client.read(10s);
+    REQUIRE(::prlimit(gw.pid(), RLIMIT_NOFILE, &saved, nullptr) == 0);
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 503);
+    CHECK(r->body.find("101508") != std::string::npos);
+    CHECK(backend.connectionCount() == 0U);
+
+    RawClient next(gw.port());
+    auto ok = next.exchange(bodyRequest("PUT", "/svc/v1/up", body), 30s);
+    REQUIRE_MESSAGE(ok, next.error());
+    CHECK(ok->body == lengthAndHashOf(body));
 }

@@ -1,6 +1,8 @@
 #include "sluice/runtime/transport/BodySpool.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -39,22 +41,32 @@ int openUnlinked(const std::string& dir)
 
 }  // namespace
 
-std::unique_ptr<BodySpool> BodySpool::open(const std::string& dir, std::string& error)
+std::unique_ptr<BodySpool> BodySpool::open(const std::string& dir, std::string& error, int* errorNumber)
 {
     int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
         fd = openUnlinked(dir);
     }
     if (fd < 0) {
-        error = describe("cannot create", dir, errno);
+        const int err = errno;
+        error = describe("cannot create", dir, err);
+        if (errorNumber != nullptr) {
+            *errorNumber = err;
+        }
         return nullptr;
     }
     return std::unique_ptr<BodySpool>(new BodySpool(fd));
 }
 
+bool BodySpool::inMemory(const std::string& dir)
+{
+    struct statfs fs {};
+    return ::statfs(dir.c_str(), &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC);
+}
+
 BodySpool::~BodySpool() { ::close(_fd); }
 
-bool BodySpool::append(std::string_view data, std::string& error)
+bool BodySpool::append(std::string_view data, std::string& error, int* errorNumber)
 {
     while (!data.empty()) {
         const ssize_t n = ::pwrite(_fd, data.data(), data.size(), static_cast<off_t>(_size));
@@ -62,8 +74,11 @@ bool BodySpool::append(std::string_view data, std::string& error)
             continue;
         }
         if (n <= 0) {
-            error = std::string("cannot write a request body to its temporary file: ") +
-                    (n < 0 ? std::strerror(errno) : "no space");
+            const int err = n < 0 ? errno : ENOSPC;
+            error = std::string("cannot write a request body to its temporary file: ") + std::strerror(err);
+            if (errorNumber != nullptr) {
+                *errorNumber = err;
+            }
             return false;
         }
         _size += static_cast<std::uint64_t>(n);

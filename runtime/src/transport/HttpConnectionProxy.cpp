@@ -3,6 +3,7 @@
 #include "sluice/runtime/transport/HttpConnection.h"
 
 #include <algorithm>
+#include <cerrno>
 
 #include "HttpConnectionDetail.h"
 #include "sluice/runtime/Logging.h"
@@ -457,7 +458,7 @@ void HttpConnection::pumpRequestBody()
 // With request_buffering, the part of a body past http.request_buffer_bytes goes to a file
 // without a name (BodySpool.h) as it arrives, so that a client sending a long body costs disk,
 // not memory (nginx's client_body_temp_path). False when the request was refused: the file could
-// not be made or written (a full disk); the rest of the body is not read.
+// not be made or written; the rest of the body is not read.
 bool HttpConnection::spillRequestBody()
 {
     std::string& body = io().requestBody;
@@ -466,14 +467,19 @@ bool HttpConnection::spillRequestBody()
         return true;
     }
     std::string error;
+    int err = 0;
     if (!_spool) {
-        _spool = BodySpool::open(_snapshot->config.http.bodyTempDir, error);
+        _spool = BodySpool::open(_snapshot->config.http.bodyTempDir, error, &err);
     }
-    if (_spool && _spool->append(body, error)) {
+    if (_spool && _spool->append(body, error, &err)) {
         body.clear();
         return true;
     }
-    spoolFailed(error, true);
+    // Out of descriptors, memory or disk space: a shortage that passes (503, retry later), as
+    // when no connection to the backend can be opened; anything else is the gateway's fault (500).
+    const bool shortage =
+        err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS || err == ENOSPC || err == EDQUOT;
+    spoolFailed(error, true, shortage);
     return false;
 }
 
@@ -482,7 +488,8 @@ bool HttpConnection::spillRequestBody()
 void HttpConnection::pumpSpooledBody()
 {
     UpstreamConnection* up = _upstream;
-    while (_spool->sent < _spool->size() && up->pending() <= kHighWatermark) {
+    // A backend that reset takes nothing more (send() drops it): its answer is read to its end.
+    while (_spool->sent < _spool->size() && up->pending() <= kHighWatermark && !up->backendClosed()) {
         std::string error;
         const std::int64_t n = _spool->read(_spool->sent, bodyBlock(), kBodyBlock, error);
         if (n <= 0) {
@@ -500,9 +507,10 @@ void HttpConnection::pumpSpooledBody()
     }
 }
 
-// The gateway could not keep or read back a spooled body: its own failure (500), logged at most
-// once per kLocalFailureLogEvery per worker, since a full disk fails every such request.
-void HttpConnection::spoolFailed(std::string_view error, bool whileReading)
+// The gateway could not keep or read back a spooled body: its own failure (500), or a shortage of
+// descriptors, memory or disk (503); logged at most once per kLocalFailureLogEvery per worker,
+// since a full disk fails every such request.
+void HttpConnection::spoolFailed(std::string_view error, bool whileReading, bool shortage)
 {
     thread_local LogThrottle throttle(kLocalFailureLogEvery);
     std::size_t suppressed = 0;
@@ -518,6 +526,13 @@ void HttpConnection::spoolFailed(std::string_view error, bool whileReading)
     }
     if (!whileReading && !retractResponse()) {
         closeNow();  // some of the backend's answer is out: only closing is honest
+        return;
+    }
+    if (shortage) {
+        respondLocal(503, kNoLocalResources, "Service Unavailable",
+                     "The gateway is out of file descriptors, memory or disk space for the request body now; retry "
+                     "later.",
+                     !_bodyEnded);
         return;
     }
     respondLocal(500, kInternal, "Internal Server Error", "The gateway could not hold the request body.", !_bodyEnded);

@@ -141,7 +141,7 @@ struct HttpConfig {
     // is read whole before the backend is contacted (0: every body streams).
     std::uint64_t requestBufferBytes = 64 * 1024;
     // Where an API with request_buffering keeps the part of a body past requestBufferBytes, in
-    // files without names ("" in the file: $TMPDIR, else /tmp).
+    // files without names ("" in the file: $TMPDIR, else /var/tmp).
     std::string bodyTempDir;
     int headerTimeoutMs = 10000;
     int bodyTimeoutMs = 30000;

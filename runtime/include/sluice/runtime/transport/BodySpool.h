@@ -2,9 +2,10 @@
 
 // A request body kept in a temporary file while it arrives (an API's request_buffering): the
 // part past http.request_buffer_bytes goes to disk, as nginx's client_body_temp_path, so that
-// each client sending a long body costs a file, not memory. The file has no name (O_TMPFILE, or
-// unlinked at once where the file system lacks it) and mode 0600: nothing else can open it,
-// and the kernel frees its blocks when it is closed, whatever ends the exchange.
+// each client sending a long body costs a file, not memory. The file has no name (O_TMPFILE; where
+// the file system lacks it, a file unlinked right after it is made, so a crash in between leaves a
+// `sluice-body-*` behind) and mode 0600: nothing else can open it, and the kernel frees its blocks
+// when it is closed, whatever ends the exchange.
 //
 // THREADING: owned by one connection, on its worker. The calls block on the disk (as nginx's
 // temp files do without aio threads); the page cache takes most of them.
@@ -19,15 +20,19 @@ namespace sluice::runtime::transport {
 
 class BodySpool {
 public:
-    // A new empty file in `dir`, or nullptr with `error` saying why (the directory and errno).
-    static std::unique_ptr<BodySpool> open(const std::string& dir, std::string& error);
+    // A new empty file in `dir`, or nullptr with `error` saying why (the directory and errno) and
+    // the errno in `*errorNumber` when given.
+    static std::unique_ptr<BodySpool> open(const std::string& dir, std::string& error, int* errorNumber = nullptr);
 
     ~BodySpool();
     BodySpool(const BodySpool&) = delete;
     BodySpool& operator=(const BodySpool&) = delete;
 
-    // Appends `data` at the end; false with `error` set when the disk refused it (full, say).
-    bool append(std::string_view data, std::string& error);
+    // Appends `data` at the end; false with `error` set (and the errno in `*errorNumber` when
+    // given) when the disk refused it (full, say).
+    bool append(std::string_view data, std::string& error, int* errorNumber = nullptr);
+    // Whether `dir` is on a file system kept in memory (tmpfs, ramfs): a spool there costs RAM.
+    static bool inMemory(const std::string& dir);
     // Up to `n` bytes from `offset` into `out`: how many, 0 at the end; -1 with `error` set when
     // the read failed.
     std::int64_t read(std::uint64_t offset, char* out, std::size_t n, std::string& error) const;

@@ -149,7 +149,7 @@ private:
     // it as it arrives, and from it to the backend as the backend takes it.
     bool spillRequestBody();
     void pumpSpooledBody();
-    void spoolFailed(std::string_view error, bool whileReading);
+    void spoolFailed(std::string_view error, bool whileReading, bool shortage = false);
     bool scanSpooledBody();
     MethodOverride methodOverride() const;  // the API's, else the gateway's
     bool peerTrusted() const;               // the client is in http.trusted_proxies

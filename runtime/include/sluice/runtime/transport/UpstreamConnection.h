@@ -76,6 +76,8 @@ public:
     void forbidReuse() noexcept { _reuseForbidden = true; }
 
     bool reused() const noexcept { return _reused; }
+    // The backend reset the connection: it takes no more request bytes (its answer may still come).
+    bool backendClosed() const noexcept { return _backendClosed; }
     // Why the trailer section of this exchange's chunked response was dropped as invalid (the
     // body came whole, and went on), or nullptr.
     const char* trailerProblem() const noexcept { return _trailerProblem; }
