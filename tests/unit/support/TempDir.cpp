@@ -24,6 +24,15 @@ TempDir::TempDir()
     _path = buffer.data();
 }
 
+std::size_t TempDir::entryCount() const
+{
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& entry : fs::directory_iterator(_path)) {
+        ++n;
+    }
+    return n;
+}
+
 TempDir::~TempDir()
 {
     std::error_code ec;

@@ -16,6 +16,8 @@ public:
     const std::string& path() const noexcept { return _path; }
     // <path>/<relative>
     std::string file(std::string_view relative) const;
+    // How many files and directories are directly in it.
+    std::size_t entryCount() const;
     // Writes `content` to <path>/<relative>, creating parent directories; returns the full path.
     std::string write(std::string_view relative, std::string_view content) const;
 
