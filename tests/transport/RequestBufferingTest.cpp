@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <thread>
 
@@ -353,4 +354,39 @@ TEST_CASE("request_buffering: no descriptor left for a body's file is a 503 (101
     auto ok = next.exchange(bodyRequest("PUT", "/svc/v1/up", body), 30s);
     REQUIRE_MESSAGE(ok, next.error());
     CHECK(ok->body == lengthAndHashOf(body));
+}
+
+TEST_CASE("request_buffering: a request pipelined behind a body in its file is answered after it, in order")
+{
+    sluice::test::TempDir spool;
+    ScriptedBackend backend([](const ReceivedRequest& r) {
+        BackendReply reply;
+        reply.bytes = httpResponse(200, r.method + " " + r.target + " " + lengthAndHashOf(r.body));
+        return reply;
+    });
+    SluicedProcess gw(
+        oneApi("/svc", endpointList({backend.url()}), R"("request_buffering": true)", spoolingHttp(spool.path())));
+    const std::string body = pattern(300 * 1024, 4);
+    std::string chunked;
+    for (std::size_t at = 0; at < body.size(); at += 50000) {
+        const std::string piece = body.substr(at, 50000);
+        char size[16];
+        std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+        chunked += size + piece + "\r\n";
+    }
+    chunked += "0\r\n\r\n";
+    RawClient client(gw.port());
+    // Both framings, each followed by a GET in the same write.
+    REQUIRE(client.send(bodyRequest("PUT", "/svc/v1/length", body) + getRequest("/svc/v1/after-length") +
+                        "PUT /svc/v1/chunked HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                        chunked + getRequest("/svc/v1/after-chunked")));
+    const std::vector<std::string> expected = {
+        "PUT /length " + lengthAndHashOf(body), "GET /after-length " + lengthAndHashOf(""),
+        "PUT /chunked " + lengthAndHashOf(body), "GET /after-chunked " + lengthAndHashOf("")};
+    for (const std::string& want : expected) {
+        auto r = client.read(10s);
+        REQUIRE_MESSAGE(r, client.error());
+        CHECK(r->body == want);
+    }
+    CHECK(waitForNoSpool(gw.pid(), spool.path()));
 }
