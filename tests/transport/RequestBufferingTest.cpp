@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <thread>
 
 #include "TransportTest.h"
@@ -388,5 +389,45 @@ TEST_CASE("request_buffering: a request pipelined behind a body in its file is a
         REQUIRE_MESSAGE(r, client.error());
         CHECK(r->body == want);
     }
+    CHECK(waitForNoSpool(gw.pid(), spool.path()));
+}
+
+TEST_CASE("request_buffering: two hundred clients each in the middle of a long body cost little memory")
+{
+    // Each body goes to its file from the start (its Content-Length is past request_buffer_bytes):
+    // no memory buffer is kept beside it.
+    constexpr int kClients = 200;
+    constexpr std::size_t kSent = 512 * 1024;
+    sluice::test::TempDir spool;
+    ScriptedBackend backend(lengthAndHash());
+    SluicedProcess gw(
+        oneApi("/svc", endpointList({backend.url()}), R"("request_buffering": true)", spoolingHttp(spool.path())));
+    {
+        RawClient warm(gw.port());
+        auto r = warm.exchange(bodyRequest("PUT", "/svc/v1/up", pattern(1u << 20, 1)), 30s);
+        REQUIRE_MESSAGE(r, warm.error());
+    }
+    const long baseline = gw.statusValue("VmRSS");
+    const std::string head = "PUT /svc/v1/up HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 1048576\r\n\r\n";
+    const std::string part = pattern(kSent, 2);
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (int i = 0; i < kClients; ++i) {
+        clients.push_back(std::make_unique<RawClient>(gw.port()));
+        REQUIRE(clients.back()->send(head + part));
+    }
+    const auto deadline = Clock::now() + 10s;
+    std::vector<long long> files = openFilesUnder(gw.pid(), spool.path());
+    while (Clock::now() < deadline &&
+           (files.size() < kClients || std::any_of(files.begin(), files.end(), [&](long long size) {
+                return size < static_cast<long long>(kSent);
+            }))) {
+        std::this_thread::sleep_for(20ms);
+        files = openFilesUnder(gw.pid(), spool.path());
+    }
+    REQUIRE(files.size() == kClients);
+    const long held = gw.statusValue("VmRSS");
+    INFO("VmRSS " << baseline << " kB, with " << kClients << " bodies of which 512 KiB each came " << held << " kB");
+    CHECK(held - baseline < 12 * 1024);  // 60 KiB a client at most, for 512 KiB of its body held
+    clients.clear();
     CHECK(waitForNoSpool(gw.pid(), spool.path()));
 }

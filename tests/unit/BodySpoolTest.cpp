@@ -3,8 +3,11 @@
 #include "sluice/runtime/transport/BodySpool.h"
 
 #include <doctest/doctest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <csignal>
 #include <filesystem>
 #include <string>
 
@@ -21,7 +24,7 @@ TEST_CASE("BodySpool: what is appended reads back at any offset, and the file ha
     std::string written;
     for (int i = 0; i < 50; ++i) {
         const std::string piece(1000 + i * 37, static_cast<char>('a' + i % 26));
-        REQUIRE_MESSAGE(spool->append(piece, error), error);
+        REQUIRE_MESSAGE(spool->append(piece), spool->writeErrorText());
         written += piece;
     }
     CHECK(spool->size() == written.size());
@@ -53,8 +56,8 @@ TEST_CASE("BodySpool: the file is private to the process (mode 0600) and two spo
     auto b = BodySpool::open(dir.path(), error);
     REQUIRE_MESSAGE(a, error);
     REQUIRE_MESSAGE(b, error);
-    REQUIRE(a->append("first", error));
-    REQUIRE(b->append("second body", error));
+    REQUIRE(a->append("first"));
+    REQUIRE(b->append("second body"));
     CHECK(a->size() == 5);
     CHECK(b->size() == 11);
     char block[16];
@@ -85,4 +88,29 @@ TEST_CASE("BodySpool: a directory that does not exist is refused with a message 
     CHECK_FALSE(spool);
     CHECK(error.find(dir.file("missing")) != std::string::npos);
     CHECK(error.find("No such file or directory") != std::string::npos);
+}
+
+TEST_CASE("BodySpool: a write the system refuses is kept as the spool's error, and nothing more is written")
+{
+    // The file size limit stands in for a full disk (SIGXFSZ ignored, as sluiced does).
+    sluice::test::TempDir dir;
+    std::string error;
+    auto spool = BodySpool::open(dir.path(), error);
+    REQUIRE_MESSAGE(spool, error);
+    const auto previous = ::signal(SIGXFSZ, SIG_IGN);
+    rlimit saved{};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
+    const rlimit small{4096, saved.rlim_max};
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    const bool first = spool->append(std::string(3000, 'a'));
+    const bool second = spool->append(std::string(3000, 'b'));
+    const bool third = spool->append("c");
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &saved) == 0);
+    ::signal(SIGXFSZ, previous);
+    CHECK(first);
+    CHECK_FALSE(second);
+    CHECK_FALSE(third);
+    CHECK(spool->writeError() == EFBIG);
+    CHECK(spool->writeErrorText() == "cannot write a request body to its temporary file: File too large");
+    CHECK(spool->size() == 4096);  // the part of the second that fitted, and nothing of the third
 }

@@ -66,25 +66,26 @@ bool BodySpool::inMemory(const std::string& dir)
 
 BodySpool::~BodySpool() { ::close(_fd); }
 
-bool BodySpool::append(std::string_view data, std::string& error, int* errorNumber)
+bool BodySpool::append(std::string_view data)
 {
-    while (!data.empty()) {
+    while (!data.empty() && _writeError == 0) {
         const ssize_t n = ::pwrite(_fd, data.data(), data.size(), static_cast<off_t>(_size));
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n <= 0) {
-            const int err = n < 0 ? errno : ENOSPC;
-            error = std::string("cannot write a request body to its temporary file: ") + std::strerror(err);
-            if (errorNumber != nullptr) {
-                *errorNumber = err;
-            }
-            return false;
+            _writeError = n < 0 ? errno : ENOSPC;
+            break;
         }
         _size += static_cast<std::uint64_t>(n);
         data.remove_prefix(static_cast<std::size_t>(n));
     }
-    return true;
+    return _writeError == 0;
+}
+
+std::string BodySpool::writeErrorText() const
+{
+    return std::string("cannot write a request body to its temporary file: ") + std::strerror(_writeError);
 }
 
 std::int64_t BodySpool::read(std::uint64_t offset, char* out, std::size_t n, std::string& error) const

@@ -74,10 +74,17 @@ void HttpConnection::proxy()
         // a request they refuse is answered before its body is read.
         _bufferingForProxy = true;
         _state = State::ReadBody;
-        // At most request_buffer_bytes and a read past it (the rest of a request_buffering body
-        // goes to a file), and at most 1 MiB before any byte of it came.
-        io().requestBody.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(
-            {head().contentLength, 1u << 20, _snapshot->config.http.requestBufferBytes + kBodyBlock})));
+        if (_api->config.requestBuffering && _bodyMode == BodyMode::Length &&
+            head().contentLength > _snapshot->config.http.requestBufferBytes) {
+            // request_buffering, and a body longer than request_buffer_bytes: to its file from the start.
+            if (!openSpool()) {
+                return;
+            }
+        } else {
+            // At most request_buffer_bytes (or a chunked body's first part; the rest of a
+            // request_buffering one goes to a file), and at most 1 MiB before any byte of it came.
+            io().requestBody.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(head().contentLength, 1u << 20)));
+        }
         sendContinueIfExpected();
         setDeadline(_snapshot->config.http.bodyTimeoutMs);
         bufferRequestBody();  // takes what is here; proxy() runs again once the body is whole
@@ -462,25 +469,42 @@ void HttpConnection::pumpRequestBody()
 bool HttpConnection::spillRequestBody()
 {
     std::string& body = io().requestBody;
-    if (!_api->config.requestBuffering || body.empty() ||
-        (!_spool && body.size() <= _snapshot->config.http.requestBufferBytes)) {
+    if (!_api->config.requestBuffering || (!_spool && body.size() <= _snapshot->config.http.requestBufferBytes)) {
         return true;
     }
+    if (!_spool && !openSpool()) {
+        return false;
+    }
+    if (!body.empty()) {
+        // A chunked body that outgrew request_buffer_bytes: what is in memory moves to the file,
+        // and the rest goes there straight (fillInput, bufferRequestBody).
+        _spool->append(body);
+        std::string().swap(body);
+    }
+    if (_spool->writeError() != 0) {
+        spoolFailed(_spool->writeErrorText(), true, isShortage(_spool->writeError()));
+        return false;
+    }
+    return true;
+}
+
+// Out of descriptors, memory or disk space: a shortage that passes (503, retry later), as when
+// no connection to the backend can be opened; anything else is the gateway's fault (500).
+bool HttpConnection::isShortage(int err) noexcept
+{
+    return err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS || err == ENOSPC || err == EDQUOT;
+}
+
+bool HttpConnection::openSpool()
+{
     std::string error;
     int err = 0;
+    _spool = BodySpool::open(_snapshot->config.http.bodyTempDir, error, &err);
     if (!_spool) {
-        _spool = BodySpool::open(_snapshot->config.http.bodyTempDir, error, &err);
+        spoolFailed(error, true, isShortage(err));
+        return false;
     }
-    if (_spool && _spool->append(body, error, &err)) {
-        body.clear();
-        return true;
-    }
-    // Out of descriptors, memory or disk space: a shortage that passes (503, retry later), as
-    // when no connection to the backend can be opened; anything else is the gateway's fault (500).
-    const bool shortage =
-        err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS || err == ENOSPC || err == EDQUOT;
-    spoolFailed(error, true, shortage);
-    return false;
+    return true;
 }
 
 // The next blocks of a spooled body, while the backend's socket takes them (from

@@ -28,9 +28,12 @@ public:
     BodySpool(const BodySpool&) = delete;
     BodySpool& operator=(const BodySpool&) = delete;
 
-    // Appends `data` at the end; false with `error` set (and the errno in `*errorNumber` when
-    // given) when the disk refused it (full, say).
-    bool append(std::string_view data, std::string& error, int* errorNumber = nullptr);
+    // Appends `data` at the end; false when the disk refused it (full, say) or refused an earlier
+    // append: writeError() then says why, and nothing more is written.
+    bool append(std::string_view data);
+    // The errno of the first append that failed, 0 when none did; and as a message.
+    int writeError() const { return _writeError; }
+    std::string writeErrorText() const;
     // Whether `dir` is on a file system kept in memory (tmpfs, ramfs): a spool there costs RAM.
     static bool inMemory(const std::string& dir);
     // Up to `n` bytes from `offset` into `out`: how many, 0 at the end; -1 with `error` set when
@@ -45,6 +48,7 @@ private:
     explicit BodySpool(int fd) : _fd(fd) {}
 
     int _fd;
+    int _writeError = 0;
     std::uint64_t _size = 0;
 };
 
