@@ -431,3 +431,36 @@ TEST_CASE("request_buffering: two hundred clients each in the middle of a long b
     clients.clear();
     CHECK(waitForNoSpool(gw.pid(), spool.path()));
 }
+
+TEST_CASE("request_buffering: a reload while a body is in its file finishes that exchange on the old configuration")
+{
+    sluice::test::TempDir spool;
+    sluice::test::TempDir otherSpool;
+    ScriptedBackend backend(lengthAndHash());
+    GatewaySpec spec =
+        oneApi("/svc", endpointList({backend.url()}), R"("request_buffering": true)", spoolingHttp(spool.path()));
+    SluicedProcess gw(spec);
+    const std::string body = pattern(4u << 20, 12);
+    RawClient client(gw.port());
+    REQUIRE(client.send("PUT /svc/v1/up HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n" + body.substr(0, 1u << 20)));
+    REQUIRE(waitForSpool(gw.pid(), spool.path(), 1 << 20));
+    // The new configuration keeps bodies elsewhere; the body on its way stays where it is.
+    spec.http = spoolingHttp(otherSpool.path());
+    gw.writeGatewayConfig(spec);
+    REQUIRE(gw.reload());
+    REQUIRE(client.send(body.substr(1u << 20)));
+    auto r = client.read(30s);
+    REQUIRE_MESSAGE(r, client.error());
+    CHECK(r->status == 200);
+    CHECK(r->body == lengthAndHashOf(body));
+    CHECK(waitForNoSpool(gw.pid(), spool.path()));
+    // The next long body goes to the new directory.
+    REQUIRE(client.send("PUT /svc/v1/up HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n" + body.substr(0, 1u << 20)));
+    CHECK(waitForSpool(gw.pid(), otherSpool.path(), 1 << 20));
+    REQUIRE(client.send(body.substr(1u << 20)));
+    auto again = client.read(30s);
+    REQUIRE_MESSAGE(again, client.error());
+    CHECK(again->body == lengthAndHashOf(body));
+}
