@@ -492,7 +492,7 @@ bool HttpConnection::spillRequestBody()
 // no connection to the backend can be opened; anything else is the gateway's fault (500).
 bool HttpConnection::isShortage(int err) noexcept
 {
-    return err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS || err == ENOSPC || err == EDQUOT;
+    return isLocalResourceError(err) || err == ENOSPC || err == EDQUOT;
 }
 
 bool HttpConnection::openSpool()
