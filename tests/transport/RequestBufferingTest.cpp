@@ -62,7 +62,6 @@ bool waitForNoSpool(pid_t pid, const std::string& dir)
     return true;
 }
 
-// An "http" block keeping bodies past 64 KiB in `dir`; `extra` adds members ("name": value, ...).
 // The lowest descriptor number the process `pid` has free: the next one it would get.
 int lowestFreeDescriptor(pid_t pid)
 {
@@ -81,6 +80,7 @@ int lowestFreeDescriptor(pid_t pid)
     return free;
 }
 
+// An "http" block keeping bodies past 64 KiB in `dir`; `extra` adds members ("name": value, ...).
 std::string spoolingHttp(const std::string& dir, const std::string& extra = "")
 {
     return R"({"request_buffer_bytes": 65536, "max_body_bytes": 33554432, "body_temp_dir": ")" + dir + "\"" +
