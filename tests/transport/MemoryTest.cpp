@@ -12,13 +12,6 @@ using namespace sluice::transport_test;
 
 namespace {
 
-// A sanitizer's allocator replaces glibc's, and keeps memory by its own rules.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kGlibcAllocator = false;
-#else
-constexpr bool kGlibcAllocator = true;
-#endif
-
 // Waits until VmRSS satisfies `ok`; returns the last reading.
 template <typename Ok>
 long waitForRss(SluicedProcess& gw, Ok ok, std::chrono::milliseconds timeout)
