@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
@@ -113,4 +114,30 @@ TEST_CASE("BodySpool: a write the system refuses is kept as the spool's error, a
     CHECK(spool->writeError() == EFBIG);
     CHECK(spool->writeErrorText() == "cannot write a request body to its temporary file: File too large");
     CHECK(spool->size() == 4096);  // the part of the second that fitted, and nothing of the third
+}
+
+TEST_CASE("BodySpool: a file cut short behind the spool's back is a read error, not an early end")
+{
+    sluice::test::TempDir dir;
+    std::string error;
+    auto spool = BodySpool::open(dir.path(), error);
+    REQUIRE_MESSAGE(spool, error);
+    REQUIRE(spool->append(std::string(10000, 'x')));
+    // Cut through the descriptor's /proc link, the only way to the file.
+    bool cut = false;
+    for (const auto& fd : std::filesystem::directory_iterator("/proc/self/fd")) {
+        std::error_code ec;
+        const auto target = std::filesystem::read_symlink(fd.path(), ec);
+        if (!ec && target.string().rfind(dir.path() + "/", 0) == 0) {
+            REQUIRE(::truncate(fd.path().c_str(), 4000) == 0);
+            cut = true;
+        }
+    }
+    REQUIRE(cut);
+    char block[8192];
+    CHECK(spool->read(0, block, sizeof block, error) == 4000);
+    error.clear();
+    CHECK(spool->read(4000, block, sizeof block, error) == -1);
+    CHECK(error == "a request body's temporary file ended before its length");
+    CHECK(spool->read(10000, block, sizeof block, error) == 0);  // at its length: the end
 }

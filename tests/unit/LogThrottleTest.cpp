@@ -23,3 +23,10 @@ TEST_CASE("LogThrottle: the first event is logged, the rest of the period counte
     CHECK(throttle.due(start + std::chrono::seconds(25), suppressed));
     CHECK(suppressed == 1);
 }
+
+TEST_CASE("LogThrottle: sinceLastMessage counts the events of the period with the one being logged")
+{
+    CHECK(LogThrottle::sinceLastMessage(0, "such answers").empty());
+    CHECK(LogThrottle::sinceLastMessage(1, "such answers") == "; 2 such answers since the last message");
+    CHECK(LogThrottle::sinceLastMessage(41, "such failures") == "; 42 such failures since the last message");
+}

@@ -158,15 +158,16 @@ bool endsInLatin1Space(std::string_view value) noexcept
         return false;
     }
     // The UTF-8 character the last byte ends: a lead byte, then continuation bytes up to it.
-    std::size_t lead = n - 1;
-    while (lead > 0 && n - lead < 4 && v[lead - 1] >= 0x80 && v[lead - 1] <= 0xBF) {
-        --lead;
+    // `first` is the first of those continuation bytes, v[first - 1] the lead byte.
+    std::size_t first = n - 1;
+    while (first > 0 && n - first < 4 && v[first - 1] >= 0x80 && v[first - 1] <= 0xBF) {
+        --first;
     }
-    if (lead == 0) {
+    if (first == 0) {
         return true;
     }
-    const unsigned char c = v[lead - 1];
-    const std::size_t length = n - lead + 1;  // the lead byte and what follows it
+    const unsigned char c = v[first - 1];
+    const std::size_t length = n - first + 1;  // the lead byte and what follows it
     const bool utf8 = (c >= 0xC3 && c <= 0xDF && length == 2) || (c >= 0xE0 && c <= 0xEF && length == 3) ||
                       (c >= 0xF0 && c <= 0xF4 && length == 4);
     return !utf8;

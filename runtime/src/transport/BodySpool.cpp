@@ -92,6 +92,10 @@ std::int64_t BodySpool::read(std::uint64_t offset, char* out, std::size_t n, std
 {
     while (true) {
         const ssize_t got = ::pread(_fd, out, n, static_cast<off_t>(offset));
+        if (got == 0 && offset < _size && n > 0) {
+            error = "a request body's temporary file ended before its length";
+            return -1;
+        }
         if (got >= 0) {
             return got;
         }

@@ -176,9 +176,7 @@ bool HttpConnection::connectUpstream(std::string_view early)
                         "{} {}: cannot open a connection to {}: {} (the gateway's own limit; the endpoint is not "
                         "suspended){}",
                         ex().method, ex().path, _endpoint->shownUrl, error.text,
-                        suppressed == 0
-                            ? std::string()
-                            : "; " + std::to_string(suppressed + 1) + " such answers since the last message");
+                        LogThrottle::sinceLastMessage(suppressed, "such answers"));
             }
             _endpoint = nullptr;
             takeBodyInHand();
@@ -516,8 +514,8 @@ void HttpConnection::pumpSpooledBody()
     while (_spool->sent < _spool->size() && up->pending() <= kHighWatermark && !up->backendClosed()) {
         std::string error;
         const std::int64_t n = _spool->read(_spool->sent, bodyBlock(), kBodyBlock, error);
-        if (n <= 0) {
-            spoolFailed(n == 0 ? "a request body's temporary file ended before its length" : error, false);
+        if (n < 0) {
+            spoolFailed(error, false);
             return;
         }
         _spool->sent += static_cast<std::uint64_t>(n);
@@ -541,8 +539,7 @@ void HttpConnection::spoolFailed(std::string_view error, bool whileReading, bool
     if (throttle.due(_loop.now(), suppressed)) {
         Logging::get("transport")
             ->error("{} {}: {}{}", ex().method, ex().path, error,
-                    suppressed == 0 ? std::string()
-                                    : "; " + std::to_string(suppressed + 1) + " such failures since the last message");
+                    LogThrottle::sinceLastMessage(suppressed, "such failures"));
     }
     if (_upstream != nullptr) {
         _upstream->abort();
@@ -569,8 +566,8 @@ bool HttpConnection::scanSpooledBody()
     for (std::uint64_t offset = 0; offset < _spool->size();) {
         std::string error;
         const std::int64_t n = _spool->read(offset, bodyBlock(), kBodyBlock, error);
-        if (n <= 0) {
-            spoolFailed(n == 0 ? "a request body's temporary file ended before its length" : error, true);
+        if (n < 0) {
+            spoolFailed(error, true);
             return false;
         }
         _formScan->feed(std::string_view(bodyBlock(), static_cast<std::size_t>(n)));

@@ -36,8 +36,9 @@ public:
     std::string writeErrorText() const;
     // Whether `dir` is on a file system kept in memory (tmpfs, ramfs): a spool there costs RAM.
     static bool inMemory(const std::string& dir);
-    // Up to `n` bytes from `offset` into `out`: how many, 0 at the end; -1 with `error` set when
-    // the read failed.
+    // Up to `n` bytes from `offset` into `out`: how many, 0 at offset size(); -1 with `error` set
+    // when the read failed or the file ended before size() (so a caller below size() gets at
+    // least one byte or an error, never a loop without progress).
     std::int64_t read(std::uint64_t offset, char* out, std::size_t n, std::string& error) const;
 
     std::uint64_t size() const { return _size; }

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
+#include <string_view>
 
 #include "sluice/runtime/transport/EventLoop.h"
 
@@ -25,6 +27,16 @@ public:
         suppressed = _events - 1;
         _events = 0;
         return true;
+    }
+
+    // "; N <what> since the last message" for the message due now, N counting this event too, or
+    // "" when no event went without a message.
+    static std::string sinceLastMessage(std::size_t suppressed, std::string_view what)
+    {
+        if (suppressed == 0) {
+            return {};
+        }
+        return "; " + std::to_string(suppressed + 1) + " " + std::string(what) + " since the last message";
     }
 
 private:
