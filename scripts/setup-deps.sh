@@ -10,6 +10,7 @@ packages=(
     doctest-dev
     dpkg-dev rpm
     curl
+    bindfs  # tests: a FUSE file system without O_TMPFILE, for the request body spool's fallback
 )
 
 missing=()

@@ -3,14 +3,20 @@
 #include "sluice/runtime/transport/BodySpool.h"
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "support/TempDir.h"
 
@@ -140,4 +146,113 @@ TEST_CASE("BodySpool: a file cut short behind the spool's back is a read error, 
     CHECK(spool->read(4000, block, sizeof block, error) == -1);
     CHECK(error == "a request body's temporary file ended before its length");
     CHECK(spool->read(10000, block, sizeof block, error) == 0);  // at its length: the end
+}
+
+namespace {
+
+// A FUSE mount of a directory through bindfs: a real file system without O_TMPFILE (open() with it
+// fails with EOPNOTSUPP), as overlayfs before Linux 6.6 and some network file systems are. Needs
+// root and bindfs (scripts/setup-deps.sh installs it); usable() says why not.
+class BindfsMount {
+public:
+    BindfsMount(const std::string& source, const std::string& target) : _target(target)
+    {
+        if (::geteuid() != 0 || ::access("/dev/fuse", R_OK | W_OK) != 0) {
+            _why = "skipped: needs root and /dev/fuse (a bindfs mount)";
+        } else if (std::system("command -v bindfs > /dev/null 2>&1") != 0) {
+            _why = "skipped: bindfs is not installed (scripts/setup-deps.sh installs it)";
+        } else if (std::system(("bindfs '" + source + "' '" + target + "'").c_str()) != 0) {
+            _why = "bindfs could not mount " + source + " on " + target;
+            _failed = true;
+        } else {
+            _mounted = true;
+        }
+    }
+    ~BindfsMount()
+    {
+        if (_mounted) {
+            ::umount2(_target.c_str(), MNT_DETACH);
+        }
+    }
+    BindfsMount(const BindfsMount&) = delete;
+    BindfsMount& operator=(const BindfsMount&) = delete;
+
+    bool usable() const
+    {
+        if (!_mounted) {
+            MESSAGE(_why);
+        }
+        return _mounted;
+    }
+    bool failed() const { return _failed; }
+
+private:
+    std::string _target;
+    std::string _why;
+    bool _mounted = false;
+    bool _failed = false;
+};
+
+}  // namespace
+
+TEST_CASE("BodySpool: on a file system without O_TMPFILE the file is made with a name and unlinked at once")
+{
+    sluice::test::TempDir source;
+    sluice::test::TempDir mountPoint;
+    BindfsMount mount(source.path(), mountPoint.path());
+    REQUIRE_FALSE_MESSAGE(mount.failed(), "bindfs could not mount a directory");
+    if (!mount.usable()) {
+        return;
+    }
+    // The premise: this file system refuses O_TMPFILE.
+    const int probe = ::open(mountPoint.path().c_str(), O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
+    const int probeErrno = errno;
+    if (probe >= 0) {
+        ::close(probe);
+    }
+    REQUIRE(probe < 0);
+    CHECK(probeErrno == EOPNOTSUPP);
+
+    std::string error;
+    auto spool = BodySpool::open(mountPoint.path(), error);
+    REQUIRE_MESSAGE(spool, error);
+    const std::string body(300000, 'q');
+    REQUIRE_MESSAGE(spool->append(body), spool->writeErrorText());
+    // No sluice-body-* name is left: what the directory holds while the file is open is FUSE's
+    // own stand-in for an unlinked open file (libfuse's .fuse_hidden*), gone when it is closed.
+    const auto names = [&source] {
+        std::vector<std::string> found;
+        for (const auto& entry : std::filesystem::directory_iterator(source.path())) {
+            found.push_back(entry.path().filename().string());
+        }
+        return found;
+    };
+    for (const auto& name : names()) {
+        CHECK_MESSAGE(name.rfind(".fuse_hidden", 0) == 0, name);
+    }
+    // The descriptor's file: the name it was made with, already deleted, mode 0600.
+    std::string target;
+    for (const auto& fd : std::filesystem::directory_iterator("/proc/self/fd")) {
+        std::error_code ec;
+        const auto link = std::filesystem::read_symlink(fd.path(), ec);
+        if (!ec && link.string().rfind(mountPoint.path() + "/", 0) == 0) {
+            target = link.string();
+            struct stat st {};
+            REQUIRE(::stat(fd.path().c_str(), &st) == 0);
+            CHECK((st.st_mode & 0777) == 0600);
+        }
+    }
+    CHECK(target.find("/sluice-body-") != std::string::npos);
+    CHECK(target.find("(deleted)") != std::string::npos);
+
+    std::string back(body.size(), '\0');
+    REQUIRE(spool->read(0, back.data(), back.size(), error) == static_cast<std::int64_t>(body.size()));
+    CHECK(back == body);
+    // FUSE sends the release after close() returns: wait for the daemon to drop its stand-in.
+    spool.reset();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!names().empty() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    CHECK(names().empty());
 }
