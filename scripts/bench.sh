@@ -10,7 +10,7 @@
 # then measured alternately nginx, Sluice, nginx, Sluice ... with `wrk -t1 --latency`. Per run: the
 # requests wrk completed, req/s, p50/p99, and the proxy's CPU time (utime+stime from /proc/PID/stat,
 # master + workers for nginx) per request -- the headline figure. Peak RSS is VmHWM. Also per run, to
-# see where the machine's time went: the backend's CPU per request, the whole machine's busy CPU
+# see where the machine's time went: the backend's and wrk's CPU per request, the whole machine's busy CPU
 # time per request (proxy + backend + wrk + anything else, from /proc/stat) and its idle share, and
 # how busy the proxy kept its workers' cores (its CPU time over the run's time and worker count), and
 # the proxy's context switches per request: voluntary (it slept, in epoll_wait) and involuntary (the
@@ -395,8 +395,11 @@ SLUICE_CRASHES=0
 run_wrk() {  # proxy scenario conns seconds outfile -> wrk's exit status
     local p=$1 s=$2 c=$3 d=$4 out=$5 wp rc=0
     # In the background + wait, so that Ctrl-C/TERM reach the trap (and wrk) at once.
-    timeout -k 5 $((d + 30)) "${OTHER_PIN[@]}" wrk -t1 -c"$c" -d"${d}s" --latency -s "$(scenario_lua "$s")" \
-        "http://127.0.0.1:$(proxy_port "$p")$(scenario_path "$s")" >"$out" 2>&1 &
+    # wrk's own CPU time goes to $out.cpu: the `times` of a shell whose only child it is (its second
+    # line, the children's user and system time).
+    timeout -k 5 $((d + 30)) "${OTHER_PIN[@]}" bash -c 'wrk "$@"; rc=$?; times >&3; exit $rc' wrk \
+        -t1 -c"$c" -d"${d}s" --latency -s "$(scenario_lua "$s")" \
+        "http://127.0.0.1:$(proxy_port "$p")$(scenario_path "$s")" >"$out" 2>&1 3>"$out.cpu" &
     wp=$!; PIDS+=("$wp")
     wait "$wp" || rc=$?
     forget "$wp"
@@ -455,7 +458,11 @@ measure() {  # proxy scenario workers conns pair
     echo "scenario=$s workers=$w conns=$c pair=$pair proxy=$p $line cpu_ticks=$((t1 - t0)) clk_tck=$CLK_TCK" \
          "backend_ticks=$((b1 - b0)) machine_busy_ticks=$((mb1 - mb0)) machine_idle_ticks=$((mi1 - mi0))" \
          "rss_kb=$rss hwm_kb=$hwm crashed=$CRASHED exit=${EXITINFO:-none} wrk_rc=$rc" \
-         "vol_switches=$((v1 - v0)) invol_switches=$((n1 - n0))" >>"$RUNS"
+         "vol_switches=$((v1 - v0)) invol_switches=$((n1 - n0)) wrk_cpu_us=$(wrk_cpu_us "$out.cpu")" >>"$RUNS"
+}
+wrk_cpu_us() {  # file with `times` output, children last ("0m1.234s 0m5.678s") -> user+system in µs, -1 if none
+    awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } ok = 1 }
+         END { if (ok) printf "%d", t * 1e6; else printf "-1" }' "$1" 2>/dev/null || echo -1
 }
 proxy_repro() {  # proxy scenario conns: commands that reproduce the run (the temp dir is kept on errors)
     local start

@@ -50,6 +50,9 @@ def derive(rec):
     rec["cpu_us_req"] = per_req("cpu_ticks")
     rec["backend_us_req"] = per_req("backend_ticks")
     rec["machine_us_req"] = per_req("machine_busy_ticks")
+    # wrk's own CPU (the load generator shares the cores: with the backend it can bound req/s).
+    wrk_us = num(rec, "wrk_cpu_us", -1)
+    rec["wrk_us_req"] = wrk_us / requests if requests > 0 and wrk_us >= 0 and not crashed else float("nan")
     # How busy the proxy kept the cores of its workers: near 100 % it is what limits req/s; well
     # below, it waited for wrk and the backend (or for a core).
     workers = num(rec, "workers", 1.0) or 1.0
@@ -137,7 +140,7 @@ def final(runs_path, rss_path, out_csv, summary_csv):
 
     # Per-run CSV.
     cols = ["scenario", "workers", "conns", "pair", "proxy", "requests", "duration_s", "req_per_s", "p50_ms",
-            "p99_ms", "cpu_ticks", "cpu_us_per_req", "backend_us_per_req", "machine_busy_us_per_req",
+            "p99_ms", "cpu_ticks", "cpu_us_per_req", "backend_us_per_req", "wrk_us_per_req", "machine_busy_us_per_req",
             "machine_idle_pct", "proxy_busy_pct", "vol_switches_per_req", "invol_switches_per_req", "non2xx", "err_connect", "err_read", "err_write",
             "err_timeout", "crashed", "rss_kb_after", "peak_rss_kb_after"]
     with open(out_csv, "w", newline="") as f:
@@ -147,7 +150,7 @@ def final(runs_path, rss_path, out_csv, summary_csv):
             w.writerow([r["scenario"], r["workers"], r["conns"], r["pair"], r["proxy"], int(num(r, "requests")),
                         "%.3f" % (num(r, "duration_us") / 1e6), "%.1f" % r["rps"], "%.3f" % r["p50_ms"],
                         "%.3f" % r["p99_ms"], int(num(r, "cpu_ticks")), "%.3f" % r["cpu_us_req"],
-                        "%.3f" % r["backend_us_req"], "%.3f" % r["machine_us_req"], "%.1f" % r["idle_pct"],
+                        "%.3f" % r["backend_us_req"], "%.3f" % r["wrk_us_req"], "%.3f" % r["machine_us_req"], "%.1f" % r["idle_pct"],
                         "%.1f" % r["proxy_busy_pct"], "%.3f" % r["vol_switches_req"],
                         "%.3f" % r["invol_switches_req"], r["non2xx"],
                         int(num(r, "err_connect")), int(num(r, "err_read")), int(num(r, "err_write")),
@@ -169,6 +172,7 @@ def final(runs_path, rss_path, out_csv, summary_csv):
             row[proxy + "_p50_ms"] = med([r["p50_ms"] for r in rs])
             row[proxy + "_p99_ms"] = med([r["p99_ms"] for r in rs])
             row[proxy + "_backend_us_per_req"] = med([r["backend_us_req"] for r in rs])
+            row[proxy + "_wrk_us_per_req"] = med([r["wrk_us_req"] for r in rs])
             row[proxy + "_machine_busy_us_per_req"] = med([r["machine_us_req"] for r in rs])
             row[proxy + "_machine_idle_pct"] = med([r["idle_pct"] for r in rs])
             row[proxy + "_proxy_busy_pct"] = med([r["proxy_busy_pct"] for r in rs])
@@ -217,15 +221,17 @@ def final(runs_path, rss_path, out_csv, summary_csv):
                  row["nginx_p50_ms"], row["sluice_p50_ms"], row["nginx_p99_ms"], row["sluice_p99_ms"],
                  row["p99_ratio_nginx_over_sluice"], won(row, "p99")))
 
-    print("\n== Where the machine's CPU went (medians; behind nginx / behind Sluice): the backend's CPU per request,"
+    print("\n== Where the machine's CPU went (medians; behind nginx / behind Sluice): the backend's and wrk's CPU per"
+          " request (at 1 worker on 2 cores, the two together can bound req/s: they often share a core),"
           " the whole machine's busy CPU per request (proxy + backend + wrk + the rest), its idle share, and the"
           " proxy's own busy share of its workers' cores (near 100 %: the proxy is what limits req/s), and the"
           " proxy's context switches per request, voluntary (it slept) + involuntary (it lost its core)")
     for row in rows:
-        print("  %-8s w%d c%-3d  backend us/req %6.2f / %6.2f | machine busy us/req %6.2f / %6.2f | idle %5.1f%% / %5.1f%%"
+        print("  %-8s w%d c%-3d  backend us/req %6.2f / %6.2f | wrk us/req %6.2f / %6.2f | machine busy us/req %6.2f / %6.2f | idle %5.1f%% / %5.1f%%"
               " | proxy busy %5.1f%% / %5.1f%% | switches/req %.3f+%.3f / %.3f+%.3f"
               % (row["scenario"], row["workers"], row["conns"], row["nginx_backend_us_per_req"],
-                 row["sluice_backend_us_per_req"], row["nginx_machine_busy_us_per_req"],
+                 row["sluice_backend_us_per_req"], row["nginx_wrk_us_per_req"], row["sluice_wrk_us_per_req"],
+                 row["nginx_machine_busy_us_per_req"],
                  row["sluice_machine_busy_us_per_req"], row["nginx_machine_idle_pct"], row["sluice_machine_idle_pct"],
                  row["nginx_proxy_busy_pct"], row["sluice_proxy_busy_pct"], row["nginx_vol_switches_per_req"],
                  row["nginx_invol_switches_per_req"], row["sluice_vol_switches_per_req"],
