@@ -25,6 +25,7 @@
 #include "sluice/runtime/Logging.h"
 #include "sluice/runtime/Version.h"
 #include "sluice/runtime/transport/HttpServer.h"
+#include "sluice/runtime/transport/TicketKeys.h"
 #include "sluice/runtime/upstream/AddressRefresher.h"
 #include "sluice/runtime/upstream/EndpointSet.h"
 
@@ -555,7 +556,10 @@ int run(const Options& o, std::ostream& err)
         const int sig = sigtimedwait(&signals, nullptr, &memoryCheck);
         if (sig < 0) {
             if (errno == EAGAIN) {
-                freeMemory.check();  // no signal for a while: the time to look
+                // No signal for a while: the time to look at memory, and to wipe TLS session
+                // ticket keys past their time on listeners that had no handshake to do it.
+                freeMemory.check();
+                transport::TicketKeys::expireAll(transport::TicketKeys::Clock::now());
             }
             continue;
         }

@@ -7,6 +7,7 @@
 #include <array>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include <doctest/doctest.h>
@@ -155,4 +156,44 @@ TEST_CASE("TicketKeys: a key stops opening tickets two rotations after it was ma
     CHECK(open(keys, first, t0 + 19s) == 2);
     CHECK(open(keys, first, t0 + 20s) == 0);
     CHECK(open(keys, second, t0 + 20s) == 1);
+}
+
+TEST_CASE("TicketKeys: expireAll wipes keys past their time on a listener that has no handshake, and only those")
+{
+    TicketKeys quiet(10s);
+    TicketKeys other(10s);
+    const TicketKeys::Clock::time_point t0 = TicketKeys::Clock::now();
+    Ticket a;
+    Ticket b;
+    REQUIRE(seal(quiet, a, t0) == 1);
+    REQUIRE(seal(other, b, t0) == 1);
+    REQUIRE(seal(quiet, a, t0 + 10s) == 1);  // quiet now has two keys: made at 0 s and at 10 s
+    CHECK(quiet.keyCount() == 2);
+    CHECK(other.keyCount() == 1);
+
+    TicketKeys::expireAll(t0 + 19s);  // nothing is two rotations old yet
+    CHECK(quiet.keyCount() == 2);
+    CHECK(other.keyCount() == 1);
+    TicketKeys::expireAll(t0 + 20s);  // the keys made at 0 s go; no new key is made
+    CHECK(quiet.keyCount() == 1);
+    CHECK(other.keyCount() == 0);
+    // The ticket sealed at 10 s still opens (and is renewed: this handshake makes a new key).
+    CHECK(open(quiet, a, t0 + 20s) == 2);
+    CHECK(quiet.keyCount() == 2);
+    TicketKeys::expireAll(t0 + 40s);
+    CHECK(quiet.keyCount() == 0);
+}
+
+TEST_CASE("TicketKeys: a context gone is out of expireAll's reach")
+{
+    const TicketKeys::Clock::time_point t0 = TicketKeys::Clock::now();
+    TicketKeys kept(10s);
+    Ticket t;
+    REQUIRE(seal(kept, t, t0) == 1);
+    {
+        auto gone = std::make_unique<TicketKeys>(10s);
+        REQUIRE(seal(*gone, t, t0) == 1);
+    }
+    TicketKeys::expireAll(t0 + 20s);  // would touch freed memory (ASan) if the gone one were still listed
+    CHECK(kept.keyCount() == 0);
 }

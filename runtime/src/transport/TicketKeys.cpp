@@ -5,8 +5,10 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 namespace sluice::runtime::transport {
 
@@ -30,11 +32,56 @@ int ticketCallback(SSL* ssl, unsigned char name[16], unsigned char iv[EVP_MAX_IV
     return keys->onTicket(name, iv, cipher, mac, seal, TicketKeys::Clock::now());
 }
 
+// Every TicketKeys alive, for expireAll(): a handful (one per TLS listener of each snapshot
+// still in use).
+std::mutex& liveMutex()
+{
+    static std::mutex m;
+    return m;
+}
+std::vector<TicketKeys*>& live()
+{
+    static std::vector<TicketKeys*> all;
+    return all;
+}
+
 }  // namespace
 
-TicketKeys::TicketKeys(std::chrono::seconds rotation) : _rotation(rotation) {}
+TicketKeys::TicketKeys(std::chrono::seconds rotation) : _rotation(rotation)
+{
+    std::lock_guard<std::mutex> lock(liveMutex());
+    live().push_back(this);
+}
 
-TicketKeys::~TicketKeys() { OPENSSL_cleanse(_keys.data(), sizeof _keys); }
+TicketKeys::~TicketKeys()
+{
+    {
+        std::lock_guard<std::mutex> lock(liveMutex());
+        auto& all = live();
+        all.erase(std::remove(all.begin(), all.end(), this), all.end());
+    }
+    OPENSSL_cleanse(_keys.data(), sizeof _keys);
+}
+
+void TicketKeys::expire(Clock::time_point now)
+{
+    std::lock_guard<std::mutex> lock(_mutex);
+    dropExpired(now);
+}
+
+void TicketKeys::expireAll(Clock::time_point now)
+{
+    std::lock_guard<std::mutex> lock(liveMutex());
+    for (TicketKeys* keys : live()) {
+        keys->expire(now);
+    }
+}
+
+std::size_t TicketKeys::keyCount()
+{
+    std::lock_guard<std::mutex> lock(_mutex);
+    return _count;
+}
 
 void TicketKeys::install(SSL_CTX* ctx, TicketKeys* keys)
 {
@@ -53,13 +100,18 @@ void TicketKeys::drop(std::size_t index)
     OPENSSL_cleanse(&_keys[_count], sizeof(Key));
 }
 
-bool TicketKeys::refresh(Clock::time_point now)
+void TicketKeys::dropExpired(Clock::time_point now)
 {
     for (std::size_t i = _count; i-- > 0;) {
         if (now - _keys[i].made >= 2 * _rotation) {
             drop(i);
         }
     }
+}
+
+bool TicketKeys::refresh(Clock::time_point now)
+{
+    dropExpired(now);
     if (_count > 0 && now - _keys[_count - 1].made < _rotation) {
         return true;
     }

@@ -16,8 +16,10 @@ namespace sluice::runtime::transport {
 // rotations, so a key that leaks opens the tickets (and, in TLS 1.2, the session secrets they
 // carry) of two rotations at most. A ticket opened under the older key is resumed and replaced
 // by one under the newest. Keys are random, held in memory only, and wiped when dropped; a key
-// past its time is dropped at the next handshake that issues or offers a ticket. Thread-safe:
-// the workers' handshakes share it.
+// past its time is dropped at the next handshake that issues or offers a ticket, or by
+// expireAll(), which sluiced's main thread calls every few seconds, whichever comes first: a
+// listener without handshakes keeps no key past its time either. Thread-safe: the workers'
+// handshakes share it.
 class TicketKeys {
 public:
     using Clock = std::chrono::steady_clock;
@@ -37,6 +39,13 @@ public:
     int onTicket(unsigned char name[16], unsigned char iv[EVP_MAX_IV_LENGTH], EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
                  int seal, Clock::time_point now);
 
+    // Drops (and wipes) the keys two rotations old at `now`, of this listener context and of
+    // every other one alive; makes no new key. Any thread.
+    void expire(Clock::time_point now);
+    static void expireAll(Clock::time_point now);
+    // How many keys are held (0 to 2).
+    std::size_t keyCount();
+
 private:
     struct Key {
         unsigned char name[16];
@@ -47,6 +56,7 @@ private:
     // Under _mutex: drops (and wipes) keys two rotations old and makes a new newest key when the
     // newest is one rotation old. False when no random key could be made.
     bool refresh(Clock::time_point now);
+    void dropExpired(Clock::time_point now);
     void drop(std::size_t index);
 
     const Clock::duration _rotation;
