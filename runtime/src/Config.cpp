@@ -195,19 +195,22 @@ MethodOverride methodOverrideFrom(const std::string& text)
 
 // The component loggers (Logging::get) and the plugins' ("plugin.<instance>", or "plugin" for
 // all of them); a level for another name would set nothing.
+// The directory of the main configuration file, absolute, so that what resolves against it (and
+// what plugins are told) does not depend on the working directory staying the same.
+std::string configDirectory(const std::string& file)
+{
+    std::error_code ec;
+    const fs::path absolute = fs::absolute(fs::path(file), ec);
+    const std::string dir = (ec ? fs::path(file) : absolute).parent_path().lexically_normal().string();
+    return dir.empty() ? "." : dir;
+}
+
 GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file, std::vector<ConfigError>& errors)
 {
     auto root = doc.extract<Object::Ptr>();
     GatewayConfig cfg;
     cfg.file = file;
-    // Absolute, so that what resolves against it (and what plugins are told) does not depend on
-    // the working directory staying the same.
-    std::error_code ec;
-    const fs::path absolute = fs::absolute(fs::path(file), ec);
-    cfg.directory = (ec ? fs::path(file) : absolute).parent_path().lexically_normal().string();
-    if (cfg.directory.empty()) {
-        cfg.directory = ".";
-    }
+    cfg.directory = configDirectory(file);
     cfg.workers = get<unsigned>(root, "workers", 0);
     auto listeners = root->getArray("listeners");
     for (unsigned i = 0; i < listeners->size(); ++i) {
@@ -570,9 +573,9 @@ ConfigLoadResult ConfigLoader::load(const std::string& path)
         checkListeners(*cfg, result.errors);
         apisDir = cfg->apisDirectory;
     } else {
-        // Still check the APIs so that one run reports every mistake.
-        std::string dir = fs::path(path).parent_path().string();
-        apisDir = absoluteFrom(dir.empty() ? "." : dir, "apis");
+        // Still check the APIs so that one run reports every mistake, named as they would be
+        // with a valid sluice.json.
+        apisDir = absoluteFrom(configDirectory(path), "apis");
     }
     std::vector<ApiConfig> apis;
     std::error_code ec;

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include <Poco/JSON/Object.h>
@@ -406,6 +407,25 @@ TEST_CASE("ConfigLoader: a broken sluice.json does not hide the mistakes of the 
     REQUIRE(r.errors.size() == 2);
     CHECK(find(r, config, "") != nullptr);
     CHECK(find(r, a, "/endpoints/0/url") != nullptr);
+}
+
+TEST_CASE("ConfigLoader: an API file is named by its absolute path, whether sluice.json is valid or not")
+{
+    // The configuration given by a relative path, as `--config conf/sluice.json` is.
+    TempDir dir;
+    const std::string config = dir.write("sluice.json", "{ this is not json");
+    const std::string a = dir.write("apis/a.json", api("A", "/a", "v1", "not-a-url"));
+    const std::string relative = std::filesystem::relative(config).string();
+    REQUIRE(relative.front() != '/');
+    ConfigLoadResult broken = ConfigLoader::load(relative);
+    INFO(all(broken));
+    CHECK(find(broken, relative, "") != nullptr);
+    CHECK(find(broken, a, "/endpoints/0/url") != nullptr);
+
+    dir.write("sluice.json", R"({"listeners": [{"name": "l", "host": "127.0.0.1", "port": 0}]})");
+    ConfigLoadResult valid = ConfigLoader::load(relative);
+    INFO(all(valid));
+    CHECK(find(valid, a, "/endpoints/0/url") != nullptr);
 }
 
 TEST_CASE("ConfigLoader: unreadable files and a missing APIs directory are errors")
