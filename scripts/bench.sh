@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sluice vs nginx, side by side in one run (the method: shared/PERFORMANCE.md).
+# Sluice vs nginx, side by side in one run (the method: the README's Performance section).
 #
 #   scripts/bench.sh            full run: 7 scenarios x {1,2} workers x {c50,c200}, 5 A/B pairs of 8 s
 #   QUICK=1 scripts/bench.sh    smoke run: plain GET, 1 worker, c50, 1 pair of 2 s (about a minute)

@@ -2,7 +2,7 @@
 # Installs the dependencies, builds Sluice (Release) and starts, in the foreground, the sample
 # backend (127.0.0.1:8281) and sluiced on the embedded default configuration (conf/sluice.json:
 # the PetStore API on 127.0.0.1:8280, bundled plugins, no external service).
-# Stop both with Ctrl-C; reload sluiced's configuration with `kill -HUP <pid>`.
+# Stop both with Ctrl-C; reload sluiced's configuration with `kill -HUP <pid>` (the pid it prints).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -20,4 +20,8 @@ backend=$!
 trap 'kill "$backend" 2>/dev/null || true' EXIT
 echo "sample backend: pid $backend on 127.0.0.1:8281"
 echo "try: curl -i http://127.0.0.1:8280/petstore/v1/pets"
-"$build/bin/sluiced" --config "$root/conf/sluice.json"
+# A subshell that prints its own pid and then becomes sluiced: the pid to send SIGHUP to.
+(
+    echo "sluiced: pid $BASHPID on 127.0.0.1:8280 (reload: kill -HUP $BASHPID; stop: Ctrl-C)"
+    exec "$build/bin/sluiced" --config "$root/conf/sluice.json"
+)
