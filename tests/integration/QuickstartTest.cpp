@@ -95,6 +95,14 @@ int startedBackend(Subprocess& backend)
     return port;
 }
 
+int startedGateway(Subprocess& sluiced)
+{
+    REQUIRE_MESSAGE(sluiced.waitForOutput("started with", 20s), sluiced.err());
+    const int port = portAfter(sluiced.err(), "listening on http://");
+    REQUIRE(port > 0);
+    return port;
+}
+
 // The first ```json block of the README after the line `heading`, without its fences.
 std::string readmeJson(const std::string& heading)
 {
@@ -119,9 +127,7 @@ TEST_CASE("quickstart: the README's tour answers as it says, with the shipped co
     const std::string config = shippedConfig(dir, backendPort);
 
     Subprocess sluiced({SLUICE_TEST_SLUICED, "--config", config});
-    REQUIRE_MESSAGE(sluiced.waitForOutput("started with", 20s), sluiced.err());
-    const int port = portAfter(sluiced.err(), "listening on http://");
-    REQUIRE(port > 0);
+    const int port = startedGateway(sluiced);
 
     Answer pets = call(port, "GET", "/petstore/v1/pets");
     CHECK(pets.status == 200);
@@ -164,9 +170,7 @@ TEST_CASE("quickstart: the README's own API and Lua examples run as written besi
               readFile(std::string(SLUICE_TEST_SOURCE_DIR) + "/scripts/lua/security_headers.lua"));
 
     Subprocess sluiced({SLUICE_TEST_SLUICED, "--config", config});
-    REQUIRE_MESSAGE(sluiced.waitForOutput("started with", 20s), sluiced.err());
-    const int port = portAfter(sluiced.err(), "listening on http://");
-    REQUIRE(port > 0);
+    const int port = startedGateway(sluiced);
 
     Answer v2 = call(port, "GET", "/petstore/v2/pets/1");
     CHECK(v2.status == 200);
