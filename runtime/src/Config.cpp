@@ -193,8 +193,6 @@ MethodOverride methodOverrideFrom(const std::string& text)
     return MethodOverride::Reject;
 }
 
-// The component loggers (Logging::get) and the plugins' ("plugin.<instance>", or "plugin" for
-// all of them); a level for another name would set nothing.
 // The directory of the main configuration file, absolute, so that what resolves against it (and
 // what plugins are told) does not depend on the working directory staying the same.
 std::string configDirectory(const std::string& file)
@@ -205,6 +203,8 @@ std::string configDirectory(const std::string& file)
     return dir.empty() ? "." : dir;
 }
 
+// The component loggers (Logging::get) and the plugins' ("plugin.<instance>", or "plugin" for
+// all of them); a level for another name would set nothing.
 GatewayConfig readGateway(const Poco::Dynamic::Var& doc, const std::string& file, std::vector<ConfigError>& errors)
 {
     auto root = doc.extract<Object::Ptr>();
