@@ -6,23 +6,13 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <vector>
 
 namespace {
 
-long rssKb()
-{
-    std::ifstream status("/proc/self/status");
-    std::string line;
-    while (std::getline(status, line)) {
-        if (line.rfind("VmRSS:", 0) == 0) {
-            return std::strtol(line.c_str() + 6, nullptr, 10);
-        }
-    }
-    return -1;
-}
+// The process's RSS in KiB, read as the runtime reads it.
+long rssKb() { return static_cast<long>(sluice::runtime::residentBytes() / 1024); }
 
 // A sanitizer's allocator replaces glibc's: there is nothing of glibc's to trim.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)

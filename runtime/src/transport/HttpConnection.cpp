@@ -437,11 +437,7 @@ bool HttpConnection::fillInput()
         r = _stream->read(bodyBlock(), want);
         if (r.status == IoStatus::Ok) {
             noteRead(r.bytes, want);
-            if (_spool) {
-                _spool->append(std::string_view(bodyBlock(), r.bytes));  // a failure: spillRequestBody()
-            } else {
-                io().requestBody.append(bodyBlock(), r.bytes);
-            }
+            keepRequestBody(std::string_view(bodyBlock(), r.bytes));
             countBody(r.bytes);
             return true;
         }
@@ -860,13 +856,7 @@ void HttpConnection::bufferRequestBody()
         }
     } else if (_bodyMode == BodyMode::Chunked) {
         std::size_t used = 0;
-        auto st = _chunked->feed(_in.view(), used, [this](std::string_view d) {
-            if (_spool) {
-                _spool->append(d);  // a failure: spillRequestBody()
-            } else {
-                io().requestBody.append(d);
-            }
-        });
+        auto st = _chunked->feed(_in.view(), used, [this](std::string_view d) { keepRequestBody(d); });
         _in.consume(used);
         if (st == http::ChunkedDecoder::Status::Error) {
             if (_chunked->tooLarge()) {

@@ -486,6 +486,15 @@ bool HttpConnection::spillRequestBody()
     return true;
 }
 
+void HttpConnection::keepRequestBody(std::string_view data)
+{
+    if (_spool) {
+        _spool->append(data);  // a failure is kept in the spool and answered by spillRequestBody()
+    } else {
+        io().requestBody.append(data);
+    }
+}
+
 // Out of descriptors, memory or disk space: a shortage that passes (503, retry later), as when
 // no connection to the backend can be opened; anything else is the gateway's fault (500).
 bool HttpConnection::isShortage(int err) noexcept

@@ -148,6 +148,8 @@ private:
     // A body spooled to a file (request_buffering): the part past request_buffer_bytes goes to
     // it as it arrives, and from it to the backend as the backend takes it.
     bool spillRequestBody();
+    // Body bytes read for the exchange: to its file when it has one, else to memory.
+    void keepRequestBody(std::string_view data);
     bool openSpool();
     static bool isShortage(int err) noexcept;
     void pumpSpooledBody();

@@ -39,9 +39,8 @@ public:
     int onTicket(unsigned char name[16], unsigned char iv[EVP_MAX_IV_LENGTH], EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
                  int seal, Clock::time_point now);
 
-    // Drops (and wipes) the keys two rotations old at `now`, of this listener context and of
-    // every other one alive; makes no new key. Any thread.
-    void expire(Clock::time_point now);
+    // Drops (and wipes) the keys two rotations old at `now`, of every listener context alive;
+    // makes no new key. Any thread.
     static void expireAll(Clock::time_point now);
     // How many keys are held (0 to 2).
     std::size_t keyCount();
@@ -57,6 +56,7 @@ private:
     // newest is one rotation old. False when no random key could be made.
     bool refresh(Clock::time_point now);
     void dropExpired(Clock::time_point now);
+    void expire(Clock::time_point now);  // dropExpired under _mutex
     void drop(std::size_t index);
 
     const Clock::duration _rotation;
